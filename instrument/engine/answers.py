@@ -1,0 +1,197 @@
+"""Turning what a person entered into a typed answer, or a clear error.
+
+Every mode hands the engine what it received, as typed values or as the strings
+a form or keypad produced; the rules for what counts as a whole number or a
+real date live here once, so a web page and a phone call can never disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from instrument.engine.messages import message
+from instrument.model import Question
+from instrument.values import DK, REFUSED, Special
+
+__all__ = ["Coerced", "coerce_answer", "is_empty_input"]
+
+
+@dataclass(frozen=True)
+class Coerced:
+    value: Any = None
+    error: str | None = None
+
+
+def is_empty_input(raw: Any) -> bool:
+    if raw is None:
+        return True
+    if isinstance(raw, str):
+        return not raw.strip()
+    if isinstance(raw, (list, tuple, set, frozenset)):
+        return all(is_empty_input(r) for r in raw)
+    if isinstance(raw, Mapping):
+        return all(is_empty_input(v) for v in raw.values())
+    return False
+
+
+def coerce_answer(question: Question, raw: Any, language: str, today: dt.date) -> Coerced:
+    """Coerce one raw input for ``question`` (not a grid; grids are coerced per row)."""
+    if isinstance(raw, Special):
+        return Coerced(raw)
+    if is_empty_input(raw):
+        return Coerced(None)
+    kind = question.type
+    if kind in ("single", "yesno"):
+        return _code(question, raw, language)
+    if kind == "multi":
+        return _codes(question, raw, language)
+    if kind == "integer":
+        return _number(question, raw, language, integer=True)
+    if kind == "decimal":
+        return _number(question, raw, language, integer=False)
+    if kind in ("text", "long_text"):
+        return _text(question, raw, language)
+    if kind == "date":
+        return _date(question, raw, language, today)
+    raise ValueError(f"question '{question.id}' of type {kind} takes no answer")
+
+
+def coerce_code(question: Question, raw: Any, language: str) -> Coerced:
+    """A single option code (also used for each row of a grid)."""
+    if isinstance(raw, Special):
+        return Coerced(raw)
+    if is_empty_input(raw):
+        return Coerced(None)
+    return _code(question, raw, language)
+
+
+def _as_int(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+        return int(raw)
+    return None
+
+
+def _code(question: Question, raw: Any, language: str) -> Coerced:
+    code = _as_int(raw)
+    assert question.choices is not None
+    if code is None or code not in question.choices.codes:
+        return Coerced(None, message(language, "not_an_option"))
+    return Coerced(code)
+
+
+def _codes(question: Question, raw: Any, language: str) -> Coerced:
+    assert question.choices is not None
+    items: Iterable[Any] = [raw] if isinstance(raw, (int, str)) else raw
+    chosen: set[int] = set()
+    for item in items:
+        if is_empty_input(item):
+            continue
+        code = _as_int(item)
+        if code is None or code not in question.choices.codes:
+            return Coerced(None, message(language, "not_an_option"))
+        chosen.add(code)
+    if not chosen:
+        return Coerced(None)
+    order = [o.code for o in question.choices.options if o.code in chosen]
+    return Coerced(tuple(order))
+
+
+_NUMBER = re.compile(r"-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\Z")
+
+
+def _number(question: Question, raw: Any, language: str, *, integer: bool) -> Coerced:
+    error_key = "enter_number" if integer else "enter_decimal"
+    if isinstance(raw, bool):
+        return Coerced(None, message(language, error_key))
+    if isinstance(raw, (int, float)):
+        value: int | float = raw
+        text = repr(raw)
+    else:
+        text = str(raw).strip().replace(" ", "")
+        if not _NUMBER.match(text):
+            return Coerced(None, message(language, error_key))
+        text = text.replace(",", "")
+        value = float(text) if "." in text else int(text)
+    if integer:
+        if isinstance(value, float):
+            if not value.is_integer():
+                return Coerced(None, message(language, error_key))
+            value = int(value)
+    else:
+        if "." in text and len(text.split(".", 1)[1].rstrip("0")) > question.places:
+            return Coerced(None, message(language, "too_many_places", places=question.places))
+        value = float(value)
+    low, high = question.min, question.max
+    if (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            return Coerced(None, message(language, "between", min=_show(low), max=_show(high)))
+        if low is not None:
+            return Coerced(None, message(language, "at_least", min=_show(low)))
+        return Coerced(None, message(language, "at_most", max=_show(high)))
+    return Coerced(value)
+
+
+def _show(number: Any) -> str:
+    return f"{number:,}" if isinstance(number, int) else str(number)
+
+
+def _text(question: Question, raw: Any, language: str) -> Coerced:
+    text = str(raw).strip()
+    if question.type == "text":
+        text = " ".join(text.split())
+    text = text.replace("\r\n", "\n")
+    limit = question.max_length or 0
+    if limit and len(text) > limit:
+        return Coerced(None, message(language, "too_long", max_length=limit, length=len(text)))
+    return Coerced(text)
+
+
+def _date(question: Question, raw: Any, language: str, today: dt.date) -> Coerced:
+    value: dt.date | None = None
+    if isinstance(raw, dt.datetime):
+        value = raw.date()
+    elif isinstance(raw, dt.date):
+        value = raw
+    elif isinstance(raw, Mapping):
+        value = _date_from_parts(raw.get("year"), raw.get("month"), raw.get("day"))
+    elif isinstance(raw, (list, tuple)) and len(raw) == 3:
+        value = _date_from_parts(raw[2], raw[1], raw[0])  # day, month, year as people say it
+    elif isinstance(raw, str):
+        try:
+            value = dt.date.fromisoformat(raw.strip())
+        except ValueError:
+            value = None
+    if value is None:
+        return Coerced(None, message(language, "enter_date"))
+    low = today if question.min == "today" else question.min
+    high = today if question.max == "today" else question.max
+    if low is not None and value < low:
+        return Coerced(None, message(language, "date_after", min=low.strftime("%-d %B %Y")))
+    if high is not None and value > high:
+        return Coerced(None, message(language, "date_before", max=high.strftime("%-d %B %Y")))
+    return Coerced(value)
+
+
+def _date_from_parts(year: Any, month: Any, day: Any) -> dt.date | None:
+    parts = [_as_int(p) for p in (year, month, day)]
+    if any(p is None for p in parts):
+        return None
+    y, m, d = parts
+    if y is not None and y < 100:  # a two-digit year is ambiguous: refuse it
+        return None
+    try:
+        return dt.date(y, m, d)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+
+
+__all__ += ["coerce_code", "DK", "REFUSED"]

@@ -1,0 +1,759 @@
+"""The interview engine: routing, validation and text fills for every mode.
+
+An :class:`Engine` wraps one questionnaire and works on :class:`State` objects.
+It does no I/O, reads no clock (callers pass ``now``) and draws every random
+choice from the interview's seed, so the same seed and the same answers give
+the same interview in every mode and on every machine.
+
+Routing never re-walks the whole questionnaire. The state keeps a cursor (a
+stack of frames) at each visited page; moving on evaluates only the conditions
+between the current page and the next one on the route, and going back pops
+the history. The variables on the route are exactly those shown on the pages
+in the history, maintained incrementally as pages are pushed and popped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import replace
+from typing import Any, Collection, Iterable, Mapping, Sequence
+
+from instrument.engine.answers import Coerced, coerce_answer, coerce_code, is_empty_input
+from instrument.engine.messages import message
+from instrument.engine.state import Frame, PageVisit, State
+from instrument.engine.steps import Event, OptionView, Problem, QuestionView, RowView, Step, SubmitResult
+from instrument.expressions import CompiledExpression
+from instrument.model import Block, Item, Loop, Page, Question, Questionnaire, Section, Text, Variable
+from instrument.texts import FILL_GLOBALS, TextTemplate, fill_value
+from instrument.values import DK, REFUSED, Special, is_missing, to_json
+
+__all__ = ["Engine", "EngineError", "StaleSubmission"]
+
+
+class EngineError(Exception):
+    """A caller asked for something the interview cannot do (not a respondent's mistake)."""
+
+
+class StaleSubmission(EngineError):
+    """The page submitted is no longer the current page (a second tab, a double click)."""
+
+
+class _Context:
+    """Answers as expressions and fills see them: only what is on the route."""
+
+    __slots__ = ("engine", "state", "loop", "suffix", "overlay", "today")
+
+    def __init__(
+        self,
+        engine: "Engine",
+        state: State,
+        loop: str | None = None,
+        suffix: str | None = None,
+        overlay: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.state = state
+        self.loop = loop
+        self.suffix = suffix
+        self.overlay = overlay
+        self.today = state.now.date()
+
+    def key(self, name: str, var: Variable) -> str | None:
+        if var.loop is None:
+            return name
+        if var.loop == self.loop:
+            return f"{name}_{self.suffix}"
+        return None
+
+    def get(self, name: str) -> Any:
+        var = self.engine.variables[name]
+        kind = var.kind
+        if kind == "preload":
+            return self.state.case.get(name)
+        if kind == "experiment":
+            return self.state.arms.get(name)
+        if kind == "computed":
+            question = var.question
+            assert question is not None and question.expr is not None
+            if question.when is not None and not question.when.evaluate(self):
+                return None
+            value = question.expr.evaluate(self)
+            return value
+        key = self.key(name, var)
+        if key is None:
+            return None
+        overlay = self.overlay
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        if key in self.state.on_route:
+            return self.state.answers.get(key)
+        return None
+
+    def iterations(self, loop: str) -> Sequence["_Context"]:
+        return [
+            _Context(self.engine, self.state, loop, suffix, self.overlay)
+            for suffix in self.state.loop_keys.get(loop, ())
+        ]
+
+
+class Engine:
+    """Runs interviews of one questionnaire."""
+
+    def __init__(self, questionnaire: Questionnaire) -> None:
+        self.q = questionnaire
+        self.variables = questionnaire.variables
+        self.containers: dict[str, tuple[Item, ...]] = {"": questionnaire.items}
+        self.container_nodes: dict[str, Section | Block | Loop] = {}
+        self.page_section: dict[str, Section | None] = {}
+        self._index(questionnaire.items, None)
+
+    def _index(self, items: tuple[Item, ...], section: Section | None) -> None:
+        for item in items:
+            if isinstance(item, Page):
+                self.page_section[item.id] = section
+                continue
+            self.containers[item.id] = item.items
+            self.container_nodes[item.id] = item
+            self._index(item.items, item if isinstance(item, Section) else section)
+
+    # ------------------------------------------------------------------ start
+
+    def start(
+        self,
+        *,
+        now: dt.datetime,
+        seed: int,
+        mode: str = "web",
+        language: str | None = None,
+        case: Mapping[str, Any] | None = None,
+    ) -> State:
+        """Begin an interview and move to its first page."""
+        if mode not in self.q.modes:
+            raise EngineError(f"questionnaire '{self.q.id}' does not run in mode '{mode}' (it runs in {', '.join(self.q.modes)})")
+        language = language or self.q.default_language
+        if language not in self.q.languages:
+            raise EngineError(f"questionnaire '{self.q.id}' has no language '{language}' (it has {', '.join(self.q.languages)})")
+        state = State(
+            questionnaire_id=self.q.id,
+            questionnaire_hash=self.q.content_hash,
+            mode=mode,
+            language=language,
+            seed=int(seed),
+            case=self._case(case or {}),
+            arms={e.id: _rng(seed, "arm", e.id).choice([o.code for o in e.arms.options]) for e in self.q.experiments},
+            started_at=now,
+            now=now,
+            modes_used=[mode],
+        )
+        self._move_on(state, (Frame("", -1),), now)
+        return state
+
+    def _case(self, case: Mapping[str, Any]) -> dict[str, Any]:
+        known = {p.id: p for p in self.q.preload}
+        result: dict[str, Any] = {}
+        for name, value in case.items():
+            preload = known.get(name)
+            if preload is None:
+                raise EngineError(f"case data has '{name}', which is not a preload variable of '{self.q.id}'")
+            if value is None:
+                continue
+            kind = preload.type
+            try:
+                if kind == "integer":
+                    value = int(value)
+                elif kind == "decimal":
+                    value = float(value)
+                elif kind == "text":
+                    value = str(value)
+                elif kind == "date" and not isinstance(value, dt.date):
+                    value = dt.date.fromisoformat(str(value))
+                elif kind == "single":
+                    value = int(value)
+                    if preload.choices is not None and value not in preload.choices.codes:
+                        raise ValueError(f"{value} is not one of its codes")
+            except (TypeError, ValueError) as exc:
+                raise EngineError(f"case data '{name}' = {value!r} is not a valid {kind}: {exc}") from None
+            result[name] = value
+        return result
+
+    # -------------------------------------------------------------- navigation
+
+    def _order(self, state: State, container: str, iteration_suffix: str | None) -> tuple[Item, ...]:
+        items = self.containers[container]
+        node = self.container_nodes.get(container)
+        if isinstance(node, Block) and node.randomize and len(items) > 1:
+            shuffled = list(items)
+            _rng(state.seed, "block", container, iteration_suffix or "").shuffle(shuffled)
+            return tuple(shuffled)
+        return items
+
+    def _loop_suffix(self, state: State, frames: Sequence[Frame]) -> tuple[str | None, str | None]:
+        for frame in frames:
+            node = self.container_nodes.get(frame.container)
+            if isinstance(node, Loop):
+                keys = state.loop_keys.get(node.id, [])
+                if frame.iteration < len(keys):
+                    return node.id, keys[frame.iteration]
+        return None, None
+
+    def _loop_keys(self, state: State, loop: Loop, ctx: _Context) -> list[str]:
+        if loop.for_each is not None:
+            chosen = ctx.get(loop.for_each)
+            return [str(code) for code in chosen] if isinstance(chosen, tuple) else []
+        count = loop.count.evaluate(ctx) if loop.count is not None else 0
+        if not isinstance(count, (int, float)) or is_missing(count):
+            return []
+        return [str(i) for i in range(1, min(int(count), loop.max) + 1)]
+
+    def _next_page(self, state: State, frames: tuple[Frame, ...]) -> tuple[Page, tuple[Frame, ...], str | None] | None:
+        """The next page on the route after the cursor, with the cursor at it."""
+        stack = list(frames)
+        while stack:
+            top = stack[-1]
+            loop_id, suffix = self._loop_suffix(state, stack)
+            items = self._order(state, top.container, suffix)
+            pos = top.pos + 1
+            if pos >= len(items):
+                node = self.container_nodes.get(top.container)
+                if isinstance(node, Loop) and top.iteration + 1 < len(state.loop_keys.get(node.id, [])):
+                    stack[-1] = Frame(top.container, -1, top.iteration + 1)
+                else:
+                    stack.pop()
+                continue
+            stack[-1] = replace(top, pos=pos)
+            item = items[pos]
+            ctx = _Context(self, state, loop_id, suffix)
+            if isinstance(item, Page):
+                if self._page_on_route(item, ctx):
+                    return item, tuple(stack), suffix
+                continue
+            if item.when is not None and not item.when.evaluate(ctx):
+                continue
+            if isinstance(item, Loop):
+                keys = self._loop_keys(state, item, ctx)
+                state.loop_keys[item.id] = keys
+                if not keys:
+                    continue
+                stack.append(Frame(item.id, -1, 0))
+            else:
+                stack.append(Frame(item.id, -1, 0))
+        return None
+
+    def _page_on_route(self, page: Page, ctx: _Context) -> bool:
+        if page.when is not None and not page.when.evaluate(ctx):
+            return False
+        return any(self._question_on_route(q, ctx) for q in page.questions)
+
+    def _question_on_route(self, question: Question, ctx: _Context) -> bool:
+        if question.when is not None and not question.when.evaluate(ctx):
+            return False
+        if question.type == "grid":
+            return any(row.when is None or row.when.evaluate(ctx) for row in question.rows)
+        return True
+
+    def _page_keys(self, page: Page, ctx: _Context) -> tuple[str, ...]:
+        keys: list[str] = []
+        sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
+        for q in page.questions:
+            if not self._question_on_route(q, ctx):
+                continue
+            if q.type == "grid":
+                keys.extend(f"{r.id}{sfx}" for r in q.rows if r.when is None or r.when.evaluate(ctx))
+            elif q.stores_value:
+                keys.append(f"{q.id}{sfx}")
+                if q.other_option is not None:
+                    keys.append(f"{q.id}_other{sfx}")
+        return tuple(keys)
+
+    def _move_on(self, state: State, frames: tuple[Frame, ...], now: dt.datetime) -> list[Event]:
+        """Push the next page on the route; finish the interview if there is none."""
+        found = self._next_page(state, frames)
+        if found is None:
+            state.outcome = "complete"
+            state.finished_at = now
+            return [Event("finish", now, data={"outcome": "complete"})]
+        page, new_frames, suffix = found
+        loop_id = page.loop
+        ctx = _Context(self, state, loop_id, suffix)
+        keys = self._page_keys(page, ctx)
+        state.visits += 1
+        state.history.append(PageVisit(page.id, new_frames, keys, state.visits, now, suffix))
+        state.on_route.update(keys)
+        end = page.questions[0] if page.questions[0].type == "end" else None
+        if end is not None:
+            state.outcome = end.outcome or "complete"
+            state.finished_at = now
+            return [Event("finish", now, data={"outcome": state.outcome, "page": page.id})]
+        return []
+
+    def _pop(self, state: State) -> PageVisit:
+        visit = state.history.pop()
+        state.on_route.difference_update(visit.keys)
+        return visit
+
+    # ------------------------------------------------------------------- steps
+
+    def current_step(self, state: State, *, html: bool | None = None) -> Step:
+        """The page to show now (or the end screen), rendered for the interview's mode and language."""
+        visit = state.current
+        if visit is None:
+            return Step("end", "", "0", (), 1.0, False, outcome=state.outcome or "complete", language=state.language, mode=state.mode)
+        if html is None:
+            html = state.mode in ("web", "cati")
+        page = self.q.pages[visit.page]
+        loop_id = page.loop
+        ctx = _Context(self, state, loop_id, visit.suffix)
+        views = tuple(self._question_view(q, ctx, state, html) for q in page.questions if self._question_on_route(q, ctx))
+        section = self.page_section.get(page.id)
+        kind = "end" if page.questions[0].type == "end" else "page"
+        iteration = label = None
+        if loop_id is not None and visit.suffix is not None:
+            keys = state.loop_keys.get(loop_id, [])
+            iteration = keys.index(visit.suffix) + 1 if visit.suffix in keys else None
+            label = self._iteration_label(loop_id, visit.suffix, state)
+        first = page.questions[0]
+        progress = 1.0 if kind == "end" else min(1.0, (first.ordinal - 1) / self.q.question_count)
+        return Step(
+            kind=kind,
+            page_id=page.id,
+            token=str(visit.visit),
+            questions=views,
+            progress=progress,
+            can_go_back=len(state.history) > 1 and not state.finished,
+            section_title=self._render(section.title, ctx, state, html) if section and section.title else None,
+            outcome=state.outcome if kind == "end" else None,
+            loop=loop_id,
+            iteration=iteration,
+            iteration_label=label,
+            language=state.language,
+            mode=state.mode,
+        )
+
+    def _iteration_label(self, loop_id: str, suffix: str, state: State) -> str | None:
+        loop = self.q.loops[loop_id]
+        if loop.for_each is None:
+            return None
+        choices = self.q.questions[loop.for_each].choices
+        option = choices.option(int(suffix)) if choices else None
+        return option.label.source(state.language, self.q.default_language) if option else None
+
+    def _fill_values(self, template: TextTemplate, ctx: _Context, state: State) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in template.names:
+            if name in FILL_GLOBALS:
+                continue
+            values[name] = fill_value(ctx.get(name)) if name in self.variables else ""
+        if "label" in template.names:
+            values["label"] = lambda name: self._label_of(name, ctx, state)
+        if "loop" in template.names:
+            keys = state.loop_keys.get(ctx.loop or "", [])
+            number = keys.index(ctx.suffix) + 1 if ctx.suffix in keys else 0
+            values["loop"] = {
+                "number": number,
+                "count": len(keys),
+                "label": self._iteration_label(ctx.loop, ctx.suffix, state) if ctx.loop and ctx.suffix else "",
+            }
+        return values
+
+    def _label_of(self, name: Any, ctx: _Context, state: State) -> str:
+        var = self.variables.get(name) if isinstance(name, str) else None
+        if var is None or var.choices is None:
+            return ""
+        value = ctx.get(name)
+        codes = value if isinstance(value, tuple) else (value,)
+        labels = []
+        for code in codes:
+            option = var.choices.option(code) if isinstance(code, int) else None
+            if option is not None:
+                labels.append(option.label.source(state.language, self.q.default_language))
+        return ", ".join(labels)
+
+    def _render(self, text: Text | None, ctx: _Context, state: State, html: bool) -> str | None:
+        if text is None:
+            return None
+        template = text.template(state.language, self.q.default_language)
+        if template.is_static:
+            return template.render({}, html=html)
+        return template.render(self._fill_values(template, ctx, state), html=html)
+
+    def _spoken(self, question: Question, ctx: _Context, state: State, html: bool) -> str:
+        if state.mode == "ivr":
+            source = question.ivr or question.read_out or question.text
+        elif state.mode == "cati":
+            source = question.read_out or question.text
+        else:
+            source = question.text
+        return self._render(source, ctx, state, html) or ""
+
+    def _offer_missing(self, question: Question, key: str, state: State) -> bool:
+        if not (question.allow_dk or question.allow_refused):
+            return False
+        if state.mode != "web":
+            return True
+        policy = self.q.web_missing
+        return policy == "shown" or (policy == "after_skip" and key in state.prompted)
+
+    def _question_view(self, question: Question, ctx: _Context, state: State, html: bool) -> QuestionView:
+        sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
+        key = f"{question.id}{sfx}" if question.stores_value else ""
+        lang, default = state.language, self.q.default_language
+        options: tuple[OptionView, ...] = ()
+        if question.choices is not None:
+            ordered = list(question.choices.options)
+            if question.randomize:
+                ordered = _shuffle_unfixed(ordered, _rng(state.seed, "options", key or question.id))
+            options = tuple(
+                OptionView(
+                    code=o.code,
+                    label=o.label.source(lang, default),
+                    spoken=(o.read_out or o.label).source(lang, default),
+                    exclusive=o.exclusive,
+                    other_specify=o.other_specify,
+                    not_read_out=o.not_read_out,
+                )
+                for o in ordered
+            )
+        rows: tuple[RowView, ...] = ()
+        if question.type == "grid":
+            ordered_rows = [r for r in question.rows if r.when is None or r.when.evaluate(ctx)]
+            if question.randomize_rows:
+                _rng(state.seed, "rows", question.id + sfx).shuffle(ordered_rows)
+            spoken_row = (lambda r: r.ivr or r.read_out or r.text) if state.mode == "ivr" else (
+                (lambda r: r.read_out or r.text) if state.mode == "cati" else (lambda r: r.text)
+            )
+            rows = tuple(
+                RowView(
+                    key=f"{r.id}{sfx}",
+                    id=r.id,
+                    text=self._render(r.text, ctx, state, html) or "",
+                    spoken=self._render(spoken_row(r), ctx, state, html) or "",
+                    value=state.answers.get(f"{r.id}{sfx}"),
+                )
+                for r in ordered_rows
+            )
+        other_key = f"{question.id}_other{sfx}" if question.other_option is not None else None
+        missing_key = key or (rows[0].key if rows else "")
+        refused_label = message(lang, "refused_cati" if state.mode == "cati" else "refused")
+        return QuestionView(
+            key=key,
+            id=question.id,
+            type=question.type,
+            text=self._render(question.text, ctx, state, html) or "",
+            spoken=self._spoken(question, ctx, state, html),
+            instruction=self._render(question.instruction, ctx, state, html),
+            hint=self._render(question.hint, ctx, state, html),
+            options=options,
+            rows=rows,
+            value=state.answers.get(key) if key else None,
+            other_key=other_key,
+            other_value=state.answers.get(other_key) if other_key else None,
+            min=question.min,
+            max=question.max,
+            places=question.places if question.type == "decimal" else None,
+            unit=self._render(question.unit, ctx, state, html),
+            max_length=question.max_length,
+            min_choices=question.min_choices,
+            max_choices=question.max_choices,
+            required=question.required,
+            allow_dk=question.allow_dk,
+            allow_refused=question.allow_refused,
+            offer_missing=self._offer_missing(question, missing_key, state) if question.stores_value or rows else False,
+            dk_label=message(lang, "dk"),
+            refused_label=refused_label,
+            display=question.display,
+        )
+
+    # ------------------------------------------------------------------ submit
+
+    def submit(
+        self,
+        state: State,
+        answers: Mapping[str, Any],
+        *,
+        now: dt.datetime,
+        token: str | None = None,
+        confirm: bool | Collection[str] = (),
+        actor: str = "respondent",
+    ) -> SubmitResult:
+        """Answer the current page.
+
+        ``answers`` maps variable keys (as in :attr:`QuestionView.keys`) to what was
+        entered: typed values, form strings, or :data:`~instrument.values.DK` /
+        :data:`~instrument.values.REFUSED`. ``confirm`` is ``True`` or the ids of the
+        soft warnings the person chose to accept. When the result is not
+        accepted the state is unchanged, except that a skip prompt is remembered.
+        """
+        if state.finished:
+            raise EngineError("the interview has finished")
+        visit = state.current
+        assert visit is not None
+        if token is not None and token != str(visit.visit):
+            raise StaleSubmission("this page has already been answered or left; showing the current page")
+        state.now = now
+        page = self.q.pages[visit.page]
+        ctx = _Context(self, state, page.loop, visit.suffix)
+        errors: list[Problem] = []
+        prompts: list[Problem] = []
+        values: dict[str, Any] = {}
+        shown = [q for q in page.questions if self._question_on_route(q, ctx)]
+        for question in shown:
+            self._take(question, ctx, state, answers, values, errors, prompts)
+        if errors:
+            return SubmitResult(False, state, errors, [], [], values)
+        # cross-answer checks see this page's answers as if saved
+        check_ctx = _Context(self, state, page.loop, visit.suffix, overlay=values)
+        warnings: list[Problem] = []
+        for question in shown:
+            for check in question.checks:
+                if not check.condition.evaluate(check_ctx):
+                    continue
+                text = self._render(check.message, check_ctx, state, False) or ""
+                key = self._check_key(question, visit.suffix)
+                if check.severity == "error":
+                    errors.append(Problem(key, text, f"{key}#{check.index}", "error"))
+                else:
+                    warnings.append(Problem(key, text, f"{key}#{check.index}", "warning"))
+        if errors:
+            return SubmitResult(False, state, errors, warnings, [], values)
+        if prompts:
+            events = [Event("prompt", now, p.key) for p in prompts if p.key not in state.prompted]
+            state.prompted.update(p.key for p in prompts)
+            return SubmitResult(False, state, prompts, [], events, values)
+        unconfirmed = [w for w in warnings if not (confirm is True or (confirm and w.id in confirm))]
+        if unconfirmed:
+            return SubmitResult(False, state, [], unconfirmed, [], values)
+        events = [Event("warning_confirmed", now, w.key, data={"id": w.id, "message": w.message}) for w in warnings]
+        for key, value in values.items():
+            if key not in state.answers or state.answers[key] != value or type(state.answers[key]) is not type(value):
+                events.append(Event("answer", now, key, to_json(value), {"actor": actor, "mode": state.mode}))
+            state.answers[key] = value
+        events.append(
+            Event(
+                "page",
+                now,
+                data={
+                    "page": visit.page,
+                    "suffix": visit.suffix,
+                    "shown_at": visit.shown_at.isoformat() if visit.shown_at else None,
+                    "seconds": (now - visit.shown_at).total_seconds() if visit.shown_at else None,
+                    "mode": state.mode,
+                },
+            )
+        )
+        events.extend(self._move_on(state, visit.frames, now))
+        return SubmitResult(True, state, [], [], events, values)
+
+    def _check_key(self, question: Question, suffix: str | None) -> str:
+        sfx = f"_{suffix}" if suffix is not None else ""
+        if question.type == "grid" and question.rows:
+            return f"{question.rows[0].id}{sfx}"
+        return f"{question.id}{sfx}"
+
+    def _take(
+        self,
+        question: Question,
+        ctx: _Context,
+        state: State,
+        answers: Mapping[str, Any],
+        values: dict[str, Any],
+        errors: list[Problem],
+        prompts: list[Problem],
+    ) -> None:
+        """Coerce and validate one question's input into ``values``."""
+        if not question.stores_value and question.type != "grid":
+            return
+        lang = state.language
+        sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
+        if question.type == "grid":
+            row_keys = [f"{r.id}{sfx}" for r in question.rows if r.when is None or r.when.evaluate(ctx)]
+            empty_rows = []
+            for key in row_keys:
+                result = coerce_code(question, answers.get(key), lang)
+                if not self._accept(question, key, result, state, values, errors):
+                    continue
+                if result.value is None:
+                    empty_rows.append(key)
+            self._handle_empty(question, empty_rows, row_keys[0] if row_keys else "", state, errors, prompts)
+            return
+        key = f"{question.id}{sfx}"
+        result = coerce_answer(question, answers.get(key), lang, state.now.date())
+        if not self._accept(question, key, result, state, values, errors):
+            return
+        value = result.value
+        if value is None:
+            self._handle_empty(question, [key], key, state, errors, prompts)
+        if question.type == "multi" and isinstance(value, tuple):
+            self._multi_rules(question, key, value, lang, errors)
+        other = question.other_option
+        if other is not None:
+            other_key = f"{question.id}_other{sfx}"
+            chosen = value == other.code if question.type == "single" else isinstance(value, tuple) and other.code in value
+            text = answers.get(other_key)
+            text = " ".join(str(text).split()) if isinstance(text, str) else None
+            if chosen and not text:
+                errors.append(Problem(other_key, message(lang, "other_needed", label=other.label.source(lang, self.q.default_language))))
+            elif chosen and text is not None and len(text) > 200:
+                errors.append(Problem(other_key, message(lang, "too_long", max_length=200, length=len(text))))
+            values[other_key] = text if chosen else None
+
+    def _accept(self, question: Question, key: str, result: Coerced, state: State, values: dict[str, Any], errors: list[Problem]) -> bool:
+        if result.error is not None:
+            errors.append(Problem(key, result.error))
+            return False
+        value = result.value
+        if value is DK and not question.allow_dk:
+            errors.append(Problem(key, message(state.language, "dk_not_allowed")))
+            return False
+        if value is REFUSED and not question.allow_refused:
+            errors.append(Problem(key, message(state.language, "refused_not_allowed")))
+            return False
+        values[key] = value
+        return True
+
+    def _handle_empty(self, question: Question, empty: list[str], prompt_key: str, state: State, errors: list[Problem], prompts: list[Problem]) -> None:
+        """Decide what an unanswered question means in this mode."""
+        if not empty:
+            return
+        lang = state.language
+        if question.required:
+            key = "choose_one" if question.choices is not None and question.type != "multi" else (
+                "choose_some" if question.type == "multi" else "required"
+            )
+            for k in empty:
+                errors.append(Problem(k, message(lang, key)))
+            return
+        if state.mode == "cati":
+            for k in empty:
+                errors.append(Problem(k, message(lang, "interviewer_key")))
+            return
+        if (
+            state.mode == "web"
+            and self.q.web_missing == "after_skip"
+            and (question.allow_dk or question.allow_refused)
+            and prompt_key not in state.prompted
+        ):
+            prompts.append(Problem(prompt_key, message(lang, "skip_prompt"), kind="prompt"))
+
+    def _multi_rules(self, question: Question, key: str, value: tuple[int, ...], lang: str, errors: list[Problem]) -> None:
+        assert question.choices is not None
+        if len(value) > 1:
+            for code in value:
+                option = question.choices.option(code)
+                if option is not None and option.exclusive:
+                    errors.append(Problem(key, message(lang, "exclusive", label=option.label.source(lang, self.q.default_language))))
+                    return
+        if question.min_choices is not None and len(value) < question.min_choices:
+            errors.append(Problem(key, message(lang, "min_choices", n=question.min_choices)))
+        if question.max_choices is not None and len(value) > question.max_choices:
+            errors.append(Problem(key, message(lang, "max_choices", n=question.max_choices)))
+
+    # ------------------------------------------------------- back, jump, finish
+
+    def back(self, state: State, *, now: dt.datetime) -> list[Event]:
+        """Return to the previous page; its answers stay filled in."""
+        if state.finished:
+            raise EngineError("the interview has finished")
+        if len(state.history) < 2:
+            raise EngineError("this is the first page")
+        state.now = now
+        left = self._pop(state)
+        current = state.current
+        assert current is not None
+        state.history[-1] = replace(current, shown_at=now)
+        return [Event("back", now, data={"from": left.page, "to": current.page})]
+
+    def jump(self, state: State, key: str, *, now: dt.datetime) -> list[Event]:
+        """Go back to the page that asked ``key`` so it can be changed.
+
+        Routing is recomputed from there as the person moves on; answers that
+        fall off the route stay in :attr:`State.answers` but leave the data.
+        """
+        if state.finished:
+            raise EngineError("the interview has finished")
+        for index in range(len(state.history) - 1, -1, -1):
+            if key in state.history[index].keys or state.history[index].page == key:
+                break
+        else:
+            raise EngineError(f"'{key}' has not been asked on the current route")
+        state.now = now
+        left = state.current
+        while len(state.history) > index + 1:
+            self._pop(state)
+        current = state.current
+        assert current is not None and left is not None
+        state.history[-1] = replace(current, shown_at=now)
+        return [Event("jump", now, key, data={"from": left.page, "to": current.page})]
+
+    def switch_mode(self, state: State, mode: str, *, now: dt.datetime) -> list[Event]:
+        """Carry on in another mode (a web break-off finished by telephone, say)."""
+        if mode not in self.q.modes:
+            raise EngineError(f"questionnaire '{self.q.id}' does not run in mode '{mode}'")
+        if mode == state.mode:
+            return []
+        old = state.mode
+        state.mode = mode
+        state.now = now
+        if mode not in state.modes_used:
+            state.modes_used.append(mode)
+        return [Event("mode", now, data={"from": old, "to": mode})]
+
+    def finish(self, state: State, *, now: dt.datetime) -> list[Event]:
+        """Close an interview: a finished one keeps its outcome, an unfinished one becomes partial."""
+        if state.finished:
+            return []
+        state.outcome = "partial"
+        state.finished_at = now
+        state.now = now
+        return [Event("finish", now, data={"outcome": "partial"})]
+
+    # -------------------------------------------------------------------- data
+
+    def values(self, state: State) -> dict[str, Any]:
+        """Every variable key with its final value: answers on the route, computed values, arms, preloads.
+
+        Keys not on the route are absent (the dataset builder codes them as routed past).
+        """
+        result: dict[str, Any] = {}
+        for name, var in self.variables.items():
+            if var.kind == "preload":
+                if name in state.case:
+                    result[name] = state.case[name]
+            elif var.kind == "experiment":
+                result[name] = state.arms.get(name)
+        ctx = _Context(self, state)
+        for name, var in self.variables.items():
+            if var.kind != "computed":
+                continue
+            if var.loop is None:
+                result[name] = ctx.get(name)
+            else:
+                for it in ctx.iterations(var.loop):
+                    result[f"{name}_{it.suffix}"] = it.get(name)
+        for key in state.on_route:
+            result[key] = state.answers.get(key)
+        return result
+
+    def asked_ids(self, state: State) -> list[str]:
+        """Question ids asked on the route, in order (grids by question id, loops once per iteration)."""
+        asked = []
+        for visit in state.history:
+            page = self.q.pages[visit.page]
+            ctx = _Context(self, state, page.loop, visit.suffix)
+            for q in page.questions:
+                if self._question_on_route(q, ctx):
+                    asked.append(q.id)
+        return asked
+
+
+def _rng(seed: int, *parts: str) -> random.Random:
+    """A generator for one purpose of one interview, independent of all others."""
+    return random.Random("|".join((str(seed),) + parts))
+
+
+def _shuffle_unfixed(options: list[Any], rng: random.Random) -> list[Any]:
+    """Shuffle options in place around those marked fixed, which keep their positions."""
+    movable = [o for o in options if not o.fixed]
+    rng.shuffle(movable)
+    it = iter(movable)
+    return [o if o.fixed else next(it) for o in options]

@@ -1,0 +1,74 @@
+"""What an expression may refer to: value types, variables and the scope it sits in.
+
+The loader builds a :class:`Scope` from the questionnaire and hands it to
+:func:`~instrument.expressions.compile_expression`; the type checker needs
+nothing else, which keeps the language independent of the questionnaire model.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["ValueType", "VarInfo", "Scope", "type_phrase", "NUMERIC"]
+
+
+class ValueType(enum.Enum):
+    """The static type of a variable or of an expression's result."""
+
+    BOOLEAN = "boolean"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    TEXT = "text"
+    DATE = "date"
+    CODE = "code"  # one option code: single choice, yes/no, grid row, experiment arm
+    CODES = "codes"  # the codes chosen in a multiple choice (a tuple of ints)
+
+
+NUMERIC = frozenset({ValueType.INTEGER, ValueType.DECIMAL, ValueType.CODE})
+"""Types that can take part in arithmetic (a code counts as a whole number there)."""
+
+_PHRASES = {
+    ValueType.BOOLEAN: "true/false",
+    ValueType.INTEGER: "a whole number",
+    ValueType.DECIMAL: "a number",
+    ValueType.TEXT: "text",
+    ValueType.DATE: "a date",
+    ValueType.CODE: "a choice (an option code)",
+    ValueType.CODES: "a multiple choice (several codes)",
+}
+
+
+def type_phrase(value_type: ValueType) -> str:
+    """The type as a questionnaire author would say it, for error messages."""
+    return _PHRASES[value_type]
+
+
+@dataclass(frozen=True)
+class VarInfo:
+    """One variable as the expression language sees it.
+
+    ``label`` is an optional short variable label; :meth:`describe` uses it to
+    write "number of children (n_children)" instead of the bare name.
+    """
+
+    name: str
+    type: ValueType
+    codes: frozenset[int] | None = None
+    loop: str | None = None
+    labels: Mapping[int, str] | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The variables an expression may read, and the loop it sits in (if any).
+
+    Inside a loop, that loop's variables mean "this iteration"; other loops'
+    variables may only be used through aggregates (sum, count, min, max,
+    count_if).
+    """
+
+    variables: Mapping[str, VarInfo]
+    loop: str | None = None

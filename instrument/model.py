@@ -1,0 +1,355 @@
+"""The questionnaire as a frozen, typed model.
+
+The loader (:mod:`instrument.loader`) builds these objects from YAML, compiling
+every expression and text once; the engine, the modes and the dataset builder
+only ever read them. Nothing here knows about files, web pages or telephones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal, Mapping, Union
+
+from instrument.diagnostics import Position
+from instrument.expressions import CompiledExpression, ValueType
+from instrument.texts import TextTemplate
+
+__all__ = [
+    "ANSWER_TYPES",
+    "QUESTION_TYPES",
+    "Block",
+    "Check",
+    "ChoiceList",
+    "Experiment",
+    "GridRow",
+    "Item",
+    "Loop",
+    "MissingFrame",
+    "Option",
+    "Page",
+    "Preload",
+    "Question",
+    "Questionnaire",
+    "Scenario",
+    "Section",
+    "Text",
+    "Variable",
+]
+
+QUESTION_TYPES = (
+    "single",
+    "multi",
+    "yesno",
+    "integer",
+    "decimal",
+    "text",
+    "long_text",
+    "date",
+    "grid",
+    "info",
+    "end",
+    "computed",
+)
+ANSWER_TYPES = frozenset(QUESTION_TYPES) - {"info", "end", "computed", "grid"}
+"""Question types that store exactly one value under their own id."""
+
+CHOICE_TYPES = frozenset({"single", "multi", "yesno", "grid"})
+
+VALUE_TYPE_OF = {
+    "single": ValueType.CODE,
+    "yesno": ValueType.CODE,
+    "multi": ValueType.CODES,
+    "integer": ValueType.INTEGER,
+    "decimal": ValueType.DECIMAL,
+    "text": ValueType.TEXT,
+    "long_text": ValueType.TEXT,
+    "date": ValueType.DATE,
+}
+
+Mode = Literal["web", "cati", "ivr"]
+MODES: tuple[str, ...] = ("web", "cati", "ivr")
+
+
+@dataclass(frozen=True)
+class Text:
+    """Something a person reads or hears, in each language of the questionnaire."""
+
+    by_language: Mapping[str, TextTemplate]
+    pos: Position
+
+    def template(self, language: str, default_language: str) -> TextTemplate:
+        found = self.by_language.get(language)
+        if found is None:
+            found = self.by_language.get(default_language)
+        if found is None:  # the loader guarantees the default language exists
+            found = next(iter(self.by_language.values()))
+        return found
+
+    def source(self, language: str, default_language: str) -> str:
+        return self.template(language, default_language).source
+
+    @property
+    def names(self) -> frozenset[str]:
+        result: frozenset[str] = frozenset()
+        for template in self.by_language.values():
+            result |= template.names
+        return result
+
+
+@dataclass(frozen=True)
+class MissingFrame:
+    """Codes that stand for non-substantive answers in every output file."""
+
+    dk: int = -1
+    refused: int = -2
+    routed_past: int = -8
+    unanswered: int = -9
+
+    def codes(self) -> dict[str, int]:
+        return {
+            "dk": self.dk,
+            "refused": self.refused,
+            "routed_past": self.routed_past,
+            "unanswered": self.unanswered,
+        }
+
+
+@dataclass(frozen=True)
+class Option:
+    code: int
+    label: Text
+    read_out: Text | None = None
+    exclusive: bool = False
+    other_specify: bool = False
+    fixed: bool = False
+    not_read_out: bool = False
+
+
+@dataclass(frozen=True)
+class ChoiceList:
+    name: str
+    options: tuple[Option, ...]
+    pos: Position
+
+    @property
+    def codes(self) -> frozenset[int]:
+        return frozenset(o.code for o in self.options)
+
+    def option(self, code: int) -> Option | None:
+        for o in self.options:
+            if o.code == code:
+                return o
+        return None
+
+
+@dataclass(frozen=True)
+class Check:
+    severity: Literal["error", "warning"]
+    condition: CompiledExpression
+    message: Text
+    index: int  # position among the question's checks, for stable ids
+
+
+@dataclass(frozen=True, eq=False)
+class GridRow:
+    id: str
+    text: Text
+    label: str
+    read_out: Text | None = None
+    ivr: Text | None = None
+    when: CompiledExpression | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Question:
+    id: str
+    type: str
+    pos: Position
+    label: str
+    text: Text | None = None
+    read_out: Text | None = None
+    ivr: Text | None = None
+    instruction: Text | None = None
+    hint: Text | None = None
+    when: CompiledExpression | None = None
+    required: bool = False
+    allow_dk: bool = True
+    allow_refused: bool = True
+    checks: tuple[Check, ...] = ()
+    level: str = "nominal"
+    choices: ChoiceList | None = None
+    randomize: bool = False
+    display: str = "radio"
+    min: Any = None
+    max: Any = None
+    places: int = 2
+    unit: Text | None = None
+    max_length: int | None = None
+    min_choices: int | None = None
+    max_choices: int | None = None
+    rows: tuple[GridRow, ...] = ()
+    randomize_rows: bool = False
+    outcome: str | None = None
+    expr: CompiledExpression | None = None
+    loop: str | None = None
+    ordinal: int = 0
+
+    @property
+    def stores_value(self) -> bool:
+        return self.type in ANSWER_TYPES
+
+    @property
+    def other_option(self) -> Option | None:
+        if self.choices is None:
+            return None
+        for o in self.choices.options:
+            if o.other_specify:
+                return o
+        return None
+
+    @property
+    def variable_names(self) -> tuple[str, ...]:
+        """The variables this question stores (grid: one per row)."""
+        if self.type == "grid":
+            return tuple(r.id for r in self.rows)
+        if self.stores_value:
+            return (self.id,)
+        return ()
+
+
+@dataclass(frozen=True, eq=False)
+class Page:
+    """What one screen shows: one question by default, several when the author says."""
+
+    id: str
+    questions: tuple[Question, ...]
+    pos: Position
+    when: CompiledExpression | None = None
+    implicit: bool = True
+    loop: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Section:
+    id: str
+    items: tuple["Item", ...]
+    pos: Position
+    title: Text | None = None
+    when: CompiledExpression | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    id: str
+    items: tuple["Item", ...]
+    pos: Position
+    when: CompiledExpression | None = None
+    randomize: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Loop:
+    id: str
+    items: tuple["Item", ...]
+    pos: Position
+    max: int
+    count: CompiledExpression | None = None
+    for_each: str | None = None
+    when: CompiledExpression | None = None
+
+
+Item = Union[Page, Section, Block, Loop]
+Container = Union[Section, Block, Loop]
+
+
+@dataclass(frozen=True)
+class Preload:
+    id: str
+    type: str
+    label: str
+    pos: Position
+    choices: ChoiceList | None = None
+    export: bool = True
+
+
+@dataclass(frozen=True)
+class Experiment:
+    id: str
+    label: str
+    arms: ChoiceList
+    pos: Position
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A named value that expressions and fills can read and exports can write."""
+
+    name: str
+    kind: Literal["question", "grid_row", "preload", "computed", "experiment", "other_text"]
+    value_type: ValueType
+    label: str
+    ordinal: int  # where in the flow it is first known; preloads and experiments are 0
+    choices: ChoiceList | None = None
+    loop: str | None = None
+    question: Question | None = None
+    export: bool = True
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    pos: Position
+    answers: Mapping[str, Any]
+    answer_pos: Mapping[str, Position]
+    preload: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 1
+    mode: str = "web"
+    language: str | None = None
+    confirm_warnings: bool = True
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    expect_pos: Mapping[str, Position] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Questionnaire:
+    id: str
+    version: str
+    title: Text
+    languages: tuple[str, ...]
+    default_language: str
+    modes: tuple[str, ...]
+    web_missing: str
+    missing: MissingFrame
+    choices: Mapping[str, ChoiceList]
+    preload: tuple[Preload, ...]
+    experiments: tuple[Experiment, ...]
+    items: tuple[Item, ...]
+    questions: Mapping[str, Question]
+    variables: Mapping[str, Variable]
+    loops: Mapping[str, Loop]
+    pages: Mapping[str, Page]
+    tests: tuple[Scenario, ...]
+    source_text: str
+    source_path: str
+    question_count: int
+
+    @property
+    def content_hash(self) -> str:
+        """Identifies this exact text; a stored interview stays on the version it began with."""
+        return hashlib.sha256(self.source_text.encode("utf-8")).hexdigest()
+
+    def computed(self) -> Iterator[Question]:
+        return (q for q in self.questions.values() if q.type == "computed")
+
+    def walk_pages(self) -> Iterator[Page]:
+        """Every page in document order (loops visited once)."""
+
+        def walk(items: tuple[Item, ...]) -> Iterator[Page]:
+            for item in items:
+                if isinstance(item, Page):
+                    yield item
+                else:
+                    yield from walk(item.items)
+
+        return walk(self.items)

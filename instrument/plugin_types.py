@@ -1,0 +1,259 @@
+"""The typed descriptors plugins hand to the host.
+
+Registration hooks return these frozen dataclasses instead of dicts (the conda
+style) so a mistake such as a misspelt field or an upper-case name fails when
+the plugin builds its descriptor, naming the field, not later when a mode is
+mounted or an export is half written.
+
+Callbacks take one positional context object (the questionnaire, the dataset,
+the runner) rather than datasette-style injection by parameter name: the
+signature is fixed and type-checkable, and new context goes on the object.
+
+This module imports nothing beyond the standard library; it is part of the
+cheap import path every command pays for.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.util
+import re
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EVENT_KINDS",
+    "VALUE_TYPES",
+    "InterviewEvent",
+    "ModeSpec",
+    "OutputFormat",
+    "QuestionType",
+    "missing_modules",
+]
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_EXTENSION = re.compile(r"[a-z0-9]+(\.[a-z0-9]+)*\Z")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+\Z")
+
+VALUE_TYPES = frozenset({"int", "float", "str", "date", "codes"})
+"""Python shapes an answer can take (see :mod:`instrument.values`): ``codes``
+is the ``tuple[int, ...]`` of a multiple choice; ``date`` is
+``datetime.date``."""
+
+EVENT_KINDS = frozenset(
+    {"started", "resumed", "answered", "moved_back", "breakoff", "completed", "mode_switched"}
+)
+"""Event kinds the core emits. Plugins may emit their own kinds too; these
+are listed so a subscriber knows what to expect, not to restrict anyone."""
+
+
+def _check_name(owner: str, what: str, value: object) -> None:
+    # Names end up as URL prefixes, CLI words, file suffixes and SPSS/Stata
+    # identifiers, so one conservative rule serves them all.
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError(
+            f"{owner}.{what} must be a lower-case identifier (letters, digits, _; "
+            f"starting with a letter), got {value!r}"
+        )
+
+
+def _check_callable(owner: str, what: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not callable(value):
+        raise TypeError(f"{owner}.{what} must be callable, got {value!r}")
+
+
+def _check_modules(owner: str, requires: Any) -> tuple[str, ...]:
+    if isinstance(requires, str):
+        # ("pyreadstat") without the comma is a classic slip: say so.
+        raise TypeError(f"{owner}.requires must be a tuple of module names, not a string")
+    modules = tuple(requires)
+    for module in modules:
+        if not isinstance(module, str) or not _MODULE.match(module):
+            raise ValueError(f"{owner}.requires: {module!r} is not a module name")
+    return modules
+
+
+def missing_modules(requires: Iterable[str]) -> tuple[str, ...]:
+    """Return the modules in *requires* that cannot be imported here.
+
+    ``importlib.util.find_spec`` locates a top-level module without executing
+    it, so asking "is pyarrow available?" does not cost a pyarrow import.
+    """
+    missing = []
+    for module in requires:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package is missing or broken
+            found = False
+        if not found:
+            missing.append(module)
+    return tuple(missing)
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """A way of running interviews: web, telephone, console, ...
+
+    :param name: lower-case identifier; the URL prefix of its blueprint and
+        the value recorded as ``mode`` on every answer.
+    :param label: human name shown to researchers.
+    :param capabilities: free-form lower-case words the mode offers, e.g.
+        ``{"self_completion", "interviewer", "voice", "sms"}``; the host and
+        other plugins use them to choose a mode for a case.
+    :param create_blueprint: called with the runner; returns a Flask
+        blueprint, or None for a mode without web presence. Kept as ``Any``
+        so this module never imports Flask.
+    :param supports: called with a question; False when the mode cannot ask
+        it (a voice mode and a free-text grid). None means "everything".
+    :param requires: modules the mode imports when used (``("twilio",)``).
+    :param extra: the ``survey-instrument[extra]`` that installs *requires*.
+    """
+
+    name: str
+    label: str
+    capabilities: frozenset[str] = frozenset()
+    create_blueprint: Callable[[Any], Any] | None = None
+    supports: Callable[[Any], bool] | None = None
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("ModeSpec", "name", self.name)
+        if not isinstance(self.label, str) or not self.label.strip():
+            raise ValueError(f"ModeSpec.label must be a non-empty string, got {self.label!r}")
+        if isinstance(self.capabilities, str):
+            raise TypeError("ModeSpec.capabilities must be a collection of words, not a string")
+        capabilities = frozenset(self.capabilities)
+        for word in capabilities:
+            _check_name("ModeSpec", "capabilities", word)
+        object.__setattr__(self, "capabilities", capabilities)
+        _check_callable("ModeSpec", "create_blueprint", self.create_blueprint, optional=True)
+        _check_callable("ModeSpec", "supports", self.supports, optional=True)
+        object.__setattr__(self, "requires", _check_modules("ModeSpec", self.requires))
+        if self.extra is not None:
+            _check_name("ModeSpec", "extra", self.extra)
+
+    def missing_requirements(self) -> tuple[str, ...]:
+        """Modules in :attr:`requires` that are not importable."""
+        return missing_modules(self.requires)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A file format the dataset can be exported to.
+
+    :param name: lower-case identifier used on the command line
+        (``instrument export --format spss``).
+    :param extensions: file extensions without the dot, main file first
+        (``("sav",)``, ``("csv", "sps")``).
+    :param media_type: IANA media type of the main file.
+    :param write: ``write(dataset, dest)`` writes the whole dataset to the
+        path *dest*; it should stream or write directly to the file rather
+        than build the output in memory.
+    :param can_write: ``can_write(dataset)`` returns None when the dataset
+        can be written, else a sentence saying why not (Stata's 80-character
+        label limit). None means "always".
+    :param requires: modules *write* imports (``("pyreadstat",)``), imported
+        inside *write* so listing the format stays cheap.
+    :param extra: the ``survey-instrument[extra]`` that installs *requires*.
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+    media_type: str
+    write: Callable[[Any, Path], None]
+    can_write: Callable[[Any], str | None] | None = None
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("OutputFormat", "name", self.name)
+        if isinstance(self.extensions, str):
+            raise TypeError("OutputFormat.extensions must be a tuple, not a string")
+        extensions = tuple(self.extensions)
+        if not extensions:
+            raise ValueError("OutputFormat.extensions needs at least one extension")
+        for ext in extensions:
+            if not isinstance(ext, str) or not _EXTENSION.match(ext):
+                raise ValueError(
+                    f"OutputFormat.extensions: {ext!r} must be lower case without a leading dot"
+                )
+        object.__setattr__(self, "extensions", extensions)
+        if not isinstance(self.media_type, str) or not _MEDIA_TYPE.match(self.media_type):
+            raise ValueError(f"OutputFormat.media_type: {self.media_type!r} is not a media type")
+        _check_callable("OutputFormat", "write", self.write, optional=False)
+        _check_callable("OutputFormat", "can_write", self.can_write, optional=True)
+        object.__setattr__(self, "requires", _check_modules("OutputFormat", self.requires))
+        if self.extra is not None:
+            _check_name("OutputFormat", "extra", self.extra)
+
+    def missing_requirements(self) -> tuple[str, ...]:
+        """Modules in :attr:`requires` that are not importable."""
+        return missing_modules(self.requires)
+
+
+@dataclass(frozen=True)
+class QuestionType:
+    """An answer type beyond the built-in ones.
+
+    :param name: lower-case identifier used as ``type:`` in questionnaires.
+    :param value_type: the Python shape of an answer, one of
+        :data:`VALUE_TYPES`; it decides how the dataset stores the variable.
+    :param coerce: turns raw input (a form string, DTMF digits, JSON) into
+        that shape; raises ``ValueError`` with a respondent-readable message
+        when it cannot.
+    :param validate: ``validate(value)`` returns None when a coerced value is
+        acceptable, else a message; None means "any coerced value is fine".
+    """
+
+    name: str
+    value_type: str
+    coerce: Callable[[Any], Any]
+    validate: Callable[[Any], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("QuestionType", "name", self.name)
+        if self.value_type not in VALUE_TYPES:
+            raise ValueError(
+                f"QuestionType.value_type must be one of {sorted(VALUE_TYPES)}, "
+                f"got {self.value_type!r}"
+            )
+        _check_callable("QuestionType", "coerce", self.coerce, optional=False)
+        _check_callable("QuestionType", "validate", self.validate, optional=True)
+
+
+@dataclass(frozen=True)
+class InterviewEvent:
+    """Something that happened in an interview, for paradata and audit.
+
+    :param kind: lower-case identifier, usually one of :data:`EVENT_KINDS`.
+    :param interview_id: the interview's id in the store.
+    :param at: when it happened; must be timezone-aware (the store is UTC).
+    :param mode: the mode it happened in (``"web"``, ``"phone"``).
+    :param data: kind-specific details (question id, page time, ...). Copied
+        into a read-only mapping so one subscriber cannot change what the
+        next one sees. Never put personal data here.
+    """
+
+    kind: str
+    interview_id: str
+    at: _dt.datetime
+    mode: str
+    data: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        _check_name("InterviewEvent", "kind", self.kind)
+        _check_name("InterviewEvent", "mode", self.mode)
+        if not isinstance(self.interview_id, str) or not self.interview_id:
+            raise ValueError("InterviewEvent.interview_id must be a non-empty string")
+        if not isinstance(self.at, _dt.datetime) or self.at.utcoffset() is None:
+            raise ValueError(
+                f"InterviewEvent.at must be a timezone-aware datetime, got {self.at!r}"
+            )
+        object.__setattr__(self, "data", types.MappingProxyType(dict(self.data)))

@@ -1,0 +1,52 @@
+"""The store: every interview, answer and account, in SQLite or PostgreSQL.
+
+Open it with :func:`open_store`; everything else is a method of
+:class:`Store`. See docs/store.md for the tables, where personal data live,
+and the concurrency rules.
+"""
+
+from __future__ import annotations
+
+from instrument.store.engine import ENV_VAR, resolve_url
+from instrument.store.records import (
+    AccessToken,
+    AnswerEvent,
+    Contact,
+    InterviewNotFound,
+    InterviewRecord,
+    InterviewWithdrawn,
+    NewEvent,
+    QuestionnaireVersion,
+    QuestionnaireVersionConflict,
+    SaveResult,
+    StaffUser,
+    StaleRevision,
+    StoreError,
+    WithdrawalReport,
+)
+from instrument.store.schema import FINISHED_STATUSES, INTERVIEW_STATUSES, STAFF_ROLES
+from instrument.store.store import Store, open_store
+
+__all__ = [
+    "ENV_VAR",
+    "FINISHED_STATUSES",
+    "INTERVIEW_STATUSES",
+    "STAFF_ROLES",
+    "AccessToken",
+    "AnswerEvent",
+    "Contact",
+    "InterviewNotFound",
+    "InterviewRecord",
+    "InterviewWithdrawn",
+    "NewEvent",
+    "QuestionnaireVersion",
+    "QuestionnaireVersionConflict",
+    "SaveResult",
+    "StaffUser",
+    "StaleRevision",
+    "Store",
+    "StoreError",
+    "WithdrawalReport",
+    "open_store",
+    "resolve_url",
+]

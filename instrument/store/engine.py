@@ -1,0 +1,125 @@
+"""Choosing the database and configuring its connections.
+
+SQLite is the embedded default; the same code runs on PostgreSQL through
+psycopg 3. The differences the store cares about are set up here, once:
+
+* SQLite: WAL (readers never block the writer), foreign keys on (off by
+  default in SQLite), a busy timeout (a second writer waits instead of
+  failing at once), and transactions that the store begins itself so that a
+  write transaction can start with ``BEGIN IMMEDIATE``: it takes the write
+  lock before reading the revision, which makes the compare-and-set safe.
+  Python's sqlite3 module would otherwise begin transactions lazily, at the
+  first write, after the read, too late to protect it.
+* PostgreSQL: plain ``READ COMMITTED``; writers lock the interview row with
+  ``SELECT ... FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+__all__ = ["DEFAULT_SQLITE_FILE", "ENV_VAR", "WRITE_OPTION", "create_store_engine", "resolve_url"]
+
+ENV_VAR: Final = "INSTRUMENT_DATABASE_URL"
+DEFAULT_SQLITE_FILE: Final = "instrument.db"
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+
+WRITE_OPTION: Final = "instrument_write"
+"""Execution option that makes the SQLite ``begin`` handler emit ``BEGIN IMMEDIATE``."""
+
+
+def resolve_url(url: str | URL | None = None) -> URL:
+    """The database URL: the argument, else ``$INSTRUMENT_DATABASE_URL``, else ./instrument.db.
+
+    ``postgresql://`` and ``postgres://`` are rewritten to use psycopg 3, the
+    driver this project installs (SQLAlchemy would otherwise look for psycopg2).
+    """
+    if url is None or url == "":
+        url = os.environ.get(ENV_VAR) or None
+    if url is None:
+        return URL.create("sqlite", database=str(Path.cwd() / DEFAULT_SQLITE_FILE))
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return parsed
+
+
+def _compact_json(value: Any) -> str:
+    # Compact separators: the state snapshot is written on every page turn.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def create_store_engine(url: URL, **kwargs: Any) -> Engine:
+    """An Engine for ``url`` with the per-backend settings described above."""
+    options: dict[str, Any] = {"json_serializer": _compact_json, **kwargs}
+    if url.get_backend_name() == "sqlite":
+        in_memory = url.database in (None, "", ":memory:")
+        if in_memory:
+            # One shared connection, or every connection would see its own empty database.
+            options.setdefault("poolclass", StaticPool)
+            options.setdefault("connect_args", {"check_same_thread": False})
+        engine = sa.create_engine(url, **options)
+        _configure_sqlite(engine, wal=not in_memory)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **options)
+
+
+def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module (see module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if wal:
+                _enable_wal(cursor)
+                # FULL: a commit that returned is on disk even if the machine then loses power.
+                cursor.execute("PRAGMA synchronous = FULL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting), waiting out other connections.
+
+    Changing the journal mode needs a moment alone with the file, and SQLite
+    reports "database is locked" at once instead of using the busy timeout,
+    which is what several workers opening a new database together run into.
+    So: skip when the file is already in WAL, otherwise retry with back-off.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)

@@ -1,0 +1,199 @@
+"""What the store hands out and takes in: frozen dataclasses and errors.
+
+Records are plain values, detached from any database session, so a web
+request or an export can keep them as long as it likes. ``state`` and event
+``value`` are JSON-compatible Python values; the store never looks inside them
+(the engine owns their meaning, see :mod:`instrument.values`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AccessToken",
+    "AnswerEvent",
+    "Contact",
+    "InterviewNotFound",
+    "InterviewRecord",
+    "InterviewWithdrawn",
+    "NewEvent",
+    "QuestionnaireVersion",
+    "QuestionnaireVersionConflict",
+    "SaveResult",
+    "StaffUser",
+    "StaleRevision",
+    "StoreError",
+    "WithdrawalReport",
+]
+
+
+class StoreError(Exception):
+    """Base class for errors the store raises on purpose."""
+
+
+class StaleRevision(StoreError):
+    """The interview changed since the caller loaded it; nothing was written.
+
+    A second browser tab, a retried request without its idempotency key, or a
+    racing worker all end here. The caller reloads and shows the current step.
+    """
+
+    def __init__(self, interview_id: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"interview {interview_id} is at revision {actual}, not {expected}: "
+            "it was saved elsewhere in the meantime"
+        )
+        self.interview_id = interview_id
+        self.expected = expected
+        self.actual = actual
+
+
+class InterviewNotFound(StoreError, LookupError):
+    """No interview has that id."""
+
+
+class InterviewWithdrawn(StoreError):
+    """The respondent withdrew; the interview accepts no more answers."""
+
+
+class QuestionnaireVersionConflict(StoreError, ValueError):
+    """The same source text was stored before under another questionnaire id or version."""
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionnaireVersion:
+    """One immutable questionnaire text, identified by the SHA-256 of its source."""
+
+    id: int
+    questionnaire_id: str
+    version: str
+    content_hash: str
+    source_text: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewRecord:
+    """An interview's snapshot: the engine state and the revision it is at.
+
+    ``questionnaire_id`` and ``version`` are copied from the questionnaire
+    version the interview started on, for exports and lists.
+    """
+
+    id: str
+    questionnaire_version_id: int
+    questionnaire_id: str
+    version: str
+    case_id: str | None
+    mode: str
+    language: str
+    status: str
+    is_test: bool
+    state: dict[str, Any]
+    revision: int
+    started_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append when saving an interview.
+
+    ``mode`` and ``at`` default to the save's mode and time. ``variable`` is
+    ``None`` for events that concern no question (a page view, a language
+    switch).
+    """
+
+    variable: str | None
+    value: Any = None
+    kind: str = "answer"
+    actor: str = "respondent"
+    mode: str | None = None
+    at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerEvent:
+    """One stored entry of the append-only event log."""
+
+    id: int
+    interview_id: str
+    seq: int
+    kind: str
+    variable: str | None
+    value: Any
+    mode: str
+    actor: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    """What a save did.
+
+    ``replayed`` is true when the idempotency key had been used before: the
+    result is the earlier save's, and nothing was written this time.
+    ``first_seq`` is the seq of the first event written (``None`` if none).
+    """
+
+    interview_id: str
+    revision: int
+    replayed: bool
+    first_seq: int | None
+    event_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffUser:
+    """A member of the research team who can log into the staff area."""
+
+    id: int
+    username: str
+    role: str
+    created_at: dt.datetime
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A stored personal-link token; the token itself is never stored, only its hash."""
+
+    id: int
+    token_hash: str
+    interview_id: str | None
+    case_id: str | None
+    questionnaire_id: str
+    purpose: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    used_at: dt.datetime | None
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        """True once ``expires_at`` has passed (a token without one never expires)."""
+        return self.expires_at is not None and now >= self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Personal contact details of a case, stored apart from all answers."""
+
+    case_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalReport:
+    """What :meth:`Store.withdraw` removed, for the evidence trail."""
+
+    case_id: str | None
+    interview_ids: tuple[str, ...] = field(default_factory=tuple)
+    events_deleted: int = 0
+    contacts_deleted: int = 0
+    tokens_revoked: int = 0

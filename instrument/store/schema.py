@@ -1,0 +1,207 @@
+"""The store's tables, written once with SQLAlchemy Core.
+
+Why Core rather than the ORM: the store hands out frozen dataclasses, never
+live ORM objects, so nothing above it can lazy-load after its transaction has
+closed or write by accident through a dirty attribute. Its writes are a few
+explicit statements inside one short transaction (lock, compare, insert,
+update), which Core states plainly, and exports stream 100,000 interviews,
+where skipping the ORM's identity map matters. The tables here are the
+*target* of the Alembic migrations; a test checks that migrating an empty
+database gives exactly these tables.
+
+Naming: constraints get names from :data:`NAMING`, so migrations can refer to
+them on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+__all__ = [
+    "FINISHED_STATUSES",
+    "INTERVIEW_STATUSES",
+    "STAFF_ROLES",
+    "UTCDateTime",
+    "access_tokens",
+    "answer_events",
+    "contacts",
+    "idempotency_keys",
+    "interviews",
+    "metadata",
+    "questionnaire_versions",
+    "staff_users",
+]
+
+INTERVIEW_STATUSES: Final = ("active", "complete", "screened_out", "abandoned", "withdrawn")
+"""Every status an interview can have; a CHECK constraint holds the database to it."""
+
+FINISHED_STATUSES: Final = frozenset({"complete", "screened_out", "abandoned", "withdrawn"})
+"""Statuses that set ``finished_at``."""
+
+STAFF_ROLES: Final = ("researcher", "admin")
+
+NAMING: Final = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timestamp that is always timezone-aware UTC in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value
+    is converted to UTC and stored without an offset, then read back as UTC.
+    A naive datetime is refused: guessing its zone is how timestamps go wrong.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store needs timezone-aware times")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+BigID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+questionnaire_versions = sa.Table(
+    "questionnaire_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("questionnaire_id", sa.String(200), nullable=False, index=True),
+    sa.Column("version", sa.String(100), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("source_text", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+interviews = sa.Table(
+    "interviews",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "questionnaire_version_id",
+        sa.Integer,
+        sa.ForeignKey("questionnaire_versions.id"),
+        nullable=False,
+    ),
+    sa.Column("case_id", sa.String(100), nullable=True, index=True),
+    sa.Column("mode", sa.String(50), nullable=False),
+    sa.Column("language", sa.String(35), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("is_test", sa.Boolean, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(
+        "status IN (" + ", ".join(f"'{s}'" for s in INTERVIEW_STATUSES) + ")", name="status"
+    ),
+    sa.CheckConstraint("revision >= 0", name="revision"),
+    sa.Index("ix_interviews_version_status", "questionnaire_version_id", "status"),
+)
+
+answer_events = sa.Table(
+    "answer_events",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column(
+        "interview_id",
+        sa.String(36),
+        sa.ForeignKey("interviews.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("variable", sa.String(200), nullable=True),
+    sa.Column("value", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("mode", sa.String(50), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("interview_id", "seq"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column(
+        "interview_id",
+        sa.String(36),
+        sa.ForeignKey("interviews.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("first_seq", sa.Integer, nullable=True),
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("interview_id", "key"),
+)
+
+staff_users = sa.Table(
+    "staff_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(150), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in STAFF_ROLES) + ")", name="role"),
+)
+
+access_tokens = sa.Table(
+    "access_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column(
+        "interview_id",
+        sa.String(36),
+        sa.ForeignKey("interviews.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("case_id", sa.String(100), nullable=True, index=True),
+    sa.Column("questionnaire_id", sa.String(200), nullable=False),
+    sa.Column("purpose", sa.String(30), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+)
+
+# Personal data. Keyed only by the pseudonymous case id and never joined into
+# answers or exports; see docs/store.md.
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("case_id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("phone", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

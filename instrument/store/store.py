@@ -1,0 +1,783 @@
+"""The store API: every read and write of survey data goes through :class:`Store`.
+
+Each method is one short transaction on its own connection, so a Store is
+safe to share between the threads of a web worker. Writes that can race
+(saving the same interview from two tabs, two workers) lock first and then
+compare: ``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
+SQLite (see :mod:`instrument.store.engine`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+
+from instrument.store import migrate
+from instrument.store.engine import WRITE_OPTION, create_store_engine, resolve_url
+from instrument.store.passwords import hash_password, verify_password
+from instrument.store.records import (
+    AccessToken,
+    AnswerEvent,
+    Contact,
+    InterviewNotFound,
+    InterviewRecord,
+    InterviewWithdrawn,
+    NewEvent,
+    QuestionnaireVersion,
+    QuestionnaireVersionConflict,
+    SaveResult,
+    StaffUser,
+    StaleRevision,
+    StoreError,
+    WithdrawalReport,
+)
+from instrument.store.schema import (
+    FINISHED_STATUSES,
+    INTERVIEW_STATUSES,
+    STAFF_ROLES,
+    access_tokens,
+    answer_events,
+    contacts,
+    idempotency_keys,
+    interviews,
+    questionnaire_versions,
+    staff_users,
+)
+
+__all__ = ["Store", "open_store"]
+
+_MAX_TOKEN_LENGTH: Final = 200
+# Verified against when the username is unknown or disabled, so that a login
+# takes as long whether or not the account exists. It matches no password.
+_DUMMY_HASH: Final = "scrypt$131072$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
+
+_INTERVIEW_COLUMNS: Final = (
+    *interviews.c,
+    questionnaire_versions.c.questionnaire_id,
+    questionnaire_versions.c.version,
+)
+
+
+def _utc(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"naive datetime {now!r}: pass a timezone-aware time")
+    return now.astimezone(dt.UTC)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def open_store(url: str | URL | None = None, *, upgrade: bool = True) -> Store:
+    """Open the store at ``url`` (else ``$INSTRUMENT_DATABASE_URL``, else ./instrument.db).
+
+    The schema is created or migrated to the newest revision on first use
+    (``upgrade=False`` skips that, for tools that only inspect a database).
+    """
+    engine = create_store_engine(resolve_url(url))
+    if upgrade and migrate.current_revision(engine) != migrate.head_revision():
+        migrate.upgrade(engine)
+    return Store(engine)
+
+
+class Store:
+    """Typed access to questionnaires, interviews, events, staff, tokens and contacts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying engine (for migrations and diagnostics, not for survey data)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        """Close all pooled connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self, *, write: bool = False) -> Iterator[sa.Connection]:
+        with self._engine.connect() as connection:
+            if write:
+                connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+
+    # ------------------------------------------------------------------
+    # Questionnaire versions
+
+    def add_questionnaire_version(
+        self,
+        questionnaire_id: str,
+        version: str,
+        source_text: str,
+        *,
+        now: dt.datetime | None = None,
+    ) -> QuestionnaireVersion:
+        """Store a questionnaire's source text once; the same text again returns the first row.
+
+        Raises :class:`QuestionnaireVersionConflict` if that exact text was
+        stored under a different questionnaire id or version label.
+        """
+        content_hash = _sha256(source_text)
+        existing = self._version_by_hash(content_hash)
+        if existing is None:
+            try:
+                with self._transaction(write=True) as connection:
+                    connection.execute(
+                        questionnaire_versions.insert().values(
+                            questionnaire_id=questionnaire_id,
+                            version=version,
+                            content_hash=content_hash,
+                            source_text=source_text,
+                            created_at=_utc(now),
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                pass  # stored by a concurrent caller a moment ago; read theirs
+            existing = self._version_by_hash(content_hash)
+            assert existing is not None
+        if (existing.questionnaire_id, existing.version) != (questionnaire_id, version):
+            raise QuestionnaireVersionConflict(
+                f"this source text is already stored as {existing.questionnaire_id!r} "
+                f"version {existing.version!r}"
+            )
+        return existing
+
+    def _version_by_hash(self, content_hash: str) -> QuestionnaireVersion | None:
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(questionnaire_versions).where(
+                    questionnaire_versions.c.content_hash == content_hash
+                )
+            ).one_or_none()
+        return None if row is None else QuestionnaireVersion(**row._asdict())
+
+    def get_questionnaire_version(self, version_id: int) -> QuestionnaireVersion:
+        """The questionnaire version with this id; LookupError if there is none."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(questionnaire_versions).where(questionnaire_versions.c.id == version_id)
+            ).one_or_none()
+        if row is None:
+            raise LookupError(f"no questionnaire version {version_id}")
+        return QuestionnaireVersion(**row._asdict())
+
+    def list_questionnaire_versions(
+        self, questionnaire_id: str | None = None
+    ) -> list[QuestionnaireVersion]:
+        """All stored versions (of one questionnaire, if given), oldest first."""
+        stmt = sa.select(questionnaire_versions).order_by(questionnaire_versions.c.id)
+        if questionnaire_id is not None:
+            stmt = stmt.where(questionnaire_versions.c.questionnaire_id == questionnaire_id)
+        with self._transaction() as connection:
+            return [QuestionnaireVersion(**row._asdict()) for row in connection.execute(stmt)]
+
+    def questionnaire_ids(self) -> list[str]:
+        """The ids of every questionnaire with at least one stored version, sorted."""
+        stmt = sa.select(questionnaire_versions.c.questionnaire_id).distinct()
+        with self._transaction() as connection:
+            return sorted(connection.scalars(stmt))
+
+    # ------------------------------------------------------------------
+    # Interviews
+
+    def create_interview(
+        self,
+        version_id: int,
+        *,
+        mode: str,
+        language: str,
+        state: dict[str, Any],
+        case_id: str | None = None,
+        is_test: bool = False,
+        now: dt.datetime | None = None,
+        interview_id: str | None = None,
+    ) -> InterviewRecord:
+        """Start an interview at revision 0 on questionnaire version ``version_id``."""
+        now = _utc(now)
+        new_id = interview_id or str(uuid.uuid4())
+        with self._transaction(write=True) as connection:
+            exists = connection.scalar(
+                sa.select(questionnaire_versions.c.id).where(
+                    questionnaire_versions.c.id == version_id
+                )
+            )
+            if exists is None:
+                raise LookupError(f"no questionnaire version {version_id}")
+            connection.execute(
+                interviews.insert().values(
+                    id=new_id,
+                    questionnaire_version_id=version_id,
+                    case_id=case_id,
+                    mode=mode,
+                    language=language,
+                    status="active",
+                    is_test=is_test,
+                    state=state,
+                    revision=0,
+                    started_at=now,
+                    updated_at=now,
+                    finished_at=None,
+                )
+            )
+            return self._load(connection, new_id)
+
+    def load_interview(self, interview_id: str) -> InterviewRecord:
+        """The interview's current snapshot; :class:`InterviewNotFound` if unknown."""
+        with self._transaction() as connection:
+            return self._load(connection, interview_id)
+
+    @staticmethod
+    def _interview_select() -> sa.Select[Any]:
+        return sa.select(*_INTERVIEW_COLUMNS).select_from(
+            interviews.join(
+                questionnaire_versions,
+                interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+            )
+        )
+
+    def _load(self, connection: sa.Connection, interview_id: str) -> InterviewRecord:
+        row = connection.execute(
+            self._interview_select().where(interviews.c.id == interview_id)
+        ).one_or_none()
+        if row is None:
+            raise InterviewNotFound(interview_id)
+        return InterviewRecord(**row._asdict())
+
+    def interviews_for_case(self, case_id: str) -> list[InterviewRecord]:
+        """Every interview of one case, oldest first (a case may span waves or restarts)."""
+        stmt = (
+            self._interview_select()
+            .where(interviews.c.case_id == case_id)
+            .order_by(interviews.c.started_at, interviews.c.id)
+        )
+        with self._transaction() as connection:
+            return [InterviewRecord(**row._asdict()) for row in connection.execute(stmt)]
+
+    def save_interview(
+        self,
+        interview_id: str,
+        *,
+        expected_revision: int,
+        state: dict[str, Any],
+        status: str,
+        mode: str,
+        events: Sequence[NewEvent] = (),
+        idempotency_key: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> SaveResult:
+        """Save a new state snapshot and append events, all or nothing.
+
+        In one transaction: lock the interview row; if ``idempotency_key``
+        was used before on this interview, return that save's result with
+        ``replayed=True`` and write nothing; otherwise require the stored
+        revision to equal ``expected_revision`` (else :class:`StaleRevision`,
+        nothing written), write the state at revision + 1, append ``events``
+        with consecutive seq numbers, and record the key.
+        """
+        if status not in INTERVIEW_STATUSES:
+            raise ValueError(f"unknown interview status {status!r}")
+        if status == "withdrawn":
+            raise ValueError("withdrawal deletes data: use Store.withdraw, not save_interview")
+        now = _utc(now)
+        with self._transaction(write=True) as connection:
+            current = connection.execute(
+                sa.select(interviews.c.revision, interviews.c.status, interviews.c.finished_at)
+                .where(interviews.c.id == interview_id)
+                .with_for_update()
+            ).one_or_none()
+            if current is None:
+                raise InterviewNotFound(interview_id)
+            if idempotency_key is not None:
+                earlier = connection.execute(
+                    sa.select(
+                        idempotency_keys.c.revision,
+                        idempotency_keys.c.first_seq,
+                        idempotency_keys.c.event_count,
+                    ).where(
+                        idempotency_keys.c.interview_id == interview_id,
+                        idempotency_keys.c.key == idempotency_key,
+                    )
+                ).one_or_none()
+                if earlier is not None:
+                    return SaveResult(
+                        interview_id=interview_id,
+                        revision=earlier.revision,
+                        replayed=True,
+                        first_seq=earlier.first_seq,
+                        event_count=earlier.event_count,
+                    )
+            if current.status == "withdrawn":
+                raise InterviewWithdrawn(f"interview {interview_id} was withdrawn")
+            if current.revision != expected_revision:
+                raise StaleRevision(interview_id, expected_revision, current.revision)
+
+            new_revision = expected_revision + 1
+            if status in FINISHED_STATUSES:
+                finished_at = current.finished_at or now
+            else:
+                finished_at = None
+            updated = connection.execute(
+                interviews.update()
+                .where(
+                    interviews.c.id == interview_id,
+                    interviews.c.revision == expected_revision,
+                )
+                .values(
+                    state=state,
+                    status=status,
+                    mode=mode,
+                    revision=new_revision,
+                    updated_at=now,
+                    finished_at=finished_at,
+                )
+            )
+            if updated.rowcount != 1:  # cannot happen under the lock; refuse loudly if it does
+                raise StoreError(f"interview {interview_id} changed under a held lock")
+
+            first_seq: int | None = None
+            if events:
+                last = connection.scalar(
+                    sa.select(sa.func.max(answer_events.c.seq)).where(
+                        answer_events.c.interview_id == interview_id
+                    )
+                )
+                first_seq = (last or 0) + 1
+                connection.execute(
+                    answer_events.insert(),
+                    [
+                        {
+                            "interview_id": interview_id,
+                            "seq": first_seq + offset,
+                            "kind": item.kind,
+                            "variable": item.variable,
+                            "value": item.value,
+                            "mode": item.mode or mode,
+                            "actor": item.actor,
+                            "at": _utc(item.at) if item.at is not None else now,
+                        }
+                        for offset, item in enumerate(events)
+                    ],
+                )
+            if idempotency_key is not None:
+                connection.execute(
+                    idempotency_keys.insert().values(
+                        interview_id=interview_id,
+                        key=idempotency_key,
+                        revision=new_revision,
+                        first_seq=first_seq,
+                        event_count=len(events),
+                        created_at=now,
+                    )
+                )
+        return SaveResult(
+            interview_id=interview_id,
+            revision=new_revision,
+            replayed=False,
+            first_seq=first_seq,
+            event_count=len(events),
+        )
+
+    def iter_interviews(
+        self,
+        questionnaire_id: str,
+        *,
+        statuses: Collection[str] | None = None,
+        include_test: bool = False,
+        since: dt.datetime | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[InterviewRecord]:
+        """Stream the interviews of a questionnaire (all its versions), oldest first.
+
+        ``statuses`` limits to those statuses (all if None); test interviews
+        are left out unless ``include_test``; ``since`` keeps interviews
+        *updated* at or after that time. Rows arrive ``batch_size`` at a time
+        (a server-side cursor on PostgreSQL), so memory stays flat for
+        100,000 interviews. The read runs in one transaction, so the stream
+        is a consistent snapshot on PostgreSQL and in SQLite's WAL mode.
+        """
+        stmt = self._interview_select().where(
+            questionnaire_versions.c.questionnaire_id == questionnaire_id
+        )
+        if statuses is not None:
+            unknown = set(statuses) - set(INTERVIEW_STATUSES)
+            if unknown:
+                raise ValueError(f"unknown interview statuses {sorted(unknown)}")
+            stmt = stmt.where(interviews.c.status.in_(list(statuses)))
+        if not include_test:
+            stmt = stmt.where(interviews.c.is_test.is_(False))
+        if since is not None:
+            stmt = stmt.where(interviews.c.updated_at >= _utc(since))
+        stmt = stmt.order_by(interviews.c.started_at, interviews.c.id)
+        with self._transaction() as connection:
+            result = connection.execute(stmt.execution_options(yield_per=batch_size))
+            for row in result:
+                yield InterviewRecord(**row._asdict())
+
+    def count_by_status(
+        self, questionnaire_id: str, *, include_test: bool = False
+    ) -> dict[str, int]:
+        """Interviews of a questionnaire per status; every status is present, zeros included."""
+        stmt = (
+            sa.select(interviews.c.status, sa.func.count())
+            .select_from(
+                interviews.join(
+                    questionnaire_versions,
+                    interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+                )
+            )
+            .where(questionnaire_versions.c.questionnaire_id == questionnaire_id)
+            .group_by(interviews.c.status)
+        )
+        if not include_test:
+            stmt = stmt.where(interviews.c.is_test.is_(False))
+        counts = dict.fromkeys(INTERVIEW_STATUSES, 0)
+        with self._transaction() as connection:
+            for status, count in connection.execute(stmt):
+                counts[status] = count
+        return counts
+
+    # ------------------------------------------------------------------
+    # Events
+
+    def events_for(self, interview_id: str) -> list[AnswerEvent]:
+        """The interview's event log in seq order."""
+        stmt = (
+            sa.select(answer_events)
+            .where(answer_events.c.interview_id == interview_id)
+            .order_by(answer_events.c.seq)
+        )
+        with self._transaction() as connection:
+            return [AnswerEvent(**row._asdict()) for row in connection.execute(stmt)]
+
+    def iter_events(
+        self,
+        questionnaire_id: str,
+        *,
+        kinds: Collection[str] | None = None,
+        include_test: bool = False,
+        batch_size: int = 5000,
+    ) -> Iterator[AnswerEvent]:
+        """Stream every event of a questionnaire's interviews, by interview then seq.
+
+        One query for the whole questionnaire, for exports such as the
+        paradata file, instead of one :meth:`events_for` per interview.
+        """
+        stmt = (
+            sa.select(answer_events)
+            .select_from(
+                answer_events.join(
+                    interviews, answer_events.c.interview_id == interviews.c.id
+                ).join(
+                    questionnaire_versions,
+                    interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+                )
+            )
+            .where(questionnaire_versions.c.questionnaire_id == questionnaire_id)
+            .order_by(answer_events.c.interview_id, answer_events.c.seq)
+        )
+        if kinds is not None:
+            stmt = stmt.where(answer_events.c.kind.in_(list(kinds)))
+        if not include_test:
+            stmt = stmt.where(interviews.c.is_test.is_(False))
+        with self._transaction() as connection:
+            for row in connection.execute(stmt.execution_options(yield_per=batch_size)):
+                yield AnswerEvent(**row._asdict())
+
+    # ------------------------------------------------------------------
+    # Staff users
+
+    def create_staff_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        role: str = "researcher",
+        now: dt.datetime | None = None,
+    ) -> StaffUser:
+        """Add a staff account; the password is stored only as a salted scrypt hash."""
+        if role not in STAFF_ROLES:
+            raise ValueError(f"unknown staff role {role!r}; use one of {STAFF_ROLES}")
+        if not username or not password:
+            raise ValueError("a staff user needs a username and a password")
+        password_hash = hash_password(password)
+        try:
+            with self._transaction(write=True) as connection:
+                connection.execute(
+                    staff_users.insert().values(
+                        username=username,
+                        password_hash=password_hash,
+                        role=role,
+                        created_at=_utc(now),
+                        disabled=False,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise ValueError(f"staff user {username!r} already exists") from exc
+        user = self.get_staff_user(username)
+        assert user is not None
+        return user
+
+    def get_staff_user(self, username: str) -> StaffUser | None:
+        """The staff account with this username (disabled ones included), or None."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(staff_users).where(staff_users.c.username == username)
+            ).one_or_none()
+        return None if row is None else self._staff(row)
+
+    def get_staff_user_by_id(self, user_id: int) -> StaffUser | None:
+        """The staff account with this id, or None (for a session that stores the id)."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(staff_users).where(staff_users.c.id == user_id)
+            ).one_or_none()
+        return None if row is None else self._staff(row)
+
+    @staticmethod
+    def _staff(row: sa.Row[Any]) -> StaffUser:
+        return StaffUser(
+            id=row.id,
+            username=row.username,
+            role=row.role,
+            created_at=row.created_at,
+            disabled=row.disabled,
+        )
+
+    def verify_staff_password(self, username: str, password: str) -> StaffUser | None:
+        """The user if the password is right and the account enabled, else None.
+
+        Unknown and disabled accounts cost the same hashing time as real ones,
+        so timing does not reveal which usernames exist.
+        """
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(staff_users).where(staff_users.c.username == username)
+            ).one_or_none()
+        if row is None or row.disabled:
+            verify_password(password, _DUMMY_HASH)
+            return None
+        return self._staff(row) if verify_password(password, row.password_hash) else None
+
+    def set_staff_disabled(self, username: str, disabled: bool = True) -> None:
+        """Disable (or re-enable) a staff account; LookupError if there is none."""
+        with self._transaction(write=True) as connection:
+            result = connection.execute(
+                staff_users.update()
+                .where(staff_users.c.username == username)
+                .values(disabled=disabled)
+            )
+            if result.rowcount != 1:
+                raise LookupError(f"no staff user {username!r}")
+
+    # ------------------------------------------------------------------
+    # Access tokens
+
+    def issue_token(
+        self,
+        questionnaire_id: str,
+        *,
+        case_id: str | None = None,
+        interview_id: str | None = None,
+        purpose: str = "respondent",
+        expires_at: dt.datetime | None = None,
+        now: dt.datetime | None = None,
+    ) -> str:
+        """Create a personal-link token and return it; this is the only time it exists in clear.
+
+        The token has 256 bits from :func:`secrets.token_urlsafe`; only its
+        SHA-256 is stored (a fast hash is enough for a random secret that
+        long: there is nothing to guess offline).
+        """
+        token = secrets.token_urlsafe(32)
+        with self._transaction(write=True) as connection:
+            connection.execute(
+                access_tokens.insert().values(
+                    token_hash=_sha256(token),
+                    interview_id=interview_id,
+                    case_id=case_id,
+                    questionnaire_id=questionnaire_id,
+                    purpose=purpose,
+                    created_at=_utc(now),
+                    expires_at=_utc(expires_at) if expires_at is not None else None,
+                    used_at=None,
+                )
+            )
+        return token
+
+    def find_token(self, token: str) -> AccessToken | None:
+        """The stored token whose hash matches ``token``, or None.
+
+        Expiry is reported, not enforced: the caller checks
+        :meth:`AccessToken.is_expired` so that it can tell the respondent why.
+        """
+        if not token or len(token) > _MAX_TOKEN_LENGTH:
+            return None
+        digest = _sha256(token)
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(access_tokens).where(access_tokens.c.token_hash == digest)
+            ).one_or_none()
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            return None
+        return AccessToken(**row._asdict())
+
+    def attach_token(
+        self, token_id: int, interview_id: str, *, now: dt.datetime | None = None
+    ) -> None:
+        """Record that a token's link started (or resumed) ``interview_id``."""
+        with self._transaction(write=True) as connection:
+            connection.execute(
+                access_tokens.update()
+                .where(access_tokens.c.id == token_id)
+                .values(
+                    interview_id=interview_id,
+                    used_at=sa.func.coalesce(access_tokens.c.used_at, _utc(now)),
+                )
+            )
+
+    # ------------------------------------------------------------------
+    # Contacts (personal data)
+
+    def set_contact(
+        self,
+        case_id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> Contact:
+        """Store or replace a case's contact details (kept apart from answers)."""
+        values = {"name": name, "email": email, "phone": phone, "updated_at": _utc(now)}
+        with self._transaction(write=True) as connection:
+            updated = connection.execute(
+                contacts.update().where(contacts.c.case_id == case_id).values(**values)
+            )
+            if updated.rowcount == 0:
+                connection.execute(contacts.insert().values(case_id=case_id, **values))
+        contact = self.get_contact(case_id)
+        assert contact is not None
+        return contact
+
+    def get_contact(self, case_id: str) -> Contact | None:
+        """A case's contact details, or None."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(contacts).where(contacts.c.case_id == case_id)
+            ).one_or_none()
+        return None if row is None else Contact(**row._asdict())
+
+    # ------------------------------------------------------------------
+    # Withdrawal
+
+    def withdraw(self, case_id: str, *, now: dt.datetime | None = None) -> WithdrawalReport:
+        """Delete a case's answers and contact details, keeping a tombstone.
+
+        In one transaction, for every interview of the case: delete its
+        events and idempotency keys, empty its state, set status
+        ``withdrawn`` and bump its revision (so any save still in flight is
+        refused); delete the case's contact row; expire its access tokens.
+        What remains is the interview row without answers (questionnaire
+        version, mode, times), so response rates still add up.
+        """
+        return self._withdraw(interviews.c.case_id == case_id, case_id=case_id, now=now)
+
+    def withdraw_interview(
+        self, interview_id: str, *, now: dt.datetime | None = None
+    ) -> WithdrawalReport:
+        """Withdraw one interview (an open-link respondent has no case id); as :meth:`withdraw`."""
+        record = self.load_interview(interview_id)
+        return self._withdraw(
+            interviews.c.id == interview_id, case_id=record.case_id, now=now, keep_contact=True
+        )
+
+    def _withdraw(
+        self,
+        which: sa.ColumnElement[bool],
+        *,
+        case_id: str | None,
+        now: dt.datetime | None,
+        keep_contact: bool = False,
+    ) -> WithdrawalReport:
+        now = _utc(now)
+        with self._transaction(write=True) as connection:
+            ids = tuple(
+                connection.scalars(
+                    sa.select(interviews.c.id)
+                    .where(which)
+                    .order_by(interviews.c.id)
+                    .with_for_update()
+                )
+            )
+            events_deleted = 0
+            if ids:
+                events_deleted = connection.execute(
+                    answer_events.delete().where(answer_events.c.interview_id.in_(ids))
+                ).rowcount
+                connection.execute(
+                    idempotency_keys.delete().where(idempotency_keys.c.interview_id.in_(ids))
+                )
+                connection.execute(
+                    interviews.update()
+                    .where(interviews.c.id.in_(ids))
+                    .values(
+                        state={},
+                        status="withdrawn",
+                        revision=interviews.c.revision + 1,
+                        updated_at=now,
+                        finished_at=sa.func.coalesce(interviews.c.finished_at, now),
+                    )
+                )
+            contacts_deleted = 0
+            if case_id is not None and not keep_contact:
+                contacts_deleted = connection.execute(
+                    contacts.delete().where(contacts.c.case_id == case_id)
+                ).rowcount
+            token_match = []
+            if case_id is not None and not keep_contact:
+                token_match.append(access_tokens.c.case_id == case_id)
+            if ids:
+                token_match.append(access_tokens.c.interview_id.in_(ids))
+            tokens_revoked = 0
+            if token_match:
+                tokens_revoked = connection.execute(
+                    access_tokens.update()
+                    .where(
+                        sa.or_(*token_match),
+                        sa.or_(
+                            access_tokens.c.expires_at.is_(None), access_tokens.c.expires_at > now
+                        ),
+                    )
+                    .values(expires_at=now)
+                ).rowcount
+        return WithdrawalReport(
+            case_id=case_id,
+            interview_ids=ids,
+            events_deleted=events_deleted,
+            contacts_deleted=contacts_deleted,
+            tokens_revoked=tokens_revoked,
+        )

@@ -1,0 +1,118 @@
+"""Text fills: Jinja templates in a sandbox, compiled once per questionnaire.
+
+Texts are the one place where questionnaire authors write templates, so they run
+in Jinja's immutable sandbox (no attribute tricks, no mutation) with only the
+helpers we register. Texts without ``{{`` or ``{%`` never touch Jinja at all,
+which keeps rendering a page cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
+
+from instrument.values import DK, REFUSED
+
+__all__ = [
+    "FILL_GLOBALS",
+    "TextTemplate",
+    "TemplateProblem",
+    "make_environments",
+    "fill_value",
+]
+
+FILL_GLOBALS = frozenset({"label", "plural", "loop"})
+"""Names that a fill may use besides the questionnaire's variables."""
+
+
+def fill_value(value: Any) -> Any:
+    """What a variable shows as inside a fill."""
+    if value is None or value is DK or value is REFUSED:
+        return ""
+    if isinstance(value, dt.date):
+        return value.strftime("%-d %B %Y")
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _plural(n: Any, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def make_environments(
+    customise: Callable[[jinja2.Environment], None] | None = None,
+) -> tuple[jinja2.Environment, jinja2.Environment]:
+    """Two sandboxed environments: one escaping for HTML, one for plain speech and terminals."""
+    envs = []
+    for autoescape in (True, False):
+        env = ImmutableSandboxedEnvironment(
+            autoescape=autoescape,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.globals["plural"] = _plural
+        if customise is not None:
+            customise(env)
+        envs.append(env)
+    return envs[0], envs[1]
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    message: str
+    line: int  # line within the text, from 1
+
+
+class TextTemplate:
+    """One text in one language, ready to render for HTML or plain output."""
+
+    __slots__ = ("source", "names", "_html", "_plain")
+
+    def __init__(self, source: str, names: frozenset[str], html: Any, plain: Any) -> None:
+        self.source = source
+        self.names = names
+        self._html = html
+        self._plain = plain
+
+    @property
+    def is_static(self) -> bool:
+        return self._html is None
+
+    @classmethod
+    def compile(
+        cls, source: str, html_env: jinja2.Environment, plain_env: jinja2.Environment
+    ) -> "TextTemplate":
+        """Compile ``source``; raises :class:`TemplateSyntax` for bad template syntax."""
+        if "{{" not in source and "{%" not in source:
+            return cls(source, frozenset(), None, None)
+        try:
+            parsed = html_env.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateSyntax(TemplateProblem(exc.message or "template syntax error", exc.lineno)) from None
+        names = frozenset(meta.find_undeclared_variables(parsed))
+        return cls(source, names, html_env.from_string(source), plain_env.from_string(source))
+
+    def render(self, values: Mapping[str, Any], *, html: bool) -> str:
+        """Render with ``values`` (which must hold every name in :attr:`names`)."""
+        if self._html is None:
+            # Author-written text is trusted, exactly as Jinja treats template literals.
+            return Markup(self.source) if html else self.source
+        template = self._html if html else self._plain
+        text = template.render(values)
+        return Markup(text) if html else text
+
+
+class TemplateSyntax(Exception):
+    def __init__(self, problem: TemplateProblem):
+        super().__init__(problem.message)
+        self.problem = problem
