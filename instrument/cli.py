@@ -20,6 +20,8 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "try": "instrument.commands.try_:try_",
     "plugins": "instrument.commands.plugins:plugins",
     "db": "instrument.commands.db:db",
+    "serve": "instrument.commands.serve:serve",
+    "export": "instrument.commands.export:export",
 }
 
 

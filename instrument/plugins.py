@@ -66,7 +66,11 @@ DISABLE_ENV = "INSTRUMENT_DISABLE_PLUGINS"
 STRICT_ENV = "INSTRUMENT_STRICT_PLUGINS"
 DISTRIBUTION = "survey-instrument"
 
-DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = ()
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("console", "instrument_console.plugin"),
+    ("web", "instrument_web.plugin"),
+    ("outputs", "instrument_outputs.plugin"),
+)
 """Built-in plugins as ``(name, dotted module)``.
 
 The name is the same as the plugin's entry-point name in ``pyproject.toml``:

@@ -182,7 +182,9 @@ class _Checker:
             return var
         name = node.name
         if name in FUNCTIONS:
-            raise self.error(f"{name} is a function: write {name}(...), e.g. {FUNCTIONS[name][2]}", node)
+            fewest = FUNCTIONS[name][0]
+            call = f"{name}()" if fewest == 0 else f"{name}(...), e.g. {FUNCTIONS[name][2]}"
+            raise self.error(f"{name} is a function: write {call}", node)
         if name.lower() in ("true", "false"):
             raise self.error(f"unknown name {name!r}; did you mean {name.lower()}?", node)
         message = f"unknown variable {name!r}"
@@ -418,7 +420,7 @@ class _Checker:
         if typed.type not in allowed:
             position = f"its {_ORDINALS[index]} argument" if len(node.args) > 1 else "its argument"
             hint = ""
-            if typed.type is T.CODES and T.INTEGER in allowed:
+            if typed.type is T.CODES and (T.INTEGER in allowed or node.function == "len"):
                 hint = f"; did you mean count_selected({self.text(argument)})?"
             raise self.error(
                 f"{node.function}() needs {what} as {position}, but {self.text(argument)} is "

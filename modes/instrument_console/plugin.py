@@ -1,0 +1,3 @@
+"""Hook implementations of the built-in instrument_console plugin (filled in as the mode/format is built)."""
+
+from __future__ import annotations
