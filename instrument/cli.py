@@ -38,7 +38,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self._lazy and name not in self.commands:
             module_name, attr = self._lazy[name].split(":")
-            command = getattr(importlib.import_module(module_name), attr)
+            try:
+                command = getattr(importlib.import_module(module_name), attr)
+            except (ImportError, AttributeError) as exc:
+                ctx.fail(f"the '{name}' command is not available in this installation ({exc})")
             self.add_command(command, name)
         return super().get_command(ctx, name)
 

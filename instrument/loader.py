@@ -127,14 +127,22 @@ class LoadResult:
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
-def load_questionnaire(path: str | Path) -> LoadResult:
-    """Load and check one questionnaire file."""
+def load_questionnaire(
+    path: str | Path,
+    *,
+    text_environment: Callable[[jinja2.Environment], None] | None = None,
+) -> LoadResult:
+    """Load and check one questionnaire file.
+
+    ``text_environment`` may add filters and globals to the Jinja environments
+    used for fills (the plugin host passes ``prepare_text_environment`` here).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return LoadResult(None, [Diagnostic(Position(str(path), 1, 1), "error", f"cannot read the file: {exc}")])
-    return load_questionnaire_text(text, str(path))
+    return load_questionnaire_text(text, str(path), text_environment=text_environment)
 
 
 def require_questionnaire(path: str | Path) -> Questionnaire:

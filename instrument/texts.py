@@ -30,6 +30,39 @@ __all__ = [
 FILL_GLOBALS = frozenset({"label", "plural", "loop"})
 """Names that a fill may use besides the questionnaire's variables."""
 
+NOT_VARIABLES = frozenset({"label", "plural"})
+
+
+class ChoiceValue(int):
+    """A chosen option's code inside a fill: compares and prints as its code,
+    while ``label(x)`` can still say which option it was, in the interview's language."""
+
+    label_text: str
+
+    def __new__(cls, code: int, label_text: str) -> "ChoiceValue":
+        obj = super().__new__(cls, code)
+        obj.label_text = label_text
+        return obj
+
+
+class ChoiceValues(tuple):  # type: ignore[type-arg]
+    """The codes chosen in a multiple choice, with their labels; prints as ``1, 3``."""
+
+    label_text: str
+
+    def __new__(cls, codes: tuple[int, ...], label_text: str) -> "ChoiceValues":
+        obj = super().__new__(cls, codes)
+        obj.label_text = label_text
+        return obj
+
+    def __str__(self) -> str:
+        return ", ".join(str(c) for c in self)
+
+
+def label_of(value: Any) -> str:
+    """The ``label()`` helper of fills: the label of a chosen option (or options)."""
+    return getattr(value, "label_text", "")
+
 
 def fill_value(value: Any) -> Any:
     """What a variable shows as inside a fill."""
@@ -37,6 +70,8 @@ def fill_value(value: Any) -> Any:
         return ""
     if isinstance(value, dt.date):
         return value.strftime("%-d %B %Y")
+    if isinstance(value, ChoiceValues):
+        return value
     if isinstance(value, tuple):
         return ", ".join(str(v) for v in value)
     if isinstance(value, float) and value.is_integer():
@@ -61,6 +96,7 @@ def make_environments(
             lstrip_blocks=True,
         )
         env.globals["plural"] = _plural
+        env.globals["label"] = label_of
         if customise is not None:
             customise(env)
         envs.append(env)
@@ -97,10 +133,11 @@ class TextTemplate:
             return cls(source, frozenset(), None, None)
         try:
             parsed = html_env.parse(source)
-        except jinja2.TemplateSyntaxError as exc:
+            html, plain = html_env.from_string(source), plain_env.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:  # includes unknown filters and tests
             raise TemplateSyntax(TemplateProblem(exc.message or "template syntax error", exc.lineno)) from None
         names = frozenset(meta.find_undeclared_variables(parsed))
-        return cls(source, names, html_env.from_string(source), plain_env.from_string(source))
+        return cls(source, names, html, plain)
 
     def render(self, values: Mapping[str, Any], *, html: bool) -> str:
         """Render with ``values`` (which must hold every name in :attr:`names`)."""

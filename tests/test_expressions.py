@@ -80,11 +80,21 @@ BASE = {
     "flag": True,
 }
 CHILDREN = [
-    {"child_age": 3, "child_name": "Bo", "child_weight": 15.5, "child_school": 1,
-     "child_dob": dt.date(2021, 2, 1)},
+    {
+        "child_age": 3,
+        "child_name": "Bo",
+        "child_weight": 15.5,
+        "child_school": 1,
+        "child_dob": dt.date(2021, 2, 1),
+    },
     {"child_age": DK, "child_name": None, "child_weight": REFUSED, "child_school": 2},
-    {"child_age": 12, "child_name": "Cy", "child_weight": 40.0, "child_school": 3,
-     "child_dob": dt.date(2012, 3, 4)},
+    {
+        "child_age": 12,
+        "child_name": "Cy",
+        "child_weight": 40.0,
+        "child_school": 3,
+        "child_dob": dt.date(2012, 3, 4),
+    },
 ]
 
 
@@ -97,7 +107,9 @@ def ev(source: str, expected: ValueType | None = None, scope: Scope = SCOPE, **v
     return compile_expression(source, scope, expected).evaluate(ctx(**values))
 
 
-def error_of(source: str, scope: Scope = SCOPE, expected: ValueType | None = V.BOOLEAN) -> ExpressionError:
+def error_of(
+    source: str, scope: Scope = SCOPE, expected: ValueType | None = V.BOOLEAN
+) -> ExpressionError:
     with pytest.raises(ExpressionError) as info:
         compile_expression(source, scope, expected)
     return info.value
@@ -199,9 +211,14 @@ class TestParse:
 
 
 def _shape(node: n.Node):
-    return (type(node).__name__, getattr(node, "op", None), getattr(node, "operators", None),
-            getattr(node, "value", None), getattr(node, "name", None),
-            tuple(_shape(child) for child in n.children(node)))
+    return (
+        type(node).__name__,
+        getattr(node, "op", None),
+        getattr(node, "operators", None),
+        getattr(node, "value", None),
+        getattr(node, "name", None),
+        tuple(_shape(child) for child in n.children(node)),
+    )
 
 
 class TestSyntaxErrors:
@@ -391,7 +408,10 @@ class TestTypes:
         assert "count_selected(drinks)" in error_of("drinks + 1 > 2").message
 
     def test_mismatched_comparisons(self):
-        assert "cannot compare text (name) with a whole number (age)" in error_of("name == age").message
+        assert (
+            "cannot compare text (name) with a whole number (age)"
+            in error_of("name == age").message
+        )
         assert "date('2024-01-31')" in error_of("birth > '2020-01-01'").message
         assert "only be compared with == or !=" in error_of("flag < true").message
 
@@ -451,7 +471,13 @@ class TestTypes:
     )
     def test_expected_type_accepted(self, expected, source):
         assert compile_expression(source, SCOPE, expected).type in {
-            expected, V.INTEGER, V.CODE, V.DECIMAL, V.CODES, V.TEXT, V.DATE
+            expected,
+            V.INTEGER,
+            V.CODE,
+            V.DECIMAL,
+            V.CODES,
+            V.TEXT,
+            V.DATE,
         }
 
     @pytest.mark.parametrize(
@@ -532,7 +558,9 @@ class TestFunctions:
         assert error.message == "drinks has no option with code 9 (its codes are 1, 2, 3, 4)"
         assert pointed(source, error) == "9"
         assert "option code" in error_of("selected(drinks, age)").message
-        assert "needs a choice question as its first argument" in error_of("selected(age, 1)").message
+        assert (
+            "needs a choice question as its first argument" in error_of("selected(age, 1)").message
+        )
 
     def test_count_selected(self):
         assert ev("count_selected(drinks)") == 2
@@ -552,7 +580,9 @@ class TestFunctions:
         assert compile_expression("if(flag, parent, rating)", SCOPE, None).type is V.INTEGER
         error = error_of("if(flag, 1, 'x') == 1")
         assert "same kind of value" in error.message
-        assert "first argument of if() must be true or false" in error_of("if(age, 1, 2) > 0").message
+        assert (
+            "first argument of if() must be true or false" in error_of("if(age, 1, 2) > 0").message
+        )
 
     def test_coalesce(self):
         assert ev("coalesce(income, 0)") == 1234.5
@@ -562,8 +592,12 @@ class TestFunctions:
         assert isinstance(ev("coalesce(income, age)", income=None), float)
 
     def test_empty_answered_dk_refused(self):
-        cases = {None: (True, False, False, False), DK: (False, False, True, False),
-                 REFUSED: (False, False, False, True), "x": (False, True, False, False)}
+        cases = {
+            None: (True, False, False, False),
+            DK: (False, False, True, False),
+            REFUSED: (False, False, False, True),
+            "x": (False, True, False, False),
+        }
         for value, expected in cases.items():
             got = tuple(
                 ev(f"{fn}(name)", name=value) for fn in ("empty", "answered", "is_dk", "is_refused")
@@ -614,7 +648,9 @@ class TestFunctions:
         source = "birth == date('2023-02-29')"
         error = error_of(source)
         assert "not a real date" in error.message and pointed(source, error) == "'2023-02-29'"
-        assert "needs a date as its first argument" in error_of("days_between(age, start) > 1").message
+        assert (
+            "needs a date as its first argument" in error_of("days_between(age, start) > 1").message
+        )
         assert "whole number of days" in error_of("add_days(start, 1.5) == start").message
 
     def test_numbers(self):
@@ -660,8 +696,10 @@ class TestLoops:
 
     def test_aggregates_of_nothing(self):
         empty_loop = {"children": []}
+
         def run(source):
             return compile_expression(source, SCOPE, None).evaluate(ctx(loops=empty_loop))
+
         assert run("sum(child_age)") == 0
         assert run("sum(child_weight)") == 0.0
         assert run("count(child_age)") == 0
@@ -695,8 +733,12 @@ class TestLoops:
     def test_loop_variable_in_another_loop(self):
         scope = Scope(SCOPE.variables, loop="per_service")
         assert "in the loop 'per_service'" in error_of("child_age > 3", scope).message
-        assert compile_expression("service_rating == 1", scope).evaluate(
-            MappingContext({"service_rating": 1}, TODAY)) is True
+        assert (
+            compile_expression("service_rating == 1", scope).evaluate(
+                MappingContext({"service_rating": 1}, TODAY)
+            )
+            is True
+        )
 
     def test_aggregate_needs_a_loop_variable(self):
         assert "uses no variable asked in a loop" in error_of("sum(age) > 1").message
@@ -810,25 +852,38 @@ class TestDescribe:
     @pytest.mark.parametrize(
         "source, words",
         [
-            ("parent == 1 and n_children > 2",
-             "parent is Yes and number of children (n_children) is more than 2"),
+            (
+                "parent == 1 and n_children > 2",
+                "parent is Yes and number of children (n_children) is more than 2",
+            ),
             ("arm == 2", "arm is Benefits first"),
             ("2 < rating", "rating is more than 2"),
-            ("age >= 18 and (smoke == 1 or count_selected(drinks) > 2)",
-             "age in years (age) is at least 18 and (smoke is Yes or the number of options "
-             "chosen at drinks is more than 2)"),
+            (
+                "age >= 18 and (smoke == 1 or count_selected(drinks) > 2)",
+                (
+                    "age in years (age) is at least 18 and (smoke is Yes or the number of options "
+                    "chosen at drinks is more than 2)"
+                ),
+            ),
             ("selected(drinks, 3)", "drinks includes Spirits"),
             ("parent in [1, 2]", "parent is one of Yes or No"),
             ("parent not in [2]", "parent is not No"),
-            ("empty(name) or is_dk(age)", "name is not answered or age in years (age) is don't know"),
+            (
+                "empty(name) or is_dk(age)",
+                "name is not answered or age in years (age) is don't know",
+            ),
             ("birth < date('2000-01-01')", "birth is before 2000-01-01"),
-            ("count_if(child_age < 5) > 1",
-             "the number of 'children' iterations where child_age is less than 5 is more than 1"),
+            (
+                "count_if(child_age < 5) > 1",
+                "the number of 'children' iterations where child_age is less than 5 is more than 1",
+            ),
             ("not answered(name)", "not (name is answered)"),
             ("name == 'x'", "name is 'x'"),
             ("income / 2 > 10", "income divided by 2 is more than 10"),
-            ("years_between(birth, today()) >= 18",
-             "the number of whole years from birth to today's date is at least 18"),
+            (
+                "years_between(birth, today()) >= 18",
+                "the number of whole years from birth to today's date is at least 18",
+            ),
         ],
     )
     def test_plain_english(self, source, words):
@@ -836,11 +891,22 @@ class TestDescribe:
 
     def test_every_function_describes(self):
         sources = [
-            "if(flag, 1, 2) > coalesce(age, 0)", "len(name) > 1", "regex(name, 'a')",
-            "days_between(start, birth) > 1", "add_days(start, 1) > birth", "year(birth) > 1",
-            "month(birth) > 1", "day(birth) > 1", "abs(age) > 1", "round(income) > 1",
-            "round(income, 2) > 1", "min(age, 2) > max(age, 3)", "sum(child_age) > 1",
-            "count(child_age) > 1", "min(child_age) > max(child_age)", "is_refused(age)",
+            "if(flag, 1, 2) > coalesce(age, 0)",
+            "len(name) > 1",
+            "regex(name, 'a')",
+            "days_between(start, birth) > 1",
+            "add_days(start, 1) > birth",
+            "year(birth) > 1",
+            "month(birth) > 1",
+            "day(birth) > 1",
+            "abs(age) > 1",
+            "round(income) > 1",
+            "round(income, 2) > 1",
+            "min(age, 2) > max(age, 3)",
+            "sum(child_age) > 1",
+            "count(child_age) > 1",
+            "min(child_age) > max(child_age)",
+            "is_refused(age)",
             "-age < 0 and age % 2 == 0",
         ]
         for source in sources:
@@ -905,8 +971,9 @@ class TestApi:
             "print(sorted(bad))"
         )
         root = Path(__file__).resolve().parent.parent
-        out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+        )
         assert out.stdout.strip() == "[]"
 
     def test_typical_condition_is_fast(self):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from instrument.loader import load_questionnaire
+from instrument.questionnaires import facade_from_context, open_questionnaire
 
 
 @click.command()
@@ -17,10 +17,11 @@ from instrument.loader import load_questionnaire
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
     """Check questionnaire files; exit 1 if any has errors."""
+    facade = facade_from_context()
     problems = []
     failed = False
     for path in paths:
-        result = load_questionnaire(path)
+        result = open_questionnaire(path, facade)
         problems.extend(result.diagnostics)
         if result.errors or (strict and result.diagnostics):
             failed = True

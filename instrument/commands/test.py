@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from instrument.loader import load_questionnaire
+from instrument.questionnaires import facade_from_context, open_questionnaire
 from instrument.scenarios import run_scenarios
 
 
@@ -15,9 +15,10 @@ from instrument.scenarios import run_scenarios
 @click.option("-v", "--verbose", is_flag=True, help="Also list the questions each scenario was asked.")
 def test(paths: tuple[Path, ...], verbose: bool) -> None:
     """Run each questionnaire's test scenarios; exit 1 if any fails."""
+    facade = facade_from_context()
     passed = failed = 0
     for path in paths:
-        loaded = load_questionnaire(path)
+        loaded = open_questionnaire(path, facade)
         if loaded.questionnaire is None:
             for diagnostic in loaded.errors:
                 click.echo(str(diagnostic))

@@ -25,7 +25,7 @@ from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event, OptionView, Problem, QuestionView, RowView, Step, SubmitResult
 from instrument.expressions import CompiledExpression
 from instrument.model import Block, Item, Loop, Page, Question, Questionnaire, Section, Text, Variable
-from instrument.texts import FILL_GLOBALS, TextTemplate, fill_value
+from instrument.texts import FILL_GLOBALS, ChoiceValue, ChoiceValues, TextTemplate, fill_value
 from instrument.values import DK, REFUSED, Special, is_missing, to_json
 
 __all__ = ["Engine", "EngineError", "StaleSubmission"]
@@ -343,9 +343,14 @@ class Engine:
         for name in template.names:
             if name in FILL_GLOBALS:
                 continue
-            values[name] = fill_value(ctx.get(name)) if name in self.variables else ""
-        if "label" in template.names:
-            values["label"] = lambda name: self._label_of(name, ctx, state)
+            var = self.variables.get(name)
+            if var is None:
+                values[name] = ""
+                continue
+            value = ctx.get(name)
+            if var.choices is not None and isinstance(value, (int, tuple)) and not isinstance(value, bool):
+                value = self._choice_value(var, value, state)
+            values[name] = fill_value(value)
         if "loop" in template.names:
             keys = state.loop_keys.get(ctx.loop or "", [])
             number = keys.index(ctx.suffix) + 1 if ctx.suffix in keys else 0
@@ -356,18 +361,17 @@ class Engine:
             }
         return values
 
-    def _label_of(self, name: Any, ctx: _Context, state: State) -> str:
-        var = self.variables.get(name) if isinstance(name, str) else None
-        if var is None or var.choices is None:
-            return ""
-        value = ctx.get(name)
+    def _choice_value(self, var: Variable, value: int | tuple[int, ...], state: State) -> Any:
+        """A code (or codes) that also knows its label, for ``label(x)`` in fills."""
+        assert var.choices is not None
         codes = value if isinstance(value, tuple) else (value,)
         labels = []
         for code in codes:
-            option = var.choices.option(code) if isinstance(code, int) else None
+            option = var.choices.option(code)
             if option is not None:
                 labels.append(option.label.source(state.language, self.q.default_language))
-        return ", ".join(labels)
+        text = ", ".join(labels)
+        return ChoiceValues(value, text) if isinstance(value, tuple) else ChoiceValue(value, text)
 
     def _render(self, text: Text | None, ctx: _Context, state: State, html: bool) -> str | None:
         if text is None:

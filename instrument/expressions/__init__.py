@@ -21,18 +21,18 @@ from .parser import MAX_DEPTH, MAX_LENGTH, parse
 from .scope import Scope, ValueType, VarInfo
 
 __all__ = [
-    "ValueType",
-    "VarInfo",
-    "Scope",
-    "ExpressionError",
-    "ExpressionWarning",
+    "MAX_DEPTH",
+    "MAX_LENGTH",
     "CompiledExpression",
     "EvalContext",
+    "ExpressionError",
+    "ExpressionWarning",
     "MappingContext",
+    "Node",
+    "Scope",
+    "ValueType",
+    "VarInfo",
     "compile_expression",
     "parse",
     "unparse",
-    "Node",
-    "MAX_LENGTH",
-    "MAX_DEPTH",
 ]

@@ -42,7 +42,9 @@ def find_warnings(checked: Checked) -> list[ExpressionWarning]:
     while stack:
         node, is_root = stack.pop()
         if analysis.never(node):
-            message = "this condition can never be true" if is_root else "this part can never be true"
+            message = (
+                "this condition can never be true" if is_root else "this part can never be true"
+            )
             reason = analysis.reasons.get(id(node))
             warnings.append(_warning(message + (f": {reason}" if reason else ""), node))
             continue
@@ -189,7 +191,9 @@ class _Analysis:
         return None
 
 
-def _value_only(c: _Constraint, allowed: set[Any] | None = None, excluded: set[Any] | None = None) -> None:
+def _value_only(
+    c: _Constraint, allowed: set[Any] | None = None, excluded: set[Any] | None = None
+) -> None:
     c.states &= {"value"}
     if allowed is not None:
         c.allowed = set(allowed) if c.allowed is None else c.allowed & set(allowed)
@@ -220,9 +224,7 @@ def _narrow(c: _Constraint, op: str, value: Any) -> None:
 def _within(value: Any, low: tuple[Any, bool] | None, high: tuple[Any, bool] | None) -> bool:
     if low is not None and (value < low[0] or (low[1] and value == low[0])):
         return False
-    if high is not None and (value > high[0] or (high[1] and value == high[0])):
-        return False
-    return True
+    return high is None or not (value > high[0] or (high[1] and value == high[0]))
 
 
 def _integer_bounds(
@@ -231,10 +233,14 @@ def _integer_bounds(
     """For a whole-number variable, x > 5 means x >= 6 and x < 2.5 means x <= 2."""
     if low is not None and isinstance(low[0], (int, float)) and math.isfinite(low[0]):
         value, strict = low
-        smallest = math.floor(value) + 1 if strict and value == math.floor(value) else math.ceil(value)
+        smallest = (
+            math.floor(value) + 1 if strict and value == math.floor(value) else math.ceil(value)
+        )
         low = (smallest, False)
     if high is not None and isinstance(high[0], (int, float)) and math.isfinite(high[0]):
         value, strict = high
-        largest = math.ceil(value) - 1 if strict and value == math.ceil(value) else math.floor(value)
+        largest = (
+            math.ceil(value) - 1 if strict and value == math.ceil(value) else math.floor(value)
+        )
         high = (largest, False)
     return low, high

@@ -33,7 +33,7 @@ class CompiledExpression:
     condition that can never be true; ``describe()`` says it in plain English.
     """
 
-    __slots__ = ("source", "type", "references", "warnings", "node", "_fn", "_checked", "_scope")
+    __slots__ = ("_checked", "_fn", "_scope", "node", "references", "source", "type", "warnings")
 
     source: str
     type: ValueType
@@ -41,7 +41,9 @@ class CompiledExpression:
     warnings: tuple[ExpressionWarning, ...]
     node: n.Node
 
-    def __init__(self, source: str, checked: Checked, scope: Scope, warnings: tuple[ExpressionWarning, ...]) -> None:
+    def __init__(
+        self, source: str, checked: Checked, scope: Scope, warnings: tuple[ExpressionWarning, ...]
+    ) -> None:
         setter = object.__setattr__
         setter(self, "source", source)
         setter(self, "type", checked.typed.type)

@@ -25,7 +25,7 @@ from . import runtime as rt
 from .errors import ExpressionError
 from .scope import NUMERIC, Scope, ValueType, VarInfo, type_phrase
 
-__all__ = ["Typed", "Checked", "check", "FUNCTIONS", "AGGREGATES", "is_aggregate_call"]
+__all__ = ["AGGREGATES", "FUNCTIONS", "Checked", "Typed", "check", "is_aggregate_call"]
 
 T = ValueType
 
@@ -357,11 +357,7 @@ class _Checker:
                     "compare with == to use a variable",
                     item,
                 )
-            compatible = (
-                typed.type in NUMERIC
-                if left.type in NUMERIC
-                else typed.type is left.type
-            )
+            compatible = typed.type in NUMERIC if left.type in NUMERIC else typed.type is left.type
             if not compatible:
                 raise self.error(
                     f"{self.text(node.left)} is {type_phrase(left.type)}, but "
@@ -437,33 +433,41 @@ class _Checker:
         code_node = node.args[1]
         code = self.visit(code_node, loop)
         if not code.pure or code.type not in NUMERIC:
-            raise self.error("selected() needs an option code (a whole number) as second argument", code_node)
+            raise self.error(
+                "selected() needs an option code (a whole number) as second argument", code_node
+            )
         self.check_code(node.args[0], question, code.value, code_node)
         value = code.value
         get = question.fn
         if question.type is T.CODES:
+
             def chosen(ctx: Any) -> bool:
                 codes = get(ctx)
                 if codes is None or codes is DK or codes is REFUSED:
                     return False
                 return value in codes
         else:
+
             def chosen(ctx: Any) -> bool:
                 return get(ctx) == value
+
         return Typed(T.BOOLEAN, chosen, pure=question.pure)
 
     def _fn_count_selected(self, node: n.Call, loop: str | None) -> Typed:
         question = self.arg(node, 0, loop, {T.CODE, T.CODES}, "a choice question")
         get = question.fn
         if question.type is T.CODES:
+
             def number(ctx: Any) -> int:
                 codes = get(ctx)
                 if codes is None or codes is DK or codes is REFUSED:
                     return 0
                 return len(codes)
         else:
+
             def number(ctx: Any) -> int:
                 return 0 if rt.is_missing(get(ctx)) else 1
+
         return Typed(T.INTEGER, number, pure=question.pure)
 
     def _fn_if(self, node: n.Call, loop: str | None) -> Typed:
@@ -472,7 +476,7 @@ class _Checker:
         no = self.visit(node.args[2], loop)
         result, codes = self.unify(node, [yes, no], node.args[1:])
         test, a, b = cond.fn, yes.fn, no.fn
-        fn = lambda ctx: a(ctx) if test(ctx) is True else b(ctx)  # noqa: E731
+        fn = lambda ctx: a(ctx) if test(ctx) is True else b(ctx)
         if result is T.DECIMAL and T.DECIMAL in (yes.type, no.type) and yes.type is not no.type:
             fn = rt.as_decimal(fn)
         return Typed(result, fn, codes, yes.labels or no.labels, pure=self.pure_of(cond, yes, no))
@@ -486,7 +490,9 @@ class _Checker:
             fn = rt.as_decimal(fn)
         return Typed(result, fn, codes, labels, pure=self.pure_of(*parts))
 
-    def unify(self, node: n.Call, parts: list[Typed], args: tuple[n.Node, ...]) -> tuple[ValueType, frozenset[int] | None]:
+    def unify(
+        self, node: n.Call, parts: list[Typed], args: tuple[n.Node, ...]
+    ) -> tuple[ValueType, frozenset[int] | None]:
         """The common type of the values if() or coalesce() may give."""
         types = {p.type for p in parts}
         if len(types) == 1:
@@ -494,7 +500,11 @@ class _Checker:
             if only in (T.CODE, T.CODES):
                 known = {p.codes for p in parts if p.codes is not None}
                 if len(known) > 1:
-                    return (T.INTEGER, None) if only is T.CODE else (T.CODES, frozenset().union(*known))
+                    return (
+                        (T.INTEGER, None)
+                        if only is T.CODE
+                        else (T.CODES, frozenset().union(*known))
+                    )
                 return only, (known.pop() if known else None)
             return only, None
         if types <= NUMERIC:
@@ -535,12 +545,18 @@ class _Checker:
         text = self.arg(node, 0, loop, {T.TEXT}, "text")
         pattern_node = node.args[1]
         if not isinstance(pattern_node, n.String):
-            raise self.error("regex() needs the pattern written out in quotes, e.g. '^[0-9]+$'", pattern_node)
+            raise self.error(
+                "regex() needs the pattern written out in quotes, e.g. '^[0-9]+$'", pattern_node
+            )
         try:
             pattern = re.compile(pattern_node.value)
         except (re.error, RecursionError, OverflowError, ValueError) as error:
-            raise self.error(f"this regular expression is not valid: {error}", pattern_node) from None
-        self.info[id(pattern_node)] = Typed(T.TEXT, rt.constant(pattern_node.value), pure=True, value=pattern_node.value)
+            raise self.error(
+                f"this regular expression is not valid: {error}", pattern_node
+            ) from None
+        self.info[id(pattern_node)] = Typed(
+            T.TEXT, rt.constant(pattern_node.value), pure=True, value=pattern_node.value
+        )
         search = pattern.search
         get = text.fn
 
@@ -556,12 +572,16 @@ class _Checker:
     def _fn_date(self, node: n.Call, loop: str | None) -> Typed:
         literal = node.args[0]
         if not isinstance(literal, n.String) or not _DATE_TEXT.fullmatch(literal.value):
-            raise self.error("date() needs a date written as 'YYYY-MM-DD', e.g. date('2024-01-31')", literal)
+            raise self.error(
+                "date() needs a date written as 'YYYY-MM-DD', e.g. date('2024-01-31')", literal
+            )
         try:
             value = dt.date.fromisoformat(literal.value)
         except ValueError:
             raise self.error(f"{literal.value!r} is not a real date", literal) from None
-        self.info[id(literal)] = Typed(T.TEXT, rt.constant(literal.value), pure=True, value=literal.value)
+        self.info[id(literal)] = Typed(
+            T.TEXT, rt.constant(literal.value), pure=True, value=literal.value
+        )
         return Typed(T.DATE, rt.constant(value), pure=True, value=value)
 
     def _two_dates(self, node: n.Call, loop: str | None, apply: Callable[[Any, Any], Any]) -> Typed:

@@ -38,7 +38,7 @@ class MappingContext:
     outer ``values`` for everything else.
     """
 
-    __slots__ = ("_values", "today", "_loops", "_iterations")
+    __slots__ = ("_iterations", "_loops", "_values", "today")
 
     def __init__(
         self,

@@ -93,11 +93,13 @@ class _Describer:
             return f"not ({self.say(node.operand)})"
         if isinstance(node, n.And):
             return " and ".join(
-                f"({self.say(op)})" if isinstance(op, n.Or) else self.say(op) for op in node.operands
+                f"({self.say(op)})" if isinstance(op, n.Or) else self.say(op)
+                for op in node.operands
             )
         if isinstance(node, n.Or):
             return " or ".join(
-                f"({self.say(op)})" if isinstance(op, n.And) else self.say(op) for op in node.operands
+                f"({self.say(op)})" if isinstance(op, n.And) else self.say(op)
+                for op in node.operands
             )
         if isinstance(node, n.Arith):
             parts = [self.grouped_arith(node.operands[0])]

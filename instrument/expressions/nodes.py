@@ -14,22 +14,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 __all__ = [
-    "Node",
-    "Number",
-    "String",
-    "Boolean",
-    "Name",
-    "Neg",
-    "Not",
+    "And",
     "Arith",
+    "Boolean",
+    "Call",
     "Compare",
     "Membership",
-    "And",
+    "Name",
+    "Neg",
+    "Node",
+    "Not",
+    "Number",
     "Or",
-    "Call",
+    "String",
     "children",
-    "walk",
     "unparse",
+    "walk",
 ]
 
 

@@ -17,7 +17,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, Un
 from . import nodes as n
 from .errors import ExpressionError
 
-__all__ = ["parse", "MAX_LENGTH", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "MAX_LENGTH", "parse"]
 
 MAX_LENGTH = 2000
 """Longest accepted source text, in characters."""
@@ -152,7 +152,9 @@ def _bad_character(source: str, pos: int) -> ExpressionError:
     if char == "|":
         return ExpressionError("use 'or' to combine conditions", pos, 2 if following == "|" else 1)
     if char == "!":
-        return ExpressionError("use 'not' to negate a condition (and != for 'is not equal')", pos, 1)
+        return ExpressionError(
+            "use 'not' to negate a condition (and != for 'is not equal')", pos, 1
+        )
     if char in "'\"":
         return ExpressionError(
             f"this text is never closed: add a matching {char} at its end", pos, len(source) - pos

@@ -12,6 +12,7 @@ own closures because a typical condition is evaluated for every page view.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import operator
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
@@ -256,10 +257,10 @@ def add_days(day: dt.date, days: int) -> dt.date:
     return day + dt.timedelta(days=days)  # OverflowError becomes None in the caller
 
 
-def round_half_up(value: int | float, places: int | None) -> int | float | None:
+def round_half_up(value: float, places: int | None) -> int | float | None:
     """Round halves away from zero (2.5 -> 3, 2.675 -> 2.68), as people expect, not Python's
     banker's rounding. With no places the result is a whole number."""
-    if isinstance(value, float) and (value != value or value in (_INF, -_INF)):
+    if isinstance(value, float) and not math.isfinite(value):
         return None if places is None else value
     if isinstance(value, int) and (places is None or places >= 0):
         return value if places is None else float(value)
@@ -279,15 +280,14 @@ def round_half_up(value: int | float, places: int | None) -> int | float | None:
     return int(rounded) if places is None else float(rounded)
 
 
-_INF = float("inf")
-
-
 def smallest(fns: Sequence[Fn], pick: Callable[..., Any]) -> Fn:
     """min/max of several values, skipping missing ones; None if all are missing."""
     funcs = tuple(fns)
 
     def call(ctx: Any) -> Any:
-        present = [v for v in (fn(ctx) for fn in funcs) if not (v is None or v is DK or v is REFUSED)]
+        present = [
+            v for v in (fn(ctx) for fn in funcs) if not (v is None or v is DK or v is REFUSED)
+        ]
         return pick(present) if present else None
 
     return call
@@ -298,7 +298,12 @@ def as_decimal(fn: Fn) -> Fn:
 
     def decimal(ctx: Any) -> Any:
         value = fn(ctx)
-        return float(value) if value.__class__ is int else value
+        if value.__class__ is int:
+            try:
+                return float(value)
+            except OverflowError:  # a whole number beyond any float has no decimal value
+                return None
+        return value
 
     return decimal
 
@@ -319,7 +324,7 @@ def first_present(fns: Sequence[Fn]) -> Fn:
 # --- aggregates over a loop's iterations -------------------------------------------------
 
 
-def aggregate_sum(loop: str, fn: Fn, zero: int | float) -> Fn:
+def aggregate_sum(loop: str, fn: Fn, zero: float) -> Fn:
     def total(ctx: Any) -> Any:
         result = zero
         try:

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["ValueType", "VarInfo", "Scope", "type_phrase", "NUMERIC"]
+__all__ = ["NUMERIC", "Scope", "ValueType", "VarInfo", "type_phrase"]
 
 
 class ValueType(enum.Enum):

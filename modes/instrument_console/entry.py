@@ -1,0 +1,92 @@
+"""Turning one typed line into what the engine takes as input.
+
+This is the console's equivalent of a form's field names or a keypad's
+digits: it maps the words ``dk`` and ``ref`` to the engine's don't know and
+refused, splits a multiple choice at commas, reads ``27 3 2019`` as a day,
+month and year, and maps the keys of an automated call to option codes. It
+checks nothing else: whether a number is in range or a code is an option is
+the engine's business, and the engine's message is what the person sees.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from instrument.engine import QuestionView
+from instrument.engine.messages import message
+from instrument.values import DK, REFUSED
+
+from instrument_console.render import (
+    CHOICE_TYPES,
+    IVR_DK_KEY,
+    IVR_REFUSED_KEY,
+    ivr_keypad,
+    offers_dk,
+    offers_refused,
+)
+
+__all__ = ["DK_WORDS", "REFUSED_WORDS", "Entry", "parse_entry"]
+
+DK_WORDS = frozenset({"dk", "don't know", "dont know"})
+REFUSED_WORDS = frozenset({"ref", "refused", "rf"})
+_DATE_PARTS = re.compile(r"(\d{1,2})[\s/.\-]+(\d{1,2})[\s/.\-]+(\d{1,4})")
+_SPLIT = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What to hand the engine for one key, or a message to show before asking again."""
+
+    value: Any = None
+    error: str | None = None
+
+
+def parse_entry(text: str, view: QuestionView, mode: str, language: str, *, row: bool = False) -> Entry:
+    """Map *text* (already stripped, not empty) to an engine input for *view*.
+
+    ``row=True`` reads it as one row of a grid (a single code).
+    """
+    kind = "single" if row else view.type
+    word = text.lower()
+    free_text = kind in ("text", "long_text")
+    if word in DK_WORDS:
+        if offers_dk(view, mode):
+            return Entry(DK)
+        if not free_text:
+            return Entry(error=f"{view.dk_label} is not offered here" if view.allow_dk else message(language, "dk_not_allowed"))
+    if word in REFUSED_WORDS:
+        if offers_refused(view, mode):
+            return Entry(REFUSED)
+        if not free_text:
+            return Entry(error=f"{view.refused_label} is not offered here" if view.allow_refused else message(language, "refused_not_allowed"))
+    if mode == "ivr" and kind in CHOICE_TYPES:
+        return _keys(text, view, kind, language)
+    if kind == "multi":
+        return Entry([part for part in _SPLIT.split(text) if part])
+    if kind == "date":
+        parts = _DATE_PARTS.fullmatch(text)
+        if parts:
+            day, month, year = parts.groups()
+            return Entry({"day": day, "month": month, "year": year})
+    return Entry(text)
+
+
+def _keys(text: str, view: QuestionView, kind: str, language: str) -> Entry:
+    """Keypad digits of an automated call to option codes (8 and 9 as don't know / refused)."""
+    keypad = ivr_keypad(view)
+    if text == IVR_DK_KEY and offers_dk(view, "ivr"):
+        return Entry(DK)
+    if text == IVR_REFUSED_KEY and offers_refused(view, "ivr"):
+        return Entry(REFUSED)
+    if kind != "multi":
+        if text in keypad:
+            return Entry(keypad[text])
+        return Entry(error=message(language, "not_an_option"))
+    codes = []
+    for key in (part for part in _SPLIT.split(text) if part):
+        if key not in keypad:
+            return Entry(error=message(language, "not_an_option"))
+        codes.append(keypad[key])
+    return Entry(codes)

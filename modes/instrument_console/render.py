@@ -1,0 +1,240 @@
+"""Turning an engine step into lines of terminal text, for one of three roles.
+
+The same :class:`~instrument.engine.QuestionView` is shown three ways, because
+the console stands in for three different people:
+
+* ``web``: the respondent filling in the questionnaire themselves: they see
+  ``text``, the hint and every option, and don't know / prefer not to say only
+  when the engine says to offer them (``offer_missing``);
+* ``cati``: a telephone interviewer: the ``spoken`` text is marked
+  ``READ OUT:``, the ``instruction`` ``INSTRUCTION:``, and options the
+  interviewer must not read (``not_read_out``, don't know, refused) are marked
+  so, yet can all be keyed;
+* ``ivr``: an automated call written out as text: the ``spoken`` prompt and
+  "press N" for each option the call offers, 8 for don't know and 9 for
+  refused.
+
+Nothing here decides routing, validation or fills: the texts arrive filled in,
+the options in their display order. These functions only lay them out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from instrument.engine import OptionView, QuestionView
+from instrument.values import DK, REFUSED
+
+__all__ = [
+    "CHOICE_TYPES",
+    "IVR_DK_KEY",
+    "IVR_REFUSED_KEY",
+    "constraint_text",
+    "format_value",
+    "ivr_keypad",
+    "offers_dk",
+    "offers_refused",
+    "option_lines",
+    "question_lines",
+    "row_lines",
+]
+
+CHOICE_TYPES = frozenset({"single", "yesno", "multi", "grid"})
+IVR_DK_KEY = "8"
+IVR_REFUSED_KEY = "9"
+NOT_READ_OUT = "(do not read out)"
+
+
+def offers_dk(view: QuestionView, mode: str) -> bool:
+    """Whether don't know may be chosen now (the engine's ``offer_missing`` decides)."""
+    return view.allow_dk and (view.offer_missing or mode != "web")
+
+
+def offers_refused(view: QuestionView, mode: str) -> bool:
+    """Whether refused / prefer not to say may be chosen now."""
+    return view.allow_refused and (view.offer_missing or mode != "web")
+
+
+def ivr_offered(view: QuestionView) -> tuple[OptionView, ...]:
+    """Options an automated call offers: those an interviewer would read out."""
+    return tuple(o for o in view.options if not o.not_read_out)
+
+
+def ivr_keypad(view: QuestionView) -> dict[str, int]:
+    """Keypad key -> option code for an automated call.
+
+    The key is the option's own code when every offered code fits on the
+    keypad (1-9) without landing on the don't know / refused keys, so what the
+    caller presses is what is stored; otherwise keys are numbered 1, 2, ... in
+    display order, stepping over 8 and 9 when those are in use.
+    """
+    offered = ivr_offered(view)
+    reserved = set()
+    if view.allow_dk:
+        reserved.add(int(IVR_DK_KEY))
+    if view.allow_refused:
+        reserved.add(int(IVR_REFUSED_KEY))
+    codes = [o.code for o in offered]
+    if all(1 <= c <= 9 and c not in reserved for c in codes):
+        return {str(c): c for c in codes}
+    keys: dict[str, int] = {}
+    key = 1
+    for code in codes:
+        while key in reserved:
+            key += 1
+        keys[str(key)] = code
+        key += 1
+    return keys
+
+
+def option_lines(view: QuestionView, mode: str) -> list[str]:
+    """The option list, don't know and refused included when they may be chosen."""
+    lines: list[str] = []
+    if mode == "ivr":
+        for key, code in ivr_keypad(view).items():
+            option = next(o for o in view.options if o.code == code)
+            lines.append(f"  For {option.spoken}, press {key}.")
+        if offers_dk(view, mode):
+            lines.append(f"  For {view.dk_label.lower()}, press {IVR_DK_KEY}.")
+        if offers_refused(view, mode):
+            lines.append(f"  For {view.refused_label.lower()}, press {IVR_REFUSED_KEY}.")
+        return lines
+    for option in view.options:
+        label = option.label
+        if mode == "cati" and option.spoken != option.label:
+            label = f"{option.spoken}  [{option.label}]"
+        marks = []
+        if option.other_specify:
+            marks.append("(please specify)" if mode == "web" else "(specify)")
+        if option.exclusive and view.type == "multi":
+            marks.append("(only on its own)")
+        if mode == "cati" and option.not_read_out:
+            marks.append(NOT_READ_OUT)
+        lines.append(f"  {option.code}) {' '.join([label, *marks])}")
+    suffix = f" {NOT_READ_OUT}" if mode == "cati" else ""
+    if offers_dk(view, mode):
+        lines.append(f"  dk) {view.dk_label}{suffix}")
+    if offers_refused(view, mode):
+        lines.append(f"  ref) {view.refused_label}{suffix}")
+    return lines
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _date_bound(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def constraint_text(view: QuestionView, mode: str) -> str | None:
+    """One line saying what to type: the format, the bounds and the unit."""
+    kind = view.type
+    parts: list[str] = []
+    if kind in ("single", "yesno"):
+        parts.append("press the key for one answer" if mode == "ivr" else "type the number of one answer")
+    elif kind == "multi":
+        action = "press the keys" if mode == "ivr" else "type the numbers"
+        parts.append(f"{action} of all that apply, separated by commas")
+        if view.min_choices is not None:
+            parts.append(f"at least {view.min_choices}")
+        if view.max_choices is not None:
+            parts.append(f"at most {view.max_choices}")
+    elif kind in ("integer", "decimal"):
+        noun = "a whole number" if kind == "integer" else "a number"
+        if view.min is not None and view.max is not None:
+            noun += f" from {_number(view.min)} to {_number(view.max)}"
+        elif view.min is not None:
+            noun += f", {_number(view.min)} or more"
+        elif view.max is not None:
+            noun += f", {_number(view.max)} or less"
+        parts.append(noun)
+        if kind == "decimal" and view.places is not None:
+            parts.append(f"up to {view.places} decimal place{'s' if view.places != 1 else ''}")
+        if view.unit:
+            parts.append(f"in {view.unit}")
+    elif kind in ("text", "long_text"):
+        parts.append("text" + (f", up to {view.max_length} characters" if view.max_length else ""))
+        if kind == "long_text":
+            parts.append("on one line")
+    elif kind == "date":
+        parts.append("a date as YYYY-MM-DD or day month year, like 27 3 2019")
+        if view.min is not None:
+            parts.append(f"from {_date_bound(view.min)}")
+        if view.max is not None:
+            parts.append(f"until {_date_bound(view.max)}")
+    else:
+        return None
+    if kind not in CHOICE_TYPES:
+        missing = []
+        if offers_dk(view, mode):
+            missing.append(f"dk for {view.dk_label.lower()}")
+        if offers_refused(view, mode):
+            missing.append(f"ref for {view.refused_label.lower()}")
+        if missing:
+            parts.append("or " + " or ".join(missing))
+    return "(" + "; ".join(parts) + ")"
+
+
+def question_lines(view: QuestionView, mode: str) -> list[str]:
+    """Everything shown before the first prompt of one question (grids: before the rows)."""
+    lines: list[str] = []
+    tag = f"  [{view.key or view.id}]" if view.key or view.rows else ""
+    if mode == "cati":
+        if view.spoken:
+            lines.append(f"READ OUT: {view.spoken}{tag}")
+        if view.instruction:
+            lines.append(f"INSTRUCTION: {view.instruction}")
+    elif mode == "ivr":
+        if view.spoken:
+            lines.append(f"CALL SAYS: {view.spoken}{tag}")
+    else:
+        if view.text:
+            lines.append(f"{view.text}{tag}")
+        if view.hint:
+            lines.append(f"  {view.hint}")
+    if view.type in ("info", "end"):
+        return lines
+    if view.unit and view.type in ("integer", "decimal") and mode != "ivr":
+        lines.append(f"  Unit: {view.unit}")
+    if view.type == "grid":
+        lines.append("  Answer each row with one of:" if mode != "ivr" else "  For each statement:")
+    lines.extend(option_lines(view, mode))
+    constraint = constraint_text(view, mode)
+    if constraint and view.type != "grid":
+        lines.append(f"  {constraint}")
+    return lines
+
+
+def row_lines(row_text: str, row_spoken: str, key: str, mode: str) -> list[str]:
+    """The lines that introduce one row of a grid."""
+    if mode == "cati":
+        return [f"READ OUT: {row_spoken}  [{key}]"]
+    if mode == "ivr":
+        return [f"CALL SAYS: {row_spoken}  [{key}]"]
+    return [f"{row_text}  [{key}]"]
+
+
+def format_value(value: Any, labels: Mapping[int, str] | None = None) -> str:
+    """An answer as a person reads it: codes with their labels, dk and ref as words."""
+    if value is None:
+        return "(not answered)"
+    if value is DK:
+        return "dk (don't know)"
+    if value is REFUSED:
+        return "ref (refused)"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, tuple):
+        return ", ".join(format_value(v, labels) for v in value) or "(none)"
+    if isinstance(value, int) and labels and value in labels:
+        return f"{value} {labels[value]}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return repr(value) if value else "''"
+    return str(value)

@@ -1,0 +1,85 @@
+"""The plugin hooks around loading: importers for other formats, and fill filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from click.testing import CliRunner
+
+from instrument import hookimpl
+from instrument.cli import cli
+from instrument.engine import Engine
+from instrument.plugins import PluginFacade, get_plugin_manager
+from instrument.questionnaires import open_questionnaire
+from instrument.loader import load_questionnaire_text
+import datetime as dt
+
+YAML = """\
+meta: {id: t, version: "1", title: T, languages: [en]}
+items:
+  - {id: name_len, type: integer, text: "How many letters?"}
+  - {id: shout, type: info, text: "You said {{ name_len | spelled }}"}
+"""
+
+
+class SpelledFilter:
+    """A plugin adding a fill filter, as a research organisation might."""
+
+    @hookimpl
+    def prepare_text_environment(self, env: jinja2.Environment) -> None:
+        env.filters["spelled"] = lambda n: {1: "one", 2: "two", 3: "three"}.get(n, str(n))
+
+
+class TxtImporter:
+    """A plugin reading a toy one-question-per-line format."""
+
+    @hookimpl
+    def load_questionnaire(self, path: Path):
+        if path.suffix != ".txt":
+            return None
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        body = "\n".join(f"  - {{id: q{i}, type: yesno, text: {text!r}}}" for i, text in enumerate(lines, 1))
+        return load_questionnaire_text(f"meta: {{id: txt, version: '1', title: T, languages: [en]}}\nitems:\n{body}\n").questionnaire
+
+
+def facade_with(*plugins: object) -> PluginFacade:
+    pm = get_plugin_manager(load_entrypoints=False)
+    for plugin in plugins:
+        pm.register(plugin)
+    return PluginFacade(pm)
+
+
+def test_hook_prepare_text_environment_filters_reach_fills(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(YAML)
+    without = open_questionnaire(path, facade_with())
+    assert not without.ok
+    assert any("spelled" in d.message for d in without.diagnostics), without.diagnostics
+    result = open_questionnaire(path, facade_with(SpelledFilter()))
+    assert result.ok, result.diagnostics
+    engine = Engine(result.questionnaire)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    state = engine.start(now=now, seed=1)
+    assert engine.submit(state, {"name_len": "3"}, now=now).accepted
+    assert engine.current_step(state).questions[0].text == "You said three"
+
+
+def test_hook_load_questionnaire_reads_other_formats(tmp_path: Path) -> None:
+    path = tmp_path / "q.txt"
+    path.write_text("Do you like tea?\nDo you like coffee?\n")
+    result = open_questionnaire(path, facade_with(TxtImporter()))
+    assert result.ok
+    assert list(result.questionnaire.questions) == ["q1", "q2"]
+    nobody = open_questionnaire(path, facade_with())
+    assert not nobody.ok and "no plugin can read" in nobody.diagnostics[0].message
+
+
+def test_check_command_uses_plugin_importers(tmp_path: Path) -> None:
+    path = tmp_path / "q.txt"
+    path.write_text("Do you like tea?\n")
+    result = CliRunner().invoke(cli, ["check", str(path)], obj=facade_with(TxtImporter()))
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["check", str(path)], obj=facade_with())
+    assert result.exit_code == 1
+    assert f"{path}:1:1: error: no plugin can read" in result.output
