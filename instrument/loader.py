@@ -109,6 +109,13 @@ DEFAULT_MAX_LENGTH = {"text": 200, "long_text": 2000}
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 SIMPLE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 YESNO_LABELS = {"en": ("Yes", "No"), "cy": ("Ie", "Na")}
+CUSTOM_VALUE_TYPES = {
+    "int": ValueType.INTEGER,
+    "float": ValueType.DECIMAL,
+    "str": ValueType.TEXT,
+    "date": ValueType.DATE,
+    "codes": ValueType.CODES,
+}
 
 
 @dataclass
@@ -131,6 +138,7 @@ def load_questionnaire(
     path: str | Path,
     *,
     text_environment: Callable[[jinja2.Environment], None] | None = None,
+    question_types: Mapping[str, Any] | None = None,
 ) -> LoadResult:
     """Load and check one questionnaire file.
 
@@ -142,7 +150,9 @@ def load_questionnaire(
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return LoadResult(None, [Diagnostic(Position(str(path), 1, 1), "error", f"cannot read the file: {exc}")])
-    return load_questionnaire_text(text, str(path), text_environment=text_environment)
+    return load_questionnaire_text(
+        text, str(path), text_environment=text_environment, question_types=question_types
+    )
 
 
 def require_questionnaire(path: str | Path) -> Questionnaire:
@@ -158,13 +168,18 @@ def load_questionnaire_text(
     filename: str = "<questionnaire>",
     *,
     text_environment: Callable[[jinja2.Environment], None] | None = None,
+    question_types: Mapping[str, Any] | None = None,
 ) -> LoadResult:
-    """Load a questionnaire from its YAML text; ``filename`` is used in messages."""
+    """Load a questionnaire from its YAML text; ``filename`` is used in messages.
+
+    ``question_types`` maps extra type names to plugin ``QuestionType`` objects
+    (the plugin host passes its ``register_question_types`` registry).
+    """
     diagnostics = Diagnostics()
     root = parse_yaml(text, filename, diagnostics)
     if root is None:
         return LoadResult(None, diagnostics.sorted())
-    builder = _Builder(filename, text, diagnostics, text_environment)
+    builder = _Builder(filename, text, diagnostics, text_environment, question_types or {})
     try:
         questionnaire = builder.build(root)
     except _Abort:
@@ -220,8 +235,10 @@ class _Builder:
         source: str,
         diagnostics: Diagnostics,
         text_environment: Callable[[jinja2.Environment], None] | None,
+        question_types: Mapping[str, Any],
     ) -> None:
         self.filename = filename
+        self.custom_types = {n: t for n, t in question_types.items() if n not in QUESTION_TYPES}
         self.source = source
         self.d = diagnostics
         self.html_env, self.plain_env = make_environments(text_environment)
@@ -792,8 +809,9 @@ class _Builder:
                 self.err(m.pos, f"question '{qid}' needs 'type'")
             m.entries.clear()
             return
-        if qtype not in QUESTION_TYPES:
-            self.err(m.where("type"), f"unknown question type '{qtype}'{did_you_mean(qtype, QUESTION_TYPES)}; types are {', '.join(QUESTION_TYPES)}")
+        if qtype not in QUESTION_TYPES and qtype not in self.custom_types:
+            known = QUESTION_TYPES + tuple(self.custom_types)
+            self.err(m.where("type"), f"unknown question type '{qtype}'{did_you_mean(qtype, known)}; types are {', '.join(known)}")
             m.entries.clear()
             return
         if qtype == "computed":
@@ -823,6 +841,10 @@ class _Builder:
         what = f"question '{qid}'"
         if qtype == "computed":
             self.vars[qid] = _VarMeta(VarInfo(qid, ValueType.INTEGER, None, loop), page_seq, "computed", m.pos, m)
+            return
+        if qtype in self.custom_types:
+            value_type = CUSTOM_VALUE_TYPES[self.custom_types[qtype].value_type]
+            self.vars[qid] = _VarMeta(VarInfo(qid, value_type, None, loop), page_seq, "question", m.pos)
             return
         choices = None
         if qtype == "yesno":
@@ -985,7 +1007,8 @@ class _Builder:
         other_types = {
             key: f" ({_types_with(key)} questions use it)" for t in TYPE_KEYS for key in TYPE_KEYS[t]
         }
-        allowed = COMMON_QUESTION_KEYS + TYPE_KEYS[qtype]
+        custom = self.custom_types.get(qtype)
+        allowed = COMMON_QUESTION_KEYS + TYPE_KEYS.get(qtype, ())
         if qtype in ("info", "end"):
             allowed = ("id", "type", "when", *TEXT_ROLES) + TYPE_KEYS[qtype]
         if qtype == "computed":
@@ -1008,7 +1031,7 @@ class _Builder:
 
         kwargs: dict[str, Any] = dict(
             id=raw.id, type=qtype, pos=m.pos, label=label, when=when, loop=raw.loop, ordinal=raw.ordinal,
-            **texts,
+            custom=custom, **texts,
         )
         if qtype == "computed":
             expr = self.expression(m.get("expr"), f"the expression of {what}", None, None)
@@ -1023,7 +1046,8 @@ class _Builder:
             kwargs["allow_dk"] = self.boolean(m, "dk", True, what) and not kwargs["required"]
             kwargs["allow_refused"] = self.boolean(m, "refused", True, what) and not kwargs["required"]
             kwargs["checks"] = self.read_checks(m, what, check_site)
-            default_level = {"integer": "scale", "decimal": "scale", "date": "scale"}.get(qtype, "nominal")
+            numeric = ("integer", "decimal", "date") if custom is None else ()
+            default_level = "scale" if qtype in numeric or (custom is not None and custom.value_type in ("int", "float")) else "nominal"
             kwargs["level"] = self.level(m, default_level)
         kwargs["choices"] = choices
         if qtype in ("single", "multi"):
@@ -1302,7 +1326,8 @@ class _Builder:
                 vtype = q.expr.type if q.expr else ValueType.INTEGER
                 variables[q.id] = Variable(q.id, "computed", vtype, q.label, q.ordinal, None, q.loop, q)
             elif q.stores_value:
-                variables[q.id] = Variable(q.id, "question", VALUE_TYPE_OF[q.type], q.label, q.ordinal, q.choices, q.loop, q)
+                vtype = CUSTOM_VALUE_TYPES[q.custom.value_type] if q.custom is not None else VALUE_TYPE_OF[q.type]
+                variables[q.id] = Variable(q.id, "question", vtype, q.label, q.ordinal, q.choices, q.loop, q)
                 if q.other_option is not None:
                     name = f"{q.id}_other"
                     variables[name] = Variable(name, "other_text", ValueType.TEXT, f"{q.label}: other (specify)", q.ordinal, None, q.loop, q)

@@ -194,10 +194,11 @@ class Question:
     expr: CompiledExpression | None = None
     loop: str | None = None
     ordinal: int = 0
+    custom: Any = None  # a plugin's QuestionType, for types beyond the built-in ones
 
     @property
     def stores_value(self) -> bool:
-        return self.type in ANSWER_TYPES
+        return self.type in ANSWER_TYPES or self.custom is not None
 
     @property
     def other_option(self) -> Option | None:

@@ -25,8 +25,13 @@ def open_questionnaire(path: str | Path, facade: "PluginFacade | None" = None) -
     """Load and check ``path`` with the built-in YAML reader or a plugin's importer."""
     path = Path(path)
     if path.suffix.lower() in YAML_SUFFIXES or facade is None:
-        environment = facade.prepare_text_environment if facade is not None else None
-        return load_questionnaire(path, text_environment=environment)
+        if facade is None:
+            return load_questionnaire(path)
+        return load_questionnaire(
+            path,
+            text_environment=facade.prepare_text_environment,
+            question_types=dict(facade.question_types()),
+        )
     from instrument.plugins import PluginError
 
     try:

@@ -455,30 +455,24 @@ class TestTypes:
         assert ev("age in [30.0, 1]") is True
 
     @pytest.mark.parametrize(
-        "expected, source",
+        "expected, source, actual",
         [
-            (V.INTEGER, "age + 1"),
-            (V.INTEGER, "parent"),  # a code is accepted where a whole number is wanted
-            (V.DECIMAL, "age"),
-            (V.DECIMAL, "income / 2"),
-            (V.DECIMAL, "rating"),
-            (V.TEXT, "name + '!'"),
-            (V.DATE, "add_days(start, 1)"),
-            (V.CODE, "parent"),
-            (V.CODES, "drinks"),
-            (None, "drinks"),
+            (V.INTEGER, "age + 1", V.INTEGER),
+            (V.INTEGER, "parent", V.CODE),  # a code is accepted where a whole number is wanted
+            (V.DECIMAL, "age", V.INTEGER),
+            (V.DECIMAL, "income / 2", V.DECIMAL),
+            (V.DECIMAL, "rating", V.CODE),
+            (V.TEXT, "name + '!'", V.TEXT),
+            (V.DATE, "add_days(start, 1)", V.DATE),
+            (V.CODE, "parent", V.CODE),
+            (V.CODE, "if(flag, 1, 2)", V.INTEGER),
+            (V.CODES, "drinks", V.CODES),
+            (None, "drinks", V.CODES),
+            (None, "age > 1", V.BOOLEAN),
         ],
     )
-    def test_expected_type_accepted(self, expected, source):
-        assert compile_expression(source, SCOPE, expected).type in {
-            expected,
-            V.INTEGER,
-            V.CODE,
-            V.DECIMAL,
-            V.CODES,
-            V.TEXT,
-            V.DATE,
-        }
+    def test_expected_type_accepted(self, expected, source, actual):
+        assert compile_expression(source, SCOPE, expected).type is actual
 
     @pytest.mark.parametrize(
         "expected, source, fragment",

@@ -83,3 +83,50 @@ def test_check_command_uses_plugin_importers(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", str(path)], obj=facade_with())
     assert result.exit_code == 1
     assert f"{path}:1:1: error: no plugin can read" in result.output
+
+
+class PercentType:
+    """A plugin answer type: a percentage typed as '45%' or '45'."""
+
+    @hookimpl
+    def register_question_types(self):
+        from instrument.plugin_types import QuestionType
+
+        def coerce(raw):
+            text = str(raw).strip().rstrip("%").strip()
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError("Enter a percentage, like 45%") from None
+
+        def validate(value):
+            return None if 0 <= value <= 100 else "A percentage is between 0 and 100"
+
+        return [QuestionType("percent", "float", coerce, validate)]
+
+
+PERCENT_YAML = """\
+meta: {id: p, version: "1", title: T, languages: [en]}
+items:
+  - {id: share, type: percent, text: "What share of your time?"}
+  - {id: big, type: yesno, text: "Is that a lot?", when: share > 50}
+"""
+
+
+def test_hook_register_question_types_defines_an_answer_type(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(PERCENT_YAML)
+    without = open_questionnaire(path, facade_with())
+    assert not without.ok and "unknown question type 'percent'" in without.diagnostics[0].message
+    loaded = open_questionnaire(path, facade_with(PercentType()))
+    assert loaded.ok, loaded.diagnostics
+    engine = Engine(loaded.questionnaire)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    state = engine.start(now=now, seed=1)
+    bad = engine.submit(state, {"share": "lots"}, now=now)
+    assert not bad.accepted and bad.errors[0].message == "Enter a percentage, like 45%"
+    out_of_range = engine.submit(state, {"share": "140%"}, now=now)
+    assert out_of_range.errors[0].message == "A percentage is between 0 and 100"
+    assert engine.submit(state, {"share": "75%"}, now=now).accepted
+    assert engine.current_step(state).questions[0].id == "big"  # share > 50 routes on the typed value
+    assert engine.values(state)["share"] == 75.0

@@ -43,6 +43,8 @@ def coerce_answer(question: Question, raw: Any, language: str, today: dt.date) -
         return Coerced(raw)
     if is_empty_input(raw):
         return Coerced(None)
+    if question.custom is not None:
+        return _custom(question, raw)
     kind = question.type
     if kind in ("single", "yesno"):
         return _code(question, raw, language)
@@ -57,6 +59,16 @@ def coerce_answer(question: Question, raw: Any, language: str, today: dt.date) -
     if kind == "date":
         return _date(question, raw, language, today)
     raise ValueError(f"question '{question.id}' of type {kind} takes no answer")
+
+
+def _custom(question: Question, raw: Any) -> Coerced:
+    """A plugin's answer type: its own coercion and validation, its own messages."""
+    try:
+        value = question.custom.coerce(raw)
+    except (ValueError, TypeError) as exc:
+        return Coerced(None, str(exc) or "Enter a valid answer")
+    problem = question.custom.validate(value) if question.custom.validate is not None else None
+    return Coerced(None, problem) if problem else Coerced(value)
 
 
 def coerce_code(question: Question, raw: Any, language: str) -> Coerced:

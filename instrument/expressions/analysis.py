@@ -166,7 +166,7 @@ class _Analysis:
 
     def unsatisfiable(self, name: str, c: _Constraint) -> str | None:
         if not c.states:
-            return f"{name} cannot be in all of these states at once"
+            return f"these tests of whether {name} is answered contradict each other"
         if c.states != {"value"}:
             return None
         typed = self.variables.get(name)
@@ -175,17 +175,17 @@ class _Analysis:
                 left = [v for v in c.allowed if v not in c.excluded and _within(v, c.low, c.high)]
                 if not left:
                     if typed is not None and typed.type is ValueType.CODE and typed.codes:
-                        return f"no option of {name} satisfies all of this"
-                    return f"no value of {name} satisfies all of this"
+                        return f"no option of {name} passes all of these tests"
+                    return f"no value of {name} passes all of these tests"
                 return None
             low, high = c.low, c.high
             if typed is not None and typed.type is ValueType.INTEGER:
                 low, high = _integer_bounds(low, high)
             if low is not None and high is not None:
                 if low[0] > high[0] or (low[0] == high[0] and (low[1] or high[1])):
-                    return f"no value of {name} satisfies all of this"
+                    return f"no value of {name} passes all of these tests"
                 if low[0] == high[0] and low[0] in c.excluded:
-                    return f"no value of {name} satisfies all of this"
+                    return f"no value of {name} passes all of these tests"
         except TypeError:  # values of kinds that do not order: say nothing
             return None
         return None
