@@ -705,7 +705,7 @@ class _Builder:
             p = Preload(pid, ptype, label, m.pos, choices, self.boolean(m, "export", True, "a preload"))
             result.append(p)
             self.vars[pid] = _VarMeta(
-                VarInfo(pid, VALUE_TYPE_OF[ptype], choices.codes if choices else None, None, _labels(choices, self.default_language)),
+                VarInfo(pid, VALUE_TYPE_OF[ptype], choices.codes if choices else None, None, _labels(choices, self.default_language), label),
                 0, "preload", m.pos,
             )
         return tuple(result)
@@ -729,7 +729,7 @@ class _Builder:
             label = self.scalar(m.get("label"), str, "an experiment label") or f"Split-ballot arm: {eid}"
             result.append(Experiment(eid, label, arms, m.pos))
             self.vars[eid] = _VarMeta(
-                VarInfo(eid, ValueType.CODE, arms.codes, None, _labels(arms, self.default_language)),
+                VarInfo(eid, ValueType.CODE, arms.codes, None, _labels(arms, self.default_language), label),
                 0, "experiment", m.pos,
             )
         return tuple(result)
@@ -840,11 +840,11 @@ class _Builder:
             return
         what = f"question '{qid}'"
         if qtype == "computed":
-            self.vars[qid] = _VarMeta(VarInfo(qid, ValueType.INTEGER, None, loop), page_seq, "computed", m.pos, m)
+            self.vars[qid] = _VarMeta(VarInfo(qid, ValueType.INTEGER, None, loop, None, self.raw_label(m)), page_seq, "computed", m.pos, m)
             return
         if qtype in self.custom_types:
             value_type = CUSTOM_VALUE_TYPES[self.custom_types[qtype].value_type]
-            self.vars[qid] = _VarMeta(VarInfo(qid, value_type, None, loop), page_seq, "question", m.pos)
+            self.vars[qid] = _VarMeta(VarInfo(qid, value_type, None, loop, None, self.raw_label(m)), page_seq, "question", m.pos)
             return
         choices = None
         if qtype == "yesno":
@@ -863,15 +863,24 @@ class _Builder:
                 if rid is None or not self.register_name(rid, rm.where("id"), f"row '{rid}' of {what}"):
                     continue
                 self.vars[rid] = _VarMeta(
-                    VarInfo(rid, ValueType.CODE, choices.codes if choices else None, loop, labels),
+                    VarInfo(rid, ValueType.CODE, choices.codes if choices else None, loop, labels, self.raw_label(rm)),
                     page_seq, "grid_row", rm.pos,
                 )
                 self.var_ordinals[rid] = self.ordinal_counter
             return
         self.vars[qid] = _VarMeta(
-            VarInfo(qid, VALUE_TYPE_OF[qtype], choices.codes if choices else None, loop, labels),
+            VarInfo(qid, VALUE_TYPE_OF[qtype], choices.codes if choices else None, loop, labels, self.raw_label(m)),
             page_seq, "question", m.pos,
         )
+
+    def raw_label(self, m: YMap) -> str | None:
+        """A variable's short label before texts are compiled (for describe())."""
+        node = m.get("label") or m.get("text")
+        value = node.value if isinstance(node, YScalar) else None
+        if value is None and isinstance(node, YMap):
+            inner = node.get(self.default_language)
+            value = inner.value if isinstance(inner, YScalar) else None
+        return _plain_label(str(value)) if isinstance(value, (str, int, float)) else None
 
     def precompile_computed(self) -> None:
         """Give computed variables their types before anything reads them.
@@ -895,7 +904,8 @@ class _Builder:
                 self.computed_deps[name] = compiled.references
                 if compiled.type != meta.info.type:
                     self.vars[name] = _VarMeta(
-                        VarInfo(name, compiled.type, None, meta.info.loop), meta.page_seq, "computed", meta.node_pos, meta.computed_node
+                        VarInfo(name, compiled.type, None, meta.info.loop, None, meta.info.label),
+                        meta.page_seq, "computed", meta.node_pos, meta.computed_node,
                     )
                     changed = True
             if not changed:

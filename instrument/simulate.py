@@ -312,6 +312,7 @@ def simulate(
     behaviour: Behaviour | None = None,
     language: str | None = None,
     case: CaseSource = None,
+    engine: Engine | None = None,
 ) -> SimulationReport:
     """Run ``n`` random respondents through ``questionnaire`` and report what they met.
 
@@ -323,24 +324,33 @@ def simulate(
     the respondent's random generator; by default each preload is drawn at
     random by its type (left unset one time in ten). ``on_interview`` is
     called with each finished interview (not those that hit an engine error);
-    exceptions it raises propagate.
+    exceptions it raises propagate. ``engine``: an engine already built for
+    ``questionnaire`` (default: a new one).
     """
     if n < 0:
         raise ValueError("n must be at least 0")
-    engine = Engine(questionnaire)
+    if mode not in questionnaire.modes:
+        raise ValueError(f"questionnaire '{questionnaire.id}' does not run in mode '{mode}'")
+    if engine is None:
+        engine = Engine(questionnaire)
+    elif engine.q is not questionnaire:
+        raise ValueError("engine was built for another questionnaire")
     behaviour = behaviour or Behaviour()
     start = now or DEFAULT_NOW
     if start.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     tally = _Tally()
+    outside = 0.0
     began = time.perf_counter()
     for index in range(n):
         r_seed = respondent_seed(seed, index)
         started_at = start + dt.timedelta(minutes=index)
         interview = _run(engine, tally, index, r_seed, mode, language, started_at, behaviour, case)
         if interview is not None and on_interview is not None:
+            handed = time.perf_counter()
             on_interview(interview)
-    seconds = time.perf_counter() - began
+            outside += time.perf_counter() - handed
+    seconds = time.perf_counter() - began - outside  # the simulation's own time, not the callback's
     return _report(questionnaire, tally, n, seed, mode, start, seconds)
 
 
@@ -408,7 +418,9 @@ class _Respondent:
             elif r < b.missing:
                 answers[key] = self._missing(view)
                 return
-        if r < b.missing + b.skip:
+            else:
+                r -= b.missing
+        if r < b.skip:
             return  # leave it empty
         if grid:
             answers[key] = self._code(view)
@@ -434,6 +446,9 @@ class _Respondent:
                 answers[key] = self._text(view.max_length or 200, long=kind == "long_text")
         elif kind == "date":
             answers[key] = self._date(view)
+        elif view.options:  # a plugin's question type with options: pick one
+            answers[key] = self._code(view)
+        # any other plugin type is left unanswered: we cannot know what it accepts
 
     def _missing(self, view: QuestionView) -> Any:
         if view.allow_dk and view.allow_refused:
@@ -599,7 +614,7 @@ class _Respondent:
             answers.pop(view.other_key, None)
         elif view.other_key is not None:
             answers.pop(view.other_key, None)  # the invalid code is not the other option
-        return key if name != "other_text_missing" else key, name, value
+        return key, name, value
 
 
 def _other_code(view: QuestionView) -> int | None:
@@ -650,7 +665,6 @@ def _run(
         case_data = case(rng)
     else:
         case_data = case
-    page_id: str | None = None
     try:
         return _interview(engine, tally, rng, index, seed, mode, lang, started_at, behaviour, case_data)
     except _Accepted as exc:
@@ -695,7 +709,7 @@ def _interview(
     events: list[Event] = []
     reached: set[str] = set()
     fired_here: set[tuple[str, int, str]] = set()
-    pages = 0
+    pages = steps = 0
     engine_time = 0.0
     reached_counter = tally.reached
     submit = engine.submit
@@ -707,7 +721,8 @@ def _interview(
     step_page: str | None = None
     try:
         while not state.finished:
-            if pages + tally.backs > MAX_PAGES and pages > MAX_PAGES:
+            steps += 1
+            if steps > MAX_PAGES:
                 raise RuntimeError(f"the interview did not end within {MAX_PAGES} pages")
             t = clock()
             step = current_step(state, html=False)
@@ -748,6 +763,8 @@ def _interview(
                 result = submit(state, answers, now=now, token=step.token, actor=actor)
                 engine_time += clock() - t
                 events.extend(result.events)
+                if invalid is not None:
+                    tally.invalid_tried[invalid[1]] += 1
                 if result.warnings or (result.errors and result.errors[0].kind != "prompt"):
                     _count_checks(result, step, engine, tally, fired_here)
                 if result.accepted:
@@ -770,7 +787,6 @@ def _interview(
                             f" (the page was refused for: {', '.join(sorted(keys)) or 'warnings only'})",
                             step.page_id,
                         )
-                    tally.invalid_tried[kind] += 1
                     tally.invalid_rejected[kind] += 1
                     continue
                 if errors and errors[0].kind == "prompt":
@@ -815,6 +831,11 @@ def _interview(
         raise
     finally:
         tally.engine_seconds += engine_time
+    visit = state.current
+    if visit is not None and state.outcome != "partial":
+        for question in engine.q.pages[visit.page].questions:
+            if question.type == "end":  # the end screen shown when an end item closed the interview
+                reached.add(question.id)
     for qid in reached:
         reached_counter[qid] += 1
     for key in fired_here:

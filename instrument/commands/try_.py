@@ -61,7 +61,7 @@ def try_(path: Path, mode: str, language: str | None, seed: int | None, case_pai
     """
     from instrument.engine import Engine, EngineError
     from instrument.loader import load_questionnaire
-    from instrument_console.session import ConsoleSession
+    from instrument_console.session import ConsoleSession, utc_now
 
     case = _case(case_pairs)
     loaded = load_questionnaire(path)
@@ -72,15 +72,10 @@ def try_(path: Path, mode: str, language: str | None, seed: int | None, case_pai
     engine = Engine(loaded.questionnaire)
     session_seed = seed if seed is not None else secrets.randbelow(1_000_000)
     try:
-        state = engine.start(now=_now(), seed=session_seed, mode=mode, language=language, case=case)
+        state = engine.start(now=utc_now(), seed=session_seed, mode=mode, language=language, case=case)
     except EngineError as exc:
         click.echo(f"{path}: error: {exc}", err=True)
         raise SystemExit(1) from None
-    session = ConsoleSession(engine, state, read=_read, write=click.echo, now=_now, style=_style)
+    session = ConsoleSession(engine, state, read=_read, write=click.echo, now=utc_now, style=_style)
     session.run()
 
-
-def _now():  # type: ignore[no-untyped-def]
-    from instrument_console.session import utc_now
-
-    return utc_now()

@@ -96,6 +96,11 @@ def option_lines(view: QuestionView, mode: str) -> list[str]:
         for key, code in ivr_keypad(view).items():
             option = next(o for o in view.options if o.code == code)
             lines.append(f"  For {option.spoken}, press {key}.")
+        if view.type not in CHOICE_TYPES:
+            # Digits are the answer itself here (8 children), so 8 and 9
+            # cannot stand for don't know and refused: those are typed as
+            # words (see constraint_text).
+            return lines
         if offers_dk(view, mode):
             lines.append(f"  For {view.dk_label.lower()}, press {IVR_DK_KEY}.")
         if offers_refused(view, mode):
@@ -169,7 +174,9 @@ def constraint_text(view: QuestionView, mode: str) -> str | None:
             parts.append(f"until {_date_bound(view.max)}")
     else:
         return None
-    if kind not in CHOICE_TYPES:
+    if kind not in CHOICE_TYPES and mode == "ivr":
+        # Elsewhere option_lines lists dk and ref; a call has no keys for
+        # them on a number, so they are typed as words.
         missing = []
         if offers_dk(view, mode):
             missing.append(f"dk for {view.dk_label.lower()}")
@@ -199,8 +206,6 @@ def question_lines(view: QuestionView, mode: str) -> list[str]:
             lines.append(f"  {view.hint}")
     if view.type in ("info", "end"):
         return lines
-    if view.unit and view.type in ("integer", "decimal") and mode != "ivr":
-        lines.append(f"  Unit: {view.unit}")
     if view.type == "grid":
         lines.append("  Answer each row with one of:" if mode != "ivr" else "  For each statement:")
     lines.extend(option_lines(view, mode))

@@ -139,7 +139,7 @@ class ConsoleSession:
         for view in pending:
             self._ask(view, answers)
         if not any(view.keys for view in step.questions):
-            self._read(self.style("(press Enter to continue) ", "note"))
+            self._read("(press Enter to continue) ")  # prompts stay unstyled: input() does not strip colour
         while True:
             result = self.engine.submit(
                 self.state,

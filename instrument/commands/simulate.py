@@ -1,0 +1,355 @@
+"""``instrument simulate``: random respondents down every route, and optionally into the store.
+
+The simulation itself lives in :mod:`instrument.simulate` (no database or web
+code); this command loads the questionnaire, prints the report, picks the exit
+code and, with ``--database``, stores each simulated interview as test data so
+a researcher can try exports and dashboards before fieldwork.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+import click
+
+from instrument.engine import Event
+from instrument.questionnaires import facade_from_context, open_questionnaire
+from instrument.simulate import NO_BREAKOFF, Behaviour, SimulatedInterview, SimulationReport, simulate as run_simulation
+
+if TYPE_CHECKING:
+    from instrument.model import Questionnaire
+    from instrument.store import NewEvent, Store
+
+EXIT_OK = 0
+EXIT_ENGINE_ERROR = 1
+EXIT_USAGE = 2  # click's own code for bad options
+EXIT_UNREACHED = 3
+EXIT_BAD_QUESTIONNAIRE = 4
+EXIT_STORE_FAILED = 5
+
+# The store's environment variable (instrument.store.engine.ENV_VAR); spelled out here so that
+# `instrument simulate` without --database does not import SQLAlchemy.
+DATABASE_ENV = "INSTRUMENT_DATABASE_URL"
+
+# Engine outcome -> interview status in the store.
+STATUS_OF_OUTCOME = {"complete": "complete", "screened_out": "screened_out", "partial": "abandoned"}
+
+
+@click.command(
+    epilog=(
+        "\b\nExit codes:\n"
+        "  0  every question was reached and the engine raised no error\n"
+        "  1  engine error: an exception, or an invalid input the engine accepted\n"
+        "     (each is listed with the respondent's seed, to replay it)\n"
+        "  2  bad command-line usage\n"
+        "  3  some questions were never reached\n"
+        "  4  the questionnaire has errors (run `instrument check`)\n"
+        "  5  storing the interviews in the database failed"
+    )
+)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("-n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of respondents.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed: the same seed gives the same report.")
+@click.option("--mode", type=click.Choice(["web", "cati", "ivr"]), default="web", show_default=True)
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--database",
+    metavar="URL",
+    envvar=DATABASE_ENV,
+    default=None,
+    help=f"Store every simulated interview here, marked as test data (default: ${DATABASE_ENV} if set; "
+    "without either, nothing is stored).",
+)
+@click.option(
+    "--include-partial/--no-partial",
+    default=True,
+    show_default=True,
+    help="Let some respondents break off (their interviews end as partial / abandoned).",
+)
+@click.option(
+    "--now",
+    metavar="ISO-TIME",
+    default=None,
+    help="When the first interview starts (UTC if no offset). Default: a fixed date, so the seed "
+    "alone reproduces a report; with --database, the current time.",
+)
+def simulate(
+    path: Path,
+    n: int,
+    seed: int,
+    mode: str,
+    output: str,
+    database: str | None,
+    include_partial: bool,
+    now: str | None,
+) -> None:
+    """Send N random respondents through the questionnaire at PATH.
+
+    Respondents answer from what each page shows: valid answers mostly, some
+    don't know and refused, skips, out-of-range and malformed values (which
+    the engine must reject), soft warnings confirmed or answers changed, going
+    back and jumping, and the occasional break-off. The report lists how often
+    each question was reached, the questions nobody reached, which checks
+    fired, and the outcomes.
+    """
+    result = open_questionnaire(path, facade_from_context())
+    if result.questionnaire is None:
+        for diagnostic in result.errors:
+            click.echo(str(diagnostic), err=True)
+        click.echo(f"{path}: cannot simulate: the questionnaire has errors (see instrument check)", err=True)
+        raise SystemExit(EXIT_BAD_QUESTIONNAIRE)
+    questionnaire = result.questionnaire
+    if mode not in questionnaire.modes:
+        raise click.UsageError(f"questionnaire '{questionnaire.id}' does not run in mode '{mode}' (it runs in {', '.join(questionnaire.modes)})")
+    start = _parse_now(now) if now else (_utc_now() if database else None)
+    behaviour = Behaviour() if include_partial else NO_BREAKOFF
+
+    storer: _Storer | None = None
+    if database:
+        try:
+            storer = _Storer.open(database, questionnaire)
+        except Exception as exc:  # a bad URL or an unreachable server: say so, no traceback
+            click.echo(f"cannot open the database: {exc}", err=True)
+            raise SystemExit(EXIT_STORE_FAILED) from None
+    try:
+        report = run_simulation(questionnaire, n, seed, mode, now=start, behaviour=behaviour, on_interview=storer)
+        if storer is not None:
+            storer.flush()
+    except _StoreFailed as exc:
+        click.echo(f"storing simulated interviews failed after {exc.stored} were stored: {exc.__cause__}", err=True)
+        raise SystemExit(EXIT_STORE_FAILED) from None
+    finally:
+        if storer is not None:
+            storer.close()
+
+    if output == "json":
+        data = report.to_json()
+        if storer is not None:
+            data["stored"] = {"interviews": storer.stored, "seconds": round(storer.seconds, 3), "database": storer.where}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for line in format_report(report):
+            click.echo(line)
+        if storer is not None:
+            rate = f" ({storer.stored / storer.seconds:,.0f}/s)" if storer.seconds > 0 else ""
+            click.echo(f"Stored {storer.stored:,} test interviews in {storer.where} in {storer.seconds:.1f} s{rate}.")
+    raise SystemExit(exit_code(report))
+
+
+def exit_code(report: SimulationReport) -> int:
+    """The command's exit status for a report (see the epilog of --help)."""
+    if report.failures:
+        return EXIT_ENGINE_ERROR
+    if report.never_reached:
+        return EXIT_UNREACHED
+    return EXIT_OK
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+def _parse_now(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO date-time (e.g. 2026-03-01T09:00)", param_hint="--now") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# The text report
+
+
+def format_report(report: SimulationReport) -> list[str]:
+    """The report as lines for a terminal."""
+    n = report.n
+    lines = [
+        f"Simulated {n:,} respondents of {report.questionnaire_id} {report.version} "
+        f"(mode {report.mode}, seed {report.seed}, from {report.now.isoformat()}) in {report.seconds:.2f} s: "
+        f"{report.respondents_per_second:,.0f} respondents/s, {_share(report.engine_seconds, report.seconds)} of it in the engine",
+        "",
+        "Outcomes: " + ", ".join(f"{k} {v:,} ({_pct(v, n)})" for k, v in report.outcomes.items()),
+    ]
+    pages = report.pages_summary()
+    lines.append(f"Pages answered per interview: mean {pages['mean']}, median {pages['median']}, min {pages['min']}, max {pages['max']}")
+    lines.append(
+        f"Don't know {report.dk:,}, refused {report.refused:,}, left unanswered {report.skipped:,}; "
+        f"soft warnings confirmed {report.warnings_confirmed:,}, answers changed instead {report.answers_changed:,}; "
+        f"back {report.backs:,}, jumps {report.jumps:,}, break-offs {report.breakoffs:,}"
+    )
+    tried = sum(report.invalid_tried.values())
+    rejected = sum(report.invalid_rejected.values())
+    kinds = ", ".join(f"{k} {v}" for k, v in report.invalid_tried.items())
+    lines.append(f"Invalid inputs: {tried:,} tried, {rejected:,} rejected" + (f" ({kinds})" if kinds else ""))
+    if report.rejections:
+        lines.append("Pages sent back for other reasons: " + ", ".join(f"{k} {v:,}" for k, v in report.rejections.items()))
+    lines.append("")
+    lines.append(f"Questions reached (interviews that were shown each question, of {n:,}):")
+    width = max((len(q.id) for q in report.questions), default=10)
+    for stat in report.questions:
+        mark = "  <- never reached" if stat.reached == 0 else ""
+        lines.append(f"  {stat.id:<{width}}  {stat.type:<9} {stat.reached:>9,}  {_pct(stat.reached, n):>6}{mark}")
+    lines.append("")
+    never = report.never_reached
+    if never:
+        lines.append(f"Never reached ({len(never)}): {', '.join(never)}")
+    else:
+        lines.append("Never reached: none")
+    lines.append("")
+    if report.checks:
+        lines.append("Checks fired (question#check, severity: times fired, interviews):")
+        cwidth = max(len(f"{c.question}#{c.index}") for c in report.checks)
+        for check in report.checks:
+            name = f"{check.question}#{check.index}"
+            kind = "hard" if check.severity == "error" else "soft"
+            lines.append(f"  {name:<{cwidth}}  {kind}  {check.fired:>9,}  {check.interviews:>9,} ({_pct(check.interviews, n)})")
+        if report.checks_never_fired:
+            lines.append(f"Checks that never fired: {', '.join(report.checks_never_fired)}")
+    else:
+        lines.append("Checks fired: the questionnaire has no checks")
+    if report.stuck:
+        lines.append("")
+        lines.append(
+            "Respondents who gave up on a page after every answer they tried was refused "
+            "(a hard check that can never pass?): " + ", ".join(f"{k} {v:,}" for k, v in report.stuck.items())
+        )
+    lines.append("")
+    if report.failures:
+        lines.append(f"ENGINE ERRORS ({len(report.failures)}):")
+        for failure in report.failures[:20]:
+            lines.append(f"  respondent {failure.respondent} (seed {failure.seed}, page {failure.page}): {failure.message}")
+            lines.append(f"    replay: {failure.reproduce()}")
+            for tb_line in failure.traceback.rstrip().splitlines():
+                lines.append(f"    {tb_line}")
+        if len(report.failures) > 20:
+            lines.append(f"  ... and {len(report.failures) - 20} more (use --format json for all)")
+    else:
+        lines.append("Engine errors: none")
+    return lines
+
+
+def _pct(count: int, n: int) -> str:
+    return f"{100.0 * count / n:.1f}%" if n else "-"
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.0f}%" if whole > 0 else "-"
+
+
+# --------------------------------------------------------------------------------------------------
+# Storing simulated interviews
+
+
+class _StoreFailed(Exception):
+    def __init__(self, stored: int) -> None:
+        super().__init__(f"stored {stored}")
+        self.stored = stored
+
+
+def events_for_store(events: Iterable[Event], *, default_actor: str = "respondent") -> list["NewEvent"]:
+    """The engine's events as rows for the store's event log.
+
+    Answers keep their actor and mode; other events carry their data (plus
+    the value, if any) as the JSON value. A finish without answers is the
+    system closing a break-off.
+    """
+    from instrument.store import NewEvent
+
+    rows: list[NewEvent] = []
+    for event in events:
+        data = event.data
+        if event.kind == "answer":
+            rows.append(
+                NewEvent(
+                    variable=event.key or None,
+                    value=event.value,
+                    kind="answer",
+                    actor=data.get("actor", default_actor),
+                    mode=data.get("mode"),
+                    at=event.at,
+                )
+            )
+            continue
+        value: Any = dict(data) if data else None
+        if event.value is not None:
+            value = {**(value or {}), "value": event.value}
+        mode = data.get("mode") if isinstance(data.get("mode"), str) else None
+        actor = "system" if event.kind == "finish" and data.get("outcome") == "partial" else default_actor
+        rows.append(NewEvent(variable=event.key or None, value=value, kind=event.kind, actor=actor, mode=mode, at=event.at))
+    return rows
+
+
+class _Storer:
+    """Stores each finished simulated interview: create it, then one save with its events.
+
+    The store has no bulk-insert API, so each interview costs two short
+    transactions (``create_interview`` + ``save_interview``), each ending in a
+    durable commit. Writer threads do not help: SQLite has one writer at a
+    time, and a thread waiting on the disk then queues for the GIL behind the
+    simulation (measured: slower than doing it inline). A batch API in the
+    store (many interviews and their events in one transaction) is what would
+    make 100,000 interviews fast; see docs/benchmarks.md.
+    """
+
+    def __init__(self, store: "Store", version_id: int, where: str) -> None:
+        self.store = store
+        self.version_id = version_id
+        self.where = where
+        self.stored = 0
+        self.seconds = 0.0
+
+    @classmethod
+    def open(cls, url: str, questionnaire: "Questionnaire") -> "_Storer":
+        from instrument.store import open_store, resolve_url
+
+        store = open_store(url)
+        try:
+            version = store.add_questionnaire_version(questionnaire.id, questionnaire.version, questionnaire.source_text)
+        except Exception:
+            store.close()
+            raise
+        return cls(store, version.id, resolve_url(url).render_as_string(hide_password=True))
+
+    def __call__(self, interview: SimulatedInterview) -> None:
+        began = time.perf_counter()
+        try:
+            self._save(interview)
+        except Exception as exc:
+            raise _StoreFailed(self.stored) from exc
+        self.stored += 1
+        self.seconds += time.perf_counter() - began
+
+    def _save(self, interview: SimulatedInterview) -> None:
+        state = interview.state
+        snapshot = state.to_json()
+        actor = next((e.data.get("actor") for e in interview.events if e.kind == "answer"), None) or "respondent"
+        record = self.store.create_interview(
+            self.version_id,
+            mode=state.modes_used[0] if state.modes_used else state.mode,
+            language=state.language,
+            state=snapshot,
+            is_test=True,
+            now=interview.started_at,
+        )
+        self.store.save_interview(
+            record.id,
+            expected_revision=record.revision,
+            state=snapshot,
+            status=STATUS_OF_OUTCOME.get(state.outcome or "", "active"),
+            mode=state.mode,
+            events=events_for_store(interview.events, default_actor=actor),
+            now=state.finished_at or state.now,
+        )
+
+    def flush(self) -> None:
+        """Nothing is buffered today; the hook for a batching store API."""
+
+    def close(self) -> None:
+        self.store.close()

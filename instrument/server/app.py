@@ -1,0 +1,208 @@
+"""The Flask app factory: load questionnaires, open the store, mount every mode.
+
+Everything is registered here, before the first request (Flask refuses setup
+afterwards): each mode a plugin registers through ``register_modes`` gets its
+blueprint mounted under ``/<mode name>``, and the staff area under
+``/staff``. Views reach the shared :class:`~instrument.server.runner.Runner`
+through ``app.extensions["instrument"]``.
+
+Templates are looked up in this order, so a deployment can restyle anything
+without touching the package: ``THEME_DIR/templates`` (if configured), then
+the host's templates (``instrument/...``), then each mode's own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template, send_from_directory, url_for
+from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from instrument.engine import Engine
+from instrument.questionnaires import require
+from instrument.plugins import PluginFacade, get_plugin_manager
+from instrument.server.runner import Runner, Survey
+from instrument.server.security import RateLimiter, install_error_pages, install_headers
+from instrument.store import open_store
+
+__all__ = ["DEFAULTS", "create_app", "get_runner"]
+
+EXTENSION = "instrument"
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: $INSTRUMENT_DATABASE_URL, else ./instrument.db
+    "QUESTIONNAIRES": [],  # paths of questionnaire files to serve
+    "SECRET_KEY": None,  # required outside TESTING; signs cookies and forms
+    "SESSION_COOKIE_SECURE": False,  # set True behind HTTPS
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "instrument_session",
+    "RESPONDENT_TIMEOUT_SECONDS": 30 * 60,  # signed out after this long without a request
+    "TIMEOUT_WARNING_SECONDS": 2 * 60,  # the JavaScript warning shows this long before
+    "STAFF_TIMEOUT_SECONDS": 60 * 60,
+    "TOKEN_ATTEMPTS": 20,  # failed personal-link look-ups per address ...
+    "TOKEN_WINDOW_SECONDS": 10 * 60,  # ... in this many seconds, per worker process
+    "LOGIN_ATTEMPTS": 10,
+    "LOGIN_WINDOW_SECONDS": 10 * 60,
+    "OPEN_LINKS": True,  # anyone may start from /web/<id>/; False or a list of ids to restrict
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front that set X-Forwarded-For
+    "THEME_DIR": None,  # templates/ and static/ (theme.css) that override the built-ins
+    "CLOCK": None,  # a callable returning the current UTC time (tests)
+    "STORE": None,  # an already opened Store (tests, embedding)
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+}
+
+_HERE = Path(__file__).resolve().parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web app.
+
+    :param config: overrides of :data:`DEFAULTS` (and any Flask setting).
+        ``QUESTIONNAIRES`` lists the files to serve; each is checked and
+        stored as a questionnaire version before the app accepts a request.
+    :raises instrument.loader.QuestionnaireError: a questionnaire has errors.
+    """
+    app = Flask(
+        "instrument.server",
+        static_folder=str(_HERE / "static"),
+        static_url_path="/static",
+        template_folder=str(_HERE / "templates"),
+    )
+    app.config.update(DEFAULTS)
+    if config:
+        app.config.update(dict(config))
+    if not app.config.get("SECRET_KEY"):
+        if not app.config.get("TESTING") and not app.debug:
+            warnings.warn(
+                "no SECRET_KEY configured: using a random one, so sessions end when the "
+                "server restarts and several workers cannot share them",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    app.permanent_session_lifetime = dt.timedelta(
+        seconds=int(app.config["RESPONDENT_TIMEOUT_SECONDS"])
+    )
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
+
+    _install_theme(app)
+    CSRFProtect(app)
+    install_headers(app)
+    install_error_pages(app)
+
+    pm = get_plugin_manager()
+    facade = PluginFacade(pm)
+    store = app.config.get("STORE") or open_store(app.config.get("DATABASE_URL"))
+    modes = facade.modes()
+    runner = Runner(
+        store,
+        _load_surveys(store, app.config.get("QUESTIONNAIRES") or [], facade),
+        facade=facade,
+        clock=app.config.get("CLOCK"),
+        modes=tuple(modes),
+    )
+    runner.token_limiter = RateLimiter(
+        int(app.config["TOKEN_ATTEMPTS"]), float(app.config["TOKEN_WINDOW_SECONDS"])
+    )
+    runner.login_limiter = RateLimiter(
+        int(app.config["LOGIN_ATTEMPTS"]), float(app.config["LOGIN_WINDOW_SECONDS"])
+    )
+    app.extensions[EXTENSION] = runner
+
+    for name in modes:
+        spec = modes[name]
+        if spec.create_blueprint is None or spec.missing_requirements():
+            continue
+        blueprint = spec.create_blueprint(runner)
+        if blueprint is not None:
+            app.register_blueprint(blueprint, url_prefix="/" + name)
+
+    from instrument.server.staff import create_staff_blueprint
+
+    app.register_blueprint(create_staff_blueprint(runner), url_prefix="/staff")
+
+    @app.get("/")
+    def home() -> Any:
+        links = []
+        if "web" in app.blueprints:
+            links = [
+                (_title(survey), url_for("web.page", qid=survey.id))
+                for survey in runner.surveys.values()
+                if "web" in survey.questionnaire.modes
+            ]
+        return render_template("instrument/home.html", links=links)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[str, int, dict[str, str]]:
+        return "ok", 200, {"Content-Type": "text/plain"}
+
+    return app
+
+
+def get_runner(app: Flask | None = None) -> Runner:
+    """The runner of ``app`` (default: the current app)."""
+    from flask import current_app
+
+    target = app or current_app
+    return target.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def _title(survey: Survey) -> str:
+    q = survey.questionnaire
+    return q.title.source(q.default_language, q.default_language)
+
+
+def _load_surveys(
+    store: Any, paths: list[str | os.PathLike[str]], facade: PluginFacade
+) -> dict[str, Survey]:
+    surveys: dict[str, Survey] = {}
+    for path in paths:
+        questionnaire = require(path, facade)
+        if questionnaire.id in surveys:
+            raise ValueError(f"two questionnaires have the id {questionnaire.id!r}: {path}")
+        version = store.add_questionnaire_version(
+            questionnaire.id, questionnaire.version, questionnaire.source_text
+        )
+        surveys[questionnaire.id] = Survey(questionnaire, Engine(questionnaire), version.id)
+    return surveys
+
+
+def _install_theme(app: Flask) -> None:
+    """Put THEME_DIR/templates first in the template search, and serve THEME_DIR/static."""
+    theme = app.config.get("THEME_DIR")
+    loaders: list[Any] = []
+    theme_css = False
+    if theme:
+        theme_path = Path(theme)
+        if (theme_path / "templates").is_dir():
+            loaders.append(FileSystemLoader(str(theme_path / "templates")))
+        static = theme_path / "static"
+        theme_css = (static / "theme.css").is_file()
+        if static.is_dir():
+
+            @app.get("/theme/<path:filename>")
+            def theme_static(filename: str) -> Any:
+                return send_from_directory(static, filename, max_age=3600)
+
+    if loaders:
+        assert app.jinja_loader is not None
+        app.jinja_loader = ChoiceLoader([*loaders, app.jinja_loader])  # type: ignore[assignment]
+
+    @app.context_processor
+    def _theme() -> dict[str, Any]:
+        return {"theme_css": url_for("theme_static", filename="theme.css") if theme_css else None}
+
+

@@ -1,0 +1,290 @@
+"""The runner: what every mode's blueprint shares (store, engines, clock).
+
+A mode never talks to the store or builds engines itself. It asks the runner
+to start, load and save interviews, so that the rules which keep answers safe
+live in one place for the web, the telephone and anything a plugin adds:
+
+* an interview always runs on the questionnaire version it started with (an
+  older version is loaded from the source text the store kept);
+* a save is one compare-and-set on the interview's revision, carrying the
+  engine's events and an idempotency key (see docs/store.md);
+* the engine's events become rows of the store's event log, and plugins hear
+  about starts, answers and completions through ``interview_event``.
+
+This module imports no web framework: a Twilio webhook or a test can use it
+as well as a Flask view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from instrument.engine import Engine, Event, State
+from instrument.loader import load_questionnaire_text
+from instrument.model import Questionnaire
+from instrument.plugin_types import InterviewEvent
+from instrument.store import InterviewRecord, NewEvent, SaveResult, Store
+
+__all__ = ["Loaded", "Runner", "Survey", "status_of", "to_store_events"]
+
+_STATUS_OF_OUTCOME = {"complete": "complete", "screened_out": "screened_out", "partial": "abandoned"}
+
+
+def status_of(state: State) -> str:
+    """The store status for an engine state (an unfinished interview is ``active``)."""
+    if state.outcome is None:
+        return "active"
+    return _STATUS_OF_OUTCOME.get(state.outcome, "complete")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def to_store_events(events: Iterable[Event], *, actor: str = "respondent") -> list[NewEvent]:
+    """Turn the engine's events into rows for the store's append-only log.
+
+    Answers keep their JSON value; every other kind stores its ``data`` as
+    the value, so paradata (page times, back moves, confirmed warnings)
+    travels in the same log without a schema of its own.
+    """
+    rows = []
+    for event in events:
+        if event.kind == "answer":
+            rows.append(
+                NewEvent(
+                    variable=event.key,
+                    value=event.value,
+                    kind="answer",
+                    actor=str(event.data.get("actor", actor)),
+                    mode=event.data.get("mode"),
+                    at=event.at,
+                )
+            )
+        else:
+            rows.append(
+                NewEvent(
+                    variable=event.key or None,
+                    value=_jsonable(event.data) if event.data else None,
+                    kind=event.kind,
+                    actor=actor,
+                    at=event.at,
+                )
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A questionnaire being served: its model, its engine and its stored version."""
+
+    questionnaire: Questionnaire
+    engine: Engine
+    version_id: int
+
+    @property
+    def id(self) -> str:
+        return self.questionnaire.id
+
+
+@dataclass
+class Loaded:
+    """An interview read from the store, with its live engine state."""
+
+    record: InterviewRecord
+    state: State
+    engine: Engine
+
+    @property
+    def questionnaire(self) -> Questionnaire:
+        return self.engine.q
+
+
+class Runner:
+    """Shared by every mode of one app (``app.extensions["instrument"]``).
+
+    :param store: the opened store.
+    :param surveys: the questionnaires served, by id (their newest version).
+    :param facade: the plugin facade, for ``interview_event`` (None: nobody listens).
+    :param clock: returns the current UTC time; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        surveys: Mapping[str, Survey],
+        *,
+        facade: Any = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        modes: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.surveys: dict[str, Survey] = dict(surveys)
+        self.facade = facade
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.modes = tuple(modes)
+        self._engines: dict[int, Engine] = {s.version_id: s.engine for s in self.surveys.values()}
+        self._engines_lock = threading.Lock()
+        # Rate limiters (instrument.server.security.RateLimiter), set by the app factory.
+        self.token_limiter: Any = None
+        self.login_limiter: Any = None
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def survey(self, questionnaire_id: str) -> Survey | None:
+        return self.surveys.get(questionnaire_id)
+
+    def engine_for(self, version_id: int) -> Engine:
+        """The engine of a stored questionnaire version, loading an older one on first use."""
+        engine = self._engines.get(version_id)
+        if engine is not None:
+            return engine
+        version = self.store.get_questionnaire_version(version_id)
+        kwargs: dict[str, Any] = {}
+        if self.facade is not None:  # the same fill filters and question types as at start-up
+            kwargs = {
+                "text_environment": self.facade.prepare_text_environment,
+                "question_types": dict(self.facade.question_types()),
+            }
+        result = load_questionnaire_text(
+            version.source_text, f"<stored version {version_id}>", **kwargs
+        )
+        if result.questionnaire is None:
+            raise RuntimeError(f"stored questionnaire version {version_id} no longer loads")
+        engine = Engine(result.questionnaire)
+        with self._engines_lock:
+            return self._engines.setdefault(version_id, engine)
+
+    # -- interviews ---------------------------------------------------------
+
+    def start(
+        self,
+        questionnaire_id: str,
+        *,
+        mode: str,
+        language: str | None = None,
+        case_id: str | None = None,
+        case: Mapping[str, Any] | None = None,
+        is_test: bool = False,
+    ) -> Loaded:
+        """Begin an interview on the newest version of a questionnaire and store it."""
+        survey = self.surveys[questionnaire_id]
+        now = self.now()
+        state = survey.engine.start(
+            now=now, seed=secrets.randbits(31), mode=mode, language=language, case=case
+        )
+        record = self.store.create_interview(
+            survey.version_id,
+            mode=mode,
+            language=state.language,
+            state=state.to_json(),
+            case_id=case_id,
+            is_test=is_test,
+            now=now,
+        )
+        self._notify("started", record.id, now, mode, {"questionnaire": questionnaire_id})
+        return Loaded(record, state, survey.engine)
+
+    def load(self, interview_id: str) -> Loaded:
+        """Read an interview (:class:`~instrument.store.InterviewNotFound` if unknown)."""
+        record = self.store.load_interview(interview_id)
+        engine = self.engine_for(record.questionnaire_version_id)
+        state = State.from_json(record.state) if record.state else None
+        if state is None:  # a withdrawn interview keeps no state
+            raise LookupError(f"interview {interview_id} holds no answers any more")
+        return Loaded(record, state, engine)
+
+    def save(
+        self,
+        loaded: Loaded,
+        events: Sequence[Event] = (),
+        *,
+        expected_revision: int | None = None,
+        idempotency_key: str | None = None,
+        extra: Sequence[NewEvent] = (),
+        actor: str = "respondent",
+    ) -> SaveResult:
+        """Save ``loaded.state`` with its events, compare-and-set on the revision.
+
+        ``expected_revision`` defaults to the revision the interview was
+        loaded at. Raises :class:`~instrument.store.StaleRevision` if someone
+        saved in between; nothing is written then.
+        """
+        state = loaded.state
+        now = self.now()
+        result = self.store.save_interview(
+            loaded.record.id,
+            expected_revision=(
+                loaded.record.revision if expected_revision is None else expected_revision
+            ),
+            state=state.to_json(),
+            status=status_of(state),
+            mode=state.mode,
+            events=[*to_store_events(events, actor=actor), *extra],
+            idempotency_key=idempotency_key,
+            now=now,
+        )
+        if not result.replayed:
+            self._notify_events(loaded.record.id, state, events, now)
+        return result
+
+    def replayed(self, interview_id: str, *, revision: int, idempotency_key: str) -> bool:
+        """Whether a save with this key already happened (a resent form).
+
+        Asks the store to save nothing at the old revision with the key: it
+        answers from the key if it was used, and otherwise refuses the stale
+        revision without writing (:class:`StaleRevision`, reported as False).
+        """
+        from instrument.store import StaleRevision
+
+        record = self.store.load_interview(interview_id)
+        try:
+            result = self.store.save_interview(
+                interview_id,
+                expected_revision=revision,
+                state=record.state,
+                status=record.status,
+                mode=record.mode,
+                idempotency_key=idempotency_key,
+            )
+        except StaleRevision:
+            return False
+        return result.replayed
+
+    # -- plugins ------------------------------------------------------------
+
+    def _notify(self, kind: str, interview_id: str, at: dt.datetime, mode: str, data: Mapping[str, Any]) -> None:
+        if self.facade is None:
+            return
+        self.facade.interview_event(
+            InterviewEvent(kind=kind, interview_id=interview_id, at=at, mode=mode, data=data)
+        )
+
+    def _notify_events(self, interview_id: str, state: State, events: Sequence[Event], now: dt.datetime) -> None:
+        if self.facade is None:
+            return
+        for event in events:
+            if event.kind == "answer":
+                self._notify("answered", interview_id, event.at, state.mode, {"variable": event.key})
+            elif event.kind in ("back", "jump"):
+                self._notify("moved_back", interview_id, event.at, state.mode, _jsonable(event.data))
+            elif event.kind == "mode":
+                self._notify("mode_switched", interview_id, event.at, state.mode, _jsonable(event.data))
+            elif event.kind == "finish":
+                outcome = event.data.get("outcome")
+                kind = "breakoff" if outcome == "partial" else "completed"
+                self._notify(kind, interview_id, event.at, state.mode, {"outcome": outcome})

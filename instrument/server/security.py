@@ -1,0 +1,121 @@
+"""Security plumbing shared by every blueprint: headers, error pages, a rate limiter, devices.
+
+The content security policy allows scripts, styles and images from this
+server only, and no inline code at all: a fill that slipped past escaping
+still could not run. Respondent pages are never cached, so the browser's back
+button on a shared computer does not show the previous person's answers.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from flask import Flask, Response, render_template, request
+
+__all__ = ["RateLimiter", "device_class", "install_error_pages", "install_headers"]
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+
+
+def install_headers(app: Flask) -> None:
+    """Add security headers to every response."""
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        # Personal links carry a token: never leak a URL to another site.
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint != "static" and not (request.endpoint or "").endswith(".static"):
+            headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def install_error_pages(app: Flask) -> None:
+    """Plain error pages: a person never sees a traceback or a framework's default page."""
+
+    def page(code: int, title: str, message: str) -> Callable[[Exception], tuple[str, int]]:
+        def handler(_error: Exception) -> tuple[str, int]:
+            return render_template("instrument/error.html", title=title, message=message), code
+
+        return handler
+
+    app.register_error_handler(400, page(400, "Something went wrong", "The form could not be read. Go back, reload the page and try again."))
+    app.register_error_handler(403, page(403, "You cannot see this page", "You do not have access to this page."))
+    app.register_error_handler(404, page(404, "Page not found", "If you typed the web address, check it is correct. If you used a link, it may be out of date."))
+    app.register_error_handler(405, page(405, "Page not found", "This page cannot be used like that."))
+    app.register_error_handler(429, page(429, "Too many attempts", "There were too many attempts from your connection. Wait a few minutes and try again."))
+    app.register_error_handler(500, page(500, "Sorry, there is a problem with the service", "Try again later. Your answers up to the last page you completed are saved."))
+
+
+class RateLimiter:
+    """Counts events per key (an IP address) in a sliding window, in this process only.
+
+    Under gunicorn each worker keeps its own counts, so the effective limit
+    is ``limit`` times the number of workers; behind a proxy, set
+    ``TRUSTED_PROXIES`` so the client address is the real one. That is
+    enough to make guessing a 256-bit token or a password by brute force
+    hopeless from one address; a distributed attack needs limits at the proxy.
+    """
+
+    def __init__(self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        hits = self._hits.setdefault(key, deque())
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        return hits
+
+    def blocked(self, key: str) -> bool:
+        """True when ``key`` has used up its attempts in the window."""
+        with self._lock:
+            now = self._clock()
+            hits = self._recent(key, now)
+            if not hits:
+                self._hits.pop(key, None)
+            return len(hits) >= self.limit
+
+    def hit(self, key: str) -> None:
+        """Count one (failed) attempt for ``key``."""
+        with self._lock:
+            now = self._clock()
+            self._recent(key, now).append(now)
+            if len(self._hits) > 100_000:  # never grow without bound under a flood
+                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window}
+
+
+_TABLET = re.compile(r"iPad|Tablet|PlayBook|Silk|Kindle|(Android(?!.*Mobile))", re.IGNORECASE)
+_MOBILE = re.compile(r"Mobi|iPhone|iPod|Android|Windows Phone|BlackBerry|Opera Mini", re.IGNORECASE)
+
+
+def device_class(user_agent: str | None) -> str:
+    """A coarse device class from the User-Agent: ``mobile``, ``tablet`` or ``desktop``.
+
+    Coarse on purpose: paradata needs to know whether a page was answered on
+    a phone, not which phone; nothing identifying is kept.
+    """
+    ua = user_agent or ""
+    if _TABLET.search(ua):
+        return "tablet"
+    if _MOBILE.search(ua):
+        return "mobile"
+    return "desktop"

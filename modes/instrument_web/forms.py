@@ -1,0 +1,238 @@
+"""WTForms forms built at run time from the engine's step.
+
+A step can hold any questions, so there is no form class per question: each
+request builds one from the step's :class:`~instrument.engine.QuestionView`
+objects. The form only reads what the browser sent and turns it into the
+answers the engine expects; every rule (ranges, required, exclusive options,
+checks) is the engine's. The web adds just one check of its own: an answer
+*and* "don't know" ticked together cannot both be meant.
+
+HTML names are the variable keys (``n_kids``, ``kid_age_2``), date parts are
+``<key>-day`` / ``-month`` / ``-year`` and the don't-know boxes of a typed
+answer are ``<key>-missing``; Python attribute names are generated (``f0``,
+``f1``...) so a question called ``data`` or ``errors`` cannot collide with
+the form's own attributes. CSRF is checked app-wide by Flask-WTF.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from wtforms import Form, RadioField, SelectMultipleField, StringField, TextAreaField
+
+from instrument.engine import Problem, QuestionView, Step
+from instrument.values import DK, REFUSED
+from instrument_web.messages import ui
+
+__all__ = ["PageForm", "CHOICE_TYPES", "TYPED_TYPES"]
+
+CHOICE_TYPES = frozenset({"single", "yesno", "multi"})
+TYPED_TYPES = frozenset({"integer", "decimal", "text", "long_text", "date"})
+_SPECIAL = {"dk": DK, "refused": REFUSED}
+_SPECIAL_NAME = {DK: "dk", REFUSED: "refused"}
+
+
+def missing_options(question: QuestionView) -> list[tuple[str, str]]:
+    """The don't know / prefer not to say choices to show now (may be none)."""
+    if not question.offer_missing:
+        return []
+    options = []
+    if question.allow_dk:
+        options.append(("dk", question.dk_label))
+    if question.allow_refused:
+        options.append(("refused", question.refused_label))
+    return options
+
+
+def _codes(question: QuestionView) -> list[tuple[str, str]]:
+    return [(str(o.code), o.label) for o in question.options]
+
+
+class PageForm:
+    """The WTForms form of one step, with the raw values to show and the answers to submit."""
+
+    def __init__(self, step: Step, formdata: Any = None) -> None:
+        self.step = step
+        self._fields: dict[str, str] = {}  # html name -> attribute name
+        attributes: dict[str, Any] = {}
+
+        def add(name: str, field: Any) -> None:
+            attribute = f"f{len(attributes)}"
+            attributes[attribute] = field
+            self._fields[name] = attribute
+
+        for question in step.questions:
+            missing = missing_options(question)
+            if question.type in ("single", "yesno"):
+                add(question.key, RadioField(name=question.key, choices=_codes(question) + missing, validate_choice=False))
+            elif question.type == "multi":
+                add(question.key, SelectMultipleField(name=question.key, choices=_codes(question) + missing, validate_choice=False))
+            elif question.type == "grid":
+                for row in question.rows:
+                    add(row.key, RadioField(name=row.key, choices=_codes(question) + missing, validate_choice=False))
+            elif question.type == "date":
+                for part in ("day", "month", "year"):
+                    add(f"{question.key}-{part}", StringField(name=f"{question.key}-{part}"))
+            elif question.type == "long_text":
+                add(question.key, TextAreaField(name=question.key))
+            elif question.type in TYPED_TYPES:
+                add(question.key, StringField(name=question.key))
+            if question.type in TYPED_TYPES and missing:
+                add(f"{question.key}-missing", SelectMultipleField(name=f"{question.key}-missing", choices=missing, validate_choice=False))
+            if question.other_key:
+                add(question.other_key, StringField(name=question.other_key))
+        form_class = type("StepForm", (Form,), attributes)
+        if formdata is None:
+            self.form = form_class(data=self._prefill())
+        else:
+            self.form = form_class(formdata=formdata)
+
+    # -- values shown in the page ---------------------------------------------
+
+    def value(self, name: str) -> str:
+        """The raw text of a one-value field ("" if none)."""
+        attribute = self._fields.get(name)
+        data = getattr(self.form, attribute).data if attribute else None
+        if isinstance(data, list):
+            return data[0] if data else ""
+        return "" if data is None else str(data)
+
+    def values(self, name: str) -> list[str]:
+        """The raw values of a many-value field (checkboxes)."""
+        attribute = self._fields.get(name)
+        data = getattr(self.form, attribute).data if attribute else None
+        if data is None:
+            return []
+        return [str(d) for d in data] if isinstance(data, list) else [str(data)]
+
+    def checked(self, name: str, value: Any) -> bool:
+        return str(value) in self.values(name)
+
+    def _prefill(self) -> dict[str, Any]:
+        """The form data that shows the step's previous answers."""
+        data: dict[str, Any] = {}
+
+        def put(name: str, value: Any) -> None:
+            data[self._fields[name]] = value
+
+        for question in self.step.questions:
+            if question.type == "grid":
+                for row in question.rows:
+                    put(row.key, _raw(row.value))
+                continue
+            if not question.key:
+                continue
+            value = question.value
+            if question.type == "multi":
+                if _is_special(value):
+                    put(question.key, [_SPECIAL_NAME[value]])
+                elif isinstance(value, (list, tuple)):
+                    put(question.key, [str(v) for v in value])
+            elif question.type in ("single", "yesno"):
+                put(question.key, _raw(value))
+            else:
+                if _is_special(value):
+                    if f"{question.key}-missing" in self._fields:
+                        put(f"{question.key}-missing", [_SPECIAL_NAME[value]])
+                elif question.type == "date" and isinstance(value, dt.date):
+                    put(f"{question.key}-day", str(value.day))
+                    put(f"{question.key}-month", str(value.month))
+                    put(f"{question.key}-year", str(value.year))
+                elif value is not None:
+                    put(question.key, _number_text(value))
+            if question.other_key and question.other_value:
+                put(question.other_key, question.other_value)
+        return data
+
+    # -- answers for the engine -------------------------------------------------
+
+    def answers(self) -> tuple[dict[str, Any], list[Problem]]:
+        """What to hand to ``engine.submit``, and the web's own problems (if any)."""
+        answers: dict[str, Any] = {}
+        problems: list[Problem] = []
+        language = self.step.language
+        for question in self.step.questions:
+            if question.type in ("single", "yesno"):
+                answers[question.key] = _special_or(self.value(question.key))
+            elif question.type == "grid":
+                for row in question.rows:
+                    answers[row.key] = _special_or(self.value(row.key))
+            elif question.type == "multi":
+                chosen = self.values(question.key)
+                special = [c for c in chosen if c in _SPECIAL]
+                if special and len(chosen) > 1:
+                    label = dict(missing_options(question)).get(special[0], special[0])
+                    problems.append(Problem(question.key, ui(language, "not_both", label=label)))
+                    continue
+                answers[question.key] = _SPECIAL[special[0]] if special else chosen
+            elif question.type in TYPED_TYPES:
+                if question.type == "date":
+                    raw: Any = {part: self.value(f"{question.key}-{part}") for part in ("day", "month", "year")}
+                    entered = any(v.strip() for v in raw.values())
+                else:
+                    raw = self.value(question.key)
+                    entered = bool(raw.strip())
+                special = [c for c in self.values(f"{question.key}-missing") if c in _SPECIAL]
+                labels = dict(missing_options(question))
+                if len(special) > 1:
+                    problems.append(Problem(question.key, ui(language, "one_missing", dk=labels.get("dk", ""), refused=labels.get("refused", ""))))
+                    continue
+                if special and entered:
+                    problems.append(Problem(question.key, ui(language, "not_both", label=labels.get(special[0], special[0]))))
+                    continue
+                answers[question.key] = _SPECIAL[special[0]] if special else raw
+            if question.other_key:
+                answers[question.other_key] = self.value(question.other_key)
+        return answers, problems
+
+    def raw_signature(self) -> list[tuple[str, list[str]]]:
+        """Everything entered, as plain data (to tell whether a warned answer changed)."""
+        return sorted((name, self.values(name)) for name in self._fields)
+
+
+def _special_or(raw: str) -> Any:
+    return _SPECIAL.get(raw, raw)
+
+
+def _raw(value: Any) -> str | None:
+    if value is None:
+        return None
+    if _is_special(value):
+        return _SPECIAL_NAME[value]
+    return str(value)
+
+
+def _is_special(value: Any) -> bool:
+    return value is DK or value is REFUSED
+
+
+def _number_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else str(value)
+    return str(value)
+
+
+def problem_targets(step: Step) -> Mapping[str, str]:
+    """Variable key -> the id of the input an error summary link should focus."""
+    targets: dict[str, str] = {}
+    for question in step.questions:
+        if question.type == "grid":
+            for row in question.rows:
+                targets[row.key] = f"f-{row.key}"
+        elif question.key:
+            suffix = "-day" if question.type == "date" else ""
+            targets[question.key] = f"f-{question.key}{suffix}"
+        if question.other_key:
+            targets[question.other_key] = f"f-{question.other_key}"
+    return targets
+
+
+def first_key(questions: Iterable[QuestionView]) -> str:
+    for question in questions:
+        if question.rows:
+            return question.rows[0].key
+        if question.key:
+            return question.key
+    return ""
