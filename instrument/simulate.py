@@ -35,27 +35,30 @@ import statistics
 import time
 import traceback
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from instrument.engine import Engine, Event, QuestionView, State, Step, SubmitResult
 from instrument.model import Questionnaire
 from instrument.values import DK, REFUSED
 
 __all__ = [
+    "VALID_ONLY",
     "Behaviour",
     "CheckStat",
     "QuestionStat",
     "SimulatedInterview",
     "SimulationFailure",
     "SimulationReport",
+    "random_answers",
     "respondent_seed",
     "simulate",
     "simulate_respondent",
 ]
 
-DEFAULT_NOW = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.timezone.utc)
-MAX_PAGES = 5_000  # an interview longer than this is reported as an engine error (a routing loop)
+DEFAULT_NOW = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
+MAX_PAGES = 5_000  # plus 50 per page of the questionnaire: an interview longer than that is an engine error
 
 _WORDS = (
     "data", "school", "doctor", "family", "records", "trust", "council", "privacy", "help", "children",
@@ -371,6 +374,21 @@ def simulate_respondent(
     return interview, tally.failures
 
 
+VALID_ONLY = Behaviour(skip=0.0, missing=0.0, invalid=0.0, back=0.0, jump=0.0, breakoff=0.0, awkward_text=0.0)
+
+
+def random_answers(
+    step: Step, rng: random.Random, mode: str = "web", *, today: dt.date, behaviour: Behaviour = VALID_ONLY
+) -> dict[str, Any]:
+    """Random answers for every key of ``step``, made from the step alone (valid ones by default).
+
+    For drivers other than :func:`simulate`, such as benchmarks and load tests.
+    Valid means within what the step shows; a cross-answer hard check may still refuse them.
+    """
+    answers, _invalid = _Respondent(rng, mode, behaviour, today).page(step, set())
+    return answers
+
+
 # --------------------------------------------------------------------------------------------------
 # One respondent
 
@@ -600,11 +618,11 @@ class _Respondent:
             limit = view.max_length or (200 if kind == "text" else 2000)
             options.append(("too_long", "y" * (limit + 1 + int(rng.random() * 10))))
         if kind == "date":
-            low, high = self._date_bounds(view)
+            first, last = self._date_bounds(view)
             if view.min is not None:
-                options.append(("date_out_of_range", (low - dt.timedelta(days=1 + int(rng.random() * 900))).isoformat()))
+                options.append(("date_out_of_range", (first - dt.timedelta(days=1 + int(rng.random() * 900))).isoformat()))
             if view.max is not None:
-                options.append(("date_out_of_range", high + dt.timedelta(days=1 + int(rng.random() * 900))))
+                options.append(("date_out_of_range", last + dt.timedelta(days=1 + int(rng.random() * 900))))
             options.append(("impossible_date", rng.choice(({"day": "31", "month": "2", "year": "2001"}, "2021-13-01", "yesterday", {"day": "1", "month": "1", "year": "85"}))))
         if not options:
             return None
@@ -658,12 +676,14 @@ def _run(
     """Play one respondent; record what happened in ``tally``. None if the engine failed."""
     rng = random.Random(seed)
     q = engine.q
-    lang = language or (q.languages[int(rng.random() * len(q.languages))] if len(q.languages) > 1 else q.default_language)
-    if case is None:
-        case_data: Mapping[str, Any] = _draw_case(q, rng)
-    elif callable(case):
+    # draw the language and the case whether or not they are overridden, so that the rest of a
+    # respondent's choices do not depend on the overrides (a replay with language=... matches)
+    drawn_language = q.languages[int(rng.random() * len(q.languages))]
+    lang = language or drawn_language
+    case_data: Mapping[str, Any] = _draw_case(q, rng)
+    if callable(case):
         case_data = case(rng)
-    else:
+    elif case is not None:
         case_data = case
     try:
         return _interview(engine, tally, rng, index, seed, mode, lang, started_at, behaviour, case_data)
@@ -671,7 +691,7 @@ def _run(
         tally.failures.append(
             SimulationFailure(index, seed, started_at, mode, lang, exc.page, str(exc), "")
         )
-    except Exception as exc:  # anything the engine raises is a defect to report, not to crash on
+    except Exception as exc:  # noqa: BLE001 -- anything the engine raises is a defect to report, not to crash on
         tb = traceback.extract_tb(exc.__traceback__)
         summary = "".join(traceback.format_list(tb[-6:])) + f"{type(exc).__name__}: {exc}"
         page_id = getattr(exc, "_sim_page", None)
@@ -710,6 +730,7 @@ def _interview(
     reached: set[str] = set()
     fired_here: set[tuple[str, int, str]] = set()
     pages = steps = 0
+    max_steps = MAX_PAGES + 50 * len(engine.q.pages)
     engine_time = 0.0
     reached_counter = tally.reached
     submit = engine.submit
@@ -722,8 +743,8 @@ def _interview(
     try:
         while not state.finished:
             steps += 1
-            if steps > MAX_PAGES:
-                raise RuntimeError(f"the interview did not end within {MAX_PAGES} pages")
+            if steps > max_steps:
+                raise RuntimeError(f"the interview did not end within {max_steps} pages (a routing loop?)")
             t = clock()
             step = current_step(state, html=False)
             engine_time += clock() - t
@@ -749,7 +770,9 @@ def _interview(
                 continue
             if r < b.breakoff + b.back + b.jump and history > 2:
                 tally.jumps += 1
-                target = state.history[int(rng.random() * (history - 1))]
+                # people change a recent answer: jump to one of the last ten pages
+                earliest = max(0, history - 11)
+                target = state.history[earliest + int(rng.random() * (history - 1 - earliest))]
                 now += dt.timedelta(seconds=5)
                 t = clock()
                 events.extend(engine.jump(state, target.keys[0] if target.keys else target.page, now=now))
@@ -827,7 +850,8 @@ def _interview(
     except _Accepted:
         raise
     except Exception as exc:
-        exc._sim_page = step_page  # type: ignore[attr-defined]
+        visit = state.current  # where the engine was when it failed
+        exc._sim_page = visit.page if visit is not None else step_page  # type: ignore[attr-defined]
         raise
     finally:
         tally.engine_seconds += engine_time
@@ -838,8 +862,8 @@ def _interview(
                 reached.add(question.id)
     for qid in reached:
         reached_counter[qid] += 1
-    for key in fired_here:
-        tally.checks[key][1] += 1
+    for fired_key in fired_here:
+        tally.checks[fired_key][1] += 1
     tally.outcomes[state.outcome or "unfinished"] += 1
     tally.pages.append(pages)
     return SimulatedInterview(index, seed, state, events, started_at, pages)
@@ -909,7 +933,7 @@ def _report(
     for stat in questions:
         question = q.questions[stat.id]
         for check in question.checks:
-            key = (question.id, check.index, check.severity)
+            key: tuple[str, int, str] = (question.id, check.index, check.severity)
             fired, interviews = tally.checks.get(key, (0, 0))
             checks.append(CheckStat(question.id, check.index, check.severity, fired, interviews))
             known.add(key)

@@ -15,6 +15,8 @@ from typing import Any, Callable, Mapping
 import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+import re
+
 from markupsafe import Markup
 
 from instrument.values import DK, REFUSED
@@ -64,10 +66,54 @@ def label_of(value: Any) -> str:
     return getattr(value, "label_text", "")
 
 
+class MissingFill:
+    """A missing answer inside a fill: prints as nothing, and, as in the expression
+    language, every comparison with it is false (``{% if n > 0 %}`` is simply not taken).
+    Arithmetic on it stays missing instead of raising in the middle of a page."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return ""
+
+    def __html__(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __len__(self) -> int:
+        return 0
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+    def __hash__(self) -> int:
+        return 0
+
+    def _false(self, other: Any) -> bool:
+        return False
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __contains__ = _false  # type: ignore[assignment]
+
+    def _same(self, *args: Any) -> "MissingFill":
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _same
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = _same
+    __neg__ = __pos__ = __abs__ = _same
+
+
+MISSING = MissingFill()
+
+
 def fill_value(value: Any) -> Any:
     """What a variable shows as inside a fill."""
     if value is None or value is DK or value is REFUSED:
-        return ""
+        return MISSING
     if isinstance(value, dt.date):
         return value.strftime("%-d %B %Y")
     if isinstance(value, ChoiceValues):
@@ -109,6 +155,9 @@ class TemplateProblem:
     line: int  # line within the text, from 1
 
 
+_FILLS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+
+
 class TextTemplate:
     """One text in one language, ready to render for HTML or plain output."""
 
@@ -145,7 +194,12 @@ class TextTemplate:
             # Author-written text is trusted, exactly as Jinja treats template literals.
             return Markup(self.source) if html else self.source
         template = self._html if html else self._plain
-        text = template.render(values)
+        try:
+            text = template.render(values)
+        except Exception:  # noqa: BLE001 - a fill must never take a page down
+            # Show the wording without its fills rather than an error page; the
+            # author's `instrument simulate` run reports such fills beforehand.
+            text = _FILLS.sub("", self.source)
         return Markup(text) if html else text
 
 

@@ -134,3 +134,18 @@ MINI_CHILDREN = {
 
 def open_tmp_store(tmp_path: Path) -> Store:
     return open_store(f"sqlite:///{tmp_path / 'instrument.db'}")
+
+
+def mini_interviews(engine: Engine) -> dict[str, tuple[State, list[NewEvent]]]:
+    """A spread of real mini interviews, by name."""
+    runs = {
+        "web": dict(answers=MINI_CHILDREN, case={"region": 1, "profile_kids": 2}),
+        "cati": dict(answers=MINI_CHILDREN, mode="cati", actor="interviewer:I-7", case={"region": 1, "profile_kids": 2}),
+        "welsh": dict(answers=MINI_CHILDREN, language="cy", case={"region": 1, "profile_kids": 2}),
+        "mixed": dict(answers=MINI_CHILDREN, switch_to="cati", switch_after=3, actor="interviewer:I-9", back_on="two_on_one", case={"region": 1, "profile_kids": 2}),
+        "screened": dict(answers={"parent": 2}),
+        "partial": dict(answers=MINI_CHILDREN, stop_after=3),
+        "dk_multi": dict(answers={**MINI_CHILDREN, "heard": DK, "n_kids": REFUSED}),
+        "skipper": dict(answers={"parent": 1, "n_kids": 1, "kid_age_1": 9, "heard": [97], "b1": 2, "b2": 2, "g_a": 1, "g_b": 1, "born": dt.date(1970, 1, 1), "height": 1.5}),
+    }
+    return {name: drive(engine, **kw) for name, kw in runs.items()}  # type: ignore[arg-type]

@@ -46,7 +46,7 @@ MAX_ACTIONS = 400
 PROPERTY = settings(
     max_examples=25,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 
 _engines: dict[str, Engine | str] = {}
@@ -115,7 +115,7 @@ def valid_value(draw: Callable[..., Any], view: QuestionView) -> Any:
     """Something a person could sensibly enter for this question (it may still break a check)."""
     kind = view.type
     codes = [o.code for o in view.options]
-    if kind in ("single", "yesno"):
+    if kind in ("single", "yesno", "grid"):  # a grid is answered one code per row
         return draw(st.sampled_from(codes))
     if kind == "multi":
         chosen = draw(st.lists(st.sampled_from(codes), min_size=1, max_size=len(codes), unique=True))
@@ -149,7 +149,7 @@ def valid_value(draw: Callable[..., Any], view: QuestionView) -> Any:
     raise AssertionError(f"no answer for a {kind}")
 
 
-def answer_one(draw: Callable[..., Any], view: QuestionView, code_for_rows: bool = False) -> Any:
+def answer_one(draw: Callable[..., Any], view: QuestionView) -> Any:
     roll = draw(st.integers(0, 11))
     if roll == 0:
         return ""
@@ -189,8 +189,9 @@ class Run:
         self.state = state
         self.actions: list[Action] = []
         self.clock = NOW
-        # hooks: called before each action, with the action about to happen
+        # hooks: called before each action with the action about to happen, and after it with its result
         self.before: list[Callable[[Action], None]] = []
+        self.after: list[Callable[[Action, Any], None]] = []
 
     def tick(self, draw: Callable[..., Any]) -> dt.datetime:
         self.clock += dt.timedelta(seconds=draw(st.integers(1, 300)))
@@ -200,7 +201,10 @@ class Run:
         for hook in self.before:
             hook(action)
         self.actions.append(action)
-        return apply(self.engine, self.state, action)
+        result = apply(self.engine, self.state, action)
+        for hook in self.after:
+            hook(action, result)
+        return result
 
     def answer_page(self, draw: Callable[..., Any]) -> tuple[dict[str, Any], SubmitResult]:
         """Submit random answers until the page is accepted; the answers that were, and the result."""
@@ -447,7 +451,8 @@ def test_back_then_the_same_answers_gives_the_same_step(name: str, data: st.Data
 @given(data=st.data())
 def test_state_round_trips_and_carries_on_identically(name: str, data: st.DataObject) -> None:
     engine = engine_for(name)
-    twin: list[State] = []
+    twin: list[State] = []  # restored from JSON before every call, then given the same call
+    results: list[Any] = []
 
     def lockstep(run: Run) -> Callable[[Action], None]:
         def before(action: Action) -> None:
@@ -455,16 +460,23 @@ def test_state_round_trips_and_carries_on_identically(name: str, data: st.DataOb
             assert restored == run.state and restored.on_route == run.state.on_route
             assert engine.current_step(restored) == engine.current_step(run.state)
             assert engine.values(restored) == engine.values(run.state)
-            state_before = json.dumps(run.state.to_json(), sort_keys=True)
-            theirs = apply(engine, restored, action)
-            ours = apply(engine, roundtrip(run.state), action)  # the original is driven by the run
-            assert _comparable(theirs) == _comparable(ours)
-            assert json.dumps(run.state.to_json(), sort_keys=True) == state_before
+            results[:] = [_comparable(apply(engine, restored, action))]
             twin[:] = [restored]
 
         return before
 
-    run = interview(data, engine, moves=True, hooks=[lockstep])
+    def compare(action: Action, result: Any) -> None:
+        assert _comparable(result) == results[0]
+        assert twin[0] == run_state[0]
+
+    run_state: list[State] = []
+
+    def start_hook(run: Run) -> Callable[[Action], None]:
+        run_state[:] = [run.state]
+        run.after.append(compare)
+        return lockstep(run)
+
+    run = interview(data, engine, moves=True, hooks=[start_hook])
     assert twin and twin[0] == run.state
     assert roundtrip(run.state) == run.state
     assert engine.values(twin[0]) == engine.values(run.state)
@@ -533,13 +545,29 @@ def known_engine_bug(view: QuestionView | None, value: Any) -> bool:
         return True  # test_multi_refuses_scalar_non_codes
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**300:
         return True  # test_decimal_refuses_huge_numbers
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return True  # test_decimal_refuses_not_a_number / test_unbounded_decimal_refuses_infinity
+    if view is not None and view.type == "date" and isinstance(value, (list, tuple, dict)):
+        parts = value.values() if isinstance(value, dict) else value
+        if any(_as_number(p) is not None and abs(_as_number(p)) > 9999 for p in parts):  # type: ignore[operator]
+            return True  # test_date_parts_out_of_range_are_refused
     return False
 
 
+def _as_number(part: Any) -> int | None:
+    if isinstance(part, bool):
+        return None
+    if isinstance(part, int):
+        return part
+    if isinstance(part, float) and part.is_integer():
+        return int(part)
+    if isinstance(part, str) and part.strip().lstrip("-").isdigit():
+        return int(part.strip())
+    return None
+
+
 @names
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(data=st.data())
 def test_any_input_raises_only_engine_errors(name: str, data: st.DataObject) -> None:
     engine = engine_for(name)

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 import instrument.cli
-from instrument.plugins import DEFAULT_PLUGINS
+import instrument.plugins as plugins_module
 from instrument.cli import LazyGroup
 from instrument.commands.plugins import plugins as plugins_command
 from instrument.plugin_types import InterviewEvent, ModeSpec, OutputFormat, QuestionType
@@ -62,6 +62,23 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The developer's own INSTRUMENT_* settings must not change these tests."""
     monkeypatch.delenv(DISABLE_ENV, raising=False)
     monkeypatch.delenv(STRICT_ENV, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def only_test_plugins(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Hide our own built-ins (and their installed entry points) from these host tests,
+    so each test sees exactly the plugins it registers. Tests of the real built-ins
+    are marked ``with_builtins``."""
+    if request.node.get_closest_marker("with_builtins"):
+        return
+    monkeypatch.setattr(plugins_module, "DEFAULT_PLUGINS", ())
+    real_entry_points = plugins_module.metadata.entry_points
+
+    def without_ours(**kwargs: object) -> list[object]:
+        found = real_entry_points(**kwargs)  # type: ignore[arg-type]
+        return [ep for ep in found if not (ep.dist is not None and ep.dist.name == "survey-instrument")]
+
+    monkeypatch.setattr(plugins_module.metadata, "entry_points", without_ours)
 
 
 @pytest.fixture
@@ -433,8 +450,7 @@ def test_plugins_command_text() -> None:
     result = CliRunner().invoke(plugins_command, [], obj=full_facade())
     assert result.exit_code == 0, result.output
     out = result.output
-    builtins = len(DEFAULT_PLUGINS)
-    assert f"Plugins ({4 + builtins}):" in out
+    assert "Plugins (4):" in out
     assert "  formats (no version)  [registered]\n    hooks: register_output_formats" in out
     assert (
         "paper  Paper questionnaire; capabilities: offline, self_completion  (plugin paper)" in out
@@ -460,9 +476,7 @@ def test_plugins_command_json_through_the_cli_group(
         result = CliRunner().invoke(instrument.cli.cli, ["plugins", "--format", "json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    builtin_names = {name for name, _ in DEFAULT_PLUGINS}
-    assert {p["name"] for p in report["plugins"] if p["source"] == "built-in"} == builtin_names
-    assert [p for p in report["plugins"] if p["source"] != "built-in"] == [
+    assert report["plugins"] == [
         {
             "name": "paper",
             "source": "entry point",
@@ -474,7 +488,7 @@ def test_plugins_command_json_through_the_cli_group(
     assert report["not_loaded"] == {
         "broken": "ImportError: broken_plugin needs a module that is not installed"
     }
-    assert "paper" in [m["name"] for m in report["modes"]]
+    assert [m["name"] for m in report["modes"]] == ["paper"]
     assert report["modes"][0]["available"] is True
     assert report["output_formats"] == [] and report["errors"] == []
 
@@ -487,3 +501,12 @@ def test_plugins_command_reports_duplicates_and_fails() -> None:
     report = json.loads(result.stdout)
     assert "plugins 'paper_two' and 'paper' both register the mode 'paper'" in report["errors"][0]
     assert report["modes"] == [] and len(report["output_formats"]) == 2
+
+
+@pytest.mark.with_builtins
+def test_the_real_builtins_register_through_the_host() -> None:
+    """console, web and outputs are plugins like any other, loaded by name."""
+    facade = PluginFacade(get_plugin_manager(strict=True))
+    names = {info.name for info in facade.plugin_info()}
+    assert {"console", "web", "outputs"} <= names
+    assert {"console", "web"} <= set(facade.modes())

@@ -130,3 +130,26 @@ def test_hook_register_question_types_defines_an_answer_type(tmp_path: Path) -> 
     assert engine.submit(state, {"share": "75%"}, now=now).accepted
     assert engine.current_step(state).questions[0].id == "big"  # share > 50 routes on the typed value
     assert engine.values(state)["share"] == 75.0
+
+
+MISSING_FILL_YAML = """\
+meta: {id: m, version: "1", title: T, languages: [en]}
+items:
+  - {id: n, type: integer, text: "How many?"}
+  - id: after
+    type: info
+    text: "You said{% if n > 0 %} {{ n }}, plus one is {{ n + 1 }}{% endif %}{% if n == 0 %} none{% endif %}."
+"""
+
+
+def test_fills_treat_missing_answers_like_expressions_do() -> None:
+    """A skipped or don't-know answer in a fill: comparisons false, prints nothing, no crash."""
+    from instrument.values import DK
+
+    q = load_questionnaire_text(MISSING_FILL_YAML).questionnaire
+    engine = Engine(q)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    for answer, shown in [("2", "You said 2, plus one is 3."), ("0", "You said none."), (DK, "You said.")]:
+        state = engine.start(now=now, seed=1, mode="ivr")
+        assert engine.submit(state, {"n": answer}, now=now).accepted
+        assert engine.current_step(state, html=False).questions[0].text == shown

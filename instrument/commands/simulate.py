@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from instrument.engine import Event
 from instrument.questionnaires import facade_from_context, open_questionnaire
-from instrument.simulate import NO_BREAKOFF, Behaviour, SimulatedInterview, SimulationReport, simulate as run_simulation
+from instrument.simulate import NO_BREAKOFF, Behaviour, SimulatedInterview, SimulationReport
+from instrument.simulate import simulate as run_simulation
 
 if TYPE_CHECKING:
     from instrument.model import Questionnaire
@@ -112,7 +114,7 @@ def simulate(
     if database:
         try:
             storer = _Storer.open(database, questionnaire)
-        except Exception as exc:  # a bad URL or an unreachable server: say so, no traceback
+        except Exception as exc:  # noqa: BLE001 -- a bad URL or an unreachable server: say so, no traceback
             click.echo(f"cannot open the database: {exc}", err=True)
             raise SystemExit(EXIT_STORE_FAILED) from None
     try:
@@ -150,7 +152,7 @@ def exit_code(report: SimulationReport) -> int:
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _parse_now(text: str) -> dt.datetime:
@@ -159,7 +161,7 @@ def _parse_now(text: str) -> dt.datetime:
     except ValueError:
         raise click.BadParameter(f"{text!r} is not an ISO date-time (e.g. 2026-03-01T09:00)", param_hint="--now") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value
 
 
@@ -171,9 +173,11 @@ def format_report(report: SimulationReport) -> list[str]:
     """The report as lines for a terminal."""
     n = report.n
     lines = [
-        f"Simulated {n:,} respondents of {report.questionnaire_id} {report.version} "
-        f"(mode {report.mode}, seed {report.seed}, from {report.now.isoformat()}) in {report.seconds:.2f} s: "
-        f"{report.respondents_per_second:,.0f} respondents/s, {_share(report.engine_seconds, report.seconds)} of it in the engine",
+        (
+            f"Simulated {n:,} respondents of {report.questionnaire_id} {report.version} "
+            f"(mode {report.mode}, seed {report.seed}, from {report.now.isoformat()}) in {report.seconds:.2f} s: "
+            f"{report.respondents_per_second:,.0f} respondents/s, {_share(report.engine_seconds, report.seconds)} of it in the engine"
+        ),
         "",
         "Outcomes: " + ", ".join(f"{k} {v:,} ({_pct(v, n)})" for k, v in report.outcomes.items()),
     ]
@@ -253,7 +257,7 @@ class _StoreFailed(Exception):
         self.stored = stored
 
 
-def events_for_store(events: Iterable[Event], *, default_actor: str = "respondent") -> list["NewEvent"]:
+def events_for_store(events: Iterable[Event], *, default_actor: str = "respondent") -> list[NewEvent]:
     """The engine's events as rows for the store's event log.
 
     Answers keep their actor and mode; other events carry their data (plus
@@ -298,7 +302,7 @@ class _Storer:
     make 100,000 interviews fast; see docs/benchmarks.md.
     """
 
-    def __init__(self, store: "Store", version_id: int, where: str) -> None:
+    def __init__(self, store: Store, version_id: int, where: str) -> None:
         self.store = store
         self.version_id = version_id
         self.where = where
@@ -306,7 +310,7 @@ class _Storer:
         self.seconds = 0.0
 
     @classmethod
-    def open(cls, url: str, questionnaire: "Questionnaire") -> "_Storer":
+    def open(cls, url: str, questionnaire: Questionnaire) -> _Storer:
         from instrument.store import open_store, resolve_url
 
         store = open_store(url)

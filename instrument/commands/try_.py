@@ -16,7 +16,7 @@ import click
 
 __all__ = ["try_"]
 
-_STYLES = {
+_STYLES: dict[str, dict[str, bool | str]] = {
     "title": {"bold": True},
     "error": {"fg": "red"},
     "warning": {"fg": "yellow"},
@@ -25,7 +25,7 @@ _STYLES = {
 
 
 def _style(text: str, role: str) -> str:
-    return click.style(text, **_STYLES.get(role, {}))
+    return click.style(text, **_STYLES.get(role, {}))  # type: ignore[arg-type]
 
 
 def _read(prompt: str) -> str:
@@ -59,9 +59,10 @@ def try_(path: Path, mode: str, language: str | None, seed: int | None, case_pai
 
     Type :help at any prompt for the commands (:back, :jump, :show, :lang, :quit).
     """
+    from instrument_console.session import ConsoleSession, utc_now
+
     from instrument.engine import Engine, EngineError
     from instrument.loader import load_questionnaire
-    from instrument_console.session import ConsoleSession, utc_now
 
     case = _case(case_pairs)
     loaded = load_questionnaire(path)

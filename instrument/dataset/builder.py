@@ -50,6 +50,7 @@ OUTCOME_CODES = {"complete": 1, "partial": 2, "screened_out": 3}
 OUTCOME_LABELS = {1: "Complete", 2: "Partial (break-off or unfinished)", 3: "Screened out"}
 
 _ABSENT = object()
+_NO_CUTOFF = 1 << 60
 
 
 class DatasetError(Exception):
@@ -259,7 +260,7 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
 # ---------------------------------------------------------------- the build
 
 
-ADMIN = ["case_id", "qversion", "language", "mode", "mode_first", "mode_switch", "start", "end", "duration", "outcome", "interviewer"]
+ADMIN = ["case_id", "qversion", "language", "mode", "mode_first", "mode_switch", "started", "ended", "duration", "outcome", "interviewer"]
 
 
 def _admin_infos(q: Questionnaire, frame: dict[str, int], languages: list[str], versions: list[str]) -> list[VariableInfo]:
@@ -280,8 +281,8 @@ def _admin_infos(q: Questionnaire, frame: dict[str, int], languages: list[str], 
             "mode_switch", "Interview switched mode", "admin", "int",
             value_labels={0: "Single mode", 1: "Switched mode"}, universe="Everyone",
         ),
-        VariableInfo("start", "Interview start (UTC)", "admin", "datetime", level="scale", universe="Everyone"),
-        VariableInfo("end", "Interview end (UTC); empty if unfinished", "admin", "datetime", level="scale", universe="Everyone"),
+        VariableInfo("started", "Interview start (UTC)", "admin", "datetime", level="scale", universe="Everyone"),
+        VariableInfo("ended", "Interview end (UTC); empty if unfinished", "admin", "datetime", level="scale", universe="Everyone"),
         VariableInfo("duration", "Interview length in seconds (start to end); empty if unfinished", "admin", "float", level="scale", places=0, universe="Everyone"),
         VariableInfo("outcome", "Outcome of the interview", "admin", "int", value_labels=dict(OUTCOME_LABELS), universe="Everyone"),
         VariableInfo(
@@ -411,7 +412,7 @@ def build_dataset(
                     data[index[col.name]].append, col.key, col.kind, col.extra,
                     conv(frame_codes[col.absent]), conv(frame_codes[col.none]),
                     conv(frame_codes["dk"]), conv(frame_codes["refused"]),
-                    conv(frame_codes["unanswered"]), conv(frame_codes["routed_past"]),
+                    conv(frame_codes["unanswered"]), conv(frame_codes["routed_past"]), col.ordinal,
                 )
             )
             present.add(col.name)
@@ -419,6 +420,7 @@ def build_dataset(
         return cols, absent
 
     compiled_plans = {h: compiled(p) for h, p in plans.items()}
+    ordinal_of = {h: {c.key: c.ordinal for c in p.columns} for h, p in plans.items()}
     engines = {h: Engine(q) for h, q in distinct.items()}
     languages = list(questionnaire.languages)
     for q in distinct.values():
@@ -467,17 +469,28 @@ def build_dataset(
         state = _light_state(item.state)
         values = engines[q_hash].values(state)
         cols, absent = compiled_plans[q_hash]
+        # A break-off: questions beyond the furthest point reached were on no route yet,
+        # so they are "on route but unanswered" (-9), not routed past (-8).
+        cutoff = _NO_CUTOFF
+        if outcome == "partial":
+            reached = ordinal_of[q_hash]
+            cutoff = max((reached.get(key, 0) for key in state.on_route), default=0)
         get = values.get
-        for app, key, kind, extra, c_absent, c_none, c_dk, c_ref, c_un, c_rp in cols:
+        for app, key, kind, extra, c_absent, c_none, c_dk, c_ref, c_un, c_rp, ordinal in cols:
             v = get(key, _ABSENT)
             t = type(v)
             # the common cases first: a plain code, a routed-past key, a multi tuple
             if t is int and kind == CODE:
                 app(v)
             elif v is _ABSENT:
-                app(c_absent)
+                app(c_absent if ordinal <= cutoff else c_un)
             elif t is tuple and kind == MULTI:
                 app(1 if extra in v else 0)
+            elif kind == OTHER and not (t is str and v):
+                # no text: inapplicable unless the other option was chosen
+                parent = get(extra[0])
+                chosen = parent == extra[1] or (type(parent) is tuple and extra[1] in parent)
+                app(c_un if chosen else c_rp)
             elif v is None:
                 app(c_none)
             elif v is DK:
@@ -493,12 +506,7 @@ def build_dataset(
             elif kind == DATE:
                 app(v.isoformat())
             elif kind == OTHER:
-                if t is str and v:
-                    app(v)
-                else:
-                    parent = get(extra[0])
-                    chosen = parent == extra[1] or (type(parent) is tuple and extra[1] in parent)
-                    app(c_un if chosen else c_rp)
+                app(v)
             else:
                 raise DatasetError(f"{key}: unexpected value {v!r} for a multiple choice")
         for app, fill in absent:
@@ -517,8 +525,8 @@ def build_dataset(
         admin["mode"].append(MODE_CODES.get(state.mode, 0))
         admin["mode_first"].append(MODE_CODES.get(modes_used[0], 0))
         admin["mode_switch"].append(1 if len(set(modes_used)) > 1 else 0)
-        admin["start"].append(start)
-        admin["end"].append(end)
+        admin["started"].append(start)
+        admin["ended"].append(end)
         admin["duration"].append(round((end - start).total_seconds()) if end and start else np.nan)
         admin["outcome"].append(OUTCOME_CODES[outcome])
         staff = interviewer_of.get(item.id)

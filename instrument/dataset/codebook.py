@@ -35,6 +35,8 @@ class VariableInfo:
     questionnaire wrote it (fills shown as ``{{ ... }}``). ``universe`` is who
     was asked, in words. ``labels_short`` holds the label as shortened for a
     package whose limit it exceeds (``{"dta": "..."}``), empty when it fits.
+    ``value_type`` is the questionnaire's type of the value (``text``,
+    ``date``, ``code``, ``codes``, ...), empty for administrative columns.
     """
 
     name: str
@@ -58,6 +60,7 @@ class VariableInfo:
     iteration: str | None = None
     other_of: str | None = None
     derived: bool = False
+    value_type: str = ""
     labels_short: dict[str, str] = field(default_factory=dict)
     value_labels_short: dict[str, dict[Any, str]] = field(default_factory=dict)
 

@@ -60,7 +60,8 @@ SPSS = Limits(
 )
 
 # Stata 14+ (format 118): names up to 32 characters, labels up to 80 bytes,
-# value labels up to 32,000 bytes; a set of words Stata keeps for itself.
+# value labels up to 32,000 bytes; the words Stata and Mata keep for themselves
+# (the list pandas' writer renames silently, so we refuse them first).
 STATA = Limits(
     package="Stata",
     name_bytes=32,
@@ -71,7 +72,12 @@ STATA = Limits(
     reserved=frozenset(
         {
             "_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int",
-            "long", "_n", "_N", "_pi", "_pred", "_rc", "_skip", "strL", "using", "with",
+            "long", "_n", "_N", "_pi", "_pred", "_rc", "_se", "_skip", "strL", "using", "with",
+            "aggregate", "array", "boolean", "break", "case", "catch", "class", "colvector",
+            "complex", "const", "continue", "default", "delegate", "delete", "do", "else",
+            "eltypedef", "end", "enum", "explicit", "export", "external", "for", "friend",
+            "function", "global", "goto", "inline", "local", "NULL", "pragma", "protected",
+            "quad", "rowvector", "short", "typedef", "typename", "virtual",
         }
     ),
     case_insensitive_reserved=False,

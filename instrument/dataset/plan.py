@@ -49,6 +49,7 @@ class Column:
     absent: str
     none: str
     extra: Any = None
+    ordinal: int = 0
 
 
 @dataclass
@@ -233,7 +234,7 @@ def make_plan(q: Questionnaire) -> Plan:
                 group_vars: list[str] = []
                 for option in var.choices.options:
                     name = dummy_name(var.name, option.code) + sfx
-                    columns.append(Column(name, key, MULTI, absent, none, option.code))
+                    columns.append(Column(name, key, MULTI, absent, none, option.code, var.ordinal))
                     option_labels = {lang: labels[option.code] for lang, labels in by_language.items()}
                     infos.append(
                         VariableInfo(
@@ -250,6 +251,7 @@ def make_plan(q: Questionnaire) -> Plan:
                             source_key=key,
                             group=f"{var.name}{sfx}",
                             option_code=option.code,
+                            value_type="codes",
                             **common,  # type: ignore[arg-type]
                         )
                     )
@@ -276,7 +278,7 @@ def make_plan(q: Questionnaire) -> Plan:
                 if kind == DATE:
                     width = 10
                 places = question.places if kind == FLOAT and question is not None else (None if kind != FLOAT else 2)
-            columns.append(Column(key, key, kind, absent, none, extra))
+            columns.append(Column(key, key, kind, absent, none, extra, var.ordinal))
             infos.append(
                 VariableInfo(
                     name=key,
@@ -291,6 +293,7 @@ def make_plan(q: Questionnaire) -> Plan:
                     width=width,
                     source_key=key,
                     other_of=other_of,
+                    value_type=var.value_type.value,
                     **common,  # type: ignore[arg-type]
                 )
             )

@@ -17,7 +17,6 @@ from typing import Any
 from instrument.engine import QuestionView
 from instrument.engine.messages import message
 from instrument.values import DK, REFUSED
-
 from instrument_console.render import (
     CHOICE_TYPES,
     IVR_DK_KEY,

@@ -19,11 +19,10 @@ from typing import Any
 
 from instrument.engine import Engine, EngineError, Event, Problem, QuestionView, State, Step
 from instrument.values import DK, REFUSED
-
 from instrument_console.entry import parse_entry
 from instrument_console.render import format_value, question_lines, row_lines
 
-__all__ = ["ConsoleSession", "HELP", "utc_now"]
+__all__ = ["HELP", "ConsoleSession", "utc_now"]
 
 Reader = Callable[[str], str]  # raises EOFError at the end of input
 Writer = Callable[[str], None]
@@ -49,7 +48,7 @@ Commands, at any prompt:
 
 def utc_now() -> dt.datetime:
     """The clock the console passes to the engine (which reads none itself)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _plain(text: str, role: str) -> str:

@@ -22,6 +22,11 @@ from typing import Any
 
 from wtforms import Form, RadioField, SelectMultipleField, StringField, TextAreaField
 
+try:  # WTForms 3.3 prefers choice objects to (value, label) tuples
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # pragma: no cover - WTForms < 3.3
+    _Choice = None
+
 from instrument.engine import Problem, QuestionView, Step
 from instrument.values import DK, REFUSED
 from instrument_web.messages import ui
@@ -50,6 +55,12 @@ def _codes(question: QuestionView) -> list[tuple[str, str]]:
     return [(str(o.code), o.label) for o in question.options]
 
 
+def _choices(pairs: list[tuple[str, str]]) -> list[Any]:
+    if _Choice is None:
+        return pairs
+    return [_Choice(value, label) for value, label in pairs]
+
+
 class PageForm:
     """The WTForms form of one step, with the raw values to show and the answers to submit."""
 
@@ -66,12 +77,12 @@ class PageForm:
         for question in step.questions:
             missing = missing_options(question)
             if question.type in ("single", "yesno"):
-                add(question.key, RadioField(name=question.key, choices=_codes(question) + missing, validate_choice=False))
+                add(question.key, RadioField(name=question.key, choices=_choices(_codes(question) + missing), validate_choice=False))
             elif question.type == "multi":
-                add(question.key, SelectMultipleField(name=question.key, choices=_codes(question) + missing, validate_choice=False))
+                add(question.key, SelectMultipleField(name=question.key, choices=_choices(_codes(question) + missing), validate_choice=False))
             elif question.type == "grid":
                 for row in question.rows:
-                    add(row.key, RadioField(name=row.key, choices=_codes(question) + missing, validate_choice=False))
+                    add(row.key, RadioField(name=row.key, choices=_choices(_codes(question) + missing), validate_choice=False))
             elif question.type == "date":
                 for part in ("day", "month", "year"):
                     add(f"{question.key}-{part}", StringField(name=f"{question.key}-{part}"))
@@ -80,7 +91,7 @@ class PageForm:
             elif question.type in TYPED_TYPES:
                 add(question.key, StringField(name=question.key))
             if question.type in TYPED_TYPES and missing:
-                add(f"{question.key}-missing", SelectMultipleField(name=f"{question.key}-missing", choices=missing, validate_choice=False))
+                add(f"{question.key}-missing", SelectMultipleField(name=f"{question.key}-missing", choices=_choices(missing), validate_choice=False))
             if question.other_key:
                 add(question.other_key, StringField(name=question.other_key))
         form_class = type("StepForm", (Form,), attributes)

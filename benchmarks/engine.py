@@ -1,0 +1,300 @@
+"""Engine benchmark: time per step, load+check time, simulated respondents per second.
+
+    python benchmarks/engine.py [--quick] [--no-write] [--profile N]
+
+Measures, on one core:
+
+* median and p99 time of one step (submit a page + render the next with
+  ``current_step``, as a web request does) on the flagship questionnaire and
+  on a generated questionnaire of about 1,000 questions (benchmarks/generate.py);
+* load+check time of the generated questionnaire (read, parse, check, compile);
+* simulated flagship respondents per second (``instrument.simulate``, the
+  full random respondent: skips, don't know, invalid input, back, jumps);
+
+then writes the "## Engine" section of docs/benchmarks.md (other sections are
+left alone) and prints a cProfile of flagship steps, so whoever optimises the
+engine knows where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import io
+import platform
+import pstats
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for path in (ROOT, HERE):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from generate import generate
+
+from instrument.engine import Engine
+from instrument.loader import load_questionnaire
+from instrument.model import Questionnaire
+from instrument.simulate import random_answers, simulate
+
+FLAGSHIP = ROOT / "questionnaires" / "social_licence.yaml"
+FALLBACK = ROOT / "tests" / "data" / "mini.yaml"
+DOC = ROOT / "docs" / "benchmarks.md"
+NOW = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
+
+DOC_INTRO = """\
+# Benchmarks
+
+Each section is written by a script in `benchmarks/` and can be regenerated at any time; the
+figures are from the machine named in the section. Targets come from the issues.
+"""
+
+
+@dataclass
+class Row:
+    measure: str
+    target: str
+    result: str
+    met: bool | None
+
+
+def step_times(engine: Engine, interviews: int, *, seed: int = 1, case: dict[str, Any] | None = None) -> list[float]:
+    """Seconds per accepted step (submit + next current_step) over ``interviews`` valid respondents."""
+    q = engine.q
+    times: list[float] = []
+    clock = time.perf_counter
+    for i in range(interviews):
+        rng = random.Random(f"bench/{seed}/{i}")
+        now = NOW + dt.timedelta(minutes=i)
+        state = engine.start(now=now, seed=seed * 100_000 + i, mode="web", language=q.default_language, case=case)
+        step = engine.current_step(state)
+        tries = 0
+        while not state.finished:
+            answers = random_answers(step, rng, "web", today=now.date())
+            now += dt.timedelta(seconds=10)
+            t0 = clock()
+            result = engine.submit(state, answers, now=now, token=step.token, confirm=True)
+            if result.accepted:
+                next_step = engine.current_step(state)
+                times.append(clock() - t0)
+                step = next_step
+                tries = 0
+                continue
+            tries += 1  # a cross-answer hard check refused the random answers: draw again
+            if tries > 50:
+                raise RuntimeError(f"cannot get past page {step.page_id}: {result.errors}")
+            if any(p.kind == "prompt" for p in result.errors):
+                step = engine.current_step(state)
+    return times
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def load_times(path: Path, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds of each load (CPU time is immune to a busy shared machine)."""
+    times, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = load_questionnaire(path)
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        if result.questionnaire is None:
+            raise RuntimeError(f"{path} does not load: {[str(d) for d in result.errors][:5]}")
+    return times, cpu
+
+
+def profile(func: Callable[[], Any], top: int) -> tuple[str, str]:
+    """Run ``func`` under cProfile: (a markdown table of the top engine functions by own time, full text)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    func()
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(30)
+    full = out.getvalue()
+    full = full[full.find("   ncalls") :] if "   ncalls" in full else full
+    total = stats.total_tt or 1.0  # type: ignore[attr-defined]
+    entries = []
+    for (filename, line, name), (_cc, calls, own, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if filename.startswith(str(HERE)) or filename.endswith("instrument/simulate.py"):
+            continue  # the driver and its random answers are not the engine
+        short = re.sub(r".*/(site-packages|lib/python3\.\d+)/", "", filename.replace(str(ROOT) + "/", ""))
+        entries.append((f"{short}:{line}({name})", own, cumulative, calls))
+    entries.sort(key=lambda e: e[1], reverse=True)
+    lines = ["| function | own time | cumulative | calls |", "|---|---:|---:|---:|"]
+    for name, own, cumulative, calls in entries[:top]:
+        lines.append(f"| `{name}` | {100 * own / total:.1f}% | {100 * cumulative / total:.1f}% | {calls:,} |")
+    return "\n".join(lines), full
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        model = platform.processor() or model
+    import os
+
+    cores = os.cpu_count() or 1
+    return f"{model}, {cores} core{'s' if cores != 1 else ''}, Python {platform.python_version()} ({platform.python_implementation()}), {platform.system()} {platform.release()}"
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f} µs"
+
+
+def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
+    began_wall, began_cpu = time.perf_counter(), time.process_time()
+    notes: list[str] = []
+    flagship_result = load_questionnaire(FLAGSHIP)
+    if flagship_result.questionnaire is not None:
+        flagship: Questionnaire = flagship_result.questionnaire
+        flagship_name = "flagship (social_licence)"
+    else:
+        fallback = load_questionnaire(FALLBACK).questionnaire
+        assert fallback is not None
+        flagship = fallback
+        flagship_name = "tests/data/mini.yaml (the flagship did not load)"
+        notes.append("The flagship questionnaire did not load, so tests/data/mini.yaml stood in for it.")
+    case = {p.id: 2 if p.type == "integer" else 1 for p in flagship.preload if p.type in ("integer", "single")}
+    engine = Engine(flagship)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        large_path = Path(tmp) / "generated_1000.yaml"
+        large_path.write_text(generate(1000), encoding="utf-8")
+        loads, load_cpu = load_times(large_path, 2 if quick else 5)
+        large = load_questionnaire(large_path).questionnaire
+        load_table, _ = profile(lambda: load_questionnaire(large_path), 8)
+    assert large is not None
+    large_engine = Engine(large)
+
+    step_times(engine, 5, seed=99, case=case)  # warm up caches and the template machinery
+    flagship_interviews = 60 if quick else 600
+    flagship_steps = step_times(engine, flagship_interviews, case=case)
+    large_steps = step_times(large_engine, 2 if quick else 12, case={"pre_group": 1, "pre_size": 3})
+
+    n = 300 if quick else 3000
+    cpu0 = time.process_time()
+    report = simulate(flagship, n, seed=1, now=NOW, engine=engine)
+    sim_cpu = time.process_time() - cpu0
+    if report.failures:
+        notes.append(f"The simulation reported {len(report.failures)} engine errors (see `instrument simulate`).")
+
+    f_med, f_p99 = statistics.median(flagship_steps), percentile(flagship_steps, 0.99)
+    l_med, l_p99 = statistics.median(large_steps), percentile(large_steps, 0.99)
+    load_med, load_cpu_med = statistics.median(loads), statistics.median(load_cpu)
+    rate = report.respondents_per_second
+    cpu_rate = n / sim_cpu if sim_cpu > 0 else float("inf")
+    rows = [
+        Row(f"Step, {flagship_name}: median", "≤ 100 µs", us(f_med), f_med <= 100e-6),
+        Row(f"Step, {flagship_name}: p99", "-", us(f_p99), None),
+        Row(f"Step, generated {large.question_count:,}-question questionnaire: median", "≤ 1 ms", us(l_med), l_med <= 1e-3),
+        Row(f"Step, generated {large.question_count:,}-question questionnaire: p99", "-", us(l_p99), None),
+        Row(
+            f"Load + check, generated {large.question_count:,}-question questionnaire (median of {len(loads)})",
+            "≤ 1 s",
+            f"{load_med:.2f} s wall, {load_cpu_med:.2f} s CPU",
+            load_cpu_med <= 1.0,
+        ),
+        Row(
+            f"Simulated respondents per second, {flagship_name} (n = {n:,}, web)",
+            "≥ 1,000/s",
+            f"{rate:,.0f}/s wall, {cpu_rate:,.0f}/s per CPU-second",
+            cpu_rate >= 1000,
+        ),
+    ]
+    wall, cpu = time.perf_counter() - began_wall, time.process_time() - began_cpu
+    notes.append(
+        f"The run took {wall:.0f} s wall-clock and {cpu:.0f} s of CPU: a busy shared machine shows up as the gap "
+        f"(and in the p99s, which include preemption). 'Met?' for load and simulation is judged on CPU time."
+    )
+    notes.append(
+        f"Steps timed: {len(flagship_steps):,} on the flagship ({len(flagship_steps) / flagship_interviews:.0f} per interview, "
+        f"html rendering on, as on the web) and {len(large_steps):,} on the generated questionnaire "
+        f"({len(large.pages):,} pages, loops and grids; every respondent takes every filter)."
+    )
+    notes.append(
+        f"Simulation: {100 * report.engine_seconds / report.seconds:.0f}% of its time is spent inside the engine "
+        f"(start, current_step, submit, back, jump, finish); the simulator itself is the rest. "
+        f"Mean {report.pages_summary()['mean']} pages answered per simulated interview."
+    )
+
+    def flagship_profile() -> None:
+        step_times(engine, 100 if quick else 300, seed=7, case=case)
+
+    table, full = profile(flagship_profile, profile_top)
+    table += "\n\nWhere load + check of the generated questionnaire spends its time:\n\n" + load_table
+    return rows, notes, table, full
+
+
+def engine_section(rows: list[Row], notes: list[str], hotspot_table: str, quick: bool) -> str:
+    today = dt.date.today().isoformat()
+    out = [
+        "## Engine",
+        "",
+        f"`python benchmarks/engine.py{' --quick' if quick else ''}`, {today}, on {machine()}; one core, one process.",
+        "",
+        "| measure | target | result | met? |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        met = "-" if row.met is None else ("yes" if row.met else "**no**")
+        out.append(f"| {row.measure} | {row.target} | {row.result} | {met} |")
+    out.append("")
+    out.extend(f"- {note}" for note in notes)
+    out.append("")
+    out.append("Where a flagship step spends its time (cProfile, top functions by own time, share of the profiled total):")
+    out.append("")
+    out.append(hotspot_table)
+    out.append("")
+    return "\n".join(out) + "\n"
+
+
+def write_section(doc: Path, heading: str, section: str) -> None:
+    """Replace the ``heading`` section of ``doc`` (up to the next ``## `` heading), or append it."""
+    text = doc.read_text(encoding="utf-8") if doc.exists() else DOC_INTRO
+    pattern = re.compile(rf"^{re.escape(heading)}\s*$.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    doc.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Engine benchmark (see the module docstring).")
+    parser.add_argument("--quick", action="store_true", help="fewer interviews: a smoke run in seconds")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--profile", type=int, default=12, metavar="N", help="hotspots to list (default 12)")
+    args = parser.parse_args(argv)
+    rows, notes, table, full = run(args.quick, args.profile)
+    section = engine_section(rows, notes, table, args.quick)
+    print(section)
+    print("cProfile of flagship steps (by own time):")
+    print(full)
+    if not args.no_write:
+        write_section(DOC, "## Engine", section)
+        print(f"wrote the Engine section of {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""SPSS ``.sav`` through pyreadstat, with every label, missing value and measure level.
+
+pyreadstat is imported inside :func:`write` so that listing formats stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from instrument.dataset import Dataset
+from instrument.dataset.limits import SPSS, shorten
+
+from .common import ExportError, check_names, spss_missing, string_missing_for_spss
+
+__all__ = ["can_write", "write", "spss_format", "note_lines"]
+
+MEASURE = {"nominal": "nominal", "ordinal": "ordinal", "scale": "scale"}
+
+
+def can_write(dataset: Dataset) -> str | None:
+    return check_names(dataset, "sav")
+
+
+def spss_format(dataset: Dataset, name: str) -> str | None:
+    """An SPSS print format for a numeric column, wide enough for every value."""
+    info = dataset.codebook.variables[name]
+    column = dataset.frame[name]
+    if info.storage == "int":
+        if len(column) == 0:
+            return "F3.0"
+        lo, hi = int(column.min()), int(column.max())
+        width = max(len(str(lo)), len(str(hi)), 1)
+        return f"F{max(width, 3)}.0"
+    if info.storage == "float":
+        places = info.places if info.places is not None else 2
+        finite = column[column.notna()]
+        biggest = float(finite.abs().max()) if len(finite) else 0.0
+        digits = len(str(int(math.floor(biggest)))) if biggest >= 1 else 1
+        return f"F{min(40, digits + places + 2)}.{places}"
+    return None
+
+
+def note_lines(dataset: Dataset) -> list[str]:
+    cb = dataset.codebook
+    exported = cb.exported_at.isoformat(timespec="seconds") if cb.exported_at else "unknown"
+    codes = ", ".join(f"{code} {label}" for code, label in cb.missing_labels.items())
+    paragraphs = [
+        f"Questionnaire {cb.questionnaire_id} version {cb.version}"
+        + (f" (interviews from versions {', '.join(cb.versions)})" if len(cb.versions) > 1 else ""),
+        f"Exported {exported} by survey-instrument; {cb.case_count} cases.",
+        f"Missing codes: {codes}.",
+    ]
+    # SPSS documents are lines of at most 80 bytes
+    lines: list[str] = []
+    for paragraph in paragraphs:
+        lines.extend(textwrap.wrap(paragraph, 76) or [""])
+    return lines
+
+
+def write(dataset: Dataset, dest: Path) -> None:
+    import pyreadstat
+
+    problem = can_write(dataset)
+    if problem:
+        raise ExportError(problem)
+    frame = dataset.frame
+    cb = dataset.codebook
+    labels: dict[str, str] = {}
+    value_labels: dict[str, dict[Any, str]] = {}
+    missing: dict[str, list[Any]] = {}
+    measure: dict[str, str] = {}
+    formats: dict[str, str] = {}
+    for name in frame.columns:
+        info = cb.variables[name]
+        labels[name] = info.label_for("sav")
+        vl = info.value_labels_for("sav")
+        if info.storage in ("int", "float"):
+            if vl:
+                value_labels[name] = {float(k) if info.storage == "float" else int(k): v for k, v in vl.items()}
+            present = set(frame[name].unique().tolist()) if info.missing else set()
+            declared = spss_missing(info, present)
+            if declared:
+                missing[name] = declared
+            fmt = spss_format(dataset, name)
+            if fmt:
+                formats[name] = fmt
+        elif info.storage == "str":
+            if vl:
+                value_labels[name] = {str(k): v for k, v in vl.items()}
+            declared_text = string_missing_for_spss(info, cb.missing_codes)
+            if declared_text:
+                missing[name] = declared_text
+        measure[name] = MEASURE.get(info.level, "nominal")
+    pyreadstat.write_sav(
+        frame,
+        str(dest),
+        file_label=shorten(cb.title, SPSS.file_label_bytes),
+        column_labels=labels,
+        variable_value_labels=value_labels,
+        missing_ranges=missing,
+        variable_measure=measure,
+        variable_format=formats,
+        note=note_lines(dataset),
+    )

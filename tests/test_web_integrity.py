@@ -1,0 +1,162 @@
+"""Nothing lost, nothing doubled: the web mode's saves on SQLite and on PostgreSQL.
+
+Each test runs twice through ``database_url`` (tests/store_fixtures.py): on a
+SQLite file and on the PostgreSQL server of this machine (skipped with the
+reason if it is unreachable, a failure when CI is set).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from instrument.server.app import get_runner
+from store_fixtures import database_url, postgres_database  # noqa: F401 - fixtures
+from test_web_support import (  # noqa: F401 - fixtures
+    FakeClock,
+    Respondent,
+    clock,
+    close_app,
+    events_of,
+    interview_of,
+    make_app,
+)
+
+
+@pytest.fixture
+def app(database_url: str, clock: FakeClock) -> Iterator[Any]:
+    built = make_app(database_url, clock)
+    yield built
+    close_app(built)
+
+
+def answers_for(app: Any, interview_id: str, key: str) -> list[Any]:
+    return [e.value for e in events_of(app, interview_id, "answer") if e.variable == key]
+
+
+def twin(app: Any, respondent: Respondent) -> Respondent:
+    """A second tab: the same browser cookie, its own page."""
+    other = Respondent(app, respondent.qid)
+    cookie = respondent.client.get_cookie("instrument_session", domain="survey.test")
+    other.client.set_cookie("instrument_session", cookie.value, domain="survey.test")
+    return other
+
+
+def test_a_resent_submit_records_once(app: Any) -> None:
+    r = Respondent(app)
+    page = r.start()
+    first = r.post({"parent": "1"}, page=page, follow=False)
+    assert first.status == 303
+    again = r.post({"parent": "1"}, page=page, follow=False)  # the browser resends the same form
+    assert again.status == 303
+    now = r.get()
+    assert now.keys == ["n_kids"]
+    assert "already been answered" not in now.text()  # a replay is quietly the same success
+    record = interview_of(app, r)
+    assert record.revision == 1
+    assert answers_for(app, record.id, "parent") == [1]
+    assert len([e for e in events_of(app, record.id, "paradata") if e.value["event"] == "submitted"]) == 1
+
+
+def test_a_double_click_racing_itself_records_once(app: Any) -> None:
+    r = Respondent(app)
+    page = r.start()
+    clicks = [twin(app, r) for _ in range(4)]
+    statuses: list[int] = []
+    barrier = threading.Barrier(len(clicks))
+
+    def click(tab: Respondent) -> None:
+        barrier.wait()
+        statuses.append(tab.post({"parent": "1"}, page=page, follow=False).status)
+
+    threads = [threading.Thread(target=click, args=(tab,)) for tab in clicks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [303] * 4
+    record = interview_of(app, r)
+    assert record.revision == 1
+    assert answers_for(app, record.id, "parent") == [1]
+
+
+def test_a_stale_second_tab_is_refused_and_overwrites_nothing(app: Any) -> None:
+    r = Respondent(app)
+    r.start()
+    r.answer({"parent": "1"})
+    tab1 = r
+    tab2 = twin(app, r)
+    tab2.get()
+    tab1.answer({"n_kids": "2"})  # tab 1 moves on
+    page = tab2.post({"n_kids": "5"})  # tab 2 still shows the old page
+    assert "already been answered" in page.text()
+    assert page.keys == ["kid_age_1"]
+    record = interview_of(app, r)
+    assert record.state["answers"]["n_kids"] == 2
+    assert answers_for(app, record.id, "n_kids") == [2]
+
+
+def test_a_stale_back_is_refused(app: Any) -> None:
+    r = Respondent(app)
+    r.start()
+    r.answer({"parent": "1"})
+    tab2 = twin(app, r)
+    old = tab2.get()
+    r.answer({"n_kids": "1"})
+    page = tab2.back(page=old)
+    assert "already been answered" in page.text()
+    assert page.keys == ["kid_age_1"]
+    assert events_of(app, interview_of(app, r).id, "back") == []
+
+
+def test_nothing_acknowledged_is_lost_when_the_server_restarts(database_url: str, clock: FakeClock) -> None:
+    first = make_app(database_url, clock)
+    r = Respondent(first)
+    r.start()
+    r.answer({"parent": "1"})
+    page = r.answer({"n_kids": "2"})
+    assert page.keys == ["kid_age_1"]
+    cookie = r.client.get_cookie("instrument_session", domain="survey.test").value
+    close_app(first)  # the process dies; only the database and the browser's cookie remain
+
+    second = make_app(database_url, clock)
+    try:
+        again = Respondent(second)
+        again.client.set_cookie("instrument_session", cookie, domain="survey.test")
+        page = again.get()
+        assert page.keys == ["kid_age_1"]
+        page = again.back()
+        assert page.value("n_kids") == "2"
+        record = interview_of(second, again)
+        assert record.state["answers"] == {"parent": 1, "n_kids": 2}
+    finally:
+        close_app(second)
+
+
+def test_the_skip_prompt_is_saved_once(app: Any) -> None:
+    r = Respondent(app)
+    r.start()
+    r.answer({"parent": "1"})
+    r.answer({"n_kids": "1"})
+    page = r.page
+    prompted = r.post({}, page=page)
+    assert "kid_age_1-missing" in prompted.names()
+    resent = r.post({}, page=page)  # the same form again: replayed, not a second prompt
+    assert resent.keys == ["kid_age_1"]
+    record = interview_of(app, r)
+    assert [e.variable for e in events_of(app, record.id, "prompt")] == ["kid_age_1"]
+    r.answer({"kid_age_1-missing": "refused"}, page=prompted)
+    assert get_runner(app).load(record.id).state.answers["kid_age_1"].value == "refused"
+
+
+def test_counts_follow_the_interviews(app: Any) -> None:
+    done = Respondent(app)
+    done.start()
+    done.answer({"parent": "2"})
+    going = Respondent(app)
+    going.start()
+    counts = get_runner(app).store.count_by_status("mini")
+    assert counts["screened_out"] == 1 and counts["active"] == 1
