@@ -258,6 +258,9 @@ class _Builder:
         self.page_counter = 0
         self.ordinal_counter = 0
         self.var_ordinals: dict[str, int] = {}
+        self._infos: dict[str, VarInfo] | None = None
+        self._infos_size = 0
+        self._infos_dirty = False
 
     # ----- small helpers -----
 
@@ -435,7 +438,7 @@ class _Builder:
         else:
             self.err(node.pos, f"{what} must be an expression written as text")
             return None
-        scope = Scope({n: m.info for n, m in self.vars.items()}, loop=site.loop if site else None)
+        scope = Scope(self.var_infos(), loop=site.loop if site else None)
         try:
             compiled = compile_expression(source, scope, expected)
         except ExpressionError as exc:
@@ -459,6 +462,14 @@ class _Builder:
                     node.pos,
                     f"{what} uses '{name}', which is asked {where}; a condition can only use answers given on earlier pages",
                 )
+
+    def var_infos(self) -> Mapping[str, VarInfo]:
+        """Every variable's type information, rebuilt only when a variable was added or changed."""
+        if self._infos is None or self._infos_size != len(self.vars) or self._infos_dirty:
+            self._infos = {name: meta.info for name, meta in self.vars.items()}
+            self._infos_size = len(self.vars)
+            self._infos_dirty = False
+        return self._infos
 
     def effective_page(self, name: str, seen: set[str]) -> int:
         """The page by which a variable is known (computed: its latest input)."""
@@ -903,6 +914,7 @@ class _Builder:
                     continue
                 self.computed_deps[name] = compiled.references
                 if compiled.type != meta.info.type:
+                    self._infos_dirty = True
                     self.vars[name] = _VarMeta(
                         VarInfo(name, compiled.type, None, meta.info.loop, None, meta.info.label),
                         meta.page_seq, "computed", meta.node_pos, meta.computed_node,

@@ -7,6 +7,7 @@ only ever read them. Nothing here knows about files, web pages or telephones.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal, Mapping, Union
@@ -335,7 +336,7 @@ class Questionnaire:
     source_path: str
     question_count: int
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         """Identifies this exact text; a stored interview stays on the version it began with."""
         return hashlib.sha256(self.source_text.encode("utf-8")).hexdigest()

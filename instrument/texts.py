@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 
 import jinja2
 from jinja2 import meta
+from jinja2 import nodes as jinja_nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 import re
 
@@ -158,44 +159,70 @@ class TemplateProblem:
 _FILLS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
 
+_JINJA_GLOBALS = frozenset(jinja2.defaults.DEFAULT_NAMESPACE)
+
+
 class TextTemplate:
     """One text in one language, ready to render for HTML or plain output."""
 
-    __slots__ = ("source", "names", "_html", "_plain")
+    __slots__ = ("source", "names", "_helpers", "_envs", "_compiled", "_markup")
 
-    def __init__(self, source: str, names: frozenset[str], html: Any, plain: Any) -> None:
+    def __init__(
+        self,
+        source: str,
+        names: frozenset[str],
+        envs: tuple[jinja2.Environment, jinja2.Environment] | None,
+    ) -> None:
         self.source = source
         self.names = names
-        self._html = html
-        self._plain = plain
+        self._envs = envs
+        self._compiled: list[Any] = [None, None]  # html, plain: compiled on first use
+        self._markup = Markup(source)
+        # Our helpers and any a plugin added (Jinja's own globals such as range stay out).
+        self._helpers = {} if envs is None else {
+            name: value for name, value in envs[0].globals.items() if name not in _JINJA_GLOBALS
+        }
 
     @property
     def is_static(self) -> bool:
-        return self._html is None
+        return self._envs is None
 
     @classmethod
     def compile(
         cls, source: str, html_env: jinja2.Environment, plain_env: jinja2.Environment
     ) -> "TextTemplate":
-        """Compile ``source``; raises :class:`TemplateSyntax` for bad template syntax."""
+        """Check ``source``; raises :class:`TemplateSyntax` for bad template syntax."""
         if "{{" not in source and "{%" not in source:
-            return cls(source, frozenset(), None, None)
+            return cls(source, frozenset(), None)
         try:
             parsed = html_env.parse(source)
-            html, plain = html_env.from_string(source), plain_env.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:  # includes unknown filters and tests
+        except jinja2.TemplateSyntaxError as exc:
             raise TemplateSyntax(TemplateProblem(exc.message or "template syntax error", exc.lineno)) from None
+        for node in parsed.find_all((jinja_nodes.Filter, jinja_nodes.Test)):
+            known = html_env.filters if isinstance(node, jinja_nodes.Filter) else html_env.tests
+            if node.name not in known:
+                kind = "filter" if isinstance(node, jinja_nodes.Filter) else "test"
+                raise TemplateSyntax(TemplateProblem(f"no {kind} named '{node.name}'", node.lineno))
         names = frozenset(meta.find_undeclared_variables(parsed))
-        return cls(source, names, html, plain)
+        # Compiling to Python is the costly part of Jinja: done on first render, per process.
+        return cls(source, names, (html_env, plain_env))
 
     def render(self, values: Mapping[str, Any], *, html: bool) -> str:
-        """Render with ``values`` (which must hold every name in :attr:`names`)."""
-        if self._html is None:
+        """Render with ``values`` (which must hold every variable in :attr:`names`)."""
+        if self._envs is None:
             # Author-written text is trusted, exactly as Jinja treats template literals.
-            return Markup(self.source) if html else self.source
-        template = self._html if html else self._plain
+            return self._markup if html else self.source
+        index = 0 if html else 1
+        template = self._compiled[index]
+        if template is None:
+            template = self._compiled[index] = self._envs[index].from_string(self.source)
+        context_values = dict(values)
+        context_values.update(self._helpers)
         try:
-            text = template.render(values)
+            # A shared context holds only what this text needs: no per-render copy
+            # of the environment's globals (the bulk of Jinja's per-render cost).
+            context = template.new_context(context_values, shared=True)
+            text = "".join(template.root_render_func(context))
         except Exception:  # noqa: BLE001 - a fill must never take a page down
             # Show the wording without its fills rather than an error page; the
             # author's `instrument simulate` run reports such fills beforehand.

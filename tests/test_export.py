@@ -294,3 +294,13 @@ def test_flagship_exports_through_the_store(tmp_path):
     frame, meta = pyreadstat.read_sav(str(out / f"{q.id}.sav"), user_missing=True)
     assert len(frame) == len(states)
     assert all(meta.column_names_to_labels[c] for c in frame.columns)
+
+
+def test_neutralising_is_reversible():
+    from instrument_outputs.common import neutralise
+
+    missing = {"-8": "x"}
+    assert neutralise("=SUM(A1)", missing) == "'=SUM(A1)"
+    assert neutralise("@cmd", missing) == "'@cmd" and neutralise("+1", missing) == "'+1" and neutralise("-x", missing) == "'-x"
+    assert neutralise("'quoted", missing) == "''quoted"  # so one apostrophe can always be stripped
+    assert neutralise("-8", missing) == "-8" and neutralise("plain", missing) == "plain"

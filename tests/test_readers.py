@@ -75,8 +75,9 @@ def test_pspp_runs_the_sps_on_the_csv_and_gets_the_same_dictionary(exported):  #
     assert meta_csv.mr_sets["heard"]["variable_list"] == ["heard_1", "heard_2", "heard_3", "heard_96", "heard_97"]
     numeric = [c for c in frame_sav.columns if frame_sav[c].dtype.kind in "if"]
     assert frame_csv[numeric].equals(frame_sav[numeric])
-    # the CSV's open text was neutralised for spreadsheets; the .sav keeps it exact
-    assert ("'" + frame_sav["comment"]).isin(frame_csv["comment"]).any()
+    # the CSV's open text was neutralised for spreadsheets; the .sps undoes it exactly
+    assert frame_csv["comment"].str.rstrip().tolist() == frame_sav["comment"].tolist()
+    assert "=1+2 and @me" in set(frame_csv["comment"].str.rstrip())
 
 
 R_CHECK = r'''

@@ -106,6 +106,8 @@ class Engine:
         self.containers: dict[str, tuple[Item, ...]] = {"": questionnaire.items}
         self.container_nodes: dict[str, Section | Block | Loop] = {}
         self.page_section: dict[str, Section | None] = {}
+        self._options_cache: dict[tuple[str, str], tuple[OptionView, ...]] = {}
+        self._missing_label_cache: dict[tuple[str, str], tuple[str, str]] = {}
         self._index(questionnaire.items, None)
 
     def _index(self, items: tuple[Item, ...], section: Section | None) -> None:
@@ -221,7 +223,7 @@ class Engine:
                 else:
                     stack.pop()
                 continue
-            stack[-1] = replace(top, pos=pos)
+            stack[-1] = Frame(top.container, pos, top.iteration)
             item = items[pos]
             ctx = _Context(self, state, loop_id, suffix)
             if isinstance(item, Page):
@@ -404,20 +406,11 @@ class Engine:
         lang, default = state.language, self.q.default_language
         options: tuple[OptionView, ...] = ()
         if question.choices is not None:
-            ordered = list(question.choices.options)
+            options = self._option_views(question, lang)
             if question.randomize:
-                ordered = _shuffle_unfixed(ordered, _rng(state.seed, "options", key or question.id))
-            options = tuple(
-                OptionView(
-                    code=o.code,
-                    label=o.label.source(lang, default),
-                    spoken=(o.read_out or o.label).source(lang, default),
-                    exclusive=o.exclusive,
-                    other_specify=o.other_specify,
-                    not_read_out=o.not_read_out,
-                )
-                for o in ordered
-            )
+                by_code = {view.code: view for view in options}
+                ordered = _shuffle_unfixed(list(question.choices.options), _rng(state.seed, "options", key or question.id))
+                options = tuple(by_code[o.code] for o in ordered)
         rows: tuple[RowView, ...] = ()
         if question.type == "grid":
             ordered_rows = [r for r in question.rows if r.when is None or r.when.evaluate(ctx)]
@@ -438,7 +431,7 @@ class Engine:
             )
         other_key = f"{question.id}_other{sfx}" if question.other_option is not None else None
         missing_key = key or (rows[0].key if rows else "")
-        refused_label = message(lang, "refused_cati" if state.mode == "cati" else "refused")
+        dk_label, refused_label = self._missing_labels(lang, state.mode)
         return QuestionView(
             key=key,
             id=question.id,
@@ -463,10 +456,38 @@ class Engine:
             allow_dk=question.allow_dk,
             allow_refused=question.allow_refused,
             offer_missing=self._offer_missing(question, missing_key, state) if question.stores_value or rows else False,
-            dk_label=message(lang, "dk"),
+            dk_label=dk_label,
             refused_label=refused_label,
             display=question.display,
         )
+
+    def _option_views(self, question: Question, language: str) -> tuple[OptionView, ...]:
+        """Option views in questionnaire order, built once per question and language."""
+        cache_key = (question.id, language)
+        views = self._options_cache.get(cache_key)
+        if views is None:
+            default = self.q.default_language
+            assert question.choices is not None
+            views = tuple(
+                OptionView(
+                    code=o.code,
+                    label=o.label.source(language, default),
+                    spoken=(o.read_out or o.label).source(language, default),
+                    exclusive=o.exclusive,
+                    other_specify=o.other_specify,
+                    not_read_out=o.not_read_out,
+                )
+                for o in question.choices.options
+            )
+            self._options_cache[cache_key] = views
+        return views
+
+    def _missing_labels(self, language: str, mode: str) -> tuple[str, str]:
+        found = self._missing_label_cache.get((language, mode))
+        if found is None:
+            found = (message(language, "dk"), message(language, "refused_cati" if mode == "cati" else "refused"))
+            self._missing_label_cache[(language, mode)] = found
+        return found
 
     # ------------------------------------------------------------------ submit
 
