@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
-_EXTENSION = re.compile(r"[a-z0-9]+(\.[a-z0-9]+)*\Z")
+_EXTENSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # R syntax files are .R by convention
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+\Z")
 
@@ -182,7 +182,7 @@ class OutputFormat:
         for ext in extensions:
             if not isinstance(ext, str) or not _EXTENSION.match(ext):
                 raise ValueError(
-                    f"OutputFormat.extensions: {ext!r} must be lower case without a leading dot"
+                    f"OutputFormat.extensions: {ext!r} must be letters and digits without a leading dot"
                 )
         object.__setattr__(self, "extensions", extensions)
         if not isinstance(self.media_type, str) or not _MEDIA_TYPE.match(self.media_type):

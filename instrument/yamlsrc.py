@@ -105,9 +105,7 @@ class _Builder:
             result = YMap(entries, key_pos, pos)
             for key_node, value_node in node.value:
                 kpos = _pos(self.filename, key_node)
-                key = self.constructor.construct_object(key_node, deep=True) if isinstance(
-                    key_node, yaml.ScalarNode
-                ) else None
+                key = self.build(key_node).value if isinstance(key_node, yaml.ScalarNode) else None
                 if not isinstance(key, str):
                     # yes/no/on/off and numbers as keys are a classic YAML trap
                     result.non_string_keys.append((key, kpos))

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_web_support import FLAGSHIP, MINI, FakeClock, close_app, make_app
 
 from instrument.server.app import get_runner
-from test_web_support import FLAGSHIP, MINI, FakeClock, close_app, make_app  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -80,8 +80,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     database = tmp_path_factory.mktemp("browser") / "browser.db"
     port = _free_port()
     app = make_app(
-        f"sqlite:///{database}", FakeClock(), FLAGSHIP, MINI,
-        CLOCK=None, SERVER_NAME=f"127.0.0.1:{port}", TESTING=False,
+        f"sqlite:///{database}",
+        FakeClock(),
+        FLAGSHIP,
+        MINI,
+        CLOCK=None,
+        SERVER_NAME=f"127.0.0.1:{port}",
+        TESTING=False,
     )
     get_runner(app).store.create_staff_user("ada", "browser-test-password", role="admin")
     http = make_server("127.0.0.1", port, app, threaded=True)
@@ -227,7 +232,9 @@ def test_flagship_as_a_respondent(server: Any, browser: Any, axe: Axe) -> None:
     assert heading(page).startswith("Where have you heard")
     axe.check(page, "checkbox question")
     page.get_by_role("button", name="Back").click()
-    assert page.get_by_label("I know a fair amount about it", exact=True).is_checked()  # answer kept
+    assert page.get_by_label(
+        "I know a fair amount about it", exact=True
+    ).is_checked()  # answer kept
     choose(page, "I had never heard of it")
     go_on(page)
     assert heading(page).startswith("Did you know that some councils")
@@ -252,7 +259,9 @@ def test_flagship_as_a_respondent(server: Any, browser: Any, axe: Axe) -> None:
     link = page.locator("#resume-link").get_attribute("href")
     context.close()
 
-    phone = new_context(browser, viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True)
+    phone = new_context(
+        browser, viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True
+    )
     page = phone.new_page()
     page.goto(link)
     # the answer given with "save" was kept: the respondent carries on from the next page
@@ -300,7 +309,9 @@ def test_keyboard_only(server: Any, browser: Any) -> None:
     def tab_to(predicate: str, limit: int = 40) -> None:
         for _ in range(limit):
             page.keyboard.press("Tab")
-            if page.evaluate(f"(() => {{ const e = document.activeElement; return {predicate}; }})()"):
+            if page.evaluate(
+                f"(() => {{ const e = document.activeElement; return {predicate}; }})()"
+            ):
                 return
         raise AssertionError(f"could not reach {predicate} with Tab")
 

@@ -43,6 +43,7 @@ SOURCES = {
 NOW = dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone.utc)
 TODAY = NOW.date()
 MAX_ACTIONS = 400
+MAX_MOVES = 4  # backs and jumps per interview: enough to exercise them, few enough to finish
 PROPERTY = settings(
     max_examples=25,
     deadline=None,
@@ -116,7 +117,8 @@ def valid_value(draw: Callable[..., Any], view: QuestionView) -> Any:
     kind = view.type
     codes = [o.code for o in view.options]
     if kind in ("single", "yesno", "grid"):  # a grid is answered one code per row
-        return draw(st.sampled_from(codes))
+        # the first option half the time, so screeners (usually "yes" first) let most respondents in
+        return draw(st.sampled_from(codes[:1]) | st.sampled_from(codes))
     if kind == "multi":
         chosen = draw(st.lists(st.sampled_from(codes), min_size=1, max_size=len(codes), unique=True))
         exclusive = {o.code for o in view.options if o.exclusive}
@@ -248,14 +250,16 @@ def interview(
     run = Run(engine, engine.start(now=NOW, **args))
     for hook in hooks:
         run.before.append(hook(run))
+    moved = 0
     for _ in range(MAX_ACTIONS):
         if run.state.finished:
             break
         answers, result = run.answer_page(data.draw)
         if on_page is not None:
             on_page(run, answers, result)
-        if moves and not run.state.finished and len(run.state.history) > 1:
+        if moves and moved < MAX_MOVES and not run.state.finished and len(run.state.history) > 1:
             roll = data.draw(st.integers(0, 9))
+            moved += roll <= 1
             if roll == 0:
                 run.do(Action("back", run.tick(data.draw)))
             elif roll == 1:
@@ -567,7 +571,7 @@ def _as_number(part: Any) -> int | None:
 
 
 @names
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(data=st.data())
 def test_any_input_raises_only_engine_errors(name: str, data: st.DataObject) -> None:
     engine = engine_for(name)
@@ -600,9 +604,4 @@ def test_any_input_raises_only_engine_errors(name: str, data: st.DataObject) -> 
             json.dumps(run.state.to_json())
         engine.values(run.state)
 
-    try:
-        interview(data, engine, on_page=poke)
-    except AssertionError as exc:
-        if "no random answer was accepted" in str(exc):
-            return  # garbage may have been accepted into a check that no later answer can satisfy
-        raise
+    interview(data, engine, on_page=poke)

@@ -11,18 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_web_support import *
 
 from instrument.server.app import get_runner
-from store_fixtures import database_url, postgres_database  # noqa: F401 - fixtures
-from test_web_support import (  # noqa: F401 - fixtures
-    FakeClock,
-    Page,
-    Respondent,
-    clock,
-    close_app,
-    make_app,
-    sqlite_url,
-)
+from tests.store_fixtures import *
 
 PASSWORD = "correct horse battery staple"
 
@@ -40,7 +32,9 @@ def csrf_of(client: Any, path: str = "/staff/login") -> str:
     return page.csrf
 
 
-def sign_in(app: Any, username: str = "rita", password: str = PASSWORD, **kw: Any) -> tuple[Any, Any]:
+def sign_in(
+    app: Any, username: str = "rita", password: str = PASSWORD, **kw: Any
+) -> tuple[Any, Any]:
     client = app.test_client()
     token = csrf_of(client)
     response = client.post(
@@ -97,13 +91,19 @@ def test_preview_shows_any_page_in_any_mode_and_language_without_creating_data(a
     page = Page(200, client.get("/staff/preview/mini/bye?mode=web&lang=en").get_data(as_text=True))
     assert "Thank you." in page.text()
     # a loop page, in Welsh, in the web rendering
-    page = Page(200, client.get("/staff/preview/mini/kid_age?mode=web&lang=cy").get_data(as_text=True))
+    page = Page(
+        200, client.get("/staff/preview/mini/kid_age?mode=web&lang=cy").get_data(as_text=True)
+    )
     assert "Beth yw oed plentyn 1?" in page.text()
     assert page.tree.xpath("//input[@name='kid_age_1']")
     # the interviewer's view: what is read out, codes, not-read-out marks
-    page = Page(200, client.get("/staff/preview/mini/parent?mode=cati&lang=en").get_data(as_text=True))
+    page = Page(
+        200, client.get("/staff/preview/mini/parent?mode=cati&lang=en").get_data(as_text=True)
+    )
     assert "READ OUT: Are you a parent?" in page.text()
-    page = Page(200, client.get("/staff/preview/mini/two_on_one?mode=ivr&lang=en").get_data(as_text=True))
+    page = Page(
+        200, client.get("/staff/preview/mini/two_on_one?mode=ivr&lang=en").get_data(as_text=True)
+    )
     assert "96. Somewhere else" in page.text() and "(exclusive)" in page.text()
     # every page renders in every mode and language
     for href in links:

@@ -14,21 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_web_support import *
 
 from instrument.server.app import get_runner
 from instrument.server.security import RateLimiter, device_class
 from instrument.values import DK
-from test_web_support import (  # noqa: F401 - fixtures
-    FakeClock,
-    Respondent,
-    clock,
-    close_app,
-    events_of,
-    interview_of,
-    make_app,
-    sqlite_url,
-    web_app,
-)
 
 
 def to_kids_page(r: Respondent, n: str = "2") -> Any:
@@ -127,10 +117,15 @@ def test_dont_know_is_offered_after_a_skip_and_accepted(web_app: Any) -> None:
     page = r.post({})
     assert page.summary[0][0] == "#f-kid_age_1"
     assert "kid_age_1-missing" in page.names()
-    labels = [el.text_content() for el in page.tree.xpath("//label[starts-with(@for,'f-kid_age_1-missing')]")]
+    labels = [
+        el.text_content()
+        for el in page.tree.xpath("//label[starts-with(@for,'f-kid_age_1-missing')]")
+    ]
     assert labels == ["Don't know", "Prefer not to say"]
     page = r.post({"kid_age_1": "4", "kid_age_1-missing": "dk"})
-    assert page.summary == [("#f-kid_age_1", "Either give an answer or choose 'Don't know', not both")]
+    assert page.summary == [
+        ("#f-kid_age_1", "Either give an answer or choose 'Don't know', not both")
+    ]
     page = r.answer({"kid_age_1-missing": "dk"})
     assert page.keys == ["kid_age_2"]
     loaded = get_runner(web_app).load(interview_of(web_app, r).id)
@@ -148,7 +143,9 @@ def test_exclusive_option_other_specify_and_two_questions_on_a_page(web_app: Any
     assert page.tree.xpath("//h1")[0].text_content().strip() == "Your views"
     assert [el.tag for el in page.tree.xpath("//legend/*")] == ["h2", "h2"]
     page = r.post({"heard": ["1", "97"]})
-    assert page.summary == [("#f-heard", "You cannot select 'None of these' together with other answers")]
+    assert page.summary == [
+        ("#f-heard", "You cannot select 'None of these' together with other answers")
+    ]
     assert sorted(page.checked("heard")) == ["1", "97"]
     page = r.post({"heard": ["96"], "comment": "ok"})
     assert page.summary == [("#f-heard_other", "Tell us what 'Somewhere else' is")]
@@ -175,7 +172,11 @@ def test_date_is_three_labelled_fields_and_keeps_what_was_typed(web_app: Any) ->
         assert page.tree.xpath(f"//label[@for='f-born-{part}']")[0].text_content() == label
     page = r.post({"born-day": "31", "born-month": "2", "born-year": "1980"})
     assert page.summary == [("#f-born-day", "Enter a real date, like 27 3 2019")]
-    assert (page.value("born-day"), page.value("born-month"), page.value("born-year")) == ("31", "2", "1980")
+    assert (page.value("born-day"), page.value("born-month"), page.value("born-year")) == (
+        "31",
+        "2",
+        "1980",
+    )
     page = r.answer({"born-day": "28", "born-month": "2", "born-year": "1980"})
     assert page.keys == ["height"]
     assert page.text("//span[@class='input-suffix']") == "metres"
@@ -216,7 +217,9 @@ def test_grid_offers_dont_know_columns_after_a_skip(web_app: Any) -> None:
     for _ in range(2):
         r.answer({r.page.keys[0]: "2"})
     page = r.post({"g_a": "1"})
-    assert page.tree.xpath("//input[@id='f-g_b-dk']") and page.tree.xpath("//input[@id='f-g_c-refused']")
+    assert page.tree.xpath("//input[@id='f-g_b-dk']") and page.tree.xpath(
+        "//input[@id='f-g_c-refused']"
+    )
     page = r.answer({"g_a": "1", "g_b": "dk", "g_c": "2"})
     assert page.keys == ["born"]
 
@@ -234,7 +237,11 @@ def test_back_keeps_answers_and_a_changed_answer_reroutes(web_app: Any) -> None:
     assert "Thank you" in page.text()
     record = interview_of(web_app, r)
     assert record.status == "screened_out"
-    assert [e.kind for e in events_of(web_app, record.id) if e.kind in ("back", "answer")] == ["answer", "back", "answer"]
+    assert [e.kind for e in events_of(web_app, record.id) if e.kind in ("back", "answer")] == [
+        "answer",
+        "back",
+        "answer",
+    ]
 
 
 def test_finished_interview_says_thank_you_and_shows_no_answers(web_app: Any) -> None:
@@ -253,12 +260,15 @@ def test_finished_interview_says_thank_you_and_shows_no_answers(web_app: Any) ->
 
 def test_fills_are_escaped(sqlite_url: str, clock: FakeClock, tmp_path: Path) -> None:
     source = tmp_path / "fills.yaml"
-    source.write_text(textwrap.dedent("""\
+    source.write_text(
+        textwrap.dedent("""\
         meta: {id: fills, version: "1", title: Fills, languages: [en], modes: [web]}
         items:
           - {id: name, type: text, text: "What is your name?"}
           - {id: hello, type: info, text: "Hello {{ name }}, welcome."}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     app = make_app(sqlite_url, clock, source)
     try:
         r = Respondent(app, "fills")
@@ -283,7 +293,9 @@ def test_language_switcher_changes_the_interview_language(web_app: Any) -> None:
     assert page.tree.xpath("/html")[0].get("lang") == "cy"
     assert page.tree.xpath("//button[@value='continue']")[0].text_content() == "Parhau"
     record = interview_of(web_app, r)
-    assert [e.value for e in events_of(web_app, record.id, "language")] == [{"from": "en", "to": "cy"}]
+    assert [e.value for e in events_of(web_app, record.id, "language")] == [
+        {"from": "en", "to": "cy"}
+    ]
 
 
 def test_save_and_continue_later_gives_a_link_that_resumes_on_another_device(web_app: Any) -> None:
@@ -350,9 +362,13 @@ def test_token_guessing_is_rate_limited(sqlite_url: str, clock: FakeClock) -> No
         client = app.test_client()
         statuses = [client.get(f"/web/t/guess{i}").status_code for i in range(5)]
         assert statuses == [404, 404, 404, 429, 429]
-        assert client.get(f"/web/t/{good}").status_code == 429  # even a good one, until the window passes
+        assert (
+            client.get(f"/web/t/{good}").status_code == 429
+        )  # even a good one, until the window passes
         other = app.test_client()
-        assert other.get(f"/web/t/{good}", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 303
+        assert (
+            other.get(f"/web/t/{good}", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 303
+        )
     finally:
         close_app(app)
 
@@ -440,8 +456,16 @@ def test_complete_interview_end_to_end(web_app: Any) -> None:
     assert record.status == "complete"
     loaded = get_runner(web_app).load(record.id)
     values = loaded.engine.values(loaded.state)
-    assert values["kid_age_2"] == 12 and values["heard"] == (1, 96) and values["heard_other"] == "a poster"
-    assert values["born"] == dt.date(1980, 5, 1) and values["height"] == 1.7 and values["youngest"] == 3
+    assert (
+        values["kid_age_2"] == 12
+        and values["heard"] == (1, 96)
+        and values["heard_other"] == "a poster"
+    )
+    assert (
+        values["born"] == dt.date(1980, 5, 1)
+        and values["height"] == 1.7
+        and values["youngest"] == 3
+    )
     assert loaded.state.modes_used == ["web"]
 
 
@@ -464,7 +488,9 @@ def test_security_headers_and_no_inline_code(web_app: Any) -> None:
     assert not re.search(r"\son[a-z]+=", html)
 
 
-def test_cookies_are_httponly_lax_and_secure_when_configured(sqlite_url: str, clock: FakeClock) -> None:
+def test_cookies_are_httponly_lax_and_secure_when_configured(
+    sqlite_url: str, clock: FakeClock
+) -> None:
     app = make_app(sqlite_url, clock, SESSION_COOKIE_SECURE=True)
     try:
         response = app.test_client().get("/web/mini/")
@@ -489,6 +515,7 @@ def test_csrf_is_required_on_every_form(web_app: Any) -> None:
 def test_error_pages_show_no_traceback(sqlite_url: str, clock: FakeClock) -> None:
     app = make_app(sqlite_url, clock, PROPAGATE_EXCEPTIONS=False)
     try:
+
         @app.get("/boom")
         def boom() -> str:
             raise RuntimeError("secret internals")
@@ -522,7 +549,10 @@ def test_nobody_reaches_another_respondents_interview(web_app: Any) -> None:
     assert interview_of(web_app, bob).revision == 0
     # a forged cookie naming Alice's interview is not accepted
     forged = web_app.test_client()
-    forged.set_cookie("instrument_session", '{"iv": {"mini": "%s"}}' % interview_of(web_app, alice).id, domain="survey.test")
+    alice_id = interview_of(web_app, alice).id
+    forged.set_cookie(
+        "instrument_session", f'{{"iv": {{"mini": "{alice_id}"}}}}', domain="survey.test"
+    )
     assert "Start now" in forged.get("/web/mini/", follow_redirects=True).get_data(as_text=True)
 
 
@@ -531,7 +561,9 @@ def test_form_state_cannot_be_tampered_with(web_app: Any) -> None:
     page = r.start()
     state = page.form_state
     tampered = state[:-2] + ("AA" if not state.endswith("AA") else "BB")
-    response = r.client.post("/web/mini/", data={"csrf_token": page.csrf, "form_state": tampered, "parent": "1"})
+    response = r.client.post(
+        "/web/mini/", data={"csrf_token": page.csrf, "form_state": tampered, "parent": "1"}
+    )
     assert response.status_code == 400
     assert interview_of(web_app, r).revision == 0
 
@@ -555,14 +587,25 @@ def test_home_lists_surveys_and_health_check(web_app: Any) -> None:
     assert client.get("/healthz").get_data(as_text=True) == "ok"
 
 
-def test_theme_dir_overrides_templates_and_adds_css(sqlite_url: str, clock: FakeClock, tmp_path: Path) -> None:
+def test_theme_dir_overrides_templates_and_adds_css(
+    sqlite_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
     theme = tmp_path / "theme"
     (theme / "templates" / "instrument").mkdir(parents=True)
     (theme / "static").mkdir()
     (theme / "static" / "theme.css").write_text(":root { --colour-brand: #6a1b9a; }")
-    base = Path(__file__).resolve().parent.parent / "instrument" / "server" / "templates" / "instrument" / "base.html"
+    base = (
+        Path(__file__).resolve().parent.parent
+        / "instrument"
+        / "server"
+        / "templates"
+        / "instrument"
+        / "base.html"
+    )
     (theme / "templates" / "instrument" / "base.html").write_text(
-        base.read_text().replace("Your answers are used for research only.", "Run by the Example Research Unit.")
+        base.read_text().replace(
+            "Your answers are used for research only.", "Run by the Example Research Unit."
+        )
     )
     app = make_app(sqlite_url, clock, THEME_DIR=str(theme))
     try:

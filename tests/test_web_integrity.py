@@ -12,18 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_web_support import *
 
 from instrument.server.app import get_runner
-from store_fixtures import database_url, postgres_database  # noqa: F401 - fixtures
-from test_web_support import (  # noqa: F401 - fixtures
-    FakeClock,
-    Respondent,
-    clock,
-    close_app,
-    events_of,
-    interview_of,
-    make_app,
-)
+from tests.store_fixtures import *
 
 
 @pytest.fixture
@@ -58,7 +50,10 @@ def test_a_resent_submit_records_once(app: Any) -> None:
     record = interview_of(app, r)
     assert record.revision == 1
     assert answers_for(app, record.id, "parent") == [1]
-    assert len([e for e in events_of(app, record.id, "paradata") if e.value["event"] == "submitted"]) == 1
+    assert (
+        len([e for e in events_of(app, record.id, "paradata") if e.value["event"] == "submitted"])
+        == 1
+    )
 
 
 def test_a_double_click_racing_itself_records_once(app: Any) -> None:
@@ -112,7 +107,9 @@ def test_a_stale_back_is_refused(app: Any) -> None:
     assert events_of(app, interview_of(app, r).id, "back") == []
 
 
-def test_nothing_acknowledged_is_lost_when_the_server_restarts(database_url: str, clock: FakeClock) -> None:
+def test_nothing_acknowledged_is_lost_when_the_server_restarts(
+    database_url: str, clock: FakeClock
+) -> None:
     first = make_app(database_url, clock)
     r = Respondent(first)
     r.start()

@@ -19,6 +19,22 @@ import pytest
 
 from instrument.server.app import create_app, get_runner
 
+__all__ = [
+    "FLAGSHIP",
+    "MINI",
+    "SECRET",
+    "FakeClock",
+    "Page",
+    "Respondent",
+    "clock",
+    "close_app",
+    "events_of",
+    "interview_of",
+    "make_app",
+    "sqlite_url",
+    "web_app",
+]
+
 ROOT = Path(__file__).resolve().parent.parent
 MINI = ROOT / "tests" / "data" / "mini.yaml"
 FLAGSHIP = ROOT / "questionnaires" / "social_licence.yaml"
@@ -92,16 +108,24 @@ class Page:
 
     @property
     def form_state(self) -> str:
-        return self.tree.xpath(f"//form[{_cls('question-form')}]//input[@name='form_state']")[0].get("value")
+        return self.tree.xpath(f"//form[{_cls('question-form')}]//input[@name='form_state']")[
+            0
+        ].get("value")
 
     @property
     def summary(self) -> list[tuple[str, str]]:
         """(href, message) of each error summary link."""
-        return [(a.get("href"), a.text_content().strip()) for a in self.tree.xpath(f"//*[{_cls('error-summary')}]//a")]
+        return [
+            (a.get("href"), a.text_content().strip())
+            for a in self.tree.xpath(f"//*[{_cls('error-summary')}]//a")
+        ]
 
     @property
     def warnings(self) -> list[str]:
-        return [" ".join(li.text_content().split()) for li in self.tree.xpath(f"//*[{_cls('warning-panel')}]//li")]
+        return [
+            " ".join(li.text_content().split())
+            for li in self.tree.xpath(f"//*[{_cls('warning-panel')}]//li")
+        ]
 
     def value(self, name: str) -> str | None:
         for el in self.tree.xpath(f"//*[@name='{name}']"):
@@ -115,10 +139,16 @@ class Page:
         return None
 
     def checked(self, name: str) -> list[str]:
-        return [el.get("value") for el in self.tree.xpath(f"//input[@name='{name}']") if el.get("checked") is not None]
+        return [
+            el.get("value")
+            for el in self.tree.xpath(f"//input[@name='{name}']")
+            if el.get("checked") is not None
+        ]
 
     def names(self) -> set[str]:
-        return {el.get("name") for el in self.tree.xpath(f"//form[{_cls('question-form')}]//*[@name]")}
+        return {
+            el.get("name") for el in self.tree.xpath(f"//form[{_cls('question-form')}]//*[@name]")
+        }
 
     @property
     def keys(self) -> list[str]:
@@ -134,7 +164,9 @@ def _cls(name: str) -> str:
 class Respondent:
     """A browser, as far as forms and cookies go."""
 
-    def __init__(self, app: Any, qid: str = "mini", *, user_agent: str = "Mozilla/5.0 (X11; Linux x86_64)") -> None:
+    def __init__(
+        self, app: Any, qid: str = "mini", *, user_agent: str = "Mozilla/5.0 (X11; Linux x86_64)"
+    ) -> None:
         self.app = app
         self.qid = qid
         self.client = app.test_client()
@@ -142,32 +174,54 @@ class Respondent:
         self.page: Page | None = None
 
     def _wrap(self, response: Any) -> Page:
-        return Page(response.status_code, response.get_data(as_text=True), response.headers.get("Location"))
+        return Page(
+            response.status_code, response.get_data(as_text=True), response.headers.get("Location")
+        )
 
     def get(self, path: str | None = None) -> Page:
-        response = self.client.get(path or f"/web/{self.qid}/", headers={"User-Agent": self.user_agent}, follow_redirects=True)
+        response = self.client.get(
+            path or f"/web/{self.qid}/",
+            headers={"User-Agent": self.user_agent},
+            follow_redirects=True,
+        )
         self.page = self._wrap(response)
         return self.page
 
     def start(self) -> Page:
         page = self.get()
         response = self.client.post(
-            f"/web/{self.qid}/start", data={"csrf_token": page.csrf}, headers={"User-Agent": self.user_agent}
+            f"/web/{self.qid}/start",
+            data={"csrf_token": page.csrf},
+            headers={"User-Agent": self.user_agent},
         )
         assert response.status_code == 303, response.status_code
         return self.get()
 
-    def post(self, data: Mapping[str, Any], *, page: Page | None = None, action: str = "continue", follow: bool = True) -> Page:
+    def post(
+        self,
+        data: Mapping[str, Any],
+        *,
+        page: Page | None = None,
+        action: str = "continue",
+        follow: bool = True,
+    ) -> Page:
         """Submit the question form of ``page`` (default: the last page seen)."""
         page = page or self.page
         assert page is not None
-        form: dict[str, Any] = {"csrf_token": page.csrf, "form_state": page.form_state, "action": action}
+        form: dict[str, Any] = {
+            "csrf_token": page.csrf,
+            "form_state": page.form_state,
+            "action": action,
+        }
         warned = page.tree.xpath("//input[@name='warned']")
         if warned:
             form["warned"] = warned[0].get("value")
         form.update(data)
         response = self.client.post(
-            f"/web/{self.qid}/", data=form, headers={"User-Agent": self.user_agent}, follow_redirects=follow
+            f"/web/{self.qid}/",
+            data=form,
+            headers={"User-Agent": self.user_agent},
+            follow_redirects=follow,
         )
         result = self._wrap(response)
         if follow:
@@ -177,7 +231,9 @@ class Respondent:
     def back(self, *, page: Page | None = None) -> Page:
         page = page or self.page
         assert page is not None
-        state = page.tree.xpath(f"//form[{_cls('back-form')}]//input[@name='form_state']")[0].get("value")
+        state = page.tree.xpath(f"//form[{_cls('back-form')}]//input[@name='form_state']")[0].get(
+            "value"
+        )
         response = self.client.post(
             f"/web/{self.qid}/",
             data={"csrf_token": page.csrf, "form_state": state, "action": "back"},

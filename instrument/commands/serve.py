@@ -22,34 +22,55 @@ DEMO_STAFF = "demo"
 @click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--secret-key", envvar="INSTRUMENT_SECRET_KEY", default=None,
-              help="Signs cookies (default: $INSTRUMENT_SECRET_KEY, else random per run).")
-@click.option("--demo/--no-demo", default=True, show_default=True,
-              help="Print a test respondent link and create a demo staff login.")
+@click.option(
+    "--secret-key",
+    envvar="INSTRUMENT_SECRET_KEY",
+    default=None,
+    help="Signs cookies (default: $INSTRUMENT_SECRET_KEY, else random per run).",
+)
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="Print a test respondent link and create a demo staff login.",
+)
 @click.option("--debug", is_flag=True, help="Flask debug mode (never on a public address).")
-def serve(paths: tuple[str, ...], database: str | None, host: str, port: int,
-          secret_key: str | None, demo: bool, debug: bool) -> None:
+def serve(
+    paths: tuple[str, ...],
+    database: str | None,
+    host: str,
+    port: int,
+    secret_key: str | None,
+    demo: bool,
+    debug: bool,
+) -> None:
     """Serve questionnaire file(s) PATH... to respondents on the web."""
     from instrument.diagnostics import QuestionnaireError
     from instrument.server.app import create_app, get_runner
 
     try:
-        app = create_app({
-            "QUESTIONNAIRES": list(paths),
-            "DATABASE_URL": database,
-            "SECRET_KEY": secret_key or secrets.token_hex(32),
-        })
+        app = create_app(
+            {
+                "QUESTIONNAIRES": list(paths),
+                "DATABASE_URL": database,
+                "SECRET_KEY": secret_key or secrets.token_hex(32),
+            }
+        )
     except QuestionnaireError as exc:
         raise click.ClickException(f"the questionnaire has errors:\n{exc}") from None
     runner = get_runner(app)
     base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
-    click.echo(f"Serving on {base}/  (database: {runner.store.engine.url.render_as_string(hide_password=True)})")
+    click.echo(
+        f"Serving on {base}/  (database: {runner.store.engine.url.render_as_string(hide_password=True)})"
+    )
     for survey in runner.surveys.values():
         if "web" in app.blueprints and "web" in survey.questionnaire.modes:
             click.echo(f"  {survey.id}: open link      {base}/web/{survey.id}/")
             if demo:
                 token = runner.store.issue_token(survey.id, purpose="test")
-                click.echo(f"  {survey.id}: test link      {base}/web/t/{token}  (a test interview)")
+                click.echo(
+                    f"  {survey.id}: test link      {base}/web/t/{token}  (a test interview)"
+                )
     if demo:
         click.echo(f"Staff area: {base}/staff/  {_demo_login(runner.store)}")
     app.run(host=host, port=port, debug=debug, use_reloader=False)

@@ -26,8 +26,8 @@ from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from instrument.engine import Engine
-from instrument.questionnaires import require
 from instrument.plugins import PluginFacade, get_plugin_manager
+from instrument.questionnaires import require
 from instrument.server.runner import Runner, Survey
 from instrument.server.security import RateLimiter, install_error_pages, install_headers
 from instrument.store import open_store
@@ -204,5 +204,3 @@ def _install_theme(app: Flask) -> None:
     @app.context_processor
     def _theme() -> dict[str, Any]:
         return {"theme_css": url_for("theme_static", filename="theme.css") if theme_css else None}
-
-

@@ -45,7 +45,9 @@ def _first_suffix(engine: Engine, page: Page) -> str | None:
     return "1"
 
 
-def preview_step(engine: Engine, page_id: str, *, mode: str, language: str, now: dt.datetime) -> Step:
+def preview_step(
+    engine: Engine, page_id: str, *, mode: str, language: str, now: dt.datetime
+) -> Step:
     """The page as a :class:`Step`, every question shown, rendered for ``mode`` and ``language``.
 
     :raises KeyError: no such page; ``EngineError``: the questionnaire does

@@ -32,7 +32,11 @@ from instrument.store import InterviewRecord, NewEvent, SaveResult, Store
 
 __all__ = ["Loaded", "Runner", "Survey", "status_of", "to_store_events"]
 
-_STATUS_OF_OUTCOME = {"complete": "complete", "screened_out": "screened_out", "partial": "abandoned"}
+_STATUS_OF_OUTCOME = {
+    "complete": "complete",
+    "screened_out": "screened_out",
+    "partial": "abandoned",
+}
 
 
 def status_of(state: State) -> str:
@@ -267,23 +271,33 @@ class Runner:
 
     # -- plugins ------------------------------------------------------------
 
-    def _notify(self, kind: str, interview_id: str, at: dt.datetime, mode: str, data: Mapping[str, Any]) -> None:
+    def _notify(
+        self, kind: str, interview_id: str, at: dt.datetime, mode: str, data: Mapping[str, Any]
+    ) -> None:
         if self.facade is None:
             return
         self.facade.interview_event(
             InterviewEvent(kind=kind, interview_id=interview_id, at=at, mode=mode, data=data)
         )
 
-    def _notify_events(self, interview_id: str, state: State, events: Sequence[Event], now: dt.datetime) -> None:
+    def _notify_events(
+        self, interview_id: str, state: State, events: Sequence[Event], now: dt.datetime
+    ) -> None:
         if self.facade is None:
             return
         for event in events:
             if event.kind == "answer":
-                self._notify("answered", interview_id, event.at, state.mode, {"variable": event.key})
+                self._notify(
+                    "answered", interview_id, event.at, state.mode, {"variable": event.key}
+                )
             elif event.kind in ("back", "jump"):
-                self._notify("moved_back", interview_id, event.at, state.mode, _jsonable(event.data))
+                self._notify(
+                    "moved_back", interview_id, event.at, state.mode, _jsonable(event.data)
+                )
             elif event.kind == "mode":
-                self._notify("mode_switched", interview_id, event.at, state.mode, _jsonable(event.data))
+                self._notify(
+                    "mode_switched", interview_id, event.at, state.mode, _jsonable(event.data)
+                )
             elif event.kind == "finish":
                 outcome = event.data.get("outcome")
                 kind = "breakoff" if outcome == "partial" else "completed"

@@ -54,12 +54,44 @@ def install_error_pages(app: Flask) -> None:
 
         return handler
 
-    app.register_error_handler(400, page(400, "Something went wrong", "The form could not be read. Go back, reload the page and try again."))
-    app.register_error_handler(403, page(403, "You cannot see this page", "You do not have access to this page."))
-    app.register_error_handler(404, page(404, "Page not found", "If you typed the web address, check it is correct. If you used a link, it may be out of date."))
-    app.register_error_handler(405, page(405, "Page not found", "This page cannot be used like that."))
-    app.register_error_handler(429, page(429, "Too many attempts", "There were too many attempts from your connection. Wait a few minutes and try again."))
-    app.register_error_handler(500, page(500, "Sorry, there is a problem with the service", "Try again later. Your answers up to the last page you completed are saved."))
+    app.register_error_handler(
+        400,
+        page(
+            400,
+            "Something went wrong",
+            "The form could not be read. Go back, reload the page and try again.",
+        ),
+    )
+    app.register_error_handler(
+        403, page(403, "You cannot see this page", "You do not have access to this page.")
+    )
+    app.register_error_handler(
+        404,
+        page(
+            404,
+            "Page not found",
+            "If you typed the web address, check it is correct. If you used a link, it may be out of date.",
+        ),
+    )
+    app.register_error_handler(
+        405, page(405, "Page not found", "This page cannot be used like that.")
+    )
+    app.register_error_handler(
+        429,
+        page(
+            429,
+            "Too many attempts",
+            "There were too many attempts from your connection. Wait a few minutes and try again.",
+        ),
+    )
+    app.register_error_handler(
+        500,
+        page(
+            500,
+            "Sorry, there is a problem with the service",
+            "Try again later. Your answers up to the last page you completed are saved.",
+        ),
+    )
 
 
 class RateLimiter:
@@ -72,7 +104,9 @@ class RateLimiter:
     hopeless from one address; a distributed attack needs limits at the proxy.
     """
 
-    def __init__(self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window_seconds
         self._clock = clock
@@ -100,7 +134,9 @@ class RateLimiter:
             now = self._clock()
             self._recent(key, now).append(now)
             if len(self._hits) > 100_000:  # never grow without bound under a flood
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window}
+                self._hits = {
+                    k: v for k, v in self._hits.items() if v and v[-1] > now - self.window
+                }
 
 
 _TABLET = re.compile(r"iPad|Tablet|PlayBook|Silk|Kindle|(Android(?!.*Mobile))", re.IGNORECASE)

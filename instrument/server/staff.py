@@ -58,7 +58,9 @@ def create_staff_blueprint(runner: Runner) -> Blueprint:
         if user_id is None:
             return
         now = int(runner.now().timestamp())
-        if now - int(session.get("staff_seen", 0)) > int(current_app.config["STAFF_TIMEOUT_SECONDS"]):
+        if now - int(session.get("staff_seen", 0)) > int(
+            current_app.config["STAFF_TIMEOUT_SECONDS"]
+        ):
             session.pop("staff", None)
             return
         user = runner.store.get_staff_user_by_id(int(user_id))
@@ -94,7 +96,9 @@ def create_staff_blueprint(runner: Runner) -> Blueprint:
                     target = url_for("staff.index")
                 return redirect(target, 303)
         status = 200 if error is None else 401
-        return render_template("instrument/staff/login.html", error=error, page_title="Sign in"), status
+        return render_template(
+            "instrument/staff/login.html", error=error, page_title="Sign in"
+        ), status
 
     @bp.post("/logout")
     def logout() -> Any:
@@ -121,7 +125,9 @@ def create_staff_blueprint(runner: Runner) -> Blueprint:
                     "web": "web" in current_app.blueprints and "web" in q.modes,
                 }
             )
-        return render_template("instrument/staff/index.html", rows=rows, page_title="Questionnaires")
+        return render_template(
+            "instrument/staff/index.html", rows=rows, page_title="Questionnaires"
+        )
 
     @bp.get("/preview/<qid>/")
     @staff_required()
@@ -148,7 +154,9 @@ def create_staff_blueprint(runner: Runner) -> Blueprint:
         if page_id not in q.pages or mode not in q.modes or language not in q.languages:
             abort(404)
         try:
-            step = preview_step(survey.engine, page_id, mode=mode, language=language, now=runner.now())
+            step = preview_step(
+                survey.engine, page_id, mode=mode, language=language, now=runner.now()
+            )
         except EngineError:
             abort(404)
         context: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from typing import Any
 
 from instrument.server.app import create_app
 
-__all__ = ["app", "config_from_env"]
+__all__ = ["config_from_env"]  # and ``app``, built on first access
 
 
 def _flag(name: str, default: bool) -> bool:

@@ -31,7 +31,7 @@ from instrument.engine import Problem, QuestionView, Step
 from instrument.values import DK, REFUSED
 from instrument_web.messages import ui
 
-__all__ = ["PageForm", "CHOICE_TYPES", "TYPED_TYPES"]
+__all__ = ["CHOICE_TYPES", "TYPED_TYPES", "PageForm"]
 
 CHOICE_TYPES = frozenset({"single", "yesno", "multi"})
 TYPED_TYPES = frozenset({"integer", "decimal", "text", "long_text", "date"})
@@ -77,12 +77,33 @@ class PageForm:
         for question in step.questions:
             missing = missing_options(question)
             if question.type in ("single", "yesno"):
-                add(question.key, RadioField(name=question.key, choices=_choices(_codes(question) + missing), validate_choice=False))
+                add(
+                    question.key,
+                    RadioField(
+                        name=question.key,
+                        choices=_choices(_codes(question) + missing),
+                        validate_choice=False,
+                    ),
+                )
             elif question.type == "multi":
-                add(question.key, SelectMultipleField(name=question.key, choices=_choices(_codes(question) + missing), validate_choice=False))
+                add(
+                    question.key,
+                    SelectMultipleField(
+                        name=question.key,
+                        choices=_choices(_codes(question) + missing),
+                        validate_choice=False,
+                    ),
+                )
             elif question.type == "grid":
                 for row in question.rows:
-                    add(row.key, RadioField(name=row.key, choices=_choices(_codes(question) + missing), validate_choice=False))
+                    add(
+                        row.key,
+                        RadioField(
+                            name=row.key,
+                            choices=_choices(_codes(question) + missing),
+                            validate_choice=False,
+                        ),
+                    )
             elif question.type == "date":
                 for part in ("day", "month", "year"):
                     add(f"{question.key}-{part}", StringField(name=f"{question.key}-{part}"))
@@ -91,7 +112,14 @@ class PageForm:
             elif question.type in TYPED_TYPES:
                 add(question.key, StringField(name=question.key))
             if question.type in TYPED_TYPES and missing:
-                add(f"{question.key}-missing", SelectMultipleField(name=f"{question.key}-missing", choices=_choices(missing), validate_choice=False))
+                add(
+                    f"{question.key}-missing",
+                    SelectMultipleField(
+                        name=f"{question.key}-missing",
+                        choices=_choices(missing),
+                        validate_choice=False,
+                    ),
+                )
             if question.other_key:
                 add(question.other_key, StringField(name=question.other_key))
         form_class = type("StepForm", (Form,), attributes)
@@ -180,7 +208,10 @@ class PageForm:
                 answers[question.key] = _SPECIAL[special[0]] if special else chosen
             elif question.type in TYPED_TYPES:
                 if question.type == "date":
-                    raw: Any = {part: self.value(f"{question.key}-{part}") for part in ("day", "month", "year")}
+                    raw: Any = {
+                        part: self.value(f"{question.key}-{part}")
+                        for part in ("day", "month", "year")
+                    }
                     entered = any(v.strip() for v in raw.values())
                 else:
                     raw = self.value(question.key)
@@ -188,10 +219,25 @@ class PageForm:
                 special = [c for c in self.values(f"{question.key}-missing") if c in _SPECIAL]
                 labels = dict(missing_options(question))
                 if len(special) > 1:
-                    problems.append(Problem(question.key, ui(language, "one_missing", dk=labels.get("dk", ""), refused=labels.get("refused", ""))))
+                    problems.append(
+                        Problem(
+                            question.key,
+                            ui(
+                                language,
+                                "one_missing",
+                                dk=labels.get("dk", ""),
+                                refused=labels.get("refused", ""),
+                            ),
+                        )
+                    )
                     continue
                 if special and entered:
-                    problems.append(Problem(question.key, ui(language, "not_both", label=labels.get(special[0], special[0]))))
+                    problems.append(
+                        Problem(
+                            question.key,
+                            ui(language, "not_both", label=labels.get(special[0], special[0])),
+                        )
+                    )
                     continue
                 answers[question.key] = _SPECIAL[special[0]] if special else raw
             if question.other_key:

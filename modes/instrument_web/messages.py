@@ -84,4 +84,13 @@ def ui(language: str, key: str, **values: Any) -> str:
     return text.format(**values) if values else text
 
 
-LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg", "ga": "Gaeilge", "gd": "Gàidhlig", "fr": "Français", "de": "Deutsch", "es": "Español", "pl": "Polski"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "cy": "Cymraeg",
+    "ga": "Gaeilge",
+    "gd": "Gàidhlig",
+    "fr": "Français",
+    "de": "Deutsch",
+    "es": "Español",
+    "pl": "Polski",
+}

@@ -187,7 +187,10 @@ class _Views:
             language = self._language(survey)
             timed_out = session.pop("timed_out", False)
             return render_template(
-                "web/start.html", **self._chrome(survey, language), timed_out=timed_out, open_link=_open(qid)
+                "web/start.html",
+                **self._chrome(survey, language),
+                timed_out=timed_out,
+                open_link=_open(qid),
             )
         state = loaded.state
         step = loaded.engine.current_step(state)
@@ -236,7 +239,11 @@ class _Views:
         else:
             language = self._language(survey)
             loaded = self.runner.start(
-                qid, mode=MODE, language=language, case_id=found.case_id, is_test=found.purpose == "test"
+                qid,
+                mode=MODE,
+                language=language,
+                case_id=found.case_id,
+                is_test=found.purpose == "test",
             )
             store.attach_token(found.id, loaded.record.id, now=now)
             self._remember(qid, loaded.record.id, token)
@@ -286,14 +293,21 @@ class _Views:
             # The engine remembered the prompt (don't know is offered from now on): save that.
             try:
                 self.runner.save(
-                    loaded, result.events, expected_revision=form_state["r"], idempotency_key=form_state["n"]
+                    loaded,
+                    result.events,
+                    expected_revision=form_state["r"],
+                    idempotency_key=form_state["n"],
                 )
             except StaleRevision:
                 return self._stale(qid)
             loaded.record = self.runner.store.load_interview(loaded.record.id)
             step = engine.current_step(state)
-            return self._render(survey, loaded, step, PageForm(step, request.form), prompts=result.errors)
-        return self._render(survey, loaded, step, form, errors=result.errors, warnings=result.warnings)
+            return self._render(
+                survey, loaded, step, PageForm(step, request.form), prompts=result.errors
+            )
+        return self._render(
+            survey, loaded, step, form, errors=result.errors, warnings=result.warnings
+        )
 
     def language(self, qid: str) -> Any:
         survey = self._survey(qid)
@@ -308,7 +322,14 @@ class _Views:
             try:
                 self.runner.save(
                     loaded,
-                    extra=[NewEvent(None, {"from": before, "to": wanted}, kind="language", at=self.runner.now())],
+                    extra=[
+                        NewEvent(
+                            None,
+                            {"from": before, "to": wanted},
+                            kind="language",
+                            at=self.runner.now(),
+                        )
+                    ],
                 )
             except StaleRevision:
                 pass  # saved elsewhere meanwhile: the page shows what is current
@@ -345,10 +366,23 @@ class _Views:
         shown_at = dt.datetime.fromisoformat(form_state["s"])
         return [
             NewEvent(None, {"event": "shown", **page}, kind="paradata", at=shown_at),
-            NewEvent(None, {"event": "submitted", "action": action, **page}, kind="paradata", at=self.runner.now()),
+            NewEvent(
+                None,
+                {"event": "submitted", "action": action, **page},
+                kind="paradata",
+                at=self.runner.now(),
+            ),
         ]
 
-    def _save_and_go(self, qid: str, loaded: Loaded, form_state: dict[str, Any], events: Any, step: Step, action: str) -> Any:
+    def _save_and_go(
+        self,
+        qid: str,
+        loaded: Loaded,
+        form_state: dict[str, Any],
+        events: Any,
+        step: Step,
+        action: str,
+    ) -> Any:
         try:
             result = self.runner.save(
                 loaded,
@@ -373,7 +407,10 @@ class _Views:
         token = (session.get("tok") or {}).get(qid)
         if token is None:
             token = self.runner.store.issue_token(
-                qid, interview_id=loaded.record.id, case_id=loaded.record.case_id, now=self.runner.now()
+                qid,
+                interview_id=loaded.record.id,
+                case_id=loaded.record.case_id,
+                now=self.runner.now(),
             )
         session["saved"] = {**(session.get("saved") or {}), qid: token}
         self._forget(qid)
@@ -382,7 +419,9 @@ class _Views:
     def _behind(self, qid: str, loaded: Loaded, form_state: dict[str, Any]) -> Any:
         """A form rendered at an older revision: a resend of a save that worked, or a stale tab."""
         try:
-            replayed = self.runner.replayed(loaded.record.id, revision=form_state["r"], idempotency_key=form_state["n"])
+            replayed = self.runner.replayed(
+                loaded.record.id, revision=form_state["r"], idempotency_key=form_state["n"]
+            )
         except InterviewWithdrawn:
             replayed = False
         if replayed:
@@ -408,7 +447,12 @@ class _Views:
         language = session.get("lang") or "en"
         title = ui(language, f"link_{kind}_title")
         body = ui(language, f"link_{kind}")
-        return render_template("web/link_problem.html", title=title, body=body, t=lambda key, **kw: ui(language, key, **kw)), status
+        return render_template(
+            "web/link_problem.html",
+            title=title,
+            body=body,
+            t=lambda key, **kw: ui(language, key, **kw),
+        ), status
 
     def _chrome(self, survey: Survey, language: str) -> dict[str, Any]:
         q = survey.questionnaire
@@ -417,7 +461,9 @@ class _Views:
             "qid": survey.id,
             "survey_title": q.title.source(language, q.default_language),
             "language": language,
-            "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in q.languages] if len(q.languages) > 1 else [],
+            "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in q.languages]
+            if len(q.languages) > 1
+            else [],
             "t": lambda key, **kw: ui(language, key, **kw),
             "timeout_minutes": minutes,
         }
@@ -453,25 +499,25 @@ class _Views:
             title = f"{ui(language, 'error_prefix')}: {title}"
         config = current_app.config
         return render_template(
-                "web/page.html",
-                **self._chrome(survey, language),
-                step=step,
-                form=form,
-                form_state=self._form_state(loaded, step),
-                page_title=title,
-                errors=errors,
-                prompts=prompts,
-                summary=summary,
-                error_for=by_key,
-                warnings=[(targets.get(w.key, "main-content"), w.message) for w in warnings],
-                warned=warned,
-                notice=notice,
-                missing_options=missing_options,
-                single=len(step.questions) == 1,
-                percent=int(round(step.progress * 100)),
-                timeout_seconds=int(config["RESPONDENT_TIMEOUT_SECONDS"]),
-                warning_seconds=int(config["TIMEOUT_WARNING_SECONDS"]),
-            )
+            "web/page.html",
+            **self._chrome(survey, language),
+            step=step,
+            form=form,
+            form_state=self._form_state(loaded, step),
+            page_title=title,
+            errors=errors,
+            prompts=prompts,
+            summary=summary,
+            error_for=by_key,
+            warnings=[(targets.get(w.key, "main-content"), w.message) for w in warnings],
+            warned=warned,
+            notice=notice,
+            missing_options=missing_options,
+            single=len(step.questions) == 1,
+            percent=round(step.progress * 100),
+            timeout_seconds=int(config["RESPONDENT_TIMEOUT_SECONDS"]),
+            warning_seconds=int(config["TIMEOUT_WARNING_SECONDS"]),
+        )
 
 
 def _open(qid: str) -> bool:

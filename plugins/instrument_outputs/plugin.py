@@ -36,7 +36,7 @@ def register_output_formats() -> list[OutputFormat]:
             write=_lazy("dta"), can_write=_lazy("dta", "can_write"),
         ),
         OutputFormat(
-            name="csv", extensions=("csv", "sps", "do"), media_type="text/csv",
+            name="csv", extensions=("csv", "sps", "do", "R"), media_type="text/csv",
             write=_lazy("csv_syntax"),
         ),
         OutputFormat(

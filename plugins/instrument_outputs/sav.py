@@ -17,6 +17,7 @@ from .common import ExportError, check_names, spss_missing, string_missing_for_s
 
 __all__ = ["can_write", "write", "spss_format", "note_lines"]
 
+SHORT_STRING_BYTES = 8
 MEASURE = {"nominal": "nominal", "ordinal": "ordinal", "scale": "scale"}
 
 
@@ -91,7 +92,11 @@ def write(dataset: Dataset, dest: Path) -> None:
             if vl:
                 value_labels[name] = {str(k): v for k, v in vl.items()}
             declared_text = string_missing_for_spss(info, cb.missing_codes)
-            if declared_text:
+            width = max((len(str(v).encode("utf-8")) for v in frame[name]), default=1)
+            # ReadStat writes the missing values of strings wider than 8 bytes in an
+            # extension record (subtype 22) that PSPP reports as broken and ignores;
+            # those variables get value labels only here (the .sps declares them).
+            if declared_text and width <= SHORT_STRING_BYTES:
                 missing[name] = declared_text
         measure[name] = MEASURE.get(info.level, "nominal")
     pyreadstat.write_sav(
