@@ -616,3 +616,53 @@ def test_theme_dir_overrides_templates_and_adds_css(
         assert b"#6a1b9a" in client.get("/theme/theme.css").data
     finally:
         close_app(app)
+
+
+# -- serving -------------------------------------------------------------------------
+
+
+def test_serve_prints_links_and_a_demo_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from flask import Flask
+
+    from instrument.commands.serve import serve
+
+    ran: list[tuple[str, int]] = []
+    # Flask's development server would block the test; record how it would be started instead.
+    monkeypatch.setattr(Flask, "run", lambda self, host, port, **kw: ran.append((host, port)))
+    database = f"sqlite:///{tmp_path / 'served.db'}"
+    args = [str(Path(__file__).parent / "data" / "mini.yaml"), "--database", database, "--port", "5099"]
+    result = CliRunner().invoke(serve, args)
+    assert result.exit_code == 0, result.output
+    assert "mini: open link      http://localhost:5099/web/mini/" in result.output
+    token = re.search(r"/web/t/(\S+)", result.output).group(1)
+    password = re.search(r"user 'demo', password '([^']+)'", result.output).group(1)
+    assert ran == [("127.0.0.1", 5099)]
+    from instrument.store import open_store
+
+    with open_store(database) as store:
+        assert store.find_token(token).purpose == "test"
+        assert store.verify_staff_password("demo", password).role == "admin"
+    again = CliRunner().invoke(serve, args)
+    assert "the password printed when this database was first served" in again.output
+
+
+def test_wsgi_config_comes_from_the_environment(tmp_path: Path) -> None:
+    from instrument.server.wsgi import config_from_env
+
+    with pytest.raises(RuntimeError, match="INSTRUMENT_QUESTIONNAIRES"):
+        config_from_env({})
+    with pytest.raises(RuntimeError, match="INSTRUMENT_SECRET_KEY"):
+        config_from_env({"INSTRUMENT_QUESTIONNAIRES": "a.yaml"})
+    config = config_from_env(
+        {
+            "INSTRUMENT_QUESTIONNAIRES": "a.yaml:b.yaml",
+            "INSTRUMENT_SECRET_KEY": "k",
+            "INSTRUMENT_SECURE_COOKIES": "1",
+            "INSTRUMENT_OPEN_LINKS": "0",
+            "INSTRUMENT_TRUSTED_PROXIES": "1",
+        }
+    )
+    assert config["QUESTIONNAIRES"] == ["a.yaml", "b.yaml"]
+    assert config["SESSION_COOKIE_SECURE"] is True and config["OPEN_LINKS"] is False
+    assert config["TRUSTED_PROXIES"] == 1

@@ -106,6 +106,10 @@ class Engine:
         self.containers: dict[str, tuple[Item, ...]] = {"": questionnaire.items}
         self.container_nodes: dict[str, Section | Block | Loop] = {}
         self.page_section: dict[str, Section | None] = {}
+        # what values() reads, in questionnaire order, worked out once
+        self._preload_names = [n for n, v in self.variables.items() if v.kind == "preload"]
+        self._experiment_names = [n for n, v in self.variables.items() if v.kind == "experiment"]
+        self._computed = [(n, v.loop) for n, v in self.variables.items() if v.kind == "computed"]
         self._options_cache: dict[tuple[str, str], tuple[OptionView, ...]] = {}
         self._missing_label_cache: dict[tuple[str, str], tuple[str, str]] = {}
         self._index(questionnaire.items, None)
@@ -739,24 +743,22 @@ class Engine:
 
         Keys not on the route are absent (the dataset builder codes them as routed past).
         """
-        result: dict[str, Any] = {}
-        for name, var in self.variables.items():
-            if var.kind == "preload":
-                if name in state.case:
-                    result[name] = state.case[name]
-            elif var.kind == "experiment":
-                result[name] = state.arms.get(name)
-        ctx = _Context(self, state)
-        for name, var in self.variables.items():
-            if var.kind != "computed":
-                continue
-            if var.loop is None:
-                result[name] = ctx.get(name)
-            else:
-                for it in ctx.iterations(var.loop):
-                    result[f"{name}_{it.suffix}"] = it.get(name)
-        for key in state.on_route:
-            result[key] = state.answers.get(key)
+        answers = state.answers
+        result: dict[str, Any] = {key: answers.get(key) for key in state.on_route}
+        case = state.case
+        for name in self._preload_names:
+            if name in case:
+                result[name] = case[name]
+        for name in self._experiment_names:
+            result[name] = state.arms.get(name)
+        if self._computed:
+            ctx = _Context(self, state)
+            for name, loop in self._computed:
+                if loop is None:
+                    result[name] = ctx.get(name)
+                else:
+                    for it in ctx.iterations(loop):
+                        result[f"{name}_{it.suffix}"] = it.get(name)
         return result
 
     def asked_ids(self, state: State) -> list[str]:

@@ -29,8 +29,8 @@ from instrument.server.app import create_app
 __all__ = ["config_from_env"]  # and ``app``, built on first access
 
 
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+def _flag(env: Any, name: str, default: bool) -> bool:
+    value = env.get(name)
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
@@ -52,10 +52,10 @@ def config_from_env(environ: Any = None) -> dict[str, Any]:
         "QUESTIONNAIRES": paths,
         "DATABASE_URL": env.get("INSTRUMENT_DATABASE_URL"),
         "SECRET_KEY": secret,
-        "SESSION_COOKIE_SECURE": _flag("INSTRUMENT_SECURE_COOKIES", False),
+        "SESSION_COOKIE_SECURE": _flag(env, "INSTRUMENT_SECURE_COOKIES", False),
         "TRUSTED_PROXIES": int(env.get("INSTRUMENT_TRUSTED_PROXIES", "0") or 0),
         "THEME_DIR": env.get("INSTRUMENT_THEME_DIR") or None,
-        "OPEN_LINKS": _flag("INSTRUMENT_OPEN_LINKS", True),
+        "OPEN_LINKS": _flag(env, "INSTRUMENT_OPEN_LINKS", True),
     }
 
 
