@@ -8,6 +8,7 @@ real date live here once, so a web page and a phone call can never disagree.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -17,6 +18,10 @@ from instrument.model import Question
 from instrument.values import DK, REFUSED, Special
 
 __all__ = ["Coerced", "coerce_answer", "is_empty_input"]
+
+
+MAX_DIGITS = 30
+"""Longer numbers are not answers anyone types (and Python refuses to parse >4,300 digits)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def _as_int(raw: Any) -> int | None:
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+    if isinstance(raw, str) and len(raw) <= MAX_DIGITS and re.fullmatch(r"\s*-?\d+\s*", raw):
         return int(raw)
     return None
 
@@ -102,7 +107,7 @@ def _code(question: Question, raw: Any, language: str) -> Coerced:
 
 def _codes(question: Question, raw: Any, language: str) -> Coerced:
     assert question.choices is not None
-    items: Iterable[Any] = [raw] if isinstance(raw, (int, str)) else raw
+    items: Iterable[Any] = raw if isinstance(raw, (list, tuple, set, frozenset)) else [raw]
     chosen: set[int] = set()
     for item in items:
         if is_empty_input(item):
@@ -126,13 +131,20 @@ def _number(question: Question, raw: Any, language: str, *, integer: bool) -> Co
         return Coerced(None, message(language, error_key))
     if isinstance(raw, (int, float)):
         value: int | float = raw
+        if isinstance(raw, float) and not math.isfinite(raw):
+            return Coerced(None, message(language, error_key))
         text = repr(raw)
     else:
         text = str(raw).strip().replace(" ", "")
-        if not _NUMBER.match(text):
+        if len(text) > 4000 or not _NUMBER.match(text):  # int() refuses over 4,300 digits
             return Coerced(None, message(language, error_key))
         text = text.replace(",", "")
         value = float(text) if "." in text else int(text)
+    low, high = question.min, question.max
+    if abs(value) >= 10**MAX_DIGITS:  # a number, but not one anyone means: say what is allowed
+        if low is None and high is None:
+            return Coerced(None, message(language, error_key))
+        return Coerced(None, _bounds_message(language, low, high))
     if integer:
         if isinstance(value, float):
             if not value.is_integer():
@@ -142,14 +154,17 @@ def _number(question: Question, raw: Any, language: str, *, integer: bool) -> Co
         if "." in text and len(text.split(".", 1)[1].rstrip("0")) > question.places:
             return Coerced(None, message(language, "too_many_places", places=question.places))
         value = float(value)
-    low, high = question.min, question.max
     if (low is not None and value < low) or (high is not None and value > high):
-        if low is not None and high is not None:
-            return Coerced(None, message(language, "between", min=_show(low), max=_show(high)))
-        if low is not None:
-            return Coerced(None, message(language, "at_least", min=_show(low)))
-        return Coerced(None, message(language, "at_most", max=_show(high)))
+        return Coerced(None, _bounds_message(language, low, high))
     return Coerced(value)
+
+
+def _bounds_message(language: str, low: Any, high: Any) -> str:
+    if low is not None and high is not None:
+        return message(language, "between", min=_show(low), max=_show(high))
+    if low is not None:
+        return message(language, "at_least", min=_show(low))
+    return message(language, "at_most", max=_show(high))
 
 
 def _show(number: Any) -> str:
@@ -202,7 +217,7 @@ def _date_from_parts(year: Any, month: Any, day: Any) -> dt.date | None:
         return None
     try:
         return dt.date(y, m, d)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         return None
 
 

@@ -167,13 +167,18 @@ class Engine:
             kind = preload.type
             try:
                 if kind == "integer":
+                    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                        raise ValueError("it is not a whole number")
                     value = int(value)
                 elif kind == "decimal":
                     value = float(value)
                 elif kind == "text":
                     value = str(value)
-                elif kind == "date" and not isinstance(value, dt.date):
-                    value = dt.date.fromisoformat(str(value))
+                elif kind == "date":
+                    if isinstance(value, dt.datetime):
+                        value = value.date()
+                    elif not isinstance(value, dt.date):
+                        value = dt.date.fromisoformat(str(value))
                 elif kind == "single":
                     value = int(value)
                     if preload.choices is not None and value not in preload.choices.codes:
@@ -303,8 +308,9 @@ class Engine:
     def current_step(self, state: State, *, html: bool | None = None) -> Step:
         """The page to show now (or the end screen), rendered for the interview's mode and language."""
         visit = state.current
-        if visit is None:
-            return Step("end", "", "0", (), 1.0, False, outcome=state.outcome or "complete", language=state.language, mode=state.mode)
+        if visit is None or (state.finished and not self._is_end_page(visit.page)):
+            # the route ran out (or the interview was closed): there is no page to show
+            return Step("end", "", "end", (), 1.0, False, outcome=state.outcome or "complete", language=state.language, mode=state.mode)
         if html is None:
             html = state.mode in ("web", "cati")
         page = self.q.pages[visit.page]
@@ -335,6 +341,9 @@ class Engine:
             language=state.language,
             mode=state.mode,
         )
+
+    def _is_end_page(self, page_id: str) -> bool:
+        return self.q.pages[page_id].questions[0].type == "end"
 
     def _iteration_label(self, loop_id: str, suffix: str, state: State) -> str | None:
         loop = self.q.loops[loop_id]
@@ -416,8 +425,10 @@ class Engine:
                 ordered = _shuffle_unfixed(list(question.choices.options), _rng(state.seed, "options", key or question.id))
                 options = tuple(by_code[o.code] for o in ordered)
         rows: tuple[RowView, ...] = ()
+        first_row_key = ""
         if question.type == "grid":
             ordered_rows = [r for r in question.rows if r.when is None or r.when.evaluate(ctx)]
+            first_row_key = f"{ordered_rows[0].id}{sfx}" if ordered_rows else ""  # as _take keys the skip prompt
             if question.randomize_rows:
                 _rng(state.seed, "rows", question.id + sfx).shuffle(ordered_rows)
             spoken_row = (lambda r: r.ivr or r.read_out or r.text) if state.mode == "ivr" else (
@@ -434,7 +445,7 @@ class Engine:
                 for r in ordered_rows
             )
         other_key = f"{question.id}_other{sfx}" if question.other_option is not None else None
-        missing_key = key or (rows[0].key if rows else "")
+        missing_key = key or first_row_key
         dk_label, refused_label = self._missing_labels(lang, state.mode)
         return QuestionView(
             key=key,
@@ -513,12 +524,12 @@ class Engine:
         soft warnings the person chose to accept. When the result is not
         accepted the state is unchanged, except that a skip prompt is remembered.
         """
+        visit = state.current
+        if token is not None and (visit is None or token != str(visit.visit) or state.finished):
+            raise StaleSubmission("this page has already been answered or left; showing the current page")
         if state.finished:
             raise EngineError("the interview has finished")
-        visit = state.current
         assert visit is not None
-        if token is not None and token != str(visit.visit):
-            raise StaleSubmission("this page has already been answered or left; showing the current page")
         state.now = now
         page = self.q.pages[visit.page]
         ctx = _Context(self, state, page.loop, visit.suffix)
