@@ -137,7 +137,8 @@ def valid_value(draw: Callable[..., Any], view: QuestionView) -> Any:
         units = draw(st.integers(int(low * scale) + 1, int(high * scale) - 1))
         return f"{units / scale:.{view.places or 0}f}"
     if kind in ("text", "long_text"):
-        return draw(st.text(st.sampled_from("ab <>&'\"é\n"), max_size=min(view.max_length or 20, 20)))
+        text = "x" + draw(st.text(st.sampled_from("ab <>&'\"é\n"), max_size=19))
+        return text[: view.max_length or 20]
     if kind == "date":
         low = _bound(view.min) or dt.date(1900, 1, 1)
         high = _bound(view.max) or dt.date(2100, 1, 1)

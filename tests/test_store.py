@@ -695,3 +695,35 @@ def test_open_store_default_is_a_sqlite_file_in_the_current_directory(
         assert store.dialect == "sqlite"
         assert store.questionnaire_ids() == []
     assert (tmp_path / "instrument.db").is_file()
+
+
+def test_import_interviews_stores_batches_with_their_events(store: Store) -> None:
+    from instrument.store import ImportedInterview, NewEvent
+
+    version = store.add_questionnaire_version("social_licence", "1", "meta: {id: social_licence}\n")
+    items = [
+        ImportedInterview(
+            state={"n": i},
+            status="complete" if i % 2 else "abandoned",
+            mode="web",
+            language="en",
+            events=[NewEvent("q1", i, at=_minutes(i)), NewEvent(None, {"page": "q1"}, kind="page", at=_minutes(i))],
+            is_test=True,
+            started_at=_minutes(i),
+            finished_at=_minutes(i + 5),
+        )
+        for i in range(7)
+    ]
+    assert store.import_interviews(version.id, items, batch_size=3) == 7
+    stored = list(store.iter_interviews("social_licence", include_test=True, statuses=["complete", "abandoned"]))
+    assert sorted(r.state["n"] for r in stored) == list(range(7))
+    assert all(r.is_test for r in stored)
+    assert not list(store.iter_interviews("social_licence"))  # test data stays out of real exports
+    one = next(r for r in stored if r.state["n"] == 3)
+    events = store.events_for(one.id)
+    assert [(e.seq, e.kind, e.variable, e.value) for e in events] == [(1, "answer", "q1", 3), (2, "page", None, {"page": "q1"})]
+    assert one.finished_at == _minutes(8)
+    with pytest.raises(LookupError):
+        store.import_interviews(version.id + 99, items[:1])
+    with pytest.raises(ValueError):
+        store.import_interviews(version.id, [ImportedInterview(state={}, status="withdrawn", mode="web", language="en")])

@@ -203,12 +203,6 @@ def test_grid_rows_are_labelled_radio_groups_with_errors_per_row(web_app: Any) -
     assert page.checked("g_a") == ["1"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="engine bug (reported): a grid's skip prompt is remembered under its first row in "
-    "questionnaire order, but offer_missing looks at the first row in the shuffled display order, "
-    "so don't know is offered only when the shuffle leaves row A first",
-)
 def test_grid_offers_dont_know_columns_after_a_skip(web_app: Any) -> None:
     r = Respondent(web_app)
     to_kids_page(r, "1")

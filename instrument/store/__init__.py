@@ -12,6 +12,7 @@ from instrument.store.records import (
     AccessToken,
     AnswerEvent,
     Contact,
+    ImportedInterview,
     InterviewNotFound,
     InterviewRecord,
     InterviewWithdrawn,
@@ -25,6 +26,7 @@ from instrument.store.records import (
     WithdrawalReport,
 )
 from instrument.store.schema import FINISHED_STATUSES, INTERVIEW_STATUSES, STAFF_ROLES
+from instrument.store.events import engine_events
 from instrument.store.store import Store, open_store
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "AccessToken",
     "AnswerEvent",
     "Contact",
+    "ImportedInterview",
+    "engine_events",
     "InterviewNotFound",
     "InterviewRecord",
     "InterviewWithdrawn",

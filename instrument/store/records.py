@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -197,3 +198,19 @@ class WithdrawalReport:
     events_deleted: int = 0
     contacts_deleted: int = 0
     tokens_revoked: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedInterview:
+    """A whole interview to store in one go (see :meth:`Store.import_interviews`)."""
+
+    state: dict[str, Any]
+    status: str
+    mode: str
+    language: str
+    events: Sequence[NewEvent] = ()
+    is_test: bool = False
+    case_id: str | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    interview_id: str | None = None
