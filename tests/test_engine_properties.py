@@ -45,7 +45,7 @@ TODAY = NOW.date()
 MAX_ACTIONS = 400
 MAX_MOVES = 4  # backs and jumps per interview: enough to exercise them, few enough to finish
 PROPERTY = settings(
-    max_examples=25,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
@@ -572,7 +572,7 @@ def _as_number(part: Any) -> int | None:
 
 
 @names
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(data=st.data())
 def test_any_input_raises_only_engine_errors(name: str, data: st.DataObject) -> None:
     engine = engine_for(name)
