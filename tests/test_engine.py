@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 from markupsafe import Markup
 
-from instrument.engine import Engine, EngineError, StaleSubmission, State, STATE_VERSION, Step
+from instrument.engine import STATE_VERSION, Engine, EngineError, StaleSubmission, State, Step
 from instrument.engine.answers import coerce_answer, coerce_code, is_empty_input
 from instrument.loader import load_questionnaire_text, require_questionnaire
 from instrument.values import DK, REFUSED
 
 DATA = Path(__file__).parent / "data"
-NOW = dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.UTC)
 TODAY = NOW.date()
 
 
@@ -134,7 +135,7 @@ def drive(
     clock: list[float] | None = None,
 ) -> list[Step]:
     """Answer page after page until the page ``until`` (not answered) or the end; the steps shown."""
-    shown = []
+    shown: list[Step] = []
     clock = clock if clock is not None else [0.0]
     for _ in range(200):
         if state.finished:
@@ -144,9 +145,13 @@ def drive(
         if step.page_id == until:
             return shown
         clock[0] += 10
-        result = engine.submit(state, page_answers(step, answers), now=at(clock[0]), token=step.token, confirm=True)
+        result = engine.submit(
+            state, page_answers(step, answers), now=at(clock[0]), token=step.token, confirm=True
+        )
         if not result.accepted and result.errors and all(p.kind == "prompt" for p in result.errors):
-            result = engine.submit(state, page_answers(step, answers), now=at(clock[0]), token=step.token, confirm=True)
+            result = engine.submit(
+                state, page_answers(step, answers), now=at(clock[0]), token=step.token, confirm=True
+            )
         assert result.accepted, (step.page_id, result.errors, result.warnings)
     raise AssertionError("the interview did not end")
 
@@ -170,7 +175,12 @@ def test_start_shows_first_page_at_time_and_seed(mini: Engine) -> None:
     state = mini.start(now=NOW, seed=42, mode="cati", language="cy")
     step = mini.current_step(state)
     assert (step.kind, step.page_id, step.mode, step.language) == ("page", "parent", "cati", "cy")
-    assert (state.seed, state.started_at, state.modes_used, state.outcome) == (42, NOW, ["cati"], None)
+    assert (state.seed, state.started_at, state.modes_used, state.outcome) == (
+        42,
+        NOW,
+        ["cati"],
+        None,
+    )
     assert step.can_go_back is False and step.progress == 0.0
     assert not state.finished
 
@@ -189,7 +199,13 @@ def test_case_is_coerced_to_preload_types(preload: Engine) -> None:
         seed=1,
         case={"p_int": "3", "p_dec": "2.5", "p_text": 12, "p_date": "2019-03-27", "p_single": "2"},
     )
-    assert state.case == {"p_int": 3, "p_dec": 2.5, "p_text": "12", "p_date": dt.date(2019, 3, 27), "p_single": 2}
+    assert state.case == {
+        "p_int": 3,
+        "p_dec": 2.5,
+        "p_text": "12",
+        "p_date": dt.date(2019, 3, 27),
+        "p_single": 2,
+    }
     assert preload.current_step(state, html=False).questions[0].text == "3|2.5|12|27 March 2019|Two"
     values = preload.values(state)
     assert values["p_date"] == dt.date(2019, 3, 27) and values["p_single"] == 2
@@ -213,16 +229,16 @@ def test_case_none_leaves_preload_unset(preload: Engine) -> None:
         ({"p_single": "x"}, "not a valid single"),
     ],
 )
-def test_bad_case_data_is_an_engine_error(preload: Engine, case: dict[str, Any], fragment: str) -> None:
+def test_bad_case_data_is_an_engine_error(
+    preload: Engine, case: dict[str, Any], fragment: str
+) -> None:
     with pytest.raises(EngineError, match=fragment):
         preload.start(now=NOW, seed=1, case=case)
-
 
 
 def test_fractional_integer_preload_is_refused(preload: Engine) -> None:
     with pytest.raises(EngineError):
         preload.start(now=NOW, seed=1, case={"p_int": 2.5})
-
 
 
 def test_datetime_for_date_preload_becomes_a_date(preload: Engine) -> None:
@@ -248,8 +264,19 @@ def test_long_route_follows_every_condition(routing: Engine) -> None:
     state = routing.start(now=NOW, seed=1)
     steps = drive(routing, state, ROUTE_LONG)
     assert page_ids(steps) == [
-        "path", "in_section", "pair", "n", "item_value", "item_value",
-        "gated_q", "gated_q", "picked", "fruit_rating", "fruit_rating", "grid", "last",
+        "path",
+        "in_section",
+        "pair",
+        "n",
+        "item_value",
+        "item_value",
+        "gated_q",
+        "gated_q",
+        "picked",
+        "fruit_rating",
+        "fruit_rating",
+        "grid",
+        "last",
     ]
     assert state.outcome == "complete" and state.finished_at is not None
     pair = steps[2]
@@ -268,8 +295,18 @@ def test_short_route_skips_section_page_loop_and_row(routing: Engine) -> None:
     state = routing.start(now=NOW, seed=1)
     steps = drive(routing, state, answers)
     assert page_ids(steps) == [
-        "path", "in_block", "pair", "skipped_page", "n", "item_value", "item_value",
-        "picked", "fruit_rating", "fruit_rating", "grid", "last",
+        "path",
+        "in_block",
+        "pair",
+        "skipped_page",
+        "n",
+        "item_value",
+        "item_value",
+        "picked",
+        "fruit_rating",
+        "fruit_rating",
+        "grid",
+        "last",
     ]
     pair = steps[2]
     assert [v.key for v in pair.questions] == ["pair_a"]
@@ -287,9 +324,18 @@ def test_end_item_screens_out(routing: Engine, mini: Engine) -> None:
     assert state.outcome == "screened_out" and state.finished and state.finished_at == at(5)
     assert events[-1].kind == "finish" and events[-1].data["outcome"] == "screened_out"
     step = routing.current_step(state)
-    assert (step.kind, step.page_id, step.outcome, step.can_go_back) == ("end", "stop", "screened_out", False)
+    assert (step.kind, step.page_id, step.outcome, step.can_go_back) == (
+        "end",
+        "stop",
+        "screened_out",
+        False,
+    )
     assert step.questions[0].text == "Goodbye." and step.progress == 1.0
-    assert routing.values(state) == {"path": 3, "smallest": None, "n_big": 0}  # computed are always there
+    assert routing.values(state) == {
+        "path": 3,
+        "smallest": None,
+        "n_big": 0,
+    }  # computed are always there
     with pytest.raises(EngineError):
         routing.submit(state, {}, now=at(6))
     with pytest.raises(EngineError):
@@ -308,13 +354,11 @@ def test_completion_sets_outcome_and_finish_event(mini: Engine) -> None:
     assert mini.values(state)["height"] == 1.7
 
 
-
 def test_current_step_after_completion_is_the_end(mini: Engine) -> None:
     state = mini.start(now=NOW, seed=3)
     drive(mini, state, MINI)
     step = mini.current_step(state)
     assert step.kind == "end" and step.outcome == "complete" and step.can_go_back is False
-
 
 
 def test_double_click_on_last_page_is_stale(mini: Engine) -> None:
@@ -343,7 +387,9 @@ def test_progress_never_goes_back_without_randomisation(routing: Engine) -> None
 
 def test_zero_iterations_skip_the_loop(routing: Engine) -> None:
     state = routing.start(now=NOW, seed=1)
-    steps = drive(routing, state, dict(ROUTE_LONG, path=2, in_block=1, on_skipped_page=1, n=0), until="picked")
+    steps = drive(
+        routing, state, dict(ROUTE_LONG, path=2, in_block=1, on_skipped_page=1, n=0), until="picked"
+    )
     assert "item_value" not in page_ids(steps)
     values = routing.values(state)
     assert not any(k.startswith("item_value") for k in values)
@@ -355,9 +401,19 @@ def test_count_above_max_is_capped(routing: Engine) -> None:
     state = routing.start(now=NOW, seed=1)
     steps = drive(routing, state, answers, until="gated_q")
     loop_steps = [s for s in steps if s.page_id == "item_value"]
-    assert [s.questions[0].key for s in loop_steps] == ["item_value_1", "item_value_2", "item_value_3"]
-    assert [s.questions[0].text for s in loop_steps] == ["Item 1 of 3", "Item 2 of 3", "Item 3 of 3"]
-    assert [(s.loop, s.iteration, s.iteration_label) for s in loop_steps] == [("items_loop", i, None) for i in (1, 2, 3)]
+    assert [s.questions[0].key for s in loop_steps] == [
+        "item_value_1",
+        "item_value_2",
+        "item_value_3",
+    ]
+    assert [s.questions[0].text for s in loop_steps] == [
+        "Item 1 of 3",
+        "Item 2 of 3",
+        "Item 3 of 3",
+    ]
+    assert [(s.loop, s.iteration, s.iteration_label) for s in loop_steps] == [
+        ("items_loop", i, None) for i in (1, 2, 3)
+    ]
     values = routing.values(state)
     assert "item_value_4" not in values
     assert values["smallest"] == 3 and values["n_big"] == 2
@@ -412,14 +468,27 @@ def coerced(question: Any, raw: Any) -> tuple[Any, str | None]:
 
 @pytest.mark.parametrize(
     "raw, value",
-    [(5, 5), ("5", 5), (" 12 ", 12), ("-3", -3), ("1,000", 1000), ("1 000", 1000), (5.0, 5), ("5.0", 5), (-5, -5), (1000, 1000)],
+    [
+        (5, 5),
+        ("5", 5),
+        (" 12 ", 12),
+        ("-3", -3),
+        ("1,000", 1000),
+        ("1 000", 1000),
+        (5.0, 5),
+        ("5.0", 5),
+        (-5, -5),
+        (1000, 1000),
+    ],
 )
 def test_whole_numbers_accepted(vq: Any, raw: Any, value: int) -> None:
     got, error = coerced(vq["v_int"], raw)
     assert error is None and got == value and type(got) is int
 
 
-@pytest.mark.parametrize("raw", ["abc", "1,00", "1.5", 5.5, True, "12abc", "--1", [1], float("nan"), float("inf")])
+@pytest.mark.parametrize(
+    "raw", ["abc", "1,00", "1.5", 5.5, True, "12abc", "--1", [1], float("nan"), float("inf")]
+)
 def test_not_whole_numbers_refused(vq: Any, raw: Any) -> None:
     got, error = coerced(vq["v_int"], raw)
     assert got is None and error == "Enter a whole number, like 12"
@@ -435,7 +504,10 @@ def test_whole_number_bounds(vq: Any) -> None:
     assert coerced(only_min, 10**12) == (10**12, None)
 
 
-@pytest.mark.parametrize("raw, value", [("12.5", 12.5), ("12.50", 12.5), (3, 3.0), ("0", 0.0), (99.9, 99.9), ("1,0.5", None)])
+@pytest.mark.parametrize(
+    "raw, value",
+    [("12.5", 12.5), ("12.50", 12.5), (3, 3.0), ("0", 0.0), (99.9, 99.9), ("1,0.5", None)],
+)
 def test_decimals(vq: Any, raw: Any, value: float | None) -> None:
     got, error = coerced(vq["v_dec"], raw)
     if value is None:
@@ -445,18 +517,22 @@ def test_decimals(vq: Any, raw: Any, value: float | None) -> None:
 
 
 def test_decimal_places_and_bounds(vq: Any) -> None:
-    assert coerced(vq["v_dec"], "12.55") == (None, "Enter a number with no more than 1 decimal places")
-    assert coerced(vq["v_dec"], 12.55) == (None, "Enter a number with no more than 1 decimal places")
+    assert coerced(vq["v_dec"], "12.55") == (
+        None,
+        "Enter a number with no more than 1 decimal places",
+    )
+    assert coerced(vq["v_dec"], 12.55) == (
+        None,
+        "Enter a number with no more than 1 decimal places",
+    )
     assert coerced(vq["v_dec"], "-0.5") == (None, "Enter a number between 0 and 100")
     assert coerced(vq["v_dec"], "100.5") == (None, "Enter a number between 0 and 100")
     assert coerced(vq["v_dec"], "abc") == (None, "Enter a number, like 12.5")
     assert coerced(vq["v_dec"], False) == (None, "Enter a number, like 12.5")
 
 
-
 def test_decimal_refuses_not_a_number(vq: Any) -> None:
     assert coerced(vq["v_dec"], float("nan"))[0] is None
-
 
 
 @pytest.mark.parametrize("raw", ["1" * 400, 10**400])
@@ -464,12 +540,10 @@ def test_decimal_refuses_huge_numbers(vq: Any, raw: Any) -> None:
     assert coerced(vq["v_dec"], raw) == (None, "Enter a number between 0 and 100")
 
 
-
 def test_unbounded_decimal_refuses_infinity(vq: Any) -> None:
     unbounded = replace(vq["v_dec"], min=None, max=None, places=2)
     assert coerced(unbounded, "1" * 400 + ".5")[0] is None
     assert coerced(unbounded, float("inf"))[0] is None
-
 
 
 @pytest.mark.parametrize("qid", ["v_int", "v_single", "v_date"])
@@ -483,10 +557,16 @@ def test_very_long_digit_strings_are_refused(vq: Any, qid: str) -> None:
 def test_text_and_long_text(vq: Any) -> None:
     assert coerced(vq["v_text"], "  two   words \n") == ("two words", None)
     assert coerced(vq["v_text"], "x" * 10) == ("x" * 10, None)
-    assert coerced(vq["v_text"], "x" * 11) == (None, "Your answer must be 10 characters or fewer (it is 11)")
+    assert coerced(vq["v_text"], "x" * 11) == (
+        None,
+        "Your answer must be 10 characters or fewer (it is 11)",
+    )
     assert coerced(vq["v_text"], 42) == ("42", None)
     assert coerced(vq["v_long"], " line one\r\nline  two ") == ("line one\nline  two", None)
-    assert coerced(vq["v_long"], "y" * 31) == (None, "Your answer must be 30 characters or fewer (it is 31)")
+    assert coerced(vq["v_long"], "y" * 31) == (
+        None,
+        "Your answer must be 30 characters or fewer (it is 31)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -524,7 +604,6 @@ def test_not_dates_refused(vq: Any, raw: Any) -> None:
     assert coerced(vq["v_date"], raw) == (None, "Enter a real date, like 27 3 2019")
 
 
-
 @pytest.mark.parametrize("raw", [("1", "1", "9" * 30), {"day": 1, "month": 1, "year": 10**30}])
 def test_date_parts_out_of_range_are_refused(vq: Any, raw: Any) -> None:
     assert coerced(vq["v_date"], raw) == (None, "Enter a real date, like 27 3 2019")
@@ -534,7 +613,10 @@ def test_date_bounds_and_today(vq: Any) -> None:
     assert coerced(vq["v_date"], "1999-12-31") == (None, "Enter a date on or after 1 January 2000")
     assert coerced(vq["v_date"], TODAY) == (TODAY, None)
     tomorrow = TODAY + dt.timedelta(days=1)
-    assert coerced(vq["v_date"], tomorrow) == (None, f"Enter a date on or before {TODAY.day} January 2026")
+    assert coerced(vq["v_date"], tomorrow) == (
+        None,
+        f"Enter a date on or before {TODAY.day} January 2026",
+    )
     # "today" follows the interview's clock, not the machine's
     assert coerce_answer(vq["v_date"], tomorrow, "en", tomorrow).value == tomorrow
 
@@ -549,11 +631,10 @@ def test_codes(vq: Any) -> None:
     assert coerced(multi, "3") == ((3,), None) and coerced(multi, 3) == ((3,), None)
     assert coerced(multi, {2, 3}) == ((2, 3), None)
     assert coerced(multi, ["", None]) == (None, None)
-    for bad in ([1, 4], ["x"], [True], [[1]]):
-        assert coerced(multi, bad) == (None, "Select one of the answers shown")
+    for bad_list in ([1, 4], ["x"], [True], [[1]]):
+        assert coerced(multi, bad_list) == (None, "Select one of the answers shown")
     assert coerce_code(single, " 1 ", "en").value == 1
     assert coerce_code(single, REFUSED, "en").value is REFUSED
-
 
 
 @pytest.mark.parametrize("raw", [1.5, dt.date(2020, 1, 1)])
@@ -575,20 +656,27 @@ def test_special_and_empty_inputs(vq: Any) -> None:
 
 def test_welsh_messages_fall_back_to_english(vq: Any) -> None:
     assert coerce_answer(vq["v_int"], "x", "cy", TODAY).error == "Rhowch rif cyfan, fel 12"
-    assert coerce_answer(vq["v_dec"], "1.25", "cy", TODAY).error == "Enter a number with no more than 1 decimal places"
+    assert (
+        coerce_answer(vq["v_dec"], "1.25", "cy", TODAY).error
+        == "Enter a number with no more than 1 decimal places"
+    )
 
 
 # ---------------------------------------------------------------------- validation
 
 
-def reach(engine: Engine, page: str, *, mode: str = "web", answers: Mapping[str, Any] = VALID) -> State:
+def reach(
+    engine: Engine, page: str, *, mode: str = "web", answers: Mapping[str, Any] = VALID
+) -> State:
     state = engine.start(now=NOW, seed=1, mode=mode)
     drive(engine, state, answers, until=page)
     assert engine.current_step(state).page_id == page
     return state
 
 
-def rejected(engine: Engine, state: State, answers: Mapping[str, Any], **kwargs: Any) -> list[tuple[str, str]]:
+def rejected(
+    engine: Engine, state: State, answers: Mapping[str, Any], **kwargs: Any
+) -> list[tuple[str, str]]:
     """Submit expecting a refusal; the (key, message) pairs, after checking nothing changed.
 
     ``state.now`` records the latest time the engine was given, so it moves even
@@ -603,20 +691,35 @@ def rejected(engine: Engine, state: State, answers: Mapping[str, Any], **kwargs:
 
 def test_invalid_answer_is_refused_and_changes_nothing(validation: Engine) -> None:
     state = reach(validation, "v_int")
-    assert rejected(validation, state, {"v_int": "twelve"}) == [("v_int", "Enter a whole number, like 12")]
+    assert rejected(validation, state, {"v_int": "twelve"}) == [
+        ("v_int", "Enter a whole number, like 12")
+    ]
     result = validation.submit(state, {"v_int": "twelve"}, now=at(1))
     assert result.values == {} and result.events == []
 
 
 def test_multi_rules(validation: Engine) -> None:
     state = reach(validation, "v_multi")
-    assert rejected(validation, state, {"v_multi": [1, 97]}) == [("v_multi", "You cannot select 'Nowhere' together with other answers")]
-    assert rejected(validation, state, {"v_multi": [1]}) == [("v_multi", "Select at least 2 answers")]
-    assert rejected(validation, state, {"v_multi": [1, 2, 3, 96], "v_multi_other": "x"}) == [("v_multi", "Select no more than 3 answers")]
-    assert rejected(validation, state, {"v_multi": [1, 96]}) == [("v_multi_other", "Tell us what 'Elsewhere' is")]
-    result = validation.submit(state, {"v_multi": [96, 1], "v_multi_other": "  the   park "}, now=at(1))
+    assert rejected(validation, state, {"v_multi": [1, 97]}) == [
+        ("v_multi", "You cannot select 'Nowhere' together with other answers")
+    ]
+    assert rejected(validation, state, {"v_multi": [1]}) == [
+        ("v_multi", "Select at least 2 answers")
+    ]
+    assert rejected(validation, state, {"v_multi": [1, 2, 3, 96], "v_multi_other": "x"}) == [
+        ("v_multi", "Select no more than 3 answers")
+    ]
+    assert rejected(validation, state, {"v_multi": [1, 96]}) == [
+        ("v_multi_other", "Tell us what 'Elsewhere' is")
+    ]
+    result = validation.submit(
+        state, {"v_multi": [96, 1], "v_multi_other": "  the   park "}, now=at(1)
+    )
     assert result.accepted
-    assert validation.values(state)["v_multi"] == (1, 96) and validation.values(state)["v_multi_other"] == "the park"
+    assert (
+        validation.values(state)["v_multi"] == (1, 96)
+        and validation.values(state)["v_multi_other"] == "the park"
+    )
 
 
 def test_other_specify_on_single(validation: Engine) -> None:
@@ -624,12 +727,16 @@ def test_other_specify_on_single(validation: Engine) -> None:
     view = validation.current_step(state).questions[0]
     assert view.other_key == "v_single_other" and view.keys == ("v_single", "v_single_other")
     assert [o.other_specify for o in view.options] == [False, False, True]
-    assert rejected(validation, state, {"v_single": 96, "v_single_other": "   "}) == [("v_single_other", "Tell us what 'Elsewhere' is")]
+    assert rejected(validation, state, {"v_single": 96, "v_single_other": "   "}) == [
+        ("v_single_other", "Tell us what 'Elsewhere' is")
+    ]
     long = "z" * 201
     assert rejected(validation, state, {"v_single": 96, "v_single_other": long}) == [
         ("v_single_other", "Your answer must be 200 characters or fewer (it is 201)")
     ]
-    assert validation.submit(state, {"v_single": 1, "v_single_other": "ignored"}, now=at(1)).accepted
+    assert validation.submit(
+        state, {"v_single": 1, "v_single_other": "ignored"}, now=at(1)
+    ).accepted
     values = validation.values(state)
     assert values["v_single"] == 1 and values["v_single_other"] is None
 
@@ -638,7 +745,12 @@ def test_required_refuses_empty_dk_and_refused(validation: Engine) -> None:
     for mode in ("web", "cati", "ivr"):
         state = reach(validation, "v_req", mode=mode)
         view = validation.current_step(state).questions[0]
-        assert view.required and not view.allow_dk and not view.allow_refused and not view.offer_missing
+        assert (
+            view.required
+            and not view.allow_dk
+            and not view.allow_refused
+            and not view.offer_missing
+        )
         assert rejected(validation, state, {}) == [("v_req", "Select an answer")]
         assert rejected(validation, state, {"v_req": DK})[0][0] == "v_req"
         assert rejected(validation, state, {"v_req": REFUSED})[0][0] == "v_req"
@@ -648,11 +760,15 @@ def test_dk_and_refused_allowed_per_question(validation: Engine) -> None:
     state = reach(validation, "v_nodk", mode="cati")
     view = validation.current_step(state).questions[0]
     assert (view.allow_dk, view.allow_refused) == (False, True)
-    assert rejected(validation, state, {"v_nodk": DK}) == [("v_nodk", "This question needs an answer; don't know is not accepted")]
+    assert rejected(validation, state, {"v_nodk": DK}) == [
+        ("v_nodk", "This question needs an answer; don't know is not accepted")
+    ]
     assert validation.submit(state, {"v_nodk": REFUSED}, now=at(1)).accepted
     view = validation.current_step(state).questions[0]
     assert (view.key, view.allow_dk, view.allow_refused) == ("v_norefused", True, False)
-    assert rejected(validation, state, {"v_norefused": REFUSED}) == [("v_norefused", "This question needs an answer")]
+    assert rejected(validation, state, {"v_norefused": REFUSED}) == [
+        ("v_norefused", "This question needs an answer")
+    ]
     assert validation.submit(state, {"v_norefused": DK}, now=at(2)).accepted
     values = validation.values(state)
     assert values["v_nodk"] is REFUSED and values["v_norefused"] is DK
@@ -679,7 +795,9 @@ def test_hard_check_across_answers_on_a_page(validation: Engine) -> None:
 
 def test_hard_check_across_pages(validation: Engine) -> None:
     state = reach(validation, "v_cross")
-    assert rejected(validation, state, {"v_cross": 11}) == [("v_cross", "Cannot be more than the first number")]
+    assert rejected(validation, state, {"v_cross": 11}) == [
+        ("v_cross", "Cannot be more than the first number")
+    ]
     assert validation.submit(state, {"v_cross": 10}, now=at(1)).accepted
 
 
@@ -699,7 +817,10 @@ def test_soft_checks_need_confirmation_by_id(validation: Engine) -> None:
     done = validation.submit(state, answers, now=at(3), confirm={"v_high#1", "v_high#2"})
     assert done.accepted
     confirmed = [e for e in done.events if e.kind == "warning_confirmed"]
-    assert [(e.key, e.data["id"]) for e in confirmed] == [("v_high", "v_high#1"), ("v_high", "v_high#2")]
+    assert [(e.key, e.data["id"]) for e in confirmed] == [
+        ("v_high", "v_high#1"),
+        ("v_high", "v_high#2"),
+    ]
     assert validation.values(state)["v_high"] == 200
 
 
@@ -760,7 +881,6 @@ def grid_seed_with_other_first_row(mini: Engine) -> int:
     raise AssertionError("no seed puts another row first")
 
 
-
 def test_web_skip_prompt_offers_missing_on_randomised_grid(mini: Engine) -> None:
     seed = grid_seed_with_other_first_row(mini)
     state = mini.start(now=NOW, seed=seed)
@@ -786,7 +906,9 @@ def test_cati_needs_a_keyed_answer(validation: Engine) -> None:
     assert step.questions[0].offer_missing is True
     assert step.questions[0].refused_label == "Refused"
     for _ in range(2):  # no prompt-then-accept on the phone
-        assert rejected(validation, state, {}) == [("v_int", "Key an answer, or don't know or refused")]
+        assert rejected(validation, state, {}) == [
+            ("v_int", "Key an answer, or don't know or refused")
+        ]
     assert validation.submit(state, {"v_int": DK}, now=at(1)).accepted
     assert validation.values(state)["v_int"] is DK
 
@@ -809,13 +931,19 @@ def test_back_keeps_answers_as_prefill(mini: Engine) -> None:
     mini.submit(state, {"heard": [2, 96], "heard_other": "flyer", "comment": "ok"}, now=at(300))
     assert mini.current_step(state).page_id == "trust_source"
     events = mini.back(state, now=at(310))
-    assert [(e.kind, e.data) for e in events] == [("back", {"from": "trust_source", "to": "two_on_one"})]
+    assert [(e.kind, e.data) for e in events] == [
+        ("back", {"from": "trust_source", "to": "two_on_one"})
+    ]
     step = mini.current_step(state)
     heard, comment = step.questions
     assert (heard.value, heard.other_value, comment.value) == ((2, 96), "flyer", "ok")
     mini.back(state, now=at(320))
     step = mini.current_step(state)
-    assert (step.page_id, step.questions[0].key, step.questions[0].value) == ("kid_age", "kid_age_2", 12)
+    assert (step.page_id, step.questions[0].key, step.questions[0].value) == (
+        "kid_age",
+        "kid_age_2",
+        12,
+    )
 
 
 def test_back_on_first_page_is_an_error(mini: Engine) -> None:
@@ -831,7 +959,9 @@ def test_jump_back_and_reroute(mini: Engine) -> None:
     drive(mini, state, MINI, until="born")
     assert mini.values(state)["kid_age_2"] == 12
     events = mini.jump(state, "n_kids", now=at(600))
-    assert [(e.kind, e.key, e.data) for e in events] == [("jump", "n_kids", {"from": "born", "to": "n_kids"})]
+    assert [(e.kind, e.key, e.data) for e in events] == [
+        ("jump", "n_kids", {"from": "born", "to": "n_kids"})
+    ]
     step = mini.current_step(state)
     assert step.page_id == "n_kids" and step.questions[0].value == 2
     assert mini.submit(state, {"n_kids": 1}, now=at(610)).accepted
@@ -886,19 +1016,27 @@ def test_stale_token_raises_and_changes_nothing(mini: Engine) -> None:
     assert mini.submit(state, {"parent": 1}, now=at(4)).accepted
     with pytest.raises(StaleSubmission):
         mini.submit(state, {"n_kids": 2}, now=at(5), token=second.token)
-    assert mini.submit(state, {"n_kids": 2}, now=at(5), token=mini.current_step(state).token).accepted
+    assert mini.submit(
+        state, {"n_kids": 2}, now=at(5), token=mini.current_step(state).token
+    ).accepted
 
 
 # ---------------------------------------------------------------- randomisation
 
 
-def orders(engine: Engine, seeds: range, page: str, answers: Mapping[str, Any]) -> dict[int, tuple[Any, ...]]:
+def orders(
+    engine: Engine, seeds: range, page: str, answers: Mapping[str, Any]
+) -> dict[int, tuple[Any, ...]]:
     found = {}
     for seed in seeds:
         state = engine.start(now=NOW, seed=seed)
         drive(engine, state, answers, until=page)
         view = engine.current_step(state).questions[0]
-        found[seed] = tuple(o.code for o in view.options) if view.options and not view.rows else tuple(r.key for r in view.rows)
+        found[seed] = (
+            tuple(o.code for o in view.options)
+            if view.options and not view.rows
+            else tuple(r.key for r in view.rows)
+        )
     return found
 
 
@@ -939,7 +1077,9 @@ def test_unrandomised_options_keep_questionnaire_order(routing: Engine) -> None:
 # ------------------------------------------------------------------------- texts
 
 
-def colour_step(engine: Engine, mode: str, language: str, name: str, html: bool | None = None) -> Step:
+def colour_step(
+    engine: Engine, mode: str, language: str, name: str, html: bool | None = None
+) -> Step:
     state = engine.start(now=NOW, seed=1, mode=mode, language=language)
     assert engine.submit(state, {"name": name}, now=at(1)).accepted
     return engine.current_step(state, html=html)
@@ -962,7 +1102,11 @@ def test_text_per_mode(texts: Engine) -> None:
 
 
 def test_spoken_falls_back(texts: Engine) -> None:
-    for mode, spoken in (("web", "Only a text for Blue"), ("cati", "Read out for Blue"), ("ivr", "Read out for Blue")):
+    for mode, spoken in (
+        ("web", "Only a text for Blue"),
+        ("cati", "Read out for Blue"),
+        ("ivr", "Read out for Blue"),
+    ):
         state = texts.start(now=NOW, seed=1, mode=mode)
         drive(texts, state, {"name": "x", "colour": 2}, until="spoken_default")
         view = texts.current_step(state).questions[0]
@@ -979,7 +1123,10 @@ def test_welsh(texts: Engine, mini: Engine) -> None:
     state = texts.start(now=NOW, seed=1, language="cy")
     drive(texts, state, {"name": "x", "colour": 1}, until="spoken_default")
     view = texts.current_step(state).questions[0]
-    assert view.text == "Testun yn unig ar gyfer Coch" and [o.label for o in view.options] == ["Ie", "Na"]
+    assert view.text == "Testun yn unig ar gyfer Coch" and [o.label for o in view.options] == [
+        "Ie",
+        "Na",
+    ]
     assert view.refused_label == "Gwell gennyf beidio â dweud"
     state = mini.start(now=NOW, seed=1, language="cy")
     assert mini.current_step(state).section_title == "Amdanoch chi"
@@ -1030,7 +1177,7 @@ def test_state_round_trips_at_every_step(mini: Engine) -> None:
         assert copy == state and copy.on_route == state.on_route
         assert mini.current_step(copy) == mini.current_step(state) == step
         tail = drive(mini, copy, answers, clock=[clock])
-        assert page_ids(tail) == page_ids(steps[steps.index(step):])
+        assert page_ids(tail) == page_ids(steps[steps.index(step) :])
         assert mini.values(copy) == final
         state = roundtrip(state)
         clock += 10
@@ -1061,13 +1208,24 @@ def test_answer_events_only_for_changed_values(mini: Engine) -> None:
     drive(mini, state, MINI, until="two_on_one")
     mini.submit(state, {"heard": [1, 96], "heard_other": "x", "comment": "c"}, now=at(100))
     mini.back(state, now=at(110))
-    same = mini.submit(state, {"heard": ["96", "1"], "heard_other": " x ", "comment": "c"}, now=at(125))
+    same = mini.submit(
+        state, {"heard": ["96", "1"], "heard_other": " x ", "comment": "c"}, now=at(125)
+    )
     assert [e.kind for e in same.events] == ["page"]
     page = same.events[0]
-    assert page.data["page"] == "two_on_one" and page.data["seconds"] == 15.0 and page.data["mode"] == "web"
+    assert (
+        page.data["page"] == "two_on_one"
+        and page.data["seconds"] == 15.0
+        and page.data["mode"] == "web"
+    )
     assert page.data["shown_at"] == at(110).isoformat()
     mini.back(state, now=at(130))
-    changed = mini.submit(state, {"heard": [1, 96], "heard_other": "x", "comment": DK}, now=at(131), actor="interviewer")
+    changed = mini.submit(
+        state,
+        {"heard": [1, 96], "heard_other": "x", "comment": DK},
+        now=at(131),
+        actor="interviewer",
+    )
     answer_events = [e for e in changed.events if e.kind == "answer"]
     assert [(e.key, e.value, e.data) for e in answer_events] == [
         ("comment", {"$special": "dk"}, {"actor": "interviewer", "mode": "web"})
@@ -1077,7 +1235,10 @@ def test_answer_events_only_for_changed_values(mini: Engine) -> None:
 def test_event_sequence_of_a_short_interview(mini: Engine) -> None:
     state = mini.start(now=NOW, seed=3)
     first = mini.submit(state, {"parent": 1}, now=at(12))
-    assert [(e.kind, e.key, e.value) for e in first.events] == [("answer", "parent", 1), ("page", "", None)]
+    assert [(e.kind, e.key, e.value) for e in first.events] == [
+        ("answer", "parent", 1),
+        ("page", "", None),
+    ]
     assert first.events[1].data["seconds"] == 12.0 and all(e.at == at(12) for e in first.events)
     events = mini.switch_mode(state, "cati", now=at(20))
     assert [(e.kind, e.data) for e in events] == [("mode", {"from": "web", "to": "cati"})]
