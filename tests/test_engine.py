@@ -193,6 +193,14 @@ def test_arms_are_drawn_from_the_seed(mini: Engine) -> None:
     assert mini.values(mini.start(now=NOW, seed=5))["arm"] == arms[5]
 
 
+def test_arms_follow_the_stored_seed(mini: Engine) -> None:
+    for seed in range(20):
+        as_text = mini.start(now=NOW, seed=f"00{seed}")  # type: ignore[arg-type]  # a seed from a sample file
+        as_float = mini.start(now=NOW, seed=float(seed))  # type: ignore[arg-type]
+        assert as_text.seed == as_float.seed == seed
+        assert as_text.arms == as_float.arms == mini.start(now=NOW, seed=seed).arms
+
+
 def test_case_is_coerced_to_preload_types(preload: Engine) -> None:
     state = preload.start(
         now=NOW,

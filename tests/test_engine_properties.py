@@ -582,7 +582,7 @@ garbage = st.one_of(
 
 @names
 @settings(
-    max_examples=150,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,

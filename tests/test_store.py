@@ -727,3 +727,24 @@ def test_import_interviews_stores_batches_with_their_events(store: Store) -> Non
         store.import_interviews(version.id + 99, items[:1])
     with pytest.raises(ValueError):
         store.import_interviews(version.id, [ImportedInterview(state={}, status="withdrawn", mode="web", language="en")])
+
+
+def test_a_token_attaches_to_one_interview_only(store: Store) -> None:
+    version = store.add_questionnaire_version("social_licence", "1", "meta: {id: social_licence}\n")
+    token = store.issue_token("social_licence", case_id="c1")
+    found = store.find_token(token)
+    first = store.create_interview(version.id, mode="web", language="en", state={})
+    second = store.create_interview(version.id, mode="web", language="en", state={})
+    assert store.attach_token(found.id, first.id) == first.id
+    assert store.attach_token(found.id, second.id) == first.id  # the second device joins the first
+    assert store.attach_token(found.id, first.id) == first.id
+    assert store.find_token(token).interview_id == first.id
+
+
+def test_staff_password_can_be_replaced(store: Store) -> None:
+    store.create_staff_user("ana", "old secret")
+    store.set_staff_password("ana", "new secret")
+    assert store.verify_staff_password("ana", "old secret") is None
+    assert store.verify_staff_password("ana", "new secret") is not None
+    with pytest.raises(LookupError):
+        store.set_staff_password("nobody", "x")

@@ -80,8 +80,11 @@ def _demo_login(store: object) -> str:
     from instrument.store import Store
 
     assert isinstance(store, Store)
-    if store.get_staff_user(DEMO_STAFF) is not None:
-        return f"(user {DEMO_STAFF!r}: the password printed when this database was first served)"
+    # A fresh password every time the demo is served: it is printed only here, and
+    # a researcher who lost the terminal of an earlier run is not locked out.
     password = secrets.token_urlsafe(12)
-    store.create_staff_user(DEMO_STAFF, password, role="admin")
+    if store.get_staff_user(DEMO_STAFF) is not None:
+        store.set_staff_password(DEMO_STAFF, password)
+    else:
+        store.create_staff_user(DEMO_STAFF, password, role="admin")
     return f"user {DEMO_STAFF!r}, password {password!r}"

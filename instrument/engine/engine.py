@@ -140,12 +140,13 @@ class Engine:
         language = language or self.q.default_language
         if language not in self.q.languages:
             raise EngineError(f"questionnaire '{self.q.id}' has no language '{language}' (it has {', '.join(self.q.languages)})")
+        seed = int(seed)
         state = State(
             questionnaire_id=self.q.id,
             questionnaire_hash=self.q.content_hash,
             mode=mode,
             language=language,
-            seed=int(seed),
+            seed=seed,
             case=self._case(case or {}),
             arms={e.id: _rng(seed, "arm", e.id).choice([o.code for o in e.arms.options]) for e in self.q.experiments},
             started_at=now,
@@ -737,6 +738,50 @@ class Engine:
         if mode not in state.modes_used:
             state.modes_used.append(mode)
         return [Event("mode", now, data={"from": old, "to": mode})]
+
+    def switch_language(self, state: State, language: str, *, now: dt.datetime) -> list[Event]:
+        """Carry on in another of the questionnaire's languages (answers are language-free codes)."""
+        if language not in self.q.languages:
+            raise EngineError(f"questionnaire '{self.q.id}' has no language '{language}' (it has {', '.join(self.q.languages)})")
+        if language == state.language:
+            return []
+        old = state.language
+        state.language = language
+        state.now = now
+        return [Event("language", now, data={"from": old, "to": language})]
+
+    def preview_step(self, page_id: str, *, mode: str, language: str | None = None, now: dt.datetime) -> Step:
+        """Any page as a step, every question shown, for staff previews; creates no interview data.
+
+        Fills show as they would with nothing answered yet; a page inside a loop
+        is shown as its first iteration. :raises KeyError: for an unknown page.
+        """
+        page = self.q.pages[page_id]
+        state = self.start(now=now, seed=1, mode=mode, language=language)
+        suffix = None
+        if page.loop is not None:
+            loop = self.q.loops[page.loop]
+            choices = self.q.questions[loop.for_each].choices if loop.for_each else None
+            suffix = str(choices.options[0].code) if choices is not None else "1"
+            state.loop_keys[page.loop] = [suffix]
+        ctx = _Context(self, state, page.loop, suffix)
+        html = mode in ("web", "cati")
+        views = tuple(self._question_view(q, ctx, state, html) for q in page.questions)
+        section = self.page_section.get(page.id)
+        return Step(
+            kind="end" if self._is_end_page(page.id) else "page",
+            page_id=page.id,
+            token="preview",
+            questions=views,
+            progress=min(1.0, (page.questions[0].ordinal - 1) / self.q.question_count),
+            can_go_back=False,
+            section_title=self._render(section.title, ctx, state, html) if section and section.title else None,
+            loop=page.loop,
+            iteration=1 if suffix is not None else None,
+            iteration_label=self._iteration_label(page.loop, suffix, state) if page.loop and suffix else None,
+            language=state.language,
+            mode=mode,
+        )
 
     def finish(self, state: State, *, now: dt.datetime) -> list[Event]:
         """Close an interview: a finished one keeps its outcome, an unfinished one becomes partial."""

@@ -5,9 +5,8 @@ the engine for the views of every question on the page, *ignoring* routing
 conditions, so a researcher can see a question that only some respondents
 reach. Fills that depend on earlier answers show as empty.
 
-It uses two engine internals (``_Context`` and ``Engine._question_view``)
-because the engine has no public "render this page out of context" call yet;
-see the report to the lead. Everything else goes through the public API.
+The rendering itself is ``Engine.preview_step``: the engine, not the staff
+area, decides what a page looks like in each mode.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from instrument.engine import Engine, QuestionView, Step
+from instrument.engine import Engine, Step
 from instrument.model import Page
 
 __all__ = ["PreviewPage", "page_list", "preview_step"]
@@ -53,28 +52,4 @@ def preview_step(
     :raises KeyError: no such page; ``EngineError``: the questionnaire does
         not run in ``mode`` or has no ``language``.
     """
-    from instrument.engine.engine import _Context  # see the module docstring
-
-    page = engine.q.pages[page_id]
-    state = engine.start(now=now, seed=1, mode=mode, language=language)
-    suffix = _first_suffix(engine, page)
-    if page.loop is not None and suffix is not None:
-        state.loop_keys[page.loop] = [suffix]
-    ctx = _Context(engine, state, page.loop, suffix)
-    html = mode in ("web", "cati")
-    views: tuple[QuestionView, ...] = tuple(
-        engine._question_view(question, ctx, state, html) for question in page.questions
-    )
-    kind = "end" if page.questions and page.questions[0].type == "end" else "page"
-    return Step(
-        kind=kind,
-        page_id=page.id,
-        token="preview",
-        questions=views,
-        progress=0.0,
-        can_go_back=False,
-        loop=page.loop,
-        iteration=1 if suffix is not None else None,
-        language=language,
-        mode=mode,
-    )
+    return engine.preview_step(page_id, mode=mode, language=language, now=now)

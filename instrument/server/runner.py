@@ -28,6 +28,7 @@ from instrument.engine import Engine, Event, State
 from instrument.loader import load_questionnaire_text
 from instrument.model import Questionnaire
 from instrument.plugin_types import InterviewEvent
+from instrument.store.events import engine_events, jsonable
 from instrument.store import InterviewRecord, NewEvent, SaveResult, Store
 
 __all__ = ["Loaded", "Runner", "Survey", "status_of", "to_store_events"]
@@ -46,49 +47,9 @@ def status_of(state: State) -> str:
     return _STATUS_OF_OUTCOME.get(state.outcome, "complete")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
 def to_store_events(events: Iterable[Event], *, actor: str = "respondent") -> list[NewEvent]:
-    """Turn the engine's events into rows for the store's append-only log.
-
-    Answers keep their JSON value; every other kind stores its ``data`` as
-    the value, so paradata (page times, back moves, confirmed warnings)
-    travels in the same log without a schema of its own.
-    """
-    rows = []
-    for event in events:
-        if event.kind == "answer":
-            rows.append(
-                NewEvent(
-                    variable=event.key,
-                    value=event.value,
-                    kind="answer",
-                    actor=str(event.data.get("actor", actor)),
-                    mode=event.data.get("mode"),
-                    at=event.at,
-                )
-            )
-        else:
-            rows.append(
-                NewEvent(
-                    variable=event.key or None,
-                    value=_jsonable(event.data) if event.data else None,
-                    kind=event.kind,
-                    actor=actor,
-                    at=event.at,
-                )
-            )
-    return rows
+    """The engine's events as rows for the store's log (the one shared mapping)."""
+    return engine_events(events, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -292,11 +253,11 @@ class Runner:
                 )
             elif event.kind in ("back", "jump"):
                 self._notify(
-                    "moved_back", interview_id, event.at, state.mode, _jsonable(event.data)
+                    "moved_back", interview_id, event.at, state.mode, jsonable(event.data)
                 )
             elif event.kind == "mode":
                 self._notify(
-                    "mode_switched", interview_id, event.at, state.mode, _jsonable(event.data)
+                    "mode_switched", interview_id, event.at, state.mode, jsonable(event.data)
                 )
             elif event.kind == "finish":
                 outcome = event.data.get("outcome")

@@ -8,6 +8,7 @@ JSON value, actor and mode; other events carry their ``data`` as the value.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,19 @@ from instrument.store.records import NewEvent
 
 if TYPE_CHECKING:
     from instrument.engine import Event
+
+
+def jsonable(value: Any) -> Any:
+    """Event data as JSON: dates as ISO text, anything unexpected as its text."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 def engine_events(
@@ -41,7 +55,7 @@ def engine_events(
                 )
             )
             continue
-        value: Any = dict(data) if data else None
+        value: Any = jsonable(data) if data else None
         if event.value is not None:
             value = {**(value or {}), "value": event.value}
         event_mode = data.get("mode") if isinstance(data.get("mode"), str) else mode

@@ -725,17 +725,45 @@ class Store:
 
     def attach_token(
         self, token_id: int, interview_id: str, *, now: dt.datetime | None = None
-    ) -> None:
-        """Record that a token's link started (or resumed) ``interview_id``."""
+    ) -> str:
+        """Record that a token's link started ``interview_id``; return the interview it is attached to.
+
+        Compare-and-set: a token attaches to one interview only. When two devices
+        open a new personal link at the same instant, the first attach wins and
+        the other caller gets the winner's id back (its own fresh interview is
+        then left unattached, with nothing answered in it).
+        """
         with self._transaction(write=True) as connection:
             connection.execute(
                 access_tokens.update()
-                .where(access_tokens.c.id == token_id)
+                .where(
+                    access_tokens.c.id == token_id,
+                    sa.or_(access_tokens.c.interview_id.is_(None), access_tokens.c.interview_id == interview_id),
+                )
                 .values(
                     interview_id=interview_id,
                     used_at=sa.func.coalesce(access_tokens.c.used_at, _utc(now)),
                 )
             )
+            attached = connection.scalar(
+                sa.select(access_tokens.c.interview_id).where(access_tokens.c.id == token_id)
+            )
+        if attached is None:
+            raise LookupError(f"no access token {token_id}")
+        return str(attached)
+
+    def set_staff_password(self, username: str, password: str) -> None:
+        """Replace a staff account's password (stored only as a salted scrypt hash)."""
+        if not password:
+            raise ValueError("a password cannot be empty")
+        with self._transaction(write=True) as connection:
+            updated = connection.execute(
+                staff_users.update()
+                .where(staff_users.c.username == username)
+                .values(password_hash=hash_password(password))
+            )
+        if updated.rowcount != 1:
+            raise LookupError(f"no staff user {username!r}")
 
     # ------------------------------------------------------------------
     # Contacts (personal data)

@@ -245,8 +245,9 @@ class _Views:
                 case_id=found.case_id,
                 is_test=found.purpose == "test",
             )
-            store.attach_token(found.id, loaded.record.id, now=now)
-            self._remember(qid, loaded.record.id, token)
+            # Two devices opening a new link at once: the first attach wins and both continue it.
+            attached = store.attach_token(found.id, loaded.record.id, now=now)
+            self._remember(qid, attached, token)
         # The token leaves the address bar at once (and, with no-referrer, is never sent on).
         return redirect(url_for(".page", qid=qid), 303)
 
@@ -317,20 +318,9 @@ class _Views:
         session["lang"] = wanted
         loaded = self._load(qid)
         if loaded is not None and not loaded.state.finished and loaded.state.language != wanted:
-            before = loaded.state.language
-            loaded.state.language = wanted  # the engine renders in state.language
+            events = loaded.engine.switch_language(loaded.state, wanted, now=self.runner.now())
             try:
-                self.runner.save(
-                    loaded,
-                    extra=[
-                        NewEvent(
-                            None,
-                            {"from": before, "to": wanted},
-                            kind="language",
-                            at=self.runner.now(),
-                        )
-                    ],
-                )
+                self.runner.save(loaded, events)
             except StaleRevision:
                 pass  # saved elsewhere meanwhile: the page shows what is current
         return redirect(url_for(".page", qid=qid), 303)
