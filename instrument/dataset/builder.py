@@ -17,6 +17,10 @@ missing frames, since no single column could then be read one way.
 from __future__ import annotations
 
 import datetime as dt
+import gc
+from contextlib import contextmanager
+from itertools import chain, repeat
+from operator import itemgetter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,22 +207,26 @@ def _light_state(data: Mapping[str, Any]) -> State:
     """The parts of a stored state that ``Engine.values`` reads, decoded cheaply.
 
     ``State.from_json`` also rebuilds the page history (every visit, frame and
-    timestamp); the values need only the answers on the route, the loop keys,
-    the case, the arms and the clock. A test checks the two agree on every
-    variable for interviews driven through the real engine.
+    timestamp); the values need only the keys on the route, their answers, the
+    loop keys, the case, the arms and the clock. Answers off the route are
+    left as stored (never decoded): the engine reads an answer only for a key
+    on the route. A test checks the two agree on every variable for
+    interviews driven through the real engine.
     """
     version = data.get("v")
     if version != STATE_VERSION:
         raise DatasetError(f"interview state version {version!r} is not supported (this engine reads {STATE_VERSION})")
-    on_route: set[str] = set()
-    for visit in data["history"]:
-        on_route.update(visit["keys"])
+    on_route = set(chain.from_iterable(map(_KEYS, data["history"])))
     raw = data["answers"]
-    answers = {}
-    for key in on_route:
-        if key in raw:
-            value = raw[key]
-            answers[key] = from_json(value) if isinstance(value, dict) else value
+    # Stored answers are plain JSON except don't know, refused, dates and code
+    # lists, which are small dicts; decode those (on the route) and share the rest.
+    decoded = [(key, value) for key, value in raw.items() if isinstance(value, dict) and key in on_route]
+    if decoded:
+        answers = dict(raw)
+        for key, value in decoded:
+            answers[key] = from_json(value)
+    else:
+        answers = raw
     case = data["case"]
     state = State(
         questionnaire_id=data["questionnaire_id"],
@@ -240,7 +248,7 @@ def _light_state(data: Mapping[str, Any]) -> State:
     return state
 
 
-_TIME_CACHE: dict[str, dt.datetime] = {}
+_KEYS = itemgetter("keys")
 
 
 def _time(value: str | None) -> dt.datetime | None:

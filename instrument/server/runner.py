@@ -199,6 +199,7 @@ class Runner:
             state=state.to_json(),
             status=status_of(state),
             mode=state.mode,
+            language=state.language,
             events=[*to_store_events(events, actor=actor), *extra],
             idempotency_key=idempotency_key,
             now=now,

@@ -366,6 +366,7 @@ class Store:
         events: Sequence[NewEvent] = (),
         idempotency_key: str | None = None,
         now: dt.datetime | None = None,
+        language: str | None = None,
     ) -> SaveResult:
         """Save a new state snapshot and append events, all or nothing.
 
@@ -428,6 +429,7 @@ class Store:
                     state=state,
                     status=status,
                     mode=mode,
+                    **({"language": language} if language is not None else {}),
                     revision=new_revision,
                     updated_at=now,
                     finished_at=finished_at,
