@@ -1278,3 +1278,28 @@ def test_answer_event_values_are_json(mini: Engine) -> None:
     json.dumps([e.value for e in collected])
     pages = [e for e in collected if e.kind == "page"]
     assert all(e.data["seconds"] == 5.0 for e in pages)
+
+
+@pytest.mark.parametrize("seed", range(1, 9))
+def test_progress_never_goes_back_in_a_randomised_block(mini: Engine, seed: int) -> None:
+    steps = drive(mini, mini.start(now=NOW, seed=seed), MINI)
+    progress = [s.progress for s in steps]
+    assert progress == sorted(progress)
+    block = [s.page_id for s in steps if s.page_id in ("b1", "b2")]
+    assert sorted(block) == ["b1", "b2"]
+
+
+def test_cati_may_leave_empty_a_question_that_offers_neither_dk_nor_refused() -> None:
+    from instrument.loader import load_questionnaire_text
+
+    source = """\
+meta: {id: c, version: "1", title: T, languages: [en]}
+items:
+  - {id: comment, type: long_text, dk: false, refused: false, text: Anything else?}
+  - {id: age, type: integer, text: How old are you?}
+"""
+    engine = Engine(load_questionnaire_text(source).questionnaire)
+    state = engine.start(now=NOW, seed=1, mode="cati")
+    assert engine.submit(state, {"comment": ""}, now=NOW).accepted
+    rejected = engine.submit(state, {"age": ""}, now=NOW)  # here the interviewer keys dk or refused
+    assert not rejected.accepted and rejected.errors[0].message.startswith("Key an answer")

@@ -405,30 +405,7 @@ def build_dataset(
     n_cols = len(names)
     data: list[list[Any]] = [[] for _ in range(n_cols)]
 
-    def fill_for(info: VariableInfo) -> Any:
-        code = frame_codes["routed_past"]
-        return str(code) if info.storage == "str" else code
-
-    def compiled(plan: Plan) -> tuple[list[tuple[Any, ...]], list[tuple[int, Any]]]:
-        cols = []
-        present = set()
-        for col in plan.columns:
-            as_text = col.kind in (TEXT, DATE, OTHER)
-            conv = (lambda c: str(c)) if as_text else (lambda c: c)
-            cols.append(
-                (
-                    data[index[col.name]].append, col.key, col.kind, col.extra,
-                    conv(frame_codes[col.absent]), conv(frame_codes[col.none]),
-                    conv(frame_codes["dk"]), conv(frame_codes["refused"]),
-                    conv(frame_codes["unanswered"]), conv(frame_codes["routed_past"]), col.ordinal,
-                )
-            )
-            present.add(col.name)
-        absent = [(data[index[name]].append, fill_for(union_infos[name])) for name in names if name not in present]
-        return cols, absent
-
-    compiled_plans = {h: compiled(p) for h, p in plans.items()}
-    ordinal_of = {h: {c.key: c.ordinal for c in p.columns} for h, p in plans.items()}
+    coders = {h: _VersionCoder(p, index, union_infos, frame_codes) for h, p in plans.items()}
     engines = {h: Engine(q) for h, q in distinct.items()}
     languages = list(questionnaire.languages)
     for q in distinct.values():
@@ -439,113 +416,126 @@ def build_dataset(
     version_labels = [questionnaire.version] + sorted({q.version for q in distinct.values()} - {questionnaire.version})
 
     admin: dict[str, list[Any]] = {name: [] for name in ADMIN}
+    case_ids, versions_, language_, mode_, mode_first, mode_switch, started, ended, duration, outcomes, interviewer = (
+        admin[name].append for name in ADMIN
+    )
     loop_ids = list(loops)
     iterations: dict[str, list[tuple[str, ...]]] = {lid: [] for lid in loop_ids}
+    loop_appends = [(lid, iterations[lid].append) for lid in loop_ids]
     seen_case_ids: set[str] = set()
     rp_text, un_text = str(frame_codes["routed_past"]), str(frame_codes["unanswered"])
     wanted = {"complete"} | ({"partial", "screened_out"} if include_partial else set())
     pending = 0
 
-    for raw in interviews:
-        pending += 1
-        if progress is not None and pending >= 1000:
-            progress(pending)
-            pending = 0
-        item = _normalise(raw)
-        if item.status == "withdrawn" or not item.state:
-            continue
-        if item.is_test and not include_test:
-            continue
-        if since is not None:
-            touched = item.updated_at or _time(item.state.get("now"))
-            if touched is None or touched < since:
-                continue
-        outcome = item.state.get("outcome") or "partial"
-        if outcome not in wanted:
-            continue
-        q_hash = item.state.get("questionnaire_hash")
-        q = None
-        if item.version_id is not None:
-            q = by_key.get(item.version_id)
-        if q is None:
-            q = by_key.get(q_hash)  # type: ignore[arg-type]
-        if q is None or hash_of[id(q)] != q_hash:
-            raise DatasetError(
-                f"interview {item.id} is on a questionnaire version (hash {str(q_hash)[:12]}...) "
-                "that was not given to the export; pass every version stored for it"
-            )
-        state = _light_state(item.state)
-        values = engines[q_hash].values(state)
-        cols, absent = compiled_plans[q_hash]
-        # A break-off: questions beyond the furthest point reached were on no route yet,
-        # so they are "on route but unanswered" (-9), not routed past (-8).
-        cutoff = _NO_CUTOFF
-        if outcome == "partial":
-            reached = ordinal_of[q_hash]
-            cutoff = max((reached.get(key, 0) for key in state.on_route), default=0)
-        get = values.get
-        for app, key, kind, extra, c_absent, c_none, c_dk, c_ref, c_un, c_rp, ordinal in cols:
-            v = get(key, _ABSENT)
-            t = type(v)
-            # the common cases first: a plain code, a routed-past key, a multi tuple
-            if t is int and kind == CODE:
-                app(v)
-            elif v is _ABSENT:
-                app(c_absent if ordinal <= cutoff else c_un)
-            elif t is tuple and kind == MULTI:
-                app(1 if extra in v else 0)
-            elif kind == OTHER and not (t is str and v):
-                # no text: inapplicable unless the other option was chosen
-                parent = get(extra[0])
-                chosen = parent == extra[1] or (type(parent) is tuple and extra[1] in parent)
-                app(c_un if chosen else c_rp)
-            elif v is None:
-                app(c_none)
-            elif v is DK:
-                app(c_dk)
-            elif v is REFUSED:
-                app(c_ref)
-            elif kind == CODE:
-                app(int(v))
-            elif kind == FLOAT:
-                app(float(v))
-            elif kind == TEXT:
-                app(str(v) if v != "" else c_none)
-            elif kind == DATE:
-                app(v.isoformat())
-            elif kind == OTHER:
-                app(v)
-            else:
-                raise DatasetError(f"{key}: unexpected value {v!r} for a multiple choice")
-        for app, fill in absent:
-            app(fill)
+    # Rows wait in a chunk, grouped by questionnaire version, until CHUNK of
+    # them can be coded column by column (see _VersionCoder.code).
+    chunk: dict[str, tuple[list[int], list[tuple[Any, ...]], list[tuple[int, int]]]] = {}
+    chunk_size = CHUNK
+    in_chunk = 0
 
-        case_id = pseudonymiser.case_id(item.id)
-        if case_id in seen_case_ids:
-            raise DatasetError("two interviews were given the same case id; this should not happen: report it")
-        seen_case_ids.add(case_id)
-        modes_used = state.modes_used or [state.mode]
-        start = _naive_utc(state.started_at)
-        end = _naive_utc(state.finished_at)
-        admin["case_id"].append(case_id)
-        admin["qversion"].append(q.version)
-        admin["language"].append(language_code.get(state.language, 0))
-        admin["mode"].append(MODE_CODES.get(state.mode, 0))
-        admin["mode_first"].append(MODE_CODES.get(modes_used[0], 0))
-        admin["mode_switch"].append(1 if len(set(modes_used)) > 1 else 0)
-        admin["started"].append(start)
-        admin["ended"].append(end)
-        admin["duration"].append(round((end - start).total_seconds()) if end and start else np.nan)
-        admin["outcome"].append(OUTCOME_CODES[outcome])
-        staff = interviewer_of.get(item.id)
-        if staff:
-            admin["interviewer"].append(pseudonymiser.interviewer_id(staff))
-        elif "cati" in modes_used:
-            admin["interviewer"].append(un_text)
+    def flush() -> None:
+        if not in_chunk:
+            return
+        if len(chunk) == 1:
+            ((h, (_, rows, partial)),) = chunk.items()
+            for out, coded in coders[h].code(rows, partial):
+                data[out].extend(coded)
         else:
-            admin["interviewer"].append(rp_text)
-        for lid in loop_ids:
-            iterations[lid].append(tuple(state.loop_keys.get(lid, ())))
+            # versions interleave within the chunk: put each value back at its row
+            buffers: list[list[Any]] = [[None] * in_chunk for _ in range(n_cols)]
+            for h, (positions, rows, partial) in chunk.items():
+                for out, coded in coders[h].code(rows, partial):
+                    buffer = buffers[out]
+                    for position, value in zip(positions, coded):
+                        buffer[position] = value
+            for out, buffer in enumerate(buffers):
+                data[out].extend(buffer)
+        chunk.clear()
+
+    with _gc_paused():
+        for raw in interviews:
+            pending += 1
+            if progress is not None and pending >= 1000:
+                progress(pending)
+                pending = 0
+            if type(raw) is InterviewRecord:
+                item_id, item_state, is_test, status, updated_at, version_id = (
+                    raw.id, raw.state, raw.is_test, raw.status, raw.updated_at, raw.questionnaire_version_id
+                )
+            else:
+                item = _normalise(raw)
+                item_id, item_state, is_test, status, updated_at, version_id = (
+                    item.id, item.state, item.is_test, item.status, item.updated_at, item.version_id
+                )
+            if status == "withdrawn" or not item_state:
+                continue
+            if is_test and not include_test:
+                continue
+            if since is not None:
+                touched = updated_at or _time(item_state.get("now"))
+                if touched is None or touched < since:
+                    continue
+            outcome = item_state.get("outcome") or "partial"
+            if outcome not in wanted:
+                continue
+            q_hash = item_state.get("questionnaire_hash")
+            q = None
+            if version_id is not None:
+                q = by_key.get(version_id)
+            if q is None:
+                q = by_key.get(q_hash)  # type: ignore[arg-type]
+            if q is None or hash_of[id(q)] != q_hash:
+                raise DatasetError(
+                    f"interview {item_id} is on a questionnaire version (hash {str(q_hash)[:12]}...) "
+                    "that was not given to the export; pass every version stored for it"
+                )
+            state = _light_state(item_state)
+            values = engines[q_hash].values(state)
+            coder = coders[q_hash]
+            group = chunk.get(q_hash)
+            if group is None:
+                group = chunk[q_hash] = ([], [], [])
+            group[0].append(in_chunk)
+            if outcome == "partial":
+                # A break-off: questions beyond the furthest point reached were on no route
+                # yet, so they are "on route but unanswered" (-9), not routed past (-8).
+                reached = coder.ordinal_of
+                cutoff = max((reached.get(key, 0) for key in state.on_route), default=0)
+                group[2].append((len(group[1]), cutoff))
+            group[1].append(tuple(map(values.get, coder.keys, _ABSENTS)))
+            in_chunk += 1
+            if in_chunk >= chunk_size:
+                flush()
+                in_chunk = 0
+
+            case_id = pseudonymiser.case_id(item_id)
+            if case_id in seen_case_ids:
+                raise DatasetError("two interviews were given the same case id; this should not happen: report it")
+            seen_case_ids.add(case_id)
+            modes_used = state.modes_used or [state.mode]
+            start = _naive_utc(state.started_at)
+            end = _naive_utc(state.finished_at)
+            case_ids(case_id)
+            versions_(q.version)
+            language_(language_code.get(state.language, 0))
+            mode_(MODE_CODES.get(state.mode, 0))
+            mode_first(MODE_CODES.get(modes_used[0], 0))
+            mode_switch(1 if len(set(modes_used)) > 1 else 0)
+            started(start)
+            ended(end)
+            duration(round((end - start).total_seconds()) if end and start else np.nan)
+            outcomes(OUTCOME_CODES[outcome])
+            staff = interviewer_of.get(item_id)
+            if staff:
+                interviewer(pseudonymiser.interviewer_id(staff))
+            elif "cati" in modes_used:
+                interviewer(un_text)
+            else:
+                interviewer(rp_text)
+            loop_keys = state.loop_keys
+            for lid, append in loop_appends:
+                append(tuple(loop_keys.get(lid, ())))
+        flush()
     if progress is not None and pending:
         progress(pending)
 

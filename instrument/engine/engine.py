@@ -325,8 +325,7 @@ class Engine:
             keys = state.loop_keys.get(loop_id, [])
             iteration = keys.index(visit.suffix) + 1 if visit.suffix in keys else None
             label = self._iteration_label(loop_id, visit.suffix, state)
-        first = page.questions[0]
-        progress = 1.0 if kind == "end" else min(1.0, (first.ordinal - 1) / self.q.question_count)
+        progress = 1.0 if kind == "end" else self._progress(page, visit.frames, state, visit.suffix)
         return Step(
             kind=kind,
             page_id=page.id,
@@ -342,6 +341,34 @@ class Engine:
             language=state.language,
             mode=state.mode,
         )
+
+    def _progress(self, page: Page, frames: tuple[Frame, ...], state: State, suffix: str | None) -> float:
+        """How far through the questionnaire this page is, from 0 to 1.
+
+        Pages count by the questions before them in the file, except inside a
+        randomised block, where they count in the order this interview shows
+        them, so the bar never goes backwards.
+        """
+        ordinal = page.questions[0].ordinal
+        for frame in frames:
+            node = self.container_nodes.get(frame.container)
+            if isinstance(node, Block) and node.randomize and frame.pos >= 0:
+                shown = self._order(state, node.id, suffix)
+                before = sum(self._question_span(item) for item in shown[: frame.pos])
+                first_of_item = self._first_ordinal(shown[frame.pos])
+                ordinal = self._first_ordinal(node) + before + (ordinal - first_of_item)
+                break
+        return min(1.0, max(0.0, (ordinal - 1) / self.q.question_count))
+
+    def _first_ordinal(self, item: Item) -> int:
+        if isinstance(item, Page):
+            return item.questions[0].ordinal
+        return min((self._first_ordinal(child) for child in item.items), default=0)
+
+    def _question_span(self, item: Item) -> int:
+        if isinstance(item, Page):
+            return len(item.questions)
+        return sum(self._question_span(child) for child in item.items)
 
     def _is_end_page(self, page_id: str) -> bool:
         return self.q.pages[page_id].questions[0].type == "end"
@@ -664,7 +691,9 @@ class Engine:
             for k in empty:
                 errors.append(Problem(k, message(lang, key)))
             return
-        if state.mode == "cati":
+        if state.mode == "cati" and (question.allow_dk or question.allow_refused):
+            # An interviewer keys don't know or refused rather than leaving a gap;
+            # a question that offers neither (an optional open comment) may stay empty.
             for k in empty:
                 errors.append(Problem(k, message(lang, "interviewer_key")))
             return
