@@ -272,6 +272,7 @@ def choose_answers(
         name = item["name"]
         if name in others:
             fields.append((name, ""))
+            sent[name] = None  # an empty specify box: stored as "no text"
             continue
         part = next((p for p in _DATE_PARTS if name.endswith(p)), None)
         if part is not None:
@@ -297,6 +298,12 @@ def choose_answers(
 
 def normalise(value: Any) -> Any:
     """A stored answer value in the form :func:`choose_answers` reports what it sent."""
+    if isinstance(value, dict):
+        from instrument.values import from_json  # tagged JSON: codes, dates, don't know
+
+        value = from_json(value)
+    if value is None:
+        return None
     if isinstance(value, (list, tuple)):
         return tuple(sorted(normalise(v) for v in value))
     if isinstance(value, bool):

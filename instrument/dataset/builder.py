@@ -21,7 +21,7 @@ import gc
 from contextlib import contextmanager
 from itertools import chain, repeat
 from operator import itemgetter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,6 +263,191 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
+
+
+# ---------------------------------------------------------------- coding, column by column
+
+CHUNK = 2048
+"""Interviews coded together, one column at a time. Any size gives the same
+result (a test varies it): larger chunks spread the per-column cost over more
+rows, smaller ones hold fewer raw values at once (about 60 references per
+interview)."""
+
+_ABSENTS = repeat(_ABSENT)
+_BAD = object()  # what the fast path gives a value it does not handle: code that column cell by cell
+_INT = frozenset({int})
+_NUMBER = frozenset({int, float})
+_STR = frozenset({str})
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Switch off the cyclic garbage collector while interviews are read.
+
+    Decoding a stored state creates about a hundred small dicts and lists,
+    so the collector runs every few interviews and walks every young object
+    each time; the build and the store's JSON decoding then spend about a
+    third of their time in it. Nothing the build keeps forms reference
+    cycles, so pausing it frees nothing late; it is switched back on (if it
+    was on) however the build ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@dataclass
+class _Cell:
+    """How one column of a plan turns engine values into codes (precomputed once per version)."""
+
+    out: int  # the column's index in the dataset
+    key: str  # the engine value key
+    pos: int  # the index of its value key in the version's row tuples
+    kind: int
+    extra: Any
+    parent: int  # other-specify: the index of its parent question's key; else -1
+    absent: Any
+    none: Any
+    dk: Any
+    refused: Any
+    unanswered: Any
+    routed_past: Any
+    ordinal: int
+    special: dict[Any, Any]  # _ABSENT, None, DK, REFUSED (and "" for text) -> the code
+    plain: frozenset[type]  # the types a coded value may have for the fast path to stand
+
+
+class _VersionCoder:
+    """Codes chunks of interviews of one questionnaire version, column by column.
+
+    A row is the tuple of engine values under :attr:`keys` (``_ABSENT`` where
+    a key is not in ``Engine.values``), read with one ``map`` per interview.
+    A chunk of rows is transposed with ``zip``, and each column coded by one
+    dict lookup per cell done in C (``map(special.get, values, values)``:
+    a plain answer is its own code, a missing one maps to its code). Where a
+    column holds anything else (a date, other-specify text, a bool, a value
+    of an unexpected type) that column is coded by :meth:`exact`, the
+    cell-by-cell rules the builder has always applied, in their order. A
+    break-off's keys beyond its furthest point are then recoded from routed
+    past to unanswered.
+    """
+
+    def __init__(self, plan: Plan, index: Mapping[str, int], union: Mapping[str, VariableInfo], frame: Mapping[str, int]) -> None:
+        self.keys: list[str] = []
+        position: dict[str, int] = {}
+
+        def slot(key: str) -> int:
+            if key not in position:
+                position[key] = len(self.keys)
+                self.keys.append(key)
+            return position[key]
+
+        self.cells: list[_Cell] = []
+        present = set()
+        for col in plan.columns:
+            as_text = col.kind in (TEXT, DATE, OTHER)
+
+            def code(entry: str, as_text: bool = as_text) -> Any:
+                return str(frame[entry]) if as_text else frame[entry]
+
+            special = {_ABSENT: code(col.absent), None: code(col.none), DK: code("dk"), REFUSED: code("refused")}
+            if col.kind == TEXT:
+                special[""] = code(col.none)
+            self.cells.append(
+                _Cell(
+                    out=index[col.name], key=col.key, pos=slot(col.key), kind=col.kind, extra=col.extra,
+                    parent=slot(col.extra[0]) if col.kind == OTHER else -1,
+                    absent=code(col.absent), none=code(col.none), dk=code("dk"), refused=code("refused"),
+                    unanswered=code("unanswered"), routed_past=code("routed_past"), ordinal=col.ordinal,
+                    special=special, plain={CODE: _INT, FLOAT: _NUMBER, TEXT: _STR}.get(col.kind, _INT),
+                )
+            )
+            present.add(col.name)
+        rp = frame["routed_past"]
+        # union columns this version does not have: not asked, so routed past
+        self.fill = [
+            (i, str(rp) if union[name].storage == "str" else rp) for name, i in index.items() if name not in present
+        ]
+        self.ordinal_of = {c.key: c.ordinal for c in plan.columns}
+
+    def code(self, rows: list[tuple[Any, ...]], partial: list[tuple[int, int]]) -> Iterator[tuple[int, list[Any]]]:
+        """``(column index, codes)`` for every dataset column, ``rows`` in order.
+
+        ``partial`` lists ``(row, cutoff)`` for break-offs: a key absent from a
+        row whose ordinal lies beyond the cutoff is unanswered, not routed past.
+        """
+        columns = list(zip(*rows))
+        for cell in self.cells:
+            values = columns[cell.pos]
+            coded = self._fast(cell, values)
+            if coded is None:
+                parents = columns[cell.parent] if cell.parent >= 0 else repeat(None)
+                exact = self.exact
+                coded = [exact(cell, v, p) for v, p in zip(values, parents)]
+            if partial:
+                ordinal, unanswered = cell.ordinal, cell.unanswered
+                for row, cutoff in partial:
+                    if ordinal > cutoff and values[row] is _ABSENT:
+                        coded[row] = unanswered
+            yield cell.out, coded
+        n = len(rows)
+        for out, fill in self.fill:
+            yield out, [fill] * n
+
+    @staticmethod
+    def _fast(cell: _Cell, values: tuple[Any, ...]) -> list[Any] | None:
+        """The column's codes, or None when a value needs :meth:`exact`."""
+        kind = cell.kind
+        try:
+            if kind == MULTI:
+                option, get = cell.extra, cell.special.get
+                coded = [(1 if option in v else 0) if type(v) is tuple else get(v, _BAD) for v in values]
+                return None if _BAD in coded else coded
+            if kind == CODE or kind == FLOAT or kind == TEXT:
+                get = cell.special.get
+                coded = list(map(get, values, values))
+                return coded if set(map(type, coded)) <= cell.plain else None
+        except TypeError:  # an unhashable value
+            return None
+        return None
+
+    @staticmethod
+    def exact(cell: _Cell, v: Any, parent: Any) -> Any:
+        """One cell by the builder's rules (``parent``: the other-specify parent's value)."""
+        kind = cell.kind
+        t = type(v)
+        if t is int and kind == CODE:
+            return v
+        if v is _ABSENT:
+            return cell.absent
+        if t is tuple and kind == MULTI:
+            return 1 if cell.extra in v else 0
+        if kind == OTHER and not (t is str and v):
+            # no text: inapplicable unless the other option was chosen
+            code = cell.extra[1]
+            chosen = parent == code or (type(parent) is tuple and code in parent)
+            return cell.unanswered if chosen else cell.routed_past
+        if v is None:
+            return cell.none
+        if v is DK:
+            return cell.dk
+        if v is REFUSED:
+            return cell.refused
+        if kind == CODE:
+            return int(v)
+        if kind == FLOAT:
+            return float(v)
+        if kind == TEXT:
+            return str(v) if v != "" else cell.none
+        if kind == DATE:
+            return v.isoformat()
+        if kind == OTHER:
+            return v
+        raise DatasetError(f"{cell.key}: unexpected value {v!r} for a multiple choice")
 
 
 # ---------------------------------------------------------------- the build

@@ -726,11 +726,7 @@ class Engine:
             raise EngineError("the interview has finished")
         if len(state.history) < 2:
             raise EngineError("this is the first page")
-        state.now = now
-        left = self._pop(state)
-        current = state.current
-        assert current is not None
-        state.history[-1] = replace(current, shown_at=now)
+        left, current = self._return_to(state, len(state.history) - 2, now)
         return [Event("back", now, data={"from": left.page, "to": current.page})]
 
     def jump(self, state: State, key: str, *, now: dt.datetime) -> list[Event]:
@@ -746,14 +742,19 @@ class Engine:
                 break
         else:
             raise EngineError(f"'{key}' has not been asked on the current route")
+        left, current = self._return_to(state, index, now)
+        return [Event("jump", now, key, data={"from": left.page, "to": current.page})]
+
+    def _return_to(self, state: State, index: int, now: dt.datetime) -> tuple[PageVisit, PageVisit]:
+        """Pop the history back to visit ``index``; returns the page left and the page returned to."""
         state.now = now
         left = state.current
+        assert left is not None
         while len(state.history) > index + 1:
             self._pop(state)
-        current = state.current
-        assert current is not None and left is not None
-        state.history[-1] = replace(current, shown_at=now)
-        return [Event("jump", now, key, data={"from": left.page, "to": current.page})]
+        current = replace(state.history[-1], shown_at=now)
+        state.history[-1] = current
+        return left, current
 
     def switch_mode(self, state: State, mode: str, *, now: dt.datetime) -> list[Event]:
         """Carry on in another mode (a web break-off finished by telephone, say)."""
