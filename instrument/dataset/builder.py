@@ -219,12 +219,14 @@ def _light_state(data: Mapping[str, Any]) -> State:
     on_route = set(chain.from_iterable(map(_KEYS, data["history"])))
     raw = data["answers"]
     # Stored answers are plain JSON except don't know, refused, dates and code
-    # lists, which are small dicts; decode those (on the route) and share the rest.
-    decoded = [(key, value) for key, value in raw.items() if isinstance(value, dict) and key in on_route]
+    # lists, which are small dicts (``to_json`` and the store's JSON decoding
+    # make plain dicts): decode those on the route and share the rest.
+    decoded = [key for key, value in raw.items() if type(value) is dict]
     if decoded:
         answers = dict(raw)
-        for key, value in decoded:
-            answers[key] = from_json(value)
+        for key in decoded:
+            if key in on_route:
+                answers[key] = from_json(raw[key])
     else:
         answers = raw
     case = data["case"]
