@@ -111,6 +111,7 @@ class Engine:
         self._experiment_names = [n for n, v in self.variables.items() if v.kind == "experiment"]
         self._computed = [(n, v.loop) for n, v in self.variables.items() if v.kind == "computed"]
         self._options_cache: dict[tuple[str, str], tuple[OptionView, ...]] = {}
+        self._static_texts: dict[tuple[str, str, str, bool], tuple[str | None, ...]] = {}
         self._missing_label_cache: dict[tuple[str, str], tuple[str, str]] = {}
         self._index(questionnaire.items, None)
 
@@ -221,6 +222,7 @@ class Engine:
     def _next_page(self, state: State, frames: tuple[Frame, ...]) -> tuple[Page, tuple[Frame, ...], str | None] | None:
         """The next page on the route after the cursor, with the cursor at it."""
         stack = list(frames)
+        ctx: _Context | None = None
         while stack:
             top = stack[-1]
             loop_id, suffix = self._loop_suffix(state, stack)
@@ -235,7 +237,8 @@ class Engine:
                 continue
             stack[-1] = Frame(top.container, pos, top.iteration)
             item = items[pos]
-            ctx = _Context(self, state, loop_id, suffix)
+            if ctx is None or ctx.loop != loop_id or ctx.suffix != suffix:
+                ctx = _Context(self, state, loop_id, suffix)
             if isinstance(item, Page):
                 if self._page_on_route(item, ctx):
                     return item, tuple(stack), suffix
@@ -424,14 +427,29 @@ class Engine:
             return template.render({}, html=html)
         return template.render(self._fill_values(template, ctx, state), html=html)
 
-    def _spoken(self, question: Question, ctx: _Context, state: State, html: bool) -> str:
+    def _question_texts(
+        self, question: Question, ctx: _Context, state: State, html: bool
+    ) -> tuple[str | None, ...]:
+        """Text, spoken text, instruction, hint and unit, rendered for the mode and language.
+
+        Texts without fills are the same for every interview, so they are
+        rendered once per question, language, mode and output and reused.
+        """
+        cache_key = (question.id, state.language, state.mode, html)
+        cached = self._static_texts.get(cache_key)
+        if cached is not None:
+            return cached
         if state.mode == "ivr":
-            source = question.ivr or question.read_out or question.text
+            spoken = question.ivr or question.read_out or question.text
         elif state.mode == "cati":
-            source = question.read_out or question.text
+            spoken = question.read_out or question.text
         else:
-            source = question.text
-        return self._render(source, ctx, state, html) or ""
+            spoken = question.text
+        sources = (question.text, spoken, question.instruction, question.hint, question.unit)
+        rendered = tuple(self._render(text, ctx, state, html) for text in sources)
+        if all(text is None or text.template(state.language, self.q.default_language).is_static for text in sources):
+            self._static_texts[cache_key] = rendered
+        return rendered
 
     def _offer_missing(self, question: Question, key: str, state: State) -> bool:
         if not (question.allow_dk or question.allow_refused):
@@ -472,6 +490,7 @@ class Engine:
                 )
                 for r in ordered_rows
             )
+        texts = self._question_texts(question, ctx, state, html)
         other_key = f"{question.id}_other{sfx}" if question.other_option is not None else None
         missing_key = key or first_row_key
         dk_label, refused_label = self._missing_labels(lang, state.mode)
@@ -479,10 +498,10 @@ class Engine:
             key=key,
             id=question.id,
             type=question.type,
-            text=self._render(question.text, ctx, state, html) or "",
-            spoken=self._spoken(question, ctx, state, html),
-            instruction=self._render(question.instruction, ctx, state, html),
-            hint=self._render(question.hint, ctx, state, html),
+            text=texts[0] or "",
+            spoken=texts[1] or "",
+            instruction=texts[2],
+            hint=texts[3],
             options=options,
             rows=rows,
             value=state.answers.get(key) if key else None,
@@ -491,7 +510,7 @@ class Engine:
             min=question.min,
             max=question.max,
             places=question.places if question.type == "decimal" else None,
-            unit=self._render(question.unit, ctx, state, html),
+            unit=texts[4],
             max_length=question.max_length,
             min_choices=question.min_choices,
             max_choices=question.max_choices,
