@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from test_dataset_support import FLAGSHIP, MINI, load
 
 from instrument.dataset import Dataset, Pseudonymiser, build_dataset
 from instrument.dataset import builder as fast
@@ -30,11 +31,9 @@ from instrument.loader import load_questionnaire_text
 from instrument.simulate import simulate
 from instrument.values import DK, REFUSED
 
-from test_dataset_support import FLAGSHIP, MINI, load
-
 SECRET = b"s" * 32
-EXPORTED = dt.datetime(2026, 4, 1, 12, 0, tzinfo=dt.timezone.utc)
-T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+EXPORTED = dt.datetime(2026, 4, 1, 12, 0, tzinfo=dt.UTC)
+T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 _ABSENT = object()
 
 
@@ -133,8 +132,8 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
                 rp = frame_codes["routed_past"]
                 data[name].append(str(rp) if infos[name].storage == "str" else rp)
         used = state.modes_used or [state.mode]
-        start = state.started_at.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        end = state.finished_at.astimezone(dt.timezone.utc).replace(tzinfo=None) if state.finished_at else None
+        start = state.started_at.astimezone(dt.UTC).replace(tzinfo=None)
+        end = state.finished_at.astimezone(dt.UTC).replace(tzinfo=None) if state.finished_at else None
         admin["case_id"].append(pseudo.case_id(meta["id"]))
         admin["qversion"].append(q.version)
         admin["language"].append(languages.index(state.language) + 1)
@@ -247,7 +246,7 @@ def test_flagship_build_equals_the_reference(flagship_items, partial, tmp_path):
     outcomes = {s["outcome"] for s, _ in items}
     assert {"complete", "partial"} <= outcomes  # break-offs really are in the sample
     staff = {meta["id"]: "I-3" for _, meta in items[::4]}
-    kw = dict(include_partial=partial, include_test=True, interviewers=staff)
+    kw = {"include_partial": partial, "include_test": True, "interviewers": staff}
     got = ours(q, items, **kw)
     assert len(got.frame) > 100
     assert_same(got, reference_build(q, items, **kw), tmp_path)
@@ -256,7 +255,7 @@ def test_flagship_build_equals_the_reference(flagship_items, partial, tmp_path):
 def test_interleaved_versions_equal_the_reference(mini_versions, tmp_path):
     v1, v2, items = mini_versions
     assert len({s["questionnaire_hash"] for s, _ in items[:20]}) == 2  # the versions really interleave
-    kw = dict(include_partial=True, versions={v1.content_hash: v1})
+    kw = {"include_partial": True, "versions": {v1.content_hash: v1}}
     got = ours(v2, items, **kw)
     ref = reference_build(v2, items, **kw)
     assert set(got.frame["qversion"]) == {"1", "2"}
@@ -267,7 +266,7 @@ def test_interleaved_versions_equal_the_reference(mini_versions, tmp_path):
 
 def test_chunk_boundaries_do_not_change_the_result(mini_versions, tmp_path, monkeypatch):
     v1, v2, items = mini_versions
-    kw = dict(include_partial=True, include_test=True, versions={v1.content_hash: v1})
+    kw = {"include_partial": True, "include_test": True, "versions": {v1.content_hash: v1}}
     whole = ours(v2, items, **kw)
     for size in (1, 7):
         monkeypatch.setattr(fast, "CHUNK", size)
@@ -287,5 +286,5 @@ def test_unusual_values_take_the_exact_coder(mini_versions, tmp_path):
         if isinstance(state["answers"].get("n_kids"), int):
             state["answers"]["n_kids"] = str(state["answers"]["n_kids"])
         odd.append((state, meta))
-    kw = dict(include_partial=True, versions={v1.content_hash: v1})
+    kw = {"include_partial": True, "versions": {v1.content_hash: v1}}
     assert_same(ours(v2, odd, **kw), reference_build(v2, odd, **kw), tmp_path)

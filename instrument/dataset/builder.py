@@ -17,12 +17,10 @@ missing frames, since no single column could then be read one way.
 from __future__ import annotations
 
 import datetime as dt
-import gc
-from contextlib import contextmanager
-from itertools import chain, repeat
-from operator import itemgetter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -35,15 +33,15 @@ from instrument.store.records import InterviewRecord
 from instrument.values import DK, REFUSED, from_json
 
 from . import limits
-from .codebook import Codebook, LoopInfo, MultiGroup, VariableInfo
+from .codebook import Codebook, MultiGroup, VariableInfo
 from .plan import CODE, DATE, FLOAT, MULTI, OTHER, TEXT, Plan, make_plan
 from .pseudonym import Pseudonymiser
 
 __all__ = [
-    "Dataset",
-    "DatasetError",
     "MODE_CODES",
     "OUTCOME_CODES",
+    "Dataset",
+    "DatasetError",
     "build_dataset",
     "int_dtype_for",
 ]
@@ -83,7 +81,7 @@ class Dataset:
     def stem(self) -> str:
         return self.name or self.codebook.questionnaire_id
 
-    def long(self, loop: str) -> "Dataset":
+    def long(self, loop: str) -> Dataset:
         """One row per case and iteration of ``loop``, keyed by ``case_id`` and ``iteration``.
 
         Only iterations that happened become rows (the wide file codes the
@@ -263,7 +261,7 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 
@@ -280,26 +278,6 @@ _BAD = object()  # what the fast path gives a value it does not handle: code tha
 _INT = frozenset({int})
 _NUMBER = frozenset({int, float})
 _STR = frozenset({str})
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Switch off the cyclic garbage collector while interviews are read.
-
-    Decoding a stored state creates about a hundred small dicts and lists,
-    so the collector runs every few interviews and walks every young object
-    each time; the build and the store's JSON decoding then spend about a
-    third of their time in it. Nothing the build keeps forms reference
-    cycles, so pausing it frees nothing late; it is switched back on (if it
-    was on) however the build ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass
@@ -526,7 +504,7 @@ def build_dataset(
     read since the last call.
     """
     pseudonymiser = pseudonymiser or Pseudonymiser()
-    exported_at = exported_at or dt.datetime.now(dt.timezone.utc)
+    exported_at = exported_at or dt.datetime.now(dt.UTC)
     if interviewers is None:
         interviewer_of: Mapping[str, str] = {}
     elif isinstance(interviewers, Mapping):
@@ -639,90 +617,94 @@ def build_dataset(
                 data[out].extend(buffer)
         chunk.clear()
 
-    with _gc_paused():
-        for raw in interviews:
-            pending += 1
-            if progress is not None and pending >= 1000:
-                progress(pending)
-                pending = 0
-            if type(raw) is InterviewRecord:
-                item_id, item_state, is_test, status, updated_at, version_id = (
-                    raw.id, raw.state, raw.is_test, raw.status, raw.updated_at, raw.questionnaire_version_id
-                )
-            else:
-                item = _normalise(raw)
-                item_id, item_state, is_test, status, updated_at, version_id = (
-                    item.id, item.state, item.is_test, item.status, item.updated_at, item.version_id
-                )
-            if status == "withdrawn" or not item_state:
+    item_id: str
+    item_state: Mapping[str, Any]
+    status: str | None
+    updated_at: dt.datetime | None
+    version_id: int | None
+    for raw in interviews:
+        pending += 1
+        if progress is not None and pending >= 1000:
+            progress(pending)
+            pending = 0
+        if type(raw) is InterviewRecord:
+            item_id, item_state, is_test, status, updated_at, version_id = (
+                raw.id, raw.state, raw.is_test, raw.status, raw.updated_at, raw.questionnaire_version_id
+            )
+        else:
+            item = _normalise(raw)
+            item_id, item_state, is_test, status, updated_at, version_id = (
+                item.id, item.state, item.is_test, item.status, item.updated_at, item.version_id
+            )
+        if status == "withdrawn" or not item_state:
+            continue
+        if is_test and not include_test:
+            continue
+        if since is not None:
+            touched = updated_at or _time(item_state.get("now"))
+            if touched is None or touched < since:
                 continue
-            if is_test and not include_test:
-                continue
-            if since is not None:
-                touched = updated_at or _time(item_state.get("now"))
-                if touched is None or touched < since:
-                    continue
-            outcome = item_state.get("outcome") or "partial"
-            if outcome not in wanted:
-                continue
-            q_hash = item_state.get("questionnaire_hash")
-            q = None
-            if version_id is not None:
-                q = by_key.get(version_id)
-            if q is None:
-                q = by_key.get(q_hash)  # type: ignore[arg-type]
-            if q is None or hash_of[id(q)] != q_hash:
-                raise DatasetError(
-                    f"interview {item_id} is on a questionnaire version (hash {str(q_hash)[:12]}...) "
-                    "that was not given to the export; pass every version stored for it"
-                )
-            state = _light_state(item_state)
-            values = engines[q_hash].values(state)
-            coder = coders[q_hash]
-            group = chunk.get(q_hash)
-            if group is None:
-                group = chunk[q_hash] = ([], [], [])
-            group[0].append(in_chunk)
-            if outcome == "partial":
-                # A break-off: questions beyond the furthest point reached were on no route
-                # yet, so they are "on route but unanswered" (-9), not routed past (-8).
-                reached = coder.ordinal_of
-                cutoff = max((reached.get(key, 0) for key in state.on_route), default=0)
-                group[2].append((len(group[1]), cutoff))
-            group[1].append(tuple(map(values.get, coder.keys, _ABSENTS)))
-            in_chunk += 1
-            if in_chunk >= chunk_size:
-                flush()
-                in_chunk = 0
+        outcome = item_state.get("outcome") or "partial"
+        if outcome not in wanted:
+            continue
+        q_hash = item_state.get("questionnaire_hash")
+        q = None
+        if version_id is not None:
+            q = by_key.get(version_id)
+        if q is None:
+            q = by_key.get(q_hash)  # type: ignore[arg-type]
+        if q is None or hash_of[id(q)] != q_hash:
+            raise DatasetError(
+                f"interview {item_id} is on a questionnaire version (hash {str(q_hash)[:12]}...) "
+                "that was not given to the export; pass every version stored for it"
+            )
+        state = _light_state(item_state)
+        values = engines[q_hash].values(state)
+        coder = coders[q_hash]
+        batch = chunk.get(q_hash)
+        if batch is None:
+            batch = chunk[q_hash] = ([], [], [])
+        batch[0].append(in_chunk)
+        if outcome == "partial":
+            # A break-off: questions beyond the furthest point reached were on no route
+            # yet, so they are "on route but unanswered" (-9), not routed past (-8).
+            reached = coder.ordinal_of
+            cutoff = max((reached.get(key, 0) for key in state.on_route), default=0)
+            batch[2].append((len(batch[1]), cutoff))
+        batch[1].append(tuple(map(values.get, coder.keys, _ABSENTS)))
+        in_chunk += 1
+        if in_chunk >= chunk_size:
+            flush()
+            in_chunk = 0
 
-            case_id = pseudonymiser.case_id(item_id)
-            if case_id in seen_case_ids:
-                raise DatasetError("two interviews were given the same case id; this should not happen: report it")
-            seen_case_ids.add(case_id)
-            modes_used = state.modes_used or [state.mode]
-            start = _naive_utc(state.started_at)
-            end = _naive_utc(state.finished_at)
-            case_ids(case_id)
-            versions_(q.version)
-            language_(language_code.get(state.language, 0))
-            mode_(MODE_CODES.get(state.mode, 0))
-            mode_first(MODE_CODES.get(modes_used[0], 0))
-            mode_switch(1 if len(set(modes_used)) > 1 else 0)
-            started(start)
-            ended(end)
-            duration(round((end - start).total_seconds()) if end and start else np.nan)
-            outcomes(OUTCOME_CODES[outcome])
-            staff = interviewer_of.get(item_id)
-            if staff:
-                interviewer(pseudonymiser.interviewer_id(staff))
-            elif "cati" in modes_used:
-                interviewer(un_text)
-            else:
-                interviewer(rp_text)
-            loop_keys = state.loop_keys
-            for lid, append in loop_appends:
-                append(tuple(loop_keys.get(lid, ())))
-        flush()
+        case_id = pseudonymiser.case_id(item_id)
+        if case_id in seen_case_ids:
+            raise DatasetError("two interviews were given the same case id; this should not happen: report it")
+        seen_case_ids.add(case_id)
+        modes_used = state.modes_used or [state.mode]
+        start = _naive_utc(state.started_at)
+        end = _naive_utc(state.finished_at)
+        case_ids(case_id)
+        versions_(q.version)
+        language_(language_code.get(state.language, 0))
+        mode_(MODE_CODES.get(state.mode, 0))
+        mode_first(MODE_CODES.get(modes_used[0], 0))
+        mode_switch(1 if len(set(modes_used)) > 1 else 0)
+        started(start)
+        ended(end)
+        duration(round((end - start).total_seconds()) if end and start else np.nan)
+        outcomes(OUTCOME_CODES[outcome])
+        staff = interviewer_of.get(item_id)
+        if staff:
+            interviewer(pseudonymiser.interviewer_id(staff))
+        elif "cati" in modes_used:
+            interviewer(un_text)
+        else:
+            interviewer(rp_text)
+        loop_keys = state.loop_keys
+        for lid, append in loop_appends:
+            append(tuple(loop_keys.get(lid, ())))
+    flush()
     if progress is not None and pending:
         progress(pending)
 
