@@ -40,9 +40,14 @@ class StaleSubmission(EngineError):
 
 
 class _Context:
-    """Answers as expressions and fills see them: only what is on the route."""
+    """Answers as expressions and fills see them: only what is on the route.
 
-    __slots__ = ("engine", "state", "loop", "suffix", "overlay", "today")
+    A context lives for one engine call, during which the state does not change
+    under it, so the per-iteration contexts of a loop are built once and reused
+    by every aggregate that asks (``min(child_age)``, ``count_if(...)``).
+    """
+
+    __slots__ = ("engine", "state", "loop", "suffix", "sfx", "overlay", "today", "_iterations")
 
     def __init__(
         self,
@@ -56,15 +61,10 @@ class _Context:
         self.state = state
         self.loop = loop
         self.suffix = suffix
+        self.sfx = "" if suffix is None else "_" + suffix
         self.overlay = overlay
         self.today = state.now.date()
-
-    def key(self, name: str, var: Variable) -> str | None:
-        if var.loop is None:
-            return name
-        if var.loop == self.loop:
-            return f"{name}_{self.suffix}"
-        return None
+        self._iterations: dict[str, list[_Context]] | None = None
 
     def get(self, name: str) -> Any:
         var = self.engine.variables[name]
@@ -78,10 +78,12 @@ class _Context:
             assert question is not None and question.expr is not None
             if question.when is not None and not question.when.evaluate(self):
                 return None
-            value = question.expr.evaluate(self)
-            return value
-        key = self.key(name, var)
-        if key is None:
+            return question.expr.evaluate(self)
+        if var.loop is None:
+            key = name
+        elif var.loop == self.loop:
+            key = name + self.sfx
+        else:
             return None
         overlay = self.overlay
         if overlay is not None and key in overlay:
@@ -91,10 +93,16 @@ class _Context:
         return None
 
     def iterations(self, loop: str) -> Sequence["_Context"]:
-        return [
-            _Context(self.engine, self.state, loop, suffix, self.overlay)
-            for suffix in self.state.loop_keys.get(loop, ())
-        ]
+        memo = self._iterations
+        if memo is None:
+            memo = self._iterations = {}
+        found = memo.get(loop)
+        if found is None:
+            found = memo[loop] = [
+                _Context(self.engine, self.state, loop, suffix, self.overlay)
+                for suffix in self.state.loop_keys.get(loop, ())
+            ]
+        return found
 
 
 class Engine:
@@ -248,6 +256,7 @@ class Engine:
             if isinstance(item, Loop):
                 keys = self._loop_keys(state, item, ctx)
                 state.loop_keys[item.id] = keys
+                ctx = None  # its remembered loop iterations are out of date now
                 if not keys:
                     continue
                 stack.append(Frame(item.id, -1, 0))
