@@ -101,10 +101,9 @@ def test_open_store_migrates_once_when_workers_start_together(database_url: str)
     assert [v for (v,) in versions] == [migrate.head_revision()]
 
 
-def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(store: Store) -> None:
-    if store.dialect != "sqlite":
-        pytest.skip("SQLite pragmas")
-    with store.engine.connect() as connection:
+def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    """SQLite only (PostgreSQL has no such settings), so not run once per backend."""
+    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store, store.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
