@@ -133,7 +133,7 @@ class ChoiceList:
     options: tuple[Option, ...]
     pos: Position
 
-    @property
+    @functools.cached_property
     def codes(self) -> frozenset[int]:
         return frozenset(o.code for o in self.options)
 
@@ -201,7 +201,7 @@ class Question:
     def stores_value(self) -> bool:
         return self.type in ANSWER_TYPES or self.custom is not None
 
-    @property
+    @functools.cached_property
     def other_option(self) -> Option | None:
         if self.choices is None:
             return None
