@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from instrument.dataset import DatasetError, Pseudonymiser, build_dataset, int_dtype_for

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from instrument.expressions import ValueType
-from instrument.model import Block, Item, Loop, Page, Question, Questionnaire, Section, Text, Variable
+from instrument.model import Block, Item, Loop, Page, Questionnaire, Section, Text, Variable
 
 from .codebook import LoopInfo, MultiGroup, VariableInfo
 

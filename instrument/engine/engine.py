@@ -17,16 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import replace
-from typing import Any, Collection, Iterable, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
-from instrument.engine.answers import Coerced, coerce_answer, coerce_code, is_empty_input
+from instrument.engine.answers import Coerced, coerce_answer, coerce_code
 from instrument.engine.messages import message
 from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event, OptionView, Problem, QuestionView, RowView, Step, SubmitResult
-from instrument.expressions import CompiledExpression
 from instrument.model import Block, Item, Loop, Page, Question, Questionnaire, Section, Text, Variable
 from instrument.texts import FILL_GLOBALS, ChoiceValue, ChoiceValues, TextTemplate, fill_value
-from instrument.values import DK, REFUSED, Special, is_missing, to_json
+from instrument.values import DK, REFUSED, is_missing, to_json
 
 __all__ = ["Engine", "EngineError", "StaleSubmission"]
 
@@ -471,7 +470,7 @@ class Engine:
     def _question_view(self, question: Question, ctx: _Context, state: State, html: bool) -> QuestionView:
         sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
         key = f"{question.id}{sfx}" if question.stores_value else ""
-        lang, default = state.language, self.q.default_language
+        lang = state.language
         options: tuple[OptionView, ...] = ()
         if question.choices is not None:
             options = self._option_views(question, lang)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 from pandas.io.stata import InvalidColumnName
 
