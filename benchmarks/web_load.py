@@ -1399,8 +1399,8 @@ def render_section(
                 f"server CPU per page turn, the ceiling {ceiling.cpu_ms_per_turn('server'):.1f} ms), "
                 f"{profile['requests_per_turn']:.2f} requests, "
                 f"{profile['statements_per_turn']:.1f} SQL statements in "
-                f"{profile['transactions_per_turn']:.1f} transactions (pool check-outs, each with "
-                f"a pre-ping), {profile['round_trips_per_turn']:.1f} waits on PostgreSQL."
+                f"{profile['transactions_per_turn']:.1f} transactions (pool check-outs; no pre-ping: "
+                f"connections are recycled instead), {profile['round_trips_per_turn']:.1f} waits on PostgreSQL."
             ),
             "",
             "| package (own time) | ms per page turn | share |",

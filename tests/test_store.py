@@ -275,6 +275,95 @@ def test_repeated_idempotency_key_records_once(store: Store) -> None:
     assert not store.save_interview(other.id, expected_revision=0, **submit).replayed
 
 
+def test_a_key_reused_at_the_current_revision_replays_and_writes_nothing(store: Store) -> None:
+    """A retried request that happens to carry the revision it produced is still a replay."""
+    interview = _new_interview(store)
+    submit = {"status": "active", "mode": "web", "idempotency_key": "k-1", "now": _minutes(1)}
+    first = store.save_interview(
+        interview.id, expected_revision=0, state={"answers": {"q1": 1}},
+        events=[NewEvent("q1", 1)], **submit,
+    )
+    again = store.save_interview(
+        interview.id, expected_revision=first.revision, state={"answers": {"q1": 2}},
+        events=[NewEvent("q1", 2)], **submit,
+    )
+    assert (again.replayed, again.revision, again.first_seq) == (True, 1, 1)
+    stored = store.load_interview(interview.id)
+    assert (stored.revision, stored.state) == (1, {"answers": {"q1": 1}})
+    assert [event.value for event in store.events_for(interview.id)] == [1]
+    # The failed attempt left the counter alone: the next save numbers on from 2.
+    later = store.save_interview(
+        interview.id, expected_revision=1, state={"answers": {"q1": 3}}, status="active",
+        mode="web", events=[NewEvent("q1", 3)], now=_minutes(2),
+    )
+    assert later.first_seq == 2
+
+
+def test_a_store_never_serves_a_remembered_state_after_another_writer(database_url: str) -> None:
+    """Each web worker remembers recent interviews; a save or withdrawal elsewhere must show."""
+    with open_store(database_url) as worker_a, open_store(database_url) as worker_b:
+        interview = _new_interview(worker_a, case_id="case-9")
+        worker_a.save_interview(
+            interview.id, expected_revision=0, state={"answers": {"q1": 1}},
+            status="active", mode="web", now=_minutes(1),
+        )
+        assert worker_a.load_interview(interview.id).state == {"answers": {"q1": 1}}
+        worker_b.save_interview(
+            interview.id, expected_revision=1, state={"answers": {"q1": 2}},
+            status="active", mode="cati", now=_minutes(2),
+        )
+        seen = worker_a.load_interview(interview.id)
+        assert (seen.revision, seen.state, seen.mode) == (2, {"answers": {"q1": 2}}, "cati")
+        with pytest.raises(StaleRevision):
+            worker_a.save_interview(
+                interview.id, expected_revision=1, state={"answers": {"q1": 9}},
+                status="active", mode="web", now=_minutes(3),
+            )
+        worker_b.withdraw("case-9", now=_minutes(4))
+        gone = worker_a.load_interview(interview.id)
+        assert (gone.status, gone.state) == ("withdrawn", {})
+        with pytest.raises(InterviewWithdrawn):
+            worker_a.save_interview(
+                interview.id, expected_revision=gone.revision, state={"answers": {"q1": 9}},
+                status="active", mode="web", now=_minutes(5),
+            )
+
+
+def test_migration_0002_numbers_on_from_the_events_already_stored(database_url: str) -> None:
+    """A database last migrated to 0001 keeps its events and the next save continues their seq."""
+    engine = create_store_engine(resolve_url(database_url))
+    try:
+        migrate.upgrade(engine, "0001_initial")
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO questionnaire_versions (id, questionnaire_id, version, content_hash,"
+                " source_text, created_at) VALUES (1, 'social_licence', '1', 'h', :yaml, :t)"
+            ), {"yaml": YAML, "t": T0})
+            for interview_id in ("with-events", "without-events"):
+                connection.execute(sa.text(
+                    "INSERT INTO interviews (id, questionnaire_version_id, mode, language, status,"
+                    " is_test, state, revision, started_at, updated_at)"
+                    " VALUES (:id, 1, 'web', 'en', 'active', :f, '{}', 3, :t, :t)"
+                ), {"id": interview_id, "t": T0, "f": False})
+            for seq in (1, 2, 3):
+                connection.execute(sa.text(
+                    "INSERT INTO answer_events (interview_id, seq, kind, variable, value, mode,"
+                    " actor, at) VALUES ('with-events', :seq, 'answer', 'q1', '1', 'web',"
+                    " 'respondent', :t)"
+                ), {"seq": seq, "t": T0})
+    finally:
+        engine.dispose()
+    with open_store(database_url) as store:  # migrates to head
+        for interview_id, expected_first in (("with-events", 4), ("without-events", 1)):
+            result = store.save_interview(
+                interview_id, expected_revision=3, state={"answers": {}}, status="active",
+                mode="web", events=[NewEvent("q2", 5), NewEvent("q3", 6)], now=_minutes(1),
+            )
+            assert (result.first_seq, result.event_count) == (expected_first, 2)
+            seqs = [event.seq for event in store.events_for(interview_id)]
+            assert seqs == list(range(1, expected_first + 2))
+
+
 def test_events_get_consecutive_seq_and_default_mode_and_time(store: Store) -> None:
     interview = _new_interview(store)
     batches = [

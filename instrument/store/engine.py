@@ -10,8 +10,23 @@ psycopg 3. The differences the store cares about are set up here, once:
   lock before reading the revision, which makes the compare-and-set safe.
   Python's sqlite3 module would otherwise begin transactions lazily, at the
   first write, after the read, too late to protect it.
-* PostgreSQL: plain ``READ COMMITTED``; writers lock the interview row with
-  ``SELECT ... FOR UPDATE``.
+* PostgreSQL: plain ``READ COMMITTED``. The store begins transactions itself
+  here too: psycopg runs in autocommit mode and the ``begin`` handler sends
+  ``BEGIN``. That lets a one-statement read (:data:`SINGLE_READ`) skip
+  ``BEGIN`` and ``COMMIT`` (a single statement is atomic on its own and sees
+  one snapshot), which is two of the three round trips of showing a page.
+  psycopg's ``commit()`` and ``rollback()`` still send ``COMMIT`` and
+  ``ROLLBACK`` whenever the server reports an open transaction, autocommit
+  or not, so ``with connection.begin():`` keeps its meaning.
+
+Stale pooled connections (PostgreSQL restarted, an idle connection cut by a
+firewall): connections are recycled after :data:`PG_POOL_RECYCLE_S`, well
+inside common idle timeouts, instead of being pinged (``pool_pre_ping``) with a
+``SELECT 1`` round trip on every check-out. A connection that died anyway fails
+on its first statement, before anything was written; SQLAlchemy then
+invalidates the whole pool, and the store retries once on a fresh connection
+(see ``Store._transaction`` and ``Store._read``), so callers see what pre-ping
+gave them, at no cost per request.
 """
 
 from __future__ import annotations
@@ -28,7 +43,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["DEFAULT_SQLITE_FILE", "ENV_VAR", "WRITE_OPTION", "create_store_engine", "resolve_url"]
+__all__ = [
+    "DEFAULT_SQLITE_FILE",
+    "ENV_VAR",
+    "PG_POOL_RECYCLE_S",
+    "SINGLE_READ",
+    "WRITE_OPTION",
+    "PreSerialized",
+    "compact_json",
+    "create_store_engine",
+    "resolve_url",
+]
 
 ENV_VAR: Final = "INSTRUMENT_DATABASE_URL"
 DEFAULT_SQLITE_FILE: Final = "instrument.db"
@@ -36,6 +61,16 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 
 WRITE_OPTION: Final = "instrument_write"
 """Execution option that makes the SQLite ``begin`` handler emit ``BEGIN IMMEDIATE``."""
+
+SINGLE_READ: Final = "instrument_single_read"
+"""Execution option for a connection that runs exactly one read statement: no ``BEGIN``.
+
+The statement runs in autocommit mode, which is atomic and consistent for one
+statement on both backends. Never set it on a connection that writes or reads twice.
+"""
+
+PG_POOL_RECYCLE_S: Final = 1800
+"""Replace a pooled PostgreSQL connection after this many seconds (instead of pre-ping)."""
 
 
 def resolve_url(url: str | URL | None = None) -> URL:
@@ -57,14 +92,31 @@ def resolve_url(url: str | URL | None = None) -> URL:
     return parsed
 
 
-def _compact_json(value: Any) -> str:
-    # Compact separators: the state snapshot is written on every page turn.
+class PreSerialized:
+    """A JSON value the store has already serialised with :func:`compact_json`.
+
+    The store serialises a state snapshot once, keeps the text for its cache of
+    recent saves and hands this wrapper to SQLAlchemy, whose JSON type passes
+    it to the engine's serializer: that returns the text unchanged, so the
+    bytes written are exactly the bytes cached.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def compact_json(value: Any) -> str:
+    """The engines' JSON serializer (compact: the state snapshot is written on every page turn)."""
+    if type(value) is PreSerialized:
+        return value.text
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def create_store_engine(url: URL, **kwargs: Any) -> Engine:
     """An Engine for ``url`` with the per-backend settings described above."""
-    options: dict[str, Any] = {"json_serializer": _compact_json, **kwargs}
+    options: dict[str, Any] = {"json_serializer": compact_json, **kwargs}
     if url.get_backend_name() == "sqlite":
         in_memory = url.database in (None, "", ":memory:")
         if in_memory:
@@ -74,8 +126,23 @@ def create_store_engine(url: URL, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, **options)
         _configure_sqlite(engine, wal=not in_memory)
         return engine
-    options.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **options)
+    # No pool_pre_ping: see the module docstring (recycling plus one retry on a dead connection).
+    options.setdefault("pool_recycle", PG_POOL_RECYCLE_S)
+    engine = sa.create_engine(url, **options)
+    _configure_postgresql(engine)
+    return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun explicitly by the handler below (see module docstring).
+        dbapi_connection.autocommit = True
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        if not connection.get_execution_options().get(SINGLE_READ):
+            connection.exec_driver_sql("BEGIN")
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
@@ -96,9 +163,10 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        if connection.get_execution_options().get(WRITE_OPTION):
+        options = connection.get_execution_options()
+        if options.get(WRITE_OPTION):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get(SINGLE_READ):
             connection.exec_driver_sql("BEGIN")
 
 

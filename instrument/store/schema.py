@@ -118,6 +118,11 @@ interviews = sa.Table(
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
+    # The seq of the interview's newest event (0: none yet). A save raises it by
+    # the number of events in the same UPDATE that moves the revision on, so it
+    # numbers its events without a ``SELECT max(seq)``. Internal: not part of
+    # InterviewRecord.
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in INTERVIEW_STATUSES) + ")", name="status"
     ),

@@ -2,27 +2,39 @@
 
 Each method is one short transaction on its own connection, so a Store is
 safe to share between the threads of a web worker. Writes that can race
-(saving the same interview from two tabs, two workers) lock first and then
-compare: ``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
-SQLite (see :mod:`instrument.store.engine`).
+(saving the same interview from two tabs, two workers) compare and set in
+one statement: an ``UPDATE ... WHERE revision = expected`` that locks the row
+on PostgreSQL, inside ``BEGIN IMMEDIATE`` on SQLite (see
+:mod:`instrument.store.engine`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
+import threading
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Final, Self
+from typing import Any, Final, NamedTuple, Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 from instrument.store import migrate
-from instrument.store.engine import WRITE_OPTION, create_store_engine, resolve_url
+from instrument.store.engine import (
+    SINGLE_READ,
+    WRITE_OPTION,
+    PreSerialized,
+    compact_json,
+    create_store_engine,
+    resolve_url,
+)
 from instrument.store.passwords import hash_password, verify_password
 from instrument.store.records import (
     AccessToken,
@@ -45,6 +57,7 @@ from instrument.store.schema import (
     FINISHED_STATUSES,
     INTERVIEW_STATUSES,
     STAFF_ROLES,
+    UTCDateTime,
     access_tokens,
     answer_events,
     contacts,
@@ -62,10 +75,148 @@ _MAX_TOKEN_LENGTH: Final = 200
 _DUMMY_HASH: Final = "scrypt$131072$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
 
 _INTERVIEW_COLUMNS: Final = (
-    *interviews.c,
+    *(column for column in interviews.c if column.name != "last_seq"),
     questionnaire_versions.c.questionnaire_id,
     questionnaire_versions.c.version,
 )
+
+_RECENT_SAVES: Final = 512
+"""Interviews per Store whose latest snapshot is kept in memory (see :class:`_Recent`)."""
+
+# ----------------------------------------------------------------------
+# The statements of a page turn, built once. Building a Core statement costs
+# more CPU than running it (coercions, cache key); a statement built once is
+# compiled once and its cache key is memoised on it.
+
+_B_ID = sa.bindparam("b_id", type_=sa.String())
+_B_NOW = sa.bindparam("b_now", type_=UTCDateTime())
+_B_KEY = sa.bindparam("b_key", type_=sa.String())
+
+# Interview columns other than the state, in InterviewRecord's terms.
+_PLAIN_COLUMNS: Final = tuple(
+    column for column in interviews.c if column.name not in ("state", "last_seq")
+)
+
+_LOAD: Final = (
+    sa.select(
+        *_PLAIN_COLUMNS,
+        # The state as its JSON text: decoded here, and kept as text by the cache.
+        sa.cast(interviews.c.state, sa.Text).label("state"),
+        questionnaire_versions.c.questionnaire_id,
+        questionnaire_versions.c.version,
+    )
+    .select_from(
+        interviews.join(
+            questionnaire_versions,
+            interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+        )
+    )
+    .where(interviews.c.id == _B_ID)
+)
+
+_REVISION_OF: Final = sa.select(interviews.c.revision).where(interviews.c.id == _B_ID)
+
+# The compare-and-set: one UPDATE that matches only the expected revision of
+# an interview that is not withdrawn, moves the revision and the event counter
+# on, and returns the new row (minus the state, which the caller holds).
+_SAVE: Final = (
+    interviews.update()
+    .where(
+        interviews.c.id == _B_ID,
+        interviews.c.revision == sa.bindparam("b_expected", type_=sa.Integer()),
+        interviews.c.status != sa.bindparam("b_withdrawn", "withdrawn", type_=sa.String()),
+    )
+    .values(
+        state=sa.bindparam("b_state", type_=interviews.c.state.type),
+        status=sa.bindparam("b_status", type_=sa.String()),
+        mode=sa.bindparam("b_mode", type_=sa.String()),
+        language=sa.func.coalesce(
+            sa.bindparam("b_language", type_=sa.String()), interviews.c.language
+        ),
+        revision=interviews.c.revision + 1,
+        updated_at=_B_NOW,
+        finished_at=sa.case(
+            (
+                sa.bindparam("b_finished", type_=sa.Boolean()),
+                sa.func.coalesce(interviews.c.finished_at, _B_NOW),
+            ),
+            else_=sa.null(),
+        ),
+        last_seq=interviews.c.last_seq + sa.bindparam("b_count", type_=sa.Integer()),
+    )
+    .returning(*_PLAIN_COLUMNS, interviews.c.last_seq)
+)
+
+_INSERT_EVENTS: Final = answer_events.insert()
+_INSERT_KEY: Final = idempotency_keys.insert()
+
+# Why a save matched nothing: no such interview, a replayed key, withdrawn, or stale.
+_WHY_NOT_SAVED: Final = (
+    sa.select(
+        interviews.c.revision,
+        interviews.c.status,
+        idempotency_keys.c.revision.label("key_revision"),
+        idempotency_keys.c.first_seq,
+        idempotency_keys.c.event_count,
+    )
+    .select_from(
+        interviews.outerjoin(
+            idempotency_keys,
+            sa.and_(
+                idempotency_keys.c.interview_id == interviews.c.id,
+                idempotency_keys.c.key == _B_KEY,
+            ),
+        )
+    )
+    .where(interviews.c.id == _B_ID)
+)
+
+_VERSION_LABELS: Final = sa.select(
+    questionnaire_versions.c.questionnaire_id, questionnaire_versions.c.version
+).where(questionnaire_versions.c.id == sa.bindparam("b_version_id", type_=sa.Integer()))
+
+
+class _KeyAlreadyUsed(Exception):
+    """Raised inside a save to roll it back: its idempotency key was used before."""
+
+
+class _Snapshot(NamedTuple):
+    record: InterviewRecord  # with an empty state: the state is ``state_text``
+    state_text: str
+
+
+class _Recent:
+    """The latest snapshot of the interviews this process saved or read lately.
+
+    Showing the page after a save, and reading the interview again for the
+    next answer, would each read the whole row and decode its state. With
+    this, a read asks the database only for the interview's revision (one
+    integer, no BEGIN/COMMIT) and uses the snapshot when the revision is the
+    one remembered. The revision is the interview row's version number: every
+    change to the row (a save here, a save by another worker or process, a
+    withdrawal) raises it, and rows are never deleted, so an equal revision
+    proves the remembered row is the stored one. Anything else is a full read.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, _Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, interview_id: str) -> _Snapshot | None:
+        with self._lock:
+            return self._items.get(interview_id)
+
+    def put(self, snapshot: _Snapshot) -> None:
+        with self._lock:
+            self._items[snapshot.record.id] = snapshot
+            self._items.move_to_end(snapshot.record.id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def drop(self, interview_id: str) -> None:
+        with self._lock:
+            self._items.pop(interview_id, None)
 
 
 def _utc(now: dt.datetime | None) -> dt.datetime:
@@ -97,6 +248,14 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        # Engines sharing the pool, with the options set once instead of per connection.
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._single_reader = engine.execution_options(**{SINGLE_READ: True})
+        self._recent = _Recent(_RECENT_SAVES)
+        # Questionnaire version rows are never changed: their labels can be kept.
+        self._version_labels: dict[int, tuple[str, str]] = {}
+        # The pre-serialised state (and so the cache) needs the store's own JSON serializer.
+        self._own_json = getattr(engine.dialect, "_json_serializer", None) is compact_json
 
     @property
     def engine(self) -> Engine:
@@ -120,11 +279,39 @@ class Store:
 
     @contextmanager
     def _transaction(self, *, write: bool = False) -> Iterator[sa.Connection]:
-        with self._engine.connect() as connection:
-            if write:
-                connection.execution_options(**{WRITE_OPTION: True})
-            with connection.begin():
+        """One transaction on a pooled connection.
+
+        ``BEGIN`` is sent when the transaction starts (see
+        :mod:`instrument.store.engine`), so it doubles as the liveness check
+        pre-ping used to make: if the pooled connection turns out dead there,
+        nothing has been sent yet, and one fresh connection is tried.
+        """
+        engine = self._writer if write else self._engine
+        connection = engine.connect()
+        try:
+            try:
+                transaction = connection.begin()
+            except sa.exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                connection.close()
+                connection = engine.connect()
+                transaction = connection.begin()
+            with transaction:
                 yield connection
+        finally:
+            connection.close()
+
+    def _read_one(self, statement: sa.Executable, params: Mapping[str, Any]) -> sa.Row[Any] | None:
+        """Run one read statement without BEGIN/COMMIT; retried once on a dead connection."""
+        for attempt in (1, 2):
+            try:
+                with self._single_reader.connect() as connection:
+                    return connection.execute(statement, params).one_or_none()
+            except sa.exc.DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------
     # Questionnaire versions
@@ -299,6 +486,7 @@ class Store:
                     "is_test": item.is_test,
                     "state": item.state,
                     "revision": 1,
+                    "last_seq": len(item.events),
                     "started_at": started,
                     "updated_at": finished or started,
                     "finished_at": finished if item.status in FINISHED_STATUSES else None,
@@ -324,9 +512,45 @@ class Store:
         return len(interview_rows)
 
     def load_interview(self, interview_id: str) -> InterviewRecord:
-        """The interview's current snapshot; :class:`InterviewNotFound` if unknown."""
-        with self._transaction() as connection:
-            return self._load(connection, interview_id)
+        """The interview's current snapshot; :class:`InterviewNotFound` if unknown.
+
+        One statement, without BEGIN/COMMIT. When this process saved or read
+        the interview lately, only its revision is read, and the remembered
+        snapshot is returned if that is still the stored revision (see
+        :class:`_Recent`); otherwise the whole row.
+        """
+        params = {"b_id": interview_id}
+        remembered = self._recent.get(interview_id)
+        if remembered is not None:
+            current = self._read_one(_REVISION_OF, params)
+            if current is None:
+                self._recent.drop(interview_id)
+                raise InterviewNotFound(interview_id)
+            if current.revision == remembered.record.revision:
+                return dataclasses.replace(
+                    remembered.record, state=json.loads(remembered.state_text)
+                )
+        row = self._read_one(_LOAD, params)
+        if row is None:
+            self._recent.drop(interview_id)
+            raise InterviewNotFound(interview_id)
+        values = row._asdict()
+        state_text = values.pop("state")
+        self._version_labels[row.questionnaire_version_id] = (row.questionnaire_id, row.version)
+        record = InterviewRecord(**values, state=json.loads(state_text))
+        if self._own_json:
+            self._recent.put(_Snapshot(dataclasses.replace(record, state={}), state_text))
+        return record
+
+    def _labels(self, version_id: int) -> tuple[str, str]:
+        """``(questionnaire_id, version)`` of a questionnaire version (rows never change)."""
+        labels = self._version_labels.get(version_id)
+        if labels is None:
+            row = self._read_one(_VERSION_LABELS, {"b_version_id": version_id})
+            if row is None:
+                raise LookupError(f"no questionnaire version {version_id}")
+            labels = self._version_labels.setdefault(version_id, (row[0], row[1]))
+        return labels
 
     @staticmethod
     def _interview_select() -> sa.Select[Any]:
@@ -382,104 +606,116 @@ class Store:
         if status == "withdrawn":
             raise ValueError("withdrawal deletes data: use Store.withdraw, not save_interview")
         now = _utc(now)
-        with self._transaction(write=True) as connection:
-            current = connection.execute(
-                sa.select(interviews.c.revision, interviews.c.status, interviews.c.finished_at)
-                .where(interviews.c.id == interview_id)
-                .with_for_update()
-            ).one_or_none()
-            if current is None:
-                raise InterviewNotFound(interview_id)
-            if idempotency_key is not None:
-                earlier = connection.execute(
-                    sa.select(
-                        idempotency_keys.c.revision,
-                        idempotency_keys.c.first_seq,
-                        idempotency_keys.c.event_count,
-                    ).where(
-                        idempotency_keys.c.interview_id == interview_id,
-                        idempotency_keys.c.key == idempotency_key,
+        # Serialised once: the same text is written and remembered (see _Recent).
+        state_text = compact_json(state) if self._own_json else None
+        params = {
+            "b_id": interview_id,
+            "b_expected": expected_revision,
+            "b_state": PreSerialized(state_text) if state_text is not None else state,
+            "b_status": status,
+            "b_mode": mode,
+            "b_language": language,
+            "b_now": now,
+            "b_finished": status in FINISHED_STATUSES,
+            "b_count": len(events),
+        }
+        try:
+            with self._transaction(write=True) as connection:
+                # Compare-and-set: matches only at the expected revision; on
+                # PostgreSQL the UPDATE locks the row until commit, and a
+                # concurrent save of the same revision waits, then matches
+                # nothing (READ COMMITTED re-checks the WHERE on the new row).
+                # On SQLite BEGIN IMMEDIATE holds the write lock throughout.
+                row = connection.execute(_SAVE, params).one_or_none()
+                if row is None:
+                    return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
+                first_seq = row.last_seq - len(events) + 1 if events else None
+                if idempotency_key is not None:
+                    try:
+                        connection.execute(
+                            _INSERT_KEY,
+                            {
+                                "interview_id": interview_id,
+                                "key": idempotency_key,
+                                "revision": row.revision,
+                                "first_seq": first_seq,
+                                "event_count": len(events),
+                                "created_at": now,
+                            },
+                        )
+                    except sa.exc.IntegrityError as exc:
+                        # The key was used at an earlier revision, and this save
+                        # carries the current one: undo the UPDATE, answer from the key.
+                        raise _KeyAlreadyUsed from exc
+                if events:
+                    assert first_seq is not None
+                    connection.execute(
+                        _INSERT_EVENTS,
+                        [
+                            {
+                                "interview_id": interview_id,
+                                "seq": first_seq + offset,
+                                "kind": item.kind,
+                                "variable": item.variable,
+                                "value": item.value,
+                                "mode": item.mode or mode,
+                                "actor": item.actor,
+                                "at": _utc(item.at) if item.at is not None else now,
+                            }
+                            for offset, item in enumerate(events)
+                        ],
                     )
-                ).one_or_none()
-                if earlier is not None:
-                    return SaveResult(
-                        interview_id=interview_id,
-                        revision=earlier.revision,
-                        replayed=True,
-                        first_seq=earlier.first_seq,
-                        event_count=earlier.event_count,
-                    )
-            if current.status == "withdrawn":
-                raise InterviewWithdrawn(f"interview {interview_id} was withdrawn")
-            if current.revision != expected_revision:
-                raise StaleRevision(interview_id, expected_revision, current.revision)
-
-            new_revision = expected_revision + 1
-            if status in FINISHED_STATUSES:
-                finished_at = current.finished_at or now
-            else:
-                finished_at = None
-            updated = connection.execute(
-                interviews.update()
-                .where(
-                    interviews.c.id == interview_id,
-                    interviews.c.revision == expected_revision,
-                )
-                .values(
-                    state=state,
-                    status=status,
-                    mode=mode,
-                    **({"language": language} if language is not None else {}),
-                    revision=new_revision,
-                    updated_at=now,
-                    finished_at=finished_at,
-                )
+        except _KeyAlreadyUsed:
+            with self._transaction() as connection:
+                return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
+        if state_text is not None:
+            values = row._asdict()
+            del values["last_seq"]
+            questionnaire_id, version = self._labels(row.questionnaire_version_id)
+            record = InterviewRecord(
+                **values, questionnaire_id=questionnaire_id, version=version, state={}
             )
-            if updated.rowcount != 1:  # cannot happen under the lock; refuse loudly if it does
-                raise StoreError(f"interview {interview_id} changed under a held lock")
-
-            first_seq: int | None = None
-            if events:
-                last = connection.scalar(
-                    sa.select(sa.func.max(answer_events.c.seq)).where(
-                        answer_events.c.interview_id == interview_id
-                    )
-                )
-                first_seq = (last or 0) + 1
-                connection.execute(
-                    answer_events.insert(),
-                    [
-                        {
-                            "interview_id": interview_id,
-                            "seq": first_seq + offset,
-                            "kind": item.kind,
-                            "variable": item.variable,
-                            "value": item.value,
-                            "mode": item.mode or mode,
-                            "actor": item.actor,
-                            "at": _utc(item.at) if item.at is not None else now,
-                        }
-                        for offset, item in enumerate(events)
-                    ],
-                )
-            if idempotency_key is not None:
-                connection.execute(
-                    idempotency_keys.insert().values(
-                        interview_id=interview_id,
-                        key=idempotency_key,
-                        revision=new_revision,
-                        first_seq=first_seq,
-                        event_count=len(events),
-                        created_at=now,
-                    )
-                )
+            self._recent.put(_Snapshot(record, state_text))
         return SaveResult(
             interview_id=interview_id,
-            revision=new_revision,
+            revision=row.revision,
             replayed=False,
             first_seq=first_seq,
             event_count=len(events),
         )
+
+    @staticmethod
+    def _not_saved(
+        connection: sa.Connection,
+        interview_id: str,
+        expected_revision: int,
+        idempotency_key: str | None,
+    ) -> SaveResult:
+        """Why a save wrote nothing, in the order the API promises: unknown, replay, withdrawn, stale.
+
+        Called in the save's own transaction, after its UPDATE matched no row,
+        or after a save rolled back because its key was used before. The
+        revision only ever grows and withdrawal is final, so whatever made the
+        UPDATE miss is still true here.
+        """
+        why = connection.execute(
+            _WHY_NOT_SAVED, {"b_id": interview_id, "b_key": idempotency_key}
+        ).one_or_none()
+        if why is None:
+            raise InterviewNotFound(interview_id)
+        if idempotency_key is not None and why.key_revision is not None:
+            return SaveResult(
+                interview_id=interview_id,
+                revision=why.key_revision,
+                replayed=True,
+                first_seq=why.first_seq,
+                event_count=why.event_count,
+            )
+        if why.status == "withdrawn":
+            raise InterviewWithdrawn(f"interview {interview_id} was withdrawn")
+        if why.revision != expected_revision:
+            raise StaleRevision(interview_id, expected_revision, why.revision)
+        raise StoreError(f"interview {interview_id} could not be saved at revision {expected_revision}")
 
     def iter_interviews(
         self,

@@ -19,6 +19,7 @@ What keeps answers from being lost or doubled:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -91,7 +92,10 @@ class _Views:
         return survey
 
     def _serializer(self) -> URLSafeSerializer:
-        return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="instrument-web-form")
+        secret_key = current_app.config["SECRET_KEY"]
+        if isinstance(secret_key, (str, bytes)):
+            return _form_serializer(secret_key)
+        return URLSafeSerializer(secret_key, salt="instrument-web-form")  # e.g. a list of keys
 
     def _language(self, survey: Survey, wanted: str | None = None) -> str:
         q = survey.questionnaire
@@ -508,6 +512,12 @@ class _Views:
             timeout_seconds=int(config["RESPONDENT_TIMEOUT_SECONDS"]),
             warning_seconds=int(config["TIMEOUT_WARNING_SECONDS"]),
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _form_serializer(secret_key: str | bytes) -> URLSafeSerializer:
+    """The form-state signer for a secret key, built once (it is used two or three times a page turn)."""
+    return URLSafeSerializer(secret_key, salt="instrument-web-form")
 
 
 def _open(qid: str) -> bool:
