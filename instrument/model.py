@@ -197,8 +197,9 @@ class Question:
     ordinal: int = 0
     custom: Any = None  # a plugin's QuestionType, for types beyond the built-in ones
 
-    @property
+    @functools.cached_property
     def stores_value(self) -> bool:
+        """Whether the question has a variable of its own (grids store one per row instead)."""
         return self.type in ANSWER_TYPES or self.custom is not None
 
     @functools.cached_property

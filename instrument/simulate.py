@@ -35,9 +35,9 @@ import statistics
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from instrument.engine import Engine, Event, QuestionView, State, Step, SubmitResult
 from instrument.model import Questionnaire
@@ -473,11 +473,11 @@ class _Respondent:
             return DK if self.rng.random() < 0.6 else REFUSED
         return DK if view.allow_dk else REFUSED
 
-    def _choosable(self, view: QuestionView) -> list[Any]:
+    def _choosable(self, view: QuestionView) -> Sequence[Any]:
         if self.mode == "ivr":  # an automated call offers neither not-read-out nor other-specify options
             found = [o for o in view.options if not o.not_read_out and not o.other_specify]
-            return found or list(view.options)
-        return list(view.options)
+            return found or view.options
+        return view.options
 
     def _code(self, view: QuestionView) -> int:
         options = self._choosable(view)
@@ -701,6 +701,10 @@ def _run(
     return None
 
 
+_THINKING: Final = tuple(dt.timedelta(seconds=4 + i) for i in range(40))
+"""How long a simulated respondent takes over a page: 4 to 43 seconds."""
+
+
 class _Accepted(Exception):
     """The engine accepted something it must reject."""
 
@@ -746,7 +750,7 @@ def _interview(
             if steps > max_steps:
                 raise RuntimeError(f"the interview did not end within {max_steps} pages (a routing loop?)")
             t = clock()
-            step = current_step(state, html=False)
+            step = current_step(state, texts=False)
             engine_time += clock() - t
             step_page = step.page_id
             for view in step.questions:
@@ -781,7 +785,7 @@ def _interview(
             prompted: set[str] = set()
             for _attempt in range(b.max_attempts):
                 answers, invalid = respondent.page(step, prompted)
-                now += dt.timedelta(seconds=4 + int(rng.random() * 40))
+                now += _THINKING[int(rng.random() * len(_THINKING))]
                 t = clock()
                 result = submit(state, answers, now=now, token=step.token, actor=actor)
                 engine_time += clock() - t
@@ -816,7 +820,7 @@ def _interview(
                     tally.rejections["skip_prompt"] += 1
                     prompted.update(p.key for p in errors)
                     t = clock()
-                    step = current_step(state, html=False)  # re-rendered: don't know is offered now
+                    step = current_step(state, texts=False)  # re-rendered: don't know is offered now
                     engine_time += clock() - t
                     continue
                 if errors:
@@ -870,18 +874,17 @@ def _interview(
 
 
 def _count_answers(answers: dict[str, Any], step: Step, tally: _Tally) -> None:
-    expected = 0
+    expected = others = 0
     for view in step.questions:
         expected += len(view.rows) if view.rows else (1 if view.key else 0)
-    given = 0
+        if view.other_key is not None and view.other_key in answers:
+            others += 1
     for value in answers.values():
         if value is DK:
             tally.dk += 1
         elif value is REFUSED:
             tally.refused += 1
-        given += 1
-    other = sum(1 for v in step.questions if v.other_key is not None and v.other_key in answers)
-    tally.skipped += max(0, expected - (given - other))
+    tally.skipped += max(0, expected - (len(answers) - others))
 
 
 def _count_checks(

@@ -95,6 +95,11 @@ class _Builder:
             except yaml.YAMLError as exc:
                 self.diagnostics.error(pos, f"cannot read this value: {exc}")
                 value = node.value
+            except (ValueError, OverflowError) as exc:
+                # PyYAML's own constructors raise these for values that look like a
+                # date or a number but are not one, e.g. 0000-00-00 or 2025-02-30.
+                self.diagnostics.error(pos, f"cannot read '{node.value}' as a {_scalar_kind(node.tag)}: {exc}")
+                value = node.value
             return YScalar(value, pos, quoted=node.style in ("'", '"'))
         if isinstance(node, yaml.SequenceNode):
             return YSeq([self.build(child) for child in node.value], pos)
@@ -139,3 +144,12 @@ def parse_yaml(text: str, filename: str, diagnostics: Diagnostics) -> YNode | No
         diagnostics.error(Position(filename, 1, 1), "the file is empty")
         return None
     return _Builder(filename, diagnostics).build(node)
+
+
+def _scalar_kind(tag: str) -> str:
+    """What YAML took a plain scalar for, in words (from its resolved tag)."""
+    return {
+        "tag:yaml.org,2002:timestamp": "date (put it in quotes if it is text)",
+        "tag:yaml.org,2002:int": "whole number",
+        "tag:yaml.org,2002:float": "number",
+    }.get(tag, "value")

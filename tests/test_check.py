@@ -34,6 +34,8 @@ def q(body: str, head: str = HEAD) -> str:
 CASES = [
     ("yaml syntax", "meta: [1\nitems: 2\n", "YAML syntax", 2, "error"),
     ("empty file", "", "the file is empty", 1, "error"),
+    ("impossible date", "meta:\n  id: t\n  version: 2025-02-30\n", "cannot read '2025-02-30' as a date (put it in quotes", 3, "error"),
+    ("year zero", "0000-00-00\n", "cannot read '0000-00-00' as a date", 1, "error"),
     ("top level not a map", "- 1\n- 2\n", "must be a mapping", 1, "error"),
     ("unknown top key", q("items:\n  - {id: a, type: info, text: x}\nchoice: {}\n"), "unknown key 'choice' in the questionnaire; did you mean 'choices'?", 8, "error"),
     ("missing items", HEAD, "the questionnaire needs 'items'", 1, "error"),

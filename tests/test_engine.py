@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -1074,6 +1075,44 @@ def test_block_order_is_seeded(mini: Engine) -> None:
         assert runs[0] == runs[1] and sorted(runs[0]) == ["b1", "b2"]
         seen.add(runs[0])
     assert seen == {("b1", "b2"), ("b2", "b1")}
+
+
+def test_orders_come_from_the_documented_generator_so_upgrades_keep_them(mini: Engine) -> None:
+    """An interview in the field keeps its orders across engine versions: pin the derivation."""
+    for seed, codes in orders(mini, range(12), "two_on_one", MINI).items():
+        movable = [1, 2, 3]
+        random.Random(f"{seed}|options|heard").shuffle(movable)
+        assert codes == (*movable, 96, 97)
+    for seed, rows in orders(mini, range(12), "grid", MINI).items():
+        expected = ["g_a", "g_b", "g_c"]
+        random.Random(f"{seed}|rows|grid").shuffle(expected)
+        assert rows == tuple(expected)
+
+
+def test_a_step_without_texts_has_the_same_structure(mini: Engine) -> None:
+    """``texts=False`` (the simulator's steps) blanks the wording and nothing else."""
+    wording = {"text": "", "spoken": "", "instruction": None, "hint": None, "unit": None}
+    compared = set()
+    for seed in range(6):
+        state = mini.start(now=NOW, seed=seed)
+        for _ in range(60):
+            full = mini.current_step(state)
+            bare = mini.current_step(state, texts=False)
+            assert replace(full, section_title=None, questions=()) == replace(bare, questions=())
+            assert len(full.questions) == len(bare.questions)
+            compared.add(full.page_id)
+            for shown, plain in zip(full.questions, bare.questions):
+                assert replace(shown, rows=(), **wording) == replace(plain, rows=())
+                assert [(r.key, r.value) for r in shown.rows] == [(r.key, r.value) for r in plain.rows]
+                assert all(r.text == r.spoken == "" for r in plain.rows)
+            if state.finished or not full.questions:
+                break
+            answers = {key: value for key, value in MINI.items() if key in {k for v in full.questions for k in v.keys}}
+            if not mini.submit(state, answers, now=NOW, confirm=True).accepted:
+                break
+        else:
+            pytest.fail("the interview did not end")
+    assert {"two_on_one", "grid"} <= compared and len(compared) >= 8
 
 
 def test_unrandomised_options_keep_questionnaire_order(routing: Engine) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from instrument.engine.messages import message
 from instrument.model import Question
-from instrument.values import DK, REFUSED, Special
+from instrument.values import DK, REFUSED
 
 __all__ = ["Coerced", "coerce_answer", "is_empty_input"]
 
@@ -24,8 +24,9 @@ MAX_DIGITS = 30
 """Longer numbers are not answers anyone types (and Python refuses to parse >4,300 digits)."""
 
 
-@dataclass(frozen=True)
-class Coerced:
+class Coerced(NamedTuple):
+    """A typed answer (``value``) or why there is none (``error``); one per answer given."""
+
     value: Any = None
     error: str | None = None
 
@@ -33,7 +34,10 @@ class Coerced:
 def is_empty_input(raw: Any) -> bool:
     if raw is None:
         return True
-    if isinstance(raw, str):
+    kind = type(raw)
+    if kind is int or kind is float:  # the common case, first
+        return False
+    if kind is str or isinstance(raw, str):
         return not raw.strip()
     if isinstance(raw, (list, tuple, set, frozenset)):
         return all(is_empty_input(r) for r in raw)
@@ -44,7 +48,7 @@ def is_empty_input(raw: Any) -> bool:
 
 def coerce_answer(question: Question, raw: Any, language: str, today: dt.date) -> Coerced:
     """Coerce one raw input for ``question`` (not a grid; grids are coerced per row)."""
-    if isinstance(raw, Special):
+    if raw is DK or raw is REFUSED:
         return Coerced(raw)
     if is_empty_input(raw):
         return Coerced(None)
@@ -78,21 +82,26 @@ def _custom(question: Question, raw: Any) -> Coerced:
 
 def coerce_code(question: Question, raw: Any, language: str) -> Coerced:
     """A single option code (also used for each row of a grid)."""
-    if isinstance(raw, Special):
+    if raw is DK or raw is REFUSED:
         return Coerced(raw)
     if is_empty_input(raw):
         return Coerced(None)
     return _code(question, raw, language)
 
 
+_INTEGER = re.compile(r"\s*-?\d+\s*")
+
+
 def _as_int(raw: Any) -> int | None:
+    if type(raw) is int:
+        return raw
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int):
         return raw
     if isinstance(raw, float) and raw.is_integer():
         return int(raw)
-    if isinstance(raw, str) and len(raw) <= MAX_DIGITS and re.fullmatch(r"\s*-?\d+\s*", raw):
+    if isinstance(raw, str) and len(raw) <= MAX_DIGITS and _INTEGER.fullmatch(raw):
         return int(raw)
     return None
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import replace
-from typing import Any, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 from instrument.engine.answers import Coerced, coerce_answer, coerce_code
 from instrument.engine.messages import message
 from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event, OptionView, Problem, QuestionView, RowView, Step, SubmitResult
-from instrument.model import Block, Item, Loop, Page, Question, Questionnaire, Section, Text, Variable
+from instrument.model import Block, GridRow, Item, Loop, Page, Question, Questionnaire, Section, Text, Variable
 from instrument.texts import FILL_GLOBALS, ChoiceValue, ChoiceValues, TextTemplate, fill_value
 from instrument.values import DK, REFUSED, is_missing, to_json
 
@@ -46,7 +46,7 @@ class _Context:
     by every aggregate that asks (``min(child_age)``, ``count_if(...)``).
     """
 
-    __slots__ = ("engine", "state", "loop", "suffix", "sfx", "overlay", "today", "_iterations")
+    __slots__ = ("engine", "state", "loop", "suffix", "sfx", "overlay", "_iterations")
 
     def __init__(
         self,
@@ -62,8 +62,12 @@ class _Context:
         self.suffix = suffix
         self.sfx = "" if suffix is None else "_" + suffix
         self.overlay = overlay
-        self.today = state.now.date()
         self._iterations: dict[str, list[_Context]] | None = None
+
+    @property
+    def today(self) -> dt.date:
+        """The interview's current date, for ``today()`` (few expressions ask)."""
+        return self.state.now.date()
 
     def get(self, name: str) -> Any:
         var = self.engine.variables[name]
@@ -120,7 +124,52 @@ class Engine:
         self._options_cache: dict[tuple[str, str], tuple[OptionView, ...]] = {}
         self._static_texts: dict[tuple[str, str, str, bool], tuple[str | None, ...]] = {}
         self._missing_label_cache: dict[tuple[str, str], tuple[str, str]] = {}
+        self._permutations: dict[tuple[Any, ...], tuple[int, ...]] = {}
         self._index(questionnaire.items, None)
+        # Looked up on every move, so kept as plain sets and dicts of what matters.
+        self._loops: dict[str, Loop] = {
+            cid: node for cid, node in self.container_nodes.items() if isinstance(node, Loop)
+        }
+        self._shuffled_blocks: set[str] = {
+            cid
+            for cid, node in self.container_nodes.items()
+            if isinstance(node, Block) and node.randomize and len(node.items) > 1
+        }
+        # Pages whose questions (and grid rows) have no conditions of their own:
+        # the variables they store, worked out once (loop suffixes are added per visit).
+        self._unconditional_keys: dict[str, tuple[str, ...]] = {}
+        for page in questionnaire.pages.values():
+            if all(
+                q.when is None and (q.type != "grid" or (q.rows and all(r.when is None for r in q.rows)))
+                for q in page.questions
+            ):
+                keys: list[str] = []
+                for q in page.questions:
+                    if q.type == "grid":
+                        keys.extend(r.id for r in q.rows)
+                    elif q.stores_value:
+                        keys.append(q.id)
+                        if q.other_option is not None:
+                            keys.append(f"{q.id}_other")
+                self._unconditional_keys[page.id] = tuple(keys)
+        self._checked_pages = {
+            page.id for page in questionnaire.pages.values() if any(q.checks for q in page.questions)
+        }
+        # Progress of a page outside any randomised block does not depend on the interview.
+        self._fixed_progress: dict[str, float] = {}
+        self._collect_fixed_progress(questionnaire.items, inside_shuffle=False)
+
+    def _collect_fixed_progress(self, items: tuple[Item, ...], *, inside_shuffle: bool) -> None:
+        for item in items:
+            if isinstance(item, Page):
+                if not inside_shuffle:
+                    ordinal = item.questions[0].ordinal
+                    self._fixed_progress[item.id] = min(
+                        1.0, max(0.0, (ordinal - 1) / self.q.question_count)
+                    )
+                continue
+            shuffled = isinstance(item, Block) and item.randomize
+            self._collect_fixed_progress(item.items, inside_shuffle=inside_shuffle or shuffled)
 
     def _index(self, items: tuple[Item, ...], section: Section | None) -> None:
         for item in items:
@@ -201,20 +250,18 @@ class Engine:
 
     def _order(self, state: State, container: str, iteration_suffix: str | None) -> tuple[Item, ...]:
         items = self.containers[container]
-        node = self.container_nodes.get(container)
-        if isinstance(node, Block) and node.randomize and len(items) > 1:
-            shuffled = list(items)
-            _rng(state.seed, "block", container, iteration_suffix or "").shuffle(shuffled)
-            return tuple(shuffled)
+        if container in self._shuffled_blocks:
+            order = self._permutation(len(items), state.seed, "block", container, iteration_suffix or "")
+            return tuple([items[i] for i in order])
         return items
 
     def _loop_suffix(self, state: State, frames: Sequence[Frame]) -> tuple[str | None, str | None]:
+        loops = self._loops
         for frame in frames:
-            node = self.container_nodes.get(frame.container)
-            if isinstance(node, Loop):
-                keys = state.loop_keys.get(node.id, [])
+            if frame.container in loops:
+                keys = state.loop_keys.get(frame.container, [])
                 if frame.iteration < len(keys):
-                    return node.id, keys[frame.iteration]
+                    return frame.container, keys[frame.iteration]
         return None, None
 
     def _loop_keys(self, state: State, loop: Loop, ctx: _Context) -> list[str]:
@@ -226,21 +273,34 @@ class Engine:
             return []
         return [str(i) for i in range(1, min(int(count), loop.max) + 1)]
 
-    def _next_page(self, state: State, frames: tuple[Frame, ...]) -> tuple[Page, tuple[Frame, ...], str | None] | None:
-        """The next page on the route after the cursor, with the cursor at it."""
+    def _next_page(
+        self, state: State, frames: tuple[Frame, ...], loop_id: str | None, suffix: str | None
+    ) -> tuple[Page, tuple[Frame, ...], str | None, _Context] | None:
+        """The next page on the route after the cursor, with the cursor at it.
+
+        Also returns the context the page's conditions were evaluated in, for
+        the caller to reuse. ``loop_id`` and ``suffix`` are the loop iteration
+        at ``frames`` (the page's own). The loop iteration and the container's
+        items are worked out again only when the walk enters or leaves a container.
+        """
         stack = list(frames)
         ctx: _Context | None = None
+        level_changed = False
+        top = stack[-1]
+        items = self._order(state, top.container, suffix)
         while stack:
             top = stack[-1]
-            loop_id, suffix = self._loop_suffix(state, stack)
-            items = self._order(state, top.container, suffix)
+            if level_changed:
+                loop_id, suffix = self._loop_suffix(state, stack)
+                items = self._order(state, top.container, suffix)
+                level_changed = False
             pos = top.pos + 1
             if pos >= len(items):
-                node = self.container_nodes.get(top.container)
-                if isinstance(node, Loop) and top.iteration + 1 < len(state.loop_keys.get(node.id, [])):
+                if top.container in self._loops and top.iteration + 1 < len(state.loop_keys.get(top.container, [])):
                     stack[-1] = Frame(top.container, -1, top.iteration + 1)
                 else:
                     stack.pop()
+                level_changed = True
                 continue
             stack[-1] = Frame(top.container, pos, top.iteration)
             item = items[pos]
@@ -248,7 +308,7 @@ class Engine:
                 ctx = _Context(self, state, loop_id, suffix)
             if isinstance(item, Page):
                 if self._page_on_route(item, ctx):
-                    return item, tuple(stack), suffix
+                    return item, tuple(stack), suffix, ctx
                 continue
             if item.when is not None and not item.when.evaluate(ctx):
                 continue
@@ -258,15 +318,22 @@ class Engine:
                 ctx = None  # its remembered loop iterations are out of date now
                 if not keys:
                     continue
-                stack.append(Frame(item.id, -1, 0))
-            else:
-                stack.append(Frame(item.id, -1, 0))
+            stack.append(Frame(item.id, -1, 0))
+            level_changed = True
         return None
 
     def _page_on_route(self, page: Page, ctx: _Context) -> bool:
         if page.when is not None and not page.when.evaluate(ctx):
             return False
+        if page.id in self._unconditional_keys:
+            return True
         return any(self._question_on_route(q, ctx) for q in page.questions)
+
+    def _shown(self, page: Page, ctx: _Context) -> Sequence[Question]:
+        """The page's questions on the route, in order."""
+        if page.id in self._unconditional_keys:
+            return page.questions
+        return [q for q in page.questions if self._question_on_route(q, ctx)]
 
     def _question_on_route(self, question: Question, ctx: _Context) -> bool:
         if question.when is not None and not question.when.evaluate(ctx):
@@ -276,8 +343,11 @@ class Engine:
         return True
 
     def _page_keys(self, page: Page, ctx: _Context) -> tuple[str, ...]:
-        keys: list[str] = []
         sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
+        fixed = self._unconditional_keys.get(page.id)
+        if fixed is not None:
+            return tuple([key + sfx for key in fixed]) if sfx else fixed
+        keys: list[str] = []
         for q in page.questions:
             if not self._question_on_route(q, ctx):
                 continue
@@ -289,16 +359,24 @@ class Engine:
                     keys.append(f"{q.id}_other{sfx}")
         return tuple(keys)
 
-    def _move_on(self, state: State, frames: tuple[Frame, ...], now: dt.datetime) -> list[Event]:
-        """Push the next page on the route; finish the interview if there is none."""
-        found = self._next_page(state, frames)
+    def _move_on(
+        self,
+        state: State,
+        frames: tuple[Frame, ...],
+        now: dt.datetime,
+        loop_id: str | None = None,
+        suffix: str | None = None,
+    ) -> list[Event]:
+        """Push the next page on the route after ``frames`` (in loop iteration ``suffix``, if any).
+
+        Finishes the interview if there is none.
+        """
+        found = self._next_page(state, frames, loop_id, suffix)
         if found is None:
             state.outcome = "complete"
             state.finished_at = now
             return [Event("finish", now, data={"outcome": "complete"})]
-        page, new_frames, suffix = found
-        loop_id = page.loop
-        ctx = _Context(self, state, loop_id, suffix)
+        page, new_frames, suffix, ctx = found
         keys = self._page_keys(page, ctx)
         state.visits += 1
         state.history.append(PageVisit(page.id, new_frames, keys, state.visits, now, suffix))
@@ -317,18 +395,26 @@ class Engine:
 
     # ------------------------------------------------------------------- steps
 
-    def current_step(self, state: State, *, html: bool | None = None) -> Step:
-        """The page to show now (or the end screen), rendered for the interview's mode and language."""
-        visit = state.current
-        if visit is None or (state.finished and not self._is_end_page(visit.page)):
+    def current_step(self, state: State, *, html: bool | None = None, texts: bool = True) -> Step:
+        """The page to show now (or the end screen), rendered for the interview's mode and language.
+
+        ``texts=False`` leaves every wording empty (``""`` or ``None``) and
+        keeps the rest: for drivers that need only the structure of the page,
+        such as the simulator, since filling texts is much of a step's cost.
+        Fills never fail a step (a failing fill shows the wording without it),
+        so skipping them changes nothing else.
+        """
+        visit = state.history[-1] if state.history else None
+        if visit is None or (state.outcome is not None and not self._is_end_page(visit.page)):
             # the route ran out (or the interview was closed): there is no page to show
             return Step("end", "", "end", (), 1.0, False, outcome=state.outcome or "complete", language=state.language, mode=state.mode)
         if html is None:
             html = state.mode in ("web", "cati")
+        render: bool | None = html if texts else None  # None: no texts at all
         page = self.q.pages[visit.page]
         loop_id = page.loop
         ctx = _Context(self, state, loop_id, visit.suffix)
-        views = tuple(self._question_view(q, ctx, state, html) for q in page.questions if self._question_on_route(q, ctx))
+        views = tuple([self._question_view(q, ctx, state, render) for q in self._shown(page, ctx)])
         section = self.page_section.get(page.id)
         kind = "end" if page.questions[0].type == "end" else "page"
         iteration = label = None
@@ -337,20 +423,20 @@ class Engine:
             iteration = keys.index(visit.suffix) + 1 if visit.suffix in keys else None
             label = self._iteration_label(loop_id, visit.suffix, state)
         progress = 1.0 if kind == "end" else self._progress(page, visit.frames, state, visit.suffix)
-        return Step(
-            kind=kind,
-            page_id=page.id,
-            token=str(visit.visit),
-            questions=views,
-            progress=progress,
-            can_go_back=len(state.history) > 1 and not state.finished,
-            section_title=self._render(section.title, ctx, state, html) if section and section.title else None,
-            outcome=state.outcome if kind == "end" else None,
-            loop=loop_id,
-            iteration=iteration,
-            iteration_label=label,
-            language=state.language,
-            mode=state.mode,
+        return Step(  # positional, in field order (see _question_view)
+            kind,  # kind
+            page.id,  # page_id
+            str(visit.visit),  # token
+            views,  # questions
+            progress,  # progress
+            len(state.history) > 1 and state.outcome is None,  # can_go_back
+            self._render(section.title, ctx, state, render) if section and section.title and render is not None else None,  # section_title
+            state.outcome if kind == "end" else None,  # outcome
+            loop_id,  # loop
+            iteration,  # iteration
+            label,  # iteration_label
+            state.language,  # language
+            state.mode,  # mode
         )
 
     def _progress(self, page: Page, frames: tuple[Frame, ...], state: State, suffix: str | None) -> float:
@@ -360,6 +446,9 @@ class Engine:
         randomised block, where they count in the order this interview shows
         them, so the bar never goes backwards.
         """
+        fixed = self._fixed_progress.get(page.id)
+        if fixed is not None:
+            return fixed
         ordinal = page.questions[0].ordinal
         for frame in frames:
             node = self.container_nodes.get(frame.container)
@@ -436,13 +525,16 @@ class Engine:
         return template.render(self._fill_values(template, ctx, state), html=html)
 
     def _question_texts(
-        self, question: Question, ctx: _Context, state: State, html: bool
+        self, question: Question, ctx: _Context, state: State, html: bool | None
     ) -> tuple[str | None, ...]:
         """Text, spoken text, instruction, hint and unit, rendered for the mode and language.
 
         Texts without fills are the same for every interview, so they are
         rendered once per question, language, mode and output and reused.
+        ``html=None`` asks for no texts.
         """
+        if html is None:
+            return _NO_TEXTS
         cache_key = (question.id, state.language, state.mode, html)
         cached = self._static_texts.get(cache_key)
         if cached is not None:
@@ -459,6 +551,31 @@ class Engine:
             self._static_texts[cache_key] = rendered
         return rendered
 
+    def _row_texts(
+        self, question: Question, row: GridRow, ctx: _Context, state: State, html: bool | None
+    ) -> tuple[str, str]:
+        """A grid row's text and spoken text; rendered once when neither has fills."""
+        if html is None:
+            return ("", "")
+        cache_key = (question.id + "\x00" + row.id, state.language, state.mode, html)
+        cached = self._static_texts.get(cache_key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        if state.mode == "ivr":
+            spoken_source = row.ivr or row.read_out or row.text
+        elif state.mode == "cati":
+            spoken_source = row.read_out or row.text
+        else:
+            spoken_source = row.text
+        rendered = (
+            self._render(row.text, ctx, state, html) or "",
+            self._render(spoken_source, ctx, state, html) or "",
+        )
+        language, default = state.language, self.q.default_language
+        if all(t is None or t.template(language, default).is_static for t in (row.text, spoken_source)):
+            self._static_texts[cache_key] = rendered
+        return rendered
+
     def _offer_missing(self, question: Question, key: str, state: State) -> bool:
         if not (question.allow_dk or question.allow_refused):
             return False
@@ -467,7 +584,7 @@ class Engine:
         policy = self.q.web_missing
         return policy == "shown" or (policy == "after_skip" and key in state.prompted)
 
-    def _question_view(self, question: Question, ctx: _Context, state: State, html: bool) -> QuestionView:
+    def _question_view(self, question: Question, ctx: _Context, state: State, html: bool | None) -> QuestionView:
         sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
         key = f"{question.id}{sfx}" if question.stores_value else ""
         lang = state.language
@@ -476,7 +593,7 @@ class Engine:
             options = self._option_views(question, lang)
             if question.randomize:
                 by_code = {view.code: view for view in options}
-                ordered = _shuffle_unfixed(list(question.choices.options), _rng(state.seed, "options", key or question.id))
+                ordered = self._shuffle_unfixed(list(question.choices.options), state.seed, "options", key or question.id)
                 options = tuple(by_code[o.code] for o in ordered)
         rows: tuple[RowView, ...] = ()
         first_row_key = ""
@@ -484,52 +601,47 @@ class Engine:
             ordered_rows = [r for r in question.rows if r.when is None or r.when.evaluate(ctx)]
             first_row_key = f"{ordered_rows[0].id}{sfx}" if ordered_rows else ""  # as _take keys the skip prompt
             if question.randomize_rows:
-                _rng(state.seed, "rows", question.id + sfx).shuffle(ordered_rows)
-            spoken_row = (lambda r: r.ivr or r.read_out or r.text) if state.mode == "ivr" else (
-                (lambda r: r.read_out or r.text) if state.mode == "cati" else (lambda r: r.text)
-            )
+                order = self._permutation(len(ordered_rows), state.seed, "rows", question.id + sfx)
+                ordered_rows = [ordered_rows[i] for i in order]
             rows = tuple(
-                RowView(
-                    key=f"{r.id}{sfx}",
-                    id=r.id,
-                    text=self._render(r.text, ctx, state, html) or "",
-                    spoken=self._render(spoken_row(r), ctx, state, html) or "",
-                    value=state.answers.get(f"{r.id}{sfx}"),
-                )
+                RowView(f"{r.id}{sfx}", r.id, *self._row_texts(question, r, ctx, state, html), state.answers.get(f"{r.id}{sfx}"))
                 for r in ordered_rows
             )
         texts = self._question_texts(question, ctx, state, html)
         other_key = f"{question.id}_other{sfx}" if question.other_option is not None else None
         missing_key = key or first_row_key
-        dk_label, refused_label = self._missing_labels(lang, state.mode)
+        dk_label, refused_label = self._missing_label_cache.get((lang, state.mode)) or self._missing_labels(lang, state.mode)
+        # Positional, in the order QuestionView declares its fields: keyword
+        # passing of 26 arguments costs more than building the rest of the view.
         return QuestionView(
-            key=key,
-            id=question.id,
-            type=question.type,
-            text=texts[0] or "",
-            spoken=texts[1] or "",
-            instruction=texts[2],
-            hint=texts[3],
-            options=options,
-            rows=rows,
-            value=state.answers.get(key) if key else None,
-            other_key=other_key,
-            other_value=state.answers.get(other_key) if other_key else None,
-            min=question.min,
-            max=question.max,
-            places=question.places if question.type == "decimal" else None,
-            unit=texts[4],
-            max_length=question.max_length,
-            min_choices=question.min_choices,
-            max_choices=question.max_choices,
-            required=question.required,
-            allow_dk=question.allow_dk,
-            allow_refused=question.allow_refused,
-            offer_missing=self._offer_missing(question, missing_key, state) if question.stores_value or rows else False,
-            dk_label=dk_label,
-            refused_label=refused_label,
-            display=question.display,
+            key,  # key
+            question.id,  # id
+            question.type,  # type
+            texts[0] or "",  # text
+            texts[1] or "",  # spoken
+            texts[2],  # instruction
+            texts[3],  # hint
+            options,  # options
+            rows,  # rows
+            state.answers.get(key) if key else None,  # value
+            other_key,  # other_key
+            state.answers.get(other_key) if other_key else None,  # other_value
+            question.min,  # min
+            question.max,  # max
+            question.places if question.type == "decimal" else None,  # places
+            texts[4],  # unit
+            question.max_length,  # max_length
+            question.min_choices,  # min_choices
+            question.max_choices,  # max_choices
+            question.required,  # required
+            question.allow_dk,  # allow_dk
+            question.allow_refused,  # allow_refused
+            self._offer_missing(question, missing_key, state) if question.stores_value or rows else False,  # offer_missing
+            dk_label,  # dk_label
+            refused_label,  # refused_label
+            question.display,  # display
         )
+
 
     def _option_views(self, question: Question, language: str) -> tuple[OptionView, ...]:
         """Option views in questionnaire order, built once per question and language."""
@@ -551,6 +663,32 @@ class Engine:
             )
             self._options_cache[cache_key] = views
         return views
+
+    def _permutation(self, n: int, seed: int, *purpose: str) -> tuple[int, ...]:
+        """The order ``random.shuffle`` gives ``n`` items for one purpose of one interview.
+
+        Drawn from the same generator as ever (see :func:`_rng`), so orders do
+        not change between versions; remembered because one interview asks for
+        the same order on every step that shows or walks past the shuffled
+        thing, and seeding a generator from a string is the costly part.
+        """
+        cache_key = (n, seed, purpose)
+        cached = self._permutations.get(cache_key)
+        if cached is None:
+            order = list(range(n))
+            _rng(seed, *purpose).shuffle(order)
+            cached = tuple(order)
+            if len(self._permutations) >= _PERMUTATIONS_KEPT:
+                self._permutations.clear()
+            self._permutations[cache_key] = cached
+        return cached
+
+    def _shuffle_unfixed(self, options: list[Any], seed: int, *purpose: str) -> list[Any]:
+        """Shuffle options around those marked fixed, which keep their positions."""
+        movable = [o for o in options if not o.fixed]
+        order = self._permutation(len(movable), seed, *purpose)
+        it = iter([movable[i] for i in order])
+        return [o if o.fixed else next(it) for o in options]
 
     def _missing_labels(self, language: str, mode: str) -> tuple[str, str]:
         found = self._missing_label_cache.get((language, mode))
@@ -579,10 +717,11 @@ class Engine:
         soft warnings the person chose to accept. When the result is not
         accepted the state is unchanged, except that a skip prompt is remembered.
         """
-        visit = state.current
-        if token is not None and (visit is None or token != str(visit.visit) or state.finished):
+        visit = state.history[-1] if state.history else None
+        finished = state.outcome is not None
+        if token is not None and (visit is None or token != str(visit.visit) or finished):
             raise StaleSubmission("this page has already been answered or left; showing the current page")
-        if state.finished:
+        if finished:
             raise EngineError("the interview has finished")
         assert visit is not None
         state.now = now
@@ -591,15 +730,17 @@ class Engine:
         errors: list[Problem] = []
         prompts: list[Problem] = []
         values: dict[str, Any] = {}
-        shown = [q for q in page.questions if self._question_on_route(q, ctx)]
+        shown = self._shown(page, ctx)
         for question in shown:
             self._take(question, ctx, state, answers, values, errors, prompts)
         if errors:
             return SubmitResult(False, state, errors, [], [], values)
         # cross-answer checks see this page's answers as if saved
-        check_ctx = _Context(self, state, page.loop, visit.suffix, overlay=values)
         warnings: list[Problem] = []
-        for question in shown:
+        checked = [question for question in shown if question.checks] if page.id in self._checked_pages else ()
+        check_ctx = _Context(self, state, page.loop, visit.suffix, overlay=values) if checked else None
+        for question in checked:
+            assert check_ctx is not None
             for check in question.checks:
                 if not check.condition.evaluate(check_ctx):
                     continue
@@ -615,28 +756,29 @@ class Engine:
             events = [Event("prompt", now, p.key) for p in prompts if p.key not in state.prompted]
             state.prompted.update(p.key for p in prompts)
             return SubmitResult(False, state, prompts, [], events, values)
-        unconfirmed = [w for w in warnings if not (confirm is True or (confirm and w.id in confirm))]
-        if unconfirmed:
-            return SubmitResult(False, state, [], unconfirmed, [], values)
-        events = [Event("warning_confirmed", now, w.key, data={"id": w.id, "message": w.message}) for w in warnings]
+        events: list[Event] = []
+        if warnings:
+            unconfirmed = [w for w in warnings if not (confirm is True or (confirm and w.id in confirm))]
+            if unconfirmed:
+                return SubmitResult(False, state, [], unconfirmed, [], values)
+            events = [Event("warning_confirmed", now, w.key, data={"id": w.id, "message": w.message}) for w in warnings]
+        stored = state.answers
+        mode = state.mode
         for key, value in values.items():
-            if key not in state.answers or state.answers[key] != value or type(state.answers[key]) is not type(value):
-                events.append(Event("answer", now, key, to_json(value), {"actor": actor, "mode": state.mode}))
-            state.answers[key] = value
-        events.append(
-            Event(
-                "page",
-                now,
-                data={
-                    "page": visit.page,
-                    "suffix": visit.suffix,
-                    "shown_at": visit.shown_at.isoformat() if visit.shown_at else None,
-                    "seconds": (now - visit.shown_at).total_seconds() if visit.shown_at else None,
-                    "mode": state.mode,
-                },
-            )
-        )
-        events.extend(self._move_on(state, visit.frames, now))
+            old = stored.get(key, _ABSENT)
+            if old is _ABSENT or old != value or type(old) is not type(value):
+                events.append(Event("answer", now, key, to_json(value), {"actor": actor, "mode": mode}))
+            stored[key] = value
+        shown_at = visit.shown_at
+        page_data = {
+            "page": visit.page,
+            "suffix": visit.suffix,
+            "shown_at": shown_at.isoformat() if shown_at else None,
+            "seconds": (now - shown_at).total_seconds() if shown_at else None,
+            "mode": mode,
+        }
+        events.append(Event("page", now, "", None, page_data))
+        events.extend(self._move_on(state, visit.frames, now, page.loop, visit.suffix))
         return SubmitResult(True, state, [], [], events, values)
 
     def _check_key(self, question: Question, suffix: str | None) -> str:
@@ -779,7 +921,7 @@ class Engine:
         assert left is not None
         while len(state.history) > index + 1:
             self._pop(state)
-        current = replace(state.history[-1], shown_at=now)
+        current = state.history[-1]._replace(shown_at=now)
         state.history[-1] = current
         return left, current
 
@@ -891,9 +1033,10 @@ def _rng(seed: int, *parts: str) -> random.Random:
     return random.Random("|".join((str(seed),) + parts))
 
 
-def _shuffle_unfixed(options: list[Any], rng: random.Random) -> list[Any]:
-    """Shuffle options in place around those marked fixed, which keep their positions."""
-    movable = [o for o in options if not o.fixed]
-    rng.shuffle(movable)
-    it = iter(movable)
-    return [o if o.fixed else next(it) for o in options]
+_ABSENT: Any = object()
+"""Marks a variable never answered (``None`` is an answer: left empty)."""
+
+_NO_TEXTS: tuple[str | None, ...] = ("", "", None, None, None)
+
+_PERMUTATIONS_KEPT = 4096
+"""How many recent shuffles an engine remembers (each a short tuple of ints)."""

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from instrument.values import from_json, to_json
 
 STATE_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One level of the cursor: a container and how far into it the route is."""
+class Frame(NamedTuple):
+    """One level of the cursor: a container and how far into it the route is.
+
+    Frames and page visits are named tuples rather than frozen dataclasses:
+    just as immutable, and built several times per step, where a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) costs
+    several times as much.
+    """
 
     container: str  # "" for the top level, else a section, block or loop id
     pos: int  # index into the container's items in display order; -1 before the first
@@ -36,8 +41,7 @@ class Frame:
         return cls(data[0], data[1], data[2])
 
 
-@dataclass(frozen=True)
-class PageVisit:
+class PageVisit(NamedTuple):
     """A page on the route, with the variables it showed and the cursor at that page."""
 
     page: str
@@ -61,7 +65,7 @@ class PageVisit:
     def from_json(cls, data: dict[str, Any]) -> "PageVisit":
         return cls(
             page=data["page"],
-            frames=tuple(Frame.from_json(f) for f in data["frames"]),
+            frames=tuple([Frame(*f) for f in data["frames"]]),
             keys=tuple(data["keys"]),
             visit=data["visit"],
             shown_at=_time(data.get("shown_at")),

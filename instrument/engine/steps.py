@@ -3,6 +3,11 @@
 A step already has its texts filled in for the interview's mode and language,
 its options in their randomised order, and the previous answers to pre-fill.
 A mode turns it into HTML, TwiML or terminal lines and decides nothing else.
+
+Views are plain slotted dataclasses, not frozen ones: a frozen dataclass's
+``__init__`` sets each field through ``object.__setattr__``, which for a
+26-field view cost more than the rest of a step. Treat them as read-only
+(the option views are shared between steps).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ __all__ = ["OptionView", "RowView", "QuestionView", "Step", "Problem", "Event", 
 
 
 @dataclass(frozen=True)
-class OptionView:
+class OptionView:  # frozen: built once per question and language, then shared
     code: int
     label: str  # for the screen
     spoken: str  # what an interviewer reads or a call says
@@ -26,7 +31,7 @@ class OptionView:
     not_read_out: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RowView:
     key: str  # the variable key to answer under
     id: str
@@ -35,8 +40,10 @@ class RowView:
     value: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class QuestionView:
+    """One question as a mode shows it. The engine builds it positionally: keep the field order."""
+
     key: str  # the variable key to answer under ("" for info and end screens)
     id: str
     type: str
@@ -73,8 +80,10 @@ class QuestionView:
         return keys + ((self.other_key,) if self.other_key else ())
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Step:
+    """A page (or the end screen) ready to render. Built positionally: keep the field order."""
+
     kind: Literal["page", "end"]
     page_id: str
     token: str  # echo it back with the submit: a stale page is refused
@@ -90,7 +99,7 @@ class Step:
     mode: str = "web"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Problem:
     """An error or warning attached to one variable key (or to the page, key '')."""
 
@@ -100,7 +109,7 @@ class Problem:
     kind: Literal["error", "warning", "prompt"] = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Event:
     """Something the store appends to the interview's event log."""
 
@@ -111,7 +120,7 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class SubmitResult:
     accepted: bool
     state: State
