@@ -539,12 +539,7 @@ class Engine:
         cached = self._static_texts.get(cache_key)
         if cached is not None:
             return cached
-        if state.mode == "ivr":
-            spoken = question.ivr or question.read_out or question.text
-        elif state.mode == "cati":
-            spoken = question.read_out or question.text
-        else:
-            spoken = question.text
+        spoken = _spoken_source(question, state.mode)
         sources = (question.text, spoken, question.instruction, question.hint, question.unit)
         rendered = tuple(self._render(text, ctx, state, html) for text in sources)
         if all(text is None or text.template(state.language, self.q.default_language).is_static for text in sources):
@@ -561,12 +556,7 @@ class Engine:
         cached = self._static_texts.get(cache_key)
         if cached is not None:
             return cached  # type: ignore[return-value]
-        if state.mode == "ivr":
-            spoken_source = row.ivr or row.read_out or row.text
-        elif state.mode == "cati":
-            spoken_source = row.read_out or row.text
-        else:
-            spoken_source = row.text
+        spoken_source = _spoken_source(row, state.mode)
         rendered = (
             self._render(row.text, ctx, state, html) or "",
             self._render(spoken_source, ctx, state, html) or "",
@@ -1026,6 +1016,15 @@ class Engine:
                 if self._question_on_route(q, ctx):
                     asked.append(q.id)
         return asked
+
+
+def _spoken_source(item: Question | GridRow, mode: str) -> Text | None:
+    """The wording said aloud in ``mode``: the automated call's, else the interviewer's, else the screen's."""
+    if mode == "ivr":
+        return item.ivr or item.read_out or item.text
+    if mode == "cati":
+        return item.read_out or item.text
+    return item.text
 
 
 def _rng(seed: int, *parts: str) -> random.Random:
