@@ -383,12 +383,27 @@ def test_session_times_out_on_the_server(web_app: Any, clock: FakeClock) -> None
     page = r.answer({"parent": "1"})
     assert "sign you out if you do nothing for 30 minutes" in page.text()
     assert page.tree.xpath("//body")[0].get("data-timeout") == "1800"
-    clock.advance(31 * 60)
+    clock.advance(32 * 60)  # 30 minutes, plus the minute activity is stamped to
     page = r.get()
     assert "You were signed out" in page.text()
     assert "Start now" in page.text()
     with r.client.session_transaction() as session:
         assert "mini" not in (session.get("iv") or {})
+
+
+def test_activity_is_stamped_to_the_minute_and_never_signs_out_early(
+    web_app: Any, clock: FakeClock
+) -> None:
+    r = Respondent(web_app)
+    r.start()
+    cookie = r.client.get_cookie("instrument_session", domain="survey.test").value
+    clock.advance(50)
+    r.get()  # within the minute: the cookie is not re-signed
+    assert r.client.get_cookie("instrument_session", domain="survey.test").value == cookie
+    clock.advance(29 * 60 + 50)  # 29m50s after the last request, 30m40s after the stamp
+    assert r.get().keys == ["parent"]
+    clock.advance(30 * 60 + 61)
+    assert "You were signed out" in r.get().text()
 
 
 def test_activity_keeps_the_session(web_app: Any, clock: FakeClock) -> None:

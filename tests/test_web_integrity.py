@@ -157,3 +157,47 @@ def test_counts_follow_the_interviews(app: Any) -> None:
     going.start()
     counts = get_runner(app).store.count_by_status("mini")
     assert counts["screened_out"] == 1 and counts["active"] == 1
+
+
+def _carry_cookie(source: Respondent, target: Respondent) -> None:
+    """The same browser, its next request going to another worker behind the load balancer."""
+    cookie = source.client.get_cookie("instrument_session", domain="survey.test")
+    target.client.set_cookie("instrument_session", cookie.value, domain="survey.test")
+
+
+def test_workers_behind_a_load_balancer_neither_lose_answers_nor_cry_stale(
+    database_url: str, clock: FakeClock
+) -> None:
+    """Each worker remembers the interviews it served; a submit trusts that memory only as far
+    as the save's compare-and-set allows, so another worker's saves never make it refuse a
+    current form, nor let a stale one through."""
+    worker_a, worker_b = make_app(database_url, clock), make_app(database_url, clock)
+    try:
+        on_a, on_b = Respondent(worker_a), Respondent(worker_b)
+        on_a.start()
+        on_a.answer({"parent": "1"})  # worker A remembers the interview at revision 1
+        _carry_cookie(on_a, on_b)
+        on_b.get()
+        on_b.answer({"n_kids": "2"})  # revision 2, saved by worker B
+        current = on_b.get()  # the kid_age_1 form, rendered at revision 2
+        _carry_cookie(on_b, on_a)
+        # The submit reaches worker A, whose memory is at revision 1: it reads the
+        # interview again instead of calling the form stale.
+        page = on_a.post({"kid_age_1": "7"}, page=current)
+        assert "already been answered" not in page.text()
+        assert page.keys == ["kid_age_2"]
+        # The same form again, now to worker B (which remembers revision 2): a resend, replayed.
+        _carry_cookie(on_a, on_b)
+        again = on_b.post({"kid_age_1": "7"}, page=current)
+        assert "already been answered" not in again.text()
+        assert again.keys == ["kid_age_2"]
+        # A form that really is old (revision 2) with a changed answer, to worker B: refused.
+        changed = on_b.post({"kid_age_1": "9"}, page=current)
+        assert changed.keys == ["kid_age_2"]
+        record = interview_of(worker_a, on_a)
+        assert record.revision == 3
+        assert record.state["answers"]["kid_age_1"] == 7
+        assert answers_for(worker_a, record.id, "kid_age_1") == [7]
+    finally:
+        close_app(worker_a)
+        close_app(worker_b)

@@ -29,7 +29,12 @@ from instrument.engine import Engine
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.questionnaires import require
 from instrument.server.runner import Runner, Survey
-from instrument.server.security import RateLimiter, install_error_pages, install_headers
+from instrument.server.security import (
+    ACTIVITY_STEP_SECONDS,
+    RateLimiter,
+    install_error_pages,
+    install_headers,
+)
 from instrument.store import open_store
 
 __all__ = ["DEFAULTS", "create_app", "get_runner"]
@@ -43,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": False,  # set True behind HTTPS
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Re-sign and re-send the session cookie only when it changes (activity is
+    # stamped in it to the minute), not on every response.
+    "SESSION_REFRESH_EACH_REQUEST": False,
     "SESSION_COOKIE_NAME": "instrument_session",
     "RESPONDENT_TIMEOUT_SECONDS": 30 * 60,  # signed out after this long without a request
     "TIMEOUT_WARNING_SECONDS": 2 * 60,  # the JavaScript warning shows this long before
@@ -89,8 +97,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 stacklevel=2,
             )
         app.config["SECRET_KEY"] = secrets.token_hex(32)
+    # Activity is stamped to the minute, so the cookie outlives the timeout by that minute.
     app.permanent_session_lifetime = dt.timedelta(
-        seconds=int(app.config["RESPONDENT_TIMEOUT_SECONDS"])
+        seconds=int(app.config["RESPONDENT_TIMEOUT_SECONDS"]) + ACTIVITY_STEP_SECONDS
     )
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:

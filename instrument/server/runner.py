@@ -164,9 +164,13 @@ class Runner:
         self._notify("started", record.id, now, mode, {"questionnaire": questionnaire_id})
         return Loaded(record, state, survey.engine)
 
-    def load(self, interview_id: str) -> Loaded:
-        """Read an interview (:class:`~instrument.store.InterviewNotFound` if unknown)."""
-        record = self.store.load_interview(interview_id)
+    def load(self, interview_id: str, *, recent: bool = False) -> Loaded:
+        """Read an interview (:class:`~instrument.store.InterviewNotFound` if unknown).
+
+        ``recent``: this worker's last snapshot may do, unchecked (see
+        :meth:`Store.load_interview`); only before a compare-and-set save.
+        """
+        record = self.store.load_interview(interview_id, recent=recent)
         engine = self.engine_for(record.questionnaire_version_id)
         state = State.from_json(record.state) if record.state else None
         if state is None:  # a withdrawn interview keeps no state

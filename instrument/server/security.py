@@ -16,7 +16,17 @@ from collections.abc import Callable
 
 from flask import Flask, Response, render_template, request
 
-__all__ = ["RateLimiter", "device_class", "install_error_pages", "install_headers"]
+__all__ = [
+    "ACTIVITY_STEP_SECONDS",
+    "RateLimiter",
+    "device_class",
+    "install_error_pages",
+    "install_headers",
+]
+
+ACTIVITY_STEP_SECONDS = 60
+"""How finely a signed-in session records activity (see the web mode's track_activity):
+its cookie lives this much longer than the idle timeout."""
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

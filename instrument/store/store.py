@@ -511,16 +511,24 @@ class Store:
                 connection.execute(answer_events.insert(), event_rows)
         return len(interview_rows)
 
-    def load_interview(self, interview_id: str) -> InterviewRecord:
+    def load_interview(self, interview_id: str, *, recent: bool = False) -> InterviewRecord:
         """The interview's current snapshot; :class:`InterviewNotFound` if unknown.
 
         One statement, without BEGIN/COMMIT. When this process saved or read
         the interview lately, only its revision is read, and the remembered
         snapshot is returned if that is still the stored revision (see
         :class:`_Recent`); otherwise the whole row.
+
+        ``recent=True`` returns the remembered snapshot without asking the
+        database at all. It may be out of date, so it is only for a caller
+        that saves next with ``expected_revision`` (a compare-and-set that
+        refuses a stale revision, and replays a used idempotency key) and
+        reads again when the revision is not the one it expected.
         """
         params = {"b_id": interview_id}
         remembered = self._recent.get(interview_id)
+        if remembered is not None and recent:
+            return dataclasses.replace(remembered.record, state=json.loads(remembered.state_text))
         if remembered is not None:
             current = self._read_one(_REVISION_OF, params)
             if current is None:

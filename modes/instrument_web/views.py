@@ -41,7 +41,7 @@ from markupsafe import Markup
 
 from instrument.engine import EngineError, Problem, StaleSubmission, Step
 from instrument.server.runner import Loaded, Runner, Survey
-from instrument.server.security import device_class
+from instrument.server.security import ACTIVITY_STEP_SECONDS, device_class
 from instrument.store import InterviewNotFound, InterviewWithdrawn, NewEvent, StaleRevision
 from instrument_web.forms import PageForm, missing_options, problem_targets
 from instrument_web.messages import LANGUAGE_NAMES, ui
@@ -122,13 +122,17 @@ class _Views:
         session["iv"] = {k: v for k, v in (session.get("iv") or {}).items() if k != qid}
         session["tok"] = {k: v for k, v in (session.get("tok") or {}).items() if k != qid}
 
-    def _load(self, qid: str) -> Loaded | None:
-        """The respondent's interview of ``qid``, or None (forgotten if it has gone)."""
+    def _load(self, qid: str, *, recent: bool = False) -> Loaded | None:
+        """The respondent's interview of ``qid``, or None (forgotten if it has gone).
+
+        ``recent``: this worker's last snapshot, unchecked against the database
+        (see :meth:`Runner.load`); for a submit, whose save is a compare-and-set.
+        """
         interview_id = self._interview_id(qid)
         if interview_id is None:
             return None
         try:
-            loaded = self.runner.load(interview_id)
+            loaded = self.runner.load(interview_id, recent=recent)
         except LookupError:  # unknown, or withdrawn (no state any more)
             self._forget(qid)
             return None
@@ -136,6 +140,8 @@ class _Views:
             self._forget(qid)
             return None
         if not loaded.state.finished and loaded.state.mode != MODE:
+            if recent:  # switch on the stored interview, not on a snapshot that may be old
+                return self._load(qid)
             # started on the telephone, carried on here: the engine records the switch
             events = loaded.engine.switch_mode(loaded.state, MODE, now=self.runner.now())
             result = self.runner.save(loaded, events)
@@ -169,18 +175,23 @@ class _Views:
         """Sign a respondent out after ``RESPONDENT_TIMEOUT_SECONDS`` without a request.
 
         The cookie itself also expires then; this server-side check holds
-        even if a browser keeps an old cookie.
+        even if a browser keeps an old cookie. Activity is recorded to the
+        minute (``ACTIVITY_STEP_SECONDS``): a session cookie is re-signed and
+        re-sent only when something in it changes, and stamping every request
+        would change it on every request. The timeout counts from the stamp
+        plus that step, so nobody is signed out early.
         """
         if request.endpoint == f"{MODE}.static":
             return
         now = int(self.runner.now().timestamp())
         seen = session.get("seen")
         timeout = int(current_app.config["RESPONDENT_TIMEOUT_SECONDS"])
-        if seen is not None and now - int(seen) > timeout and session.get("iv"):
+        if seen is not None and now - int(seen) > timeout + ACTIVITY_STEP_SECONDS and session.get("iv"):
             session.pop("iv", None)
             session.pop("tok", None)
             session["timed_out"] = True
-        session["seen"] = now
+        if seen is None or now - int(seen) >= ACTIVITY_STEP_SECONDS:
+            session["seen"] = now
 
     # -- views ------------------------------------------------------------------
 
@@ -257,10 +268,19 @@ class _Views:
 
     def submit(self, qid: str) -> Any:
         survey = self._survey(qid)
-        loaded = self._load(qid)
+        # The snapshot this worker saved or showed last is nearly always current, and
+        # the save below is a compare-and-set: a stale one is refused there (a resend
+        # of a save that worked is recognised by its idempotency key first), so it
+        # is not checked against the database here. Only when its revision is not
+        # the form's is the interview read again before deciding the form is old.
+        loaded = self._load(qid, recent=True)
         if loaded is None:
             return redirect(url_for(".page", qid=qid), 303)
         form_state = self._read_form_state(loaded)
+        if form_state["r"] != loaded.record.revision:
+            loaded = self._load(qid)
+            if loaded is None:
+                return redirect(url_for(".page", qid=qid), 303)
         if loaded.state.finished:
             return redirect(url_for(".page", qid=qid), 303)
         if form_state["r"] != loaded.record.revision:
