@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from instrument.dataset import DatasetError, Pseudonymiser, build_dataset, int_dtype_for
-from instrument.dataset.builder import _light_state
+from instrument.dataset.coding import light_state as _light_state
 from instrument.engine import Engine, State
 from instrument.loader import load_questionnaire_text
 

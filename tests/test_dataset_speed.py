@@ -24,6 +24,7 @@ from test_dataset_support import FLAGSHIP, MINI, load
 
 from instrument.dataset import Dataset, Pseudonymiser, build_dataset
 from instrument.dataset import builder as fast
+from instrument.dataset import rows as row_module
 from instrument.dataset.codebook import Codebook
 from instrument.dataset.plan import CODE, DATE, FLOAT, MULTI, OTHER, TEXT, make_plan
 from instrument.engine import Engine, State
@@ -38,6 +39,13 @@ _ABSENT = object()
 
 
 # ------------------------------------------------------------------ the reference
+
+
+def _int_column(values: list[Any]) -> np.ndarray:
+    if not values:
+        return np.asarray(values, dtype=np.int8)
+    arr = np.asarray(values, dtype=np.int64)
+    return arr.astype(fast.int_dtype_for(int(arr.min()), int(arr.max())))
 
 
 def reference_build(questionnaire, items, *, include_partial=False, include_test=False, versions=None, interviewers=None):
@@ -159,7 +167,7 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
         if info.storage == "datetime":
             columns[info.name] = pd.to_datetime(pd.Series(values_, dtype=object)).astype("datetime64[us]")
         elif info.storage == "int":
-            columns[info.name] = fast._int_column(values_)
+            columns[info.name] = _int_column(values_)
         elif info.storage == "float":
             columns[info.name] = np.asarray(values_, dtype=np.float64)
         else:
@@ -270,6 +278,7 @@ def test_chunk_boundaries_do_not_change_the_result(mini_versions, tmp_path, monk
     whole = ours(v2, items, **kw)
     for size in (1, 7):
         monkeypatch.setattr(fast, "CHUNK", size)
+        monkeypatch.setattr(row_module, "CHUNK", size)
         assert_same(ours(v2, items, **kw), whole, tmp_path)
 
 

@@ -15,8 +15,9 @@ from typing import Any, Mapping
 
 import pytest
 
+from instrument.dataset import RowCoder
 from instrument.engine import Engine, State
-from instrument.loader import require_questionnaire
+from instrument.loader import load_questionnaire_text, require_questionnaire
 from instrument.model import Questionnaire
 from instrument.store import NewEvent, Store, open_store
 from instrument.values import DK, REFUSED
@@ -108,7 +109,26 @@ def _convert(engine_events: list[Any], state: State, actor: str | None) -> list[
     return out
 
 
-def save(store: Store, version_id: int, state: State, events: list[NewEvent], *, is_test: bool = False, interview_id: str | None = None) -> str:
+_ROW_CODERS: dict[str, RowCoder] = {}
+
+
+def row_coder(store: Store, version_id: int) -> RowCoder:
+    """The export-row coder of a stored version, as the web and phone modes hold it."""
+    version = store.get_questionnaire_version(version_id)
+    coder = _ROW_CODERS.get(version.content_hash)
+    if coder is None:
+        result = load_questionnaire_text(version.source_text, f"<stored version {version_id}>")
+        assert result.questionnaire is not None
+        coder = _ROW_CODERS[version.content_hash] = RowCoder(result.questionnaire)
+    return coder
+
+
+def save(
+    store: Store, version_id: int, state: State, events: list[NewEvent], *, is_test: bool = False,
+    interview_id: str | None = None, export_row: bool = True,
+) -> str:
+    """Store a driven interview as a mode would: created, then saved with its export row
+    (``export_row=False``: without one, as a store written before export rows)."""
     record = store.create_interview(
         version_id, mode=state.modes_used[0], language=state.language, state={}, is_test=is_test,
         now=state.started_at, interview_id=interview_id,
@@ -117,6 +137,7 @@ def save(store: Store, version_id: int, state: State, events: list[NewEvent], *,
     store.save_interview(
         record.id, expected_revision=0, state=state.to_json(), status=status, mode=state.mode,
         events=events, now=state.finished_at or state.now,
+        export_row=row_coder(store, version_id).encode(state) if export_row else None,
     )
     return record.id
 

@@ -83,7 +83,7 @@ def export(
     """Export the interviews of a questionnaire as labelled data files."""
     from tqdm import tqdm
 
-    from instrument.dataset import DatasetError, Pseudonymiser, build_dataset
+    from instrument.dataset import DatasetError, Pseudonymiser, RowCoder, build_dataset
     from instrument.dataset.paradata import PARADATA_KINDS, keep_cases, read_events
     from instrument.loader import load_questionnaire_text
     from instrument.questionnaires import facade_from_context
@@ -139,7 +139,10 @@ def export(
         try:
             dataset = build_dataset(
                 newest,
-                store.iter_interviews(questionnaire_id, include_test=include_test, since=since_at),
+                store.iter_export_records(
+                    questionnaire_id, include_test=include_test, since=since_at,
+                    export_keys={RowCoder(q).key for q in loaded},
+                ),
                 include_partial=include_partial,
                 include_test=include_test,
                 since=since_at,

@@ -274,10 +274,14 @@ class _Storer:
 
     BATCH = 1000
 
-    def __init__(self, store: Store, version_id: int, where: str) -> None:
+    def __init__(self, store: Store, version_id: int, where: str, questionnaire: Questionnaire) -> None:
+        from instrument.dataset.rows import RowCoder
+
         self.store = store
         self.version_id = version_id
         self.where = where
+        # Each interview is stored with its export row, as the web and phone modes store it.
+        self.rows = RowCoder(questionnaire)
         self.stored = 0
         self.seconds = 0.0
         self._pending: list[Any] = []
@@ -292,7 +296,7 @@ class _Storer:
         except Exception:
             store.close()
             raise
-        return cls(store, version.id, resolve_url(url).render_as_string(hide_password=True))
+        return cls(store, version.id, resolve_url(url).render_as_string(hide_password=True), questionnaire)
 
     def __call__(self, interview: SimulatedInterview) -> None:
         from instrument.store import ImportedInterview
@@ -309,6 +313,7 @@ class _Storer:
                 is_test=True,
                 started_at=interview.started_at,
                 finished_at=state.finished_at,
+                export_row=self.rows.encode(state),
             )
         )
         if len(self._pending) >= self.BATCH:

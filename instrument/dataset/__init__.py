@@ -2,13 +2,23 @@
 
 This is core code: it imports pandas but no file-format library (pyreadstat,
 pyarrow) and no web code. Output plugins turn a :class:`Dataset` into files.
+
+The builder (and with it pandas) is imported on first use of one of its
+names, so that a web worker, which only codes export rows as it saves
+(:mod:`instrument.dataset.rows`), never loads pandas.
 """
 
 from __future__ import annotations
 
-from .builder import MODE_CODES, OUTCOME_CODES, Dataset, DatasetError, build_dataset, int_dtype_for
+from typing import TYPE_CHECKING, Any
+
 from .codebook import MISSING_LABELS, Codebook, LoopInfo, MultiGroup, VariableInfo
+from .coding import DatasetError
 from .pseudonym import Pseudonymiser
+from .rows import MODE_CODES, OUTCOME_CODES, RowCoder
+
+if TYPE_CHECKING:
+    from .builder import Dataset, build_dataset, int_dtype_for
 
 __all__ = [
     "MISSING_LABELS",
@@ -20,7 +30,18 @@ __all__ = [
     "LoopInfo",
     "MultiGroup",
     "Pseudonymiser",
+    "RowCoder",
     "VariableInfo",
     "build_dataset",
     "int_dtype_for",
 ]
+
+_FROM_BUILDER = frozenset({"Dataset", "build_dataset", "int_dtype_for"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_BUILDER:
+        from . import builder
+
+        return getattr(builder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

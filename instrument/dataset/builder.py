@@ -17,25 +17,23 @@ missing frames, since no single column could then be read one way.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, repeat
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from instrument.engine import Engine
-from instrument.engine.state import STATE_VERSION, State
+from instrument.engine.state import State
 from instrument.model import Questionnaire
-from instrument.store.records import InterviewRecord
-from instrument.values import DK, REFUSED, from_json
+from instrument.store.records import ExportRecord, InterviewRecord
 
 from . import limits
 from .codebook import Codebook, MultiGroup, VariableInfo
-from .plan import CODE, DATE, FLOAT, MULTI, OTHER, TEXT, Plan, make_plan
+from .coding import CHUNK, DatasetError, light_state, parse_time
+from .plan import Plan, make_plan
 from .pseudonym import Pseudonymiser
+from .rows import MODE_CODES, OUTCOME_CODES, RowCoder
 
 __all__ = [
     "MODE_CODES",
@@ -46,17 +44,8 @@ __all__ = [
     "int_dtype_for",
 ]
 
-MODE_CODES = {"web": 1, "cati": 2, "ivr": 3}
 MODE_LABELS = {1: "Web (self-completion)", 2: "Telephone with an interviewer (CATI)", 3: "Automated telephone call (IVR)"}
-OUTCOME_CODES = {"complete": 1, "partial": 2, "screened_out": 3}
 OUTCOME_LABELS = {1: "Complete", 2: "Partial (break-off or unfinished)", 3: "Screened out"}
-
-_ABSENT = object()
-_NO_CUTOFF = 1 << 60
-
-
-class DatasetError(Exception):
-    """The interviews cannot be put into one dataset as asked (the message says why)."""
 
 
 @dataclass
@@ -182,11 +171,15 @@ class _Input:
     status: str | None
     updated_at: dt.datetime | None
     version_id: int | None
+    export_row: str | None = None
 
 
 def _normalise(item: Any) -> _Input:
     if isinstance(item, InterviewRecord):
-        return _Input(item.id, item.state, item.is_test, item.status, item.updated_at, item.questionnaire_version_id)
+        return _Input(
+            item.id, item.state, item.is_test, item.status, item.updated_at, item.questionnaire_version_id,
+            item.export_row,
+        )
     state, meta = item
     meta = dict(meta or {})
     if "id" not in meta:
@@ -198,236 +191,8 @@ def _normalise(item: Any) -> _Input:
         meta.get("status"),
         meta.get("updated_at"),
         meta.get("questionnaire_version_id"),
+        meta.get("export_row"),
     )
-
-
-def _light_state(data: Mapping[str, Any]) -> State:
-    """The parts of a stored state that ``Engine.values`` reads, decoded cheaply.
-
-    ``State.from_json`` also rebuilds the page history (every visit, frame and
-    timestamp); the values need only the keys on the route, their answers, the
-    loop keys, the case, the arms and the clock. Answers off the route are
-    left as stored (never decoded): the engine reads an answer only for a key
-    on the route. A test checks the two agree on every variable for
-    interviews driven through the real engine.
-    """
-    version = data.get("v")
-    if version != STATE_VERSION:
-        raise DatasetError(f"interview state version {version!r} is not supported (this engine reads {STATE_VERSION})")
-    on_route = set(chain.from_iterable(map(_KEYS, data["history"])))
-    raw = data["answers"]
-    # Stored answers are plain JSON except don't know, refused, dates and code
-    # lists, which are small dicts (``to_json`` and the store's JSON decoding
-    # make plain dicts): decode those on the route and share the rest.
-    decoded = [key for key, value in raw.items() if type(value) is dict]
-    if decoded:
-        answers = dict(raw)
-        for key in decoded:
-            if key in on_route:
-                answers[key] = from_json(raw[key])
-    else:
-        answers = raw
-    case = data["case"]
-    state = State(
-        questionnaire_id=data["questionnaire_id"],
-        questionnaire_hash=data["questionnaire_hash"],
-        mode=data["mode"],
-        language=data["language"],
-        seed=data["seed"],
-        case={k: (from_json(v) if isinstance(v, dict) else v) for k, v in case.items()} if case else {},
-        arms=data["arms"],
-        started_at=_time(data["started_at"]),  # type: ignore[arg-type]
-        now=_time(data["now"]),  # type: ignore[arg-type]
-        answers=answers,
-        loop_keys=data["loop_keys"],
-        outcome=data["outcome"],
-        finished_at=_time(data.get("finished_at")),
-        modes_used=data.get("modes_used") or [data["mode"]],
-    )
-    state.on_route = on_route
-    return state
-
-
-_KEYS = itemgetter("keys")
-
-
-def _time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value)
-
-
-def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
-    return value
-
-
-# ---------------------------------------------------------------- coding, column by column
-
-CHUNK = 2048
-"""Interviews coded together, one column at a time. Any size gives the same
-result (a test varies it): larger chunks spread the per-column cost over more
-rows, smaller ones hold fewer raw values at once (about 60 references per
-interview)."""
-
-_ABSENTS = repeat(_ABSENT)
-_BAD = object()  # what the fast path gives a value it does not handle: code that column cell by cell
-_INT = frozenset({int})
-_NUMBER = frozenset({int, float})
-_STR = frozenset({str})
-
-
-@dataclass
-class _Cell:
-    """How one column of a plan turns engine values into codes (precomputed once per version)."""
-
-    out: int  # the column's index in the dataset
-    key: str  # the engine value key
-    pos: int  # the index of its value key in the version's row tuples
-    kind: int
-    extra: Any
-    parent: int  # other-specify: the index of its parent question's key; else -1
-    absent: Any
-    none: Any
-    dk: Any
-    refused: Any
-    unanswered: Any
-    routed_past: Any
-    ordinal: int
-    special: dict[Any, Any]  # _ABSENT, None, DK, REFUSED (and "" for text) -> the code
-    plain: frozenset[type]  # the types a coded value may have for the fast path to stand
-
-
-class _VersionCoder:
-    """Codes chunks of interviews of one questionnaire version, column by column.
-
-    A row is the tuple of engine values under :attr:`keys` (``_ABSENT`` where
-    a key is not in ``Engine.values``), read with one ``map`` per interview.
-    A chunk of rows is transposed with ``zip``, and each column coded by one
-    dict lookup per cell done in C (``map(special.get, values, values)``:
-    a plain answer is its own code, a missing one maps to its code). Where a
-    column holds anything else (a date, other-specify text, a bool, a value
-    of an unexpected type) that column is coded by :meth:`exact`, the
-    cell-by-cell rules the builder has always applied, in their order. A
-    break-off's keys beyond its furthest point are then recoded from routed
-    past to unanswered.
-    """
-
-    def __init__(self, plan: Plan, index: Mapping[str, int], union: Mapping[str, VariableInfo], frame: Mapping[str, int]) -> None:
-        self.keys: list[str] = []
-        position: dict[str, int] = {}
-
-        def slot(key: str) -> int:
-            if key not in position:
-                position[key] = len(self.keys)
-                self.keys.append(key)
-            return position[key]
-
-        self.cells: list[_Cell] = []
-        present = set()
-        for col in plan.columns:
-            as_text = col.kind in (TEXT, DATE, OTHER)
-
-            def code(entry: str, as_text: bool = as_text) -> Any:
-                return str(frame[entry]) if as_text else frame[entry]
-
-            special = {_ABSENT: code(col.absent), None: code(col.none), DK: code("dk"), REFUSED: code("refused")}
-            if col.kind == TEXT:
-                special[""] = code(col.none)
-            self.cells.append(
-                _Cell(
-                    out=index[col.name], key=col.key, pos=slot(col.key), kind=col.kind, extra=col.extra,
-                    parent=slot(col.extra[0]) if col.kind == OTHER else -1,
-                    absent=code(col.absent), none=code(col.none), dk=code("dk"), refused=code("refused"),
-                    unanswered=code("unanswered"), routed_past=code("routed_past"), ordinal=col.ordinal,
-                    special=special, plain={CODE: _INT, FLOAT: _NUMBER, TEXT: _STR}.get(col.kind, _INT),
-                )
-            )
-            present.add(col.name)
-        rp = frame["routed_past"]
-        # union columns this version does not have: not asked, so routed past
-        self.fill = [
-            (i, str(rp) if union[name].storage == "str" else rp) for name, i in index.items() if name not in present
-        ]
-        self.ordinal_of = {c.key: c.ordinal for c in plan.columns}
-
-    def code(self, rows: list[tuple[Any, ...]], partial: list[tuple[int, int]]) -> Iterator[tuple[int, list[Any]]]:
-        """``(column index, codes)`` for every dataset column, ``rows`` in order.
-
-        ``partial`` lists ``(row, cutoff)`` for break-offs: a key absent from a
-        row whose ordinal lies beyond the cutoff is unanswered, not routed past.
-        """
-        columns = list(zip(*rows))
-        for cell in self.cells:
-            values = columns[cell.pos]
-            coded = self._fast(cell, values)
-            if coded is None:
-                parents = columns[cell.parent] if cell.parent >= 0 else repeat(None)
-                exact = self.exact
-                coded = [exact(cell, v, p) for v, p in zip(values, parents)]
-            if partial:
-                ordinal, unanswered = cell.ordinal, cell.unanswered
-                for row, cutoff in partial:
-                    if ordinal > cutoff and values[row] is _ABSENT:
-                        coded[row] = unanswered
-            yield cell.out, coded
-        n = len(rows)
-        for out, fill in self.fill:
-            yield out, [fill] * n
-
-    @staticmethod
-    def _fast(cell: _Cell, values: tuple[Any, ...]) -> list[Any] | None:
-        """The column's codes, or None when a value needs :meth:`exact`."""
-        kind = cell.kind
-        try:
-            if kind == MULTI:
-                option, get = cell.extra, cell.special.get
-                coded = [(1 if option in v else 0) if type(v) is tuple else get(v, _BAD) for v in values]
-                return None if _BAD in coded else coded
-            if kind == CODE or kind == FLOAT or kind == TEXT:
-                get = cell.special.get
-                coded = list(map(get, values, values))
-                return coded if set(map(type, coded)) <= cell.plain else None
-        except TypeError:  # an unhashable value
-            return None
-        return None
-
-    @staticmethod
-    def exact(cell: _Cell, v: Any, parent: Any) -> Any:
-        """One cell by the builder's rules (``parent``: the other-specify parent's value)."""
-        kind = cell.kind
-        t = type(v)
-        if t is int and kind == CODE:
-            return v
-        if v is _ABSENT:
-            return cell.absent
-        if t is tuple and kind == MULTI:
-            return 1 if cell.extra in v else 0
-        if kind == OTHER and not (t is str and v):
-            # no text: inapplicable unless the other option was chosen
-            code = cell.extra[1]
-            chosen = parent == code or (type(parent) is tuple and code in parent)
-            return cell.unanswered if chosen else cell.routed_past
-        if v is None:
-            return cell.none
-        if v is DK:
-            return cell.dk
-        if v is REFUSED:
-            return cell.refused
-        if kind == CODE:
-            return int(v)
-        if kind == FLOAT:
-            return float(v)
-        if kind == TEXT:
-            return str(v) if v != "" else cell.none
-        if kind == DATE:
-            return v.isoformat()
-        if kind == OTHER:
-            return v
-        raise DatasetError(f"{cell.key}: unexpected value {v!r} for a multiple choice")
 
 
 # ---------------------------------------------------------------- the build
@@ -478,7 +243,7 @@ def _interviewers(events: Iterable[Any]) -> dict[str, str]:
 
 def build_dataset(
     questionnaire: Questionnaire,
-    interviews: Iterable[InterviewRecord | tuple[Mapping[str, Any], Mapping[str, Any]]],
+    interviews: Iterable[ExportRecord | InterviewRecord | tuple[Mapping[str, Any], Mapping[str, Any]]],
     *,
     include_partial: bool = False,
     include_test: bool = False,
@@ -491,10 +256,14 @@ def build_dataset(
 ) -> Dataset:
     """Turn stored interviews into one harmonised :class:`Dataset`.
 
-    ``interviews`` are store records, or ``(state_json, meta)`` pairs where
-    meta holds ``id`` and optionally ``is_test``, ``status``, ``updated_at``
-    and ``questionnaire_version_id``. Complete interviews only unless
-    ``include_partial`` (then partial, unfinished and screened-out ones
+    ``interviews`` are store records (``Store.iter_export_records``, the
+    fast way, or ``InterviewRecord``), or ``(state_json, meta)`` pairs where
+    meta holds ``id`` and optionally ``is_test``, ``status``, ``updated_at``,
+    ``questionnaire_version_id`` and ``export_row``. An interview's stored
+    export row is used when it was written under its version's key
+    (:class:`~instrument.dataset.RowCoder`); otherwise its state is coded.
+
+    Complete interviews only unless ``include_partial`` (then partial, unfinished and screened-out ones
     too); test interviews only with ``include_test``; ``since`` keeps those
     updated (or, without a store record, last touched) at or after it.
     ``versions`` maps questionnaire version ids and/or content hashes to the
@@ -566,12 +335,7 @@ def build_dataset(
             loops.setdefault(lp.id, lp)
 
     names = list(union_infos)
-    index = {name: i for i, name in enumerate(names)}
-    n_cols = len(names)
-    data: list[list[Any]] = [[] for _ in range(n_cols)]
-
-    coders = {h: _VersionCoder(p, index, union_infos, frame_codes) for h, p in plans.items()}
-    engines = {h: Engine(q) for h, q in distinct.items()}
+    coders = {h: RowCoder(q, plan=plans[h]) for h, q in distinct.items()}
     languages = list(questionnaire.languages)
     for q in distinct.values():
         for lang in q.languages:
@@ -579,158 +343,156 @@ def build_dataset(
                 languages.append(lang)
     language_code = {lang: i + 1 for i, lang in enumerate(languages)}
     version_labels = [questionnaire.version] + sorted({q.version for q in distinct.values()} - {questionnaire.version})
-
-    admin: dict[str, list[Any]] = {name: [] for name in ADMIN}
-    case_ids, versions_, language_, mode_, mode_first, mode_switch, started, ended, duration, outcomes, interviewer = (
-        admin[name].append for name in ADMIN
-    )
-    loop_ids = list(loops)
-    iterations: dict[str, list[tuple[str, ...]]] = {lid: [] for lid in loop_ids}
-    loop_appends = [(lid, iterations[lid].append) for lid in loop_ids]
-    seen_case_ids: set[str] = set()
     rp_text, un_text = str(frame_codes["routed_past"]), str(frame_codes["unanswered"])
     wanted = {"complete"} | ({"partial", "screened_out"} if include_partial else set())
+    wanted_codes = {str(OUTCOME_CODES[o]) for o in wanted}
+
+    # Each interview becomes one export row (see instrument.dataset.rows):
+    # the one stored with it when that is usable, else coded here from its
+    # state, CHUNK interviews at a time. Rows are kept per version, with
+    # their position in the dataset, and parsed per version in one pass.
+    ids: list[str] = []
+    case_ids: list[str] = []
+    rows_of: dict[str, _VersionRows] = {}
     pending = 0
 
-    # Rows wait in a chunk, grouped by questionnaire version, until CHUNK of
-    # them can be coded column by column (see _VersionCoder.code).
-    chunk: dict[str, tuple[list[int], list[tuple[Any, ...]], list[tuple[int, int]]]] = {}
-    chunk_size = CHUNK
-    in_chunk = 0
-
-    def flush() -> None:
-        if not in_chunk:
-            return
-        if len(chunk) == 1:
-            ((h, (_, rows, partial)),) = chunk.items()
-            for out, coded in coders[h].code(rows, partial):
-                data[out].extend(coded)
-        else:
-            # versions interleave within the chunk: put each value back at its row
-            buffers: list[list[Any]] = [[None] * in_chunk for _ in range(n_cols)]
-            for h, (positions, rows, partial) in chunk.items():
-                for out, coded in coders[h].code(rows, partial):
-                    buffer = buffers[out]
-                    for position, value in zip(positions, coded):
-                        buffer[position] = value
-            for out, buffer in enumerate(buffers):
-                data[out].extend(buffer)
-        chunk.clear()
-
     item_id: str
-    item_state: Mapping[str, Any]
+    item_state: Mapping[str, Any] | None
     status: str | None
     updated_at: dt.datetime | None
     version_id: int | None
+    export_row: str | None
     for raw in interviews:
         pending += 1
         if progress is not None and pending >= 1000:
             progress(pending)
             pending = 0
-        if type(raw) is InterviewRecord:
+        kind = type(raw)
+        if kind is ExportRecord:
+            item_id, version_id, stored_hash, status, is_test, updated_at, export_row, item_state = raw
+        elif kind is InterviewRecord:
             item_id, item_state, is_test, status, updated_at, version_id = (
-                raw.id, raw.state, raw.is_test, raw.status, raw.updated_at, raw.questionnaire_version_id
+                raw.id, raw.state, raw.is_test, raw.status, raw.updated_at, raw.questionnaire_version_id,
             )
+            export_row = stored_hash = None
         else:
             item = _normalise(raw)
-            item_id, item_state, is_test, status, updated_at, version_id = (
-                item.id, item.state, item.is_test, item.status, item.updated_at, item.version_id
+            item_id, item_state, is_test, status, updated_at, version_id, export_row = (
+                item.id, item.state, item.is_test, item.status, item.updated_at, item.version_id, item.export_row
             )
-        if status == "withdrawn" or not item_state:
+            stored_hash = None
+        if status == "withdrawn" or (not item_state and export_row is None):
             continue
         if is_test and not include_test:
             continue
         if since is not None:
-            touched = updated_at or _time(item_state.get("now"))
+            touched = updated_at or (parse_time(item_state.get("now")) if item_state else None)
             if touched is None or touched < since:
                 continue
-        outcome = item_state.get("outcome") or "partial"
-        if outcome not in wanted:
-            continue
-        q_hash = item_state.get("questionnaire_hash")
+        q_hash = item_state.get("questionnaire_hash") if item_state else stored_hash
         q = None
         if version_id is not None:
             q = by_key.get(version_id)
-        if q is None:
-            q = by_key.get(q_hash)  # type: ignore[arg-type]
-        if q is None or hash_of[id(q)] != q_hash:
+        if q is None and q_hash is not None:
+            q = by_key.get(q_hash)
+        if q is None or (q_hash is not None and hash_of[id(q)] != q_hash):
+            shown = q_hash or f"version id {version_id}"
             raise DatasetError(
-                f"interview {item_id} is on a questionnaire version (hash {str(q_hash)[:12]}...) "
+                f"interview {item_id} is on a questionnaire version ({str(shown)[:12]}...) "
                 "that was not given to the export; pass every version stored for it"
             )
-        state = _light_state(item_state)
-        values = engines[q_hash].values(state)
-        coder = coders[q_hash]
-        batch = chunk.get(q_hash)
-        if batch is None:
-            batch = chunk[q_hash] = ([], [], [])
-        batch[0].append(in_chunk)
-        if outcome == "partial":
-            # A break-off: questions beyond the furthest point reached were on no route
-            # yet, so they are "on route but unanswered" (-9), not routed past (-8).
-            reached = coder.ordinal_of
-            cutoff = max((reached.get(key, 0) for key in state.on_route), default=0)
-            batch[2].append((len(batch[1]), cutoff))
-        batch[1].append(tuple(map(values.get, coder.keys, _ABSENTS)))
-        in_chunk += 1
-        if in_chunk >= chunk_size:
-            flush()
-            in_chunk = 0
-
-        case_id = pseudonymiser.case_id(item_id)
-        if case_id in seen_case_ids:
-            raise DatasetError("two interviews were given the same case id; this should not happen: report it")
-        seen_case_ids.add(case_id)
-        modes_used = state.modes_used or [state.mode]
-        start = _naive_utc(state.started_at)
-        end = _naive_utc(state.finished_at)
-        case_ids(case_id)
-        versions_(q.version)
-        language_(language_code.get(state.language, 0))
-        mode_(MODE_CODES.get(state.mode, 0))
-        mode_first(MODE_CODES.get(modes_used[0], 0))
-        mode_switch(1 if len(set(modes_used)) > 1 else 0)
-        started(start)
-        ended(end)
-        duration(round((end - start).total_seconds()) if end and start else np.nan)
-        outcomes(OUTCOME_CODES[outcome])
-        staff = interviewer_of.get(item_id)
-        if staff:
-            interviewer(pseudonymiser.interviewer_id(staff))
-        elif "cati" in modes_used:
-            interviewer(un_text)
+        h = hash_of[id(q)]
+        coder = coders[h]
+        rows = rows_of.get(h)
+        if rows is None:
+            rows = rows_of[h] = _VersionRows(coder)
+        if export_row is not None and coder.usable(export_row):
+            if export_row[len(coder.key) + 1] not in wanted_codes:
+                continue
+            rows.lines.append(export_row)
         else:
-            interviewer(rp_text)
-        loop_keys = state.loop_keys
-        for lid, append in loop_appends:
-            append(tuple(loop_keys.get(lid, ())))
-    flush()
+            if not item_state:
+                raise DatasetError(f"interview {item_id} came without its state and without a usable export row")
+            if (item_state.get("outcome") or "partial") not in wanted:
+                continue
+            rows.waiting.append((len(rows.lines), light_state(item_state)))
+            rows.lines.append("")
+            if len(rows.waiting) >= CHUNK:
+                rows.code_waiting()
+        rows.positions.append(len(ids))
+        ids.append(item_id)
+        case_ids.append(pseudonymiser.case_id(item_id))
     if progress is not None and pending:
         progress(pending)
 
     # --- columns
+    n = len(ids)
+    if len(set(case_ids)) != n:
+        raise DatasetError("two interviews were given the same case id; this should not happen: report it")
+    parsed = {h: rows.parse() for h, rows in rows_of.items()}
+
+    def gather(field: str, fill: Any, dtype: Any) -> np.ndarray[Any, Any]:
+        """One field of every row, in dataset order (``fill`` where a version has no such field)."""
+        out = np.empty(n, dtype=dtype)
+        for h, rows in rows_of.items():
+            values = parsed[h].get(field)
+            out[rows.positions] = fill if values is None else values
+        return out
+
+    by_row = [""] * n
+    for h, rows in rows_of.items():
+        label = distinct[h].version
+        for position in rows.positions:
+            by_row[position] = label
+    cati_used = gather("cati_used", 0, np.int64)
+    admin: dict[str, Any] = {
+        "case_id": case_ids,
+        "qversion": by_row,
+        "language": np.asarray([language_code.get(lang, 0) for lang in gather("language", "", object)], dtype=np.int64),
+        "mode": gather("mode", 0, np.int64),
+        "mode_first": gather("mode_first", 0, np.int64),
+        "mode_switch": gather("mode_switch", 0, np.int64),
+        "started": gather("started", None, "datetime64[us]"),
+        "ended": gather("ended", None, "datetime64[us]"),
+        "duration": gather("duration", np.nan, np.float64),
+        "outcome": gather("outcome", 0, np.int64),
+        "interviewer": [
+            pseudonymiser.interviewer_id(staff) if (staff := interviewer_of.get(i)) else (un_text if used else rp_text)
+            for i, used in zip(ids, cati_used)
+        ],
+    }
+    iterations: dict[str, list[tuple[str, ...]]] = {}
+    for lid in loops:
+        happened: list[tuple[str, ...]] = [()] * n
+        for h, rows in rows_of.items():
+            values = parsed[h].get(f"loop:{lid}")
+            if values is not None:
+                for position, suffixes in zip(rows.positions, values):
+                    happened[position] = suffixes
+        iterations[lid] = happened
+
     admin_infos = _admin_infos(questionnaire, frame_codes, languages, version_labels)
     columns: dict[str, Any] = {}
     for info in admin_infos:
         values_ = admin[info.name]
-        if info.storage == "datetime":
-            columns[info.name] = pd.to_datetime(pd.Series(values_, dtype=object)).astype("datetime64[us]")
-        elif info.storage == "int":
-            columns[info.name] = _int_column(values_)
-        elif info.storage == "float":
-            columns[info.name] = np.asarray(values_, dtype=np.float64)
+        if info.storage == "int":
+            columns[info.name] = _int_array(np.asarray(values_, dtype=np.int64))
+        elif info.storage in ("float", "datetime"):
+            columns[info.name] = values_
         else:
             columns[info.name] = pd.Series(values_, dtype=object)
-    for name, values_ in zip(names, data):
+    rp = frame_codes["routed_past"]
+    for name in names:
         info = union_infos[name]
         if name in columns:
             raise DatasetError(f"the questionnaire has a variable named {name}, which the export uses itself; rename it")
+        # union columns a version does not have: not asked, so routed past
         if info.storage == "int":
-            columns[name] = _int_column(values_)
+            columns[name] = _int_array(gather(name, rp, np.int64))
         elif info.storage == "float":
-            columns[name] = np.asarray(values_, dtype=np.float64)
+            columns[name] = gather(name, rp, np.float64)
         else:
-            columns[name] = pd.Series(values_, dtype=object)
+            columns[name] = pd.Series(gather(name, rp_text, object), dtype=object)
     frame = pd.DataFrame(columns, copy=False)
     frame.index = pd.RangeIndex(len(frame))
 
@@ -756,11 +518,33 @@ def build_dataset(
     return Dataset(frame, codebook, iterations)
 
 
-def _int_column(values: list[Any]) -> np.ndarray[Any, Any]:
-    if not values:
-        return np.asarray(values, dtype=np.int8)
-    arr = np.asarray(values, dtype=np.int64)
-    return arr.astype(int_dtype_for(int(arr.min()), int(arr.max())))
+def _int_array(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    if not len(values):
+        return values.astype(np.int8)
+    return values.astype(int_dtype_for(int(values.min()), int(values.max())))
+
+
+class _VersionRows:
+    """The export rows of one questionnaire version in a build, and where they go."""
+
+    __slots__ = ("coder", "lines", "positions", "waiting")
+
+    def __init__(self, coder: RowCoder) -> None:
+        self.coder = coder
+        self.lines: list[str] = []
+        self.positions: list[int] = []  # each row's index in the dataset
+        self.waiting: list[tuple[int, State]] = []  # (index in lines, state) still to code
+
+    def code_waiting(self) -> None:
+        if self.waiting:
+            coded = self.coder.encode_many([state for _, state in self.waiting])
+            for (index, _), line in zip(self.waiting, coded):
+                self.lines[index] = line
+            self.waiting = []
+
+    def parse(self) -> dict[str, Any]:
+        self.code_waiting()
+        return self.coder.parse(self.lines)
 
 
 def _notes(versions: Iterable[Questionnaire], frame: dict[str, int]) -> list[str]:

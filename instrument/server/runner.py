@@ -24,12 +24,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from instrument.dataset.rows import RowCoder
 from instrument.engine import Engine, Event, State
 from instrument.loader import load_questionnaire_text
 from instrument.model import Questionnaire
 from instrument.plugin_types import InterviewEvent
-from instrument.store.events import engine_events, jsonable
 from instrument.store import InterviewRecord, NewEvent, SaveResult, Store
+from instrument.store.events import engine_events, jsonable
 
 __all__ = ["Loaded", "Runner", "Survey", "status_of", "to_store_events"]
 
@@ -103,6 +104,7 @@ class Runner:
         self.modes = tuple(modes)
         self._engines: dict[int, Engine] = {s.version_id: s.engine for s in self.surveys.values()}
         self._engines_lock = threading.Lock()
+        self._row_coders: dict[int, RowCoder] = {}
         # Rate limiters (instrument.server.security.RateLimiter), set by the app factory.
         self.token_limiter: Any = None
         self.login_limiter: Any = None
@@ -133,6 +135,16 @@ class Runner:
         engine = Engine(result.questionnaire)
         with self._engines_lock:
             return self._engines.setdefault(version_id, engine)
+
+    def export_row(self, version_id: int, state: State) -> str:
+        """The dataset row of ``state``, stored with it so that exports need not decode states."""
+        coder = self._row_coders.get(version_id)
+        if coder is None:
+            engine = self.engine_for(version_id)
+            coder = RowCoder(engine.q, engine=engine)
+            with self._engines_lock:
+                coder = self._row_coders.setdefault(version_id, coder)
+        return coder.encode(state)
 
     # -- interviews ---------------------------------------------------------
 
@@ -207,6 +219,7 @@ class Runner:
             events=[*to_store_events(events, actor=actor), *extra],
             idempotency_key=idempotency_key,
             now=now,
+            export_row=self.export_row(loaded.record.questionnaire_version_id, state),
         )
         if not result.replayed:
             self._notify_events(loaded.record.id, state, events, now)
@@ -222,6 +235,11 @@ class Runner:
         from instrument.store import StaleRevision
 
         record = self.store.load_interview(interview_id)
+        row = (
+            self.export_row(record.questionnaire_version_id, State.from_json(record.state))
+            if record.state
+            else None
+        )
         try:
             result = self.store.save_interview(
                 interview_id,
@@ -230,6 +248,7 @@ class Runner:
                 status=record.status,
                 mode=record.mode,
                 idempotency_key=idempotency_key,
+                export_row=row,
             )
         except StaleRevision:
             return False

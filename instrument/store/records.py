@@ -9,14 +9,15 @@ request or an export can keep them as long as it likes. ``state`` and event
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 __all__ = [
     "AccessToken",
     "AnswerEvent",
     "Contact",
+    "ExportRecord",
     "InterviewNotFound",
     "InterviewRecord",
     "InterviewWithdrawn",
@@ -98,6 +99,24 @@ class InterviewRecord:
     started_at: dt.datetime
     updated_at: dt.datetime
     finished_at: dt.datetime | None
+
+
+class ExportRecord(NamedTuple):
+    """What an export reads of one interview (:meth:`Store.iter_export_records`).
+
+    ``state`` is ``{}`` when ``export_row`` was written under one of the keys
+    the export asked for: it reads the row instead. ``updated_at`` is only
+    read when the export selects by it (else None).
+    """
+
+    id: str
+    questionnaire_version_id: int
+    questionnaire_hash: str
+    status: str
+    is_test: bool
+    updated_at: dt.datetime | None
+    export_row: str | None
+    state: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,3 +233,4 @@ class ImportedInterview:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     interview_id: str | None = None
+    export_row: str | None = None

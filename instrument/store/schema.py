@@ -123,6 +123,10 @@ interviews = sa.Table(
     # numbers its events without a ``SELECT max(seq)``. Internal: not part of
     # InterviewRecord.
     sa.Column("last_seq", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # The dataset row the state gives, coded when it was saved (see
+    # instrument.dataset.rows); NULL when the saver supplied none. A cache:
+    # every save replaces it, so it is never older than the state.
+    sa.Column("export_row", sa.Text, nullable=True),
     sa.CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in INTERVIEW_STATUSES) + ")", name="status"
     ),

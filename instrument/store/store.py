@@ -40,6 +40,7 @@ from instrument.store.records import (
     AccessToken,
     AnswerEvent,
     Contact,
+    ExportRecord,
     ImportedInterview,
     InterviewNotFound,
     InterviewRecord,
@@ -74,8 +75,9 @@ _MAX_TOKEN_LENGTH: Final = 200
 # takes as long whether or not the account exists. It matches no password.
 _DUMMY_HASH: Final = "scrypt$131072$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
 
+_INTERNAL_COLUMNS: Final = ("last_seq", "export_row")
 _INTERVIEW_COLUMNS: Final = (
-    *(column for column in interviews.c if column.name != "last_seq"),
+    *(column for column in interviews.c if column.name not in _INTERNAL_COLUMNS),
     questionnaire_versions.c.questionnaire_id,
     questionnaire_versions.c.version,
 )
@@ -94,7 +96,7 @@ _B_KEY = sa.bindparam("b_key", type_=sa.String())
 
 # Interview columns other than the state, in InterviewRecord's terms.
 _PLAIN_COLUMNS: Final = tuple(
-    column for column in interviews.c if column.name not in ("state", "last_seq")
+    column for column in interviews.c if column.name != "state" and column.name not in _INTERNAL_COLUMNS
 )
 
 _LOAD: Final = (
@@ -128,6 +130,7 @@ _SAVE: Final = (
     )
     .values(
         state=sa.bindparam("b_state", type_=interviews.c.state.type),
+        export_row=sa.bindparam("b_export_row", type_=sa.Text()),
         status=sa.bindparam("b_status", type_=sa.String()),
         mode=sa.bindparam("b_mode", type_=sa.String()),
         language=sa.func.coalesce(
@@ -485,6 +488,7 @@ class Store:
                     "status": item.status,
                     "is_test": item.is_test,
                     "state": item.state,
+                    "export_row": item.export_row,
                     "revision": 1,
                     "last_seq": len(item.events),
                     "started_at": started,
@@ -599,6 +603,7 @@ class Store:
         idempotency_key: str | None = None,
         now: dt.datetime | None = None,
         language: str | None = None,
+        export_row: str | None = None,
     ) -> SaveResult:
         """Save a new state snapshot and append events, all or nothing.
 
@@ -608,6 +613,10 @@ class Store:
         revision to equal ``expected_revision`` (else :class:`StaleRevision`,
         nothing written), write the state at revision + 1, append ``events``
         with consecutive seq numbers, and record the key.
+
+        ``export_row`` is the dataset row this state gives (see
+        :class:`instrument.dataset.RowCoder`); without one the stored row is
+        cleared, so a row is never older than its state.
         """
         if status not in INTERVIEW_STATUSES:
             raise ValueError(f"unknown interview status {status!r}")
@@ -620,6 +629,7 @@ class Store:
             "b_id": interview_id,
             "b_expected": expected_revision,
             "b_state": PreSerialized(state_text) if state_text is not None else state,
+            "b_export_row": export_row,
             "b_status": status,
             "b_mode": mode,
             "b_language": language,
@@ -743,9 +753,76 @@ class Store:
         100,000 interviews. The read runs in one transaction, so the stream
         is a consistent snapshot on PostgreSQL and in SQLite's WAL mode.
         """
-        stmt = self._interview_select().where(
-            questionnaire_versions.c.questionnaire_id == questionnaire_id
+        stmt = self._interview_filter(
+            self._interview_select(), questionnaire_id, statuses, include_test, since
         )
+        with self._transaction() as connection:
+            result = connection.execute(stmt.execution_options(yield_per=batch_size))
+            for row in result:
+                yield InterviewRecord(**row._asdict())
+
+    def iter_export_records(
+        self,
+        questionnaire_id: str,
+        *,
+        export_keys: Collection[str] = (),
+        statuses: Collection[str] | None = None,
+        include_test: bool = False,
+        since: dt.datetime | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[ExportRecord]:
+        """Stream what an export needs of each interview, oldest first (filters as :meth:`iter_interviews`).
+
+        Each record carries the interview's stored export row; one whose row
+        begins with one of ``export_keys`` (all of one length) comes without
+        its state (``{}``): the export reads the row instead, and the
+        database sends and decodes no state for it. No times are read except
+        ``updated_at`` when selecting by ``since``.
+        """
+        keys = sorted(set(export_keys))
+        if len({len(key) for key in keys}) > 1:
+            raise ValueError("export keys must all have the same length")
+        state: sa.ColumnElement[Any] = interviews.c.state
+        if keys:
+            state = sa.type_coerce(
+                sa.case(
+                    (sa.func.substr(interviews.c.export_row, 1, len(keys[0])).in_(keys), sa.null()),
+                    else_=interviews.c.state,
+                ),
+                interviews.c.state.type,
+            )
+        stmt = sa.select(
+            interviews.c.id,
+            interviews.c.questionnaire_version_id,
+            questionnaire_versions.c.content_hash,
+            interviews.c.status,
+            interviews.c.is_test,
+            interviews.c.updated_at if since is not None else sa.null().label("updated_at"),
+            interviews.c.export_row,
+            state.label("state"),
+        ).select_from(
+            interviews.join(
+                questionnaire_versions,
+                interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+            )
+        )
+        stmt = self._interview_filter(stmt, questionnaire_id, statuses, include_test, since)
+        make = ExportRecord._make
+        with self._transaction() as connection:
+            result = connection.execute(stmt.execution_options(yield_per=batch_size))
+            for row in result:
+                record = make(row)
+                yield record if record.state is not None else record._replace(state={})
+
+    @staticmethod
+    def _interview_filter(
+        stmt: sa.Select[Any],
+        questionnaire_id: str,
+        statuses: Collection[str] | None,
+        include_test: bool,
+        since: dt.datetime | None,
+    ) -> sa.Select[Any]:
+        stmt = stmt.where(questionnaire_versions.c.questionnaire_id == questionnaire_id)
         if statuses is not None:
             unknown = set(statuses) - set(INTERVIEW_STATUSES)
             if unknown:
@@ -755,11 +832,7 @@ class Store:
             stmt = stmt.where(interviews.c.is_test.is_(False))
         if since is not None:
             stmt = stmt.where(interviews.c.updated_at >= _utc(since))
-        stmt = stmt.order_by(interviews.c.started_at, interviews.c.id)
-        with self._transaction() as connection:
-            result = connection.execute(stmt.execution_options(yield_per=batch_size))
-            for row in result:
-                yield InterviewRecord(**row._asdict())
+        return stmt.order_by(interviews.c.started_at, interviews.c.id)
 
     def count_by_status(
         self, questionnaire_id: str, *, include_test: bool = False
@@ -1050,7 +1123,7 @@ class Store:
         """Delete a case's answers and contact details, keeping a tombstone.
 
         In one transaction, for every interview of the case: delete its
-        events and idempotency keys, empty its state, set status
+        events and idempotency keys, empty its state and export row, set status
         ``withdrawn`` and bump its revision (so any save still in flight is
         refused); delete the case's contact row; expire its access tokens.
         What remains is the interview row without answers (questionnaire
@@ -1098,6 +1171,7 @@ class Store:
                     .where(interviews.c.id.in_(ids))
                     .values(
                         state={},
+                        export_row=None,
                         status="withdrawn",
                         revision=interviews.c.revision + 1,
                         updated_at=now,

@@ -1,0 +1,240 @@
+"""Export rows: an interview's dataset row, coded when it is saved.
+
+Coding an interview for the dataset means decoding its whole stored state,
+asking the engine for its values and coding each one into the missing
+frame: about 50 µs of CPU, most of it ``json.loads`` of a state that also
+holds the page history. That is paid once per save anyway by nobody, and
+100,000 times by every export. So the store keeps, beside each state, the
+row that state gives, as one line of CSV (``interviews.export_row``), and the
+build parses all of a version's rows at once with pandas' C parser.
+
+The row is a cache, never the record: the state stays the source, a save
+that does not supply a row stores NULL (so a row is never older than its
+state), and the build codes any interview without a usable row from its
+state, by the same code. A row is usable when it starts with its version's
+:attr:`RowCoder.key`, a hash of this module's :data:`ROW_FORMAT`, the
+version's column plan and missing frame: change how interviews are coded
+and the rows written before simply stop being used.
+
+Layout (one CSV record; text quoted by the ``csv`` module where needed)::
+
+    key, outcome code, language, mode code, first mode code, switched (0/1),
+    used telephone interviewer mode (0/1), start, end, duration,
+    <one field per loop: the iteration suffixes that happened, space-separated>,
+    <one field per plan column: its code>
+
+Times are naive UTC in ISO 8601; end and duration are empty while the
+interview is unfinished. Everything in it is derived from the state alone:
+what depends on the export (the pseudonymous case id, the interviewer's
+pseudonym, the language's code among all versions' languages, the version
+label) is added by the build.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from itertools import repeat
+from typing import Any, Final
+
+from instrument.engine import Engine, State
+from instrument.model import Questionnaire
+
+from .coding import ABSENT, CHUNK, DatasetError, VersionCoder, light_state, naive_utc
+from .plan import Plan, make_plan
+
+__all__ = ["HEAD", "MODE_CODES", "OUTCOME_CODES", "ROW_FORMAT", "RowCoder", "csv_line", "parse_rows"]
+
+ROW_FORMAT: Final = 1
+"""Raise this whenever the coding rules or the layout change: rows written
+under the old number then no longer match any key and are coded afresh."""
+
+MODE_CODES: Final = {"web": 1, "cati": 2, "ivr": 3}
+OUTCOME_CODES: Final = {"complete": 1, "partial": 2, "screened_out": 3}
+
+HEAD: Final = ("key", "outcome", "language", "mode", "mode_first", "mode_switch", "cati_used", "started", "ended", "duration")
+"""The fields before the loop and plan columns."""
+
+_ABSENTS = repeat(ABSENT)
+_KEY_DIGITS = 16
+
+
+class RowCoder:
+    """Codes interviews of one questionnaire version into export rows, and parses them back."""
+
+    def __init__(self, questionnaire: Questionnaire, plan: Plan | None = None, engine: Engine | None = None) -> None:
+        self.questionnaire = questionnaire
+        self.plan = plan if plan is not None else make_plan(questionnaire)
+        self.engine = engine if engine is not None else Engine(questionnaire)
+        infos = self.plan.infos
+        self.names = [info.name for info in infos]
+        self.storage = [info.storage for info in infos]
+        self.loop_ids = [loop.id for loop in self.plan.loops]
+        frame = questionnaire.missing.codes()
+        self._coder = VersionCoder(
+            self.plan, {name: i for i, name in enumerate(self.names)}, {info.name: info for info in infos}, frame
+        )
+        # The cells in column order, for coding one interview cell by cell.
+        self._cells = sorted(self._coder.cells, key=lambda cell: cell.out)
+        self._fill = list(self._coder.fill)
+        self.key = self._key(frame)
+
+    def _key(self, frame: Mapping[str, int]) -> str:
+        spec = {
+            "format": ROW_FORMAT,
+            "frame": sorted(frame.items()),
+            "loops": self.loop_ids,
+            "columns": [
+                [c.name, c.key, c.kind, c.absent, c.none, repr(c.extra), c.ordinal] for c in self.plan.columns
+            ],
+            "storage": list(zip(self.names, self.storage)),
+            "modes": sorted(MODE_CODES.items()),
+            "outcomes": sorted(OUTCOME_CODES.items()),
+        }
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()
+        return f"r{ROW_FORMAT}-{digest[:_KEY_DIGITS]}"
+
+    # ------------------------------------------------------------ writing
+
+    def encode(self, state: State) -> str:
+        """The export row of one interview (what a save stores beside the state)."""
+        values = self.engine.values(state)
+        row = [values.get(key, ABSENT) for key in self._coder.keys]
+        exact = VersionCoder.exact
+        coded: list[Any] = [None] * len(self.names)
+        for cell in self._cells:
+            coded[cell.out] = exact(cell, row[cell.pos], row[cell.parent] if cell.parent >= 0 else None)
+        for out, fill in self._fill:
+            coded[out] = fill
+        if (state.outcome or "partial") == "partial":
+            cutoff = self._cutoff(state)
+            for cell in self._cells:
+                if cell.ordinal > cutoff and row[cell.pos] is ABSENT:
+                    coded[cell.out] = cell.unanswered
+        return self._line(state, coded)
+
+    def encode_stored(self, data: Mapping[str, Any]) -> str:
+        """The export row of a state as stored (its JSON form)."""
+        return self.encode_many([light_state(data)])[0]
+
+    def encode_many(self, states: Sequence[State]) -> list[str]:
+        """Export rows of many interviews, coded column by column (the build's way)."""
+        lines: list[str] = []
+        for start in range(0, len(states), CHUNK):
+            chunk = states[start : start + CHUNK]
+            rows = []
+            partial = []
+            keys = self._coder.keys
+            for i, state in enumerate(chunk):
+                values = self.engine.values(state)
+                rows.append(tuple(map(values.get, keys, _ABSENTS)))
+                if (state.outcome or "partial") == "partial":
+                    partial.append((i, self._cutoff(state)))
+            columns: list[list[Any]] = [[] for _ in self.names]
+            for out, coded in self._coder.code(rows, partial):
+                columns[out] = coded
+            for i, state in enumerate(chunk):
+                lines.append(self._line(state, [column[i] for column in columns]))
+        return lines
+
+    def _cutoff(self, state: State) -> int:
+        # A break-off: questions beyond the furthest point reached were on no
+        # route yet, so they are "on route but unanswered", not routed past.
+        reached = self._coder.ordinal_of
+        return max((reached.get(key, 0) for key in state.on_route), default=0)
+
+    def _line(self, state: State, coded: list[Any]) -> str:
+        modes_used = state.modes_used or [state.mode]
+        start = naive_utc(state.started_at)
+        end = naive_utc(state.finished_at)
+        loop_keys = state.loop_keys
+        head = [
+            self.key,
+            OUTCOME_CODES[state.outcome or "partial"],
+            state.language,
+            MODE_CODES.get(state.mode, 0),
+            MODE_CODES.get(modes_used[0], 0),
+            1 if len(set(modes_used)) > 1 else 0,
+            1 if "cati" in modes_used else 0,
+            start.isoformat() if start else "",
+            end.isoformat() if end else "",
+            round((end - start).total_seconds()) if end and start else "",
+        ]
+        loops = [" ".join(loop_keys.get(lid, ())) for lid in self.loop_ids]
+        return csv_line([*head, *loops, *coded])
+
+    # ------------------------------------------------------------ reading
+
+    def usable(self, line: str | None) -> bool:
+        """Whether a stored row was written under this version's key (else: code the state)."""
+        return line is not None and line.startswith(self.key) and line[len(self.key) : len(self.key) + 1] == ","
+
+    def parse(self, lines: Sequence[str]) -> dict[str, Any]:
+        """Columns of many rows, by field name (``HEAD``, ``loop:<id>``, then the plan's names).
+
+        Plan columns come as numpy arrays: int64 for integer storage, float64
+        for float, object (str) for text; ``started``/``ended`` as
+        ``datetime64[us]``, ``duration`` as float64 (NaN while unfinished),
+        loops as lists of suffix tuples.
+        """
+        return parse_rows(lines, self.names, self.storage, self.loop_ids)
+
+
+def csv_line(fields: Sequence[Any]) -> str:
+    """One CSV record without its line end (fields with a comma, quote, CR or LF quoted)."""
+    buffer = io.StringIO()
+    # "\r\n" as the terminator makes the writer quote a field holding either
+    # character (with "" it would quote neither); the terminator is then cut.
+    csv.writer(buffer, lineterminator="\r\n").writerow(fields)
+    return buffer.getvalue()[:-2]
+
+
+def parse_rows(lines: Sequence[str], names: Sequence[str], storage: Sequence[str], loop_ids: Sequence[str]) -> dict[str, Any]:
+    """Parse export rows of one layout in one pass of pandas' C CSV parser."""
+    import numpy as np  # here, not at the top: savers code rows without pandas
+    import pandas as pd
+
+    fields = [*HEAD, *(f"loop:{lid}" for lid in loop_ids), *names]
+    n_head = len(HEAD)
+    dtypes: dict[int, Any] = {0: object, 2: object, 7: object, 8: object}
+    for i in (1, 3, 4, 5, 6):
+        dtypes[i] = np.int64
+    dtypes[9] = np.float64
+    for j in range(len(loop_ids)):
+        dtypes[n_head + j] = object
+    base = n_head + len(loop_ids)
+    for j, kind in enumerate(storage):
+        dtypes[base + j] = np.int64 if kind == "int" else np.float64 if kind == "float" else object
+    if not lines:
+        table = {i: np.empty(0, dtype=dtype) for i, dtype in dtypes.items()}
+    else:
+        try:
+            frame = pd.read_csv(
+                io.StringIO("\n".join(lines)),
+                header=None,
+                names=list(range(len(fields))),
+                dtype=dtypes,
+                keep_default_na=False,
+                na_values={9: [""]},
+                quoting=csv.QUOTE_MINIMAL,
+                engine="c",
+            )
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise DatasetError(f"stored export rows could not be read back ({exc}); report this") from exc
+        if len(frame) != len(lines):
+            raise DatasetError(f"{len(lines)} stored export rows read back as {len(frame)}; report this")
+        table = {i: frame[i].to_numpy() for i in range(len(fields))}
+    out: dict[str, Any] = {}
+    for i, name in enumerate(fields):
+        column = table[i]
+        if name in ("started", "ended"):
+            column = pd.to_datetime(pd.Series(column, dtype=object).replace("", None), format="ISO8601").astype(
+                "datetime64[us]"
+            ).to_numpy()
+        elif name.startswith("loop:"):
+            column = [tuple(text.split()) for text in column]
+        out[name] = column
+    return out

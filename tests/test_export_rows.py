@@ -1,0 +1,266 @@
+"""Export rows: the dataset row stored with every save, and the build that reads them.
+
+The stored row is a cache of what the state gives, and these tests hold it
+to that. A build from stored rows equals the reference build (one interview
+and one cell at a time, from the states: tests/test_dataset_speed.py); a row
+written under another key is ignored and the state coded instead; every save
+replaces or clears the row, withdrawal removes it; any text survives the
+trip through CSV; the web and phone modes' save path (``Runner.save``) and
+test data (``instrument simulate --database``) store rows the build uses.
+Store tests run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_dataset_speed import (
+    SECRET,
+    assert_same,
+    flagship_items,
+    mini_versions,
+    ours,
+    reference_build,
+)
+from test_dataset_support import MINI, MINI_CHILDREN, drive, load, mini_interviews, save
+
+from instrument.dataset import Pseudonymiser, RowCoder, build_dataset
+from instrument.dataset.coding import light_state
+from instrument.dataset.rows import HEAD, csv_line, parse_rows
+from instrument.engine import Engine, State
+from instrument.server.runner import Loaded, Runner, Survey
+from instrument.store import Store, migrate, open_store, resolve_url
+from instrument.store.engine import create_store_engine
+from tests.store_fixtures import *
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def with_rows(items, coders):
+    """``(state, meta)`` items whose meta carries the export row a save would have stored."""
+    out = []
+    for state, meta in items:
+        coder = coders[state["questionnaire_hash"]]
+        out.append((state, {**meta, "export_row": coder.encode_stored(state)}))
+    return out
+
+
+# ------------------------------------------------------------------ rows equal the reference
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_a_build_from_stored_rows_equals_the_reference(flagship_items, partial, tmp_path):
+    q, items = flagship_items
+    rowed = with_rows(items, {q.content_hash: RowCoder(q)})
+    kw = {"include_partial": partial, "include_test": True}
+    assert_same(ours(q, rowed, **kw), reference_build(q, items, **kw), tmp_path)
+
+
+def test_interleaved_versions_from_rows_and_states_mixed_equal_the_reference(mini_versions, tmp_path):
+    v1, v2, items = mini_versions
+    coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
+    rowed = with_rows(items, coders)
+    # every third interview has no row (saved before rows existed): coded from its state
+    mixed = [item if i % 3 else items[i] for i, item in enumerate(rowed)]
+    kw = {"include_partial": True, "include_test": True, "versions": {v1.content_hash: v1}}
+    assert_same(ours(v2, mixed, **kw), reference_build(v2, items, **kw), tmp_path)
+
+
+def test_a_row_under_another_key_is_ignored_and_the_state_coded(mini_versions, tmp_path):
+    v1, v2, items = mini_versions
+    coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
+    stale = []
+    for state, meta in with_rows(items, coders):
+        key, rest = meta["export_row"].split(",", 1)
+        # same length, other key (an older coding): its values must not be used
+        wrong = "r0-" + "0" * (len(key) - 3) + "," + rest.replace("-9", "-8")
+        stale.append((state, {**meta, "export_row": wrong}))
+    kw = {"include_partial": True, "versions": {v1.content_hash: v1}}
+    assert_same(ours(v2, stale, **kw), reference_build(v2, items, **kw), tmp_path)
+
+
+def test_one_interview_coded_alone_equals_the_chunked_coding(mini_versions):
+    """``encode`` (a save, from a live State) and ``encode_many`` (the build, from stored JSON) agree."""
+    v1, v2, items = mini_versions
+    coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
+    for state, _ in items:
+        coder = coders[state["questionnaire_hash"]]
+        assert coder.encode(State.from_json(state)) == coder.encode_many([light_state(state)])[0]
+
+
+def test_the_key_changes_with_the_questionnaire_and_has_one_length(mini_versions):
+    v1, v2, _ = mini_versions
+    assert RowCoder(v1).key != RowCoder(v2).key
+    assert RowCoder(v1).key == RowCoder(v1).key
+    assert len(RowCoder(v1).key) == len(RowCoder(v2).key)
+
+
+# ------------------------------------------------------------------ the CSV trip
+
+
+def _one_text_row(text: str) -> str:
+    head = ["r1-k", 1, "en", 1, 1, 0, 0, "2026-03-02T09:00:00", "", ""]
+    return csv_line([*head, text, 7])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_any_text_survives_the_row(text):
+    lines = [_one_text_row(text), _one_text_row("plain"), _one_text_row(text)]
+    parsed = parse_rows(lines, ["t", "n"], ["str", "int"], [])
+    assert list(parsed["t"]) == [text, "plain", text]
+    assert list(parsed["n"]) == [7, 7, 7]
+    assert len(HEAD) == 10
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ['=SUM(A1:A9)', 'a "quoted", comma', "two\nlines\r\nand a CR\r", "  spaced  ", "NA", "null", "-9", "1e5", "ünïcødé ✓ 漢字"],
+)
+def test_awkward_answers_come_out_as_typed(comment, tmp_path):
+    q = load(MINI)
+    state, _ = drive(Engine(q), {**MINI_CHILDREN, "comment": comment}, case={"region": 1, "profile_kids": 2})
+    item = (state.to_json(), {"id": "x"})
+    rowed = with_rows([item], {q.content_hash: RowCoder(q)})
+    got = ours(q, rowed)
+    assert got.frame["comment"].tolist() == [state.answers["comment"]]
+    assert_same(got, ours(q, [item]), tmp_path)
+
+
+# ------------------------------------------------------------------ the store keeps rows honest
+
+
+def _saved(store: Store, q, name: str = "web", *, export_row: bool = True) -> str:
+    version = store.add_questionnaire_version(q.id, q.version, q.source_text)
+    state, events = mini_interviews(Engine(q))[name]
+    return save(store, version.id, state, events, export_row=export_row)
+
+
+def test_a_save_stores_its_row_and_a_save_without_one_clears_it(store: Store) -> None:
+    q = load(MINI)
+    key = RowCoder(q).key
+    interview_id = _saved(store, q)
+    (record,) = store.iter_export_records(q.id, export_keys={key})
+    assert record.export_row is not None and record.export_row.startswith(key + ",")
+    assert record.state == {}  # the row stands in for the state
+    loaded = store.load_interview(interview_id)
+    store.save_interview(
+        interview_id, expected_revision=loaded.revision, state=loaded.state, status=loaded.status, mode=loaded.mode
+    )
+    (record,) = store.iter_export_records(q.id, export_keys={key})
+    assert record.export_row is None and record.state == loaded.state
+    assert record.updated_at is None  # only read when selecting by it
+    (record,) = store.iter_export_records(q.id, export_keys={key}, since=loaded.updated_at)
+    assert record.updated_at is not None and record.updated_at > loaded.updated_at
+
+
+def test_only_rows_under_a_given_key_come_without_their_state(store: Store) -> None:
+    q = load(MINI)
+    key = RowCoder(q).key
+    with_row = _saved(store, q, "web")
+    without = _saved(store, q, "cati", export_row=False)
+    other_key = "r9-" + "f" * (len(key) - 3)
+    by_id = {r.id: r for r in store.iter_export_records(q.id, export_keys={other_key})}
+    assert by_id[with_row].state and by_id[with_row].export_row.startswith(key)
+    assert by_id[without].state and by_id[without].export_row is None
+    by_id = {r.id: r for r in store.iter_export_records(q.id, export_keys={key})}
+    assert by_id[with_row].state == {} and by_id[without].state
+    plain = {r.id: r for r in store.iter_export_records(q.id)}  # no keys: every state
+    assert all(r.state for r in plain.values())
+    with pytest.raises(ValueError, match="same length"):
+        list(store.iter_export_records(q.id, export_keys={key, "short"}))
+
+
+def test_a_build_through_the_store_is_the_same_with_or_without_rows(store: Store, tmp_path) -> None:
+    q = load(MINI)
+    version = store.add_questionnaire_version(q.id, q.version, q.source_text)
+    for i, (state, events) in enumerate(mini_interviews(Engine(q)).values()):
+        save(store, version.id, state, events, export_row=i % 2 == 0)
+    kw = {"include_partial": True, "pseudonymiser": Pseudonymiser(SECRET), "exported_at": dt.datetime(2026, 4, 1, tzinfo=dt.UTC)}
+    from_rows = build_dataset(q, store.iter_export_records(q.id, export_keys={RowCoder(q).key}), **kw)
+    from_states = build_dataset(q, store.iter_interviews(q.id), **kw)  # whole records: states only
+    assert_same(from_rows, build_dataset(q, store.iter_export_records(q.id), **kw), tmp_path)
+    assert len(from_rows.frame) == 8
+    assert_same(from_rows, from_states, tmp_path)
+
+
+def test_withdrawal_removes_the_row_with_the_answers(store: Store) -> None:
+    q = load(MINI)
+    interview_id = _saved(store, q)
+    store.withdraw_interview(interview_id)
+    with store.engine.connect() as connection:
+        row = connection.execute(sa.text("SELECT export_row, state FROM interviews WHERE id = :i"), {"i": interview_id}).one()
+    assert row.export_row is None
+    assert build_dataset(q, store.iter_export_records(q.id, export_keys={RowCoder(q).key}), include_partial=True).frame.empty
+
+
+def test_runner_saves_store_the_row_of_the_state(store: Store) -> None:
+    """The web, telephone and IVR modes all save through Runner.save."""
+    q = load(MINI)
+    version = store.add_questionnaire_version(q.id, q.version, q.source_text)
+    engine = Engine(q)
+    runner = Runner(store, {q.id: Survey(q, engine, version.id)})
+    started = runner.start(q.id, mode="web", case={"region": 1, "profile_kids": 2})
+    driven, _ = mini_interviews(engine)["mixed"]
+    runner.save(Loaded(started.record, driven, engine))
+    (record,) = store.iter_export_records(q.id, export_keys={RowCoder(q).key})
+    assert record.export_row == RowCoder(q).encode(driven)
+
+
+def test_migration_0003_leaves_older_interviews_to_be_coded_from_state(database_url: str, tmp_path) -> None:
+    q = load(MINI)
+    engine = create_store_engine(resolve_url(database_url))
+    try:
+        migrate.upgrade(engine, "0002_last_seq")
+    finally:
+        engine.dispose()
+    # an interview saved by the previous release: no export_row column yet
+    state, _ = mini_interviews(Engine(q))["web"]
+    engine = create_store_engine(resolve_url(database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO questionnaire_versions (id, questionnaire_id, version, content_hash, source_text, created_at)"
+                " VALUES (1, :qid, :v, :h, :src, :t)"
+            ), {"qid": q.id, "v": q.version, "h": q.content_hash, "src": q.source_text, "t": state.started_at})
+            connection.execute(sa.text(
+                "INSERT INTO interviews (id, questionnaire_version_id, mode, language, status, is_test, state,"
+                " revision, started_at, updated_at) VALUES ('old', 1, 'web', 'en', 'complete', :f, :s, 1, :t, :t)"
+            ), {"f": False, "s": __import__("json").dumps(state.to_json()), "t": state.started_at})
+    finally:
+        engine.dispose()
+    with open_store(database_url) as store:  # migrates to head
+        (record,) = store.iter_export_records(q.id, export_keys={RowCoder(q).key})
+        assert record.export_row is None and record.state
+        frame = build_dataset(q, [record], pseudonymiser=Pseudonymiser(SECRET)).frame
+        assert frame["comment"].tolist() == [MINI_CHILDREN["comment"]]
+
+
+def test_simulated_test_data_is_stored_with_rows(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from instrument.cli import cli
+
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    result = CliRunner().invoke(cli, ["simulate", str(MINI), "-n", "40", "--seed", "3", "--database", url])
+    assert result.exit_code in (0, 3), result.output
+    q = load(MINI)
+    with open_store(url) as store:
+        records = list(store.iter_export_records(q.id, include_test=True, export_keys={RowCoder(q).key}))
+        assert len(records) == 40 and all(r.export_row and not r.state for r in records)
+
+
+def test_saving_a_row_loads_no_pandas() -> None:
+    """A web worker codes rows as it saves; pandas (tens of MB per worker) stays out of it."""
+    code = "import sys, instrument.server.runner, instrument.dataset.rows\nprint('pandas' in sys.modules, 'numpy' in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, ROOT / "modes", ROOT / "plugins")))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    assert done.stdout.split() == ["False", "False"]
