@@ -404,6 +404,38 @@ def test_staff_area_and_date_preview_are_accessible(server: Any, browser: Any, a
     context.close()
 
 
+def test_session_timeout_warning_takes_focus_and_staying_keeps_the_session(
+    server: Any, browser: Any, axe: Axe
+) -> None:
+    """``data-warning`` seconds before the respondent timeout a warning appears and takes focus;
+    "stay" asks the server to keep the session and hides it again. The browser's clock is
+    fast-forwarded (Playwright's clock), so the test waits for nothing."""
+    base, _ = server
+    context = new_context(browser)
+    page = context.new_page()
+    page.clock.install()
+    page.goto(f"{base}/web/social_licence/")
+    page.get_by_role("button", name="Start now").click()
+    page.wait_for_load_state()
+    panel = page.locator("#timeout-warning")
+    total = int(page.get_attribute("body", "data-timeout") or 0)
+    warn = int(page.get_attribute("body", "data-warning") or 0)
+    assert total > warn > 0
+    page.clock.run_for((total - warn - 5) * 1000)
+    assert panel.is_hidden()
+    page.clock.run_for(10_000)
+    panel.wait_for(state="visible")
+    assert page.evaluate("document.activeElement.id") == "timeout-stay"
+    assert page.get_by_role("alertdialog").is_visible()
+    axe.check(page, "session timeout warning")
+    with page.expect_response(lambda response: response.url.endswith("/keepalive")) as kept:
+        page.locator("#timeout-stay").click()
+    assert kept.value.ok
+    panel.wait_for(state="hidden")
+    assert "It takes about 12 minutes" in page.inner_text("main")  # still on the same page
+    context.close()
+
+
 def test_no_serious_accessibility_violations(axe: Axe) -> None:
     """Runs last in this module: every kind of page the tests above visited is clean."""
     if not axe.checked:
