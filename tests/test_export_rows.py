@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_dataset_speed import (
+from test_dataset_speed import (  # two of these are fixtures, used by name
     SECRET,
     assert_same,
     flagship_items,
@@ -57,14 +57,14 @@ def with_rows(items, coders):
 
 
 @pytest.mark.parametrize("partial", [True, False])
-def test_a_build_from_stored_rows_equals_the_reference(flagship_items, partial, tmp_path):
+def test_a_build_from_stored_rows_equals_the_reference(flagship_items, partial, tmp_path):  # noqa: F811
     q, items = flagship_items
     rowed = with_rows(items, {q.content_hash: RowCoder(q)})
     kw = {"include_partial": partial, "include_test": True}
     assert_same(ours(q, rowed, **kw), reference_build(q, items, **kw), tmp_path)
 
 
-def test_interleaved_versions_from_rows_and_states_mixed_equal_the_reference(mini_versions, tmp_path):
+def test_interleaved_versions_from_rows_and_states_mixed_equal_the_reference(mini_versions, tmp_path):  # noqa: F811
     v1, v2, items = mini_versions
     coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
     rowed = with_rows(items, coders)
@@ -74,7 +74,7 @@ def test_interleaved_versions_from_rows_and_states_mixed_equal_the_reference(min
     assert_same(ours(v2, mixed, **kw), reference_build(v2, items, **kw), tmp_path)
 
 
-def test_a_row_under_another_key_is_ignored_and_the_state_coded(mini_versions, tmp_path):
+def test_a_row_under_another_key_is_ignored_and_the_state_coded(mini_versions, tmp_path):  # noqa: F811
     v1, v2, items = mini_versions
     coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
     stale = []
@@ -87,7 +87,7 @@ def test_a_row_under_another_key_is_ignored_and_the_state_coded(mini_versions, t
     assert_same(ours(v2, stale, **kw), reference_build(v2, items, **kw), tmp_path)
 
 
-def test_one_interview_coded_alone_equals_the_chunked_coding(mini_versions):
+def test_one_interview_coded_alone_equals_the_chunked_coding(mini_versions):  # noqa: F811
     """``encode`` (a save, from a live State) and ``encode_many`` (the build, from stored JSON) agree."""
     v1, v2, items = mini_versions
     coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
@@ -96,7 +96,7 @@ def test_one_interview_coded_alone_equals_the_chunked_coding(mini_versions):
         assert coder.encode(State.from_json(state)) == coder.encode_many([light_state(state)])[0]
 
 
-def test_the_key_changes_with_the_questionnaire_and_has_one_length(mini_versions):
+def test_the_key_changes_with_the_questionnaire_and_has_one_length(mini_versions):  # noqa: F811
     v1, v2, _ = mini_versions
     assert RowCoder(v1).key != RowCoder(v2).key
     assert RowCoder(v1).key == RowCoder(v1).key
@@ -264,3 +264,40 @@ def test_saving_a_row_loads_no_pandas() -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, ROOT / "modes", ROOT / "plugins")))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
     assert done.stdout.split() == ["False", "False"]
+
+
+# ------------------------------------------------------------------ a tripwire for the row format
+
+# The fingerprint of the code that decides what a stored row holds, per ROW_FORMAT. Rows written by
+# an older release are used as they are, so a change to this code that changes any row must raise
+# ROW_FORMAT (older rows are then ignored and their states coded afresh). When this test fails:
+# decide whether rows change; if they do, raise ROW_FORMAT; then record the new fingerprint here.
+# (The engine is not part of it: a row keeps the values the engine gave when the interview was
+# saved, which is what the answers meant then.)
+ROW_CODE_FINGERPRINTS = {1: "a4cd1c242c2c1839"}
+
+
+def _row_code_fingerprint() -> str:
+    import ast
+    import hashlib
+
+    parts = []
+    for module in ("coding.py", "rows.py", "plan.py"):
+        tree = ast.parse((ROOT / "instrument" / "dataset" / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):  # docstrings are not code
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+        parts.append(ast.dump(tree, annotate_fields=False))
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+def test_changing_the_coding_code_is_a_conscious_decision_about_row_format() -> None:
+    from instrument.dataset.rows import ROW_FORMAT
+
+    got = _row_code_fingerprint()
+    assert ROW_CODE_FINGERPRINTS.get(ROW_FORMAT) == got, (
+        f"the code that codes export rows changed (fingerprint {got}). If stored rows would now differ, "
+        f"raise ROW_FORMAT in instrument/dataset/rows.py; then set ROW_CODE_FINGERPRINTS[ROW_FORMAT] = {got!r} "
+        "in tests/test_export_rows.py."
+    )
