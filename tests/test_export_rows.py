@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from test_dataset_speed import (  # two of these are fixtures, used by name
     SECRET,
     assert_same,
-    flagship_items,
-    mini_versions,
+    flagship_items,  # noqa: F401
+    mini_versions,  # noqa: F401
     ours,
     reference_build,
 )
