@@ -153,6 +153,58 @@ _SAVE: Final = (
 _INSERT_EVENTS: Final = answer_events.insert()
 _INSERT_KEY: Final = idempotency_keys.insert()
 
+_PG_SAVES: dict[tuple[int, bool], sa.TextClause] = {}
+
+
+def _pg_save_statement(event_count: int, with_key: bool) -> sa.TextClause:
+    """The whole save as one PostgreSQL statement (built once per event count and key use).
+
+    The compare-and-set UPDATE, the idempotency key and the events are one
+    statement with data-modifying CTEs: atomic on its own, so it runs without
+    BEGIN/COMMIT, one round trip instead of five. The key and the events are
+    inserted only from the row the UPDATE returned, so a stale or withdrawn
+    save inserts nothing; a key used before fails the whole statement on its
+    unique constraint, as the separate INSERT did. Events are numbered from the
+    ``last_seq`` the UPDATE moved on, under the row lock it holds.
+    """
+    cached = _PG_SAVES.get((event_count, with_key))
+    if cached is not None:
+        return cached
+    returned = ", ".join(c.name for c in (*_PLAIN_COLUMNS, interviews.c.last_seq))
+    parts = [
+        "WITH saved AS ("
+        " UPDATE interviews SET state = CAST(:b_state AS JSON), export_row = :b_export_row,"
+        " status = :b_status, mode = :b_mode, language = COALESCE(:b_language, language),"
+        " revision = revision + 1, updated_at = :b_now,"
+        " finished_at = CASE WHEN :b_finished THEN COALESCE(finished_at, :b_now) ELSE NULL END,"
+        " last_seq = last_seq + :b_count"
+        " WHERE id = :b_id AND revision = :b_expected AND status <> 'withdrawn'"
+        f" RETURNING {returned})"
+    ]
+    if with_key:
+        parts.append(
+            ", saved_key AS (INSERT INTO idempotency_keys"
+            " (interview_id, key, revision, first_seq, event_count, created_at)"
+            " SELECT id, :b_key, revision,"
+            " CASE WHEN :b_count > 0 THEN last_seq - :b_count + 1 END, :b_count, :b_now FROM saved)"
+        )
+    if event_count:
+        rows = ", ".join(
+            f"({i}, CAST(:e{i}_kind AS VARCHAR), CAST(:e{i}_variable AS VARCHAR),"
+            f" CAST(:e{i}_value AS JSON), CAST(:e{i}_mode AS VARCHAR), CAST(:e{i}_actor AS VARCHAR),"
+            f" CAST(:e{i}_at AS TIMESTAMPTZ))"
+            for i in range(1, event_count + 1)
+        )
+        parts.append(
+            ", saved_events AS (INSERT INTO answer_events"
+            " (interview_id, seq, kind, variable, value, mode, actor, at)"
+            " SELECT saved.id, saved.last_seq - :b_count + e.n, e.kind, e.variable, e.value, e.mode,"
+            f" e.actor, e.at FROM saved, (VALUES {rows}) AS e(n, kind, variable, value, mode, actor, at))"
+        )
+    parts.append(f" SELECT {returned} FROM saved")
+    statement = sa.text("".join(parts)).columns(*_PLAIN_COLUMNS, interviews.c.last_seq)
+    return _PG_SAVES.setdefault((event_count, with_key), statement)  # type: ignore[return-value]
+
 # Why a save matched nothing: no such interview, a replayed key, withdrawn, or stale.
 _WHY_NOT_SAVED: Final = (
     sa.select(
@@ -637,55 +689,21 @@ class Store:
             "b_finished": status in FINISHED_STATUSES,
             "b_count": len(events),
         }
-        try:
-            with self._transaction(write=True) as connection:
-                # Compare-and-set: matches only at the expected revision; on
-                # PostgreSQL the UPDATE locks the row until commit, and a
-                # concurrent save of the same revision waits, then matches
-                # nothing (READ COMMITTED re-checks the WHERE on the new row).
-                # On SQLite BEGIN IMMEDIATE holds the write lock throughout.
-                row = connection.execute(_SAVE, params).one_or_none()
-                if row is None:
+        if self.dialect == "postgresql":
+            saved = self._save_in_one_statement(params, events, idempotency_key, mode, now, state_text, state)
+            if saved is None:
+                with self._transaction() as connection:
                     return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
-                first_seq = row.last_seq - len(events) + 1 if events else None
-                if idempotency_key is not None:
-                    try:
-                        connection.execute(
-                            _INSERT_KEY,
-                            {
-                                "interview_id": interview_id,
-                                "key": idempotency_key,
-                                "revision": row.revision,
-                                "first_seq": first_seq,
-                                "event_count": len(events),
-                                "created_at": now,
-                            },
-                        )
-                    except sa.exc.IntegrityError as exc:
-                        # The key was used at an earlier revision, and this save
-                        # carries the current one: undo the UPDATE, answer from the key.
-                        raise _KeyAlreadyUsed from exc
-                if events:
-                    assert first_seq is not None
-                    connection.execute(
-                        _INSERT_EVENTS,
-                        [
-                            {
-                                "interview_id": interview_id,
-                                "seq": first_seq + offset,
-                                "kind": item.kind,
-                                "variable": item.variable,
-                                "value": item.value,
-                                "mode": item.mode or mode,
-                                "actor": item.actor,
-                                "at": _utc(item.at) if item.at is not None else now,
-                            }
-                            for offset, item in enumerate(events)
-                        ],
-                    )
-        except _KeyAlreadyUsed:
-            with self._transaction() as connection:
-                return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
+            row, first_seq = saved
+        else:
+            try:
+                row, first_seq = self._save_in_a_transaction(params, events, idempotency_key, mode, now)
+            except _KeyAlreadyUsed:
+                row = None
+            if row is None:
+                with self._transaction() as connection:
+                    return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
+        assert row is not None
         if state_text is not None:
             values = row._asdict()
             del values["last_seq"]
@@ -701,6 +719,95 @@ class Store:
             first_seq=first_seq,
             event_count=len(events),
         )
+
+    def _save_in_a_transaction(
+        self,
+        params: dict[str, Any],
+        events: Sequence[NewEvent],
+        idempotency_key: str | None,
+        mode: str,
+        now: dt.datetime,
+    ) -> tuple[sa.Row[Any] | None, int | None]:
+        """The save as an UPDATE and two INSERTs in one write transaction (SQLite)."""
+        with self._transaction(write=True) as connection:
+            # Compare-and-set: matches only at the expected revision. SQLite's
+            # BEGIN IMMEDIATE holds the write lock throughout.
+            row = connection.execute(_SAVE, params).one_or_none()
+            if row is None:
+                return None, None
+            first_seq = row.last_seq - len(events) + 1 if events else None
+            if idempotency_key is not None:
+                try:
+                    connection.execute(
+                        _INSERT_KEY,
+                        {
+                            "interview_id": params["b_id"],
+                            "key": idempotency_key,
+                            "revision": row.revision,
+                            "first_seq": first_seq,
+                            "event_count": len(events),
+                            "created_at": now,
+                        },
+                    )
+                except sa.exc.IntegrityError as exc:
+                    # The key was used at an earlier revision, and this save
+                    # carries the current one: undo the UPDATE, answer from the key.
+                    raise _KeyAlreadyUsed from exc
+            if events:
+                assert first_seq is not None
+                connection.execute(
+                    _INSERT_EVENTS,
+                    [
+                        {
+                            "interview_id": params["b_id"],
+                            "seq": first_seq + offset,
+                            "kind": item.kind,
+                            "variable": item.variable,
+                            "value": item.value,
+                            "mode": item.mode or mode,
+                            "actor": item.actor,
+                            "at": _utc(item.at) if item.at is not None else now,
+                        }
+                        for offset, item in enumerate(events)
+                    ],
+                )
+        return row, first_seq
+
+    def _save_in_one_statement(
+        self,
+        params: dict[str, Any],
+        events: Sequence[NewEvent],
+        idempotency_key: str | None,
+        mode: str,
+        now: dt.datetime,
+        state_text: str | None,
+        state: dict[str, Any],
+    ) -> tuple[sa.Row[Any], int | None] | None:
+        """The save as one statement without BEGIN/COMMIT (PostgreSQL; see :func:`_pg_save_statement`).
+
+        None when it matched nothing or its idempotency key was used before:
+        the caller then asks why. A dead pooled connection is retried once on
+        a fresh one; that is safe even if the first attempt committed, since a
+        repeat finds the revision moved on (and its key used).
+        """
+        values = dict(params)
+        values["b_state"] = state_text if state_text is not None else compact_json(state)
+        values["b_key"] = idempotency_key
+        for i, item in enumerate(events, start=1):
+            values[f"e{i}_kind"] = item.kind
+            values[f"e{i}_variable"] = item.variable
+            values[f"e{i}_value"] = None if item.value is None else compact_json(item.value)
+            values[f"e{i}_mode"] = item.mode or mode
+            values[f"e{i}_actor"] = item.actor
+            values[f"e{i}_at"] = _utc(item.at) if item.at is not None else now
+        statement = _pg_save_statement(len(events), idempotency_key is not None)
+        try:
+            row = self._read_one(statement, values)
+        except sa.exc.IntegrityError:
+            return None  # the key was used before
+        if row is None:
+            return None
+        return row, (row.last_seq - len(events) + 1 if events else None)
 
     @staticmethod
     def _not_saved(
