@@ -35,6 +35,7 @@ from instrument.server.security import (
     install_error_pages,
     install_headers,
 )
+from instrument.server.urls import cached_url, install_cached_urls
 from instrument.store import open_store
 
 __all__ = ["DEFAULTS", "create_app", "get_runner"]
@@ -110,6 +111,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _install_theme(app)
     CSRFProtect(app)
     install_headers(app)
+    install_cached_urls(app)
     install_error_pages(app)
 
     pm = get_plugin_manager()
@@ -212,4 +214,4 @@ def _install_theme(app: Flask) -> None:
 
     @app.context_processor
     def _theme() -> dict[str, Any]:
-        return {"theme_css": url_for("theme_static", filename="theme.css") if theme_css else None}
+        return {"theme_css": cached_url("theme_static", filename="theme.css") if theme_css else None}

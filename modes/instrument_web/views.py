@@ -42,6 +42,7 @@ from markupsafe import Markup
 from instrument.engine import EngineError, Problem, StaleSubmission, Step
 from instrument.server.runner import Loaded, Runner, Survey
 from instrument.server.security import ACTIVITY_STEP_SECONDS, device_class
+from instrument.server.urls import cached_url
 from instrument.store import InterviewNotFound, InterviewWithdrawn, NewEvent, StaleRevision
 from instrument_web.forms import PageForm, missing_options, problem_targets
 from instrument_web.messages import LANGUAGE_NAMES, ui
@@ -222,7 +223,7 @@ class _Views:
             language = self._language(survey, request.form.get("lang"))
             loaded = self.runner.start(qid, mode=MODE, language=language)
             self._remember(qid, loaded.record.id)
-        return redirect(url_for(".page", qid=qid), 303)
+        return redirect(cached_url(".page", qid=qid), 303)
 
     def token(self, token: str) -> Any:
         """A personal link: start or resume the interview it belongs to, on any device."""
@@ -264,7 +265,7 @@ class _Views:
             attached = store.attach_token(found.id, loaded.record.id, now=now)
             self._remember(qid, attached, token)
         # The token leaves the address bar at once (and, with no-referrer, is never sent on).
-        return redirect(url_for(".page", qid=qid), 303)
+        return redirect(cached_url(".page", qid=qid), 303)
 
     def submit(self, qid: str) -> Any:
         survey = self._survey(qid)
@@ -275,14 +276,14 @@ class _Views:
         # the form's is the interview read again before deciding the form is old.
         loaded = self._load(qid, recent=True)
         if loaded is None:
-            return redirect(url_for(".page", qid=qid), 303)
+            return redirect(cached_url(".page", qid=qid), 303)
         form_state = self._read_form_state(loaded)
         if form_state["r"] != loaded.record.revision:
             loaded = self._load(qid)
             if loaded is None:
-                return redirect(url_for(".page", qid=qid), 303)
+                return redirect(cached_url(".page", qid=qid), 303)
         if loaded.state.finished:
-            return redirect(url_for(".page", qid=qid), 303)
+            return redirect(cached_url(".page", qid=qid), 303)
         if form_state["r"] != loaded.record.revision:
             return self._behind(qid, loaded, form_state)
         action = request.form.get("action", "continue")
@@ -309,7 +310,7 @@ class _Views:
         except StaleSubmission:
             return self._stale(qid)
         except EngineError:
-            return redirect(url_for(".page", qid=qid), 303)
+            return redirect(cached_url(".page", qid=qid), 303)
         if result.accepted:
             return self._save_and_go(qid, loaded, form_state, result.events, step, action)
         if action == "save_later":
@@ -347,13 +348,13 @@ class _Views:
                 self.runner.save(loaded, events)
             except StaleRevision:
                 pass  # saved elsewhere meanwhile: the page shows what is current
-        return redirect(url_for(".page", qid=qid), 303)
+        return redirect(cached_url(".page", qid=qid), 303)
 
     def saved(self, qid: str) -> Any:
         survey = self._survey(qid)
         token = (session.get("saved") or {}).get(qid)
         if token is None:
-            return redirect(url_for(".page", qid=qid), 303)
+            return redirect(cached_url(".page", qid=qid), 303)
         link = url_for(".token", token=token, _external=True)
         language = self._language(survey)
         return render_template("web/saved.html", **self._chrome(survey, language), link=link)
@@ -409,12 +410,12 @@ class _Views:
             return self._stale(qid)
         except InterviewWithdrawn:
             self._forget(qid)
-            return redirect(url_for(".page", qid=qid), 303)
+            return redirect(cached_url(".page", qid=qid), 303)
         if loaded.state.finished and not result.replayed:
             session["just_finished"] = loaded.record.id
         if action == "save_later":
             return self._save_later(qid, loaded)
-        return redirect(url_for(".page", qid=qid), 303)
+        return redirect(cached_url(".page", qid=qid), 303)
 
     def _save_later(self, qid: str, loaded: Loaded) -> Any:
         """Give the respondent a link that resumes on any device, and sign this browser out."""
@@ -428,7 +429,7 @@ class _Views:
             )
         session["saved"] = {**(session.get("saved") or {}), qid: token}
         self._forget(qid)
-        return redirect(url_for(".saved", qid=qid), 303)
+        return redirect(cached_url(".saved", qid=qid), 303)
 
     def _behind(self, qid: str, loaded: Loaded, form_state: dict[str, Any]) -> Any:
         """A form rendered at an older revision: a resend of a save that worked, or a stale tab."""
@@ -439,12 +440,12 @@ class _Views:
         except InterviewWithdrawn:
             replayed = False
         if replayed:
-            return redirect(url_for(".page", qid=qid), 303)
+            return redirect(cached_url(".page", qid=qid), 303)
         return self._stale(qid)
 
     def _stale(self, qid: str) -> Any:
         session["stale"] = True
-        return redirect(url_for(".page", qid=qid), 303)
+        return redirect(cached_url(".page", qid=qid), 303)
 
     def _finished(self, survey: Survey, loaded: Loaded, step: Step) -> Any:
         """Thank you. Right after finishing, the end screen's own text; later, nothing from the answers."""
