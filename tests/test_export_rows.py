@@ -215,6 +215,30 @@ def test_runner_saves_store_the_row_of_the_state(store: Store) -> None:
     assert record.export_row == RowCoder(q).encode(driven)
 
 
+def test_a_row_that_cannot_be_coded_never_costs_the_answers(store: Store, monkeypatch, caplog) -> None:
+    """The row is a cache: if coding it fails (a bug, an odd value), the save goes through without one."""
+    q = load(MINI)
+    version = store.add_questionnaire_version(q.id, q.version, q.source_text)
+    engine = Engine(q)
+    runner = Runner(store, {q.id: Survey(q, engine, version.id)})
+    started = runner.start(q.id, mode="web", case={"region": 1, "profile_kids": 2})
+    driven, events = mini_interviews(engine)["web"]
+
+    def broken(self, state):  # fault injection: the coder itself is tested above
+        raise ValueError("cannot code this")
+
+    monkeypatch.setattr(RowCoder, "encode", broken)
+    with caplog.at_level("ERROR", logger="instrument.server.runner"):
+        result = runner.save(Loaded(started.record, driven, engine))
+    assert result.revision == started.record.revision + 1
+    assert "saved without one" in caplog.text
+    monkeypatch.undo()
+    (record,) = store.iter_export_records(q.id, export_keys={RowCoder(q).key})
+    assert record.export_row is None and record.state["answers"]  # saved, and exported from its state
+    frame = build_dataset(q, [record], pseudonymiser=Pseudonymiser(SECRET)).frame
+    assert frame["comment"].tolist() == [MINI_CHILDREN["comment"]]
+
+
 def test_migration_0003_leaves_older_interviews_to_be_coded_from_state(database_url: str, tmp_path) -> None:
     q = load(MINI)
     engine = create_store_engine(resolve_url(database_url))

@@ -18,6 +18,7 @@ as well as a Flask view.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -51,6 +52,9 @@ def status_of(state: State) -> str:
 def to_store_events(events: Iterable[Event], *, actor: str = "respondent") -> list[NewEvent]:
     """The engine's events as rows for the store's log (the one shared mapping)."""
     return engine_events(events, actor=actor)
+
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -136,15 +140,24 @@ class Runner:
         with self._engines_lock:
             return self._engines.setdefault(version_id, engine)
 
-    def export_row(self, version_id: int, state: State) -> str:
-        """The dataset row of ``state``, stored with it so that exports need not decode states."""
-        coder = self._row_coders.get(version_id)
-        if coder is None:
-            engine = self.engine_for(version_id)
-            coder = RowCoder(engine.q, engine=engine)
-            with self._engines_lock:
-                coder = self._row_coders.setdefault(version_id, coder)
-        return coder.encode(state)
+    def export_row(self, version_id: int, state: State) -> str | None:
+        """The dataset row of ``state``, stored with it so that exports need not decode states.
+
+        A row is only a cache: if coding it fails, the answers are saved
+        anyway, without a row (the export then codes the state, and reports
+        the problem there), and the failure is logged.
+        """
+        try:
+            coder = self._row_coders.get(version_id)
+            if coder is None:
+                engine = self.engine_for(version_id)
+                coder = RowCoder(engine.q, engine=engine)
+                with self._engines_lock:
+                    coder = self._row_coders.setdefault(version_id, coder)
+            return coder.encode(state)
+        except Exception:  # noqa: BLE001 -- never let the cache cost a respondent their answers
+            _log.exception("could not code the export row of an interview on version %s; saved without one", version_id)
+            return None
 
     # -- interviews ---------------------------------------------------------
 
