@@ -222,7 +222,7 @@ def test_a_row_that_cannot_be_coded_never_costs_the_answers(store: Store, monkey
     engine = Engine(q)
     runner = Runner(store, {q.id: Survey(q, engine, version.id)})
     started = runner.start(q.id, mode="web", case={"region": 1, "profile_kids": 2})
-    driven, events = mini_interviews(engine)["web"]
+    driven, _ = mini_interviews(engine)["web"]
 
     def broken(self, state):  # fault injection: the coder itself is tested above
         raise ValueError("cannot code this")
