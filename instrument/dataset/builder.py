@@ -175,11 +175,7 @@ class _Input:
 
 
 def _normalise(item: Any) -> _Input:
-    if isinstance(item, InterviewRecord):
-        return _Input(
-            item.id, item.state, item.is_test, item.status, item.updated_at, item.questionnaire_version_id,
-            item.export_row,
-        )
+    """A ``(state, meta)`` pair (store records are unpacked by the build itself)."""
     state, meta = item
     meta = dict(meta or {})
     if "id" not in meta:

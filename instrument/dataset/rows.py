@@ -2,9 +2,10 @@
 
 Coding an interview for the dataset means decoding its whole stored state,
 asking the engine for its values and coding each one into the missing
-frame: about 50 µs of CPU, most of it ``json.loads`` of a state that also
-holds the page history. That is paid once per save anyway by nobody, and
-100,000 times by every export. So the store keeps, beside each state, the
+frame: about 100 µs of CPU, much of it ``json.loads`` of a state that also
+holds the page history. A save pays about 20 µs to code the one interview
+it has in hand; an export would pay the full cost for every interview, every
+time. So the store keeps, beside each state, the
 row that state gives, as one line of CSV (``interviews.export_row``), and the
 build parses all of a version's rows at once with pandas' C parser.
 
@@ -81,6 +82,7 @@ class RowCoder:
         self._cells = sorted(self._coder.cells, key=lambda cell: cell.out)
         self._fill = list(self._coder.fill)
         self.key = self._key(frame)
+        self._prefix = self.key + ","
 
     def _key(self, frame: Mapping[str, int]) -> str:
         spec = {
@@ -170,7 +172,7 @@ class RowCoder:
 
     def usable(self, line: str | None) -> bool:
         """Whether a stored row was written under this version's key (else: code the state)."""
-        return line is not None and line.startswith(self.key) and line[len(self.key) : len(self.key) + 1] == ","
+        return line is not None and line.startswith(self._prefix)
 
     def parse(self, lines: Sequence[str]) -> dict[str, Any]:
         """Columns of many rows, by field name (``HEAD``, ``loop:<id>``, then the plan's names).

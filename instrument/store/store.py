@@ -690,7 +690,8 @@ class Store:
             "b_count": len(events),
         }
         if self.dialect == "postgresql":
-            saved = self._save_in_one_statement(params, events, idempotency_key, mode, now, state_text, state)
+            state_json = state_text if state_text is not None else compact_json(state)
+            saved = self._save_in_one_statement(params, state_json, events, idempotency_key, mode, now)
             if saved is None:
                 with self._transaction() as connection:
                     return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
@@ -776,12 +777,11 @@ class Store:
     def _save_in_one_statement(
         self,
         params: dict[str, Any],
+        state_json: str,
         events: Sequence[NewEvent],
         idempotency_key: str | None,
         mode: str,
         now: dt.datetime,
-        state_text: str | None,
-        state: dict[str, Any],
     ) -> tuple[sa.Row[Any], int | None] | None:
         """The save as one statement without BEGIN/COMMIT (PostgreSQL; see :func:`_pg_save_statement`).
 
@@ -791,7 +791,7 @@ class Store:
         repeat finds the revision moved on (and its key used).
         """
         values = dict(params)
-        values["b_state"] = state_text if state_text is not None else compact_json(state)
+        values["b_state"] = state_json
         values["b_key"] = idempotency_key
         for i, item in enumerate(events, start=1):
             values[f"e{i}_kind"] = item.kind
