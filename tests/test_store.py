@@ -329,6 +329,92 @@ def test_a_store_never_serves_a_remembered_state_after_another_writer(database_u
             )
 
 
+def test_what_a_store_remembers_of_a_save_is_what_a_full_read_gives(database_url: str) -> None:
+    """The record kept after a save (from the row the save returned) equals reading the row afresh.
+
+    On PostgreSQL the save's row comes back through psycopg directly, not
+    through Core's types (instrument.store.pg_direct): its times must still
+    be UTC, its flags booleans, its labels the version's.
+    """
+    with open_store(database_url) as worker, open_store(database_url) as fresh:
+        interview = _new_interview(worker, case_id="case-1", is_test=True)
+        for revision, status in enumerate(("active", "complete")):
+            worker.save_interview(
+                interview.id, expected_revision=revision, state={"answers": {"q1": revision}},
+                status=status, mode="web", language="cy", now=_minutes(revision + 1),
+                events=[NewEvent("q1", revision), NewEvent(None, {"page": "p1"}, kind="paradata")],
+                idempotency_key=f"key-{revision}",
+            )  # fmt: skip
+            remembered = worker.load_interview(interview.id, recent=True)
+            read = fresh.load_interview(interview.id)
+            assert remembered == read
+            assert read.updated_at == _minutes(revision + 1)
+            assert read.updated_at.tzinfo == dt.UTC and remembered.updated_at.tzinfo == dt.UTC
+        assert read.finished_at == _minutes(2) and read.language == "cy" and read.is_test is True
+        assert [(e.seq, e.kind) for e in fresh.events_for(interview.id)] == [
+            (1, "answer"), (2, "paradata"), (3, "answer"), (4, "paradata"),
+        ]  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_pooled_connections_the_server_killed_are_replaced(postgres_database: sa.URL) -> None:
+    """A PostgreSQL restart (or a firewall) kills idle pooled connections: nobody should notice.
+
+    Every kind of statement is tried right after the server ended every
+    connection of the store: the direct revision read and save of a page
+    turn, a one-statement read through Core and a transaction.
+    """
+    import secrets
+
+    name = f"instrument_kill_{secrets.token_hex(4)}"
+    url = postgres_database.update_query_dict({"application_name": name})
+    admin = sa.create_engine(postgres_database, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+    def kill_all() -> int:
+        with admin.connect() as connection:
+            return len(
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = :name"
+                    ),
+                    {"name": name},
+                ).all()
+            )
+
+    schema = f"k_{secrets.token_hex(4)}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        scoped = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        with open_store(scoped.render_as_string(hide_password=False)) as store:
+            interview = _new_interview(store)
+            revision = 0
+            for step in range(3):
+                store.load_interview(interview.id)  # remembered after the first: a revision read
+                assert kill_all() >= 1
+                assert store.load_interview(interview.id).revision == revision
+                assert kill_all() >= 1
+                result = store.save_interview(
+                    interview.id, expected_revision=revision, state={"answers": {"q1": step}},
+                    status="active", mode="web", now=_minutes(step + 1),
+                    events=[NewEvent("q1", step)], idempotency_key=f"k{step}",
+                )  # fmt: skip
+                revision = result.revision
+                assert kill_all() >= 1
+                assert store.count_by_status("social_licence")["active"] == 1
+                assert kill_all() >= 1
+                assert store.load_interview(interview.id).state == {"answers": {"q1": step}}
+                with open_store(scoped.render_as_string(hide_password=False)) as reader:
+                    assert kill_all() >= 1
+                    assert reader.load_interview(interview.id).revision == revision  # a full read
+            assert [e.value for e in store.events_for(interview.id)] == [0, 1, 2]
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def test_migration_0002_numbers_on_from_the_events_already_stored(database_url: str) -> None:
     """A database last migrated to 0001 keeps its events and the next save continues their seq."""
     engine = create_store_engine(resolve_url(database_url))
@@ -772,6 +858,8 @@ def test_url_comes_from_argument_then_environment_then_current_directory(
     assert resolve_url("postgres://u@h/db").drivername == "postgresql+psycopg"
     with pytest.raises(ValueError):
         resolve_url("mysql://u@h/db")
+    with pytest.raises(ValueError, match="psycopg 3"):
+        resolve_url("postgresql+psycopg2://u@h/db")
 
 
 def test_open_store_default_is_a_sqlite_file_in_the_current_directory(

@@ -89,6 +89,12 @@ def resolve_url(url: str | URL | None = None) -> URL:
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    if backend == "postgresql" and parsed.get_driver_name() != "psycopg":
+        # The hot statements go to psycopg 3 directly (instrument.store.pg_direct).
+        raise ValueError(
+            f"unsupported PostgreSQL driver {parsed.get_driver_name()!r}: "
+            "use postgresql:// (the store runs on psycopg 3)"
+        )
     return parsed
 
 

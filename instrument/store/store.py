@@ -36,6 +36,7 @@ from instrument.store.engine import (
     resolve_url,
 )
 from instrument.store.passwords import hash_password, verify_password
+from instrument.store.pg_direct import DirectStatements, KeyAlreadyUsed
 from instrument.store.records import (
     AccessToken,
     AnswerEvent,
@@ -153,58 +154,6 @@ _SAVE: Final = (
 _INSERT_EVENTS: Final = answer_events.insert()
 _INSERT_KEY: Final = idempotency_keys.insert()
 
-_PG_SAVES: dict[tuple[int, bool], sa.TextClause] = {}
-
-
-def _pg_save_statement(event_count: int, with_key: bool) -> sa.TextClause:
-    """The whole save as one PostgreSQL statement (built once per event count and key use).
-
-    The compare-and-set UPDATE, the idempotency key and the events are one
-    statement with data-modifying CTEs: atomic on its own, so it runs without
-    BEGIN/COMMIT, one round trip instead of five. The key and the events are
-    inserted only from the row the UPDATE returned, so a stale or withdrawn
-    save inserts nothing; a key used before fails the whole statement on its
-    unique constraint, as the separate INSERT did. Events are numbered from the
-    ``last_seq`` the UPDATE moved on, under the row lock it holds.
-    """
-    cached = _PG_SAVES.get((event_count, with_key))
-    if cached is not None:
-        return cached
-    returned = ", ".join(c.name for c in (*_PLAIN_COLUMNS, interviews.c.last_seq))
-    parts = [
-        "WITH saved AS ("
-        " UPDATE interviews SET state = CAST(:b_state AS JSON), export_row = :b_export_row,"
-        " status = :b_status, mode = :b_mode, language = COALESCE(:b_language, language),"
-        " revision = revision + 1, updated_at = :b_now,"
-        " finished_at = CASE WHEN :b_finished THEN COALESCE(finished_at, :b_now) ELSE NULL END,"
-        " last_seq = last_seq + :b_count"
-        " WHERE id = :b_id AND revision = :b_expected AND status <> 'withdrawn'"
-        f" RETURNING {returned})"
-    ]
-    if with_key:
-        parts.append(
-            ", saved_key AS (INSERT INTO idempotency_keys"
-            " (interview_id, key, revision, first_seq, event_count, created_at)"
-            " SELECT id, :b_key, revision,"
-            " CASE WHEN :b_count > 0 THEN last_seq - :b_count + 1 END, :b_count, :b_now FROM saved)"
-        )
-    if event_count:
-        rows = ", ".join(
-            f"({i}, CAST(:e{i}_kind AS VARCHAR), CAST(:e{i}_variable AS VARCHAR),"
-            f" CAST(:e{i}_value AS JSON), CAST(:e{i}_mode AS VARCHAR), CAST(:e{i}_actor AS VARCHAR),"
-            f" CAST(:e{i}_at AS TIMESTAMPTZ))"
-            for i in range(1, event_count + 1)
-        )
-        parts.append(
-            ", saved_events AS (INSERT INTO answer_events"
-            " (interview_id, seq, kind, variable, value, mode, actor, at)"
-            " SELECT saved.id, saved.last_seq - :b_count + e.n, e.kind, e.variable, e.value, e.mode,"
-            f" e.actor, e.at FROM saved, (VALUES {rows}) AS e(n, kind, variable, value, mode, actor, at))"
-        )
-    parts.append(f" SELECT {returned} FROM saved")
-    statement = sa.text("".join(parts)).columns(*_PLAIN_COLUMNS, interviews.c.last_seq)
-    return _PG_SAVES.setdefault((event_count, with_key), statement)  # type: ignore[return-value]
-
 # Why a save matched nothing: no such interview, a replayed key, withdrawn, or stale.
 _WHY_NOT_SAVED: Final = (
     sa.select(
@@ -311,6 +260,12 @@ class Store:
         self._version_labels: dict[int, tuple[str, str]] = {}
         # The pre-serialised state (and so the cache) needs the store's own JSON serializer.
         self._own_json = getattr(engine.dialect, "_json_serializer", None) is compact_json
+        # PostgreSQL: the revision read and the save of every page turn bypass Core (pg_direct).
+        self._direct = (
+            DirectStatements(engine, [c.name for c in (*_PLAIN_COLUMNS, interviews.c.last_seq)])
+            if engine.dialect.name == "postgresql"
+            else None
+        )
 
     @property
     def engine(self) -> Engine:
@@ -586,11 +541,15 @@ class Store:
         if remembered is not None and recent:
             return dataclasses.replace(remembered.record, state=json.loads(remembered.state_text))
         if remembered is not None:
-            current = self._read_one(_REVISION_OF, params)
-            if current is None:
+            if self._direct is not None:
+                revision = self._direct.revision_of(interview_id)
+            else:
+                current = self._read_one(_REVISION_OF, params)
+                revision = None if current is None else current.revision
+            if revision is None:
                 self._recent.drop(interview_id)
                 raise InterviewNotFound(interview_id)
-            if current.revision == remembered.record.revision:
+            if revision == remembered.record.revision:
                 return dataclasses.replace(
                     remembered.record, state=json.loads(remembered.state_text)
                 )
@@ -689,13 +648,15 @@ class Store:
             "b_finished": status in FINISHED_STATUSES,
             "b_count": len(events),
         }
-        if self.dialect == "postgresql":
+        if self._direct is not None:
             state_json = state_text if state_text is not None else compact_json(state)
             saved = self._save_in_one_statement(params, state_json, events, idempotency_key, mode, now)
             if saved is None:
                 with self._transaction() as connection:
                     return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
-            row, first_seq = saved
+            last_seq = saved.pop("last_seq")
+            first_seq = last_seq - len(events) + 1 if events else None
+            values = saved
         else:
             try:
                 row, first_seq = self._save_in_a_transaction(params, events, idempotency_key, mode, now)
@@ -704,18 +665,17 @@ class Store:
             if row is None:
                 with self._transaction() as connection:
                     return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
-        assert row is not None
-        if state_text is not None:
             values = row._asdict()
             del values["last_seq"]
-            questionnaire_id, version = self._labels(row.questionnaire_version_id)
+        if state_text is not None:
+            questionnaire_id, version = self._labels(values["questionnaire_version_id"])
             record = InterviewRecord(
                 **values, questionnaire_id=questionnaire_id, version=version, state={}
             )
             self._recent.put(_Snapshot(record, state_text))
         return SaveResult(
             interview_id=interview_id,
-            revision=row.revision,
+            revision=values["revision"],
             replayed=False,
             first_seq=first_seq,
             event_count=len(events),
@@ -782,14 +742,13 @@ class Store:
         idempotency_key: str | None,
         mode: str,
         now: dt.datetime,
-    ) -> tuple[sa.Row[Any], int | None] | None:
-        """The save as one statement without BEGIN/COMMIT (PostgreSQL; see :func:`_pg_save_statement`).
+    ) -> dict[str, Any] | None:
+        """The save as one statement without BEGIN/COMMIT (PostgreSQL; see :meth:`DirectStatements.save_sql`).
 
         None when it matched nothing or its idempotency key was used before:
-        the caller then asks why. A dead pooled connection is retried once on
-        a fresh one; that is safe even if the first attempt committed, since a
-        repeat finds the revision moved on (and its key used).
+        the caller then asks why.
         """
+        assert self._direct is not None
         values = dict(params)
         values["b_state"] = state_json
         values["b_key"] = idempotency_key
@@ -800,14 +759,10 @@ class Store:
             values[f"e{i}_mode"] = item.mode or mode
             values[f"e{i}_actor"] = item.actor
             values[f"e{i}_at"] = _utc(item.at) if item.at is not None else now
-        statement = _pg_save_statement(len(events), idempotency_key is not None)
         try:
-            row = self._read_one(statement, values)
-        except sa.exc.IntegrityError:
-            return None  # the key was used before
-        if row is None:
+            return self._direct.save(values, len(events), idempotency_key is not None)
+        except KeyAlreadyUsed:
             return None
-        return row, (row.last_seq - len(events) + 1 if events else None)
 
     @staticmethod
     def _not_saved(
