@@ -510,6 +510,46 @@ def test_cookies_are_httponly_lax_and_secure_when_configured(
         close_app(app)
 
 
+def test_session_cookie_is_flasks_signed_cookie_with_plain_json(
+    web_app: Any, sqlite_url: str, clock: FakeClock
+) -> None:
+    """Our session interface (instrument.server.sessions) changes the cost, not the cookie.
+
+    A respondent's cookie written by Flask's own interface opens with ours
+    (so an upgrade signs nobody out) and ours writes one Flask's opens; a
+    cookie signed with another key opens as an empty session; a value plain
+    JSON cannot hold is refused when written instead of coming back changed.
+    """
+    from flask.sessions import SecureCookieSessionInterface
+
+    from instrument.server.sessions import PlainJSONSessionInterface
+
+    assert isinstance(web_app.session_interface, PlainJSONSessionInterface)
+    ours = web_app.session_interface.get_signing_serializer(web_app)
+    assert web_app.session_interface.get_signing_serializer(web_app) is ours  # built once
+    flasks = SecureCookieSessionInterface().get_signing_serializer(web_app)
+    data = {"iv": {"mini": "3f1c"}, "tok": {}, "seen": 1777626000, "stale": True, "_permanent": True}
+    assert ours.loads(flasks.dumps(data)) == data
+    assert flasks.loads(ours.dumps(data)) == data
+
+    r = Respondent(web_app)
+    r.start()
+    cookie = r.client.get_cookie("instrument_session", domain="survey.test")
+    assert cookie is not None
+    assert flasks.loads(cookie.value)["iv"]["mini"] == interview_of(web_app, r).id
+
+    other = make_app(sqlite_url, clock, SECRET_KEY="another-key")
+    try:
+        client = other.test_client()
+        client.set_cookie("instrument_session", cookie.value, domain="survey.test")
+        page = client.get("/web/mini/")
+        assert page.status_code == 200 and 'action="/web/mini/start"' in page.get_data(as_text=True)
+    finally:
+        close_app(other)
+    with pytest.raises(TypeError, match="only JSON values"):
+        ours.dumps({"when": dt.date(2026, 5, 1)})
+
+
 def test_csrf_is_required_on_every_form(web_app: Any) -> None:
     r = Respondent(web_app)
     page = r.start()

@@ -35,6 +35,7 @@ from instrument.server.security import (
     install_error_pages,
     install_headers,
 )
+from instrument.server.sessions import PlainJSONSessionInterface
 from instrument.server.urls import cached_url, install_cached_urls
 from instrument.store import open_store
 
@@ -109,6 +110,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
     _install_theme(app)
+    app.session_interface = PlainJSONSessionInterface()
     CSRFProtect(app)
     install_headers(app)
     install_cached_urls(app)
