@@ -528,7 +528,13 @@ def test_session_cookie_is_flasks_signed_cookie_with_plain_json(
     ours = web_app.session_interface.get_signing_serializer(web_app)
     assert web_app.session_interface.get_signing_serializer(web_app) is ours  # built once
     flasks = SecureCookieSessionInterface().get_signing_serializer(web_app)
-    data = {"iv": {"mini": "3f1c"}, "tok": {}, "seen": 1777626000, "stale": True, "_permanent": True}
+    data = {
+        "iv": {"mini": "3f1c"},
+        "tok": {},
+        "seen": 1777626000,
+        "stale": True,
+        "_permanent": True,
+    }
     assert ours.loads(flasks.dumps(data)) == data
     assert flasks.loads(ours.dumps(data)) == data
 
@@ -551,14 +557,38 @@ def test_session_cookie_is_flasks_signed_cookie_with_plain_json(
 
 
 def test_csrf_is_required_on_every_form(web_app: Any) -> None:
+    """Start and language need Flask-WTF's token; answers need the signed form state instead.
+
+    The answer form carries no second token: its form state is signed, names
+    the session's own interview and is the only way to have an answer
+    accepted. Without one, or with one that is not this page's, nothing is
+    written. (Another respondent's form state: see
+    test_nobody_reaches_another_respondents_interview; a tampered one:
+    test_form_state_cannot_be_tampered_with.)
+    """
     r = Respondent(web_app)
     page = r.start()
-    response = r.client.post("/web/mini/", data={"form_state": page.form_state, "parent": "1"})
-    assert response.status_code == 400
-    assert "Traceback" not in response.get_data(as_text=True)
+    assert set(page.hidden("question-form")) == {"form_state"}
+    assert set(
+        page.hidden("back-form") if page.tree.xpath("//form[@class='back-form']") else {}
+    ) <= {"form_state"}
+    for forged in (
+        {"parent": "1"},
+        {"form_state": "", "parent": "1"},
+        {"csrf_token": page.csrf, "parent": "1"},
+    ):
+        response = r.client.post("/web/mini/", data=forged)
+        assert response.status_code == 400
+        assert "Traceback" not in response.get_data(as_text=True)
     assert r.client.post("/web/mini/start").status_code == 400
     assert r.client.post("/web/mini/language", data={"lang": "cy"}).status_code == 400
     assert interview_of(web_app, r).revision == 0
+    # The form state alone is what the page sends, and it is accepted.
+    assert (
+        r.client.post("/web/mini/", data={"form_state": page.form_state, "parent": "1"}).status_code
+        == 303
+    )
+    assert interview_of(web_app, r).revision == 1
 
 
 def test_error_pages_show_no_traceback(sqlite_url: str, clock: FakeClock) -> None:
@@ -591,7 +621,7 @@ def test_nobody_reaches_another_respondents_interview(web_app: Any) -> None:
     # Alice's form replayed with Bob's cookie is refused and changes neither interview
     response = bob.client.post(
         "/web/mini/",
-        data={"csrf_token": bob_page.csrf, "form_state": alice_page.form_state, "n_kids": "2"},
+        data={"form_state": alice_page.form_state, "n_kids": "2"},
     )
     assert response.status_code == 400
     assert interview_of(web_app, alice).revision == 1
@@ -610,9 +640,7 @@ def test_form_state_cannot_be_tampered_with(web_app: Any) -> None:
     page = r.start()
     state = page.form_state
     tampered = state[:-2] + ("AA" if not state.endswith("AA") else "BB")
-    response = r.client.post(
-        "/web/mini/", data={"csrf_token": page.csrf, "form_state": tampered, "parent": "1"}
-    )
+    response = r.client.post("/web/mini/", data={"form_state": tampered, "parent": "1"})
     assert response.status_code == 400
     assert interview_of(web_app, r).revision == 0
 
@@ -670,7 +698,9 @@ def test_theme_dir_overrides_templates_and_adds_css(
 # -- serving -------------------------------------------------------------------------
 
 
-def test_serve_prints_links_and_a_demo_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_prints_links_and_a_demo_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
     from flask import Flask
 
@@ -680,7 +710,13 @@ def test_serve_prints_links_and_a_demo_login(tmp_path: Path, monkeypatch: pytest
     # Flask's development server would block the test; record how it would be started instead.
     monkeypatch.setattr(Flask, "run", lambda self, host, port, **kw: ran.append((host, port)))
     database = f"sqlite:///{tmp_path / 'served.db'}"
-    args = [str(Path(__file__).parent / "data" / "mini.yaml"), "--database", database, "--port", "5099"]
+    args = [
+        str(Path(__file__).parent / "data" / "mini.yaml"),
+        "--database",
+        database,
+        "--port",
+        "5099",
+    ]
     result = CliRunner().invoke(serve, args)
     assert result.exit_code == 0, result.output
     assert "mini: open link      http://localhost:5099/web/mini/" in result.output

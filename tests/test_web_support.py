@@ -104,7 +104,13 @@ class Page:
 
     @property
     def csrf(self) -> str:
+        """The page's CSRF token (of its start, language or staff form)."""
         return self.tree.xpath("//input[@name='csrf_token']")[0].get("value")
+
+    def hidden(self, form_class: str) -> dict[str, str]:
+        """The hidden inputs of the first form with this class, as a browser would send them."""
+        form = self.tree.xpath(f"//form[{_cls(form_class)}]")[0]
+        return {i.get("name"): i.get("value") for i in form.xpath(".//input[@type='hidden']")}
 
     @property
     def form_state(self) -> str:
@@ -208,14 +214,7 @@ class Respondent:
         """Submit the question form of ``page`` (default: the last page seen)."""
         page = page or self.page
         assert page is not None
-        form: dict[str, Any] = {
-            "csrf_token": page.csrf,
-            "form_state": page.form_state,
-            "action": action,
-        }
-        warned = page.tree.xpath("//input[@name='warned']")
-        if warned:
-            form["warned"] = warned[0].get("value")
+        form: dict[str, Any] = {**page.hidden("question-form"), "action": action}
         form.update(data)
         response = self.client.post(
             f"/web/{self.qid}/",
@@ -231,12 +230,9 @@ class Respondent:
     def back(self, *, page: Page | None = None) -> Page:
         page = page or self.page
         assert page is not None
-        state = page.tree.xpath(f"//form[{_cls('back-form')}]//input[@name='form_state']")[0].get(
-            "value"
-        )
         response = self.client.post(
             f"/web/{self.qid}/",
-            data={"csrf_token": page.csrf, "form_state": state, "action": "back"},
+            data={**page.hidden("back-form"), "action": "back"},
             headers={"User-Agent": self.user_agent},
             follow_redirects=True,
         )
