@@ -517,6 +517,33 @@ def test_state_round_trips_and_carries_on_identically(name: str, data: st.DataOb
     assert engine.values(twin[0]) == engine.values(run.state)
 
 
+@names
+@PROPERTY
+@given(data=st.data())
+def test_showing_a_page_changes_nothing_in_the_state(name: str, data: st.DataObject) -> None:
+    """``current_step`` only reads: the web keeps a shown interview to answer it without decoding.
+
+    instrument.server.runner hands an interview back after a page was shown
+    and the next request uses that very object as the stored state of its
+    revision, so showing a page (in every way a mode asks for it) must leave
+    the state exactly as it was.
+    """
+    engine = engine_for(name)
+
+    def shows_only(run: Run) -> Callable[[Action], None]:
+        def before(_action: Action) -> None:
+            stored = json.dumps(run.state.to_json(), sort_keys=True)
+            for html in (True, False, None):
+                engine.current_step(run.state, html=html)
+            engine.current_step(run.state, texts=False)
+            assert json.dumps(run.state.to_json(), sort_keys=True) == stored
+
+        return before
+
+    run = interview(data, engine, moves=True, hooks=[shows_only])
+    assert run.state.finished
+
+
 def _comparable(result: Any) -> Any:
     if isinstance(result, SubmitResult):
         return (result.accepted, result.errors, result.warnings, result.events, result.values)

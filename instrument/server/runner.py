@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,39 @@ class Loaded:
         return self.engine.q
 
 
+class _Kept:
+    """Interviews a request finished with, decoded, for the next request of the same respondent.
+
+    Showing a page and answering it would each decode the interview's state
+    from JSON and rebuild the engine's ``State`` (about a tenth of a page
+    turn's CPU). A request that is done with an interview it saved or showed
+    hands it over here; the next request takes it out, so that a kept object
+    is only ever used by one request at a time (two requests for the same
+    interview at once: the second reads it from the store as usual). Whoever
+    takes one must prove it current before trusting it: by its revision
+    (:meth:`Store.revision_of`) or by a compare-and-set save.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, Loaded] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, interview_id: str) -> Loaded | None:
+        with self._lock:
+            return self._items.pop(interview_id, None)
+
+    def put(self, loaded: Loaded) -> None:
+        with self._lock:
+            self._items[loaded.record.id] = loaded
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+KEPT_INTERVIEWS = 512
+"""Interviews per worker process kept decoded between requests (see :class:`_Kept`)."""
+
+
 class Runner:
     """Shared by every mode of one app (``app.extensions["instrument"]``).
 
@@ -109,6 +143,7 @@ class Runner:
         self._engines: dict[int, Engine] = {s.version_id: s.engine for s in self.surveys.values()}
         self._engines_lock = threading.Lock()
         self._row_coders: dict[int, RowCoder] = {}
+        self._kept = _Kept(KEPT_INTERVIEWS)
         # Rate limiters (instrument.server.security.RateLimiter), set by the app factory.
         self.token_limiter: Any = None
         self.login_limiter: Any = None
@@ -192,9 +227,14 @@ class Runner:
     def load(self, interview_id: str, *, recent: bool = False) -> Loaded:
         """Read an interview (:class:`~instrument.store.InterviewNotFound` if unknown).
 
-        ``recent``: this worker's last snapshot may do, unchecked (see
+        An interview handed back with :meth:`keep` is used again if its
+        revision is still the stored one (one small read, no decoding).
+        ``recent``: this worker's last copy may do, unchecked (see
         :meth:`Store.load_interview`); only before a compare-and-set save.
         """
+        kept = self._kept.take(interview_id)
+        if kept is not None and (recent or self.store.revision_of(interview_id) == kept.record.revision):
+            return kept
         record = self.store.load_interview(interview_id, recent=recent)
         engine = self.engine_for(record.questionnaire_version_id)
         state = State.from_json(record.state) if record.state else None
@@ -213,6 +253,8 @@ class Runner:
         actor: str = "respondent",
     ) -> SaveResult:
         """Save ``loaded.state`` with its events, compare-and-set on the revision.
+
+        On success (not a replay) ``loaded.record`` becomes the saved record.
 
         ``expected_revision`` defaults to the revision the interview was
         loaded at. Raises :class:`~instrument.store.StaleRevision` if someone
@@ -235,8 +277,20 @@ class Runner:
             export_row=self.export_row(loaded.record.questionnaire_version_id, state),
         )
         if not result.replayed:
+            assert result.record is not None
+            loaded.record = result.record
             self._notify_events(loaded.record.id, state, events, now)
         return result
+
+    def keep(self, loaded: Loaded) -> None:
+        """Hand back an interview this request is done with, as stored at ``loaded.record.revision``.
+
+        Only an interview whose ``state`` is the stored state of that
+        revision: one just shown, or just saved (a save that was not a
+        replay moves ``loaded.record`` on). The caller must not touch it
+        afterwards: the next request of the interview may take it.
+        """
+        self._kept.put(loaded)
 
     def replayed(self, interview_id: str, *, revision: int, idempotency_key: str) -> bool:
         """Whether a save with this key already happened (a resent form).

@@ -158,6 +158,8 @@ class SaveResult:
     ``replayed`` is true when the idempotency key had been used before: the
     result is the earlier save's, and nothing was written this time.
     ``first_seq`` is the seq of the first event written (``None`` if none).
+    ``record`` is the interview as this save left it, with the ``state``
+    the caller passed (not a copy); ``None`` for a replay, which wrote nothing.
     """
 
     interview_id: str
@@ -165,6 +167,7 @@ class SaveResult:
     replayed: bool
     first_seq: int | None
     event_count: int
+    record: InterviewRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -541,11 +541,7 @@ class Store:
         if remembered is not None and recent:
             return dataclasses.replace(remembered.record, state=json.loads(remembered.state_text))
         if remembered is not None:
-            if self._direct is not None:
-                revision = self._direct.revision_of(interview_id)
-            else:
-                current = self._read_one(_REVISION_OF, params)
-                revision = None if current is None else current.revision
+            revision = self.revision_of(interview_id)
             if revision is None:
                 self._recent.drop(interview_id)
                 raise InterviewNotFound(interview_id)
@@ -564,6 +560,18 @@ class Store:
         if self._own_json:
             self._recent.put(_Snapshot(dataclasses.replace(record, state={}), state_text))
         return record
+
+    def revision_of(self, interview_id: str) -> int | None:
+        """The interview's stored revision (None if there is no such interview): one small read.
+
+        For callers that keep an interview in memory between requests: an
+        equal revision proves the kept copy is the stored one (see
+        :class:`_Recent`; rows are never deleted and every change raises it).
+        """
+        if self._direct is not None:
+            return self._direct.revision_of(interview_id)
+        current = self._read_one(_REVISION_OF, {"b_id": interview_id})
+        return None if current is None else int(current.revision)
 
     def _labels(self, version_id: int) -> tuple[str, str]:
         """``(questionnaire_id, version)`` of a questionnaire version (rows never change)."""
@@ -667,18 +675,19 @@ class Store:
                     return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
             values = row._asdict()
             del values["last_seq"]
+        questionnaire_id, version = self._labels(values["questionnaire_version_id"])
+        record = InterviewRecord(
+            **values, questionnaire_id=questionnaire_id, version=version, state=state
+        )
         if state_text is not None:
-            questionnaire_id, version = self._labels(values["questionnaire_version_id"])
-            record = InterviewRecord(
-                **values, questionnaire_id=questionnaire_id, version=version, state={}
-            )
-            self._recent.put(_Snapshot(record, state_text))
+            self._recent.put(_Snapshot(dataclasses.replace(record, state={}), state_text))
         return SaveResult(
             interview_id=interview_id,
             revision=values["revision"],
             replayed=False,
             first_seq=first_seq,
             event_count=len(events),
+            record=record,
         )
 
     def _save_in_a_transaction(

@@ -162,9 +162,7 @@ class _Views:
                 return self._load(qid)
             # started on the telephone, carried on here: the engine records the switch
             events = loaded.engine.switch_mode(loaded.state, MODE, now=self.runner.now())
-            result = self.runner.save(loaded, events)
-            loaded.record = self.runner.store.load_interview(loaded.record.id)
-            assert result.revision == loaded.record.revision
+            self.runner.save(loaded, events)  # moves loaded.record on to the saved revision
         return loaded
 
     def _form_state(self, loaded: Loaded, step: Step) -> str:
@@ -230,7 +228,9 @@ class _Views:
         if state.finished:
             return self._finished(survey, loaded, step)
         notice = ui(state.language, "stale") if session.pop("stale", False) else None
-        return self._render(survey, loaded, step, PageForm(step), notice=notice)
+        page = self._render(survey, loaded, step, PageForm(step), notice=notice)
+        self.runner.keep(loaded)  # shown as stored: the answer to this page may reuse it
+        return page
 
     def start(self, qid: str) -> Any:
         survey = self._survey(qid)
@@ -343,7 +343,6 @@ class _Views:
                 )
             except StaleRevision:
                 return self._stale(qid)
-            loaded.record = self.runner.store.load_interview(loaded.record.id)
             step = engine.current_step(state)
             return self._render(
                 survey, loaded, step, PageForm(step, request.form), prompts=result.errors
@@ -432,6 +431,8 @@ class _Views:
             session["just_finished"] = loaded.record.id
         if action == "save_later":
             return self._save_later(qid, loaded)
+        if not result.replayed:
+            self.runner.keep(loaded)  # saved: the next page may reuse it
         return redirect(cached_url(".page", qid=qid), 303)
 
     def _save_later(self, qid: str, loaded: Loaded) -> Any:
