@@ -17,6 +17,7 @@ the form's own attributes. CSRF is checked app-wide by Flask-WTF.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,10 +52,6 @@ def missing_options(question: QuestionView) -> list[tuple[str, str]]:
     return options
 
 
-def _codes(question: QuestionView) -> list[tuple[str, str]]:
-    return [(str(o.code), o.label) for o in question.options]
-
-
 def _choices(pairs: list[tuple[str, str]]) -> list[Any]:
     if _Choice is None:
         return pairs
@@ -66,63 +63,7 @@ class PageForm:
 
     def __init__(self, step: Step, formdata: Any = None) -> None:
         self.step = step
-        self._fields: dict[str, str] = {}  # html name -> attribute name
-        attributes: dict[str, Any] = {}
-
-        def add(name: str, field: Any) -> None:
-            attribute = f"f{len(attributes)}"
-            attributes[attribute] = field
-            self._fields[name] = attribute
-
-        for question in step.questions:
-            missing = missing_options(question)
-            if question.type in ("single", "yesno"):
-                add(
-                    question.key,
-                    RadioField(
-                        name=question.key,
-                        choices=_choices(_codes(question) + missing),
-                        validate_choice=False,
-                    ),
-                )
-            elif question.type == "multi":
-                add(
-                    question.key,
-                    SelectMultipleField(
-                        name=question.key,
-                        choices=_choices(_codes(question) + missing),
-                        validate_choice=False,
-                    ),
-                )
-            elif question.type == "grid":
-                for row in question.rows:
-                    add(
-                        row.key,
-                        RadioField(
-                            name=row.key,
-                            choices=_choices(_codes(question) + missing),
-                            validate_choice=False,
-                        ),
-                    )
-            elif question.type == "date":
-                for part in ("day", "month", "year"):
-                    add(f"{question.key}-{part}", StringField(name=f"{question.key}-{part}"))
-            elif question.type == "long_text":
-                add(question.key, TextAreaField(name=question.key))
-            elif question.type in TYPED_TYPES:
-                add(question.key, StringField(name=question.key))
-            if question.type in TYPED_TYPES and missing:
-                add(
-                    f"{question.key}-missing",
-                    SelectMultipleField(
-                        name=f"{question.key}-missing",
-                        choices=_choices(missing),
-                        validate_choice=False,
-                    ),
-                )
-            if question.other_key:
-                add(question.other_key, StringField(name=question.other_key))
-        form_class = type("StepForm", (Form,), attributes)
+        self._fields, form_class = _form_class(_shape(step))
         if formdata is None:
             self.form = form_class(data=self._prefill())
         else:
@@ -247,6 +188,72 @@ class PageForm:
     def raw_signature(self) -> list[tuple[str, list[str]]]:
         """Everything entered, as plain data (to tell whether a warned answer changed)."""
         return sorted((name, self.values(name)) for name in self._fields)
+
+
+_Shape = tuple[tuple[Any, ...], ...]
+
+
+def _shape(step: Step) -> _Shape:
+    """What the form of a step is built from: per question its type, names and choices."""
+    return tuple(
+        (
+            question.type,
+            question.key,
+            tuple((str(o.code), o.label) for o in question.options),
+            tuple(missing_options(question)),
+            tuple(row.key for row in question.rows),
+            question.other_key,
+        )
+        for question in step.questions
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _form_class(shape: _Shape) -> tuple[dict[str, str], type[Form]]:
+    """The WTForms form class of a step's shape, and its html name -> attribute name map.
+
+    Built once per shape: making a class (and WTForms sorting its fields on
+    the first instance) costs more than filling one in, and a questionnaire
+    has few shapes, repeated for every respondent and page turn. A class is
+    only read after it is built, so threads can share it.
+    """
+    fields: dict[str, str] = {}  # html name -> attribute name
+    attributes: dict[str, Any] = {}
+
+    def add(name: str, field: Any) -> None:
+        attribute = f"f{len(attributes)}"
+        attributes[attribute] = field
+        fields[name] = attribute
+
+    for qtype, key, codes, missing, rows, other_key in shape:
+        pairs = [*codes, *missing]
+        if qtype in ("single", "yesno"):
+            add(key, RadioField(name=key, choices=_choices(pairs), validate_choice=False))
+        elif qtype == "multi":
+            add(key, SelectMultipleField(name=key, choices=_choices(pairs), validate_choice=False))
+        elif qtype == "grid":
+            for row_key in rows:
+                add(
+                    row_key,
+                    RadioField(name=row_key, choices=_choices(pairs), validate_choice=False),
+                )
+        elif qtype == "date":
+            for part in ("day", "month", "year"):
+                add(f"{key}-{part}", StringField(name=f"{key}-{part}"))
+        elif qtype == "long_text":
+            add(key, TextAreaField(name=key))
+        elif qtype in TYPED_TYPES:
+            add(key, StringField(name=key))
+        if qtype in TYPED_TYPES and missing:
+            add(
+                f"{key}-missing",
+                SelectMultipleField(
+                    name=f"{key}-missing", choices=_choices(list(missing)), validate_choice=False
+                ),
+            )
+        if other_key:
+            add(other_key, StringField(name=other_key))
+    return fields, type("StepForm", (Form,), attributes)
 
 
 def _special_or(raw: str) -> Any:
