@@ -187,6 +187,27 @@ def test_create_load_save_round_trip_with_json_state(store: Store) -> None:
     assert saved.updated_at.tzinfo is not None and saved.updated_at.utcoffset() == dt.timedelta(0)
 
 
+def test_state_json_is_the_standard_librarys_text() -> None:
+    """compact_json (orjson for speed) writes what json.dumps writes, and refuses what it refuses."""
+    import json
+
+    from markupsafe import Markup
+
+    from instrument.store.engine import compact_json
+
+    values = [
+        {"answers": {"q1": 1, "q2": [1, 3], "q3": "Ceci — 日本語 ✓ \u2028 \"quoted\" \\"}, "seed": 2**40 + 7},
+        {"ratio": 0.125, "tiny": 5e-324, "big": 1e16, "neg": -0.0, "flags": [True, False, None]},
+        {"fill": Markup("<b>bold</b>"), "pair": (1, 2)},
+        {1: "integer keys are written by json", "n": 2**70},
+    ]
+    for value in values:
+        assert compact_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for refused in (dt.date(2026, 5, 1), {"at": T0}, {"raw": b"bytes"}):
+        with pytest.raises(TypeError):
+            compact_json(refused)
+
+
 def test_times_are_utc_and_naive_times_are_refused(store: Store) -> None:
     plus_two = dt.timezone(dt.timedelta(hours=2))
     local = dt.datetime(2025, 3, 1, 11, 0, tzinfo=plus_two)

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -113,11 +114,28 @@ class PreSerialized:
         self.text = text
 
 
+_ORJSON_STRICT: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def compact_json(value: Any) -> str:
-    """The engines' JSON serializer (compact: the state snapshot is written on every page turn)."""
+    """The engines' JSON serializer (compact: the state snapshot is written on every page turn).
+
+    orjson writes a state in a fraction of the standard library's time (about
+    5% of a web page turn's instructions); for what it cannot or must not
+    write alone the standard library decides, so the result is the same text
+    a ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` gives, up
+    to how a float is spelt: non-string keys and integers beyond 64 bits are
+    written by ``json``, and dates and dataclasses, which orjson would turn
+    into strings and objects, are refused by ``json`` with ``TypeError`` as before.
+    NaN and the infinities, which no state holds (the engine refuses them as
+    answers, and PostgreSQL's JSON has no spelling for them), become null.
+    """
     if type(value) is PreSerialized:
         return value.text
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return orjson.dumps(value, option=_ORJSON_STRICT).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def create_store_engine(url: URL, **kwargs: Any) -> Engine:
