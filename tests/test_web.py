@@ -635,6 +635,35 @@ def test_nobody_reaches_another_respondents_interview(web_app: Any) -> None:
     assert "Start now" in forged.get("/web/mini/", follow_redirects=True).get_data(as_text=True)
 
 
+def test_form_state_round_trips_exactly_and_refuses_anything_else() -> None:
+    from instrument_web.form_state import BadFormState, FormState, FormStateSigner
+
+    signer = FormStateSigner("key-one")
+    shown = dt.datetime(2026, 5, 1, 9, 0, 1, 123456, tzinfo=dt.UTC)
+    state = FormState.new("8426c558-1b87-49f2-a651-016f086a48eb", 12, "14", shown)
+    text = signer.dumps(state)
+    assert signer.loads(text) == state and signer.loads(text).shown_at == shown
+    assert FormState.new(state.interview_id, 12, "14", shown).nonce != state.nonce
+    rotated = FormStateSigner(["key-one", "key-two"])  # signs with the last, accepts both
+    assert rotated.loads(text) == state and rotated.loads(rotated.dumps(state)) == state
+    body, signature = text.rsplit(".", 1)
+    forged = [
+        "",
+        "nonsense",
+        FormStateSigner("another-key").dumps(state),
+        body.replace("~12~", "~13~") + "." + signature,
+        body + "~extra." + signature,
+        body + "." + signature[:-1],
+        signer._signer.sign("a~b~c~d").decode(),  # signed, but not five fields
+        signer._signer.sign("a~x~c~d~1").decode(),  # signed, but not numbers
+    ]
+    for bad in forged:
+        with pytest.raises(BadFormState):
+            signer.loads(bad)
+    with pytest.raises(ValueError):
+        signer.dumps(state._replace(nonce="has~tilde"))
+
+
 def test_form_state_cannot_be_tampered_with(web_app: Any) -> None:
     r = Respondent(web_app)
     page = r.start()

@@ -27,11 +27,9 @@ of a page turn (measured with callgrind, docs/benchmarks.md) and adds nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import json
-import secrets
 from typing import Any
 
 from flask import (
@@ -53,6 +51,7 @@ from instrument.server.runner import Loaded, Runner, Survey
 from instrument.server.security import ACTIVITY_STEP_SECONDS, device_class
 from instrument.server.urls import cached_url
 from instrument.store import InterviewNotFound, InterviewWithdrawn, NewEvent, StaleRevision
+from instrument_web.form_state import BadFormState, FormState, FormStateSigner, signer_for
 from instrument_web.forms import PageForm, missing_options, problem_targets
 from instrument_web.messages import LANGUAGE_NAMES, ui
 
@@ -165,25 +164,24 @@ class _Views:
             self.runner.save(loaded, events)  # moves loaded.record on to the saved revision
         return loaded
 
-    def _form_state(self, loaded: Loaded, step: Step) -> str:
-        return self._serializer().dumps(
-            {
-                "i": loaded.record.id,
-                "r": loaded.record.revision,
-                "t": step.token,
-                "n": secrets.token_urlsafe(16),
-                "s": self.runner.now().isoformat(),
-            }
-        )
+    def _form_state_signer(self) -> FormStateSigner:
+        secret_key = current_app.config["SECRET_KEY"]
+        if isinstance(secret_key, (str, bytes)):
+            return signer_for(secret_key)
+        return FormStateSigner(secret_key)  # e.g. a list of keys
 
-    def _read_form_state(self, loaded: Loaded) -> dict[str, Any]:
+    def _form_state(self, loaded: Loaded, step: Step) -> str:
+        state = FormState.new(loaded.record.id, loaded.record.revision, step.token, self.runner.now())
+        return self._form_state_signer().dumps(state)
+
+    def _read_form_state(self, loaded: Loaded) -> FormState:
         try:
-            data = self._serializer().loads(request.form.get("form_state", ""))
-        except BadSignature:
+            state = self._form_state_signer().loads(request.form.get("form_state", ""))
+        except BadFormState:
             abort(400)
-        if not isinstance(data, dict) or data.get("i") != loaded.record.id:
+        if state.interview_id != loaded.record.id:
             abort(400)
-        return data
+        return state
 
     # -- before every request ---------------------------------------------------
 
@@ -295,20 +293,20 @@ class _Views:
         if loaded is None:
             return redirect(cached_url(".page", qid=qid), 303)
         form_state = self._read_form_state(loaded)
-        if form_state["r"] != loaded.record.revision:
+        if form_state.revision != loaded.record.revision:
             loaded = self._load(qid)
             if loaded is None:
                 return redirect(cached_url(".page", qid=qid), 303)
         if loaded.state.finished:
             return redirect(cached_url(".page", qid=qid), 303)
-        if form_state["r"] != loaded.record.revision:
+        if form_state.revision != loaded.record.revision:
             return self._behind(qid, loaded, form_state)
         action = request.form.get("action", "continue")
         engine, state = loaded.engine, loaded.state
         now = self.runner.now()
         step = engine.current_step(state)
         if action == "back":
-            if form_state["t"] != step.token or not step.can_go_back:
+            if form_state.token != step.token or not step.can_go_back:
                 return self._stale(qid)
             events = engine.back(state, now=now)
             return self._save_and_go(qid, loaded, form_state, events, step, "back")
@@ -323,7 +321,7 @@ class _Views:
         if action == "confirm":
             confirm = self._confirmed(form)
         try:
-            result = engine.submit(state, answers, now=now, token=form_state["t"], confirm=confirm)
+            result = engine.submit(state, answers, now=now, token=form_state.token, confirm=confirm)
         except StaleSubmission:
             return self._stale(qid)
         except EngineError:
@@ -338,8 +336,8 @@ class _Views:
                 self.runner.save(
                     loaded,
                     result.events,
-                    expected_revision=form_state["r"],
-                    idempotency_key=form_state["n"],
+                    expected_revision=form_state.revision,
+                    idempotency_key=form_state.nonce,
                 )
             except StaleRevision:
                 return self._stale(qid)
@@ -391,10 +389,10 @@ class _Views:
             return ()
         return set(warned.get("ids") or ())
 
-    def _paradata(self, form_state: dict[str, Any], step: Step, action: str) -> list[NewEvent]:
+    def _paradata(self, form_state: FormState, step: Step, action: str) -> list[NewEvent]:
         device = device_class(request.headers.get("User-Agent"))
         page = {"page": step.page_id, "visit": step.token, "device": device}
-        shown_at = dt.datetime.fromisoformat(form_state["s"])
+        shown_at = form_state.shown_at
         return [
             NewEvent(None, {"event": "shown", **page}, kind="paradata", at=shown_at),
             NewEvent(
@@ -409,7 +407,7 @@ class _Views:
         self,
         qid: str,
         loaded: Loaded,
-        form_state: dict[str, Any],
+        form_state: FormState,
         events: Any,
         step: Step,
         action: str,
@@ -418,8 +416,8 @@ class _Views:
             result = self.runner.save(
                 loaded,
                 events,
-                expected_revision=form_state["r"],
-                idempotency_key=form_state["n"],
+                expected_revision=form_state.revision,
+                idempotency_key=form_state.nonce,
                 extra=self._paradata(form_state, step, action),
             )
         except StaleRevision:
@@ -449,11 +447,11 @@ class _Views:
         self._forget(qid)
         return redirect(cached_url(".saved", qid=qid), 303)
 
-    def _behind(self, qid: str, loaded: Loaded, form_state: dict[str, Any]) -> Any:
+    def _behind(self, qid: str, loaded: Loaded, form_state: FormState) -> Any:
         """A form rendered at an older revision: a resend of a save that worked, or a stale tab."""
         try:
             replayed = self.runner.replayed(
-                loaded.record.id, revision=form_state["r"], idempotency_key=form_state["n"]
+                loaded.record.id, revision=form_state.revision, idempotency_key=form_state.nonce
             )
         except InterviewWithdrawn:
             replayed = False
