@@ -21,8 +21,8 @@ start, language, staff). The form state does what a synchronizer token does
 and more: it is signed with the app's secret key, names the interview the
 session cookie holds (a form state of any other interview is refused with
 400), and carries a nonce used once. A page from another site can neither
-read one nor make one. Checking a second token costs about 7% of the CPU
-of a page turn (measured with callgrind, docs/benchmarks.md) and adds nothing.
+read one nor make one. Checking a second token cost about 7% of a page
+turn's instructions (callgrind; docs/web.md, Performance) and added nothing.
 """
 
 from __future__ import annotations
