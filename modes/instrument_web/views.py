@@ -238,6 +238,7 @@ class _Views:
             language = self._language(survey, request.form.get("lang"))
             loaded = self.runner.start(qid, mode=MODE, language=language)
             self._remember(qid, loaded.record.id)
+            self.runner.keep(loaded)  # as stored: the first page may reuse it
         return redirect(cached_url(".page", qid=qid), 303)
 
     def token(self, token: str) -> Any:
@@ -333,7 +334,7 @@ class _Views:
         if result.errors and all(p.kind == "prompt" for p in result.errors):
             # The engine remembered the prompt (don't know is offered from now on): save that.
             try:
-                self.runner.save(
+                saved = self.runner.save(
                     loaded,
                     result.events,
                     expected_revision=form_state.revision,
@@ -341,6 +342,8 @@ class _Views:
                 )
             except StaleRevision:
                 return self._stale(qid)
+            if saved.replayed:  # the same form twice at once: the other request saved it
+                loaded.record = self.runner.store.load_interview(loaded.record.id)
             step = engine.current_step(state)
             return self._render(
                 survey, loaded, step, PageForm(step, request.form), prompts=result.errors
