@@ -133,3 +133,41 @@ def test_answers_are_chosen_from_the_form_and_reported_as_the_store_keeps_them()
     assert web_load.normalise({"$codes": [2, 1]}) == ("1", "2")
     assert web_load.normalise({"$date": "1990-02-03"}) == "1990-02-03"
     assert web_load.normalise(3) == "3" and web_load.normalise(None) is None
+
+
+def _load_turn_cost() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "web_turn_cost", ROOT / "benchmarks" / "web_turn_cost.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_turn_cost_completes_interviews_through_the_wsgi_function(tmp_path: Path) -> None:
+    """benchmarks/web_turn_cost.py counts the page turns of complete interviews; its section is written."""
+    turn_cost = _load_turn_cost()
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'cost.db'}",
+            "QUESTIONNAIRES": [str(web_load.FLAGSHIP)],
+            "SECRET_KEY": "smoke-test-secret",
+        }
+    )
+    try:
+        client = turn_cost.interviews(app, 2, seed=5)
+        counts = get_runner(app).store.count_by_status("social_licence")
+    finally:
+        get_runner(app).store.close()
+    assert counts["complete"] == 2
+    assert client.posts >= 2 * 15 and client.requests > 2 * client.posts - 5
+    assert client.cpu > 0
+    result = {"per_turn": [1500.0, 1400.0], "server_share": 0.87, "posts": client.posts}
+    text = turn_cost.render(result, {"per_turn": 9.2e6, "turns": 160}, ["--callgrind"])
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text("# Benchmarks\n\n## Web\n\nweb text\n\n## Web page turn cost\n\nold\n\n## Later\n\nkept\n")
+    turn_cost.write_section(text, docs)
+    written = docs.read_text()
+    assert "old" not in written and "web text" in written and "## Later\n\nkept" in written
+    assert "1,400 µs (median 1,450 µs)" in written and "9.20 million" in written
