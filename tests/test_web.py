@@ -556,6 +556,45 @@ def test_session_cookie_is_flasks_signed_cookie_with_plain_json(
         ours.dumps({"when": dt.date(2026, 5, 1)})
 
 
+def test_a_remembered_session_cookie_opens_only_as_flask_would_open_it(
+    web_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cookies verified once are remembered: the same data, fresh objects, the expiry still kept."""
+    from werkzeug.test import EnvironBuilder
+
+    from instrument.server import sessions
+
+    interface = web_app.session_interface
+    serializer = interface.get_signing_serializer(web_app)
+    lifetime = int(web_app.permanent_session_lifetime.total_seconds())
+
+    def opened(cookie: str) -> dict[str, Any]:
+        builder = EnvironBuilder(path="/", headers={"Cookie": f"instrument_session={cookie}"})
+        try:
+            request = web_app.request_class(builder.get_environ())
+        finally:
+            builder.close()
+        return interface.open_session(web_app, request)
+
+    data = {"iv": {"mini": "3f1c"}, "tok": {"mini": "t0k"}, "seen": 1777626000}
+    cookie = serializer.dumps(data)
+    first, second = opened(cookie), opened(cookie)
+    assert first == second == data
+    assert second is not first and second["iv"] is not first["iv"]  # nobody shares a dict
+    second["iv"]["mini"] = "changed"
+    assert opened(cookie) == data
+    assert any(known == cookie for _serializer, known in interface._verified)
+
+    tampered = cookie[:-3] + ("AAA" if not cookie.endswith("AAA") else "BBB")
+    assert opened(tampered) == {} and opened(tampered) == {}
+    assert all(known != tampered for _serializer, known in interface._verified)
+
+    # Past its lifetime a remembered cookie opens empty, as Flask's own interface would.
+    later = sessions.time.time() + lifetime + 5
+    monkeypatch.setattr(sessions.time, "time", lambda: later)
+    assert opened(cookie) == {}
+
+
 def test_csrf_is_required_on_every_form(web_app: Any) -> None:
     """Start and language need Flask-WTF's token; answers need the signed form state instead.
 
