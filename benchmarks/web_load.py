@@ -1427,11 +1427,11 @@ def render_section(
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace the "## Web" section of docs/benchmarks.md (or append it)."""
+def write_section(text: str, path: Path = DOCS, heading: str = "## Web") -> None:
+    """Replace the section under ``heading`` in docs/benchmarks.md (or append it)."""
     current = path.read_text() if path.exists() else "# Benchmarks\n"
     lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == "## Web"), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == heading), None)
     if start is None:
         path.write_text(current.rstrip("\n") + "\n\n" + text)
         return

@@ -210,16 +210,8 @@ def render(result: dict[str, Any], instructions: dict[str, Any] | None, argv: Se
 
 
 def write_section(text: str, path: Path = DOCS) -> None:
-    """Replace this script's section of docs/benchmarks.md (or add it after the Web section)."""
-    current = path.read_text()
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        path.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    tail = "".join(lines[end:])
-    path.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
+    """Replace this script's section of docs/benchmarks.md (or append it)."""
+    wl.write_section(text, path, heading=SECTION)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
