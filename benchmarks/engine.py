@@ -69,7 +69,9 @@ class Row:
     met: bool | None
 
 
-def step_times(engine: Engine, interviews: int, *, seed: int = 1, case: dict[str, Any] | None = None) -> list[float]:
+def step_times(
+    engine: Engine, interviews: int, *, seed: int = 1, case: dict[str, Any] | None = None
+) -> list[float]:
     """Seconds per accepted step (submit + next current_step) over ``interviews`` valid respondents."""
     q = engine.q
     times: list[float] = []
@@ -77,7 +79,9 @@ def step_times(engine: Engine, interviews: int, *, seed: int = 1, case: dict[str
     for i in range(interviews):
         rng = random.Random(f"bench/{seed}/{i}")
         now = NOW + dt.timedelta(minutes=i)
-        state = engine.start(now=now, seed=seed * 100_000 + i, mode="web", language=q.default_language, case=case)
+        state = engine.start(
+            now=now, seed=seed * 100_000 + i, mode="web", language=q.default_language, case=case
+        )
         step = engine.current_step(state)
         tries = 0
         while not state.finished:
@@ -134,12 +138,16 @@ def profile(func: Callable[[], Any], top: int) -> tuple[str, str]:
     for (filename, line, name), (_cc, calls, own, cumulative, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         if filename.startswith(str(HERE)) or filename.endswith("instrument/simulate.py"):
             continue  # the driver and its random answers are not the engine
-        short = re.sub(r".*/(site-packages|lib/python3\.\d+)/", "", filename.replace(str(ROOT) + "/", ""))
+        short = re.sub(
+            r".*/(site-packages|lib/python3\.\d+)/", "", filename.replace(str(ROOT) + "/", "")
+        )
         entries.append((f"{short}:{line}({name})", own, cumulative, calls))
     entries.sort(key=lambda e: e[1], reverse=True)
     lines = ["| function | own time | cumulative | calls |", "|---|---:|---:|---:|"]
     for name, own, cumulative, calls in entries[:top]:
-        lines.append(f"| `{name}` | {100 * own / total:.1f}% | {100 * cumulative / total:.1f}% | {calls:,} |")
+        lines.append(
+            f"| `{name}` | {100 * own / total:.1f}% | {100 * cumulative / total:.1f}% | {calls:,} |"
+        )
     return "\n".join(lines), full
 
 
@@ -174,8 +182,14 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
         assert fallback is not None
         flagship = fallback
         flagship_name = "tests/data/mini.yaml (the flagship did not load)"
-        notes.append("The flagship questionnaire did not load, so tests/data/mini.yaml stood in for it.")
-    case = {p.id: 2 if p.type == "integer" else 1 for p in flagship.preload if p.type in ("integer", "single")}
+        notes.append(
+            "The flagship questionnaire did not load, so tests/data/mini.yaml stood in for it."
+        )
+    case = {
+        p.id: 2 if p.type == "integer" else 1
+        for p in flagship.preload
+        if p.type in ("integer", "single")
+    }
     engine = Engine(flagship)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,7 +221,9 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
     report = reports[0]
     failures = sum(len(r.failures) for r in reports)
     if failures:
-        notes.append(f"The simulation reported {failures} engine errors (see `instrument simulate`).")
+        notes.append(
+            f"The simulation reported {failures} engine errors (see `instrument simulate`)."
+        )
 
     f_med, f_p99 = statistics.median(flagship_steps), percentile(flagship_steps, 0.99)
     l_med, l_p99 = statistics.median(large_steps), percentile(large_steps, 0.99)
@@ -217,8 +233,18 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
     rows = [
         Row(f"Step, {flagship_name}: median", "≤ 100 µs", us(f_med), f_med <= 100e-6),
         Row(f"Step, {flagship_name}: p99", "-", us(f_p99), None),
-        Row(f"Step, generated {large.question_count:,}-question questionnaire: median", "≤ 1 ms", us(l_med), l_med <= 1e-3),
-        Row(f"Step, generated {large.question_count:,}-question questionnaire: p99", "-", us(l_p99), None),
+        Row(
+            f"Step, generated {large.question_count:,}-question questionnaire: median",
+            "≤ 1 ms",
+            us(l_med),
+            l_med <= 1e-3,
+        ),
+        Row(
+            f"Step, generated {large.question_count:,}-question questionnaire: p99",
+            "-",
+            us(l_p99),
+            None,
+        ),
         Row(
             f"Load + check, generated {large.question_count:,}-question questionnaire (median of {len(loads)})",
             "≤ 1 s",
@@ -253,7 +279,9 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
         step_times(engine, 100 if quick else 300, seed=7, case=case)
 
     table, full = profile(flagship_profile, profile_top)
-    table += "\n\nWhere load + check of the generated questionnaire spends its time:\n\n" + load_table
+    table += (
+        "\n\nWhere load + check of the generated questionnaire spends its time:\n\n" + load_table
+    )
     return rows, notes, table, full
 
 
@@ -273,7 +301,9 @@ def engine_section(rows: list[Row], notes: list[str], hotspot_table: str, quick:
     out.append("")
     out.extend(f"- {note}" for note in notes)
     out.append("")
-    out.append("Where a flagship step spends its time (cProfile, top functions by own time, share of the profiled total):")
+    out.append(
+        "Where a flagship step spends its time (cProfile, top functions by own time, share of the profiled total):"
+    )
     out.append("")
     out.append(hotspot_table)
     out.append("")
@@ -293,9 +323,15 @@ def write_section(doc: Path, heading: str, section: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Engine benchmark (see the module docstring).")
-    parser.add_argument("--quick", action="store_true", help="fewer interviews: a smoke run in seconds")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    parser.add_argument("--profile", type=int, default=12, metavar="N", help="hotspots to list (default 12)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer interviews: a smoke run in seconds"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone"
+    )
+    parser.add_argument(
+        "--profile", type=int, default=12, metavar="N", help="hotspots to list (default 12)"
+    )
     args = parser.parse_args(argv)
     rows, notes, table, full = run(args.quick, args.profile)
     section = engine_section(rows, notes, table, args.quick)

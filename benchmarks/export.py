@@ -85,7 +85,7 @@ def stored_count(url: str) -> int:
     store = open_store(url)
     try:
         return sum(store.count_by_status(QUESTIONNAIRE_ID, include_test=True).values())
-    except Exception:  # noqa: BLE001 -- an empty or new database: nothing stored yet
+    except Exception:
         return 0
     finally:
         store.close()
@@ -106,21 +106,45 @@ def populate(url: str, n: int) -> float:
         # a new seed per top-up, so a rerun adds new respondents rather than repeats
         offset = {"web": 0, "cati": 1, "ivr": 2}[mode]
         seed = 1000 + have + offset
-        start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=have, seconds=20 * offset)
+        start = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC) + dt.timedelta(
+            minutes=have, seconds=20 * offset
+        )
         cmd = [
-            sys.executable, "-c", "from instrument.cli import main; main()", "simulate", str(FLAGSHIP),
-            "-n", str(count), "--seed", str(seed), "--mode", mode, "--now", start.isoformat(), "--database", url,
+            sys.executable,
+            "-c",
+            "from instrument.cli import main; main()",
+            "simulate",
+            str(FLAGSHIP),
+            "-n",
+            str(count),
+            "--seed",
+            str(seed),
+            "--mode",
+            mode,
+            "--now",
+            start.isoformat(),
+            "--database",
+            url,
         ]
         print(f"  simulating {count:,} {mode} interviews into the store ...", flush=True)
-        done = subprocess.run(cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True, check=False)
-        if done.returncode not in (0, 3):  # 3: some questions unreached in a small sample, not a failure
-            raise SystemExit(f"instrument simulate failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        done = subprocess.run(
+            cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True, check=False
+        )
+        if done.returncode not in (
+            0,
+            3,
+        ):  # 3: some questions unreached in a small sample, not a failure
+            raise SystemExit(
+                f"instrument simulate failed ({done.returncode}):\n{done.stderr[-2000:]}"
+            )
     return time.perf_counter() - began
 
 
 def _child_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "modes"), str(ROOT / "plugins"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "modes"), str(ROOT / "plugins"), env.get("PYTHONPATH", "")]
+    )
     return env
 
 
@@ -133,7 +157,9 @@ def _load_versions(store: Any) -> tuple[Any, dict[Any, Any]]:
 
     versions: dict[Any, Any] = {}
     newest = None
-    for row in sorted(store.list_questionnaire_versions(QUESTIONNAIRE_ID), key=lambda r: (r.created_at, r.id)):
+    for row in sorted(
+        store.list_questionnaire_versions(QUESTIONNAIRE_ID), key=lambda r: (r.created_at, r.id)
+    ):
         q = load_questionnaire_text(row.source_text, f"<version {row.version}>").questionnaire
         assert q is not None, "the stored flagship no longer loads"
         versions[row.id] = versions[row.content_hash] = newest = q
@@ -168,7 +194,11 @@ def _build(store: Any, newest: Any, versions: dict[Any, Any], records: Any = Non
     if records is None:
         records = _records(store, newest, versions)
     return build_dataset(
-        newest, records, include_partial=True, include_test=True, versions=versions,
+        newest,
+        records,
+        include_partial=True,
+        include_test=True,
+        versions=versions,
         pseudonymiser=Pseudonymiser(SECRET),
     )
 
@@ -229,7 +259,9 @@ def child(step: str, url: str, prepared: Path, out: Path, limit: int | None) -> 
             dataset = _build(store, newest, versions)
             result["rows"], result["columns"] = dataset.frame.shape
         elif step == "build_states":
-            dataset = _build(store, newest, versions, records=_records(store, newest, versions, rows=False))
+            dataset = _build(
+                store, newest, versions, records=_records(store, newest, versions, rows=False)
+            )
             result["rows"], result["columns"] = dataset.frame.shape
         else:
             # the records are read first: the store's read is measured on its own above
@@ -276,7 +308,7 @@ def _profile_rows(profile: cProfile.Profile) -> dict[str, Any]:
     total = stats.total_tt  # type: ignore[attr-defined]
     rows = []
     areas: dict[str, float] = {}
-    for (filename, line, func), (cc, nc, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, func), (_cc, nc, tt, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
         where = _short(filename)
         rows.append((tt, ct, nc, f"{where}:{line}({func})"))
         areas[_area(filename, func)] = areas.get(_area(filename, func), 0.0) + tt
@@ -303,19 +335,38 @@ def _area(filename: str, func: str) -> str:
         return "Engine.values (engine and expressions)"
     if "/instrument/dataset/" in filename:
         return "dataset builder (instrument/dataset)"
-    if "json" in filename or "sqlalchemy" in filename or "/instrument/store/" in filename or "sqlite" in func:
+    if (
+        "json" in filename
+        or "sqlalchemy" in filename
+        or "/instrument/store/" in filename
+        or "sqlite" in func
+    ):
         return "store read (SQL, JSON decoding of states)"
     if "pandas" in filename or "numpy" in filename:
         return "pandas/numpy (columns, frame)"
     return "other (hashing, datetimes, builtins)"
 
 
-def run_child(step: str, url: str, prepared: Path, out: Path, limit: int | None = None) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", step, "--database", url,
-           "--prepared", str(prepared), "--out", str(out)]
+def run_child(
+    step: str, url: str, prepared: Path, out: Path, limit: int | None = None
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        step,
+        "--database",
+        url,
+        "--prepared",
+        str(prepared),
+        "--out",
+        str(out),
+    ]
     if limit is not None:
         cmd += ["--profile", str(limit)]
-    done = subprocess.run(cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        cmd, cwd=ROOT, env=_child_env(), capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise SystemExit(f"step {step} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -333,8 +384,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()} "
-            f"({platform.python_implementation()}), {platform.system()} {platform.release()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()} "
+        f"({platform.python_implementation()}), {platform.system()} {platform.release()}"
+    )
 
 
 def _s(seconds: float) -> str:
@@ -349,20 +402,30 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def report(n: int, results: dict[str, Any], args: argparse.Namespace, load: tuple[float, float, float], populate_s: float) -> str:
+def report(
+    n: int,
+    results: dict[str, Any],
+    args: argparse.Namespace,
+    load: tuple[float, float, float],
+    populate_s: float,
+) -> str:
     build, read = results["build"], results["read"]
     rows = build["rows"]
     lines = [
         HEADING,
         "",
-        (f"`python benchmarks/export.py{' --quick' if args.quick else ''}{f' --n {n}' if not args.quick and n != 100_000 else ''}`, "
-        f"{dt.date.today().isoformat()}, on {machine()}. "
-        f"Load average when it began: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min) on {os.cpu_count()} cores."),
+        (
+            f"`python benchmarks/export.py{' --quick' if args.quick else ''}{f' --n {n}' if not args.quick and n != 100_000 else ''}`, "
+            f"{dt.date.today().isoformat()}, on {machine()}. "
+            f"Load average when it began: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min) on {os.cpu_count()} cores."
+        ),
         "",
-        (f"{rows:,} simulated flagship interviews (social_licence: {build['columns']} variables; 70% web, 20% telephone, "
-        "10% automated call; complete, partial and screened out) in SQLite. Each step runs in a fresh process; "
-        "peak memory is that process's `ru_maxrss`. Times are wall-clock / CPU; targets are judged on CPU time "
-        "because the machine is shared."),
+        (
+            f"{rows:,} simulated flagship interviews (social_licence: {build['columns']} variables; 70% web, 20% telephone, "
+            "10% automated call; complete, partial and screened out) in SQLite. Each step runs in a fresh process; "
+            "peak memory is that process's `ru_maxrss`. Times are wall-clock / CPU; targets are judged on CPU time "
+            "because the machine is shared."
+        ),
         "",
         "| step | time (wall / CPU) | rate (per CPU-second) | peak memory | raw writer (wall / CPU) | ratio (CPU) | target met? |",
         "|---|---|---|---|---|---|---|",
@@ -410,9 +473,11 @@ def report(n: int, results: dict[str, Any], args: argparse.Namespace, load: tupl
     if profile:
         lines += [
             "",
-            (f"Where the build spends its time once the interviews are read (cProfile of a build from the export rows of the first "
-            f"{profile['rows']:,} stored interviews, already read into memory; own time grouped by area, then the "
-            "top functions):"),
+            (
+                f"Where the build spends its time once the interviews are read (cProfile of a build from the export rows of the first "
+                f"{profile['rows']:,} stored interviews, already read into memory; own time grouped by area, then the "
+                "top functions):"
+            ),
             "",
             "| area | share |",
             "|---|---:|",
@@ -420,7 +485,8 @@ def report(n: int, results: dict[str, Any], args: argparse.Namespace, load: tupl
         lines += [f"| {area} | {share:.0%} |" for area, share in profile["profile"]["areas"]]
         lines += ["", "| function | own time | cumulative | calls |", "|---|---:|---:|---:|"]
         lines += [
-            f"| `{name}` | {own:.1%} | {cum:.1%} | {calls:,} |" for name, own, cum, calls in profile["profile"]["top"]
+            f"| `{name}` | {own:.1%} | {cum:.1%} | {calls:,} |"
+            for name, own, cum, calls in profile["profile"]["top"]
         ]
     return "\n".join(lines) + "\n"
 
@@ -428,20 +494,28 @@ def report(n: int, results: dict[str, Any], args: argparse.Namespace, load: tupl
 def notes(results: dict[str, Any], rows: int, populate_s: float) -> list[str]:
     build, read = results["build"], results["read"]
     out = [
-        (f"- Build: {build['cpu'] / rows * 1e6:.1f} µs of CPU per interview. Every save stores the interview's "
-        "dataset row beside its state (`interviews.export_row`, one line of CSV coded by the same code as the "
-        "build; see docs/exports.md), and the build parses a version's rows in one pass of pandas' C parser. "
-        f"{read['with_state']:,} of the {read['rows']:,} interviews had no usable row and were coded from their state. "
-        f"The store's read alone takes {read['cpu'] / rows * 1e6:.1f} µs per interview; "
-        f"{read['first_row']:.2f} s of its wall time pass before the first row arrives (SQLite sorts for "
-        "`ORDER BY started_at, id`). The questionnaire load before the build (every stored version) is not counted."),
-        ("- Format steps are the best of three runs, each in a fresh process that first loads the prepared "
-        "Dataset (a pickle written by the build step); peak memory includes that Dataset."),
-        ("- Raw writers get the same prepared DataFrame with no labels, missing values or formats: pyreadstat "
-        "`write_sav`; pandas `to_stata(version=118)`; pandas `to_csv`; pandas `to_parquet` (pyarrow, zstd like the plugin)."),
+        (
+            f"- Build: {build['cpu'] / rows * 1e6:.1f} µs of CPU per interview. Every save stores the interview's "
+            "dataset row beside its state (`interviews.export_row`, one line of CSV coded by the same code as the "
+            "build; see docs/exports.md), and the build parses a version's rows in one pass of pandas' C parser. "
+            f"{read['with_state']:,} of the {read['rows']:,} interviews had no usable row and were coded from their state. "
+            f"The store's read alone takes {read['cpu'] / rows * 1e6:.1f} µs per interview; "
+            f"{read['first_row']:.2f} s of its wall time pass before the first row arrives (SQLite sorts for "
+            "`ORDER BY started_at, id`). The questionnaire load before the build (every stored version) is not counted."
+        ),
+        (
+            "- Format steps are the best of three runs, each in a fresh process that first loads the prepared "
+            "Dataset (a pickle written by the build step); peak memory includes that Dataset."
+        ),
+        (
+            "- Raw writers get the same prepared DataFrame with no labels, missing values or formats: pyreadstat "
+            "`write_sav`; pandas `to_stata(version=118)`; pandas `to_csv`; pandas `to_parquet` (pyarrow, zstd like the plugin)."
+        ),
     ]
     if populate_s:
-        out.append(f"- Filling the store took {populate_s:,.0f} s (`instrument simulate --database`, not part of any figure).")
+        out.append(
+            f"- Filling the store took {populate_s:,.0f} s (`instrument simulate --database`, not part of any figure)."
+        )
     return out
 
 
@@ -450,7 +524,9 @@ def write_section(text: str) -> None:
     doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
     pattern = re.compile(r"^## Export\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     if pattern.search(doc):
-        doc = pattern.sub(lambda _: text + ("\n" if not text.endswith("\n\n") else ""), doc, count=1)
+        doc = pattern.sub(
+            lambda _: text + ("\n" if not text.endswith("\n\n") else ""), doc, count=1
+        )
         doc = doc.rstrip("\n") + "\n"
     else:
         doc = doc.rstrip("\n") + "\n\n" + text
@@ -462,11 +538,23 @@ def write_section(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100_000, help="interviews in the store (default 100,000)")
+    parser.add_argument(
+        "--n", type=int, default=100_000, help="interviews in the store (default 100,000)"
+    )
     parser.add_argument("--quick", action="store_true", help="5,000 interviews, one run per writer")
-    parser.add_argument("--database", metavar="URL", help="store to use (reused if it holds N flagship interviews)")
-    parser.add_argument("--no-write", action="store_true", help="print the section, leave docs/benchmarks.md alone")
-    parser.add_argument("--profile", type=int, default=3000, metavar="N", help="profile a build of N interviews (0: skip)")
+    parser.add_argument(
+        "--database", metavar="URL", help="store to use (reused if it holds N flagship interviews)"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the section, leave docs/benchmarks.md alone"
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=3000,
+        metavar="N",
+        help="profile a build of N interviews (0: skip)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--prepared", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -487,14 +575,20 @@ def main(argv: list[str] | None = None) -> None:
         populate_s = populate(url, n)
         have = stored_count(url)
         if have != n:
-            print(f"  note: the store holds {have:,} flagship interviews; all of them are used", flush=True)
+            print(
+                f"  note: the store holds {have:,} flagship interviews; all of them are used",
+                flush=True,
+            )
         prepared = work / "prepared.pickle"
         results: dict[str, Any] = {}
         for step in ("read", "build", "build_states"):
             results[step] = run_child(step, url, prepared, work)
             r = results[step]
-            print(f"  {step}: {r['rows']:,} interviews, {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU, "
-                  f"{_mb(r['peak'])} peak", flush=True)
+            print(
+                f"  {step}: {r['rows']:,} interviews, {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU, "
+                f"{_mb(r['peak'])} peak",
+                flush=True,
+            )
         for fmt in FORMATS:
             kinds = ("ours",) if fmt == "ddi" else ("ours", "raw")
             for _ in range(repeats):
@@ -510,7 +604,9 @@ def main(argv: list[str] | None = None) -> None:
             summary = ", ".join(f"{k} {results[f'{k}:{fmt}']['cpu']:.2f} s CPU" for k in kinds)
             print(f"  {fmt}: {summary}", flush=True)
         if args.profile:
-            results["profile"] = run_child("profile", url, prepared, work, limit=min(args.profile, have))
+            results["profile"] = run_child(
+                "profile", url, prepared, work, limit=min(args.profile, have)
+            )
     text = report(have, results, args, load, populate_s)
     print()
     print(text)

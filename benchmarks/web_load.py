@@ -708,7 +708,7 @@ def run_load(
 def _generator_process(queue: Any, kwargs: dict[str, Any]) -> None:
     try:
         queue.put(run_load(**kwargs).to_dict())
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which would otherwise wait
+    except Exception as exc:
         queue.put({"crash": f"{type(exc).__name__}: {exc}"})
 
 
@@ -1360,7 +1360,9 @@ def render_section(
             f"- {len(round_shares)} rounds on {primary.settings.label()}, each the flagship then the ceiling, so that "
             "both see the same drift in the machine's speed; the round with the median throughput share is "
             "the one judged above. Shares by round: "
-            + ", ".join(f"{t:.0%} of the throughput and {c:.0%} by server CPU" for t, c in round_shares)
+            + ", ".join(
+                f"{t:.0%} of the throughput and {c:.0%} by server CPU" for t, c in round_shares
+            )
             + "."
         )
     lines += [
@@ -1461,7 +1463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seconds", type=float, help="measured seconds per run (default 12; quick 8)"
     )
     parser.add_argument(
-        "--rounds", type=int,
+        "--rounds",
+        type=int,
         help="flagship and ceiling runs, alternated, per worker class; the median round's pair is judged (default 3; quick 1)",
     )
     parser.add_argument(
@@ -1521,15 +1524,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(_summary(report), flush=True)
                 print(_summary(ceiling_), flush=True)
                 pairs.append((report, ceiling_))
-            by_share = sorted(pairs, key=lambda pair: pair[0].rate / pair[1].rate if pair[1].rate else 0.0)
+            by_share = sorted(
+                pairs, key=lambda pair: pair[0].rate / pair[1].rate if pair[1].rate else 0.0
+            )
             judged[worker_class] = by_share[len(by_share) // 2]
             all_pairs[worker_class] = pairs
         # The first class measured (gthread unless told otherwise: the deployment docs/web.md
         # documents) is judged against the targets, on its median round; the rest are reported beside it.
         primary, ceiling = judged[classes[0]]
-        reports = [primary] + [r for c in classes for pair in all_pairs[c] for r in pair if r is not primary and r is not ceiling]
+        reports = [primary] + [
+            r
+            for c in classes
+            for pair in all_pairs[c]
+            for r in pair
+            if r is not primary and r is not ceiling
+        ]
         round_shares = [
-            (f.rate / c.rate if c.rate else 0.0, c.cpu_ms_per_turn("server") / f.cpu_ms_per_turn("server"))
+            (
+                f.rate / c.rate if c.rate else 0.0,
+                c.cpu_ms_per_turn("server") / f.cpu_ms_per_turn("server"),
+            )
             for f, c in all_pairs[classes[0]]
         ]
         if args.light_concurrency:

@@ -154,7 +154,10 @@ def callgrind(few: int, many: int, database: str | None) -> dict[str, Any]:
                 "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                 sys.executable, __file__, "--child", str(n),
             ] + (["--database", database] if database else [])  # fmt: skip
-            procs[n] = (out, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            procs[n] = (
+                out,
+                subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+            )
         for n, (out, proc) in procs.items():
             stdout, stderr = proc.communicate()
             if proc.returncode != 0:

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import jinja2
 
 from instrument.diagnostics import (
-    Diagnostics,
     Diagnostic,
+    Diagnostics,
     Position,
     QuestionnaireError,
     did_you_mean,
@@ -77,7 +78,16 @@ CHECK_KEYS = ("error_if", "warn_if", "message")
 ROW_KEYS = ("id", "text", "read_out", "ivr", "label", "when")
 TEXT_ROLES = ("text", "read_out", "ivr", "instruction", "hint")
 COMMON_QUESTION_KEYS = (
-    "id", "type", "label", "when", "required", "dk", "refused", "checks", "level", *TEXT_ROLES,
+    "id",
+    "type",
+    "label",
+    "when",
+    "required",
+    "dk",
+    "refused",
+    "checks",
+    "level",
+    *TEXT_ROLES,
 )
 TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "single": ("choices", "randomize", "display"),
@@ -100,7 +110,16 @@ CONTAINER_KEYS = {
     "block": ("block", "when", "randomize", "items"),
     "loop": ("loop", "count", "for_each", "max", "when", "items"),
 }
-SCENARIO_KEYS = ("name", "answers", "preload", "seed", "mode", "language", "confirm_warnings", "expect")
+SCENARIO_KEYS = (
+    "name",
+    "answers",
+    "preload",
+    "seed",
+    "mode",
+    "language",
+    "confirm_warnings",
+    "expect",
+)
 EXPECT_KEYS = ("outcome", "asked", "not_asked", "values", "errors")
 LEVELS = ("nominal", "ordinal", "scale")
 OUTCOMES = ("complete", "screened_out")
@@ -149,7 +168,9 @@ def load_questionnaire(
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return LoadResult(None, [Diagnostic(Position(str(path), 1, 1), "error", f"cannot read the file: {exc}")])
+        return LoadResult(
+            None, [Diagnostic(Position(str(path), 1, 1), "error", f"cannot read the file: {exc}")]
+        )
     return load_questionnaire_text(
         text, str(path), text_environment=text_environment, question_types=question_types
     )
@@ -277,7 +298,10 @@ class _Builder:
             self.err(node.pos, f"{what} must be a mapping (key: value pairs)")
             return None
         for key, kpos in node.non_string_keys:
-            self.err(kpos, f"key {key!r} is not text; quote it (YAML reads yes/no/on/off and numbers as values)")
+            self.err(
+                kpos,
+                f"key {key!r} is not text; quote it (YAML reads yes/no/on/off and numbers as values)",
+            )
         return node
 
     def expect_seq(self, node: YNode | None, what: str) -> YSeq | None:
@@ -303,7 +327,9 @@ class _Builder:
             if elsewhere and key in elsewhere:
                 self.err(node.where(key), f"'{key}' does not apply to {what}{elsewhere[key]}")
             else:
-                self.err(node.where(key), f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}")
+                self.err(
+                    node.where(key), f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}"
+                )
         for key in required:
             if key not in node:
                 self.err(node.pos, f"{what} needs '{key}'")
@@ -344,7 +370,10 @@ class _Builder:
         low = name.lower()
         if low in self.lower_names:
             first = self.lower_names[low]
-            self.err(pos, f"duplicate name '{name}' (already used at line {first.line}; names must differ ignoring case)")
+            self.err(
+                pos,
+                f"duplicate name '{name}' (already used at line {first.line}; names must differ ignoring case)",
+            )
             return False
         self.lower_names[low] = pos
         return True
@@ -367,18 +396,27 @@ class _Builder:
                 return None
             for lang, value in node.items():
                 if lang not in self.languages:
-                    self.err(node.where(lang), f"{what}: language '{lang}' is not in meta.languages{did_you_mean(lang, self.languages)}")
+                    self.err(
+                        node.where(lang),
+                        f"{what}: language '{lang}' is not in meta.languages{did_you_mean(lang, self.languages)}",
+                    )
                     continue
                 if not isinstance(value, YScalar) or not isinstance(value.value, (str, int, float)):
                     self.err(value.pos, f"{what} in '{lang}' must be text")
                     continue
                 sources[lang] = (str(value.value), value)
             if self.default_language not in sources and sources:
-                self.err(node.pos, f"{what} has no text in the default language '{self.default_language}'")
+                self.err(
+                    node.pos,
+                    f"{what} has no text in the default language '{self.default_language}'",
+                )
                 return None
             for lang in self.languages:
                 if lang not in sources and sources:
-                    self.warn(node.pos, f"{what} has no '{lang}' text; the '{self.default_language}' text will be used")
+                    self.warn(
+                        node.pos,
+                        f"{what} has no '{lang}' text; the '{self.default_language}' text will be used",
+                    )
         else:
             self.err(node.pos, f"{what} must be text, or a mapping from language to text")
             return None
@@ -400,19 +438,36 @@ class _Builder:
             return None
         return Text(by_language, node.pos)
 
-    def check_fill_names(self, template: TextTemplate, node: YScalar, what: str, site: _Site) -> None:
+    def check_fill_names(
+        self, template: TextTemplate, node: YScalar, what: str, site: _Site
+    ) -> None:
         for name in sorted(template.names):
             if name in FILL_GLOBALS:
                 continue
             meta = self.vars.get(name)
             if meta is None:
-                self.err(node.pos, f"{what}: the fill names an unknown variable '{name}'{did_you_mean(name, self.vars)}")
+                self.err(
+                    node.pos,
+                    f"{what}: the fill names an unknown variable '{name}'{did_you_mean(name, self.vars)}",
+                )
                 continue
             if meta.info.loop and meta.info.loop != site.loop:
-                self.err(node.pos, f"{what}: the fill uses '{name}', which is asked once per iteration of loop '{meta.info.loop}'; it can only be filled inside that loop")
-            elif meta.page_seq > site.page_seq or (meta.page_seq == site.page_seq and meta.kind != "computed" and not site.same_page_ok):
-                if meta.kind in ("question", "grid_row", "other_text"):
-                    self.warn(node.pos, f"{what}: the fill uses '{name}', which is not yet answered at this point, so it will be empty")
+                self.err(
+                    node.pos,
+                    f"{what}: the fill uses '{name}', which is asked once per iteration of loop '{meta.info.loop}'; it can only be filled inside that loop",
+                )
+            elif (
+                meta.page_seq > site.page_seq
+                or (
+                    meta.page_seq == site.page_seq
+                    and meta.kind != "computed"
+                    and not site.same_page_ok
+                )
+            ) and meta.kind in ("question", "grid_row", "other_text"):
+                self.warn(
+                    node.pos,
+                    f"{what}: the fill uses '{name}', which is not yet answered at this point, so it will be empty",
+                )
 
     # ----- expressions -----
 
@@ -450,13 +505,17 @@ class _Builder:
             self.check_reference_order(compiled, node, what, site)
         return compiled
 
-    def check_reference_order(self, compiled: CompiledExpression, node: YScalar, what: str, site: _Site) -> None:
+    def check_reference_order(
+        self, compiled: CompiledExpression, node: YScalar, what: str, site: _Site
+    ) -> None:
         for name in sorted(compiled.references):
             meta = self.vars.get(name)
             if meta is None:
                 continue
             asked_at = self.effective_page(name, set())
-            if asked_at > site.page_seq or (asked_at == site.page_seq and not site.same_page_ok and asked_at > 0):
+            if asked_at > site.page_seq or (
+                asked_at == site.page_seq and not site.same_page_ok and asked_at > 0
+            ):
                 where = "on the same page" if asked_at == site.page_seq else "later"
                 self.err(
                     node.pos,
@@ -496,14 +555,24 @@ class _Builder:
         title = self.text(meta.get("title"), "meta.title", None)
         qid = self.scalar(meta.get("id"), str, "meta.id")
         version = meta.get("version")
-        version_text = str(version.value) if isinstance(version, YScalar) and version.value is not None else None
+        version_text = (
+            str(version.value)
+            if isinstance(version, YScalar) and version.value is not None
+            else None
+        )
         self.check_keys(meta, META_KEYS, "meta", required=("id", "version", "title", "languages"))
         if qid is not None and not SIMPLE_ID.match(qid):
-            self.err(meta.get("id").pos, f"meta.id '{qid}' must start with a letter and use only letters, digits and underscores")
+            self.err(
+                meta.get("id").pos,
+                f"meta.id '{qid}' must start with a letter and use only letters, digits and underscores",
+            )
         modes = self.read_modes(meta)
         web_missing = self.scalar(meta.get("web_missing"), str, "meta.web_missing") or "after_skip"
         if web_missing not in WEB_MISSING:
-            self.err(meta.where("web_missing"), f"meta.web_missing must be one of {', '.join(WEB_MISSING)}{did_you_mean(web_missing, WEB_MISSING)}")
+            self.err(
+                meta.where("web_missing"),
+                f"meta.web_missing must be one of {', '.join(WEB_MISSING)}{did_you_mean(web_missing, WEB_MISSING)}",
+            )
         self.read_missing(top.get("missing"))
         self.read_choices(top.get("choices"))
         preload = self.read_preload(top.get("preload"))
@@ -571,7 +640,10 @@ class _Builder:
         self.languages = tuple(langs)
         default = self.scalar(meta.get("default_language"), str, "meta.default_language")
         if default is not None and default not in langs:
-            self.err(meta.where("default_language"), f"default_language '{default}' is not in meta.languages")
+            self.err(
+                meta.where("default_language"),
+                f"default_language '{default}' is not in meta.languages",
+            )
             default = None
         self.default_language = default or langs[0]
 
@@ -586,7 +658,10 @@ class _Builder:
             if mode is None:
                 continue
             if mode not in MODES:
-                self.err(item.pos, f"unknown mode '{mode}'; modes are {', '.join(MODES)}{did_you_mean(mode, MODES)}")
+                self.err(
+                    item.pos,
+                    f"unknown mode '{mode}'; modes are {', '.join(MODES)}{did_you_mean(mode, MODES)}",
+                )
             else:
                 modes.append(mode)
         return tuple(modes) or MODES
@@ -613,7 +688,10 @@ class _Builder:
             return
         for name, list_node in m.items():
             if not SIMPLE_ID.match(name):
-                self.err(m.where(name), f"choice list name '{name}' must start with a letter and use letters, digits and underscores")
+                self.err(
+                    m.where(name),
+                    f"choice list name '{name}' must start with a letter and use letters, digits and underscores",
+                )
             parsed = self.choice_list(list_node, name, f"choice list '{name}'")
             if parsed is not None:
                 self.choices[name] = parsed
@@ -638,18 +716,33 @@ class _Builder:
             if code is None or label is None:
                 continue
             if code in seen:
-                self.err(om.where("code"), f"code {code} is used twice in {what} (first at line {seen[code].line})")
+                self.err(
+                    om.where("code"),
+                    f"code {code} is used twice in {what} (first at line {seen[code].line})",
+                )
                 continue
             if code in missing_codes:
-                self.err(om.where("code"), f"code {code} in {what} collides with the missing-value code for {missing_codes[code].replace('_', ' ')}; choose another code, or use dk/refused on the question")
+                self.err(
+                    om.where("code"),
+                    f"code {code} in {what} collides with the missing-value code for {missing_codes[code].replace('_', ' ')}; choose another code, or use dk/refused on the question",
+                )
             seen[code] = om.where("code")
-            for lang, template in label.by_language.items():
+            for _lang, template in label.by_language.items():
                 if len(template.source) > MAX_VALUE_LABEL["SPSS"]:
-                    self.warn(label.pos, f"the label of option {code} is {len(template.source)} characters; SPSS value labels hold {MAX_VALUE_LABEL['SPSS']} and Stata's 80, so exports will shorten it")
+                    self.warn(
+                        label.pos,
+                        f"the label of option {code} is {len(template.source)} characters; SPSS value labels hold {MAX_VALUE_LABEL['SPSS']} and Stata's 80, so exports will shorten it",
+                    )
                 elif len(template.source) > MAX_VALUE_LABEL["Stata"]:
-                    self.warn(label.pos, f"the label of option {code} is {len(template.source)} characters; Stata value labels hold 80, so the Stata export will shorten it")
+                    self.warn(
+                        label.pos,
+                        f"the label of option {code} is {len(template.source)} characters; Stata value labels hold 80, so the Stata export will shorten it",
+                    )
                 if template.names:
-                    self.err(label.pos, f"the label of option {code} uses a fill; option labels must be fixed text because they become value labels")
+                    self.err(
+                        label.pos,
+                        f"the label of option {code} uses a fill; option labels must be fixed text because they become value labels",
+                    )
             options.append(
                 Option(
                     code=code,
@@ -666,7 +759,10 @@ class _Builder:
         return ChoiceList(name, tuple(options), seq.pos) if options else None
 
     def yesno_list(self, pos: Position) -> ChoiceList:
-        labels_by_lang = {lang: YESNO_LABELS.get(lang.split("-")[0], YESNO_LABELS["en"]) for lang in self.languages}
+        labels_by_lang = {
+            lang: YESNO_LABELS.get(lang.split("-")[0], YESNO_LABELS["en"])
+            for lang in self.languages
+        }
         options = []
         for index, code in enumerate((1, 2)):
             by_language = {
@@ -683,7 +779,10 @@ class _Builder:
         if isinstance(node, YScalar):
             name = node.value
             if not isinstance(name, str) or name not in self.choices:
-                self.err(node.pos, f"{what}: unknown choice list '{name}'{did_you_mean(str(name), self.choices)}")
+                self.err(
+                    node.pos,
+                    f"{what}: unknown choice list '{name}'{did_you_mean(str(name), self.choices)}",
+                )
                 return None
             return self.choices[name]
         qid = q.get("id").value if isinstance(q.get("id"), YScalar) else "question"
@@ -704,7 +803,10 @@ class _Builder:
             if pid is None or ptype is None:
                 continue
             if ptype not in PRELOAD_TYPES:
-                self.err(m.where("type"), f"preload type must be one of {', '.join(PRELOAD_TYPES)}{did_you_mean(ptype, PRELOAD_TYPES)}")
+                self.err(
+                    m.where("type"),
+                    f"preload type must be one of {', '.join(PRELOAD_TYPES)}{did_you_mean(ptype, PRELOAD_TYPES)}",
+                )
                 continue
             if not self.register_name(pid, m.where("id"), f"preload '{pid}'"):
                 continue
@@ -713,11 +815,22 @@ class _Builder:
                 self.err(m.pos, f"preload '{pid}' of type single needs 'choices'")
             label = self.scalar(m.get("label"), str, "a preload label") or pid
             self.check_label_length(label, m.where("label"))
-            p = Preload(pid, ptype, label, m.pos, choices, self.boolean(m, "export", True, "a preload"))
+            p = Preload(
+                pid, ptype, label, m.pos, choices, self.boolean(m, "export", True, "a preload")
+            )
             result.append(p)
             self.vars[pid] = _VarMeta(
-                VarInfo(pid, VALUE_TYPE_OF[ptype], choices.codes if choices else None, None, _labels(choices, self.default_language), label),
-                0, "preload", m.pos,
+                VarInfo(
+                    pid,
+                    VALUE_TYPE_OF[ptype],
+                    choices.codes if choices else None,
+                    None,
+                    _labels(choices, self.default_language),
+                    label,
+                ),
+                0,
+                "preload",
+                m.pos,
             )
         return tuple(result)
 
@@ -732,16 +845,32 @@ class _Builder:
             eid = self.scalar(m.get("id"), str, "an experiment id")
             if eid is None or not self.register_name(eid, m.where("id"), f"experiment '{eid}'"):
                 continue
-            arms = self.choice_list(m.get("arms"), eid, f"the arms of experiment '{eid}'") if m.get("arms") else None
+            arms = (
+                self.choice_list(m.get("arms"), eid, f"the arms of experiment '{eid}'")
+                if m.get("arms")
+                else None
+            )
             if arms is None:
                 continue
             if len(arms.options) < 2:
                 self.err(m.where("arms"), f"experiment '{eid}' needs at least two arms")
-            label = self.scalar(m.get("label"), str, "an experiment label") or f"Split-ballot arm: {eid}"
+            label = (
+                self.scalar(m.get("label"), str, "an experiment label")
+                or f"Split-ballot arm: {eid}"
+            )
             result.append(Experiment(eid, label, arms, m.pos))
             self.vars[eid] = _VarMeta(
-                VarInfo(eid, ValueType.CODE, arms.codes, None, _labels(arms, self.default_language), label),
-                0, "experiment", m.pos,
+                VarInfo(
+                    eid,
+                    ValueType.CODE,
+                    arms.codes,
+                    None,
+                    _labels(arms, self.default_language),
+                    label,
+                ),
+                0,
+                "experiment",
+                m.pos,
             )
         return tuple(result)
 
@@ -752,10 +881,16 @@ class _Builder:
         if "type" in m or "id" in m:
             kinds.append("question")
         if len(kinds) > 1:
-            self.err(m.pos, f"an item must be one thing, but this has {' and '.join(repr(k) for k in kinds)}")
+            self.err(
+                m.pos,
+                f"an item must be one thing, but this has {' and '.join(repr(k) for k in kinds)}",
+            )
             return None
         if not kinds:
-            self.err(m.pos, "an item needs 'id' and 'type' (a question) or one of 'section', 'page', 'block', 'loop'")
+            self.err(
+                m.pos,
+                "an item needs 'id' and 'type' (a question) or one of 'section', 'page', 'block', 'loop'",
+            )
             return None
         return kinds[0]
 
@@ -764,10 +899,16 @@ class _Builder:
         if cid is None:
             return None
         if not SIMPLE_ID.match(cid):
-            self.err(m.where(kind), f"{kind} id '{cid}' must start with a letter and use only letters, digits and underscores")
+            self.err(
+                m.where(kind),
+                f"{kind} id '{cid}' must start with a letter and use only letters, digits and underscores",
+            )
             return None
         if cid in self.container_ids:
-            self.err(m.where(kind), f"duplicate {kind} id '{cid}' (first at line {self.container_ids[cid].line})")
+            self.err(
+                m.where(kind),
+                f"duplicate {kind} id '{cid}' (first at line {self.container_ids[cid].line})",
+            )
             return None
         self.container_ids[cid] = m.where(kind)
         return cid
@@ -785,7 +926,10 @@ class _Builder:
                 self.scan_question(m, loop, in_page)
                 continue
             if in_page is not None:
-                self.err(m.pos, f"a page holds questions only; a {kind} cannot be inside page '{in_page}'")
+                self.err(
+                    m.pos,
+                    f"a page holds questions only; a {kind} cannot be inside page '{in_page}'",
+                )
                 m.entries.clear()
                 continue
             self.check_keys(m, CONTAINER_KEYS[kind], f"a {kind}", required=("items",))
@@ -822,7 +966,10 @@ class _Builder:
             return
         if qtype not in QUESTION_TYPES and qtype not in self.custom_types:
             known = QUESTION_TYPES + tuple(self.custom_types)
-            self.err(m.where("type"), f"unknown question type '{qtype}'{did_you_mean(qtype, known)}; types are {', '.join(known)}")
+            self.err(
+                m.where("type"),
+                f"unknown question type '{qtype}'{did_you_mean(qtype, known)}; types are {', '.join(known)}",
+            )
             m.entries.clear()
             return
         if qtype == "computed":
@@ -834,7 +981,10 @@ class _Builder:
             page_seq = self.page_counter
         if qtype in ("info", "end"):
             if not SIMPLE_ID.match(qid):
-                self.err(m.where("id"), f"id '{qid}' must start with a letter and use only letters, digits and underscores")
+                self.err(
+                    m.where("id"),
+                    f"id '{qid}' must start with a letter and use only letters, digits and underscores",
+                )
             elif qid in self.container_ids or qid.lower() in self.lower_names:
                 self.err(m.where("id"), f"duplicate id '{qid}'")
             else:
@@ -851,11 +1001,22 @@ class _Builder:
             return
         what = f"question '{qid}'"
         if qtype == "computed":
-            self.vars[qid] = _VarMeta(VarInfo(qid, ValueType.INTEGER, None, loop, None, self.raw_label(m)), page_seq, "computed", m.pos, m)
+            self.vars[qid] = _VarMeta(
+                VarInfo(qid, ValueType.INTEGER, None, loop, None, self.raw_label(m)),
+                page_seq,
+                "computed",
+                m.pos,
+                m,
+            )
             return
         if qtype in self.custom_types:
             value_type = CUSTOM_VALUE_TYPES[self.custom_types[qtype].value_type]
-            self.vars[qid] = _VarMeta(VarInfo(qid, value_type, None, loop, None, self.raw_label(m)), page_seq, "question", m.pos)
+            self.vars[qid] = _VarMeta(
+                VarInfo(qid, value_type, None, loop, None, self.raw_label(m)),
+                page_seq,
+                "question",
+                m.pos,
+            )
             return
         choices = None
         if qtype == "yesno":
@@ -871,17 +1032,37 @@ class _Builder:
                 if rm is None:
                     continue
                 rid = self.scalar(rm.get("id"), str, "a row id")
-                if rid is None or not self.register_name(rid, rm.where("id"), f"row '{rid}' of {what}"):
+                if rid is None or not self.register_name(
+                    rid, rm.where("id"), f"row '{rid}' of {what}"
+                ):
                     continue
                 self.vars[rid] = _VarMeta(
-                    VarInfo(rid, ValueType.CODE, choices.codes if choices else None, loop, labels, self.raw_label(rm)),
-                    page_seq, "grid_row", rm.pos,
+                    VarInfo(
+                        rid,
+                        ValueType.CODE,
+                        choices.codes if choices else None,
+                        loop,
+                        labels,
+                        self.raw_label(rm),
+                    ),
+                    page_seq,
+                    "grid_row",
+                    rm.pos,
                 )
                 self.var_ordinals[rid] = self.ordinal_counter
             return
         self.vars[qid] = _VarMeta(
-            VarInfo(qid, VALUE_TYPE_OF[qtype], choices.codes if choices else None, loop, labels, self.raw_label(m)),
-            page_seq, "question", m.pos,
+            VarInfo(
+                qid,
+                VALUE_TYPE_OF[qtype],
+                choices.codes if choices else None,
+                loop,
+                labels,
+                self.raw_label(m),
+            ),
+            page_seq,
+            "question",
+            m.pos,
         )
 
     def raw_label(self, m: YMap) -> str | None:
@@ -907,7 +1088,9 @@ class _Builder:
                 node = meta.computed_node.get("expr") if meta.computed_node else None
                 if not isinstance(node, YScalar) or not isinstance(node.value, (str, int, float)):
                     continue
-                scope = Scope({n: m.info for n, m in self.vars.items() if n != name}, loop=meta.info.loop)
+                scope = Scope(
+                    {n: m.info for n, m in self.vars.items() if n != name}, loop=meta.info.loop
+                )
                 try:
                     compiled = compile_expression(str(node.value), scope, None)
                 except ExpressionError:
@@ -917,7 +1100,10 @@ class _Builder:
                     self._infos_dirty = True
                     self.vars[name] = _VarMeta(
                         VarInfo(name, compiled.type, None, meta.info.loop, None, meta.info.label),
-                        meta.page_seq, "computed", meta.node_pos, meta.computed_node,
+                        meta.page_seq,
+                        "computed",
+                        meta.node_pos,
+                        meta.computed_node,
                     )
                     changed = True
             if not changed:
@@ -955,17 +1141,28 @@ class _Builder:
                         if q is not None and q.type != "computed":
                             questions.append(q)
                 if any(q.type == "end" for q in questions) and len(questions) > 1:
-                    self.err(node.pos, f"page '{cid}' mixes an end with other questions; an end stands on its own page")
+                    self.err(
+                        node.pos,
+                        f"page '{cid}' mixes an end with other questions; an end stands on its own page",
+                    )
                 page = Page(str(cid), tuple(questions), node.pos, when, False, loop)
                 if questions:
                     self.pages[page.id] = page
                     result.append(page)
             elif kind == "section":
                 title = self.text(node.get("title"), f"the title of section '{cid}'", site)
-                result.append(Section(str(cid), tuple(self.build_items(children, loop)), node.pos, title, when))
+                result.append(
+                    Section(
+                        str(cid), tuple(self.build_items(children, loop)), node.pos, title, when
+                    )
+                )
             elif kind == "block":
                 randomize = self.boolean(node, "randomize", False, f"block '{cid}'")
-                result.append(Block(str(cid), tuple(self.build_items(children, loop)), node.pos, when, randomize))
+                result.append(
+                    Block(
+                        str(cid), tuple(self.build_items(children, loop)), node.pos, when, randomize
+                    )
+                )
             elif kind == "loop":
                 built = self.build_loop(node, str(cid), children, when, site)
                 if built is not None:
@@ -985,7 +1182,9 @@ class _Builder:
                         return found
         return self.page_counter + 1
 
-    def build_loop(self, node: YMap, cid: str, children: YSeq, when: CompiledExpression | None, site: _Site) -> Loop | None:
+    def build_loop(
+        self, node: YMap, cid: str, children: YSeq, when: CompiledExpression | None, site: _Site
+    ) -> Loop | None:
         has_count, has_each = "count" in node, "for_each" in node
         if has_count == has_each:
             self.err(node.pos, f"loop '{cid}' needs exactly one of 'count' or 'for_each'")
@@ -993,10 +1192,15 @@ class _Builder:
         count = None
         for_each = None
         if has_count:
-            count = self.expression(node.get("count"), f"the count of loop '{cid}'", site, ValueType.INTEGER)
+            count = self.expression(
+                node.get("count"), f"the count of loop '{cid}'", site, ValueType.INTEGER
+            )
             max_iter = self.scalar(node.get("max"), int, f"the max of loop '{cid}'")
             if "max" not in node:
-                self.err(node.pos, f"loop '{cid}' needs 'max', the most iterations (it fixes the width of exported files)")
+                self.err(
+                    node.pos,
+                    f"loop '{cid}' needs 'max', the most iterations (it fixes the width of exported files)",
+                )
                 max_iter = None
             elif max_iter is not None and not 1 <= max_iter <= 99:
                 self.err(node.where("max"), f"the max of loop '{cid}' must be between 1 and 99")
@@ -1006,18 +1210,40 @@ class _Builder:
             meta = self.vars.get(name) if name else None
             max_iter = None
             if name is not None and meta is None:
-                self.err(node.where("for_each"), f"loop '{cid}' is for each '{name}', which is not a question{did_you_mean(name, self.vars)}")
-            elif meta is not None and (meta.kind != "question" or meta.info.type != ValueType.CODES):
-                self.err(node.where("for_each"), f"loop '{cid}' can only be for each answer of a multiple-choice question, and '{name}' is not one")
+                self.err(
+                    node.where("for_each"),
+                    f"loop '{cid}' is for each '{name}', which is not a question{did_you_mean(name, self.vars)}",
+                )
+            elif meta is not None and (
+                meta.kind != "question" or meta.info.type != ValueType.CODES
+            ):
+                self.err(
+                    node.where("for_each"),
+                    f"loop '{cid}' can only be for each answer of a multiple-choice question, and '{name}' is not one",
+                )
             elif meta is not None and meta.page_seq >= site.page_seq:
-                self.err(node.where("for_each"), f"loop '{cid}' is for each answer of '{name}', which is asked later")
+                self.err(
+                    node.where("for_each"),
+                    f"loop '{cid}' is for each answer of '{name}', which is asked later",
+                )
             elif meta is not None:
                 for_each = name
                 max_iter = len(meta.info.codes or ())
             if "max" in node:
-                self.err(node.where("max"), f"a for_each loop takes its size from the question; remove 'max' from loop '{cid}'")
+                self.err(
+                    node.where("max"),
+                    f"a for_each loop takes its size from the question; remove 'max' from loop '{cid}'",
+                )
         self.loop_max[cid] = max_iter or 1
-        loop = Loop(cid, tuple(self.build_items(children, cid)), node.pos, max_iter or 1, count, for_each, when)
+        loop = Loop(
+            cid,
+            tuple(self.build_items(children, cid)),
+            node.pos,
+            max_iter or 1,
+            count,
+            for_each,
+            when,
+        )
         self.loops[cid] = loop
         return loop
 
@@ -1027,7 +1253,9 @@ class _Builder:
         m, qtype = raw.node, raw.type
         what = f"question '{raw.id}'"
         other_types = {
-            key: f" ({_types_with(key)} questions use it)" for t in TYPE_KEYS for key in TYPE_KEYS[t]
+            key: f" ({_types_with(key)} questions use it)"
+            for t in TYPE_KEYS
+            for key in TYPE_KEYS[t]
         }
         custom = self.custom_types.get(qtype)
         allowed = COMMON_QUESTION_KEYS + TYPE_KEYS.get(qtype, ())
@@ -1042,34 +1270,55 @@ class _Builder:
             required.append("choices")
         if qtype == "grid":
             required.append("rows")
-        self.check_keys(probe, allowed, f"{what} ({qtype})", required=required, elsewhere=other_types)
+        self.check_keys(
+            probe, allowed, f"{what} ({qtype})", required=required, elsewhere=other_types
+        )
 
         own_site = _Site(raw.loop, raw.page_seq)
         check_site = _Site(raw.loop, raw.page_seq, same_page_ok=True)
-        texts = {role: self.text(m.get(role), f"the {role.replace('_', ' ')} of {what}", own_site) for role in TEXT_ROLES}
+        texts = {
+            role: self.text(m.get(role), f"the {role.replace('_', ' ')} of {what}", own_site)
+            for role in TEXT_ROLES
+        }
         when = self.expression(m.get("when"), f"the condition of {what}", own_site)
         choices = m.get("__choices").value if "__choices" in m else None
         label = self.question_label(m, texts["text"], raw.id)
 
         kwargs: dict[str, Any] = dict(
-            id=raw.id, type=qtype, pos=m.pos, label=label, when=when, loop=raw.loop, ordinal=raw.ordinal,
-            custom=custom, **texts,
+            id=raw.id,
+            type=qtype,
+            pos=m.pos,
+            label=label,
+            when=when,
+            loop=raw.loop,
+            ordinal=raw.ordinal,
+            custom=custom,
+            **texts,
         )
         if qtype == "computed":
             expr = self.expression(m.get("expr"), f"the expression of {what}", None, None)
             kwargs["expr"] = expr
             if expr is not None:
-                kwargs["level"] = self.level(m, "scale" if expr.type in (ValueType.INTEGER, ValueType.DECIMAL) else "nominal")
+                kwargs["level"] = self.level(
+                    m, "scale" if expr.type in (ValueType.INTEGER, ValueType.DECIMAL) else "nominal"
+                )
             q = Question(**kwargs)
             self.questions[raw.id] = q
             return q
         if qtype not in ("info", "end"):
             kwargs["required"] = self.boolean(m, "required", False, what)
             kwargs["allow_dk"] = self.boolean(m, "dk", True, what) and not kwargs["required"]
-            kwargs["allow_refused"] = self.boolean(m, "refused", True, what) and not kwargs["required"]
+            kwargs["allow_refused"] = (
+                self.boolean(m, "refused", True, what) and not kwargs["required"]
+            )
             kwargs["checks"] = self.read_checks(m, what, check_site)
             numeric = ("integer", "decimal", "date") if custom is None else ()
-            default_level = "scale" if qtype in numeric or (custom is not None and custom.value_type in ("int", "float")) else "nominal"
+            default_level = (
+                "scale"
+                if qtype in numeric
+                or (custom is not None and custom.value_type in ("int", "float"))
+                else "nominal"
+            )
             kwargs["level"] = self.level(m, default_level)
         kwargs["choices"] = choices
         if qtype in ("single", "multi"):
@@ -1077,12 +1326,24 @@ class _Builder:
         if qtype == "single":
             display = self.scalar(m.get("display"), str, f"the display of {what}") or "radio"
             if display not in ("radio", "dropdown"):
-                self.err(m.where("display"), f"display must be radio or dropdown{did_you_mean(display, ('radio', 'dropdown'))}")
+                self.err(
+                    m.where("display"),
+                    f"display must be radio or dropdown{did_you_mean(display, ('radio', 'dropdown'))}",
+                )
             kwargs["display"] = display
         if qtype == "multi":
-            kwargs["min_choices"], kwargs["max_choices"] = self.bounds(m, what, int, "min_choices", "max_choices")
-            if choices is not None and kwargs["max_choices"] is not None and kwargs["max_choices"] > len(choices.options):
-                self.warn(m.where("max_choices"), f"max_choices of {what} is more than its {len(choices.options)} options")
+            kwargs["min_choices"], kwargs["max_choices"] = self.bounds(
+                m, what, int, "min_choices", "max_choices"
+            )
+            if (
+                choices is not None
+                and kwargs["max_choices"] is not None
+                and kwargs["max_choices"] > len(choices.options)
+            ):
+                self.warn(
+                    m.where("max_choices"),
+                    f"max_choices of {what} is more than its {len(choices.options)} options",
+                )
         if qtype in ("integer", "decimal"):
             kind = int if qtype == "integer" else (int, float)
             kwargs["min"], kwargs["max"] = self.bounds(m, what, kind, "min", "max")
@@ -1103,10 +1364,16 @@ class _Builder:
         if qtype == "end":
             outcome = self.scalar(m.get("outcome"), str, f"the outcome of {what}") or "complete"
             if outcome not in OUTCOMES:
-                self.err(m.where("outcome"), f"outcome must be one of {', '.join(OUTCOMES)}{did_you_mean(outcome, OUTCOMES)}")
+                self.err(
+                    m.where("outcome"),
+                    f"outcome must be one of {', '.join(OUTCOMES)}{did_you_mean(outcome, OUTCOMES)}",
+                )
             kwargs["outcome"] = outcome
         if choices is not None and qtype == "single" and any(o.exclusive for o in choices.options):
-            self.warn(m.where("choices"), f"'exclusive' only matters in a multiple choice; {what} is a single choice")
+            self.warn(
+                m.where("choices"),
+                f"'exclusive' only matters in a multiple choice; {what} is a single choice",
+            )
         q = Question(**kwargs)
         self.questions[raw.id] = q
         return q
@@ -1122,16 +1389,25 @@ class _Builder:
 
     def check_label_length(self, label: str, pos: Position) -> None:
         if len(label) > MAX_VARIABLE_LABEL["SPSS"]:
-            self.warn(pos, f"this label is {len(label)} characters; SPSS variable labels hold 256 and Stata's 80, so exports will shorten it")
+            self.warn(
+                pos,
+                f"this label is {len(label)} characters; SPSS variable labels hold 256 and Stata's 80, so exports will shorten it",
+            )
         elif len(label) > MAX_VARIABLE_LABEL["Stata"]:
-            self.warn(pos, f"this label is {len(label)} characters; Stata variable labels hold 80, so the Stata export will shorten it")
+            self.warn(
+                pos,
+                f"this label is {len(label)} characters; Stata variable labels hold 80, so the Stata export will shorten it",
+            )
 
     def level(self, m: YMap, default: str) -> str:
         level = self.scalar(m.get("level"), str, "the level")
         if level is None:
             return default
         if level not in LEVELS:
-            self.err(m.where("level"), f"level must be one of {', '.join(LEVELS)}{did_you_mean(level, LEVELS)}")
+            self.err(
+                m.where("level"),
+                f"level must be one of {', '.join(LEVELS)}{did_you_mean(level, LEVELS)}",
+            )
             return default
         return level
 
@@ -1173,7 +1449,10 @@ class _Builder:
             self.check_keys(cm, CHECK_KEYS, f"a check of {what}", required=("message",))
             kinds = [k for k in ("error_if", "warn_if") if k in cm]
             if len(kinds) != 1:
-                self.err(cm.pos, f"a check of {what} needs exactly one of error_if (a hard check) or warn_if (a soft check)")
+                self.err(
+                    cm.pos,
+                    f"a check of {what} needs exactly one of error_if (a hard check) or warn_if (a soft check)",
+                )
                 continue
             condition = self.expression(cm.get(kinds[0]), f"the {kinds[0]} check of {what}", site)
             message = self.text(cm.get("message"), f"the message of a check of {what}", site)
@@ -1202,7 +1481,8 @@ class _Builder:
                 GridRow(
                     id=rid,
                     text=text,
-                    label=label or _plain_label(text.source(self.default_language, self.default_language)),
+                    label=label
+                    or _plain_label(text.source(self.default_language, self.default_language)),
                     read_out=self.text(node.get("read_out"), f"the read_out of row '{rid}'", site),
                     ivr=self.text(node.get("ivr"), f"the ivr text of row '{rid}'", site),
                     when=self.expression(node.get("when"), f"the condition of row '{rid}'", site),
@@ -1215,7 +1495,10 @@ class _Builder:
     # ----- whole-questionnaire checks -----
 
     def check_computed_cycles(self) -> None:
-        graph = {n: {d for d in deps if self.vars.get(d) and self.vars[d].kind == "computed"} for n, deps in self.computed_deps.items()}
+        graph = {
+            n: {d for d in deps if self.vars.get(d) and self.vars[d].kind == "computed"}
+            for n, deps in self.computed_deps.items()
+        }
         state: dict[str, int] = {}
         reported: set[frozenset[str]] = set()
 
@@ -1224,11 +1507,15 @@ class _Builder:
             path.append(node)
             for dep in sorted(graph.get(node, ())):
                 if state.get(dep) == 1:
-                    cycle = path[path.index(dep):] + [dep]
+                    cycle = path[path.index(dep) :] + [dep]
                     key = frozenset(cycle)
                     if key not in reported:
                         reported.add(key)
-                        self.err(self.vars[dep].node_pos, "computed variables depend on each other in a circle: " + " -> ".join(cycle))
+                        self.err(
+                            self.vars[dep].node_pos,
+                            "computed variables depend on each other in a circle: "
+                            + " -> ".join(cycle),
+                        )
                 elif state.get(dep) is None:
                     visit(dep, path)
             path.pop()
@@ -1259,10 +1546,16 @@ class _Builder:
                 generated = [b for b in bases if b not in q.variable_names]
             for name in generated:
                 if name.lower() in self.lower_names:
-                    self.err(q.pos, f"'{name}', which the exports make for '{q.id}', is already the name of another variable")
+                    self.err(
+                        q.pos,
+                        f"'{name}', which the exports make for '{q.id}', is already the name of another variable",
+                    )
                 problem = name_problem(name)
                 if problem:
-                    self.err(q.pos, f"the exports would name a variable of '{q.id}' {problem}; shorten the id")
+                    self.err(
+                        q.pos,
+                        f"the exports would name a variable of '{q.id}' {problem}; shorten the id",
+                    )
                     break
 
     # ----- tests -----
@@ -1271,7 +1564,9 @@ class _Builder:
         seq = self.expect_seq(node, "tests")
         scenarios = []
         names: set[str] = set()
-        answerable = set(self.vars) | {f"{q.id}_other" for q in self.questions.values() if q.other_option}
+        answerable = set(self.vars) | {
+            f"{q.id}_other" for q in self.questions.values() if q.other_option
+        }
         for item in seq or ():
             m = self.expect_map(item, "a test", item.pos)
             if m is None:
@@ -1286,12 +1581,20 @@ class _Builder:
             for key in answers.keys() if answers else ():
                 answer_pos[key] = answers.where(key)
                 meta = self.vars.get(key)
-                if key not in answerable or (meta and meta.kind in ("preload", "computed", "experiment")):
-                    self.err(answers.where(key), f"test '{name}' answers '{key}', which is not a question{did_you_mean(key, answerable)}")
+                if key not in answerable or (
+                    meta and meta.kind in ("preload", "computed", "experiment")
+                ):
+                    self.err(
+                        answers.where(key),
+                        f"test '{name}' answers '{key}', which is not a question{did_you_mean(key, answerable)}",
+                    )
             preload = self.expect_map(m.get("preload"), f"the preload of test '{name}'", m.pos)
             for key in preload.keys() if preload else ():
                 if key not in self.vars or self.vars[key].kind != "preload":
-                    self.err(preload.where(key), f"test '{name}' preloads '{key}', which is not a preload variable")
+                    self.err(
+                        preload.where(key),
+                        f"test '{name}' preloads '{key}', which is not a preload variable",
+                    )
             mode = self.scalar(m.get("mode"), str, "a test mode") or "web"
             if mode not in MODES:
                 self.err(m.where("mode"), f"unknown mode '{mode}'{did_you_mean(mode, MODES)}")
@@ -1304,12 +1607,23 @@ class _Builder:
                 self.check_keys(expect, EXPECT_KEYS, f"the expectations of test '{name}'")
                 for key in ("asked", "not_asked", "errors"):
                     for entry in self.expect_seq(expect.get(key), f"expect.{key}") or ():
-                        if isinstance(entry, YScalar) and entry.value not in self.vars and entry.value not in self.questions and entry.value not in self.container_ids:
-                            self.err(entry.pos, f"expect.{key} names '{entry.value}', which is not a question{did_you_mean(str(entry.value), self.vars)}")
+                        if (
+                            isinstance(entry, YScalar)
+                            and entry.value not in self.vars
+                            and entry.value not in self.questions
+                            and entry.value not in self.container_ids
+                        ):
+                            self.err(
+                                entry.pos,
+                                f"expect.{key} names '{entry.value}', which is not a question{did_you_mean(str(entry.value), self.vars)}",
+                            )
                 values = self.expect_map(expect.get("values"), "expect.values", expect.pos)
                 for key in values.keys() if values else ():
                     if key not in self.vars and key.rsplit("_", 1)[0] not in self.vars:
-                        self.err(values.where(key), f"expect.values names '{key}', which is not a variable{did_you_mean(key, self.vars)}")
+                        self.err(
+                            values.where(key),
+                            f"expect.values names '{key}', which is not a variable{did_you_mean(key, self.vars)}",
+                        )
                 outcome = expect.get("outcome")
                 if isinstance(outcome, YScalar) and outcome.value not in OUTCOMES + ("partial",):
                     self.err(outcome.pos, f"expect.outcome must be one of {', '.join(OUTCOMES)}")
@@ -1334,25 +1648,55 @@ class _Builder:
 
     # ----- the variable table -----
 
-    def make_variables(self, preload: tuple[Preload, ...], experiments: tuple[Experiment, ...]) -> dict[str, Variable]:
+    def make_variables(
+        self, preload: tuple[Preload, ...], experiments: tuple[Experiment, ...]
+    ) -> dict[str, Variable]:
         variables: dict[str, Variable] = {}
         for p in preload:
-            variables[p.id] = Variable(p.id, "preload", VALUE_TYPE_OF[p.type], p.label, 0, p.choices, None, None, p.export)
+            variables[p.id] = Variable(
+                p.id, "preload", VALUE_TYPE_OF[p.type], p.label, 0, p.choices, None, None, p.export
+            )
         for e in experiments:
             variables[e.id] = Variable(e.id, "experiment", ValueType.CODE, e.label, 0, e.arms)
         for q in sorted(self.questions.values(), key=lambda q: q.ordinal):
             if q.type == "grid":
                 for row in q.rows:
-                    variables[row.id] = Variable(row.id, "grid_row", ValueType.CODE, row.label, q.ordinal, q.choices, q.loop, q)
+                    variables[row.id] = Variable(
+                        row.id,
+                        "grid_row",
+                        ValueType.CODE,
+                        row.label,
+                        q.ordinal,
+                        q.choices,
+                        q.loop,
+                        q,
+                    )
             elif q.type == "computed":
                 vtype = q.expr.type if q.expr else ValueType.INTEGER
-                variables[q.id] = Variable(q.id, "computed", vtype, q.label, q.ordinal, None, q.loop, q)
+                variables[q.id] = Variable(
+                    q.id, "computed", vtype, q.label, q.ordinal, None, q.loop, q
+                )
             elif q.stores_value:
-                vtype = CUSTOM_VALUE_TYPES[q.custom.value_type] if q.custom is not None else VALUE_TYPE_OF[q.type]
-                variables[q.id] = Variable(q.id, "question", vtype, q.label, q.ordinal, q.choices, q.loop, q)
+                vtype = (
+                    CUSTOM_VALUE_TYPES[q.custom.value_type]
+                    if q.custom is not None
+                    else VALUE_TYPE_OF[q.type]
+                )
+                variables[q.id] = Variable(
+                    q.id, "question", vtype, q.label, q.ordinal, q.choices, q.loop, q
+                )
                 if q.other_option is not None:
                     name = f"{q.id}_other"
-                    variables[name] = Variable(name, "other_text", ValueType.TEXT, f"{q.label}: other (specify)", q.ordinal, None, q.loop, q)
+                    variables[name] = Variable(
+                        name,
+                        "other_text",
+                        ValueType.TEXT,
+                        f"{q.label}: other (specify)",
+                        q.ordinal,
+                        None,
+                        q.loop,
+                        q,
+                    )
         return variables
 
 

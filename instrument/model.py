@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal, Mapping, Union
+from typing import Any, Literal
 
 from instrument.diagnostics import Position
 from instrument.expressions import CompiledExpression, ValueType
@@ -262,8 +263,8 @@ class Loop:
     when: CompiledExpression | None = None
 
 
-Item = Union[Page, Section, Block, Loop]
-Container = Union[Section, Block, Loop]
+Item = Page | Section | Block | Loop
+Container = Section | Block | Loop
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,34 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 # SPSS reserved keywords, compared without case.
 SPSS_RESERVED = frozenset(
-    "ALL AND BY EQ GE GT LE LT NE NOT OR TO WITH".split()
+    ["ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"]
 )
 # Stata reserved names (Stata is case sensitive, but we compare without case
 # so that the same data never needs renaming in either package).
 STATA_RESERVED = frozenset(
-    """_all _b byte _coef _cons double float if in int long _n _N _pi _pred
-    _rc _skip str strL using with""".split()
+    [
+        "_all",
+        "_b",
+        "byte",
+        "_coef",
+        "_cons",
+        "double",
+        "float",
+        "if",
+        "in",
+        "int",
+        "long",
+        "_n",
+        "_N",
+        "_pi",
+        "_pred",
+        "_rc",
+        "_skip",
+        "str",
+        "strL",
+        "using",
+        "with",
+    ]
 )
 _RESERVED_LOWER = {w.lower() for w in SPSS_RESERVED | STATA_RESERVED}
 

@@ -194,7 +194,7 @@ def _register_builtin(pm: InstrumentPluginManager, name: str, module: str) -> No
         return  # not even imported: disabling is how you get past a broken import
     try:
         pm.register(import_module(module), name=name)
-    except Exception as exc:  # noqa: BLE001 - any failure of one plugin is reported, not fatal
+    except Exception as exc:
         _load_failed(pm, name, exc)
         return
     pm.origins[name] = PluginOrigin("built-in", DISTRIBUTION, __version__)
@@ -219,7 +219,7 @@ def _register_entry_point(pm: InstrumentPluginManager, entry_point: metadata.Ent
         if pm.is_registered(plugin):
             return
         pm.register(plugin, name=name)
-    except Exception as exc:  # noqa: BLE001 - any failure of one plugin is reported, not fatal
+    except Exception as exc:
         _load_failed(pm, name, exc)
         return
     version = dist.version if dist is not None else None
@@ -318,7 +318,7 @@ class PluginFacade:
             )
         try:
             return True, impl.function(*(kwargs[arg] for arg in impl.argnames))
-        except Exception as exc:  # noqa: BLE001 - reported, and raised in strict mode
+        except Exception as exc:
             self._failed(impl.plugin_name, hook, exc)
             return False, None
 
@@ -403,7 +403,7 @@ class PluginFacade:
         """Let plugins add commands to *cli*, refusing names already taken."""
         import click  # only the CLI pays for it
 
-        owners = {name: "a built-in command" for name in cli.list_commands(click.Context(cli))}
+        owners = dict.fromkeys(cli.list_commands(click.Context(cli)), "a built-in command")
         # owners: command name -> who has it ("a built-in command" or "plugin 'x'")
         for impl in reversed(self.pm.hook.register_commands.get_hookimpls()):
             before = dict(cli.commands)
@@ -421,7 +421,7 @@ class PluginFacade:
                     f"plugin {impl.plugin_name!r} adds the command {clash!r}, "
                     f"already taken by {owners[clash]}"
                 )
-            owners.update({name: f"plugin {impl.plugin_name!r}" for name in added})
+            owners.update(dict.fromkeys(added, f"plugin {impl.plugin_name!r}"))
 
     # -- introspection -----------------------------------------------------
 
@@ -446,6 +446,6 @@ class PluginFacade:
 
     def unavailable(self) -> dict[str, str]:
         """Plugins left out: name -> "disabled" or why loading failed."""
-        out = {name: "disabled" for name in getattr(self.pm, "disabled", ())}
+        out = dict.fromkeys(getattr(self.pm, "disabled", ()), "disabled")
         out.update(getattr(self.pm, "failures", {}))
         return dict(sorted(out.items()))

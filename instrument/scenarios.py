@@ -18,7 +18,7 @@ from instrument.values import DK, REFUSED
 
 __all__ = ["ScenarioResult", "run_scenario", "run_scenarios", "scenario_value"]
 
-START = dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 1, 15, 10, 0, tzinfo=dt.UTC)
 MAX_PAGES = 10_000
 
 
@@ -62,7 +62,11 @@ def run_scenario(engine: Engine, scenario: Scenario) -> ScenarioResult:
     now = START
     try:
         state = engine.start(
-            now=now, seed=scenario.seed, mode=scenario.mode, language=scenario.language, case=scenario.preload
+            now=now,
+            seed=scenario.seed,
+            mode=scenario.mode,
+            language=scenario.language,
+            case=scenario.preload,
         )
     except EngineError as exc:
         result.failures.append(f"cannot start: {exc}")
@@ -93,7 +97,11 @@ def run_scenario(engine: Engine, scenario: Scenario) -> ScenarioResult:
             break
         now += dt.timedelta(seconds=20)
         outcome = engine.submit(state, submission, now=now, confirm=scenario.confirm_warnings)
-        if not outcome.accepted and outcome.errors and all(p.kind == "prompt" for p in outcome.errors):
+        if (
+            not outcome.accepted
+            and outcome.errors
+            and all(p.kind == "prompt" for p in outcome.errors)
+        ):
             outcome = engine.submit(state, submission, now=now, confirm=scenario.confirm_warnings)
         if not outcome.accepted:
             problems = outcome.errors or outcome.warnings
@@ -124,7 +132,9 @@ def _question_of(q: Questionnaire, key: str) -> str:
     return base
 
 
-def _answer_for(q: Questionnaire, scenario: Scenario, key: str, question_id: str) -> tuple[bool, Any]:
+def _answer_for(
+    q: Questionnaire, scenario: Scenario, key: str, question_id: str
+) -> tuple[bool, Any]:
     answers = scenario.answers
     if key in answers:
         return True, scenario_value(answers[key])
@@ -134,7 +144,9 @@ def _answer_for(q: Questionnaire, scenario: Scenario, key: str, question_id: str
         loop = q.loops[var.loop]
         raw = answers[base]
         if loop.for_each is not None and isinstance(raw, dict):
-            return (int(suffix) in raw or suffix in raw), scenario_value(raw.get(int(suffix), raw.get(suffix)))
+            return (int(suffix) in raw or suffix in raw), scenario_value(
+                raw.get(int(suffix), raw.get(suffix))
+            )
         if isinstance(raw, list):
             index = _iteration_index(loop.id, suffix, scenario, q)
             if index is not None and index < len(raw):
@@ -155,16 +167,25 @@ def _iteration_index(loop_id: str, suffix: str, scenario: Scenario, q: Questionn
 
 
 def _check_expectations(
-    engine: Engine, scenario: Scenario, state: State, result: ScenarioResult, seen_errors: set[str], stopped: bool
+    engine: Engine,
+    scenario: Scenario,
+    state: State,
+    result: ScenarioResult,
+    seen_errors: set[str],
+    stopped: bool,
 ) -> None:
     expect = scenario.expect
     failures = result.failures
     for wanted in expect.get("errors") or ():
         if wanted not in seen_errors:
-            failures.append(f"expected the answer to '{wanted}' to be rejected, but it was accepted")
+            failures.append(
+                f"expected the answer to '{wanted}' to be rejected, but it was accepted"
+            )
     outcome = expect.get("outcome")
     if outcome is not None and not stopped and state.outcome != outcome:
-        failures.append(f"expected outcome {outcome}, got {state.outcome or 'an unfinished interview'}")
+        failures.append(
+            f"expected outcome {outcome}, got {state.outcome or 'an unfinished interview'}"
+        )
     asked = result.asked
     position = 0
     for wanted in expect.get("asked") or ():
@@ -180,7 +201,11 @@ def _check_expectations(
     for name, raw in (expect.get("values") or {}).items():
         wanted_value = _expected_value(raw)
         got = values.get(name)
-        if isinstance(got, float) and isinstance(wanted_value, (int, float)) and abs(got - wanted_value) < 1e-9:
+        if (
+            isinstance(got, float)
+            and isinstance(wanted_value, (int, float))
+            and abs(got - wanted_value) < 1e-9
+        ):
             continue
         if isinstance(got, dt.date) and isinstance(wanted_value, str):
             wanted_value = dt.date.fromisoformat(wanted_value)

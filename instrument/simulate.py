@@ -58,14 +58,43 @@ __all__ = [
 ]
 
 DEFAULT_NOW = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
-MAX_PAGES = 5_000  # plus 50 per page of the questionnaire: an interview longer than that is an engine error
+MAX_PAGES = (
+    5_000  # plus 50 per page of the questionnaire: an interview longer than that is an engine error
+)
 
 _WORDS = (
-    "data", "school", "doctor", "family", "records", "trust", "council", "privacy", "help", "children",
-    "worried", "fine", "unsure", "depends", "useful", "fair", "safe", "consent", "services", "support",
+    "data",
+    "school",
+    "doctor",
+    "family",
+    "records",
+    "trust",
+    "council",
+    "privacy",
+    "help",
+    "children",
+    "worried",
+    "fine",
+    "unsure",
+    "depends",
+    "useful",
+    "fair",
+    "safe",
+    "consent",
+    "services",
+    "support",
 )
 # Valid but awkward texts an export must survive: formula-like starts, quotes, non-ASCII, newlines.
-_AWKWARD = ("=1+1", "+44 20 7946 0000", "-", "@home", 'said "no"', "Café – naïve ŵ ŷ", "tab\there", "x,y;z")
+_AWKWARD = (
+    "=1+1",
+    "+44 20 7946 0000",
+    "-",
+    "@home",
+    'said "no"',
+    "Café – naïve ŵ ŷ",
+    "tab\there",
+    "x,y;z",
+)
 
 
 @dataclass(frozen=True)
@@ -256,7 +285,12 @@ class SimulationReport:
             "now": self.now.isoformat(),
             "ok": self.ok,
             "questions": [
-                {"id": s.id, "type": s.type, "reached": s.reached, "percent": _percent(s.reached, self.n)}
+                {
+                    "id": s.id,
+                    "type": s.type,
+                    "reached": s.reached,
+                    "percent": _percent(s.reached, self.n),
+                }
                 for s in self.questions
             ],
             "never_reached": self.never_reached,
@@ -287,7 +321,9 @@ class SimulationReport:
             "engine_errors": [f.to_json() for f in self.failures],
             "seconds": round(self.seconds, 4),
             "engine_seconds": round(self.engine_seconds, 4),
-            "respondents_per_second": round(self.respondents_per_second, 1) if self.seconds > 0 else None,
+            "respondents_per_second": round(self.respondents_per_second, 1)
+            if self.seconds > 0
+            else None,
         }
 
 
@@ -370,15 +406,24 @@ def simulate_respondent(
 ) -> tuple[SimulatedInterview | None, list[SimulationFailure]]:
     """Replay one respondent (e.g. the seed of a reported engine error); returns it and any failure."""
     tally = _Tally()
-    interview = _run(engine, tally, index, seed, mode, language, now, behaviour or Behaviour(), case)
+    interview = _run(
+        engine, tally, index, seed, mode, language, now, behaviour or Behaviour(), case
+    )
     return interview, tally.failures
 
 
-VALID_ONLY = Behaviour(skip=0.0, missing=0.0, invalid=0.0, back=0.0, jump=0.0, breakoff=0.0, awkward_text=0.0)
+VALID_ONLY = Behaviour(
+    skip=0.0, missing=0.0, invalid=0.0, back=0.0, jump=0.0, breakoff=0.0, awkward_text=0.0
+)
 
 
 def random_answers(
-    step: Step, rng: random.Random, mode: str = "web", *, today: dt.date, behaviour: Behaviour = VALID_ONLY
+    step: Step,
+    rng: random.Random,
+    mode: str = "web",
+    *,
+    today: dt.date,
+    behaviour: Behaviour = VALID_ONLY,
 ) -> dict[str, Any]:
     """Random answers for every key of ``step``, made from the step alone (valid ones by default).
 
@@ -404,7 +449,9 @@ class _Respondent:
 
     # ---- valid answers
 
-    def page(self, step: Step, prompted: set[str]) -> tuple[dict[str, Any], tuple[str, str, Any] | None]:
+    def page(
+        self, step: Step, prompted: set[str]
+    ) -> tuple[dict[str, Any], tuple[str, str, Any] | None]:
         """Answers for every key of the page, and the invalid input injected (key, kind, value) if any."""
         answers: dict[str, Any] = {}
         for view in step.questions:
@@ -420,12 +467,22 @@ class _Respondent:
                 answers[invalid[0]] = invalid[2]
         return answers, invalid
 
-    def _one(self, view: QuestionView, key: str, answers: dict[str, Any], prompted: set[str], *, grid: bool) -> None:
+    def _one(
+        self,
+        view: QuestionView,
+        key: str,
+        answers: dict[str, Any],
+        prompted: set[str],
+        *,
+        grid: bool,
+    ) -> None:
         rng = self.rng
         b = self.b
         r = rng.random()
         if view.offer_missing and (view.allow_dk or view.allow_refused):
-            was_prompted = bool(prompted) and (key in prompted or (grid and view.rows[0].key in prompted))
+            was_prompted = bool(prompted) and (
+                key in prompted or (grid and view.rows[0].key in prompted)
+            )
             if was_prompted:
                 if r < b.after_prompt:
                     answers[key] = self._missing(view)
@@ -460,7 +517,9 @@ class _Respondent:
         elif kind == "decimal":
             answers[key] = self._decimal(view)
         elif kind in ("text", "long_text"):
-            if self.mode != "ivr":  # a keypad cannot type words: an automated call leaves texts empty
+            if (
+                self.mode != "ivr"
+            ):  # a keypad cannot type words: an automated call leaves texts empty
                 answers[key] = self._text(view.max_length or 200, long=kind == "long_text")
         elif kind == "date":
             answers[key] = self._date(view)
@@ -474,7 +533,9 @@ class _Respondent:
         return DK if view.allow_dk else REFUSED
 
     def _choosable(self, view: QuestionView) -> Sequence[Any]:
-        if self.mode == "ivr":  # an automated call offers neither not-read-out nor other-specify options
+        if (
+            self.mode == "ivr"
+        ):  # an automated call offers neither not-read-out nor other-specify options
             found = [o for o in view.options if not o.not_read_out and not o.other_specify]
             return found or view.options
         return view.options
@@ -533,7 +594,10 @@ class _Respondent:
         if rng.random() < self.b.awkward_text:
             text = rng.choice(_AWKWARD)
         else:
-            words = [_WORDS[int(rng.random() * len(_WORDS))] for _ in range(1 + int(rng.random() * (12 if long else 5)))]
+            words = [
+                _WORDS[int(rng.random() * len(_WORDS))]
+                for _ in range(1 + int(rng.random() * (12 if long else 5)))
+            ]
             if long and rng.random() < 0.3:
                 words.insert(len(words) // 2, "\n")
             text = " ".join(words)
@@ -620,10 +684,29 @@ class _Respondent:
         if kind == "date":
             first, last = self._date_bounds(view)
             if view.min is not None:
-                options.append(("date_out_of_range", (first - dt.timedelta(days=1 + int(rng.random() * 900))).isoformat()))
+                options.append(
+                    (
+                        "date_out_of_range",
+                        (first - dt.timedelta(days=1 + int(rng.random() * 900))).isoformat(),
+                    )
+                )
             if view.max is not None:
-                options.append(("date_out_of_range", last + dt.timedelta(days=1 + int(rng.random() * 900))))
-            options.append(("impossible_date", rng.choice(({"day": "31", "month": "2", "year": "2001"}, "2021-13-01", "yesterday", {"day": "1", "month": "1", "year": "85"}))))
+                options.append(
+                    ("date_out_of_range", last + dt.timedelta(days=1 + int(rng.random() * 900)))
+                )
+            options.append(
+                (
+                    "impossible_date",
+                    rng.choice(
+                        (
+                            {"day": "31", "month": "2", "year": "2001"},
+                            "2021-13-01",
+                            "yesterday",
+                            {"day": "1", "month": "1", "year": "85"},
+                        )
+                    ),
+                )
+            )
         if not options:
             return None
         name, value = options[int(rng.random() * len(options))]
@@ -686,17 +769,28 @@ def _run(
     elif case is not None:
         case_data = case
     try:
-        return _interview(engine, tally, rng, index, seed, mode, lang, started_at, behaviour, case_data)
+        return _interview(
+            engine, tally, rng, index, seed, mode, lang, started_at, behaviour, case_data
+        )
     except _Accepted as exc:
         tally.failures.append(
             SimulationFailure(index, seed, started_at, mode, lang, exc.page, str(exc), "")
         )
-    except Exception as exc:  # noqa: BLE001 -- anything the engine raises is a defect to report, not to crash on
+    except Exception as exc:
         tb = traceback.extract_tb(exc.__traceback__)
         summary = "".join(traceback.format_list(tb[-6:])) + f"{type(exc).__name__}: {exc}"
         page_id = getattr(exc, "_sim_page", None)
         tally.failures.append(
-            SimulationFailure(index, seed, started_at, mode, lang, page_id, f"{type(exc).__name__}: {exc}", summary)
+            SimulationFailure(
+                index,
+                seed,
+                started_at,
+                mode,
+                lang,
+                page_id,
+                f"{type(exc).__name__}: {exc}",
+                summary,
+            )
         )
     return None
 
@@ -748,7 +842,9 @@ def _interview(
         while not state.finished:
             steps += 1
             if steps > max_steps:
-                raise RuntimeError(f"the interview did not end within {max_steps} pages (a routing loop?)")
+                raise RuntimeError(
+                    f"the interview did not end within {max_steps} pages (a routing loop?)"
+                )
             t = clock()
             step = current_step(state, texts=False)
             engine_time += clock() - t
@@ -779,7 +875,9 @@ def _interview(
                 target = state.history[earliest + int(rng.random() * (history - 1 - earliest))]
                 now += dt.timedelta(seconds=5)
                 t = clock()
-                events.extend(engine.jump(state, target.keys[0] if target.keys else target.page, now=now))
+                events.extend(
+                    engine.jump(state, target.keys[0] if target.keys else target.page, now=now)
+                )
                 engine_time += clock() - t
                 continue
             prompted: set[str] = set()
@@ -820,7 +918,9 @@ def _interview(
                     tally.rejections["skip_prompt"] += 1
                     prompted.update(p.key for p in errors)
                     t = clock()
-                    step = current_step(state, texts=False)  # re-rendered: don't know is offered now
+                    step = current_step(
+                        state, texts=False
+                    )  # re-rendered: don't know is offered now
                     engine_time += clock() - t
                     continue
                 if errors:
@@ -831,7 +931,14 @@ def _interview(
                 if rng.random() < b.confirm:
                     tally.warnings_confirmed += 1
                     t = clock()
-                    result = submit(state, answers, now=now, token=step.token, confirm={w.id for w in result.warnings}, actor=actor)
+                    result = submit(
+                        state,
+                        answers,
+                        now=now,
+                        token=step.token,
+                        confirm={w.id for w in result.warnings},
+                        actor=actor,
+                    )
                     engine_time += clock() - t
                     events.extend(result.events)
                     if not result.accepted:
@@ -888,7 +995,11 @@ def _count_answers(answers: dict[str, Any], step: Step, tally: _Tally) -> None:
 
 
 def _count_checks(
-    result: SubmitResult, step: Step, engine: Engine, tally: _Tally, fired_here: set[tuple[str, int, str]]
+    result: SubmitResult,
+    step: Step,
+    engine: Engine,
+    tally: _Tally,
+    fired_here: set[tuple[str, int, str]],
 ) -> None:
     for problem in (*result.errors, *result.warnings):
         if "#" not in problem.id:
@@ -930,7 +1041,9 @@ def _report(
     questions: list[QuestionStat] = []
     for page in q.walk_pages():
         for question in page.questions:
-            questions.append(QuestionStat(question.id, question.type, tally.reached.get(question.id, 0)))
+            questions.append(
+                QuestionStat(question.id, question.type, tally.reached.get(question.id, 0))
+            )
     checks: list[CheckStat] = []
     known: set[tuple[str, int, str]] = set()
     for stat in questions:

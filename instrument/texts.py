@@ -9,15 +9,15 @@ which keeps rendering a page cheap.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jinja2
 from jinja2 import meta
 from jinja2 import nodes as jinja_nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-import re
-
 from markupsafe import Markup
 
 from instrument.values import DK, REFUSED
@@ -179,9 +179,13 @@ class TextTemplate:
         self._compiled: list[Any] = [None, None]  # html, plain: compiled on first use
         self._markup = Markup(source)
         # Our helpers and any a plugin added (Jinja's own globals such as range stay out).
-        self._helpers = {} if envs is None else {
-            name: value for name, value in envs[0].globals.items() if name not in _JINJA_GLOBALS
-        }
+        self._helpers = (
+            {}
+            if envs is None
+            else {
+                name: value for name, value in envs[0].globals.items() if name not in _JINJA_GLOBALS
+            }
+        )
 
     @property
     def is_static(self) -> bool:
@@ -197,7 +201,9 @@ class TextTemplate:
         try:
             parsed = html_env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateSyntax(TemplateProblem(exc.message or "template syntax error", exc.lineno)) from None
+            raise TemplateSyntax(
+                TemplateProblem(exc.message or "template syntax error", exc.lineno)
+            ) from None
         for node in parsed.find_all((jinja_nodes.Filter, jinja_nodes.Test)):
             known = html_env.filters if isinstance(node, jinja_nodes.Filter) else html_env.tests
             if node.name not in known:
@@ -223,7 +229,7 @@ class TextTemplate:
             # of the environment's globals (the bulk of Jinja's per-render cost).
             context = template.new_context(context_values, shared=True)
             text = "".join(template.root_render_func(context))
-        except Exception:  # noqa: BLE001 - a fill must never take a page down
+        except Exception:
             # Show the wording without its fills rather than an error page; the
             # author's `instrument simulate` run reports such fills beforehand.
             text = _FILLS.sub("", self.source)

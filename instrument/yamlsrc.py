@@ -7,8 +7,9 @@ about a duplicated key, so we compose the node graph ourselves and wrap it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any
 
 import yaml
 
@@ -69,7 +70,7 @@ class YMap:
         return {k: v.plain() for k, v in self.entries.items()}
 
 
-YNode = Union[YScalar, YSeq, YMap]
+YNode = YScalar | YSeq | YMap
 
 
 # libyaml's composer keeps the same marks and is several times faster.
@@ -98,7 +99,9 @@ class _Builder:
             except (ValueError, OverflowError) as exc:
                 # PyYAML's own constructors raise these for values that look like a
                 # date or a number but are not one, e.g. 0000-00-00 or 2025-02-30.
-                self.diagnostics.error(pos, f"cannot read '{node.value}' as a {_scalar_kind(node.tag)}: {exc}")
+                self.diagnostics.error(
+                    pos, f"cannot read '{node.value}' as a {_scalar_kind(node.tag)}: {exc}"
+                )
                 value = node.value
             return YScalar(value, pos, quoted=node.style in ("'", '"'))
         if isinstance(node, yaml.SequenceNode):

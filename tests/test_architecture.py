@@ -27,7 +27,10 @@ def test_import_contracts_are_kept() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": ":".join(paths), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"},
+        env={
+            "PYTHONPATH": ":".join(paths),
+            "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        },
         timeout=120,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

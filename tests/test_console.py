@@ -34,20 +34,24 @@ NOW = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
 # the grid rows) get the same answer whatever their order, so the script
 # does not depend on the seed.
 WEB_COMPLETE = [
-    "1",          # parent: yes
-    "2",          # n_kids
-    "3", "12",    # kid_age_1, kid_age_2
-    "1, 96",      # heard: TV and somewhere else
-    "a poster",   # heard_other
-    "nice",       # comment
-    "1",          # trust_source_1
-    "",           # trust_source_96: skipped, so the web prompts once ...
-    "dk",         # ... and now offers don't know
-    "1", "1",     # b1 and b2, in either order
-    "1", "1", "1",  # grid rows g_a, g_b, g_c (youngest is under 5)
+    "1",  # parent: yes
+    "2",  # n_kids
+    "3",
+    "12",  # kid_age_1, kid_age_2
+    "1, 96",  # heard: TV and somewhere else
+    "a poster",  # heard_other
+    "nice",  # comment
+    "1",  # trust_source_1
+    "",  # trust_source_96: skipped, so the web prompts once ...
+    "dk",  # ... and now offers don't know
+    "1",
+    "1",  # b1 and b2, in either order
+    "1",
+    "1",
+    "1",  # grid rows g_a, g_b, g_c (youngest is under 5)
     "27 3 1980",  # born, day month year
-    "1.7",        # height
-    "",           # the closing information screen
+    "1.7",  # height
+    "",  # the closing information screen
 ]
 
 
@@ -185,12 +189,15 @@ def test_soft_warning_declined_asks_again() -> None:
 
 def test_back_and_jump() -> None:
     lines = [
-        "1", "2", "3",
-        ":back",       # at child 2: back to child 1, which shows its answer
-        "4", "12",
+        "1",
+        "2",
+        "3",
+        ":back",  # at child 2: back to child 1, which shows its answer
+        "4",
+        "12",
         ":jump n_kids",  # at the heard page
-        "1",           # now one child: child 2 falls off the route
-        "",            # child 1: Enter keeps 4
+        "1",  # now one child: child 2 falls off the route
+        "",  # child 1: Enter keeps 4
         ":quit",
     ]
     result = run_try(lines)
@@ -286,13 +293,14 @@ def test_unknown_language_at_start_is_an_error() -> None:
 def test_cati_interviewer(phone_mini: Path) -> None:
     lines = [
         "1",
-        "",        # an interviewer must key something ...
-        "dk",      # ... and don't know is always available
-        "96",      # heard: volunteered "somewhere else"
+        "",  # an interviewer must key something ...
+        "dk",  # ... and don't know is always available
+        "96",  # heard: volunteered "somewhere else"
         "a poster",
-        "ref",     # comment refused
-        "dk",      # trust_source_96
-        "2", "2",
+        "ref",  # comment refused
+        "dk",  # trust_source_96
+        "2",
+        "2",
         ":quit",
     ]
     result = run_try(lines, "--mode", "cati", path=phone_mini)
@@ -345,7 +353,9 @@ def test_ivr_text_rendering(phone_mini: Path) -> None:
 
 def test_ivr_keys_for_dont_know_on_a_choice(phone_mini: Path) -> None:
     # heard: 8 is don't know; comment skipped; trust loop is not asked (no codes)
-    engine, session, out = interview(["1", "1", "4", "8", "", "1", "1"], mode="ivr", path=phone_mini)
+    engine, session, out = interview(
+        ["1", "1", "4", "8", "", "1", "1"], mode="ivr", path=phone_mini
+    )
     values = engine.values(session.state)
     assert values["heard"] is DK
     assert values["kid_age_1"] == 4  # on a number, 8 and 4 are digits, not keys
@@ -407,7 +417,9 @@ def test_plugin_module_is_cheap_to_import() -> None:
         "heavy = {'flask', 'werkzeug', 'twilio', 'pyreadstat', 'pyarrow', 'pandas', 'instrument.engine'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True
+    )
     assert done.stdout.strip() == "[]"
 
 
@@ -417,14 +429,24 @@ def test_plugin_module_is_cheap_to_import() -> None:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     roots = [str(ROOT), str(ROOT / "modes"), str(ROOT / "plugins")]
-    env["PYTHONPATH"] = os.pathsep.join(roots + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONPATH"] = os.pathsep.join(
+        roots + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
     env.pop("INSTRUMENT_DISABLE_PLUGINS", None)
     return env
 
 
 def test_works_through_a_real_pipe() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", "from instrument.cli import main; main()", "try", str(MINI), "--seed", "3"],
+        [
+            sys.executable,
+            "-c",
+            "from instrument.cli import main; main()",
+            "try",
+            str(MINI),
+            "--seed",
+            "3",
+        ],
         input="\n".join(WEB_COMPLETE) + "\n",
         capture_output=True,
         text=True,

@@ -9,15 +9,26 @@ import sys
 
 import numpy as np
 import pytest
+from test_dataset_support import FLAGSHIP, MINI, MINI_CHILDREN, START, drive, load, mini_interviews
 
 from instrument.dataset import DatasetError, Pseudonymiser, build_dataset, int_dtype_for
 from instrument.dataset.coding import light_state as _light_state
 from instrument.engine import Engine, State
 from instrument.loader import load_questionnaire_text
 
-from test_dataset_support import FLAGSHIP, MINI, MINI_CHILDREN, START, drive, load, mini_interviews
-
-ADMIN = {"case_id", "qversion", "language", "mode", "mode_first", "mode_switch", "started", "ended", "duration", "outcome", "interviewer"}
+ADMIN = {
+    "case_id",
+    "qversion",
+    "language",
+    "mode",
+    "mode_first",
+    "mode_switch",
+    "started",
+    "ended",
+    "duration",
+    "outcome",
+    "interviewer",
+}
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +114,28 @@ def test_codebook_describes_every_column(dataset):
     assert list(cb.variables) == list(dataset.frame.columns)
     parent = cb["parent"]
     assert parent.value_labels == {1: "Yes", 2: "No"}
-    assert parent.missing == {-1: "Don't know", -2: "Refused", -8: "Inapplicable (routed past)", -9: "Missing (on route, not answered)"}
+    assert parent.missing == {
+        -1: "Don't know",
+        -2: "Refused",
+        -8: "Inapplicable (routed past)",
+        -9: "Missing (on route, not answered)",
+    }
     assert parent.texts["web"]["cy"] == "Ydych chi'n rhiant?"
     assert parent.texts["cati"]["en"].startswith("READ OUT")
     assert cb["trust_source_1"].value_labels_by_language["cy"][1] == "Cytuno"
     universe = cb["trust_source_96"].universe
-    assert "once for each option chosen at heard" in universe and "includes None of these" in universe
+    assert (
+        "once for each option chosen at heard" in universe and "includes None of these" in universe
+    )
     assert "youngest" in cb["g_c"].universe and cb["g_c"].universe.endswith("is less than 5")
     assert cb["heard_96"].group == "heard" and cb["heard_96"].option_code == 96
     assert cb["heard_other"].other_of == "heard"
-    assert cb["comment"].missing == {"-1": "Don't know", "-2": "Refused", "-8": "Inapplicable (routed past)", "-9": "Missing (on route, not answered)"}
+    assert cb["comment"].missing == {
+        "-1": "Don't know",
+        "-2": "Refused",
+        "-8": "Inapplicable (routed past)",
+        "-9": "Missing (on route, not answered)",
+    }
     assert cb["youngest"].derived and "min(kid_age)" in cb["youngest"].universe
     group = next(g for g in cb.groups if g.name == "heard")
     assert group.variables == ["heard_1", "heard_2", "heard_3", "heard_96", "heard_97"]
@@ -131,13 +154,16 @@ def test_integer_storage_is_sized_to_the_data_within_stata_ranges(dataset):
 
 
 def test_default_is_complete_interviews_and_test_data_is_left_out(mini, runs):
-    items = [(state.to_json(), {"id": name, "is_test": name == "web"}) for name, (state, _) in runs.items()]
+    items = [
+        (state.to_json(), {"id": name, "is_test": name == "web"})
+        for name, (state, _) in runs.items()
+    ]
     default = build_dataset(mini, items)
     assert set(default.frame["outcome"]) == {1}
     assert len(default.frame) == 5  # cati, welsh, mixed, dk_multi, skipper
     assert len(build_dataset(mini, items, include_test=True)) == 6
     assert len(build_dataset(mini, items, include_partial=True, include_test=True)) == 8
-    later = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     assert len(build_dataset(mini, items, since=later)) == 0
     assert len(build_dataset(mini, items, since=START)) == 5
 
@@ -145,9 +171,21 @@ def test_default_is_complete_interviews_and_test_data_is_left_out(mini, runs):
 def test_case_and_interviewer_ids_are_keyed_hashes(mini, runs):
     state, _ = runs["cati"]
     items = [(state.to_json(), {"id": "interview-uuid-1"})]
-    a = build_dataset(mini, items, pseudonymiser=Pseudonymiser(b"s" * 32), interviewers={"interview-uuid-1": "I-7"})
-    b = build_dataset(mini, items, pseudonymiser=Pseudonymiser(b"s" * 32), interviewers={"interview-uuid-1": "I-7"})
-    c = build_dataset(mini, items, pseudonymiser=Pseudonymiser(None), interviewers={"interview-uuid-1": "I-7"})
+    a = build_dataset(
+        mini,
+        items,
+        pseudonymiser=Pseudonymiser(b"s" * 32),
+        interviewers={"interview-uuid-1": "I-7"},
+    )
+    b = build_dataset(
+        mini,
+        items,
+        pseudonymiser=Pseudonymiser(b"s" * 32),
+        interviewers={"interview-uuid-1": "I-7"},
+    )
+    c = build_dataset(
+        mini, items, pseudonymiser=Pseudonymiser(None), interviewers={"interview-uuid-1": "I-7"}
+    )
     case = a.frame["case_id"][0]
     assert case == b.frame["case_id"][0] != c.frame["case_id"][0]
     assert "interview-uuid-1" not in case and len(case) == 17
@@ -172,7 +210,7 @@ def test_long_loop_file_has_only_iterations_that_happened(dataset):
 def test_versions_are_harmonised_by_variable_name(mini, runs):
     text2 = mini.source_text.replace('version: "1"', 'version: "2"').replace(
         "      - id: height\n",
-        "      - id: shoe\n        type: integer\n        text: {en: \"Shoe size\", cy: \"Maint esgid\"}\n      - id: height\n",
+        '      - id: shoe\n        type: integer\n        text: {en: "Shoe size", cy: "Maint esgid"}\n      - id: height\n',
     )
     v2 = load_questionnaire_text(text2, "v2.yaml").questionnaire
     assert v2 is not None
@@ -193,7 +231,9 @@ def test_flagship_scenarios_build(tmp_path):
     q = load(FLAGSHIP)
     states = [r.state for r in run_scenarios(q) if r.state is not None]
     assert states
-    ds = build_dataset(q, [(s.to_json(), {"id": str(i)}) for i, s in enumerate(states)], include_partial=True)
+    ds = build_dataset(
+        q, [(s.to_json(), {"id": str(i)}) for i, s in enumerate(states)], include_partial=True
+    )
     assert len(ds.frame) == len(states)  # unfinished scenarios count as partial
     assert list(ds.codebook.variables) == list(ds.frame.columns)
 
@@ -206,5 +246,11 @@ def test_core_dataset_imports_no_file_format_or_web_library():
         "bad = [m for m in ('pyreadstat', 'pyarrow', 'flask', 'twilio', 'lxml') if m in set(sys.modules) - before]\n"
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(MINI.parent.parent.parent))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(MINI.parent.parent.parent),
+    )
     assert out.stdout.strip() == ""

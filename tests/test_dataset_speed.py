@@ -48,7 +48,15 @@ def _int_column(values: list[Any]) -> np.ndarray:
     return arr.astype(fast.int_dtype_for(int(arr.min()), int(arr.max())))
 
 
-def reference_build(questionnaire, items, *, include_partial=False, include_test=False, versions=None, interviewers=None):
+def reference_build(
+    questionnaire,
+    items,
+    *,
+    include_partial=False,
+    include_test=False,
+    versions=None,
+    interviewers=None,
+):
     """The original build: one interview and one cell at a time (kept here as the specification)."""
     pseudo = Pseudonymiser(SECRET)
     interviewer_of = interviewers or {}
@@ -79,7 +87,9 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
     languages = list(questionnaire.languages)
     for q in distinct.values():
         languages += [lang for lang in q.languages if lang not in languages]
-    version_labels = [questionnaire.version] + sorted({q.version for q in distinct.values()} - {questionnaire.version})
+    version_labels = [questionnaire.version] + sorted(
+        {q.version for q in distinct.values()} - {questionnaire.version}
+    )
     admin: dict[str, list[Any]] = {n: [] for n in fast.ADMIN}
     iterations: dict[str, list[tuple[str, ...]]] = {lid: [] for lid in loops}
     wanted = {"complete"} | ({"partial", "screened_out"} if include_partial else set())
@@ -108,13 +118,17 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
             kind = col.kind
             v = values.get(col.key, _ABSENT)
             if v is _ABSENT:
-                code = frame_codes[col.absent] if col.ordinal <= cutoff else frame_codes["unanswered"]
+                code = (
+                    frame_codes[col.absent] if col.ordinal <= cutoff else frame_codes["unanswered"]
+                )
                 out = text(code, kind)
             elif kind == MULTI and type(v) is tuple:
                 out = 1 if col.extra in v else 0
             elif kind == OTHER and not (type(v) is str and v):
                 parent = values.get(col.extra[0])
-                chosen = parent == col.extra[1] or (type(parent) is tuple and col.extra[1] in parent)
+                chosen = parent == col.extra[1] or (
+                    type(parent) is tuple and col.extra[1] in parent
+                )
                 out = text(frame_codes["unanswered" if chosen else "routed_past"], kind)
             elif v is None:
                 out = text(frame_codes[col.none], kind)
@@ -141,7 +155,9 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
                 data[name].append(str(rp) if infos[name].storage == "str" else rp)
         used = state.modes_used or [state.mode]
         start = state.started_at.astimezone(dt.UTC).replace(tzinfo=None)
-        end = state.finished_at.astimezone(dt.UTC).replace(tzinfo=None) if state.finished_at else None
+        end = (
+            state.finished_at.astimezone(dt.UTC).replace(tzinfo=None) if state.finished_at else None
+        )
         admin["case_id"].append(pseudo.case_id(meta["id"]))
         admin["qversion"].append(q.version)
         admin["language"].append(languages.index(state.language) + 1)
@@ -156,7 +172,9 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
         if staff:
             admin["interviewer"].append(pseudo.interviewer_id(staff))
         else:
-            admin["interviewer"].append(str(frame_codes["unanswered" if "cati" in used else "routed_past"]))
+            admin["interviewer"].append(
+                str(frame_codes["unanswered" if "cati" in used else "routed_past"])
+            )
         for lid in loops:
             iterations[lid].append(tuple(state.loop_keys.get(lid, ())))
 
@@ -165,7 +183,9 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
     for info in admin_infos + [infos[n] for n in names]:
         values_ = admin[info.name] if info.name in admin else data[info.name]
         if info.storage == "datetime":
-            columns[info.name] = pd.to_datetime(pd.Series(values_, dtype=object)).astype("datetime64[us]")
+            columns[info.name] = pd.to_datetime(pd.Series(values_, dtype=object)).astype(
+                "datetime64[us]"
+            )
         elif info.storage == "int":
             columns[info.name] = _int_column(values_)
         elif info.storage == "float":
@@ -178,11 +198,21 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
     variables.update(infos)
     codebook = Codebook(
         questionnaire_id=questionnaire.id,
-        title=questionnaire.title.source(questionnaire.default_language, questionnaire.default_language),
-        version=questionnaire.version, versions=version_labels, languages=languages,
-        default_language=questionnaire.default_language, modes=list(questionnaire.modes),
-        missing_codes=dict(frame_codes), variables=variables, groups=groups, loops=list(loops.values()),
-        exported_at=EXPORTED, case_count=len(frame), notes=fast._notes(distinct.values(), frame_codes),
+        title=questionnaire.title.source(
+            questionnaire.default_language, questionnaire.default_language
+        ),
+        version=questionnaire.version,
+        versions=version_labels,
+        languages=languages,
+        default_language=questionnaire.default_language,
+        modes=list(questionnaire.modes),
+        missing_codes=dict(frame_codes),
+        variables=variables,
+        groups=groups,
+        loops=list(loops.values()),
+        exported_at=EXPORTED,
+        case_count=len(frame),
+        notes=fast._notes(distinct.values(), frame_codes),
     )
     fast.shorten_labels(codebook)
     return Dataset(frame, codebook, iterations)
@@ -191,15 +221,30 @@ def reference_build(questionnaire, items, *, include_partial=False, include_test
 # ------------------------------------------------------------------ simulated interviews
 
 
-def simulated(q, n: int, seed: int, start: dt.datetime) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def simulated(
+    q, n: int, seed: int, start: dt.datetime
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """``n`` random respondents per mode of ``q``, as (state, meta) pairs in start order."""
     out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     engine = Engine(q)
     for m, mode in enumerate(q.modes):
         got: list[Any] = []
-        simulate(q, n, seed + m, mode, now=start + dt.timedelta(seconds=17 * m), on_interview=got.append, engine=engine)
+        simulate(
+            q,
+            n,
+            seed + m,
+            mode,
+            now=start + dt.timedelta(seconds=17 * m),
+            on_interview=got.append,
+            engine=engine,
+        )
         for sim in got:
-            out.append((sim.state.to_json(), {"id": f"{q.version}-{mode}-{sim.index}", "started": sim.started_at}))
+            out.append(
+                (
+                    sim.state.to_json(),
+                    {"id": f"{q.version}-{mode}-{sim.index}", "started": sim.started_at},
+                )
+            )
     out.sort(key=lambda item: (item[1]["started"], item[1]["id"]))
     for i, (_, meta) in enumerate(out):
         meta["is_test"] = i % 11 == 5
@@ -214,7 +259,7 @@ def mini_versions():
     v1 = load(MINI)
     text2 = v1.source_text.replace('version: "1"', 'version: "2"').replace(
         "      - id: height\n",
-        "      - id: shoe\n        type: integer\n        text: {en: \"Shoe size\", cy: \"Maint esgid\"}\n      - id: height\n",
+        '      - id: shoe\n        type: integer\n        text: {en: "Shoe size", cy: "Maint esgid"}\n      - id: height\n',
     )
     v2 = load_questionnaire_text(text2, "v2.yaml").questionnaire
     assert v2 is not None
@@ -242,7 +287,9 @@ def assert_same(ours: Dataset, ref: Dataset, tmp_path) -> None:
 
 
 def ours(questionnaire, items, **kw) -> Dataset:
-    return build_dataset(questionnaire, items, pseudonymiser=Pseudonymiser(SECRET), exported_at=EXPORTED, **kw)
+    return build_dataset(
+        questionnaire, items, pseudonymiser=Pseudonymiser(SECRET), exported_at=EXPORTED, **kw
+    )
 
 
 # ------------------------------------------------------------------ the comparisons
@@ -262,12 +309,16 @@ def test_flagship_build_equals_the_reference(flagship_items, partial, tmp_path):
 
 def test_interleaved_versions_equal_the_reference(mini_versions, tmp_path):
     v1, v2, items = mini_versions
-    assert len({s["questionnaire_hash"] for s, _ in items[:20]}) == 2  # the versions really interleave
+    assert (
+        len({s["questionnaire_hash"] for s, _ in items[:20]}) == 2
+    )  # the versions really interleave
     kw = {"include_partial": True, "versions": {v1.content_hash: v1}}
     got = ours(v2, items, **kw)
     ref = reference_build(v2, items, **kw)
     assert set(got.frame["qversion"]) == {"1", "2"}
-    codes = set().union(*(set(got.frame[c]) for c in got.frame.columns if got.frame[c].dtype.kind == "i"))
+    codes = set().union(
+        *(set(got.frame[c]) for c in got.frame.columns if got.frame[c].dtype.kind == "i")
+    )
     assert {-1, -2, -8, -9} <= codes  # every missing code occurs
     assert_same(got, ref, tmp_path)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from instrument.values import DK, REFUSED
 ROOT = Path(__file__).resolve().parent.parent
 MINI = ROOT / "tests" / "data" / "mini.yaml"
 FLAGSHIP = ROOT / "questionnaires" / "social_licence.yaml"
-START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PAGE_SECONDS = 7
 
 
@@ -84,9 +85,13 @@ def drive(
                     given[key] = answers[key]
                 elif state.mode == "cati" and view.type != "info":
                     given[key] = DK
-        result = engine.submit(state, given, now=now, token=step.token, confirm=True, actor=_actor(state, actor))
+        result = engine.submit(
+            state, given, now=now, token=step.token, confirm=True, actor=_actor(state, actor)
+        )
         if not result.accepted and result.errors and all(p.kind == "prompt" for p in result.errors):
-            result = engine.submit(state, given, now=now, token=step.token, confirm=True, actor=_actor(state, actor))
+            result = engine.submit(
+                state, given, now=now, token=step.token, confirm=True, actor=_actor(state, actor)
+            )
         assert result.accepted, (step.page_id, [p.message for p in result.problems])
         events += _convert(result.events, state, actor)
         pages += 1
@@ -124,19 +129,37 @@ def row_coder(store: Store, version_id: int) -> RowCoder:
 
 
 def save(
-    store: Store, version_id: int, state: State, events: list[NewEvent], *, is_test: bool = False,
-    interview_id: str | None = None, export_row: bool = True,
+    store: Store,
+    version_id: int,
+    state: State,
+    events: list[NewEvent],
+    *,
+    is_test: bool = False,
+    interview_id: str | None = None,
+    export_row: bool = True,
 ) -> str:
     """Store a driven interview as a mode would: created, then saved with its export row
     (``export_row=False``: without one, as a store written before export rows)."""
     record = store.create_interview(
-        version_id, mode=state.modes_used[0], language=state.language, state={}, is_test=is_test,
-        now=state.started_at, interview_id=interview_id,
+        version_id,
+        mode=state.modes_used[0],
+        language=state.language,
+        state={},
+        is_test=is_test,
+        now=state.started_at,
+        interview_id=interview_id,
     )
-    status = {"complete": "complete", "screened_out": "screened_out", "partial": "abandoned"}.get(state.outcome or "", "active")
+    status = {"complete": "complete", "screened_out": "screened_out", "partial": "abandoned"}.get(
+        state.outcome or "", "active"
+    )
     store.save_interview(
-        record.id, expected_revision=0, state=state.to_json(), status=status, mode=state.mode,
-        events=events, now=state.finished_at or state.now,
+        record.id,
+        expected_revision=0,
+        state=state.to_json(),
+        status=status,
+        mode=state.mode,
+        events=events,
+        now=state.finished_at or state.now,
         export_row=row_coder(store, version_id).encode(state) if export_row else None,
     )
     return record.id
@@ -147,9 +170,22 @@ def load(path: Path) -> Questionnaire:
 
 
 MINI_CHILDREN = {
-    "parent": 1, "n_kids": 2, "kid_age_1": 3, "kid_age_2": 12, "heard": [1, 96], "heard_other": "a poster",
-    "comment": "=1+2 and @me", "trust_source_1": 1, "trust_source_96": DK, "b1": 1, "b2": 3,
-    "g_a": 1, "g_b": 2, "g_c": 3, "born": dt.date(1980, 5, 1), "height": 1.7,
+    "parent": 1,
+    "n_kids": 2,
+    "kid_age_1": 3,
+    "kid_age_2": 12,
+    "heard": [1, 96],
+    "heard_other": "a poster",
+    "comment": "=1+2 and @me",
+    "trust_source_1": 1,
+    "trust_source_96": DK,
+    "b1": 1,
+    "b2": 3,
+    "g_a": 1,
+    "g_b": 2,
+    "g_c": 3,
+    "born": dt.date(1980, 5, 1),
+    "height": 1.7,
 }
 
 
@@ -161,12 +197,37 @@ def mini_interviews(engine: Engine) -> dict[str, tuple[State, list[NewEvent]]]:
     """A spread of real mini interviews, by name."""
     runs = {
         "web": dict(answers=MINI_CHILDREN, case={"region": 1, "profile_kids": 2}),
-        "cati": dict(answers=MINI_CHILDREN, mode="cati", actor="interviewer:I-7", case={"region": 1, "profile_kids": 2}),
+        "cati": dict(
+            answers=MINI_CHILDREN,
+            mode="cati",
+            actor="interviewer:I-7",
+            case={"region": 1, "profile_kids": 2},
+        ),
         "welsh": dict(answers=MINI_CHILDREN, language="cy", case={"region": 1, "profile_kids": 2}),
-        "mixed": dict(answers=MINI_CHILDREN, switch_to="cati", switch_after=3, actor="interviewer:I-9", back_on="two_on_one", case={"region": 1, "profile_kids": 2}),
+        "mixed": dict(
+            answers=MINI_CHILDREN,
+            switch_to="cati",
+            switch_after=3,
+            actor="interviewer:I-9",
+            back_on="two_on_one",
+            case={"region": 1, "profile_kids": 2},
+        ),
         "screened": dict(answers={"parent": 2}),
         "partial": dict(answers=MINI_CHILDREN, stop_after=3),
         "dk_multi": dict(answers={**MINI_CHILDREN, "heard": DK, "n_kids": REFUSED}),
-        "skipper": dict(answers={"parent": 1, "n_kids": 1, "kid_age_1": 9, "heard": [97], "b1": 2, "b2": 2, "g_a": 1, "g_b": 1, "born": dt.date(1970, 1, 1), "height": 1.5}),
+        "skipper": dict(
+            answers={
+                "parent": 1,
+                "n_kids": 1,
+                "kid_age_1": 9,
+                "heard": [97],
+                "b1": 2,
+                "b2": 2,
+                "g_a": 1,
+                "g_b": 1,
+                "born": dt.date(1970, 1, 1),
+                "height": 1.5,
+            }
+        ),
     }
     return {name: drive(engine, **kw) for name, kw in runs.items()}  # type: ignore[arg-type]

@@ -1103,11 +1103,17 @@ def test_a_step_without_texts_has_the_same_structure(mini: Engine) -> None:
             compared.add(full.page_id)
             for shown, plain in zip(full.questions, bare.questions):
                 assert replace(shown, rows=(), **wording) == replace(plain, rows=())
-                assert [(r.key, r.value) for r in shown.rows] == [(r.key, r.value) for r in plain.rows]
+                assert [(r.key, r.value) for r in shown.rows] == [
+                    (r.key, r.value) for r in plain.rows
+                ]
                 assert all(r.text == r.spoken == "" for r in plain.rows)
             if state.finished or not full.questions:
                 break
-            answers = {key: value for key, value in MINI.items() if key in {k for v in full.questions for k in v.keys}}
+            answers = {
+                key: value
+                for key, value in MINI.items()
+                if key in {k for v in full.questions for k in v.keys}
+            }
             if not mini.submit(state, answers, now=NOW, confirm=True).accepted:
                 break
         else:

@@ -14,6 +14,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from test_dataset_support import (
+    FLAGSHIP,
+    MINI,
+    MINI_CHILDREN,
+    drive,
+    load,
+    mini_interviews,
+    open_tmp_store,
+    save,
+)
 
 from instrument.cli import cli
 from instrument.dataset import Pseudonymiser, build_dataset
@@ -21,9 +31,14 @@ from instrument.engine import Engine
 from instrument.loader import load_questionnaire_text
 from instrument.scenarios import run_scenarios
 
-from test_dataset_support import FLAGSHIP, MINI, MINI_CHILDREN, drive, load, mini_interviews, open_tmp_store, save
-
-XSD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ddi-codebook-2.5.1" / "schemas" / "codebook.xsd"
+XSD = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "data"
+    / "ddi-codebook-2.5.1"
+    / "schemas"
+    / "codebook.xsd"
+)
 SECRET = "an export secret of enough length"
 PERSONAL = ("Ada Lovelace", "ada@example.org", "+447700900123")
 
@@ -49,21 +64,61 @@ def exported(tmp_path_factory):
     url = f"sqlite:///{tmp / 'instrument.db'}"
     result = CliRunner().invoke(
         cli,
-        ["export", "--questionnaire", "mini", "--format", "sav,dta,csv,parquet,ddi", "--out", str(out),
-         "--database", url, "--include-partial", "--long-loops", "--secret-file", str(secret), "--no-progress"],
+        [
+            "export",
+            "--questionnaire",
+            "mini",
+            "--format",
+            "sav,dta,csv,parquet,ddi",
+            "--out",
+            str(out),
+            "--database",
+            url,
+            "--include-partial",
+            "--long-loops",
+            "--secret-file",
+            str(secret),
+            "--no-progress",
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out / "mini.parquet")
-    codebook = json.loads(__import__("pyarrow.parquet").parquet.read_schema(out / "mini.parquet").metadata[b"instrument.codebook"])
-    return {"out": out, "ids": ids, "url": url, "frame": frame, "codebook": codebook, "secret": secret, "q": q}
+    codebook = json.loads(
+        __import__("pyarrow.parquet")
+        .parquet.read_schema(out / "mini.parquet")
+        .metadata[b"instrument.codebook"]
+    )
+    return {
+        "out": out,
+        "ids": ids,
+        "url": url,
+        "frame": frame,
+        "codebook": codebook,
+        "secret": secret,
+        "q": q,
+    }
 
 
 def test_export_writes_every_file_with_a_checksum(exported):
     out = exported["out"]
     names = {p.name for p in out.iterdir()}
-    for expected in ("mini.sav", "mini.dta", "mini.csv", "mini.sps", "mini.do", "mini.R", "mini.parquet", "mini_ddi.xml",
-                     "mini_dictionary.csv", "mini_paradata.csv", "README.md", "SHA256SUMS", "mini_kids_long.sav", "mini_per_source_long.csv"):
+    for expected in (
+        "mini.sav",
+        "mini.dta",
+        "mini.csv",
+        "mini.sps",
+        "mini.do",
+        "mini.R",
+        "mini.parquet",
+        "mini_ddi.xml",
+        "mini_dictionary.csv",
+        "mini_paradata.csv",
+        "README.md",
+        "SHA256SUMS",
+        "mini_kids_long.sav",
+        "mini_per_source_long.csv",
+    ):
         assert expected in names
     listed = {}
     for line in (out / "SHA256SUMS").read_text().splitlines():
@@ -76,7 +131,9 @@ def test_export_writes_every_file_with_a_checksum(exported):
 
 def test_default_filters_partial_and_test_interviews(exported):
     frame = exported["frame"]
-    assert len(frame) == 8  # every mini interview, partial and screened out included, the test one not
+    assert (
+        len(frame) == 8
+    )  # every mini interview, partial and screened out included, the test one not
     assert set(frame["outcome"]) == {1, 2, 3}
     case = Pseudonymiser(SECRET).case_id(exported["ids"]["web"])
     assert case in set(frame["case_id"])  # the configured secret gives stable ids
@@ -99,12 +156,23 @@ def test_sav_reads_back_with_labels_missing_values_and_levels(exported):
     for name, info in cb.items():
         assert meta.column_names_to_labels[name] == info["label"]
     labels = meta.variable_value_labels["parent"]
-    assert labels == {1.0: "Yes", 2.0: "No", -1.0: "Don't know", -2.0: "Refused", -8.0: "Inapplicable (routed past)", -9.0: "Missing (on route, not answered)"}
+    assert labels == {
+        1.0: "Yes",
+        2.0: "No",
+        -1.0: "Don't know",
+        -2.0: "Refused",
+        -8.0: "Inapplicable (routed past)",
+        -9.0: "Missing (on route, not answered)",
+    }
     assert meta.missing_ranges["parent"] == [{"lo": -9.0, "hi": -1.0}]
     assert meta.missing_ranges["youngest"] == [{"lo": -8.0, "hi": -8.0}]
-    assert "comment" not in meta.missing_ranges  # a string over 8 bytes: labels only (ReadStat/PSPP issue)
+    assert (
+        "comment" not in meta.missing_ranges
+    )  # a string over 8 bytes: labels only (ReadStat/PSPP issue)
     assert meta.variable_value_labels["comment"]["-8"] == "Inapplicable (routed past)"
-    assert meta.variable_measure["n_kids"] == "scale" and meta.variable_measure["parent"] == "nominal"
+    assert (
+        meta.variable_measure["n_kids"] == "scale" and meta.variable_measure["parent"] == "nominal"
+    )
     assert meta.original_variable_types["height"] == "F4.1"
     assert frame["parent"].tolist() == exported["frame"]["parent"].tolist()
     # with user_missing off, the codes are missing to SPSS
@@ -136,9 +204,13 @@ def test_csv_holds_codes_and_neutralises_formulas(exported):
     assert [int(r["parent"]) for r in rows] == exported["frame"]["parent"].tolist()
     assert exported["frame"]["comment"].str.startswith("=").any()  # binary formats keep the text
     sps = (out / "mini.sps").read_text()
-    assert "MRSETS" in sps and "/MDGROUP NAME=$heard" in sps and "MISSING VALUES parent (-9 THRU -1)." in sps
+    assert (
+        "MRSETS" in sps
+        and "/MDGROUP NAME=$heard" in sps
+        and "MISSING VALUES parent (-9 THRU -1)." in sps
+    )
     do = (out / "mini.do").read_text()
-    assert "label define parent 1 `\"Yes\"'" in do and 'version 14' in do
+    assert 'label define parent 1 `"Yes"\'' in do and "version 14" in do
     r = (out / "mini.R").read_text()
     assert "labelled_spss(" in r and "na_range = c(-9, -1)" in r
 
@@ -173,7 +245,10 @@ def test_dictionary_paradata_and_readme(exported):
     dictionary = pd.read_csv(out / "mini_dictionary.csv", dtype=str, keep_default_na=False)
     assert list(dictionary["name"]) == list(exported["frame"].columns)
     parent = dictionary[dictionary["name"] == "parent"].iloc[0]
-    assert parent["text_web_cy"] == "Ydych chi'n rhiant?" and "[-8] Inapplicable" in parent["missing_codes"]
+    assert (
+        parent["text_web_cy"] == "Ydych chi'n rhiant?"
+        and "[-8] Inapplicable" in parent["missing_codes"]
+    )
     paradata = pd.read_csv(out / "mini_paradata.csv", dtype=str, keep_default_na=False)
     assert set(paradata["case_id"]) <= set(exported["frame"]["case_id"])
     assert {"submit", "back"} <= set(paradata["event"])
@@ -187,9 +262,37 @@ def test_dictionary_paradata_and_readme(exported):
 
 def test_unknown_questionnaire_and_format_are_clear_errors(exported, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(cli, ["export", "--questionnaire", "nope", "--out", str(tmp_path / "x"), "--database", exported["url"]])
-    assert result.exit_code != 0 and "no questionnaire 'nope'" in result.output and "mini" in result.output
-    result = runner.invoke(cli, ["export", "--questionnaire", "mini", "--format", "sav,xls", "--out", str(tmp_path / "x"), "--database", exported["url"]])
+    result = runner.invoke(
+        cli,
+        [
+            "export",
+            "--questionnaire",
+            "nope",
+            "--out",
+            str(tmp_path / "x"),
+            "--database",
+            exported["url"],
+        ],
+    )
+    assert (
+        result.exit_code != 0
+        and "no questionnaire 'nope'" in result.output
+        and "mini" in result.output
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "export",
+            "--questionnaire",
+            "mini",
+            "--format",
+            "sav,xls",
+            "--out",
+            str(tmp_path / "x"),
+            "--database",
+            exported["url"],
+        ],
+    )
     assert result.exit_code != 0 and "unknown format(s) xls" in result.output
 
 
@@ -208,8 +311,8 @@ def _build(q, answers=MINI_CHILDREN):
 
 
 def test_long_labels_are_shortened_by_the_rule_and_kept_whole_in_the_dictionary(tmp_path):
-    from instrument_outputs import dictionary, dta, sav
     import pyreadstat
+    from instrument_outputs import dictionary, dta, sav
 
     long_text = "How many children " + "who live with you most of the time " * 10 + "are there?"
     q = _variant(load(MINI), 'text: {en: "How many children?"', f'text: {{en: "{long_text}"')
@@ -224,17 +327,23 @@ def test_long_labels_are_shortened_by_the_rule_and_kept_whole_in_the_dictionary(
     assert len(short.encode()) <= 80 and short.endswith("...") and long_text.startswith(short[:-3])
     _, meta = pyreadstat.read_sav(str(tmp_path / "x.sav"))
     spss_label = meta.column_names_to_labels["n_kids"]
-    assert len(spss_label.encode()) <= 256 and spss_label.endswith("...")  # ours, not pyreadstat's silent cut
+    assert len(spss_label.encode()) <= 256 and spss_label.endswith(
+        "..."
+    )  # ours, not pyreadstat's silent cut
     row = pd.read_csv(tmp_path / "d.csv", dtype=str).set_index("name").loc["n_kids"]
     assert row["label"] == info.label and row["label_dta"] == short
 
 
 def test_long_value_labels_are_shortened_for_spss_not_truncated(tmp_path):
-    from instrument_outputs import sav
     import pyreadstat
+    from instrument_outputs import sav
 
     long_label = "Agree, " + "and I would say so to anyone who asked me about it " * 4
-    q = _variant(load(MINI), "{code: 1, label: {en: Agree, cy: Cytuno}}", f'{{code: 1, label: {{en: "{long_label}", cy: Cytuno}}}}')
+    q = _variant(
+        load(MINI),
+        "{code: 1, label: {en: Agree, cy: Cytuno}}",
+        f'{{code: 1, label: {{en: "{long_label}", cy: Cytuno}}}}',
+    )
     ds = _build(q)
     sav.write(ds, tmp_path / "x.sav")
     _, meta = pyreadstat.read_sav(str(tmp_path / "x.sav"))
@@ -266,15 +375,31 @@ def test_a_name_stata_cannot_take_stops_the_export_before_any_file(tmp_path):
 
 def test_missing_codes_spss_cannot_declare_are_an_error_not_a_silent_drop():
     from instrument_outputs.common import ExportError, spss_missing
+
     from instrument.dataset import VariableInfo
 
-    info = VariableInfo("x", "x", "question", "int", value_labels={-5: "Real negative answer"},
-                        missing={-1: "a", -2: "b", -8: "c", -9: "d"})
+    info = VariableInfo(
+        "x",
+        "x",
+        "question",
+        "int",
+        value_labels={-5: "Real negative answer"},
+        missing={-1: "a", -2: "b", -8: "c", -9: "d"},
+    )
     with pytest.raises(ExportError, match="three values, or one range"):
         spss_missing(info)
-    adjacent = VariableInfo("y", "y", "question", "int", missing={-1: "a", -2: "b", -8: "c", -9: "d"})
+    adjacent = VariableInfo(
+        "y", "y", "question", "int", missing={-1: "a", -2: "b", -8: "c", -9: "d"}
+    )
     assert spss_missing(adjacent) == [{"lo": -9, "hi": -1}]
-    outlier = VariableInfo("z", "z", "question", "int", value_labels={-5: "Real"}, missing={-6: "a", -7: "b", -8: "c", -1: "d"})
+    outlier = VariableInfo(
+        "z",
+        "z",
+        "question",
+        "int",
+        value_labels={-5: "Real"},
+        missing={-6: "a", -7: "b", -8: "c", -1: "d"},
+    )
     assert spss_missing(outlier) == [{"lo": -8, "hi": -6}, {"lo": -1, "hi": -1}]
 
 
@@ -287,8 +412,20 @@ def test_flagship_exports_through_the_store(tmp_path):
         save(store, version.id, state, [])
     store.close()
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["export", "--questionnaire", q.id, "--out", str(out), "--database",
-                                      f"sqlite:///{tmp_path / 'instrument.db'}", "--include-partial", "--no-progress"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "--questionnaire",
+            q.id,
+            "--out",
+            str(out),
+            "--database",
+            f"sqlite:///{tmp_path / 'instrument.db'}",
+            "--include-partial",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import pyreadstat
 
@@ -302,6 +439,10 @@ def test_neutralising_is_reversible():
 
     missing = {"-8": "x"}
     assert neutralise("=SUM(A1)", missing) == "'=SUM(A1)"
-    assert neutralise("@cmd", missing) == "'@cmd" and neutralise("+1", missing) == "'+1" and neutralise("-x", missing) == "'-x"
+    assert (
+        neutralise("@cmd", missing) == "'@cmd"
+        and neutralise("+1", missing) == "'+1"
+        and neutralise("-x", missing) == "'-x"
+    )
     assert neutralise("'quoted", missing) == "''quoted"  # so one apostrophe can always be stripped
     assert neutralise("-8", missing) == "-8" and neutralise("plain", missing) == "plain"

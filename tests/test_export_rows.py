@@ -57,14 +57,16 @@ def with_rows(items, coders):
 
 
 @pytest.mark.parametrize("partial", [True, False])
-def test_a_build_from_stored_rows_equals_the_reference(flagship_items, partial, tmp_path):  # noqa: F811
+def test_a_build_from_stored_rows_equals_the_reference(flagship_items, partial, tmp_path):
     q, items = flagship_items
     rowed = with_rows(items, {q.content_hash: RowCoder(q)})
     kw = {"include_partial": partial, "include_test": True}
     assert_same(ours(q, rowed, **kw), reference_build(q, items, **kw), tmp_path)
 
 
-def test_interleaved_versions_from_rows_and_states_mixed_equal_the_reference(mini_versions, tmp_path):  # noqa: F811
+def test_interleaved_versions_from_rows_and_states_mixed_equal_the_reference(
+    mini_versions, tmp_path
+):
     v1, v2, items = mini_versions
     coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
     rowed = with_rows(items, coders)
@@ -74,7 +76,7 @@ def test_interleaved_versions_from_rows_and_states_mixed_equal_the_reference(min
     assert_same(ours(v2, mixed, **kw), reference_build(v2, items, **kw), tmp_path)
 
 
-def test_a_row_under_another_key_is_ignored_and_the_state_coded(mini_versions, tmp_path):  # noqa: F811
+def test_a_row_under_another_key_is_ignored_and_the_state_coded(mini_versions, tmp_path):
     v1, v2, items = mini_versions
     coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
     stale = []
@@ -87,7 +89,7 @@ def test_a_row_under_another_key_is_ignored_and_the_state_coded(mini_versions, t
     assert_same(ours(v2, stale, **kw), reference_build(v2, items, **kw), tmp_path)
 
 
-def test_one_interview_coded_alone_equals_the_chunked_coding(mini_versions):  # noqa: F811
+def test_one_interview_coded_alone_equals_the_chunked_coding(mini_versions):
     """``encode`` (a save, from a live State) and ``encode_many`` (the build, from stored JSON) agree."""
     v1, v2, items = mini_versions
     coders = {v1.content_hash: RowCoder(v1), v2.content_hash: RowCoder(v2)}
@@ -96,7 +98,7 @@ def test_one_interview_coded_alone_equals_the_chunked_coding(mini_versions):  # 
         assert coder.encode(State.from_json(state)) == coder.encode_many([light_state(state)])[0]
 
 
-def test_the_key_changes_with_the_questionnaire_and_has_one_length(mini_versions):  # noqa: F811
+def test_the_key_changes_with_the_questionnaire_and_has_one_length(mini_versions):
     v1, v2, _ = mini_versions
     assert RowCoder(v1).key != RowCoder(v2).key
     assert RowCoder(v1).key == RowCoder(v1).key
@@ -123,11 +125,23 @@ def test_any_text_survives_the_row(text):
 
 @pytest.mark.parametrize(
     "comment",
-    ['=SUM(A1:A9)', 'a "quoted", comma', "two\nlines\r\nand a CR\r", "  spaced  ", "NA", "null", "-9", "1e5", "ünïcødé ✓ 漢字"],
+    [
+        "=SUM(A1:A9)",
+        'a "quoted", comma',
+        "two\nlines\r\nand a CR\r",
+        "  spaced  ",
+        "NA",
+        "null",
+        "-9",
+        "1e5",
+        "ünïcødé ✓ 漢字",
+    ],
 )
 def test_awkward_answers_come_out_as_typed(comment, tmp_path):
     q = load(MINI)
-    state, _ = drive(Engine(q), {**MINI_CHILDREN, "comment": comment}, case={"region": 1, "profile_kids": 2})
+    state, _ = drive(
+        Engine(q), {**MINI_CHILDREN, "comment": comment}, case={"region": 1, "profile_kids": 2}
+    )
     item = (state.to_json(), {"id": "x"})
     rowed = with_rows([item], {q.content_hash: RowCoder(q)})
     got = ours(q, rowed)
@@ -153,7 +167,11 @@ def test_a_save_stores_its_row_and_a_save_without_one_clears_it(store: Store) ->
     assert record.state == {}  # the row stands in for the state
     loaded = store.load_interview(interview_id)
     store.save_interview(
-        interview_id, expected_revision=loaded.revision, state=loaded.state, status=loaded.status, mode=loaded.mode
+        interview_id,
+        expected_revision=loaded.revision,
+        state=loaded.state,
+        status=loaded.status,
+        mode=loaded.mode,
     )
     (record,) = store.iter_export_records(q.id, export_keys={key})
     assert record.export_row is None and record.state == loaded.state
@@ -184,8 +202,14 @@ def test_a_build_through_the_store_is_the_same_with_or_without_rows(store: Store
     version = store.add_questionnaire_version(q.id, q.version, q.source_text)
     for i, (state, events) in enumerate(mini_interviews(Engine(q)).values()):
         save(store, version.id, state, events, export_row=i % 2 == 0)
-    kw = {"include_partial": True, "pseudonymiser": Pseudonymiser(SECRET), "exported_at": dt.datetime(2026, 4, 1, tzinfo=dt.UTC)}
-    from_rows = build_dataset(q, store.iter_export_records(q.id, export_keys={RowCoder(q).key}), **kw)
+    kw = {
+        "include_partial": True,
+        "pseudonymiser": Pseudonymiser(SECRET),
+        "exported_at": dt.datetime(2026, 4, 1, tzinfo=dt.UTC),
+    }
+    from_rows = build_dataset(
+        q, store.iter_export_records(q.id, export_keys={RowCoder(q).key}), **kw
+    )
     from_states = build_dataset(q, store.iter_interviews(q.id), **kw)  # whole records: states only
     assert_same(from_rows, build_dataset(q, store.iter_export_records(q.id), **kw), tmp_path)
     assert len(from_rows.frame) == 8
@@ -197,9 +221,13 @@ def test_withdrawal_removes_the_row_with_the_answers(store: Store) -> None:
     interview_id = _saved(store, q)
     store.withdraw_interview(interview_id)
     with store.engine.connect() as connection:
-        row = connection.execute(sa.text("SELECT export_row, state FROM interviews WHERE id = :i"), {"i": interview_id}).one()
+        row = connection.execute(
+            sa.text("SELECT export_row, state FROM interviews WHERE id = :i"), {"i": interview_id}
+        ).one()
     assert row.export_row is None
-    assert build_dataset(q, store.iter_export_records(q.id, export_keys={RowCoder(q).key}), include_partial=True).frame.empty
+    assert build_dataset(
+        q, store.iter_export_records(q.id, export_keys={RowCoder(q).key}), include_partial=True
+    ).frame.empty
 
 
 def _runner_with_a_started_interview(store: Store, q):
@@ -220,7 +248,9 @@ def test_runner_saves_store_the_row_of_the_state(store: Store) -> None:
     assert record.export_row == RowCoder(q).encode(driven)
 
 
-def test_a_row_that_cannot_be_coded_never_costs_the_answers(store: Store, monkeypatch, caplog) -> None:
+def test_a_row_that_cannot_be_coded_never_costs_the_answers(
+    store: Store, monkeypatch, caplog
+) -> None:
     """The row is a cache: if coding it fails (a bug, an odd value), the save goes through without one."""
     q = load(MINI)
     runner, engine, started = _runner_with_a_started_interview(store, q)
@@ -236,12 +266,16 @@ def test_a_row_that_cannot_be_coded_never_costs_the_answers(store: Store, monkey
     assert "saved without one" in caplog.text
     monkeypatch.undo()
     (record,) = store.iter_export_records(q.id, export_keys={RowCoder(q).key})
-    assert record.export_row is None and record.state["answers"]  # saved, and exported from its state
+    assert (
+        record.export_row is None and record.state["answers"]
+    )  # saved, and exported from its state
     frame = build_dataset(q, [record], pseudonymiser=Pseudonymiser(SECRET)).frame
     assert frame["comment"].tolist() == [MINI_CHILDREN["comment"]]
 
 
-def test_migration_0003_leaves_older_interviews_to_be_coded_from_state(database_url: str, tmp_path) -> None:
+def test_migration_0003_leaves_older_interviews_to_be_coded_from_state(
+    database_url: str, tmp_path
+) -> None:
     q = load(MINI)
     engine = create_store_engine(resolve_url(database_url))
     try:
@@ -253,14 +287,26 @@ def test_migration_0003_leaves_older_interviews_to_be_coded_from_state(database_
     engine = create_store_engine(resolve_url(database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO questionnaire_versions (id, questionnaire_id, version, content_hash, source_text, created_at)"
-                " VALUES (1, :qid, :v, :h, :src, :t)"
-            ), {"qid": q.id, "v": q.version, "h": q.content_hash, "src": q.source_text, "t": state.started_at})
-            connection.execute(sa.text(
-                "INSERT INTO interviews (id, questionnaire_version_id, mode, language, status, is_test, state,"
-                " revision, started_at, updated_at) VALUES ('old', 1, 'web', 'en', 'complete', :f, :s, 1, :t, :t)"
-            ), {"f": False, "s": __import__("json").dumps(state.to_json()), "t": state.started_at})
+            connection.execute(
+                sa.text(
+                    "INSERT INTO questionnaire_versions (id, questionnaire_id, version, content_hash, source_text, created_at)"
+                    " VALUES (1, :qid, :v, :h, :src, :t)"
+                ),
+                {
+                    "qid": q.id,
+                    "v": q.version,
+                    "h": q.content_hash,
+                    "src": q.source_text,
+                    "t": state.started_at,
+                },
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO interviews (id, questionnaire_version_id, mode, language, status, is_test, state,"
+                    " revision, started_at, updated_at) VALUES ('old', 1, 'web', 'en', 'complete', :f, :s, 1, :t, :t)"
+                ),
+                {"f": False, "s": __import__("json").dumps(state.to_json()), "t": state.started_at},
+            )
     finally:
         engine.dispose()
     with open_store(database_url) as store:  # migrates to head
@@ -276,19 +322,28 @@ def test_simulated_test_data_is_stored_with_rows(tmp_path) -> None:
     from instrument.cli import cli
 
     url = f"sqlite:///{tmp_path / 'sim.db'}"
-    result = CliRunner().invoke(cli, ["simulate", str(MINI), "-n", "40", "--seed", "3", "--database", url])
+    result = CliRunner().invoke(
+        cli, ["simulate", str(MINI), "-n", "40", "--seed", "3", "--database", url]
+    )
     assert result.exit_code in (0, 3), result.output
     q = load(MINI)
     with open_store(url) as store:
-        records = list(store.iter_export_records(q.id, include_test=True, export_keys={RowCoder(q).key}))
+        records = list(
+            store.iter_export_records(q.id, include_test=True, export_keys={RowCoder(q).key})
+        )
         assert len(records) == 40 and all(r.export_row and not r.state for r in records)
 
 
 def test_saving_a_row_loads_no_pandas() -> None:
     """A web worker codes rows as it saves; pandas (tens of MB per worker) stays out of it."""
     code = "import sys, instrument.server.runner, instrument.dataset.rows\nprint('pandas' in sys.modules, 'numpy' in sys.modules)"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, ROOT / "modes", ROOT / "plugins")))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(str(p) for p in (ROOT, ROOT / "modes", ROOT / "plugins")),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+    )
     assert done.stdout.split() == ["False", "False"]
 
 
@@ -300,7 +355,8 @@ def test_saving_a_row_loads_no_pandas() -> None:
 # decide whether rows change; if they do, raise ROW_FORMAT; then record the new fingerprint here.
 # (The engine is not part of it: a row keeps the values the engine gave when the interview was
 # saved, which is what the answers meant then.)
-ROW_CODE_FINGERPRINTS = {1: "903c8fc2637fb9dd"}  # rows unchanged by the last edit (a simpler usable())
+# Rows unchanged by the last edit (ruff's rewrites: `kind in (...)`, imports from collections.abc).
+ROW_CODE_FINGERPRINTS = {1: "cbaa71b4d9108ee1"}
 
 
 def _row_code_fingerprint() -> str:
@@ -312,7 +368,13 @@ def _row_code_fingerprint() -> str:
         tree = ast.parse((ROOT / "instrument" / "dataset" / module).read_text(encoding="utf-8"))
         for node in ast.walk(tree):  # docstrings are not code
             body = getattr(node, "body", None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            if (
+                isinstance(body, list)
+                and body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
         parts.append(ast.dump(tree, annotate_fields=False))
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]

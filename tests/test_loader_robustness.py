@@ -23,8 +23,36 @@ SOURCES = [
 ]
 
 NOISE = st.sampled_from(
-    [":", "-", " ", "  ", "{", "}", "[", "]", "'", '"', "{{", "}}", "{%", "when: ", "== 3", "and",
-     "type: grid", "id: x", "code: -1", "yes", "\t", "\n", "*anchor", "&a", "<<: *a", "!!python/object", "é", "\x00"]
+    [
+        ":",
+        "-",
+        " ",
+        "  ",
+        "{",
+        "}",
+        "[",
+        "]",
+        "'",
+        '"',
+        "{{",
+        "}}",
+        "{%",
+        "when: ",
+        "== 3",
+        "and",
+        "type: grid",
+        "id: x",
+        "code: -1",
+        "yes",
+        "\t",
+        "\n",
+        "*anchor",
+        "&a",
+        "<<: *a",
+        "!!python/object",
+        "é",
+        "\x00",
+    ]
 )
 
 
@@ -55,7 +83,11 @@ def mangled(draw: st.DrawFn) -> str:
     return "\n".join(lines) + "\n"
 
 
-@settings(max_examples=int(os.environ.get("ROBUSTNESS_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("ROBUSTNESS_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(mangled())
 def test_mangled_questionnaires_give_diagnostics_not_tracebacks(source: str) -> None:
     result = load_questionnaire_text(source, "mangled.yaml")

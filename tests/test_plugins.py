@@ -76,7 +76,9 @@ def only_test_plugins(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRe
 
     def without_ours(**kwargs: object) -> list[object]:
         found = real_entry_points(**kwargs)  # type: ignore[arg-type]
-        return [ep for ep in found if not (ep.dist is not None and ep.dist.name == "survey-instrument")]
+        return [
+            ep for ep in found if not (ep.dist is not None and ep.dist.name == "survey-instrument")
+        ]
 
     monkeypatch.setattr(plugins_module.metadata, "entry_points", without_ours)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import jinja2
@@ -10,10 +11,9 @@ from click.testing import CliRunner
 from instrument import hookimpl
 from instrument.cli import cli
 from instrument.engine import Engine
+from instrument.loader import load_questionnaire_text
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.questionnaires import open_questionnaire
-from instrument.loader import load_questionnaire_text
-import datetime as dt
 
 YAML = """\
 meta: {id: t, version: "1", title: T, languages: [en]}
@@ -39,8 +39,12 @@ class TxtImporter:
         if path.suffix != ".txt":
             return None
         lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-        body = "\n".join(f"  - {{id: q{i}, type: yesno, text: {text!r}}}" for i, text in enumerate(lines, 1))
-        return load_questionnaire_text(f"meta: {{id: txt, version: '1', title: T, languages: [en]}}\nitems:\n{body}\n").questionnaire
+        body = "\n".join(
+            f"  - {{id: q{i}, type: yesno, text: {text!r}}}" for i, text in enumerate(lines, 1)
+        )
+        return load_questionnaire_text(
+            f"meta: {{id: txt, version: '1', title: T, languages: [en]}}\nitems:\n{body}\n"
+        ).questionnaire
 
 
 def facade_with(*plugins: object) -> PluginFacade:
@@ -59,7 +63,7 @@ def test_hook_prepare_text_environment_filters_reach_fills(tmp_path: Path) -> No
     result = open_questionnaire(path, facade_with(SpelledFilter()))
     assert result.ok, result.diagnostics
     engine = Engine(result.questionnaire)
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     state = engine.start(now=now, seed=1)
     assert engine.submit(state, {"name_len": "3"}, now=now).accepted
     assert engine.current_step(state).questions[0].text == "You said three"
@@ -121,14 +125,16 @@ def test_hook_register_question_types_defines_an_answer_type(tmp_path: Path) -> 
     loaded = open_questionnaire(path, facade_with(PercentType()))
     assert loaded.ok, loaded.diagnostics
     engine = Engine(loaded.questionnaire)
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     state = engine.start(now=now, seed=1)
     bad = engine.submit(state, {"share": "lots"}, now=now)
     assert not bad.accepted and bad.errors[0].message == "Enter a percentage, like 45%"
     out_of_range = engine.submit(state, {"share": "140%"}, now=now)
     assert out_of_range.errors[0].message == "A percentage is between 0 and 100"
     assert engine.submit(state, {"share": "75%"}, now=now).accepted
-    assert engine.current_step(state).questions[0].id == "big"  # share > 50 routes on the typed value
+    assert (
+        engine.current_step(state).questions[0].id == "big"
+    )  # share > 50 routes on the typed value
     assert engine.values(state)["share"] == 75.0
 
 
@@ -148,8 +154,12 @@ def test_fills_treat_missing_answers_like_expressions_do() -> None:
 
     q = load_questionnaire_text(MISSING_FILL_YAML).questionnaire
     engine = Engine(q)
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    for answer, shown in [("2", "You said 2, plus one is 3."), ("0", "You said none."), (DK, "You said.")]:
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for answer, shown in [
+        ("2", "You said 2, plus one is 3."),
+        ("0", "You said none."),
+        (DK, "You said."),
+    ]:
         state = engine.start(now=now, seed=1, mode="ivr")
         assert engine.submit(state, {"n": answer}, now=now).accepted
         assert engine.current_step(state, html=False).questions[0].text == shown

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from test_dataset_support import need_program
 from test_export import exported  # noqa: F401  (the module-scoped export fixture)
 
@@ -21,7 +20,13 @@ def _pspp(directory: Path, syntax: str) -> str:
     pspp = need_program("pspp")
     script = directory / "_check.sps"
     script.write_text(syntax, encoding="utf-8")
-    result = subprocess.run([pspp, "-O", "format=csv", str(script)], cwd=directory, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [pspp, "-O", "format=csv", str(script)],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     script.unlink()
     assert "error:" not in result.stdout + result.stderr, result.stdout + result.stderr
     return result.stdout
@@ -32,9 +37,12 @@ def _table(output: str, title: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(block)))
 
 
-def test_pspp_reads_the_sav_with_labels_levels_and_missing_values(exported):  # noqa: F811
+def test_pspp_reads_the_sav_with_labels_levels_and_missing_values(exported):
     out = exported["out"]
-    listing = _pspp(out, 'GET FILE="mini.sav".\nDISPLAY DICTIONARY.\nDISPLAY DOCUMENTS.\nFREQUENCIES VARIABLES=n_kids.\n')
+    listing = _pspp(
+        out,
+        'GET FILE="mini.sav".\nDISPLAY DICTIONARY.\nDISPLAY DOCUMENTS.\nFREQUENCIES VARIABLES=n_kids.\n',
+    )
     # regression: pyreadstat's long-string missing-value record made PSPP call the file broken
     assert "warning" not in listing
     rows = {r["Name"]: r for r in _table(listing, "Variables")}
@@ -50,7 +58,7 @@ def test_pspp_reads_the_sav_with_labels_levels_and_missing_values(exported):  # 
     assert "Missing,Inapplicable (routed past)," in listing and ",Refused," in listing
 
 
-def test_pspp_runs_the_sps_on_the_csv_and_gets_the_same_dictionary(exported):  # noqa: F811
+def test_pspp_runs_the_sps_on_the_csv_and_gets_the_same_dictionary(exported):
     import pyreadstat
 
     out = exported["out"]
@@ -65,7 +73,9 @@ def test_pspp_runs_the_sps_on_the_csv_and_gets_the_same_dictionary(exported):  #
     assert meta_csv.variable_measure == meta_sav.variable_measure
     assert meta_csv.file_label == meta_sav.file_label
     for name in meta_sav.column_names:
-        assert meta_csv.variable_value_labels.get(name) == meta_sav.variable_value_labels.get(name), name
+        assert meta_csv.variable_value_labels.get(name) == meta_sav.variable_value_labels.get(
+            name
+        ), name
         expected = meta_sav.missing_ranges.get(name)
         found = meta_csv.missing_ranges.get(name)
         if found and isinstance(found[0]["lo"], str):
@@ -78,7 +88,13 @@ def test_pspp_runs_the_sps_on_the_csv_and_gets_the_same_dictionary(exported):  #
                 continue
         assert found == expected, name
     assert set(meta_csv.mr_sets) == {"heard"}
-    assert meta_csv.mr_sets["heard"]["variable_list"] == ["heard_1", "heard_2", "heard_3", "heard_96", "heard_97"]
+    assert meta_csv.mr_sets["heard"]["variable_list"] == [
+        "heard_1",
+        "heard_2",
+        "heard_3",
+        "heard_96",
+        "heard_97",
+    ]
     numeric = [c for c in frame_sav.columns if frame_sav[c].dtype.kind in "if"]
     assert frame_csv[numeric].equals(frame_sav[numeric])
     # the CSV's open text was neutralised for spreadsheets; the .sps undoes it exactly
@@ -86,7 +102,7 @@ def test_pspp_runs_the_sps_on_the_csv_and_gets_the_same_dictionary(exported):  #
     assert "=1+2 and @me" in set(frame_csv["comment"].str.rstrip())
 
 
-R_CHECK = r'''
+R_CHECK = r"""
 suppressMessages(library(haven))
 s <- read_sav("mini.sav", user_na = TRUE)
 d <- read_dta("mini.dta")
@@ -102,13 +118,15 @@ for (n in names(s)) {
       labs(s[[n]]), labs(data[[n]]), labs(d[[n]]), same, sep = "\t")
   cat("\n")
 }
-'''
+"""
 
 
-def test_r_haven_reads_sav_and_dta_and_sources_the_r_script(exported):  # noqa: F811
+def test_r_haven_reads_sav_and_dta_and_sources_the_r_script(exported):
     rscript = need_program("Rscript")
     out = exported["out"]
-    result = subprocess.run([rscript, "-e", R_CHECK], cwd=out, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [rscript, "-e", R_CHECK], cwd=out, capture_output=True, text=True, timeout=180
+    )
     if "there is no package called" in result.stderr:
         if __import__("os").environ.get("CI"):
             pytest.fail(result.stderr)
@@ -120,7 +138,20 @@ def test_r_haven_reads_sav_and_dta_and_sources_the_r_script(exported):  # noqa: 
         rows[fields[0]] = fields
     cb = {v["name"]: v for v in exported["codebook"]["variables"]}
     assert list(rows) == list(cb)
-    for name, (_, sav_label, r_label, dta_label, sav_range, r_range, sav_values, r_values, sav_labels, r_labels, dta_labels, same) in rows.items():
+    for name, (
+        _,
+        sav_label,
+        r_label,
+        dta_label,
+        sav_range,
+        r_range,
+        sav_values,
+        r_values,
+        sav_labels,
+        r_labels,
+        dta_labels,
+        same,
+    ) in rows.items():
         info = cb[name]
         assert sav_label == r_label == dta_label == info["label"], name
         assert same == "TRUE", name

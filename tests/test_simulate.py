@@ -139,9 +139,18 @@ def test_reached_counts_roughly_follow_the_routing_with_back_jump_and_breakoff()
         nonlocal chose_one
         chose_one += Engine(q).values(interview.state).get("a") == 1
 
-    report = simulate(q, 1000, seed=5, now=NOW, on_interview=count, behaviour=Behaviour(back=0.1, jump=0.05, breakoff=0.02))
+    report = simulate(
+        q,
+        1000,
+        seed=5,
+        now=NOW,
+        on_interview=count,
+        behaviour=Behaviour(back=0.1, jump=0.05, breakoff=0.02),
+    )
     reached = {s.id: s.reached for s in report.questions}
-    assert abs(reached["follow_up"] - chose_one) <= 60  # changed minds and break-offs blur it a little
+    assert (
+        abs(reached["follow_up"] - chose_one) <= 60
+    )  # changed minds and break-offs blur it a little
     assert report.backs > 0 and report.breakoffs > 0
 
 
@@ -172,7 +181,13 @@ def test_same_seed_same_report_other_seed_other_report(mini: Any) -> None:
 def test_same_seed_same_interviews(mini: Any) -> None:
     states: list[list[dict[str, Any]]] = [[], []]
     for run in (0, 1):
-        simulate(mini, 40, seed=9, now=NOW, on_interview=lambda i, run=run: states[run].append(i.state.to_json()))
+        simulate(
+            mini,
+            40,
+            seed=9,
+            now=NOW,
+            on_interview=lambda i, run=run: states[run].append(i.state.to_json()),
+        )
     assert states[0] == states[1]
 
 
@@ -231,7 +246,9 @@ class _CrashingEngine(Engine):
 
 
 def test_an_engine_that_accepts_invalid_input_is_an_engine_error(mini: Any) -> None:
-    report = simulate(mini, 100, seed=1, now=NOW, engine=_LenientEngine(mini), behaviour=Behaviour(invalid=0.5))
+    report = simulate(
+        mini, 100, seed=1, now=NOW, engine=_LenientEngine(mini), behaviour=Behaviour(invalid=0.5)
+    )
     assert report.failures
     assert exit_code(report) == EXIT_ENGINE_ERROR
     assert all("invalid input" in f.message for f in report.failures)
@@ -249,7 +266,12 @@ def test_engine_exceptions_are_reported_with_a_replayable_seed(mini: Any) -> Non
     assert failure.seed == respondent_seed(8, failure.respondent)
     assert "simulate_respondent" in failure.reproduce()
     interview, again = simulate_respondent(
-        engine, failure.seed, failure.mode, now=failure.started_at, language=failure.language, behaviour=QUIET
+        engine,
+        failure.seed,
+        failure.mode,
+        now=failure.started_at,
+        language=failure.language,
+        behaviour=QUIET,
     )
     assert interview is None and [f.message for f in again] == [failure.message]
     # failed interviews are counted nowhere else
@@ -304,8 +326,12 @@ def test_cli_exit_code_for_an_unreachable_question(tmp_path: Path) -> None:
 
 
 def test_cli_json_is_deterministic_and_complete() -> None:
-    first = json.loads(_invoke([str(MINI), "-n", "80", "--seed", "5", "--format", "json", "--mode", "ivr"]).output)
-    second = json.loads(_invoke([str(MINI), "-n", "80", "--seed", "5", "--format", "json", "--mode", "ivr"]).output)
+    first = json.loads(
+        _invoke([str(MINI), "-n", "80", "--seed", "5", "--format", "json", "--mode", "ivr"]).output
+    )
+    second = json.loads(
+        _invoke([str(MINI), "-n", "80", "--seed", "5", "--format", "json", "--mode", "ivr"]).output
+    )
     for data in (first, second):
         for timing in ("seconds", "engine_seconds", "respondents_per_second"):
             data.pop(timing)
@@ -331,13 +357,20 @@ def test_cli_no_partial_and_usage_errors(tmp_path: Path) -> None:
 def test_cli_help_documents_exit_codes() -> None:
     result = CliRunner().invoke(cli, ["simulate", "--help"])
     assert result.exit_code == 0
-    for code in ("0  every question", "1  engine error", "3  some questions were never reached", "5  storing"):
+    for code in (
+        "0  every question",
+        "1  engine error",
+        "3  some questions were never reached",
+        "5  storing",
+    ):
         assert code in result.output
 
 
 def test_cli_stores_test_interviews_in_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sim.db'}"
-    result = _invoke([str(MINI), "-n", "25", "--seed", "2", "--database", url, "--now", "2026-03-01T10:00"])
+    result = _invoke(
+        [str(MINI), "-n", "25", "--seed", "2", "--database", url, "--now", "2026-03-01T10:00"]
+    )
     assert result.exit_code == EXIT_OK, result.output
     assert "Stored 25 test interviews" in result.output
     with open_store(url) as store:

@@ -87,7 +87,7 @@ def test_open_store_migrates_once_when_workers_start_together(database_url: str)
         try:
             barrier.wait()
             open_store(database_url).close()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=start_worker) for _ in range(4)]
@@ -103,7 +103,10 @@ def test_open_store_migrates_once_when_workers_start_together(database_url: str)
 
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
     """SQLite only (PostgreSQL has no such settings), so not run once per backend."""
-    with open_store(f"sqlite:///{tmp_path / 'store.db'}") as store, store.engine.connect() as connection:
+    with (
+        open_store(f"sqlite:///{tmp_path / 'store.db'}") as store,
+        store.engine.connect() as connection,
+    ):
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
@@ -196,7 +199,10 @@ def test_state_json_is_the_standard_librarys_text() -> None:
     from instrument.store.engine import compact_json
 
     values = [
-        {"answers": {"q1": 1, "q2": [1, 3], "q3": "Ceci — 日本語 ✓ \u2028 \"quoted\" \\"}, "seed": 2**40 + 7},
+        {
+            "answers": {"q1": 1, "q2": [1, 3], "q3": 'Ceci — 日本語 ✓ \u2028 "quoted" \\'},
+            "seed": 2**40 + 7,
+        },
         {"ratio": 0.125, "tiny": 5e-324, "big": 1e16, "neg": -0.0, "flags": [True, False, None]},
         {"fill": Markup("<b>bold</b>"), "pair": (1, 2)},
         {1: "integer keys are written by json", "n": 2**70},
@@ -301,12 +307,18 @@ def test_a_key_reused_at_the_current_revision_replays_and_writes_nothing(store: 
     interview = _new_interview(store)
     submit = {"status": "active", "mode": "web", "idempotency_key": "k-1", "now": _minutes(1)}
     first = store.save_interview(
-        interview.id, expected_revision=0, state={"answers": {"q1": 1}},
-        events=[NewEvent("q1", 1)], **submit,
+        interview.id,
+        expected_revision=0,
+        state={"answers": {"q1": 1}},
+        events=[NewEvent("q1", 1)],
+        **submit,
     )
     again = store.save_interview(
-        interview.id, expected_revision=first.revision, state={"answers": {"q1": 2}},
-        events=[NewEvent("q1", 2)], **submit,
+        interview.id,
+        expected_revision=first.revision,
+        state={"answers": {"q1": 2}},
+        events=[NewEvent("q1", 2)],
+        **submit,
     )
     assert (again.replayed, again.revision, again.first_seq) == (True, 1, 1)
     stored = store.load_interview(interview.id)
@@ -314,8 +326,13 @@ def test_a_key_reused_at_the_current_revision_replays_and_writes_nothing(store: 
     assert [event.value for event in store.events_for(interview.id)] == [1]
     # The failed attempt left the counter alone: the next save numbers on from 2.
     later = store.save_interview(
-        interview.id, expected_revision=1, state={"answers": {"q1": 3}}, status="active",
-        mode="web", events=[NewEvent("q1", 3)], now=_minutes(2),
+        interview.id,
+        expected_revision=1,
+        state={"answers": {"q1": 3}},
+        status="active",
+        mode="web",
+        events=[NewEvent("q1", 3)],
+        now=_minutes(2),
     )
     assert later.first_seq == 2
 
@@ -325,28 +342,44 @@ def test_a_store_never_serves_a_remembered_state_after_another_writer(database_u
     with open_store(database_url) as worker_a, open_store(database_url) as worker_b:
         interview = _new_interview(worker_a, case_id="case-9")
         worker_a.save_interview(
-            interview.id, expected_revision=0, state={"answers": {"q1": 1}},
-            status="active", mode="web", now=_minutes(1),
+            interview.id,
+            expected_revision=0,
+            state={"answers": {"q1": 1}},
+            status="active",
+            mode="web",
+            now=_minutes(1),
         )
         assert worker_a.load_interview(interview.id).state == {"answers": {"q1": 1}}
         worker_b.save_interview(
-            interview.id, expected_revision=1, state={"answers": {"q1": 2}},
-            status="active", mode="cati", now=_minutes(2),
+            interview.id,
+            expected_revision=1,
+            state={"answers": {"q1": 2}},
+            status="active",
+            mode="cati",
+            now=_minutes(2),
         )
         seen = worker_a.load_interview(interview.id)
         assert (seen.revision, seen.state, seen.mode) == (2, {"answers": {"q1": 2}}, "cati")
         with pytest.raises(StaleRevision):
             worker_a.save_interview(
-                interview.id, expected_revision=1, state={"answers": {"q1": 9}},
-                status="active", mode="web", now=_minutes(3),
+                interview.id,
+                expected_revision=1,
+                state={"answers": {"q1": 9}},
+                status="active",
+                mode="web",
+                now=_minutes(3),
             )
         worker_b.withdraw("case-9", now=_minutes(4))
         gone = worker_a.load_interview(interview.id)
         assert (gone.status, gone.state) == ("withdrawn", {})
         with pytest.raises(InterviewWithdrawn):
             worker_a.save_interview(
-                interview.id, expected_revision=gone.revision, state={"answers": {"q1": 9}},
-                status="active", mode="web", now=_minutes(5),
+                interview.id,
+                expected_revision=gone.revision,
+                state={"answers": {"q1": 9}},
+                status="active",
+                mode="web",
+                now=_minutes(5),
             )
 
 
@@ -389,7 +422,9 @@ def test_pooled_connections_the_server_killed_are_replaced(postgres_database: sa
 
     name = f"instrument_kill_{secrets.token_hex(4)}"
     url = postgres_database.update_query_dict({"application_name": name})
-    admin = sa.create_engine(postgres_database, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    admin = sa.create_engine(
+        postgres_database, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
 
     def kill_all() -> int:
         with admin.connect() as connection:
@@ -442,29 +477,43 @@ def test_migration_0002_numbers_on_from_the_events_already_stored(database_url: 
     try:
         migrate.upgrade(engine, "0001_initial")
         with engine.begin() as connection:
-            connection.execute(sa.text(
-                "INSERT INTO questionnaire_versions (id, questionnaire_id, version, content_hash,"
-                " source_text, created_at) VALUES (1, 'social_licence', '1', 'h', :yaml, :t)"
-            ), {"yaml": YAML, "t": T0})
+            connection.execute(
+                sa.text(
+                    "INSERT INTO questionnaire_versions (id, questionnaire_id, version, content_hash,"
+                    " source_text, created_at) VALUES (1, 'social_licence', '1', 'h', :yaml, :t)"
+                ),
+                {"yaml": YAML, "t": T0},
+            )
             for interview_id in ("with-events", "without-events"):
-                connection.execute(sa.text(
-                    "INSERT INTO interviews (id, questionnaire_version_id, mode, language, status,"
-                    " is_test, state, revision, started_at, updated_at)"
-                    " VALUES (:id, 1, 'web', 'en', 'active', :f, '{}', 3, :t, :t)"
-                ), {"id": interview_id, "t": T0, "f": False})
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO interviews (id, questionnaire_version_id, mode, language, status,"
+                        " is_test, state, revision, started_at, updated_at)"
+                        " VALUES (:id, 1, 'web', 'en', 'active', :f, '{}', 3, :t, :t)"
+                    ),
+                    {"id": interview_id, "t": T0, "f": False},
+                )
             for seq in (1, 2, 3):
-                connection.execute(sa.text(
-                    "INSERT INTO answer_events (interview_id, seq, kind, variable, value, mode,"
-                    " actor, at) VALUES ('with-events', :seq, 'answer', 'q1', '1', 'web',"
-                    " 'respondent', :t)"
-                ), {"seq": seq, "t": T0})
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO answer_events (interview_id, seq, kind, variable, value, mode,"
+                        " actor, at) VALUES ('with-events', :seq, 'answer', 'q1', '1', 'web',"
+                        " 'respondent', :t)"
+                    ),
+                    {"seq": seq, "t": T0},
+                )
     finally:
         engine.dispose()
     with open_store(database_url) as store:  # migrates to head
         for interview_id, expected_first in (("with-events", 4), ("without-events", 1)):
             result = store.save_interview(
-                interview_id, expected_revision=3, state={"answers": {}}, status="active",
-                mode="web", events=[NewEvent("q2", 5), NewEvent("q3", 6)], now=_minutes(1),
+                interview_id,
+                expected_revision=3,
+                state={"answers": {}},
+                status="active",
+                mode="web",
+                events=[NewEvent("q2", 5), NewEvent("q3", 6)],
+                now=_minutes(1),
             )
             assert (result.first_seq, result.event_count) == (expected_first, 2)
             seqs = [event.seq for event in store.events_for(interview_id)]
@@ -904,7 +953,10 @@ def test_import_interviews_stores_batches_with_their_events(store: Store) -> Non
             status="complete" if i % 2 else "abandoned",
             mode="web",
             language="en",
-            events=[NewEvent("q1", i, at=_minutes(i)), NewEvent(None, {"page": "q1"}, kind="page", at=_minutes(i))],
+            events=[
+                NewEvent("q1", i, at=_minutes(i)),
+                NewEvent(None, {"page": "q1"}, kind="page", at=_minutes(i)),
+            ],
             is_test=True,
             started_at=_minutes(i),
             finished_at=_minutes(i + 5),
@@ -912,18 +964,27 @@ def test_import_interviews_stores_batches_with_their_events(store: Store) -> Non
         for i in range(7)
     ]
     assert store.import_interviews(version.id, items, batch_size=3) == 7
-    stored = list(store.iter_interviews("social_licence", include_test=True, statuses=["complete", "abandoned"]))
+    stored = list(
+        store.iter_interviews(
+            "social_licence", include_test=True, statuses=["complete", "abandoned"]
+        )
+    )
     assert sorted(r.state["n"] for r in stored) == list(range(7))
     assert all(r.is_test for r in stored)
     assert not list(store.iter_interviews("social_licence"))  # test data stays out of real exports
     one = next(r for r in stored if r.state["n"] == 3)
     events = store.events_for(one.id)
-    assert [(e.seq, e.kind, e.variable, e.value) for e in events] == [(1, "answer", "q1", 3), (2, "page", None, {"page": "q1"})]
+    assert [(e.seq, e.kind, e.variable, e.value) for e in events] == [
+        (1, "answer", "q1", 3),
+        (2, "page", None, {"page": "q1"}),
+    ]
     assert one.finished_at == _minutes(8)
     with pytest.raises(LookupError):
         store.import_interviews(version.id + 99, items[:1])
     with pytest.raises(ValueError):
-        store.import_interviews(version.id, [ImportedInterview(state={}, status="withdrawn", mode="web", language="en")])
+        store.import_interviews(
+            version.id, [ImportedInterview(state={}, status="withdrawn", mode="web", language="en")]
+        )
 
 
 def test_a_token_attaches_to_one_interview_only(store: Store) -> None:

@@ -166,7 +166,9 @@ def test_turn_cost_completes_interviews_through_the_wsgi_function(tmp_path: Path
     result = {"per_turn": [1500.0, 1400.0], "server_share": 0.87, "posts": client.posts}
     text = turn_cost.render(result, {"per_turn": 9.2e6, "turns": 160}, ["--callgrind"])
     docs = tmp_path / "benchmarks.md"
-    docs.write_text("# Benchmarks\n\n## Web\n\nweb text\n\n## Web page turn cost\n\nold\n\n## Later\n\nkept\n")
+    docs.write_text(
+        "# Benchmarks\n\n## Web\n\nweb text\n\n## Web page turn cost\n\nold\n\n## Later\n\nkept\n"
+    )
     turn_cost.write_section(text, docs)
     written = docs.read_text()
     assert "old" not in written and "web text" in written and "## Later\n\nkept" in written

@@ -12,8 +12,14 @@ from instrument.questionnaires import facade_from_context, open_questionnaire
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json gives one object per problem, for editors and CI tools.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json gives one object per problem, for editors and CI tools.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
     """Check questionnaire files; exit 1 if any has errors."""
@@ -26,7 +32,9 @@ def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
         if result.errors or (strict and result.diagnostics):
             failed = True
     if output == "json":
-        click.echo(json.dumps({"ok": not failed, "problems": [d.as_dict() for d in problems]}, indent=2))
+        click.echo(
+            json.dumps({"ok": not failed, "problems": [d.as_dict() for d in problems]}, indent=2)
+        )
     else:
         for diagnostic in problems:
             click.echo(str(diagnostic), err=False)

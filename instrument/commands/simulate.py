@@ -54,10 +54,25 @@ STATUS_OF_OUTCOME = {"complete": "complete", "screened_out": "screened_out", "pa
     )
 )
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("-n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of respondents.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed: the same seed gives the same report.")
+@click.option(
+    "-n",
+    "n",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Number of respondents.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed: the same seed gives the same report.",
+)
 @click.option("--mode", type=click.Choice(["web", "cati", "ivr"]), default="web", show_default=True)
-@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.option(
     "--database",
     metavar="URL",
@@ -102,11 +117,16 @@ def simulate(
     if result.questionnaire is None:
         for diagnostic in result.errors:
             click.echo(str(diagnostic), err=True)
-        click.echo(f"{path}: cannot simulate: the questionnaire has errors (see instrument check)", err=True)
+        click.echo(
+            f"{path}: cannot simulate: the questionnaire has errors (see instrument check)",
+            err=True,
+        )
         raise SystemExit(EXIT_BAD_QUESTIONNAIRE)
     questionnaire = result.questionnaire
     if mode not in questionnaire.modes:
-        raise click.UsageError(f"questionnaire '{questionnaire.id}' does not run in mode '{mode}' (it runs in {', '.join(questionnaire.modes)})")
+        raise click.UsageError(
+            f"questionnaire '{questionnaire.id}' does not run in mode '{mode}' (it runs in {', '.join(questionnaire.modes)})"
+        )
     start = _parse_now(now) if now else (_utc_now() if database else None)
     behaviour = Behaviour() if include_partial else NO_BREAKOFF
 
@@ -114,15 +134,20 @@ def simulate(
     if database:
         try:
             storer = _Storer.open(database, questionnaire)
-        except Exception as exc:  # noqa: BLE001 -- a bad URL or an unreachable server: say so, no traceback
+        except Exception as exc:
             click.echo(f"cannot open the database: {exc}", err=True)
             raise SystemExit(EXIT_STORE_FAILED) from None
     try:
-        report = run_simulation(questionnaire, n, seed, mode, now=start, behaviour=behaviour, on_interview=storer)
+        report = run_simulation(
+            questionnaire, n, seed, mode, now=start, behaviour=behaviour, on_interview=storer
+        )
         if storer is not None:
             storer.flush()
     except _StoreFailed as exc:
-        click.echo(f"storing simulated interviews failed after {exc.stored} were stored: {exc.__cause__}", err=True)
+        click.echo(
+            f"storing simulated interviews failed after {exc.stored} were stored: {exc.__cause__}",
+            err=True,
+        )
         raise SystemExit(EXIT_STORE_FAILED) from None
     finally:
         if storer is not None:
@@ -131,14 +156,20 @@ def simulate(
     if output == "json":
         data = report.to_json()
         if storer is not None:
-            data["stored"] = {"interviews": storer.stored, "seconds": round(storer.seconds, 3), "database": storer.where}
+            data["stored"] = {
+                "interviews": storer.stored,
+                "seconds": round(storer.seconds, 3),
+                "database": storer.where,
+            }
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         for line in format_report(report):
             click.echo(line)
         if storer is not None:
             rate = f" ({storer.stored / storer.seconds:,.0f}/s)" if storer.seconds > 0 else ""
-            click.echo(f"Stored {storer.stored:,} test interviews in {storer.where} in {storer.seconds:.1f} s{rate}.")
+            click.echo(
+                f"Stored {storer.stored:,} test interviews in {storer.where} in {storer.seconds:.1f} s{rate}."
+            )
     raise SystemExit(exit_code(report))
 
 
@@ -159,7 +190,9 @@ def _parse_now(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO date-time (e.g. 2026-03-01T09:00)", param_hint="--now") from None
+        raise click.BadParameter(
+            f"{text!r} is not an ISO date-time (e.g. 2026-03-01T09:00)", param_hint="--now"
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value
@@ -182,7 +215,9 @@ def format_report(report: SimulationReport) -> list[str]:
         "Outcomes: " + ", ".join(f"{k} {v:,} ({_pct(v, n)})" for k, v in report.outcomes.items()),
     ]
     pages = report.pages_summary()
-    lines.append(f"Pages answered per interview: mean {pages['mean']}, median {pages['median']}, min {pages['min']}, max {pages['max']}")
+    lines.append(
+        f"Pages answered per interview: mean {pages['mean']}, median {pages['median']}, min {pages['min']}, max {pages['max']}"
+    )
     lines.append(
         f"Don't know {report.dk:,}, refused {report.refused:,}, left unanswered {report.skipped:,}; "
         f"soft warnings confirmed {report.warnings_confirmed:,}, answers changed instead {report.answers_changed:,}; "
@@ -191,15 +226,22 @@ def format_report(report: SimulationReport) -> list[str]:
     tried = sum(report.invalid_tried.values())
     rejected = sum(report.invalid_rejected.values())
     kinds = ", ".join(f"{k} {v}" for k, v in report.invalid_tried.items())
-    lines.append(f"Invalid inputs: {tried:,} tried, {rejected:,} rejected" + (f" ({kinds})" if kinds else ""))
+    lines.append(
+        f"Invalid inputs: {tried:,} tried, {rejected:,} rejected" + (f" ({kinds})" if kinds else "")
+    )
     if report.rejections:
-        lines.append("Pages sent back for other reasons: " + ", ".join(f"{k} {v:,}" for k, v in report.rejections.items()))
+        lines.append(
+            "Pages sent back for other reasons: "
+            + ", ".join(f"{k} {v:,}" for k, v in report.rejections.items())
+        )
     lines.append("")
     lines.append(f"Questions reached (interviews that were shown each question, of {n:,}):")
     width = max((len(q.id) for q in report.questions), default=10)
     for stat in report.questions:
         mark = "  <- never reached" if stat.reached == 0 else ""
-        lines.append(f"  {stat.id:<{width}}  {stat.type:<9} {stat.reached:>9,}  {_pct(stat.reached, n):>6}{mark}")
+        lines.append(
+            f"  {stat.id:<{width}}  {stat.type:<9} {stat.reached:>9,}  {_pct(stat.reached, n):>6}{mark}"
+        )
     lines.append("")
     never = report.never_reached
     if never:
@@ -213,7 +255,9 @@ def format_report(report: SimulationReport) -> list[str]:
         for check in report.checks:
             name = f"{check.question}#{check.index}"
             kind = "hard" if check.severity == "error" else "soft"
-            lines.append(f"  {name:<{cwidth}}  {kind}  {check.fired:>9,}  {check.interviews:>9,} ({_pct(check.interviews, n)})")
+            lines.append(
+                f"  {name:<{cwidth}}  {kind}  {check.fired:>9,}  {check.interviews:>9,} ({_pct(check.interviews, n)})"
+            )
         if report.checks_never_fired:
             lines.append(f"Checks that never fired: {', '.join(report.checks_never_fired)}")
     else:
@@ -222,13 +266,16 @@ def format_report(report: SimulationReport) -> list[str]:
         lines.append("")
         lines.append(
             "Respondents who gave up on a page after every answer they tried was refused "
-            "(a hard check that can never pass?): " + ", ".join(f"{k} {v:,}" for k, v in report.stuck.items())
+            "(a hard check that can never pass?): "
+            + ", ".join(f"{k} {v:,}" for k, v in report.stuck.items())
         )
     lines.append("")
     if report.failures:
         lines.append(f"ENGINE ERRORS ({len(report.failures)}):")
         for failure in report.failures[:20]:
-            lines.append(f"  respondent {failure.respondent} (seed {failure.seed}, page {failure.page}): {failure.message}")
+            lines.append(
+                f"  respondent {failure.respondent} (seed {failure.seed}, page {failure.page}): {failure.message}"
+            )
             lines.append(f"    replay: {failure.reproduce()}")
             for tb_line in failure.traceback.rstrip().splitlines():
                 lines.append(f"    {tb_line}")
@@ -257,7 +304,9 @@ class _StoreFailed(Exception):
         self.stored = stored
 
 
-def events_for_store(events: Iterable[Event], *, default_actor: str = "respondent") -> list[NewEvent]:
+def events_for_store(
+    events: Iterable[Event], *, default_actor: str = "respondent"
+) -> list[NewEvent]:
     """The engine's events as rows for the store's event log (the shared mapping)."""
     from instrument.store import engine_events
 
@@ -274,7 +323,9 @@ class _Storer:
 
     BATCH = 1000
 
-    def __init__(self, store: Store, version_id: int, where: str, questionnaire: Questionnaire) -> None:
+    def __init__(
+        self, store: Store, version_id: int, where: str, questionnaire: Questionnaire
+    ) -> None:
         from instrument.dataset.rows import RowCoder
 
         self.store = store
@@ -292,17 +343,24 @@ class _Storer:
 
         store = open_store(url)
         try:
-            version = store.add_questionnaire_version(questionnaire.id, questionnaire.version, questionnaire.source_text)
+            version = store.add_questionnaire_version(
+                questionnaire.id, questionnaire.version, questionnaire.source_text
+            )
         except Exception:
             store.close()
             raise
-        return cls(store, version.id, resolve_url(url).render_as_string(hide_password=True), questionnaire)
+        return cls(
+            store, version.id, resolve_url(url).render_as_string(hide_password=True), questionnaire
+        )
 
     def __call__(self, interview: SimulatedInterview) -> None:
         from instrument.store import ImportedInterview
 
         state = interview.state
-        actor = next((e.data.get("actor") for e in interview.events if e.kind == "answer"), None) or "respondent"
+        actor = (
+            next((e.data.get("actor") for e in interview.events if e.kind == "answer"), None)
+            or "respondent"
+        )
         self._pending.append(
             ImportedInterview(
                 state=state.to_json(),
@@ -325,7 +383,9 @@ class _Storer:
             return
         began = time.perf_counter()
         try:
-            self.stored += self.store.import_interviews(self.version_id, self._pending, batch_size=self.BATCH)
+            self.stored += self.store.import_interviews(
+                self.version_id, self._pending, batch_size=self.BATCH
+            )
         except Exception as exc:
             raise _StoreFailed(self.stored) from exc
         finally:

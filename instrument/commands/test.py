@@ -12,7 +12,9 @@ from instrument.scenarios import run_scenarios
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-v", "--verbose", is_flag=True, help="Also list the questions each scenario was asked.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also list the questions each scenario was asked."
+)
 def test(paths: tuple[Path, ...], verbose: bool) -> None:
     """Run each questionnaire's test scenarios; exit 1 if any fails."""
     facade = facade_from_context()
@@ -22,14 +24,18 @@ def test(paths: tuple[Path, ...], verbose: bool) -> None:
         if loaded.questionnaire is None:
             for diagnostic in loaded.errors:
                 click.echo(str(diagnostic))
-            click.echo(f"{path}: cannot run tests: the questionnaire has errors (see instrument check)")
+            click.echo(
+                f"{path}: cannot run tests: the questionnaire has errors (see instrument check)"
+            )
             failed += 1
             continue
         if not loaded.questionnaire.tests:
             click.echo(f"{path}: no test scenarios")
         for result in run_scenarios(loaded.questionnaire):
             mark = "PASS" if result.passed else "FAIL"
-            click.echo(f"{result.position}: {mark} {result.name} ({result.outcome or 'unfinished'}, {len(result.asked)} questions)")
+            click.echo(
+                f"{result.position}: {mark} {result.name} ({result.outcome or 'unfinished'}, {len(result.asked)} questions)"
+            )
             for failure in result.failures:
                 click.echo(f"    {failure}")
             if verbose:

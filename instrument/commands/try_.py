@@ -48,13 +48,36 @@ def _case(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("try")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--mode", type=click.Choice(["web", "cati", "ivr"]), default="web", show_default=True,
-              help="web: as the respondent sees it; cati: as an interviewer reads it; ivr: an automated call as text.")
-@click.option("--lang", "language", metavar="L", default=None, help="Language code (default: the questionnaire's default).")
-@click.option("--seed", type=int, default=None, help="Seed for randomisation and experiment arms (default: a random one, printed).")
-@click.option("--case", "case_pairs", metavar="NAME=VALUE", multiple=True,
-              help="Preloaded sample data, e.g. --case profile_kids=2 (repeatable).")
-def try_(path: Path, mode: str, language: str | None, seed: int | None, case_pairs: tuple[str, ...]) -> None:
+@click.option(
+    "--mode",
+    type=click.Choice(["web", "cati", "ivr"]),
+    default="web",
+    show_default=True,
+    help="web: as the respondent sees it; cati: as an interviewer reads it; ivr: an automated call as text.",
+)
+@click.option(
+    "--lang",
+    "language",
+    metavar="L",
+    default=None,
+    help="Language code (default: the questionnaire's default).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed for randomisation and experiment arms (default: a random one, printed).",
+)
+@click.option(
+    "--case",
+    "case_pairs",
+    metavar="NAME=VALUE",
+    multiple=True,
+    help="Preloaded sample data, e.g. --case profile_kids=2 (repeatable).",
+)
+def try_(
+    path: Path, mode: str, language: str | None, seed: int | None, case_pairs: tuple[str, ...]
+) -> None:
     """Run an interview of PATH in the terminal, reading answers from standard input.
 
     Type :help at any prompt for the commands (:back, :jump, :show, :lang, :quit).
@@ -73,10 +96,11 @@ def try_(path: Path, mode: str, language: str | None, seed: int | None, case_pai
     engine = Engine(loaded.questionnaire)
     session_seed = seed if seed is not None else secrets.randbelow(1_000_000)
     try:
-        state = engine.start(now=utc_now(), seed=session_seed, mode=mode, language=language, case=case)
+        state = engine.start(
+            now=utc_now(), seed=session_seed, mode=mode, language=language, case=case
+        )
     except EngineError as exc:
         click.echo(f"{path}: error: {exc}", err=True)
         raise SystemExit(1) from None
     session = ConsoleSession(engine, state, read=_read, write=click.echo, now=utc_now, style=_style)
     session.run()
-

@@ -44,7 +44,11 @@ __all__ = [
     "int_dtype_for",
 ]
 
-MODE_LABELS = {1: "Web (self-completion)", 2: "Telephone with an interviewer (CATI)", 3: "Automated telephone call (IVR)"}
+MODE_LABELS = {
+    1: "Web (self-completion)",
+    2: "Telephone with an interviewer (CATI)",
+    3: "Automated telephone call (IVR)",
+}
 OUTCOME_LABELS = {1: "Complete", 2: "Partial (break-off or unfinished)", 3: "Screened out"}
 
 
@@ -92,7 +96,9 @@ class Dataset:
             cols = [f"{base}_{suffix}" for base in info.variables]
             part = self.frame.iloc[rows][["case_id", *cols]].copy()
             part.columns = ["case_id", *info.variables]
-            part.insert(1, "iteration", np.int32(int(suffix)) if suffix.lstrip("-").isdigit() else suffix)
+            part.insert(
+                1, "iteration", np.int32(int(suffix)) if suffix.lstrip("-").isdigit() else suffix
+            )
             pieces.append(part)
         if pieces:
             frame = pd.concat(pieces, ignore_index=True)
@@ -125,7 +131,14 @@ class Dataset:
                 }
             )
         groups = [
-            MultiGroup(g.question_id, g.label, g.question_id, [v.rsplit("_", 1)[0] for v in g.variables], 1, loop)
+            MultiGroup(
+                g.question_id,
+                g.label,
+                g.question_id,
+                [v.rsplit("_", 1)[0] for v in g.variables],
+                1,
+                loop,
+            )
             for g in self.codebook.groups
             if g.loop == loop and g.iteration == info.suffixes[0]
         ]
@@ -136,7 +149,8 @@ class Dataset:
                 "groups": groups,
                 "loops": [],
                 "case_count": len(frame),
-                "notes": self.codebook.notes + [f"Long file of loop {loop}: one row per case and iteration that happened."],
+                "notes": self.codebook.notes
+                + [f"Long file of loop {loop}: one row per case and iteration that happened."],
             }
         )
         return Dataset(frame.reset_index(drop=True), codebook, {}, None, f"{self.stem}_{loop}_long")
@@ -151,11 +165,11 @@ def int_dtype_for(lo: int, hi: int) -> np.dtype[Any]:
     becomes float64 (exact up to 2**53). Never int64: pyreadstat writes
     int64 as a double.
     """
-    if -127 <= lo and hi <= 100:
+    if lo >= -127 and hi <= 100:
         return np.dtype(np.int8)
-    if -32767 <= lo and hi <= 32740:
+    if lo >= -32767 and hi <= 32740:
         return np.dtype(np.int16)
-    if -2147483647 <= lo and hi <= 2147483620:
+    if lo >= -2147483647 and hi <= 2147483620:
         return np.dtype(np.int32)
     return np.dtype(np.float64)
 
@@ -179,7 +193,9 @@ def _normalise(item: Any) -> _Input:
     state, meta = item
     meta = dict(meta or {})
     if "id" not in meta:
-        raise DatasetError("an interview given as (state, meta) needs meta['id'] (for its pseudonymous case id)")
+        raise DatasetError(
+            "an interview given as (state, meta) needs meta['id'] (for its pseudonymous case id)"
+        )
     return _Input(
         str(meta["id"]),
         state,
@@ -194,34 +210,117 @@ def _normalise(item: Any) -> _Input:
 # ---------------------------------------------------------------- the build
 
 
-ADMIN = ["case_id", "qversion", "language", "mode", "mode_first", "mode_switch", "started", "ended", "duration", "outcome", "interviewer"]
+ADMIN = [
+    "case_id",
+    "qversion",
+    "language",
+    "mode",
+    "mode_first",
+    "mode_switch",
+    "started",
+    "ended",
+    "duration",
+    "outcome",
+    "interviewer",
+]
 
 
-def _admin_infos(q: Questionnaire, frame: dict[str, int], languages: list[str], versions: list[str]) -> list[VariableInfo]:
+def _admin_infos(
+    q: Questionnaire, frame: dict[str, int], languages: list[str], versions: list[str]
+) -> list[VariableInfo]:
     rp, un = str(frame["routed_past"]), str(frame["unanswered"])
     return [
-        VariableInfo("case_id", "Case identifier (pseudonymous; not the fieldwork id)", "admin", "str", width=17, universe="Everyone"),
         VariableInfo(
-            "qversion", "Questionnaire version the interview started on", "admin", "str",
-            value_labels={v: v for v in versions}, universe="Everyone",
+            "case_id",
+            "Case identifier (pseudonymous; not the fieldwork id)",
+            "admin",
+            "str",
+            width=17,
+            universe="Everyone",
         ),
         VariableInfo(
-            "language", "Language of the interview", "admin", "int",
-            value_labels={i + 1: lang for i, lang in enumerate(languages)}, universe="Everyone",
+            "qversion",
+            "Questionnaire version the interview started on",
+            "admin",
+            "str",
+            value_labels={v: v for v in versions},
+            universe="Everyone",
         ),
-        VariableInfo("mode", "Mode of completion (last mode used)", "admin", "int", value_labels=dict(MODE_LABELS), universe="Everyone"),
-        VariableInfo("mode_first", "Mode the interview started in", "admin", "int", value_labels=dict(MODE_LABELS), universe="Everyone"),
         VariableInfo(
-            "mode_switch", "Interview switched mode", "admin", "int",
-            value_labels={0: "Single mode", 1: "Switched mode"}, universe="Everyone",
+            "language",
+            "Language of the interview",
+            "admin",
+            "int",
+            value_labels={i + 1: lang for i, lang in enumerate(languages)},
+            universe="Everyone",
         ),
-        VariableInfo("started", "Interview start (UTC)", "admin", "datetime", level="scale", universe="Everyone"),
-        VariableInfo("ended", "Interview end (UTC); empty if unfinished", "admin", "datetime", level="scale", universe="Everyone"),
-        VariableInfo("duration", "Interview length in seconds (start to end); empty if unfinished", "admin", "float", level="scale", places=0, universe="Everyone"),
-        VariableInfo("outcome", "Outcome of the interview", "admin", "int", value_labels=dict(OUTCOME_LABELS), universe="Everyone"),
         VariableInfo(
-            "interviewer", "Interviewer (pseudonymous) who last keyed answers", "admin", "str", width=13,
-            missing={rp: "Inapplicable: no telephone interviewer", un: "Missing: telephone interview without a recorded interviewer"},
+            "mode",
+            "Mode of completion (last mode used)",
+            "admin",
+            "int",
+            value_labels=dict(MODE_LABELS),
+            universe="Everyone",
+        ),
+        VariableInfo(
+            "mode_first",
+            "Mode the interview started in",
+            "admin",
+            "int",
+            value_labels=dict(MODE_LABELS),
+            universe="Everyone",
+        ),
+        VariableInfo(
+            "mode_switch",
+            "Interview switched mode",
+            "admin",
+            "int",
+            value_labels={0: "Single mode", 1: "Switched mode"},
+            universe="Everyone",
+        ),
+        VariableInfo(
+            "started",
+            "Interview start (UTC)",
+            "admin",
+            "datetime",
+            level="scale",
+            universe="Everyone",
+        ),
+        VariableInfo(
+            "ended",
+            "Interview end (UTC); empty if unfinished",
+            "admin",
+            "datetime",
+            level="scale",
+            universe="Everyone",
+        ),
+        VariableInfo(
+            "duration",
+            "Interview length in seconds (start to end); empty if unfinished",
+            "admin",
+            "float",
+            level="scale",
+            places=0,
+            universe="Everyone",
+        ),
+        VariableInfo(
+            "outcome",
+            "Outcome of the interview",
+            "admin",
+            "int",
+            value_labels=dict(OUTCOME_LABELS),
+            universe="Everyone",
+        ),
+        VariableInfo(
+            "interviewer",
+            "Interviewer (pseudonymous) who last keyed answers",
+            "admin",
+            "str",
+            width=13,
+            missing={
+                rp: "Inapplicable: no telephone interviewer",
+                un: "Missing: telephone interview without a recorded interviewer",
+            },
             universe="Interviews done at least partly by telephone with an interviewer",
         ),
     ]
@@ -239,7 +338,9 @@ def _interviewers(events: Iterable[Any]) -> dict[str, str]:
 
 def build_dataset(
     questionnaire: Questionnaire,
-    interviews: Iterable[ExportRecord | InterviewRecord | tuple[Mapping[str, Any], Mapping[str, Any]]],
+    interviews: Iterable[
+        ExportRecord | InterviewRecord | tuple[Mapping[str, Any], Mapping[str, Any]]
+    ],
     *,
     include_partial: bool = False,
     include_test: bool = False,
@@ -292,7 +393,9 @@ def build_dataset(
             hash_of[id(q)] = q.content_hash
         distinct.setdefault(hash_of[id(q)], q)
         if q.id != questionnaire.id:
-            raise DatasetError(f"version {q.version} is of questionnaire '{q.id}', not '{questionnaire.id}'")
+            raise DatasetError(
+                f"version {q.version} is of questionnaire '{q.id}', not '{questionnaire.id}'"
+            )
         if q.missing.codes() != questionnaire.missing.codes():
             raise DatasetError(
                 f"questionnaire version {q.version} uses missing codes {q.missing.codes()}, "
@@ -338,7 +441,9 @@ def build_dataset(
             if lang not in languages:
                 languages.append(lang)
     language_code = {lang: i + 1 for i, lang in enumerate(languages)}
-    version_labels = [questionnaire.version] + sorted({q.version for q in distinct.values()} - {questionnaire.version})
+    version_labels = [questionnaire.version] + sorted(
+        {q.version for q in distinct.values()} - {questionnaire.version}
+    )
     rp_text, un_text = str(frame_codes["routed_past"]), str(frame_codes["unanswered"])
     wanted = {"complete"} | ({"partial", "screened_out"} if include_partial else set())
     wanted_codes = {str(OUTCOME_CODES[o]) for o in wanted}
@@ -365,16 +470,36 @@ def build_dataset(
             pending = 0
         kind = type(raw)
         if kind is ExportRecord:
-            item_id, version_id, stored_hash, status, is_test, updated_at, export_row, item_state = raw
+            (
+                item_id,
+                version_id,
+                stored_hash,
+                status,
+                is_test,
+                updated_at,
+                export_row,
+                item_state,
+            ) = raw
         elif kind is InterviewRecord:
             item_id, item_state, is_test, status, updated_at, version_id = (
-                raw.id, raw.state, raw.is_test, raw.status, raw.updated_at, raw.questionnaire_version_id,
+                raw.id,
+                raw.state,
+                raw.is_test,
+                raw.status,
+                raw.updated_at,
+                raw.questionnaire_version_id,
             )
             export_row = stored_hash = None
         else:
             item = _normalise(raw)
             item_id, item_state, is_test, status, updated_at, version_id, export_row = (
-                item.id, item.state, item.is_test, item.status, item.updated_at, item.version_id, item.export_row
+                item.id,
+                item.state,
+                item.is_test,
+                item.status,
+                item.updated_at,
+                item.version_id,
+                item.export_row,
             )
             stored_hash = None
         if status == "withdrawn" or (not item_state and export_row is None):
@@ -408,7 +533,9 @@ def build_dataset(
             rows.lines.append(export_row)
         else:
             if not item_state:
-                raise DatasetError(f"interview {item_id} came without its state and without a usable export row")
+                raise DatasetError(
+                    f"interview {item_id} came without its state and without a usable export row"
+                )
             if (item_state.get("outcome") or "partial") not in wanted:
                 continue
             rows.waiting.append((len(rows.lines), light_state(item_state)))
@@ -424,7 +551,9 @@ def build_dataset(
     # --- columns
     n = len(ids)
     if len(set(case_ids)) != n:
-        raise DatasetError("two interviews were given the same case id; this should not happen: report it")
+        raise DatasetError(
+            "two interviews were given the same case id; this should not happen: report it"
+        )
     parsed = {h: rows.parse() for h, rows in rows_of.items()}
 
     def gather(field: str, fill: Any, dtype: Any) -> np.ndarray[Any, Any]:
@@ -444,7 +573,9 @@ def build_dataset(
     admin: dict[str, Any] = {
         "case_id": case_ids,
         "qversion": by_row,
-        "language": np.asarray([language_code.get(lang, 0) for lang in gather("language", "", object)], dtype=np.int64),
+        "language": np.asarray(
+            [language_code.get(lang, 0) for lang in gather("language", "", object)], dtype=np.int64
+        ),
         "mode": gather("mode", 0, np.int64),
         "mode_first": gather("mode_first", 0, np.int64),
         "mode_switch": gather("mode_switch", 0, np.int64),
@@ -453,7 +584,9 @@ def build_dataset(
         "duration": gather("duration", np.nan, np.float64),
         "outcome": gather("outcome", 0, np.int64),
         "interviewer": [
-            pseudonymiser.interviewer_id(staff) if (staff := interviewer_of.get(i)) else (un_text if used else rp_text)
+            pseudonymiser.interviewer_id(staff)
+            if (staff := interviewer_of.get(i))
+            else (un_text if used else rp_text)
             for i, used in zip(ids, cati_used)
         ],
     }
@@ -481,7 +614,9 @@ def build_dataset(
     for name in names:
         info = union_infos[name]
         if name in columns:
-            raise DatasetError(f"the questionnaire has a variable named {name}, which the export uses itself; rename it")
+            raise DatasetError(
+                f"the questionnaire has a variable named {name}, which the export uses itself; rename it"
+            )
         # union columns a version does not have: not asked, so routed past
         if info.storage == "int":
             columns[name] = _int_array(gather(name, rp, np.int64))
@@ -496,7 +631,9 @@ def build_dataset(
     variables.update(union_infos)
     codebook = Codebook(
         questionnaire_id=questionnaire.id,
-        title=questionnaire.title.source(questionnaire.default_language, questionnaire.default_language),
+        title=questionnaire.title.source(
+            questionnaire.default_language, questionnaire.default_language
+        ),
         version=questionnaire.version,
         versions=version_labels,
         languages=languages,
@@ -549,7 +686,9 @@ def _notes(versions: Iterable[Questionnaire], frame: dict[str, int]) -> list[str
     lowest_missing = max(frame.values())
     for q in versions:
         for question in q.questions.values():
-            if question.type in ("integer", "decimal") and (question.min is None or question.min <= lowest_missing):
+            if question.type in ("integer", "decimal") and (
+                question.min is None or question.min <= lowest_missing
+            ):
                 notes.append(
                     f"{question.id} (version {q.version}) accepts answers down to "
                     f"{'any value' if question.min is None else question.min}, which can collide with the missing codes"

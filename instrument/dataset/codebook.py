@@ -74,7 +74,11 @@ class VariableInfo:
     @property
     def base_name(self) -> str:
         """The name without its loop suffix (the column name in a long loop file)."""
-        if self.loop is not None and self.iteration is not None and self.name.endswith(f"_{self.iteration}"):
+        if (
+            self.loop is not None
+            and self.iteration is not None
+            and self.name.endswith(f"_{self.iteration}")
+        ):
             return self.name[: -len(self.iteration) - 1]
         return self.name
 
@@ -159,7 +163,8 @@ class Codebook:
             for key in ("value_labels", "missing"):
                 data[key] = keys_to_str(data[key])
             data["value_labels_by_language"] = {
-                lang: keys_to_str(labels) for lang, labels in data["value_labels_by_language"].items()
+                lang: keys_to_str(labels)
+                for lang, labels in data["value_labels_by_language"].items()
             }
             data["value_labels_short"] = {
                 pkg: keys_to_str(labels) for pkg, labels in data["value_labels_short"].items()

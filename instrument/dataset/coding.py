@@ -21,7 +21,15 @@ from instrument.values import DK, REFUSED, from_json
 from .codebook import VariableInfo
 from .plan import CODE, DATE, FLOAT, MULTI, OTHER, TEXT, Plan
 
-__all__ = ["ABSENT", "CHUNK", "DatasetError", "VersionCoder", "light_state", "naive_utc", "parse_time"]
+__all__ = [
+    "ABSENT",
+    "CHUNK",
+    "DatasetError",
+    "VersionCoder",
+    "light_state",
+    "naive_utc",
+    "parse_time",
+]
 
 _ABSENT = object()
 ABSENT = _ABSENT
@@ -44,7 +52,9 @@ def light_state(data: Mapping[str, Any]) -> State:
     """
     version = data.get("v")
     if version != STATE_VERSION:
-        raise DatasetError(f"interview state version {version!r} is not supported (this engine reads {STATE_VERSION})")
+        raise DatasetError(
+            f"interview state version {version!r} is not supported (this engine reads {STATE_VERSION})"
+        )
     on_route = set(chain.from_iterable(map(_KEYS, data["history"])))
     raw = data["answers"]
     # Stored answers are plain JSON except don't know, refused, dates and code
@@ -65,7 +75,9 @@ def light_state(data: Mapping[str, Any]) -> State:
         mode=data["mode"],
         language=data["language"],
         seed=data["seed"],
-        case={k: (from_json(v) if isinstance(v, dict) else v) for k, v in case.items()} if case else {},
+        case={k: (from_json(v) if isinstance(v, dict) else v) for k, v in case.items()}
+        if case
+        else {},
         arms=data["arms"],
         started_at=parse_time(data["started_at"]),  # type: ignore[arg-type]
         now=parse_time(data["now"]),  # type: ignore[arg-type]
@@ -105,7 +117,9 @@ rows, smaller ones hold fewer raw values at once (about 60 references per
 interview)."""
 
 _ABSENTS = repeat(_ABSENT)
-_BAD = object()  # what the fast path gives a value it does not handle: code that column cell by cell
+_BAD = (
+    object()
+)  # what the fast path gives a value it does not handle: code that column cell by cell
 _INT = frozenset({int})
 _NUMBER = frozenset({int, float})
 _STR = frozenset({str})
@@ -147,7 +161,13 @@ class VersionCoder:
     past to unanswered.
     """
 
-    def __init__(self, plan: Plan, index: Mapping[str, int], union: Mapping[str, VariableInfo], frame: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        index: Mapping[str, int],
+        union: Mapping[str, VariableInfo],
+        frame: Mapping[str, int],
+    ) -> None:
         self.keys: list[str] = []
         position: dict[str, int] = {}
 
@@ -165,27 +185,46 @@ class VersionCoder:
             def code(entry: str, as_text: bool = as_text) -> Any:
                 return str(frame[entry]) if as_text else frame[entry]
 
-            special = {_ABSENT: code(col.absent), None: code(col.none), DK: code("dk"), REFUSED: code("refused")}
+            special = {
+                _ABSENT: code(col.absent),
+                None: code(col.none),
+                DK: code("dk"),
+                REFUSED: code("refused"),
+            }
             if col.kind == TEXT:
                 special[""] = code(col.none)
             self.cells.append(
                 _Cell(
-                    out=index[col.name], key=col.key, pos=slot(col.key), kind=col.kind, extra=col.extra,
+                    out=index[col.name],
+                    key=col.key,
+                    pos=slot(col.key),
+                    kind=col.kind,
+                    extra=col.extra,
                     parent=slot(col.extra[0]) if col.kind == OTHER else -1,
-                    absent=code(col.absent), none=code(col.none), dk=code("dk"), refused=code("refused"),
-                    unanswered=code("unanswered"), routed_past=code("routed_past"), ordinal=col.ordinal,
-                    special=special, plain={CODE: _INT, FLOAT: _NUMBER, TEXT: _STR}.get(col.kind, _INT),
+                    absent=code(col.absent),
+                    none=code(col.none),
+                    dk=code("dk"),
+                    refused=code("refused"),
+                    unanswered=code("unanswered"),
+                    routed_past=code("routed_past"),
+                    ordinal=col.ordinal,
+                    special=special,
+                    plain={CODE: _INT, FLOAT: _NUMBER, TEXT: _STR}.get(col.kind, _INT),
                 )
             )
             present.add(col.name)
         rp = frame["routed_past"]
         # union columns this version does not have: not asked, so routed past
         self.fill = [
-            (i, str(rp) if union[name].storage == "str" else rp) for name, i in index.items() if name not in present
+            (i, str(rp) if union[name].storage == "str" else rp)
+            for name, i in index.items()
+            if name not in present
         ]
         self.ordinal_of = {c.key: c.ordinal for c in plan.columns}
 
-    def code(self, rows: list[tuple[Any, ...]], partial: list[tuple[int, int]]) -> Iterator[tuple[int, list[Any]]]:
+    def code(
+        self, rows: list[tuple[Any, ...]], partial: list[tuple[int, int]]
+    ) -> Iterator[tuple[int, list[Any]]]:
         """``(column index, codes)`` for every dataset column, ``rows`` in order.
 
         ``partial`` lists ``(row, cutoff)`` for break-offs: a key absent from a
@@ -216,9 +255,11 @@ class VersionCoder:
         try:
             if kind == MULTI:
                 option, get = cell.extra, cell.special.get
-                coded = [(1 if option in v else 0) if type(v) is tuple else get(v, _BAD) for v in values]
+                coded = [
+                    (1 if option in v else 0) if type(v) is tuple else get(v, _BAD) for v in values
+                ]
                 return None if _BAD in coded else coded
-            if kind == CODE or kind == FLOAT or kind == TEXT:
+            if kind in (CODE, FLOAT, TEXT):
                 get = cell.special.get
                 coded = list(map(get, values, values))
                 return coded if set(map(type, coded)) <= cell.plain else None

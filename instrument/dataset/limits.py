@@ -55,7 +55,9 @@ SPSS = Limits(
     value_label_bytes=120,
     file_label_bytes=64,
     name_pattern=re.compile(r"[A-Za-z][A-Za-z0-9_.]*\Z"),
-    reserved=frozenset({"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"}),
+    reserved=frozenset(
+        {"ALL", "AND", "BY", "EQ", "GE", "GT", "LE", "LT", "NE", "NOT", "OR", "TO", "WITH"}
+    ),
     case_insensitive_reserved=True,
 )
 
@@ -71,13 +73,65 @@ STATA = Limits(
     name_pattern=re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z"),
     reserved=frozenset(
         {
-            "_all", "_b", "byte", "_coef", "_cons", "double", "float", "if", "in", "int",
-            "long", "_n", "_N", "_pi", "_pred", "_rc", "_se", "_skip", "strL", "using", "with",
-            "aggregate", "array", "boolean", "break", "case", "catch", "class", "colvector",
-            "complex", "const", "continue", "default", "delegate", "delete", "do", "else",
-            "eltypedef", "end", "enum", "explicit", "export", "external", "for", "friend",
-            "function", "global", "goto", "inline", "local", "NULL", "pragma", "protected",
-            "quad", "rowvector", "short", "typedef", "typename", "virtual",
+            "_all",
+            "_b",
+            "byte",
+            "_coef",
+            "_cons",
+            "double",
+            "float",
+            "if",
+            "in",
+            "int",
+            "long",
+            "_n",
+            "_N",
+            "_pi",
+            "_pred",
+            "_rc",
+            "_se",
+            "_skip",
+            "strL",
+            "using",
+            "with",
+            "aggregate",
+            "array",
+            "boolean",
+            "break",
+            "case",
+            "catch",
+            "class",
+            "colvector",
+            "complex",
+            "const",
+            "continue",
+            "default",
+            "delegate",
+            "delete",
+            "do",
+            "else",
+            "eltypedef",
+            "end",
+            "enum",
+            "explicit",
+            "export",
+            "external",
+            "for",
+            "friend",
+            "function",
+            "global",
+            "goto",
+            "inline",
+            "local",
+            "NULL",
+            "pragma",
+            "protected",
+            "quad",
+            "rowvector",
+            "short",
+            "typedef",
+            "typename",
+            "virtual",
         }
     ),
     case_insensitive_reserved=False,
@@ -111,19 +165,32 @@ def name_problems(names: list[str], limits: Limits) -> list[NameProblem]:
     """Every name that ``limits`` rejects, with the reason, and case-insensitive clashes."""
     problems: list[NameProblem] = []
     seen: dict[str, str] = {}
-    reserved = {r.upper() for r in limits.reserved} if limits.case_insensitive_reserved else limits.reserved
+    reserved = (
+        {r.upper() for r in limits.reserved}
+        if limits.case_insensitive_reserved
+        else limits.reserved
+    )
     for name in names:
         if _bytes(name) > limits.name_bytes:
-            problems.append(NameProblem(name, limits.package, f"{_bytes(name)} bytes, the limit is {limits.name_bytes}"))
+            problems.append(
+                NameProblem(
+                    name, limits.package, f"{_bytes(name)} bytes, the limit is {limits.name_bytes}"
+                )
+            )
         elif not limits.name_pattern.match(name):
-            problems.append(NameProblem(name, limits.package, "use letters, digits and _, starting with a letter"))
+            problems.append(
+                NameProblem(
+                    name, limits.package, "use letters, digits and _, starting with a letter"
+                )
+            )
         elif (name.upper() if limits.case_insensitive_reserved else name) in reserved:
             problems.append(NameProblem(name, limits.package, "a reserved word"))
         folded = name.lower()
-        if folded in seen and seen[folded] != name:
-            # SPSS and Stata names differ only in case? SPSS ignores case.
-            if limits is SPSS:
-                problems.append(NameProblem(name, limits.package, f"differs from {seen[folded]} only in case"))
+        # SPSS and Stata names differ only in case? SPSS ignores case.
+        if folded in seen and seen[folded] != name and limits is SPSS:
+            problems.append(
+                NameProblem(name, limits.package, f"differs from {seen[folded]} only in case")
+            )
         seen.setdefault(folded, name)
     return problems
 

@@ -28,7 +28,18 @@ __all__ = ["PARADATA_KINDS", "build_paradata", "read_events"]
 
 PARADATA_KINDS = ("page", "back", "jump", "mode")
 _EVENT_NAMES = {"page": "submit", "back": "back", "jump": "jump", "mode": "mode_switch"}
-COLUMNS = ["case_id", "event_no", "event", "page", "questions", "iteration", "mode", "at", "seconds", "to_page"]
+COLUMNS = [
+    "case_id",
+    "event_no",
+    "event",
+    "page",
+    "questions",
+    "iteration",
+    "mode",
+    "at",
+    "seconds",
+    "to_page",
+]
 
 
 def build_paradata(
@@ -88,10 +99,14 @@ def read_events(
         seconds = data.get("seconds") if kind == "page" else None
         at = event.at
         if at is not None and at.tzinfo is not None:
-            at = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            at = at.astimezone(dt.UTC).replace(tzinfo=None)
         rows["case_id"].append(case_id)
         rows["event_no"].append(counter[case_id])
-        rows["event"].append(_EVENT_NAMES[kind] if kind != "mode" else f"mode_switch:{data.get('from')}->{data.get('to')}")
+        rows["event"].append(
+            _EVENT_NAMES[kind]
+            if kind != "mode"
+            else f"mode_switch:{data.get('from')}->{data.get('to')}"
+        )
         rows["page"].append(page or "")
         rows["questions"].append(questions_on.get(page or "", ""))
         rows["iteration"].append((data.get("suffix") or "") if kind == "page" else "")

@@ -8,8 +8,9 @@ entries (:class:`VariableInfo`) for its columns.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from instrument.expressions import ValueType
 from instrument.model import Block, Item, Loop, Page, Questionnaire, Section, Text, Variable
@@ -71,7 +72,9 @@ def _sources(text: Text | None) -> dict[str, str]:
     return {lang: template.source for lang, template in text.by_language.items()}
 
 
-def _texts(primary: Text | None, read_out: Text | None, ivr: Text | None) -> dict[str, dict[str, str]]:
+def _texts(
+    primary: Text | None, read_out: Text | None, ivr: Text | None
+) -> dict[str, dict[str, str]]:
     """Wording per mode, with the fallbacks the engine uses (ivr -> read_out -> text)."""
     texts: dict[str, dict[str, str]] = {}
     if primary is not None:
@@ -85,11 +88,15 @@ def _texts(primary: Text | None, read_out: Text | None, ivr: Text | None) -> dic
     return texts
 
 
-def _join_texts(outer: dict[str, dict[str, str]], inner: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+def _join_texts(
+    outer: dict[str, dict[str, str]], inner: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
     result: dict[str, dict[str, str]] = {}
     for mode in set(outer) | set(inner):
         a, b = outer.get(mode, {}), inner.get(mode, {})
-        result[mode] = {lang: " ".join(t for t in (a.get(lang), b.get(lang)) if t) for lang in set(a) | set(b)}
+        result[mode] = {
+            lang: " ".join(t for t in (a.get(lang), b.get(lang)) if t) for lang in set(a) | set(b)
+        }
     return result
 
 
@@ -161,7 +168,8 @@ def make_plan(q: Questionnaire) -> Plan:
         if var.choices is None:
             return {}
         return {
-            lang: {o.code: o.label.source(lang, default) for o in var.choices.options} for lang in languages
+            lang: {o.code: o.label.source(lang, default) for o in var.choices.options}
+            for lang in languages
         }
 
     def missing_for(kind: int, keys: tuple[str, ...]) -> dict[Any, str]:
@@ -235,7 +243,9 @@ def make_plan(q: Questionnaire) -> Plan:
                 for option in var.choices.options:
                     name = dummy_name(var.name, option.code) + sfx
                     columns.append(Column(name, key, MULTI, absent, none, option.code, var.ordinal))
-                    option_labels = {lang: labels[option.code] for lang, labels in by_language.items()}
+                    option_labels = {
+                        lang: labels[option.code] for lang, labels in by_language.items()
+                    }
                     infos.append(
                         VariableInfo(
                             name=name,
@@ -256,9 +266,15 @@ def make_plan(q: Questionnaire) -> Plan:
                         )
                     )
                     group_vars.append(name)
-                groups.append(MultiGroup(f"{var.name}{sfx}", var.label, var.name, group_vars, 1, var.loop, suffix))
+                groups.append(
+                    MultiGroup(
+                        f"{var.name}{sfx}", var.label, var.name, group_vars, 1, var.loop, suffix
+                    )
+                )
                 if var.loop is not None and suffix == suffixes[0]:
-                    loop_vars[var.loop].extend(dummy_name(var.name, o.code) for o in var.choices.options)
+                    loop_vars[var.loop].extend(
+                        dummy_name(var.name, o.code) for o in var.choices.options
+                    )
                 continue
             if var.kind == "other_text":
                 assert question is not None and question.other_option is not None
@@ -274,10 +290,16 @@ def make_plan(q: Questionnaire) -> Plan:
                 extra = None
                 other_of = None
                 level = _level(var)
-                width = (question.max_length if question is not None and question.max_length else None)
+                width = (
+                    question.max_length if question is not None and question.max_length else None
+                )
                 if kind == DATE:
                     width = 10
-                places = question.places if kind == FLOAT and question is not None else (None if kind != FLOAT else 2)
+                places = (
+                    question.places
+                    if kind == FLOAT and question is not None
+                    else (None if kind != FLOAT else 2)
+                )
             columns.append(Column(key, key, kind, absent, none, extra, var.ordinal))
             infos.append(
                 VariableInfo(

@@ -51,7 +51,7 @@ class Pseudonymiser:
 
     def _digest(self, purpose: str, value: str, length: int) -> str:
         mac = self._keyed.copy()
-        mac.update(f"{purpose}\x00{value}".encode("utf-8"))
+        mac.update(f"{purpose}\x00{value}".encode())
         return mac.hexdigest()[:length]
 
     def case_id(self, interview_id: str) -> str:

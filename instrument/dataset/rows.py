@@ -47,7 +47,15 @@ from instrument.model import Questionnaire
 from .coding import ABSENT, CHUNK, DatasetError, VersionCoder, light_state, naive_utc
 from .plan import Plan, make_plan
 
-__all__ = ["HEAD", "MODE_CODES", "OUTCOME_CODES", "ROW_FORMAT", "RowCoder", "csv_line", "parse_rows"]
+__all__ = [
+    "HEAD",
+    "MODE_CODES",
+    "OUTCOME_CODES",
+    "ROW_FORMAT",
+    "RowCoder",
+    "csv_line",
+    "parse_rows",
+]
 
 ROW_FORMAT: Final = 1
 """Raise this whenever the coding rules or the layout change: rows written
@@ -56,7 +64,18 @@ under the old number then no longer match any key and are coded afresh."""
 MODE_CODES: Final = {"web": 1, "cati": 2, "ivr": 3}
 OUTCOME_CODES: Final = {"complete": 1, "partial": 2, "screened_out": 3}
 
-HEAD: Final = ("key", "outcome", "language", "mode", "mode_first", "mode_switch", "cati_used", "started", "ended", "duration")
+HEAD: Final = (
+    "key",
+    "outcome",
+    "language",
+    "mode",
+    "mode_first",
+    "mode_switch",
+    "cati_used",
+    "started",
+    "ended",
+    "duration",
+)
 """The fields before the loop and plan columns."""
 
 _ABSENTS = repeat(ABSENT)
@@ -66,7 +85,9 @@ _KEY_DIGITS = 16
 class RowCoder:
     """Codes interviews of one questionnaire version into export rows, and parses them back."""
 
-    def __init__(self, questionnaire: Questionnaire, plan: Plan | None = None, engine: Engine | None = None) -> None:
+    def __init__(
+        self, questionnaire: Questionnaire, plan: Plan | None = None, engine: Engine | None = None
+    ) -> None:
         self.questionnaire = questionnaire
         self.plan = plan if plan is not None else make_plan(questionnaire)
         self.engine = engine if engine is not None else Engine(questionnaire)
@@ -76,7 +97,10 @@ class RowCoder:
         self.loop_ids = [loop.id for loop in self.plan.loops]
         frame = questionnaire.missing.codes()
         self._coder = VersionCoder(
-            self.plan, {name: i for i, name in enumerate(self.names)}, {info.name: info for info in infos}, frame
+            self.plan,
+            {name: i for i, name in enumerate(self.names)},
+            {info.name: info for info in infos},
+            frame,
         )
         # The cells in column order, for coding one interview cell by cell.
         self._cells = sorted(self._coder.cells, key=lambda cell: cell.out)
@@ -90,7 +114,8 @@ class RowCoder:
             "frame": sorted(frame.items()),
             "loops": self.loop_ids,
             "columns": [
-                [c.name, c.key, c.kind, c.absent, c.none, repr(c.extra), c.ordinal] for c in self.plan.columns
+                [c.name, c.key, c.kind, c.absent, c.none, repr(c.extra), c.ordinal]
+                for c in self.plan.columns
             ],
             "storage": list(zip(self.names, self.storage)),
             "modes": sorted(MODE_CODES.items()),
@@ -108,7 +133,9 @@ class RowCoder:
         exact = VersionCoder.exact
         coded: list[Any] = [None] * len(self.names)
         for cell in self._cells:
-            coded[cell.out] = exact(cell, row[cell.pos], row[cell.parent] if cell.parent >= 0 else None)
+            coded[cell.out] = exact(
+                cell, row[cell.pos], row[cell.parent] if cell.parent >= 0 else None
+            )
         for out, fill in self._fill:
             coded[out] = fill
         if (state.outcome or "partial") == "partial":
@@ -194,7 +221,9 @@ def csv_line(fields: Sequence[Any]) -> str:
     return buffer.getvalue()[:-2]
 
 
-def parse_rows(lines: Sequence[str], names: Sequence[str], storage: Sequence[str], loop_ids: Sequence[str]) -> dict[str, Any]:
+def parse_rows(
+    lines: Sequence[str], names: Sequence[str], storage: Sequence[str], loop_ids: Sequence[str]
+) -> dict[str, Any]:
     """Parse export rows of one layout in one pass of pandas' C CSV parser."""
     import numpy as np  # here, not at the top: savers code rows without pandas
     import pandas as pd
@@ -225,17 +254,23 @@ def parse_rows(lines: Sequence[str], names: Sequence[str], storage: Sequence[str
                 engine="c",
             )
         except (ValueError, pd.errors.ParserError) as exc:
-            raise DatasetError(f"stored export rows could not be read back ({exc}); report this") from exc
+            raise DatasetError(
+                f"stored export rows could not be read back ({exc}); report this"
+            ) from exc
         if len(frame) != len(lines):
-            raise DatasetError(f"{len(lines)} stored export rows read back as {len(frame)}; report this")
+            raise DatasetError(
+                f"{len(lines)} stored export rows read back as {len(frame)}; report this"
+            )
         table = {i: frame[i].to_numpy() for i in range(len(fields))}
     out: dict[str, Any] = {}
     for i, name in enumerate(fields):
         column = table[i]
         if name in ("started", "ended"):
-            column = pd.to_datetime(pd.Series(column, dtype=object).replace("", None), format="ISO8601").astype(
-                "datetime64[us]"
-            ).to_numpy()
+            column = (
+                pd.to_datetime(pd.Series(column, dtype=object).replace("", None), format="ISO8601")
+                .astype("datetime64[us]")
+                .to_numpy()
+            )
         elif name.startswith("loop:"):
             column = [tuple(text.split()) for text in column]
         out[name] = column

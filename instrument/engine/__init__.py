@@ -2,7 +2,15 @@
 
 from instrument.engine.engine import Engine, EngineError, StaleSubmission
 from instrument.engine.state import STATE_VERSION, State
-from instrument.engine.steps import Event, OptionView, Problem, QuestionView, RowView, Step, SubmitResult
+from instrument.engine.steps import (
+    Event,
+    OptionView,
+    Problem,
+    QuestionView,
+    RowView,
+    Step,
+    SubmitResult,
+)
 
 __all__ = [
     "Engine",

@@ -22,8 +22,27 @@ from typing import Any
 from instrument.engine.answers import Coerced, coerce_answer, coerce_code
 from instrument.engine.messages import message
 from instrument.engine.state import Frame, PageVisit, State
-from instrument.engine.steps import Event, OptionView, Problem, QuestionView, RowView, Step, SubmitResult
-from instrument.model import Block, GridRow, Item, Loop, Page, Question, Questionnaire, Section, Text, Variable
+from instrument.engine.steps import (
+    Event,
+    OptionView,
+    Problem,
+    QuestionView,
+    RowView,
+    Step,
+    SubmitResult,
+)
+from instrument.model import (
+    Block,
+    GridRow,
+    Item,
+    Loop,
+    Page,
+    Question,
+    Questionnaire,
+    Section,
+    Text,
+    Variable,
+)
 from instrument.texts import FILL_GLOBALS, ChoiceValue, ChoiceValues, TextTemplate, fill_value
 from instrument.values import DK, REFUSED, is_missing, to_json
 
@@ -140,7 +159,8 @@ class Engine:
         self._unconditional_keys: dict[str, tuple[str, ...]] = {}
         for page in questionnaire.pages.values():
             if all(
-                q.when is None and (q.type != "grid" or (q.rows and all(r.when is None for r in q.rows)))
+                q.when is None
+                and (q.type != "grid" or (q.rows and all(r.when is None for r in q.rows)))
                 for q in page.questions
             ):
                 keys: list[str] = []
@@ -153,7 +173,9 @@ class Engine:
                             keys.append(f"{q.id}_other")
                 self._unconditional_keys[page.id] = tuple(keys)
         self._checked_pages = {
-            page.id for page in questionnaire.pages.values() if any(q.checks for q in page.questions)
+            page.id
+            for page in questionnaire.pages.values()
+            if any(q.checks for q in page.questions)
         }
         # Progress of a page outside any randomised block does not depend on the interview.
         self._fixed_progress: dict[str, float] = {}
@@ -193,10 +215,14 @@ class Engine:
     ) -> State:
         """Begin an interview and move to its first page."""
         if mode not in self.q.modes:
-            raise EngineError(f"questionnaire '{self.q.id}' does not run in mode '{mode}' (it runs in {', '.join(self.q.modes)})")
+            raise EngineError(
+                f"questionnaire '{self.q.id}' does not run in mode '{mode}' (it runs in {', '.join(self.q.modes)})"
+            )
         language = language or self.q.default_language
         if language not in self.q.languages:
-            raise EngineError(f"questionnaire '{self.q.id}' has no language '{language}' (it has {', '.join(self.q.languages)})")
+            raise EngineError(
+                f"questionnaire '{self.q.id}' has no language '{language}' (it has {', '.join(self.q.languages)})"
+            )
         seed = int(seed)
         state = State(
             questionnaire_id=self.q.id,
@@ -205,7 +231,10 @@ class Engine:
             language=language,
             seed=seed,
             case=self._case(case or {}),
-            arms={e.id: _rng(seed, "arm", e.id).choice([o.code for o in e.arms.options]) for e in self.q.experiments},
+            arms={
+                e.id: _rng(seed, "arm", e.id).choice([o.code for o in e.arms.options])
+                for e in self.q.experiments
+            },
             started_at=now,
             now=now,
             modes_used=[mode],
@@ -219,13 +248,17 @@ class Engine:
         for name, value in case.items():
             preload = known.get(name)
             if preload is None:
-                raise EngineError(f"case data has '{name}', which is not a preload variable of '{self.q.id}'")
+                raise EngineError(
+                    f"case data has '{name}', which is not a preload variable of '{self.q.id}'"
+                )
             if value is None:
                 continue
             kind = preload.type
             try:
                 if kind == "integer":
-                    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    if isinstance(value, bool) or (
+                        isinstance(value, float) and not value.is_integer()
+                    ):
                         raise ValueError("it is not a whole number")
                     value = int(value)
                 elif kind == "decimal":
@@ -242,16 +275,22 @@ class Engine:
                     if preload.choices is not None and value not in preload.choices.codes:
                         raise ValueError(f"{value} is not one of its codes")
             except (TypeError, ValueError) as exc:
-                raise EngineError(f"case data '{name}' = {value!r} is not a valid {kind}: {exc}") from None
+                raise EngineError(
+                    f"case data '{name}' = {value!r} is not a valid {kind}: {exc}"
+                ) from None
             result[name] = value
         return result
 
     # -------------------------------------------------------------- navigation
 
-    def _order(self, state: State, container: str, iteration_suffix: str | None) -> tuple[Item, ...]:
+    def _order(
+        self, state: State, container: str, iteration_suffix: str | None
+    ) -> tuple[Item, ...]:
         items = self.containers[container]
         if container in self._shuffled_blocks:
-            order = self._permutation(len(items), state.seed, "block", container, iteration_suffix or "")
+            order = self._permutation(
+                len(items), state.seed, "block", container, iteration_suffix or ""
+            )
             return tuple([items[i] for i in order])
         return items
 
@@ -296,7 +335,9 @@ class Engine:
                 level_changed = False
             pos = top.pos + 1
             if pos >= len(items):
-                if top.container in self._loops and top.iteration + 1 < len(state.loop_keys.get(top.container, [])):
+                if top.container in self._loops and top.iteration + 1 < len(
+                    state.loop_keys.get(top.container, [])
+                ):
                     stack[-1] = Frame(top.container, -1, top.iteration + 1)
                 else:
                     stack.pop()
@@ -352,7 +393,9 @@ class Engine:
             if not self._question_on_route(q, ctx):
                 continue
             if q.type == "grid":
-                keys.extend(f"{r.id}{sfx}" for r in q.rows if r.when is None or r.when.evaluate(ctx))
+                keys.extend(
+                    f"{r.id}{sfx}" for r in q.rows if r.when is None or r.when.evaluate(ctx)
+                )
             elif q.stores_value:
                 keys.append(f"{q.id}{sfx}")
                 if q.other_option is not None:
@@ -407,7 +450,17 @@ class Engine:
         visit = state.history[-1] if state.history else None
         if visit is None or (state.outcome is not None and not self._is_end_page(visit.page)):
             # the route ran out (or the interview was closed): there is no page to show
-            return Step("end", "", "end", (), 1.0, False, outcome=state.outcome or "complete", language=state.language, mode=state.mode)
+            return Step(
+                "end",
+                "",
+                "end",
+                (),
+                1.0,
+                False,
+                outcome=state.outcome or "complete",
+                language=state.language,
+                mode=state.mode,
+            )
         if html is None:
             html = state.mode in ("web", "cati")
         render: bool | None = html if texts else None  # None: no texts at all
@@ -430,7 +483,9 @@ class Engine:
             views,  # questions
             progress,  # progress
             len(state.history) > 1 and state.outcome is None,  # can_go_back
-            self._render(section.title, ctx, state, render) if section and section.title and render is not None else None,  # section_title
+            self._render(section.title, ctx, state, render)
+            if section and section.title and render is not None
+            else None,  # section_title
             state.outcome if kind == "end" else None,  # outcome
             loop_id,  # loop
             iteration,  # iteration
@@ -439,7 +494,9 @@ class Engine:
             state.mode,  # mode
         )
 
-    def _progress(self, page: Page, frames: tuple[Frame, ...], state: State, suffix: str | None) -> float:
+    def _progress(
+        self, page: Page, frames: tuple[Frame, ...], state: State, suffix: str | None
+    ) -> float:
         """How far through the questionnaire this page is, from 0 to 1.
 
         Pages count by the questions before them in the file, except inside a
@@ -491,7 +548,11 @@ class Engine:
                 values[name] = ""
                 continue
             value = ctx.get(name)
-            if var.choices is not None and isinstance(value, (int, tuple)) and not isinstance(value, bool):
+            if (
+                var.choices is not None
+                and isinstance(value, (int, tuple))
+                and not isinstance(value, bool)
+            ):
                 value = self._choice_value(var, value, state)
             values[name] = fill_value(value)
         if "loop" in template.names:
@@ -500,7 +561,9 @@ class Engine:
             values["loop"] = {
                 "number": number,
                 "count": len(keys),
-                "label": self._iteration_label(ctx.loop, ctx.suffix, state) if ctx.loop and ctx.suffix else "",
+                "label": self._iteration_label(ctx.loop, ctx.suffix, state)
+                if ctx.loop and ctx.suffix
+                else "",
             }
         return values
 
@@ -542,7 +605,10 @@ class Engine:
         spoken = _spoken_source(question, state.mode)
         sources = (question.text, spoken, question.instruction, question.hint, question.unit)
         rendered = tuple(self._render(text, ctx, state, html) for text in sources)
-        if all(text is None or text.template(state.language, self.q.default_language).is_static for text in sources):
+        if all(
+            text is None or text.template(state.language, self.q.default_language).is_static
+            for text in sources
+        ):
             self._static_texts[cache_key] = rendered
         return rendered
 
@@ -562,7 +628,9 @@ class Engine:
             self._render(spoken_source, ctx, state, html) or "",
         )
         language, default = state.language, self.q.default_language
-        if all(t is None or t.template(language, default).is_static for t in (row.text, spoken_source)):
+        if all(
+            t is None or t.template(language, default).is_static for t in (row.text, spoken_source)
+        ):
             self._static_texts[cache_key] = rendered
         return rendered
 
@@ -574,7 +642,9 @@ class Engine:
         policy = self.q.web_missing
         return policy == "shown" or (policy == "after_skip" and key in state.prompted)
 
-    def _question_view(self, question: Question, ctx: _Context, state: State, html: bool | None) -> QuestionView:
+    def _question_view(
+        self, question: Question, ctx: _Context, state: State, html: bool | None
+    ) -> QuestionView:
         sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
         key = f"{question.id}{sfx}" if question.stores_value else ""
         lang = state.language
@@ -583,24 +653,35 @@ class Engine:
             options = self._option_views(question, lang)
             if question.randomize:
                 by_code = {view.code: view for view in options}
-                ordered = self._shuffle_unfixed(list(question.choices.options), state.seed, "options", key or question.id)
+                ordered = self._shuffle_unfixed(
+                    list(question.choices.options), state.seed, "options", key or question.id
+                )
                 options = tuple(by_code[o.code] for o in ordered)
         rows: tuple[RowView, ...] = ()
         first_row_key = ""
         if question.type == "grid":
             ordered_rows = [r for r in question.rows if r.when is None or r.when.evaluate(ctx)]
-            first_row_key = f"{ordered_rows[0].id}{sfx}" if ordered_rows else ""  # as _take keys the skip prompt
+            first_row_key = (
+                f"{ordered_rows[0].id}{sfx}" if ordered_rows else ""
+            )  # as _take keys the skip prompt
             if question.randomize_rows:
                 order = self._permutation(len(ordered_rows), state.seed, "rows", question.id + sfx)
                 ordered_rows = [ordered_rows[i] for i in order]
             rows = tuple(
-                RowView(f"{r.id}{sfx}", r.id, *self._row_texts(question, r, ctx, state, html), state.answers.get(f"{r.id}{sfx}"))
+                RowView(
+                    f"{r.id}{sfx}",
+                    r.id,
+                    *self._row_texts(question, r, ctx, state, html),
+                    state.answers.get(f"{r.id}{sfx}"),
+                )
                 for r in ordered_rows
             )
         texts = self._question_texts(question, ctx, state, html)
         other_key = f"{question.id}_other{sfx}" if question.other_option is not None else None
         missing_key = key or first_row_key
-        dk_label, refused_label = self._missing_label_cache.get((lang, state.mode)) or self._missing_labels(lang, state.mode)
+        dk_label, refused_label = self._missing_label_cache.get(
+            (lang, state.mode)
+        ) or self._missing_labels(lang, state.mode)
         # Positional, in the order QuestionView declares its fields: keyword
         # passing of 26 arguments costs more than building the rest of the view.
         return QuestionView(
@@ -626,12 +707,13 @@ class Engine:
             question.required,  # required
             question.allow_dk,  # allow_dk
             question.allow_refused,  # allow_refused
-            self._offer_missing(question, missing_key, state) if question.stores_value or rows else False,  # offer_missing
+            self._offer_missing(question, missing_key, state)
+            if question.stores_value or rows
+            else False,  # offer_missing
             dk_label,  # dk_label
             refused_label,  # refused_label
             question.display,  # display
         )
-
 
     def _option_views(self, question: Question, language: str) -> tuple[OptionView, ...]:
         """Option views in questionnaire order, built once per question and language."""
@@ -683,7 +765,10 @@ class Engine:
     def _missing_labels(self, language: str, mode: str) -> tuple[str, str]:
         found = self._missing_label_cache.get((language, mode))
         if found is None:
-            found = (message(language, "dk"), message(language, "refused_cati" if mode == "cati" else "refused"))
+            found = (
+                message(language, "dk"),
+                message(language, "refused_cati" if mode == "cati" else "refused"),
+            )
             self._missing_label_cache[(language, mode)] = found
         return found
 
@@ -710,7 +795,9 @@ class Engine:
         visit = state.history[-1] if state.history else None
         finished = state.outcome is not None
         if token is not None and (visit is None or token != str(visit.visit) or finished):
-            raise StaleSubmission("this page has already been answered or left; showing the current page")
+            raise StaleSubmission(
+                "this page has already been answered or left; showing the current page"
+            )
         if finished:
             raise EngineError("the interview has finished")
         assert visit is not None
@@ -727,8 +814,14 @@ class Engine:
             return SubmitResult(False, state, errors, [], [], values)
         # cross-answer checks see this page's answers as if saved
         warnings: list[Problem] = []
-        checked = [question for question in shown if question.checks] if page.id in self._checked_pages else ()
-        check_ctx = _Context(self, state, page.loop, visit.suffix, overlay=values) if checked else None
+        checked = (
+            [question for question in shown if question.checks]
+            if page.id in self._checked_pages
+            else ()
+        )
+        check_ctx = (
+            _Context(self, state, page.loop, visit.suffix, overlay=values) if checked else None
+        )
         for question in checked:
             assert check_ctx is not None
             for check in question.checks:
@@ -748,16 +841,23 @@ class Engine:
             return SubmitResult(False, state, prompts, [], events, values)
         events: list[Event] = []
         if warnings:
-            unconfirmed = [w for w in warnings if not (confirm is True or (confirm and w.id in confirm))]
+            unconfirmed = [
+                w for w in warnings if not (confirm is True or (confirm and w.id in confirm))
+            ]
             if unconfirmed:
                 return SubmitResult(False, state, [], unconfirmed, [], values)
-            events = [Event("warning_confirmed", now, w.key, data={"id": w.id, "message": w.message}) for w in warnings]
+            events = [
+                Event("warning_confirmed", now, w.key, data={"id": w.id, "message": w.message})
+                for w in warnings
+            ]
         stored = state.answers
         mode = state.mode
         for key, value in values.items():
             old = stored.get(key, _ABSENT)
             if old is _ABSENT or old != value or type(old) is not type(value):
-                events.append(Event("answer", now, key, to_json(value), {"actor": actor, "mode": mode}))
+                events.append(
+                    Event("answer", now, key, to_json(value), {"actor": actor, "mode": mode})
+                )
             stored[key] = value
         shown_at = visit.shown_at
         page_data = {
@@ -793,7 +893,9 @@ class Engine:
         lang = state.language
         sfx = f"_{ctx.suffix}" if ctx.suffix is not None else ""
         if question.type == "grid":
-            row_keys = [f"{r.id}{sfx}" for r in question.rows if r.when is None or r.when.evaluate(ctx)]
+            row_keys = [
+                f"{r.id}{sfx}" for r in question.rows if r.when is None or r.when.evaluate(ctx)
+            ]
             empty_rows = []
             for key in row_keys:
                 result = coerce_code(question, answers.get(key), lang)
@@ -801,7 +903,9 @@ class Engine:
                     continue
                 if result.value is None:
                     empty_rows.append(key)
-            self._handle_empty(question, empty_rows, row_keys[0] if row_keys else "", state, errors, prompts)
+            self._handle_empty(
+                question, empty_rows, row_keys[0] if row_keys else "", state, errors, prompts
+            )
             return
         key = f"{question.id}{sfx}"
         result = coerce_answer(question, answers.get(key), lang, state.now.date())
@@ -815,16 +919,39 @@ class Engine:
         other = question.other_option
         if other is not None:
             other_key = f"{question.id}_other{sfx}"
-            chosen = value == other.code if question.type == "single" else isinstance(value, tuple) and other.code in value
+            chosen = (
+                value == other.code
+                if question.type == "single"
+                else isinstance(value, tuple) and other.code in value
+            )
             text = answers.get(other_key)
             text = " ".join(str(text).split()) if isinstance(text, str) else None
             if chosen and not text:
-                errors.append(Problem(other_key, message(lang, "other_needed", label=other.label.source(lang, self.q.default_language))))
+                errors.append(
+                    Problem(
+                        other_key,
+                        message(
+                            lang,
+                            "other_needed",
+                            label=other.label.source(lang, self.q.default_language),
+                        ),
+                    )
+                )
             elif chosen and text is not None and len(text) > 200:
-                errors.append(Problem(other_key, message(lang, "too_long", max_length=200, length=len(text))))
+                errors.append(
+                    Problem(other_key, message(lang, "too_long", max_length=200, length=len(text)))
+                )
             values[other_key] = text if chosen else None
 
-    def _accept(self, question: Question, key: str, result: Coerced, state: State, values: dict[str, Any], errors: list[Problem]) -> bool:
+    def _accept(
+        self,
+        question: Question,
+        key: str,
+        result: Coerced,
+        state: State,
+        values: dict[str, Any],
+        errors: list[Problem],
+    ) -> bool:
         if result.error is not None:
             errors.append(Problem(key, result.error))
             return False
@@ -838,14 +965,24 @@ class Engine:
         values[key] = value
         return True
 
-    def _handle_empty(self, question: Question, empty: list[str], prompt_key: str, state: State, errors: list[Problem], prompts: list[Problem]) -> None:
+    def _handle_empty(
+        self,
+        question: Question,
+        empty: list[str],
+        prompt_key: str,
+        state: State,
+        errors: list[Problem],
+        prompts: list[Problem],
+    ) -> None:
         """Decide what an unanswered question means in this mode."""
         if not empty:
             return
         lang = state.language
         if question.required:
-            key = "choose_one" if question.choices is not None and question.type != "multi" else (
-                "choose_some" if question.type == "multi" else "required"
+            key = (
+                "choose_one"
+                if question.choices is not None and question.type != "multi"
+                else ("choose_some" if question.type == "multi" else "required")
             )
             for k in empty:
                 errors.append(Problem(k, message(lang, key)))
@@ -864,13 +1001,24 @@ class Engine:
         ):
             prompts.append(Problem(prompt_key, message(lang, "skip_prompt"), kind="prompt"))
 
-    def _multi_rules(self, question: Question, key: str, value: tuple[int, ...], lang: str, errors: list[Problem]) -> None:
+    def _multi_rules(
+        self, question: Question, key: str, value: tuple[int, ...], lang: str, errors: list[Problem]
+    ) -> None:
         assert question.choices is not None
         if len(value) > 1:
             for code in value:
                 option = question.choices.option(code)
                 if option is not None and option.exclusive:
-                    errors.append(Problem(key, message(lang, "exclusive", label=option.label.source(lang, self.q.default_language))))
+                    errors.append(
+                        Problem(
+                            key,
+                            message(
+                                lang,
+                                "exclusive",
+                                label=option.label.source(lang, self.q.default_language),
+                            ),
+                        )
+                    )
                     return
         if question.min_choices is not None and len(value) < question.min_choices:
             errors.append(Problem(key, message(lang, "min_choices", n=question.min_choices)))
@@ -931,7 +1079,9 @@ class Engine:
     def switch_language(self, state: State, language: str, *, now: dt.datetime) -> list[Event]:
         """Carry on in another of the questionnaire's languages (answers are language-free codes)."""
         if language not in self.q.languages:
-            raise EngineError(f"questionnaire '{self.q.id}' has no language '{language}' (it has {', '.join(self.q.languages)})")
+            raise EngineError(
+                f"questionnaire '{self.q.id}' has no language '{language}' (it has {', '.join(self.q.languages)})"
+            )
         if language == state.language:
             return []
         old = state.language
@@ -939,7 +1089,9 @@ class Engine:
         state.now = now
         return [Event("language", now, data={"from": old, "to": language})]
 
-    def preview_step(self, page_id: str, *, mode: str, language: str | None = None, now: dt.datetime) -> Step:
+    def preview_step(
+        self, page_id: str, *, mode: str, language: str | None = None, now: dt.datetime
+    ) -> Step:
         """Any page as a step, every question shown, for staff previews; creates no interview data.
 
         Fills show as they would with nothing answered yet; a page inside a loop
@@ -964,10 +1116,14 @@ class Engine:
             questions=views,
             progress=min(1.0, (page.questions[0].ordinal - 1) / self.q.question_count),
             can_go_back=False,
-            section_title=self._render(section.title, ctx, state, html) if section and section.title else None,
+            section_title=self._render(section.title, ctx, state, html)
+            if section and section.title
+            else None,
             loop=page.loop,
             iteration=1 if suffix is not None else None,
-            iteration_label=self._iteration_label(page.loop, suffix, state) if page.loop and suffix else None,
+            iteration_label=self._iteration_label(page.loop, suffix, state)
+            if page.loop and suffix
+            else None,
             language=state.language,
             mode=mode,
         )

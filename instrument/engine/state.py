@@ -137,7 +137,9 @@ class State:
     def from_json(cls, data: dict[str, Any]) -> "State":
         version = data.get("v")
         if version != STATE_VERSION:
-            raise ValueError(f"interview state version {version!r} is not supported (this engine reads {STATE_VERSION})")
+            raise ValueError(
+                f"interview state version {version!r} is not supported (this engine reads {STATE_VERSION})"
+            )
         state = cls(
             questionnaire_id=data["questionnaire_id"],
             questionnaire_hash=data["questionnaire_hash"],

@@ -476,7 +476,10 @@ class _Checker:
         no = self.visit(node.args[2], loop)
         result, codes = self.unify(node, [yes, no], node.args[1:])
         test, a, b = cond.fn, yes.fn, no.fn
-        fn = lambda ctx: a(ctx) if test(ctx) is True else b(ctx)
+
+        def fn(ctx):
+            return a(ctx) if test(ctx) is True else b(ctx)
+
         if result is T.DECIMAL and T.DECIMAL in (yes.type, no.type) and yes.type is not no.type:
             fn = rt.as_decimal(fn)
         return Typed(result, fn, codes, yes.labels or no.labels, pure=self.pure_of(cond, yes, no))

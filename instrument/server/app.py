@@ -216,4 +216,6 @@ def _install_theme(app: Flask) -> None:
 
     @app.context_processor
     def _theme() -> dict[str, Any]:
-        return {"theme_css": cached_url("theme_static", filename="theme.css") if theme_css else None}
+        return {
+            "theme_css": cached_url("theme_static", filename="theme.css") if theme_css else None
+        }

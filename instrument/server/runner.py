@@ -190,8 +190,11 @@ class Runner:
                 with self._engines_lock:
                     coder = self._row_coders.setdefault(version_id, coder)
             return coder.encode(state)
-        except Exception:  # noqa: BLE001 -- never let the cache cost a respondent their answers
-            _log.exception("could not code the export row of an interview on version %s; saved without one", version_id)
+        except Exception:
+            _log.exception(
+                "could not code the export row of an interview on version %s; saved without one",
+                version_id,
+            )
             return None
 
     # -- interviews ---------------------------------------------------------
@@ -233,7 +236,9 @@ class Runner:
         :meth:`Store.load_interview`); only before a compare-and-set save.
         """
         kept = self._kept.take(interview_id)
-        if kept is not None and (recent or self.store.revision_of(interview_id) == kept.record.revision):
+        if kept is not None and (
+            recent or self.store.revision_of(interview_id) == kept.record.revision
+        ):
             return kept
         record = self.store.load_interview(interview_id, recent=recent)
         engine = self.engine_for(record.questionnaire_version_id)
@@ -343,9 +348,7 @@ class Runner:
                     "answered", interview_id, event.at, state.mode, {"variable": event.key}
                 )
             elif event.kind in ("back", "jump"):
-                self._notify(
-                    "moved_back", interview_id, event.at, state.mode, jsonable(event.data)
-                )
+                self._notify("moved_back", interview_id, event.at, state.mode, jsonable(event.data))
             elif event.kind == "mode":
                 self._notify(
                     "mode_switched", interview_id, event.at, state.mode, jsonable(event.data)

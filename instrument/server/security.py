@@ -60,7 +60,11 @@ def install_headers(app: Flask) -> None:
             if name.lower() not in present:
                 headers.add(name, value)
         endpoint = request.endpoint or ""
-        if endpoint != "static" and not endpoint.endswith(".static") and "cache-control" not in present:
+        if (
+            endpoint != "static"
+            and not endpoint.endswith(".static")
+            and "cache-control" not in present
+        ):
             headers.add(*no_store)
         return response
 

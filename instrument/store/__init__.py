@@ -8,6 +8,7 @@ and the concurrency rules.
 from __future__ import annotations
 
 from instrument.store.engine import ENV_VAR, resolve_url
+from instrument.store.events import engine_events
 from instrument.store.records import (
     AccessToken,
     AnswerEvent,
@@ -27,7 +28,6 @@ from instrument.store.records import (
     WithdrawalReport,
 )
 from instrument.store.schema import FINISHED_STATUSES, INTERVIEW_STATUSES, STAFF_ROLES
-from instrument.store.events import engine_events
 from instrument.store.store import Store, open_store
 
 __all__ = [

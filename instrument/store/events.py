@@ -61,6 +61,13 @@ def engine_events(
         event_mode = data.get("mode") if isinstance(data.get("mode"), str) else mode
         who = "system" if event.kind == "finish" and data.get("outcome") == "partial" else actor
         rows.append(
-            NewEvent(variable=event.key or None, value=value, kind=event.kind, actor=who, mode=event_mode, at=event.at)
+            NewEvent(
+                variable=event.key or None,
+                value=value,
+                kind=event.kind,
+                actor=who,
+                mode=event_mode,
+                at=event.at,
+            )
         )
     return rows

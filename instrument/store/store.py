@@ -97,7 +97,9 @@ _B_KEY = sa.bindparam("b_key", type_=sa.String())
 
 # Interview columns other than the state, in InterviewRecord's terms.
 _PLAIN_COLUMNS: Final = tuple(
-    column for column in interviews.c if column.name != "state" and column.name not in _INTERNAL_COLUMNS
+    column
+    for column in interviews.c
+    if column.name != "state" and column.name not in _INTERNAL_COLUMNS
 )
 
 _LOAD: Final = (
@@ -461,9 +463,14 @@ class Store:
         """
         now = _utc(now)
         with self._transaction() as connection:
-            if connection.scalar(
-                sa.select(questionnaire_versions.c.id).where(questionnaire_versions.c.id == version_id)
-            ) is None:
+            if (
+                connection.scalar(
+                    sa.select(questionnaire_versions.c.id).where(
+                        questionnaire_versions.c.id == version_id
+                    )
+                )
+                is None
+            ):
                 raise LookupError(f"no questionnaire version {version_id}")
         total = 0
         batch: list[ImportedInterview] = []
@@ -476,7 +483,9 @@ class Store:
             total += self._import_batch(version_id, batch, now)
         return total
 
-    def _import_batch(self, version_id: int, batch: Sequence[ImportedInterview], now: dt.datetime) -> int:
+    def _import_batch(
+        self, version_id: int, batch: Sequence[ImportedInterview], now: dt.datetime
+    ) -> int:
         interview_rows = []
         event_rows = []
         for item in batch:
@@ -658,21 +667,29 @@ class Store:
         }
         if self._direct is not None:
             state_json = state_text if state_text is not None else compact_json(state)
-            saved = self._save_in_one_statement(params, state_json, events, idempotency_key, mode, now)
+            saved = self._save_in_one_statement(
+                params, state_json, events, idempotency_key, mode, now
+            )
             if saved is None:
                 with self._transaction() as connection:
-                    return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
+                    return self._not_saved(
+                        connection, interview_id, expected_revision, idempotency_key
+                    )
             last_seq = saved.pop("last_seq")
             first_seq = last_seq - len(events) + 1 if events else None
             values = saved
         else:
             try:
-                row, first_seq = self._save_in_a_transaction(params, events, idempotency_key, mode, now)
+                row, first_seq = self._save_in_a_transaction(
+                    params, events, idempotency_key, mode, now
+                )
             except _KeyAlreadyUsed:
                 row = None
             if row is None:
                 with self._transaction() as connection:
-                    return self._not_saved(connection, interview_id, expected_revision, idempotency_key)
+                    return self._not_saved(
+                        connection, interview_id, expected_revision, idempotency_key
+                    )
             values = row._asdict()
             del values["last_seq"]
         questionnaire_id, version = self._labels(values["questionnaire_version_id"])
@@ -804,7 +821,9 @@ class Store:
             raise InterviewWithdrawn(f"interview {interview_id} was withdrawn")
         if why.revision != expected_revision:
             raise StaleRevision(interview_id, expected_revision, why.revision)
-        raise StoreError(f"interview {interview_id} could not be saved at revision {expected_revision}")
+        raise StoreError(
+            f"interview {interview_id} could not be saved at revision {expected_revision}"
+        )
 
     def iter_interviews(
         self,
@@ -1128,7 +1147,10 @@ class Store:
                 access_tokens.update()
                 .where(
                     access_tokens.c.id == token_id,
-                    sa.or_(access_tokens.c.interview_id.is_(None), access_tokens.c.interview_id == interview_id),
+                    sa.or_(
+                        access_tokens.c.interview_id.is_(None),
+                        access_tokens.c.interview_id == interview_id,
+                    ),
                 )
                 .values(
                     interview_id=interview_id,

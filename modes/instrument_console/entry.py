@@ -42,7 +42,9 @@ class Entry:
     error: str | None = None
 
 
-def parse_entry(text: str, view: QuestionView, mode: str, language: str, *, row: bool = False) -> Entry:
+def parse_entry(
+    text: str, view: QuestionView, mode: str, language: str, *, row: bool = False
+) -> Entry:
     """Map *text* (already stripped, not empty) to an engine input for *view*.
 
     ``row=True`` reads it as one row of a grid (a single code).
@@ -54,12 +56,20 @@ def parse_entry(text: str, view: QuestionView, mode: str, language: str, *, row:
         if offers_dk(view, mode):
             return Entry(DK)
         if not free_text:
-            return Entry(error=f"{view.dk_label} is not offered here" if view.allow_dk else message(language, "dk_not_allowed"))
+            return Entry(
+                error=f"{view.dk_label} is not offered here"
+                if view.allow_dk
+                else message(language, "dk_not_allowed")
+            )
     if word in REFUSED_WORDS:
         if offers_refused(view, mode):
             return Entry(REFUSED)
         if not free_text:
-            return Entry(error=f"{view.refused_label} is not offered here" if view.allow_refused else message(language, "refused_not_allowed"))
+            return Entry(
+                error=f"{view.refused_label} is not offered here"
+                if view.allow_refused
+                else message(language, "refused_not_allowed")
+            )
     if mode == "ivr" and kind in CHOICE_TYPES:
         return _keys(text, view, kind, language)
     if kind == "multi":

@@ -141,7 +141,9 @@ def constraint_text(view: QuestionView, mode: str) -> str | None:
     kind = view.type
     parts: list[str] = []
     if kind in ("single", "yesno"):
-        parts.append("press the key for one answer" if mode == "ivr" else "type the number of one answer")
+        parts.append(
+            "press the key for one answer" if mode == "ivr" else "type the number of one answer"
+        )
     elif kind == "multi":
         action = "press the keys" if mode == "ivr" else "type the numbers"
         parts.append(f"{action} of all that apply, separated by commas")

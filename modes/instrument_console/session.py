@@ -117,16 +117,24 @@ class ConsoleSession:
     def _intro(self) -> None:
         q = self.engine.q
         title = q.title.source(self.state.language, q.default_language)
-        role = {"web": "as the respondent (web)", "cati": "as the interviewer (cati)", "ivr": "as an automated call (ivr)"}
+        role = {
+            "web": "as the respondent (web)",
+            "cati": "as the interviewer (cati)",
+            "ivr": "as an automated call (ivr)",
+        }
         self.write(self.style(title, "title"))
         self.write(
             f"{q.id} version {q.version}, {role.get(self.mode, self.mode)}, "
             f"language {self.state.language}, seed {self.state.seed}"
         )
         if self.mode == "ivr":
-            self.write("This is a text rendering of the automated call: type the key a caller would press.")
+            self.write(
+                "This is a text rendering of the automated call: type the key a caller would press."
+            )
         elif self.mode == "cati":
-            self.write("Read out what follows READ OUT; key dk or ref when the respondent volunteers them.")
+            self.write(
+                "Read out what follows READ OUT; key dk or ref when the respondent volunteers them."
+            )
         self.write("Type :help for help, :quit to stop.")
 
     def _page(self) -> None:
@@ -138,7 +146,9 @@ class ConsoleSession:
         for view in pending:
             self._ask(view, answers)
         if not any(view.keys for view in step.questions):
-            self._read("(press Enter to continue) ")  # prompts stay unstyled: input() does not strip colour
+            self._read(
+                "(press Enter to continue) "
+            )  # prompts stay unstyled: input() does not strip colour
         while True:
             result = self.engine.submit(
                 self.state,
@@ -211,7 +221,9 @@ class ConsoleSession:
     def _entry(self, view: QuestionView, previous: Any, *, row: bool = False) -> Any:
         if previous is not None:
             shown = format_value(previous, {o.code: o.label for o in view.options})
-            self.write(self.style(f"  (answer so far: {shown}; Enter keeps it, - clears it)", "note"))
+            self.write(
+                self.style(f"  (answer so far: {shown}; Enter keeps it, - clears it)", "note")
+            )
         while True:
             text = self._read("> ").strip()
             if not text:
@@ -260,7 +272,9 @@ class ConsoleSession:
             self._navigate(lambda now: self.engine.back(self.state, now=now))
         elif name == "jump":
             if not argument:
-                self.write(self.style("! Say where to: :jump VARIABLE (e.g. :jump n_kids)", "error"))
+                self.write(
+                    self.style("! Say where to: :jump VARIABLE (e.g. :jump n_kids)", "error")
+                )
                 return
             self._navigate(lambda now: self.engine.jump(self.state, argument, now=now), argument)
         elif name == "lang":
@@ -268,7 +282,9 @@ class ConsoleSession:
         else:
             self.write(self.style(f"! Unknown command :{name} (type :help)", "error"))
 
-    def _navigate(self, move: Callable[[dt.datetime], list[Event]], target: str | None = None) -> None:
+    def _navigate(
+        self, move: Callable[[dt.datetime], list[Event]], target: str | None = None
+    ) -> None:
         try:
             events = move(self.now())
         except EngineError as exc:
@@ -285,10 +301,17 @@ class ConsoleSession:
     def _language(self, code: str) -> None:
         languages = self.engine.q.languages
         if not code:
-            self.write(f"Language {self.state.language}; this questionnaire has {', '.join(languages)}")
+            self.write(
+                f"Language {self.state.language}; this questionnaire has {', '.join(languages)}"
+            )
             return
         if code not in languages:
-            self.write(self.style(f"! No language '{code}' here; this questionnaire has {', '.join(languages)}", "error"))
+            self.write(
+                self.style(
+                    f"! No language '{code}' here; this questionnaire has {', '.join(languages)}",
+                    "error",
+                )
+            )
             return
         # The engine has no call for this: every text is rendered from
         # state.language when the step is built, so setting it and asking
@@ -335,7 +358,10 @@ class ConsoleSession:
         if variable is None or variable.choices is None:
             return None
         q = self.engine.q
-        return {o.code: o.label.source(self.state.language, q.default_language) for o in variable.choices.options}
+        return {
+            o.code: o.label.source(self.state.language, q.default_language)
+            for o in variable.choices.options
+        }
 
     def _ending(self) -> None:
         step = self._step()

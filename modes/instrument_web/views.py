@@ -171,7 +171,9 @@ class _Views:
         return FormStateSigner(secret_key)  # e.g. a list of keys
 
     def _form_state(self, loaded: Loaded, step: Step) -> str:
-        state = FormState.new(loaded.record.id, loaded.record.revision, step.token, self.runner.now())
+        state = FormState.new(
+            loaded.record.id, loaded.record.revision, step.token, self.runner.now()
+        )
         return self._form_state_signer().dumps(state)
 
     def _read_form_state(self, loaded: Loaded) -> FormState:
@@ -200,7 +202,11 @@ class _Views:
         now = int(self.runner.now().timestamp())
         seen = session.get("seen")
         timeout = int(current_app.config["RESPONDENT_TIMEOUT_SECONDS"])
-        if seen is not None and now - int(seen) > timeout + ACTIVITY_STEP_SECONDS and session.get("iv"):
+        if (
+            seen is not None
+            and now - int(seen) > timeout + ACTIVITY_STEP_SECONDS
+            and session.get("iv")
+        ):
             session.pop("iv", None)
             session.pop("tok", None)
             session["timed_out"] = True

@@ -60,7 +60,12 @@ def neutralise(value: Any, missing: dict[Any, str]) -> Any:
     .sps, .do and .R files can strip exactly one and restore the text). The missing codes themselves (``-8``...) are left alone: they
     are plain numbers, not formulas.
     """
-    if isinstance(value, str) and value and value.startswith(NEUTRALISED_STARTS) and value not in missing:
+    if (
+        isinstance(value, str)
+        and value
+        and value.startswith(NEUTRALISED_STARTS)
+        and value not in missing
+    ):
         return "'" + value
     return value
 
@@ -71,7 +76,9 @@ files can undo the neutralisation exactly: strip one leading apostrophe when
 the next character is one of these."""
 
 
-def spss_missing(info: VariableInfo, present: set[Any] | None = None) -> list[dict[str, Any]] | None:
+def spss_missing(
+    info: VariableInfo, present: set[Any] | None = None
+) -> list[dict[str, Any]] | None:
     """The SPSS user-missing declaration for a numeric column's missing codes.
 
     SPSS allows three discrete values, or one range plus one discrete value.
@@ -113,5 +120,9 @@ def string_missing_for_spss(info: VariableInfo, missing_codes: dict[str, int]) -
     open-text variable stays labelled but not declared. Documented in
     docs/exports.md.
     """
-    wanted = [str(missing_codes[key]) for key in STRING_MISSING_PRIORITY if str(missing_codes[key]) in info.missing]
+    wanted = [
+        str(missing_codes[key])
+        for key in STRING_MISSING_PRIORITY
+        if str(missing_codes[key]) in info.missing
+    ]
     return wanted[:3]

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from instrument.dataset import Dataset, VariableInfo
 from instrument.dataset.limits import SPSS
@@ -100,7 +101,7 @@ def sps_text(dataset: Dataset, csv_name: str) -> str:
         "  /ARRANGEMENT=DELIMITED",
         "  /DELCASE=LINE",
         "  /FIRSTCASE=2",
-        "  /DELIMITERS=\",\"",
+        '  /DELIMITERS=","',
         "  /QUALIFIER='\"'",
     ]
     # PSPP (and SPSS) read a line that starts with COMMENT as a comment even inside a
@@ -147,7 +148,11 @@ def sps_text(dataset: Dataset, csv_name: str) -> str:
             parts = []
             for entry in declared or []:
                 lo, hi = entry["lo"], entry["hi"]
-                parts.append(_spss_value(lo, info) if lo == hi else f"{_spss_value(lo, info)} THRU {_spss_value(hi, info)}")
+                parts.append(
+                    _spss_value(lo, info)
+                    if lo == hi
+                    else f"{_spss_value(lo, info)} THRU {_spss_value(hi, info)}"
+                )
             spec = ", ".join(parts)
         if spec:
             lines.append(f"MISSING VALUES {name} ({spec}).")
@@ -155,10 +160,12 @@ def sps_text(dataset: Dataset, csv_name: str) -> str:
         lines.append(f"VARIABLE LEVEL {name} ({cb.variables[name].level.upper()}).")
     texts = [name for name in frame.columns if open_text(cb.variables[name])]
     if texts:
-        lines.append("* Undo the CSV's protection against spreadsheet formulas (one leading apostrophe).")
+        lines.append(
+            "* Undo the CSV's protection against spreadsheet formulas (one leading apostrophe)."
+        )
         for name in texts:
             lines.append(
-                f"IF (SUBSTR({name}, 1, 1) = \"'\" AND INDEX(\"=+-@'\", SUBSTR({name}, 2, 1)) > 0) "
+                f'IF (SUBSTR({name}, 1, 1) = "\'" AND INDEX("=+-@\'", SUBSTR({name}, 2, 1)) > 0) '
                 f"{name} = SUBSTR({name}, 2)."
             )
     groups = [g for g in cb.groups if all(v in frame.columns for v in g.variables)]
@@ -177,7 +184,9 @@ def sps_text(dataset: Dataset, csv_name: str) -> str:
         lines.append("  " + note.rstrip(". "))
     lines.append(".")
     lines.append("EXECUTE.")
-    lines.append(f"* To keep a labelled copy: SAVE OUTFILE={_spss_string(Path(csv_name).stem + '_from_csv.sav')}.")
+    lines.append(
+        f"* To keep a labelled copy: SAVE OUTFILE={_spss_string(Path(csv_name).stem + '_from_csv.sav')}."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -187,14 +196,16 @@ def sps_text(dataset: Dataset, csv_name: str) -> str:
 def _stata_string(text: str) -> str:
     """Stata compound quotes, which take any text but the closing sequence itself."""
     text = " ".join(str(text).split()).replace("\"'", "\" '")
-    return f"`\"{text}\"'"
+    return f'`"{text}"\''
 
 
 def do_text(dataset: Dataset, csv_name: str) -> str:
     cb = dataset.codebook
     frame = dataset.frame
     columns = list(frame.columns)
-    string_cols = [i + 1 for i, n in enumerate(columns) if cb.variables[n].storage in ("str", "datetime")]
+    string_cols = [
+        i + 1 for i, n in enumerate(columns) if cb.variables[n].storage in ("str", "datetime")
+    ]
     lines = [
         f"* Stata do-file written by survey-instrument: reads {csv_name} and labels it.",
         "* Run it with the working directory set to the folder holding the CSV.",
@@ -211,12 +222,14 @@ def do_text(dataset: Dataset, csv_name: str) -> str:
         lines.append(f"label variable {name} {_stata_string(info.label_for('dta'))}")
         if info.storage in ("int", "float"):
             vl = info.value_labels_for("dta")
-            pairs = " ".join(f"{int(k)} {_stata_string(v)}" for k, v in vl.items() if float(k).is_integer())
+            pairs = " ".join(
+                f"{int(k)} {_stata_string(v)}" for k, v in vl.items() if float(k).is_integer()
+            )
             if pairs:
                 lines.append(f"label define {name} {pairs}, replace")
                 lines.append(f"label values {name} {name}")
         elif info.storage == "datetime":
-            lines.append(f"generate double {name}_tc = clock({name}, \"YMDhms\")")
+            lines.append(f'generate double {name}_tc = clock({name}, "YMDhms")')
             lines.append(f"format {name}_tc %tc")
             lines.append(f"order {name}_tc, after({name})")
             lines.append(f"drop {name}")
@@ -224,9 +237,13 @@ def do_text(dataset: Dataset, csv_name: str) -> str:
             lines.append(f"label variable {name} {_stata_string(info.label_for('dta'))}")
     texts = [name for name in columns if open_text(cb.variables[name])]
     if texts:
-        lines.append("* Undo the CSV's protection against spreadsheet formulas (one leading apostrophe).")
+        lines.append(
+            "* Undo the CSV's protection against spreadsheet formulas (one leading apostrophe)."
+        )
         for name in texts:
-            lines.append(f"replace {name} = substr({name}, 2, .) if ustrregexm({name}, \"^'[-=+@'\\t\\r]\")")
+            lines.append(
+                f"replace {name} = substr({name}, 2, .) if ustrregexm({name}, \"^'[-=+@'\\t\\r]\")"
+            )
     for note in note_lines(dataset):
         lines.append(f"notes: {note}")
     lines.append("compress")
@@ -237,7 +254,9 @@ def do_text(dataset: Dataset, csv_name: str) -> str:
 
 
 def _r_string(text: Any) -> str:
-    text = str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
+    text = (
+        str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
+    )
     return f'"{text}"'
 
 
@@ -259,20 +278,22 @@ def r_text(dataset: Dataset, csv_name: str) -> str:
     classes = []
     for name in frame.columns:
         storage = cb.variables[name].storage
-        classes.append(f"{_r_string(name)} = {_r_string('character' if storage in ('str', 'datetime') else 'numeric')}")
+        classes.append(
+            f"{_r_string(name)} = {_r_string('character' if storage in ('str', 'datetime') else 'numeric')}"
+        )
     lines = [
         "# -*- coding: utf-8 -*-",
         f"# R script written by survey-instrument: reads {csv_name} into `data` and labels it with haven.",
         "# Missing codes stay in the data as user-missing values (haven::labelled_spss), as in SPSS:",
         "# haven::zap_missing(x) turns them into NA, haven::as_factor(x) gives a factor.",
-        "# Set csv_file before sourcing to read the CSV from elsewhere; source with encoding = \"UTF-8\".",
+        '# Set csv_file before sourcing to read the CSV from elsewhere; source with encoding = "UTF-8".',
         "library(haven)",
-        f"if (!exists(\"csv_file\")) csv_file <- {_r_string(csv_name)}",
-        "data <- utils::read.csv(csv_file, encoding = \"UTF-8\", fileEncoding = \"UTF-8\", na.strings = \"\",",
+        f'if (!exists("csv_file")) csv_file <- {_r_string(csv_name)}',
+        'data <- utils::read.csv(csv_file, encoding = "UTF-8", fileEncoding = "UTF-8", na.strings = "",',
         "  check.names = FALSE, stringsAsFactors = FALSE,",
         "  colClasses = " + _r_vector(classes) + ")",
         "# Undo the CSV's protection against spreadsheet formulas (one leading apostrophe):",
-        "unprotect <- function(x) sub(\"^'([-=+@'\\t\\r])\", \"\\\\1\", x, perl = TRUE)",
+        'unprotect <- function(x) sub("^\'([-=+@\'\\t\\r])", "\\\\1", x, perl = TRUE)',
     ]
     for name in frame.columns:
         if open_text(cb.variables[name]):
@@ -282,8 +303,8 @@ def r_text(dataset: Dataset, csv_name: str) -> str:
         ref = f"data[[{_r_string(name)}]]"
         label = _r_string(info.label)
         if info.storage == "datetime":
-            lines.append(f"{ref} <- as.POSIXct({ref}, tz = \"UTC\", format = \"%Y-%m-%d %H:%M:%S\")")
-            lines.append(f"attr({ref}, \"label\") <- {label}")
+            lines.append(f'{ref} <- as.POSIXct({ref}, tz = "UTC", format = "%Y-%m-%d %H:%M:%S")')
+            lines.append(f'attr({ref}, "label") <- {label}')
             continue
         labels = info.all_labels
         if info.storage == "str":
@@ -295,7 +316,7 @@ def r_text(dataset: Dataset, csv_name: str) -> str:
                     f"na_values = {na_values if info.missing else 'NULL'}, label = {label})"
                 )
             else:
-                lines.append(f"attr({ref}, \"label\") <- {label}")
+                lines.append(f'attr({ref}, "label") <- {label}')
             continue
         lab = _r_vector(f"{_r_string(v)} = {_r_number(k)}" for k, v in labels.items())
         declared = spss_missing(info, set(frame[name].unique().tolist())) if info.missing else None
@@ -312,14 +333,17 @@ def r_text(dataset: Dataset, csv_name: str) -> str:
                 f"na_values = {_r_vector(na_values) if na_values else 'NULL'}, na_range = {na_range}, label = {label})"
             )
         else:
-            lines.append(f"attr({ref}, \"label\") <- {label}")
+            lines.append(f'attr({ref}, "label") <- {label}')
     groups = [g for g in cb.groups if all(v in frame.columns for v in g.variables)]
     if groups:
         lines.append("# Multiple-choice questions, one 0/1 variable per option:")
         lines.append(
             "mr_sets <- list("
-            + ", ".join(f"{_r_string(g.name)} = {_r_vector(_r_string(v) for v in g.variables)}" for g in groups)
+            + ", ".join(
+                f"{_r_string(g.name)} = {_r_vector(_r_string(v) for v in g.variables)}"
+                for g in groups
+            )
             + ")"
         )
-    lines.append(f"attr(data, \"label\") <- {_r_string(cb.title)}")
+    lines.append(f'attr(data, "label") <- {_r_string(cb.title)}')
     return "\n".join(lines) + "\n"

@@ -18,7 +18,11 @@ from instrument.dataset import Dataset, VariableInfo
 __all__ = ["write", "NAMESPACE"]
 
 NAMESPACE = "ddi:codebook:2_5"
-MODE_NAMES = {"web": "Self-administered questionnaire: web", "cati": "Telephone interview (CATI)", "ivr": "Telephone: interactive voice response (IVR)"}
+MODE_NAMES = {
+    "web": "Self-administered questionnaire: web",
+    "cati": "Telephone interview (CATI)",
+    "ivr": "Telephone: interactive voice response (IVR)",
+}
 
 
 def _id(name: str) -> str:
@@ -45,32 +49,60 @@ def write(dataset: Dataset, dest: Path, data_file: str | None = None) -> None:
     E("titl", titl, cb.title)
     E("IDNo", titl, cb.questionnaire_id)
     ver = E("verStmt", cit)
-    E("version", ver, cb.version, date=cb.exported_at.date().isoformat() if cb.exported_at else None)
+    E(
+        "version",
+        ver,
+        cb.version,
+        date=cb.exported_at.date().isoformat() if cb.exported_at else None,
+    )
     info = E("stdyInfo", stdy)
     summary = E("sumDscr", info)
     E("anlyUnit", summary, "Individual respondent (one row per interview)")
-    E("universe", summary, "Respondents invited to the survey; see each variable's universe for routing")
+    E(
+        "universe",
+        summary,
+        "Respondents invited to the survey; see each variable's universe for routing",
+    )
     method = E("method", stdy)
     coll = E("dataColl", method)
     for mode in cb.modes:
         E("collMode", coll, MODE_NAMES.get(mode, mode))
-    E("resInstru", coll, f"Questionnaire {cb.questionnaire_id}, version {', '.join(cb.versions)}; languages {', '.join(cb.languages)}")
+    E(
+        "resInstru",
+        coll,
+        f"Questionnaire {cb.questionnaire_id}, version {', '.join(cb.versions)}; languages {', '.join(cb.languages)}",
+    )
     missing_text = "; ".join(f"{code} {label}" for code, label in cb.missing_labels.items())
-    E("notes", method, f"Missing-value codes: {missing_text}. Open-text and date variables hold the same codes as text.")
+    E(
+        "notes",
+        method,
+        f"Missing-value codes: {missing_text}. Open-text and date variables hold the same codes as text.",
+    )
     file_el = E("fileDscr", root, ID="F1")
     txt = E("fileTxt", file_el)
     E("fileName", txt, data_file or f"{dataset.stem}.csv")
     dims = E("dimensns", txt)
     E("caseQnty", dims, str(len(frame)))
     E("varQnty", dims, str(len(frame.columns)))
-    E("fileType", txt, "Delimited text (CSV, UTF-8) with SPSS, Stata and R setup files; also SPSS .sav and Stata .dta")
+    E(
+        "fileType",
+        txt,
+        "Delimited text (CSV, UTF-8) with SPSS, Stata and R setup files; also SPSS .sav and Stata .dta",
+    )
     data = E("dataDscr", root)
     present = set(frame.columns)
     for group in cb.groups:
         members = [v for v in group.variables if v in present]
         if not members:
             continue
-        grp = E("varGrp", data, type="multipleResp", var=" ".join(_id(v) for v in members), name=group.name, ID="G_" + group.name)
+        grp = E(
+            "varGrp",
+            data,
+            type="multipleResp",
+            var=" ".join(_id(v) for v in members),
+            name=group.name,
+            ID="G_" + group.name,
+        )
         E("labl", grp, group.label)
     for name in frame.columns:
         _variable(E, data, cb.variables[name], dataset)

@@ -19,9 +19,25 @@ from .common import neutralise
 __all__ = ["write", "COLUMNS"]
 
 COLUMNS = [
-    "name", "label", "label_sav", "label_dta", "kind", "value_type", "storage", "level", "places",
-    "value_labels", "missing_codes", "universe", "question_id", "loop", "iteration", "group",
-    "option_code", "other_of", "derived",
+    "name",
+    "label",
+    "label_sav",
+    "label_dta",
+    "kind",
+    "value_type",
+    "storage",
+    "level",
+    "places",
+    "value_labels",
+    "missing_codes",
+    "universe",
+    "question_id",
+    "loop",
+    "iteration",
+    "group",
+    "option_code",
+    "other_of",
+    "derived",
 ]
 
 
@@ -32,7 +48,12 @@ def _labels(mapping: dict) -> str:  # type: ignore[type-arg]
 def write(dataset: Dataset, dest: Path) -> None:
     cb = dataset.codebook
     modes_langs = sorted(
-        {(mode, lang) for info in cb.variables.values() for mode, by_lang in info.texts.items() for lang in by_lang}
+        {
+            (mode, lang)
+            for info in cb.variables.values()
+            for mode, by_lang in info.texts.items()
+            for lang in by_lang
+        }
     )
     text_cols = [f"text_{mode}_{lang}" for mode, lang in modes_langs]
     with open(dest, "w", encoding="utf-8", newline="") as handle:
@@ -41,11 +62,25 @@ def write(dataset: Dataset, dest: Path) -> None:
         for name in dataset.frame.columns:
             info = cb.variables[name]
             row = [
-                info.name, info.label, info.label_for("sav"), info.label_for("dta"), info.kind, info.value_type,
-                info.storage, info.level, "" if info.places is None else info.places,
-                _labels(info.value_labels), _labels(info.missing), info.universe, info.question_id or "",
-                info.loop or "", info.iteration or "", info.group or "",
-                "" if info.option_code is None else info.option_code, info.other_of or "", int(info.derived),
+                info.name,
+                info.label,
+                info.label_for("sav"),
+                info.label_for("dta"),
+                info.kind,
+                info.value_type,
+                info.storage,
+                info.level,
+                "" if info.places is None else info.places,
+                _labels(info.value_labels),
+                _labels(info.missing),
+                info.universe,
+                info.question_id or "",
+                info.loop or "",
+                info.iteration or "",
+                info.group or "",
+                "" if info.option_code is None else info.option_code,
+                info.other_of or "",
+                int(info.derived),
             ]
             row += [info.texts.get(mode, {}).get(lang, "") for mode, lang in modes_langs]
             writer.writerow([neutralise(v, {}) for v in row])

@@ -53,7 +53,8 @@ def write(dataset: Dataset, dest: Path) -> None:
                 value_labels[name] = integral
         # string columns cannot carry value labels in Stata; their codes are in the dictionary
     strl = [
-        name for name in frame.columns
+        name
+        for name in frame.columns
         if cb.variables[name].storage == "str"
         and max((len(str(v).encode("utf-8")) for v in frame[name]), default=0) > STR_MAX_BYTES
     ]

@@ -21,6 +21,8 @@ def _sha256(path: Path) -> str:
 def write_manifest(directory: Path, files: list[str]) -> Path:
     """Write ``SHA256SUMS`` for ``files`` (names relative to ``directory``); ``sha256sum -c`` checks it."""
     dest = directory / MANIFEST_NAME
-    lines = [f"{_sha256(directory / name)}  {name}" for name in sorted(files) if name != MANIFEST_NAME]
+    lines = [
+        f"{_sha256(directory / name)}  {name}" for name in sorted(files) if name != MANIFEST_NAME
+    ]
     dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return dest

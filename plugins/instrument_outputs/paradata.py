@@ -19,4 +19,6 @@ def write(dataset: Dataset, dest: Path) -> None:
         return
     # page ids, question ids and event names come from the questionnaire, never from
     # respondents, so there is no open text here to neutralise
-    frame.to_csv(dest, index=False, encoding="utf-8", lineterminator="\n", date_format="%Y-%m-%d %H:%M:%S")
+    frame.to_csv(
+        dest, index=False, encoding="utf-8", lineterminator="\n", date_format="%Y-%m-%d %H:%M:%S"
+    )

@@ -35,7 +35,10 @@ def write(dataset: Dataset, dest: Path) -> None:
         else:
             kind = pa.from_numpy_dtype(frame[name].dtype)
         fields.append(pa.field(name, kind, metadata={b"label": info.label.encode("utf-8")}))
-    schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(cb.to_dict(), ensure_ascii=False).encode("utf-8")})
+    schema = pa.schema(
+        fields,
+        metadata={METADATA_KEY: json.dumps(cb.to_dict(), ensure_ascii=False).encode("utf-8")},
+    )
     table = pa.Table.from_pandas(frame, schema=schema.remove_metadata(), preserve_index=False)
     # from_pandas adds its own pandas metadata; keep it and add the codebook
     metadata = dict(table.schema.metadata or {})

@@ -41,7 +41,11 @@ def write_readme(dataset: Dataset, dest: Path, files: list[str]) -> None:
         f"# {cb.title}",
         "",
         f"Questionnaire `{cb.questionnaire_id}`, version {cb.version}"
-        + (f" (interviews from versions {', '.join(cb.versions)}, harmonised by variable name)" if len(cb.versions) > 1 else "")
+        + (
+            f" (interviews from versions {', '.join(cb.versions)}, harmonised by variable name)"
+            if len(cb.versions) > 1
+            else ""
+        )
         + f". Exported {exported} UTC by survey-instrument. {cb.case_count} cases, {len(dataset.frame.columns)} variables.",
         "",
         "## Files",
@@ -62,7 +66,7 @@ def write_readme(dataset: Dataset, dest: Path, files: list[str]) -> None:
     lines += [
         "",
         "They are declared user-missing in SPSS and in the R script, and labelled in Stata.",
-        "Open-text and date variables are stored as text and hold the same codes as text (`\"-8\"`).",
+        'Open-text and date variables are stored as text and hold the same codes as text (`"-8"`).',
         "SPSS allows only three missing values on a text variable, so there the don't-know code is labelled but not declared.",
         "Multiple-choice questions are one 0/1 variable per option (`q_<code>`); a don't know or refusal puts that code on",
         "every option of the question, and routing past it puts the routed-past code on every option.",

@@ -80,7 +80,9 @@ def write(dataset: Dataset, dest: Path) -> None:
         vl = info.value_labels_for("sav")
         if info.storage in ("int", "float"):
             if vl:
-                value_labels[name] = {float(k) if info.storage == "float" else int(k): v for k, v in vl.items()}
+                value_labels[name] = {
+                    float(k) if info.storage == "float" else int(k): v for k, v in vl.items()
+                }
             present = set(frame[name].unique().tolist()) if info.missing else set()
             declared = spss_missing(info, present)
             if declared:
