@@ -1,0 +1,304 @@
+"""A simulated respondent: answers made up from what a step shows, and nothing else.
+
+The respondent sees a step as a mode would render it (the option codes shown,
+the bounds, the maximum length, the exclusive and other-specify flags,
+whether don't know is offered) and never the questionnaire's routing, so a
+question it never sees is a question no real respondent could see either.
+:class:`Behaviour` sets how often it skips, says don't know, types something
+awkward or slips in an invalid input (made by :mod:`.invalid`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from instrument.engine import QuestionView, Step
+from instrument.model import Questionnaire
+from instrument.values import DK, REFUSED
+
+from .invalid import bounds, date_bounds, invalid_input, other_code
+
+__all__ = [
+    "NO_BREAKOFF",
+    "VALID_ONLY",
+    "Behaviour",
+    "Respondent",
+    "draw_case",
+    "random_answers",
+]
+
+_WORDS = (
+    "data",
+    "school",
+    "doctor",
+    "family",
+    "records",
+    "trust",
+    "council",
+    "privacy",
+    "help",
+    "children",
+    "worried",
+    "fine",
+    "unsure",
+    "depends",
+    "useful",
+    "fair",
+    "safe",
+    "consent",
+    "services",
+    "support",
+)
+# Valid but awkward texts an export must survive: formula-like starts, quotes, non-ASCII, newlines.
+_AWKWARD = (
+    "=1+1",
+    "+44 20 7946 0000",
+    "-",
+    "@home",
+    'said "no"',
+    "Café – naïve ŵ ŷ",
+    "tab\there",
+    "x,y;z",
+)
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How often simulated respondents do each thing (probabilities).
+
+    Per question (or grid row): ``skip`` leaves it empty; ``missing`` picks
+    don't know / refused when they are offered (on the web only after a skip
+    prompt; ``after_prompt`` is the chance then). Per page: ``invalid``
+    injects one invalid input, ``back`` and ``jump`` move backwards before
+    answering, ``breakoff`` abandons the interview (finished as partial).
+    ``confirm`` is the chance a soft warning is confirmed rather than the
+    answers changed.
+    """
+
+    skip: float = 0.03
+    missing: float = 0.04
+    after_prompt: float = 0.45
+    skip_again: float = 0.25
+    invalid: float = 0.05
+    back: float = 0.02
+    jump: float = 0.005
+    breakoff: float = 0.002
+    confirm: float = 0.75
+    awkward_text: float = 0.1
+    max_attempts: int = 30
+
+
+NO_BREAKOFF = Behaviour(breakoff=0.0)
+
+
+VALID_ONLY = Behaviour(
+    skip=0.0, missing=0.0, invalid=0.0, back=0.0, jump=0.0, breakoff=0.0, awkward_text=0.0
+)
+
+
+def random_answers(
+    step: Step,
+    rng: random.Random,
+    mode: str = "web",
+    *,
+    today: dt.date,
+    behaviour: Behaviour = VALID_ONLY,
+) -> dict[str, Any]:
+    """Random answers for every key of ``step``, made from the step alone (valid ones by default).
+
+    For drivers other than :func:`simulate`, such as benchmarks and load tests.
+    Valid means within what the step shows; a cross-answer hard check may still refuse them.
+    """
+    answers, _invalid = Respondent(rng, mode, behaviour, today).page(step, set())
+    return answers
+
+
+class Respondent:
+    """Makes up answers for one interview, from what each step shows and nothing else."""
+
+    def __init__(self, rng: random.Random, mode: str, behaviour: Behaviour, today: dt.date) -> None:
+        self.rng = rng
+        self.mode = mode
+        self.b = behaviour
+        self.today = today
+
+    # ---- valid answers
+
+    def page(
+        self, step: Step, prompted: set[str]
+    ) -> tuple[dict[str, Any], tuple[str, str, Any] | None]:
+        """Answers for every key of the page, and the invalid input injected (key, kind, value) if any."""
+        answers: dict[str, Any] = {}
+        for view in step.questions:
+            if view.rows:
+                for row in view.rows:
+                    self._one(view, row.key, answers, prompted, grid=True)
+            elif view.key:
+                self._one(view, view.key, answers, prompted, grid=False)
+        invalid = None
+        if answers and self.rng.random() < self.b.invalid:
+            invalid = invalid_input(self.rng, self.today, step, answers)
+            if invalid is not None:
+                answers[invalid[0]] = invalid[2]
+        return answers, invalid
+
+    def _one(
+        self,
+        view: QuestionView,
+        key: str,
+        answers: dict[str, Any],
+        prompted: set[str],
+        *,
+        grid: bool,
+    ) -> None:
+        rng = self.rng
+        b = self.b
+        r = rng.random()
+        if view.offer_missing and (view.allow_dk or view.allow_refused):
+            was_prompted = bool(prompted) and (
+                key in prompted or (grid and view.rows[0].key in prompted)
+            )
+            if was_prompted:
+                if r < b.after_prompt:
+                    answers[key] = self._missing(view)
+                    return
+                if r < b.after_prompt + b.skip_again:
+                    return
+                r = 1.0  # answer it properly this time
+            elif r < b.missing:
+                answers[key] = self._missing(view)
+                return
+            else:
+                r -= b.missing
+        if r < b.skip:
+            return  # leave it empty
+        if grid:
+            answers[key] = self._code(view)
+            return
+        kind = view.type
+        if kind in ("single", "yesno"):
+            code = self._code(view)
+            answers[key] = code
+            if view.other_key is not None:
+                self._other(view, code == other_code(view), answers)
+        elif kind == "multi":
+            codes = self._codes(view)
+            answers[key] = codes if rng.random() < 0.8 else [str(c) for c in codes]
+            if view.other_key is not None:
+                self._other(view, other_code(view) in codes, answers)
+        elif kind == "integer":
+            value = self._integer(view)
+            answers[key] = value if rng.random() < 0.7 else str(value)
+        elif kind == "decimal":
+            answers[key] = self._decimal(view)
+        elif kind in ("text", "long_text"):
+            if (
+                self.mode != "ivr"
+            ):  # a keypad cannot type words: an automated call leaves texts empty
+                answers[key] = self._text(view.max_length or 200, long=kind == "long_text")
+        elif kind == "date":
+            answers[key] = self._date(view)
+        elif view.options:  # a plugin's question type with options: pick one
+            answers[key] = self._code(view)
+        # any other plugin type is left unanswered: we cannot know what it accepts
+
+    def _missing(self, view: QuestionView) -> Any:
+        if view.allow_dk and view.allow_refused:
+            return DK if self.rng.random() < 0.6 else REFUSED
+        return DK if view.allow_dk else REFUSED
+
+    def _choosable(self, view: QuestionView) -> Sequence[Any]:
+        if (
+            self.mode == "ivr"
+        ):  # an automated call offers neither not-read-out nor other-specify options
+            found = [o for o in view.options if not o.not_read_out and not o.other_specify]
+            return found or view.options
+        return view.options
+
+    def _code(self, view: QuestionView) -> int:
+        options = self._choosable(view)
+        code = options[int(self.rng.random() * len(options))].code
+        return code
+
+    def _codes(self, view: QuestionView) -> list[int]:
+        rng = self.rng
+        options = self._choosable(view)
+        exclusive = [o.code for o in options if o.exclusive]
+        others = [o.code for o in options if not o.exclusive]
+        low = max(view.min_choices or 1, 1)
+        if exclusive and (rng.random() < 0.1 or not others) and low <= 1:
+            return [rng.choice(exclusive)]
+        high = min(view.max_choices or len(others), len(others))
+        if high < low:
+            return [rng.choice(exclusive)] if exclusive else others[:low]
+        k = low + int(rng.random() ** 2 * (high - low + 1))
+        return rng.sample(others, min(k, high))
+
+    def _other(self, view: QuestionView, chosen: bool, answers: dict[str, Any]) -> None:
+        assert view.other_key is not None
+        if chosen:
+            answers[view.other_key] = self._text(200, long=False)
+
+    def _integer(self, view: QuestionView) -> int:
+        low, high = bounds(view)
+        if self.rng.random() < 0.6:
+            high = min(high, low + 4)  # most people give small counts
+        return self.rng.randint(low, high)
+
+    def _decimal(self, view: QuestionView) -> Any:
+        places = view.places if view.places is not None else 2
+        scale = 10**places
+        low = view.min if view.min is not None else (view.max - 1000 if view.max is not None else 0)
+        high = view.max if view.max is not None else low + 1000
+        units = self.rng.randint(int(-(-low * scale // 1)), int(high * scale // 1))
+        value = units / scale
+        return value if self.rng.random() < 0.6 else f"{value:.{places}f}"
+
+    def _text(self, max_length: int, *, long: bool) -> str:
+        rng = self.rng
+        if rng.random() < self.b.awkward_text:
+            text = rng.choice(_AWKWARD)
+        else:
+            words = [
+                _WORDS[int(rng.random() * len(_WORDS))]
+                for _ in range(1 + int(rng.random() * (12 if long else 5)))
+            ]
+            if long and rng.random() < 0.3:
+                words.insert(len(words) // 2, "\n")
+            text = " ".join(words)
+        text = text[:max_length].strip()
+        return text or "x"
+
+    def _date(self, view: QuestionView) -> Any:
+        low, high = date_bounds(view, self.today)
+        value = dt.date.fromordinal(self.rng.randint(low.toordinal(), high.toordinal()))
+        r = self.rng.random()
+        if r < 0.5:
+            return value
+        if r < 0.8:
+            return value.isoformat()
+        return {"day": str(value.day), "month": str(value.month), "year": str(value.year)}
+
+
+def draw_case(questionnaire: Questionnaire, rng: random.Random) -> dict[str, Any]:
+    """Random preload values by type: what a sample file might hold (one in ten left unset)."""
+    case: dict[str, Any] = {}
+    for preload in questionnaire.preload:
+        if rng.random() < 0.1:
+            continue
+        kind = preload.type
+        if kind == "integer":
+            case[preload.id] = rng.choice((0, 1, 1, 2, 2, 2, 3, 3, 4, 5, 7))
+        elif kind == "decimal":
+            case[preload.id] = round(rng.uniform(0, 100), 2)
+        elif kind == "text":
+            case[preload.id] = rng.choice(_WORDS).title()
+        elif kind == "date":
+            case[preload.id] = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randint(0, 365 * 60))
+        elif kind == "single" and preload.choices is not None:
+            case[preload.id] = rng.choice(preload.choices.options).code
+    return case
