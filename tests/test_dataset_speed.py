@@ -25,8 +25,12 @@ from test_dataset_support import FLAGSHIP, MINI, load
 from instrument.dataset import Dataset, Pseudonymiser, build_dataset
 from instrument.dataset import builder as fast
 from instrument.dataset import rows as row_module
+from instrument.dataset.admin import ADMIN
+from instrument.dataset.admin import admin_infos as make_admin_infos
 from instrument.dataset.codebook import Codebook
+from instrument.dataset.limits import shorten_labels
 from instrument.dataset.plan import CODE, DATE, FLOAT, MULTI, OTHER, TEXT, make_plan
+from instrument.dataset.versions import collision_notes
 from instrument.engine import Engine, State
 from instrument.loader import load_questionnaire_text
 from instrument.simulate import simulate
@@ -90,7 +94,7 @@ def reference_build(
     version_labels = [questionnaire.version] + sorted(
         {q.version for q in distinct.values()} - {questionnaire.version}
     )
-    admin: dict[str, list[Any]] = {n: [] for n in fast.ADMIN}
+    admin: dict[str, list[Any]] = {n: [] for n in ADMIN}
     iterations: dict[str, list[tuple[str, ...]]] = {lid: [] for lid in loops}
     wanted = {"complete"} | ({"partial", "screened_out"} if include_partial else set())
 
@@ -161,13 +165,13 @@ def reference_build(
         admin["case_id"].append(pseudo.case_id(meta["id"]))
         admin["qversion"].append(q.version)
         admin["language"].append(languages.index(state.language) + 1)
-        admin["mode"].append(fast.MODE_CODES[state.mode])
-        admin["mode_first"].append(fast.MODE_CODES[used[0]])
+        admin["mode"].append(row_module.MODE_CODES[state.mode])
+        admin["mode_first"].append(row_module.MODE_CODES[used[0]])
         admin["mode_switch"].append(1 if len(set(used)) > 1 else 0)
         admin["started"].append(start)
         admin["ended"].append(end)
         admin["duration"].append(round((end - start).total_seconds()) if end else np.nan)
-        admin["outcome"].append(fast.OUTCOME_CODES[outcome])
+        admin["outcome"].append(row_module.OUTCOME_CODES[outcome])
         staff = interviewer_of.get(meta["id"])
         if staff:
             admin["interviewer"].append(pseudo.interviewer_id(staff))
@@ -178,7 +182,7 @@ def reference_build(
         for lid in loops:
             iterations[lid].append(tuple(state.loop_keys.get(lid, ())))
 
-    admin_infos = fast._admin_infos(questionnaire, frame_codes, languages, version_labels)
+    admin_infos = make_admin_infos(questionnaire, frame_codes, languages, version_labels)
     columns: dict[str, Any] = {}
     for info in admin_infos + [infos[n] for n in names]:
         values_ = admin[info.name] if info.name in admin else data[info.name]
@@ -212,9 +216,9 @@ def reference_build(
         loops=list(loops.values()),
         exported_at=EXPORTED,
         case_count=len(frame),
-        notes=fast._notes(distinct.values(), frame_codes),
+        notes=collision_notes(distinct.values(), frame_codes),
     )
-    fast.shorten_labels(codebook)
+    shorten_labels(codebook)
     return Dataset(frame, codebook, iterations)
 
 

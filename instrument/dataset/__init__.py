@@ -3,9 +3,9 @@
 This is core code: it imports pandas but no file-format library (pyreadstat,
 pyarrow) and no web code. Output plugins turn a :class:`Dataset` into files.
 
-The builder (and with it pandas) is imported on first use of one of its
-names, so that a web worker, which only codes export rows as it saves
-(:mod:`instrument.dataset.rows`), never loads pandas.
+The builder and the dataset type (and with them pandas) are imported on
+first use of one of their names, so that a web worker, which only codes
+export rows as it saves (:mod:`instrument.dataset.rows`), never loads pandas.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from .pseudonym import Pseudonymiser
 from .rows import MODE_CODES, OUTCOME_CODES, RowCoder
 
 if TYPE_CHECKING:
-    from .builder import Dataset, build_dataset, int_dtype_for
+    from .builder import build_dataset, int_dtype_for
+    from .dataset import Dataset
 
 __all__ = [
     "MISSING_LABELS",
@@ -36,7 +37,7 @@ __all__ = [
     "int_dtype_for",
 ]
 
-_FROM_BUILDER = frozenset({"Dataset", "build_dataset", "int_dtype_for"})
+_FROM_BUILDER = frozenset({"build_dataset", "int_dtype_for"})
 
 
 def __getattr__(name: str) -> Any:
@@ -44,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from . import builder
 
         return getattr(builder, name)
+    if name == "Dataset":
+        from .dataset import Dataset
+
+        return Dataset
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .codebook import Codebook
 
 __all__ = [
     "LIMITS",
@@ -25,6 +29,7 @@ __all__ = [
     "NameProblem",
     "name_problems",
     "shorten",
+    "shorten_labels",
     "fits",
 ]
 
@@ -214,3 +219,22 @@ def shorten(text: str, limit: int) -> str:
     if space >= len(cut) // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:-") + ELLIPSIS
+
+
+def shorten_labels(codebook: Codebook) -> None:
+    """Record, per package, the shortened form of every label that exceeds its limit.
+
+    Nothing is cut silently: the full label stays in ``label`` (and so in the
+    dictionary and the DDI file) and the shortened one in ``labels_short``.
+    """
+    for package, rules in LIMITS.items():
+        for info in codebook.variables.values():
+            if not fits(info.label, rules.variable_label_bytes):
+                info.labels_short[package] = shorten(info.label, rules.variable_label_bytes)
+            short = {
+                code: shorten(text, rules.value_label_bytes)
+                for code, text in info.all_labels.items()
+                if not fits(text, rules.value_label_bytes)
+            }
+            if short:
+                info.value_labels_short[package] = short

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from instrument.dataset import Dataset
-from instrument.dataset.builder import MODE_LABELS, OUTCOME_LABELS
+from instrument.dataset.admin import MODE_LABELS, OUTCOME_LABELS
 
 __all__ = ["write_readme", "DESCRIPTIONS"]
 
