@@ -1074,6 +1074,8 @@ def run_flagship(
         "INSTRUMENT_QUESTIONNAIRES": str(FLAGSHIP),
         "INSTRUMENT_DATABASE_URL": database_url,
         "INSTRUMENT_SECRET_KEY": secret,
+        # every simulated respondent comes from this machine's address
+        "INSTRUMENT_START_ATTEMPTS": str(10**9),
     }
     with gunicorn("instrument.server.wsgi:app", settings, env) as (port, pid):
         result, cpu = drive(
@@ -1106,12 +1108,12 @@ def run_ceiling(database_url: str, settings: ServerSettings, args: argparse.Name
 
 def prepare_app_database(database_url: str, secret: str) -> None:
     """Migrate and store the questionnaire version once, before the workers start (as documented)."""
-    from instrument.server.app import create_app, get_runner
+    from instrument.server.app import create_app, get_host
 
     app = create_app(
         {"DATABASE_URL": database_url, "QUESTIONNAIRES": [str(FLAGSHIP)], "SECRET_KEY": secret}
     )
-    get_runner(app).store.close()
+    get_host(app).store.close()
 
 
 # ---------------------------------------------------------------------------
@@ -1132,13 +1134,18 @@ def profile_server(database_url: str, args: argparse.Namespace, secret: str) -> 
     import sqlalchemy as sa
     from werkzeug.serving import make_server
 
-    from instrument.server.app import create_app, get_runner
+    from instrument.server.app import create_app, get_host
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = create_app(
-        {"DATABASE_URL": database_url, "QUESTIONNAIRES": [str(FLAGSHIP)], "SECRET_KEY": secret}
+        {
+            "DATABASE_URL": database_url,
+            "QUESTIONNAIRES": [str(FLAGSHIP)],
+            "SECRET_KEY": secret,
+            "START_ATTEMPTS": 10**9,  # every interview starts from this machine's address
+        }
     )
-    store_engine = get_runner(app).store.engine
+    store_engine = get_host(app).store.engine
     counts: collections.Counter[str] = collections.Counter()
 
     def on_execute(*_args: Any) -> None:
@@ -1173,7 +1180,7 @@ def profile_server(database_url: str, args: argparse.Namespace, secret: str) -> 
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        get_runner(app).store.close()
+        get_host(app).store.close()
     # Per page turn: requests outside page turns (start pages) are few and counted in too.
     turns = max(1, len(result.turn_durations))
     stats = pstats.Stats(profiler)

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from test_web_support import FLAGSHIP, MINI, FakeClock, close_app, make_app
 
-from instrument.server.app import get_runner
+from instrument.server.app import get_host
 
 pytestmark = pytest.mark.browser
 
@@ -88,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
         SERVER_NAME=f"127.0.0.1:{port}",
         TESTING=False,
     )
-    get_runner(app).store.create_staff_user("ada", "browser-test-password", role="admin")
+    get_host(app).store.create_staff_user("ada", "browser-test-password", role="admin")
     http = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
@@ -296,7 +296,7 @@ def test_flagship_as_a_respondent(server: Any, browser: Any, axe: Axe) -> None:
     assert "already completed this survey" in page.inner_text("main")
     phone.close()
 
-    store = get_runner(app).store
+    store = get_host(app).store
     assert store.count_by_status("social_licence")["complete"] == 1
 
 

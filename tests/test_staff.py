@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_web_support import *
 
-from instrument.server.app import get_runner
+from instrument.server.app import get_host
 from tests.store_fixtures import *
 
 PASSWORD = "correct horse battery staple"
@@ -22,7 +22,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def app(database_url: str, clock: FakeClock) -> Iterator[Any]:
     built = make_app(database_url, clock)
-    get_runner(built).store.create_staff_user("rita", PASSWORD, role="researcher")
+    get_host(built).store.create_staff_user("rita", PASSWORD, role="researcher")
     yield built
     close_app(built)
 
@@ -67,7 +67,7 @@ def test_index_lists_questionnaires_with_started_and_completed_counts(app: Any) 
     finished.answer({"parent": "2"})  # screened out: started, not completed
     for _ in range(2):
         Respondent(app).start()
-    store = get_runner(app).store
+    store = get_host(app).store
     token = store.issue_token("mini", purpose="test")
     Respondent(app).get(f"/web/t/{token}")  # a test interview: not counted
     client, response = sign_in(app)
@@ -81,7 +81,7 @@ def test_index_lists_questionnaires_with_started_and_completed_counts(app: Any) 
 
 def test_preview_shows_any_page_in_any_mode_and_language_without_creating_data(app: Any) -> None:
     client, _ = sign_in(app)
-    store = get_runner(app).store
+    store = get_host(app).store
     before = store.count_by_status("mini", include_test=True)
     index = Page(200, client.get("/staff/preview/mini/").get_data(as_text=True))
     links = [a.get("href") for a in index.tree.xpath("//ol//a")]
@@ -123,9 +123,9 @@ def test_preview_refuses_unknown_pages_modes_and_languages(app: Any) -> None:
 def test_sign_out_and_disabled_accounts(app: Any) -> None:
     client, _ = sign_in(app)
     assert client.get("/staff/").status_code == 200
-    get_runner(app).store.set_staff_disabled("rita")
+    get_host(app).store.set_staff_disabled("rita")
     assert client.get("/staff/").status_code == 303  # takes effect on the next request
-    get_runner(app).store.set_staff_disabled("rita", False)
+    get_host(app).store.set_staff_disabled("rita", False)
     client, _ = sign_in(app)
     token = csrf_of(client, "/staff/")
     assert client.post("/staff/logout", data={"csrf_token": token}).status_code == 303
@@ -148,7 +148,7 @@ def test_sign_in_redirects_only_inside_the_staff_area(app: Any) -> None:
 def test_sign_in_attempts_are_rate_limited(sqlite_url: str, clock: FakeClock) -> None:
     app = make_app(sqlite_url, clock, LOGIN_ATTEMPTS=2)
     try:
-        get_runner(app).store.create_staff_user("rita", PASSWORD)
+        get_host(app).store.create_staff_user("rita", PASSWORD)
         codes = [sign_in(app, password="guess")[1].status_code for _ in range(3)]
         assert codes == [401, 401, 429]
         assert sign_in(app)[1].status_code == 429  # the right password waits too

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from test_web_support import *
 
-from instrument.server.app import get_runner
-from instrument.server.security import RateLimiter, device_class
+from instrument.server.app import get_host
+from instrument.ratelimit import RateLimiter
+from instrument_web.devices import device_class
 from instrument.values import DK
 
 
@@ -35,14 +36,14 @@ def test_open_link_shows_a_start_page_and_start_creates_one_interview(web_app: A
     page = r.get()
     assert page.status == 200
     assert "Start now" in page.text()
-    assert get_runner(web_app).store.count_by_status("mini")["active"] == 0
+    assert get_host(web_app).store.count_by_status("mini")["active"] == 0
     page = r.start()
     assert page.keys == ["parent"]
-    assert get_runner(web_app).store.count_by_status("mini")["active"] == 1
+    assert get_host(web_app).store.count_by_status("mini")["active"] == 1
     # starting again from the same browser resumes rather than starting a second interview
     again = r.client.post("/web/mini/start", data={"csrf_token": page.csrf})
     assert again.status_code == 303
-    assert get_runner(web_app).store.count_by_status("mini")["active"] == 1
+    assert get_host(web_app).store.count_by_status("mini")["active"] == 1
 
 
 def test_question_is_a_fieldset_with_legend_heading_and_labelled_radios(web_app: Any) -> None:
@@ -128,7 +129,7 @@ def test_dont_know_is_offered_after_a_skip_and_accepted(web_app: Any) -> None:
     ]
     page = r.answer({"kid_age_1-missing": "dk"})
     assert page.keys == ["kid_age_2"]
-    loaded = get_runner(web_app).load(interview_of(web_app, r).id)
+    loaded = get_host(web_app).service.load(interview_of(web_app, r).id)
     assert loaded.state.answers["kid_age_1"] is DK
     # going back shows the don't know box ticked
     page = r.back()
@@ -310,7 +311,7 @@ def test_save_and_continue_later_gives_a_link_that_resumes_on_another_device(web
 
 
 def test_personal_link_starts_once_and_resumes_on_any_device(web_app: Any) -> None:
-    store = get_runner(web_app).store
+    store = get_host(web_app).store
     token = store.issue_token("mini", case_id="case-17")
     phone = Respondent(web_app)
     page = phone.get(f"/web/t/{token}")
@@ -328,7 +329,7 @@ def test_personal_link_starts_once_and_resumes_on_any_device(web_app: Any) -> No
 
 
 def test_test_link_creates_a_test_interview_not_counted(web_app: Any) -> None:
-    store = get_runner(web_app).store
+    store = get_host(web_app).store
     token = store.issue_token("mini", purpose="test")
     Respondent(web_app).get(f"/web/t/{token}")
     assert store.count_by_status("mini")["active"] == 0
@@ -336,7 +337,7 @@ def test_test_link_creates_a_test_interview_not_counted(web_app: Any) -> None:
 
 
 def test_bad_and_expired_links(web_app: Any, clock: FakeClock) -> None:
-    store = get_runner(web_app).store
+    store = get_host(web_app).store
     r = Respondent(web_app)
     page = r.get("/web/t/not-a-real-token")
     assert page.status == 404
@@ -351,7 +352,7 @@ def test_bad_and_expired_links(web_app: Any, clock: FakeClock) -> None:
 def test_token_guessing_is_rate_limited(sqlite_url: str, clock: FakeClock) -> None:
     app = make_app(sqlite_url, clock, TOKEN_ATTEMPTS=3)
     try:
-        store = get_runner(app).store
+        store = get_host(app).store
         good = store.issue_token("mini")
         client = app.test_client()
         statuses = [client.get(f"/web/t/guess{i}").status_code for i in range(5)]
@@ -463,7 +464,7 @@ def test_complete_interview_end_to_end(web_app: Any) -> None:
     assert page.title.startswith("Thank you")
     record = interview_of(web_app, r)
     assert record.status == "complete"
-    loaded = get_runner(web_app).load(record.id)
+    loaded = get_host(web_app).service.load(record.id)
     values = loaded.engine.values(loaded.state)
     assert (
         values["kid_age_2"] == 12
@@ -720,7 +721,7 @@ def test_open_links_can_be_switched_off(sqlite_url: str, clock: FakeClock) -> No
         page = r.get()
         assert "invitation only" in page.text()
         assert r.client.post("/web/mini/start", data={"csrf_token": page.csrf}).status_code == 403
-        token = get_runner(app).store.issue_token("mini")
+        token = get_host(app).store.issue_token("mini")
         assert r.get(f"/web/t/{token}").keys == ["parent"]
     finally:
         close_app(app)

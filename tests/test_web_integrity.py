@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_web_support import *
 
-from instrument.server.app import get_runner
+from instrument.server.app import get_host
 from tests.store_fixtures import *
 
 
@@ -146,7 +146,7 @@ def test_the_skip_prompt_is_saved_once(app: Any) -> None:
     record = interview_of(app, r)
     assert [e.variable for e in events_of(app, record.id, "prompt")] == ["kid_age_1"]
     r.answer({"kid_age_1-missing": "refused"}, page=prompted)
-    assert get_runner(app).load(record.id).state.answers["kid_age_1"].value == "refused"
+    assert get_host(app).service.load(record.id).state.answers["kid_age_1"].value == "refused"
 
 
 def test_counts_follow_the_interviews(app: Any) -> None:
@@ -155,7 +155,7 @@ def test_counts_follow_the_interviews(app: Any) -> None:
     done.answer({"parent": "2"})
     going = Respondent(app)
     going.start()
-    counts = get_runner(app).store.count_by_status("mini")
+    counts = get_host(app).store.count_by_status("mini")
     assert counts["screened_out"] == 1 and counts["active"] == 1
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from instrument.server.app import create_app, get_runner
+from instrument.server.app import create_app, get_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Any, int]]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        get_runner(app).store.close()
+        get_host(app).store.close()
 
 
 def test_generator_completes_flagship_interviews_and_the_store_holds_every_answer(
@@ -75,7 +75,7 @@ def test_generator_completes_flagship_interviews_and_the_store_holds_every_answe
     assert pages >= 3 * 20 and len(result.turn_durations) == pages
     assert all(d > 0 for d in result.turn_durations)
 
-    store = get_runner(app).store
+    store = get_host(app).store
     check = web_load.check_store_answers(store, result.interviews)
     assert check.ok, check.problems
     assert check.interviews == 3 and check.answers_sent == check.answers_stored >= 3 * 30
@@ -157,9 +157,9 @@ def test_turn_cost_completes_interviews_through_the_wsgi_function(tmp_path: Path
     )
     try:
         client = turn_cost.interviews(app, 2, seed=5)
-        counts = get_runner(app).store.count_by_status("social_licence")
+        counts = get_host(app).store.count_by_status("social_licence")
     finally:
-        get_runner(app).store.close()
+        get_host(app).store.close()
     assert counts["complete"] == 2
     assert client.posts >= 2 * 15 and client.requests > 2 * client.posts - 5
     assert client.cpu > 0

@@ -17,7 +17,7 @@ from typing import Any
 import lxml.html
 import pytest
 
-from instrument.server.app import create_app, get_runner
+from instrument.server.app import create_app, get_host
 
 __all__ = [
     "FLAGSHIP",
@@ -78,7 +78,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def close_app(app: Any) -> None:
-    get_runner(app).store.close()
+    get_host(app).store.close()
 
 
 @dataclass
@@ -253,11 +253,11 @@ def interview_of(app: Any, respondent: Respondent) -> Any:
     """The store record of the respondent's interview (read through the session cookie)."""
     with respondent.client.session_transaction() as session:
         interview_id = session["iv"][respondent.qid]
-    return get_runner(app).store.load_interview(interview_id)
+    return get_host(app).store.load_interview(interview_id)
 
 
 def events_of(app: Any, interview_id: str, kind: str | None = None) -> list[Any]:
-    events = get_runner(app).store.events_for(interview_id)
+    events = get_host(app).store.events_for(interview_id)
     return [e for e in events if kind is None or e.kind == kind]
 
 

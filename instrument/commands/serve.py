@@ -46,7 +46,7 @@ def serve(
 ) -> None:
     """Serve questionnaire file(s) PATH... to respondents on the web."""
     from instrument.diagnostics import QuestionnaireError
-    from instrument.server.app import create_app, get_runner
+    from instrument.server.app import create_app, get_host
 
     try:
         app = create_app(
@@ -58,21 +58,23 @@ def serve(
         )
     except QuestionnaireError as exc:
         raise click.ClickException(f"the questionnaire has errors:\n{exc}") from None
-    runner = get_runner(app)
+    served = get_host(app)
     base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     click.echo(
-        f"Serving on {base}/  (database: {runner.store.engine.url.render_as_string(hide_password=True)})"
+        f"Serving on {base}/  (database: {served.store.engine.url.render_as_string(hide_password=True)})"
     )
-    for survey in runner.surveys.values():
+    for survey in served.surveys.values():
         if "web" in app.blueprints and "web" in survey.questionnaire.modes:
             click.echo(f"  {survey.id}: open link      {base}/web/{survey.id}/")
             if demo:
-                token = runner.store.issue_token(survey.id, purpose="test")
+                token = served.service.issue_link(
+                    survey.id, case_id=None, purpose="test", now=served.now()
+                )
                 click.echo(
                     f"  {survey.id}: test link      {base}/web/t/{token}  (a test interview)"
                 )
     if demo:
-        click.echo(f"Staff area: {base}/staff/  {_demo_login(runner.store)}")
+        click.echo(f"Staff area: {base}/staff/  {_demo_login(served.store)}")
     app.run(host=host, port=port, debug=debug, use_reloader=False)
 
 

@@ -1,8 +1,7 @@
 """The web host: one Flask app that mounts every mode's blueprint and the staff area.
 
 Import :func:`create_app` from :mod:`instrument.server.app`; it is re-exported
-here lazily so that ``import instrument.server`` alone does not pull in Flask
-for code that only needs :mod:`instrument.server.runner`.
+here lazily so that ``import instrument.server`` alone does not pull in Flask.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Everything is registered here, before the first request (Flask refuses setup
 afterwards): each mode a plugin registers through ``register_modes`` gets its
 blueprint mounted under ``/<mode name>``, and the staff area under
-``/staff``. Views reach the shared :class:`~instrument.server.runner.Runner`
+``/staff``. A mode's blueprint factory gets a
+:class:`~instrument.interviews.ModeContext` (the interview service and the
+clock); the host's own views reach the :class:`~instrument.server.host.Host`
 through ``app.extensions["instrument"]``.
 
 Templates are looked up in this order, so a deployment can restyle anything
@@ -14,7 +16,6 @@ the host's templates (``instrument/...``), then each mode's own.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import warnings
 from collections.abc import Mapping
@@ -25,21 +26,26 @@ from flask import Flask, render_template, send_from_directory, url_for
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from instrument.engine import Engine
+from instrument.flask_support import ACTIVITY_STEP_SECONDS
+from instrument.flask_support.urls import cached_url, install_cached_urls
+from instrument.interviews import (
+    InterviewService,
+    LoaderOptions,
+    ModeContext,
+    Survey,
+    Surveys,
+    utc_now,
+)
+from instrument.plugin_types import InterviewEvent
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.questionnaires import require
-from instrument.server.runner import Runner, Survey
-from instrument.server.security import (
-    ACTIVITY_STEP_SECONDS,
-    RateLimiter,
-    install_error_pages,
-    install_headers,
-)
+from instrument.ratelimit import RateLimiter
+from instrument.server.host import Host
+from instrument.server.security import install_error_pages, install_headers
 from instrument.server.sessions import PlainJSONSessionInterface
-from instrument.server.urls import cached_url, install_cached_urls
 from instrument.store import open_store
 
-__all__ = ["DEFAULTS", "create_app", "get_runner"]
+__all__ = ["DEFAULTS", "create_app", "get_host"]
 
 EXTENSION = "instrument"
 
@@ -59,6 +65,8 @@ DEFAULTS: dict[str, Any] = {
     "STAFF_TIMEOUT_SECONDS": 60 * 60,
     "TOKEN_ATTEMPTS": 20,  # failed personal-link look-ups per address ...
     "TOKEN_WINDOW_SECONDS": 10 * 60,  # ... in this many seconds, per worker process
+    "START_ATTEMPTS": 30,  # interviews started from open links per address ...
+    "START_WINDOW_SECONDS": 10 * 60,  # ... in this many seconds, per worker process
     "LOGIN_ATTEMPTS": 10,
     "LOGIN_WINDOW_SECONDS": 10 * 60,
     "OPEN_LINKS": True,  # anyone may start from /web/<id>/; False or a list of ids to restrict
@@ -120,32 +128,34 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     facade = PluginFacade(pm)
     store = app.config.get("STORE") or open_store(app.config.get("DATABASE_URL"))
     modes = facade.modes()
-    runner = Runner(
+    surveys = Surveys.serve(
         store,
-        _load_surveys(store, app.config.get("QUESTIONNAIRES") or [], facade),
-        facade=facade,
-        clock=app.config.get("CLOCK"),
-        modes=tuple(modes),
+        [require(path, facade) for path in app.config.get("QUESTIONNAIRES") or []],
+        options=LoaderOptions(facade.prepare_text_environment, dict(facade.question_types())),
     )
-    runner.token_limiter = RateLimiter(
-        int(app.config["TOKEN_ATTEMPTS"]), float(app.config["TOKEN_WINDOW_SECONDS"])
+
+    def tell_plugins(kind: str, interview_id: str, at: Any, mode: str, data: Any) -> None:
+        facade.interview_event(InterviewEvent(kind, interview_id, at, mode, data))
+
+    service = InterviewService(store, surveys, listener=tell_plugins)
+    context = ModeContext(service, app.config.get("CLOCK") or utc_now)
+    host = Host(
+        context,
+        RateLimiter(int(app.config["LOGIN_ATTEMPTS"]), float(app.config["LOGIN_WINDOW_SECONDS"])),
     )
-    runner.login_limiter = RateLimiter(
-        int(app.config["LOGIN_ATTEMPTS"]), float(app.config["LOGIN_WINDOW_SECONDS"])
-    )
-    app.extensions[EXTENSION] = runner
+    app.extensions[EXTENSION] = host
 
     for name in modes:
         spec = modes[name]
         if spec.create_blueprint is None or spec.missing_requirements():
             continue
-        blueprint = spec.create_blueprint(runner)
+        blueprint = spec.create_blueprint(context)
         if blueprint is not None:
             app.register_blueprint(blueprint, url_prefix="/" + name)
 
     from instrument.server.staff import create_staff_blueprint
 
-    app.register_blueprint(create_staff_blueprint(runner), url_prefix="/staff")
+    app.register_blueprint(create_staff_blueprint(host), url_prefix="/staff")
 
     @app.get("/")
     def home() -> Any:
@@ -153,7 +163,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if "web" in app.blueprints:
             links = [
                 (_title(survey), url_for("web.page", qid=survey.id))
-                for survey in runner.surveys.values()
+                for survey in host.surveys.values()
                 if "web" in survey.questionnaire.modes
             ]
         return render_template("instrument/home.html", links=links)
@@ -165,8 +175,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def get_runner(app: Flask | None = None) -> Runner:
-    """The runner of ``app`` (default: the current app)."""
+def get_host(app: Flask | None = None) -> Host:
+    """The host of ``app`` (default: the current app): its store, interview service and clock."""
     from flask import current_app
 
     target = app or current_app
@@ -176,21 +186,6 @@ def get_runner(app: Flask | None = None) -> Runner:
 def _title(survey: Survey) -> str:
     q = survey.questionnaire
     return q.title.source(q.default_language, q.default_language)
-
-
-def _load_surveys(
-    store: Any, paths: list[str | os.PathLike[str]], facade: PluginFacade
-) -> dict[str, Survey]:
-    surveys: dict[str, Survey] = {}
-    for path in paths:
-        questionnaire = require(path, facade)
-        if questionnaire.id in surveys:
-            raise ValueError(f"two questionnaires have the id {questionnaire.id!r}: {path}")
-        version = store.add_questionnaire_version(
-            questionnaire.id, questionnaire.version, questionnaire.source_text
-        )
-        surveys[questionnaire.id] = Survey(questionnaire, Engine(questionnaire), version.id)
-    return surveys
 
 
 def _install_theme(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""Security plumbing shared by every blueprint: headers, error pages, a rate limiter, devices.
+"""Security plumbing shared by every blueprint of the host: headers and error pages.
 
 The content security policy allows scripts, styles and images from this
 server only, and no inline code at all: a fill that slipped past escaping
@@ -8,25 +8,11 @@ button on a shared computer does not show the previous person's answers.
 
 from __future__ import annotations
 
-import re
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 
 from flask import Flask, Response, render_template, request
 
-__all__ = [
-    "ACTIVITY_STEP_SECONDS",
-    "RateLimiter",
-    "device_class",
-    "install_error_pages",
-    "install_headers",
-]
-
-ACTIVITY_STEP_SECONDS = 60
-"""How finely a signed-in session records activity (see the web mode's track_activity):
-its cookie lives this much longer than the idle timeout."""
+__all__ = ["install_error_pages", "install_headers"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -116,66 +102,3 @@ def install_error_pages(app: Flask) -> None:
             "Try again later. Your answers up to the last page you completed are saved.",
         ),
     )
-
-
-class RateLimiter:
-    """Counts events per key (an IP address) in a sliding window, in this process only.
-
-    Under gunicorn each worker keeps its own counts, so the effective limit
-    is ``limit`` times the number of workers; behind a proxy, set
-    ``TRUSTED_PROXIES`` so the client address is the real one. That is
-    enough to make guessing a 256-bit token or a password by brute force
-    hopeless from one address; a distributed attack needs limits at the proxy.
-    """
-
-    def __init__(
-        self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        return hits
-
-    def blocked(self, key: str) -> bool:
-        """True when ``key`` has used up its attempts in the window."""
-        with self._lock:
-            now = self._clock()
-            hits = self._recent(key, now)
-            if not hits:
-                self._hits.pop(key, None)
-            return len(hits) >= self.limit
-
-    def hit(self, key: str) -> None:
-        """Count one (failed) attempt for ``key``."""
-        with self._lock:
-            now = self._clock()
-            self._recent(key, now).append(now)
-            if len(self._hits) > 100_000:  # never grow without bound under a flood
-                self._hits = {
-                    k: v for k, v in self._hits.items() if v and v[-1] > now - self.window
-                }
-
-
-_TABLET = re.compile(r"iPad|Tablet|PlayBook|Silk|Kindle|(Android(?!.*Mobile))", re.IGNORECASE)
-_MOBILE = re.compile(r"Mobi|iPhone|iPod|Android|Windows Phone|BlackBerry|Opera Mini", re.IGNORECASE)
-
-
-def device_class(user_agent: str | None) -> str:
-    """A coarse device class from the User-Agent: ``mobile``, ``tablet`` or ``desktop``.
-
-    Coarse on purpose: paradata needs to know whether a page was answered on
-    a phone, not which phone; nothing identifying is kept.
-    """
-    ua = user_agent or ""
-    if _TABLET.search(ua):
-        return "tablet"
-    if _MOBILE.search(ua):
-        return "mobile"
-    return "desktop"

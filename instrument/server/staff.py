@@ -26,7 +26,7 @@ from flask import (
 
 from instrument.engine import EngineError
 from instrument.server.preview import page_list, preview_step
-from instrument.server.runner import Runner
+from instrument.server.host import Host
 
 __all__ = ["create_staff_blueprint", "staff_required"]
 
@@ -48,7 +48,7 @@ def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     return decorate
 
 
-def create_staff_blueprint(runner: Runner) -> Blueprint:
+def create_staff_blueprint(runner: Host) -> Blueprint:
     bp = Blueprint("staff", __name__)
 
     @bp.before_request

@@ -13,7 +13,10 @@ Environment variables:
 * ``INSTRUMENT_SECURE_COOKIES``: ``1`` when served over HTTPS (it should be);
 * ``INSTRUMENT_TRUSTED_PROXIES``: how many reverse proxies set ``X-Forwarded-For``;
 * ``INSTRUMENT_THEME_DIR``: a theme directory (templates/ and static/theme.css);
-* ``INSTRUMENT_OPEN_LINKS``: ``0`` to allow personal links only.
+* ``INSTRUMENT_OPEN_LINKS``: ``0`` to allow personal links only;
+* ``INSTRUMENT_START_ATTEMPTS``: interviews one address may start from an open
+  link in ten minutes, per worker (default 30; a load test from one machine
+  needs more).
 
 Migrate the database once before starting several workers
 (``instrument db upgrade``); the app also migrates on start, under a lock.
@@ -56,6 +59,7 @@ def config_from_env(environ: Any = None) -> dict[str, Any]:
         "TRUSTED_PROXIES": int(env.get("INSTRUMENT_TRUSTED_PROXIES", "0") or 0),
         "THEME_DIR": env.get("INSTRUMENT_THEME_DIR") or None,
         "OPEN_LINKS": _flag(env, "INSTRUMENT_OPEN_LINKS", True),
+        "START_ATTEMPTS": int(env.get("INSTRUMENT_START_ATTEMPTS", "30") or 30),
     }
 
 

@@ -1,0 +1,43 @@
+"""What the app factory builds once and every host blueprint shares (``app.extensions["instrument"]``).
+
+Modes get only a :class:`~instrument.interviews.ModeContext` (the interview
+service and the clock); the host's own blueprints (the staff area) also reach
+the store for accounts and counts, and the sign-in rate limiter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from instrument.interviews import InterviewService, ModeContext, Survey, Surveys
+from instrument.ratelimit import RateLimiter
+from instrument.store import Store
+
+__all__ = ["Host"]
+
+
+@dataclass(frozen=True)
+class Host:
+    """The store, the interview service over it, the clock, and the host's rate limiters."""
+
+    context: ModeContext
+    login_limiter: RateLimiter
+
+    @property
+    def service(self) -> InterviewService:
+        return self.context.service
+
+    @property
+    def store(self) -> Store:
+        return self.context.service.store
+
+    @property
+    def surveys(self) -> Surveys:
+        return self.context.service.surveys
+
+    def survey(self, questionnaire_id: str) -> Survey | None:
+        return self.surveys.get(questionnaire_id)
+
+    def now(self) -> dt.datetime:
+        return self.context.now()
