@@ -25,8 +25,8 @@ from flask import (
 )
 
 from instrument.engine import EngineError
-from instrument.server.preview import page_list, preview_step
 from instrument.server.host import Host
+from instrument.server.preview import page_list, preview_step
 
 __all__ = ["create_staff_blueprint", "staff_required"]
 
