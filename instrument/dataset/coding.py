@@ -26,6 +26,7 @@ __all__ = [
     "CHUNK",
     "DatasetError",
     "VersionCoder",
+    "escape_text",
     "light_state",
     "naive_utc",
     "parse_time",
@@ -108,6 +109,19 @@ def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
+def escape_text(text: str, codes: frozenset[str]) -> str:
+    """A typed text, with one more leading apostrophe if it reads as a missing code.
+
+    Text variables hold the missing codes as text (``"-8"``), so an answer
+    typed as ``-8`` would be taken for the code by SPSS, Stata and R alike.
+    It is exported as ``'-8`` (the spreadsheet convention for "this is
+    text"), and ``'-8`` as typed becomes ``''-8``, so every answer can be
+    recovered by dropping one apostrophe from a text that reads as a code
+    after its apostrophes, and a text equal to a code is always that code.
+    """
+    return "'" + text if text.lstrip("'") in codes else text
+
+
 # ---------------------------------------------------------------- coding, column by column
 
 CHUNK = 2048
@@ -144,6 +158,7 @@ class _Cell:
     ordinal: int
     special: dict[Any, Any]  # _ABSENT, None, DK, REFUSED (and "" for text) -> the code
     plain: frozenset[type]  # the types a coded value may have for the fast path to stand
+    codes: frozenset[str]  # typed text: the codes as text, which an answer must not read as
 
 
 class VersionCoder:
@@ -210,6 +225,9 @@ class VersionCoder:
                     ordinal=col.ordinal,
                     special=special,
                     plain={CODE: _INT, FLOAT: _NUMBER, TEXT: _STR}.get(col.kind, _INT),
+                    codes=frozenset(map(str, frame.values()))
+                    if col.kind in (TEXT, OTHER)
+                    else frozenset(),
                 )
             )
             present.add(col.name)
@@ -262,7 +280,13 @@ class VersionCoder:
             if kind in (CODE, FLOAT, TEXT):
                 get = cell.special.get
                 coded = list(map(get, values, values))
-                return coded if set(map(type, coded)) <= cell.plain else None
+                if not set(map(type, coded)) <= cell.plain:
+                    return None
+                if kind == TEXT:
+                    codes = cell.codes
+                    if any(type(v) is str and v.lstrip("'") in codes for v in values):
+                        return None  # a text typed as a code: escaped cell by cell
+                return coded
         except TypeError:  # an unhashable value
             return None
         return None
@@ -294,9 +318,9 @@ class VersionCoder:
         if kind == FLOAT:
             return float(v)
         if kind == TEXT:
-            return str(v) if v != "" else cell.none
+            return escape_text(str(v), cell.codes) if v != "" else cell.none
         if kind == DATE:
             return v.isoformat()
         if kind == OTHER:
-            return v
+            return escape_text(v, cell.codes)
         raise DatasetError(f"{cell.key}: unexpected value {v!r} for a multiple choice")

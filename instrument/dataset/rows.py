@@ -57,9 +57,11 @@ __all__ = [
     "parse_rows",
 ]
 
-ROW_FORMAT: Final = 1
+ROW_FORMAT: Final = 2
 """Raise this whenever the coding rules or the layout change: rows written
-under the old number then no longer match any key and are coded afresh."""
+under the old number then no longer match any key and are coded afresh.
+2: an open text typed as a missing code gets a leading apostrophe
+(:func:`~instrument.dataset.coding.escape_text`)."""
 
 MODE_CODES: Final = {"web": 1, "cati": 2, "ivr": 3}
 OUTCOME_CODES: Final = {"complete": 1, "partial": 2, "screened_out": 3}
