@@ -38,6 +38,7 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _EXTENSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # R syntax files are .R by convention
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+\Z")
+_SUFFIX = re.compile(r"[A-Za-z0-9_.-]+\Z")
 
 VALUE_TYPES = frozenset({"int", "float", "str", "date", "codes"})
 """Python shapes an answer can take (see :mod:`instrument.values`): ``codes``
@@ -148,10 +149,15 @@ class ModeSpec:
 class OutputFormat:
     """A file format the dataset can be exported to.
 
+    What the export needs to know about a format is here, so that it treats
+    a third party's format exactly as a built-in one and holds no list of
+    format names of its own.
+
     :param name: lower-case identifier used on the command line
         (``instrument export --format spss``).
     :param extensions: file extensions without the dot, main file first
-        (``("sav",)``, ``("csv", "sps")``).
+        (``("sav",)``, ``("csv", "sps")``); *write* writes one file per
+        extension, the others beside the main one with the same stem.
     :param media_type: IANA media type of the main file.
     :param write: ``write(dataset, dest)`` writes the whole dataset to the
         path *dest*; it should stream or write directly to the file rather
@@ -162,6 +168,18 @@ class OutputFormat:
     :param requires: modules *write* imports (``("pyreadstat",)``), imported
         inside *write* so listing the format stays cheap.
     :param extra: the ``survey-instrument[extra]`` that installs *requires*.
+    :param suffix: what follows the dataset's stem in the main file's name,
+        ending in the main extension (``"_ddi.xml"``); None means
+        ``"." + extensions[0]``.
+    :param default: part of an export that names no formats.
+    :param always: written with every export, whatever formats it names (the
+        dictionary); such a format that cannot write a dataset is left out
+        with a note instead of stopping the export.
+    :param per_loop: also written for each loop's long file
+        (``instrument export --long-loops``): true for data files, false for
+        files about the whole dataset.
+    :param descriptions: one sentence per extension for the export's README
+        (``{"sav": "SPSS data file ..."}``).
     """
 
     name: str
@@ -171,6 +189,11 @@ class OutputFormat:
     can_write: Callable[[Any], str | None] | None = None
     requires: tuple[str, ...] = ()
     extra: str | None = None
+    suffix: str | None = None
+    default: bool = False
+    always: bool = False
+    per_loop: bool = False
+    descriptions: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         _check_name("OutputFormat", "name", self.name)
@@ -192,10 +215,45 @@ class OutputFormat:
         object.__setattr__(self, "requires", _check_modules("OutputFormat", self.requires))
         if self.extra is not None:
             _check_name("OutputFormat", "extra", self.extra)
+        if self.suffix is not None and (
+            not isinstance(self.suffix, str)
+            or not _SUFFIX.match(self.suffix)
+            or not self.suffix.endswith("." + extensions[0])
+        ):
+            raise ValueError(
+                f"OutputFormat.suffix: {self.suffix!r} must be letters, digits, _ . - "
+                f"ending in .{extensions[0]}"
+            )
+        for flag in ("default", "always", "per_loop"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"OutputFormat.{flag} must be True or False")
+        if self.default and self.always:
+            raise ValueError("OutputFormat: an always-written format cannot also be a default")
+        descriptions = dict(self.descriptions)
+        for ext, text in descriptions.items():
+            if ext not in extensions:
+                raise ValueError(
+                    f"OutputFormat.descriptions: {ext!r} is not one of its extensions {extensions}"
+                )
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"OutputFormat.descriptions[{ext!r}] must be a sentence")
+        object.__setattr__(self, "descriptions", types.MappingProxyType(descriptions))
 
     def missing_requirements(self) -> tuple[str, ...]:
         """Modules in :attr:`requires` that are not importable."""
         return missing_modules(self.requires)
+
+    def file_names(self, stem: str) -> tuple[str, ...]:
+        """The files *write* makes for a dataset with this stem, the main one first."""
+        main = stem + (self.suffix or "." + self.extensions[0])
+        return (main, *(f"{stem}.{ext}" for ext in self.extensions[1:]))
+
+    def describe(self, file_name: str) -> str:
+        """The README's sentence for one of this format's files ("" if none was given)."""
+        for ext in self.extensions[1:]:
+            if file_name.endswith("." + ext):
+                return self.descriptions.get(ext, "")
+        return self.descriptions.get(self.extensions[0], "")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def _install_hint(missing: tuple[str, ...], extra: str | None) -> str | None:
         return None
     if extra:
         return f"pip install '{DISTRIBUTION}[{extra}]'"
-    return "install the Python module(s): " + ", ".join(missing)
+    return "pip install " + " ".join(missing)
 
 
 def _registry_rows(

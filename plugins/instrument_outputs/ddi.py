@@ -2,7 +2,9 @@
 
 Elements are written in the order the 2.5.1 schema demands (``qstn`` before
 ``universe``, ``universe`` before ``catgry``...); a test validates the file
-against the published XSD. Per variable: label, question text (web wording
+against the published XSD. The standard library's ElementTree writes it, so
+the format needs nothing beyond the plain install (lxml, a test dependency,
+only validates). Per variable: label, question text (web wording
 as ``qstnLit``, the telephone wording and interviewer instruction as
 ``ivuInstr``), universe (the routing in words), categories with the missing
 codes flagged ``missing="Y"``, and the SPSS-style format. Multi-select
@@ -11,7 +13,9 @@ questions become ``varGrp type="multipleResp"``.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from instrument.dataset import Dataset, VariableInfo
 
@@ -30,14 +34,12 @@ def _id(name: str) -> str:
 
 
 def write(dataset: Dataset, dest: Path, data_file: str | None = None) -> None:
-    from lxml import etree
-
     cb = dataset.codebook
     frame = dataset.frame
-    ns = NAMESPACE
-    E = lambda tag, parent=None, text=None, **attrs: _el(etree, ns, tag, parent, text, attrs)  # noqa: E731
-    root = etree.Element(f"{{{ns}}}codeBook", nsmap={None: ns}, version="2.5")
-    root.set("ID", "CB_" + cb.questionnaire_id)
+    E = _el
+    # Elements are named without the namespace and the root declares it as the
+    # default: ElementTree's own default_namespace refuses unprefixed attributes.
+    root = E("codeBook", xmlns=NAMESPACE, version="2.5", ID="CB_" + cb.questionnaire_id)
     doc = E("docDscr", root)
     doc_cit = E("citation", doc)
     E("titl", E("titlStmt", doc_cit), f"Codebook: {cb.title}")
@@ -106,27 +108,31 @@ def write(dataset: Dataset, dest: Path, data_file: str | None = None) -> None:
         E("labl", grp, group.label)
     for name in frame.columns:
         _variable(E, data, cb.variables[name], dataset)
-    tree = etree.ElementTree(root)
-    tree.write(str(dest), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    tree = ET.ElementTree(root)
+    ET.indent(tree, space="  ")
+    with open(dest, "wb") as handle:
+        tree.write(handle, xml_declaration=True, encoding="UTF-8")
+        handle.write(b"\n")
 
 
-def _el(etree, ns, tag, parent, text, attrs):  # type: ignore[no-untyped-def]
-    qname = f"{{{ns}}}{tag}"
-    el = etree.Element(qname) if parent is None else etree.SubElement(parent, qname)
+def _el(tag: str, parent: ET.Element | None = None, text: Any = None, **attrs: Any) -> ET.Element:
+    """An element (of the root's default namespace); attributes given as None are left out."""
+    el = ET.Element(tag) if parent is None else ET.SubElement(parent, tag)
     for key, value in attrs.items():
         if value is not None:
-            el.set(key, str(value))
+            el.set(key, _clean(value))
     if text is not None:
         el.text = _clean(text)
     return el
 
 
-def _clean(text: str) -> str:
-    # XML 1.0 cannot carry most control characters
-    return "".join(ch for ch in str(text) if ch in "\t\n\r" or ord(ch) >= 0x20)
+def _clean(text: Any) -> str:
+    """Text XML 1.0 can carry: most control characters dropped, line ends as newlines."""
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(ch for ch in text if ch in "\t\n" or ord(ch) >= 0x20)
 
 
-def _variable(E, parent, info: VariableInfo, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
+def _variable(E: Any, parent: ET.Element, info: VariableInfo, dataset: Dataset) -> None:
     intrvl = "contin" if info.level == "scale" else "discrete"
     attrs = {"ID": _id(info.name), "name": info.name, "files": "F1", "intrvl": intrvl}
     if info.storage == "float" and info.places is not None:

@@ -1,40 +1,26 @@
-"""The README that travels with an export: what each file is and how the codes work."""
+"""The README that travels with an export: what each file is and how the codes work.
+
+Each file's sentence comes from the format that wrote it
+(``OutputFormat.descriptions``), so a plugin's files are described like the
+built-ins'; the rest explains the missing frame and the interview variables,
+which are the same whatever formats were written.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from instrument.dataset import Dataset
 from instrument.dataset.admin import MODE_LABELS, OUTCOME_LABELS
 
-__all__ = ["write_readme", "DESCRIPTIONS"]
+__all__ = ["LONG_FILE", "write_readme"]
 
-DESCRIPTIONS = {
-    ".sav": "SPSS data file: variable and value labels, user-missing values, measure levels, notes (DOCUMENT).",
-    ".dta": "Stata data file, format 118 (Stata 14 and later): variable and value labels (labels over 80 bytes shortened, see the dictionary).",
-    ".csv": "The data as UTF-8 comma-separated codes, one row per case, variable names in the first row.",
-    ".sps": "SPSS/PSPP syntax that reads the CSV and applies labels, missing values, levels and multiple-response sets (MRSETS).",
-    ".do": "Stata do-file that reads the CSV and applies variable and value labels.",
-    ".R": "R script that reads the CSV into `data` as haven labelled vectors with user-missing values.",
-    ".parquet": "Apache Parquet with the full codebook as JSON in the metadata key instrument.codebook.",
-    "_ddi.xml": "DDI Codebook 2.5 metadata (validates against the DDI Alliance schema).",
-    "_dictionary.csv": "One row per variable: labels (full and as shortened), question texts per mode and language, codes, routing.",
-    "_paradata.csv": "One row per page submitted, back navigation, jump or mode switch, with seconds on page.",
-    "_long": "A loop as a long file: one row per case and iteration, keyed by case_id and iteration.",
-}
+LONG_FILE = "A loop as a long file: one row per case and iteration, keyed by case_id and iteration."
 
 
-def _describe(name: str) -> str:
-    for suffix in ("_ddi.xml", "_dictionary.csv", "_paradata.csv"):
-        if name.endswith(suffix):
-            return DESCRIPTIONS[suffix]
-    base = DESCRIPTIONS.get(Path(name).suffix, "")
-    if "_long" in name:
-        return DESCRIPTIONS["_long"] + " " + base
-    return base
-
-
-def write_readme(dataset: Dataset, dest: Path, files: list[str]) -> None:
+def write_readme(dataset: Dataset, dest: Path, files: Sequence[tuple[str, str]]) -> None:
+    """Write the README to ``dest``; ``files`` are (name, sentence) in the order written."""
     cb = dataset.codebook
     exported = cb.exported_at.isoformat(timespec="seconds") if cb.exported_at else ""
     lines = [
@@ -51,8 +37,8 @@ def write_readme(dataset: Dataset, dest: Path, files: list[str]) -> None:
         "## Files",
         "",
     ]
-    for name in files:
-        lines.append(f"- `{name}`: {_describe(name)}")
+    for name, sentence in files:
+        lines.append(f"- `{name}`: {sentence}".rstrip())
     lines += [
         "- `SHA256SUMS`: SHA-256 checksum of every file (`sha256sum -c SHA256SUMS`).",
         "",
@@ -66,7 +52,8 @@ def write_readme(dataset: Dataset, dest: Path, files: list[str]) -> None:
     lines += [
         "",
         "They are declared user-missing in SPSS and in the R script, and labelled in Stata.",
-        'Open-text and date variables are stored as text and hold the same codes as text (`"-8"`).',
+        'Open-text and date variables are stored as text and hold the same codes as text (`"-8"`);',
+        "an open-text answer that reads as a code gets one more leading apostrophe (typed `-8` is `'-8`).",
         "SPSS allows only three missing values on a text variable, so there the don't-know code is labelled but not declared.",
         "Multiple-choice questions are one 0/1 variable per option (`q_<code>`); a don't know or refusal puts that code on",
         "every option of the question, and routing past it puts the routed-past code on every option.",
