@@ -1,15 +1,15 @@
 """``instrument try``: take a questionnaire for a spin in the terminal.
 
-The console mode (:mod:`instrument_console`) does the interviewing; this
-command loads the file, starts the interview with the engine and wires the
-session to standard input and output. Colour is added with ``click.style``
-and stripped by ``click.echo`` whenever the output is not a terminal, so a
-pipe or a test sees plain text.
+The console mode (:mod:`instrument_console`) does the interviewing, from
+opening the file to the last page (:func:`instrument_console.start.run_file`);
+this command parses the options and wires the interview to standard input
+and output. Colour is added with ``click.style`` and stripped by
+``click.echo`` whenever the output is not a terminal, so a pipe or a test
+sees plain text.
 """
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import click
@@ -82,25 +82,21 @@ def try_(
 
     Type :help at any prompt for the commands (:back, :jump, :show, :lang, :quit).
     """
-    from instrument_console.session import ConsoleSession, utc_now
+    from instrument_console.start import run_file
 
-    from instrument.engine import Engine, EngineError
-    from instrument.loader import load_questionnaire
+    from instrument.questionnaires import facade_from_context
 
-    case = _case(case_pairs)
-    loaded = load_questionnaire(path)
-    if loaded.questionnaire is None:
-        for diagnostic in loaded.diagnostics:
-            click.echo(str(diagnostic), err=True)
-        raise SystemExit(1)
-    engine = Engine(loaded.questionnaire)
-    session_seed = seed if seed is not None else secrets.randbelow(1_000_000)
-    try:
-        state = engine.start(
-            now=utc_now(), seed=session_seed, mode=mode, language=language, case=case
-        )
-    except EngineError as exc:
-        click.echo(f"{path}: error: {exc}", err=True)
-        raise SystemExit(1) from None
-    session = ConsoleSession(engine, state, read=_read, write=click.echo, now=utc_now, style=_style)
-    session.run()
+    status = run_file(
+        path,
+        facade=facade_from_context(),
+        mode=mode,
+        language=language,
+        seed=seed,
+        case=_case(case_pairs),
+        read=_read,
+        write=click.echo,
+        warn=lambda line: click.echo(line, err=True),
+        style=_style,
+    )
+    if status:
+        raise SystemExit(status)
