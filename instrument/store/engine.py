@@ -44,10 +44,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from instrument.store.records import PostgresDriverMissing, StoreError
+
 __all__ = [
     "DEFAULT_SQLITE_FILE",
     "ENV_VAR",
+    "MIN_SQLITE_VERSION",
     "PG_POOL_RECYCLE_S",
+    "POSTGRES_EXTRA_HINT",
     "SINGLE_READ",
     "WRITE_OPTION",
     "PreSerialized",
@@ -120,8 +124,8 @@ _ORJSON_STRICT: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH
 def compact_json(value: Any) -> str:
     """The engines' JSON serializer (compact: the state snapshot is written on every page turn).
 
-    orjson writes a state in a fraction of the standard library's time (about
-    5% of a web page turn's instructions); for what it cannot or must not
+    orjson writes a state in a fraction of the standard library's time (the
+    saving is in docs/store.md, "Concurrency rules"); for what it cannot or must not
     write alone the standard library decides, so the result is the same text
     a ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` gives, up
     to how a float is spelt: non-string keys and integers beyond 64 bits are
@@ -142,6 +146,7 @@ def create_store_engine(url: URL, **kwargs: Any) -> Engine:
     """An Engine for ``url`` with the per-backend settings described above."""
     options: dict[str, Any] = {"json_serializer": compact_json, **kwargs}
     if url.get_backend_name() == "sqlite":
+        _require_sqlite_version()
         in_memory = url.database in (None, "", ":memory:")
         if in_memory:
             # One shared connection, or every connection would see its own empty database.
@@ -150,11 +155,41 @@ def create_store_engine(url: URL, **kwargs: Any) -> Engine:
         engine = sa.create_engine(url, **options)
         _configure_sqlite(engine, wal=not in_memory)
         return engine
+    _require_psycopg()
     # No pool_pre_ping: see the module docstring (recycling plus one retry on a dead connection).
     options.setdefault("pool_recycle", PG_POOL_RECYCLE_S)
     engine = sa.create_engine(url, **options)
     _configure_postgresql(engine)
     return engine
+
+
+POSTGRES_EXTRA_HINT: Final = "pip install 'survey-instrument[postgres]'"
+"""The command that installs the PostgreSQL driver (the ``postgres`` extra in pyproject.toml)."""
+
+
+MIN_SQLITE_VERSION: Final = (3, 35, 0)
+"""The oldest SQLite the store runs on: a save is an ``UPDATE ... RETURNING`` (new in 3.35)."""
+
+
+def _require_sqlite_version() -> None:
+    """SQLite comes with Python, but its version with the Python build: say so if it is too old."""
+    if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
+        wanted = ".".join(map(str, MIN_SQLITE_VERSION))
+        raise StoreError(
+            f"this Python's sqlite3 module has SQLite {sqlite3.sqlite_version}; the store needs "
+            f"{wanted} or newer. Use a Python linked against a newer SQLite, or PostgreSQL."
+        )
+
+
+def _require_psycopg() -> None:
+    """Import psycopg 3, or say what to install: it is an optional extra, SQLite needs nothing."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise PostgresDriverMissing(
+            f"a PostgreSQL database needs the psycopg 3 driver, which could not be imported "
+            f"({exc}). Install it with: {POSTGRES_EXTRA_HINT}"
+        ) from exc
 
 
 def _configure_postgresql(engine: Engine) -> None:

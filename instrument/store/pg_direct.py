@@ -5,9 +5,12 @@ Showing a page reads one integer (the interview's revision, see
 see ``Store.save_interview``). Both are fixed SQL with plain parameters, and
 through SQLAlchemy Core each cost about twice the CPU of sending them with
 psycopg itself: an execution context, parameter and result processing, and a
-``Connection`` wrapped round the pooled connection, every time. Measured in
-process (docs/benchmarks.md, "Web"): the revision read 95 µs through Core
-against 51 µs here, the save about 185 µs against 90 µs.
+``Connection`` wrapped round the pooled connection, every time (the figures
+are in docs/store.md, "Concurrency rules").
+
+This is the store's only module that imports psycopg, an optional extra; it is
+imported when a PostgreSQL store is opened (``instrument.store.plumbing``), so
+SQLite works without psycopg installed.
 
 What is kept from SQLAlchemy: its connection pool. Connections come from
 ``Engine.raw_connection()``, so the pool size, recycling, the ``connect``
@@ -33,13 +36,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from sqlalchemy.engine import Engine
 
-__all__ = ["DirectStatements", "KeyAlreadyUsed"]
+from instrument.store.plumbing import KeyAlreadyUsed
+
+__all__ = ["DirectStatements"]
 
 _REVISION_SQL: Final = "SELECT revision FROM interviews WHERE id = %(b_id)s"
-
-
-class KeyAlreadyUsed(Exception):
-    """The save's idempotency key was used before on this interview: nothing was written."""
 
 
 class DirectStatements:

@@ -16,12 +16,15 @@ from typing import Any, NamedTuple
 __all__ = [
     "AccessToken",
     "AnswerEvent",
+    "CaseRecord",
     "Contact",
     "ExportRecord",
     "InterviewNotFound",
     "InterviewRecord",
     "InterviewWithdrawn",
     "NewEvent",
+    "NulCharacterRefused",
+    "PostgresDriverMissing",
     "QuestionnaireVersion",
     "QuestionnaireVersionConflict",
     "SaveResult",
@@ -63,6 +66,28 @@ class InterviewWithdrawn(StoreError):
 
 class QuestionnaireVersionConflict(StoreError, ValueError):
     """The same source text was stored before under another questionnaire id or version."""
+
+
+class NulCharacterRefused(StoreError, ValueError):
+    """A text to be stored contains a NUL character (``"\\x00"``); nothing was written.
+
+    PostgreSQL cannot hold NUL in text, and SQLite would keep it only to hand
+    it to exports that choke on it, so the store refuses it on every backend
+    alike. ``field`` names where it was: ``"username"``, ``"state"`` (with the
+    path inside the state, e.g. ``"state answers.q7"``), ``"event 2 value"``...
+    A caller that takes text from people (the interview service) strips or
+    refuses NULs first and can turn this error into a message if one slips by.
+    """
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            f"{field} contains a NUL character (\\x00), which the store does not accept"
+        )
+        self.field = field
+
+
+class PostgresDriverMissing(StoreError, ImportError):
+    """A PostgreSQL URL was given but psycopg 3, an optional extra, cannot be imported."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +237,22 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseRecord:
+    """A case a personal link belongs to: its pseudonymous id and its preload values.
+
+    ``preload`` holds the values of the questionnaire's ``preload:`` variables
+    (plain JSON, by variable name). No personal data: names, emails and phone
+    numbers are in :class:`Contact`.
+    """
+
+    id: str
+    questionnaire_id: str
+    preload: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WithdrawalReport:
     """What :meth:`Store.withdraw` removed, for the evidence trail."""
 
@@ -220,6 +261,7 @@ class WithdrawalReport:
     events_deleted: int = 0
     contacts_deleted: int = 0
     tokens_revoked: int = 0
+    preload_values_deleted: int = 0
 
 
 @dataclass(frozen=True, slots=True)

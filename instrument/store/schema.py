@@ -28,11 +28,13 @@ __all__ = [
     "UTCDateTime",
     "access_tokens",
     "answer_events",
+    "cases",
     "contacts",
     "idempotency_keys",
     "interviews",
     "metadata",
     "questionnaire_versions",
+    "staff_sessions",
     "staff_users",
 ]
 
@@ -213,4 +215,37 @@ contacts = sa.Table(
     sa.Column("email", sa.Text, nullable=True),
     sa.Column("phone", sa.Text, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The case a personal link belongs to, with the values of the questionnaire's
+# ``preload:`` variables. Pseudonymous: personal data stay in ``contacts``.
+# Withdrawal empties ``preload``. Added by migration 0004_cases_sessions.
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("questionnaire_id", sa.String(200), nullable=False),
+    sa.Column("preload", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Signed-in staff: one row per sign-in, so that signing out (or a password
+# change, or disabling the account) ends the session on the server and a copied
+# cookie opens nothing. ``id`` is the SHA-256 of the session id the cookie
+# holds; the id itself is never stored. Added by migration 0004_cases_sessions.
+staff_sessions = sa.Table(
+    "staff_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("staff_users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
 )

@@ -1,0 +1,199 @@
+"""Interviews: starting one and reading it back (saving is :mod:`instrument.store.saves`).
+
+Reading is on every page turn, so its statements are built once here: building
+a Core statement costs more CPU than running it (coercions, cache key), and a
+statement built once is compiled once and its cache key memoised on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_json
+from instrument.store.plumbing import INTERVIEW_COLUMNS, PLAIN_COLUMNS, StoreBase, utc
+from instrument.store.recent import Snapshot
+from instrument.store.records import InterviewNotFound, InterviewRecord
+from instrument.store.schema import interviews, questionnaire_versions
+
+__all__ = ["Interviews", "interview_select", "load_in"]
+
+_B_ID = sa.bindparam("b_id", type_=sa.String())
+
+_LOAD: Final = (
+    sa.select(
+        *PLAIN_COLUMNS,
+        # The state as its JSON text: decoded here, and kept as text by the cache.
+        sa.cast(interviews.c.state, sa.Text).label("state"),
+        questionnaire_versions.c.questionnaire_id,
+        questionnaire_versions.c.version,
+    )
+    .select_from(
+        interviews.join(
+            questionnaire_versions,
+            interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+        )
+    )
+    .where(interviews.c.id == _B_ID)
+)
+
+_REVISION_OF: Final = sa.select(interviews.c.revision).where(interviews.c.id == _B_ID)
+
+_VERSION_LABELS: Final = sa.select(
+    questionnaire_versions.c.questionnaire_id, questionnaire_versions.c.version
+).where(questionnaire_versions.c.id == sa.bindparam("b_version_id", type_=sa.Integer()))
+
+
+def interview_select() -> sa.Select[Any]:
+    """Whole interviews with their questionnaire id and version label, to filter further."""
+    return sa.select(*INTERVIEW_COLUMNS).select_from(
+        interviews.join(
+            questionnaire_versions,
+            interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+        )
+    )
+
+
+def load_in(connection: sa.Connection, interview_id: str) -> InterviewRecord:
+    """One interview, read inside the caller's transaction; :class:`InterviewNotFound` if none."""
+    row = connection.execute(
+        interview_select().where(interviews.c.id == interview_id)
+    ).one_or_none()
+    if row is None:
+        raise InterviewNotFound(interview_id)
+    return InterviewRecord(**row._asdict())
+
+
+class Interviews(StoreBase):
+    """Creating interviews and reading their current snapshot."""
+
+    def create_interview(
+        self,
+        version_id: int,
+        *,
+        mode: str,
+        language: str,
+        state: dict[str, Any],
+        case_id: str | None = None,
+        is_test: bool = False,
+        now: dt.datetime | None = None,
+        interview_id: str | None = None,
+    ) -> InterviewRecord:
+        """Start an interview at revision 0 on questionnaire version ``version_id``."""
+        now = utc(now)
+        for field, text in (
+            ("mode", mode),
+            ("language", language),
+            ("case id", case_id),
+            ("interview id", interview_id),
+        ):
+            refuse_nul(field, text)
+        refuse_nul_in_json("state", state)
+        new_id = interview_id or str(uuid.uuid4())
+        with self._transaction(write=True) as connection:
+            exists = connection.scalar(
+                sa.select(questionnaire_versions.c.id).where(
+                    questionnaire_versions.c.id == version_id
+                )
+            )
+            if exists is None:
+                raise LookupError(f"no questionnaire version {version_id}")
+            connection.execute(
+                interviews.insert().values(
+                    id=new_id,
+                    questionnaire_version_id=version_id,
+                    case_id=case_id,
+                    mode=mode,
+                    language=language,
+                    status="active",
+                    is_test=is_test,
+                    state=state,
+                    revision=0,
+                    started_at=now,
+                    updated_at=now,
+                    finished_at=None,
+                )
+            )
+            return load_in(connection, new_id)
+
+    def load_interview(self, interview_id: str, *, recent: bool = False) -> InterviewRecord:
+        """The interview's current snapshot; :class:`InterviewNotFound` if unknown.
+
+        One statement, without BEGIN/COMMIT. When this process saved or read
+        the interview lately, only its revision is read, and the remembered
+        snapshot is returned if that is still the stored revision (see
+        :class:`~instrument.store.recent.Recent`); otherwise the whole row.
+
+        ``recent=True`` returns the remembered snapshot without asking the
+        database at all. It may be out of date, so it is only for a caller
+        that saves next with ``expected_revision`` (a compare-and-set that
+        refuses a stale revision, and replays a used idempotency key) and
+        reads again when the revision is not the one it expected.
+        """
+        remembered = self._recent.get(interview_id)
+        if remembered is not None and recent:
+            return dataclasses.replace(remembered.record, state=json.loads(remembered.state_text))
+        if remembered is not None:
+            revision = self.revision_of(interview_id)
+            if revision is None:
+                self._recent.drop(interview_id)
+                raise InterviewNotFound(interview_id)
+            if revision == remembered.record.revision:
+                return dataclasses.replace(
+                    remembered.record, state=json.loads(remembered.state_text)
+                )
+        if NUL in interview_id:
+            raise InterviewNotFound(interview_id)  # no stored id holds one
+        row = self._read_one(_LOAD, {"b_id": interview_id})
+        if row is None:
+            self._recent.drop(interview_id)
+            raise InterviewNotFound(interview_id)
+        values = row._asdict()
+        state_text = values.pop("state")
+        self._version_labels[row.questionnaire_version_id] = (row.questionnaire_id, row.version)
+        record = InterviewRecord(**values, state=json.loads(state_text))
+        if self._own_json:
+            self._recent.put(Snapshot(dataclasses.replace(record, state={}), state_text))
+        return record
+
+    def revision_of(self, interview_id: str) -> int | None:
+        """The interview's stored revision (None if there is no such interview): one small read.
+
+        For callers that keep an interview in memory between requests: an
+        equal revision proves the kept copy is the stored one (see
+        :class:`~instrument.store.recent.Recent`; rows are never deleted and
+        every change raises it).
+        """
+        if NUL in interview_id:
+            return None  # no stored id holds one
+        if self._direct is not None:
+            return self._direct.revision_of(interview_id)
+        current = self._read_one(_REVISION_OF, {"b_id": interview_id})
+        return None if current is None else int(current.revision)
+
+    def _labels(self, version_id: int) -> tuple[str, str]:
+        """``(questionnaire_id, version)`` of a questionnaire version (rows never change)."""
+        labels = self._version_labels.get(version_id)
+        if labels is None:
+            row = self._read_one(_VERSION_LABELS, {"b_version_id": version_id})
+            if row is None:
+                raise LookupError(f"no questionnaire version {version_id}")
+            labels = self._version_labels.setdefault(version_id, (row[0], row[1]))
+        return labels
+
+    def interviews_for_case(self, case_id: str) -> list[InterviewRecord]:
+        """Every interview of one case, oldest first (a case may span waves or restarts)."""
+        if NUL in case_id:
+            return []
+        stmt = (
+            interview_select()
+            .where(interviews.c.case_id == case_id)
+            .order_by(interviews.c.started_at, interviews.c.id)
+        )
+        with self._transaction() as connection:
+            return [InterviewRecord(**row._asdict()) for row in connection.execute(stmt)]

@@ -1,0 +1,151 @@
+"""Staff accounts: the research team who sign into the staff area.
+
+Passwords are stored only as salted scrypt hashes (:mod:`instrument.store.passwords`).
+A login costs the same hashing time whether or not the account exists, so
+timing does not tell which usernames do. Changing an account's password or
+disabling it ends every session it has open (:mod:`instrument.store.staff_sessions`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from instrument.store.nul import NUL, refuse_nul
+from instrument.store.passwords import hash_password, verify_password
+from instrument.store.plumbing import StoreBase, utc
+from instrument.store.records import StaffUser
+from instrument.store.schema import STAFF_ROLES, staff_sessions, staff_users
+from instrument.store.staff_sessions import close_sessions, staff_user_columns
+
+__all__ = ["StaffAccounts"]
+
+# Verified against when the username is unknown or disabled, so that a login
+# takes as long whether or not the account exists. It matches no password.
+_DUMMY_HASH: Final = "scrypt$131072$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
+
+
+def _sessions_of(username: str) -> sa.ColumnElement[bool]:
+    return staff_sessions.c.user_id.in_(
+        sa.select(staff_users.c.id).where(staff_users.c.username == username).scalar_subquery()
+    )
+
+
+class StaffAccounts(StoreBase):
+    """Creating, reading, verifying, disabling and re-keying staff accounts."""
+
+    def create_staff_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        role: str = "researcher",
+        now: dt.datetime | None = None,
+    ) -> StaffUser:
+        """Add a staff account; the password is stored only as a salted scrypt hash.
+
+        ValueError for an unknown role, an empty username or password, a
+        username that exists, or one with a NUL character (:class:`NulCharacterRefused`).
+        """
+        if role not in STAFF_ROLES:
+            raise ValueError(f"unknown staff role {role!r}; use one of {STAFF_ROLES}")
+        if not username or not password:
+            raise ValueError("a staff user needs a username and a password")
+        refuse_nul("staff user name", username)
+        password_hash = hash_password(password)
+        try:
+            with self._transaction(write=True) as connection:
+                connection.execute(
+                    staff_users.insert().values(
+                        username=username,
+                        password_hash=password_hash,
+                        role=role,
+                        created_at=utc(now),
+                        disabled=False,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise ValueError(f"staff user {username!r} already exists") from exc
+        user = self.get_staff_user(username)
+        assert user is not None
+        return user
+
+    def get_staff_user(self, username: str) -> StaffUser | None:
+        """The staff account with this username (disabled ones included), or None."""
+        row = self._staff_row(username)
+        return None if row is None else StaffUser(**row._asdict())
+
+    def get_staff_user_by_id(self, user_id: int) -> StaffUser | None:
+        """The staff account with this id, or None (for a session that stores the id)."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(*staff_user_columns).where(staff_users.c.id == user_id)
+            ).one_or_none()
+        return None if row is None else StaffUser(**row._asdict())
+
+    def verify_staff_password(self, username: str, password: str) -> StaffUser | None:
+        """The user if the password is right and the account enabled, else None.
+
+        Unknown and disabled accounts cost the same hashing time as real ones,
+        so timing does not reveal which usernames exist.
+        """
+        row = self._staff_row(username, with_hash=True)
+        if row is None or row.disabled:
+            verify_password(password, _DUMMY_HASH)
+            return None
+        if not verify_password(password, row.password_hash):
+            return None
+        values = row._asdict()
+        del values["password_hash"]
+        return StaffUser(**values)
+
+    def _staff_row(self, username: str, *, with_hash: bool = False) -> sa.Row[Any] | None:
+        if NUL in username:
+            return None  # no stored name holds one (see instrument.store.nul)
+        columns = (
+            (*staff_user_columns, staff_users.c.password_hash) if with_hash else staff_user_columns
+        )
+        with self._transaction() as connection:
+            return connection.execute(
+                sa.select(*columns).where(staff_users.c.username == username)
+            ).one_or_none()
+
+    def set_staff_disabled(self, username: str, disabled: bool = True) -> None:
+        """Disable (or re-enable) a staff account; LookupError if there is none.
+
+        Disabling ends every session the account has open.
+        """
+        if NUL in username:
+            raise LookupError(f"no staff user {username!r}")
+        with self._transaction(write=True) as connection:
+            result = connection.execute(
+                staff_users.update()
+                .where(staff_users.c.username == username)
+                .values(disabled=disabled)
+            )
+            if result.rowcount != 1:
+                raise LookupError(f"no staff user {username!r}")
+            if disabled:
+                close_sessions(connection, _sessions_of(username), utc(None))
+
+    def set_staff_password(self, username: str, password: str) -> None:
+        """Replace a staff account's password (stored only as a salted scrypt hash).
+
+        Ends every session the account has open, the one that changed it included.
+        """
+        if not password:
+            raise ValueError("a password cannot be empty")
+        if NUL in username:
+            raise LookupError(f"no staff user {username!r}")
+        password_hash = hash_password(password)  # before the write lock: it takes a while
+        with self._transaction(write=True) as connection:
+            updated = connection.execute(
+                staff_users.update()
+                .where(staff_users.c.username == username)
+                .values(password_hash=password_hash)
+            )
+            if updated.rowcount != 1:
+                raise LookupError(f"no staff user {username!r}")
+            close_sessions(connection, _sessions_of(username), utc(None))

@@ -1,0 +1,144 @@
+"""Withdrawal: a respondent's answers, preload values and contact details deleted, a tombstone kept.
+
+What remains of each interview is its row without answers (questionnaire
+version, mode, language, times, status ``withdrawn``), so response rates still
+add up and nobody is invited again by mistake. The revision moves on, so a
+save still in flight is refused, and any later save raises
+:class:`InterviewWithdrawn`. The answer-event log is otherwise never rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from instrument.store.interviews import Interviews
+from instrument.store.nul import NUL
+from instrument.store.plumbing import utc
+from instrument.store.records import WithdrawalReport
+from instrument.store.schema import (
+    access_tokens,
+    answer_events,
+    cases,
+    contacts,
+    idempotency_keys,
+    interviews,
+)
+
+__all__ = ["Withdrawals"]
+
+
+def _empty_preload(connection: sa.Connection, case_id: str, now: dt.datetime) -> int:
+    """Empty a case's preload values; how many there were."""
+    preload = connection.scalar(
+        sa.select(cases.c.preload).where(cases.c.id == case_id).with_for_update()
+    )
+    if preload is None:
+        return 0
+    connection.execute(
+        cases.update().where(cases.c.id == case_id).values(preload={}, updated_at=now)
+    )
+    return len(preload) if isinstance(preload, dict) else 1
+
+
+class Withdrawals(Interviews):
+    """:meth:`withdraw` (a case) and :meth:`withdraw_interview` (one open-link interview)."""
+
+    def withdraw(self, case_id: str, *, now: dt.datetime | None = None) -> WithdrawalReport:
+        """Delete a case's answers, preload values and contact details, keeping a tombstone.
+
+        In one transaction, for every interview of the case: delete its
+        events and idempotency keys, empty its state and export row, set status
+        ``withdrawn`` and bump its revision (so any save still in flight is
+        refused); empty the case's preload values; delete the case's contact
+        row; expire its access tokens. What remains is the interview row
+        without answers (questionnaire version, mode, times), and the case
+        row without preload values, so response rates still add up.
+        """
+        if NUL in case_id:
+            return WithdrawalReport(case_id=case_id)  # no stored id holds one
+        return self._withdraw(interviews.c.case_id == case_id, case_id=case_id, now=now)
+
+    def withdraw_interview(
+        self, interview_id: str, *, now: dt.datetime | None = None
+    ) -> WithdrawalReport:
+        """Withdraw one interview (an open-link respondent has no case id); as :meth:`withdraw`.
+
+        The case's contact details and preload values, which its other
+        interviews may need, are left alone.
+        """
+        record = self.load_interview(interview_id)
+        return self._withdraw(
+            interviews.c.id == interview_id, case_id=record.case_id, now=now, whole_case=False
+        )
+
+    def _withdraw(
+        self,
+        which: sa.ColumnElement[bool],
+        *,
+        case_id: str | None,
+        now: dt.datetime | None,
+        whole_case: bool = True,
+    ) -> WithdrawalReport:
+        now = utc(now)
+        with self._transaction(write=True) as connection:
+            ids = tuple(
+                connection.scalars(
+                    sa.select(interviews.c.id)
+                    .where(which)
+                    .order_by(interviews.c.id)
+                    .with_for_update()
+                )
+            )
+            events_deleted = 0
+            if ids:
+                events_deleted = connection.execute(
+                    answer_events.delete().where(answer_events.c.interview_id.in_(ids))
+                ).rowcount
+                connection.execute(
+                    idempotency_keys.delete().where(idempotency_keys.c.interview_id.in_(ids))
+                )
+                connection.execute(
+                    interviews.update()
+                    .where(interviews.c.id.in_(ids))
+                    .values(
+                        state={},
+                        export_row=None,
+                        status="withdrawn",
+                        revision=interviews.c.revision + 1,
+                        updated_at=now,
+                        finished_at=sa.func.coalesce(interviews.c.finished_at, now),
+                    )
+                )
+            contacts_deleted = preload_values_deleted = 0
+            if case_id is not None and whole_case:
+                contacts_deleted = connection.execute(
+                    contacts.delete().where(contacts.c.case_id == case_id)
+                ).rowcount
+                preload_values_deleted = _empty_preload(connection, case_id, now)
+            token_match = []
+            if case_id is not None and whole_case:
+                token_match.append(access_tokens.c.case_id == case_id)
+            if ids:
+                token_match.append(access_tokens.c.interview_id.in_(ids))
+            tokens_revoked = 0
+            if token_match:
+                tokens_revoked = connection.execute(
+                    access_tokens.update()
+                    .where(
+                        sa.or_(*token_match),
+                        sa.or_(
+                            access_tokens.c.expires_at.is_(None), access_tokens.c.expires_at > now
+                        ),
+                    )
+                    .values(expires_at=now)
+                ).rowcount
+        return WithdrawalReport(
+            case_id=case_id,
+            interview_ids=ids,
+            events_deleted=events_deleted,
+            contacts_deleted=contacts_deleted,
+            tokens_revoked=tokens_revoked,
+            preload_values_deleted=preload_values_deleted,
+        )
