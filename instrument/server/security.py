@@ -9,10 +9,12 @@ button on a shared computer does not show the previous person's answers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException
 
-__all__ = ["install_error_pages", "install_headers"]
+__all__ = ["error_page", "install_error_pages", "install_headers"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -55,14 +57,35 @@ def install_headers(app: Flask) -> None:
         return response
 
 
+def error_page(code: int, title: str, message: str) -> tuple[str, int]:
+    """The host's error page: a heading saying what happened and a sentence saying what to do."""
+    return render_template("instrument/error.html", title=title, message=message), code
+
+
 def install_error_pages(app: Flask) -> None:
-    """Plain error pages: a person never sees a traceback or a framework's default page."""
+    """Plain error pages: a person never sees a traceback or a framework's default page.
+
+    The common errors get their own words; any other HTTP error (a header too
+    long, a method the server does not know...) still gets this page, in
+    Werkzeug's short name for it, rather than Werkzeug's bare one.
+    """
 
     def page(code: int, title: str, message: str) -> Callable[[Exception], tuple[str, int]]:
         def handler(_error: Exception) -> tuple[str, int]:
-            return render_template("instrument/error.html", title=title, message=message), code
+            return error_page(code, title, message)
 
         return handler
+
+    def any_other(error: HTTPException) -> Any:
+        if error.code is None or error.code < 400:
+            return error  # not an error (Flask hands redirects through untouched anyway)
+        return error_page(
+            error.code,
+            error.name,
+            "The service could not answer this request. Go back, reload the page and try again.",
+        )
+
+    app.register_error_handler(HTTPException, any_other)
 
     app.register_error_handler(
         400,
@@ -85,6 +108,15 @@ def install_error_pages(app: Flask) -> None:
     )
     app.register_error_handler(
         405, page(405, "Page not found", "This page cannot be used like that.")
+    )
+    app.register_error_handler(
+        413,
+        page(
+            413,
+            "What you sent is too long",
+            "The page was sent with more text than this service accepts. Go back, shorten "
+            "what you typed (or remove anything pasted into it) and try again.",
+        ),
     )
     app.register_error_handler(
         429,
