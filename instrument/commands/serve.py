@@ -2,13 +2,25 @@
 
 For a laptop and a pilot. For fieldwork, run the same app under gunicorn
 (``instrument.server.wsgi:app``, see docs/web.md).
+
+``--demo`` (on by default, so the README's first command prints a working
+sign-in) makes or renews an admin account ``demo`` with a fresh printed
+password. Pointed at a database in real use, that would hand an admin login
+to whoever runs the command, or reset one somebody relies on. So it does so
+only in a database that is nobody's yet: a SQLite file (PostgreSQL only with
+``--demo-on-postgresql``) whose only staff account, if any, is an enabled
+``demo``. Anywhere else it leaves the accounts alone and says why.
 """
 
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from instrument.store import Store
 
 _DATABASE_HELP = (
     "Database URL (sqlite:///file.db or postgresql://user@host/db). "
@@ -32,7 +44,14 @@ DEMO_STAFF = "demo"
     "--demo/--no-demo",
     default=True,
     show_default=True,
-    help="Print a test respondent link and create a demo staff login.",
+    help="Print a test respondent link and a demo staff login "
+    "(the login only in a SQLite database with no other staff account).",
+)
+@click.option(
+    "--demo-on-postgresql",
+    is_flag=True,
+    help="Let --demo make its staff login in a PostgreSQL database too "
+    "(still only if it has no staff account but 'demo').",
 )
 @click.option("--debug", is_flag=True, help="Flask debug mode (never on a public address).")
 def serve(
@@ -42,6 +61,7 @@ def serve(
     port: int,
     secret_key: str | None,
     demo: bool,
+    demo_on_postgresql: bool,
     debug: bool,
 ) -> None:
     """Serve questionnaire file(s) PATH... to respondents on the web."""
@@ -74,14 +94,15 @@ def serve(
                     f"  {survey.id}: test link      {base}/web/t/{token}  (a test interview)"
                 )
     if demo:
-        click.echo(f"Staff area: {base}/staff/  {_demo_login(served.store)}")
+        click.echo(f"Staff area: {base}/staff/  {_demo_login(served.store, demo_on_postgresql)}")
     app.run(host=host, port=port, debug=debug, use_reloader=False)
 
 
-def _demo_login(store: object) -> str:
-    from instrument.store import Store
-
-    assert isinstance(store, Store)
+def _demo_login(store: Store, on_postgresql: bool) -> str:
+    """Make or renew the ``demo`` admin where that is safe (module docstring); what to print."""
+    refused = _why_no_demo_login(store, on_postgresql)
+    if refused is not None:
+        return f"(no demo login: {refused})"
     # A fresh password every time the demo is served: it is printed only here, and
     # a researcher who lost the terminal of an earlier run is not locked out.
     password = secrets.token_urlsafe(12)
@@ -90,3 +111,25 @@ def _demo_login(store: object) -> str:
     else:
         store.create_staff_user(DEMO_STAFF, password, role="admin")
     return f"user {DEMO_STAFF!r}, password {password!r}"
+
+
+def _why_no_demo_login(store: Store, on_postgresql: bool) -> str | None:
+    """Why this database must not get a demo admin, or None if it may."""
+    import sqlalchemy as sa
+
+    from instrument.store.schema import staff_users
+
+    if store.engine.dialect.name != "sqlite" and not on_postgresql:
+        return "a PostgreSQL database may be in real use; --demo-on-postgresql allows one"
+    with store.engine.connect() as connection:
+        others = connection.scalar(
+            sa.select(sa.func.count())
+            .select_from(staff_users)
+            .where(staff_users.c.username != DEMO_STAFF)
+        )
+    if others:
+        return "this database has other staff accounts, so it is in real use"
+    existing = store.get_staff_user(DEMO_STAFF)
+    if existing is not None and existing.disabled:
+        return f"the account {DEMO_STAFF!r} was disabled, and stays so"
+    return None
