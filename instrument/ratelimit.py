@@ -48,12 +48,37 @@ class RateLimiter:
                 self._hits.pop(key, None)
             return len(hits) >= self.limit
 
+    def take(self, key: str) -> bool:
+        """Count one attempt for ``key`` unless it is blocked; False if it was.
+
+        Checking and counting under one lock, so concurrent requests cannot all
+        pass the check before any is counted (``blocked`` then ``hit`` can).
+        """
+        with self._lock:
+            now = self._clock()
+            hits = self._recent(key, now)
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            self._bound(now)
+            return True
+
+    def give_back(self, key: str) -> None:
+        """Uncount the latest attempt of ``key`` (one that turned out not to be a guess)."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
+                if not hits:
+                    del self._hits[key]
+
     def hit(self, key: str) -> None:
         """Count one (failed) attempt for ``key``."""
         with self._lock:
             now = self._clock()
             self._recent(key, now).append(now)
-            if len(self._hits) > 100_000:  # never grow without bound under a flood
-                self._hits = {
-                    k: v for k, v in self._hits.items() if v and v[-1] > now - self.window
-                }
+            self._bound(now)
+
+    def _bound(self, now: float) -> None:
+        if len(self._hits) > 100_000:  # never grow without bound under a flood
+            self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.window}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
     "START_WINDOW_SECONDS": 10 * 60,  # ... in this many seconds, per worker process
     "LOGIN_ATTEMPTS": 10,
     "LOGIN_WINDOW_SECONDS": 10 * 60,
+    "LOGIN_HASH_SLOTS": 2,  # staff password hashes (128 MiB each) run at once per process ...
+    "LOGIN_HASH_WAIT_SECONDS": 5.0,  # ... and a sign-in waits this long for one, else 503
     "OPEN_LINKS": True,  # anyone may start from /web/<id>/; False or a list of ids to restrict
     "TRUSTED_PROXIES": 0,  # reverse proxies in front that set X-Forwarded-For
     "THEME_DIR": None,  # templates/ and static/ (theme.css) that override the built-ins
@@ -142,6 +145,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     host = Host(
         context,
         RateLimiter(int(app.config["LOGIN_ATTEMPTS"]), float(app.config["LOGIN_WINDOW_SECONDS"])),
+        threading.BoundedSemaphore(int(app.config["LOGIN_HASH_SLOTS"])),
     )
     app.extensions[EXTENSION] = host
 

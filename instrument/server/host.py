@@ -2,12 +2,14 @@
 
 Modes get only a :class:`~instrument.interviews.ModeContext` (the interview
 service and the clock); the host's own blueprints (the staff area) also reach
-the store for accounts and counts, and the sign-in rate limiter.
+the store for accounts and counts, the sign-in rate limiter, and the slots that
+bound how many staff password hashes run at once (:mod:`instrument.server.sign_in`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 
 from instrument.interviews import InterviewService, ModeContext, Survey, Surveys
@@ -23,6 +25,7 @@ class Host:
 
     context: ModeContext
     login_limiter: RateLimiter
+    password_slots: threading.BoundedSemaphore
 
     @property
     def service(self) -> InterviewService:

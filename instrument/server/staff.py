@@ -1,13 +1,18 @@
 """The staff area (first slice): sign in, the questionnaires with their counts, a preview.
 
 Staff accounts live in the store (scrypt-hashed passwords, roles
-``researcher`` and ``admin``). The signed session cookie holds only the
-account id; the account is re-read on every request, so disabling it takes
-effect at once. Failed sign-ins are rate limited per address.
+``researcher`` and ``admin``). Signing in opens a server-side staff session
+(:mod:`instrument.store.staff_sessions`) and the signed cookie holds only its
+random id, looked up on every request: signing out closes it, so a copy of
+the cookie taken before opens nothing afterwards; so do disabling the account,
+changing its password and ``STAFF_TIMEOUT_SECONDS`` without a request.
+Sign-ins are counted per address before the password is hashed, and only a
+few hashes run at once (:mod:`instrument.server.sign_in`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -27,8 +32,13 @@ from flask import (
 from instrument.engine import EngineError
 from instrument.server.host import Host
 from instrument.server.preview import page_list, preview_step
+from instrument.server.security import error_page
+from instrument.server.sign_in import Outcome, check_password, staff_next
 
-__all__ = ["create_staff_blueprint", "staff_required"]
+__all__ = ["SESSION_KEY", "create_staff_blueprint", "staff_required"]
+
+SESSION_KEY = "staff_session"
+"""The session cookie's key for the staff session id (never the account id)."""
 
 
 def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -38,7 +48,8 @@ def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if g.get("staff") is None:
-                return redirect(url_for("staff.login", next=request.path), 303)
+                here = request.full_path if request.query_string else request.path
+                return redirect(url_for("staff.login", next=here), 303)
             if roles and g.staff.role not in roles:
                 abort(403)
             return view(*args, **kwargs)
@@ -48,26 +59,22 @@ def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., 
     return decorate
 
 
-def create_staff_blueprint(runner: Host) -> Blueprint:
+def create_staff_blueprint(host: Host) -> Blueprint:
     bp = Blueprint("staff", __name__)
 
     @bp.before_request
     def load_staff() -> None:
         g.staff = None
-        user_id = session.get("staff")
-        if user_id is None:
+        session_id = session.get(SESSION_KEY)
+        if session_id is None:
             return
-        now = int(runner.now().timestamp())
-        if now - int(session.get("staff_seen", 0)) > int(
-            current_app.config["STAFF_TIMEOUT_SECONDS"]
-        ):
-            session.pop("staff", None)
+        user = None
+        if isinstance(session_id, str):
+            idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
+            user = host.store.staff_session_user(session_id, now=host.now(), idle_timeout=idle)
+        if user is None:
+            session.pop(SESSION_KEY, None)
             return
-        user = runner.store.get_staff_user_by_id(int(user_id))
-        if user is None or user.disabled:
-            session.pop("staff", None)
-            return
-        session["staff_seen"] = now
         g.staff = user
 
     @bp.app_context_processor
@@ -77,42 +84,56 @@ def create_staff_blueprint(runner: Host) -> Blueprint:
     @bp.route("/login", methods=["GET", "POST"])
     def login() -> Any:
         error = None
+        username = request.form.get("username", "")
         if request.method == "POST":
-            address = request.remote_addr or "unknown"
-            if runner.login_limiter is not None and runner.login_limiter.blocked(address):
-                abort(429)
-            user = runner.store.verify_staff_password(
-                request.form.get("username", ""), request.form.get("password", "")
+            result = check_password(
+                host,
+                username,
+                request.form.get("password", ""),
+                request.remote_addr or "unknown",
+                wait_seconds=float(current_app.config["LOGIN_HASH_WAIT_SECONDS"]),
             )
-            if user is None:
-                if runner.login_limiter is not None:
-                    runner.login_limiter.hit(address)
+            if result.outcome is Outcome.LIMITED:
+                abort(429)
+            if result.outcome is Outcome.BUSY:
+                body, status = error_page(
+                    503,
+                    "Too many people are signing in",
+                    "Your password was not checked. Wait a minute and sign in again.",
+                )
+                return body, status, {"Retry-After": "60"}
+            if result.user is None:
                 error = "The username or password is not right"
             else:
-                session["staff"] = user.id
-                session["staff_seen"] = int(runner.now().timestamp())
-                target = request.args.get("next", "")
-                if not target.startswith("/staff/") or target.startswith("//"):
-                    target = url_for("staff.index")
-                return redirect(target, 303)
+                _end_session()
+                session[SESSION_KEY] = host.store.open_staff_session(result.user.id, now=host.now())
+                return redirect(staff_next(request.args.get("next")) or url_for("staff.index"), 303)
         status = 200 if error is None else 401
         return render_template(
-            "instrument/staff/login.html", error=error, page_title="Sign in"
+            "instrument/staff/login.html",
+            error=error,
+            username=username.replace("\x00", ""),
+            page_title="Sign in",
         ), status
 
     @bp.post("/logout")
     def logout() -> Any:
-        session.pop("staff", None)
-        session.pop("staff_seen", None)
+        _end_session()
         return redirect(url_for("staff.login"), 303)
+
+    def _end_session() -> None:
+        """Close this browser's staff session in the store, so no copy of its cookie opens it."""
+        session_id = session.pop(SESSION_KEY, None)
+        if isinstance(session_id, str):
+            host.store.close_staff_session(session_id, now=host.now())
 
     @bp.get("/")
     @staff_required()
     def index() -> Any:
         rows = []
-        for survey in runner.surveys.values():
+        for survey in host.surveys.values():
             q = survey.questionnaire
-            counts = runner.store.count_by_status(survey.id)
+            counts = host.store.count_by_status(survey.id)
             started = sum(n for status, n in counts.items() if status != "withdrawn")
             rows.append(
                 {
@@ -132,7 +153,7 @@ def create_staff_blueprint(runner: Host) -> Blueprint:
     @bp.get("/preview/<qid>/")
     @staff_required()
     def preview_index(qid: str) -> Any:
-        survey = runner.survey(qid) or abort(404)
+        survey = host.survey(qid) or abort(404)
         q = survey.questionnaire
         return render_template(
             "instrument/staff/preview_index.html",
@@ -147,7 +168,7 @@ def create_staff_blueprint(runner: Host) -> Blueprint:
     @bp.get("/preview/<qid>/<page_id>")
     @staff_required()
     def preview(qid: str, page_id: str) -> Any:
-        survey = runner.survey(qid) or abort(404)
+        survey = host.survey(qid) or abort(404)
         q = survey.questionnaire
         mode = request.args.get("mode", "web")
         language = request.args.get("lang", q.default_language)
@@ -155,7 +176,7 @@ def create_staff_blueprint(runner: Host) -> Blueprint:
             abort(404)
         try:
             step = preview_step(
-                survey.engine, page_id, mode=mode, language=language, now=runner.now()
+                survey.engine, page_id, mode=mode, language=language, now=host.now()
             )
         except EngineError:
             abort(404)
