@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # The README's test command: sets up everything the suite needs (Python packages,
-# PostgreSQL, Chromium, PSPP, R with haven, axe-core), then runs the whole suite.
+# PostgreSQL, Chromium, PSPP, R with haven, axe-core), checks lint and formatting,
+# proves the plain install (`pip install .` with no extras runs the README's main job,
+# scripts/plain-install-check.sh), then runs the whole suite.
 # Store tests run on both SQLite and the PostgreSQL server on 127.0.0.1:5432.
 # Extra arguments go to pytest, e.g.  bash scripts/test.sh tests/test_engine.py -x
+# SKIP_PLAIN_INSTALL=1 leaves out the plain-install step (CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-test-env.sh
+python3 -m ruff check .
+python3 -m ruff format --check .
+if [ "${SKIP_PLAIN_INSTALL:-}" != "1" ]; then
+  bash scripts/plain-install-check.sh
+fi
 python3 -m pytest -q "$@"
