@@ -1,13 +1,13 @@
 """Export rows: an interview's dataset row, coded when it is saved.
 
-Coding an interview for the dataset means decoding its whole stored state,
-asking the engine for its values and coding each one into the missing
-frame: about 100 µs of CPU, much of it ``json.loads`` of a state that also
-holds the page history. A save pays about 20 µs to code the one interview
-it has in hand; an export would pay the full cost for every interview, every
-time. So the store keeps, beside each state, the
-row that state gives, as one line of CSV (``interviews.export_row``), and the
-build parses all of a version's rows at once with pandas' C parser.
+Coding an interview for the dataset means decoding its whole stored state
+(much of it the page history), asking the engine for its values and coding
+each one into the missing frame. A save codes the one interview it has in
+hand for a small part of a page turn's cost; an export would pay the full
+cost for every interview, every time (docs/benchmarks.md, "Export", measures
+both ways). So the store keeps, beside each state, the row that state gives,
+as one line of CSV (``interviews.export_row``), and the build parses all of
+a version's rows at once with pandas' C parser.
 
 The row is a cache, never the record: the state stays the source, a save
 that does not supply a row stores NULL (so a row is never older than its
