@@ -96,7 +96,7 @@ def parse_since(text: str | None) -> dt.datetime | None:
 )
 def export(
     questionnaire_id: str,
-    formats: str,
+    formats: str | None,
     out: Path,
     database: str | None,
     include_partial: bool,
