@@ -20,6 +20,7 @@ __all__ = ["bounds", "date_bounds", "invalid_input", "other_code"]
 
 
 def other_code(view: QuestionView) -> int | None:
+    """The code of the question's other-specify option, if it has one."""
     for option in view.options:
         if option.other_specify:
             return option.code
@@ -27,6 +28,7 @@ def other_code(view: QuestionView) -> int | None:
 
 
 def bounds(view: QuestionView) -> tuple[int, int]:
+    """Whole-number bounds of a number question (a span of 100 where a bound is not set)."""
     low, high = view.min, view.max
     if low is None and high is None:
         low, high = 0, 100
@@ -38,6 +40,7 @@ def bounds(view: QuestionView) -> tuple[int, int]:
 
 
 def date_bounds(view: QuestionView, today: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last date a date question takes (80 years either way where not set)."""
     low = today if view.min == "today" else view.min
     high = today if view.max == "today" else view.max
     if low is None:
