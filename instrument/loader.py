@@ -432,6 +432,11 @@ class _Builder:
                 )
                 continue
             by_language[lang] = template
+            for problem in template.warnings:
+                self.warn(
+                    Position(vnode.pos.file, vnode.pos.line + problem.line - 1, vnode.pos.col),
+                    f"{what}: {problem.message}",
+                )
             if site is not None:
                 self.check_fill_names(template, vnode, what, site)
         if not by_language:
