@@ -28,7 +28,7 @@ from instrument.store.schema import (
 __all__ = ["InterviewImports"]
 
 
-def _refuse_nul_in_item(item: ImportedInterview) -> None:
+def _refuse_nul_in_item(item: ImportedInterview, value_texts: list[str | None] | None) -> None:
     """An imported interview's texts but its state, checked before its batch is written."""
     for field, text in (
         ("mode", item.mode),
@@ -38,7 +38,7 @@ def _refuse_nul_in_item(item: ImportedInterview) -> None:
         ("export row", item.export_row),
     ):
         refuse_nul(field, text)
-    refuse_nul_in_events(item.events)
+    refuse_nul_in_events(item.events, value_texts)
 
 
 class InterviewImports(StoreBase):
@@ -90,8 +90,13 @@ class InterviewImports(StoreBase):
         for item in batch:
             if item.status not in INTERVIEW_STATUSES or item.status == "withdrawn":
                 raise ValueError(f"cannot import an interview with status {item.status!r}")
-            _refuse_nul_in_item(item)
             # Serialised here to look for NULs, then written as this text (not serialised again).
+            value_texts = (
+                [None if e.value is None else compact_json(e.value) for e in item.events]
+                if self._own_json
+                else None
+            )
+            _refuse_nul_in_item(item, value_texts)
             state_text = compact_json(item.state) if self._own_json else None
             refuse_nul_in_json("state", item.state, state_text)
             new_id = item.interview_id or str(uuid.uuid4())
@@ -116,13 +121,14 @@ class InterviewImports(StoreBase):
                 }
             )
             for seq, event in enumerate(item.events, start=1):
+                text = value_texts[seq - 1] if value_texts is not None else None
                 event_rows.append(
                     {
                         "interview_id": new_id,
                         "seq": seq,
                         "kind": event.kind,
                         "variable": event.variable,
-                        "value": event.value,
+                        "value": event.value if text is None else PreSerialized(text),
                         "mode": event.mode or item.mode,
                         "actor": event.actor,
                         "at": utc(event.at) if event.at is not None else started,

@@ -21,6 +21,7 @@ from instrument.store.records import NewEvent, NulCharacterRefused
 
 __all__ = [
     "NUL",
+    "escaped_nul_in",
     "has_nul",
     "json_nul_path",
     "refuse_nul",
@@ -78,38 +79,54 @@ def json_nul_path(value: Any, path: str = "") -> str | None:
     return None
 
 
+def escaped_nul_in(text: str) -> bool:
+    """Whether JSON text written by the store's serializer holds an escaped NUL (``\\u0000``).
+
+    Most texts hold no backslash at all, and looking for one character is a
+    ``memchr``; the six-character search (slower, as digits are common in
+    states) runs only when there is one.
+    """
+    return "\\" in text and _ESCAPED_NUL in text
+
+
 def refuse_nul_in_json(field: str, value: Any, text: str | None = None) -> None:
     """Raise :class:`NulCharacterRefused` if a JSON value holds a NUL in a string or key.
 
     ``text``, when given, is ``value`` serialised by the store's serializer:
     without an escaped NUL in it there is none in the value, and nothing is walked.
     """
-    if text is not None and _ESCAPED_NUL not in text:
+    if text is not None and not escaped_nul_in(text):
         return
     if has_nul(value):
         where = json_nul_path(value)
         raise NulCharacterRefused(f"{field} {where}" if where else field)
 
 
-def refuse_nul_in_events(events: Sequence[NewEvent]) -> None:
+def refuse_nul_in_events(
+    events: Sequence[NewEvent], value_texts: Sequence[str | None] | None = None
+) -> None:
     """Raise :class:`NulCharacterRefused` if any event to be saved holds a NUL (``"event 2 value"``).
 
-    Run on every save, so the common case is plain ``in`` tests; names are
-    only built for the event that holds one.
+    ``value_texts``, when given, are the events' values serialised by the
+    store's serializer (None for no value), as they will be written: then the
+    values are checked in their text and never walked. On every save, so the
+    common case is plain ``in`` tests; names are only built for the event that
+    holds a NUL.
     """
     for number, item in enumerate(events, start=1):
+        text = value_texts[number - 1] if value_texts is not None else None
         if (
             NUL in item.kind
             or NUL in item.actor
             or (item.variable is not None and NUL in item.variable)
             or (item.mode is not None and NUL in item.mode)
-            or has_nul(item.value)
+            or (escaped_nul_in(text) if text is not None else has_nul(item.value))
         ):
-            for part, text in (
+            for part, field_text in (
                 ("kind", item.kind),
                 ("variable", item.variable),
                 ("actor", item.actor),
                 ("mode", item.mode),
             ):
-                refuse_nul(f"event {number} {part}", text)
+                refuse_nul(f"event {number} {part}", field_text)
             refuse_nul_in_json(f"event {number} value", item.value)

@@ -109,10 +109,12 @@ def _refuse_nul_in_save(
     idempotency_key: str | None,
     export_row: str | None,
     events: Sequence[NewEvent],
+    value_texts: Sequence[str | None],
 ) -> None:
     """Every text of a save but the state, checked before anything is sent (see instrument.store.nul).
 
-    On every page turn: plain ``in`` tests unless one finds a NUL.
+    On every page turn: plain ``in`` tests unless one finds a NUL. ``value_texts``
+    are the events' values as they will be written.
     """
     if NUL in interview_id:
         raise InterviewNotFound(interview_id)  # no stored id holds one
@@ -127,7 +129,7 @@ def _refuse_nul_in_save(
         refuse_nul("idempotency key", idempotency_key)
         refuse_nul("export row", export_row)
     if events:
-        refuse_nul_in_events(events)
+        refuse_nul_in_events(events, value_texts)
 
 
 class InterviewSaves(Interviews):
@@ -170,7 +172,11 @@ class InterviewSaves(Interviews):
         if status == "withdrawn":
             raise ValueError("withdrawal deletes data: use Store.withdraw, not save_interview")
         now = utc(now)
-        _refuse_nul_in_save(interview_id, mode, language, idempotency_key, export_row, events)
+        # Each event value serialised once: looked at for NULs, then written as this text.
+        value_texts = [None if item.value is None else compact_json(item.value) for item in events]
+        _refuse_nul_in_save(
+            interview_id, mode, language, idempotency_key, export_row, events, value_texts
+        )
         # Serialised once: the same text is written and remembered (see Recent).
         state_text = compact_json(state) if self._own_json else None
         refuse_nul_in_json("state", state, state_text)
@@ -189,7 +195,7 @@ class InterviewSaves(Interviews):
         if self._direct is not None:
             state_json = state_text if state_text is not None else compact_json(state)
             saved = self._save_in_one_statement(
-                params, state_json, events, idempotency_key, mode, now
+                params, state_json, events, value_texts, idempotency_key, mode, now
             )
             if saved is None:
                 with self._transaction() as connection:
@@ -202,7 +208,7 @@ class InterviewSaves(Interviews):
         else:
             try:
                 row, first_seq = self._save_in_a_transaction(
-                    params, events, idempotency_key, mode, now
+                    params, events, value_texts, idempotency_key, mode, now
                 )
             except KeyAlreadyUsed:
                 row = None
@@ -232,6 +238,7 @@ class InterviewSaves(Interviews):
         self,
         params: dict[str, Any],
         events: Sequence[NewEvent],
+        value_texts: Sequence[str | None],
         idempotency_key: str | None,
         mode: str,
         now: dt.datetime,
@@ -271,12 +278,14 @@ class InterviewSaves(Interviews):
                             "seq": first_seq + offset,
                             "kind": item.kind,
                             "variable": item.variable,
-                            "value": item.value,
+                            "value": item.value
+                            if text is None or not self._own_json
+                            else PreSerialized(text),
                             "mode": item.mode or mode,
                             "actor": item.actor,
                             "at": utc(item.at) if item.at is not None else now,
                         }
-                        for offset, item in enumerate(events)
+                        for offset, (item, text) in enumerate(zip(events, value_texts))
                     ],
                 )
         return row, first_seq
@@ -286,6 +295,7 @@ class InterviewSaves(Interviews):
         params: dict[str, Any],
         state_json: str,
         events: Sequence[NewEvent],
+        value_texts: Sequence[str | None],
         idempotency_key: str | None,
         mode: str,
         now: dt.datetime,
@@ -302,7 +312,7 @@ class InterviewSaves(Interviews):
         for i, item in enumerate(events, start=1):
             values[f"e{i}_kind"] = item.kind
             values[f"e{i}_variable"] = item.variable
-            values[f"e{i}_value"] = None if item.value is None else compact_json(item.value)
+            values[f"e{i}_value"] = value_texts[i - 1]
             values[f"e{i}_mode"] = item.mode or mode
             values[f"e{i}_actor"] = item.actor
             values[f"e{i}_at"] = utc(item.at) if item.at is not None else now
