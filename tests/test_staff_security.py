@@ -430,12 +430,6 @@ def test_a_nul_anywhere_in_a_respondents_request_is_never_a_500(respondent_app: 
     assert state.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the web mode hands any 'action' to the interview service, which records it in "
-    "paradata; a NUL in it is refused by the store (500). Reported: views.py or the service "
-    "should take only the known actions.",
-)
 def test_a_nul_in_the_forms_action_is_never_a_500(respondent_app: Any) -> None:
     r = Respondent(respondent_app)
     page = to_views_page(r)

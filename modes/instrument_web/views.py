@@ -55,6 +55,8 @@ __all__ = ["create_blueprint"]
 
 MODE = "web"
 ACTOR = "respondent"
+ACTIONS = frozenset({"continue", "back", "confirm", "save_later"})
+"""The buttons of the answer form; anything else is not a form of ours (400)."""
 
 
 def create_blueprint(context: ModeContext) -> Blueprint:
@@ -177,10 +179,8 @@ class _Views:
         if self._current(qid) is None:
             if not _open(qid):
                 abort(403)
-            address = request.remote_addr or "unknown"
-            if self.start_limiter.blocked(address):
+            if not self.start_limiter.take(request.remote_addr or "unknown"):
                 abort(429)
-            self.start_limiter.hit(address)
             language = self._language(survey, request.form.get("lang"))
             started = self.service.start(
                 qid, mode=MODE, actor=ACTOR, now=self.context.now(), language=language
@@ -197,15 +197,16 @@ class _Views:
         answer comes back as a POST with the CSRF token.
         """
         address = request.remote_addr or "unknown"
-        if self.token_limiter.blocked(address):
+        if not self.token_limiter.take(address):  # counted first; a link that works is given back
             abort(429)
         now = self.context.now()
         target = self.service.inspect_link(token, mode=MODE, now=now)
         if isinstance(target, LinkProblem):
             if target.reason == "invalid":
-                self.token_limiter.hit(address)
                 return self.pages.link_problem(session.get("lang") or "en", "invalid"), 404
+            self.token_limiter.give_back(address)
             return self.pages.link_problem(session.get("lang") or "en", "expired"), 410
+        self.token_limiter.give_back(address)
         qid = target.questionnaire_id
         survey = self._survey(qid)
         session.pop("timed_out", None)
@@ -241,6 +242,8 @@ class _Views:
             shown_at=form_state.shown_at,
         )
         action = request.form.get("action", "continue")
+        if action not in ACTIONS:
+            abort(400)
         now = self.context.now()
         if action == "back":
             moved = self.service.back(
