@@ -68,7 +68,8 @@ STEP="instrument check and instrument test on the flagship"
 "$INSTRUMENT" test "$FLAGSHIP" >/dev/null
 
 STEP="instrument try"
-printf ':quit\n' | "$INSTRUMENT" try "$FLAGSHIP" --seed 1 | grep -q "Outcome: partial"
+printf ':quit\n' | "$INSTRUMENT" try "$FLAGSHIP" --seed 1 >"$WORK/try.log"
+grep -q "Outcome: partial" "$WORK/try.log"
 
 STEP="serving the flagship"
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
