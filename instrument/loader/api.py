@@ -1,0 +1,90 @@
+"""The entry points: load a questionnaire from a file or from text, or require one without errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from instrument.diagnostics import Diagnostic, Diagnostics, Position, QuestionnaireError
+from instrument.model import Questionnaire
+from instrument.yamlsrc import parse_yaml
+
+from .builder import Builder
+from .state import Abort
+
+
+@dataclass
+class LoadResult:
+    """What loading produced: the questionnaire when there were no errors, and every diagnostic."""
+
+    questionnaire: Questionnaire | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return self.questionnaire is not None
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+def load_questionnaire(
+    path: str | Path,
+    *,
+    text_environment: Callable[[jinja2.Environment], None] | None = None,
+    question_types: Mapping[str, Any] | None = None,
+) -> LoadResult:
+    """Load and check one questionnaire file.
+
+    ``text_environment`` may add filters and globals to the Jinja environments
+    used for fills (the plugin host passes ``prepare_text_environment`` here).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return LoadResult(
+            None, [Diagnostic(Position(str(path), 1, 1), "error", f"cannot read the file: {exc}")]
+        )
+    return load_questionnaire_text(
+        text, str(path), text_environment=text_environment, question_types=question_types
+    )
+
+
+def require_questionnaire(path: str | Path) -> Questionnaire:
+    """Load a questionnaire that must be free of errors (raises :class:`QuestionnaireError`)."""
+    result = load_questionnaire(path)
+    if result.questionnaire is None:
+        raise QuestionnaireError(result.diagnostics)
+    return result.questionnaire
+
+
+def load_questionnaire_text(
+    text: str,
+    filename: str = "<questionnaire>",
+    *,
+    text_environment: Callable[[jinja2.Environment], None] | None = None,
+    question_types: Mapping[str, Any] | None = None,
+) -> LoadResult:
+    """Load a questionnaire from its YAML text; ``filename`` is used in messages.
+
+    ``question_types`` maps extra type names to plugin ``QuestionType`` objects
+    (the plugin host passes its ``register_question_types`` registry).
+    """
+    diagnostics = Diagnostics()
+    root = parse_yaml(text, filename, diagnostics)
+    if root is None:
+        return LoadResult(None, diagnostics.sorted())
+    builder = Builder(filename, text, diagnostics, text_environment, question_types or {})
+    try:
+        questionnaire = builder.build(root)
+    except Abort:
+        questionnaire = None
+    if diagnostics.has_errors():
+        questionnaire = None
+    return LoadResult(questionnaire, diagnostics.sorted())

@@ -1,0 +1,100 @@
+"""``tests:``: scenarios (answers, preloads, expectations) that ``instrument test`` runs."""
+
+from __future__ import annotations
+
+from instrument.diagnostics import did_you_mean
+from instrument.model import MODES, Scenario
+from instrument.yamlsrc import YNode, YScalar
+
+from .shapes import Shapes
+from .vocabulary import EXPECT_KEYS, OUTCOMES, SCENARIO_KEYS
+
+
+class Scenarios(Shapes):
+    """The ``tests:`` section: scenarios checked against the questionnaire they test."""
+
+    def read_tests(self, node: YNode | None) -> tuple[Scenario, ...]:
+        seq = self.expect_seq(node, "tests")
+        scenarios = []
+        names: set[str] = set()
+        answerable = set(self.vars) | {
+            f"{q.id}_other" for q in self.questions.values() if q.other_option
+        }
+        for item in seq or ():
+            m = self.expect_map(item, "a test", item.pos)
+            if m is None:
+                continue
+            self.check_keys(m, SCENARIO_KEYS, "a test", required=("name", "answers"))
+            name = self.scalar(m.get("name"), str, "a test name") or f"test at line {m.pos.line}"
+            if name in names:
+                self.err(m.where("name"), f"two tests are called '{name}'")
+            names.add(name)
+            answers = self.expect_map(m.get("answers"), f"the answers of test '{name}'", m.pos)
+            answer_pos = {}
+            for key in answers.keys() if answers else ():
+                answer_pos[key] = answers.where(key)
+                meta = self.vars.get(key)
+                if key not in answerable or (
+                    meta and meta.kind in ("preload", "computed", "experiment")
+                ):
+                    self.err(
+                        answers.where(key),
+                        f"test '{name}' answers '{key}', which is not a question{did_you_mean(key, answerable)}",
+                    )
+            preload = self.expect_map(m.get("preload"), f"the preload of test '{name}'", m.pos)
+            for key in preload.keys() if preload else ():
+                if key not in self.vars or self.vars[key].kind != "preload":
+                    self.err(
+                        preload.where(key),
+                        f"test '{name}' preloads '{key}', which is not a preload variable",
+                    )
+            mode = self.scalar(m.get("mode"), str, "a test mode") or "web"
+            if mode not in MODES:
+                self.err(m.where("mode"), f"unknown mode '{mode}'{did_you_mean(mode, MODES)}")
+            language = self.scalar(m.get("language"), str, "a test language")
+            if language is not None and language not in self.languages:
+                self.err(m.where("language"), f"language '{language}' is not in meta.languages")
+            expect = self.expect_map(m.get("expect"), f"the expectations of test '{name}'", m.pos)
+            expect_pos = {}
+            if expect is not None:
+                self.check_keys(expect, EXPECT_KEYS, f"the expectations of test '{name}'")
+                for key in ("asked", "not_asked", "errors"):
+                    for entry in self.expect_seq(expect.get(key), f"expect.{key}") or ():
+                        if (
+                            isinstance(entry, YScalar)
+                            and entry.value not in self.vars
+                            and entry.value not in self.questions
+                            and entry.value not in self.container_ids
+                        ):
+                            self.err(
+                                entry.pos,
+                                f"expect.{key} names '{entry.value}', which is not a question{did_you_mean(str(entry.value), self.vars)}",
+                            )
+                values = self.expect_map(expect.get("values"), "expect.values", expect.pos)
+                for key in values.keys() if values else ():
+                    if key not in self.vars and key.rsplit("_", 1)[0] not in self.vars:
+                        self.err(
+                            values.where(key),
+                            f"expect.values names '{key}', which is not a variable{did_you_mean(key, self.vars)}",
+                        )
+                outcome = expect.get("outcome")
+                if isinstance(outcome, YScalar) and outcome.value not in OUTCOMES + ("partial",):
+                    self.err(outcome.pos, f"expect.outcome must be one of {', '.join(OUTCOMES)}")
+                expect_pos = {k: expect.where(k) for k in expect.keys()}
+            seed = self.scalar(m.get("seed"), int, "a test seed")
+            scenarios.append(
+                Scenario(
+                    name=name,
+                    pos=m.pos,
+                    answers=answers.plain() if answers else {},
+                    answer_pos=answer_pos,
+                    preload=preload.plain() if preload else {},
+                    seed=1 if seed is None else seed,
+                    mode=mode,
+                    language=language,
+                    confirm_warnings=self.boolean(m, "confirm_warnings", True, "a test"),
+                    expect=expect.plain() if expect else {},
+                    expect_pos=expect_pos,
+                )
+            )
+        return tuple(scenarios)

@@ -1,0 +1,90 @@
+"""The builder's shared state, and the records pass 1 leaves for pass 2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from instrument.diagnostics import Diagnostics, Position
+from instrument.expressions import VarInfo
+from instrument.model import QUESTION_TYPES, ChoiceList, Loop, MissingFrame, Page, Question
+from instrument.texts import make_environments
+from instrument.yamlsrc import YMap
+
+
+class Abort(Exception):
+    """Raised internally when the file is too broken to go on."""
+
+
+@dataclass
+class RawQuestion:
+    node: YMap
+    id: str
+    type: str
+    loop: str | None
+    page_seq: int
+    ordinal: int
+    page_id: str
+
+
+@dataclass
+class Site:
+    """Where an expression or text sits: which loop, and which pages come before."""
+
+    loop: str | None
+    page_seq: int  # the page it belongs to (or the first page of a container)
+    same_page_ok: bool = False  # checks may read answers from their own page
+
+
+@dataclass
+class VarMeta:
+    info: VarInfo
+    page_seq: int  # page on which it is asked; 0 for preloads and experiments
+    kind: str
+    node_pos: Position
+    computed_node: YMap | None = None
+
+
+class LoaderState:
+    """What the concerns of the builder read and add to while one file is read.
+
+    Pass 1 fills ``vars`` (every variable's type, loop and page), ``raw_questions``
+    and the name registers; pass 2 fills ``questions``, ``pages`` and ``loops``.
+    """
+
+    def __init__(
+        self,
+        filename: str,
+        source: str,
+        diagnostics: Diagnostics,
+        text_environment: Callable[[jinja2.Environment], None] | None,
+        question_types: Mapping[str, Any],
+    ) -> None:
+        self.filename = filename
+        self.custom_types = {n: t for n, t in question_types.items() if n not in QUESTION_TYPES}
+        self.source = source
+        self.d = diagnostics
+        self.html_env, self.plain_env = make_environments(text_environment)
+        self.languages: tuple[str, ...] = ("en",)
+        self.default_language = "en"
+        self.missing = MissingFrame()
+        self.choices: dict[str, ChoiceList] = {}
+        self.vars: dict[str, VarMeta] = {}
+        self.lower_names: dict[str, Position] = {}
+        self.container_ids: dict[str, Position] = {}
+        self.raw_questions: list[RawQuestion] = []
+        self.loops_raw: dict[str, YMap] = {}
+        self.loop_max: dict[str, int] = {}
+        self.questions: dict[str, Question] = {}
+        self.pages: dict[str, Page] = {}
+        self.loops: dict[str, Loop] = {}
+        self.page_counter = 0
+        self.ordinal_counter = 0
+        self.var_ordinals: dict[str, int] = {}
+        self._infos: dict[str, VarInfo] | None = None
+        self._infos_size = 0
+        self._infos_dirty = False
+        self.computed_deps: dict[str, frozenset[str]] = {}  # computed variable -> what it reads
