@@ -243,7 +243,10 @@ def _value(node: jinja_nodes.Node) -> Any:
     operator = _OPERATORS.get(type(node))
     if operator is None:
         raise _NotConstant
-    left, right = _value(node.left), _value(node.right)  # type: ignore[attr-defined]
+    left = _value(node.left)  # type: ignore[attr-defined]
+    if operator == "%" and isinstance(left, str):
+        limits.check_percent_format(left)  # a fixed format is checked whatever it formats
+    right = _value(node.right)  # type: ignore[attr-defined]
     limits.check_binop(operator, left, right)
     try:
         return limits.weighed(SandboxedEnvironment.default_binop_table[operator](left, right))
