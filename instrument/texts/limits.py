@@ -107,7 +107,7 @@ def weight(value: Any, seen: dict[int, int] | None = None) -> int:
 
 def weighed(value: Any) -> Any:
     """``value`` itself, once it is known to weigh no more than a fill may make."""
-    if isinstance(value, str):  # the common case first: this runs for every printed value
+    if isinstance(value, str):  # the common case first: this runs for every value made
         if len(value) > MAX_FILL_WEIGHT:
             _refuse(len(value), "a text")
     elif isinstance(value, (list, tuple, dict)):

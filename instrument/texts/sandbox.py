@@ -4,9 +4,11 @@ Jinja's sandbox decides what a fill may reach; the hooks here apply
 :mod:`.limits` to what it may make. Arithmetic goes through ``call_binop``
 (which also keeps Jinja from folding ``'x' * 10**9`` into a constant while the
 questionnaire is being checked), calls through ``call`` (and ``str.format`` when it is read), the filters that can
-multiply a size are guarded, every printed value passes ``finalize``, and the
-generated code counts loop iterations and weighs lists, joins (``~``) and filter
-results, by wrapping them in two internal filters whose names no template can write.
+multiply a size are guarded, and the generated code counts loop iterations and
+weighs lists, joins (``~``) and filter results, by wrapping them in two internal
+filters whose names no template can write. So every value a fill makes is weighed
+when it is made; what it prints is bounded when the text is rendered
+(:meth:`.template.TextTemplate.render`).
 """
 
 from __future__ import annotations
@@ -108,7 +110,6 @@ def make_environments(
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
-            finalize=limits.weighed,
         )
         limits.guard_filters(env.filters)
         env.filters[_COUNTED] = _counted

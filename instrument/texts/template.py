@@ -10,7 +10,7 @@ such a fill is left out when the text is shown).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +43,24 @@ _JINJA_GLOBALS = frozenset(jinja2.defaults.DEFAULT_NAMESPACE)
 
 _TOO_DEEP = "the fill is nested too deeply"
 
+_REPEATING = (jinja_nodes.For, jinja_nodes.Macro, jinja_nodes.CallBlock)
+
 _EVAL_CONTEXT = jinja_nodes.EvalContext
 
 
 class TextTemplate:
     """One text in one language, ready to render for HTML or plain output."""
 
-    __slots__ = ("source", "names", "warnings", "_helpers", "_envs", "_compiled", "_markup")
+    __slots__ = (
+        "source",
+        "names",
+        "warnings",
+        "_helpers",
+        "_envs",
+        "_compiled",
+        "_markup",
+        "_repeats",
+    )
 
     def __init__(
         self,
@@ -57,10 +68,14 @@ class TextTemplate:
         names: frozenset[str],
         envs: tuple[jinja2.Environment, jinja2.Environment] | None,
         warnings: tuple[TemplateProblem, ...] = (),
+        repeats: bool = True,
     ) -> None:
         self.source = source
         self.names = names
         self.warnings = warnings
+        # Without loops or macros a rendering cannot repeat itself: its steps and its
+        # length are bounded by the text it renders, so it needs no step budget.
+        self._repeats = repeats
         self._envs = envs
         self._compiled: list[Any] = [None, None]  # html, plain: compiled on first use
         self._markup = Markup(source)
@@ -97,6 +112,7 @@ class TextTemplate:
                     )
             names = frozenset(meta.find_undeclared_variables(parsed))
             warnings = tuple(_costly_constants(parsed, html_env))
+            repeats = any(True for _ in parsed.find_all(_REPEATING))
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateSyntax(
                 TemplateProblem(exc.message or "template syntax error", exc.lineno)
@@ -104,7 +120,7 @@ class TextTemplate:
         except RecursionError:  # e.g. 'not not not ...' or '1 + 1 + ...' thousands of times
             raise TemplateSyntax(TemplateProblem(_TOO_DEEP, 1)) from None
         # Compiling to Python is the costly part of Jinja: done on first render, per process.
-        return cls(source, names, (html_env, plain_env), warnings)
+        return cls(source, names, (html_env, plain_env), warnings, repeats)
 
     def render(self, values: Mapping[str, Any], *, html: bool) -> str:
         """Render with ``values`` (which must hold every variable in :attr:`names`)."""
@@ -114,7 +130,7 @@ class TextTemplate:
         index = 0 if html else 1
         context_values = dict(values)
         context_values.update(self._helpers)
-        budget = limits.start_budget()
+        budget = limits.start_budget() if self._repeats else None
         try:
             template = self._compiled[index]
             if template is None:
@@ -122,21 +138,32 @@ class TextTemplate:
             # A shared context holds only what this text needs: no per-render copy
             # of the environment's globals (the bulk of Jinja's per-render cost).
             context = template.new_context(context_values, shared=True)
-            parts = []
-            length = 0
-            for part in template.root_render_func(context):
-                length += len(part)
-                if length > limits.MAX_FILL_WEIGHT:
-                    raise limits.FillTooCostly(f"a text of more than {length:,} characters")
-                parts.append(part)
-            text = "".join(parts)
+            if self._repeats:
+                text = _bounded_join(template.root_render_func(context))
+            else:  # a few parts, each already weighed
+                text = "".join(template.root_render_func(context))
+                if len(text) > limits.MAX_FILL_WEIGHT:
+                    raise limits.FillTooCostly(f"a text of {len(text):,} characters")
         except Exception:
             # Show the wording without its fills rather than an error page; the
             # author's `instrument simulate` run reports such fills beforehand.
             text = _FILLS.sub("", self.source)
         finally:
-            limits.stop_budget(budget)
+            if budget is not None:
+                limits.stop_budget(budget)
         return Markup(text) if html else text
+
+
+def _bounded_join(parts: Iterator[str]) -> str:
+    """The parts joined, stopped as soon as they pass the bound on a rendered text."""
+    kept = []
+    length = 0
+    for part in parts:
+        length += len(part)
+        if length > limits.MAX_FILL_WEIGHT:
+            raise limits.FillTooCostly(f"a text of more than {length:,} characters")
+        kept.append(part)
+    return "".join(kept)
 
 
 def _check_nesting(source: str) -> None:
