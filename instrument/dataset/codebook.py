@@ -13,15 +13,15 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from instrument import catalogue
+
 __all__ = ["Codebook", "LoopInfo", "MultiGroup", "VariableInfo", "MISSING_LABELS"]
 
 MISSING_LABELS = {
-    "dk": "Don't know",
-    "refused": "Refused",
-    "routed_past": "Inapplicable (routed past)",
-    "unanswered": "Missing (on route, not answered)",
+    key: catalogue.text(catalogue.DEFAULT_LANGUAGE, "dataset", key)
+    for key in ("dk", "refused", "routed_past", "unanswered")
 }
-"""Labels of the missing frame's codes, the same in every file."""
+"""Labels of the missing frame's codes, the same in every file (from the catalogue, in English)."""
 
 
 @dataclass

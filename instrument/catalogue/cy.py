@@ -1,0 +1,42 @@
+"""Welsh (Cymraeg). Messages missing here are shown in English."""
+
+STRINGS: dict[str, dict[str, str]] = {
+    "engine": {
+        "choose_one": "Dewiswch ateb",
+        "choose_some": "Dewiswch o leiaf un ateb",
+        "enter_number": "Rhowch rif cyfan, fel 12",
+        "enter_decimal": "Rhowch rif, fel 12.5",
+        "at_least": "Rhowch rif sy'n {min} neu fwy",
+        "at_most": "Rhowch rif sy'n {max} neu lai",
+        "between": "Rhowch rif rhwng {min} a {max}",
+        "enter_text": "Rhowch ateb",
+        "enter_date": "Rhowch ddyddiad go iawn, fel 27 3 2019",
+        "not_an_option": "Dewiswch un o'r atebion a ddangosir",
+        "required": "Mae angen ateb y cwestiwn hwn",
+        "skip_prompt": "Nid ydych wedi ateb y cwestiwn hwn. Dewiswch ateb, neu 'Ddim yn gwybod' neu 'Gwell gennyf beidio â dweud'.",
+        "dk": "Ddim yn gwybod",
+        "refused": "Gwell gennyf beidio â dweud",
+    },
+    "web": {
+        "continue": "Parhau",
+        "start": "Dechrau nawr",
+        "back": "Yn ôl",
+        "save_later": "Cadw a pharhau yn nes ymlaen",
+        "error_prefix": "Gwall",
+        "problem": "Mae problem wedi codi",
+        "change_answer": "Newid fy ateb",
+        "continue_anyway": "Parhau beth bynnag",
+        "or": "neu",
+        "day": "Diwrnod",
+        "month": "Mis",
+        "year": "Blwyddyn",
+        "date_hint": "Er enghraifft, 27 3 2019",
+        "progress": "Tua {percent}% wedi'i gwblhau",
+        "language": "Iaith",
+        "thanks_title": "Diolch",
+    },
+    "questionnaire": {
+        "yes": "Ie",
+        "no": "Na",
+    },
+}
