@@ -10,6 +10,9 @@ Measures, on one core:
 * load+check time of the generated questionnaire (read, parse, check, compile);
 * simulated flagship respondents per second (``instrument.simulate``, the
   full random respondent: skips, don't know, invalid input, back, jumps);
+* what building the engine's frozen views costs: a step and a question view
+  by their written-out ``__init__``, as a generated frozen dataclass would
+  build them, and a question view changed from a shared one;
 
 then writes the "## Engine" section of docs/benchmarks.md (other sections are
 left alone) and prints a cProfile of flagship steps, so whoever optimises the
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import datetime as dt
 import io
 import platform
@@ -30,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +48,8 @@ for path in (ROOT, HERE):
 
 from generate import generate
 
-from instrument.engine import Engine
+from instrument.engine import Engine, OptionView, QuestionView, Step
+from instrument.engine.steps import changed
 from instrument.loader import load_questionnaire
 from instrument.model import Questionnaire
 from instrument.simulate import random_answers, simulate
@@ -282,7 +288,62 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
     table += (
         "\n\nWhere load + check of the generated questionnaire spends its time:\n\n" + load_table
     )
+    table += (
+        "\n\nWhat building the engine's frozen views costs, each built by keyword with a "
+        "typical page's fields (see instrument/engine/steps.py):\n\n" + view_build_costs(quick)
+    )
     return rows, notes, table, full
+
+
+def _generated_twin(cls: type) -> type:
+    """``cls`` as ``@dataclass(frozen=True, slots=True, kw_only=True)`` would build it."""
+    fields = [
+        (f.name, f.type, dataclasses.field(default=f.default))
+        if f.default is not dataclasses.MISSING
+        else (f.name, f.type)
+        for f in dataclasses.fields(cls)
+    ]
+    return dataclasses.make_dataclass(
+        f"Generated{cls.__name__}", fields, frozen=True, slots=True, kw_only=True
+    )
+
+
+def view_build_costs(quick: bool) -> str:
+    """A markdown table: microseconds to build each view, best of several runs."""
+    options = tuple(OptionView(code=c, label=f"Option {c}", spoken=f"Option {c}") for c in range(5))
+    question_fields: dict[str, Any] = dict(
+        key="q_2", id="q", type="single", text="Which?", spoken="Which?", options=options,
+        required=True, allow_dk=True, allow_refused=True, offer_missing=True,
+    )  # fmt: skip
+    step_fields: dict[str, Any] = dict(
+        kind="page", page_id="p", token="12", questions=(), progress=0.25, can_go_back=True,
+        section_title="Section", language="en", mode="web",
+    )  # fmt: skip
+    shared = QuestionView(**question_fields)
+    reordered = options[::-1]
+    number = 2_000 if quick else 20_000
+    cases = [
+        ("Step, its written-out `__init__` (as built)", Step, step_fields),
+        ("Step, a generated frozen dataclass `__init__`", _generated_twin(Step), step_fields),
+        ("QuestionView, its written-out `__init__`", QuestionView, question_fields),
+        (
+            "QuestionView, a generated frozen dataclass `__init__`",
+            _generated_twin(QuestionView),
+            question_fields,
+        ),
+    ]
+    out = ["| building | µs each (best of 5) |", "|---|---:|"]
+    for label, cls, fields in cases:
+        best = min(timeit.repeat(lambda c=cls, f=fields: c(**f), number=number, repeat=5))
+        out.append(f"| {label} | {best / number * 1e6:.2f} |")
+    best = min(
+        timeit.repeat(lambda: changed(shared, value=2, options=reordered), number=number, repeat=5)
+    )
+    out.append(
+        f"| QuestionView changed from a shared one (`changed`, an answer and an order) "
+        f"| {best / number * 1e6:.2f} |"
+    )
+    return "\n".join(out)
 
 
 def engine_section(rows: list[Row], notes: list[str], hotspot_table: str, quick: bool) -> str:

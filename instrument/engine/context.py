@@ -1,0 +1,91 @@
+"""Answers as conditions, computed variables and text fills see them.
+
+Routing, rendering and validation all evaluate expressions against one
+interview; a :class:`Context` is what they evaluate them in: a variable's
+value if it is on the route (preloads from the case, experiment arms,
+computed variables worked out on demand), else nothing. Inside a loop the
+context is one iteration's, so ``child_age`` means this child's age, and
+aggregates such as ``min(child_age)`` ask for every iteration's context.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from instrument.engine.state import State
+from instrument.model import Variable
+
+__all__ = ["Context"]
+
+
+class Context:
+    """The values one engine call sees, for one loop iteration (or none).
+
+    A context lives for one engine call, during which the state does not change
+    under it, so the per-iteration contexts of a loop are built once and reused
+    by every aggregate that asks (``min(child_age)``, ``count_if(...)``).
+    ``overlay`` holds answers entered on the page being checked, seen as if saved.
+    """
+
+    __slots__ = ("variables", "state", "loop", "suffix", "sfx", "overlay", "_iterations")
+
+    def __init__(
+        self,
+        variables: Mapping[str, Variable],
+        state: State,
+        loop: str | None = None,
+        suffix: str | None = None,
+        overlay: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.variables = variables
+        self.state = state
+        self.loop = loop
+        self.suffix = suffix
+        self.sfx = "" if suffix is None else "_" + suffix
+        self.overlay = overlay
+        self._iterations: dict[str, list[Context]] | None = None
+
+    @property
+    def today(self) -> dt.date:
+        """The interview's current date, for ``today()`` (few expressions ask)."""
+        return self.state.now.date()
+
+    def get(self, name: str) -> Any:
+        var = self.variables[name]
+        kind = var.kind
+        if kind == "preload":
+            return self.state.case.get(name)
+        if kind == "experiment":
+            return self.state.arms.get(name)
+        if kind == "computed":
+            question = var.question
+            assert question is not None and question.expr is not None
+            if question.when is not None and not question.when.evaluate(self):
+                return None
+            return question.expr.evaluate(self)
+        if var.loop is None:
+            key = name
+        elif var.loop == self.loop:
+            key = name + self.sfx
+        else:
+            return None
+        overlay = self.overlay
+        if overlay is not None and key in overlay:
+            return overlay[key]
+        if key in self.state.on_route:
+            return self.state.answers.get(key)
+        return None
+
+    def iterations(self, loop: str) -> Sequence[Context]:
+        memo = self._iterations
+        if memo is None:
+            memo = self._iterations = {}
+        found = memo.get(loop)
+        if found is None:
+            found = memo[loop] = [
+                Context(self.variables, self.state, loop, suffix, self.overlay)
+                for suffix in self.state.loop_keys.get(loop, ())
+            ]
+        return found

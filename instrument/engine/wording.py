@@ -1,0 +1,164 @@
+"""Wording: the texts of a step, filled in for one interview, mode and language.
+
+A text may hold fills (``{{ name }}``, ``{% if ... %}``) that show earlier
+answers, preloads, computed values or the loop's iteration; it is rendered as
+HTML (escaping what respondents typed) or as plain text, in the interview's
+language, and in the wording of its mode: what a screen shows, what an
+interviewer reads out, what an automated call says. Texts without fills are
+the same for every interview, so they are rendered once and kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from instrument.engine.context import Context
+from instrument.engine.state import State
+from instrument.model import GridRow, Question, Questionnaire, Text, Variable
+from instrument.texts import FILL_GLOBALS, ChoiceValue, ChoiceValues, TextTemplate, fill_value
+
+__all__ = ["NO_TEXTS", "Wording", "spoken_source"]
+
+NO_TEXTS: tuple[str | None, ...] = ("", "", None, None, None)
+"""A question's texts when a driver asked for none (see ``Engine.current_step(texts=False)``)."""
+
+
+def spoken_source(item: Question | GridRow, mode: str) -> Text | None:
+    """The wording said aloud in ``mode``: the automated call's, else the interviewer's, else the screen's."""
+    if mode == "ivr":
+        return item.ivr or item.read_out or item.text
+    if mode == "cati":
+        return item.read_out or item.text
+    return item.text
+
+
+class Wording:
+    """Renders the texts of one questionnaire's interviews, keeping those without fills."""
+
+    def __init__(self, questionnaire: Questionnaire, variables: Mapping[str, Variable]) -> None:
+        self.q = questionnaire
+        self.variables = variables
+        self._default_language = questionnaire.default_language
+        self._static: dict[tuple[str, str, str, bool], tuple[str | None, ...]] = {}
+
+    def iteration_label(self, loop_id: str, suffix: str, state: State) -> str | None:
+        """A ``for_each`` loop iteration's option label (``None`` for a counted loop)."""
+        loop = self.q.loops[loop_id]
+        if loop.for_each is None:
+            return None
+        choices = self.q.questions[loop.for_each].choices
+        option = choices.option(int(suffix)) if choices else None
+        return option.label.source(state.language, self._default_language) if option else None
+
+    # ------------------------------------------------------------------ texts
+
+    def render(self, text: Text | None, ctx: Context, state: State, html: bool) -> str | None:
+        """One text in the interview's language, its fills filled in."""
+        if text is None:
+            return None
+        template = text.template(state.language, self._default_language)
+        if template.is_static:
+            return template.render({}, html=html)
+        return template.render(self._fill_values(template, ctx, state), html=html)
+
+    def section_title(
+        self, title: Text, section_id: str, ctx: Context, state: State, html: bool
+    ) -> str | None:
+        """A section's title; rendered once per language and output when it has no fills."""
+        cache_key = ("\x00" + section_id, state.language, "", html)
+        cached = self._static.get(cache_key)
+        if cached is not None:
+            return cached[0]
+        rendered = self.render(title, ctx, state, html)
+        if title.template(state.language, self._default_language).is_static:
+            self._static[cache_key] = (rendered,)
+        return rendered
+
+    def _fill_values(self, template: TextTemplate, ctx: Context, state: State) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in template.names:
+            if name in FILL_GLOBALS:
+                continue
+            var = self.variables.get(name)
+            if var is None:
+                values[name] = ""
+                continue
+            value = ctx.get(name)
+            if (
+                var.choices is not None
+                and isinstance(value, (int, tuple))
+                and not isinstance(value, bool)
+            ):
+                value = self._choice_value(var, value, state)
+            values[name] = fill_value(value)
+        if "loop" in template.names:
+            keys = state.loop_keys.get(ctx.loop or "", [])
+            number = keys.index(ctx.suffix) + 1 if ctx.suffix in keys else 0
+            values["loop"] = {
+                "number": number,
+                "count": len(keys),
+                "label": self.iteration_label(ctx.loop, ctx.suffix, state)
+                if ctx.loop and ctx.suffix
+                else "",
+            }
+        return values
+
+    def _choice_value(self, var: Variable, value: int | tuple[int, ...], state: State) -> Any:
+        """A code (or codes) that also knows its label, for ``label(x)`` in fills."""
+        assert var.choices is not None
+        codes = value if isinstance(value, tuple) else (value,)
+        labels = []
+        for code in codes:
+            option = var.choices.option(code)
+            if option is not None:
+                labels.append(option.label.source(state.language, self._default_language))
+        text = ", ".join(labels)
+        return ChoiceValues(value, text) if isinstance(value, tuple) else ChoiceValue(value, text)
+
+    def question_texts(
+        self, question: Question, ctx: Context, state: State, html: bool | None
+    ) -> tuple[str | None, ...]:
+        """Text, spoken text, instruction, hint and unit, rendered for the mode and language.
+
+        Texts without fills are the same for every interview, so they are
+        rendered once per question, language, mode and output and reused.
+        ``html=None`` asks for no texts.
+        """
+        if html is None:
+            return NO_TEXTS
+        cache_key = (question.id, state.language, state.mode, html)
+        cached = self._static.get(cache_key)
+        if cached is not None:
+            return cached
+        spoken = spoken_source(question, state.mode)
+        sources = (question.text, spoken, question.instruction, question.hint, question.unit)
+        rendered = tuple(self.render(text, ctx, state, html) for text in sources)
+        if all(
+            text is None or text.template(state.language, self._default_language).is_static
+            for text in sources
+        ):
+            self._static[cache_key] = rendered
+        return rendered
+
+    def row_texts(
+        self, question: Question, row: GridRow, ctx: Context, state: State, html: bool | None
+    ) -> tuple[str, str]:
+        """A grid row's text and spoken text; rendered once when neither has fills."""
+        if html is None:
+            return ("", "")
+        cache_key = (question.id + "\x00" + row.id, state.language, state.mode, html)
+        cached = self._static.get(cache_key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        spoken = spoken_source(row, state.mode)
+        rendered = (
+            self.render(row.text, ctx, state, html) or "",
+            self.render(spoken, ctx, state, html) or "",
+        )
+        language, default = state.language, self._default_language
+        if all(t is None or t.template(language, default).is_static for t in (row.text, spoken)):
+            self._static[cache_key] = rendered
+        return rendered
+
+    # ------------------------------------------------------------------ views
