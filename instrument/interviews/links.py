@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from instrument.engine import EngineError
+from instrument.engine.case import typed_case
 from instrument.interviews.outcomes import LinkOpened, LinkProblem
 from instrument.store import InterviewNotFound
 
@@ -73,9 +74,9 @@ class LinkOperations:
         :raises EngineError: a name is not one of the questionnaire's preload
             variables, or a value is not valid for it (the message says which).
         """
-        engine = self.surveys[questionnaire_id].engine
-        engine.check_case(preload)
-        self.store.put_case(case_id, questionnaire_id, dict(preload), now=now)
+        checked = typed_case(self.surveys[questionnaire_id].questionnaire, preload)
+        plain = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in checked.items()}
+        self.store.put_case(case_id, questionnaire_id, plain, now=now)
 
     def case_preload(self, questionnaire_id: str, case_id: str) -> dict[str, Any]:
         """The stored preload values of a case for this questionnaire ({} if none are stored)."""

@@ -97,6 +97,27 @@ class Surveys(Mapping[str, Survey]):
             served[questionnaire.id] = Survey(questionnaire, Engine(questionnaire), version.id)
         return cls(store, served, options=options)
 
+    @classmethod
+    def stored(
+        cls, store: Store, questionnaire_id: str, *, options: LoaderOptions | None = None
+    ) -> Surveys:
+        """Serve the newest version of ``questionnaire_id`` that the store holds.
+
+        :raises LookupError: the store holds no version of it.
+        """
+        versions = store.list_questionnaire_versions(questionnaire_id)
+        if not versions:
+            known = ", ".join(store.questionnaire_ids()) or "none"
+            raise LookupError(
+                f"the database holds no questionnaire {questionnaire_id!r} (it holds: {known}); "
+                "give the questionnaire file instead"
+            )
+        newest = versions[-1]
+        catalogue = cls(store, {}, options=options)
+        engine = catalogue.engine_for(newest.id)
+        catalogue._served[questionnaire_id] = Survey(engine.q, engine, newest.id)
+        return catalogue
+
     # -- Mapping -------------------------------------------------------------
 
     def __getitem__(self, questionnaire_id: str) -> Survey:

@@ -1,0 +1,117 @@
+"""``instrument cases``: the sample of cases a questionnaire is fielded to, with their preload values.
+
+The command only parses options and prints; reading and checking the file is
+:mod:`instrument.interviews.case_file`, storing goes through the interview service.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import click
+
+_DATABASE_HELP = (
+    "Database URL (sqlite:///file.db or postgresql://user@host/db). "
+    "Default: $INSTRUMENT_DATABASE_URL, else ./instrument.db."
+)
+
+
+@click.group("cases")
+def cases() -> None:
+    """Load the cases (sample units) of a questionnaire and issue their personal links."""
+
+
+@cases.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--questionnaire",
+    "questionnaire",
+    required=True,
+    metavar="FILE|ID",
+    help="The questionnaire file, or the id of a questionnaire the database holds.",
+)
+@click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
+@click.option(
+    "--links",
+    "links_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Issue a personal link per case and write case_id,link to this CSV file.",
+)
+@click.option(
+    "--base-url",
+    default="http://localhost:5000",
+    show_default=True,
+    help="Where the web questionnaire is served (the links start with it).",
+)
+@click.option(
+    "--expires-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Links expire after this many days.",
+)
+def import_cases(
+    path: Path,
+    questionnaire: str,
+    database: str | None,
+    links_path: Path | None,
+    base_url: str,
+    expires_days: int | None,
+) -> None:
+    """Store the cases in the CSV file PATH: a case_id column and one column per preload variable.
+
+    Every row is checked first; a file with any problem stores nothing.
+    """
+    from instrument.diagnostics import QuestionnaireError
+    from instrument.interviews import InterviewService, LoaderOptions, Surveys
+    from instrument.interviews.case_file import CaseFileError, read_case_file, store_cases
+    from instrument.questionnaires import facade_from_context, require
+    from instrument.store import open_store
+
+    facade = facade_from_context()
+    options = LoaderOptions(facade.prepare_text_environment, dict(facade.question_types()))
+    store = open_store(database)
+    try:
+        if Path(questionnaire).is_file():
+            try:
+                surveys = Surveys.serve(store, [require(questionnaire, facade)], options=options)
+            except QuestionnaireError as exc:
+                raise click.ClickException(f"the questionnaire has errors:\n{exc}") from None
+        else:
+            try:
+                surveys = Surveys.stored(store, questionnaire, options=options)
+            except LookupError as exc:
+                raise click.ClickException(str(exc.args[0])) from None
+        (survey,) = surveys.values()
+        try:
+            rows = read_case_file(path, survey.engine)
+        except CaseFileError as exc:
+            raise click.ClickException(
+                f"{len(exc.problems)} problem(s); nothing was stored:\n" + "\n".join(exc.problems)
+            ) from None
+        now = dt.datetime.now(dt.UTC)
+        expires = now + dt.timedelta(days=expires_days) if expires_days else None
+        stored = store_cases(
+            InterviewService(store, surveys),
+            survey.id,
+            rows,
+            now=now,
+            links=links_path is not None,
+            expires_at=expires,
+        )
+    finally:
+        store.close()
+    click.echo(f"stored {len(stored)} case(s) of {survey.id}")
+    if links_path is not None:
+        base = base_url.rstrip("/")
+        with links_path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["case_id", "link"])
+            for case in stored:
+                writer.writerow([case.case_id, f"{base}/web/t/{case.token}"])
+        click.echo(
+            f"personal links written to {links_path}; keep the file safe: each link opens "
+            "one person's interview"
+        )
