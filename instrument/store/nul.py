@@ -21,6 +21,7 @@ from instrument.store.records import NewEvent, NulCharacterRefused
 
 __all__ = [
     "NUL",
+    "escaped_nul_among",
     "escaped_nul_in",
     "has_nul",
     "json_nul_path",
@@ -87,6 +88,14 @@ def escaped_nul_in(text: str) -> bool:
     states) runs only when there is one.
     """
     return "\\" in text and _ESCAPED_NUL in text
+
+
+def escaped_nul_among(texts: Sequence[str | None]) -> bool:
+    """Whether any of these JSON texts (None: no text) holds an escaped NUL; see :func:`escaped_nul_in`."""
+    for text in texts:
+        if text is not None and "\\" in text and _ESCAPED_NUL in text:
+            return True
+    return False
 
 
 def refuse_nul_in_json(field: str, value: Any, text: str | None = None) -> None:

@@ -36,7 +36,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from sqlalchemy.engine import Engine
 
-from instrument.store.plumbing import KeyAlreadyUsed
+from instrument.store.plumbing import KeyAlreadyUsed, TextWithNul
 
 __all__ = ["DirectStatements"]
 
@@ -64,12 +64,18 @@ class DirectStatements:
         """Run the one-statement save; the returned row by column name, or None if it matched nothing.
 
         ``params`` are those of :meth:`save_sql`. Raises :class:`KeyAlreadyUsed`
-        if the idempotency key was used before (the statement wrote nothing).
+        if the idempotency key was used before (the statement wrote nothing),
+        and :class:`TextWithNul` if a text parameter holds a NUL, which psycopg
+        refuses before sending anything.
         """
         try:
             row = self._run(self.save_sql(event_count, with_key), params)
         except pg_errors.UniqueViolation as exc:
             raise KeyAlreadyUsed from exc
+        except psycopg.DataError as exc:
+            if "NUL" in str(exc):
+                raise TextWithNul from exc
+            raise
         if row is None:
             return None
         return {name: _utc_if_time(value) for name, value in zip(self._returned, row, strict=True)}

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INTERVIEW_COLUMNS",
     "KeyAlreadyUsed",
+    "TextWithNul",
     "PLAIN_COLUMNS",
     "RECENT_SAVES",
     "StoreBase",
@@ -63,6 +64,13 @@ class KeyAlreadyUsed(Exception):
     """A save's idempotency key was used before on this interview: the save wrote nothing.
 
     Internal to the store (both save paths raise it, the save answers from the key).
+    """
+
+
+class TextWithNul(Exception):
+    """The PostgreSQL driver refused a text parameter holding a NUL; nothing was sent.
+
+    Internal: the save that meets it looks for the NUL itself, to name where it is.
     """
 
 

@@ -18,14 +18,21 @@ import sqlalchemy as sa
 
 from instrument.store.engine import PreSerialized, compact_json
 from instrument.store.interviews import Interviews
-from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_events, refuse_nul_in_json
-from instrument.store.plumbing import PLAIN_COLUMNS, KeyAlreadyUsed, utc
+from instrument.store.nul import (
+    NUL,
+    escaped_nul_among,
+    refuse_nul,
+    refuse_nul_in_events,
+    refuse_nul_in_json,
+)
+from instrument.store.plumbing import PLAIN_COLUMNS, KeyAlreadyUsed, TextWithNul, utc
 from instrument.store.recent import Snapshot
 from instrument.store.records import (
     InterviewNotFound,
     InterviewRecord,
     InterviewWithdrawn,
     NewEvent,
+    NulCharacterRefused,
     SaveResult,
     StaleRevision,
     StoreError,
@@ -110,11 +117,14 @@ def _refuse_nul_in_save(
     export_row: str | None,
     events: Sequence[NewEvent],
     value_texts: Sequence[str | None],
+    state: dict[str, Any],
+    state_text: str | None,
 ) -> None:
-    """Every text of a save but the state, checked before anything is sent (see instrument.store.nul).
+    """Every text of a save, checked before anything is sent (see instrument.store.nul).
 
-    On every page turn: plain ``in`` tests unless one finds a NUL. ``value_texts``
-    are the events' values as they will be written.
+    Plain ``in`` tests unless one finds a NUL, then the field is named.
+    ``value_texts`` and ``state_text`` are the event values and the state as
+    they will be written (``state_text`` None: not serialised by the store).
     """
     if NUL in interview_id:
         raise InterviewNotFound(interview_id)  # no stored id holds one
@@ -130,6 +140,7 @@ def _refuse_nul_in_save(
         refuse_nul("export row", export_row)
     if events:
         refuse_nul_in_events(events, value_texts)
+    refuse_nul_in_json("state", state, state_text)
 
 
 class InterviewSaves(Interviews):
@@ -174,12 +185,16 @@ class InterviewSaves(Interviews):
         now = utc(now)
         # Each event value serialised once: looked at for NULs, then written as this text.
         value_texts = [None if item.value is None else compact_json(item.value) for item in events]
-        _refuse_nul_in_save(
-            interview_id, mode, language, idempotency_key, export_row, events, value_texts
-        )
         # Serialised once: the same text is written and remembered (see Recent).
         state_text = compact_json(state) if self._own_json else None
-        refuse_nul_in_json("state", state, state_text)
+        checks = (interview_id, mode, language, idempotency_key, export_row, events, value_texts)
+        if self._direct is None or state_text is None:
+            # Core would store a NUL (SQLite) or fail in the driver: every text is checked here.
+            _refuse_nul_in_save(*checks, state, state_text)
+        elif escaped_nul_among([state_text, *value_texts]):
+            # On PostgreSQL psycopg refuses a raw NUL in a text parameter (caught
+            # below); only the JSON texts, where a NUL is escaped, need a look.
+            _refuse_nul_in_save(*checks, state, state_text)
         params = {
             "b_id": interview_id,
             "b_expected": expected_revision,
@@ -194,9 +209,13 @@ class InterviewSaves(Interviews):
         }
         if self._direct is not None:
             state_json = state_text if state_text is not None else compact_json(state)
-            saved = self._save_in_one_statement(
-                params, state_json, events, value_texts, idempotency_key, mode, now
-            )
+            try:
+                saved = self._save_in_one_statement(
+                    params, state_json, events, value_texts, idempotency_key, mode, now
+                )
+            except TextWithNul:
+                _refuse_nul_in_save(*checks, state, state_text)  # names where it is
+                raise NulCharacterRefused("a text of the save") from None
             if saved is None:
                 with self._transaction() as connection:
                     return self._not_saved(
