@@ -91,7 +91,7 @@ def step_times(
         step = engine.current_step(state)
         tries = 0
         while not state.finished:
-            answers = random_answers(step, rng, "web", today=now.date())
+            answers = random_answers(step, rng, today=now.date())
             now += dt.timedelta(seconds=10)
             t0 = clock()
             result = engine.submit(state, answers, now=now, token=step.token, confirm=True)

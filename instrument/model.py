@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from instrument.diagnostics import Position
 from instrument.expressions import CompiledExpression, ValueType
+from instrument.modes import ModePolicy
 from instrument.texts import TextTemplate
 
 __all__ = [
@@ -68,9 +69,6 @@ VALUE_TYPE_OF = {
     "long_text": ValueType.TEXT,
     "date": ValueType.DATE,
 }
-
-Mode = Literal["web", "cati", "ivr"]
-MODES: tuple[str, ...] = ("web", "cati", "ivr")
 
 
 @dataclass(frozen=True)
@@ -308,7 +306,7 @@ class Scenario:
     answer_pos: Mapping[str, Position]
     preload: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 1
-    mode: str = "web"
+    mode: str = ""  # the questionnaire's first mode when empty
     language: str | None = None
     confirm_warnings: bool = True
     expect: Mapping[str, Any] = field(default_factory=dict)
@@ -323,6 +321,7 @@ class Questionnaire:
     languages: tuple[str, ...]
     default_language: str
     modes: tuple[str, ...]
+    mode_policies: Mapping[str, ModePolicy]  # how each of ``modes`` asks (instrument.modes)
     web_missing: str
     missing: MissingFrame
     choices: Mapping[str, ChoiceList]

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from instrument.modes import ModePolicy
+
 __all__ = [
     "EVENT_KINDS",
     "VALUE_TYPES",
@@ -107,13 +109,20 @@ class ModeSpec:
     :param capabilities: free-form lower-case words the mode offers, e.g.
         ``{"self_completion", "interviewer", "voice", "sms"}``; the host and
         other plugins use them to choose a mode for a case.
-    :param create_blueprint: called with the runner; returns a Flask
-        blueprint, or None for a mode without web presence. Kept as ``Any``
-        so this module never imports Flask.
+    :param create_blueprint: called with the host's
+        :class:`~instrument.interviews.ModeContext` (the interview service and
+        the clock); returns a Flask blueprint, or None for a mode without web
+        presence. Kept as ``Any`` so this module never imports Flask.
     :param supports: called with a question; False when the mode cannot ask
         it (a voice mode and a free-text grid). None means "everything".
     :param requires: modules the mode imports when used (``("twilio",)``).
     :param extra: the ``survey-instrument[extra]`` that installs *requires*.
+    :param policy: how the mode asks questions (:class:`~instrument.modes.ModePolicy`):
+        a mode with a policy is one questionnaires may name in ``meta.modes``
+        and interviews may run in; the loader, engine, simulator and dataset
+        read the policy, never the name. None for a mode that only *plays*
+        others (the terminal of ``instrument try``). A standard mode (web,
+        cati, ivr) may be served only with its standard policy.
     """
 
     name: str
@@ -123,6 +132,7 @@ class ModeSpec:
     supports: Callable[[Any], bool] | None = None
     requires: tuple[str, ...] = ()
     extra: str | None = None
+    policy: ModePolicy | None = None
 
     def __post_init__(self) -> None:
         _check_name("ModeSpec", "name", self.name)
@@ -139,6 +149,8 @@ class ModeSpec:
         object.__setattr__(self, "requires", _check_modules("ModeSpec", self.requires))
         if self.extra is not None:
             _check_name("ModeSpec", "extra", self.extra)
+        if self.policy is not None and not isinstance(self.policy, ModePolicy):
+            raise TypeError(f"ModeSpec.policy must be a ModePolicy, got {self.policy!r}")
 
     def missing_requirements(self) -> tuple[str, ...]:
         """Modules in :attr:`requires` that are not importable."""

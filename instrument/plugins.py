@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pluggy
 
 from instrument import PROJECT_NAME, __version__, hookspecs
+from instrument.modes import ModePolicy, ModeRegistryError, mode_registry
 from instrument.plugin_types import InterviewEvent, ModeSpec, OutputFormat, QuestionType
 
 if TYPE_CHECKING:
@@ -365,6 +366,19 @@ class PluginFacade:
     def modes(self) -> Registry[ModeSpec]:
         """All modes (hook ``register_modes``), name -> ModeSpec."""
         return self._registry("register_modes", "mode", ModeSpec)
+
+    def mode_policies(self) -> dict[str, ModePolicy]:
+        """Every mode interviews may run in: the standard ones and those plugins register with a policy.
+
+        :raises PluginError: a plugin serves a standard mode with another
+            policy, or two modes share a dataset code.
+        """
+        modes = self.modes()
+        extra = [(name, modes[name].policy) for name in modes if modes[name].policy is not None]
+        try:
+            return mode_registry(extra)  # type: ignore[arg-type]
+        except ModeRegistryError as exc:
+            raise PluginError(str(exc)) from None
 
     def output_formats(self) -> Registry[OutputFormat]:
         """All export formats (hook ``register_output_formats``)."""

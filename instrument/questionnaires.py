@@ -31,6 +31,7 @@ def open_questionnaire(path: str | Path, facade: "PluginFacade | None" = None) -
             path,
             text_environment=facade.prepare_text_environment,
             question_types=dict(facade.question_types()),
+            modes=facade.mode_policies(),
         )
     from instrument.plugins import PluginError
 

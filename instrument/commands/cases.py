@@ -71,7 +71,7 @@ def import_cases(
     from instrument.store import open_store
 
     facade = facade_from_context()
-    options = LoaderOptions(facade.prepare_text_environment, dict(facade.question_types()))
+    options = LoaderOptions.of(facade)
     store = open_store(database)
     try:
         if Path(questionnaire).is_file():

@@ -69,7 +69,12 @@ STATUS_OF_OUTCOME = {"complete": "complete", "screened_out": "screened_out", "pa
     show_default=True,
     help="Seed: the same seed gives the same report.",
 )
-@click.option("--mode", type=click.Choice(["web", "cati", "ivr"]), default="web", show_default=True)
+@click.option(
+    "--mode",
+    metavar="MODE",
+    default=None,
+    help="A mode the questionnaire runs in (web, cati, ivr or a plugin's). Default: its first.",
+)
 @click.option(
     "--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -98,7 +103,7 @@ def simulate(
     path: Path,
     n: int,
     seed: int,
-    mode: str,
+    mode: str | None,
     output: str,
     database: str | None,
     include_partial: bool,
@@ -123,6 +128,7 @@ def simulate(
         )
         raise SystemExit(EXIT_BAD_QUESTIONNAIRE)
     questionnaire = result.questionnaire
+    mode = mode or questionnaire.modes[0]
     if mode not in questionnaire.modes:
         raise click.UsageError(
             f"questionnaire '{questionnaire.id}' does not run in mode '{mode}' (it runs in {', '.join(questionnaire.modes)})"

@@ -50,10 +50,11 @@ def _case(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--mode",
-    type=click.Choice(["web", "cati", "ivr"]),
-    default="web",
-    show_default=True,
-    help="web: as the respondent sees it; cati: as an interviewer reads it; ivr: an automated call as text.",
+    metavar="MODE",
+    default=None,
+    help="A mode the questionnaire runs in; the terminal plays it as its policy says: web, as the "
+    "respondent sees it; cati, as an interviewer reads it; ivr, an automated call as text. "
+    "Default: the questionnaire's first mode.",
 )
 @click.option(
     "--lang",
@@ -76,7 +77,11 @@ def _case(pairs: tuple[str, ...]) -> dict[str, str]:
     help="Preloaded sample data, e.g. --case profile_kids=2 (repeatable).",
 )
 def try_(
-    path: Path, mode: str, language: str | None, seed: int | None, case_pairs: tuple[str, ...]
+    path: Path,
+    mode: str | None,
+    language: str | None,
+    seed: int | None,
+    case_pairs: tuple[str, ...],
 ) -> None:
     """Run an interview of PATH in the terminal, reading answers from standard input.
 

@@ -2,27 +2,30 @@
 
 ``case_id``, ``qversion``, ``language``, ``mode``, ``mode_first``,
 ``mode_switch``, ``started``, ``ended``, ``duration``, ``outcome`` and
-``interviewer`` come from the interview, not from a question; their codes
-(:data:`MODE_LABELS`, :data:`OUTCOME_LABELS`) are the same in every export, so
-the README and the syntax files can explain them once.
+``interviewer`` come from the interview, not from a question. The outcome
+codes (:data:`OUTCOME_LABELS`) are the same in every export; a mode's code
+and label come from its policy (:mod:`instrument.modes`: the standard modes
+are always 1 web, 2 telephone interviewer, 3 automated call).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from instrument.model import Questionnaire
+from instrument.modes import ModePolicy
 
 from .codebook import VariableInfo
 
-__all__ = ["ADMIN", "MODE_LABELS", "OUTCOME_LABELS", "admin_infos", "interviewers_from_events"]
-
-MODE_LABELS = {
-    1: "Web (self-completion)",
-    2: "Telephone with an interviewer (CATI)",
-    3: "Automated telephone call (IVR)",
-}
+__all__ = [
+    "ADMIN",
+    "OUTCOME_LABELS",
+    "admin_infos",
+    "interviewers_from_events",
+    "mode_labels",
+    "mode_policies",
+]
 OUTCOME_LABELS = {1: "Complete", 2: "Partial (break-off or unfinished)", 3: "Screened out"}
 
 
@@ -41,10 +44,32 @@ ADMIN = [
 ]
 
 
+def mode_policies(versions: Iterable[Questionnaire]) -> dict[str, ModePolicy]:
+    """The modes of every version exported, in the order they are first declared."""
+    found: dict[str, ModePolicy] = {}
+    for version in versions:
+        for name, policy in version.mode_policies.items():
+            found.setdefault(name, policy)
+    return found
+
+
+def mode_labels(policies: Mapping[str, ModePolicy]) -> dict[int, str]:
+    """``{dataset code: label}`` of the modes, by code."""
+    return {
+        p.dataset_code: p.label for p in sorted(policies.values(), key=lambda p: p.dataset_code)
+    }
+
+
 def admin_infos(
-    q: Questionnaire, frame: dict[str, int], languages: list[str], versions: list[str]
+    q: Questionnaire,
+    frame: dict[str, int],
+    languages: list[str],
+    versions: list[str],
+    policies: Mapping[str, ModePolicy] | None = None,
 ) -> list[VariableInfo]:
+    """The interview variables; ``policies``: the modes of every version exported (default: ``q``'s)."""
     rp, un = str(frame["routed_past"]), str(frame["unanswered"])
+    labels = mode_labels(q.mode_policies if policies is None else policies)
     return [
         VariableInfo(
             "case_id",
@@ -75,7 +100,7 @@ def admin_infos(
             "Mode of completion (last mode used)",
             "admin",
             "int",
-            value_labels=dict(MODE_LABELS),
+            value_labels=dict(labels),
             universe="Everyone",
         ),
         VariableInfo(
@@ -83,7 +108,7 @@ def admin_infos(
             "Mode the interview started in",
             "admin",
             "int",
-            value_labels=dict(MODE_LABELS),
+            value_labels=dict(labels),
             universe="Everyone",
         ),
         VariableInfo(
@@ -134,10 +159,10 @@ def admin_infos(
             "str",
             width=13,
             missing={
-                rp: "Inapplicable: no telephone interviewer",
-                un: "Missing: telephone interview without a recorded interviewer",
+                rp: "Inapplicable: no interviewer",
+                un: "Missing: interviewer-administered, but no interviewer recorded",
             },
-            universe="Interviews done at least partly by telephone with an interviewer",
+            universe="Interviews done at least partly by an interviewer",
         ),
     ]
 

@@ -27,7 +27,7 @@ from instrument.engine.state import State
 from instrument.model import Questionnaire
 from instrument.store.records import ExportRecord, InterviewRecord
 
-from .admin import admin_infos, interviewers_from_events
+from .admin import admin_infos, interviewers_from_events, mode_policies
 from .codebook import Codebook
 from .coding import CHUNK, DatasetError, light_state, parse_time
 from .dataset import Dataset
@@ -284,7 +284,7 @@ def build_dataset(
         label = distinct[h].version
         for position in rows.positions:
             by_row[position] = label
-    cati_used = gather("cati_used", 0, np.int64)
+    interviewer_used = gather("interviewer_used", 0, np.int64)
     admin: dict[str, Any] = {
         "case_id": case_ids,
         "qversion": by_row,
@@ -302,7 +302,7 @@ def build_dataset(
             pseudonymiser.interviewer_id(staff)
             if (staff := interviewer_of.get(i))
             else (un_text if used else rp_text)
-            for i, used in zip(ids, cati_used)
+            for i, used in zip(ids, interviewer_used)
         ],
     }
     iterations: dict[str, list[tuple[str, ...]]] = {}
@@ -315,7 +315,8 @@ def build_dataset(
                     happened[position] = suffixes
         iterations[lid] = happened
 
-    infos = admin_infos(questionnaire, frame_codes, languages, version_labels)
+    policies = mode_policies(distinct.values())
+    infos = admin_infos(questionnaire, frame_codes, languages, version_labels, policies)
     columns: dict[str, Any] = {}
     for info in infos:
         values_ = admin[info.name]
@@ -353,7 +354,8 @@ def build_dataset(
         versions=version_labels,
         languages=languages,
         default_language=questionnaire.default_language,
-        modes=list(questionnaire.modes),
+        modes=list(policies),
+        mode_policies=policies,
         missing_codes=dict(frame_codes),
         variables=variables,
         groups=groups,

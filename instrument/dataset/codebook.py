@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from instrument import catalogue
+from instrument.modes import ModePolicy
 
 __all__ = ["Codebook", "LoopInfo", "MultiGroup", "VariableInfo", "MISSING_LABELS"]
 
@@ -134,6 +135,7 @@ class Codebook:
     groups: list[MultiGroup] = field(default_factory=list)
     loops: list[LoopInfo] = field(default_factory=list)
     exported_at: dt.datetime | None = None
+    mode_policies: dict[str, ModePolicy] = field(default_factory=dict)  # of ``modes``
     case_count: int = 0
     notes: list[str] = field(default_factory=list)
 

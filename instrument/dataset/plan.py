@@ -8,12 +8,25 @@ entries (:class:`VariableInfo`) for its columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from instrument.engine.wording import spoken_source
 from instrument.expressions import ValueType
-from instrument.model import Block, Item, Loop, Page, Questionnaire, Section, Text, Variable
+from instrument.model import (
+    Block,
+    GridRow,
+    Item,
+    Loop,
+    Page,
+    Question,
+    Questionnaire,
+    Section,
+    Text,
+    Variable,
+)
+from instrument.modes import ModePolicy
 
 from .codebook import LoopInfo, MultiGroup, VariableInfo
 
@@ -73,18 +86,14 @@ def _sources(text: Text | None) -> dict[str, str]:
 
 
 def _texts(
-    primary: Text | None, read_out: Text | None, ivr: Text | None
+    item: Question | GridRow, policies: Mapping[str, ModePolicy]
 ) -> dict[str, dict[str, str]]:
-    """Wording per mode, with the fallbacks the engine uses (ivr -> read_out -> text)."""
+    """Wording per mode of the questionnaire, chosen as the engine chooses it (the mode's policy)."""
     texts: dict[str, dict[str, str]] = {}
-    if primary is not None:
-        texts["web"] = _sources(primary)
-    cati = read_out or primary
-    if cati is not None:
-        texts["cati"] = _sources(cati)
-    spoken = ivr or read_out or primary
-    if spoken is not None:
-        texts["ivr"] = _sources(spoken)
+    for mode, policy in policies.items():
+        source = spoken_source(item, policy)
+        if source is not None:
+            texts[mode] = _sources(source)
     return texts
 
 
@@ -190,12 +199,12 @@ def make_plan(q: Questionnaire) -> Plan:
         texts: dict[str, dict[str, str]] = {}
         instruction: dict[str, str] = {}
         if question is not None:
-            texts = _texts(question.text, question.read_out, question.ivr)
+            texts = _texts(question, q.mode_policies)
             instruction = _sources(question.instruction)
         universe = universes.get(question.id, "") if question is not None else ""
         if var.kind == "grid_row" and question is not None:
             row = next(r for r in question.rows if r.id == var.name)
-            texts = _join_texts(texts, _texts(row.text, row.read_out, row.ivr))
+            texts = _join_texts(texts, _texts(row, q.mode_policies))
             if row.when is not None:
                 extra = row.when.describe()
                 universe = f"{universe} and {extra}" if universe else extra

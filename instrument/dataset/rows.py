@@ -20,7 +20,7 @@ and the rows written before simply stop being used.
 Layout (one CSV record; text quoted by the ``csv`` module where needed)::
 
     key, outcome code, language, mode code, first mode code, switched (0/1),
-    used telephone interviewer mode (0/1), start, end, duration,
+    used an interviewer-administered mode (0/1), start, end, duration,
     <one field per loop: the iteration suffixes that happened, space-separated>,
     <one field per plan column: its code>
 
@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from instrument.engine import Engine, State
 from instrument.model import Questionnaire
+from instrument.modes import STANDARD_MODES
 
 from .coding import ABSENT, CHUNK, DatasetError, VersionCoder, light_state, naive_utc
 from .plan import Plan, make_plan
@@ -63,7 +64,8 @@ under the old number then no longer match any key and are coded afresh.
 2: an open text typed as a missing code gets a leading apostrophe
 (:func:`~instrument.dataset.coding.escape_text`)."""
 
-MODE_CODES: Final = {"web": 1, "cati": 2, "ivr": 3}
+MODE_CODES: Final = {name: policy.dataset_code for name, policy in STANDARD_MODES.items()}
+"""The codes of the standard modes (a plugin's mode has the code its policy gives)."""
 OUTCOME_CODES: Final = {"complete": 1, "partial": 2, "screened_out": 3}
 
 HEAD: Final = (
@@ -73,7 +75,7 @@ HEAD: Final = (
     "mode",
     "mode_first",
     "mode_switch",
-    "cati_used",
+    "interviewer_used",
     "started",
     "ended",
     "duration",
@@ -98,6 +100,9 @@ class RowCoder:
         self.storage = [info.storage for info in infos]
         self.loop_ids = [loop.id for loop in self.plan.loops]
         frame = questionnaire.missing.codes()
+        policies = questionnaire.mode_policies
+        self._mode_codes = {name: policy.dataset_code for name, policy in policies.items()}
+        self._interviewer_modes = frozenset(n for n, p in policies.items() if p.interviewer)
         self._coder = VersionCoder(
             self.plan,
             {name: i for i, name in enumerate(self.names)},
@@ -120,7 +125,7 @@ class RowCoder:
                 for c in self.plan.columns
             ],
             "storage": list(zip(self.names, self.storage)),
-            "modes": sorted(MODE_CODES.items()),
+            "modes": sorted(self._mode_codes.items()),
             "outcomes": sorted(OUTCOME_CODES.items()),
         }
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()
@@ -186,10 +191,10 @@ class RowCoder:
             self.key,
             OUTCOME_CODES[state.outcome or "partial"],
             state.language,
-            MODE_CODES.get(state.mode, 0),
-            MODE_CODES.get(modes_used[0], 0),
+            self._mode_codes.get(state.mode, 0),
+            self._mode_codes.get(modes_used[0], 0),
             1 if len(set(modes_used)) > 1 else 0,
-            1 if "cati" in modes_used else 0,
+            1 if self._interviewer_modes.intersection(modes_used) else 0,
             start.isoformat() if start else "",
             end.isoformat() if end else "",
             round((end - start).total_seconds()) if end and start else "",

@@ -65,12 +65,13 @@ class Engine:
         *,
         now: dt.datetime,
         seed: int,
-        mode: str = "web",
+        mode: str | None = None,
         language: str | None = None,
         case: Mapping[str, Any] | None = None,
     ) -> State:
-        """Begin an interview and move to its first page."""
+        """Begin an interview (in ``mode``, default the questionnaire's first) and move to its first page."""
         q = self.q
+        mode = mode or q.modes[0]
         if mode not in q.modes:
             raise EngineError(
                 f"questionnaire '{q.id}' does not run in mode '{mode}' (it runs in {', '.join(q.modes)})"

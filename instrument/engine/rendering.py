@@ -77,7 +77,7 @@ class Renderer:
                 mode=state.mode,
             )
         if html is None:
-            html = state.mode in ("web", "cati")
+            html = self.q.mode_policies[state.mode].markup
         render: bool | None = html if texts else None  # None: no texts at all
         page = self.q.pages[visit.page]
         loop_id = page.loop
@@ -123,7 +123,7 @@ class Renderer:
             suffix = str(choices.options[0].code) if choices is not None else "1"
             state.loop_keys[page.loop] = [suffix]
         ctx = Context(self.variables, state, page.loop, suffix)
-        html = mode in ("web", "cati")
+        html = self.q.mode_policies[mode].markup
         section = self.layout.page_section.get(page.id)
         return Step(
             kind="end" if self.layout.is_end_page(page.id) else "page",
@@ -265,10 +265,11 @@ class Renderer:
     def _offer_missing(self, key: str, state: State) -> bool:
         """Whether a question that allows don't know or refused shows them now.
 
-        Always off the web; on the web as the questionnaire's policy says (after
-        a skip prompt about ``key``, or from the start).
+        Always, unless the mode offers them on request (the web): then as the
+        questionnaire's ``web_missing`` says (after a skip prompt about ``key``,
+        or from the start).
         """
-        if state.mode != "web":
+        if self.q.mode_policies[state.mode].missing != "on_request":
             return True
         policy = self.q.web_missing
         return policy == "shown" or (policy == "after_skip" and key in state.prompted)
@@ -298,9 +299,10 @@ class Renderer:
         """Don't know and refused as a mode words them ("Refused" to an interviewer)."""
         found = self._missing_labels.get((language, mode))
         if found is None:
+            interviewer = self.q.mode_policies[mode].interviewer
             found = (
                 message(language, "dk"),
-                message(language, "refused_cati" if mode == "cati" else "refused"),
+                message(language, "refused_cati" if interviewer else "refused"),
             )
             self._missing_labels[(language, mode)] = found
         return found

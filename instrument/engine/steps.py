@@ -206,7 +206,7 @@ class Step:
     iteration: int | None = None  # 1-based
     iteration_label: str | None = None
     language: str = "en"
-    mode: str = "web"
+    mode: str = ""
 
     def __init__(
         self,
@@ -223,7 +223,7 @@ class Step:
         iteration: int | None = None,
         iteration_label: str | None = None,
         language: str = "en",
-        mode: str = "web",
+        mode: str = "",
     ) -> None:
         _set_attribute(
             self,

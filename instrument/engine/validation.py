@@ -271,14 +271,15 @@ class Validator:
             for k in empty:
                 errors.append(Problem(k, message(lang, key)))
             return
-        if state.mode == "cati" and (question.allow_dk or question.allow_refused):
+        missing = self.q.mode_policies[state.mode].missing
+        if missing == "keyed" and (question.allow_dk or question.allow_refused):
             # An interviewer keys don't know or refused rather than leaving a gap;
             # a question that offers neither (an optional open comment) may stay empty.
             for k in empty:
                 errors.append(Problem(k, message(lang, "interviewer_key")))
             return
         if (
-            state.mode == "web"
+            missing == "on_request"
             and self.q.web_missing == "after_skip"
             and (question.allow_dk or question.allow_refused)
             and prompt_key not in state.prompted

@@ -16,6 +16,7 @@ from typing import Any
 from instrument.engine.context import Context
 from instrument.engine.state import State
 from instrument.model import GridRow, Question, Questionnaire, Text, Variable
+from instrument.modes import ModePolicy
 from instrument.texts import FILL_GLOBALS, ChoiceValue, ChoiceValues, TextTemplate, fill_value
 
 __all__ = ["NO_TEXTS", "Wording", "spoken_source"]
@@ -24,12 +25,16 @@ NO_TEXTS: tuple[str | None, ...] = ("", "", None, None, None)
 """A question's texts when a driver asked for none (see ``Engine.current_step(texts=False)``)."""
 
 
-def spoken_source(item: Question | GridRow, mode: str) -> Text | None:
-    """The wording said aloud in ``mode``: the automated call's, else the interviewer's, else the screen's."""
-    if mode == "ivr":
-        return item.ivr or item.read_out or item.text
-    if mode == "cati":
-        return item.read_out or item.text
+def spoken_source(item: Question | GridRow, policy: ModePolicy) -> Text | None:
+    """The wording a mode uses: the first of its policy's wordings the item has, else the screen's.
+
+    For an automated call that is the call's own text, else the interviewer's,
+    else the screen's; for an interviewer, the text to read out, else the screen's.
+    """
+    for role in policy.wording:
+        found = getattr(item, role, None)
+        if found is not None:
+            return found
     return item.text
 
 
@@ -131,7 +136,7 @@ class Wording:
         cached = self._static.get(cache_key)
         if cached is not None:
             return cached
-        spoken = spoken_source(question, state.mode)
+        spoken = spoken_source(question, self.q.mode_policies[state.mode])
         sources = (question.text, spoken, question.instruction, question.hint, question.unit)
         rendered = tuple(self.render(text, ctx, state, html) for text in sources)
         if all(
@@ -151,7 +156,7 @@ class Wording:
         cached = self._static.get(cache_key)
         if cached is not None:
             return cached  # type: ignore[return-value]
-        spoken = spoken_source(row, state.mode)
+        spoken = spoken_source(row, self.q.mode_policies[state.mode])
         rendered = (
             self.render(row.text, ctx, state, html) or "",
             self.render(spoken, ctx, state, html) or "",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from instrument.dataset import Dataset
-from instrument.dataset.admin import MODE_LABELS, OUTCOME_LABELS
+from instrument.dataset.admin import OUTCOME_LABELS, mode_labels
 
 __all__ = ["LONG_FILE", "write_readme"]
 
@@ -65,10 +65,10 @@ def write_readme(dataset: Dataset, dest: Path, files: Sequence[tuple[str, str]])
         "- `case_id`: pseudonymous case identifier (a keyed hash; it cannot be traced back without the export secret).",
         "- `qversion`, `language`, `started`, `ended` (UTC), `duration` (seconds).",
         "- `mode` (mode of completion), `mode_first` (mode it began in): "
-        + ", ".join(f"{k} {v}" for k, v in MODE_LABELS.items())
+        + ", ".join(f"{k} {v}" for k, v in mode_labels(cb.mode_policies).items())
         + "; `mode_switch` 1 when it changed mode.",
         "- `outcome`: " + ", ".join(f"{k} {v}" for k, v in OUTCOME_LABELS.items()) + ".",
-        "- `interviewer`: pseudonymous interviewer id for telephone interviews.",
+        "- `interviewer`: pseudonymous id of the interviewer who last keyed answers (interviewer-administered modes).",
         "",
         "No names, e-mail addresses or telephone numbers are exported. Open-text answers are exported as typed; read them",
         "before sharing the files. In the CSV files, text that begins with = + - @ has an apostrophe put in front so a",

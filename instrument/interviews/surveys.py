@@ -22,6 +22,7 @@ from instrument.dataset.rows import RowCoder
 from instrument.engine import Engine, State
 from instrument.loader import load_questionnaire_text
 from instrument.model import Questionnaire
+from instrument.modes import ModePolicy
 from instrument.store import Store
 
 __all__ = ["LoaderOptions", "Survey", "Surveys"]
@@ -48,13 +49,20 @@ class LoaderOptions:
 
     text_environment: Callable[[Any], None] | None = None
     question_types: Mapping[str, Any] = field(default_factory=dict)
+    modes: Mapping[str, ModePolicy] | None = None  # None: the standard modes
+
+    @classmethod
+    def of(cls, facade: Any) -> LoaderOptions:
+        """What the plugin host adds to questionnaires: fill filters, question types, modes."""
+        return cls(
+            facade.prepare_text_environment, dict(facade.question_types()), facade.mode_policies()
+        )
 
     def as_kwargs(self) -> dict[str, Any]:
-        if self.text_environment is None and not self.question_types:
-            return {}
         return {
             "text_environment": self.text_environment,
             "question_types": dict(self.question_types),
+            "modes": self.modes,
         }
 
 

@@ -11,6 +11,7 @@ import jinja2
 
 from instrument.diagnostics import Diagnostic, Diagnostics, Position, QuestionnaireError
 from instrument.model import Questionnaire
+from instrument.modes import STANDARD_MODES, ModePolicy
 from instrument.yamlsrc import parse_yaml
 
 from .builder import Builder
@@ -38,6 +39,7 @@ def load_questionnaire(
     *,
     text_environment: Callable[[jinja2.Environment], None] | None = None,
     question_types: Mapping[str, Any] | None = None,
+    modes: Mapping[str, ModePolicy] | None = None,
 ) -> LoadResult:
     """Load and check one questionnaire file.
 
@@ -52,7 +54,11 @@ def load_questionnaire(
             None, [Diagnostic(Position(str(path), 1, 1), "error", f"cannot read the file: {exc}")]
         )
     return load_questionnaire_text(
-        text, str(path), text_environment=text_environment, question_types=question_types
+        text,
+        str(path),
+        text_environment=text_environment,
+        question_types=question_types,
+        modes=modes,
     )
 
 
@@ -70,17 +76,22 @@ def load_questionnaire_text(
     *,
     text_environment: Callable[[jinja2.Environment], None] | None = None,
     question_types: Mapping[str, Any] | None = None,
+    modes: Mapping[str, ModePolicy] | None = None,
 ) -> LoadResult:
     """Load a questionnaire from its YAML text; ``filename`` is used in messages.
 
     ``question_types`` maps extra type names to plugin ``QuestionType`` objects
-    (the plugin host passes its ``register_question_types`` registry).
+    (the plugin host passes its ``register_question_types`` registry);
+    ``modes`` maps the mode names a questionnaire may use to their policies
+    (default: the standard web, cati and ivr; the host adds plugins' modes).
     """
     diagnostics = Diagnostics()
     root = parse_yaml(text, filename, diagnostics)
     if root is None:
         return LoadResult(None, diagnostics.sorted())
-    builder = Builder(filename, text, diagnostics, text_environment, question_types or {})
+    builder = Builder(
+        filename, text, diagnostics, text_environment, question_types or {}, modes or STANDARD_MODES
+    )
     try:
         questionnaire = builder.build(root)
     except Abort:

@@ -84,6 +84,7 @@ class Builder(Meta, Scan, Items, Scenarios, Variables):
             languages=self.languages,
             default_language=self.default_language,
             modes=modes,
+            mode_policies={mode: self.mode_registry[mode] for mode in modes},
             web_missing=web_missing,
             missing=self.missing,
             choices=dict(self.choices),

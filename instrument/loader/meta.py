@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from instrument.diagnostics import Position, did_you_mean
-from instrument.model import MODES, MissingFrame
+from instrument.model import MissingFrame
+from instrument.modes import STANDARD_MODES
 from instrument.yamlsrc import YMap, YNode, YSeq
 
 from .shapes import Shapes
@@ -42,23 +43,29 @@ class Meta(Shapes):
         self.default_language = default or langs[0]
 
     def read_modes(self, meta: YMap) -> tuple[str, ...]:
+        """The modes the questionnaire runs in: known modes (the standard ones and plugins')."""
         node = meta.get("modes")
         if node is None:
-            return MODES
+            self.modes = tuple(STANDARD_MODES)
+            return self.modes
+        known = list(self.mode_registry)
         seq = self.expect_seq(node, "meta.modes")
         modes: list[str] = []
         for item in seq or ():
             mode = self.scalar(item, str, "a mode")
             if mode is None:
                 continue
-            if mode not in MODES:
+            if mode not in self.mode_registry:
                 self.err(
                     item.pos,
-                    f"unknown mode '{mode}'; modes are {', '.join(MODES)}{did_you_mean(mode, MODES)}",
+                    f"unknown mode '{mode}'; modes are {', '.join(known)}{did_you_mean(mode, known)}",
                 )
+            elif mode in modes:
+                self.err(item.pos, f"meta.modes lists '{mode}' twice")
             else:
                 modes.append(mode)
-        return tuple(modes) or MODES
+        self.modes = tuple(modes) or tuple(STANDARD_MODES)
+        return self.modes
 
     def read_missing(self, node: YNode | None) -> None:
         m = self.expect_map(node, "missing", Position(self.filename, 1, 1))

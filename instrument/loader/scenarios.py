@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from instrument.diagnostics import did_you_mean
-from instrument.model import MODES, Scenario
+from instrument.model import Scenario
 from instrument.yamlsrc import YNode, YScalar
 
 from .shapes import Shapes
@@ -48,9 +48,13 @@ class Scenarios(Shapes):
                         preload.where(key),
                         f"test '{name}' preloads '{key}', which is not a preload variable",
                     )
-            mode = self.scalar(m.get("mode"), str, "a test mode") or "web"
-            if mode not in MODES:
-                self.err(m.where("mode"), f"unknown mode '{mode}'{did_you_mean(mode, MODES)}")
+            mode = self.scalar(m.get("mode"), str, "a test mode") or self.modes[0]
+            if mode not in self.modes:
+                self.err(
+                    m.where("mode"),
+                    f"test '{name}' runs in mode '{mode}', which meta.modes does not list "
+                    f"({', '.join(self.modes)}){did_you_mean(mode, self.modes)}",
+                )
             language = self.scalar(m.get("language"), str, "a test language")
             if language is not None and language not in self.languages:
                 self.err(m.where("language"), f"language '{language}' is not in meta.languages")

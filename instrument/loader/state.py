@@ -11,6 +11,7 @@ import jinja2
 from instrument.diagnostics import Diagnostics, Position
 from instrument.expressions import VarInfo
 from instrument.model import QUESTION_TYPES, ChoiceList, Loop, MissingFrame, Page, Question
+from instrument.modes import ModePolicy
 from instrument.texts import make_environments
 from instrument.yamlsrc import YMap
 
@@ -62,8 +63,11 @@ class LoaderState:
         diagnostics: Diagnostics,
         text_environment: Callable[[jinja2.Environment], None] | None,
         question_types: Mapping[str, Any],
+        modes: Mapping[str, ModePolicy],
     ) -> None:
         self.filename = filename
+        self.mode_registry = dict(modes)
+        self.modes: tuple[str, ...] = ()
         self.custom_types = {n: t for n, t in question_types.items() if n not in QUESTION_TYPES}
         self.source = source
         self.d = diagnostics

@@ -134,7 +134,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     surveys = Surveys.serve(
         store,
         [require(path, facade) for path in app.config.get("QUESTIONNAIRES") or []],
-        options=LoaderOptions(facade.prepare_text_environment, dict(facade.question_types())),
+        options=LoaderOptions.of(facade),
     )
 
     def tell_plugins(kind: str, interview_id: str, at: Any, mode: str, data: Any) -> None:

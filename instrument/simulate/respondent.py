@@ -18,6 +18,7 @@ from typing import Any
 
 from instrument.engine import QuestionView, Step
 from instrument.model import Questionnaire
+from instrument.modes import WEB, ModePolicy
 from instrument.values import DK, REFUSED
 
 from .invalid import bounds, date_bounds, invalid_input, other_code
@@ -103,7 +104,7 @@ VALID_ONLY = Behaviour(
 def random_answers(
     step: Step,
     rng: random.Random,
-    mode: str = "web",
+    policy: ModePolicy = WEB,
     *,
     today: dt.date,
     behaviour: Behaviour = VALID_ONLY,
@@ -113,16 +114,18 @@ def random_answers(
     For drivers other than :func:`simulate`, such as benchmarks and load tests.
     Valid means within what the step shows; a cross-answer hard check may still refuse them.
     """
-    answers, _invalid = Respondent(rng, mode, behaviour, today).page(step, set())
+    answers, _invalid = Respondent(rng, policy, behaviour, today).page(step, set())
     return answers
 
 
 class Respondent:
     """Makes up answers for one interview, from what each step shows and nothing else."""
 
-    def __init__(self, rng: random.Random, mode: str, behaviour: Behaviour, today: dt.date) -> None:
+    def __init__(
+        self, rng: random.Random, policy: ModePolicy, behaviour: Behaviour, today: dt.date
+    ) -> None:
         self.rng = rng
-        self.mode = mode
+        self.keypad = policy.keypad  # a telephone keypad: no words, only the options read out
         self.b = behaviour
         self.today = today
 
@@ -196,9 +199,7 @@ class Respondent:
         elif kind == "decimal":
             answers[key] = self._decimal(view)
         elif kind in ("text", "long_text"):
-            if (
-                self.mode != "ivr"
-            ):  # a keypad cannot type words: an automated call leaves texts empty
+            if not self.keypad:  # a keypad cannot type words: texts are left empty
                 answers[key] = self._text(view.max_length or 200, long=kind == "long_text")
         elif kind == "date":
             answers[key] = self._date(view)
@@ -212,9 +213,7 @@ class Respondent:
         return DK if view.allow_dk else REFUSED
 
     def _choosable(self, view: QuestionView) -> Sequence[Any]:
-        if (
-            self.mode == "ivr"
-        ):  # an automated call offers neither not-read-out nor other-specify options
+        if self.keypad:  # a keypad call offers neither not-read-out nor other-specify options
             found = [o for o in view.options if not o.not_read_out and not o.other_specify]
             return found or view.options
         return view.options

@@ -71,7 +71,7 @@ def simulate(
     questionnaire: Questionnaire,
     n: int,
     seed: int,
-    mode: str = "web",
+    mode: str | None = None,
     *,
     now: dt.datetime | None = None,
     on_interview: Callable[[SimulatedInterview], None] | None = None,
@@ -95,6 +95,7 @@ def simulate(
     """
     if n < 0:
         raise ValueError("n must be at least 0")
+    mode = mode or questionnaire.modes[0]
     if mode not in questionnaire.modes:
         raise ValueError(f"questionnaire '{questionnaire.id}' does not run in mode '{mode}'")
     if engine is None:
@@ -123,7 +124,7 @@ def simulate(
 def simulate_respondent(
     engine: Engine,
     seed: int,
-    mode: str = "web",
+    mode: str | None = None,
     *,
     now: dt.datetime,
     language: str | None = None,
@@ -133,6 +134,7 @@ def simulate_respondent(
 ) -> tuple[SimulatedInterview | None, list[SimulationFailure]]:
     """Replay one respondent (e.g. the seed of a reported engine error); returns it and any failure."""
     tally = Tally()
+    mode = mode or engine.q.modes[0]
     interview = _run(
         engine, tally, index, seed, mode, language, now, behaviour or Behaviour(), case
     )
@@ -216,8 +218,11 @@ def _interview(
     clock = time.perf_counter
     b = behaviour
     now = started_at
-    respondent = Respondent(rng, mode, behaviour, started_at.date())
-    actor = f"interviewer:sim{1 + int(rng.random() * 20):02d}" if mode == "cati" else "respondent"
+    policy = engine.q.mode_policies[mode]
+    respondent = Respondent(rng, policy, behaviour, started_at.date())
+    actor = (
+        f"interviewer:sim{1 + int(rng.random() * 20):02d}" if policy.interviewer else "respondent"
+    )
     events: list[Event] = []
     reached: set[str] = set()
     fired_here: set[tuple[str, int, str]] = set()

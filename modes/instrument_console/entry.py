@@ -21,6 +21,7 @@ from instrument_console.render import (
     CHOICE_TYPES,
     IVR_DK_KEY,
     IVR_REFUSED_KEY,
+    Style,
     ivr_keypad,
     offers_dk,
     offers_refused,
@@ -43,7 +44,7 @@ class Entry:
 
 
 def parse_entry(
-    text: str, view: QuestionView, mode: str, language: str, *, row: bool = False
+    text: str, view: QuestionView, style: Style, language: str, *, row: bool = False
 ) -> Entry:
     """Map *text* (already stripped, not empty) to an engine input for *view*.
 
@@ -53,7 +54,7 @@ def parse_entry(
     word = text.lower()
     free_text = kind in ("text", "long_text")
     if word in DK_WORDS:
-        if offers_dk(view, mode):
+        if offers_dk(view):
             return Entry(DK)
         if not free_text:
             return Entry(
@@ -62,7 +63,7 @@ def parse_entry(
                 else message(language, "dk_not_allowed")
             )
     if word in REFUSED_WORDS:
-        if offers_refused(view, mode):
+        if offers_refused(view):
             return Entry(REFUSED)
         if not free_text:
             return Entry(
@@ -70,7 +71,7 @@ def parse_entry(
                 if view.allow_refused
                 else message(language, "refused_not_allowed")
             )
-    if mode == "ivr" and kind in CHOICE_TYPES:
+    if style == "call" and kind in CHOICE_TYPES:
         return _keys(text, view, kind, language)
     if kind == "multi":
         return Entry([part for part in _SPLIT.split(text) if part])
@@ -85,9 +86,9 @@ def parse_entry(
 def _keys(text: str, view: QuestionView, kind: str, language: str) -> Entry:
     """Keypad digits of an automated call to option codes (8 and 9 as don't know / refused)."""
     keypad = ivr_keypad(view)
-    if text == IVR_DK_KEY and offers_dk(view, "ivr"):
+    if text == IVR_DK_KEY and offers_dk(view):
         return Entry(DK)
-    if text == IVR_REFUSED_KEY and offers_refused(view, "ivr"):
+    if text == IVR_REFUSED_KEY and offers_refused(view):
         return Entry(REFUSED)
     if kind != "multi":
         if text in keypad:

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from instrument.engine import OptionView, QuestionView
+from instrument.modes import ModePolicy
 from instrument.values import DK, REFUSED
 
 __all__ = [
+    "Style",
+    "style_of",
     "CHOICE_TYPES",
     "IVR_DK_KEY",
     "IVR_REFUSED_KEY",
@@ -47,14 +50,27 @@ IVR_REFUSED_KEY = "9"
 NOT_READ_OUT = "(do not read out)"
 
 
-def offers_dk(view: QuestionView, mode: str) -> bool:
-    """Whether don't know may be chosen now (the engine's ``offer_missing`` decides)."""
-    return view.allow_dk and (view.offer_missing or mode != "web")
+Style = Literal["screen", "interviewer", "call"]
+"""How the terminal plays a mode: a respondent's screen, an interviewer's screen, or a call."""
 
 
-def offers_refused(view: QuestionView, mode: str) -> bool:
+def style_of(policy: ModePolicy) -> Style:
+    """The terminal's way of showing a mode, from its policy (never from its name)."""
+    if policy.administered_by == "machine" and policy.spoken:
+        return "call"
+    if policy.interviewer:
+        return "interviewer"
+    return "screen"
+
+
+def offers_dk(view: QuestionView) -> bool:
+    """Whether don't know may be chosen now (the engine's ``offer_missing`` decides, per mode)."""
+    return view.allow_dk and view.offer_missing
+
+
+def offers_refused(view: QuestionView) -> bool:
     """Whether refused / prefer not to say may be chosen now."""
-    return view.allow_refused and (view.offer_missing or mode != "web")
+    return view.allow_refused and view.offer_missing
 
 
 def ivr_offered(view: QuestionView) -> tuple[OptionView, ...]:
@@ -89,10 +105,10 @@ def ivr_keypad(view: QuestionView) -> dict[str, int]:
     return keys
 
 
-def option_lines(view: QuestionView, mode: str) -> list[str]:
+def option_lines(view: QuestionView, style: Style) -> list[str]:
     """The option list, don't know and refused included when they may be chosen."""
     lines: list[str] = []
-    if mode == "ivr":
+    if style == "call":
         for key, code in ivr_keypad(view).items():
             option = next(o for o in view.options if o.code == code)
             lines.append(f"  For {option.spoken}, press {key}.")
@@ -101,27 +117,27 @@ def option_lines(view: QuestionView, mode: str) -> list[str]:
             # cannot stand for don't know and refused: those are typed as
             # words (see constraint_text).
             return lines
-        if offers_dk(view, mode):
+        if offers_dk(view):
             lines.append(f"  For {view.dk_label.lower()}, press {IVR_DK_KEY}.")
-        if offers_refused(view, mode):
+        if offers_refused(view):
             lines.append(f"  For {view.refused_label.lower()}, press {IVR_REFUSED_KEY}.")
         return lines
     for option in view.options:
         label = option.label
-        if mode == "cati" and option.spoken != option.label:
+        if style == "interviewer" and option.spoken != option.label:
             label = f"{option.spoken}  [{option.label}]"
         marks = []
         if option.other_specify:
-            marks.append("(please specify)" if mode == "web" else "(specify)")
+            marks.append("(please specify)" if style == "screen" else "(specify)")
         if option.exclusive and view.type == "multi":
             marks.append("(only on its own)")
-        if mode == "cati" and option.not_read_out:
+        if style == "interviewer" and option.not_read_out:
             marks.append(NOT_READ_OUT)
         lines.append(f"  {option.code}) {' '.join([label, *marks])}")
-    suffix = f" {NOT_READ_OUT}" if mode == "cati" else ""
-    if offers_dk(view, mode):
+    suffix = f" {NOT_READ_OUT}" if style == "interviewer" else ""
+    if offers_dk(view):
         lines.append(f"  dk) {view.dk_label}{suffix}")
-    if offers_refused(view, mode):
+    if offers_refused(view):
         lines.append(f"  ref) {view.refused_label}{suffix}")
     return lines
 
@@ -136,16 +152,16 @@ def _date_bound(value: Any) -> str:
     return str(value)
 
 
-def constraint_text(view: QuestionView, mode: str) -> str | None:
+def constraint_text(view: QuestionView, style: Style) -> str | None:
     """One line saying what to type: the format, the bounds and the unit."""
     kind = view.type
     parts: list[str] = []
     if kind in ("single", "yesno"):
         parts.append(
-            "press the key for one answer" if mode == "ivr" else "type the number of one answer"
+            "press the key for one answer" if style == "call" else "type the number of one answer"
         )
     elif kind == "multi":
-        action = "press the keys" if mode == "ivr" else "type the numbers"
+        action = "press the keys" if style == "call" else "type the numbers"
         parts.append(f"{action} of all that apply, separated by commas")
         if view.min_choices is not None:
             parts.append(f"at least {view.min_choices}")
@@ -176,29 +192,29 @@ def constraint_text(view: QuestionView, mode: str) -> str | None:
             parts.append(f"until {_date_bound(view.max)}")
     else:
         return None
-    if kind not in CHOICE_TYPES and mode == "ivr":
+    if kind not in CHOICE_TYPES and style == "call":
         # Elsewhere option_lines lists dk and ref; a call has no keys for
         # them on a number, so they are typed as words.
         missing = []
-        if offers_dk(view, mode):
+        if offers_dk(view):
             missing.append(f"dk for {view.dk_label.lower()}")
-        if offers_refused(view, mode):
+        if offers_refused(view):
             missing.append(f"ref for {view.refused_label.lower()}")
         if missing:
             parts.append("or " + " or ".join(missing))
     return "(" + "; ".join(parts) + ")"
 
 
-def question_lines(view: QuestionView, mode: str) -> list[str]:
+def question_lines(view: QuestionView, style: Style) -> list[str]:
     """Everything shown before the first prompt of one question (grids: before the rows)."""
     lines: list[str] = []
     tag = f"  [{view.key or view.id}]" if view.key or view.rows else ""
-    if mode == "cati":
+    if style == "interviewer":
         if view.spoken:
             lines.append(f"READ OUT: {view.spoken}{tag}")
         if view.instruction:
             lines.append(f"INSTRUCTION: {view.instruction}")
-    elif mode == "ivr":
+    elif style == "call":
         if view.spoken:
             lines.append(f"CALL SAYS: {view.spoken}{tag}")
     else:
@@ -209,19 +225,21 @@ def question_lines(view: QuestionView, mode: str) -> list[str]:
     if view.type in ("info", "end"):
         return lines
     if view.type == "grid":
-        lines.append("  Answer each row with one of:" if mode != "ivr" else "  For each statement:")
-    lines.extend(option_lines(view, mode))
-    constraint = constraint_text(view, mode)
+        lines.append(
+            "  Answer each row with one of:" if style != "call" else "  For each statement:"
+        )
+    lines.extend(option_lines(view, style))
+    constraint = constraint_text(view, style)
     if constraint and view.type != "grid":
         lines.append(f"  {constraint}")
     return lines
 
 
-def row_lines(row_text: str, row_spoken: str, key: str, mode: str) -> list[str]:
+def row_lines(row_text: str, row_spoken: str, key: str, style: Style) -> list[str]:
     """The lines that introduce one row of a grid."""
-    if mode == "cati":
+    if style == "interviewer":
         return [f"READ OUT: {row_spoken}  [{key}]"]
-    if mode == "ivr":
+    if style == "call":
         return [f"CALL SAYS: {row_spoken}  [{key}]"]
     return [f"{row_text}  [{key}]"]
 

@@ -20,7 +20,7 @@ from typing import Any
 from instrument.engine import Engine, EngineError, Event, Problem, QuestionView, State, Step
 from instrument.values import DK, REFUSED
 from instrument_console.entry import parse_entry
-from instrument_console.render import format_value, question_lines, row_lines
+from instrument_console.render import Style, format_value, question_lines, row_lines, style_of
 
 __all__ = ["HELP", "ConsoleSession", "utc_now"]
 
@@ -101,6 +101,11 @@ class ConsoleSession:
     def mode(self) -> str:
         return self.state.mode
 
+    @property
+    def look(self) -> Style:
+        """How the terminal plays the interview's mode (from the mode's policy)."""
+        return style_of(self.engine.q.mode_policies[self.state.mode])
+
     def run(self) -> State:
         """Ask pages until the interview finishes or is quit; print the outcome and the values."""
         self._intro()
@@ -118,20 +123,20 @@ class ConsoleSession:
         q = self.engine.q
         title = q.title.source(self.state.language, q.default_language)
         role = {
-            "web": "as the respondent (web)",
-            "cati": "as the interviewer (cati)",
-            "ivr": "as an automated call (ivr)",
+            "screen": f"as the respondent ({self.mode})",
+            "interviewer": f"as the interviewer ({self.mode})",
+            "call": f"as an automated call ({self.mode})",
         }
         self.write(self.style(title, "title"))
         self.write(
-            f"{q.id} version {q.version}, {role.get(self.mode, self.mode)}, "
+            f"{q.id} version {q.version}, {role[self.look]}, "
             f"language {self.state.language}, seed {self.state.seed}"
         )
-        if self.mode == "ivr":
+        if self.look == "call":
             self.write(
                 "This is a text rendering of the automated call: type the key a caller would press."
             )
-        elif self.mode == "cati":
+        elif self.look == "interviewer":
             self.write(
                 "Read out what follows READ OUT; key dk or ref when the respondent volunteers them."
             )
@@ -156,7 +161,7 @@ class ConsoleSession:
                 now=self.now(),
                 token=step.token,
                 confirm=confirm,
-                actor="interviewer" if self.mode == "cati" else "respondent",
+                actor="interviewer" if self.look == "interviewer" else "respondent",
             )
             self.events.extend(result.events)
             if result.accepted:
@@ -200,13 +205,13 @@ class ConsoleSession:
     # ---------------------------------------------------------------- asking
 
     def _ask(self, view: QuestionView, answers: dict[str, Any]) -> None:
-        for line in question_lines(view, self.mode):
+        for line in question_lines(view, self.look):
             self.write(line)
         if view.type in ("info", "end"):
             return
         if view.type == "grid":
             for row in view.rows:
-                for line in row_lines(row.text, row.spoken, row.key, self.mode):
+                for line in row_lines(row.text, row.spoken, row.key, self.look):
                     self.write(line)
                 answers[row.key] = self._entry(view, row.value, row=True)
             return
@@ -230,7 +235,7 @@ class ConsoleSession:
                 return previous if previous is not None else ""
             if text == "-":
                 return ""
-            entry = parse_entry(text, view, self.mode, self.state.language, row=row)
+            entry = parse_entry(text, view, self.look, self.state.language, row=row)
             if entry.error is None:
                 return entry.value
             self.write(self.style(f"! {entry.error}", "error"))
@@ -367,7 +372,7 @@ class ConsoleSession:
         step = self._step()
         if step.kind == "end":
             for view in step.questions:
-                for line in question_lines(view, self.mode):
+                for line in question_lines(view, self.look):
                     self.write(line)
         self.write("")
         self.write(self.style(f"Outcome: {self.state.outcome}", "title"))

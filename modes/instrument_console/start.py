@@ -35,7 +35,7 @@ def run_file(
     path: Path,
     *,
     facade: PluginFacade | None,
-    mode: str,
+    mode: str | None,
     language: str | None,
     seed: int | None,
     case: Mapping[str, Any],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from instrument import hookimpl
+from instrument.modes import WEB
 from instrument.plugin_types import ModeSpec
 
 
@@ -28,5 +29,6 @@ def register_modes() -> list[ModeSpec]:
             capabilities=frozenset({"self_completion"}),
             create_blueprint=create_blueprint,
             requires=("flask", "flask_wtf", "wtforms"),
+            policy=WEB,
         )
     ]

@@ -14,19 +14,16 @@ questions become ``varGrp type="multipleResp"``.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from instrument.dataset import Dataset, VariableInfo
+from instrument.modes import ModePolicy
 
 __all__ = ["write", "NAMESPACE"]
 
 NAMESPACE = "ddi:codebook:2_5"
-MODE_NAMES = {
-    "web": "Self-administered questionnaire: web",
-    "cati": "Telephone interview (CATI)",
-    "ivr": "Telephone: interactive voice response (IVR)",
-}
 
 
 def _id(name: str) -> str:
@@ -68,7 +65,8 @@ def write(dataset: Dataset, dest: Path, data_file: str | None = None) -> None:
     method = E("method", stdy)
     coll = E("dataColl", method)
     for mode in cb.modes:
-        E("collMode", coll, MODE_NAMES.get(mode, mode))
+        policy = cb.mode_policies.get(mode)
+        E("collMode", coll, policy.description if policy is not None else mode)
     E(
         "resInstru",
         coll,
@@ -132,6 +130,20 @@ def _clean(text: Any) -> str:
     return "".join(ch for ch in text if ch in "\t\n" or ord(ch) >= 0x20)
 
 
+def _wordings(
+    info: VariableInfo, policies: Mapping[str, ModePolicy], lang: str
+) -> tuple[str | None, str | None]:
+    """The question as a screen shows it, and as an interviewer reads it (None where no mode does)."""
+    screen = phone = None
+    for mode, policy in policies.items():
+        text = info.texts.get(mode, {}).get(lang)
+        if screen is None and not policy.spoken:
+            screen = text
+        if phone is None and policy.interviewer:
+            phone = text
+    return screen, phone
+
+
 def _variable(E: Any, parent: ET.Element, info: VariableInfo, dataset: Dataset) -> None:
     intrvl = "contin" if info.level == "scale" else "discrete"
     attrs = {"ID": _id(info.name), "name": info.name, "files": "F1", "intrvl": intrvl}
@@ -140,8 +152,8 @@ def _variable(E: Any, parent: ET.Element, info: VariableInfo, dataset: Dataset) 
     var = E("var", parent, **attrs)
     E("labl", var, info.label)
     lang = dataset.codebook.default_language
-    web = info.texts.get("web", {}).get(lang)
-    phone = info.texts.get("cati", {}).get(lang)
+    screen, phone = _wordings(info, dataset.codebook.mode_policies, lang)
+    web = screen
     instruction = info.instruction.get(lang)
     if web or phone:
         qstn = E("qstn", var)
