@@ -205,11 +205,6 @@ def _build(store: Any, newest: Any, versions: dict[Any, Any], records: Any = Non
 
 def _warm_imports() -> None:
     """Import every library a step may use before its clock starts: imports are not the step's cost."""
-    import instrument_outputs.csv_syntax
-    import instrument_outputs.ddi
-    import instrument_outputs.dta
-    import instrument_outputs.parquet
-    import instrument_outputs.sav  # noqa: F401
     import numpy  # noqa: F401
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
@@ -218,6 +213,11 @@ def _warm_imports() -> None:
 
     import instrument.dataset
     import instrument.store  # noqa: F401
+    import instrument_outputs.csv_syntax
+    import instrument_outputs.ddi
+    import instrument_outputs.dta
+    import instrument_outputs.parquet
+    import instrument_outputs.sav  # noqa: F401
 
 
 def _raw_writer(fmt: str, frame: Any, dest: Path) -> None:

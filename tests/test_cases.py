@@ -86,8 +86,7 @@ def test_unknown_and_personal_columns_are_refused_at_the_header(tmp_path: Path) 
     code, output = run(str(bad), "--questionnaire", str(FLAGSHIP), "--database", db)
     assert code == 1
     assert (
-        f"{bad}:1: unknown column 'profile_n_childen'; did you mean 'profile_n_children'?"
-        in output
+        f"{bad}:1: unknown column 'profile_n_childen'; did you mean 'profile_n_children'?" in output
     )
     assert f"{bad}:1: 'email' is personal data" in output
 

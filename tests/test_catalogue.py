@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from instrument_web.messages import LANGUAGE_NAMES, ui
 
 from instrument import catalogue
 from instrument.catalogue import Catalogue
 from instrument.engine.messages import message
+from instrument_web.messages import LANGUAGE_NAMES, ui
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "instrument", ROOT / "modes", ROOT / "plugins"]

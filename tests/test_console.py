@@ -15,16 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import instrument_console.plugin
 import pytest
 from click.testing import CliRunner
-from instrument_console.session import ConsoleSession
 
+import instrument_console.plugin
 from instrument.cli import cli
 from instrument.engine import Engine
 from instrument.loader import require_questionnaire
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.values import DK
+from instrument_console.session import ConsoleSession
 
 ROOT = Path(__file__).resolve().parent.parent
 MINI = ROOT / "tests" / "data" / "mini.yaml"

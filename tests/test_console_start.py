@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from instrument_console.start import EXIT_FAILED, EXIT_OK, run_file
 from test_console import MINI, NOW, WEB_COMPLETE, values_block
 
 from instrument.plugins import PluginFacade, get_plugin_manager
+from instrument_console.start import EXIT_FAILED, EXIT_OK, run_file
 
 
 def scripted(lines: list[str]):

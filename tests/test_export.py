@@ -312,6 +312,7 @@ def _build(q, answers=MINI_CHILDREN):
 
 def test_long_labels_are_shortened_by_the_rule_and_kept_whole_in_the_dictionary(tmp_path):
     import pyreadstat
+
     from instrument_outputs import dictionary, dta, sav
 
     long_text = "How many children " + "who live with you most of the time " * 10 + "are there?"
@@ -336,6 +337,7 @@ def test_long_labels_are_shortened_by_the_rule_and_kept_whole_in_the_dictionary(
 
 def test_long_value_labels_are_shortened_for_spss_not_truncated(tmp_path):
     import pyreadstat
+
     from instrument_outputs import sav
 
     long_label = "Agree, " + "and I would say so to anyone who asked me about it " * 4
@@ -374,9 +376,8 @@ def test_a_name_stata_cannot_take_stops_the_export_before_any_file(tmp_path):
 
 
 def test_missing_codes_spss_cannot_declare_are_an_error_not_a_silent_drop():
-    from instrument_outputs.common import ExportError, spss_missing
-
     from instrument.dataset import VariableInfo
+    from instrument_outputs.common import ExportError, spss_missing
 
     info = VariableInfo(
         "x",

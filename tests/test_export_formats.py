@@ -227,9 +227,8 @@ def test_the_built_in_formats_carry_the_properties_the_export_reads() -> None:
 
 def test_ddi_is_written_without_lxml(monkeypatch, tmp_path) -> None:
     """The plain install has no lxml: the DDI file is the standard library's work."""
-    from instrument_outputs import ddi
-
     from instrument.dataset import build_dataset
+    from instrument_outputs import ddi
 
     q = load(MINI)
     items = [

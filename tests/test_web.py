@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from test_web_support import *
 
-from instrument.server.app import get_host
 from instrument.ratelimit import RateLimiter
-from instrument_web.devices import device_class
+from instrument.server.app import get_host
 from instrument.values import DK
+from instrument_web.devices import device_class
 
 
 def to_kids_page(r: Respondent, n: str = "2") -> Any:

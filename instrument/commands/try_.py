@@ -87,9 +87,8 @@ def try_(
 
     Type :help at any prompt for the commands (:back, :jump, :show, :lang, :quit).
     """
-    from instrument_console.start import run_file
-
     from instrument.questionnaires import facade_from_context
+    from instrument_console.start import run_file
 
     status = run_file(
         path,
