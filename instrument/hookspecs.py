@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # keep `import instrument.hookspecs` free of click/jinja2/mod
     import click
     import jinja2
 
+    from instrument.loader import LoadOptions, LoadResult
     from instrument.model import Questionnaire
 
 __all__ = [
@@ -77,16 +78,21 @@ def register_question_types() -> list[QuestionType]:  # type: ignore[empty-body]
 
 
 @_hookspec(firstresult=True)
-def load_questionnaire(path: Path) -> Questionnaire | None:
+def load_questionnaire(path: Path, options: LoadOptions) -> Questionnaire | LoadResult | None:
     """Read the questionnaire at *path*, if this plugin understands it.
 
     Called for every questionnaire file the host opens. The first non-None
     result wins; third-party plugins are asked before the built-in YAML
-    loader, so an importer (XLSForm, DDI) returns None for files that are
-    not its own.
+    loader (itself a plugin, ``yaml``), so an importer (XLSForm, DDI) returns
+    None for files that are not its own. Whatever a plugin returns, the host
+    checks it (:mod:`instrument.checks`) before using it.
 
     :param path: the file (or folder) to read.
-    :return: a Questionnaire, or None to let the next plugin try.
+    :param options: what the host adds to questionnaires (fill filters,
+        question types, modes); an importer that builds YAML text passes them
+        to :func:`instrument.loader.load_questionnaire_text`.
+    :return: a Questionnaire, a LoadResult (with file:line diagnostics),
+        or None to let the next plugin try.
     """
 
 

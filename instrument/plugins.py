@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     import click
     import jinja2
 
+    from instrument.loader import LoadOptions, LoadResult
     from instrument.model import Questionnaire
 
 __all__ = [
@@ -68,6 +69,7 @@ STRICT_ENV = "INSTRUMENT_STRICT_PLUGINS"
 DISTRIBUTION = "survey-instrument"
 
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("yaml", "instrument.loader.plugin"),
     ("console", "instrument_console.plugin"),
     ("web", "instrument_web.plugin"),
     ("outputs", "instrument_outputs.plugin"),
@@ -388,18 +390,26 @@ class PluginFacade:
         """All plugin question types (hook ``register_question_types``)."""
         return self._registry("register_question_types", "question type", QuestionType)
 
-    def load_questionnaire(self, path: Path | str) -> Questionnaire:
-        """Read *path* with the first plugin that understands it.
+    def load_questionnaire(
+        self, path: Path | str, options: LoadOptions | None = None
+    ) -> Questionnaire | LoadResult:
+        """Read *path* with the first plugin that understands it (what it returned, unchecked).
 
+        :func:`instrument.questionnaires.open_questionnaire` is what commands
+        use: it passes this host's options and checks the result.
         :raises QuestionnaireNotLoadedError: when every loader returned None.
         """
         path = Path(path)
-        result = self.pm.hook.load_questionnaire(path=path)
+        if options is None:
+            from instrument.loader import LoadOptions
+
+            options = LoadOptions()
+        result = self.pm.hook.load_questionnaire(path=path, options=options)
         if result is None:
             loaders = [impl.plugin_name for impl in self.pm.hook.load_questionnaire.get_hookimpls()]
             tried = ", ".join(reversed(loaders)) or "none installed"
             raise QuestionnaireNotLoadedError(f"no plugin can read {path} (loaders tried: {tried})")
-        return cast("Questionnaire", result)
+        return cast("Questionnaire | LoadResult", result)
 
     def prepare_text_environment(self, env: jinja2.Environment) -> None:
         """Let every plugin add filters and globals to *env*."""

@@ -1,9 +1,12 @@
-"""Opening a questionnaire file through the plugin host.
+"""Opening a questionnaire file through the plugin host, and checking what any plugin read.
 
-YAML is the built-in format and is read by :mod:`instrument.loader`, with the
-fill environment extended by plugins (``prepare_text_environment``). Any other
-file goes to the plugins' ``load_questionnaire`` hook, so an XLSForm or REDCap
-importer can be installed without the commands knowing about it.
+Every file goes to the plugins' ``load_questionnaire`` hook: the built-in YAML
+reader is one of them (:mod:`instrument.loader.plugin`), asked after any
+third-party importer, so an XLSForm or REDCap importer can be installed
+without the commands knowing about it. Whatever plugin read the file, the
+host then checks the questionnaire (:mod:`instrument.checks`) with the same
+modes and question types, so an importer cannot hand the engine something
+the YAML reader would have refused.
 """
 
 from __future__ import annotations
@@ -11,35 +14,45 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from instrument.checks import check_questionnaire
 from instrument.diagnostics import Diagnostic, Position, QuestionnaireError
-from instrument.loader import LoadResult, load_questionnaire
+from instrument.loader import LoadOptions, LoadResult, load_questionnaire
+from instrument.modes import STANDARD_MODES
 
 if TYPE_CHECKING:
     from instrument.model import Questionnaire
     from instrument.plugins import PluginFacade
 
-YAML_SUFFIXES = (".yaml", ".yml")
-
 
 def open_questionnaire(path: str | Path, facade: "PluginFacade | None" = None) -> LoadResult:
-    """Load and check ``path`` with the built-in YAML reader or a plugin's importer."""
-    path = Path(path)
-    if path.suffix.lower() in YAML_SUFFIXES or facade is None:
-        if facade is None:
-            return load_questionnaire(path)
-        return load_questionnaire(
-            path,
-            text_environment=facade.prepare_text_environment,
-            question_types=dict(facade.question_types()),
-            modes=facade.mode_policies(),
-        )
-    from instrument.plugins import PluginError
+    """Read ``path`` with the plugin that understands it and check the result.
 
-    try:
-        questionnaire = facade.load_questionnaire(path)
-    except PluginError as exc:
-        return LoadResult(None, [Diagnostic(Position(str(path), 1, 1), "error", str(exc))])
-    return LoadResult(questionnaire, [])
+    Without a facade (a library caller), the built-in YAML reader reads it.
+    """
+    path = Path(path)
+    if facade is None:
+        options = LoadOptions()
+        result = load_questionnaire(path)
+    else:
+        from instrument.plugins import PluginError
+
+        try:
+            options = LoadOptions.of(facade)
+            read = facade.load_questionnaire(path, options)
+        except PluginError as exc:
+            return LoadResult(None, [Diagnostic(Position(str(path), 1, 1), "error", str(exc))])
+        result = read if isinstance(read, LoadResult) else LoadResult(read, [])
+    if result.questionnaire is None:
+        return result
+    problems = check_questionnaire(
+        result.questionnaire,
+        str(path),
+        modes=options.modes or STANDARD_MODES,
+        question_types=options.question_types,
+    )
+    if problems:
+        return LoadResult(None, [*result.diagnostics, *problems])
+    return result
 
 
 def require(path: str | Path, facade: "PluginFacade | None" = None) -> "Questionnaire":

@@ -163,3 +163,45 @@ def test_fills_treat_missing_answers_like_expressions_do() -> None:
         state = engine.start(now=now, seed=1, mode="ivr")
         assert engine.submit(state, {"n": answer}, now=now).accepted
         assert engine.current_step(state, html=False).questions[0].text == shown
+
+
+class BrokenImporter:
+    """An importer whose output breaks what the engine and the exports rely on."""
+
+    def __init__(self, make) -> None:
+        self.make = make
+
+    @hookimpl
+    def load_questionnaire(self, path: Path, options):
+        if path.suffix != ".broken":
+            return None
+        good = load_questionnaire_text(
+            "meta: {id: b, version: '1', title: T, languages: [en]}\n"
+            "items:\n  - {id: q1, type: yesno, text: Tea?}\n",
+            **options.as_kwargs(),
+        ).questionnaire
+        return self.make(good)
+
+
+def test_the_host_checks_what_any_importer_returns(tmp_path: Path) -> None:
+    import dataclasses
+
+    path = tmp_path / "q.broken"
+    path.write_text("anything")
+    cases = {
+        "not an instrument.model.Questionnaire": lambda q: {"id": "b"},
+        "unknown mode 'kiosk'": lambda q: dataclasses.replace(q, modes=("web", "kiosk")),
+        "is not a valid SPSS and Stata name": lambda q: dataclasses.replace(
+            q, variables={**q.variables, "1st": q.variables["q1"]}
+        ),
+        "does not have the policy this installation gives it": lambda q: dataclasses.replace(
+            q, mode_policies={**q.mode_policies, "web": q.mode_policies["cati"]}
+        ),
+    }
+    for message, make in cases.items():
+        result = open_questionnaire(path, facade_with(BrokenImporter(make)))
+        assert not result.ok, message
+        # where the importer recorded a position, the report points there; else to the file
+        assert any(message in d.message for d in result.diagnostics), (message, result.diagnostics)
+    # a sound import passes, and the YAML reader's own questionnaires pass these checks untouched
+    assert open_questionnaire(path, facade_with(BrokenImporter(lambda q: q))).ok

@@ -65,13 +65,14 @@ def import_cases(
     Every row is checked first; a file with any problem stores nothing.
     """
     from instrument.diagnostics import QuestionnaireError
-    from instrument.interviews import InterviewService, LoaderOptions, Surveys
+    from instrument.interviews import InterviewService, Surveys
     from instrument.interviews.case_file import CaseFileError, read_case_file, store_cases
+    from instrument.loader import LoadOptions
     from instrument.questionnaires import facade_from_context, require
     from instrument.store import open_store
 
     facade = facade_from_context()
-    options = LoaderOptions.of(facade)
+    options = LoadOptions.of(facade)
     store = open_store(database)
     try:
         if Path(questionnaire).is_file():

@@ -26,7 +26,7 @@ from instrument.interviews.outcomes import (
 )
 from instrument.interviews.service import AnswerReader, InterviewService, status_of
 from instrument.interviews.snapshots import Snapshot, SnapshotCache
-from instrument.interviews.surveys import LoaderOptions, Survey, Surveys
+from instrument.interviews.surveys import Survey, Surveys
 
 __all__ = [
     "AnswerReader",
@@ -37,7 +37,6 @@ __all__ = [
     "LinkProblem",
     "LinkTarget",
     "Listener",
-    "LoaderOptions",
     "ModeContext",
     "Outcome",
     "Rejected",

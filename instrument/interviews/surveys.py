@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from instrument.dataset.rows import RowCoder
 from instrument.engine import Engine, State
-from instrument.loader import load_questionnaire_text
+from instrument.loader import LoadOptions, load_questionnaire_text
 from instrument.model import Questionnaire
-from instrument.modes import ModePolicy
 from instrument.store import Store
 
-__all__ = ["LoaderOptions", "Survey", "Surveys"]
+__all__ = ["Survey", "Surveys"]
 
 _log = logging.getLogger(__name__)
 
@@ -43,29 +41,6 @@ class Survey:
         return self.questionnaire.id
 
 
-@dataclass(frozen=True)
-class LoaderOptions:
-    """What a stored version needs to load as the served ones did (from the plugin host)."""
-
-    text_environment: Callable[[Any], None] | None = None
-    question_types: Mapping[str, Any] = field(default_factory=dict)
-    modes: Mapping[str, ModePolicy] | None = None  # None: the standard modes
-
-    @classmethod
-    def of(cls, facade: Any) -> LoaderOptions:
-        """What the plugin host adds to questionnaires: fill filters, question types, modes."""
-        return cls(
-            facade.prepare_text_environment, dict(facade.question_types()), facade.mode_policies()
-        )
-
-    def as_kwargs(self) -> dict[str, Any]:
-        return {
-            "text_environment": self.text_environment,
-            "question_types": dict(self.question_types),
-            "modes": self.modes,
-        }
-
-
 class Surveys(Mapping[str, Survey]):
     """The served questionnaires by id, and an engine for any stored version.
 
@@ -77,11 +52,11 @@ class Surveys(Mapping[str, Survey]):
         store: Store,
         served: Mapping[str, Survey],
         *,
-        options: LoaderOptions | None = None,
+        options: LoadOptions | None = None,
     ) -> None:
         self._store = store
         self._served = dict(served)
-        self._options = options or LoaderOptions()
+        self._options = options or LoadOptions()
         self._engines: dict[int, Engine] = {s.version_id: s.engine for s in self._served.values()}
         self._row_coders: dict[int, RowCoder] = {}
         self._lock = threading.Lock()
@@ -92,7 +67,7 @@ class Surveys(Mapping[str, Survey]):
         store: Store,
         questionnaires: list[Questionnaire],
         *,
-        options: LoaderOptions | None = None,
+        options: LoadOptions | None = None,
     ) -> Surveys:
         """Store each questionnaire's source text as a version (once) and serve its newest version."""
         served: dict[str, Survey] = {}
@@ -107,7 +82,7 @@ class Surveys(Mapping[str, Survey]):
 
     @classmethod
     def stored(
-        cls, store: Store, questionnaire_id: str, *, options: LoaderOptions | None = None
+        cls, store: Store, questionnaire_id: str, *, options: LoadOptions | None = None
     ) -> Surveys:
         """Serve the newest version of ``questionnaire_id`` that the store holds.
 

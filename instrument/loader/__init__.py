@@ -12,6 +12,7 @@ expression against exactly the variables known at that point of the route.
 One builder does the reading, made of one mixin per concern, each in its module:
 
 - :mod:`.api`: the entry points below;
+- :mod:`.plugin`: the built-in plugin through which the host reads YAML files;
 - :mod:`.builder`: the order in which the concerns run;
 - :mod:`.state`: what they share, and the records pass 1 leaves for pass 2;
 - :mod:`.vocabulary`: the keys and values the format allows;
@@ -27,10 +28,17 @@ from __future__ import annotations
 
 from instrument.diagnostics import Diagnostic, QuestionnaireError
 
-from .api import LoadResult, load_questionnaire, load_questionnaire_text, require_questionnaire
+from .api import (
+    LoadOptions,
+    LoadResult,
+    load_questionnaire,
+    load_questionnaire_text,
+    require_questionnaire,
+)
 
 __all__ = [
     "Diagnostic",
+    "LoadOptions",
     "LoadResult",
     "QuestionnaireError",
     "load_questionnaire",

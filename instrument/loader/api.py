@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,37 @@ from instrument.yamlsrc import parse_yaml
 
 from .builder import Builder
 from .state import Abort
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What the plugin host adds to every questionnaire it opens, whichever plugin reads it.
+
+    :param text_environment: adds Jinja filters and globals for fills
+        (the host passes its ``prepare_text_environment`` hook).
+    :param question_types: plugin answer types by name.
+    :param modes: the modes a questionnaire may name, with their policies
+        (None: the standard web, cati and ivr).
+    """
+
+    text_environment: Callable[[jinja2.Environment], None] | None = None
+    question_types: Mapping[str, Any] = field(default_factory=dict)
+    modes: Mapping[str, ModePolicy] | None = None
+
+    @classmethod
+    def of(cls, facade: Any) -> LoadOptions:
+        """The options a plugin facade gives: its fill filters, question types and modes."""
+        return cls(
+            facade.prepare_text_environment, dict(facade.question_types()), facade.mode_policies()
+        )
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`load_questionnaire` and :func:`load_questionnaire_text`."""
+        return {
+            "text_environment": self.text_environment,
+            "question_types": dict(self.question_types),
+            "modes": self.modes,
+        }
 
 
 @dataclass

@@ -31,12 +31,12 @@ from instrument.flask_support import ACTIVITY_STEP_SECONDS
 from instrument.flask_support.urls import cached_url, install_cached_urls
 from instrument.interviews import (
     InterviewService,
-    LoaderOptions,
     ModeContext,
     Survey,
     Surveys,
     utc_now,
 )
+from instrument.loader import LoadOptions
 from instrument.plugin_types import InterviewEvent
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.questionnaires import require
@@ -134,7 +134,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     surveys = Surveys.serve(
         store,
         [require(path, facade) for path in app.config.get("QUESTIONNAIRES") or []],
-        options=LoaderOptions.of(facade),
+        options=LoadOptions.of(facade),
     )
 
     def tell_plugins(kind: str, interview_id: str, at: Any, mode: str, data: Any) -> None:
