@@ -8,8 +8,6 @@ language without an entry falls back to English, word by word.
 
 from __future__ import annotations
 
-from typing import Any
-
 from instrument import catalogue
 
 __all__ = ["LANGUAGE_NAMES", "ui"]
@@ -19,7 +17,7 @@ _WEB = catalogue.domain("web")
 LANGUAGE_NAMES = catalogue.language_names()
 """Each language's name for itself, for the language picker."""
 
-
-def ui(language: str, key: str, **values: Any) -> str:
-    """One of the mode's words in ``language`` (English when it has no translation)."""
-    return _WEB.text(language, key, **values)
+ui = _WEB.text
+"""``ui(language, key, **values)``: one of the mode's words in ``language`` (English when it has
+no translation), its ``{placeholders}`` filled from ``values``. The catalogue's own lookup, not a
+wrapper round it: a page looks up a few dozen words, each call a Python frame."""
