@@ -123,6 +123,10 @@ class ModeSpec:
         read the policy, never the name. None for a mode that only *plays*
         others (the terminal of ``instrument try``). A standard mode (web,
         cati, ivr) may be served only with its standard policy.
+    :param preview: ``preview(step, language)`` returns the HTML the mode
+        shows for a step (an HTML fragment, rendered inside the staff area's
+        request), so researchers preview a page as this mode shows it; None:
+        the staff area lists the step's wording.
     """
 
     name: str
@@ -133,6 +137,7 @@ class ModeSpec:
     requires: tuple[str, ...] = ()
     extra: str | None = None
     policy: ModePolicy | None = None
+    preview: Callable[[Any, str], str] | None = None
 
     def __post_init__(self) -> None:
         _check_name("ModeSpec", "name", self.name)
@@ -149,6 +154,7 @@ class ModeSpec:
         object.__setattr__(self, "requires", _check_modules("ModeSpec", self.requires))
         if self.extra is not None:
             _check_name("ModeSpec", "extra", self.extra)
+        _check_callable("ModeSpec", "preview", self.preview, optional=True)
         if self.policy is not None and not isinstance(self.policy, ModePolicy):
             raise TypeError(f"ModeSpec.policy must be a ModePolicy, got {self.policy!r}")
 

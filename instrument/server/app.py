@@ -142,13 +142,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     service = InterviewService(store, surveys, listener=tell_plugins)
     context = ModeContext(service, app.config.get("CLOCK") or utc_now)
-    host = Host(
-        context,
-        RateLimiter(int(app.config["LOGIN_ATTEMPTS"]), float(app.config["LOGIN_WINDOW_SECONDS"])),
-        threading.BoundedSemaphore(int(app.config["LOGIN_HASH_SLOTS"])),
-    )
-    app.extensions[EXTENSION] = host
 
+    mounted: set[str] = set()
     for name in modes:
         spec = modes[name]
         if spec.create_blueprint is None or spec.missing_requirements():
@@ -156,6 +151,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         blueprint = spec.create_blueprint(context)
         if blueprint is not None:
             app.register_blueprint(blueprint, url_prefix="/" + name)
+            mounted.add(name)
+    host = Host(
+        context,
+        RateLimiter(int(app.config["LOGIN_ATTEMPTS"]), float(app.config["LOGIN_WINDOW_SECONDS"])),
+        threading.BoundedSemaphore(int(app.config["LOGIN_HASH_SLOTS"])),
+        modes={name: modes[name] for name in modes if name in mounted},
+    )
+    app.extensions[EXTENSION] = host
 
     from instrument.server.staff import create_staff_blueprint
 

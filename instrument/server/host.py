@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from instrument.interviews import InterviewService, ModeContext, Survey, Surveys
+from instrument.plugin_types import ModeSpec
 from instrument.ratelimit import RateLimiter
 from instrument.store import Store
 
@@ -26,6 +28,7 @@ class Host:
     context: ModeContext
     login_limiter: RateLimiter
     password_slots: threading.BoundedSemaphore
+    modes: Mapping[str, ModeSpec] = field(default_factory=dict)  # the modes mounted, by name
 
     @property
     def service(self) -> InterviewService:

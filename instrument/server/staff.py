@@ -28,6 +28,7 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup
 
 from instrument.engine import EngineError
 from instrument.server.host import Host
@@ -180,16 +181,10 @@ def create_staff_blueprint(host: Host) -> Blueprint:
             )
         except EngineError:
             abort(404)
-        context: dict[str, Any] = {}
-        if mode == "web" and "web" in current_app.blueprints:
-            from instrument_web.forms import PageForm, missing_options
-            from instrument_web.messages import ui
-
-            context = {
-                "form": PageForm(step),
-                "missing_options": missing_options,
-                "t": lambda key, **kw: ui(language, key, **kw),
-            }
+        # A mode that draws its own pages previews them itself (the web: form fields);
+        # for any other the staff page lists the wording its policy says it uses.
+        spec = host.modes.get(mode)
+        drawn = spec.preview(step, language) if spec is not None and spec.preview else None
         pages = [p.id for p in page_list(survey.engine)]
         index = pages.index(page_id)
         return render_template(
@@ -203,7 +198,8 @@ def create_staff_blueprint(host: Host) -> Blueprint:
             previous=pages[index - 1] if index > 0 else None,
             next=pages[index + 1] if index + 1 < len(pages) else None,
             page_title=f"Preview {page_id}",
-            **context,
+            drawn=Markup(drawn) if drawn is not None else None,
+            policy=q.mode_policies[mode],
         )
 
     return bp

@@ -10,10 +10,12 @@ beyond the hook marker and the descriptor class; the interview loop lives in
 
 from __future__ import annotations
 
+from typing import Any
+
 from instrument import hookimpl
 from instrument.plugin_types import ModeSpec
 
-__all__ = ["CONSOLE_MODE", "register_modes"]
+__all__ = ["CONSOLE_MODE", "register_commands", "register_modes"]
 
 CONSOLE_MODE = ModeSpec(
     name="console",
@@ -29,3 +31,11 @@ CONSOLE_MODE = ModeSpec(
 def register_modes() -> list[ModeSpec]:
     """The terminal mode behind ``instrument try``."""
     return [CONSOLE_MODE]
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    """``instrument try``: the command is the console mode's own (imports click, not the session)."""
+    from instrument_console.command import try_
+
+    cli.add_command(try_, "try")

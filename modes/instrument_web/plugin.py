@@ -20,6 +20,13 @@ def create_blueprint(runner: Any) -> Any:
     return build(runner)
 
 
+def preview(step: Any, language: str) -> str:
+    """A step as the web shows it, for the staff area (see :mod:`instrument_web.preview`)."""
+    from instrument_web.preview import render_preview
+
+    return render_preview(step, language)
+
+
 @hookimpl
 def register_modes() -> list[ModeSpec]:
     return [
@@ -30,5 +37,6 @@ def register_modes() -> list[ModeSpec]:
             create_blueprint=create_blueprint,
             requires=("flask", "flask_wtf", "wtforms"),
             policy=WEB,
+            preview=preview,
         )
     ]

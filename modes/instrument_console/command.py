@@ -1,6 +1,7 @@
 """``instrument try``: take a questionnaire for a spin in the terminal.
 
-The console mode (:mod:`instrument_console`) does the interviewing, from
+The console mode adds this command to the CLI through the ``register_commands``
+hook, as any plugin adds one. The mode does the interviewing, from
 opening the file to the last page (:func:`instrument_console.start.run_file`);
 this command parses the options and wires the interview to standard input
 and output. Colour is added with ``click.style`` and stripped by
