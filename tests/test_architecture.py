@@ -1,8 +1,11 @@
 """The layers of ARCHITECTURE.md hold: import-linter checks the contracts in pyproject.toml.
 
-One contract forbids the core from importing web, telephony or file-format
-libraries; the other keeps imports pointing one way, from the CLI and server
-down through the plugin host and the store to the engine and the model.
+One contract forbids the core (the model, engine, store, dataset, interview
+service...) from importing web, telephony or file-format libraries; one
+forbids the host from importing a mode or an output plugin; the last keeps
+imports pointing one way, from the CLI and the server down through the modes,
+the plugin host and the interview service to the engine and the model. A
+planted import in a copy of the tree proves the contracts can fail.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,14 +21,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_import_contracts_are_kept() -> None:
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     command = shutil.which("lint-imports")
     if command is None:
         pytest.fail("import-linter is a dev dependency: pip install -e '.[dev]'")
-    paths = [str(ROOT), str(ROOT / "modes"), str(ROOT / "plugins")]
-    result = subprocess.run(
+    paths = [str(root), str(root / "modes"), str(root / "plugins")]
+    return subprocess.run(
         [command, "--no-cache"],
-        cwd=ROOT,
+        cwd=root,
         capture_output=True,
         text=True,
         env={
@@ -33,5 +37,50 @@ def test_import_contracts_are_kept() -> None:
         },
         timeout=120,
     )
+
+
+def test_import_contracts_are_kept() -> None:
+    result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "planted", "broken"),
+    [
+        ("instrument/dataset/builder.py", "import pyreadstat", "The core imports no web"),
+        ("instrument/store/interviews.py", "import flask", "The core imports no web"),
+        (
+            "instrument/server/staff.py",
+            "import instrument_web.forms",
+            "The host never imports a mode",
+        ),
+        ("modes/instrument_web/views.py", "import instrument.server.app", "Layers point one way"),
+    ],
+)
+def test_a_planted_forbidden_import_breaks_a_contract(
+    tmp_path: Path, module: str, planted: str, broken: str
+) -> None:
+    copy = tmp_path / "tree"
+    keep = shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules", ".git")
+    for part in ("instrument", "modes", "plugins"):
+        shutil.copytree(ROOT / part, copy / part, ignore=keep)
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    target = copy / module
+    target.write_text(
+        target.read_text(encoding="utf-8") + f"\n{planted}  # planted\n", encoding="utf-8"
+    )
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    # the contract named is the one reported broken, and only it (names may wrap over lines)
+    text = " ".join(result.stdout.split())
+    names = [
+        c["name"]
+        for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+            "contracts"
+        ]
+    ]
+    expected = {name: "BROKEN" if name.startswith(broken) else "KEPT" for name in names}
+    assert list(expected.values()).count("BROKEN") == 1
+    for name, verdict in expected.items():
+        assert f"{name} {verdict}" in text, (name, verdict, text[-3000:])
