@@ -384,7 +384,7 @@ def test_a_store_never_serves_a_remembered_state_after_another_writer(database_u
 
 
 def test_what_a_store_remembers_of_a_save_is_what_a_full_read_gives(database_url: str) -> None:
-    """The record kept after a save (from the row the save returned) equals reading the row afresh.
+    """The record a save returns (what the interview service keeps) equals reading the row afresh.
 
     On PostgreSQL the save's row comes back through psycopg directly, not
     through Core's types (instrument.store.pg_direct): its times must still
@@ -393,13 +393,13 @@ def test_what_a_store_remembers_of_a_save_is_what_a_full_read_gives(database_url
     with open_store(database_url) as worker, open_store(database_url) as fresh:
         interview = _new_interview(worker, case_id="case-1", is_test=True)
         for revision, status in enumerate(("active", "complete")):
-            worker.save_interview(
+            saved = worker.save_interview(
                 interview.id, expected_revision=revision, state={"answers": {"q1": revision}},
                 status=status, mode="web", language="cy", now=_minutes(revision + 1),
                 events=[NewEvent("q1", revision), NewEvent(None, {"page": "p1"}, kind="paradata")],
                 idempotency_key=f"key-{revision}",
             )  # fmt: skip
-            remembered = worker.load_interview(interview.id, recent=True)
+            remembered = saved.record  # what the interview service keeps for the next request
             read = fresh.load_interview(interview.id)
             assert remembered == read
             assert read.updated_at == _minutes(revision + 1)

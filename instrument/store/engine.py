@@ -106,10 +106,10 @@ def resolve_url(url: str | URL | None = None) -> URL:
 class PreSerialized:
     """A JSON value the store has already serialised with :func:`compact_json`.
 
-    The store serialises a state snapshot once, keeps the text for its cache of
-    recent saves and hands this wrapper to SQLAlchemy, whose JSON type passes
-    it to the engine's serializer: that returns the text unchanged, so the
-    bytes written are exactly the bytes cached.
+    The store serialises a state snapshot once (to look for NUL characters in
+    it and to write it) and hands this wrapper to SQLAlchemy, whose JSON type
+    passes it to the engine's serializer: that returns the text unchanged, so
+    the bytes written are exactly the bytes checked.
     """
 
     __slots__ = ("text",)

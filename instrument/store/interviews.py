@@ -7,7 +7,6 @@ statement built once is compiled once and its cache key memoised on it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -17,7 +16,6 @@ import sqlalchemy as sa
 
 from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_json
 from instrument.store.plumbing import INTERVIEW_COLUMNS, PLAIN_COLUMNS, StoreBase, utc
-from instrument.store.recent import Snapshot
 from instrument.store.records import InterviewNotFound, InterviewRecord
 from instrument.store.schema import interviews, questionnaire_versions
 
@@ -121,53 +119,30 @@ class Interviews(StoreBase):
             )
             return load_in(connection, new_id)
 
-    def load_interview(self, interview_id: str, *, recent: bool = False) -> InterviewRecord:
-        """The interview's current snapshot; :class:`InterviewNotFound` if unknown.
+    def load_interview(self, interview_id: str) -> InterviewRecord:
+        """The interview as stored now; :class:`InterviewNotFound` if unknown.
 
-        One statement, without BEGIN/COMMIT. When this process saved or read
-        the interview lately, only its revision is read, and the remembered
-        snapshot is returned if that is still the stored revision (see
-        :class:`~instrument.store.recent.Recent`); otherwise the whole row.
-
-        ``recent=True`` returns the remembered snapshot without asking the
-        database at all. It may be out of date, so it is only for a caller
-        that saves next with ``expected_revision`` (a compare-and-set that
-        refuses a stale revision, and replays a used idempotency key) and
-        reads again when the revision is not the one it expected.
+        One statement, without BEGIN/COMMIT. The store keeps no copies: the
+        interview service keeps the decoded interviews of a worker process
+        (:mod:`instrument.interviews.snapshots`) and proves them current with
+        :meth:`revision_of`.
         """
-        remembered = self._recent.get(interview_id)
-        if remembered is not None and recent:
-            return dataclasses.replace(remembered.record, state=json.loads(remembered.state_text))
-        if remembered is not None:
-            revision = self.revision_of(interview_id)
-            if revision is None:
-                self._recent.drop(interview_id)
-                raise InterviewNotFound(interview_id)
-            if revision == remembered.record.revision:
-                return dataclasses.replace(
-                    remembered.record, state=json.loads(remembered.state_text)
-                )
         if NUL in interview_id:
             raise InterviewNotFound(interview_id)  # no stored id holds one
         row = self._read_one(_LOAD, {"b_id": interview_id})
         if row is None:
-            self._recent.drop(interview_id)
             raise InterviewNotFound(interview_id)
         values = row._asdict()
         state_text = values.pop("state")
         self._version_labels[row.questionnaire_version_id] = (row.questionnaire_id, row.version)
-        record = InterviewRecord(**values, state=json.loads(state_text))
-        if self._own_json:
-            self._recent.put(Snapshot(dataclasses.replace(record, state={}), state_text))
-        return record
+        return InterviewRecord(**values, state=json.loads(state_text))
 
     def revision_of(self, interview_id: str) -> int | None:
         """The interview's stored revision (None if there is no such interview): one small read.
 
         For callers that keep an interview in memory between requests: an
-        equal revision proves the kept copy is the stored one (see
-        :class:`~instrument.store.recent.Recent`; rows are never deleted and
-        every change raises it).
+        equal revision proves the kept copy is the stored one (rows are never
+        deleted and every change to one raises it).
         """
         if NUL in interview_id:
             return None  # no stored id holds one

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from instrument.store.engine import SINGLE_READ, WRITE_OPTION, compact_json
-from instrument.store.recent import Recent
 from instrument.store.schema import interviews, questionnaire_versions
 
 if TYPE_CHECKING:
@@ -34,14 +33,11 @@ __all__ = [
     "KeyAlreadyUsed",
     "TextWithNul",
     "PLAIN_COLUMNS",
-    "RECENT_SAVES",
     "StoreBase",
     "sha256_hex",
     "utc",
 ]
 
-RECENT_SAVES: Final = 512
-"""Interviews per Store whose latest snapshot is kept in memory (see :class:`Recent`)."""
 
 _INTERNAL_COLUMNS: Final = ("last_seq", "export_row")
 
@@ -96,7 +92,6 @@ class StoreBase:
         # Engines sharing the pool, with the options set once instead of per connection.
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
         self._single_reader = engine.execution_options(**{SINGLE_READ: True})
-        self._recent = Recent(RECENT_SAVES)
         # Questionnaire version rows are never changed: their labels can be kept.
         self._version_labels: dict[int, tuple[str, str]] = {}
         # The pre-serialised state (and so the cache) needs the store's own JSON serializer.

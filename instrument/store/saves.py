@@ -9,7 +9,6 @@ matched nothing does the store read why (docs/store.md, "Concurrency rules").
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Final
@@ -26,7 +25,6 @@ from instrument.store.nul import (
     refuse_nul_in_json,
 )
 from instrument.store.plumbing import PLAIN_COLUMNS, KeyAlreadyUsed, TextWithNul, utc
-from instrument.store.recent import Snapshot
 from instrument.store.records import (
     InterviewNotFound,
     InterviewRecord,
@@ -185,7 +183,7 @@ class InterviewSaves(Interviews):
         now = utc(now)
         # Each event value serialised once: looked at for NULs, then written as this text.
         value_texts = [None if item.value is None else compact_json(item.value) for item in events]
-        # Serialised once: the same text is written and remembered (see Recent).
+        # Serialised once: the same text is checked for NULs and written.
         state_text = compact_json(state) if self._own_json else None
         checks = (interview_id, mode, language, idempotency_key, export_row, events, value_texts)
         if self._direct is None or state_text is None:
@@ -242,8 +240,6 @@ class InterviewSaves(Interviews):
         record = InterviewRecord(
             **values, questionnaire_id=questionnaire_id, version=version, state=state
         )
-        if state_text is not None:
-            self._recent.put(Snapshot(dataclasses.replace(record, state={}), state_text))
         return SaveResult(
             interview_id=interview_id,
             revision=values["revision"],
