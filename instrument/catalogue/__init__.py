@@ -96,7 +96,12 @@ class Domain:
         if table is None:
             table = tables.get(language.split("-")[0].lower()) or self._english
         template = table[key]
-        return template.format_map(_Values(values)) if values else template
+        if not values:
+            return template
+        try:
+            return template.format(**values)  # only {name} fields: checked when read
+        except KeyError:
+            return template.format_map(_Values(values))
 
     __call__ = text
 
