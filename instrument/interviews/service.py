@@ -59,7 +59,10 @@ AnswerReader = Callable[[Step], Answers]
 
 def _without_nul(values: Mapping[str, Any]) -> Mapping[str, Any]:
     """Answers without NUL characters, which no person types and PostgreSQL cannot store in text."""
-    if not any(isinstance(v, str) and "\x00" in v for v in values.values()):
+    for value in values.values():
+        if value.__class__ is str and "\x00" in value:
+            break
+    else:
         return values
     return {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
 

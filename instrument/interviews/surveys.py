@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from instrument.dataset.rows import RowCoder
 from instrument.engine import Engine, State
@@ -105,6 +106,9 @@ class Surveys(Mapping[str, Survey]):
 
     def __getitem__(self, questionnaire_id: str) -> Survey:
         return self._served[questionnaire_id]
+
+    def get(self, questionnaire_id: str, default: Any = None) -> Any:  # looked up every request
+        return self._served.get(questionnaire_id, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._served)
