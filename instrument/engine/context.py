@@ -19,6 +19,9 @@ from instrument.model import Variable
 
 __all__ = ["Context"]
 
+_ANSWERED = frozenset({"question", "grid_row", "other_text"})
+"""Kinds of variable whose value is an answer on the route (the others: preload, experiment, computed)."""
+
 
 class Context:
     """The values one engine call sees, for one loop iteration (or none).
@@ -55,28 +58,29 @@ class Context:
     def get(self, name: str) -> Any:
         var = self.variables[name]
         kind = var.kind
+        if kind in _ANSWERED:  # the common case first
+            loop = var.loop
+            if loop is None:
+                key = name
+            elif loop == self.loop:
+                key = name + self.sfx
+            else:
+                return None
+            overlay = self.overlay
+            if overlay is not None and key in overlay:
+                return overlay[key]
+            state = self.state
+            return state.answers.get(key) if key in state.on_route else None
         if kind == "preload":
             return self.state.case.get(name)
         if kind == "experiment":
             return self.state.arms.get(name)
-        if kind == "computed":
-            question = var.question
-            assert question is not None and question.expr is not None
-            if question.when is not None and not question.when.evaluate(self):
-                return None
-            return question.expr.evaluate(self)
-        if var.loop is None:
-            key = name
-        elif var.loop == self.loop:
-            key = name + self.sfx
-        else:
+        question = var.question
+        if kind != "computed" or question is None or question.expr is None:
             return None
-        overlay = self.overlay
-        if overlay is not None and key in overlay:
-            return overlay[key]
-        if key in self.state.on_route:
-            return self.state.answers.get(key)
-        return None
+        if question.when is not None and not question.when.evaluate(self):
+            return None
+        return question.expr.evaluate(self)
 
     def iterations(self, loop: str) -> Sequence[Context]:
         memo = self._iterations
