@@ -165,5 +165,3 @@ class Wording:
         if all(t is None or t.template(language, default).is_static for t in (row.text, spoken)):
             self._static[cache_key] = rendered
         return rendered
-
-    # ------------------------------------------------------------------ views
