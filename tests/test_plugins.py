@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 import instrument.cli
-import instrument.plugins as plugins_module
+import instrument.plugins.manager as plugins_module
 from instrument.cli import LazyGroup
 from instrument.commands.plugins import plugins as plugins_command
 from instrument.plugin_types import InterviewEvent, ModeSpec, OutputFormat, QuestionType
@@ -382,7 +382,7 @@ def test_builtins_are_registered_under_their_entry_point_name_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        "instrument.plugins.DEFAULT_PLUGINS", (("paper", "plugins_for_tests.modes_plugin"),)
+        "instrument.plugins.manager.DEFAULT_PLUGINS", (("paper", "plugins_for_tests.modes_plugin"),)
     )
     install_distribution(tmp_path, monkeypatch, {"paper": "plugins_for_tests.modes_plugin"})
     pm = get_plugin_manager(strict=True)

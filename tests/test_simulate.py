@@ -17,7 +17,6 @@ from instrument.commands.simulate import (
     EXIT_ENGINE_ERROR,
     EXIT_OK,
     EXIT_UNREACHED,
-    events_for_store,
     exit_code,
 )
 from instrument.engine import Engine
@@ -29,6 +28,7 @@ from instrument.simulate import (
     simulate,
     simulate_respondent,
 )
+from instrument.simulate.storing import events_for_store
 from instrument.store import ENV_VAR, open_store
 
 ROOT = Path(__file__).resolve().parent.parent

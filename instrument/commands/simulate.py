@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from instrument.engine import Event
 from instrument.questionnaires import facade_from_context, open_questionnaire
-from instrument.simulate import NO_BREAKOFF, Behaviour, SimulatedInterview, SimulationReport
+from instrument.simulate import NO_BREAKOFF, Behaviour, SimulationReport
 from instrument.simulate import simulate as run_simulation
 
 if TYPE_CHECKING:
-    from instrument.model import Questionnaire
-    from instrument.store import NewEvent, Store
+    from instrument.simulate.storing import SimulationStorer
 
 EXIT_OK = 0
 EXIT_ENGINE_ERROR = 1
@@ -36,9 +32,6 @@ EXIT_STORE_FAILED = 5
 # The store's environment variable (instrument.store.engine.ENV_VAR); spelled out here so that
 # `instrument simulate` without --database does not import SQLAlchemy.
 DATABASE_ENV = "INSTRUMENT_DATABASE_URL"
-
-# Engine outcome -> interview status in the store.
-STATUS_OF_OUTCOME = {"complete": "complete", "screened_out": "screened_out", "partial": "abandoned"}
 
 
 @click.command(
@@ -136,10 +129,14 @@ def simulate(
     start = _parse_now(now) if now else (_utc_now() if database else None)
     behaviour = Behaviour() if include_partial else NO_BREAKOFF
 
-    storer: _Storer | None = None
+    storer: SimulationStorer | None = None
+    store_failed: type[Exception] = _NothingStored
     if database:
+        from instrument.simulate.storing import SimulationStorer, StoreFailed  # loads SQLAlchemy
+
+        store_failed = StoreFailed
         try:
-            storer = _Storer.open(database, questionnaire)
+            storer = SimulationStorer.open(database, questionnaire)
         except Exception as exc:
             click.echo(f"cannot open the database: {exc}", err=True)
             raise SystemExit(EXIT_STORE_FAILED) from None
@@ -149,7 +146,7 @@ def simulate(
         )
         if storer is not None:
             storer.flush()
-    except _StoreFailed as exc:
+    except store_failed as exc:
         click.echo(
             f"storing simulated interviews failed after {exc.stored} were stored: {exc.__cause__}",
             err=True,
@@ -177,6 +174,10 @@ def simulate(
                 f"Stored {storer.stored:,} test interviews in {storer.where} in {storer.seconds:.1f} s{rate}."
             )
     raise SystemExit(exit_code(report))
+
+
+class _NothingStored(Exception):
+    """Never raised: what ``except`` catches when nothing is being stored."""
 
 
 def exit_code(report: SimulationReport) -> int:
@@ -298,105 +299,3 @@ def _pct(count: int, n: int) -> str:
 
 def _share(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:.0f}%" if whole > 0 else "-"
-
-
-# --------------------------------------------------------------------------------------------------
-# Storing simulated interviews
-
-
-class _StoreFailed(Exception):
-    def __init__(self, stored: int) -> None:
-        super().__init__(f"stored {stored}")
-        self.stored = stored
-
-
-def events_for_store(
-    events: Iterable[Event], *, default_actor: str = "respondent"
-) -> list[NewEvent]:
-    """The engine's events as rows for the store's event log (the shared mapping)."""
-    from instrument.store import engine_events
-
-    return engine_events(events, actor=default_actor)
-
-
-class _Storer:
-    """Stores finished simulated interviews in batches through ``Store.import_interviews``.
-
-    One transaction per batch (interviews and all their events as multi-row
-    inserts) instead of two durable commits per interview: 100,000 test
-    interviews become practical on SQLite and PostgreSQL alike.
-    """
-
-    BATCH = 1000
-
-    def __init__(
-        self, store: Store, version_id: int, where: str, questionnaire: Questionnaire
-    ) -> None:
-        from instrument.dataset.rows import RowCoder
-
-        self.store = store
-        self.version_id = version_id
-        self.where = where
-        # Each interview is stored with its export row, as the web and phone modes store it.
-        self.rows = RowCoder(questionnaire)
-        self.stored = 0
-        self.seconds = 0.0
-        self._pending: list[Any] = []
-
-    @classmethod
-    def open(cls, url: str, questionnaire: Questionnaire) -> _Storer:
-        from instrument.store import open_store, resolve_url
-
-        store = open_store(url)
-        try:
-            version = store.add_questionnaire_version(
-                questionnaire.id, questionnaire.version, questionnaire.source_text
-            )
-        except Exception:
-            store.close()
-            raise
-        return cls(
-            store, version.id, resolve_url(url).render_as_string(hide_password=True), questionnaire
-        )
-
-    def __call__(self, interview: SimulatedInterview) -> None:
-        from instrument.store import ImportedInterview
-
-        state = interview.state
-        actor = (
-            next((e.data.get("actor") for e in interview.events if e.kind == "answer"), None)
-            or "respondent"
-        )
-        self._pending.append(
-            ImportedInterview(
-                state=state.to_json(),
-                status=STATUS_OF_OUTCOME.get(state.outcome or "", "active"),
-                mode=state.mode,
-                language=state.language,
-                events=events_for_store(interview.events, default_actor=actor),
-                is_test=True,
-                started_at=interview.started_at,
-                finished_at=state.finished_at,
-                export_row=self.rows.encode(state),
-            )
-        )
-        if len(self._pending) >= self.BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write what is pending in one transaction."""
-        if not self._pending:
-            return
-        began = time.perf_counter()
-        try:
-            self.stored += self.store.import_interviews(
-                self.version_id, self._pending, batch_size=self.BATCH
-            )
-        except Exception as exc:
-            raise _StoreFailed(self.stored) from exc
-        finally:
-            self._pending = []
-        self.seconds += time.perf_counter() - began
-
-    def close(self) -> None:
-        self.store.close()

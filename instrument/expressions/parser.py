@@ -29,7 +29,7 @@ _parser: Lark | None = None
 
 
 def _get_parser() -> Lark:
-    """The Lark parser, built on first use and then shared (building costs ~10 ms)."""
+    """The Lark parser, built on first use and then shared (building it is the slow part)."""
     global _parser
     if _parser is None:
         grammar = resources.files(__package__).joinpath("grammar.lark").read_text("utf-8")

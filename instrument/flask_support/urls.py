@@ -1,7 +1,7 @@
 """URLs for templates and redirects, built once per endpoint, arguments and mount point.
 
-Flask's ``url_for`` costs tens of microseconds (a URL-map lookup, quoting of
-every argument), and a page turn builds about ten: the stylesheet, the script,
+Flask's ``url_for`` does real work (a URL-map lookup, quoting of every
+argument), and a page turn builds about ten: the stylesheet, the script,
 the form actions, the redirect. Those URLs depend only on the endpoint, its
 arguments and where the app is mounted (the request's script root), so each
 is built once and remembered. Only for relative URLs without query-string

@@ -3,9 +3,8 @@
 Flask's own cookie session builds a new signing serializer for every request
 and every response, and encodes the data with its tagged JSON, which walks
 every value looking for tuples, bytes, dates and markup to tag. Every request
-of a page turn opens the session, so both show: in process, the first two
-changes below took about 70 µs of CPU off a flagship page turn (answer POST
-and next GET; 1,684 against 1,616 µs, best of 7 runs of 30 interviews).
+of a page turn opens the session, so both show in the cost of a page turn
+(measured in docs/web.md, Performance, and docs/benchmarks.md).
 
 This is the same cookie (same salt, signature, key rotation through
 ``SECRET_KEY_FALLBACKS``, expiry and flags), with three changes:
@@ -23,8 +22,8 @@ This is the same cookie (same salt, signature, key rotation through
   changes when the session does, so nearly every request sends one seen
   before. Only text that passed verification is remembered, and the expiry
   is checked on every request from the time it was signed, so nothing
-  opens that Flask's interface would refuse. About 3.5% of a page turn's
-  instructions (docs/web.md, Performance).
+  opens that Flask's interface would refuse (what it saves: docs/web.md,
+  Performance).
 """
 
 from __future__ import annotations

@@ -30,7 +30,12 @@ from instrument.store.records import (
     StoreError,
     WithdrawalReport,
 )
-from instrument.store.schema import FINISHED_STATUSES, INTERVIEW_STATUSES, STAFF_ROLES
+from instrument.store.schema import (
+    FINISHED_STATUSES,
+    INTERVIEW_STATUSES,
+    STAFF_ROLES,
+    status_for_outcome,
+)
 from instrument.store.store import Store, open_store
 
 __all__ = [
@@ -61,4 +66,5 @@ __all__ = [
     "WithdrawalReport",
     "open_store",
     "resolve_url",
+    "status_for_outcome",
 ]

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 __all__ = [
     "FINISHED_STATUSES",
     "INTERVIEW_STATUSES",
+    "status_for_outcome",
     "STAFF_ROLES",
     "UTCDateTime",
     "access_tokens",
@@ -42,6 +43,19 @@ INTERVIEW_STATUSES: Final = ("active", "complete", "screened_out", "abandoned", 
 """Every status an interview can have; a CHECK constraint holds the database to it."""
 
 FINISHED_STATUSES: Final = frozenset({"complete", "screened_out", "abandoned", "withdrawn"})
+
+_STATUS_OF_OUTCOME: Final = {
+    "complete": "complete",
+    "screened_out": "screened_out",
+    "partial": "abandoned",
+}
+
+
+def status_for_outcome(outcome: str | None) -> str:
+    """The interview status for an engine outcome: unfinished is ``active``, a break-off ``abandoned``."""
+    if outcome is None:
+        return "active"
+    return _STATUS_OF_OUTCOME.get(outcome, "complete")
 """Statuses that set ``finished_at``."""
 
 STAFF_ROLES: Final = ("researcher", "admin")

@@ -1,43 +1,23 @@
-"""The plugin host: build a plugin manager, and call hooks through one facade.
-
-Start-up order (documented for plugin authors in ``docs/plugins.md``):
-
-1. the hookspecs from :mod:`instrument.hookspecs` are added;
-2. names in ``disabled`` and in ``INSTRUMENT_DISABLE_PLUGINS`` are blocked;
-3. the built-ins in :data:`DEFAULT_PLUGINS` are registered;
-4. entry points of group ``instrument`` are loaded one at a time;
-5. implementations of hooks that do not exist (a misspelt name) are found.
-
-A plugin that fails at steps 3 to 5 is a warning naming it, and the host runs
-without it: one broken plugin must not make every command unusable. In strict
-mode (``strict=True`` or ``INSTRUMENT_STRICT_PLUGINS=1``, meant for CI and
-plugin development) the same failure raises.
-
-Built-ins are registered before third-party plugins. pluggy calls the last
-registered first, so a third-party plugin is asked before a built-in and wins
-``load_questionnaire``.
-
-There is no module-level manager and nothing is loaded at import time; callers
-build one with :func:`get_plugin_manager` and wrap it in :class:`PluginFacade`,
-the only code that calls ``pm.hook``.
-"""
+"""The typed facade: the only code that calls ``pm.hook``, and the registries it builds."""
 
 from __future__ import annotations
 
-import difflib
-import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from importlib import import_module, metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pluggy
 
-from instrument import PROJECT_NAME, __version__, hookspecs
 from instrument.modes import ModePolicy, ModeRegistryError, mode_registry
 from instrument.plugin_types import InterviewEvent, ModeSpec, OutputFormat, QuestionType
+from instrument.plugins.errors import (
+    DuplicateNameError,
+    PluginError,
+    PluginWarning,
+    QuestionnaireNotLoadedError,
+)
+from instrument.plugins.manager import DISABLE_ENV, STRICT_ENV, PluginInfo, PluginOrigin, env_flag
 
 if TYPE_CHECKING:
     import click
@@ -46,216 +26,7 @@ if TYPE_CHECKING:
     from instrument.loader import LoadOptions, LoadResult
     from instrument.model import Questionnaire
 
-__all__ = [
-    "DEFAULT_PLUGINS",
-    "DISABLE_ENV",
-    "ENTRY_POINT_GROUP",
-    "STRICT_ENV",
-    "DuplicateNameError",
-    "InstrumentPluginManager",
-    "PluginError",
-    "PluginFacade",
-    "PluginInfo",
-    "PluginLoadError",
-    "PluginWarning",
-    "QuestionnaireNotLoadedError",
-    "Registry",
-    "get_plugin_manager",
-]
-
-ENTRY_POINT_GROUP = PROJECT_NAME
-DISABLE_ENV = "INSTRUMENT_DISABLE_PLUGINS"
-STRICT_ENV = "INSTRUMENT_STRICT_PLUGINS"
-DISTRIBUTION = "survey-instrument"
-
-DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("yaml", "instrument.loader.plugin"),
-    ("console", "instrument_console.plugin"),
-    ("web", "instrument_web.plugin"),
-    ("outputs", "instrument_outputs.plugin"),
-)
-"""Built-in plugins as ``(name, dotted module)``.
-
-The name is the same as the plugin's entry-point name in ``pyproject.toml``:
-registering it here makes built-ins work from a source checkout, where no
-entry points exist, and the matching name makes the entry-point loader skip
-it when the package is installed, so nothing is registered twice. Add
-``("console", "instrument_console.plugin")`` and the like once those modules
-exist.
-"""
-
-
-class PluginError(Exception):
-    """A plugin could not be used; the message names it."""
-
-
-class PluginLoadError(PluginError):
-    """A plugin failed to load in strict mode."""
-
-
-class DuplicateNameError(PluginError):
-    """Two plugins registered the same name for a mode, format, type or command."""
-
-
-class QuestionnaireNotLoadedError(PluginError, LookupError):
-    """No plugin could read a questionnaire file."""
-
-
-class PluginWarning(UserWarning):
-    """A plugin failed and was left out (the non-strict form of PluginError)."""
-
-
-@dataclass(frozen=True)
-class PluginOrigin:
-    """Where a registered plugin came from, for ``instrument plugins``."""
-
-    source: str  # "built-in" or "entry point"
-    distribution: str | None = None
-    version: str | None = None
-
-
-@dataclass(frozen=True)
-class PluginInfo:
-    """One registered plugin as ``instrument plugins`` shows it."""
-
-    name: str
-    source: str
-    distribution: str | None
-    version: str | None
-    hooks: tuple[str, ...]
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _env_names(name: str) -> set[str]:
-    return {part.strip() for part in os.environ.get(name, "").split(",") if part.strip()}
-
-
-class InstrumentPluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers what start-up did.
-
-    pluggy records distribution data only for plugins loaded by its own
-    ``load_setuptools_entrypoints``; the host loads entry points one at a
-    time (to isolate failures), so it keeps origins, disabled names and
-    load failures here instead.
-    """
-
-    def __init__(self, *, strict: bool = False) -> None:
-        super().__init__(PROJECT_NAME)
-        self.strict = strict
-        self.origins: dict[str, PluginOrigin] = {}
-        self.disabled: set[str] = set()
-        self.failures: dict[str, str] = {}
-
-
-def get_plugin_manager(
-    *,
-    load_entrypoints: bool = True,
-    disabled: Iterable[str] = (),
-    strict: bool | None = None,
-) -> InstrumentPluginManager:
-    """Build a fresh plugin manager (see the module docstring for the order).
-
-    :param load_entrypoints: load third-party plugins from entry points;
-        tests pass False and register their plugins themselves.
-    :param disabled: plugin names (entry-point names, or distribution names)
-        never to register, added to those in ``INSTRUMENT_DISABLE_PLUGINS``.
-    :param strict: raise instead of warning when a plugin fails; None reads
-        ``INSTRUMENT_STRICT_PLUGINS``.
-    """
-    pm = InstrumentPluginManager(strict=_env_flag(STRICT_ENV) if strict is None else strict)
-    pm.add_hookspecs(hookspecs)
-    for name in sorted({*disabled, *_env_names(DISABLE_ENV)}):
-        pm.set_blocked(name)
-        pm.disabled.add(name)
-    for name, module in DEFAULT_PLUGINS:
-        _register_builtin(pm, name, module)
-    if load_entrypoints:
-        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            _register_entry_point(pm, entry_point)
-    _drop_unknown_hooks(pm)
-    pm.check_pending()
-    return pm
-
-
-def _load_failed(pm: InstrumentPluginManager, name: str, exc: BaseException) -> None:
-    message = f"plugin {name!r} could not be loaded: {type(exc).__name__}: {exc}"
-    pm.failures[name] = f"{type(exc).__name__}: {exc}"
-    if pm.strict:
-        raise PluginLoadError(message) from exc
-    warnings.warn(
-        f"{message}; running without it (disable it with {DISABLE_ENV}={name})",
-        PluginWarning,
-        stacklevel=3,
-    )
-
-
-def _register_builtin(pm: InstrumentPluginManager, name: str, module: str) -> None:
-    if pm.is_blocked(name):
-        return  # not even imported: disabling is how you get past a broken import
-    try:
-        pm.register(import_module(module), name=name)
-    except Exception as exc:
-        _load_failed(pm, name, exc)
-        return
-    pm.origins[name] = PluginOrigin("built-in", DISTRIBUTION, __version__)
-
-
-def _register_entry_point(pm: InstrumentPluginManager, entry_point: metadata.EntryPoint) -> None:
-    name = entry_point.name
-    dist = getattr(entry_point, "dist", None)
-    dist_name = dist.name if dist is not None else None
-    if pm.is_blocked(name) or (dist_name is not None and dist_name in pm.disabled):
-        return
-    existing = pm.get_plugin(name)
-    if existing is not None:
-        # The same module as a built-in registered under this name: that is
-        # the installed copy of DEFAULT_PLUGINS, not a clash.
-        if entry_point.attr is None and getattr(existing, "__name__", None) == entry_point.module:
-            return
-        _load_failed(pm, name, PluginError(f"the name {name!r} is already used by another plugin"))
-        return
-    try:
-        plugin = entry_point.load()
-        if pm.is_registered(plugin):
-            return
-        pm.register(plugin, name=name)
-    except Exception as exc:
-        _load_failed(pm, name, exc)
-        return
-    version = dist.version if dist is not None else None
-    pm.origins[name] = PluginOrigin("entry point", dist_name, version)
-
-
-def _drop_unknown_hooks(pm: InstrumentPluginManager) -> None:
-    """Find implementations of hooks that do not exist.
-
-    pluggy silently ignores them until ``check_pending``, which then fails
-    for *every* plugin. Outside strict mode the offending plugin alone is
-    left out, with a warning that suggests the hook it probably meant.
-    """
-    known = [name for name, caller in vars(pm.hook).items() if caller.has_spec()]
-    offenders: dict[str, list[str]] = {}
-    for hook_name, caller in list(vars(pm.hook).items()):
-        if caller.has_spec():
-            continue
-        for impl in caller.get_hookimpls():
-            if not impl.optionalhook:
-                offenders.setdefault(impl.plugin_name, []).append(hook_name)
-    if pm.strict:
-        return  # check_pending raises pluggy's PluginValidationError
-    for plugin_name, hook_names in offenders.items():
-        hints = []
-        for hook_name in sorted(hook_names):
-            close = difflib.get_close_matches(hook_name, known, n=1)
-            hints.append(f"{hook_name} (did you mean {close[0]}?)" if close else hook_name)
-        pm.unregister(name=plugin_name)
-        pm.origins.pop(plugin_name, None)
-        _load_failed(
-            pm, plugin_name, PluginError(f"implements unknown hook(s): {', '.join(hints)}")
-        )
+__all__ = ["PluginFacade", "Registry"]
 
 
 _T = TypeVar("_T", ModeSpec, OutputFormat, QuestionType)
@@ -302,7 +73,7 @@ class PluginFacade:
     def __init__(self, pm: pluggy.PluginManager, *, strict: bool | None = None) -> None:
         self.pm = pm
         if strict is None:
-            strict = getattr(pm, "strict", False) or _env_flag(STRICT_ENV)
+            strict = getattr(pm, "strict", False) or env_flag(STRICT_ENV)
         self.strict = strict
 
     # -- calling helpers ---------------------------------------------------
