@@ -42,6 +42,7 @@ from instrument.store import (
 
 __all__ = ["Gone", "InterviewAccess", "status_of"]
 
+
 def status_of(state: State) -> str:
     """The store status for an engine state (an unfinished interview is ``active``)."""
     return status_for_outcome(state.outcome)

@@ -56,6 +56,8 @@ def status_for_outcome(outcome: str | None) -> str:
     if outcome is None:
         return "active"
     return _STATUS_OF_OUTCOME.get(outcome, "complete")
+
+
 """Statuses that set ``finished_at``."""
 
 STAFF_ROLES: Final = ("researcher", "admin")
