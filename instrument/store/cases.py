@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from instrument.store.engine import PreSerialized, compact_json
 from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_json
 from instrument.store.plumbing import StoreBase, utc
-from instrument.store.records import CaseRecord
+from instrument.store.records import CaseBelongsElsewhere, CaseRecord, CaseWithdrawn
 from instrument.store.schema import cases
 
 __all__ = ["Cases"]
@@ -64,6 +64,9 @@ class Cases(StoreBase):
         JSON values (strings, numbers, booleans, null, lists and objects of
         them); anything else is a TypeError. ValueError for an empty or too
         long id, or a NUL character anywhere (:class:`NulCharacterRefused`).
+        :class:`CaseWithdrawn` if the case was withdrawn (a withdrawal is never
+        undone by importing the case again); :class:`CaseBelongsElsewhere` if
+        the id is stored for another questionnaire. Nothing is written then.
         """
         if not case_id or len(case_id) > _MAX_CASE_ID:
             raise ValueError(f"a case id has 1 to {_MAX_CASE_ID} characters, not {len(case_id)}")
@@ -82,6 +85,20 @@ class Cases(StoreBase):
         refuse_nul_in_json("preload", values, text)
         now = utc(now)
         with self._transaction(write=True) as connection:
+            stored = connection.execute(
+                sa.select(cases.c.questionnaire_id, cases.c.withdrawn_at)
+                .where(cases.c.id == case_id)
+                .with_for_update()
+            ).one_or_none()
+            if stored is not None and stored.withdrawn_at is not None:
+                raise CaseWithdrawn(
+                    f"case {case_id!r} was withdrawn on {stored.withdrawn_at:%Y-%m-%d}; "
+                    "it is not imported again"
+                )
+            if stored is not None and stored.questionnaire_id != questionnaire_id:
+                raise CaseBelongsElsewhere(
+                    f"case {case_id!r} belongs to questionnaire {stored.questionnaire_id!r}"
+                )
             connection.execute(
                 _upsert(self.dialect),
                 {

@@ -52,6 +52,7 @@ class DirectStatements:
         self._engine = engine
         self._returned = tuple(returned_columns)
         self._saves: dict[tuple[int, bool], str] = {}
+        self._event_keys: list[tuple[str, str, str, str, str, str]] = []
 
     def revision_of(self, interview_id: str) -> int | None:
         """The stored revision of an interview, or None if there is no such interview."""
@@ -79,6 +80,28 @@ class DirectStatements:
         if row is None:
             return None
         return {name: _utc_if_time(value) for name, value in zip(self._returned, row, strict=True)}
+
+    def event_keys(self, event_count: int) -> list[tuple[str, str, str, str, str, str]]:
+        """The parameter names of events 1 to ``event_count`` in :meth:`save_sql`, built once.
+
+        Per event: ``(kind, variable, value, mode, actor, at)``, e.g.
+        ``("e1_kind", "e1_variable", ...)``; spelling them on every save costs
+        more than the rest of filling in the parameters.
+        """
+        keys = self._event_keys
+        while len(keys) < event_count:
+            n = len(keys) + 1
+            keys.append(
+                (
+                    f"e{n}_kind",
+                    f"e{n}_variable",
+                    f"e{n}_value",
+                    f"e{n}_mode",
+                    f"e{n}_actor",
+                    f"e{n}_at",
+                )
+            )
+        return keys
 
     def save_sql(self, event_count: int, with_key: bool) -> str:
         """The save as one statement with data-modifying CTEs (built once per shape).

@@ -16,7 +16,9 @@ from typing import Any, NamedTuple
 __all__ = [
     "AccessToken",
     "AnswerEvent",
+    "CaseBelongsElsewhere",
     "CaseRecord",
+    "CaseWithdrawn",
     "Contact",
     "ExportRecord",
     "InterviewNotFound",
@@ -62,6 +64,14 @@ class InterviewNotFound(StoreError, LookupError):
 
 class InterviewWithdrawn(StoreError):
     """The respondent withdrew; the interview accepts no more answers."""
+
+
+class CaseWithdrawn(StoreError):
+    """The case was withdrawn: it is not imported, started or sent a link again."""
+
+
+class CaseBelongsElsewhere(StoreError, ValueError):
+    """A case id already stored for another questionnaire."""
 
 
 class QuestionnaireVersionConflict(StoreError, ValueError):
@@ -250,6 +260,7 @@ class CaseRecord:
     preload: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+    withdrawn_at: dt.datetime | None = None  # a withdrawn case keeps no preload values
 
 
 @dataclass(frozen=True, slots=True)

@@ -324,13 +324,16 @@ class InterviewSaves(Interviews):
         values = dict(params)
         values["b_state"] = state_json
         values["b_key"] = idempotency_key
-        for i, item in enumerate(events, start=1):
-            values[f"e{i}_kind"] = item.kind
-            values[f"e{i}_variable"] = item.variable
-            values[f"e{i}_value"] = value_texts[i - 1]
-            values[f"e{i}_mode"] = item.mode or mode
-            values[f"e{i}_actor"] = item.actor
-            values[f"e{i}_at"] = utc(item.at) if item.at is not None else now
+        names = self._direct.event_keys(len(events))
+        for item, text, (kind, variable, value, event_mode, actor, at) in zip(
+            events, value_texts, names
+        ):
+            values[kind] = item.kind
+            values[variable] = item.variable
+            values[value] = text
+            values[event_mode] = item.mode or mode
+            values[actor] = item.actor
+            values[at] = utc(item.at) if item.at is not None else now
         try:
             return self._direct.save(values, len(events), idempotency_key is not None)
         except KeyAlreadyUsed:

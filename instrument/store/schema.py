@@ -244,6 +244,8 @@ cases = sa.Table(
     sa.Column("preload", sa.JSON, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # When the case was withdrawn (migration 0005): it is never imported, started or linked again.
+    sa.Column("withdrawn_at", UTCDateTime, nullable=True),
 )
 
 # Signed-in staff: one row per sign-in, so that signing out (or a password

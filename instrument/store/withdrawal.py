@@ -24,20 +24,53 @@ from instrument.store.schema import (
     contacts,
     idempotency_keys,
     interviews,
+    questionnaire_versions,
 )
 
 __all__ = ["Withdrawals"]
 
 
 def _empty_preload(connection: sa.Connection, case_id: str, now: dt.datetime) -> int:
-    """Empty a case's preload values; how many there were."""
+    """Empty a case's preload values and mark it withdrawn; how many values there were.
+
+    A case not stored yet but with interviews gets a row of its own, empty and
+    withdrawn, so that importing it later is refused too.
+    """
     preload = connection.scalar(
         sa.select(cases.c.preload).where(cases.c.id == case_id).with_for_update()
     )
     if preload is None:
+        questionnaire_id = connection.scalar(
+            sa.select(questionnaire_versions.c.questionnaire_id)
+            .select_from(
+                interviews.join(
+                    questionnaire_versions,
+                    interviews.c.questionnaire_version_id == questionnaire_versions.c.id,
+                )
+            )
+            .where(interviews.c.case_id == case_id)
+            .limit(1)
+        )
+        if questionnaire_id is not None:
+            connection.execute(
+                cases.insert().values(
+                    id=case_id,
+                    questionnaire_id=questionnaire_id,
+                    preload={},
+                    created_at=now,
+                    updated_at=now,
+                    withdrawn_at=now,
+                )
+            )
         return 0
     connection.execute(
-        cases.update().where(cases.c.id == case_id).values(preload={}, updated_at=now)
+        cases.update()
+        .where(cases.c.id == case_id)
+        .values(
+            preload={},
+            updated_at=now,
+            withdrawn_at=sa.func.coalesce(cases.c.withdrawn_at, now),
+        )
     )
     return len(preload) if isinstance(preload, dict) else 1
 
