@@ -97,3 +97,36 @@ def test_a_questionnaire_the_database_does_not_hold(tmp_path: Path) -> None:
         str(sample), "--questionnaire", "nope", "--database", f"sqlite:///{tmp_path / 'x.db'}"
     )
     assert code == 1 and "holds no questionnaire 'nope'" in output
+
+
+def test_withdrawn_cases_and_cases_of_another_questionnaire_are_refused_by_line(
+    tmp_path: Path,
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    first = write(tmp_path / "first.csv", "case_id,profile_n_children\nm-1,2\nm-2,1\n")
+    links = tmp_path / "links.csv"
+    code, output = run(
+        str(first), "--questionnaire", str(FLAGSHIP), "--database", db, "--links", str(links)
+    )
+    assert code == 0, output
+    assert links.stat().st_mode & 0o777 == 0o600  # each link opens a person's interview
+    store = open_store(db)
+    try:
+        store.withdraw("m-1")
+    finally:
+        store.close()
+    again = write(tmp_path / "again.csv", "case_id,profile_n_children\nm-2,3\nm-1,2\n")
+    code, output = run(str(again), "--questionnaire", str(FLAGSHIP), "--database", db)
+    assert code == 1
+    assert f"{again}:3: case 'm-1' was withdrawn on " in output and "nothing was stored" in output
+    store = open_store(db)
+    try:
+        assert store.get_case("m-2").preload == {"profile_n_children": 1}  # unchanged
+    finally:
+        store.close()
+    other = ROOT / "questionnaires" / "school_travel.yaml"
+    moved = write(tmp_path / "moved.csv", "case_id\nm-2\n")
+    code, output = run(str(moved), "--questionnaire", str(other), "--database", db)
+    assert (
+        code == 1 and f"{moved}:2: case 'm-2' belongs to questionnaire 'social_licence'" in output
+    )

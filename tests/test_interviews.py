@@ -385,3 +385,24 @@ def test_the_cache_never_hands_one_interview_to_two_requests() -> None:
 class _Record:
     def __init__(self, interview_id: str) -> None:
         self.id = interview_id
+
+
+def test_a_withdrawn_case_gets_no_new_interview_and_no_link(store: Store) -> None:
+    from instrument.store import CaseWithdrawn
+
+    heard: list[str] = []
+    service = service_on(store, listener=lambda kind, *rest: heard.append(kind))
+    service.put_case("mini", "case-w", {"region": 1}, now=T0)
+    token = service.issue_link("mini", case_id="case-w", now=T0)
+    opened = service.open_link(token, mode="web", actor=RESPONDENT, now=T0)
+    assert isinstance(opened, LinkOpened)
+    assert isinstance(service.open_link(token, mode="web", actor=RESPONDENT, now=T0), LinkOpened)
+    assert heard == ["started", "resumed"]  # a personal link that resumes is told as such
+    store.withdraw("case-w", now=T0)
+    with pytest.raises(CaseWithdrawn):
+        service.start("mini", mode="cati", actor="interviewer:I-1", now=T0, case_id="case-w")
+    with pytest.raises(CaseWithdrawn):
+        service.issue_link("mini", case_id="case-w", now=T0)
+    with pytest.raises(CaseWithdrawn):
+        service.put_case("mini", "case-w", {"region": 2}, now=T0)
+    assert service.open_link(token, mode="web", actor=RESPONDENT, now=T0) == LinkProblem("expired")

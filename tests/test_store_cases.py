@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic import command
 
 from instrument.store import (
+    CaseBelongsElsewhere,
+    CaseWithdrawn,
     NulCharacterRefused,
     Store,
     migrate,
@@ -37,8 +39,8 @@ def test_a_case_is_stored_with_its_preload_and_replaced_whole(store: Store) -> N
     )
     assert first.created_at == first.updated_at == T0
     assert store.get_case("case-1") == first
-    replaced = store.put_case("case-1", "social_licence_w2", {"region": 4}, now=_at(5))
-    assert (replaced.questionnaire_id, replaced.preload) == ("social_licence_w2", {"region": 4})
+    replaced = store.put_case("case-1", "social_licence", {"region": 4}, now=_at(5))
+    assert (replaced.questionnaire_id, replaced.preload) == ("social_licence", {"region": 4})
     assert (replaced.created_at, replaced.updated_at) == (T0, _at(5))
     with store.engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM cases")).scalar() == 1
@@ -123,3 +125,62 @@ def test_migration_0004_from_a_database_at_0003(database_url: str) -> None:
             tables = set(sa.inspect(connection).get_table_names())
         assert "cases" not in tables and "staff_sessions" not in tables
         assert store.load_interview("i-1").state == {"a": 1}
+
+
+def test_a_withdrawn_case_is_never_imported_again(store: Store) -> None:
+    """Withdrawal is final: storing the case again is refused, and nothing is written."""
+    store.put_case("case-1", "social_licence", PRELOAD, now=T0)
+    store.withdraw("case-1", now=_at(1))
+    with pytest.raises(CaseWithdrawn, match="case 'case-1' was withdrawn on 2025-03-01"):
+        store.put_case("case-1", "social_licence", PRELOAD, now=_at(2))
+    case = store.get_case("case-1")
+    assert case is not None and case.preload == {} and case.withdrawn_at == _at(1)
+    # withdrawn again later: the first time stands
+    store.withdraw("case-1", now=_at(5))
+    assert store.get_case("case-1").withdrawn_at == _at(1)  # type: ignore[union-attr]
+
+
+def test_a_case_with_interviews_but_no_row_leaves_a_withdrawn_row(store: Store) -> None:
+    version = store.add_questionnaire_version("social_licence", "1", YAML)
+    store.create_interview(version.id, mode="web", language="en", state={}, case_id="c-7", now=T0)
+    assert store.get_case("c-7") is None
+    store.withdraw("c-7", now=_at(1))
+    case = store.get_case("c-7")
+    assert (
+        case is not None
+        and case.withdrawn_at == _at(1)
+        and case.questionnaire_id == "social_licence"
+    )
+    with pytest.raises(CaseWithdrawn):
+        store.put_case("c-7", "social_licence", {}, now=_at(2))
+
+
+def test_a_case_id_of_another_questionnaire_is_not_moved(store: Store) -> None:
+    store.put_case("case-1", "social_licence", {"region": 1}, now=T0)
+    with pytest.raises(CaseBelongsElsewhere, match="belongs to questionnaire 'social_licence'"):
+        store.put_case("case-1", "school_travel", {"region": 2}, now=_at(1))
+    assert store.get_case("case-1").questionnaire_id == "social_licence"  # type: ignore[union-attr]
+
+
+def test_migration_0005_adds_the_withdrawal_time(database_url: str) -> None:
+    engine = create_store_engine(resolve_url(database_url))
+    try:
+        migrate.upgrade(engine, "0004_cases_sessions")
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO cases (id, questionnaire_id, preload, created_at, updated_at)"
+                    " VALUES ('c-1', 'social_licence', :p, :t, :t)"
+                ),
+                {"p": '{"region": 1}', "t": T0},
+            )
+    finally:
+        engine.dispose()
+    with open_store(database_url) as store:
+        case = store.get_case("c-1")
+        assert case is not None and case.preload == {"region": 1} and case.withdrawn_at is None
+        with store.engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection=connection), "0004_cases_sessions")
+        with store.engine.connect() as connection:
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("cases")}
+        assert "withdrawn_at" not in columns

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 
 import click
@@ -69,7 +70,7 @@ def import_cases(
     from instrument.interviews.case_file import CaseFileError, read_case_file, store_cases
     from instrument.loader import LoadOptions
     from instrument.questionnaires import facade_from_context, require
-    from instrument.store import open_store
+    from instrument.store import StoreError, open_store
 
     facade = facade_from_context()
     options = LoadOptions.of(facade)
@@ -94,20 +95,31 @@ def import_cases(
             ) from None
         now = dt.datetime.now(dt.UTC)
         expires = now + dt.timedelta(days=expires_days) if expires_days else None
-        stored = store_cases(
-            InterviewService(store, surveys),
-            survey.id,
-            rows,
-            now=now,
-            links=links_path is not None,
-            expires_at=expires,
-        )
+        try:
+            stored = store_cases(
+                InterviewService(store, surveys),
+                survey.id,
+                rows,
+                now=now,
+                source=str(path),
+                links=links_path is not None,
+                expires_at=expires,
+            )
+        except CaseFileError as exc:
+            raise click.ClickException(
+                f"{len(exc.problems)} problem(s); nothing was stored:\n" + "\n".join(exc.problems)
+            ) from None
+        except StoreError as exc:  # withdrawn by someone else while this file was stored
+            raise click.ClickException(f"{exc}; the cases before it were stored") from None
     finally:
         store.close()
     click.echo(f"stored {len(stored)} case(s) of {survey.id}")
     if links_path is not None:
         base = base_url.rstrip("/")
-        with links_path.open("w", encoding="utf-8", newline="") as handle:
+        # Readable by its owner only: each link opens one person's interview.
+        descriptor = os.open(links_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.chmod(links_path, 0o600)  # an existing file keeps its mode otherwise
+        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["case_id", "link"])
             for case in stored:

@@ -103,7 +103,7 @@ def _check_header(
         if name.lower() in PERSONAL_COLUMNS:
             problems.append(
                 f"{path}:1: '{name}' is personal data; it is never stored with the cases or the "
-                "answers (contact details are imported with the telephone sample or the panel)"
+                "answers (contact details will have their own import, kept apart from answers)"
             )
         else:
             preloads = ", ".join(preload_ids) or "none"
@@ -157,14 +157,34 @@ def store_cases(
     rows: Sequence[CaseRow],
     *,
     now: dt.datetime,
+    source: str = "<cases>",
     links: bool = False,
     expires_at: dt.datetime | None = None,
 ) -> list[StoredCase]:
     """Store every case with its preload values; with ``links``, issue each a personal link.
 
     Storing a case again replaces its preload values. A link is issued anew
-    each time (earlier links keep working until they expire).
+    each time (earlier links keep working until they expire). A case that was
+    withdrawn, or that belongs to another questionnaire, is a problem of its
+    row (``source:line``), and then nothing is stored.
     """
+    problems = []
+    for row in rows:
+        known = service.store.get_case(row.case_id)
+        if known is None:
+            continue
+        if known.withdrawn_at is not None:
+            problems.append(
+                f"{source}:{row.line}: case '{row.case_id}' was withdrawn on "
+                f"{known.withdrawn_at:%Y-%m-%d}; a withdrawn case is never imported again"
+            )
+        elif known.questionnaire_id != questionnaire_id:
+            problems.append(
+                f"{source}:{row.line}: case '{row.case_id}' belongs to questionnaire "
+                f"'{known.questionnaire_id}'"
+            )
+    if problems:
+        raise CaseFileError(problems)
     stored = []
     for row in rows:
         service.put_case(questionnaire_id, row.case_id, row.preload, now=now)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from instrument.engine import EngineError
 from instrument.engine.case import typed_case
 from instrument.interviews.outcomes import LinkOpened, LinkProblem
-from instrument.store import InterviewNotFound
+from instrument.store import CaseWithdrawn, InterviewNotFound
 
 if TYPE_CHECKING:
     from instrument.interviews.outcomes import Saved
@@ -59,6 +59,10 @@ class LinkOperations:
 
         def start(self, questionnaire_id: str, **kwargs: Any) -> Saved: ...
 
+        def _tell(
+            self, kind: str, interview_id: str, at: dt.datetime, mode: str, data: Mapping[str, Any]
+        ) -> None: ...
+
     # -- cases -------------------------------------------------------------------
 
     def put_case(
@@ -83,6 +87,8 @@ class LinkOperations:
         case = self.store.get_case(case_id)
         if case is None:
             return {}
+        if case.withdrawn_at is not None:
+            raise CaseWithdrawn(f"case {case_id!r} was withdrawn")
         if case.questionnaire_id != questionnaire_id:
             raise EngineError(
                 f"case {case_id!r} belongs to questionnaire {case.questionnaire_id!r}, "
@@ -134,6 +140,7 @@ class LinkOperations:
         if isinstance(target, LinkProblem):
             return target
         if target.interview_id is not None:
+            self._tell("resumed", target.interview_id, now, mode, {"link": "personal"})
             return LinkOpened(target.interview_id, target.questionnaire_id, started=False)
         started = self.start(
             target.questionnaire_id,
@@ -178,6 +185,8 @@ class LinkOperations:
         """Issue a personal link that starts a (case's) interview of ``questionnaire_id``."""
         if questionnaire_id not in self.surveys:
             raise KeyError(f"questionnaire {questionnaire_id!r} is not served")
+        if case_id is not None:
+            self.case_preload(questionnaire_id, case_id)  # refuses a withdrawn case
         return self.store.issue_token(
             questionnaire_id, case_id=case_id, purpose=purpose, expires_at=expires_at, now=now
         )

@@ -110,11 +110,13 @@ class InterviewService(LinkOperations, InterviewAccess):
         The case's preload values (dependent data: what the panel already
         knows) come from the store when ``case_id`` names a stored case and
         ``preload`` is not given. :raises EngineError: the questionnaire does
-        not run in ``mode`` or has no ``language``, or a preload value is not valid.
+        not run in ``mode`` or has no ``language``, or a preload value is not
+        valid; :class:`~instrument.store.CaseWithdrawn` for a withdrawn case.
         """
         survey = self.surveys[questionnaire_id]
-        if preload is None and case_id is not None:
-            preload = self.case_preload(questionnaire_id, case_id)
+        if case_id is not None:
+            stored = self.case_preload(questionnaire_id, case_id)  # refuses a withdrawn case
+            preload = stored if preload is None else preload
         state = survey.engine.start(
             now=now, seed=secrets.randbits(31), mode=mode, language=language, case=preload
         )
