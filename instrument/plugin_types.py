@@ -6,7 +6,7 @@ the plugin builds its descriptor, naming the field, not later when a mode is
 mounted or an export is half written.
 
 Callbacks take one positional context object (the questionnaire, the dataset,
-the runner) rather than datasette-style injection by parameter name: the
+the mode context) rather than datasette-style injection by parameter name: the
 signature is fixed and type-checkable, and new context goes on the object.
 
 This module imports nothing beyond the standard library; it is part of the

@@ -13,11 +13,11 @@ from instrument.modes import WEB
 from instrument.plugin_types import ModeSpec
 
 
-def create_blueprint(runner: Any) -> Any:
+def create_blueprint(context: Any) -> Any:
     """Build the web mode's blueprint for the host (see :mod:`instrument_web.views`)."""
     from instrument_web.views import create_blueprint as build
 
-    return build(runner)
+    return build(context)
 
 
 def preview(step: Any, language: str) -> str:
