@@ -43,6 +43,25 @@ PEAK_RSS_KIB = 400 * 1024
 WORKER = r"""
 import json, resource, sys, time, traceback
 resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+
+def reset_peak():
+    # ru_maxrss would not do: Linux carries the parent's peak across fork and exec,
+    # so a worker started from a large pytest process reports pytest's memory.
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+def peak_kib():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 from instrument.loader import load_questionnaire_text
 from instrument.texts import MISSING
 
@@ -60,6 +79,7 @@ def render_all(questionnaire):
 
 for line in sys.stdin:
     job = json.loads(line)
+    reset_peak()
     started = time.perf_counter()
     reply = {"name": job["name"]}
     try:
@@ -73,7 +93,7 @@ for line in sys.stdin:
     except BaseException:
         reply["traceback"] = traceback.format_exc()
     reply["seconds"] = time.perf_counter() - started
-    reply["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reply["peak_rss_kib"] = peak_kib()
     print(json.dumps(reply), flush=True)
 """.replace("ADDRESS_SPACE", str(ADDRESS_SPACE))
 
@@ -139,6 +159,31 @@ def test_the_worker_really_is_limited() -> None:
         timeout=60,
     )
     assert probe.returncode != 0 and "MemoryError" in probe.stderr
+
+
+def test_the_peak_is_the_workers_own_not_its_parents() -> None:
+    """A worker started by a process holding 450 MiB reports its own peak, not its parent's."""
+    job = json.dumps({"name": "mini.yaml", "text": SOURCES[0].read_text(encoding="utf-8")})
+    parent = (
+        "import subprocess, sys\n"
+        "held = bytearray(450 * 2**20)\n"
+        "for i in range(0, len(held), 4096): held[i] = 1\n"
+        "done = subprocess.run([sys.executable, '-c', sys.argv[1]], input=sys.argv[2] + '\\n',"
+        " capture_output=True, text=True)\n"
+        "print(done.stdout, end=''); print(done.stderr, file=sys.stderr, end='')\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", parent, WORKER, job],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert ran.returncode == 0, ran.stderr
+    reply = json.loads(ran.stdout)
+    assert reply["loaded"], reply
+    assert reply["peak_rss_kib"] < 200 * 1024, f"{reply['peak_rss_kib']:,} KiB"
 
 
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
