@@ -1395,8 +1395,9 @@ def render_section(
             "compares them, per variable and value, with what the generator sent and got a 303 for."
         ),
         (
-            "- The open link is not rate limited (only failed personal-link look-ups and staff sign-ins "
-            "are), so the defaults are left as they are."
+            "- The open link's start throttle (START_ATTEMPTS new interviews per address in START_WINDOW_SECONDS) "
+            "is lifted for the run, as every simulated respondent comes from this machine's address; "
+            "the throttle costs one counter look-up per start, not per page turn."
         ),
     ]
     if profile is not None:
