@@ -40,7 +40,13 @@ class Expressions(Shapes):
         what: str,
         site: Site | None,
         expected: ValueType | None = ValueType.BOOLEAN,
+        loop: str | None = None,
     ) -> CompiledExpression | None:
+        """Compile one expression in the file.
+
+        ``site`` places it on the route (and checks what it reads comes earlier);
+        an expression with no site (a computed variable's) still sits in ``loop``.
+        """
         if node is None:
             return None
         if not isinstance(node, YScalar) or isinstance(node.value, (dict, list)):
@@ -56,7 +62,7 @@ class Expressions(Shapes):
         else:
             self.err(node.pos, f"{what} must be an expression written as text")
             return None
-        scope = Scope(self.var_infos(), loop=site.loop if site else None)
+        scope = Scope(self.var_infos(), loop=site.loop if site else loop)
         try:
             compiled = compile_expression(source, scope, expected)
         except ExpressionError as exc:

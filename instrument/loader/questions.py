@@ -78,7 +78,10 @@ class Questions(Texts, Expressions):
             **texts,
         )
         if qtype == "computed":
-            expr = self.expression(m.get("expr"), f"the expression of {what}", None, None)
+            # inside a loop it is worked out per iteration, over that iteration's answers
+            expr = self.expression(
+                m.get("expr"), f"the expression of {what}", None, None, loop=raw.loop
+            )
             kwargs["expr"] = expr
             if expr is not None:
                 kwargs["level"] = self.level(
