@@ -6,7 +6,10 @@ Measures, on one core:
 
 * median and p99 time of one step (submit a page + render the next with
   ``current_step``, as a web request does) on the flagship questionnaire and
-  on a generated questionnaire of about 1,000 questions (benchmarks/generate.py);
+  on a generated questionnaire of about 1,000 questions (benchmarks/generate.py),
+  and on one whose every page reads the last of a chain of 30 computed variables,
+  each reading the one before twice (benchmarks/generate_chain.py), with its
+  simulated respondents per second;
 * load+check time of the generated questionnaire (read, parse, check, compile);
 * simulated flagship respondents per second (``instrument.simulate``, the
   full random respondent: skips, don't know, invalid input, back, jumps);
@@ -47,6 +50,7 @@ for path in (ROOT, HERE):
         sys.path.insert(0, str(path))
 
 from generate import generate
+from generate_chain import generate_chain
 
 from instrument.engine import Engine, OptionView, QuestionView, Step
 from instrument.engine.steps import changed
@@ -211,6 +215,18 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
     flagship_interviews = 60 if quick else 600
     flagship_steps = step_times(engine, flagship_interviews, case=case)
     large_steps = step_times(large_engine, 2 if quick else 12, case={"pre_group": 1, "pre_size": 3})
+    chain_links = 30
+    with tempfile.TemporaryDirectory() as tmp:
+        chain_path = Path(tmp) / "chain.yaml"
+        chain_path.write_text(generate_chain(chain_links), encoding="utf-8")
+        chain = load_questionnaire(chain_path).questionnaire
+    assert chain is not None
+    chain_engine = Engine(chain)
+    chain_steps = step_times(chain_engine, 10 if quick else 100)
+    chain_count = 100 if quick else 500
+    cpu0 = time.process_time()
+    simulate(chain, chain_count, seed=1, now=NOW, engine=chain_engine)
+    chain_rate = chain_count / max(time.process_time() - cpu0, 1e-9)
 
     # Simulated in batches, each timed on its own: on a shared virtual machine the
     # CPU time of the same work varies by a fifth or more from minute to minute
@@ -233,6 +249,7 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
 
     f_med, f_p99 = statistics.median(flagship_steps), percentile(flagship_steps, 0.99)
     l_med, l_p99 = statistics.median(large_steps), percentile(large_steps, 0.99)
+    c_med = statistics.median(chain_steps)
     load_med, load_cpu_med = statistics.median(loads), statistics.median(load_cpu)
     wall_rate = n / sum(r.seconds for r in reports)
     best_rate, median_rate = max(batch_rates), statistics.median(batch_rates)
@@ -250,6 +267,18 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
             "-",
             us(l_p99),
             None,
+        ),
+        Row(
+            f"Step, generated chain of {chain_links} computed variables: median",
+            "≤ 1 ms",
+            us(c_med),
+            c_med <= 1e-3,
+        ),
+        Row(
+            f"Simulated respondents per second, generated chain of {chain_links} computed variables ({chain_count:,}, web)",
+            "≥ 100/s",
+            f"{chain_rate:,.0f}/s per CPU-second",
+            chain_rate >= 100,
         ),
         Row(
             f"Load + check, generated {large.question_count:,}-question questionnaire (median of {len(loads)})",

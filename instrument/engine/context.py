@@ -30,9 +30,14 @@ class Context:
     under it, so the per-iteration contexts of a loop are built once and reused
     by every aggregate that asks (``min(child_age)``, ``count_if(...)``).
     ``overlay`` holds answers entered on the page being checked, seen as if saved.
+
+    Computed values are remembered in ``memo``: the state's own cache
+    (:attr:`State.computed`, emptied by :meth:`State.changed`), or with an
+    overlay a cache of this context's family only, since the overlay's values
+    are not the state's.
     """
 
-    __slots__ = ("variables", "state", "loop", "suffix", "sfx", "overlay", "_iterations")
+    __slots__ = ("variables", "state", "loop", "suffix", "sfx", "overlay", "memo", "_iterations")
 
     def __init__(
         self,
@@ -41,6 +46,7 @@ class Context:
         loop: str | None = None,
         suffix: str | None = None,
         overlay: Mapping[str, Any] | None = None,
+        memo: dict[Any, Any] | None = None,
     ) -> None:
         self.variables = variables
         self.state = state
@@ -48,6 +54,9 @@ class Context:
         self.suffix = suffix
         self.sfx = "" if suffix is None else "_" + suffix
         self.overlay = overlay
+        if memo is None:
+            memo = state.computed if overlay is None else {}
+        self.memo = memo
         self._iterations: dict[str, list[Context]] | None = None
 
     @property
@@ -78,9 +87,17 @@ class Context:
         question = var.question
         if kind != "computed" or question is None or question.expr is None:
             return None
+        # a computed variable outside loops has one value whatever iteration asks
+        memo_key = name if var.loop is None else (name, self.loop, self.suffix)
+        memo = self.memo
+        if memo_key in memo:
+            return memo[memo_key]
         if question.when is not None and not question.when.evaluate(self):
-            return None
-        return question.expr.evaluate(self)
+            value = None
+        else:
+            value = question.expr.evaluate(self)
+        memo[memo_key] = value
+        return value
 
     def iterations(self, loop: str) -> Sequence[Context]:
         memo = self._iterations
@@ -89,7 +106,7 @@ class Context:
         found = memo.get(loop)
         if found is None:
             found = memo[loop] = [
-                Context(self.variables, self.state, loop, suffix, self.overlay)
+                Context(self.variables, self.state, loop, suffix, self.overlay, self.memo)
                 for suffix in self.state.loop_keys.get(loop, ())
             ]
         return found

@@ -195,6 +195,7 @@ class Engine:
             return []
         old = state.language
         state.language = language
+        state.changed()
         state.now = now
         return [Event("language", now, data={"from": old, "to": language})]
 

@@ -122,6 +122,7 @@ class Renderer:
             choices = self.q.questions[loop.for_each].choices if loop.for_each else None
             suffix = str(choices.options[0].code) if choices is not None else "1"
             state.loop_keys[page.loop] = [suffix]
+            state.changed()
         ctx = Context(self.variables, state, page.loop, suffix)
         html = self.q.mode_policies[mode].markup
         section = self.layout.page_section.get(page.id)

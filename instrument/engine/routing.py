@@ -126,6 +126,8 @@ class Router:
                 continue
             if isinstance(item, Loop):
                 keys = self._loop_keys(item, ctx)
+                if state.loop_keys.get(item.id) != keys:
+                    state.changed()  # aggregates over the loop see its new iterations
                 state.loop_keys[item.id] = keys
                 ctx = None  # its remembered loop iterations are out of date now
                 if not keys:
@@ -190,6 +192,9 @@ class Router:
         state.visits += 1
         state.history.append(PageVisit(page.id, new_frames, keys, state.visits, now, suffix))
         state.on_route.update(keys)
+        answers = state.answers
+        if any(answers.get(key) is not None for key in keys):
+            state.changed()  # answers kept from an earlier route count again
         end = page.questions[0] if page.questions[0].type == "end" else None
         if end is not None:
             state.outcome = end.outcome or "complete"
@@ -210,6 +215,7 @@ class Router:
         history = state.history
         while len(history) > index + 1:
             state.on_route.difference_update(history.pop().keys)
+        state.changed()
         current = history[-1]._replace(shown_at=now)
         history[-1] = current
         return left, current

@@ -96,6 +96,8 @@ class State:
     modes_used: list[str] = field(default_factory=list)
     # derived, rebuilt from history on load:
     on_route: set[str] = field(default_factory=set, repr=False)
+    # computed values worked out since the last change (see changed()); never stored
+    computed: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
@@ -104,6 +106,16 @@ class State:
     @property
     def current(self) -> PageVisit | None:
         return self.history[-1] if self.history else None
+
+    def changed(self) -> None:
+        """Forget the computed values: called by whatever changes answers, route, loops or language.
+
+        Computed variables are worked out once per state and kept here, because a
+        chain of them, each reading the one before more than once, would otherwise
+        cost twice as much per link on every read.
+        """
+        if self.computed:
+            self.computed.clear()
 
     def data(self) -> dict[str, Any]:
         """The answers that count: those on the route (others stay in :attr:`answers` as history)."""

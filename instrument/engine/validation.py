@@ -71,6 +71,8 @@ class Validator:
         if finished:
             raise EngineError("the interview has finished")
         assert visit is not None
+        if state.now.date() != now.date():
+            state.changed()  # today() moved on
         state.now = now
         page = self.q.pages[visit.page]
         ctx = Context(self.variables, state, page.loop, visit.suffix)
@@ -104,13 +106,17 @@ class Validator:
             ]
         stored = state.answers
         mode = state.mode
+        answered = False
         for key, value in values.items():
             old = stored.get(key, _ABSENT)
             if old is _ABSENT or old != value or type(old) is not type(value):
                 events.append(
                     Event("answer", now, key, to_json(value), {"actor": actor, "mode": mode})
                 )
+                answered = True
             stored[key] = value
+        if answered:
+            state.changed()  # computed values may read what changed
         shown_at = visit.shown_at
         page_data = {
             "page": visit.page,
