@@ -23,6 +23,7 @@ __all__ = [
     "QUESTION_TYPES",
     "Block",
     "Check",
+    "ChoiceFilter",
     "ChoiceList",
     "Experiment",
     "GridRow",
@@ -124,6 +125,15 @@ class Option:
     other_specify: bool = False
     fixed: bool = False
     not_read_out: bool = False
+    attributes: tuple[tuple[str, Any], ...] = ()  # what a choice_filter matches (region: 1)
+    pos: Position | None = field(default=None, compare=False)  # where it is written
+
+    def attribute(self, name: str) -> Any:
+        """This option's value of attribute ``name`` (None when it has none)."""
+        for key, value in self.attributes:
+            if key == name:
+                return value
+        return None
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,18 @@ class ChoiceList:
             if o.code == code:
                 return o
         return None
+
+
+@dataclass(frozen=True)
+class ChoiceFilter:
+    """Offer only the options whose ``attribute`` equals (or lists) the value of ``value``.
+
+    As XLSForm's ``choice_filter: region=${region}``: districts within the region
+    answered earlier. An option without the attribute is always offered.
+    """
+
+    attribute: str
+    value: CompiledExpression
 
 
 @dataclass(frozen=True)
@@ -195,6 +217,7 @@ class Question:
     loop: str | None = None
     ordinal: int = 0
     custom: Any = None  # a plugin's QuestionType, for types beyond the built-in ones
+    choice_filter: tuple[ChoiceFilter, ...] = ()
 
     @functools.cached_property
     def stores_value(self) -> bool:
@@ -259,6 +282,7 @@ class Loop:
     count: CompiledExpression | None = None
     for_each: str | None = None
     when: CompiledExpression | None = None
+    parent: str | None = None  # the loop this one is inside (people inside households)
 
 
 Item = Page | Section | Block | Loop

@@ -20,6 +20,7 @@ from typing import Any
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
 from instrument.engine.messages import message
+from instrument.engine.offered import offered_codes
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.routing import Router
 from instrument.engine.state import State
@@ -195,6 +196,11 @@ class Renderer:
                     changes["other_value"] = other_value
         if question.randomize and view.options:
             changes["options"] = self._ordered_options(question, view.options, state, key or qid)
+        if question.choice_filter:
+            offered = offered_codes(question, ctx)
+            if offered is not None:
+                options = changes.get("options", view.options)
+                changes["options"] = tuple([o for o in options if o.code in offered])
         return changed(view, **changes) if changes else view
 
     def _shared_view(

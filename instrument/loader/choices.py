@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from instrument.diagnostics import Position, did_you_mean
 from instrument.expressions import ValueType, VarInfo
 from instrument.model import VALUE_TYPE_OF, ChoiceList, Experiment, Option, Preload, Text
 from instrument.names import MAX_VALUE_LABEL
 from instrument.texts import TextTemplate
-from instrument.yamlsrc import YMap, YNode, YScalar
+from instrument.yamlsrc import YMap, YNode, YScalar, YSeq
 
 from .state import VarMeta
 from .texts import Texts
@@ -95,11 +97,33 @@ class Choices(Texts):
                     other_specify=self.boolean(om, "other_specify", False, "an option"),
                     fixed=self.boolean(om, "fixed", False, "an option"),
                     not_read_out=self.boolean(om, "not_read_out", False, "an option"),
+                    attributes=self.option_attributes(om.get("attributes"), code),
+                    pos=om.pos,
                 )
             )
         if sum(o.other_specify for o in options) > 1:
             self.err(seq.pos, f"{what} has more than one other_specify option")
         return ChoiceList(name, tuple(options), seq.pos) if options else None
+
+    def option_attributes(self, node: YNode | None, code: int) -> tuple[tuple[str, Any], ...]:
+        """An option's attributes for choice filters: names to a number, a text, or a list of them."""
+        m = self.expect_map(node, f"the attributes of option {code}", node.pos) if node else None
+        if m is None:
+            return ()
+        result = []
+        for name, value_node in m.items():
+            if not SIMPLE_ID.match(name):
+                self.err(m.where(name), f"attribute name '{name}' must be a simple name")
+                continue
+            value = _attribute_value(value_node)
+            if value is None:
+                self.err(
+                    value_node.pos,
+                    f"attribute '{name}' of option {code} must be a whole number, a text, or a list of them",
+                )
+                continue
+            result.append((name, value))
+        return tuple(result)
 
     def yesno_list(self, pos: Position) -> ChoiceList:
         labels_by_lang = {
@@ -214,3 +238,16 @@ class Choices(Texts):
                 m.pos,
             )
         return tuple(result)
+
+
+def _attribute_value(node: YNode) -> Any:
+    """A scalar attribute (int or text) or a tuple of them; None when it is neither."""
+    if isinstance(node, YSeq):
+        values = [_attribute_value(item) for item in node]
+        if not values or any(v is None or isinstance(v, tuple) for v in values):
+            return None
+        return tuple(values)
+    value = node.value if isinstance(node, YScalar) else None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    return value

@@ -10,7 +10,7 @@ from instrument.expressions import ValueType
 from instrument.model import Check, GridRow, Question, Text
 from instrument.yamlsrc import YMap, YScalar
 
-from .expressions import Expressions
+from .choice_filters import ChoiceFilters
 from .state import RawQuestion, Site
 from .texts import Texts
 from .vocabulary import (
@@ -26,7 +26,7 @@ from .vocabulary import (
 )
 
 
-class Questions(Texts, Expressions):
+class Questions(Texts, ChoiceFilters):
     """One question of any type: its keys, texts, conditions, checks, bounds and rows."""
 
     def build_question(self, raw: RawQuestion) -> Question | None:
@@ -108,6 +108,7 @@ class Questions(Texts, Expressions):
         kwargs["choices"] = choices
         if qtype in ("single", "multi"):
             kwargs["randomize"] = self.boolean(m, "randomize", False, what)
+            kwargs["choice_filter"] = self.read_choice_filter(m, what, choices, own_site)
         if qtype == "single":
             display = self.scalar(m.get("display"), str, f"the display of {what}") or "radio"
             if display not in ("radio", "dropdown"):

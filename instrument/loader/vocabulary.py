@@ -15,7 +15,16 @@ from instrument.model import ChoiceList
 TOP_KEYS = ("meta", "missing", "preload", "experiments", "choices", "items", "tests")
 META_KEYS = ("id", "version", "title", "languages", "default_language", "modes", "web_missing")
 MISSING_KEYS = ("dk", "refused", "routed_past", "unanswered")
-OPTION_KEYS = ("code", "label", "read_out", "exclusive", "other_specify", "fixed", "not_read_out")
+OPTION_KEYS = (
+    "code",
+    "label",
+    "read_out",
+    "exclusive",
+    "other_specify",
+    "fixed",
+    "not_read_out",
+    "attributes",
+)
 PRELOAD_KEYS = ("id", "type", "label", "choices", "export")
 PRELOAD_TYPES = ("integer", "decimal", "text", "date", "single")
 EXPERIMENT_KEYS = ("id", "label", "arms")
@@ -35,8 +44,8 @@ COMMON_QUESTION_KEYS = (
     *TEXT_ROLES,
 )
 TYPE_KEYS: dict[str, tuple[str, ...]] = {
-    "single": ("choices", "randomize", "display"),
-    "multi": ("choices", "randomize", "min_choices", "max_choices"),
+    "single": ("choices", "randomize", "display", "choice_filter"),
+    "multi": ("choices", "randomize", "min_choices", "max_choices", "choice_filter"),
     "yesno": (),
     "integer": ("min", "max", "unit"),
     "decimal": ("min", "max", "places", "unit"),

@@ -1,0 +1,69 @@
+"""Which options a choice question offers now, when its ``choice_filter`` narrows them.
+
+The step lists only these options and a submit refuses any other code, so a
+district outside the region answered earlier can be neither seen nor stored.
+The full list stays in the questionnaire: exports keep every code and label.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from instrument.engine.answers import Coerced
+from instrument.engine.context import Context
+from instrument.engine.messages import message
+from instrument.model import Question
+from instrument.values import DK, REFUSED
+
+__all__ = ["offered_codes", "refuse_unoffered"]
+
+
+def offered_codes(question: Question, ctx: Context) -> frozenset[int] | None:
+    """The codes offered now, or None when every option is (no filter, or nothing to filter by).
+
+    A filter whose value is missing (not asked, don't know, refused) does not
+    narrow the list: a respondent who does not know the region still chooses
+    a district from all of them. Options without the attribute are always offered.
+    """
+    offered: frozenset[int] | None = None
+    for choice_filter in question.choice_filter:
+        value = choice_filter.value.evaluate(ctx)
+        if value is None or value is DK or value is REFUSED:
+            continue
+        index = _index(question, choice_filter.attribute)
+        codes = index.get(value, frozenset()) | index.get(_ALWAYS, frozenset())
+        offered = codes if offered is None else offered & codes
+    return offered
+
+
+def refuse_unoffered(question: Question, result: Coerced, ctx: Context, language: str) -> Coerced:
+    """``result`` unless it holds a code the filter does not offer now (then an error)."""
+    value = result.value
+    if result.error is not None or not isinstance(value, (int, tuple)) or isinstance(value, bool):
+        return result
+    offered = offered_codes(question, ctx)
+    if offered is None:
+        return result
+    chosen = value if isinstance(value, tuple) else (value,)
+    if all(code in offered for code in chosen):
+        return result
+    return Coerced(None, message(language, "not_an_option"))
+
+
+_ALWAYS: Any = object()
+"""The index's key for options that lack the attribute (offered whatever the value)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _index(question: Question, attribute: str) -> Mapping[Any, frozenset[int]]:
+    """Attribute value -> the codes of the options having it, built once per question."""
+    assert question.choices is not None
+    found: dict[Any, set[int]] = {}
+    for option in question.choices.options:
+        value = option.attribute(attribute)
+        values = (_ALWAYS,) if value is None else value if isinstance(value, tuple) else (value,)
+        for single in values:
+            found.setdefault(single, set()).add(option.code)
+    return {key: frozenset(codes) for key, codes in found.items()}
