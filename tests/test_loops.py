@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from test_dataset_support import drive
+import pytest
+from test_dataset_support import START, drive
 
 from instrument.dataset import Pseudonymiser, build_dataset
-from instrument.engine import Engine, State
+from instrument.engine import Engine, EngineError, State
 from instrument.loader import load_questionnaire_text, require_questionnaire
 
 DATA = Path(__file__).parent / "data"
@@ -39,7 +40,7 @@ def row_of(dataset: Any, name: str) -> Any:
 
 def errors_of(text: str) -> list[str]:
     result = load_questionnaire_text(text, "q.yaml")
-    return [f"{d.pos.line}: {d.message}" for d in result.diagnostics if d.severity == "error"]
+    return [f"{d.position.line}: {d.message}" for d in result.diagnostics if d.severity == "error"]
 
 
 # ----------------------------------------------------- computed variables in a loop
@@ -74,3 +75,70 @@ def test_computed_variables_of_a_loop_are_exported_wide_and_long():
         "school",
     ]
     assert list(long.frame["age_months"]) == [36, 108]
+
+
+# ----------------------------------------------------- counts larger than the loop's max
+
+OVER_MAX = """
+meta: {id: t, version: "1", title: T, languages: [en]}
+items:
+  - id: n
+    type: integer
+    min: 0
+    %s
+    text: How many children?
+  - loop: kids
+    count: %s
+    max: 3
+    items:
+      - {id: age, type: integer, min: 0, max: 17, text: Age?}
+"""
+
+
+def test_check_reports_a_count_that_can_exceed_the_loops_max_with_its_line():
+    assert errors_of(OVER_MAX % ("max: 5", "n")) == [
+        "10: loop 'kids' holds at most 3 iterations, but its count (n) can be 5: raise the "
+        "loop's max to 5 or give 'n' max: 3, so no one is asked about fewer than they have"
+    ]
+    (unbounded,) = errors_of(OVER_MAX % ("", "n"))
+    assert (
+        unbounded.startswith("10: loop 'kids'") and "'n' has no max: give 'n' max: 3" in unbounded
+    )
+    (summed,) = errors_of(OVER_MAX % ("max: 3", "n + 1"))
+    assert "its count (n + 1) can be 4" in summed
+    assert errors_of(OVER_MAX % ("max: 3", "n")) == []
+    assert errors_of(OVER_MAX % ("max: 9", "min(n, 3)")) == []
+
+
+def test_check_warns_when_it_cannot_tell_the_counts_largest_value():
+    result = load_questionnaire_text((DATA / "loops_count_max.yaml").read_text(), "q.yaml")
+    assert result.ok
+    warnings = [d.message for d in result.diagnostics if d.severity == "warning"]
+    assert any("count of loop 'partners' (n_couples * 2)" in w for w in warnings)
+    assert any("count of loop 'kids' (profile_kids)" in w for w in warnings)
+
+
+def test_an_answer_making_a_count_larger_than_the_loops_max_is_refused_not_cut_short():
+    engine = engine_of("loops_count_max.yaml")
+    state = engine.start(now=START, seed=1, case={"profile_kids": 0})
+    step = engine.current_step(state)
+    result = engine.submit(state, {"n_couples": 3}, now=START, token=step.token)
+    assert not result.accepted
+    assert [(p.key, p.message) for p in result.errors] == [
+        ("n_couples", "This questionnaire can ask about 4 at most: enter 4 or fewer")
+    ]
+    assert engine.current_step(state).page_id == "n_couples"
+    assert engine.submit(state, {"n_couples": 2}, now=START, token=step.token).accepted
+    answers = {f"partner_age_{i}": 30 + i for i in range(1, 5)}
+    state, _ = drive(engine, {"n_couples": 2, **answers}, case={"profile_kids": 0})
+    assert {k for k in engine.values(state) if k.startswith("partner_age")} == set(answers)
+
+
+def test_a_preloaded_count_larger_than_the_loops_max_refuses_to_start():
+    engine = engine_of("loops_count_max.yaml")
+    with pytest.raises(
+        EngineError, match="loop 'kids' would have 5 iterations, more than its max of 3"
+    ):
+        engine.start(now=START, seed=1, case={"profile_kids": 5})
+    state = engine.start(now=START, seed=1, case={"profile_kids": 3})
+    assert state.loop_keys == {}

@@ -16,6 +16,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "too_many_places": "Enter a number with no more than {places} decimal places",
         "at_least": "Enter a number that is {min} or more",
         "at_most": "Enter a number that is {max} or less",
+        "loop_over_max": "This questionnaire can ask about {max} at most: enter {max} or fewer",
         "between": "Enter a number between {min} and {max}",
         "enter_text": "Enter an answer",
         "too_long": "Your answer must be {max_length} characters or fewer (it is {length})",

@@ -91,6 +91,7 @@ class Engine:
             now=now,
             modes_used=[mode],
         )
+        self._validator.counts.check_start(state, self.variables)  # a preloaded count too large
         self._router.move_on(state, (Frame("", -1),), now, None)
         return state
 

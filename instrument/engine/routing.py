@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
+from instrument.engine.loops import loop_suffixes
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event
 from instrument.model import Block, Item, Loop, Page, Question, Variable
-from instrument.values import is_missing
 
 __all__ = ["Router", "question_on_route"]
 
@@ -65,17 +65,6 @@ class Router:
                 if frame.iteration < len(keys):
                     return frame.container, keys[frame.iteration]
         return None, None
-
-    @staticmethod
-    def _loop_keys(loop: Loop, ctx: Context) -> list[str]:
-        """The suffixes of a loop's iterations: the codes chosen (``for_each``) or 1..count."""
-        if loop.for_each is not None:
-            chosen = ctx.get(loop.for_each)
-            return [str(code) for code in chosen] if isinstance(chosen, tuple) else []
-        count = loop.count.evaluate(ctx) if loop.count is not None else 0
-        if not isinstance(count, (int, float)) or is_missing(count):
-            return []
-        return [str(i) for i in range(1, min(int(count), loop.max) + 1)]
 
     def next_page(
         self, state: State, frames: tuple[Frame, ...], ctx: Context | None
@@ -125,7 +114,7 @@ class Router:
             if item.when is not None and not item.when.evaluate(ctx):
                 continue
             if isinstance(item, Loop):
-                keys = self._loop_keys(item, ctx)
+                keys = loop_suffixes(item, ctx)
                 if state.loop_keys.get(item.id) != keys:
                     state.changed()  # aggregates over the loop see its new iterations
                 state.loop_keys[item.id] = keys

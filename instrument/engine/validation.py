@@ -19,6 +19,7 @@ from instrument.engine.answers import Coerced, coerce_answer, coerce_code
 from instrument.engine.context import Context
 from instrument.engine.errors import EngineError, StaleSubmission
 from instrument.engine.layout import Layout
+from instrument.engine.loops import LoopCounts
 from instrument.engine.messages import message
 from instrument.engine.offered import refuse_unoffered
 from instrument.engine.routing import Router
@@ -52,6 +53,7 @@ class Validator:
         self.wording = wording
         self.variables = variables
         self._checked_pages = layout.checked_pages
+        self.counts = LoopCounts(layout.q, layout.loops)
 
     def submit(
         self,
@@ -88,6 +90,8 @@ class Validator:
         warnings: list[Problem] = []
         if page.id in self._checked_pages:
             self._check(shown, state, page.loop, visit.suffix, values, errors, warnings)
+        if page.id in self.counts.by_page:  # a count larger than its loop's max is refused
+            errors += self.counts.problems(page, state, visit.suffix, values, self.variables)
         if errors:
             return SubmitResult(False, state, errors, warnings, [], values)
         if prompts:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 from instrument.diagnostics import did_you_mean
 from instrument.expressions import CompiledExpression, ValueType
+from instrument.expressions import nodes as n
 from instrument.model import Block, Item, Loop, Page, Section
 from instrument.yamlsrc import YMap, YScalar, YSeq
 
+from .loop_counts import count_bound
 from .questions import Questions
 from .state import RawQuestion, Site
 from .vocabulary import CONTAINER_KEYS
@@ -109,6 +113,8 @@ class Items(Questions):
             elif max_iter is not None and not 1 <= max_iter <= 99:
                 self.err(node.where("max"), f"the max of loop '{cid}' must be between 1 and 99")
                 max_iter = None
+            if count is not None and max_iter is not None:
+                self.check_count_within_max(cid, node, count, max_iter)
         else:
             name = self.scalar(node.get("for_each"), str, f"the for_each of loop '{cid}'")
             meta = self.vars.get(name) if name else None
@@ -150,3 +156,47 @@ class Items(Questions):
         )
         self.loops[cid] = loop
         return loop
+
+    def check_count_within_max(
+        self, cid: str, node: YMap, count: CompiledExpression, max_iter: int
+    ) -> None:
+        """Report a count that can be larger than the loop's max (the engine would refuse it)."""
+
+        def loop_max_of(name: str) -> int | None:
+            meta = self.vars.get(name)
+            loop = meta.info.loop if meta is not None else None
+            return self.loop_max.get(loop) if loop is not None else None
+
+        found = count_bound(count, self.questions.get, loop_max_of)
+        where = node.where("count")
+        if found.largest <= max_iter:
+            return
+        if found.unbounded_question is not None:
+            name = found.unbounded_question
+            self.err(
+                where,
+                f"loop '{cid}' holds at most {max_iter} iterations, but its count ({count.source}) "
+                f"has no upper limit, since '{name}' has no max: give '{name}' max: {max_iter} "
+                f"(or raise the loop's max), so no one is asked about fewer than they have",
+            )
+        elif found.largest != math.inf:
+            largest = int(found.largest)
+            bare = count.node.name if isinstance(count.node, n.Name) else None
+            lower = (
+                f"give '{bare}' max: {max_iter}"
+                if bare
+                else (f"lower the largest answer the count allows to {max_iter}")
+            )
+            self.err(
+                where,
+                f"loop '{cid}' holds at most {max_iter} iterations, but its count ({count.source}) "
+                f"can be {largest}: raise the loop's max to {largest} or {lower}, "
+                "so no one is asked about fewer than they have",
+            )
+        else:
+            self.warn(
+                where,
+                f"cannot tell whether the count of loop '{cid}' ({count.source}) stays within its "
+                f"max of {max_iter}; an interview whose count is larger is refused (an answer that "
+                f"makes it larger is not accepted), never cut short",
+            )
