@@ -216,7 +216,7 @@ def reference_build(
         loops=list(loops.values()),
         exported_at=EXPORTED,
         case_count=len(frame),
-        notes=collision_notes(distinct.values(), frame_codes),
+        notes=collision_notes(distinct.values()),
     )
     shorten_labels(codebook)
     return Dataset(frame, codebook, iterations)

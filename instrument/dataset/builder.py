@@ -362,7 +362,7 @@ def build_dataset(
         loops=list(loops.values()),
         exported_at=exported_at,
         case_count=len(frame),
-        notes=collision_notes(distinct.values(), frame_codes),
+        notes=collision_notes(distinct.values()),
     )
     shorten_labels(codebook)
     return Dataset(frame, codebook, iterations, left_out=dict(left_out))

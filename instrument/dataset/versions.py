@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from instrument.loader.missing_overlap import missing_overlap
 from instrument.model import Questionnaire
 
 from .codebook import LoopInfo, MultiGroup, VariableInfo
@@ -111,14 +112,18 @@ def harmonise(
     return Versions(by_key, hash_of, distinct, plans, union, groups, loops, languages, labels)
 
 
-def collision_notes(versions: Iterable[Questionnaire], frame: dict[str, int]) -> list[str]:
-    """Warnings an analyst needs: integer questions whose range reaches the missing codes."""
+def collision_notes(versions: Iterable[Questionnaire]) -> list[str]:
+    """Warnings an analyst needs: numeric questions with no min, whose answers may be codes.
+
+    A range that includes the codes is refused when the questionnaire is
+    loaded (:mod:`instrument.loader.missing_overlap`); one open downwards is
+    only warned about, so the README says which variables to read with care.
+    """
     notes = []
-    lowest_missing = max(frame.values())
     for q in versions:
         for question in q.questions.values():
-            if question.type in ("integer", "decimal") and (
-                question.min is None or question.min <= lowest_missing
+            if question.type in ("integer", "decimal") and missing_overlap(
+                question.id, question.type, question.min, question.max, q.missing
             ):
                 notes.append(
                     f"{question.id} (version {q.version}) accepts answers down to "

@@ -11,12 +11,14 @@ from instrument.model import Check, GridRow, Question, Text
 from instrument.yamlsrc import YMap, YScalar
 
 from .choice_filters import ChoiceFilters
+from .missing_overlap import missing_overlap
 from .state import RawQuestion, Site
 from .texts import Texts
 from .vocabulary import (
     CHECK_KEYS,
     COMMON_QUESTION_KEYS,
     DEFAULT_MAX_LENGTH,
+    DISPLAYS,
     LEVELS,
     OUTCOMES,
     ROW_KEYS,
@@ -111,10 +113,10 @@ class Questions(Texts, ChoiceFilters):
             kwargs["choice_filter"] = self.read_choice_filter(m, what, choices, own_site)
         if qtype == "single":
             display = self.scalar(m.get("display"), str, f"the display of {what}") or "radio"
-            if display not in ("radio", "dropdown"):
+            if display not in DISPLAYS:
                 self.err(
                     m.where("display"),
-                    f"display must be radio or dropdown{did_you_mean(display, ('radio', 'dropdown'))}",
+                    f"display must be radio, dropdown or search{did_you_mean(display, DISPLAYS)}",
                 )
             kwargs["display"] = display
         if qtype == "multi":
@@ -134,6 +136,7 @@ class Questions(Texts, ChoiceFilters):
             kind = int if qtype == "integer" else (int, float)
             kwargs["min"], kwargs["max"] = self.bounds(m, what, kind, "min", "max")
             kwargs["unit"] = self.text(m.get("unit"), f"the unit of {what}", None)
+            self.report_missing_overlap(raw.id, qtype, kwargs["min"], kwargs["max"], m)
         if qtype == "decimal":
             places = self.scalar(m.get("places"), int, f"the places of {what}")
             kwargs["places"] = 2 if places is None else places
@@ -163,6 +166,14 @@ class Questions(Texts, ChoiceFilters):
         q = Question(**kwargs)
         self.questions[raw.id] = q
         return q
+
+    def report_missing_overlap(self, qid: str, qtype: str, low: Any, high: Any, m: YMap) -> None:
+        """A range that reaches the missing codes (see :mod:`.missing_overlap`)."""
+        found = missing_overlap(qid, qtype, low, high, self.missing)
+        if found is not None:
+            severity, message = found
+            pos = m.where("min") if "min" in m else m.pos
+            (self.err if severity == "error" else self.warn)(pos, message)
 
     def question_label(self, m: YMap, text: Text | None, qid: str) -> str:
         label = self.scalar(m.get("label"), str, f"the label of '{qid}'")

@@ -20,6 +20,7 @@ __all__ = [
     "open_text",
     "sibling",
     "spss_missing",
+    "spss_missing_problems",
     "string_missing_for_spss",
 ]
 
@@ -103,10 +104,34 @@ def spss_missing(
     for outer, rest in ((codes[0], codes[1:]), (codes[-1], codes[:-1])):
         if clear(rest[0], rest[-1]):
             return [{"lo": rest[0], "hi": rest[-1]}, {"lo": outer, "hi": outer}]
+    inside = sorted(v for v in valid if isinstance(v, (int, float)) and codes[0] <= v <= codes[-1])
     raise ExportError(
-        f"{info.name}: its missing codes {codes} cannot be declared in SPSS (three values, or one range "
-        "and one value) without also marking real answers as missing; choose a missing frame whose codes are adjacent"
+        f"{info.name}: answers ({', '.join(str(v) for v in inside[:5])}) lie among its missing "
+        f"codes {codes}, so SPSS cannot declare the codes missing (three values, or one range "
+        "and one value) without declaring these answers missing too; give the question a min "
+        "above the codes, or the questionnaire a missing frame outside its answers "
+        "(docs/questionnaire-format.md, 'The missing-value frame')"
     )
+
+
+def spss_missing_problems(dataset: Dataset) -> str | None:
+    """None if every numeric column's missing codes can be declared in SPSS, else why not.
+
+    Asked before any file is written (the .sav and the CSV's .sps both declare
+    them), so an export that cannot declare them stops with the variables named
+    instead of a traceback half-way through.
+    """
+    problems = []
+    for name in dataset.frame.columns:
+        info = dataset.codebook.variables[name]
+        if info.storage in ("int", "float") and info.missing:
+            try:
+                spss_missing(info, set(dataset.frame[name].unique().tolist()))
+            except ExportError as exc:
+                problems.append(str(exc))
+    if not problems:
+        return None
+    return "; ".join(problems)
 
 
 STRING_MISSING_PRIORITY = ("routed_past", "unanswered", "refused", "dk")

@@ -17,12 +17,24 @@ from typing import Any
 from instrument.dataset import Dataset, VariableInfo
 from instrument.dataset.limits import SPSS
 
-from .common import neutralise, open_text, sibling, spss_missing, string_missing_for_spss
+from .common import (
+    neutralise,
+    open_text,
+    sibling,
+    spss_missing,
+    spss_missing_problems,
+    string_missing_for_spss,
+)
 from .sav import note_lines, spss_format
 
-__all__ = ["write", "write_csv", "sps_text", "do_text", "r_text"]
+__all__ = ["can_write", "write", "write_csv", "sps_text", "do_text", "r_text"]
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def can_write(dataset: Dataset) -> str | None:
+    """The .sps declares the missing codes as the .sav does: the same check, before writing."""
+    return spss_missing_problems(dataset)
 
 
 def write(dataset: Dataset, dest: Path) -> None:

@@ -63,6 +63,7 @@ def register_output_formats() -> list[OutputFormat]:
             extensions=("csv", "sps", "do", "R"),
             media_type="text/csv",
             write=_lazy("csv_syntax"),
+            can_write=_lazy("csv_syntax", "can_write"),
             default=True,
             per_loop=True,
             descriptions={

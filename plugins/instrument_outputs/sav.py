@@ -13,7 +13,13 @@ from typing import Any
 from instrument.dataset import Dataset
 from instrument.dataset.limits import SPSS, shorten
 
-from .common import ExportError, check_names, spss_missing, string_missing_for_spss
+from .common import (
+    ExportError,
+    check_names,
+    spss_missing,
+    spss_missing_problems,
+    string_missing_for_spss,
+)
 
 __all__ = ["can_write", "write", "spss_format", "note_lines"]
 
@@ -22,25 +28,33 @@ MEASURE = {"nominal": "nominal", "ordinal": "ordinal", "scale": "scale"}
 
 
 def can_write(dataset: Dataset) -> str | None:
-    return check_names(dataset, "sav")
+    return check_names(dataset, "sav") or spss_missing_problems(dataset)
 
 
 def spss_format(dataset: Dataset, name: str) -> str | None:
-    """An SPSS print format for a numeric column, wide enough for every value."""
+    """An SPSS print format for a numeric column, wide enough for every value it can hold.
+
+    The missing codes and labelled codes count as well as the data: a column
+    whose answers are 1 to 5 in one export may hold -999 in the next, and a
+    format too narrow shows it as ``***`` in SPSS and PSPP.
+    """
     info = dataset.codebook.variables[name]
     column = dataset.frame[name]
+    finite = column[column.notna()]
+    known = [float(k) for k in (*info.missing, *info.value_labels) if isinstance(k, (int, float))]
     if info.storage == "int":
-        if len(column) == 0:
-            return "F3.0"
-        lo, hi = int(column.min()), int(column.max())
-        width = max(len(str(lo)), len(str(hi)), 1)
+        values = [int(v) for v in known]
+        if len(finite):
+            values += [int(finite.min()), int(finite.max())]
+        width = max((len(str(v)) for v in values), default=1)
         return f"F{max(width, 3)}.0"
     if info.storage == "float":
         places = info.places if info.places is not None else 2
-        finite = column[column.notna()]
-        biggest = float(finite.abs().max()) if len(finite) else 0.0
+        biggest = max(
+            [abs(v) for v in known] + ([float(finite.abs().max())] if len(finite) else [0.0])
+        )
         digits = len(str(int(math.floor(biggest)))) if biggest >= 1 else 1
-        return f"F{min(40, digits + places + 2)}.{places}"
+        return f"F{min(40, digits + places + 2)}.{places}"  # sign and point
     return None
 
 
