@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from instrument.catalogue import CATALOGUE, Catalogue
 from instrument.diagnostics import Position
 from instrument.expressions import CompiledExpression, ValueType
 from instrument.modes import ModePolicy
@@ -360,6 +361,8 @@ class Questionnaire:
     source_text: str
     source_path: str
     question_count: int
+    interface_texts: Catalogue = CATALOGUE
+    """The software's own words for this questionnaire: ours, with its researcher's .po over them."""
 
     @functools.cached_property
     def content_hash(self) -> str:

@@ -18,7 +18,7 @@ import pytest
 from instrument import catalogue
 from instrument.catalogue import Catalogue
 from instrument.engine.messages import message
-from instrument_web.messages import LANGUAGE_NAMES, ui
+from instrument_web.messages import ui
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "instrument", ROOT / "modes", ROOT / "plugins"]
@@ -144,23 +144,42 @@ def test_the_shipped_translations_are_all_usable() -> None:
     assert "cy" in catalogue.languages()
 
 
+def test_welsh_is_complete() -> None:
+    assert catalogue.CATALOGUE.missing("cy") == []
+    assert catalogue.CATALOGUE.missing("cy-GB") == []
+    assert ui("cy", "check_answer") == "Gwiriwch eich ateb"
+    assert message("cy", "between", min=1, max=9) == "Rhowch rif rhwng 1 a 9"
+
+
 def test_a_language_lacking_a_message_falls_back_to_english_for_that_message_only() -> None:
-    assert "check_answer" in catalogue.keys("web")
-    assert ui("cy", "check_answer") == ui("en", "check_answer") == "Check your answer"
-    assert ui("cy", "continue") == "Parhau"
-    assert message("cy", "too_long", max_length=3, length=5) == (
+    swahili = catalogue.CATALOGUE.extended({"sw": {"web": {"continue": "Endelea"}}})
+    words = swahili.domain("web")
+    assert words("sw", "continue") == "Endelea"
+    assert words("sw", "check_answer") == "Check your answer"
+    assert swahili.domain("engine")("sw", "too_long", max_length=3, length=5) == (
         "Your answer must be 3 characters or fewer (it is 5)"
     )
-    assert message("cy", "between", min=1, max=9) == "Rhowch rif rhwng 1 a 9"
+    assert "web.check_answer" in swahili.missing("sw")
+    assert "web.continue" not in swahili.missing("sw")
+    assert catalogue.CATALOGUE.domain("web")("sw", "continue") == "Continue"  # ours untouched
+
+
+def test_a_researchers_text_wins_over_ours_for_that_questionnaire() -> None:
+    reworded = catalogue.CATALOGUE.extended({"cy": {"web": {"continue": "Ymlaen"}}})
+    assert reworded.domain("web")("cy", "continue") == "Ymlaen"
+    assert reworded.domain("web")("cy", "back") == "Yn ôl"
+    assert reworded.missing("cy") == []
 
 
 def test_regional_and_unknown_languages() -> None:
     assert ui("cy-GB", "continue") == "Parhau"
     assert ui("fr", "continue") == "Continue"
     assert catalogue.language_name("cy") == "Cymraeg"
-    assert catalogue.language_name("cy-GB") == "Cymraeg"
+    assert catalogue.language_name("sw") == "Kiswahili"
     assert catalogue.language_name("xx") == "xx"
-    assert LANGUAGE_NAMES["gd"] == "Gàidhlig"
+    assert catalogue.language_names(["cy-GB", "en-GB"]) == {"cy-GB": "Cymraeg", "en-GB": "English"}
+    assert catalogue.language_names(["en", "en-US"])["en-US"] == "English (United States)"
+    assert catalogue.language_names(["gd", "pt-BR"]) == {"gd": "Gàidhlig", "pt-BR": "Português"}
 
 
 def test_an_unknown_key_is_a_key_error() -> None:

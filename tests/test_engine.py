@@ -662,12 +662,12 @@ def test_special_and_empty_inputs(vq: Any) -> None:
         coerce_answer(vq["v_end"], "x", "en", TODAY)
 
 
-def test_welsh_messages_fall_back_to_english(vq: Any) -> None:
+def test_messages_in_welsh_and_a_language_we_lack(vq: Any) -> None:
     assert coerce_answer(vq["v_int"], "x", "cy", TODAY).error == "Rhowch rif cyfan, fel 12"
-    assert (
-        coerce_answer(vq["v_dec"], "1.25", "cy", TODAY).error
-        == "Enter a number with no more than 1 decimal places"
+    assert coerce_answer(vq["v_dec"], "1.25", "cy", TODAY).error == (
+        "Rhowch rif heb fwy na 1 lle degol"
     )
+    assert coerce_answer(vq["v_int"], "x", "sw", TODAY).error == "Enter a whole number, like 12"
 
 
 # ---------------------------------------------------------------------- validation
@@ -1171,7 +1171,7 @@ def test_welsh(texts: Engine, mini: Engine) -> None:
     assert view.text == "Helo Siân, pa liw?" and view.spoken == "DARLLENWCH: Helo Siân, pa liw?"
     assert [o.label for o in view.options] == ["Coch", "Glas", "Lliw arall"]
     assert view.options[0].spoken == "Y lliw coch"
-    assert view.dk_label == "Ddim yn gwybod" and view.refused_label == "Refused"
+    assert view.dk_label == "Ddim yn gwybod" and view.refused_label == "Wedi gwrthod"
     state = texts.start(now=NOW, seed=1, language="cy")
     drive(texts, state, {"name": "x", "colour": 1}, until="spoken_default")
     view = texts.current_step(state).questions[0]

@@ -39,6 +39,7 @@ CORE_LIBRARIES = BASE | {
     "sqlalchemy", "greenlet", "alembic", "mako",  # the store and its migrations
     "pandas", "numpy", "dateutil", "pytz", "tzdata",  # the dataset
     "pluggy",  # the hook marker the built-in plugins share
+    "babel",  # the interface texts' gettext catalogues and language names
 }  # fmt: skip
 BASELINE = CORE_LIBRARIES - {"_yaml", "_cffi_backend", "greenlet", "mako", "tzdata"}
 """Imported by the parent before it forks (all of them allowed in every layer)."""

@@ -2,34 +2,36 @@
 
 Questionnaire authors write their questions, options and check messages;
 everything else a person reads or hears comes from here: the engine's
-validation messages, the web mode's buttons and headings, the labels of the
-missing-value codes in exported files, the built-in yes/no options. Each
-language is a data module in this package (``en.py``, ``cy.py``: a module
-name is a language tag, ``pt_BR`` for ``pt-BR``) holding ``STRINGS``:
-domain -> message key -> text; ``endonyms.py`` names each language in itself,
-for language pickers. A domain is the part of the software the words belong to (``engine``,
-``web``, ...), so two parts may use the same key for different words.
+validation messages, the web mode's buttons and headings, the console's
+prompts, the labels of the missing-value codes in exported files, the
+built-in yes/no options. The texts are gettext catalogues read through Babel
+(:mod:`instrument.catalogue.pofiles`): ``locales/messages.pot`` holds the
+English, ``locales/<language>.po`` a translation (``cy.po``; ``pt-BR`` is
+``pt_BR.po``). Each text has a key, ``domain.key``: a domain is the part of
+the software the words belong to (``engine``, ``web``, ...), so two parts may
+use the same key for different words.
 
 English is complete, and every other language falls back to English message
 by message, as does a language the catalogue does not have (``cy-GB`` looks
-for ``cy`` first). Texts may hold ``{name}`` placeholders and nothing else
-``str.format`` would read (no attributes, indexes, conversions or format
-specs), so a translation can never reach into the values it is given; a
-translation whose placeholders English does not have, or whose key English
-does not know, is left out (English is used) and listed by :func:`problems`,
-which the test suite requires to be empty.
+for ``cy`` first). A researcher's own texts for a questionnaire (a ``.po``
+file beside it, docs/languages.md) extend the catalogue for that
+questionnaire only (:meth:`Catalogue.extended`). Texts may hold ``{name}``
+placeholders and nothing else ``str.format`` would read (no attributes,
+indexes, conversions or format specs), so a translation can never reach into
+the values it is given; a translation whose placeholders English does not
+have, or whose key English does not know, is left out (English is used) and
+listed by :func:`problems`, which the test suite requires to be empty.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import re
 import string
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from instrument.catalogue.endonyms import ENDONYMS
+from instrument.catalogue.names import language_name, language_names
+from instrument.catalogue.pofiles import read_po_texts, read_template
 
 __all__ = [
     "CATALOGUE",
@@ -46,7 +48,9 @@ __all__ = [
 ]
 
 DEFAULT_LANGUAGE = "en"
-_TAG = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,8})*$")
+LOCALES = Path(__file__).resolve().parent / "locales"
+"""The shipped catalogue: ``messages.pot`` (English) and one ``.po`` file per translation."""
+TEMPLATE = LOCALES / "messages.pot"
 
 
 def _placeholders(template: str) -> set[str] | None:
@@ -119,7 +123,12 @@ class Catalogue:
     ``{name}`` is a :class:`ValueError`.
     """
 
-    def __init__(self, strings: Mapping[str, Mapping[str, Mapping[str, str]]]) -> None:
+    def __init__(
+        self,
+        strings: Mapping[str, Mapping[str, Mapping[str, str]]],
+        *,
+        supplied: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+    ) -> None:
         english = strings[DEFAULT_LANGUAGE]
         for domain_name, messages in english.items():
             for key, template in messages.items():
@@ -128,22 +137,70 @@ class Catalogue:
                         f"catalogue: English '{domain_name}.{key}' uses format syntax "
                         "other than {name}"
                     )
+        self.strings = strings
+        self.supplied = dict(supplied or {})
+        """A researcher's texts laid over the shipped ones, by language (see :meth:`extended`)."""
         self.problems: list[str] = []
+        self.translated: dict[str, frozenset[str]] = {}
+        """Each language's usable texts, as ``domain.key``."""
         tables: dict[str, dict[str, dict[str, str]]] = {name: {} for name in english}
-        for language, own in strings.items():
-            for domain_name in own.keys() - english.keys():
-                self.problems.append(f"{language}: domain '{domain_name}' is not in English")
+        for language in {*strings, *self.supplied}:
+            layers = [strings.get(language, {}), self.supplied.get(language, {})]
+            for layer in layers:
+                for domain_name in layer.keys() - english.keys():
+                    self.problems.append(f"{language}: domain '{domain_name}' is not in English")
+            usable: set[str] = set()
             for domain_name, messages in english.items():
                 merged = dict(messages)
-                for key, template in own.get(domain_name, {}).items():
-                    problem = self._unusable(messages, key, template)
-                    if problem:
-                        self.problems.append(f"{language}: '{domain_name}.{key}' {problem}")
-                    else:
-                        merged[key] = template
+                for layer in layers:
+                    for key, template in layer.get(domain_name, {}).items():
+                        problem = self._unusable(messages, key, template)
+                        if problem:
+                            self.problems.append(f"{language}: '{domain_name}.{key}' {problem}")
+                        else:
+                            merged[key] = template
+                            usable.add(f"{domain_name}.{key}")
                 tables[domain_name][language] = merged
+            self.translated[language] = frozenset(usable)
         self.domains = {name: Domain(name, by_language) for name, by_language in tables.items()}
-        self.languages = tuple(sorted(strings, key=lambda tag: (tag != DEFAULT_LANGUAGE, tag)))
+        self.languages = tuple(
+            sorted(tables[next(iter(english))], key=lambda tag: (tag != DEFAULT_LANGUAGE, tag))
+        )
+
+    def extended(self, supplied: Mapping[str, Mapping[str, Mapping[str, str]]]) -> Catalogue:
+        """This catalogue with a researcher's texts over it: language -> domain -> key -> text.
+
+        A supplied text wins over a shipped one, so a questionnaire may reword
+        "Continue" in Welsh as well as bring Swahili.
+        """
+        if not supplied:
+            return self
+        return Catalogue(self.strings, supplied=supplied)
+
+    def domain(self, name: str) -> Domain:
+        """The messages of one part of the software (``engine``, ``web``, ...)."""
+        return self.domains[name]
+
+    def english(self) -> dict[str, dict[str, str]]:
+        """Every English text: domain -> key -> text."""
+        return {name: dict(messages) for name, messages in self.strings[DEFAULT_LANGUAGE].items()}
+
+    def missing(self, language: str) -> list[str]:
+        """The texts (``domain.key``) ``language`` shows in English, for want of a translation.
+
+        A regional tag uses its language's texts (``cy-GB``: ``cy``'s).
+        """
+        if language.split("-")[0].lower() == DEFAULT_LANGUAGE:
+            return []
+        have = self.translated.get(language)
+        if have is None:
+            have = self.translated.get(language.split("-")[0].lower(), frozenset())
+        return [
+            f"{domain_name}.{key}"
+            for domain_name, messages in self.strings[DEFAULT_LANGUAGE].items()
+            for key in messages
+            if f"{domain_name}.{key}" not in have
+        ]
 
     @staticmethod
     def _unusable(english: Mapping[str, str], key: str, template: str) -> str:
@@ -159,13 +216,22 @@ class Catalogue:
 
     @classmethod
     def from_package(cls) -> Catalogue:
-        """The catalogue of this package's language modules."""
-        strings: dict[str, Mapping[str, Mapping[str, str]]] = {}
-        for info in pkgutil.iter_modules(__path__):
-            if _TAG.match(info.name):
-                module = importlib.import_module(f"{__name__}.{info.name}")
-                strings[info.name.replace("_", "-")] = module.STRINGS
-        return cls(strings)
+        """The shipped catalogue: the English template and every translation beside it.
+
+        What a shipped file gets wrong (an outdated or unknown entry) is listed
+        in :attr:`problems`, as a researcher's file is by ``instrument check``.
+        """
+        english = read_template(TEMPLATE)
+        strings: dict[str, Mapping[str, Mapping[str, str]]] = {DEFAULT_LANGUAGE: english}
+        problems: list[str] = []
+        for path in sorted(LOCALES.glob("*.po")):
+            texts = read_po_texts(path, english)
+            strings[path.stem.replace("_", "-")] = texts.strings
+            problems += [f"{path.name}:{line}: {message}" for line, message in texts.problems]
+            problems += [f"{path.name}: '{name}' is outdated" for name in texts.outdated]
+        built = cls(strings)
+        built.problems[:0] = problems
+        return built
 
 
 CATALOGUE = Catalogue.from_package()
@@ -190,16 +256,6 @@ def keys(domain_name: str) -> frozenset[str]:
 def languages() -> tuple[str, ...]:
     """The languages the catalogue has words in (English first)."""
     return CATALOGUE.languages
-
-
-def language_name(code: str) -> str:
-    """A language's name for itself (``cy`` -> ``Cymraeg``), or the code when it is not known."""
-    return ENDONYMS.get(code) or ENDONYMS.get(code.split("-")[0].lower()) or code
-
-
-def language_names() -> dict[str, str]:
-    """Every language named in itself, by code."""
-    return dict(ENDONYMS)
 
 
 def problems() -> list[str]:

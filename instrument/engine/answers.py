@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 from instrument.engine.messages import message
@@ -18,6 +19,11 @@ from instrument.model import Question
 from instrument.values import DK, REFUSED
 
 __all__ = ["Coerced", "coerce_answer", "is_empty_input"]
+
+Messages = Callable[..., str]
+"""``messages(language, key, **values)``: the engine's texts (a questionnaire's own, or ours)."""
+Say = Callable[..., str]
+"""``say(key, **values)``: the engine's texts in the interview's language."""
 
 
 MAX_DIGITS = 30
@@ -46,27 +52,33 @@ def is_empty_input(raw: Any) -> bool:
     return False
 
 
-def coerce_answer(question: Question, raw: Any, language: str, today: dt.date) -> Coerced:
-    """Coerce one raw input for ``question`` (not a grid; grids are coerced per row)."""
+def coerce_answer(
+    question: Question, raw: Any, language: str, today: dt.date, messages: Messages = message
+) -> Coerced:
+    """Coerce one raw input for ``question`` (not a grid; grids are coerced per row).
+
+    ``messages`` words the errors: the questionnaire's interface texts when the engine calls.
+    """
     if raw is DK or raw is REFUSED:
         return Coerced(raw)
     if is_empty_input(raw):
         return Coerced(None)
     if question.custom is not None:
         return _custom(question, raw)
+    say = partial(messages, language)
     kind = question.type
     if kind in ("single", "yesno"):
-        return _code(question, raw, language)
+        return _code(question, raw, say)
     if kind == "multi":
-        return _codes(question, raw, language)
+        return _codes(question, raw, say)
     if kind == "integer":
-        return _number(question, raw, language, integer=True)
+        return _number(question, raw, say, integer=True)
     if kind == "decimal":
-        return _number(question, raw, language, integer=False)
+        return _number(question, raw, say, integer=False)
     if kind in ("text", "long_text"):
-        return _text(question, raw, language)
+        return _text(question, raw, say)
     if kind == "date":
-        return _date(question, raw, language, today)
+        return _date(question, raw, say, today)
     raise ValueError(f"question '{question.id}' of type {kind} takes no answer")
 
 
@@ -80,13 +92,16 @@ def _custom(question: Question, raw: Any) -> Coerced:
     return Coerced(None, problem) if problem else Coerced(value)
 
 
-def coerce_code(question: Question, raw: Any, language: str) -> Coerced:
+def coerce_code(
+    question: Question, raw: Any, language: str, messages: Messages = message
+) -> Coerced:
     """A single option code (also used for each row of a grid)."""
     if raw is DK or raw is REFUSED:
         return Coerced(raw)
+    say = partial(messages, language)
     if is_empty_input(raw):
         return Coerced(None)
-    return _code(question, raw, language)
+    return _code(question, raw, say)
 
 
 _INTEGER = re.compile(r"\s*-?\d+\s*")
@@ -106,15 +121,15 @@ def _as_int(raw: Any) -> int | None:
     return None
 
 
-def _code(question: Question, raw: Any, language: str) -> Coerced:
+def _code(question: Question, raw: Any, say: Say) -> Coerced:
     code = _as_int(raw)
     assert question.choices is not None
     if code is None or code not in question.choices.codes:
-        return Coerced(None, message(language, "not_an_option"))
+        return Coerced(None, say("not_an_option"))
     return Coerced(code)
 
 
-def _codes(question: Question, raw: Any, language: str) -> Coerced:
+def _codes(question: Question, raw: Any, say: Say) -> Coerced:
     assert question.choices is not None
     items: Iterable[Any] = raw if isinstance(raw, (list, tuple, set, frozenset)) else [raw]
     chosen: set[int] = set()
@@ -123,7 +138,7 @@ def _codes(question: Question, raw: Any, language: str) -> Coerced:
             continue
         code = _as_int(item)
         if code is None or code not in question.choices.codes:
-            return Coerced(None, message(language, "not_an_option"))
+            return Coerced(None, say("not_an_option"))
         chosen.add(code)
     if not chosen:
         return Coerced(None)
@@ -134,64 +149,64 @@ def _codes(question: Question, raw: Any, language: str) -> Coerced:
 _NUMBER = re.compile(r"-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\Z")
 
 
-def _number(question: Question, raw: Any, language: str, *, integer: bool) -> Coerced:
+def _number(question: Question, raw: Any, say: Say, *, integer: bool) -> Coerced:
     error_key = "enter_number" if integer else "enter_decimal"
     if isinstance(raw, bool):
-        return Coerced(None, message(language, error_key))
+        return Coerced(None, say(error_key))
     if isinstance(raw, (int, float)):
         value: int | float = raw
         if isinstance(raw, float) and not math.isfinite(raw):
-            return Coerced(None, message(language, error_key))
+            return Coerced(None, say(error_key))
         text = repr(raw)
     else:
         text = str(raw).strip().replace(" ", "")
         if len(text) > 4000 or not _NUMBER.match(text):  # int() refuses over 4,300 digits
-            return Coerced(None, message(language, error_key))
+            return Coerced(None, say(error_key))
         text = text.replace(",", "")
         value = float(text) if "." in text else int(text)
     low, high = question.min, question.max
     if abs(value) >= 10**MAX_DIGITS:  # a number, but not one anyone means: say what is allowed
         if low is None and high is None:
-            return Coerced(None, message(language, error_key))
-        return Coerced(None, _bounds_message(language, low, high))
+            return Coerced(None, say(error_key))
+        return Coerced(None, _bounds_message(say, low, high))
     if integer:
         if isinstance(value, float):
             if not value.is_integer():
-                return Coerced(None, message(language, error_key))
+                return Coerced(None, say(error_key))
             value = int(value)
     else:
         if "." in text and len(text.split(".", 1)[1].rstrip("0")) > question.places:
-            return Coerced(None, message(language, "too_many_places", places=question.places))
+            return Coerced(None, say("too_many_places", places=question.places))
         value = float(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        return Coerced(None, _bounds_message(language, low, high))
+        return Coerced(None, _bounds_message(say, low, high))
     return Coerced(value)
 
 
-def _bounds_message(language: str, low: Any, high: Any) -> str:
+def _bounds_message(say: Say, low: Any, high: Any) -> str:
     if low is not None and high is not None:
-        return message(language, "between", min=_show(low), max=_show(high))
+        return say("between", min=_show(low), max=_show(high))
     if low is not None:
-        return message(language, "at_least", min=_show(low))
-    return message(language, "at_most", max=_show(high))
+        return say("at_least", min=_show(low))
+    return say("at_most", max=_show(high))
 
 
 def _show(number: Any) -> str:
     return f"{number:,}" if isinstance(number, int) else str(number)
 
 
-def _text(question: Question, raw: Any, language: str) -> Coerced:
+def _text(question: Question, raw: Any, say: Say) -> Coerced:
     text = str(raw).strip()
     if question.type == "text":
         text = " ".join(text.split())
     text = text.replace("\r\n", "\n")
     limit = question.max_length or 0
     if limit and len(text) > limit:
-        return Coerced(None, message(language, "too_long", max_length=limit, length=len(text)))
+        return Coerced(None, say("too_long", max_length=limit, length=len(text)))
     return Coerced(text)
 
 
-def _date(question: Question, raw: Any, language: str, today: dt.date) -> Coerced:
+def _date(question: Question, raw: Any, say: Say, today: dt.date) -> Coerced:
     value: dt.date | None = None
     if isinstance(raw, dt.datetime):
         value = raw.date()
@@ -207,13 +222,13 @@ def _date(question: Question, raw: Any, language: str, today: dt.date) -> Coerce
         except ValueError:
             value = None
     if value is None:
-        return Coerced(None, message(language, "enter_date"))
+        return Coerced(None, say("enter_date"))
     low = today if question.min == "today" else question.min
     high = today if question.max == "today" else question.max
     if low is not None and value < low:
-        return Coerced(None, message(language, "date_after", min=low.strftime("%-d %B %Y")))
+        return Coerced(None, say("date_after", min=low.strftime("%-d %B %Y")))
     if high is not None and value > high:
-        return Coerced(None, message(language, "date_before", max=high.strftime("%-d %B %Y")))
+        return Coerced(None, say("date_before", max=high.strftime("%-d %B %Y")))
     return Coerced(value)
 
 

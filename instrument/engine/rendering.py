@@ -19,7 +19,6 @@ from typing import Any
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
-from instrument.engine.messages import message
 from instrument.engine.offered import offered_codes
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.routing import Router
@@ -53,6 +52,7 @@ class Renderer:
         self._wording = wording
         self._question_texts = wording.question_texts
         self._default_language = layout.q.default_language
+        self.message = layout.q.interface_texts.domain("engine")
         self._fixed_progress = layout.fixed_progress
         self._options: dict[tuple[str, str], tuple[OptionView, ...]] = {}
         self._missing_labels: dict[tuple[str, str], tuple[str, str]] = {}
@@ -308,8 +308,8 @@ class Renderer:
         if found is None:
             interviewer = self.q.mode_policies[mode].interviewer
             found = (
-                message(language, "dk"),
-                message(language, "refused_cati" if interviewer else "refused"),
+                self.message(language, "dk"),
+                self.message(language, "refused_cati" if interviewer else "refused"),
             )
             self._missing_labels[(language, mode)] = found
         return found

@@ -20,7 +20,6 @@ from instrument.engine.context import Context
 from instrument.engine.errors import EngineError, StaleSubmission
 from instrument.engine.layout import Layout
 from instrument.engine.loops import LoopCounts
-from instrument.engine.messages import message
 from instrument.engine.offered import refuse_unoffered
 from instrument.engine.routing import Router
 from instrument.engine.state import State
@@ -53,6 +52,8 @@ class Validator:
         self.wording = wording
         self.variables = variables
         self._checked_pages = layout.checked_pages
+        self.message = layout.q.interface_texts.domain("engine")
+        """The engine's texts, the researcher's own over ours."""
         self.counts = LoopCounts(layout.q, layout.loops)
 
     def submit(
@@ -183,7 +184,7 @@ class Validator:
             ]
             empty_rows = []
             for key in row_keys:
-                result = coerce_code(question, answers.get(key), lang)
+                result = coerce_code(question, answers.get(key), lang, self.message)
                 if not self._accept(question, key, result, state, values, errors):
                     continue
                 if result.value is None:
@@ -193,7 +194,7 @@ class Validator:
             )
             return
         key = f"{question.id}{sfx}"
-        result = coerce_answer(question, answers.get(key), lang, state.now.date())
+        result = coerce_answer(question, answers.get(key), lang, state.now.date(), self.message)
         if question.choice_filter:
             result = refuse_unoffered(question, result, ctx, lang)
         if not self._accept(question, key, result, state, values, errors):
@@ -229,12 +230,12 @@ class Validator:
         text = " ".join(str(text).split()) if isinstance(text, str) else None
         if chosen and not text:
             label = other.label.source(lang, self.q.default_language)
-            errors.append(Problem(other_key, message(lang, "other_needed", label=label)))
+            errors.append(Problem(other_key, self.message(lang, "other_needed", label=label)))
         elif chosen and text is not None and len(text) > OTHER_MAX_LENGTH:
             errors.append(
                 Problem(
                     other_key,
-                    message(lang, "too_long", max_length=OTHER_MAX_LENGTH, length=len(text)),
+                    self.message(lang, "too_long", max_length=OTHER_MAX_LENGTH, length=len(text)),
                 )
             )
         values[other_key] = text if chosen else None
@@ -254,10 +255,10 @@ class Validator:
             return False
         value = result.value
         if value is DK and not question.allow_dk:
-            errors.append(Problem(key, message(state.language, "dk_not_allowed")))
+            errors.append(Problem(key, self.message(state.language, "dk_not_allowed")))
             return False
         if value is REFUSED and not question.allow_refused:
-            errors.append(Problem(key, message(state.language, "refused_not_allowed")))
+            errors.append(Problem(key, self.message(state.language, "refused_not_allowed")))
             return False
         values[key] = value
         return True
@@ -282,14 +283,14 @@ class Validator:
                 else ("choose_some" if question.type == "multi" else "required")
             )
             for k in empty:
-                errors.append(Problem(k, message(lang, key)))
+                errors.append(Problem(k, self.message(lang, key)))
             return
         missing = self.q.mode_policies[state.mode].missing
         if missing == "keyed" and (question.allow_dk or question.allow_refused):
             # An interviewer keys don't know or refused rather than leaving a gap;
             # a question that offers neither (an optional open comment) may stay empty.
             for k in empty:
-                errors.append(Problem(k, message(lang, "interviewer_key")))
+                errors.append(Problem(k, self.message(lang, "interviewer_key")))
             return
         if (
             missing == "on_request"
@@ -297,7 +298,15 @@ class Validator:
             and (question.allow_dk or question.allow_refused)
             and prompt_key not in state.prompted
         ):
-            prompts.append(Problem(prompt_key, message(lang, "skip_prompt"), kind="prompt"))
+            prompts.append(Problem(prompt_key, self._skip_prompt(question, lang), kind="prompt"))
+
+    def _skip_prompt(self, question: Question, lang: str) -> str:
+        """The skip prompt, naming only what the question offers (don't know, refused or both)."""
+        dk = self.message(lang, "dk")
+        refused = self.message(lang, "refused")
+        if question.allow_dk and question.allow_refused:
+            return self.message(lang, "skip_prompt", dk=dk, refused=refused)
+        return self.message(lang, "skip_prompt_one", label=dk if question.allow_dk else refused)
 
     def _multi_rules(
         self, question: Question, key: str, value: tuple[int, ...], lang: str, errors: list[Problem]
@@ -309,9 +318,9 @@ class Validator:
                 option = question.choices.option(code)
                 if option is not None and option.exclusive:
                     label = option.label.source(lang, self.q.default_language)
-                    errors.append(Problem(key, message(lang, "exclusive", label=label)))
+                    errors.append(Problem(key, self.message(lang, "exclusive", label=label)))
                     return
         if question.min_choices is not None and len(value) < question.min_choices:
-            errors.append(Problem(key, message(lang, "min_choices", n=question.min_choices)))
+            errors.append(Problem(key, self.message(lang, "min_choices", n=question.min_choices)))
         if question.max_choices is not None and len(value) > question.max_choices:
-            errors.append(Problem(key, message(lang, "max_choices", n=question.max_choices)))
+            errors.append(Problem(key, self.message(lang, "max_choices", n=question.max_choices)))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from wtforms import Form, RadioField, SelectMultipleField, StringField, TextAreaField
@@ -128,8 +128,11 @@ class PageForm:
 
     # -- answers for the engine -------------------------------------------------
 
-    def answers(self) -> tuple[dict[str, Any], list[Problem]]:
-        """What to hand to ``engine.submit``, and the web's own problems (if any)."""
+    def answers(self, ui: Callable[..., str] = ui) -> tuple[dict[str, Any], list[Problem]]:
+        """What to hand to ``engine.submit``, and the web's own problems (if any).
+
+        ``ui`` words those problems (the questionnaire's own texts: :func:`words_for`).
+        """
         answers: dict[str, Any] = {}
         problems: list[Problem] = []
         language = self.step.language

@@ -20,11 +20,12 @@ from flask import current_app, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
 
+from instrument import catalogue
 from instrument.engine import Problem, Step
 from instrument.interviews import InterviewInfo, Survey
 from instrument_web.form_state import BadFormState, FormState, FormStateSigner, signer_for
 from instrument_web.forms import PageForm, missing_options, problem_targets
-from instrument_web.messages import LANGUAGE_NAMES, ui
+from instrument_web.messages import ui, words_for
 
 __all__ = ["Pages", "plain"]
 
@@ -75,15 +76,16 @@ class Pages:
     def chrome(self, survey: Survey, language: str) -> dict[str, Any]:
         """What every page of a questionnaire shows around its content."""
         q = survey.questionnaire
+        words = words_for(q)
         minutes = int(current_app.config["RESPONDENT_TIMEOUT_SECONDS"]) // 60
         return {
             "qid": survey.id,
             "survey_title": q.title.source(language, q.default_language),
             "language": language,
-            "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in q.languages]
+            "languages": list(catalogue.language_names(q.languages).items())
             if len(q.languages) > 1
             else [],
-            "t": lambda key, **kw: ui(language, key, **kw),
+            "t": lambda key, **kw: words(language, key, **kw),
             "timeout_minutes": minutes,
         }
 
@@ -112,11 +114,14 @@ class Pages:
             warned = self._serializer().dumps({"ids": [w.id for w in warnings], "d": _digest(form)})
         language = interview.language
         first = step.questions[0] if step.questions else None
-        title = (plain(first.text) if first is not None else "") or ui(language, "page_title_page")
+        words = words_for(survey.questionnaire)
+        title = (plain(first.text) if first is not None else "") or words(
+            language, "page_title_page"
+        )
         if len(title) > 80:
             title = title[:77].rstrip() + "..."
         if errors or prompts:
-            title = f"{ui(language, 'error_prefix')}: {title}"
+            title = f"{words(language, 'error_prefix')}: {title}"
         config = current_app.config
         return render_template(
             "web/page.html",
@@ -143,9 +148,9 @@ class Pages:
         """Thank you. Right after finishing, the end screen's own text; later, nothing from the answers."""
         if just_finished:
             end_text = step.questions[0].text if step.questions else None
-            text = end_text or ui(language, "thanks_complete")
+            text = end_text or words_for(survey.questionnaire)(language, "thanks_complete")
         else:
-            text = ui(language, "thanks_done")
+            text = words_for(survey.questionnaire)(language, "thanks_done")
         return render_template("web/end.html", **self.chrome(survey, language), text=text)
 
     def start_page(self, survey: Survey, language: str, *, timed_out: bool, open_link: bool) -> str:

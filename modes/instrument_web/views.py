@@ -48,7 +48,7 @@ from instrument_web import browser
 from instrument_web.devices import device_class
 from instrument_web.form_state import FormState
 from instrument_web.forms import PageForm
-from instrument_web.messages import ui
+from instrument_web.messages import words_for
 from instrument_web.pages import Pages, plain
 
 __all__ = ["create_blueprint"]
@@ -168,7 +168,8 @@ class _Views:
         if interview.finished:
             just = session.pop("just_finished", None) == interview.id
             return self.pages.end_page(survey, interview.language, step, just_finished=just)
-        notice = ui(interview.language, "stale") if session.pop("stale", False) else None
+        stale = session.pop("stale", False)
+        notice = words_for(survey.questionnaire)(interview.language, "stale") if stale else None
         form_state = FormState.new(interview.id, interview.revision, step.token, now)
         return self.pages.question_page(
             survey, interview, step, PageForm(step), form_state, notice=notice
@@ -255,7 +256,7 @@ class _Views:
         def read(step: Step) -> Answers:
             form = PageForm(step, request.form)
             forms.append(form)
-            values, problems = form.answers()
+            values, problems = form.answers(words_for(survey.questionnaire))
             confirmed = self.pages.confirmed(form) if action == "confirm" else ()
             return Answers(values, problems, confirmed)
 

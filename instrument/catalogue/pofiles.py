@@ -1,0 +1,142 @@
+"""Reading and writing the catalogue's gettext files (``.pot`` and ``.po``) through Babel.
+
+Each message is one gettext entry: ``msgctxt`` is its stable key, ``domain.key``
+(``web.continue``), the key the code looks it up by; ``msgid`` is the English
+text, so a translator's tool (Poedit, Weblate, a text editor) shows what to
+translate; ``msgstr`` is the translation. The English template
+(``locales/messages.pot``) is where the English texts are kept.
+
+A translation counts only while its ``msgid`` is the English text of today:
+when the English wording changes, the old translation is *outdated* and
+English is shown until it is translated again (as gettext's own tools would
+mark it fuzzy). Files are read as they are, at run time: no compiled ``.mo``
+files, so a researcher's file beside a questionnaire is read the same way as
+ours and there is no build step.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["PoTexts", "read_po_texts", "read_template", "write_po_texts"]
+
+Strings = dict[str, dict[str, str]]
+"""domain -> key -> text."""
+
+
+@dataclass
+class PoTexts:
+    """What one ``.po`` file gives: its usable texts and what is wrong with the rest.
+
+    ``problems`` are (line, message) pairs; ``untranslated`` and ``outdated``
+    name entries (``domain.key``) that give nothing yet.
+    """
+
+    path: str
+    strings: Strings = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    untranslated: list[str] = field(default_factory=list)
+    outdated: list[str] = field(default_factory=list)
+
+
+def _catalog(data: bytes, path: str):
+    from babel.messages.pofile import PoFileError, read_po
+
+    try:
+        return read_po(io.BytesIO(data), abort_invalid=True)
+    except (PoFileError, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable .po file: {exc}") from exc
+
+
+def _split(context: str | None) -> tuple[str, str] | None:
+    if not context or "." not in context:
+        return None
+    domain, key = context.split(".", 1)
+    return (domain, key) if domain and key else None
+
+
+def read_template(path: Path) -> Strings:
+    """The English texts of the template: domain -> key -> msgid."""
+    english: Strings = {}
+    for message in _catalog(path.read_bytes(), str(path)):
+        where = _split(message.context)
+        if message.id and where is not None and isinstance(message.id, str):
+            english.setdefault(where[0], {})[where[1]] = message.id
+    return english
+
+
+def read_po_texts(path: Path | str, english: Mapping[str, Mapping[str, str]]) -> PoTexts:
+    """The translations in ``path`` that match today's English, and the entries that do not.
+
+    :raises ValueError: the file cannot be read as a ``.po`` file at all.
+    :raises OSError: the file cannot be read.
+    """
+    path = Path(path)
+    found = PoTexts(str(path))
+    for message in _catalog(path.read_bytes(), str(path)):
+        if not message.id:
+            continue  # the header
+        line = message.lineno or 1
+        where = _split(message.context)
+        name = message.context or ""
+        if where is None or where[1] not in english.get(where[0], {}):
+            found.problems.append(
+                (line, f"msgctxt {name!r} is not an interface text (none has that key)")
+            )
+            continue
+        if not isinstance(message.id, str) or not isinstance(message.string, str):
+            found.problems.append((line, f"{name}: plural forms are not used by any text"))
+            continue
+        if message.id != english[where[0]][where[1]]:
+            found.outdated.append(name)
+            continue
+        if not message.string or message.fuzzy:
+            found.untranslated.append(name)
+            continue
+        found.strings.setdefault(where[0], {})[where[1]] = message.string
+        found.lines[name] = line
+    return found
+
+
+def write_po_texts(
+    english: Mapping[str, Mapping[str, str]],
+    translated: Mapping[str, Mapping[str, str]],
+    *,
+    language: str | None,
+    comments: Mapping[str, str] | None = None,
+) -> bytes:
+    """A ``.po`` file (or, with ``language=None``, the ``.pot`` template) of every English text.
+
+    ``translated`` fills in the ``msgstr`` of the texts it has; the others are left empty.
+    """
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    catalog = Catalog(
+        locale=language.replace("-", "_") if language else None,
+        project="survey-instrument",
+        header_comment=(
+            "# The interface texts of survey-instrument"
+            + (f", in '{language}'." if language else ": the English template.")
+            + "\n# msgctxt is the text's key, msgid the English, msgstr the translation."
+            + "\n# Keep {names} in braces exactly as in the English."
+        ),
+        fuzzy=False,
+    )
+    for domain, messages in english.items():
+        for key, text in messages.items():
+            name = f"{domain}.{key}"
+            catalog.add(
+                text,
+                translated.get(domain, {}).get(key, ""),
+                flags=("python-brace-format",) if "{" in text else (),
+                auto_comments=[comments[name]] if comments and name in comments else [],
+                context=name,
+            )
+    out = io.BytesIO()
+    write_po(out, catalog, width=0, omit_header=False, include_lineno=False)
+    return out.getvalue()
