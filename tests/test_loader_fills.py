@@ -139,9 +139,9 @@ def test_fills_nested_too_deeply_are_errors() -> None:
 QUESTIONNAIRE = """\
 meta: {{id: fills, version: "1", title: Fills, languages: [en]}}
 items:
-  - id: n
-    type: integer
-    text: How many?
+  - {{id: n, type: integer, min: 0, text: How many?}}
+  # (min 0 keeps the answers clear of the missing codes)
+
   - id: show
     type: info
     text: "{text}"
