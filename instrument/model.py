@@ -216,6 +216,7 @@ class Question:
     outcome: str | None = None
     expr: CompiledExpression | None = None
     loop: str | None = None
+    guards: tuple[CompiledExpression, ...] = ()  # computed: conditions of the items around it
     ordinal: int = 0
     custom: Any = None  # a plugin's QuestionType, for types beyond the built-in ones
     choice_filter: tuple[ChoiceFilter, ...] = ()

@@ -142,3 +142,83 @@ def test_a_preloaded_count_larger_than_the_loops_max_refuses_to_start():
         engine.start(now=START, seed=1, case={"profile_kids": 5})
     state = engine.start(now=START, seed=1, case={"profile_kids": 3})
     assert state.loop_keys == {}
+
+
+# ----------------------------------------------------- values of what was routed past
+
+KIDS = {"has_kids": 1, "n": 3, "age_1": 2, "age_2": 7, "age_3": 12, "done": 1}
+
+
+def answer(engine: Engine, state: State, page: str, value: Any) -> None:
+    step = engine.current_step(state)
+    assert step.page_id == page, step.page_id
+    (view,) = step.questions
+    assert engine.submit(state, {view.key: value}, now=START, token=step.token).accepted
+
+
+def finish_from(engine: Engine, state: State, answers: dict[str, Any], until: str = "") -> None:
+    """Answer page after page from ``answers`` until the page ``until`` (or the end)."""
+    while not state.finished:
+        step = engine.current_step(state)
+        if step.page_id == until:
+            return
+        given = {k: answers[k] for view in step.questions for k in view.keys if k in answers}
+        assert engine.submit(state, given, now=START, token=step.token).accepted, step.page_id
+
+
+def started(engine: Engine, site: str) -> State:
+    """An interview with three children answered, at the last question."""
+    state = engine.start(now=START, seed=1, case={"site": site})
+    finish_from(engine, state, KIDS, until="done")
+    return state
+
+
+def test_a_loop_routed_past_after_a_jump_leaves_no_values_of_its_iterations():
+    engine = engine_of("loops_routed_past.yaml")
+    state = started(engine, "Leeds")
+    engine.jump(state, "has_kids", now=START)
+    answer(engine, state, "has_kids", 2)
+    finish_from(engine, state, {"done": 1})
+    values = engine.values(state)
+    gone = [k for k in values if k.split("_")[0] in ("n", "age", "kid", "kids") and k != "n_small"]
+    assert gone == []
+    assert values["n_small"] == 0 or values["n_small"] is None
+    assert state.loop_keys.get("kids") is None
+
+
+def test_iterations_beyond_a_lowered_count_leave_the_data():
+    engine = engine_of("loops_routed_past.yaml")
+    state = started(engine, "Leeds")
+    engine.jump(state, "n", now=START)
+    answer(engine, state, "n", 1)
+    finish_from(engine, state, {"age_1": 2, "done": 1})
+    values = engine.values(state)
+    assert {k for k in values if k.startswith(("age", "kid_site"))} == {
+        "age_1",
+        "age_months_1",
+        "kid_site_1",
+    }
+    assert values["n_small"] == 1
+
+
+def test_the_dataset_keeps_no_rows_or_values_of_loops_routed_past():
+    engine = engine_of("loops_routed_past.yaml")
+    state = started(engine, "Leeds")
+    engine.jump(state, "has_kids", now=START)
+    answer(engine, state, "has_kids", 2)
+    finish_from(engine, state, {"done": 1})
+    lowered = started(engine, "York")
+    engine.jump(lowered, "n", now=START)
+    answer(engine, lowered, "n", 1)
+    finish_from(engine, lowered, {"age_1": 2, "done": 1})
+    full, _ = drive(engine, KIDS, case={"site": "Hull"})
+    dataset = dataset_of(engine, {"none": state, "one": lowered, "three": full})
+    none, one = row_of(dataset, "none"), row_of(dataset, "one")
+    assert [none[f"kid_site_{i}"] for i in (1, 2, 3)] == ["-8", "-8", "-8"]
+    assert [none[f"age_months_{i}"] for i in (1, 2, 3)] == [-8, -8, -8]
+    assert none["kids_site"] == "-8" and one["kids_site"] == "York"
+    assert [one[f"kid_site_{i}"] for i in (1, 2, 3)] == ["York", "-8", "-8"]
+    long = dataset.long("kids")
+    per_case = long.frame.groupby("case_id").size().to_dict()
+    ids = {name: Pseudonymiser(b"k" * 32).case_id(name) for name in ("none", "one", "three")}
+    assert per_case == {ids["one"]: 1, ids["three"]: 3}

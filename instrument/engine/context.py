@@ -15,9 +15,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from instrument.engine.state import State
-from instrument.model import Variable
+from instrument.model import Question, Variable
 
-__all__ = ["Context"]
+__all__ = ["Context", "routed_through"]
+
+
+def routed_through(question: Question, ctx: Context) -> bool:
+    """Whether the route passes through the items around a computed variable (all their conditions hold)."""
+    return all(guard.evaluate(ctx) for guard in question.guards)
+
 
 _ANSWERED = frozenset({"question", "grid_row", "other_text"})
 """Kinds of variable whose value is an answer on the route (the others: preload, experiment, computed)."""
@@ -92,8 +98,10 @@ class Context:
         memo = self.memo
         if memo_key in memo:
             return memo[memo_key]
-        if question.when is not None and not question.when.evaluate(self):
-            value = None
+        if (question.when is not None and not question.when.evaluate(self)) or (
+            question.guards and not routed_through(question, self)
+        ):
+            value = None  # its own condition is false, or it sits in items routed past
         else:
             value = question.expr.evaluate(self)
         memo[memo_key] = value

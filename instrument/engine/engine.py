@@ -22,7 +22,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from instrument.engine.case import typed_case
-from instrument.engine.context import Context
+from instrument.engine.context import Context, routed_through
 from instrument.engine.errors import EngineError, StaleSubmission
 from instrument.engine.layout import Layout
 from instrument.engine.randomisation import Shuffler, draw_arms
@@ -226,12 +226,14 @@ class Engine:
             result[name] = state.arms.get(name)
         if self._computed:
             ctx = Context(self.variables, state)
+            variables = self.variables
             for name, loop in self._computed:
-                if loop is None:
-                    result[name] = ctx.get(name)
-                else:
-                    for it in ctx.iterations(loop):
-                        result[f"{name}_{it.suffix}"] = it.get(name)
+                question = variables[name].question
+                guarded = question is not None and question.guards
+                for it in ctx.iterations(loop) if loop is not None else (ctx,):
+                    if guarded and not routed_through(question, it):
+                        continue  # routed past: absent, as an answer routed past is
+                    result[name + it.sfx] = it.get(name)
         return result
 
     def asked_ids(self, state: State) -> list[str]:

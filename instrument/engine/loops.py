@@ -11,7 +11,7 @@ rather than silent loss (:func:`loop_suffixes`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from instrument.engine.context import Context
@@ -131,3 +131,83 @@ class LoopCounts:
                     Problem(key, message(state.language, "loop_over_max", max=loop.max))
                 )
         return problems
+
+
+# ------------------------------------------------------------- iterations that happened
+#
+# ``state.loop_keys[loop]`` lists the suffixes of every iteration of a loop on the route,
+# in order. A loop inside another has one run per iteration of the outer loop, and its
+# suffixes carry the outer one's in front (``2_3``: household 2, person 3), so the list
+# still names every iteration once, as the exports' variable names do (``age_2_3``).
+# A loop is entered on the way to a page; the page's visit names it ("people" or, for
+# one run of a nested loop, "people@2"), so going back past that page forgets it.
+
+
+def _instance(loop: Loop, ctx: Context | None) -> tuple[str, str]:
+    """The entry a run of ``loop`` is known by, and the prefix of its suffixes."""
+    if loop.parent is None or ctx is None or ctx.suffix is None:
+        return loop.id, ""
+    return f"{loop.id}@{ctx.suffix}", ctx.suffix + "_"
+
+
+def enter_loop(state: State, loop: Loop, ctx: Context, entered: list[str]) -> int | None:
+    """Record the iterations of a run of ``loop`` begun in ``ctx``; the index of its first.
+
+    ``None`` when it has none. The run is added to ``entered``.
+    """
+    instance, prefix = _instance(loop, ctx)
+    suffixes = [prefix + suffix for suffix in loop_suffixes(loop, ctx)]
+    old = state.loop_keys.get(loop.id)
+    if prefix:
+        kept = [s for s in old or () if not s.startswith(prefix)]
+        # runs stay in the order of the outer iterations they belong to
+        at = next((i for i, s in enumerate(kept) if _outer_after(s, prefix, state, loop)), None)
+        at = len(kept) if at is None else at
+        keys = kept[:at] + suffixes + kept[at:]
+        first = at if suffixes else None
+    else:
+        keys = suffixes
+        first = 0 if suffixes else None
+    if old != keys:
+        state.loop_keys[loop.id] = keys
+        state.changed()  # aggregates over the loop see its new iterations
+    entered.append(instance)
+    return first
+
+
+def _outer_after(suffix: str, prefix: str, state: State, loop: Loop) -> bool:
+    """Whether ``suffix`` belongs to an outer iteration after the one ``prefix`` names."""
+    outer = state.loop_keys.get(loop.parent or "", ())
+    mine, theirs = prefix[:-1], suffix.rpartition("_")[0]
+    try:
+        return outer.index(theirs) > outer.index(mine)
+    except ValueError:
+        return False
+
+
+def has_next(keys: Sequence[str], index: int) -> bool:
+    """Whether the run holding iteration ``index`` has another after it."""
+    if index + 1 >= len(keys):
+        return False
+    return keys[index + 1].rpartition("_")[0] == keys[index].rpartition("_")[0]
+
+
+def forget(state: State, entered: Sequence[str]) -> None:
+    """Forget the iterations of loops entered on the way to a page the route left."""
+    for instance in entered:
+        loop, _, outer = instance.partition("@")
+        if not outer:
+            state.loop_keys.pop(loop, None)
+            continue
+        keys = state.loop_keys.get(loop)
+        if keys:
+            prefix = outer + "_"
+            state.loop_keys[loop] = [s for s in keys if not s.startswith(prefix)]
+    state.changed()
+
+
+def run_of(keys: Sequence[str], suffix: str) -> tuple[int, int]:
+    """``(number, count)``: where iteration ``suffix`` stands in its run, from 1 (0 if absent)."""
+    outer = suffix.rpartition("_")[0]
+    run = [s for s in keys if s.rpartition("_")[0] == outer]
+    return (run.index(suffix) + 1 if suffix in run else 0), len(run)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
-from instrument.engine.loops import loop_suffixes
+from instrument.engine.loops import enter_loop, forget, has_next
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event
@@ -58,8 +58,9 @@ class Router:
         return items
 
     def _loop_suffix(self, state: State, frames: Sequence[Frame]) -> tuple[str | None, str | None]:
+        """The innermost loop the cursor is in, and its iteration's (full) suffix."""
         loops = self._loops
-        for frame in frames:
+        for frame in reversed(frames):
             if frame.container in loops:
                 keys = state.loop_keys.get(frame.container, [])
                 if frame.iteration < len(keys):
@@ -68,7 +69,7 @@ class Router:
 
     def next_page(
         self, state: State, frames: tuple[Frame, ...], ctx: Context | None
-    ) -> tuple[Page, tuple[Frame, ...], str | None, Context] | None:
+    ) -> tuple[Page, tuple[Frame, ...], str | None, Context, tuple[str, ...]] | None:
         """The next page on the route after the cursor, with the cursor at it.
 
         ``ctx`` is the context of the page at ``frames`` (its loop iteration),
@@ -77,8 +78,10 @@ class Router:
         conditions were evaluated in, for the caller to reuse. The loop iteration
         and the container's items are worked out again only when the walk enters
         or leaves a container. A loop entered has its iterations recorded in
-        ``state.loop_keys``.
+        ``state.loop_keys``, and is named in the last value returned, so that
+        going back past the page forgets them (:func:`~instrument.engine.loops.forget`).
         """
+        entered: list[str] = []
         stack = list(frames)
         loop_id = suffix = None
         if ctx is not None:
@@ -95,8 +98,8 @@ class Router:
                 level_changed = False
             pos = top.pos + 1
             if pos >= len(items):
-                if top.container in loops and top.iteration + 1 < len(
-                    state.loop_keys.get(top.container, [])
+                if top.container in loops and has_next(
+                    state.loop_keys.get(top.container, ()), top.iteration
                 ):
                     stack[-1] = Frame(top.container, -1, top.iteration + 1)
                 else:
@@ -109,18 +112,18 @@ class Router:
                 ctx = Context(self.variables, state, loop_id, suffix)
             if isinstance(item, Page):
                 if self.page_on_route(item, ctx):
-                    return item, tuple(stack), suffix, ctx
+                    return item, tuple(stack), suffix, ctx, tuple(entered)
                 continue
             if item.when is not None and not item.when.evaluate(ctx):
                 continue
             if isinstance(item, Loop):
-                keys = loop_suffixes(item, ctx)
-                if state.loop_keys.get(item.id) != keys:
-                    state.changed()  # aggregates over the loop see its new iterations
-                state.loop_keys[item.id] = keys
+                first = enter_loop(state, item, ctx, entered)
                 ctx = None  # its remembered loop iterations are out of date now
-                if not keys:
+                if first is None:
                     continue
+                stack.append(Frame(item.id, -1, first))
+                level_changed = True
+                continue
             stack.append(Frame(item.id, -1, 0))
             level_changed = True
         return None
@@ -176,10 +179,12 @@ class Router:
             state.outcome = "complete"
             state.finished_at = now
             return [Event("finish", now, data={"outcome": "complete"})]
-        page, new_frames, suffix, ctx = found
+        page, new_frames, suffix, ctx, entered = found
         keys = self.page_keys(page, ctx)
         state.visits += 1
-        state.history.append(PageVisit(page.id, new_frames, keys, state.visits, now, suffix))
+        state.history.append(
+            PageVisit(page.id, new_frames, keys, state.visits, now, suffix, entered)
+        )
         state.on_route.update(keys)
         answers = state.answers
         if any(answers.get(key) is not None for key in keys):
@@ -203,7 +208,10 @@ class Router:
         assert left is not None
         history = state.history
         while len(history) > index + 1:
-            state.on_route.difference_update(history.pop().keys)
+            popped = history.pop()
+            state.on_route.difference_update(popped.keys)
+            if popped.entered:  # loops entered on the way there are routed past until re-entered
+                forget(state, popped.entered)
         state.changed()
         current = history[-1]._replace(shown_at=now)
         history[-1] = current

@@ -50,9 +50,10 @@ class PageVisit(NamedTuple):
     visit: int  # a number never reused within the interview: identifies this visit
     shown_at: dt.datetime | None = None
     suffix: str | None = None  # loop iteration suffix ("1", "2", or an option code)
+    entered: tuple[str, ...] = ()  # loops entered on the way here (see engine.loops)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "page": self.page,
             "frames": [f.to_json() for f in self.frames],
             "keys": list(self.keys),
@@ -60,6 +61,9 @@ class PageVisit(NamedTuple):
             "shown_at": self.shown_at.isoformat() if self.shown_at else None,
             "suffix": self.suffix,
         }
+        if self.entered:
+            data["entered"] = list(self.entered)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "PageVisit":
@@ -70,6 +74,7 @@ class PageVisit(NamedTuple):
             visit=data["visit"],
             shown_at=_time(data.get("shown_at")),
             suffix=data.get("suffix"),
+            entered=tuple(data.get("entered", ())),
         )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from instrument.diagnostics import did_you_mean
 from instrument.expressions import CompiledExpression, ValueType
 from instrument.expressions import nodes as n
-from instrument.model import Block, Item, Loop, Page, Section
+from instrument.model import Block, Item, Loop, Page, Question, Section
 from instrument.yamlsrc import YMap, YScalar, YSeq
 
 from .loop_counts import count_bound
@@ -19,7 +20,15 @@ from .vocabulary import CONTAINER_KEYS
 class Items(Questions):
     """Pass 2 over ``items``: pages, sections, blocks and loops around the questions."""
 
-    def build_items(self, seq: YSeq, loop: str | None) -> list[Item]:
+    def build_items(
+        self, seq: YSeq, loop: str | None, guards: tuple[CompiledExpression, ...] = ()
+    ) -> list[Item]:
+        """The items of ``seq``, inside ``loop`` and under the conditions ``guards``.
+
+        A computed variable is no page of its own; it keeps the conditions of the
+        sections, blocks, pages and loops around it, so that routed past them it
+        is routed past too (its value leaves the data, as an answer's would).
+        """
         result: list[Item] = []
         for node in seq:
             if not isinstance(node, YMap) or not node.entries:
@@ -27,6 +36,8 @@ class Items(Questions):
             if "__raw" in node:
                 raw: RawQuestion = node.get("__raw").value
                 question = self.build_question(raw)
+                if question is not None and question.type == "computed":
+                    self.guard_computed(question, guards)
                 if question is None or question.type == "computed":
                     continue
                 page = Page(question.id, (question,), node.pos, None, True, loop)
@@ -41,6 +52,7 @@ class Items(Questions):
             first_page = self.first_page_seq(children)
             site = Site(loop, first_page)
             when = self.expression(node.get("when"), f"the condition of {kind} '{cid}'", site)
+            inner = guards if when is None else (*guards, when)
             if kind == "page":
                 questions = []
                 for child in children:
@@ -48,6 +60,8 @@ class Items(Questions):
                         q = self.build_question(child.get("__raw").value)
                         if q is not None and q.type != "computed":
                             questions.append(q)
+                        elif q is not None:
+                            self.guard_computed(q, inner)
                 if any(q.type == "end" for q in questions) and len(questions) > 1:
                     self.err(
                         node.pos,
@@ -61,18 +75,26 @@ class Items(Questions):
                 title = self.text(node.get("title"), f"the title of section '{cid}'", site)
                 result.append(
                     Section(
-                        str(cid), tuple(self.build_items(children, loop)), node.pos, title, when
+                        str(cid),
+                        tuple(self.build_items(children, loop, inner)),
+                        node.pos,
+                        title,
+                        when,
                     )
                 )
             elif kind == "block":
                 randomize = self.boolean(node, "randomize", False, f"block '{cid}'")
                 result.append(
                     Block(
-                        str(cid), tuple(self.build_items(children, loop)), node.pos, when, randomize
+                        str(cid),
+                        tuple(self.build_items(children, loop, inner)),
+                        node.pos,
+                        when,
+                        randomize,
                     )
                 )
             elif kind == "loop":
-                built = self.build_loop(node, str(cid), children, when, site)
+                built = self.build_loop(node, str(cid), children, when, site, inner, loop)
                 if built is not None:
                     result.append(built)
         return result
@@ -90,8 +112,19 @@ class Items(Questions):
                         return found
         return self.page_counter + 1
 
+    def guard_computed(self, question: Question, guards: tuple[CompiledExpression, ...]) -> None:
+        if guards:
+            self.questions[question.id] = replace(question, guards=guards)
+
     def build_loop(
-        self, node: YMap, cid: str, children: YSeq, when: CompiledExpression | None, site: Site
+        self,
+        node: YMap,
+        cid: str,
+        children: YSeq,
+        when: CompiledExpression | None,
+        site: Site,
+        guards: tuple[CompiledExpression, ...],
+        parent: str | None,
     ) -> Loop | None:
         has_count, has_each = "count" in node, "for_each" in node
         if has_count == has_each:
@@ -147,12 +180,13 @@ class Items(Questions):
         self.loop_max[cid] = max_iter or 1
         loop = Loop(
             cid,
-            tuple(self.build_items(children, cid)),
+            tuple(self.build_items(children, cid, guards)),
             node.pos,
             max_iter or 1,
             count,
             for_each,
             when,
+            parent,
         )
         self.loops[cid] = loop
         return loop
