@@ -142,6 +142,7 @@ class ChoiceList:
     name: str
     options: tuple[Option, ...]
     pos: Position
+    file: str | None = None  # the CSV file the options were read from, if any
 
     @functools.cached_property
     def codes(self) -> frozenset[int]:

@@ -74,6 +74,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """The app on a real port, in a background thread."""
+    yield from serve(tmp_path_factory, FLAGSHIP, MINI)
+
+
+def serve(tmp_path_factory: pytest.TempPathFactory, *questionnaires: Path) -> Iterator[Any]:
+    """Serve these questionnaires on a real port until the generator is closed (a fixture's body)."""
     _require_browser()
     from werkzeug.serving import make_server
 
@@ -82,8 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     app = make_app(
         f"sqlite:///{database}",
         FakeClock(),
-        FLAGSHIP,
-        MINI,
+        *questionnaires,
         CLOCK=None,
         SERVER_NAME=f"127.0.0.1:{port}",
         TESTING=False,

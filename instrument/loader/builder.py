@@ -12,6 +12,7 @@ from instrument.diagnostics import Position, did_you_mean
 from instrument.model import Questionnaire, Text
 from instrument.yamlsrc import YNode, YScalar
 
+from .attachments import with_attachments
 from .items import Items
 from .meta import Meta
 from .scan import Scan
@@ -96,7 +97,7 @@ class Builder(Meta, Scan, Items, Scenarios, Variables):
             loops=dict(self.loops),
             pages=dict(self.pages),
             tests=tests,
-            source_text=self.source,
+            source_text=with_attachments(self.source, self.files_read),
             source_path=self.filename,
             question_count=max(self.ordinal_counter, 1),
         )

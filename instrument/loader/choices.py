@@ -11,8 +11,8 @@ from instrument.names import MAX_VALUE_LABEL
 from instrument.texts import TextTemplate
 from instrument.yamlsrc import YMap, YNode, YScalar, YSeq
 
+from .choice_files import ChoiceFiles
 from .state import VarMeta
-from .texts import Texts
 from .vocabulary import (
     EXPERIMENT_KEYS,
     OPTION_KEYS,
@@ -24,7 +24,7 @@ from .vocabulary import (
 )
 
 
-class Choices(Texts):
+class Choices(ChoiceFiles):
     """Choice lists (named or inline), preload variables and experiments."""
 
     def read_choices(self, node: YNode | None) -> None:
@@ -40,8 +40,12 @@ class Choices(Texts):
             parsed = self.choice_list(list_node, name, f"choice list '{name}'")
             if parsed is not None:
                 self.choices[name] = parsed
+            else:
+                self.broken_lists.add(name)
 
     def choice_list(self, node: YNode, name: str, what: str) -> ChoiceList | None:
+        if isinstance(node, YMap) and "file" in node:
+            return self.choice_file(node, name, what)
         seq = self.expect_seq(node, what)
         if seq is None:
             return None
@@ -145,6 +149,8 @@ class Choices(Texts):
             return None
         if isinstance(node, YScalar):
             name = node.value
+            if name in self.broken_lists:
+                return None
             if not isinstance(name, str) or name not in self.choices:
                 self.err(
                     node.pos,

@@ -18,6 +18,7 @@ from .vocabulary import (
     CHECK_KEYS,
     COMMON_QUESTION_KEYS,
     DEFAULT_MAX_LENGTH,
+    DISPLAYS,
     LEVELS,
     OUTCOMES,
     ROW_KEYS,
@@ -112,10 +113,10 @@ class Questions(Texts, ChoiceFilters):
             kwargs["choice_filter"] = self.read_choice_filter(m, what, choices, own_site)
         if qtype == "single":
             display = self.scalar(m.get("display"), str, f"the display of {what}") or "radio"
-            if display not in ("radio", "dropdown"):
+            if display not in DISPLAYS:
                 self.err(
                     m.where("display"),
-                    f"display must be radio or dropdown{did_you_mean(display, ('radio', 'dropdown'))}",
+                    f"display must be radio, dropdown or search{did_you_mean(display, DISPLAYS)}",
                 )
             kwargs["display"] = display
         if qtype == "multi":

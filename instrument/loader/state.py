@@ -15,6 +15,8 @@ from instrument.modes import ModePolicy
 from instrument.texts import make_environments
 from instrument.yamlsrc import YMap
 
+from .attachments import attached_files
+
 
 class Abort(Exception):
     """Raised internally when the file is too broken to go on."""
@@ -70,6 +72,9 @@ class LoaderState:
         self.modes: tuple[str, ...] = ()
         self.custom_types = {n: t for n, t in question_types.items() if n not in QUESTION_TYPES}
         self.source = source
+        self.attached = attached_files(source)  # CSV files the text carries (a stored version)
+        self.files_read: dict[str, str] = {}  # CSV files read from the disk, attached when built
+        self.broken_lists: set[str] = set()  # reported already: naming them is no second error
         self.d = diagnostics
         self.html_env, self.plain_env = make_environments(text_environment)
         self.languages: tuple[str, ...] = ("en",)

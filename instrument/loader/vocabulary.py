@@ -76,6 +76,7 @@ SCENARIO_KEYS = (
 )
 EXPECT_KEYS = ("outcome", "asked", "not_asked", "values", "errors")
 LEVELS = ("nominal", "ordinal", "scale")
+DISPLAYS = ("radio", "dropdown", "search")  # search: type to find one of a long list
 OUTCOMES = ("complete", "screened_out")
 WEB_MISSING = ("after_skip", "shown", "never")
 DEFAULT_MAX_LENGTH = {"text": 200, "long_text": 2000}

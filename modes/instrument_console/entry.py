@@ -25,6 +25,7 @@ from instrument_console.render import (
     ivr_keypad,
     offers_dk,
     offers_refused,
+    search_matches,
 )
 
 __all__ = ["DK_WORDS", "REFUSED_WORDS", "Entry", "parse_entry"]
@@ -73,6 +74,11 @@ def parse_entry(
             )
     if style == "call" and kind in CHOICE_TYPES:
         return _keys(text, view, kind, language)
+    if kind == "single" and view.display == "search" and not row and not text.strip("- ").isdigit():
+        found = search_matches(view, text)
+        if not found:
+            return Entry(error=f"No answer matches '{text}'; type fewer letters, or the code")
+        return Entry(error="\n".join([f"Answers that match '{text}' (type the code):", *found]))
     if kind == "multi":
         return Entry([part for part in _SPLIT.split(text) if part])
     if kind == "date":

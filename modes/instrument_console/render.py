@@ -105,6 +105,17 @@ def ivr_keypad(view: QuestionView) -> dict[str, int]:
     return keys
 
 
+SEARCH_LISTED = 20
+"""A search question (``display: search``) with more options than this lists none: its code is typed."""
+
+
+def search_matches(view: QuestionView, text: str) -> list[str]:
+    """The offered options whose label contains ``text``, as ``code) label`` lines (at most 20)."""
+    wanted = " ".join(text.casefold().split())
+    found = [o for o in view.options if wanted in " ".join(o.label.casefold().split())]
+    return [f"  {o.code}) {o.label}" for o in found[:SEARCH_LISTED]]
+
+
 def option_lines(view: QuestionView, style: Style) -> list[str]:
     """The option list, don't know and refused included when they may be chosen."""
     lines: list[str] = []
@@ -122,7 +133,13 @@ def option_lines(view: QuestionView, style: Style) -> list[str]:
         if offers_refused(view):
             lines.append(f"  For {view.refused_label.lower()}, press {IVR_REFUSED_KEY}.")
         return lines
-    for option in view.options:
+    long_list = view.display == "search" and len(view.options) > SEARCH_LISTED
+    if long_list:
+        lines.append(
+            f"  ({len(view.options):,} answers: type the code of one, "
+            "or a few letters of its name to list those that match)"
+        )
+    for option in () if long_list else view.options:
         label = option.label
         if style == "interviewer" and option.spoken != option.label:
             label = f"{option.spoken}  [{option.label}]"

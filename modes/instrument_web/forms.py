@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - WTForms < 3.3
 
 from instrument.engine import Problem, QuestionView, Step
 from instrument.values import DK, REFUSED
+from instrument_web import search
 from instrument_web.messages import ui
 
 __all__ = ["CHOICE_TYPES", "TYPED_TYPES", "PageForm"]
@@ -64,6 +65,7 @@ class PageForm:
     def __init__(self, step: Step, formdata: Any = None) -> None:
         self.step = step
         self._fields, form_class = _form_class(_shape(step))
+        self.submitted = formdata is not None
         if formdata is None:
             self.form = form_class(data=self._prefill())
         else:
@@ -90,6 +92,12 @@ class PageForm:
     def checked(self, name: str, value: Any) -> bool:
         return str(value) in self.values(name)
 
+    def matches(self, question: QuestionView) -> list[Any]:
+        """A search question's options matching what was typed, once a submit found no answer."""
+        if not self.submitted or self.value(f"{question.key}-pick"):
+            return []
+        return search.matches(question, self.value(question.key))
+
     def _prefill(self) -> dict[str, Any]:
         """The form data that shows the step's previous answers."""
         data: dict[str, Any] = {}
@@ -110,7 +118,9 @@ class PageForm:
                     put(question.key, [_SPECIAL_NAME[value]])
                 elif isinstance(value, (list, tuple)):
                     put(question.key, [str(v) for v in value])
-            elif question.type in ("single", "yesno"):
+            elif search.is_search(question) and not _is_special(value):
+                put(question.key, search.label_of(question, value) or _raw(value))
+            elif question.type in ("single", "yesno") and not search.is_search(question):
                 put(question.key, _raw(value))
             else:
                 if _is_special(value):
@@ -137,7 +147,7 @@ class PageForm:
         problems: list[Problem] = []
         language = self.step.language
         for question in self.step.questions:
-            if question.type in ("single", "yesno"):
+            if question.type in ("single", "yesno") and not search.is_search(question):
                 answers[question.key] = _special_or(self.value(question.key))
             elif question.type == "grid":
                 for row in question.rows:
@@ -150,7 +160,7 @@ class PageForm:
                     problems.append(Problem(question.key, ui(language, "not_both", label=label)))
                     continue
                 answers[question.key] = _SPECIAL[special[0]] if special else chosen
-            elif question.type in TYPED_TYPES:
+            elif question.type in TYPED_TYPES or search.is_search(question):
                 if question.type == "date":
                     raw: Any = {
                         part: self.value(f"{question.key}-{part}")
@@ -160,6 +170,9 @@ class PageForm:
                 else:
                     raw = self.value(question.key)
                     entered = bool(raw.strip())
+                    if search.is_search(question):
+                        raw = search.answer(question, raw, self.value(f"{question.key}-pick"))
+                        entered = bool(raw)
                 special = [c for c in self.values(f"{question.key}-missing") if c in _SPECIAL]
                 labels = dict(missing_options(question))
                 if len(special) > 1:
@@ -200,9 +213,11 @@ def _shape(step: Step) -> _Shape:
     """What the form of a step is built from: per question its type, names and choices."""
     return tuple(
         (
-            question.type,
+            "search" if search.is_search(question) else question.type,
             question.key,
-            tuple((str(o.code), o.label) for o in question.options),
+            ()
+            if search.is_search(question)
+            else tuple((str(o.code), o.label) for o in question.options),
             tuple(missing_options(question)),
             tuple(row.key for row in question.rows),
             question.other_key,
@@ -243,11 +258,14 @@ def _form_class(shape: _Shape) -> tuple[dict[str, str], type[Form]]:
         elif qtype == "date":
             for part in ("day", "month", "year"):
                 add(f"{key}-{part}", StringField(name=f"{key}-{part}"))
+        elif qtype == "search":  # a long list: typed, picked from matches (see search.py)
+            add(key, StringField(name=key))
+            add(f"{key}-pick", RadioField(name=f"{key}-pick", choices=[], validate_choice=False))
         elif qtype == "long_text":
             add(key, TextAreaField(name=key))
         elif qtype in TYPED_TYPES:
             add(key, StringField(name=key))
-        if qtype in TYPED_TYPES and missing:
+        if (qtype in TYPED_TYPES or qtype == "search") and missing:
             add(
                 f"{key}-missing",
                 SelectMultipleField(
