@@ -221,6 +221,8 @@ class Question:
     ordinal: int = 0
     custom: Any = None  # a plugin's QuestionType, for types beyond the built-in ones
     choice_filter: tuple[ChoiceFilter, ...] = ()
+    # shown pre-filled, stored only when submitted: an expression, or a multi's codes
+    default: CompiledExpression | tuple[int, ...] | None = None
 
     @functools.cached_property
     def stores_value(self) -> bool:

@@ -1,4 +1,4 @@
-"""Which options a choice question offers now, when its ``choice_filter`` narrows them.
+"""What a question offers now: the options its ``choice_filter`` leaves, and its default.
 
 The step lists only these options and a submit refuses any other code, so a
 district outside the region answered earlier can be neither seen nor stored.
@@ -17,7 +17,7 @@ from instrument.engine.messages import message
 from instrument.model import Question
 from instrument.values import DK, REFUSED
 
-__all__ = ["offered_codes", "refuse_unoffered"]
+__all__ = ["default_value", "offered_codes", "refuse_unoffered"]
 
 
 def offered_codes(question: Question, ctx: Context) -> frozenset[int] | None:
@@ -50,6 +50,15 @@ def refuse_unoffered(question: Question, result: Coerced, ctx: Context, language
     if all(code in offered for code in chosen):
         return result
     return Coerced(None, message(language, "not_an_option"))
+
+
+def default_value(question: Question, ctx: Context) -> Any:
+    """The question's default now (None when it has none or it is missing): shown, never stored."""
+    default = question.default
+    value = default if isinstance(default, tuple) else default.evaluate(ctx) if default else None
+    if value is DK or value is REFUSED or value == ():
+        return None
+    return value
 
 
 _ALWAYS: Any = object()

@@ -19,7 +19,7 @@ from typing import Any
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
-from instrument.engine.offered import offered_codes
+from instrument.engine.offered import default_value, offered_codes
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.routing import Router
 from instrument.engine.state import State
@@ -189,6 +189,11 @@ class Renderer:
             value = state.answers.get(key)
             if value is not None:
                 changes["value"] = value
+            elif question.default is not None and key not in state.answers:
+                value = default_value(question, ctx)
+                if value is not None:
+                    changes["value"] = value
+                    changes["prefilled"] = True
             other_key = view.other_key
             if other_key is not None:
                 other_value = state.answers.get(other_key)

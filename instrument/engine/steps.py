@@ -91,6 +91,7 @@ class QuestionView:
     dk_label: str = "Don't know"
     refused_label: str = "Prefer not to say"
     display: str = "radio"
+    prefilled: bool = False  # value is the question's default, not an answer yet
 
     def __init__(
         self,
@@ -121,6 +122,7 @@ class QuestionView:
         dk_label: str = "Don't know",
         refused_label: str = "Prefer not to say",
         display: str = "radio",
+        prefilled: bool = False,
     ) -> None:
         _set_attribute(
             self,
@@ -152,6 +154,7 @@ class QuestionView:
                 "dk_label": dk_label,
                 "refused_label": refused_label,
                 "display": display,
+                "prefilled": prefilled,
             },
         )
 

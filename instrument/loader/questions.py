@@ -10,6 +10,7 @@ from instrument.expressions import ValueType
 from instrument.model import Check, GridRow, Question, Text
 from instrument.yamlsrc import YMap, YScalar
 
+from .answer_defaults import DEFAULT_TYPES, AnswerDefaults
 from .choice_filters import ChoiceFilters
 from .missing_overlap import missing_overlap
 from .state import RawQuestion, Site
@@ -28,7 +29,7 @@ from .vocabulary import (
 )
 
 
-class Questions(Texts, ChoiceFilters):
+class Questions(Texts, ChoiceFilters, AnswerDefaults):
     """One question of any type: its keys, texts, conditions, checks, bounds and rows."""
 
     def build_question(self, raw: RawQuestion) -> Question | None:
@@ -108,6 +109,8 @@ class Questions(Texts, ChoiceFilters):
             )
             kwargs["level"] = self.level(m, default_level)
         kwargs["choices"] = choices
+        if qtype in DEFAULT_TYPES and custom is None:
+            kwargs["default"] = self.read_default(m, qtype, what, own_site, choices)
         if qtype in ("single", "multi"):
             kwargs["randomize"] = self.boolean(m, "randomize", False, what)
             kwargs["choice_filter"] = self.read_choice_filter(m, what, choices, own_site)

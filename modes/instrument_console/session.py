@@ -215,7 +215,7 @@ class ConsoleSession:
                     self.write(line)
                 answers[row.key] = self._entry(view, row.value, row=True)
             return
-        value = self._entry(view, view.value)
+        value = self._entry(view, view.value, suggested=view.prefilled)
         answers[view.key] = value
         if view.other_key:
             other = next((o for o in view.options if o.other_specify), None)
@@ -223,12 +223,13 @@ class ConsoleSession:
                 text = self._text(f"  Please specify '{other.label}' > ", view.other_value)
                 answers[view.other_key] = text
 
-    def _entry(self, view: QuestionView, previous: Any, *, row: bool = False) -> Any:
+    def _entry(
+        self, view: QuestionView, previous: Any, *, row: bool = False, suggested: bool = False
+    ) -> Any:
         if previous is not None:
             shown = format_value(previous, {o.code: o.label for o in view.options})
-            self.write(
-                self.style(f"  (answer so far: {shown}; Enter keeps it, - clears it)", "note")
-            )
+            what = "suggested answer" if suggested else "answer so far"
+            self.write(self.style(f"  ({what}: {shown}; Enter keeps it, - clears it)", "note"))
         while True:
             text = self._read("> ").strip()
             if not text:
