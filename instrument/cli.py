@@ -22,6 +22,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "serve": "instrument.commands.serve:serve",
     "export": "instrument.commands.export:export",
     "cases": "instrument.commands.cases:cases",
+    "texts": "instrument.commands.texts:texts",
 }
 
 

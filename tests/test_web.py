@@ -749,8 +749,10 @@ def test_theme_dir_overrides_templates_and_adds_css(
         / "base.html"
     )
     (theme / "templates" / "instrument" / "base.html").write_text(
-        base.read_text().replace(
-            "Your answers are used for research only.", "Run by the Example Research Unit."
+        re.sub(
+            r"{% block footer %}.*?{% endblock %}",
+            "{% block footer %}<p>Run by the Example Research Unit.</p>{% endblock %}",
+            base.read_text(),
         )
     )
     app = make_app(sqlite_url, clock, THEME_DIR=str(theme))

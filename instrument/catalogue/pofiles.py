@@ -17,11 +17,19 @@ ours and there is no build step.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PoTexts", "read_po_texts", "read_template", "write_po_texts"]
+__all__ = [
+    "PoSyntaxError",
+    "PoTexts",
+    "parse_po_texts",
+    "read_po_texts",
+    "read_template",
+    "write_po_texts",
+]
 
 Strings = dict[str, dict[str, str]]
 """domain -> key -> text."""
@@ -43,13 +51,24 @@ class PoTexts:
     outdated: list[str] = field(default_factory=list)
 
 
-def _catalog(data: bytes, path: str):
+class PoSyntaxError(ValueError):
+    """A file that is not gettext's format; ``line`` (from 1) is where reading stopped."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _catalog(data: bytes, path: str):  # -> babel's Catalog, imported when first needed
     from babel.messages.pofile import PoFileError, read_po
 
-    try:
+    try:  # abort: Babel would otherwise print its complaints to standard output
         return read_po(io.BytesIO(data), abort_invalid=True)
-    except (PoFileError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable .po file: {exc}") from exc
+    except PoFileError as exc:
+        problem = re.sub(r" on \d+$", "", str(exc))
+        raise PoSyntaxError(f"not a readable .po file: {problem}", exc.lineno + 1) from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PoSyntaxError(f"not a readable .po file: {exc}", 1) from exc
 
 
 def _split(context: str | None) -> tuple[str, str] | None:
@@ -70,14 +89,21 @@ def read_template(path: Path) -> Strings:
 
 
 def read_po_texts(path: Path | str, english: Mapping[str, Mapping[str, str]]) -> PoTexts:
-    """The translations in ``path`` that match today's English, and the entries that do not.
+    """The translations in the file ``path`` (see :func:`parse_po_texts`).
 
-    :raises ValueError: the file cannot be read as a ``.po`` file at all.
     :raises OSError: the file cannot be read.
     """
-    path = Path(path)
-    found = PoTexts(str(path))
-    for message in _catalog(path.read_bytes(), str(path)):
+    return parse_po_texts(Path(path).read_bytes(), str(path), english)
+
+
+def parse_po_texts(data: bytes, name: str, english: Mapping[str, Mapping[str, str]]) -> PoTexts:
+    """The translations in ``data`` (a ``.po`` file called ``name``) that match today's English,
+    and the entries that do not.
+
+    :raises PoSyntaxError: ``data`` cannot be read as a ``.po`` file at all.
+    """
+    found = PoTexts(name)
+    for message in _catalog(data, name):
         if not message.id:
             continue  # the header
         line = message.lineno or 1

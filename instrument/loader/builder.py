@@ -13,6 +13,7 @@ from instrument.model import Questionnaire, Text
 from instrument.yamlsrc import YNode, YScalar
 
 from .attachments import with_attachments
+from .interface_texts import InterfaceTexts
 from .items import Items
 from .meta import Meta
 from .scan import Scan
@@ -22,7 +23,7 @@ from .variables import Variables
 from .vocabulary import META_KEYS, SIMPLE_ID, TOP_KEYS, WEB_MISSING
 
 
-class Builder(Meta, Scan, Items, Scenarios, Variables):
+class Builder(Meta, InterfaceTexts, Scan, Items, Scenarios, Variables):
     """Reads one questionnaire: each concern is a mixin, :meth:`build` runs them in order."""
 
     def build(self, root: YNode) -> Questionnaire:
@@ -34,6 +35,7 @@ class Builder(Meta, Scan, Items, Scenarios, Variables):
         if meta is None:
             raise Abort
         self.read_languages(meta)
+        self.interface_texts = self.read_interface_texts(meta.where("languages"))
         title = self.text(meta.get("title"), "meta.title", None)
         qid = self.scalar(meta.get("id"), str, "meta.id")
         version = meta.get("version")
@@ -100,4 +102,5 @@ class Builder(Meta, Scan, Items, Scenarios, Variables):
             source_text=with_attachments(self.source, self.files_read),
             source_path=self.filename,
             question_count=max(self.ordinal_counter, 1),
+            interface_texts=self.interface_texts,
         )

@@ -19,7 +19,6 @@ from .vocabulary import (
     PRELOAD_KEYS,
     PRELOAD_TYPES,
     SIMPLE_ID,
-    YESNO_LABELS,
     option_labels,
 )
 
@@ -130,10 +129,9 @@ class Choices(ChoiceFiles):
         return tuple(result)
 
     def yesno_list(self, pos: Position) -> ChoiceList:
-        labels_by_lang = {
-            lang: YESNO_LABELS.get(lang.split("-")[0], YESNO_LABELS["en"])
-            for lang in self.languages
-        }
+        """The built-in yes/no list, labelled from the interface texts (a researcher's own too)."""
+        words = self.interface_texts.domain("questionnaire")
+        labels_by_lang = {lang: (words(lang, "yes"), words(lang, "no")) for lang in self.languages}
         options = []
         for index, code in enumerate((1, 2)):
             by_language = {

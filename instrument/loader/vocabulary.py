@@ -82,7 +82,6 @@ WEB_MISSING = ("after_skip", "shown", "never")
 DEFAULT_MAX_LENGTH = {"text": 200, "long_text": 2000}
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 SIMPLE_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-YESNO_LABELS = {"en": ("Yes", "No"), "cy": ("Ie", "Na")}
 CUSTOM_VALUE_TYPES = {
     "int": ValueType.INTEGER,
     "float": ValueType.DECIMAL,

@@ -1,0 +1,78 @@
+"""The web pages in a language the software does not ship, with the researcher's own texts.
+
+``tests/data/languages/market.yaml`` is in Swahili and English, and
+``market.sw.po`` beside it gives the interface texts in Swahili: every page of
+a Swahili interview (start, questions, errors, the skip prompt, save and
+continue later, thank you) must then hold no English interface text at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_languages import MARKET, english_left
+from test_web_support import *
+from test_web_support import FakeClock, Page, Respondent, close_app, make_app
+
+
+@pytest.fixture
+def market_app(sqlite_url: str, clock: FakeClock) -> Any:
+    app = make_app(sqlite_url, clock, MARKET)
+    yield app
+    close_app(app)
+
+
+def no_english(page: Page) -> Page:
+    assert page.status == 200, page.status
+    assert english_left(page.text("//html")) == [], page.text("//html")
+    return page
+
+
+def test_a_swahili_interview_shows_no_english_interface_text(market_app: Any) -> None:
+    r = Respondent(market_app, "market")
+    start = no_english(r.get())
+    assert start.tree.xpath("/html/@lang") == ["sw"]
+    assert start.text("//form[contains(@class, 'language-switcher')]") == "Lugha: Kiswahili English"
+    assert "Anza sasa" in start.text()
+    no_english(r.start())  # the welcome screen
+    trader = no_english(r.answer({}))
+    assert "Ndiyo" in trader.text() and "Hapana" in trader.text()
+    prompted = no_english(r.post({}))  # skipped: the prompt, and don't know / prefer not to say
+    assert prompted.summary and "Sijui" in prompted.text()
+    sells = no_english(r.answer({"trader": "1"}))
+    wrong = no_english(r.post({"sells": ["1", "3"]}))  # 'something else' needs saying what
+    assert wrong.summary == [("#f-sells_other", "Tuambie 'Kitu kingine' ni nini")]
+    stalls = no_english(r.answer({"sells": ["1", "3"], "sells_other": "Samaki"}))
+    assert sells.html != stalls.html
+    too_many = no_english(r.post({"stalls": "21"}))
+    assert too_many.summary[0][1] == "Andika namba kati ya 1 na 20"
+    started = no_english(r.answer({"stalls": "3"}))
+    assert "Siku" in started.text() and "Kwa mfano, 27 3 2019" in started.text()
+    saved = no_english(
+        r.post(
+            {"started-day": "1", "started-month": "2", "started-year": "2020"}, action="save_later"
+        )
+    )
+    assert "Majibu yako yamehifadhiwa" in saved.text()
+
+
+def test_the_end_page_of_a_swahili_interview(market_app: Any) -> None:
+    r = Respondent(market_app, "market")
+    r.start()
+    r.answer({})
+    r.answer({"trader": "2"})
+    r.answer({"sells": ["2"]})
+    r.answer({"stalls": "1"})
+    r.answer({"started-day": "1", "started-month": "2", "started-year": "2020"})
+    end = no_english(r.answer({"comment": "Hakuna"}))
+    assert "Asante" in end.text()
+
+
+def test_english_pages_of_the_same_questionnaire_keep_our_english(market_app: Any) -> None:
+    english = market_app.test_client().get("/web/market/", headers={"Accept-Language": "en"})
+    page = Page(english.status_code, english.get_data(as_text=True))
+    assert page.tree.xpath("/html/@lang") == ["en"]
+    assert "Start now" in page.text() and "Your answers are used for research only." in page.text(
+        "//footer"
+    )
