@@ -220,6 +220,7 @@ class Question:
     guards: tuple[CompiledExpression, ...] = ()  # computed: conditions of the items around it
     ordinal: int = 0
     custom: Any = None  # a plugin's QuestionType, for types beyond the built-in ones
+    identifying: bool = False  # its answer identifies a person: kept with the contact details
     choice_filter: tuple[ChoiceFilter, ...] = ()
     # shown pre-filled, stored only when submitted: an expression, or a multi's codes
     default: CompiledExpression | tuple[int, ...] | None = None

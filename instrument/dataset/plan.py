@@ -162,6 +162,15 @@ def _level(var: Variable) -> str:
     return "nominal"
 
 
+def identifies(var: Variable) -> bool:
+    """Whether the variable holds what a question marked ``identifying`` was answered.
+
+    Such answers belong with the contact details, never in a dataset: no
+    column, no export row, no codebook entry (its other-specify text neither).
+    """
+    return var.question is not None and var.question.identifying
+
+
 def make_plan(q: Questionnaire) -> Plan:
     """The columns of one questionnaire version, with their codebook entries."""
     universes, loop_phrases = _universes(q)
@@ -190,7 +199,7 @@ def make_plan(q: Questionnaire) -> Plan:
     all_missing = ("dk", "refused", "routed_past", "unanswered")
 
     for var in q.variables.values():
-        if not var.export:
+        if not var.export or identifies(var):
             continue
         question = var.question
         suffixes: list[str | None] = [None]

@@ -27,6 +27,7 @@ from instrument.interviews.outcomes import (
     Stale,
     Unavailable,
 )
+from instrument.interviews.personal import merge, personal_keys
 from instrument.interviews.snapshots import Snapshot, SnapshotCache
 from instrument.interviews.surveys import Surveys
 from instrument.store import (
@@ -84,7 +85,10 @@ class InterviewAccess:
         if record.status == "withdrawn" or not record.state:
             raise LookupError(f"interview {interview_id} holds no answers any more")
         engine = self.surveys.engine_for(record.questionnaire_version_id)
-        return Snapshot(record, State.from_json(record.state), engine)
+        state = record.state
+        if personal_keys(engine.q):  # identifying answers are kept apart: put them back
+            state = merge(state, self.store.personal_answers(interview_id))
+        return Snapshot(record, State.from_json(state), engine)
 
     def _checked(self, interview_id: str) -> Snapshot:
         try:
@@ -155,7 +159,7 @@ class InterviewAccess:
             result = self.store.save_interview(
                 record.id,
                 expected_revision=seen.revision,
-                state=snapshot.state.to_json(),
+                state=personal_keys(snapshot.questionnaire).split(snapshot.state.to_json())[0],
                 status=record.status,
                 mode=record.mode,
                 idempotency_key=seen.key,
@@ -233,14 +237,16 @@ class InterviewAccess:
     ) -> SaveResult:
         """Save the snapshot's state with its events; on a real save, move its record on."""
         state, record = snapshot.state, snapshot.record
+        personal = personal_keys(snapshot.questionnaire)
+        stored, answers = personal.split(state.to_json())
         result = self.store.save_interview(
             record.id,
             expected_revision=expected,
-            state=state.to_json(),
+            state=stored,
             status=status_of(state),
             mode=state.mode,
             language=state.language,
-            events=[*engine_events(events, actor=actor), *extra],
+            events=personal.events([*engine_events(events, actor=actor), *extra]),
             idempotency_key=key,
             now=now,
             export_row=self.surveys.export_row(record.questionnaire_version_id, state),
@@ -248,6 +254,8 @@ class InterviewAccess:
         if not result.replayed:
             assert result.record is not None
             snapshot.record = result.record
+            if personal:  # after the save: a refused save changes nothing here either
+                self.store.set_personal_answers(record.id, answers, now=now)
             for kind, at, mode, data in notices_for(events, state.mode):
                 self._tell(kind, record.id, at, mode, data)
         return result

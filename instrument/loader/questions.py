@@ -12,6 +12,7 @@ from instrument.yamlsrc import YMap, YScalar
 
 from .answer_defaults import DEFAULT_TYPES, AnswerDefaults
 from .choice_filters import ChoiceFilters
+from .identifying import IDENTIFYING_TYPES, looks_identifying
 from .missing_overlap import missing_overlap
 from .state import RawQuestion, Site
 from .texts import Texts
@@ -100,6 +101,7 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults):
                 self.boolean(m, "refused", True, what) and not kwargs["required"]
             )
             kwargs["checks"] = self.read_checks(m, what, check_site)
+            kwargs["identifying"] = self.read_identifying(m, raw.id, qtype, texts["text"], what)
             numeric = ("integer", "decimal", "date") if custom is None else ()
             default_level = (
                 "scale"
@@ -169,6 +171,21 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults):
         q = Question(**kwargs)
         self.questions[raw.id] = q
         return q
+
+    def read_identifying(self, m: YMap, qid: str, qtype: str, text: Text | None, what: str) -> bool:
+        """``identifying:``; a warning when it is absent and the question looks identifying."""
+        if "identifying" in m:
+            return self.boolean(m, "identifying", False, what)
+        wording = text.source(self.default_language, self.default_language) if text else None
+        asks = looks_identifying(qid, wording) if qtype in IDENTIFYING_TYPES else None
+        if asks is not None:
+            self.warn(
+                m.pos,
+                f"{what} looks as if it asks for a {asks}: if its answers identify a person, add "
+                "`identifying: true` (they are then kept apart with the contact details and never "
+                "exported); if not, say `identifying: false`",
+            )
+        return False
 
     def report_missing_overlap(self, qid: str, qtype: str, low: Any, high: Any, m: YMap) -> None:
         """A range that reaches the missing codes (see :mod:`.missing_overlap`)."""

@@ -41,6 +41,7 @@ COMMON_QUESTION_KEYS = (
     "refused",
     "checks",
     "level",
+    "identifying",
     *TEXT_ROLES,
 )
 TYPE_KEYS: dict[str, tuple[str, ...]] = {

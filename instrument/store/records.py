@@ -273,6 +273,7 @@ class WithdrawalReport:
     contacts_deleted: int = 0
     tokens_revoked: int = 0
     preload_values_deleted: int = 0
+    personal_answers_deleted: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ __all__ = [
     "idempotency_keys",
     "interviews",
     "metadata",
+    "personal_answers",
     "questionnaire_versions",
     "staff_sessions",
     "staff_users",
@@ -230,6 +231,25 @@ contacts = sa.Table(
     sa.Column("name", sa.Text, nullable=True),
     sa.Column("email", sa.Text, nullable=True),
     sa.Column("phone", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Answers to questions marked ``identifying`` (a roster's first names, an email
+# typed in the interview): personal data, kept out of ``interviews.state`` and
+# ``answer_events`` so that nothing an export reads holds them. Read back into
+# the state by the interview service for fills; deleted by withdrawal. Added by
+# migration 0006_personal_answers.
+personal_answers = sa.Table(
+    "personal_answers",
+    metadata,
+    sa.Column(
+        "interview_id",
+        sa.String(36),
+        sa.ForeignKey("interviews.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("variable", sa.String(200), primary_key=True),
+    sa.Column("value", sa.JSON(none_as_null=True), nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 

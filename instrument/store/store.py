@@ -9,7 +9,8 @@ started (:mod:`~instrument.store.interviews`), saved with compare-and-set
 (:mod:`~instrument.store.event_log`), staff accounts and sessions
 (:mod:`~instrument.store.staff`, :mod:`~instrument.store.staff_sessions`),
 personal-link tokens (:mod:`~instrument.store.tokens`), contacts
-(:mod:`~instrument.store.contacts`), cases (:mod:`~instrument.store.cases`) and
+(:mod:`~instrument.store.contacts`), answers that identify a person
+(:mod:`~instrument.store.personal`), cases (:mod:`~instrument.store.cases`) and
 withdrawal (:mod:`~instrument.store.withdrawal`). What they share (the engine,
 transactions, the clock) is :mod:`~instrument.store.plumbing`.
 
@@ -32,6 +33,7 @@ from instrument.store.engine import create_store_engine, resolve_url
 from instrument.store.event_log import EventLog
 from instrument.store.exports import Exports
 from instrument.store.imports import InterviewImports
+from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
 from instrument.store.staff import StaffAccounts
 from instrument.store.staff_sessions import StaffSessions
@@ -52,6 +54,7 @@ class Store(
     StaffSessions,
     Tokens,
     Contacts,
+    PersonalAnswers,
     Cases,
     Withdrawals,
 ):

@@ -1,4 +1,4 @@
-"""Withdrawal: a respondent's answers, preload values and contact details deleted, a tombstone kept.
+"""Withdrawal: a respondent's answers (personal ones too), preload values and contact details deleted, a tombstone kept.
 
 What remains of each interview is its row without answers (questionnaire
 version, mode, language, times, status ``withdrawn``), so response rates still
@@ -24,6 +24,7 @@ from instrument.store.schema import (
     contacts,
     idempotency_keys,
     interviews,
+    personal_answers,
     questionnaire_versions,
 )
 
@@ -82,7 +83,7 @@ class Withdrawals(Interviews):
         """Delete a case's answers, preload values and contact details, keeping a tombstone.
 
         In one transaction, for every interview of the case: delete its
-        events and idempotency keys, empty its state and export row, set status
+        events, idempotency keys and personal answers, empty its state and export row, set status
         ``withdrawn`` and bump its revision (so any save still in flight is
         refused); empty the case's preload values; delete the case's contact
         row; expire its access tokens. What remains is the interview row
@@ -124,7 +125,7 @@ class Withdrawals(Interviews):
                     .with_for_update()
                 )
             )
-            events_deleted = 0
+            events_deleted = personal_deleted = 0
             if ids:
                 events_deleted = connection.execute(
                     answer_events.delete().where(answer_events.c.interview_id.in_(ids))
@@ -132,6 +133,9 @@ class Withdrawals(Interviews):
                 connection.execute(
                     idempotency_keys.delete().where(idempotency_keys.c.interview_id.in_(ids))
                 )
+                personal_deleted = connection.execute(
+                    personal_answers.delete().where(personal_answers.c.interview_id.in_(ids))
+                ).rowcount
                 connection.execute(
                     interviews.update()
                     .where(interviews.c.id.in_(ids))
@@ -174,4 +178,5 @@ class Withdrawals(Interviews):
             contacts_deleted=contacts_deleted,
             tokens_revoked=tokens_revoked,
             preload_values_deleted=preload_values_deleted,
+            personal_answers_deleted=personal_deleted,
         )

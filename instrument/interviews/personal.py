@@ -1,0 +1,97 @@
+"""Identifying answers taken out of what is saved as the interview, and put back when read.
+
+The engine keeps every answer in its state, because fills need them (a
+roster's first names shown in the questions about each person). But a
+question marked ``identifying`` asks for personal data, and the store keeps
+those apart (:mod:`instrument.store.personal`), out of ``interviews.state``
+and the event log that exports, export rows and paradata read. So the
+interview service splits them off each state it saves, blanks their values in
+the events it stores, and merges them back into each state it reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from instrument.model import Questionnaire
+from instrument.store import NewEvent
+
+__all__ = ["PersonalKeys", "merge", "personal_keys"]
+
+_SUFFIX = re.compile(r"(?:_-?\d+)+\Z")
+"""A loop iteration's suffix after a variable's name: ``_1``, ``_96``, ``_2_1``..."""
+
+
+class PersonalKeys:
+    """Which answer keys of one questionnaire hold identifying answers."""
+
+    __slots__ = ("names", "looped")
+
+    def __init__(self, names: Iterable[str], looped: Iterable[str]) -> None:
+        self.names = frozenset(names)
+        self.looped = frozenset(looped)
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        if key in self.names:
+            return True
+        if self.looped:
+            found = _SUFFIX.search(key)
+            return found is not None and key[: found.start()] in self.looped
+        return False
+
+    def split(self, state_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(state to save without them, the identifying answers)``."""
+        if not self.names:  # most questionnaires: nothing to do on the page turn
+            return state_json, {}
+        answers = state_json.get("answers") or {}
+        personal = {k: v for k, v in answers.items() if k in self}
+        if not personal:
+            return state_json, {}
+        kept = {k: v for k, v in answers.items() if k not in personal}
+        return {**state_json, "answers": kept}, personal
+
+    def events(self, events: list[NewEvent]) -> list[NewEvent]:
+        """The events to store: an identifying answer's value is left out (its variable stays)."""
+        if not self.names or not any(e.kind == "answer" and e.variable in self for e in events):
+            return events
+        return [
+            dataclasses.replace(e, value=None) if e.kind == "answer" and e.variable in self else e
+            for e in events
+        ]
+
+
+def merge(state_json: Mapping[str, Any], personal: Mapping[str, Any]) -> dict[str, Any]:
+    """The state as the engine saw it: the stored state with its identifying answers put back."""
+    if not personal:
+        return dict(state_json)
+    return {**state_json, "answers": {**(state_json.get("answers") or {}), **personal}}
+
+
+_KNOWN: weakref.WeakKeyDictionary[Questionnaire, PersonalKeys] = weakref.WeakKeyDictionary()
+
+
+def personal_keys(questionnaire: Questionnaire) -> PersonalKeys:
+    """The identifying variables of a questionnaire (their other-specify text too), once per version."""
+    known = _KNOWN.get(questionnaire)
+    if known is None:
+        known = _KNOWN[questionnaire] = _find(questionnaire)
+    return known
+
+
+def _find(questionnaire: Questionnaire) -> PersonalKeys:
+    names: set[str] = set()
+    looped: set[str] = set()
+    for name, variable in questionnaire.variables.items():
+        question = variable.question
+        if question is not None and question.identifying:
+            (looped if variable.loop is not None else names).add(name)
+    return PersonalKeys(names, looped)

@@ -1,0 +1,132 @@
+"""Answers that identify a person: kept with the personal data, out of every export.
+
+A household roster asks for first names, and later questions show them. A
+question marked ``identifying: true`` keeps its answers in the store's
+``personal_answers`` table, not in the interview's state or event log, so no
+dataset, export row, export file or paradata holds them; the interview still
+shows them in fills; withdrawal deletes them. `check` warns about a text
+question that looks identifying and says nothing either way. On SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+from test_interviews import T0, answer, service_on, show
+
+from instrument.cli import cli
+from instrument.interviews import Saved
+from instrument.loader import load_questionnaire_text
+from instrument.store import Store
+from instrument.store.schema import interviews
+from tests.store_fixtures import *
+
+ROSTER = """\
+meta: {id: roster, version: "1", title: Household, languages: [en]}
+items:
+  - id: n_people
+    type: integer
+    min: 1
+    max: 3
+    text: How many people live here?
+  - loop: people
+    count: n_people
+    max: 3
+    items:
+      - id: first_name
+        type: text
+        identifying: true
+        text: What is the first name of person {{ loop.number }}?
+      - id: age
+        type: integer
+        min: 0
+        max: 120
+        text: How old is {{ first_name }}?
+  - id: email
+    type: text
+    identifying: true
+    text: What email address can we write to?
+  - id: comment
+    type: text
+    text: Anything else?
+"""
+NAMES = ("Ada", "Grace")
+EMAIL = "ada@example.org"
+
+
+def test_check_warns_about_a_question_that_looks_identifying() -> None:
+    marked = load_questionnaire_text(ROSTER, "roster.yaml")
+    assert marked.questionnaire is not None and marked.diagnostics == []
+    assert marked.questionnaire.questions["first_name"].identifying
+    unmarked = ROSTER.replace("        identifying: true\n", "")
+    (warning,) = load_questionnaire_text(unmarked, "roster.yaml").diagnostics
+    assert str(warning).startswith("roster.yaml:12:9: warning: question 'first_name' looks as if")
+    assert "asks for a name" in warning.message and "identifying: true" in warning.message
+    said_no = unmarked.replace("type: text\n", "type: text\n        identifying: false\n", 1)
+    assert load_questionnaire_text(said_no, "roster.yaml").diagnostics == []
+
+
+def _interview(store: Store, tmp_path: Path) -> str:
+    path = tmp_path / "roster.yaml"
+    path.write_text(ROSTER, encoding="utf-8")
+    service = service_on(store, path)
+    started = service.start("roster", mode="web", actor="respondent", now=T0)
+    interview_id = started.interview.id
+    answer(service, interview_id, {"n_people": "2"})
+    answer(service, interview_id, {"first_name_1": NAMES[0]})
+    # the fill shows the name, read back from the personal side by a new service (no cache)
+    fresh = service_on(store, path)
+    assert show(fresh, interview_id).step.questions[0].text == "How old is Ada?"
+    answer(fresh, interview_id, {"age_1": "36"})
+    answer(fresh, interview_id, {"first_name_2": NAMES[1]})
+    answer(fresh, interview_id, {"age_2": "41"})
+    answer(fresh, interview_id, {"email": EMAIL})
+    assert isinstance(answer(fresh, interview_id, {"comment": "fine"}), Saved)
+    return interview_id
+
+
+def test_identifying_answers_live_apart_and_reach_no_export(store: Store, tmp_path) -> None:
+    interview_id = _interview(store, tmp_path)
+    assert store.personal_answers(interview_id) == {
+        "first_name_1": "Ada",
+        "first_name_2": "Grace",
+        "email": EMAIL,
+    }
+    record = store.load_interview(interview_id)
+    assert record.status == "complete"
+    assert set(record.state["answers"]) == {"n_people", "age_1", "age_2", "comment"}
+    stored = [(e.variable, e.value) for e in store.events_for(interview_id) if e.kind == "answer"]
+    assert ("first_name_1", None) in stored and ("email", None) in stored
+    with store.engine.connect() as connection:
+        row = connection.scalar(
+            sa.select(interviews.c.export_row).where(interviews.c.id == interview_id)
+        )
+    assert row and "Ada" not in row and EMAIL not in row
+    everything = json.dumps([record.state, stored, row])
+    assert not any(secret in everything for secret in (*NAMES, EMAIL))
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        ["export", "--questionnaire", "roster", "--out", str(out), "--database",
+         str(store.engine.url.render_as_string(hide_password=False)), "--long-loops",
+         "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for path in out.iterdir():
+        data = path.read_bytes()
+        for secret in (*NAMES, EMAIL):
+            assert secret.encode() not in data, (path.name, secret)
+    header = (out / "roster.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert "age_1" in header and not any(n.startswith(("first_name", "email")) for n in header)
+
+
+def test_withdrawal_deletes_the_personal_answers(store: Store, tmp_path) -> None:
+    interview_id = _interview(store, tmp_path)
+    report = store.withdraw_interview(interview_id, now=T0)
+    assert report.personal_answers_deleted == 3
+    assert store.personal_answers(interview_id) == {}
