@@ -1,0 +1,95 @@
+"""A Swahili interview in a real browser: no English interface text, when the researcher gave the
+texts in ``market.sw.po`` beside the questionnaire (docs/languages.md).
+
+Needs what tests/test_browser.py needs (chromium, Playwright, axe-core).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_browser import Axe, new_context, serve
+from test_languages import MARKET, english_left
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    yield from serve(tmp_path_factory, MARKET)
+
+
+@pytest.fixture(scope="module")
+def browser(server: Any) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shown(page: Any) -> str:
+    """Everything a person can read or hear on the page: its title and all text, hidden or not."""
+    return page.title() + "\n" + page.evaluate("document.body.textContent")
+
+
+def swahili_only(page: Any, seen: list[str]) -> None:
+    text = shown(page)
+    assert page.get_attribute("html", "lang") == "sw"
+    assert english_left(text) == [], text
+    seen.append(page.title())
+
+
+def test_a_swahili_interview_in_the_browser_shows_no_english(server: Any, browser: Any) -> None:
+    base, _app = server
+    axe = Axe()
+    context = new_context(browser, locale="sw-KE")
+    page = context.new_page()
+    seen: list[str] = []
+    page.goto(f"{base}/web/market/")
+    swahili_only(page, seen)
+    assert page.locator(".language-switcher").inner_text().split() == [
+        "Lugha:",
+        "Kiswahili",
+        "English",
+    ]
+    page.get_by_role("button", name="Anza sasa").click()
+    swahili_only(page, seen)  # the welcome screen
+    page.get_by_role("button", name="Endelea").click()
+    swahili_only(page, seen)
+    page.get_by_role("button", name="Endelea").click()  # skipped: prompted, in Swahili
+    swahili_only(page, seen)
+    axe.check(page, "skip prompt in Swahili")
+    page.get_by_label("Ndiyo", exact=True).check()
+    page.get_by_role("button", name="Endelea").click()
+    page.get_by_label("Kitu kingine", exact=True).check()
+    page.get_by_role("button", name="Endelea").click()  # 'something else' without saying what
+    swahili_only(page, seen)
+    page.get_by_label("Tafadhali tuambie ni nini: Kitu kingine").fill("Samaki")
+    page.get_by_role("button", name="Endelea").click()
+    page.locator("input[name=stalls]").fill("99")
+    page.get_by_role("button", name="Endelea").click()
+    swahili_only(page, seen)
+    axe.check(page, "error in Swahili")
+    page.locator("input[name=stalls]").fill("2")
+    page.get_by_role("button", name="Endelea").click()
+    swahili_only(page, seen)  # the date, its parts named in Swahili
+    page.get_by_label("Siku").fill("3")
+    page.get_by_label("Mwezi").fill("4")
+    page.get_by_label("Mwaka").fill("2019")
+    page.get_by_role("button", name="Endelea").click()
+    page.locator("input[name=comment]").fill("Hakuna")
+    page.get_by_role("button", name="Endelea").click()
+    swahili_only(page, seen)
+    assert "Asante" in page.locator("main").inner_text()
+    assert axe.problems == {}
+    context.close()
+    assert len(seen) == 8
