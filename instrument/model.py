@@ -205,7 +205,7 @@ class Question:
     choices: ChoiceList | None = None
     randomize: bool = False
     display: str = "radio"
-    min: Any = None
+    min: Any = None  # dates: a date, "today", or a CompiledExpression giving a date
     max: Any = None
     places: int = 2
     unit: Text | None = None
@@ -229,6 +229,11 @@ class Question:
     def stores_value(self) -> bool:
         """Whether the question has a variable of its own (grids store one per row instead)."""
         return self.type in ANSWER_TYPES or self.custom is not None
+
+    @functools.cached_property
+    def relative_limits(self) -> bool:
+        """Whether a date limit is worked out per interview (today - 120 years, start_date)."""
+        return isinstance(self.min, CompiledExpression) or isinstance(self.max, CompiledExpression)
 
     @functools.cached_property
     def other_option(self) -> Option | None:

@@ -327,7 +327,7 @@ class TestNames:
         assert pointed(source, error) == "count_selectd"
 
     def test_variable_called_as_function(self):
-        assert "age is a variable, not a function" in error_of("age(1) > 2").message
+        assert "income is a variable, not a function" in error_of("income(1) > 2").message
 
     @pytest.mark.parametrize(
         "source, fragment",

@@ -53,11 +53,18 @@ def is_empty_input(raw: Any) -> bool:
 
 
 def coerce_answer(
-    question: Question, raw: Any, language: str, today: dt.date, messages: Messages = message
+    question: Question,
+    raw: Any,
+    language: str,
+    today: dt.date,
+    messages: Messages = message,
+    limits: tuple[Any, Any] | None = None,
 ) -> Coerced:
     """Coerce one raw input for ``question`` (not a grid; grids are coerced per row).
 
     ``messages`` words the errors: the questionnaire's interface texts when the engine calls.
+    ``limits`` are a date question's min and max as this interview has them (see
+    :func:`instrument.engine.offered.date_limits`); without them only fixed limits apply.
     """
     if raw is DK or raw is REFUSED:
         return Coerced(raw)
@@ -78,7 +85,7 @@ def coerce_answer(
     if kind in ("text", "long_text"):
         return _text(question, raw, say)
     if kind == "date":
-        return _date(question, raw, say, today)
+        return _date(question, raw, say, today, limits)
     raise ValueError(f"question '{question.id}' of type {kind} takes no answer")
 
 
@@ -206,7 +213,9 @@ def _text(question: Question, raw: Any, say: Say) -> Coerced:
     return Coerced(text)
 
 
-def _date(question: Question, raw: Any, say: Say, today: dt.date) -> Coerced:
+def _date(
+    question: Question, raw: Any, say: Say, today: dt.date, limits: tuple[Any, Any] | None
+) -> Coerced:
     value: dt.date | None = None
     if isinstance(raw, dt.datetime):
         value = raw.date()
@@ -223,8 +232,9 @@ def _date(question: Question, raw: Any, say: Say, today: dt.date) -> Coerced:
             value = None
     if value is None:
         return Coerced(None, say("enter_date"))
-    low = today if question.min == "today" else question.min
-    high = today if question.max == "today" else question.max
+    low, high = limits or (question.min, question.max)
+    low = today if low == "today" else low if isinstance(low, dt.date) else None
+    high = today if high == "today" else high if isinstance(high, dt.date) else None
     if low is not None and value < low:
         return Coerced(None, say("date_after", min=low.strftime("%-d %B %Y")))
     if high is not None and value > high:

@@ -1,4 +1,4 @@
-"""What a question offers now: the options its ``choice_filter`` leaves, and its default.
+"""What a question offers now: the options its ``choice_filter`` leaves, its default, its date limits.
 
 The step lists only these options and a submit refuses any other code, so a
 district outside the region answered earlier can be neither seen nor stored.
@@ -7,6 +7,7 @@ The full list stays in the questionnaire: exports keep every code and label.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -14,10 +15,11 @@ from typing import Any
 from instrument.engine.answers import Coerced
 from instrument.engine.context import Context
 from instrument.engine.messages import message
+from instrument.expressions import CompiledExpression
 from instrument.model import Question
 from instrument.values import DK, REFUSED
 
-__all__ = ["default_value", "offered_codes", "refuse_unoffered"]
+__all__ = ["date_limits", "default_value", "offered_codes", "refuse_unoffered"]
 
 
 def offered_codes(question: Question, ctx: Context) -> frozenset[int] | None:
@@ -59,6 +61,19 @@ def default_value(question: Question, ctx: Context) -> Any:
     if value is DK or value is REFUSED or value == ():
         return None
     return value
+
+
+def date_limits(question: Question, ctx: Context) -> tuple[Any, Any]:
+    """A date question's min and max now: dates, "today", or None where a relative limit's
+    date is missing (then it limits nothing)."""
+    return _limit(question.min, ctx), _limit(question.max, ctx)
+
+
+def _limit(limit: Any, ctx: Context) -> Any:
+    if isinstance(limit, CompiledExpression):
+        value = limit.evaluate(ctx)
+        return value if isinstance(value, dt.date) else None
+    return limit
 
 
 _ALWAYS: Any = object()

@@ -19,7 +19,7 @@ from typing import Any
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
-from instrument.engine.offered import default_value, offered_codes
+from instrument.engine.offered import date_limits, default_value, offered_codes
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.routing import Router
 from instrument.engine.state import State
@@ -201,6 +201,8 @@ class Renderer:
                     changes["other_value"] = other_value
         if question.randomize and view.options:
             changes["options"] = self._ordered_options(question, view.options, state, key or qid)
+        if question.type == "date" and question.relative_limits:
+            changes["min"], changes["max"] = date_limits(question, ctx)
         if question.choice_filter:
             offered = offered_codes(question, ctx)
             if offered is not None:

@@ -20,7 +20,7 @@ from instrument.engine.context import Context
 from instrument.engine.errors import EngineError, StaleSubmission
 from instrument.engine.layout import Layout
 from instrument.engine.loops import LoopCounts
-from instrument.engine.offered import refuse_unoffered
+from instrument.engine.offered import date_limits, refuse_unoffered
 from instrument.engine.routing import Router
 from instrument.engine.state import State
 from instrument.engine.steps import Event, Problem, SubmitResult
@@ -194,7 +194,10 @@ class Validator:
             )
             return
         key = f"{question.id}{sfx}"
-        result = coerce_answer(question, answers.get(key), lang, state.now.date(), self.message)
+        limits = date_limits(question, ctx) if question.type == "date" else None
+        result = coerce_answer(
+            question, answers.get(key), lang, state.now.date(), self.message, limits
+        )
         if question.choice_filter:
             result = refuse_unoffered(question, result, ctx, lang)
         if not self._accept(question, key, result, state, values, errors):

@@ -181,6 +181,8 @@ class _Describer:
             "days_between": "the number of days from {0} to {1}",
             "years_between": "the number of whole years from {0} to {1}",
             "add_days": "{0} plus {1} days",
+            "add_months": "{0} plus {1} months",
+            "add_years": "{0} plus {1} years",
             "year": "the year of {0}",
             "month": "the month of {0}",
             "day": "the day of the month of {0}",
@@ -190,6 +192,9 @@ class _Describer:
             return simple[name].format(*(self.value(a) for a in args))
         if name == "today":
             return "today's date"
+        if name == "age":
+            at = self.value(args[1]) if len(args) > 1 else "today"
+            return f"the age in whole years at {at} of someone born on {self.value(args[0])}"
         if name == "date":
             return self.value(node)
         if name == "round":

@@ -234,6 +234,36 @@ class Functions(Aggregates):
         days = self.arg(node, 1, loop, {T.INTEGER}, "a whole number of days")
         return Typed(T.DATE, rt.binary(day.fn, days.fn, rt.add_days), pure=self.pure_of(day, days))
 
+    def _fn_add_months(self, node: n.Call, loop: str | None) -> Typed:
+        return self._add_months(node, loop, 1)
+
+    def _fn_add_years(self, node: n.Call, loop: str | None) -> Typed:
+        return self._add_months(node, loop, 12)
+
+    def _add_months(self, node: n.Call, loop: str | None, months_each: int) -> Typed:
+        day = self.arg(node, 0, loop, {T.DATE}, "a date")
+        count = self.arg(node, 1, loop, {T.INTEGER}, "a whole number")
+        fn = rt.binary(day.fn, count.fn, lambda d, k: rt.add_months(d, k * months_each))
+        return Typed(T.DATE, fn, pure=self.pure_of(day, count))
+
+    def _fn_age(self, node: n.Call, loop: str | None) -> Typed:
+        """Whole years from a date of birth to the second date, or to the interview's date."""
+        born = self.arg(node, 0, loop, {T.DATE}, "a date of birth")
+        if len(node.args) == 1:
+            get = born.fn
+
+            def age_today(ctx: Any) -> Any:
+                birth = get(ctx)
+                if not isinstance(birth, dt.date):
+                    return None
+                return rt.years_between(birth, ctx.today)
+
+            return Typed(T.INTEGER, age_today)
+        at = self.arg(node, 1, loop, {T.DATE}, "a date")
+        return Typed(
+            T.INTEGER, rt.binary(born.fn, at.fn, rt.years_between), pure=self.pure_of(born, at)
+        )
+
     def _date_part(self, node: n.Call, loop: str | None, part: str) -> Typed:
         day = self.arg(node, 0, loop, {T.DATE}, "a date")
         return Typed(T.INTEGER, rt.unary(day.fn, lambda d: getattr(d, part)), pure=day.pure)

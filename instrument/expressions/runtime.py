@@ -11,6 +11,7 @@ own closures because a typical condition is evaluated for every page view.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import operator
@@ -255,6 +256,17 @@ def years_between(start: dt.date, end: dt.date) -> int:
 
 def add_days(day: dt.date, days: int) -> dt.date:
     return day + dt.timedelta(days=days)  # OverflowError becomes None in the caller
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later (earlier if negative), or the month's last day if it is
+    shorter: 31 January plus one month is 28 or 29 February, 29 February plus a year 28 February."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    if not 1 <= year <= 9999:
+        raise ValueError("a date out of range")  # becomes None in the caller
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
 
 
 def round_half_up(value: float, places: int | None) -> int | float | None:

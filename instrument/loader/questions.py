@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from instrument.diagnostics import did_you_mean
@@ -12,6 +11,7 @@ from instrument.yamlsrc import YMap, YScalar
 
 from .answer_defaults import DEFAULT_TYPES, AnswerDefaults
 from .choice_filters import ChoiceFilters
+from .date_limits import DateLimits
 from .identifying import IDENTIFYING_TYPES, looks_identifying
 from .missing_overlap import missing_overlap
 from .state import RawQuestion, Site
@@ -30,7 +30,7 @@ from .vocabulary import (
 )
 
 
-class Questions(Texts, ChoiceFilters, AnswerDefaults):
+class Questions(Texts, ChoiceFilters, AnswerDefaults, DateLimits):
     """One question of any type: its keys, texts, conditions, checks, bounds and rows."""
 
     def build_question(self, raw: RawQuestion) -> Question | None:
@@ -151,7 +151,7 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults):
                 self.err(m.where("max_length"), "max_length must be at least 1")
             kwargs["max_length"] = max_length or DEFAULT_MAX_LENGTH[qtype]
         if qtype == "date":
-            kwargs["min"], kwargs["max"] = self.date_bounds(m, what)
+            kwargs["min"], kwargs["max"] = self.date_bounds(m, what, own_site)
         if qtype == "grid":
             kwargs["rows"] = self.read_rows(m, what, own_site)
             kwargs["randomize_rows"] = self.boolean(m, "randomize_rows", False, what)
@@ -221,27 +221,6 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults):
         high = self.scalar(m.get(high_key), kind, f"the {high_key} of {what}")
         if low is not None and high is not None and low > high:
             self.err(m.where(low_key), f"{what} has {low_key} {low} above {high_key} {high}")
-        return low, high
-
-    def date_bounds(self, m: YMap, what: str) -> tuple[Any, Any]:
-        result = []
-        for key in ("min", "max"):
-            node = m.get(key)
-            if node is None:
-                result.append(None)
-                continue
-            value = node.value if isinstance(node, YScalar) else None
-            if value == "today" or isinstance(value, dt.date):
-                result.append(value)
-                continue
-            try:
-                result.append(dt.date.fromisoformat(str(value)))
-            except ValueError:
-                self.err(node.pos, f"the {key} of {what} must be a date like 2024-01-31, or today")
-                result.append(None)
-        low, high = result
-        if isinstance(low, dt.date) and isinstance(high, dt.date) and low > high:
-            self.err(m.where("min"), f"{what} has min {low} after max {high}")
         return low, high
 
     def read_checks(self, m: YMap, what: str, site: Site) -> tuple[Check, ...]:
