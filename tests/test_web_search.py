@@ -66,6 +66,16 @@ def test_a_few_letters_list_the_matching_options_to_pick_from(app: Any) -> None:
     assert interview_of(app, r).state["answers"]["district"] == 104
 
 
+def test_a_search_that_matches_nothing_says_so(app: Any) -> None:
+    r = to_district(app)
+    page = r.post({"district": "zzz"})
+    assert page.summary == [("#f-district", "Select one of the answers shown")]
+    assert page.text("//p[contains(@class, 'search-none')]") == (
+        "No answer matches 'zzz'. Try fewer letters or another spelling."
+    )
+    assert not page.tree.xpath("//input[@name='district-pick']")
+
+
 def test_going_back_shows_the_answer_as_its_label(app: Any) -> None:
     r = to_district(app)
     r.answer({"district": "Bude"})

@@ -98,6 +98,12 @@ class PageForm:
             return []
         return search.matches(question, self.value(question.key))
 
+    def searched(self, question: QuestionView) -> str:
+        """What was typed into a search question's field as a search ("" when nothing was)."""
+        if not self.submitted or self.value(f"{question.key}-pick"):
+            return ""
+        return search.searched(question, self.value(question.key))
+
     def _prefill(self) -> dict[str, Any]:
         """The form data that shows the step's previous answers."""
         data: dict[str, Any] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from instrument.engine import OptionView, QuestionView
 
-__all__ = ["MAX_MATCHES", "answer", "is_search", "label_of", "matches"]
+__all__ = ["MAX_MATCHES", "answer", "is_search", "label_of", "matches", "searched"]
 
 MAX_MATCHES = 30
 """The most matching options listed after a search that found no single answer."""
@@ -41,11 +41,20 @@ def answer(question: QuestionView, typed: str, picked: str) -> str:
 
 
 def matches(question: QuestionView, typed: str) -> list[OptionView]:
-    """The offered options whose labels contain ``typed`` (none for an empty search)."""
+    """The offered options whose labels contain ``typed`` (none for an empty search, or for
+    one that is already an answer: a label or a code)."""
     wanted = _fold(typed)
-    if not wanted:
+    if not wanted or searched(question, typed) == "":
         return []
     return [o for o in question.options if wanted in _fold(o.label)][:MAX_MATCHES]
+
+
+def searched(question: QuestionView, typed: str) -> str:
+    """``typed`` when it is a search (not empty, not a label or code of an offered option), else ""."""
+    wanted = _fold(typed)
+    if any(_fold(o.label) == wanted or str(o.code) == wanted for o in question.options):
+        return ""
+    return typed.strip()
 
 
 def label_of(question: QuestionView, value: object) -> str | None:
