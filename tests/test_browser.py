@@ -212,11 +212,11 @@ def test_flagship_as_a_respondent(server: Any, browser: Any, axe: Axe) -> None:
     choose(page, "Yes")
     go_on(page)
 
-    # a check error, then a soft warning, then "change my answer"
+    # a range error, then a soft warning, then "change my answer"
     number = page.locator("#f-n_children")
     number.fill("0")
     go_on(page)
-    assert "must be at least 1" in page.inner_text(".error-summary")
+    assert "Enter a number between 1 and 10" in page.inner_text(".error-summary")
     assert page.locator("#f-n_children").input_value() == "0"
     page.locator("#f-n_children").fill("7")
     go_on(page)

@@ -14,6 +14,7 @@ from .choice_filters import ChoiceFilters
 from .date_limits import DateLimits
 from .identifying import IDENTIFYING_TYPES, looks_identifying
 from .missing_overlap import missing_overlap
+from .range_checks import range_disagreements
 from .state import RawQuestion, Site
 from .texts import Texts
 from .vocabulary import (
@@ -169,6 +170,8 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults, DateLimits):
                 f"'exclusive' only matters in a multiple choice; {what} is a single choice",
             )
         q = Question(**kwargs)
+        for disagreement in range_disagreements(q):
+            self.warn(m.where("checks"), f"{what}: {disagreement}")
         self.questions[raw.id] = q
         return q
 
