@@ -343,7 +343,7 @@ def test_end_item_screens_out(routing: Engine, mini: Engine) -> None:
     assert routing.values(state) == {
         "path": 3,
         "smallest": None,
-        "n_big": 0,
+        "n_big": None,  # a count over a loop never reached is not known, so not 0
     }  # computed are always there
     with pytest.raises(EngineError):
         routing.submit(state, {}, now=at(6))
@@ -446,12 +446,24 @@ def test_for_each_with_nothing_chosen_skips_the_loop(routing: Engine) -> None:
     assert "fruit_rating" not in page_ids(steps)
 
 
-def test_loop_aggregates_skip_dont_know(mini: Engine) -> None:
+def test_loop_aggregates_over_dont_know_are_unknown(mini: Engine) -> None:
     state = mini.start(now=NOW, seed=3, mode="cati")
     drive(mini, state, dict(MINI, n_kids=3, kid_age_1=DK, kid_age_2=9, kid_age_3=4))
     values = mini.values(state)
     assert values["kid_age_1"] is DK
-    assert values["youngest"] == 4 and values["n_under5"] == 1
+    assert values["youngest"] is None and values["n_under5"] is None  # the first might be 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine.loops.loop_suffixes records no iterations ([]) for an unknown count, as for 0",
+)
+def test_loop_aggregates_over_a_count_not_known_are_unknown(mini: Engine) -> None:
+    state = mini.start(now=NOW, seed=3, mode="cati")
+    drive(mini, state, dict(MINI, n_kids=DK))
+    values = mini.values(state)
+    assert values["n_kids"] is DK and "kid_age_1" not in values
+    assert values["n_under5"] is None  # was 0: a count over children nobody knows the number of
 
 
 def test_for_each_condition_inside_loop(mini: Engine) -> None:
@@ -990,7 +1002,7 @@ def test_jump_then_screen_out_drops_later_answers(mini: Engine) -> None:
     values = mini.values(state)
     assert values["parent"] == 2 and "n_kids" not in values and "heard" not in values
     assert state.answers["heard"] == (1, 96)
-    assert values["youngest"] is None and values["n_under5"] == 0
+    assert values["youngest"] is None and values["n_under5"] is None  # the loop was routed past
 
 
 def test_jump_to_loop_key_and_page_id(mini: Engine) -> None:

@@ -365,6 +365,24 @@ class Oracle:
     def iterations(self, loop_id: str) -> list[Oracle]:
         return [Oracle(self.q, self.state, self.known, loop_id, s) for s in self.suffixes(loop_id)]
 
+    def iterations_known(self, loop_id: str) -> bool:
+        loop = self.q.loops[loop_id]
+        outer = self.outer()
+        if loop.for_each is not None:
+            return isinstance(outer.get(loop.for_each), tuple)
+        assert loop.count is not None
+        return not is_missing(loop.count.evaluate(outer))
+
+    def unknown(self, name: str) -> bool:
+        """An answer stored as unknown (asked, not known); one not stored was not asked."""
+        var = self.q.variables[name]
+        if var.kind in ("preload", "experiment", "computed"):
+            return self.get(name) is DK or self.get(name) is REFUSED
+        key = f"{name}_{self.suffix}" if var.loop is not None else name
+        if var.loop is not None and var.loop != self.loop or key not in self.known:
+            return False
+        return is_missing(self.known[key])
+
 
 def ancestors(q: Questionnaire) -> dict[str, list[Section | Block | Loop]]:
     """For each page, its containers from the outside in."""

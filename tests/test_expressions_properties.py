@@ -308,7 +308,12 @@ def test_algebraic_laws_hold(a):
     assert run(f"({left}) and ({right})") == run(f"({right}) and ({left})")
     assert run(f"not (({left}) and ({right}))") == run(f"not ({left}) or not ({right})")
     assert run(f"not (({left}) or ({right}))") == run(f"not ({left}) and not ({right})")
-    assert run(f"count_if(({left}) and li > 0)") == run(f"sum(if(({left}) and li > 0, 1, 0))")
+    # if() makes every iteration's value known, so strict and known aggregates agree on it
+    assert run(f"count_if_known(({left}) and li > 0)") == run(f"sum(if(({left}) and li > 0, 1, 0))")
+    assert run(f"count_if(({left}) and li > 0)") in (
+        None,
+        run(f"count_if_known(({left}) and li > 0)"),
+    )
     assert run("c1 in [1, 3]") == run("c1 == 1 or c1 == 3")
     # equal up to which missing value comes back (coalesce gives None when nothing is present)
     assert _plain(run("coalesce(i1, d1)")) == _plain(run("if(answered(i1), i1, d1)"))

@@ -16,6 +16,7 @@ from typing import Any
 
 from instrument.engine.state import State
 from instrument.model import Question, Variable
+from instrument.values import DK, REFUSED
 
 __all__ = ["Context", "routed_through"]
 
@@ -106,6 +107,31 @@ class Context:
             value = question.expr.evaluate(self)
         memo[memo_key] = value
         return value
+
+    def unknown(self, name: str) -> bool:
+        """Whether the variable is an answer not known: don't know, refused, or asked and not answered."""
+        var = self.variables[name]
+        if var.kind not in _ANSWERED:
+            value = self.get(name)
+            return value is DK or value is REFUSED
+        if var.loop is None:
+            key = name
+        elif var.loop == self.loop:
+            key = name + self.sfx
+        else:
+            return False
+        overlay = self.overlay
+        if overlay is not None and key in overlay:
+            value = overlay[key]
+        elif key in self.state.on_route:
+            value = self.state.answers.get(key)
+        else:
+            return False  # not asked: routed past, or not reached yet
+        return value is None or value is DK or value is REFUSED
+
+    def iterations_known(self, loop: str) -> bool:
+        """Whether the loop was reached with a known count (routing records no iterations otherwise)."""
+        return loop in self.state.loop_keys
 
     def iterations(self, loop: str) -> Sequence[Context]:
         memo = self._iterations

@@ -187,8 +187,10 @@ class Router:
         )
         state.on_route.update(keys)
         answers = state.answers
-        if any(answers.get(key) is not None for key in keys):
-            state.changed()  # answers kept from an earlier route count again
+        if page.loop is not None or any(answers.get(key) is not None for key in keys):
+            # answers kept from an earlier route count again; an iteration's question now
+            # asked and not yet answered makes aggregates over its loop unknown
+            state.changed()
         end = page.questions[0] if page.questions[0].type == "end" else None
         if end is not None:
             state.outcome = end.outcome or "complete"

@@ -152,13 +152,14 @@ class _Describer:
         if is_aggregate_call(node):
             loop = self.loops.get(id(node), "loop")
             inner = say(args[0])
+            known = " with a known value" if name.endswith("_known") else ""
             return {
-                "sum": f"the sum of {inner} over all '{loop}' iterations",
+                "sum": f"the sum of {inner} over all '{loop}' iterations{known}",
                 "count": f"the number of '{loop}' iterations with an answer for {inner}",
-                "count_if": f"the number of '{loop}' iterations where {inner}",
-                "min": f"the smallest {inner} over all '{loop}' iterations",
-                "max": f"the largest {inner} over all '{loop}' iterations",
-            }[name]
+                "count_if": f"the number of '{loop}' iterations{known} where {inner}",
+                "min": f"the smallest {inner} over all '{loop}' iterations{known}",
+                "max": f"the largest {inner} over all '{loop}' iterations{known}",
+            }[name.removesuffix("_known")]
         if name == "selected":
             labels = self.labels_of(args[0])
             typed = self.info.get(id(args[0]))

@@ -42,10 +42,19 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "sum": (1, 1, "sum(child_age)"),
     "count": (1, 1, "count(child_age)"),
     "count_if": (1, 1, "count_if(child_age < 5)"),
+    "sum_known": (1, 1, "sum_known(child_age)"),
+    "count_if_known": (1, 1, "count_if_known(child_age < 5)"),
+    "min_known": (1, 1, "min_known(child_age)"),
+    "max_known": (1, 1, "max_known(child_age)"),
 }
 
-AGGREGATES = frozenset({"sum", "count", "count_if"})
-"""Always aggregates; ``min`` and ``max`` are aggregates only with one argument."""
+AGGREGATES = frozenset(
+    {"sum", "count", "count_if", "sum_known", "count_if_known", "min_known", "max_known"}
+)
+"""Always aggregates; ``min`` and ``max`` are aggregates only with one argument.
+
+The ``*_known`` ones go over the known values only: the author's explicit choice, since the
+others are missing when anything they go over is unknown (see runtime.py)."""
 
 
 def is_aggregate_call(node: n.Node) -> bool:
