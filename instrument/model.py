@@ -40,6 +40,8 @@ __all__ = [
     "Section",
     "Text",
     "Variable",
+    "VariableTable",
+    "every_loop_suffix",
 ]
 
 QUESTION_TYPES = (
@@ -294,10 +296,49 @@ class Loop:
     for_each: str | None = None
     when: CompiledExpression | None = None
     parent: str | None = None  # the loop this one is inside (people inside households)
+    label: Text | None = None  # names an iteration ("{{ first_name }}"); fills of the iteration
 
 
 Item = Page | Section | Block | Loop
 Container = Section | Block | Loop
+
+
+def every_loop_suffix(
+    loops: Mapping[str, Loop], questions: Mapping[str, Question], loop_id: str
+) -> list[str]:
+    """Every suffix an iteration of a loop can have, in order: ``1``..``max`` or the
+    ``for_each`` question's option codes, each after the suffix of the loop around it
+    (``2_3``: household 2, person 3). They fix the variables the exports make."""
+    chain: list[Loop] = []
+    current: str | None = loop_id
+    while current is not None and current in loops and len(chain) < len(loops):
+        chain.append(loops[current])
+        current = loops[current].parent
+    result = [""]
+    for loop in reversed(chain):
+        choices = questions[loop.for_each].choices if loop.for_each in questions else None
+        if loop.for_each is not None:
+            own = [str(o.code) for o in choices.options] if choices is not None else []
+        else:
+            own = [str(i) for i in range(1, loop.max + 1)]
+        result = [f"{outer}_{suffix}" if outer else suffix for outer in result for suffix in own]
+    return result
+
+
+class VariableTable(dict[str, "Variable"]):
+    """The questionnaire's variables by name, and the loops around each loop.
+
+    A plain dict to every reader; ``loops_around`` is what an expression's
+    context needs to read a household's answer from the iteration of one of its
+    people (``loop_chains``: loop id -> the loop and those around it, innermost first).
+    """
+
+    loop_chains: Mapping[str, tuple[str, ...]] = {}
+
+    def loops_around(self, loop: str | None) -> tuple[str, ...]:
+        if loop is None:
+            return ()
+        return self.loop_chains.get(loop, (loop,))
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,8 @@ def _question_of(q: Questionnaire, key: str) -> str:
     if key in q.variables:
         var = q.variables[key]
         return var.question.id if var.question is not None else key
-    base = key.rsplit("_", 1)[0]
+    found = _loop_key(q, key)
+    base = found[0] if found is not None else key.rsplit("_", 1)[0]
     if base in q.variables and q.variables[base].question is not None:
         return q.variables[base].question.id  # type: ignore[union-attr]
     return base
@@ -138,20 +139,44 @@ def _answer_for(
     answers = scenario.answers
     if key in answers:
         return True, scenario_value(answers[key])
-    base, _, suffix = key.rpartition("_")
-    var = q.variables.get(base)
-    if var is not None and var.loop is not None and base in answers:
-        loop = q.loops[var.loop]
-        raw = answers[base]
+    found = _loop_key(q, key)
+    if found is None or found[0] not in answers:
+        return False, None
+    base, chain, parts = found
+    raw = answers[base]
+    for loop_id, suffix in zip(chain, parts):  # outermost loop first: a list or map per level
+        loop = q.loops[loop_id]
         if loop.for_each is not None and isinstance(raw, dict):
-            return (int(suffix) in raw or suffix in raw), scenario_value(
-                raw.get(int(suffix), raw.get(suffix))
-            )
-        if isinstance(raw, list):
+            if not (int(suffix) in raw or suffix in raw):
+                return False, None
+            raw = raw.get(int(suffix), raw.get(suffix))
+        elif isinstance(raw, list):
             index = _iteration_index(loop.id, suffix, scenario, q)
-            if index is not None and index < len(raw):
-                return True, scenario_value(raw[index])
-    return False, None
+            if index is None or index >= len(raw):
+                return False, None
+            raw = raw[index]
+        else:
+            return False, None
+    return True, scenario_value(raw)
+
+
+def _loop_key(q: Questionnaire, key: str) -> tuple[str, list[str], list[str]] | None:
+    """A loop variable's key split: its name, its loops (outermost first), their suffixes."""
+    base, _, rest = key.partition("_")
+    while rest:
+        var = q.variables.get(base)
+        if var is not None and var.loop is not None:
+            chain: list[str] = []
+            current: str | None = var.loop
+            while current is not None and current not in chain:
+                chain.insert(0, current)
+                current = q.loops[current].parent
+            parts = rest.split("_")
+            if len(parts) == len(chain):
+                return base, chain, parts
+        head, _, rest = rest.partition("_")
+        base = f"{base}_{head}"
+    return None
 
 
 def _iteration_index(loop_id: str, suffix: str, scenario: Scenario, q: Questionnaire) -> int | None:

@@ -283,12 +283,16 @@ CASES = [
         "error",
     ),
     (
-        "nested loop",
+        "loops nested four deep",
         q(
-            "items:\n  - loop: l1\n    count: 2\n    max: 2\n    items:\n      - loop: l2\n        count: 2\n        max: 2\n        items:\n          - {id: a, type: yesno, text: x}\n"
+            "items:\n  - loop: l1\n    count: 2\n    max: 2\n    items:\n"
+            "      - loop: l2\n        count: 2\n        max: 2\n        items:\n"
+            "          - loop: l3\n            count: 2\n            max: 2\n            items:\n"
+            "              - loop: l4\n                count: 2\n                max: 2\n"
+            "                items:\n                  - {id: a, type: yesno, text: x}\n"
         ),
-        "loops do not nest",
-        11,
+        "loops nest at most 3 deep",
+        19,
         "error",
     ),
     (

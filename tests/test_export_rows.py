@@ -427,7 +427,9 @@ def test_saving_a_row_loads_no_pandas() -> None:
 # 2: an open text typed as a missing code is escaped with a leading apostrophe (coding.escape_text).
 # Rows of format 2 unchanged by the last edit: mode codes and "an interviewer mode was used" now come
 # from the modes' policies, which give the standard modes the codes they always had.
-ROW_CODE_FINGERPRINTS = {1: "cbaa71b4d9108ee1", 2: "c2a180340819fd29"}
+# Rows of format 2 unchanged by loops inside loops: a loop's suffixes come from
+# model.every_loop_suffix, the same 1..max or option codes for a loop in no other.
+ROW_CODE_FINGERPRINTS = {1: "cbaa71b4d9108ee1", 2: "c20770277cb7188c"}
 
 
 def _row_code_fingerprint() -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from test_dataset_support import START, drive
+from test_engine import drive as walk  # answers page by page, up to a page
 
 from instrument.dataset import Pseudonymiser, build_dataset
 from instrument.engine import Engine, EngineError, State
@@ -156,20 +157,10 @@ def answer(engine: Engine, state: State, page: str, value: Any) -> None:
     assert engine.submit(state, {view.key: value}, now=START, token=step.token).accepted
 
 
-def finish_from(engine: Engine, state: State, answers: dict[str, Any], until: str = "") -> None:
-    """Answer page after page from ``answers`` until the page ``until`` (or the end)."""
-    while not state.finished:
-        step = engine.current_step(state)
-        if step.page_id == until:
-            return
-        given = {k: answers[k] for view in step.questions for k in view.keys if k in answers}
-        assert engine.submit(state, given, now=START, token=step.token).accepted, step.page_id
-
-
 def started(engine: Engine, site: str) -> State:
     """An interview with three children answered, at the last question."""
     state = engine.start(now=START, seed=1, case={"site": site})
-    finish_from(engine, state, KIDS, until="done")
+    walk(engine, state, KIDS, until="done")
     return state
 
 
@@ -178,7 +169,7 @@ def test_a_loop_routed_past_after_a_jump_leaves_no_values_of_its_iterations():
     state = started(engine, "Leeds")
     engine.jump(state, "has_kids", now=START)
     answer(engine, state, "has_kids", 2)
-    finish_from(engine, state, {"done": 1})
+    walk(engine, state, {"done": 1})
     values = engine.values(state)
     gone = [k for k in values if k.split("_")[0] in ("n", "age", "kid", "kids") and k != "n_small"]
     assert gone == []
@@ -191,7 +182,7 @@ def test_iterations_beyond_a_lowered_count_leave_the_data():
     state = started(engine, "Leeds")
     engine.jump(state, "n", now=START)
     answer(engine, state, "n", 1)
-    finish_from(engine, state, {"age_1": 2, "done": 1})
+    walk(engine, state, {"age_1": 2, "done": 1})
     values = engine.values(state)
     assert {k for k in values if k.startswith(("age", "kid_site"))} == {
         "age_1",
@@ -206,11 +197,11 @@ def test_the_dataset_keeps_no_rows_or_values_of_loops_routed_past():
     state = started(engine, "Leeds")
     engine.jump(state, "has_kids", now=START)
     answer(engine, state, "has_kids", 2)
-    finish_from(engine, state, {"done": 1})
+    walk(engine, state, {"done": 1})
     lowered = started(engine, "York")
     engine.jump(lowered, "n", now=START)
     answer(engine, lowered, "n", 1)
-    finish_from(engine, lowered, {"age_1": 2, "done": 1})
+    walk(engine, lowered, {"age_1": 2, "done": 1})
     full, _ = drive(engine, KIDS, case={"site": "Hull"})
     dataset = dataset_of(engine, {"none": state, "one": lowered, "three": full})
     none, one = row_of(dataset, "none"), row_of(dataset, "one")
@@ -222,3 +213,182 @@ def test_the_dataset_keeps_no_rows_or_values_of_loops_routed_past():
     per_case = long.frame.groupby("case_id").size().to_dict()
     ids = {name: Pseudonymiser(b"k" * 32).case_id(name) for name in ("none", "one", "three")}
     assert per_case == {ids["one"]: 1, ids["three"]: 3}
+
+
+# ----------------------------------------------------- loops inside loops
+
+FARM = {
+    "n_households": 2,
+    "head_age_1": 40,
+    "n_plots_1": 2,
+    "plot_area_1_1": 1.5,
+    "crops_grown_1_1": [1, 3],
+    "harvest_kg_1_1_1": 500,
+    "harvest_kg_1_1_3": 200,
+    "plot_area_1_2": 0.5,
+    "crops_grown_1_2": [2],
+    "harvest_kg_1_2_2": 50,
+    "head_age_2": 16,
+    "n_plots_2": 1,
+    "plot_area_2_1": 2,
+    "crops_grown_2_1": [4],
+    "comment": "dry year",
+}
+
+
+def test_nested_loops_ask_each_level_per_iteration_of_the_loop_around_it():
+    engine = engine_of("loops_nested_farm.yaml")
+    state = engine.start(now=START, seed=1)
+    steps = walk(engine, state, FARM)
+    shown = [(s.questions[0].key, s.iteration, s.iteration_path) for s in steps]
+    assert shown[3:7] == [
+        ("plot_area_1_1", 1, ("Household 1", "Plot 1")),
+        ("crops_grown_1_1", 1, ("Household 1", "Plot 1")),
+        ("harvest_kg_1_1_1", 1, ("Household 1", "Plot 1", "Maize")),
+        ("harvest_kg_1_1_3", 2, ("Household 1", "Plot 1", "Cassava")),
+    ]
+    texts = [str(s.questions[0].text) for s in steps]
+    assert "What is the area of plot 2 of household 1?" in texts
+    assert "How many kilograms of Beans did plot 2 give?" in texts
+    # household 2's head is 16: its harvest question (when: head_age >= 18) is routed past
+    assert [k for k, _, _ in shown if k.startswith("harvest_kg_2")] == []
+    assert state.loop_keys == {
+        "households": ["1", "2"],
+        "plots": ["1_1", "1_2", "2_1"],
+        "per_crop": ["1_1_1", "1_1_3", "1_2_2", "2_1_4"],
+    }
+    values = engine.values(state)
+    assert (values["farm_area_1"], values["farm_area_2"]) == (2.0, 2.0)
+    assert values["plot_acres_1_1"] == 1.5 * 2.47
+    assert (values["plot_harvest_1_1"], values["plot_harvest_1_2"]) == (700, 50)
+    assert values["total_plots"] == 3 and values["n_harvests"] == 3
+
+
+def test_nested_loops_export_wide_names_and_long_files_keyed_by_every_level():
+    engine = engine_of("loops_nested_farm.yaml")
+    state = engine.start(now=START, seed=1)
+    walk(engine, state, FARM)
+    dataset = dataset_of(engine, {"farm": state})
+    row = row_of(dataset, "farm")
+    assert row["plot_area_2_1"] == 2.0 and row["plot_area_3_4"] == -8
+    assert row["harvest_kg_1_1_3"] == 200 and row["harvest_kg_2_1_4"] == -8
+    assert "harvest_kg_3_4_4" in dataset.frame.columns
+    plots = dataset.long("plots")
+    assert list(plots.frame.columns)[:3] == ["case_id", "iteration_households", "iteration"]
+    assert [tuple(r) for r in plots.frame[["iteration_households", "iteration"]].values] == [
+        (1, 1),
+        (1, 2),
+        (2, 1),
+    ]
+    assert list(plots.frame["crops_grown_3"]) == [1, 0, 0]
+    crops = dataset.long("per_crop")
+    keys = ["iteration_households", "iteration_plots", "iteration", "harvest_kg"]
+    assert [tuple(r) for r in crops.frame[keys].values] == [
+        (1, 1, 1, 500),
+        (1, 1, 3, 200),
+        (1, 2, 2, 50),
+        (2, 1, 4, -8),
+    ]
+    assert (
+        crops.codebook["iteration_plots"].label == "Iteration of loop plots, around loop per_crop"
+    )
+
+
+def test_going_back_in_nested_loops_forgets_the_runs_routed_past():
+    engine = engine_of("loops_nested_farm.yaml")
+    state = engine.start(now=START, seed=1)
+    walk(engine, state, FARM, until="comment")
+    engine.jump(state, "n_plots_1", now=START)
+    walk(engine, state, {**FARM, "n_plots_1": 1}, until="comment")
+    assert state.loop_keys["plots"] == ["1_1", "2_1"]
+    assert state.loop_keys["per_crop"] == ["1_1_1", "1_1_3", "2_1_4"]
+    engine.jump(state, "n_households", now=START)
+    walk(engine, state, {**FARM, "n_households": 1, "n_plots_1": 1})
+    values = engine.values(state)
+    assert state.loop_keys == {
+        "households": ["1"],
+        "plots": ["1_1"],
+        "per_crop": ["1_1_1", "1_1_3"],
+    }
+    assert not [k for k in values if k.endswith(("_2", "_2_1")) or "_2_" in k]
+    assert values["total_plots"] == 1 and values["n_harvests"] == 2
+
+
+def test_back_through_nested_loops_returns_to_the_same_iterations():
+    engine = engine_of("loops_nested_farm.yaml")
+    state = engine.start(now=START, seed=1)
+    walk(engine, state, FARM, until="head_age")  # household 1's first page
+    walk(engine, state, FARM, until="plot_area")
+    walk(engine, state, FARM, until="n_plots")  # household 2, after the runs of household 1
+    keys = []
+    while True:
+        engine.back(state, now=START)
+        step = engine.current_step(state)
+        keys.append(step.questions[0].key)
+        if step.questions[0].key == "plot_area_1_1":
+            break
+    assert keys == [
+        "head_age_2",
+        "harvest_kg_1_2_2",
+        "crops_grown_1_2",
+        "plot_area_1_2",
+        "harvest_kg_1_1_3",
+        "harvest_kg_1_1_1",
+        "crops_grown_1_1",
+        "plot_area_1_1",
+    ]
+    walk(engine, state, FARM)
+    assert engine.values(state)["plot_harvest_1_2"] == 50
+
+
+NESTED = """
+meta: {id: t, version: "1", title: T, languages: [en]}
+items:
+  - {id: n, type: integer, min: 0, max: 3, text: How many households?}
+  - loop: households
+    count: n
+    max: 3
+    items:
+      - {id: size, type: integer, min: 0, max: 4, text: "People in household {{ loop.number }}?"}
+      - loop: people
+        count: size
+        max: 4
+        items:
+          - {id: age, type: integer, min: 0, max: 120, text: "Person {{ loop.number }} of {{ size }}?"}
+%s
+"""
+
+
+def test_inside_a_loop_the_loops_around_it_mean_their_current_iteration():
+    assert (
+        errors_of(NESTED % "      - {id: older, type: computed, expr: count_if(age > size)}") == []
+    )
+    assert errors_of(NESTED % "  - {id: everyone, type: computed, expr: sum(age)}") == []
+    (bare,) = errors_of(NESTED % "      - {id: bad, type: yesno, when: age > 3, text: X?}")
+    assert bare.startswith("15: the condition of question 'bad': age is asked in the loop 'people'")
+    assert "in the loop 'households' it stands for one value per iteration" in bare
+    (fill,) = errors_of(NESTED % "      - {id: fill, type: yesno, text: 'Is {{ age }} right?'}")
+    assert "asked once per iteration of loop 'people'" in fill
+
+
+def test_loops_nest_at_most_three_deep():
+    deeper = """          - loop: pets
+            count: 2
+            max: 2
+            items:
+              - loop: fleas
+                count: 1
+                max: 1
+                items:
+                  - {id: flea, type: yesno, text: Flea?}"""
+    assert errors_of(NESTED % deeper) == [
+        "19: loop 'fleas' is loop 4 deep; loops nest at most 3 deep "
+        "(people inside households inside areas)"
+    ]
+
+
+def test_a_page_inside_nested_loops_is_previewed_as_the_first_iteration_of_each():
+    engine = engine_of("loops_nested_farm.yaml")
+    step = engine.preview_step("harvest_kg", mode="web", now=START)
+    assert step.questions[0].key == "harvest_kg_1_1_1"
+    assert step.iteration_path == ("Household 1", "Plot 1", "Maize")

@@ -117,6 +117,7 @@ class LoopInfo:
     suffixes: list[str]
     describe: str
     variables: list[str]  # base names (without suffix), in column order
+    outer: list[str] = field(default_factory=list)  # loops it is inside, outermost first
 
 
 @dataclass

@@ -49,11 +49,15 @@ class Dataset:
 
         Only iterations that happened become rows (the wide file codes the
         others routed past). Columns are the loop's variables without suffix.
+        A loop inside others has one more key column per loop around it,
+        ``iteration_<loop>`` (outermost first): the people of household 2 have
+        ``iteration_households`` 2, so the file joins the households' long file.
         """
         info = next((lp for lp in self.codebook.loops if lp.id == loop), None)
         if info is None:
             raise DatasetError(f"no loop '{loop}' in {self.codebook.questionnaire_id}")
         happened = self.iterations.get(loop, [()] * len(self.frame))
+        keys = [f"iteration_{outer}" for outer in info.outer] + ["iteration"]
         rows_by_suffix: dict[str, list[int]] = {}
         for row, suffixes in enumerate(happened):
             for suffix in suffixes:
@@ -66,21 +70,31 @@ class Dataset:
             cols = [f"{base}_{suffix}" for base in info.variables]
             part = self.frame.iloc[rows][["case_id", *cols]].copy()
             part.columns = ["case_id", *info.variables]
-            part.insert(
-                1, "iteration", np.int32(int(suffix)) if suffix.lstrip("-").isdigit() else suffix
-            )
+            *outer_parts, own = suffix.split("_")
+            for at, value in enumerate([*outer_parts, own]):
+                part.insert(1 + at, keys[at], np.int32(int(value)))
             pieces.append(part)
         if pieces:
             frame = pd.concat(pieces, ignore_index=True)
         else:
-            frame = pd.DataFrame(columns=["case_id", "iteration", *info.variables])
-        frame = frame.sort_values(["case_id", "iteration"], kind="stable").reset_index(drop=True)
-        for column in frame.columns[2:]:
+            frame = pd.DataFrame(columns=["case_id", *keys, *info.variables])
+        frame = frame.sort_values(["case_id", *keys], kind="stable").reset_index(drop=True)
+        for column in frame.columns[1 + len(keys) :]:
             frame[column] = frame[column].astype(self.frame[f"{column}_{info.suffixes[0]}"].dtype)
-        frame["iteration"] = frame["iteration"].astype(np.int32)
+        for column in keys:
+            frame[column] = frame[column].astype(np.int32)
         variables: dict[str, VariableInfo] = {}
         src = self.codebook.variables
         variables["case_id"] = src["case_id"]
+        for outer in info.outer:
+            variables[f"iteration_{outer}"] = VariableInfo(
+                name=f"iteration_{outer}",
+                label=f"Iteration of loop {outer}, around loop {loop}",
+                kind="admin",
+                storage="int",
+                level="ordinal",
+                loop=outer,
+            )
         variables["iteration"] = VariableInfo(
             name="iteration",
             label=f"Iteration of loop {loop} ({'option code' if info.kind == 'for_each' else 'number'})",
@@ -89,6 +103,7 @@ class Dataset:
             level="nominal" if info.kind == "for_each" else "ordinal",
             loop=loop,
         )
+        cut = len(info.suffixes[0]) + 1  # "_2_3" after a name inside two loops
         for base in info.variables:
             first = src[f"{base}_{info.suffixes[0]}"]
             variables[base] = VariableInfo(
@@ -97,7 +112,7 @@ class Dataset:
                     "name": base,
                     "iteration": None,
                     "universe": first.universe.rsplit(" (iteration", 1)[0],
-                    "group": first.group.rsplit("_", 1)[0] if first.group else None,
+                    "group": first.group[:-cut] if first.group else None,
                 }
             )
         groups = [
@@ -105,7 +120,7 @@ class Dataset:
                 g.question_id,
                 g.label,
                 g.question_id,
-                [v.rsplit("_", 1)[0] for v in g.variables],
+                [v[:-cut] for v in g.variables],
                 1,
                 loop,
             )

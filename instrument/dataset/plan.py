@@ -25,6 +25,7 @@ from instrument.model import (
     Section,
     Text,
     Variable,
+    every_loop_suffix,
 )
 from instrument.modes import ModePolicy
 
@@ -141,12 +142,9 @@ def _universes(q: Questionnaire) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def loop_suffixes(q: Questionnaire, loop: Loop) -> list[str]:
-    """Every suffix a loop can produce: 1..max, or the for_each question's option codes."""
-    if loop.for_each is None:
-        return [str(i) for i in range(1, loop.max + 1)]
-    question = q.questions[loop.for_each]
-    assert question.choices is not None
-    return [str(o.code) for o in question.choices.options]
+    """Every suffix a loop can produce: 1..max, or the for_each question's option codes,
+    after those of the loop around it (``2_3``) for a loop inside another."""
+    return every_loop_suffix(q.loops, q.questions, loop.id)
 
 
 def _level(var: Variable) -> str:
@@ -347,10 +345,21 @@ def make_plan(q: Questionnaire) -> Plan:
             suffixes=loop_suffixes(q, loop),
             describe=loop_phrases.get(lid, ""),
             variables=loop_vars[lid],
+            outer=_loops_around(q, loop),
         )
         for lid, loop in q.loops.items()
     ]
     return Plan(columns, infos, groups, loops)
+
+
+def _loops_around(q: Questionnaire, loop: Loop) -> list[str]:
+    """The loops ``loop`` is inside, outermost first."""
+    outer: list[str] = []
+    parent = loop.parent
+    while parent is not None and parent not in outer:
+        outer.insert(0, parent)
+        parent = q.loops[parent].parent
+    return outer
 
 
 def iter_names(plan: Plan) -> Iterator[str]:

@@ -81,7 +81,10 @@ class Context:
             elif loop == self.loop:
                 key = name + self.sfx
             else:
-                return None
+                outer = self.outer_suffix(loop)  # a loop around this one: its current iteration
+                if outer is None:
+                    return None
+                key = f"{name}_{outer}"
             overlay = self.overlay
             if overlay is not None and key in overlay:
                 return overlay[key]
@@ -94,6 +97,12 @@ class Context:
         question = var.question
         if kind != "computed" or question is None or question.expr is None:
             return None
+        if var.loop is not None and var.loop != self.loop:
+            outer = self.outer_suffix(var.loop)
+            if outer is not None:  # worked out in the iteration of the loop around this one
+                return Context(
+                    self.variables, self.state, var.loop, outer, self.overlay, self.memo
+                ).get(name)
         # a computed variable outside loops has one value whatever iteration asks
         memo_key = name if var.loop is None else (name, self.loop, self.suffix)
         memo = self.memo
@@ -139,8 +148,39 @@ class Context:
             memo = self._iterations = {}
         found = memo.get(loop)
         if found is None:
+            suffixes = self.state.loop_keys.get(loop, ())
+            if suffixes and "_" in suffixes[0] and self.suffix is not None:
+                suffixes = self._same_outer(loop, suffixes)
             found = memo[loop] = [
                 Context(self.variables, self.state, loop, suffix, self.overlay, self.memo)
-                for suffix in self.state.loop_keys.get(loop, ())
+                for suffix in suffixes
             ]
         return found
+
+    # ---------------------------------------------------------------- loops inside loops
+    # A loop inside another has suffixes that carry the outer iteration's in front
+    # (``2_3``: household 2, person 3); see instrument.engine.loops.
+
+    def outer_suffix(self, loop: str) -> str | None:
+        """The suffix of the current iteration of ``loop``, a loop around this context's (else None)."""
+        suffix = self.suffix
+        if suffix is None or "_" not in suffix:
+            return None
+        around = getattr(self.variables, "loops_around", None)
+        if around is None or loop not in around(self.loop)[1:]:
+            return None
+        return "_".join(suffix.split("_")[: len(around(loop))])
+
+    def _same_outer(self, loop: str, suffixes: Sequence[str]) -> Sequence[str]:
+        """A nested loop's iterations seen from here: those within the iteration of the
+        innermost loop around it that this context is in (all of them from outside it)."""
+        around = getattr(self.variables, "loops_around", None)
+        if around is None:
+            return suffixes
+        mine = around(self.loop)
+        shared = next((outer for outer in around(loop)[1:] if outer in mine), None)
+        if shared is None:
+            return suffixes
+        assert self.suffix is not None
+        prefix = "_".join(self.suffix.split("_")[: len(around(shared))]) + "_"
+        return [suffix for suffix in suffixes if suffix.startswith(prefix)]

@@ -11,7 +11,7 @@ rather than silent loss (:func:`loop_suffixes`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from instrument.engine.context import Context
@@ -48,8 +48,9 @@ def count_inputs(names: frozenset[str], variables: Mapping[str, Variable]) -> se
     return found
 
 
-def loop_suffixes(loop: Loop, ctx: Context) -> list[str]:
-    """The suffixes of a loop's iterations: the codes chosen (``for_each``) or 1..count.
+def loop_suffixes(loop: Loop, ctx: Context) -> list[str] | None:
+    """The suffixes of a loop's iterations: the codes chosen (``for_each``) or 1..count;
+    ``None`` when the count (or the choice) is not known: don't know, refused, unanswered.
 
     :raises EngineError: for a count larger than the loop's max, which no page
         refused (the count of a nested loop read from outside it, say): an
@@ -57,10 +58,10 @@ def loop_suffixes(loop: Loop, ctx: Context) -> list[str]:
     """
     if loop.for_each is not None:
         chosen = ctx.get(loop.for_each)
-        return [str(code) for code in chosen] if isinstance(chosen, tuple) else []
+        return [str(code) for code in chosen] if isinstance(chosen, tuple) else None
     count = loop.count.evaluate(ctx) if loop.count is not None else 0
     if not isinstance(count, (int, float)) or is_missing(count):
-        return []
+        return None
     if count > loop.max:
         raise EngineError(
             f"loop '{loop.id}' would have {count} iterations, more than its max of {loop.max}; "
@@ -114,6 +115,7 @@ class LoopCounts:
         suffix: str | None,
         values: Mapping[str, Any],
         variables: Mapping[str, Variable],
+        text: Callable[..., str] = message,
     ) -> list[Problem]:
         """This page's answers, seen as saved, make a loop's count larger than its max."""
         found = self.by_page.get(page.id)
@@ -127,9 +129,7 @@ class LoopCounts:
             count = loop.count.evaluate(ctx)
             if isinstance(count, (int, float)) and not is_missing(count) and count > loop.max:
                 key = names[0] + ctx.sfx
-                problems.append(
-                    Problem(key, message(state.language, "loop_over_max", max=loop.max))
-                )
+                problems.append(Problem(key, text(state.language, "loop_over_max", max=loop.max)))
         return problems
 
 
@@ -153,11 +153,18 @@ def _instance(loop: Loop, ctx: Context | None) -> tuple[str, str]:
 def enter_loop(state: State, loop: Loop, ctx: Context, entered: list[str]) -> int | None:
     """Record the iterations of a run of ``loop`` begun in ``ctx``; the index of its first.
 
-    ``None`` when it has none. The run is added to ``entered``.
+    ``None`` when it has none. The run is added to ``entered``. A loop whose count
+    is not known is not recorded at all (aggregates over it are then unknown, not 0).
     """
     instance, prefix = _instance(loop, ctx)
-    suffixes = [prefix + suffix for suffix in loop_suffixes(loop, ctx)]
+    own = loop_suffixes(loop, ctx)
     old = state.loop_keys.get(loop.id)
+    if own is None and not prefix:
+        if old is not None:
+            del state.loop_keys[loop.id]
+            state.changed()
+        return None
+    suffixes = [prefix + suffix for suffix in own or ()]
     if prefix:
         kept = [s for s in old or () if not s.startswith(prefix)]
         # runs stay in the order of the outer iterations they belong to

@@ -19,6 +19,7 @@ from typing import Any
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
+from instrument.engine.loops import run_of
 from instrument.engine.offered import date_limits, default_value, offered_codes
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.routing import Router
@@ -89,9 +90,10 @@ class Renderer:
         section = self.layout.page_section.get(page.id)
         end = page.questions[0].type == "end"
         iteration = label = None
+        path: tuple[str, ...] = ()
         if loop_id is not None and suffix is not None:
-            keys = state.loop_keys.get(loop_id, [])
-            iteration = keys.index(suffix) + 1 if suffix in keys else None
+            iteration = run_of(state.loop_keys.get(loop_id, ()), suffix)[0] or None
+            path = self._wording.iteration_path(loop_id, suffix, state)
             label = self._wording.iteration_label(loop_id, suffix, state)
         return Step(
             kind="end" if end else "page",
@@ -110,6 +112,7 @@ class Renderer:
             loop=loop_id,
             iteration=iteration,
             iteration_label=label,
+            iteration_path=path,
             language=state.language,
             mode=state.mode,
         )
@@ -118,11 +121,17 @@ class Renderer:
         """Any page as a step, every question shown; see :meth:`Engine.preview_step`."""
         page = self.q.pages[page_id]
         suffix = None
-        if page.loop is not None:
-            loop = self.q.loops[page.loop]
-            choices = self.q.questions[loop.for_each].choices if loop.for_each else None
-            suffix = str(choices.options[0].code) if choices is not None else "1"
-            state.loop_keys[page.loop] = [suffix]
+        if page.loop is not None:  # the first iteration, inside the first of the loops around
+            chain = []
+            current: str | None = page.loop
+            while current is not None:
+                chain.insert(0, self.q.loops[current])
+                current = chain[0].parent
+            for loop in chain:
+                choices = self.q.questions[loop.for_each].choices if loop.for_each else None
+                own = str(choices.options[0].code) if choices is not None else "1"
+                suffix = own if suffix is None else f"{suffix}_{own}"
+                state.loop_keys[loop.id] = [suffix]
             state.changed()
         ctx = Context(self.variables, state, page.loop, suffix)
         html = self.q.mode_policies[mode].markup
@@ -142,6 +151,9 @@ class Renderer:
             iteration_label=self._wording.iteration_label(page.loop, suffix, state)
             if page.loop and suffix
             else None,
+            iteration_path=self._wording.iteration_path(page.loop, suffix, state)
+            if page.loop and suffix
+            else (),
             language=state.language,
             mode=mode,
         )

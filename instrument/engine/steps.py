@@ -208,6 +208,7 @@ class Step:
     loop: str | None = None
     iteration: int | None = None  # 1-based
     iteration_label: str | None = None
+    iteration_path: tuple[str, ...] = ()  # labels of the iterations it is in, outermost first
     language: str = "en"
     mode: str = ""
 
@@ -225,6 +226,7 @@ class Step:
         loop: str | None = None,
         iteration: int | None = None,
         iteration_label: str | None = None,
+        iteration_path: tuple[str, ...] = (),
         language: str = "en",
         mode: str = "",
     ) -> None:
@@ -243,6 +245,7 @@ class Step:
                 "loop": loop,
                 "iteration": iteration,
                 "iteration_label": iteration_label,
+                "iteration_path": iteration_path,
                 "language": language,
                 "mode": mode,
             },

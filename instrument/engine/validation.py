@@ -92,7 +92,9 @@ class Validator:
         if page.id in self._checked_pages:
             self._check(shown, state, page.loop, visit.suffix, values, errors, warnings)
         if page.id in self.counts.by_page:  # a count larger than its loop's max is refused
-            errors += self.counts.problems(page, state, visit.suffix, values, self.variables)
+            errors += self.counts.problems(
+                page, state, visit.suffix, values, self.variables, self.message
+            )
         if errors:
             return SubmitResult(False, state, errors, warnings, [], values)
         if prompts:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from instrument.engine.context import Context
+from instrument.engine.loops import run_of
 from instrument.engine.state import State
 from instrument.model import GridRow, Question, Questionnaire, Text, Variable
 from instrument.modes import ModePolicy
@@ -48,13 +49,15 @@ class Wording:
         self._static: dict[tuple[str, str, str, bool], tuple[str | None, ...]] = {}
 
     def iteration_label(self, loop_id: str, suffix: str, state: State) -> str | None:
-        """A ``for_each`` loop iteration's option label (``None`` for a counted loop)."""
+        """What names an iteration: the loop's ``label`` with this iteration's fills, else a
+        ``for_each`` loop's option label (``None`` for a counted loop without a label)."""
         loop = self.q.loops[loop_id]
+        if loop.label is not None:
+            ctx = Context(self.variables, state, loop_id, suffix)
+            return self.render(loop.label, ctx, state, False) or None
         if loop.for_each is None:
             return None
-        choices = self.q.questions[loop.for_each].choices
-        option = choices.option(int(suffix)) if choices else None
-        return option.label.source(state.language, self._default_language) if option else None
+        return self._option_label(loop.for_each, suffix, state) or None
 
     # ------------------------------------------------------------------ texts
 
@@ -98,16 +101,42 @@ class Wording:
                 value = self._choice_value(var, value, state)
             values[name] = fill_value(value)
         if "loop" in template.names:
-            keys = state.loop_keys.get(ctx.loop or "", [])
-            number = keys.index(ctx.suffix) + 1 if ctx.suffix in keys else 0
-            values["loop"] = {
-                "number": number,
-                "count": len(keys),
-                "label": self.iteration_label(ctx.loop, ctx.suffix, state)
-                if ctx.loop and ctx.suffix
-                else "",
-            }
+            values["loop"] = self.loop_fill(ctx.loop, ctx.suffix, state)
         return values
+
+    def loop_fill(self, loop_id: str | None, suffix: str | None, state: State) -> dict[str, Any]:
+        """``loop.number``, ``loop.count``, ``loop.label`` and, in a loop inside another,
+        ``loop.outer`` (the same for the loop around it: "person 2 of household 1")."""
+        if not loop_id or not suffix:
+            return {"number": 0, "count": 0, "label": "", "outer": {}}
+        number, count = run_of(state.loop_keys.get(loop_id, ()), suffix)
+        loop = self.q.loops[loop_id]
+        outer_suffix = suffix.rpartition("_")[0]
+        return {
+            "number": number,
+            "count": count,
+            # a loop's own label may say "Person {{ loop.number }}": not read back into itself
+            "label": self._option_label(loop.for_each, suffix, state) if loop.for_each else "",
+            "outer": self.loop_fill(loop.parent, outer_suffix, state) if loop.parent else {},
+        }
+
+    def _option_label(self, question: str, suffix: str, state: State) -> str:
+        choices = self.q.questions[question].choices
+        option = choices.option(int(suffix.rpartition("_")[2])) if choices else None
+        return option.label.source(state.language, self._default_language) if option else ""
+
+    def iteration_path(self, loop_id: str, suffix: str, state: State) -> tuple[str, ...]:
+        """The labels of this iteration and of those of the loops around it, outermost first
+        (levels without a label left out): "Household 2", "Ama"."""
+        path: list[str] = []
+        current: str | None = loop_id
+        while current is not None and suffix:
+            label = self.iteration_label(current, suffix, state)
+            if label:
+                path.insert(0, label)
+            current = self.q.loops[current].parent
+            suffix = suffix.rpartition("_")[0]
+        return tuple(path)
 
     def _choice_value(self, var: Variable, value: int | tuple[int, ...], state: State) -> Any:
         """A code (or codes) that also knows its label, for ``label(x)`` in fills."""

@@ -24,7 +24,7 @@ class Aggregates(CheckerBase):
         strict = not node.function.endswith("_known")
         name = node.function.removesuffix("_known")
         argument = node.args[0]
-        loops = self.bare_loops(argument)
+        loops = self.innermost(self.bare_loops(argument))
         if not loops:
             if name in ("min", "max"):
                 message = (

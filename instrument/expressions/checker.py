@@ -71,6 +71,16 @@ class CheckerBase:
         self.aggregate_loops: dict[int, str] = {}
         self.references: set[str] = set()
 
+    def around(self, loop: str | None) -> tuple[str, ...]:
+        """The loops around ``loop`` (a variable of one means its current iteration there)."""
+        return self.scope.loops_around(loop)[1:] if self.scope.parents else ()
+
+    def innermost(self, loops: set[str]) -> set[str]:
+        """``loops`` without those around another of them: an aggregate goes over the inner one."""
+        if len(loops) < 2 or not self.scope.parents:
+            return loops
+        return {loop for loop in loops if not any(loop in self.around(o) for o in loops)}
+
     def error(self, message: str, node: n.Node) -> ExpressionError:
         return ExpressionError(message, node.start, max(1, node.end - node.start))
 
@@ -157,7 +167,7 @@ class CheckerBase:
 
     def _Name(self, node: n.Name, loop: str | None) -> Typed:
         var = self.lookup(node)
-        if var.loop is not None and var.loop != loop:
+        if var.loop is not None and var.loop != loop and var.loop not in self.around(loop):
             where = "outside that loop" if loop is None else f"in the loop '{loop}'"
             raise self.error(
                 f"{node.name} is asked in the loop '{var.loop}', so {where} it stands for one value "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["NUMERIC", "Scope", "ValueType", "VarInfo", "type_phrase"]
 
@@ -65,10 +65,21 @@ class VarInfo:
 class Scope:
     """The variables an expression may read, and the loop it sits in (if any).
 
-    Inside a loop, that loop's variables mean "this iteration"; other loops'
-    variables may only be used through aggregates (sum, count, min, max,
-    count_if).
+    Inside a loop, that loop's variables mean "this iteration", and so do the
+    variables of the loops around it (inside people of a household, the
+    household's answers); other loops' variables may only be used through
+    aggregates (sum, count, min, max, count_if). ``parents`` maps each loop
+    inside another to the loop around it.
     """
 
     variables: Mapping[str, VarInfo]
     loop: str | None = None
+    parents: Mapping[str, str] = field(default_factory=dict)
+
+    def loops_around(self, loop: str | None) -> tuple[str, ...]:
+        """``loop`` and the loops around it, innermost first (empty outside loops)."""
+        chain: list[str] = []
+        while loop is not None and loop not in chain:
+            chain.append(loop)
+            loop = self.parents.get(loop)
+        return tuple(chain)

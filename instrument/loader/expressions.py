@@ -62,7 +62,7 @@ class Expressions(Shapes):
         else:
             self.err(node.pos, f"{what} must be an expression written as text")
             return None
-        scope = Scope(self.var_infos(), loop=site.loop if site else loop)
+        scope = Scope(self.var_infos(), site.loop if site else loop, self.loop_parents)
         try:
             compiled = compile_expression(source, scope, expected)
         except ExpressionError as exc:

@@ -178,15 +178,21 @@ class Items(Questions):
                     f"a for_each loop takes its size from the question; remove 'max' from loop '{cid}'",
                 )
         self.loop_max[cid] = max_iter or 1
+        items = tuple(self.build_items(children, cid, guards))
+        # the label names an iteration on each of its pages, from the first: its fills
+        # read what is known then (an answer of the loop around it, a preload, ...)
+        label_site = Site(cid, site.page_seq)
+        label = self.text(node.get("label"), f"the label of loop '{cid}'", label_site)
         loop = Loop(
             cid,
-            tuple(self.build_items(children, cid, guards)),
+            items,
             node.pos,
             max_iter or 1,
             count,
             for_each,
             when,
             parent,
+            label,
         )
         self.loops[cid] = loop
         return loop

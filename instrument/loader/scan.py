@@ -17,6 +17,9 @@ from .choices import Choices
 from .state import RawQuestion, VarMeta
 from .vocabulary import CONTAINER_KEYS, CUSTOM_VALUE_TYPES, SIMPLE_ID, option_labels, plain_label
 
+MAX_LOOP_DEPTH = 3
+"""Loops inside loops inside loops, and no deeper: every level multiplies the exported columns."""
+
 
 class Scan(Choices):
     """Pass 1 over ``items``: every item's kind and id, every variable's type, loop and page."""
@@ -85,12 +88,19 @@ class Scan(Choices):
             if len(children) == 0:
                 self.err(children.pos, f"{kind} '{cid}' has no items")
             inner_loop = loop
-            if kind == "loop":
-                if loop is not None:
-                    self.err(m.pos, f"loop '{cid}' is inside loop '{loop}'; loops do not nest")
-                elif cid is not None:
+            if kind == "loop" and cid is not None:
+                depth = 1 + len(self.loops_around(loop))
+                if depth > MAX_LOOP_DEPTH:
+                    self.err(
+                        m.pos,
+                        f"loop '{cid}' is loop {depth} deep; loops nest at most {MAX_LOOP_DEPTH} deep "
+                        f"(people inside households inside areas)",
+                    )
+                else:
                     inner_loop = cid
                     self.loops_raw[cid] = m
+                    if loop is not None:
+                        self.loop_parents[cid] = loop
             if kind == "page":
                 self.page_counter += 1
                 page_id = cid or f"page{self.page_counter}"
@@ -234,7 +244,9 @@ class Scan(Choices):
                 if not isinstance(node, YScalar) or not isinstance(node.value, (str, int, float)):
                     continue
                 scope = Scope(
-                    {n: m.info for n, m in self.vars.items() if n != name}, loop=meta.info.loop
+                    {n: m.info for n, m in self.vars.items() if n != name},
+                    meta.info.loop,
+                    self.loop_parents,
                 )
                 try:
                     compiled = compile_expression(str(node.value), scope, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from instrument.diagnostics import did_you_mean
-from instrument.model import Scenario
+from instrument.model import Scenario, every_loop_suffix
 from instrument.yamlsrc import YNode, YScalar
 
 from .shapes import Shapes
@@ -33,8 +33,9 @@ class Scenarios(Shapes):
             answer_pos = {}
             for key in answers.keys() if answers else ():
                 answer_pos[key] = answers.where(key)
-                meta = self.vars.get(key)
-                if key not in answerable or (
+                base = key if key in answerable else self.suffixed_base(key)  # age_1_3: age
+                meta = self.vars.get(base or "")
+                if base not in answerable or (
                     meta and meta.kind in ("preload", "computed", "experiment")
                 ):
                     self.err(
@@ -76,7 +77,11 @@ class Scenarios(Shapes):
                             )
                 values = self.expect_map(expect.get("values"), "expect.values", expect.pos)
                 for key in values.keys() if values else ():
-                    if key not in self.vars and key.rsplit("_", 1)[0] not in self.vars:
+                    if (
+                        key not in self.vars
+                        and key.rsplit("_", 1)[0] not in self.vars  # q_1 of a multi, q_other
+                        and self.suffixed_base(key) is None  # age_2_3 in loops inside loops
+                    ):
                         self.err(
                             values.where(key),
                             f"expect.values names '{key}', which is not a variable{did_you_mean(key, self.vars)}",
@@ -102,3 +107,16 @@ class Scenarios(Shapes):
                 )
             )
         return tuple(scenarios)
+
+    def suffixed_base(self, key: str) -> str | None:
+        """The loop variable whose key in one iteration ``key`` is (``age_2_3``: ``age``), if any."""
+        base, _, suffix = key.partition("_")
+        while suffix:
+            meta = self.vars.get(base)
+            question = self.questions.get(base.removesuffix("_other"))
+            loop = meta.info.loop if meta is not None else question.loop if question else None
+            if loop is not None and suffix in every_loop_suffix(self.loops, self.questions, loop):
+                return base
+            head, _, suffix = suffix.partition("_")
+            base = f"{base}_{head}"
+        return None

@@ -87,6 +87,7 @@ class LoaderState:
         self.raw_questions: list[RawQuestion] = []
         self.loops_raw: dict[str, YMap] = {}
         self.loop_max: dict[str, int] = {}
+        self.loop_parents: dict[str, str] = {}  # a loop inside another -> the loop around it
         self.questions: dict[str, Question] = {}
         self.pages: dict[str, Page] = {}
         self.loops: dict[str, Loop] = {}
@@ -97,3 +98,11 @@ class LoaderState:
         self._infos_size = 0
         self._infos_dirty = False
         self.computed_deps: dict[str, frozenset[str]] = {}  # computed variable -> what it reads
+
+    def loops_around(self, loop: str | None) -> list[str]:
+        """``loop`` and the loops it is inside, innermost first (empty outside loops)."""
+        chain: list[str] = []
+        while loop is not None and loop not in chain:
+            chain.append(loop)
+            loop = self.loop_parents.get(loop)
+        return chain

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from instrument.expressions import ValueType
-from instrument.model import VALUE_TYPE_OF, Experiment, Preload, Variable
+from instrument.model import (
+    VALUE_TYPE_OF,
+    Experiment,
+    Preload,
+    Variable,
+    VariableTable,
+    every_loop_suffix,
+)
 from instrument.names import name_problem
 
 from .shapes import Shapes
@@ -54,12 +61,7 @@ class Variables(Shapes):
             if q.other_option is not None:
                 bases.append(f"{q.id}_other")
             if q.loop is not None:
-                loop_max = self.loop_max.get(q.loop, 1)
-                loop = self.loops.get(q.loop)
-                suffixes = [str(i) for i in range(1, loop_max + 1)]
-                if loop is not None and loop.for_each is not None:
-                    choices = self.questions[loop.for_each].choices
-                    suffixes = [str(o.code) for o in choices.options] if choices else []
+                suffixes = every_loop_suffix(self.loops, self.questions, q.loop)
                 generated = [f"{b}_{s}" for b in bases for s in suffixes]
             else:
                 generated = [b for b in bases if b not in q.variable_names]
@@ -79,8 +81,9 @@ class Variables(Shapes):
 
     def make_variables(
         self, preload: tuple[Preload, ...], experiments: tuple[Experiment, ...]
-    ) -> dict[str, Variable]:
-        variables: dict[str, Variable] = {}
+    ) -> VariableTable:
+        variables = VariableTable()
+        variables.loop_chains = {lid: tuple(self.loops_around(lid)) for lid in self.loops}
         for p in preload:
             variables[p.id] = Variable(
                 p.id, "preload", VALUE_TYPE_OF[p.type], p.label, 0, p.choices, None, None, p.export

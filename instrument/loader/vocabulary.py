@@ -63,7 +63,7 @@ CONTAINER_KEYS = {
     "section": ("section", "title", "when", "items"),
     "page": ("page", "when", "items"),
     "block": ("block", "when", "randomize", "items"),
-    "loop": ("loop", "count", "for_each", "max", "when", "items"),
+    "loop": ("loop", "count", "for_each", "max", "when", "label", "items"),
 }
 SCENARIO_KEYS = (
     "name",

@@ -194,6 +194,8 @@ class ConsoleSession:
             self.write(self.style(step.section_title, "title"))
             self.write(self.style("-" * len(step.section_title), "title"))
         self._section = step.section_title
+        if step.iteration_path:  # which loop iteration: "Household 2 > Ama"
+            self.write(self.style(" > ".join(step.iteration_path), "title"))
 
     @staticmethod
     def _views_for(step: Step, problems: Iterable[Problem]) -> list[QuestionView]:
