@@ -29,9 +29,11 @@ from instrument.dataset.admin import ADMIN
 from instrument.dataset.admin import admin_infos as make_admin_infos
 from instrument.dataset.codebook import Codebook
 from instrument.dataset.limits import shorten_labels
+from instrument.dataset.orders import order_values, randomised_items
 from instrument.dataset.plan import CODE, DATE, FLOAT, MULTI, OTHER, TEXT, make_plan
 from instrument.dataset.versions import collision_notes
 from instrument.engine import Engine, State
+from instrument.engine.randomisation import Shuffler
 from instrument.loader import load_questionnaire_text
 from instrument.simulate import simulate
 from instrument.values import DK, REFUSED
@@ -112,6 +114,11 @@ def reference_build(
         plan = plans[q_hash]
         state = State.from_json(state_json)
         values = engines[q_hash].values(state)
+        # the order each randomised item was shown in: values of its own (orders.py)
+        values = {
+            **values,
+            **order_values(randomised_items(q), q, state, values, Shuffler()),
+        }
         cutoff = 1 << 60
         if outcome == "partial":
             ordinal = {c.key: c.ordinal for c in plan.columns}

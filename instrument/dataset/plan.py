@@ -30,6 +30,7 @@ from instrument.model import (
 from instrument.modes import ModePolicy
 
 from .codebook import LoopInfo, MultiGroup, VariableInfo
+from .orders import order_info, order_key, randomised_items
 
 __all__ = ["Column", "Plan", "make_plan", "dummy_name"]
 
@@ -337,6 +338,25 @@ def make_plan(q: Questionnaire) -> Plan:
             )
             if var.loop is not None and suffix == suffixes[0]:
                 loop_vars[var.loop].append(var.name)
+
+    taken = {column.name.lower() for column in columns}
+    for item in randomised_items(q):  # the order each interview showed (orders.py)
+        where = universes.get(item.question.id, "") if item.question is not None else ""
+        for suffix in loop_suffixes(q, q.loops[item.loop]) if item.loop else [None]:
+            key = order_key(item.id, suffix)
+            if item.name(suffix).lower() in taken:
+                from .coding import DatasetError  # coding imports this module
+
+                raise DatasetError(
+                    f"{item.name(suffix)}: the order shown at '{item.id}' would be exported under "
+                    "the name of another variable; rename that variable"
+                )
+            columns.append(
+                Column(
+                    item.name(suffix), key, TEXT, "routed_past", "routed_past", None, item.ordinal
+                )
+            )
+            infos.append(order_info(item, suffix, missing_for(TEXT, all_missing[2:]), where))
 
     loops = [
         LoopInfo(

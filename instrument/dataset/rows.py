@@ -42,10 +42,12 @@ from itertools import repeat
 from typing import Any, Final
 
 from instrument.engine import Engine, State
+from instrument.engine.randomisation import Shuffler
 from instrument.model import Questionnaire
 from instrument.modes import STANDARD_MODES
 
 from .coding import ABSENT, CHUNK, DatasetError, VersionCoder, light_state, naive_utc
+from .orders import order_values, randomised_items
 from .plan import Plan, make_plan
 
 __all__ = [
@@ -112,6 +114,8 @@ class RowCoder:
         # The cells in column order, for coding one interview cell by cell.
         self._cells = sorted(self._coder.cells, key=lambda cell: cell.out)
         self._fill = list(self._coder.fill)
+        self._randomised = randomised_items(questionnaire)
+        self._shuffler = Shuffler()
         self.key = self._key(frame)
         self._prefix = self.key + ","
 
@@ -133,9 +137,19 @@ class RowCoder:
 
     # ------------------------------------------------------------ writing
 
+    def _values(self, state: State) -> Mapping[str, Any]:
+        """``Engine.values``, with the order of each randomised item shown (orders.py)."""
+        values = self.engine.values(state)
+        if self._randomised:
+            values = {
+                **values,
+                **order_values(self._randomised, self.questionnaire, state, values, self._shuffler),
+            }
+        return values
+
     def encode(self, state: State) -> str:
         """The export row of one interview (what a save stores beside the state)."""
-        values = self.engine.values(state)
+        values = self._values(state)
         row = [values.get(key, ABSENT) for key in self._coder.keys]
         exact = VersionCoder.exact
         coded: list[Any] = [None] * len(self.names)
@@ -165,7 +179,7 @@ class RowCoder:
             partial = []
             keys = self._coder.keys
             for i, state in enumerate(chunk):
-                values = self.engine.values(state)
+                values = self._values(state)
                 rows.append(tuple(map(values.get, keys, _ABSENTS)))
                 if (state.outcome or "partial") == "partial":
                     partial.append((i, self._cutoff(state)))
