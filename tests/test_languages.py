@@ -198,3 +198,31 @@ def test_a_file_that_is_not_a_po_file_is_one_warning_at_the_line_reading_stopped
         "its texts are shown in English"
     )
     assert warnings[1].startswith("market.yaml:8: language 'sw' (Kiswahili)")
+
+
+FILTERED = """\
+meta: {id: filtered, version: "1", title: F, languages: [sw]}
+choices:
+  regions:
+    - {code: 1, label: Kaskazini}
+    - {code: 2, label: Kusini}
+  districts:
+    - {code: 101, label: Arusha, attributes: {region: 1}}
+    - {code: 102, label: Mtwara, attributes: {region: 2}}
+items:
+  - {id: region, type: single, choices: regions, text: Mkoa gani?}
+  - {id: district, type: single, choices: districts, choice_filter: {region: region}, text: Wilaya?}
+"""
+
+
+def test_every_engine_message_takes_the_questionnaires_own_texts(tmp_path: Path) -> None:
+    """The choice filter's refusal too, worded outside the validator (engine/offered.py)."""
+    (tmp_path / "filtered.yaml").write_text(FILTERED, encoding="utf-8")
+    shutil.copy(DATA / "market.sw.po", tmp_path / "filtered.sw.po")
+    q = load_questionnaire(tmp_path / "filtered.yaml").questionnaire
+    assert q is not None
+    engine = Engine(q)
+    state = engine.start(now=NOW, seed=1, language="sw")
+    assert engine.submit(state, {"region": 1}, now=NOW).accepted
+    refused = engine.submit(state, {"district": 102}, now=NOW)  # not in the north
+    assert [p.message for p in refused.errors] == ["Chagua mojawapo ya majibu yaliyoonyeshwa"]

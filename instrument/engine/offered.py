@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from instrument.engine.answers import Coerced
@@ -40,8 +40,15 @@ def offered_codes(question: Question, ctx: Context) -> frozenset[int] | None:
     return offered
 
 
-def refuse_unoffered(question: Question, result: Coerced, ctx: Context, language: str) -> Coerced:
-    """``result`` unless it holds a code the filter does not offer now (then an error)."""
+def refuse_unoffered(
+    question: Question,
+    result: Coerced,
+    ctx: Context,
+    language: str,
+    messages: Callable[..., str] = message,
+) -> Coerced:
+    """``result`` unless it holds a code the filter does not offer now (then an error, worded by
+    ``messages``: the questionnaire's interface texts when the engine calls)."""
     value = result.value
     if result.error is not None or not isinstance(value, (int, tuple)) or isinstance(value, bool):
         return result
@@ -51,7 +58,7 @@ def refuse_unoffered(question: Question, result: Coerced, ctx: Context, language
     chosen = value if isinstance(value, tuple) else (value,)
     if all(code in offered for code in chosen):
         return result
-    return Coerced(None, message(language, "not_an_option"))
+    return Coerced(None, messages(language, "not_an_option"))
 
 
 def default_value(question: Question, ctx: Context) -> Any:

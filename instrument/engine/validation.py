@@ -201,7 +201,7 @@ class Validator:
             question, answers.get(key), lang, state.now.date(), self.message, limits
         )
         if question.choice_filter:
-            result = refuse_unoffered(question, result, ctx, lang)
+            result = refuse_unoffered(question, result, ctx, lang, self.message)
         if not self._accept(question, key, result, state, values, errors):
             return
         value = result.value
