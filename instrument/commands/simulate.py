@@ -271,11 +271,8 @@ def format_report(report: SimulationReport) -> list[str]:
         lines.append("Checks fired: the questionnaire has no checks")
     if report.stuck:
         lines.append("")
-        lines.append(
-            "Respondents who gave up on a page after every answer they tried was refused "
-            "(a hard check that can never pass?): "
-            + ", ".join(f"{k} {v:,}" for k, v in report.stuck.items())
-        )
+        lines.append("Respondents who gave up on a page after every answer they tried was refused:")
+        lines.extend(f"  {line}" for line in stuck_lines(report))
     lines.append("")
     if report.failures:
         lines.append(f"ENGINE ERRORS ({len(report.failures)}):")
@@ -290,6 +287,25 @@ def format_report(report: SimulationReport) -> list[str]:
             lines.append(f"  ... and {len(report.failures) - 20} more (use --format json for all)")
     else:
         lines.append("Engine errors: none")
+    return lines
+
+
+def stuck_lines(report: SimulationReport) -> list[str]:
+    """One line per page someone gave up on: how often its hard checks fired, and whether anyone
+    got past it. Only a page nobody got past is suspected of a check that can never pass."""
+    lines = []
+    for page, gave_up in report.stuck.items():
+        fired = [c for c in report.stuck_checks.get(page, ()) if c.fired]
+        checks = "; ".join(
+            f"hard check {c.question}#{c.index} fired {c.fired:,} times in {c.interviews:,} interviews"
+            for c in fired
+        )
+        line = f"{page}: {gave_up:,} gave up"
+        if report.never_passed(page):
+            line += ", and nobody got past it (a hard check that can never pass?)"
+        else:
+            line += f"; {report.passed[page]:,} got past it"
+        lines.append(line + (f"; {checks}" if checks else ""))
     return lines
 
 

@@ -103,6 +103,7 @@ class Tally:
     jumps: int = 0
     breakoffs: int = 0
     stuck: Counter[str] = field(default_factory=Counter)  # page id -> respondents who gave up on it
+    passed: Counter[str] = field(default_factory=Counter)  # page id -> times someone got past it
     pages: list[int] = field(default_factory=list)
     failures: list[SimulationFailure] = field(default_factory=list)
     engine_seconds: float = 0.0
@@ -137,6 +138,14 @@ class SimulationReport:
     failures: list[SimulationFailure]
     seconds: float
     engine_seconds: float
+    passed: dict[str, int] = field(default_factory=dict)
+    """For each page someone gave up on: how many times a respondent got past it."""
+    stuck_checks: dict[str, list[CheckStat]] = field(default_factory=dict)
+    """For each page someone gave up on: the hard checks of its questions."""
+
+    def never_passed(self, page: str) -> bool:
+        """Whether nobody got past a page someone gave up on: a hard check that cannot pass?"""
+        return self.passed.get(page, 0) == 0
 
     @property
     def never_reached(self) -> list[str]:
@@ -209,6 +218,17 @@ class SimulationReport:
             "jumps": self.jumps,
             "breakoffs": self.breakoffs,
             "stuck": dict(self.stuck),
+            "stuck_pages": [
+                {
+                    "page": page,
+                    "gave_up": gave_up,
+                    "passed": self.passed.get(page, 0),
+                    "hard_checks_fired": {
+                        f"{c.question}#{c.index}": c.fired for c in self.stuck_checks.get(page, ())
+                    },
+                }
+                for page, gave_up in self.stuck.items()
+            ],
             "pages": self.pages_summary(),
             "engine_errors": [f.to_json() for f in self.failures],
             "seconds": round(self.seconds, 4),
@@ -297,6 +317,12 @@ def make_report(
     for key, (fired, interviews) in sorted(tally.checks.items()):
         if key not in known:  # should not happen; keep it visible rather than drop it
             checks.append(CheckStat(key[0], key[1], key[2], fired, interviews))
+    stuck_checks: dict[str, list[CheckStat]] = {}
+    for page_id in tally.stuck:
+        on_page = {question.id for question in q.pages[page_id].questions}
+        stuck_checks[page_id] = [
+            c for c in checks if c.question in on_page and c.severity == "error"
+        ]
     return SimulationReport(
         questionnaire_id=q.id,
         version=q.version,
@@ -323,4 +349,6 @@ def make_report(
         failures=tally.failures,
         seconds=seconds,
         engine_seconds=tally.engine_seconds,
+        passed={page: tally.passed.get(page, 0) for page in sorted(tally.stuck)},
+        stuck_checks=stuck_checks,
     )

@@ -21,6 +21,7 @@ from instrument.model import Questionnaire
 from instrument.modes import WEB, ModePolicy
 from instrument.values import DK, REFUSED
 
+from .hints import NO_HINTS, Hints, text_matching
 from .invalid import bounds, date_bounds, invalid_input, other_code
 
 __all__ = [
@@ -91,6 +92,12 @@ class Behaviour:
     confirm: float = 0.75
     awkward_text: float = 0.1
     max_attempts: int = 30
+    hinted: float = 0.5
+    """The chance a number, date or text is one the questionnaire compares it with (see hints.py)."""
+    matching: float = 0.9
+    """The chance a text tested with a regular expression is drawn to match it."""
+    trap: float = 0.1
+    """The chance a text is drawn to match a pattern that fires a check (an email address in a comment)."""
 
 
 NO_BREAKOFF = Behaviour(breakoff=0.0)
@@ -108,13 +115,16 @@ def random_answers(
     *,
     today: dt.date,
     behaviour: Behaviour = VALID_ONLY,
+    hints: Hints = NO_HINTS,
 ) -> dict[str, Any]:
-    """Random answers for every key of ``step``, made from the step alone (valid ones by default).
+    """Random answers for every key of ``step``, made from the step (valid ones by default).
 
     For drivers other than :func:`simulate`, such as benchmarks and load tests.
     Valid means within what the step shows; a cross-answer hard check may still refuse them.
+    ``hints`` (:func:`~instrument.simulate.hints.questionnaire_hints`) adds the values the
+    questionnaire's expressions compare answers with.
     """
-    answers, _invalid = Respondent(rng, policy, behaviour, today).page(step, set())
+    answers, _invalid = Respondent(rng, policy, behaviour, today, hints).page(step, set())
     return answers
 
 
@@ -122,12 +132,18 @@ class Respondent:
     """Makes up answers for one interview, from what each step shows and nothing else."""
 
     def __init__(
-        self, rng: random.Random, policy: ModePolicy, behaviour: Behaviour, today: dt.date
+        self,
+        rng: random.Random,
+        policy: ModePolicy,
+        behaviour: Behaviour,
+        today: dt.date,
+        hints: Hints = NO_HINTS,
     ) -> None:
         self.rng = rng
         self.keypad = policy.keypad  # a telephone keypad: no words, only the options read out
         self.b = behaviour
         self.today = today
+        self.hints = hints
 
     # ---- valid answers
 
@@ -200,7 +216,10 @@ class Respondent:
             answers[key] = self._decimal(view)
         elif kind in ("text", "long_text"):
             if not self.keypad:  # a keypad cannot type words: texts are left empty
-                answers[key] = self._text(view.max_length or 200, long=kind == "long_text")
+                long = kind == "long_text"
+                answers[key] = self._hinted_text(view, long) or self._text(
+                    view.max_length or 200, long=long
+                )
         elif kind == "date":
             answers[key] = self._date(view)
         elif view.options:  # a plugin's question type with options: pick one
@@ -244,6 +263,9 @@ class Respondent:
 
     def _integer(self, view: QuestionView) -> int:
         low, high = bounds(view)
+        near = self._near_threshold(view, 1, low, high)
+        if near is not None:
+            return int(near)
         if self.rng.random() < 0.6:
             high = min(high, low + 4)  # most people give small counts
         return self.rng.randint(low, high)
@@ -253,9 +275,47 @@ class Respondent:
         scale = 10**places
         low = view.min if view.min is not None else (view.max - 1000 if view.max is not None else 0)
         high = view.max if view.max is not None else low + 1000
-        units = self.rng.randint(int(-(-low * scale // 1)), int(high * scale // 1))
-        value = units / scale
+        near = self._near_threshold(view, 1 / scale, low, high)
+        if near is not None:
+            value = round(near, places)
+        else:
+            units = self.rng.randint(int(-(-low * scale // 1)), int(high * scale // 1))
+            value = units / scale
         return value if self.rng.random() < 0.6 else f"{value:.{places}f}"
+
+    def _near_threshold(
+        self, view: QuestionView, step: float, low: float, high: float
+    ) -> float | None:
+        """Sometimes a number just below, at or just above one the questionnaire compares with."""
+        thresholds = self.hints.numbers.get(view.id)
+        if not thresholds or self.rng.random() >= self.b.hinted:
+            return None
+        rng = self.rng
+        threshold = thresholds[int(rng.random() * len(thresholds))]
+        if step == 1 and threshold != int(threshold):  # 2.5 for a whole number: 2 or 3
+            value = float(int(threshold) + (1 if rng.random() < 0.5 else 0))
+        else:
+            value = threshold + step * rng.choice((-1, 0, 1))
+        return value if low <= value <= high else None
+
+    def _hinted_text(self, view: QuestionView, long: bool) -> str | None:
+        """A text the questionnaire tests for: matching its pattern, or a literal it compares with."""
+        rng = self.rng
+        limit = view.max_length or (2000 if long else 200)
+        hints = self.hints
+        for patterns, chance in (
+            (hints.patterns.get(view.id), self.b.matching),
+            (hints.traps.get(view.id), self.b.trap),
+        ):
+            if patterns and rng.random() < chance:
+                text = text_matching(patterns[int(rng.random() * len(patterns))], rng, limit)
+                if text is not None and (long or "\n" not in text):
+                    return text
+        literals = self.hints.texts.get(view.id)
+        if literals and rng.random() < self.b.hinted:
+            text = literals[int(rng.random() * len(literals))]
+            return text if 0 < len(text) <= limit else None
+        return None
 
     def _text(self, max_length: int, *, long: bool) -> str:
         rng = self.rng
@@ -275,6 +335,11 @@ class Respondent:
     def _date(self, view: QuestionView) -> Any:
         low, high = date_bounds(view, self.today)
         value = dt.date.fromordinal(self.rng.randint(low.toordinal(), high.toordinal()))
+        thresholds = self.hints.dates.get(view.id)
+        if thresholds and self.rng.random() < self.b.hinted:
+            threshold = thresholds[int(self.rng.random() * len(thresholds))]
+            near = threshold + dt.timedelta(days=self.rng.choice((-1, 0, 1)))
+            value = near if low <= near <= high else value
         r = self.rng.random()
         if r < 0.5:
             return value

@@ -13,6 +13,7 @@ import hashlib
 import random
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,6 +21,7 @@ from typing import Any, Final
 from instrument.engine import Engine, Event, State
 from instrument.model import Questionnaire
 
+from .hints import Hints, questionnaire_hints
 from .report import (
     SimulationFailure,
     SimulationReport,
@@ -56,6 +58,17 @@ class SimulatedInterview:
     events: list[Event]
     started_at: dt.datetime
     pages: int
+
+
+_HINTS: weakref.WeakKeyDictionary[Engine, Hints] = weakref.WeakKeyDictionary()
+
+
+def engine_hints(engine: Engine) -> Hints:
+    """What the engine's questionnaire compares answers with, read once per engine."""
+    hints = _HINTS.get(engine)
+    if hints is None:
+        hints = _HINTS[engine] = questionnaire_hints(engine.q)
+    return hints
 
 
 def respondent_seed(seed: int, index: int) -> int:
@@ -219,7 +232,7 @@ def _interview(
     b = behaviour
     now = started_at
     policy = engine.q.mode_policies[mode]
-    respondent = Respondent(rng, policy, behaviour, started_at.date())
+    respondent = Respondent(rng, policy, behaviour, started_at.date(), engine_hints(engine))
     actor = (
         f"interviewer:sim{1 + int(rng.random() * 20):02d}" if policy.interviewer else "respondent"
     )
@@ -298,6 +311,7 @@ def _interview(
                             step.page_id,
                         )
                     count_answers(answers, step, tally)
+                    tally.passed[step.page_id] += 1
                     pages += 1
                     break
                 errors = result.errors
@@ -347,11 +361,13 @@ def _interview(
                             step.page_id,
                         )
                     count_answers(answers, step, tally)
+                    tally.passed[step.page_id] += 1
                     pages += 1
                     break
                 tally.answers_changed += 1
             else:
-                # nothing this respondent tried got past the page: give up (a check that cannot pass?)
+                # nothing this respondent tried got past the page: give up (the report says
+                # whether others got past it, or whether it looks like a check that cannot pass)
                 tally.stuck[step.page_id] += 1
                 t = clock()
                 events.extend(engine.finish(state, now=now))
