@@ -31,6 +31,8 @@ class ScenarioResult:
     asked: list[str] = field(default_factory=list)
     outcome: str | None = None
     state: State | None = None
+    stopped: str = ""
+    """Where the run stopped and why, for expectations about questions it never reached."""
 
 
 def scenario_value(raw: Any) -> Any:
@@ -91,8 +93,12 @@ def run_scenario(engine: Engine, scenario: Scenario) -> ScenarioResult:
                 else:
                     missing.append(key)
         if missing:
+            asks = ", ".join(repr(m) for m in missing)
             result.failures.append(
-                f"page '{step.page_id}' asks {', '.join(repr(m) for m in missing)}, but the scenario gives no answer"
+                f"page '{step.page_id}' asks {asks}, but the scenario gives no answer"
+            )
+            result.stopped = (
+                f"the run stopped at page '{step.page_id}', which asks {asks} (no answer given)"
             )
             break
         now += dt.timedelta(seconds=20)
@@ -111,9 +117,15 @@ def run_scenario(engine: Engine, scenario: Scenario) -> ScenarioResult:
             for p in unexpected:
                 result.failures.append(f"the answer to '{p.key}' was rejected: {p.message}")
             stopped_on_error = True
+            why = "; ".join(f"the answer to '{p.key}' was rejected: {p.message}" for p in problems)
+            result.stopped = f"the run stopped at page '{step.page_id}': {why}"
             break
     else:
         result.failures.append(f"the interview did not end within {MAX_PAGES} pages")
+        result.stopped = f"the run stopped after {MAX_PAGES} pages"
+    if not result.stopped:
+        last = state.history[-1].page if state.history else "the start"
+        result.stopped = f"the interview ended ({state.outcome}) at page '{last}'"
     result.asked = engine.asked_ids(state)
     result.outcome = state.outcome
     _check_expectations(engine, scenario, state, result, seen_errors, stopped_on_error)
@@ -146,7 +158,7 @@ def _answer_for(
     raw = answers[base]
     for loop_id, suffix in zip(chain, parts):  # outermost loop first: a list or map per level
         loop = q.loops[loop_id]
-        if loop.for_each is not None and isinstance(raw, dict):
+        if isinstance(raw, dict):  # by option code (for_each) or iteration number (count)
             if not (int(suffix) in raw or suffix in raw):
                 return False, None
             raw = raw.get(int(suffix), raw.get(suffix))
@@ -202,9 +214,16 @@ def _check_expectations(
     expect = scenario.expect
     failures = result.failures
     for wanted in expect.get("errors") or ():
-        if wanted not in seen_errors:
+        if wanted in seen_errors:
+            continue
+        if wanted in result.asked:
             failures.append(
                 f"expected the answer to '{wanted}' to be rejected, but it was accepted"
+            )
+        else:
+            failures.append(
+                f"expected the answer to '{wanted}' to be rejected, but '{wanted}' was never "
+                f"asked: {result.stopped}"
             )
     outcome = expect.get("outcome")
     if outcome is not None and not stopped and state.outcome != outcome:
@@ -217,8 +236,10 @@ def _check_expectations(
         try:
             position = asked.index(wanted, position) + 1
         except ValueError:
-            where = "at all" if wanted not in asked else "in that order"
-            failures.append(f"expected '{wanted}' to be asked {where}")
+            if wanted in asked:
+                failures.append(f"expected '{wanted}' to be asked in that order")
+            else:
+                failures.append(f"expected '{wanted}' to be asked, but {result.stopped}")
     for unwanted in expect.get("not_asked") or ():
         if unwanted in asked:
             failures.append(f"expected '{unwanted}' not to be asked, but it was")

@@ -60,7 +60,7 @@ def test_mini_scenarios_pass() -> None:
 def test_feature_scenarios_pass_and_verbose_lists_questions() -> None:
     code, output = run("-v", FEATURES)
     assert code == 0, output
-    assert output.rstrip().endswith("5 passed, 0 failed")
+    assert output.rstrip().endswith("6 passed, 0 failed")
     assert "    asked: n age age age used liked liked note" in output
 
 
@@ -81,7 +81,7 @@ def test_one_failing_file_among_several(tmp_path: Path) -> None:
     code, output = run(FEATURES, path)
     assert code == 1
     assert "expected outcome complete, got screened_out" in output
-    assert output.rstrip().endswith("7 passed, 1 failed")
+    assert output.rstrip().endswith("8 passed, 1 failed")
 
 
 @pytest.mark.parametrize(
@@ -103,10 +103,21 @@ def test_one_failing_file_among_several(tmp_path: Path) -> None:
             "      born: 2020-05-01\n",
             "the answer to 'born' was rejected: You must be 16 or over.",
         ),
-        (
+        (  # never reached: where the run stopped and why (it said "but it was accepted")
             "expect: {errors: [born]}",
             "expect: {errors: [height]}",
-            "expected the answer to 'height' to be rejected, but it was accepted",
+            "expected the answer to 'height' to be rejected, but 'height' was never asked: the run "
+            "stopped at page 'born': the answer to 'born' was rejected: You must be 16 or over.",
+        ),
+        (  # asked and accepted
+            "expect: {errors: [born]}",
+            "expect: {errors: [born, parent]}",
+            "expected the answer to 'parent' to be rejected, but it was accepted",
+        ),
+        (
+            "asked: [parent, bye]",
+            "asked: [parent, n_kids]",
+            "expected 'n_kids' to be asked, but the interview ended (screened_out) at page 'bye'",
         ),
         (
             "trust_source_96: dk,",
