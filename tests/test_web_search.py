@@ -96,3 +96,35 @@ def test_labels_are_in_the_interview_language(app: Any) -> None:
     assert suggestions(r.page) == ["Bwd", "Dyffryn y Gogledd", "Rhywle arall"]
     r.answer({"district": "bwd"})
     assert interview_of(app, r).state["answers"]["district"] == 102
+
+
+def test_an_interview_begun_before_the_list_changed_keeps_the_list_it_began_with(
+    sqlite_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """The stored version carries its CSV file: changing the file on disk starts a new version,
+    and an interview begun on the old one carries on with the old list after a restart."""
+    folder = tmp_path / "survey"
+    folder.mkdir()
+    questionnaire = folder / "districts.yaml"
+    questionnaire.write_text(DISTRICTS.read_text(encoding="utf-8"), encoding="utf-8")
+    csv_file = folder / "districts.csv"
+    csv_file.write_text((DISTRICTS.parent / "districts.csv").read_text(encoding="utf-8"))
+    app = make_app(sqlite_url, clock, questionnaire)
+    try:
+        r = to_district(app)
+        cookies = r.client
+    finally:
+        close_app(app)
+    csv_file.write_text("code,label,label::cy,region\n901,Newtown,Y Drenewydd,2\n")
+    app = make_app(sqlite_url, clock, questionnaire)
+    try:
+        old = Respondent(app, "districts")
+        old.client = cookies  # the same browser, after the restart
+        cookies.application = app
+        page = old.get()
+        assert suggestions(page) == ["Bude", "Dale, North", "Somewhere else"]
+        old.answer({"district": "Bude"})
+        new = to_district(app)
+        assert suggestions(new.page) == ["Newtown"]
+    finally:
+        close_app(app)
