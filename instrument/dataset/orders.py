@@ -31,6 +31,7 @@ __all__ = [
     "order_key",
     "order_values",
     "randomised_items",
+    "shown_order",
 ]
 
 ORDER_SUFFIX = "_order"
@@ -192,3 +193,21 @@ def order_values(
                 members = shuffler.shuffle(shown, state.seed, "rows", item.id + sfx)
             found[order_key(item.id, suffix)] = " ".join(members)
     return found
+
+
+def shown_order(step: Any, q: Questionnaire) -> str:
+    """The randomised options and rows as a step shows them: ``heard: 3 1 2 96; grid: g_b g_a``.
+
+    What the web records with each page it shows (paradata), so the
+    paradata file says what was on the screen, as the order variables do.
+    """
+    parts = []
+    for view in step.questions:
+        question = q.questions.get(view.id)
+        if question is None:
+            continue
+        if question.randomize and view.options:
+            parts.append(f"{view.key}: " + " ".join(_spelt(o.code) for o in view.options))
+        if question.randomize_rows and view.rows:
+            parts.append(f"{view.id}: " + " ".join(r.key for r in view.rows))
+    return "; ".join(parts)

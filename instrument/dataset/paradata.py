@@ -4,12 +4,19 @@ One row per page submitted, back navigation, jump or mode switch, in the
 order they happened: pseudonymous case id, event number, what happened, the
 page and its questions, the loop iteration, the mode, the time (UTC), the
 seconds the page was shown before it was submitted, and where a back or
-jump went. Answers are not repeated here (they are in the data file), and
-nothing identifies the respondent or the interviewer.
+jump went; the device class (``mobile``, ``tablet``, ``desktop``) a web
+page was submitted from, and the order its randomised options and grid rows
+were shown in. Also one row per answer changed (a question
+answered again with another value: the engine logs an answer only when it is
+new or different) and per soft check confirmed, naming the question and, for
+a check, which one. Answers are not repeated here (they are in the data
+file), and nothing identifies the respondent or the interviewer.
 
 It reads events as the modes store the engine's events: ``kind`` is the
-engine's event kind (``page``, ``back``, ``jump``, ``mode``) and ``value``
-its ``data`` mapping (``page``, ``suffix``, ``seconds``, ``from``, ``to``).
+engine's event kind (``page``, ``back``, ``jump``, ``mode``, ``answer``,
+``warning_confirmed``) and ``value`` its ``data`` mapping (``page``,
+``suffix``, ``seconds``, ``from``, ``to``, ``id``); ``paradata`` events are a
+mode's own (the web's ``shown``/``submitted`` with ``device``).
 """
 
 from __future__ import annotations
@@ -26,8 +33,15 @@ from .pseudonym import Pseudonymiser
 
 __all__ = ["PARADATA_KINDS", "build_paradata", "read_events"]
 
-PARADATA_KINDS = ("page", "back", "jump", "mode")
-_EVENT_NAMES = {"page": "submit", "back": "back", "jump": "jump", "mode": "mode_switch"}
+PARADATA_KINDS = ("page", "back", "jump", "mode", "answer", "warning_confirmed", "paradata")
+_EVENT_NAMES = {
+    "page": "submit",
+    "back": "back",
+    "jump": "jump",
+    "mode": "mode_switch",
+    "answer": "answer_change",
+    "warning_confirmed": "warning_confirmed",
+}
 COLUMNS = [
     "case_id",
     "event_no",
@@ -39,6 +53,9 @@ COLUMNS = [
     "at",
     "seconds",
     "to_page",
+    "check",
+    "device",
+    "order",
 ]
 
 
@@ -77,11 +94,21 @@ def read_events(
     rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     case_of: dict[str, str] = {}
     counter: dict[str, int] = {}
+    answered: set[tuple[str, str]] = set()  # (interview, key) answered before
+    last_move: dict[str, int] = {}  # interview -> its latest submit/back/jump row
     for event in events:
         kind = event.kind
-        if kind not in _EVENT_NAMES:
-            continue
         interview = event.interview_id
+        if kind == "paradata":
+            _client(event, last_move.get(interview), rows)
+            continue
+        if kind == "answer":
+            key = (interview, event.variable or "")
+            if key not in answered:  # a first answer is no change
+                answered.add(key)
+                continue
+        elif kind not in _EVENT_NAMES:
+            continue
         actor = event.actor or ""
         if actor.startswith("interviewer:"):
             interviewers[interview] = actor.split(":", 1)[1]
@@ -92,10 +119,12 @@ def read_events(
         counter[case_id] = counter.get(case_id, 0) + 1
         if kind == "page":
             page, to_page = data.get("page"), None
-        elif kind == "mode":
+        elif kind in ("mode", "answer", "warning_confirmed"):
             page, to_page = None, None
         else:
             page, to_page = data.get("from"), data.get("to")
+        if kind in ("page", "back", "jump"):
+            last_move[interview] = len(rows["case_id"])
         seconds = data.get("seconds") if kind == "page" else None
         at = event.at
         if at is not None and at.tzinfo is not None:
@@ -108,13 +137,39 @@ def read_events(
             else f"mode_switch:{data.get('from')}->{data.get('to')}"
         )
         rows["page"].append(page or "")
-        rows["questions"].append(questions_on.get(page or "", ""))
+        rows["questions"].append(
+            event.variable or ""
+            if kind in ("answer", "warning_confirmed")
+            else questions_on.get(page or "", "")
+        )
         rows["iteration"].append((data.get("suffix") or "") if kind == "page" else "")
         rows["mode"].append(event.mode)
         rows["at"].append(at)
         rows["seconds"].append(float(seconds) if seconds is not None else float("nan"))
         rows["to_page"].append(to_page or "")
+        rows["check"].append(str(data.get("id") or "") if kind == "warning_confirmed" else "")
+        rows["device"].append("")
+        rows["order"].append("")
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["event_no"] = frame["event_no"].astype("int32")
     frame["at"] = pd.to_datetime(frame["at"])
     return frame, interviewers
+
+
+DEVICES = frozenset({"mobile", "tablet", "desktop"})
+"""The device classes a mode may report (the web's, from the User-Agent); anything else is left out."""
+
+
+def _client(event: Any, row: int | None, rows: dict[str, list[Any]]) -> None:
+    """What the mode recorded as the page was submitted (the web's ``submitted`` event), on
+    that submit's row: the device class, and the order the page's randomised options and
+    rows were shown in (``heard: 3 1 2 96; grid: g_b g_a``)."""
+    data = event.value if isinstance(event.value, dict) else {}
+    if row is None or data.get("event") != "submitted":
+        return
+    device = data.get("device")
+    if device in DEVICES and not rows["device"][row]:
+        rows["device"][row] = str(device)
+    order = data.get("order")
+    if isinstance(order, str) and not rows["order"][row]:
+        rows["order"][row] = order

@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from instrument.dataset.orders import shown_order
 from instrument.engine import Event, State, Step
 from instrument.interviews.notices import Listener, notices_for
 from instrument.interviews.outcomes import (
@@ -30,6 +31,7 @@ from instrument.interviews.outcomes import (
 from instrument.interviews.personal import merge, personal_keys
 from instrument.interviews.snapshots import Snapshot, SnapshotCache
 from instrument.interviews.surveys import Surveys
+from instrument.model import Questionnaire
 from instrument.store import (
     InterviewNotFound,
     InterviewWithdrawn,
@@ -267,11 +269,16 @@ class InterviewAccess:
         action: str,
         client: Mapping[str, Any] | None,
         now: dt.datetime,
+        questionnaire: Questionnaire | None = None,
     ) -> list[NewEvent]:
-        """When the page was shown and when it was submitted, with the client's details."""
+        """When the page was shown and when it was submitted, with the client's details
+        and the order its randomised options and rows were shown in."""
         if client is None:
             return []
         page = {"page": step.page_id, "visit": step.token, **client}
+        order = shown_order(step, questionnaire) if questionnaire is not None else ""
+        if order:
+            page["order"] = order
         return [
             NewEvent(None, {"event": "shown", **page}, kind="paradata", at=seen.shown_at or now),
             NewEvent(

@@ -60,13 +60,23 @@ class PersonalKeys:
         return {**state_json, "answers": kept}, personal
 
     def events(self, events: list[NewEvent]) -> list[NewEvent]:
-        """The events to store: an identifying answer's value is left out (its variable stays)."""
-        if not self.names or not any(e.kind == "answer" and e.variable in self for e in events):
+        """The events to store: an identifying answer's value is left out (its variable stays),
+        and so is a confirmed soft check's message, whose fills may show one."""
+        if not self.names or not any(map(self._holds_personal, events)):
             return events
-        return [
-            dataclasses.replace(e, value=None) if e.kind == "answer" and e.variable in self else e
-            for e in events
-        ]
+        return [self._without_personal(e) if self._holds_personal(e) else e for e in events]
+
+    def _holds_personal(self, event: NewEvent) -> bool:
+        if event.kind == "answer":
+            return event.variable in self
+        return event.kind == "warning_confirmed" and isinstance(event.value, dict)
+
+    @staticmethod
+    def _without_personal(event: NewEvent) -> NewEvent:
+        if event.kind == "answer":
+            return dataclasses.replace(event, value=None)
+        kept = {k: v for k, v in event.value.items() if k != "message"}
+        return dataclasses.replace(event, value=kept)
 
 
 def merge(state_json: Mapping[str, Any], personal: Mapping[str, Any]) -> dict[str, Any]:

@@ -210,7 +210,7 @@ class InterviewService(LinkOperations, InterviewAccess):
         except (StaleSubmission, EngineError):
             return Stale(self.info(snapshot))
         if result.accepted:
-            extra = self._paradata(seen, step, action, client, now)
+            extra = self._paradata(seen, step, action, client, now, snapshot.questionnaire)
             return self._commit(snapshot, result.events, seen, actor, now, extra, show_next)
         if result.errors and all(p.kind == "prompt" for p in result.errors):
             return self._remember_prompt(snapshot, result.events, result.errors, seen, actor, now)
@@ -320,5 +320,7 @@ class InterviewService(LinkOperations, InterviewAccess):
             )
         except EngineError:
             return Stale(self.info(snapshot))
-        extra = self._paradata(seen, step, "back" if key is None else "jump", client, now)
+        extra = self._paradata(
+            seen, step, "back" if key is None else "jump", client, now, snapshot.questionnaire
+        )
         return self._commit(snapshot, events, seen, actor, now, extra, show_next)

@@ -93,7 +93,7 @@ class Items(Questions):
                         randomize,
                     )
                 )
-            elif kind in ("loop", "list"):
+            elif kind == "loop":
                 built = self.build_loop(node, str(cid), children, when, site, inner, loop)
                 if built is not None:
                     result.append(built)
@@ -112,20 +112,6 @@ class Items(Questions):
                         return found
         return self.page_counter + 1
 
-    def loop_max_of(self, node: YMap, cid: str) -> int | None:
-        """A loop's ``max``, required for a count loop and a list: it fixes the exported width."""
-        max_iter = self.scalar(node.get("max"), int, f"the max of loop '{cid}'")
-        if "max" not in node:
-            self.err(
-                node.pos,
-                f"loop '{cid}' needs 'max', the most iterations (it fixes the width of exported files)",
-            )
-            return None
-        if max_iter is not None and not 1 <= max_iter <= 99:
-            self.err(node.where("max"), f"the max of loop '{cid}' must be between 1 and 99")
-            return None
-        return max_iter
-
     def guard_computed(self, question: Question, guards: tuple[CompiledExpression, ...]) -> None:
         if guards:
             self.questions[question.id] = replace(question, guards=guards)
@@ -141,35 +127,32 @@ class Items(Questions):
         parent: str | None,
     ) -> Loop | None:
         has_count, has_each = "count" in node, "for_each" in node
-        collects, over_list = "list" in node, "for_list" in node
-        count = None
-        for_each = None
-        if collects or over_list:
-            if has_count or has_each:
-                self.err(
-                    node.where("count" if has_count else "for_each"),
-                    f"loop '{cid}' takes its items from a list; remove "
-                    f"'{'count' if has_count else 'for_each'}'",
-                )
-            if over_list and "max" in node:
-                self.err(node.where("max"), f"loop '{cid}' takes its size from the list; remove 'max'")
-            list_id = self.loop_lists.get(cid)
-            max_iter = self.loop_max_of(node, cid) if collects else self.loop_max.get(list_id or "")
-        elif has_count == has_each:
+        if has_count == has_each:
             self.err(node.pos, f"loop '{cid}' needs exactly one of 'count' or 'for_each'")
             return None
-        elif has_count:
+        count = None
+        for_each = None
+        if has_count:
             count = self.expression(
                 node.get("count"), f"the count of loop '{cid}'", site, ValueType.INTEGER
             )
-            max_iter = self.loop_max_of(node, cid)
+            max_iter = self.scalar(node.get("max"), int, f"the max of loop '{cid}'")
+            if "max" not in node:
+                self.err(
+                    node.pos,
+                    f"loop '{cid}' needs 'max', the most iterations (it fixes the width of exported files)",
+                )
+                max_iter = None
+            elif max_iter is not None and not 1 <= max_iter <= 99:
+                self.err(node.where("max"), f"the max of loop '{cid}' must be between 1 and 99")
+                max_iter = None
             if count is not None and max_iter is not None:
                 self.check_count_within_max(cid, node, count, max_iter)
         else:
             name = self.scalar(node.get("for_each"), str, f"the for_each of loop '{cid}'")
             meta = self.vars.get(name) if name else None
             max_iter = None
-            if name is not None and meta is None and name not in self.broken_names:
+            if name is not None and meta is None:
                 self.err(
                     node.where("for_each"),
                     f"loop '{cid}' is for each '{name}', which is not a question{did_you_mean(name, self.vars)}",
@@ -210,8 +193,6 @@ class Items(Questions):
             when,
             parent,
             label,
-            f"{cid}_another" if collects else None,
-            self.loop_lists.get(cid) if over_list else None,
         )
         self.loops[cid] = loop
         return loop

@@ -89,15 +89,13 @@ class Texts(Shapes):
             if name in FILL_GLOBALS:
                 continue
             meta = self.vars.get(name)
-            if meta is None and name in self.broken_names:
-                continue  # its own error (an unknown type) was reported
             if meta is None:
                 self.err(
                     node.pos,
                     f"{what}: the fill names an unknown variable '{name}'{did_you_mean(name, self.vars)}",
                 )
                 continue
-            if meta.info.loop and meta.info.loop not in self.loops_readable(site.loop):
+            if meta.info.loop and meta.info.loop not in self.loops_around(site.loop):
                 self.err(
                     node.pos,
                     f"{what}: the fill uses '{name}', which is asked once per iteration of loop '{meta.info.loop}'; it can only be filled inside that loop",

@@ -122,7 +122,8 @@ def register_output_formats() -> list[OutputFormat]:
             always=True,
             descriptions={
                 "csv": "One row per page submitted, back navigation, jump or mode switch, with "
-                "seconds on page.",
+                "seconds on page, device class and the order of randomised options shown; one per "
+                "answer changed and per soft check confirmed.",
             },
         ),
     ]
