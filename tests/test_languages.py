@@ -12,6 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from instrument.catalogue import CATALOGUE
@@ -226,3 +227,32 @@ def test_every_engine_message_takes_the_questionnaires_own_texts(tmp_path: Path)
     assert engine.submit(state, {"region": 1}, now=NOW).accepted
     refused = engine.submit(state, {"district": 102}, now=NOW)  # not in the north
     assert [p.message for p in refused.errors] == ["Chagua mojawapo ya majibu yaliyoonyeshwa"]
+
+
+# ------------------------------------------------------------------- the console, in Swahili
+
+RESEARCHER_LINES = ("market version", "Type :help", "Outcome:")
+"""The console's own report to the researcher (title, help, outcome, the values after it) stays
+English; everything the respondent or interviewer reads is in the interview's language."""
+
+
+@pytest.mark.parametrize("mode", ["web", "cati"])
+def test_the_console_speaks_the_interviews_language(mode: str) -> None:
+    lines = ["", "", "1", "3", "", "Samaki", "x", "2", "3/4/2019", "", ":quit"]
+    result = CliRunner().invoke(
+        cli,
+        ["try", str(MARKET), "--seed", "1", "--mode", mode, "--lang", "sw"],
+        input="\n".join(lines) + "\n",
+    )
+    assert result.exit_code in (0, 1), result.output
+    out = result.output.split("\nOutcome:")[0]
+    assert "(andika namba ya jibu moja)" in out
+    assert "namba kamili kuanzia 1 hadi 20" in out
+    assert "Andika namba kamili, kama 12" in out  # the engine's error, from market.sw.po
+    assert ("SOMA KWA SAUTI: Je, unauza sokoni?" in out) == (mode == "cati")
+    shown = [
+        re.sub(r"^(> )+", "", line)
+        for line in out.splitlines()
+        if not line.startswith((*RESEARCHER_LINES, "Wafanyabiashara"))
+    ]
+    assert english_left("\n".join(shown)) == [], shown

@@ -11,7 +11,9 @@ the engine's business, and the engine's message is what the person sees.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from instrument.engine import QuestionView
@@ -19,8 +21,10 @@ from instrument.engine.messages import message
 from instrument.values import DK, REFUSED
 from instrument_console.render import (
     CHOICE_TYPES,
+    ENGLISH,
     IVR_DK_KEY,
     IVR_REFUSED_KEY,
+    Say,
     Style,
     ivr_keypad,
     offers_dk,
@@ -45,11 +49,20 @@ class Entry:
 
 
 def parse_entry(
-    text: str, view: QuestionView, style: Style, language: str, *, row: bool = False
+    text: str,
+    view: QuestionView,
+    style: Style,
+    language: str,
+    *,
+    row: bool = False,
+    messages: Callable[..., str] = message,
+    say: Say = ENGLISH,
 ) -> Entry:
     """Map *text* (already stripped, not empty) to an engine input for *view*.
 
-    ``row=True`` reads it as one row of a grid (a single code).
+    ``row=True`` reads it as one row of a grid (a single code). ``messages`` (the engine's texts,
+    by language) and ``say`` (the console's, in the interview's language) word the errors: the
+    questionnaire's own interface texts when the session calls.
     """
     kind = "single" if row else view.type
     word = text.lower()
@@ -59,26 +72,26 @@ def parse_entry(
             return Entry(DK)
         if not free_text:
             return Entry(
-                error=f"{view.dk_label} is not offered here"
+                error=say("not_offered", label=view.dk_label)
                 if view.allow_dk
-                else message(language, "dk_not_allowed")
+                else messages(language, "dk_not_allowed")
             )
     if word in REFUSED_WORDS:
         if offers_refused(view):
             return Entry(REFUSED)
         if not free_text:
             return Entry(
-                error=f"{view.refused_label} is not offered here"
+                error=say("not_offered", label=view.refused_label)
                 if view.allow_refused
-                else message(language, "refused_not_allowed")
+                else messages(language, "refused_not_allowed")
             )
     if style == "call" and kind in CHOICE_TYPES:
-        return _keys(text, view, kind, language)
+        return _keys(text, view, kind, partial(messages, language))
     if kind == "single" and view.display == "search" and not row and not text.strip("- ").isdigit():
         found = search_matches(view, text)
         if not found:
-            return Entry(error=f"No answer matches '{text}'; type fewer letters, or the code")
-        return Entry(error="\n".join([f"Answers that match '{text}' (type the code):", *found]))
+            return Entry(error=say("search_none", text=text))
+        return Entry(error="\n".join([say("search_found", text=text), *found]))
     if kind == "multi":
         return Entry([part for part in _SPLIT.split(text) if part])
     if kind == "date":
@@ -89,7 +102,7 @@ def parse_entry(
     return Entry(text)
 
 
-def _keys(text: str, view: QuestionView, kind: str, language: str) -> Entry:
+def _keys(text: str, view: QuestionView, kind: str, engine_says: Say) -> Entry:
     """Keypad digits of an automated call to option codes (8 and 9 as don't know / refused)."""
     keypad = ivr_keypad(view)
     if text == IVR_DK_KEY and offers_dk(view):
@@ -99,10 +112,10 @@ def _keys(text: str, view: QuestionView, kind: str, language: str) -> Entry:
     if kind != "multi":
         if text in keypad:
             return Entry(keypad[text])
-        return Entry(error=message(language, "not_an_option"))
+        return Entry(error=engine_says("not_an_option"))
     codes = []
     for key in (part for part in _SPLIT.split(text) if part):
         if key not in keypad:
-            return Entry(error=message(language, "not_an_option"))
+            return Entry(error=engine_says("not_an_option"))
         codes.append(keypad[key])
     return Entry(codes)

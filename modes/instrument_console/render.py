@@ -21,14 +21,18 @@ the options in their display order. These functions only lay them out.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Literal
 
+from instrument.catalogue import CATALOGUE
 from instrument.engine import OptionView, QuestionView
 from instrument.modes import ModePolicy
 from instrument.values import DK, REFUSED
 
 __all__ = [
+    "ENGLISH",
+    "Say",
     "Style",
     "style_of",
     "CHOICE_TYPES",
@@ -42,12 +46,22 @@ __all__ = [
     "option_lines",
     "question_lines",
     "row_lines",
+    "words_in",
 ]
 
 CHOICE_TYPES = frozenset({"single", "yesno", "multi", "grid"})
 IVR_DK_KEY = "8"
 IVR_REFUSED_KEY = "9"
-NOT_READ_OUT = "(do not read out)"
+
+Say = Callable[..., str]
+"""``say(key, **values)``: one of the console's words in the interview's language (see
+:func:`words_in`); the texts come from the catalogue's ``console`` domain."""
+ENGLISH: Say = partial(CATALOGUE.domain("console").text, "en")
+
+
+def words_in(questionnaire: Any, language: str) -> Say:
+    """The console's words for one questionnaire in ``language`` (its own texts over ours)."""
+    return partial(questionnaire.interface_texts.domain("console").text, language)
 
 
 Style = Literal["screen", "interviewer", "call"]
@@ -116,42 +130,39 @@ def search_matches(view: QuestionView, text: str) -> list[str]:
     return [f"  {o.code}) {o.label}" for o in found[:SEARCH_LISTED]]
 
 
-def option_lines(view: QuestionView, style: Style) -> list[str]:
+def option_lines(view: QuestionView, style: Style, say: Say = ENGLISH) -> list[str]:
     """The option list, don't know and refused included when they may be chosen."""
     lines: list[str] = []
     if style == "call":
         for key, code in ivr_keypad(view).items():
             option = next(o for o in view.options if o.code == code)
-            lines.append(f"  For {option.spoken}, press {key}.")
+            lines.append(say("press_key", label=option.spoken, key=key))
         if view.type not in CHOICE_TYPES:
             # Digits are the answer itself here (8 children), so 8 and 9
             # cannot stand for don't know and refused: those are typed as
             # words (see constraint_text).
             return lines
         if offers_dk(view):
-            lines.append(f"  For {view.dk_label.lower()}, press {IVR_DK_KEY}.")
+            lines.append(say("press_key", label=view.dk_label.lower(), key=IVR_DK_KEY))
         if offers_refused(view):
-            lines.append(f"  For {view.refused_label.lower()}, press {IVR_REFUSED_KEY}.")
+            lines.append(say("press_key", label=view.refused_label.lower(), key=IVR_REFUSED_KEY))
         return lines
     long_list = view.display == "search" and len(view.options) > SEARCH_LISTED
     if long_list:
-        lines.append(
-            f"  ({len(view.options):,} answers: type the code of one, "
-            "or a few letters of its name to list those that match)"
-        )
+        lines.append(say("search_long", count=f"{len(view.options):,}"))
     for option in () if long_list else view.options:
         label = option.label
         if style == "interviewer" and option.spoken != option.label:
             label = f"{option.spoken}  [{option.label}]"
         marks = []
         if option.other_specify:
-            marks.append("(please specify)" if style == "screen" else "(specify)")
+            marks.append(say("please_specify_mark" if style == "screen" else "specify_mark"))
         if option.exclusive and view.type == "multi":
-            marks.append("(only on its own)")
+            marks.append(say("only_on_its_own"))
         if style == "interviewer" and option.not_read_out:
-            marks.append(NOT_READ_OUT)
+            marks.append(say("not_read_out"))
         lines.append(f"  {option.code}) {' '.join([label, *marks])}")
-    suffix = f" {NOT_READ_OUT}" if style == "interviewer" else ""
+    suffix = f" {say('not_read_out')}" if style == "interviewer" else ""
     if offers_dk(view):
         lines.append(f"  dk) {view.dk_label}{suffix}")
     if offers_refused(view):
@@ -169,44 +180,43 @@ def _date_bound(value: Any) -> str:
     return str(value)
 
 
-def constraint_text(view: QuestionView, style: Style) -> str | None:
+def constraint_text(view: QuestionView, style: Style, say: Say = ENGLISH) -> str | None:
     """One line saying what to type: the format, the bounds and the unit."""
     kind = view.type
     parts: list[str] = []
     if kind in ("single", "yesno"):
-        parts.append(
-            "press the key for one answer" if style == "call" else "type the number of one answer"
-        )
+        parts.append(say("press_one" if style == "call" else "type_one"))
     elif kind == "multi":
-        action = "press the keys" if style == "call" else "type the numbers"
-        parts.append(f"{action} of all that apply, separated by commas")
+        parts.append(say("press_some" if style == "call" else "type_some"))
         if view.min_choices is not None:
-            parts.append(f"at least {view.min_choices}")
+            parts.append(say("at_least", n=view.min_choices))
         if view.max_choices is not None:
-            parts.append(f"at most {view.max_choices}")
+            parts.append(say("at_most", n=view.max_choices))
     elif kind in ("integer", "decimal"):
-        noun = "a whole number" if kind == "integer" else "a number"
+        noun = "whole" if kind == "integer" else "number"
+        low, high = _number(view.min), _number(view.max)
         if view.min is not None and view.max is not None:
-            noun += f" from {_number(view.min)} to {_number(view.max)}"
+            parts.append(say(f"{noun}_between", min=low, max=high))
         elif view.min is not None:
-            noun += f", {_number(view.min)} or more"
+            parts.append(say(f"{noun}_at_least", min=low))
         elif view.max is not None:
-            noun += f", {_number(view.max)} or less"
-        parts.append(noun)
+            parts.append(say(f"{noun}_at_most", max=high))
+        else:
+            parts.append(say(noun))
         if kind == "decimal" and view.places is not None:
-            parts.append(f"up to {view.places} decimal place{'s' if view.places != 1 else ''}")
+            parts.append(say("places_one") if view.places == 1 else say("places", n=view.places))
         if view.unit:
-            parts.append(f"in {view.unit}")
+            parts.append(say("in_unit", unit=view.unit))
     elif kind in ("text", "long_text"):
-        parts.append("text" + (f", up to {view.max_length} characters" if view.max_length else ""))
+        parts.append(say("text_up_to", n=view.max_length) if view.max_length else say("text"))
         if kind == "long_text":
-            parts.append("on one line")
+            parts.append(say("one_line"))
     elif kind == "date":
-        parts.append("a date as YYYY-MM-DD or day month year, like 27 3 2019")
+        parts.append(say("date"))
         if view.min is not None:
-            parts.append(f"from {_date_bound(view.min)}")
+            parts.append(say("date_from", date=_date_bound(view.min)))
         if view.max is not None:
-            parts.append(f"until {_date_bound(view.max)}")
+            parts.append(say("date_until", date=_date_bound(view.max)))
     else:
         return None
     if kind not in CHOICE_TYPES and style == "call":
@@ -214,26 +224,27 @@ def constraint_text(view: QuestionView, style: Style) -> str | None:
         # them on a number, so they are typed as words.
         missing = []
         if offers_dk(view):
-            missing.append(f"dk for {view.dk_label.lower()}")
+            missing.append(say("dk_word", label=view.dk_label.lower()))
         if offers_refused(view):
-            missing.append(f"ref for {view.refused_label.lower()}")
+            missing.append(say("ref_word", label=view.refused_label.lower()))
         if missing:
-            parts.append("or " + " or ".join(missing))
+            word = say("or")
+            parts.append(f"{word} " + f" {word} ".join(missing))
     return "(" + "; ".join(parts) + ")"
 
 
-def question_lines(view: QuestionView, style: Style) -> list[str]:
+def question_lines(view: QuestionView, style: Style, say: Say = ENGLISH) -> list[str]:
     """Everything shown before the first prompt of one question (grids: before the rows)."""
     lines: list[str] = []
     tag = f"  [{view.key or view.id}]" if view.key or view.rows else ""
     if style == "interviewer":
         if view.spoken:
-            lines.append(f"READ OUT: {view.spoken}{tag}")
+            lines.append(say("read_out", text=view.spoken) + tag)
         if view.instruction:
-            lines.append(f"INSTRUCTION: {view.instruction}")
+            lines.append(say("instruction", text=view.instruction))
     elif style == "call":
         if view.spoken:
-            lines.append(f"CALL SAYS: {view.spoken}{tag}")
+            lines.append(say("call_says", text=view.spoken) + tag)
     else:
         if view.text:
             lines.append(f"{view.text}{tag}")
@@ -242,22 +253,22 @@ def question_lines(view: QuestionView, style: Style) -> list[str]:
     if view.type in ("info", "end"):
         return lines
     if view.type == "grid":
-        lines.append(
-            "  Answer each row with one of:" if style != "call" else "  For each statement:"
-        )
-    lines.extend(option_lines(view, style))
-    constraint = constraint_text(view, style)
+        lines.append("  " + say("each_row" if style != "call" else "each_statement"))
+    lines.extend(option_lines(view, style, say))
+    constraint = constraint_text(view, style, say)
     if constraint and view.type != "grid":
         lines.append(f"  {constraint}")
     return lines
 
 
-def row_lines(row_text: str, row_spoken: str, key: str, style: Style) -> list[str]:
+def row_lines(
+    row_text: str, row_spoken: str, key: str, style: Style, say: Say = ENGLISH
+) -> list[str]:
     """The lines that introduce one row of a grid."""
     if style == "interviewer":
-        return [f"READ OUT: {row_spoken}  [{key}]"]
+        return [say("read_out", text=row_spoken) + f"  [{key}]"]
     if style == "call":
-        return [f"CALL SAYS: {row_spoken}  [{key}]"]
+        return [say("call_says", text=row_spoken) + f"  [{key}]"]
     return [f"{row_text}  [{key}]"]
 
 

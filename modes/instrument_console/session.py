@@ -20,7 +20,15 @@ from typing import Any
 from instrument.engine import Engine, EngineError, Event, Problem, QuestionView, State, Step
 from instrument.values import DK, REFUSED
 from instrument_console.entry import parse_entry
-from instrument_console.render import Style, format_value, question_lines, row_lines, style_of
+from instrument_console.render import (
+    Say,
+    Style,
+    format_value,
+    question_lines,
+    row_lines,
+    style_of,
+    words_in,
+)
 
 __all__ = ["HELP", "ConsoleSession", "utc_now"]
 
@@ -133,13 +141,9 @@ class ConsoleSession:
             f"language {self.state.language}, seed {self.state.seed}"
         )
         if self.look == "call":
-            self.write(
-                "This is a text rendering of the automated call: type the key a caller would press."
-            )
+            self.write(self._say()("intro_call"))
         elif self.look == "interviewer":
-            self.write(
-                "Read out what follows READ OUT; key dk or ref when the respondent volunteers them."
-            )
+            self.write(self._say()("intro_interviewer"))
         self.write("Type :help for help, :quit to stop.")
 
     def _page(self) -> None:
@@ -151,9 +155,8 @@ class ConsoleSession:
         for view in pending:
             self._ask(view, answers)
         if not any(view.keys for view in step.questions):
-            self._read(
-                "(press Enter to continue) "
-            )  # prompts stay unstyled: input() does not strip colour
+            # prompts stay unstyled: input() does not strip colour
+            self._read(self._say()("press_enter") + " ")
         while True:
             result = self.engine.submit(
                 self.state,
@@ -174,7 +177,7 @@ class ConsoleSession:
             else:
                 for problem in result.warnings:
                     self.write(self.style(f"? {problem.message}", "warning"))
-                reply = self._read("Confirm? [y/N] ").strip().lower()
+                reply = self._read(self._say()("confirm") + " ").strip().lower()
                 if reply in ("y", "yes"):
                     confirm.update(w.id for w in result.warnings)
                     continue
@@ -183,6 +186,10 @@ class ConsoleSession:
                 for key in view.keys:
                     answers.pop(key, None)
                 self._ask(view, answers)
+
+    def _say(self) -> Say:
+        """The console's words in the interview's language now (:lang may change it)."""
+        return words_in(self.engine.q, self.state.language)
 
     def _step(self) -> Step:
         # html=False: a terminal shows the text as written, fills unescaped.
@@ -207,13 +214,14 @@ class ConsoleSession:
     # ---------------------------------------------------------------- asking
 
     def _ask(self, view: QuestionView, answers: dict[str, Any]) -> None:
-        for line in question_lines(view, self.look):
+        say = self._say()
+        for line in question_lines(view, self.look, say):
             self.write(line)
         if view.type in ("info", "end"):
             return
         if view.type == "grid":
             for row in view.rows:
-                for line in row_lines(row.text, row.spoken, row.key, self.look):
+                for line in row_lines(row.text, row.spoken, row.key, self.look, say):
                     self.write(line)
                 answers[row.key] = self._entry(view, row.value, row=True)
             return
@@ -222,7 +230,8 @@ class ConsoleSession:
         if view.other_key:
             other = next((o for o in view.options if o.other_specify), None)
             if other is not None and other.code in _codes_in(value):
-                text = self._text(f"  Please specify '{other.label}' > ", view.other_value)
+                prompt = "  " + say("specify_prompt", label=other.label) + " > "
+                text = self._text(prompt, view.other_value)
                 answers[view.other_key] = text
 
     def _entry(
@@ -230,22 +239,31 @@ class ConsoleSession:
     ) -> Any:
         if previous is not None:
             shown = format_value(previous, {o.code: o.label for o in view.options})
-            what = "suggested answer" if suggested else "answer so far"
-            self.write(self.style(f"  ({what}: {shown}; Enter keeps it, - clears it)", "note"))
+            kept = self._say()("suggested" if suggested else "so_far", answer=shown)
+            self.write(self.style(f"  ({kept})", "note"))
         while True:
             text = self._read("> ").strip()
             if not text:
                 return previous if previous is not None else ""
             if text == "-":
                 return ""
-            entry = parse_entry(text, view, self.look, self.state.language, row=row)
+            entry = parse_entry(
+                text,
+                view,
+                self.look,
+                self.state.language,
+                row=row,
+                messages=self.engine.q.interface_texts.domain("engine"),
+                say=self._say(),
+            )
             if entry.error is None:
                 return entry.value
             self.write(self.style(f"! {entry.error}", "error"))
 
     def _text(self, prompt: str, previous: str | None) -> str:
         if previous:
-            self.write(self.style(f"  (answer so far: {previous!r}; Enter keeps it)", "note"))
+            kept = self._say()("text_so_far", answer=repr(previous))
+            self.write(self.style(f"  ({kept})", "note"))
         text = self._read(prompt).strip()
         return text or (previous or "")
 
@@ -375,7 +393,7 @@ class ConsoleSession:
         step = self._step()
         if step.kind == "end":
             for view in step.questions:
-                for line in question_lines(view, self.look):
+                for line in question_lines(view, self.look, self._say()):
                     self.write(line)
         self.write("")
         self.write(self.style(f"Outcome: {self.state.outcome}", "title"))
