@@ -73,11 +73,11 @@ def test_check_warns_about_a_question_that_looks_identifying() -> None:
     assert load_questionnaire_text(said_no, "roster.yaml").diagnostics == []
 
 
-def _interview(store: Store, tmp_path: Path) -> str:
+def _interview(store: Store, tmp_path: Path, case_id: str | None = None) -> str:
     path = tmp_path / "roster.yaml"
     path.write_text(ROSTER, encoding="utf-8")
     service = service_on(store, path)
-    started = service.start("roster", mode="web", actor="respondent", now=T0)
+    started = service.start("roster", mode="web", actor="respondent", now=T0, case_id=case_id)
     interview_id = started.interview.id
     answer(service, interview_id, {"n_people": "2"})
     answer(service, interview_id, {"first_name_1": NAMES[0]})
@@ -142,3 +142,12 @@ def test_withdrawal_deletes_the_personal_answers(store: Store, tmp_path) -> None
     report = store.withdraw_interview(interview_id, now=T0)
     assert report.personal_answers_deleted == 3
     assert store.personal_answers(interview_id) == {}
+
+
+def test_withdrawing_a_case_deletes_its_personal_answers(store: Store, tmp_path) -> None:
+    interview_id = _interview(store, tmp_path, case_id="case-7")
+    other = _interview(store, tmp_path)
+    report = store.withdraw("case-7", now=T0)
+    assert report.interview_ids == (interview_id,) and report.personal_answers_deleted == 3
+    assert store.personal_answers(interview_id) == {}
+    assert len(store.personal_answers(other)) == 3  # another respondent's stay
