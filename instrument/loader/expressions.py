@@ -6,6 +6,7 @@ known from the page of its latest input (``effective_page``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from instrument.diagnostics import Position
@@ -66,13 +67,19 @@ class Expressions(Shapes):
         try:
             compiled = compile_expression(source, scope, expected)
         except ExpressionError as exc:
-            self.err(self.expr_pos(node, exc.offset), f"{what}: {exc.message}")
+            if not self.names_broken(source):
+                self.err(self.expr_pos(node, exc.offset), f"{what}: {exc.message}")
             return None
         for warning in compiled.warnings:
             self.warn(self.expr_pos(node, warning.offset), f"{what}: {warning.message}")
         if site is not None:
             self.check_reference_order(compiled, node, what, site)
         return compiled
+
+    def names_broken(self, source: str) -> bool:
+        """Whether an expression names a question whose own error was reported (an unknown type):
+        one misspelt type is one error, not one more for every condition that uses the question."""
+        return any(re.search(rf"\b{re.escape(name)}\b", source) for name in self.broken_names)
 
     def check_reference_order(
         self, compiled: CompiledExpression, node: YScalar, what: str, site: Site

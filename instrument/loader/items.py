@@ -152,7 +152,7 @@ class Items(Questions):
             name = self.scalar(node.get("for_each"), str, f"the for_each of loop '{cid}'")
             meta = self.vars.get(name) if name else None
             max_iter = None
-            if name is not None and meta is None:
+            if name is not None and meta is None and name not in self.broken_names:
                 self.err(
                     node.where("for_each"),
                     f"loop '{cid}' is for each '{name}', which is not a question{did_you_mean(name, self.vars)}",

@@ -125,6 +125,7 @@ class Scan(Choices):
                 m.where("type"),
                 f"unknown question type '{qtype}'{did_you_mean(qtype, known)}; types are {', '.join(known)}",
             )
+            self.broken_names.add(qid)  # conditions and tests that name it say nothing more
             m.entries.clear()
             return
         if qtype == "computed":

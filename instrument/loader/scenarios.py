@@ -35,6 +35,8 @@ class Scenarios(Shapes):
                 answer_pos[key] = answers.where(key)
                 base = key if key in answerable else self.suffixed_base(key)  # age_1_3: age
                 meta = self.vars.get(base or "")
+                if self.is_broken(key):
+                    continue  # its own error was reported
                 if base not in answerable or (
                     meta and meta.kind in ("preload", "computed", "experiment")
                 ):
@@ -67,6 +69,7 @@ class Scenarios(Shapes):
                     for entry in self.expect_seq(expect.get(key), f"expect.{key}") or ():
                         if (
                             isinstance(entry, YScalar)
+                            and not self.is_broken(str(entry.value))
                             and entry.value not in self.vars
                             and entry.value not in self.questions
                             and entry.value not in self.container_ids
@@ -79,6 +82,7 @@ class Scenarios(Shapes):
                 for key in values.keys() if values else ():
                     if (
                         key not in self.vars
+                        and not self.is_broken(key)
                         and key.rsplit("_", 1)[0] not in self.vars  # q_1 of a multi, q_other
                         and self.suffixed_base(key) is None  # age_2_3 in loops inside loops
                     ):
@@ -107,6 +111,13 @@ class Scenarios(Shapes):
                 )
             )
         return tuple(scenarios)
+
+    def is_broken(self, key: str) -> bool:
+        """Whether ``key`` is, or is a key of, a question whose own error was reported."""
+        broken = self.broken_names
+        return bool(broken) and (
+            key in broken or any(key.startswith(name + "_") for name in broken)
+        )
 
     def suffixed_base(self, key: str) -> str | None:
         """The loop variable whose key in one iteration ``key`` is (``age_2_3``: ``age``), if any."""

@@ -89,6 +89,8 @@ class Texts(Shapes):
             if name in FILL_GLOBALS:
                 continue
             meta = self.vars.get(name)
+            if meta is None and name in self.broken_names:
+                continue  # its own error (an unknown type) was reported
             if meta is None:
                 self.err(
                     node.pos,
