@@ -133,6 +133,8 @@ def test_identifying_answers_live_apart_and_reach_no_export(store: Store, tmp_pa
         data = path.read_bytes()
         for secret in (*NAMES, EMAIL):
             assert secret.encode() not in data, (path.name, secret)
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "identify a person (kept with the personal data): email, first_name" in readme
     header = (out / "roster.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
     assert "age_1" in header and not any(n.startswith(("first_name", "email")) for n in header)
 

@@ -34,7 +34,7 @@ from .dataset import Dataset
 from .limits import shorten_labels
 from .pseudonym import Pseudonymiser
 from .rows import OUTCOME_CODES, RowCoder
-from .versions import collision_notes, harmonise
+from .versions import collision_notes, harmonise, identifying_note
 
 __all__ = ["Dataset", "DatasetError", "build_dataset", "int_dtype_for"]
 
@@ -362,7 +362,7 @@ def build_dataset(
         loops=list(loops.values()),
         exported_at=exported_at,
         case_count=len(frame),
-        notes=collision_notes(distinct.values()),
+        notes=collision_notes(distinct.values()) + identifying_note(distinct.values()),
     )
     shorten_labels(codebook)
     return Dataset(frame, codebook, iterations, left_out=dict(left_out))

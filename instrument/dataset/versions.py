@@ -21,7 +21,7 @@ from .codebook import LoopInfo, MultiGroup, VariableInfo
 from .coding import DatasetError
 from .plan import Plan, make_plan
 
-__all__ = ["Versions", "collision_notes", "harmonise"]
+__all__ = ["Versions", "collision_notes", "harmonise", "identifying_note"]
 
 
 @dataclass
@@ -130,3 +130,21 @@ def collision_notes(versions: Iterable[Questionnaire]) -> list[str]:
                     f"{'any value' if question.min is None else question.min}, which can collide with the missing codes"
                 )
     return notes
+
+
+def identifying_note(versions: Iterable[Questionnaire]) -> list[str]:
+    """The questions left out because they identify a person, so the README names them."""
+    left_out = sorted(
+        {
+            question.id
+            for q in versions
+            for question in q.questions.values()
+            if question.identifying and question.variable_names
+        }
+    )
+    if not left_out:
+        return []
+    return [
+        f"Not exported, because their answers identify a person (kept with the personal data): "
+        f"{', '.join(left_out)}"
+    ]
