@@ -9,6 +9,7 @@ the codes, which GNU PSPP shows as ``***`` otherwise.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,16 @@ def test_print_formats_hold_the_missing_codes_in_pspp(tmp_path) -> None:
         assert "-999 THRU -991" in listing
         assert "***" not in listing, listing  # a code too wide for its format
         assert "-991" in listing.split("Table: Value Labels", 1)[1]
+    # R's haven reads the same formats and the codes as user-missing
+    rscript = need_program("Rscript")
+    script = (
+        'suppressMessages(library(haven)); s <- read_sav("far.sav", user_na = TRUE); '
+        'cat(attr(s$small, "format.spss"), attr(s$lat, "format.spss"), '
+        'paste(attr(s$small, "na_range"), collapse = " "), sep = "|")'
+    )
+    result = subprocess.run(
+        [rscript, "-e", script], cwd=out, capture_output=True, text=True, timeout=180
+    )
+    if "there is no package called" in result.stderr:
+        pytest.skip("R package haven is not installed")
+    assert result.stdout == "F4.0|F9.4|-999 -991", result.stderr
