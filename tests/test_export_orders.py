@@ -69,3 +69,12 @@ def test_order_of_an_item_not_on_the_route_is_routed_past() -> None:
     columns = coder.parse([coder.encode(state)])
     assert columns["heard_order"][0] == ROUTED_PAST
     assert columns["rand_order"][0] == ROUTED_PAST
+
+
+def test_check_refuses_a_variable_named_like_an_order() -> None:
+    from instrument.loader import load_questionnaire_text
+
+    text = (MINI.read_text(encoding="utf-8")).replace("  - id: comment\n", "  - id: heard_order\n")
+    assert text != MINI.read_text(encoding="utf-8")
+    errors = [str(e) for e in load_questionnaire_text(text, "mini.yaml").errors]
+    assert any("'heard_order', which the exports make for the order 'heard'" in e for e in errors)

@@ -16,6 +16,7 @@ from .attachments import with_attachments
 from .interface_texts import InterfaceTexts
 from .items import Items
 from .meta import Meta
+from .order_names import check_order_names
 from .scan import Scan
 from .scenarios import Scenarios
 from .state import Abort
@@ -75,6 +76,7 @@ class Builder(Meta, InterfaceTexts, Scan, Items, Scenarios, Variables):
         items = self.build_items(items_node, loop=None)
         self.check_computed_cycles()
         self.check_generated_names()
+        check_order_names(items, self.loops, self.questions, self.lower_names, self.err)
         tests = self.read_tests(top.get("tests"))
 
         if self.d.has_errors():
