@@ -297,6 +297,8 @@ class Loop:
     when: CompiledExpression | None = None
     parent: str | None = None  # the loop this one is inside (people inside households)
     label: Text | None = None  # names an iteration ("{{ first_name }}"); fills of the iteration
+    another: str | None = None  # a list collector: its "anyone else?" question, asked per item
+    for_list: str | None = None  # a loop over the items of this list collector
 
 
 Item = Page | Section | Block | Loop
@@ -334,6 +336,7 @@ class VariableTable(dict[str, "Variable"]):
     """
 
     loop_chains: Mapping[str, tuple[str, ...]] = {}
+    loop_lists: Mapping[str, str] = {}  # a loop over a collected list -> the list
 
     def loops_around(self, loop: str | None) -> tuple[str, ...]:
         if loop is None:

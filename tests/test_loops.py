@@ -392,3 +392,114 @@ def test_a_page_inside_nested_loops_is_previewed_as_the_first_iteration_of_each(
     step = engine.preview_step("harvest_kg", mode="web", now=START)
     assert step.questions[0].key == "harvest_kg_1_1_1"
     assert step.iteration_path == ("Household 1", "Plot 1", "Maize")
+
+
+# ----------------------------------------------------- list collectors
+
+HOUSEHOLD = {
+    "address_type": 1,
+    "first_name_1": "Ama",
+    "last_name_1": "Mensah",
+    "people_another_1": 1,
+    "first_name_2": "Kofi",
+    "last_name_2": "Mensah",
+    "people_another_2": 1,
+    "first_name_3": "Esi",
+    "last_name_3": "Boateng",
+    "people_another_3": 2,
+    "age_1": 40,
+    "works_1": 1,
+    "age_2": 12,
+    "age_3": 70,
+    "works_3": 2,
+}
+
+
+def test_a_list_is_collected_one_person_at_a_time_then_looped_over_by_name():
+    engine = engine_of("lists_household.yaml")
+    state = engine.start(now=START, seed=1)
+    steps = walk(engine, state, HOUSEHOLD)
+    summaries = [s.list_items for s in steps if s.page_id == "people_another"]
+    assert summaries == [
+        (("1", "Ama Mensah"),),
+        (("1", "Ama Mensah"), ("2", "Kofi Mensah")),
+        (("1", "Ama Mensah"), ("2", "Kofi Mensah"), ("3", "Esi Boateng")),
+    ]
+    later = [(s.questions[0].key, str(s.questions[0].text), s.iteration_path) for s in steps[-5:]]
+    assert later == [
+        ("age_1", "How old is Ama?", ("Ama Mensah",)),
+        ("works_1", "Does Ama have a paid job?", ("Ama Mensah",)),
+        ("age_2", "How old is Kofi?", ("Kofi Mensah",)),
+        ("age_3", "How old is Esi?", ("Esi Boateng",)),
+        ("works_3", "Does Esi have a paid job?", ("Esi Boateng",)),
+    ]
+    values = engine.values(state)
+    assert values["n_people"] == 3 and values["n_adults"] == 2
+    assert state.loop_keys == {"people": ["1", "2", "3"], "about_person": ["1", "2", "3"]}
+
+
+def test_a_list_stops_at_its_max_and_a_no_ends_it():
+    engine = engine_of("lists_household.yaml")
+    state = engine.start(now=START, seed=1)
+    many = {"address_type": 1}
+    for i in range(1, 8):
+        many.update({f"first_name_{i}": f"P{i}", f"last_name_{i}": "X", f"people_another_{i}": 1})
+    walk(engine, state, many, until="age")
+    assert state.loop_keys["people"] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_removing_a_person_renumbers_those_after_and_returns_to_the_summary():
+    engine = engine_of("lists_household.yaml")
+    state = engine.start(now=START, seed=1)
+    while (step := engine.current_step(state)).iteration_path != ("Esi Boateng",):
+        given = {k: HOUSEHOLD[k] for v in step.questions for k in v.keys if k in HOUSEHOLD}
+        assert engine.submit(state, given, now=START, token=step.token).accepted
+    assert step.page_id == "people_another" and len(step.list_items) == 3
+    with pytest.raises(EngineError, match="no person 7"):
+        engine.remove_item(state, "people", "7", now=START)
+    events = engine.remove_item(state, "people", "2", now=START)
+    assert events[0].kind == "remove" and events[0].data == {"list": "people", "item": "2"}
+    step = engine.current_step(state)
+    assert step.page_id == "people_another" and step.questions[0].key == "people_another_2"
+    assert step.list_items == (("1", "Ama Mensah"), ("2", "Esi Boateng"))
+    assert (state.answers["first_name_2"], "first_name_3" in state.answers) == ("Esi", False)
+    walk(engine, state, {"people_another_2": 2, "age_1": 40, "age_2": 70, "works_2": 2})
+    values = engine.values(state)
+    assert values["n_people"] == 2 and values["age_2"] == 70 and "age_3" not in values
+    with pytest.raises(EngineError):
+        engine.remove_item(state, "people", "1", now=START)  # finished
+
+
+def test_a_list_is_exported_like_a_loop_without_its_steering_question():
+    engine = engine_of("lists_household.yaml")
+    state = engine.start(now=START, seed=1)
+    walk(engine, state, HOUSEHOLD)
+    dataset = dataset_of(engine, {"home": state})
+    columns = set(dataset.frame.columns)
+    assert {"age_1", "age_6", "works_3", "n_people"} <= columns
+    assert not any(c.startswith(("people_another", "first_name", "last_name")) for c in columns)
+    row = row_of(dataset, "home")
+    assert (row["age_1"], row["age_2"], row["age_3"], row["age_4"]) == (40, 12, 70, -8)
+    long = dataset.long("about_person")
+    assert list(long.frame["iteration"]) == [1, 2, 3]
+
+
+def test_lists_are_checked_where_they_are_written():
+    body = """
+meta: {id: t, version: "1", title: T, languages: [en]}
+items:
+  - list: people
+    max: 3
+    items:
+      - {id: name, type: text, text: Name?}
+      %s
+  - loop: per_person
+    for_list: %s
+    items:
+      - {id: age, type: integer, min: 0, max: 99, text: "Age of {{ name }}?"}
+"""
+    assert errors_of(body % ("", "people")) == []
+    unknown = errors_of(body % ("", "persons"))[0]
+    assert "loop 'per_person' is for each item of 'persons', which is not a list" in unknown
+    inner = "- loop: pets\n        count: 1\n        max: 1\n        items: [{id: p, type: yesno, text: P?}]"
+    assert any("a list holds questions only" in e for e in errors_of(body % (inner, "people")))

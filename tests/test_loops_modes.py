@@ -8,6 +8,7 @@ left to the wording alone.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,5 +45,38 @@ def test_the_web_page_shows_the_iterations_a_question_is_in(
         assert "Household 1 › Plot 1 › Maize" in page.text()
         assert "How many kilograms of Maize did plot 1 give?" in page.text()
         assert page.names() >= {"harvest_kg_1_1_1"}
+    finally:
+        close_app(app)
+
+
+HOUSEHOLD = Path(__file__).parent / "data" / "lists_household.yaml"
+
+
+def test_the_terminal_lists_the_people_and_removes_one() -> None:
+    lines = ["1", "Ama", "Mensah", "1", "Kofi", "Mensah", "1", "Esi", "Boateng"]
+    _, session, transcript = interview(
+        [*lines, ":remove 2", "2", "40", "1", "70", "2"], path=HOUSEHOLD
+    )
+    assert "  1. Ama Mensah\n  2. Kofi Mensah\n  3. Esi Boateng" in transcript
+    assert "  1. Ama Mensah\n  2. Esi Boateng" in transcript
+    assert "How old is Esi?" in transcript and "How old is Kofi?" not in transcript
+    assert session.state.loop_keys["people"] == ["1", "2"]
+
+
+def test_the_web_page_lists_the_people_before_anyone_else(sqlite_url: str, clock: Any) -> None:
+    app = make_app(sqlite_url, clock, HOUSEHOLD)
+    try:
+        r = Respondent(app, "household_list")
+        r.start()
+        r.post({"address_type": "1"})
+        r.post({"first_name_1": "Ama", "last_name_1": "Mensah"})
+        page = r.post({"people_another_1": "1"})
+        page = r.post({"first_name_2": "Kofi", "last_name_2": "<b>Mensah</b>"})
+        assert [li.strip() for li in re.findall(r"<li>(.*?)</li>", page.html)][:2] == [
+            "Ama Mensah",
+            "Kofi &lt;b&gt;Mensah&lt;/b&gt;",
+        ]
+        page = r.post({"people_another_2": "2"})
+        assert "How old is Ama?" in page.text() and "Ama Mensah" in page.text()
     finally:
         close_app(app)

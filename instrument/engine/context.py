@@ -164,6 +164,9 @@ class Context:
     def outer_suffix(self, loop: str) -> str | None:
         """The suffix of the current iteration of ``loop``, a loop around this context's (else None)."""
         suffix = self.suffix
+        lists = getattr(self.variables, "loop_lists", None)
+        if lists and suffix is not None and lists.get(self.loop or "") == loop:
+            return suffix  # a loop over a list: the list's item it is about
         if suffix is None or "_" not in suffix:
             return None
         around = getattr(self.variables, "loops_around", None)

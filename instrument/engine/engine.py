@@ -25,6 +25,7 @@ from instrument.engine.case import typed_case
 from instrument.engine.context import Context, routed_through
 from instrument.engine.errors import EngineError, StaleSubmission
 from instrument.engine.layout import Layout
+from instrument.engine.lists import remove_item
 from instrument.engine.randomisation import Shuffler, draw_arms
 from instrument.engine.rendering import Renderer
 from instrument.engine.routing import Router, question_on_route
@@ -199,6 +200,17 @@ class Engine:
         state.changed()
         state.now = now
         return [Event("language", now, data={"from": old, "to": language})]
+
+    def remove_item(
+        self, state: State, list_id: str, item: str, *, now: dt.datetime, actor: str = "respondent"
+    ) -> list[Event]:
+        """Remove person ``item`` (its suffix, "2") from a list, on the list's summary page.
+
+        The persons after it move down one (their answers in every loop over the
+        list with them) and the route is walked again to the summary.
+        :raises EngineError: not on the list's summary page, or no such person.
+        """
+        return remove_item(self.q, self._router, self.variables, state, list_id, item, now, actor)
 
     def finish(self, state: State, *, now: dt.datetime) -> list[Event]:
         """Close an interview: a finished one keeps its outcome, an unfinished one becomes partial."""

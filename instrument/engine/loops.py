@@ -56,6 +56,10 @@ def loop_suffixes(loop: Loop, ctx: Context) -> list[str] | None:
         refused (the count of a nested loop read from outside it, say): an
         interview stops rather than drop iterations without a word.
     """
+    if loop.another is not None:  # a list collector: as many as its answers say
+        return collected(loop, ctx.state)
+    if loop.for_list is not None:  # the persons of a list collected earlier
+        return list(ctx.state.loop_keys.get(loop.for_list, ()))
     if loop.for_each is not None:
         chosen = ctx.get(loop.for_each)
         return [str(code) for code in chosen] if isinstance(chosen, tuple) else None
@@ -218,3 +222,21 @@ def run_of(keys: Sequence[str], suffix: str) -> tuple[int, int]:
     outer = suffix.rpartition("_")[0]
     run = [s for s in keys if s.rpartition("_")[0] == outer]
     return (run.index(suffix) + 1 if suffix in run else 0), len(run)
+
+
+def collected(loop: Loop, state: State) -> list[str]:
+    """The persons of a list collector: 1, then one more for every "anyone else?" answered yes
+    (see :mod:`instrument.engine.lists`)."""
+    answers = state.answers
+    count = 1
+    while count < loop.max and answers.get(f"{loop.another}_{count}") == 1:
+        count += 1
+    return [str(i) for i in range(1, count + 1)]
+
+
+def refresh_collected(state: State, loop: Loop) -> None:
+    """At the end of a person's questions: the list as its answers now say (one more, or fewer)."""
+    keys = collected(loop, state)
+    if state.loop_keys.get(loop.id) != keys:
+        state.loop_keys[loop.id] = keys
+        state.changed()

@@ -19,6 +19,7 @@ from typing import Any
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
+from instrument.engine.lists import list_items
 from instrument.engine.loops import run_of
 from instrument.engine.offered import date_limits, default_value, offered_codes
 from instrument.engine.randomisation import Shuffler
@@ -55,6 +56,7 @@ class Renderer:
         self._default_language = layout.q.default_language
         self.message = layout.q.interface_texts.domain("engine")
         self._fixed_progress = layout.fixed_progress
+        self._another_pages = {lp.another: lp for lp in layout.loops.values() if lp.another}
         self._options: dict[tuple[str, str], tuple[OptionView, ...]] = {}
         self._missing_labels: dict[tuple[str, str], tuple[str, str]] = {}
         self._views: dict[tuple[Any, ...], QuestionView] = {}
@@ -113,9 +115,17 @@ class Renderer:
             iteration=iteration,
             iteration_label=label,
             iteration_path=path,
+            list_items=self._list_summary(page.id, state),
             language=state.language,
             mode=state.mode,
         )
+
+    def _list_summary(self, page_id: str, state: State) -> tuple[tuple[str, str], ...]:
+        """On a list's "anyone else?" page, the persons listed so far."""
+        loop = self._another_pages.get(page_id)
+        if loop is None:
+            return ()
+        return list_items(self.q, state, loop, self._wording.iteration_label)
 
     def preview(self, state: State, page_id: str, mode: str) -> Step:
         """Any page as a step, every question shown; see :meth:`Engine.preview_step`."""

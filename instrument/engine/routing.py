@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
-from instrument.engine.loops import enter_loop, forget, has_next
+from instrument.engine.loops import enter_loop, forget, has_next, refresh_collected
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event
@@ -98,6 +98,8 @@ class Router:
                 level_changed = False
             pos = top.pos + 1
             if pos >= len(items):
+                if top.container in loops and loops[top.container].another is not None:
+                    refresh_collected(state, loops[top.container])  # anyone else?
                 if top.container in loops and has_next(
                     state.loop_keys.get(top.container, ()), top.iteration
                 ):

@@ -209,6 +209,7 @@ class Step:
     iteration: int | None = None  # 1-based
     iteration_label: str | None = None
     iteration_path: tuple[str, ...] = ()  # labels of the iterations it is in, outermost first
+    list_items: tuple[tuple[str, str], ...] = ()  # a list's summary: (suffix, name) per person
     language: str = "en"
     mode: str = ""
 
@@ -227,6 +228,7 @@ class Step:
         iteration: int | None = None,
         iteration_label: str | None = None,
         iteration_path: tuple[str, ...] = (),
+        list_items: tuple[tuple[str, str], ...] = (),
         language: str = "en",
         mode: str = "",
     ) -> None:
@@ -246,6 +248,7 @@ class Step:
                 "iteration": iteration,
                 "iteration_label": iteration_label,
                 "iteration_path": iteration_path,
+                "list_items": list_items,
                 "language": language,
                 "mode": mode,
             },

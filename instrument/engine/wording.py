@@ -52,9 +52,11 @@ class Wording:
         """What names an iteration: the loop's ``label`` with this iteration's fills, else a
         ``for_each`` loop's option label (``None`` for a counted loop without a label)."""
         loop = self.q.loops[loop_id]
+        if loop.label is None and loop.for_list is not None:  # named as the list names them
+            loop = self.q.loops[loop.for_list]
         if loop.label is not None:
-            ctx = Context(self.variables, state, loop_id, suffix)
-            return self.render(loop.label, ctx, state, False) or None
+            ctx = Context(self.variables, state, loop.id, suffix)
+            return (self.render(loop.label, ctx, state, False) or "").strip() or None
         if loop.for_each is None:
             return None
         return self._option_label(loop.for_each, suffix, state) or None

@@ -63,7 +63,7 @@ class Expressions(Shapes):
         else:
             self.err(node.pos, f"{what} must be an expression written as text")
             return None
-        scope = Scope(self.var_infos(), site.loop if site else loop, self.loop_parents)
+        scope = Scope(self.var_infos(), site.loop if site else loop, self.scope_parents())
         try:
             compiled = compile_expression(source, scope, expected)
         except ExpressionError as exc:

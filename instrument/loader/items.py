@@ -93,7 +93,7 @@ class Items(Questions):
                         randomize,
                     )
                 )
-            elif kind == "loop":
+            elif kind in ("loop", "list"):
                 built = self.build_loop(node, str(cid), children, when, site, inner, loop)
                 if built is not None:
                     result.append(built)
@@ -112,6 +112,20 @@ class Items(Questions):
                         return found
         return self.page_counter + 1
 
+    def loop_max_of(self, node: YMap, cid: str) -> int | None:
+        """A loop's ``max``, required for a count loop and a list: it fixes the exported width."""
+        max_iter = self.scalar(node.get("max"), int, f"the max of loop '{cid}'")
+        if "max" not in node:
+            self.err(
+                node.pos,
+                f"loop '{cid}' needs 'max', the most iterations (it fixes the width of exported files)",
+            )
+            return None
+        if max_iter is not None and not 1 <= max_iter <= 99:
+            self.err(node.where("max"), f"the max of loop '{cid}' must be between 1 and 99")
+            return None
+        return max_iter
+
     def guard_computed(self, question: Question, guards: tuple[CompiledExpression, ...]) -> None:
         if guards:
             self.questions[question.id] = replace(question, guards=guards)
@@ -127,25 +141,30 @@ class Items(Questions):
         parent: str | None,
     ) -> Loop | None:
         has_count, has_each = "count" in node, "for_each" in node
-        if has_count == has_each:
-            self.err(node.pos, f"loop '{cid}' needs exactly one of 'count' or 'for_each'")
-            return None
+        collects, over_list = "list" in node, "for_list" in node
         count = None
         for_each = None
-        if has_count:
+        if collects or over_list:
+            if has_count or has_each:
+                self.err(
+                    node.where("count" if has_count else "for_each"),
+                    f"loop '{cid}' takes its items from a list; remove "
+                    f"'{'count' if has_count else 'for_each'}'",
+                )
+            if over_list and "max" in node:
+                self.err(
+                    node.where("max"), f"loop '{cid}' takes its size from the list; remove 'max'"
+                )
+            list_id = self.loop_lists.get(cid)
+            max_iter = self.loop_max_of(node, cid) if collects else self.loop_max.get(list_id or "")
+        elif has_count == has_each:
+            self.err(node.pos, f"loop '{cid}' needs exactly one of 'count' or 'for_each'")
+            return None
+        elif has_count:
             count = self.expression(
                 node.get("count"), f"the count of loop '{cid}'", site, ValueType.INTEGER
             )
-            max_iter = self.scalar(node.get("max"), int, f"the max of loop '{cid}'")
-            if "max" not in node:
-                self.err(
-                    node.pos,
-                    f"loop '{cid}' needs 'max', the most iterations (it fixes the width of exported files)",
-                )
-                max_iter = None
-            elif max_iter is not None and not 1 <= max_iter <= 99:
-                self.err(node.where("max"), f"the max of loop '{cid}' must be between 1 and 99")
-                max_iter = None
+            max_iter = self.loop_max_of(node, cid)
             if count is not None and max_iter is not None:
                 self.check_count_within_max(cid, node, count, max_iter)
         else:
@@ -181,7 +200,8 @@ class Items(Questions):
         items = tuple(self.build_items(children, cid, guards))
         # the label names an iteration on each of its pages, from the first: its fills
         # read what is known then (an answer of the loop around it, a preload, ...)
-        label_site = Site(cid, site.page_seq)
+        # (a list's names its persons in its summary and in later loops: after their answers)
+        label_site = Site(cid, self.page_counter + 1 if collects else site.page_seq)
         label = self.text(node.get("label"), f"the label of loop '{cid}'", label_site)
         loop = Loop(
             cid,
@@ -193,6 +213,8 @@ class Items(Questions):
             when,
             parent,
             label,
+            f"{cid}_another" if collects else None,
+            self.loop_lists.get(cid) if over_list else None,
         )
         self.loops[cid] = loop
         return loop

@@ -88,7 +88,15 @@ class Scan(Choices):
             if len(children) == 0:
                 self.err(children.pos, f"{kind} '{cid}' has no items")
             inner_loop = loop
-            if kind == "loop" and cid is not None:
+            if kind == "list" and cid is not None and self.start_list(m, cid, loop, children):
+                inner_loop = cid
+            if kind == "loop" and cid is not None and "for_list" in m:
+                self.loop_over_list(m, cid, loop)
+            if kind == "loop" and f"{loop}_another" in self.list_another:
+                self.err(
+                    m.pos, f"loop '{cid}' is inside list '{loop}'; a list holds questions only"
+                )
+            elif kind == "loop" and cid is not None:
                 depth = 1 + len(self.loops_around(loop))
                 if depth > MAX_LOOP_DEPTH:
                     self.err(
@@ -108,6 +116,48 @@ class Scan(Choices):
                 self.scan_items(children, inner_loop, page_id)
             else:
                 self.scan_items(children, inner_loop, None)
+
+    def start_list(self, m: YMap, cid: str, loop: str | None, children: YSeq) -> bool:
+        """A list collector: a loop that asks its items once per person added, then
+        "anyone else?" (a yes/no question of its own, ``<list>_another``, added here)."""
+        if loop is not None:
+            self.err(
+                m.pos, f"list '{cid}' is inside loop '{loop}'; a list is collected outside loops"
+            )
+            return False
+        self.loops_raw[cid] = m
+        question = m.get("another") or YScalar("Is there anyone else to add?", m.pos)
+        children.items.append(
+            YMap(
+                {
+                    "id": YScalar(f"{cid}_another", m.where("another")),
+                    "type": YScalar("yesno", m.where("another")),
+                    "text": question,
+                    "required": YScalar(True, m.where("another")),
+                },
+                {},
+                m.where("another"),
+            )
+        )
+        self.list_another[f"{cid}_another"] = cid
+        return True
+
+    def loop_over_list(self, m: YMap, cid: str, loop: str | None) -> None:
+        """A loop over a list collected earlier: one iteration per item, named as the list names it."""
+        name = self.scalar(m.get("for_list"), str, f"the for_list of loop '{cid}'")
+        if name is None:
+            return
+        if f"{name}_another" not in self.list_another:
+            self.err(
+                m.where("for_list"),
+                f"loop '{cid}' is for each item of '{name}', which is not a list collected earlier",
+            )
+        elif loop is not None:
+            self.err(
+                m.pos, f"loop '{cid}' over list '{name}' is inside loop '{loop}'; it must not be"
+            )
+        else:
+            self.loop_lists[cid] = name
 
     def scan_question(self, m: YMap, loop: str | None, in_page: str | None) -> None:
         qid = self.scalar(m.get("id"), str, "a question id")
@@ -247,7 +297,7 @@ class Scan(Choices):
                 scope = Scope(
                     {n: m.info for n, m in self.vars.items() if n != name},
                     meta.info.loop,
-                    self.loop_parents,
+                    self.scope_parents(),
                 )
                 try:
                     compiled = compile_expression(str(node.value), scope, None)

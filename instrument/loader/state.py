@@ -89,6 +89,8 @@ class LoaderState:
         self.loops_raw: dict[str, YMap] = {}
         self.loop_max: dict[str, int] = {}
         self.loop_parents: dict[str, str] = {}  # a loop inside another -> the loop around it
+        self.loop_lists: dict[str, str] = {}  # a loop over a collected list -> the list
+        self.list_another: dict[str, str] = {}  # a list's "anyone else?" question -> the list
         self.questions: dict[str, Question] = {}
         self.pages: dict[str, Page] = {}
         self.loops: dict[str, Loop] = {}
@@ -107,3 +109,14 @@ class LoaderState:
             chain.append(loop)
             loop = self.loop_parents.get(loop)
         return chain
+
+    def scope_parents(self) -> dict[str, str]:
+        """What an expression in a loop may read as "this iteration's": the loops around it,
+        and for a loop over a collected list, the list (this person's name)."""
+        return {**self.loop_parents, **self.loop_lists} if self.loop_lists else self.loop_parents
+
+    def loops_readable(self, loop: str | None) -> list[str]:
+        """``loop``, the loops around it and the list it goes over, if any."""
+        chain = self.loops_around(loop)
+        listed = self.loop_lists.get(loop or "")
+        return chain + [listed] if listed else chain

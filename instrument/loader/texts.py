@@ -97,7 +97,7 @@ class Texts(Shapes):
                     f"{what}: the fill names an unknown variable '{name}'{did_you_mean(name, self.vars)}",
                 )
                 continue
-            if meta.info.loop and meta.info.loop not in self.loops_around(site.loop):
+            if meta.info.loop and meta.info.loop not in self.loops_readable(site.loop):
                 self.err(
                     node.pos,
                     f"{what}: the fill uses '{name}', which is asked once per iteration of loop '{meta.info.loop}'; it can only be filled inside that loop",

@@ -84,6 +84,7 @@ class Variables(Shapes):
     ) -> VariableTable:
         variables = VariableTable()
         variables.loop_chains = {lid: tuple(self.loops_around(lid)) for lid in self.loops}
+        variables.loop_lists = dict(self.loop_lists)
         for p in preload:
             variables[p.id] = Variable(
                 p.id, "preload", VALUE_TYPE_OF[p.type], p.label, 0, p.choices, None, None, p.export
@@ -115,7 +116,15 @@ class Variables(Shapes):
                     else VALUE_TYPE_OF[q.type]
                 )
                 variables[q.id] = Variable(
-                    q.id, "question", vtype, q.label, q.ordinal, q.choices, q.loop, q
+                    q.id,
+                    "question",
+                    vtype,
+                    q.label,
+                    q.ordinal,
+                    q.choices,
+                    q.loop,
+                    q,
+                    q.id not in self.list_another,  # "anyone else?" steers, it is not data
                 )
                 if q.other_option is not None:
                     name = f"{q.id}_other"

@@ -63,7 +63,8 @@ CONTAINER_KEYS = {
     "section": ("section", "title", "when", "items"),
     "page": ("page", "when", "items"),
     "block": ("block", "when", "randomize", "items"),
-    "loop": ("loop", "count", "for_each", "max", "when", "label", "items"),
+    "loop": ("loop", "count", "for_each", "for_list", "max", "when", "label", "items"),
+    "list": ("list", "max", "when", "label", "another", "items"),
 }
 SCENARIO_KEYS = (
     "name",

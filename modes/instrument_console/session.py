@@ -48,6 +48,7 @@ Commands, at any prompt:
   :back          go back to the previous page
   :jump NAME     go back to the page that asked variable NAME (e.g. :jump n_kids)
   :show          the answers recorded so far
+  :remove N      on a list's summary, remove person N (e.g. :remove 2)
   :lang CODE     switch language (e.g. :lang cy)
   :quit          stop now; the interview is kept as a partial
   :help          this text
@@ -203,6 +204,12 @@ class ConsoleSession:
         self._section = step.section_title
         if step.iteration_path:  # which loop iteration: "Household 2 > Ama"
             self.write(self.style(" > ".join(step.iteration_path), "title"))
+        if step.list_items:  # a list's summary, before "anyone else?"
+            for number, (_, name) in enumerate(step.list_items, 1):
+                self.write(f"  {number}. {name}")
+            self.write(
+                self.style("  (:remove N removes person N; :jump changes an answer)", "note")
+            )
 
     @staticmethod
     def _views_for(step: Step, problems: Iterable[Problem]) -> list[QuestionView]:
@@ -303,6 +310,8 @@ class ConsoleSession:
                 )
                 return
             self._navigate(lambda now: self.engine.jump(self.state, argument, now=now), argument)
+        elif name == "remove":
+            self._remove(argument)
         elif name == "lang":
             self._language(argument)
         else:
@@ -323,6 +332,17 @@ class ConsoleSession:
             return
         self.events.extend(events)
         raise _Restart
+
+    def _remove(self, argument: str) -> None:
+        """Remove a person from the list whose summary this page shows."""
+        visit = self.state.current
+        loop = self.engine.q.pages[visit.page].loop if visit is not None else None
+        if loop is None:
+            self.write(self.style("! :remove works on a list's summary page", "error"))
+            return
+        self._navigate(
+            lambda now: self.engine.remove_item(self.state, loop, argument, now=now), argument
+        )
 
     def _language(self, code: str) -> None:
         languages = self.engine.q.languages
