@@ -76,3 +76,35 @@ def test_english_pages_of_the_same_questionnaire_keep_our_english(market_app: An
     assert "Start now" in page.text() and "Your answers are used for research only." in page.text(
         "//footer"
     )
+
+
+@pytest.mark.parametrize(
+    "accept, lang, title",
+    [
+        ("cy", "cy", "Heb ddod o hyd i'r dudalen"),
+        ("cy-GB,en;q=0.5", "cy", "Heb ddod o hyd i'r dudalen"),
+        ("en", "en", "Page not found"),
+        ("sw", "en", "Page not found"),  # no interview to take Swahili texts from
+    ],
+)
+def test_error_pages_speak_the_browsers_language_when_we_have_it(
+    market_app: Any, accept: str, lang: str, title: str
+) -> None:
+    reply = market_app.test_client().get("/no/such/page", headers={"Accept-Language": accept})
+    page = Page(reply.status_code, reply.get_data(as_text=True))
+    assert page.status == 404
+    assert page.tree.xpath("/html/@lang") == [lang]
+    assert page.text("//h1") == title
+    if lang == "cy":
+        assert english_left(page.text("//html")) == []
+
+
+def test_every_error_page_has_its_words(market_app: Any) -> None:
+    """Each error the host words itself, in Welsh: no key missing (a KeyError would be a 500)."""
+    client = market_app.test_client()
+    welsh = {"Accept-Language": "cy"}
+    assert client.post("/healthz", headers=welsh).status_code == 405
+    assert "fel yna" in client.post("/healthz", headers=welsh).get_data(as_text=True)
+    limit = market_app.config["MAX_CONTENT_LENGTH"]
+    too_long = client.post("/web/market/start", data={"x": "x" * (limit + 1)}, headers=welsh)
+    assert too_long.status_code == 413 and "rhy hir" in too_long.get_data(as_text=True)

@@ -9,10 +9,14 @@ button on a shared computer does not show the previous person's answers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
+
+from instrument import catalogue
+from instrument.catalogue import DEFAULT_LANGUAGE
 
 __all__ = ["error_page", "install_error_pages", "install_headers"]
 
@@ -57,80 +61,67 @@ def install_headers(app: Flask) -> None:
         return response
 
 
-def error_page(code: int, title: str, message: str) -> tuple[str, int]:
+def error_page(
+    code: int, title: str, message: str, language: str = DEFAULT_LANGUAGE
+) -> tuple[str, int]:
     """The host's error page: a heading saying what happened and a sentence saying what to do."""
-    return render_template("instrument/error.html", title=title, message=message), code
+    words = catalogue.domain("web")
+    return render_template(
+        "instrument/error.html",
+        title=title,
+        message=message,
+        language=language,
+        t=partial(words.text, language),
+    ), code
+
+
+def _language() -> str:
+    """The language of an error page: the browser's choice among those we have words in.
+
+    The page knows no interview (it may be about a link that does not work),
+    so it cannot take the interview's language.
+    """
+    ours = catalogue.languages()
+    for tag, _quality in request.accept_languages:  # best first; cy-GB is cy
+        base = tag.split("-")[0].lower()
+        if base in ours:
+            return base
+    return DEFAULT_LANGUAGE
 
 
 def install_error_pages(app: Flask) -> None:
     """Plain error pages: a person never sees a traceback or a framework's default page.
 
-    The common errors get their own words; any other HTTP error (a header too
+    The common errors get their own words (the interface texts' ``server``
+    domain, in the browser's language); any other HTTP error (a header too
     long, a method the server does not know...) still gets this page, in
     Werkzeug's short name for it, rather than Werkzeug's bare one.
     """
+    words = catalogue.domain("server")
 
     def page(code: int, title: str, message: str) -> Callable[[Exception], tuple[str, int]]:
         def handler(_error: Exception) -> tuple[str, int]:
-            return error_page(code, title, message)
+            language = _language()
+            return error_page(code, words(language, title), words(language, message), language)
 
         return handler
 
     def any_other(error: HTTPException) -> Any:
         if error.code is None or error.code < 400:
             return error  # not an error (Flask hands redirects through untouched anyway)
-        return error_page(
-            error.code,
-            error.name,
-            "The service could not answer this request. Go back, reload the page and try again.",
-        )
+        language = _language()
+        title = error.name if language == DEFAULT_LANGUAGE else words(language, "error_title")
+        return error_page(error.code, title, words(language, "error_body"), language)
 
     app.register_error_handler(HTTPException, any_other)
 
-    app.register_error_handler(
-        400,
-        page(
-            400,
-            "Something went wrong",
-            "The form could not be read. Go back, reload the page and try again.",
-        ),
-    )
-    app.register_error_handler(
-        403, page(403, "You cannot see this page", "You do not have access to this page.")
-    )
-    app.register_error_handler(
-        404,
-        page(
-            404,
-            "Page not found",
-            "If you typed the web address, check it is correct. If you used a link, it may be out of date.",
-        ),
-    )
-    app.register_error_handler(
-        405, page(405, "Page not found", "This page cannot be used like that.")
-    )
-    app.register_error_handler(
-        413,
-        page(
-            413,
-            "What you sent is too long",
-            "The page was sent with more text than this service accepts. Go back, shorten "
-            "what you typed (or remove anything pasted into it) and try again.",
-        ),
-    )
-    app.register_error_handler(
-        429,
-        page(
-            429,
-            "Too many attempts",
-            "There were too many attempts from your connection. Wait a few minutes and try again.",
-        ),
-    )
-    app.register_error_handler(
-        500,
-        page(
-            500,
-            "Sorry, there is a problem with the service",
-            "Try again later. Your answers up to the last page you completed are saved.",
-        ),
-    )
+    for code, title, message in (
+        (400, "error_title", "bad_request_body"),
+        (403, "forbidden_title", "forbidden_body"),
+        (404, "not_found_title", "not_found_body"),
+        (405, "not_found_title", "method_body"),
+        (413, "too_long_title", "too_long_body"),
+        (429, "too_many_title", "too_many_body"),
+        (500, "broken_title", "broken_body"),
+    ):
+        app.register_error_handler(code, page(code, title, message))
