@@ -63,20 +63,33 @@ def test_the_terminal_lists_the_people_and_removes_one() -> None:
     assert session.state.loop_keys["people"] == ["1", "2"]
 
 
-def test_the_web_page_lists_the_people_before_anyone_else(sqlite_url: str, clock: Any) -> None:
+def test_the_web_page_lists_the_people_with_change_and_remove(sqlite_url: str, clock: Any) -> None:
     app = make_app(sqlite_url, clock, HOUSEHOLD)
     try:
         r = Respondent(app, "household_list")
         r.start()
         r.post({"address_type": "1"})
-        r.post({"first_name_1": "Ama", "last_name_1": "Mensah"})
-        page = r.post({"people_another_1": "1"})
-        page = r.post({"first_name_2": "Kofi", "last_name_2": "<b>Mensah</b>"})
-        assert [li.strip() for li in re.findall(r"<li>(.*?)</li>", page.html)][:2] == [
-            "Ama Mensah",
-            "Kofi &lt;b&gt;Mensah&lt;/b&gt;",
-        ]
+        for n, (first, last) in enumerate(
+            [("Ama", "Mensah"), ("Kofi", "<b>M</b>"), ("Esi", "B")], 1
+        ):
+            if n > 1:
+                r.post({f"people_another_{n - 1}": "1"})
+            page = r.post({f"first_name_{n}": first, f"last_name_{n}": last})
+        names = re.findall(r'<span class="list-summary__name">(.*?)</span>', page.html)
+        assert names == ["Ama Mensah", "Kofi &lt;b&gt;M&lt;/b&gt;", "Esi B"]
+        assert 'value="remove:people:2"' in page.html and 'value="change:first_name_3"' in page.html
+        page = r.post({"action": "remove:people:2"}, page=page)
+        names = re.findall(r'<span class="list-summary__name">(.*?)</span>', page.html)
+        assert names == ["Ama Mensah", "Esi B"]
+        assert page.names() >= {"people_another_2"}
+        page = r.post({"action": "change:first_name_2"}, page=page)
+        assert page.value("first_name_2") == "Esi" and page.value("last_name_2") == "B"
+        page = r.post({"first_name_2": "Esi", "last_name_2": "Boateng"})
         page = r.post({"people_another_2": "2"})
-        assert "How old is Ama?" in page.text() and "Ama Mensah" in page.text()
+        assert "How old is Ama?" in page.text()
+        r.post({"age_1": "40"})
+        page = r.post({"works_1": "1"})
+        assert "How old is Esi?" in page.text() and "Esi Boateng" in page.text()
+        assert r.post({"action": "remove:people:9"}, page=page).status == 200  # stale: shown again
     finally:
         close_app(app)

@@ -24,7 +24,7 @@ from instrument.engine.loops import collected, forget
 from instrument.engine.routing import Router
 from instrument.engine.state import Frame, State
 from instrument.engine.steps import Event
-from instrument.model import Loop, Questionnaire, Variable
+from instrument.model import Loop, Page, Questionnaire, Variable
 from instrument.values import to_json
 
 __all__ = ["list_items", "remove_item"]
@@ -35,12 +35,31 @@ MAX_REPLAY = 10_000
 
 def list_items(
     q: Questionnaire, state: State, loop: Loop, label: Any
-) -> tuple[tuple[str, str], ...]:
-    """The list so far, for its summary: each person's suffix and name (``label(loop, suffix)``)."""
+) -> tuple[tuple[str, str, str], ...]:
+    """The list so far, for its summary: each person's suffix, name (``label(loop, suffix)``)
+    and the key to jump to to change them (their first answer)."""
+    first = next((name for page in _pages(loop) for name in _names(page)), "")
     return tuple(
-        (suffix, label(loop.id, suffix, state) or f"{loop.id} {suffix}")
+        (suffix, label(loop.id, suffix, state) or f"{loop.id} {suffix}", f"{first}_{suffix}")
         for suffix in state.loop_keys.get(loop.id, ())
     )
+
+
+def _pages(loop: Loop) -> list[Page]:
+    """The list's pages in order (sections and blocks inside it opened)."""
+    found: list[Page] = []
+    stack = list(reversed(loop.items))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Page):
+            found.append(item)
+        else:
+            stack.extend(reversed(item.items))
+    return found
+
+
+def _names(page: Page) -> list[str]:
+    return [name for question in page.questions for name in question.variable_names]
 
 
 def _over_list(q: Questionnaire, list_id: str) -> set[str]:

@@ -120,7 +120,7 @@ class Renderer:
             mode=state.mode,
         )
 
-    def _list_summary(self, page_id: str, state: State) -> tuple[tuple[str, str], ...]:
+    def _list_summary(self, page_id: str, state: State) -> tuple[tuple[str, str, str], ...]:
         """On a list's "anyone else?" page, the persons listed so far."""
         loop = self._another_pages.get(page_id)
         if loop is None:

@@ -209,7 +209,7 @@ class Step:
     iteration: int | None = None  # 1-based
     iteration_label: str | None = None
     iteration_path: tuple[str, ...] = ()  # labels of the iterations it is in, outermost first
-    list_items: tuple[tuple[str, str], ...] = ()  # a list's summary: (suffix, name) per person
+    list_items: tuple[tuple[str, str, str], ...] = ()  # a list's summary: (suffix, name, key)
     language: str = "en"
     mode: str = ""
 
@@ -228,7 +228,7 @@ class Step:
         iteration: int | None = None,
         iteration_label: str | None = None,
         iteration_path: tuple[str, ...] = (),
-        list_items: tuple[tuple[str, str], ...] = (),
+        list_items: tuple[tuple[str, str, str], ...] = (),
         language: str = "en",
         mode: str = "",
     ) -> None:

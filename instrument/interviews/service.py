@@ -30,7 +30,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from instrument.engine import EngineError, StaleSubmission, Step
+from instrument.engine import Engine, EngineError, Event, StaleSubmission, State, Step
 from instrument.interviews.access import Gone, InterviewAccess, status_of
 from instrument.interviews.links import LinkOperations
 from instrument.interviews.notices import Listener
@@ -230,7 +230,10 @@ class InterviewService(LinkOperations, InterviewAccess):
         show_next: bool = False,
     ) -> Saved | Replayed | Stale | Unavailable:
         """Return to the previous page from the page the person saw; its answers stay filled in."""
-        return self._move(interview_id, seen, None, mode, actor, now, client, show_next)
+        return self._move(
+            interview_id, seen, "back", lambda e, s: e.back(s, now=now), mode, actor, now, client,
+            show_next,
+        )  # fmt: skip
 
     def jump(
         self,
@@ -245,7 +248,31 @@ class InterviewService(LinkOperations, InterviewAccess):
         show_next: bool = False,
     ) -> Saved | Replayed | Stale | Unavailable:
         """Go back to the page that asked ``key`` (a variable key or page id) to change it."""
-        return self._move(interview_id, seen, key, mode, actor, now, client, show_next)
+        return self._move(
+            interview_id, seen, "jump", lambda e, s: e.jump(s, key, now=now), mode, actor, now,
+            client, show_next,
+        )  # fmt: skip
+
+    def remove_item(
+        self,
+        interview_id: str,
+        seen: Seen,
+        list_id: str,
+        item: str,
+        *,
+        mode: str,
+        actor: str,
+        now: dt.datetime,
+        client: Mapping[str, Any] | None = None,
+        show_next: bool = False,
+    ) -> Saved | Replayed | Stale | Unavailable:
+        """Remove person ``item`` from list ``list_id`` on the list's summary page the person saw
+        (the engine's ``remove_item``); stale if that page is not the current one."""
+
+        def remove(engine: Engine, state: State) -> list[Event]:
+            return engine.remove_item(state, list_id, item, now=now, actor=actor)
+
+        return self._move(interview_id, seen, "remove", remove, mode, actor, now, client, show_next)
 
     def switch_language(
         self, interview_id: str, language: str, *, mode: str, actor: str, now: dt.datetime
@@ -296,13 +323,15 @@ class InterviewService(LinkOperations, InterviewAccess):
         self,
         interview_id: str,
         seen: Seen,
-        key: str | None,
+        action: str,
+        move: Callable[[Engine, State], list[Event]],
         mode: str,
         actor: str,
         now: dt.datetime,
         client: Mapping[str, Any] | None,
         show_next: bool,
     ) -> Saved | Replayed | Stale | Unavailable:
+        """Move the interview from the page the person saw (back, jump, remove from a list)."""
         try:
             snapshot, behind = self._at(interview_id, seen, mode, actor, now)
         except Gone as gone:
@@ -311,16 +340,12 @@ class InterviewService(LinkOperations, InterviewAccess):
             return behind
         engine, state = snapshot.engine, snapshot.state
         step = engine.current_step(state, texts=False)
-        if step.token != seen.token or (key is None and not step.can_go_back):
+        if step.token != seen.token or (action == "back" and not step.can_go_back):
             self._cache.put(snapshot)
             return Stale(self.info(snapshot))
         try:
-            events = (
-                engine.back(state, now=now) if key is None else engine.jump(state, key, now=now)
-            )
+            events = move(engine, state)
         except EngineError:
             return Stale(self.info(snapshot))
-        extra = self._paradata(
-            seen, step, "back" if key is None else "jump", client, now, snapshot.questionnaire
-        )
+        extra = self._paradata(seen, step, action, client, now, snapshot.questionnaire)
         return self._commit(snapshot, events, seen, actor, now, extra, show_next)

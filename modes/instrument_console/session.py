@@ -205,7 +205,7 @@ class ConsoleSession:
         if step.iteration_path:  # which loop iteration: "Household 2 > Ama"
             self.write(self.style(" > ".join(step.iteration_path), "title"))
         if step.list_items:  # a list's summary, before "anyone else?"
-            for number, (_, name) in enumerate(step.list_items, 1):
+            for number, (_, name, _key) in enumerate(step.list_items, 1):
                 self.write(f"  {number}. {name}")
             self.write(
                 self.style("  (:remove N removes person N; :jump changes an answer)", "note")

@@ -58,6 +58,9 @@ ACTOR = "respondent"
 ACTIONS = frozenset({"continue", "back", "confirm", "save_later"})
 """The buttons of the answer form; anything else is not a form of ours (400)."""
 
+LIST_ACTIONS = frozenset({"change", "remove"})
+"""The buttons of a list's summary, each with its target: change:<key>, remove:<list>:<person>."""
+
 
 def create_blueprint(context: ModeContext) -> Blueprint:
     """The web mode's blueprint, bound to the host's interview service and clock."""
@@ -243,7 +246,8 @@ class _Views:
             shown_at=form_state.shown_at,
         )
         action = request.form.get("action", "continue")
-        if action not in ACTIONS:
+        kind, _, target = action.partition(":")  # change:<key>, remove:<list>:<person>
+        if action not in ACTIONS and not (kind in LIST_ACTIONS and target):
             abort(400)
         now = self.context.now()
         if action == "back":
@@ -251,6 +255,18 @@ class _Views:
                 interview_id, seen, mode=MODE, actor=ACTOR, now=now, client=self._client()
             )
             return self._after(qid, survey, moved, action, None)
+        if kind == "change":  # a person in a list's summary: back to their answers
+            moved = self.service.jump(
+                interview_id, seen, target, mode=MODE, actor=ACTOR, now=now, client=self._client()
+            )
+            return self._after(qid, survey, moved, kind, None)
+        if kind == "remove":
+            list_id, _, item = target.partition(":")
+            moved = self.service.remove_item(
+                interview_id, seen, list_id, item, mode=MODE, actor=ACTOR, now=now,
+                client=self._client(),
+            )  # fmt: skip
+            return self._after(qid, survey, moved, kind, None)
         forms: list[PageForm] = []
 
         def read(step: Step) -> Answers:
