@@ -75,7 +75,7 @@ class LoaderState:
         self.attached = attached_files(source)  # CSV files the text carries (a stored version)
         self.files_read: dict[str, str] = {}  # CSV files read from the disk, attached when built
         self.broken_lists: set[str] = set()  # reported already: naming them is no second error
-        self.broken_names: set[str] = set()  # questions reported already (an unknown type): the same
+        self.broken_names: set[str] = set()  # questions reported (an unknown type): the same
         self.d = diagnostics
         self.html_env, self.plain_env = make_environments(text_environment)
         self.languages: tuple[str, ...] = ("en",)
