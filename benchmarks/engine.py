@@ -8,8 +8,9 @@ Measures, on one core:
   ``current_step``, as a web request does) on the flagship questionnaire and
   on a generated questionnaire of about 1,000 questions (benchmarks/generate.py),
   and on one whose every page reads the last of a chain of 30 computed variables,
-  each reading the one before twice (benchmarks/generate_chain.py), with its
-  simulated respondents per second;
+  each reading the one before twice (benchmarks/generate_chain.py), and on one
+  of rosters, a list collected one person at a time and loops inside loops
+  (benchmarks/generate_loops.py), each with its simulated respondents per second;
 * load+check time of the generated questionnaire (read, parse, check, compile);
 * simulated flagship respondents per second (``instrument.simulate``, the
   full random respondent: skips, don't know, invalid input, back, jumps);
@@ -51,6 +52,7 @@ for path in (ROOT, HERE):
 
 from generate import generate
 from generate_chain import generate_chain
+from generate_loops import generate_loops
 
 from instrument.engine import Engine, OptionView, QuestionView, Step
 from instrument.engine.steps import changed
@@ -227,6 +229,17 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
     cpu0 = time.process_time()
     simulate(chain, chain_count, seed=1, now=NOW, engine=chain_engine)
     chain_rate = chain_count / max(time.process_time() - cpu0, 1e-9)
+    with tempfile.TemporaryDirectory() as tmp:
+        rosters_path = Path(tmp) / "rosters.yaml"
+        rosters_path.write_text(generate_loops(), encoding="utf-8")
+        rosters = load_questionnaire(rosters_path).questionnaire
+    assert rosters is not None
+    rosters_engine = Engine(rosters)
+    rosters_steps = step_times(rosters_engine, 10 if quick else 100)
+    rosters_count = 100 if quick else 500
+    cpu0 = time.process_time()
+    simulate(rosters, rosters_count, seed=1, now=NOW, engine=rosters_engine)
+    rosters_rate = rosters_count / max(time.process_time() - cpu0, 1e-9)
 
     # Simulated in batches, each timed on its own: on a shared virtual machine the
     # CPU time of the same work varies by a fifth or more from minute to minute
@@ -250,6 +263,7 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
     f_med, f_p99 = statistics.median(flagship_steps), percentile(flagship_steps, 0.99)
     l_med, l_p99 = statistics.median(large_steps), percentile(large_steps, 0.99)
     c_med = statistics.median(chain_steps)
+    r_med = statistics.median(rosters_steps)
     load_med, load_cpu_med = statistics.median(loads), statistics.median(load_cpu)
     wall_rate = n / sum(r.seconds for r in reports)
     best_rate, median_rate = max(batch_rates), statistics.median(batch_rates)
@@ -279,6 +293,18 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
             "≥ 100/s",
             f"{chain_rate:,.0f}/s per CPU-second",
             chain_rate >= 100,
+        ),
+        Row(
+            "Step, generated rosters (a list collector, loops three deep): median",
+            "≤ 1 ms",
+            us(r_med),
+            r_med <= 1e-3,
+        ),
+        Row(
+            f"Simulated respondents per second, generated rosters ({rosters_count:,}, web)",
+            "≥ 100/s",
+            f"{rosters_rate:,.0f}/s per CPU-second",
+            rosters_rate >= 100,
         ),
         Row(
             f"Load + check, generated {large.question_count:,}-question questionnaire (median of {len(loads)})",
