@@ -510,3 +510,25 @@ items:
     assert "loop 'per_person' is for each item of 'persons', which is not a list" in unknown
     inner = "- loop: pets\n        count: 1\n        max: 1\n        items: [{id: p, type: yesno, text: P?}]"
     assert any("a list holds questions only" in e for e in errors_of(body % (inner, "people")))
+
+
+def test_removing_a_person_moves_their_later_answers_with_them():
+    engine = engine_of("lists_household.yaml")
+    state = engine.start(now=START, seed=1)
+    while not (step := engine.current_step(state)).questions[0].key.startswith("works_3"):
+        given = {k: HOUSEHOLD[k] for v in step.questions for k in v.keys if k in HOUSEHOLD}
+        assert engine.submit(state, given, now=START, token=step.token).accepted
+    engine.jump(state, "people_another_3", now=START)  # every age given, back to the summary
+    engine.remove_item(state, "people", "1", now=START)
+    step = engine.current_step(state)
+    assert [name for _, name, _ in step.list_items] == ["Kofi Mensah", "Esi Boateng"]
+    assert (state.answers["age_1"], state.answers["age_2"], "age_3" in state.answers) == (
+        12,
+        70,
+        False,
+    )
+    assert "works_1" not in state.answers  # Ama's went with her; Kofi (12) was not asked
+    walk(engine, state, {**state.answers, "works_2": 2})
+    values = engine.values(state)
+    assert (values["first_name_1"], values["age_1"], values["n_people"]) == ("Kofi", 12, 2)
+    assert values["n_adults"] == 1 and "works_1" not in values and values["works_2"] == 2
