@@ -78,3 +78,23 @@ def test_the_flagship_states_the_range_it_enforces() -> None:
     assert result.questionnaire is not None
     n_children = result.questionnaire.questions["n_children"]
     assert (n_children.min, n_children.max) == (1, 10)
+
+
+def test_a_range_stated_in_the_hint_or_text_must_be_the_enforced_one() -> None:
+    source = """\
+meta: {id: r, version: "1", title: R, languages: [en]}
+items:
+  - {id: a, type: integer, min: 1, max: 10, text: How many?, hint: Enter a number from 0 to 10}
+  - {id: b, type: integer, min: 1, max: 10, text: How many?, hint: Enter a number from 1 to 10}
+  - {id: c, type: decimal, min: 0, max: 5, text: "How far, between 0 and 5.5 km?"}
+  - {id: d, type: integer, text: How many?, hint: Any number from 1 to 3 will do}
+"""
+    result = load_questionnaire_text(source, "r.yaml")
+    assert result.ok
+    found = [f"{d.position.line}: {d.message}" for d in result.diagnostics if "says '" in d.message]
+    assert [line.split(":")[0] for line in found] == ["3", "5", "6"], found
+    assert (
+        "its hint (en) says 'from 0 to 10', but the range it enforces is from 1 to 10" in found[0]
+    )
+    assert "its text (en) says 'between 0 and 5.5'" in found[1]
+    assert "the range it enforces is any number" in found[2]

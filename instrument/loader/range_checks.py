@@ -10,11 +10,13 @@ instead, and the hints cannot disagree with what is enforced.
 
 Only checks that compare the question's own answer with a number are read
 (``x < 1``, ``x > 10``, ``x < 1 or x > 10``); anything else is the author's
-business.
+business. A range written into the question's own text or hint ("from 0 to
+10", "between 1 and 20") is compared with ``min`` and ``max`` too.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from instrument.expressions import nodes as n
@@ -23,6 +25,10 @@ from instrument.model import Question
 __all__ = ["range_disagreements"]
 
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_STATED = re.compile(
+    r"\b(?:from|between)\s+(-?\d+(?:\.\d+)?)\s+(?:to|and)\s+(-?\d+(?:\.\d+)?)\b", re.IGNORECASE
+)
+"""A range a text states in words: "from 0 to 10", "between 1 and 20"."""
 
 
 def _bounds_refused(node: n.Node, qid: str) -> list[tuple[str, float]]:
@@ -44,12 +50,13 @@ def _show(value: Any) -> str:
 
 
 def range_disagreements(question: Question) -> list[str]:
-    """What is wrong when a hard check refuses answers inside the question's own range."""
+    """What is wrong when a hard check refuses answers inside the question's own range, or its
+    text or hint states another range."""
     if question.type not in ("integer", "decimal"):
         return []
     low, high = question.min, question.max
     whole = question.type == "integer"
-    found = []
+    found = _stated_elsewhere(question, low, high)
     for check in question.checks:
         if check.severity != "error":
             continue
@@ -87,3 +94,21 @@ def _range(low: Any, high: Any) -> str:
     if high is not None:
         return f"{_show(high)} or less"
     return "any number"
+
+
+def _stated_elsewhere(question: Question, low: Any, high: Any) -> list[str]:
+    """A range the question's text or hint states that is not its ``min`` to ``max``."""
+    found = []
+    for role, text in (("text", question.text), ("hint", question.hint)):
+        if text is None:
+            continue
+        for language, template in text.by_language.items():
+            for match in _STATED.finditer(template.source):
+                stated = (float(match.group(1)), float(match.group(2)))
+                if low is None or high is None or stated != (float(low), float(high)):
+                    found.append(
+                        f"its {role} ({language}) says '{match.group(0)}', but the range it "
+                        f"enforces is {_range(low, high)}: make them agree (the range is what "
+                        "the checks and every mode's messages use)"
+                    )
+    return found
