@@ -57,8 +57,9 @@ QUESTION_TYPES = (
     "info",
     "end",
     "computed",
+    "summary",
 )
-ANSWER_TYPES = frozenset(QUESTION_TYPES) - {"info", "end", "computed", "grid"}
+ANSWER_TYPES = frozenset(QUESTION_TYPES) - {"info", "end", "computed", "grid", "summary"}
 """Question types that store exactly one value under their own id."""
 
 CHOICE_TYPES = frozenset({"single", "multi", "yesno", "grid"})
@@ -226,6 +227,7 @@ class Question:
     choice_filter: tuple[ChoiceFilter, ...] = ()
     # shown pre-filled, stored only when submitted: an expression, or a multi's codes
     default: CompiledExpression | tuple[int, ...] | None = None
+    summary_of: str | None = None  # summary: the section whose answers it lists (None: its own)
 
     @functools.cached_property
     def stores_value(self) -> bool:

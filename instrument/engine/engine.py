@@ -158,6 +158,7 @@ class Engine:
             raise EngineError("the interview has finished")
         if len(state.history) < 2:
             raise EngineError("this is the first page")
+        state.returning = None
         left, current = self._router.return_to(state, len(state.history) - 2, now)
         return [Event("back", now, data={"from": left.page, "to": current.page})]
 
@@ -174,6 +175,8 @@ class Engine:
                 break
         else:
             raise EngineError(f"'{key}' has not been asked on the current route")
+        here = state.history[-1].page
+        state.returning = here if self.q.pages[here].questions[0].type == "summary" else None
         left, current = self._router.return_to(state, index, now)
         return [Event("jump", now, key, data={"from": left.page, "to": current.page})]
 

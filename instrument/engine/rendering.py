@@ -26,6 +26,7 @@ from instrument.engine.randomisation import Shuffler
 from instrument.engine.routing import Router
 from instrument.engine.state import State
 from instrument.engine.steps import OptionView, QuestionView, RowView, Step, changed
+from instrument.engine.summary import Summaries
 from instrument.engine.wording import Wording
 from instrument.model import GridRow, Question, Variable
 
@@ -61,6 +62,7 @@ class Renderer:
         self._missing_labels: dict[tuple[str, str], tuple[str, str]] = {}
         self._views: dict[tuple[Any, ...], QuestionView] = {}
         self._rows: dict[tuple[str, str, str], RowView] = {}
+        self._summaries = Summaries(layout, wording, variables)
 
     # ------------------------------------------------------------------ steps
 
@@ -223,6 +225,12 @@ class Renderer:
                     changes["other_value"] = other_value
         if question.randomize and view.options:
             changes["options"] = self._ordered_options(question, view.options, state, key or qid)
+        if question.type == "summary":
+            words = (
+                *self._missing_labels_for(lang, state.mode),
+                self.message(lang, "not_answered"),
+            )
+            changes["summary"] = self._summaries.lines(question, state, html, words)
         if question.type == "date" and question.relative_limits:
             changes["min"], changes["max"] = date_limits(question, ctx)
         if question.choice_filter:

@@ -99,6 +99,7 @@ class State:
     finished_at: dt.datetime | None = None
     visits: int = 0
     modes_used: list[str] = field(default_factory=list)
+    returning: str | None = None  # after a change from a summary page: that page's id
     # derived, rebuilt from history on load:
     on_route: set[str] = field(default_factory=set, repr=False)
     # computed values worked out since the last change (see changed()); never stored
@@ -148,6 +149,7 @@ class State:
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
             "visits": self.visits,
             "modes_used": list(self.modes_used),
+            "returning": self.returning,
         }
 
     @classmethod
@@ -175,6 +177,7 @@ class State:
             finished_at=_time(data.get("finished_at")),
             visits=data["visits"],
             modes_used=list(data.get("modes_used", [])),
+            returning=data.get("returning"),
         )
         for visit in state.history:
             state.on_route.update(visit.keys)

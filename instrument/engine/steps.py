@@ -92,6 +92,7 @@ class QuestionView:
     refused_label: str = "Prefer not to say"
     display: str = "radio"
     prefilled: bool = False  # value is the question's default, not an answer yet
+    summary: tuple[Any, ...] = ()  # a summary page: AnswerLine(key, question, answer) each
 
     def __init__(
         self,
@@ -123,6 +124,7 @@ class QuestionView:
         refused_label: str = "Prefer not to say",
         display: str = "radio",
         prefilled: bool = False,
+        summary: tuple[Any, ...] = (),
     ) -> None:
         _set_attribute(
             self,
@@ -155,6 +157,7 @@ class QuestionView:
                 "refused_label": refused_label,
                 "display": display,
                 "prefilled": prefilled,
+                "summary": summary,
             },
         )
 

@@ -24,6 +24,7 @@ from instrument.engine.offered import date_limits, refuse_unoffered
 from instrument.engine.routing import Router
 from instrument.engine.state import State
 from instrument.engine.steps import Event, Problem, SubmitResult
+from instrument.engine.summary import carry_on_to_summary
 from instrument.engine.wording import Wording
 from instrument.model import Question, Variable
 from instrument.values import DK, REFUSED, to_json
@@ -52,6 +53,7 @@ class Validator:
         self.wording = wording
         self.variables = variables
         self._checked_pages = layout.checked_pages
+        self.layout = layout
         self.message = layout.q.interface_texts.domain("engine")
         """The engine's texts, the researcher's own over ours."""
         self.counts = LoopCounts(layout.q, layout.loops)
@@ -135,6 +137,8 @@ class Validator:
         }
         events.append(Event("page", now, "", None, page_data))
         events.extend(self.router.move_on(state, visit.frames, now, ctx))
+        if state.returning is not None:  # a change made from a summary: back to it
+            events.extend(carry_on_to_summary(self.router, self.layout, self.variables, state, now))
         return SubmitResult(True, state, [], [], events, values)
 
     def _check(

@@ -23,6 +23,7 @@ from .vocabulary import (
     DEFAULT_MAX_LENGTH,
     DISPLAYS,
     LEVELS,
+    NO_VALUE_TYPES,
     OUTCOMES,
     ROW_KEYS,
     TEXT_ROLES,
@@ -46,7 +47,7 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults, DateLimits):
         }
         custom = self.custom_types.get(qtype)
         allowed = COMMON_QUESTION_KEYS + TYPE_KEYS.get(qtype, ())
-        if qtype in ("info", "end"):
+        if qtype in NO_VALUE_TYPES:
             allowed = ("id", "type", "when", *TEXT_ROLES) + TYPE_KEYS[qtype]
         if qtype == "computed":
             allowed = ("id", "type", "label", "when", "level", "expr")
@@ -95,7 +96,9 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults, DateLimits):
             q = Question(**kwargs)
             self.questions[raw.id] = q
             return q
-        if qtype not in ("info", "end"):
+        if qtype == "summary":
+            kwargs["summary_of"] = self.summary_section(m, raw, what)
+        if qtype not in NO_VALUE_TYPES:
             kwargs["required"] = self.boolean(m, "required", False, what)
             kwargs["allow_dk"] = self.boolean(m, "dk", True, what) and not kwargs["required"]
             kwargs["allow_refused"] = (
@@ -197,6 +200,25 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults, DateLimits):
             severity, message = found
             pos = m.where("min") if "min" in m else m.pos
             (self.err if severity == "error" else self.warn)(pos, message)
+
+    def summary_section(self, m: YMap, raw: RawQuestion, what: str) -> str | None:
+        """The section a summary lists: ``for_section:`` (a section before it), else its own."""
+        named = self.scalar(m.get("for_section"), str, f"the for_section of {what}")
+        if named is None:
+            if raw.section is None:
+                self.err(
+                    m.pos,
+                    f"{what} lists the answers of the section it is in, but it is in none; "
+                    "put it in a section, or name one with for_section:",
+                )
+            return raw.section
+        if named not in self.section_ids:
+            self.err(
+                m.where("for_section"),
+                f"{what}: no section '{named}' comes before it"
+                f"{did_you_mean(named, self.section_ids)}",
+            )
+        return named
 
     def question_label(self, m: YMap, text: Text | None, qid: str) -> str:
         label = self.scalar(m.get("label"), str, f"the label of '{qid}'")

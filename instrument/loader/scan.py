@@ -15,7 +15,14 @@ from instrument.yamlsrc import YMap, YScalar, YSeq
 
 from .choices import Choices
 from .state import RawQuestion, VarMeta
-from .vocabulary import CONTAINER_KEYS, CUSTOM_VALUE_TYPES, SIMPLE_ID, option_labels, plain_label
+from .vocabulary import (
+    CONTAINER_KEYS,
+    CUSTOM_VALUE_TYPES,
+    NO_VALUE_TYPES,
+    SIMPLE_ID,
+    option_labels,
+    plain_label,
+)
 
 MAX_LOOP_DEPTH = 3
 """Loops inside loops inside loops, and no deeper: every level multiplies the exported columns."""
@@ -114,6 +121,12 @@ class Scan(Choices):
                 page_id = cid or f"page{self.page_counter}"
                 m.entries["__page_seq"] = YScalar(self.page_counter, m.pos)
                 self.scan_items(children, inner_loop, page_id)
+            elif kind == "section":  # a summary inside lists this section's answers
+                outer, self.current_section = self.current_section, cid
+                if cid is not None:
+                    self.section_ids.append(cid)
+                self.scan_items(children, inner_loop, None)
+                self.current_section = outer
             else:
                 self.scan_items(children, inner_loop, None)
 
@@ -185,7 +198,7 @@ class Scan(Choices):
         else:
             self.page_counter += 1
             page_seq = self.page_counter
-        if qtype in ("info", "end"):
+        if qtype in NO_VALUE_TYPES:
             if not SIMPLE_ID.match(qid):
                 self.err(
                     m.where("id"),
@@ -199,11 +212,20 @@ class Scan(Choices):
             m.entries.clear()
             return
         self.ordinal_counter += 1
-        raw = RawQuestion(m, qid, qtype, loop, page_seq, self.ordinal_counter, in_page or qid)
+        raw = RawQuestion(
+            m,
+            qid,
+            qtype,
+            loop,
+            page_seq,
+            self.ordinal_counter,
+            in_page or qid,
+            self.current_section,
+        )
         self.raw_questions.append(raw)
         m.entries["__raw"] = YScalar(raw, m.pos)
         self.var_ordinals[qid] = self.ordinal_counter
-        if qtype in ("info", "end"):
+        if qtype in NO_VALUE_TYPES:
             return
         what = f"question '{qid}'"
         if qtype == "computed":

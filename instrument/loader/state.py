@@ -31,6 +31,7 @@ class RawQuestion:
     page_seq: int
     ordinal: int
     page_id: str
+    section: str | None = None  # the section it is in, if any
 
 
 @dataclass
@@ -74,6 +75,8 @@ class LoaderState:
         self.source = source
         self.attached = attached_files(source)  # CSV files the text carries (a stored version)
         self.files_read: dict[str, str] = {}  # CSV files read from the disk, attached when built
+        self.current_section: str | None = None  # while pass 1 is inside a section
+        self.section_ids: list[str] = []  # sections met so far, in order
         self.broken_lists: set[str] = set()  # reported already: naming them is no second error
         self.broken_names: set[str] = set()  # questions reported (an unknown type): the same
         self.d = diagnostics

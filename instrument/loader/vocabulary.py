@@ -55,6 +55,7 @@ TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "date": ("min", "max", "default"),
     "grid": ("choices", "rows", "randomize_rows"),
     "info": (),
+    "summary": ("for_section",),
     "end": ("outcome",),
     "computed": ("expr",),
 }
@@ -78,6 +79,7 @@ SCENARIO_KEYS = (
 )
 EXPECT_KEYS = ("outcome", "asked", "not_asked", "values", "errors")
 LEVELS = ("nominal", "ordinal", "scale")
+NO_VALUE_TYPES = ("info", "end", "summary")  # screens that take no answer
 DISPLAYS = ("radio", "dropdown", "search")  # search: type to find one of a long list
 OUTCOMES = ("complete", "screened_out")
 WEB_MISSING = ("after_skip", "shown", "never")

@@ -252,6 +252,10 @@ def question_lines(view: QuestionView, style: Style, say: Say = ENGLISH) -> list
             lines.append(f"  {view.hint}")
     if view.type in ("info", "end"):
         return lines
+    if view.type == "summary":  # check your answers: each answer with the variable to :jump to
+        lines.extend(f"  {line.question}: {line.answer}  [{line.key}]" for line in view.summary)
+        lines.append("  " + say("summary_change"))
+        return lines
     if view.type == "grid":
         lines.append("  " + say("each_row" if style != "call" else "each_statement"))
     lines.extend(option_lines(view, style, say))

@@ -224,7 +224,7 @@ class ConsoleSession:
         say = self._say()
         for line in question_lines(view, self.look, say):
             self.write(line)
-        if view.type in ("info", "end"):
+        if view.type in ("info", "end", "summary"):
             return
         if view.type == "grid":
             for row in view.rows:
