@@ -489,6 +489,7 @@ def test_a_list_is_exported_like_a_loop_without_its_steering_question():
     assert (row["age_1"], row["age_2"], row["age_3"], row["age_4"]) == (40, 12, 70, -8)
     long = dataset.long("about_person")
     assert list(long.frame["iteration"]) == [1, 2, 3]
+    assert "once per person in the list people (at most 6)" in dataset.codebook["age_1"].universe
 
 
 def test_lists_are_checked_where_they_are_written():

@@ -130,6 +130,10 @@ def _universes(q: Questionnaire) -> tuple[dict[str, str], dict[str, str]]:
             elif isinstance(item, Loop):
                 if item.for_each is not None:
                     phrase = f"once for each option chosen at {item.for_each}"
+                elif item.another is not None:
+                    phrase = f"once per person added to the list {item.id} (at most {item.max})"
+                elif item.for_list is not None:
+                    phrase = f"once per person in the list {item.for_list} (at most {item.max})"
                 else:
                     count = item.count.describe() if item.count is not None else "0"
                     phrase = f"once per {count} (at most {item.max} times)"
