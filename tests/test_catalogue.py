@@ -132,9 +132,10 @@ def _lookups_in_templates() -> Iterator[tuple[str, str, str]]:
     for folder in TEMPLATES:
         for path in folder.rglob("*.html"):
             text = path.read_text(encoding="utf-8")
-            for match in re.finditer(r"\bt\(\s*['\"]([^'\"]+)['\"]", text):
+            for match in re.finditer(r"\b(t|say)\(\s*['\"]([^'\"]+)['\"]", text):
                 line = text.count("\n", 0, match.start()) + 1
-                yield f"{path.relative_to(ROOT)}:{line}", "web", re.escape(match.group(1))
+                domain = "web" if match.group(1) == "t" else "server"  # say(): the host's words
+                yield f"{path.relative_to(ROOT)}:{line}", domain, re.escape(match.group(2))
 
 
 def test_every_key_the_code_looks_up_is_in_english() -> None:

@@ -108,3 +108,13 @@ def test_every_error_page_has_its_words(market_app: Any) -> None:
     limit = market_app.config["MAX_CONTENT_LENGTH"]
     too_long = client.post("/web/market/start", data={"x": "x" * (limit + 1)}, headers=welsh)
     assert too_long.status_code == 413 and "rhy hir" in too_long.get_data(as_text=True)
+
+
+def test_the_home_page_speaks_the_browsers_language(market_app: Any) -> None:
+    reply = market_app.test_client().get("/", headers={"Accept-Language": "cy"})
+    page = Page(reply.status_code, reply.get_data(as_text=True))
+    assert page.tree.xpath("/html/@lang") == ["cy"]
+    assert page.text("//h1") == "Arolygon" and "Mewngofnodi staff" in page.text()
+    assert english_left(page.text("//html").replace("Market traders", "")) == []
+    english = market_app.test_client().get("/")
+    assert "Staff sign in" in english.get_data(as_text=True)

@@ -20,6 +20,7 @@ import secrets
 import threading
 import warnings
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from flask import Flask, render_template, send_from_directory, url_for
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
 
+from instrument import catalogue
 from instrument.flask_support import ACTIVITY_STEP_SECONDS
 from instrument.flask_support.urls import cached_url, install_cached_urls
 from instrument.interviews import (
@@ -42,7 +44,7 @@ from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.questionnaires import require
 from instrument.ratelimit import RateLimiter
 from instrument.server.host import Host
-from instrument.server.security import install_error_pages, install_headers
+from instrument.server.security import browser_language, install_error_pages, install_headers
 from instrument.server.sessions import PlainJSONSessionInterface
 from instrument.store import open_store
 
@@ -173,7 +175,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 for survey in host.surveys.values()
                 if "web" in survey.questionnaire.modes
             ]
-        return render_template("instrument/home.html", links=links)
+        language = browser_language()
+        words = catalogue.domain("server")
+        return render_template(
+            "instrument/home.html",
+            links=links,
+            language=language,
+            say=partial(words.text, language),
+            t=partial(catalogue.domain("web").text, language),
+        )
 
     @app.get("/healthz")
     def healthz() -> tuple[str, int, dict[str, str]]:

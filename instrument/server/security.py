@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from instrument import catalogue
 from instrument.catalogue import DEFAULT_LANGUAGE
 
-__all__ = ["error_page", "install_error_pages", "install_headers"]
+__all__ = ["browser_language", "error_page", "install_error_pages", "install_headers"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -75,11 +75,11 @@ def error_page(
     ), code
 
 
-def _language() -> str:
-    """The language of an error page: the browser's choice among those we have words in.
+def browser_language() -> str:
+    """The language of a host page: the browser's choice among those we have words in.
 
-    The page knows no interview (it may be about a link that does not work),
-    so it cannot take the interview's language.
+    An error page or the home page knows no interview (it may be about a link
+    that does not work), so it cannot take the interview's language.
     """
     ours = catalogue.languages()
     for tag, _quality in request.accept_languages:  # best first; cy-GB is cy
@@ -101,7 +101,7 @@ def install_error_pages(app: Flask) -> None:
 
     def page(code: int, title: str, message: str) -> Callable[[Exception], tuple[str, int]]:
         def handler(_error: Exception) -> tuple[str, int]:
-            language = _language()
+            language = browser_language()
             return error_page(code, words(language, title), words(language, message), language)
 
         return handler
@@ -109,7 +109,7 @@ def install_error_pages(app: Flask) -> None:
     def any_other(error: HTTPException) -> Any:
         if error.code is None or error.code < 400:
             return error  # not an error (Flask hands redirects through untouched anyway)
-        language = _language()
+        language = browser_language()
         title = error.name if language == DEFAULT_LANGUAGE else words(language, "error_title")
         return error_page(error.code, title, words(language, "error_body"), language)
 
