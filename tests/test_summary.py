@@ -134,6 +134,40 @@ def test_the_return_survives_a_save_and_reload(engine):
     assert page(engine, state) == "check_household"
 
 
+LOOP = """
+meta: {id: roster, version: "1", title: Roster, languages: [en]}
+items:
+  - section: people
+    items:
+      - {id: n, type: integer, min: 1, max: 40, text: How many people?}
+      - loop: person
+        count: n
+        max: 40
+        items:
+          - {id: age, type: integer, min: 0, max: 120, text: "How old is person {{ loop.number }}?"}
+          - {id: works, type: yesno, text: "Does person {{ loop.number }} work?"}
+      - {id: check, type: summary, text: Check your answers}
+"""
+
+
+def test_a_change_in_a_long_roster_comes_back_past_every_iteration():
+    result = load_questionnaire_text(LOOP, "roster.yaml")
+    assert result.ok, [str(d) for d in result.diagnostics]
+    engine = Engine(result.questionnaire)
+    state = engine.start(now=NOW, seed=1)
+    answer(engine, state, {"n": 30})
+    for number in range(1, 31):
+        answer(engine, state, {f"age_{number}": 20 + number}, {f"works_{number}": 1})
+    assert page(engine, state) == "check"
+    found = lines(engine, state)
+    assert len(found) == 61
+    assert found[3] == ("age_2", "How old is person 2?", "22")
+    engine.jump(state, "age_1", now=NOW)
+    answer(engine, state, {"age_1": 50})
+    assert page(engine, state) == "check"  # past 59 pages of the loop, not stopping half way
+    assert lines(engine, state)[1] == ("age_1", "How old is person 1?", "50")
+
+
 def test_the_scenarios_pass():
     from instrument.scenarios import run_scenarios
 

@@ -27,6 +27,10 @@ from instrument.values import DK, REFUSED
 
 __all__ = ["AnswerLine", "Summaries", "carry_on_to_summary"]
 
+PASSED_AT_MOST = 100_000
+"""Pages passed on the way back to a summary at the most: every step moves on, so this only
+guards against a mistake; a roster of loops inside loops can hold thousands of pages."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AnswerLine:
@@ -145,7 +149,7 @@ def carry_on_to_summary(
     """
     events: list[Event] = []
     target = state.returning
-    for _ in range(len(layout.q.pages) * 2 + len(state.history) + 10):  # bounded: a loop's pages
+    for _ in range(PASSED_AT_MOST):
         visit = state.current
         if visit is None or state.outcome is not None or visit.page == target:
             state.returning = None
