@@ -257,3 +257,16 @@ def test_english_with_other_format_syntax_is_refused() -> None:
         Catalogue({"en": {"d": {"bad": "{0}"}}})
     with pytest.raises(ValueError, match="format syntax"):
         Catalogue({"en": {"d": {"bad": "{a:>10}"}}})
+
+
+def test_a_regional_language_with_its_own_texts_keeps_its_languages_texts() -> None:
+    built = Catalogue(
+        {"en": ENGLISH, "xx": {"d": {"hello": "Xello {name}", "bye": "Xoodbye"}}},
+        supplied={"xx-YY": {"d": {"bye": "Xoodbye, y'all"}}},
+    )
+    words = built.domains["d"]
+    assert words.text("xx-YY", "bye") == "Xoodbye, y'all"
+    assert words.text("xx-YY", "hello", name="Ann") == "Xello Ann"  # the language's own
+    assert words.text("xx-YY", "count", n=1) == "1 left"
+    assert built.missing("xx-YY") == ["d.count"]
+    assert built.problems == []

@@ -117,10 +117,11 @@ class Domain:
 class Catalogue:
     """Every domain's messages in every language, checked against English when built.
 
-    ``strings`` maps a language tag to that language's ``STRINGS``; English
-    (``en``) must be there, complete. What a translation gets wrong is left
-    out and listed in :attr:`problems`; English with format syntax other than
-    ``{name}`` is a :class:`ValueError`.
+    ``strings`` maps a language tag to its texts (domain -> key -> text);
+    English (``en``) must be there, complete. What a translation gets wrong is
+    left out and listed in :attr:`problems`; English with format syntax other
+    than ``{name}`` is a :class:`ValueError`. A regional tag (``cy-GB``) has its
+    language's texts (``cy``'s) under its own.
     """
 
     def __init__(
@@ -145,18 +146,21 @@ class Catalogue:
         """Each language's usable texts, as ``domain.key``."""
         tables: dict[str, dict[str, dict[str, str]]] = {name: {} for name in english}
         for language in {*strings, *self.supplied}:
-            layers = [strings.get(language, {}), self.supplied.get(language, {})]
-            for layer in layers:
+            base = language.split("-")[0].lower()
+            inherited = [] if base == language else [strings.get(base), self.supplied.get(base)]
+            own = [strings.get(language), self.supplied.get(language)]
+            for layer in filter(None, own):
                 for domain_name in layer.keys() - english.keys():
                     self.problems.append(f"{language}: domain '{domain_name}' is not in English")
             usable: set[str] = set()
             for domain_name, messages in english.items():
                 merged = dict(messages)
-                for layer in layers:
-                    for key, template in layer.get(domain_name, {}).items():
+                for layer in inherited + own:
+                    for key, template in (layer or {}).get(domain_name, {}).items():
                         problem = self._unusable(messages, key, template)
                         if problem:
-                            self.problems.append(f"{language}: '{domain_name}.{key}' {problem}")
+                            if any(layer is mine for mine in own):  # else the base reports it
+                                self.problems.append(f"{language}: '{domain_name}.{key}' {problem}")
                         else:
                             merged[key] = template
                             usable.add(f"{domain_name}.{key}")
