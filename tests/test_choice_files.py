@@ -112,6 +112,17 @@ def test_a_missing_file_and_a_path_outside_the_folder_are_errors(tmp_path):
     assert any("relative to the questionnaire's folder" in m for m in messages(path))
 
 
+def test_a_link_out_of_the_folder_is_refused(tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text("code,label\n1,Secret\n", encoding="utf-8")
+    folder = tmp_path / "survey"
+    folder.mkdir()
+    (folder / "places.csv").symlink_to(outside)
+    path = folder / "f.yaml"
+    path.write_text(YAML, encoding="utf-8")
+    assert any("leads out of the questionnaire's folder" in m for m in messages(path))
+
+
 def test_text_not_loaded_from_a_file_cannot_read_one():
     result = load_questionnaire_text(YAML, "<questionnaire>")
     assert any("must be loaded from a file" in str(d) for d in result.errors)

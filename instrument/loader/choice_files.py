@@ -64,9 +64,13 @@ class ChoiceFiles(Texts):
                 f"{what} is read from a file, so the questionnaire must be loaded from a file too",
             )
             return None, relative
-        path = Path(self.filename).parent / relative
+        folder = Path(self.filename).parent
+        path = folder / relative
         shown = str(path)
         try:
+            if not path.resolve().is_relative_to(folder.resolve()):  # a link out of the folder
+                self.err(m.where("file"), f"{shown} leads out of the questionnaire's folder")
+                return None, shown
             if path.stat().st_size > MAX_FILE_BYTES:
                 self.err(m.where("file"), f"{shown} is larger than {MAX_FILE_BYTES:,} bytes")
                 return None, shown
