@@ -251,7 +251,10 @@ class InterviewAccess:
             events=personal.events([*engine_events(events, actor=actor), *extra]),
             idempotency_key=key,
             now=now,
-            export_row=self.surveys.export_row(record.questionnaire_version_id, state),
+            # coded from the state as stored, as an export coding the stored state would
+            export_row=self.surveys.export_row(
+                record.questionnaire_version_id, State.from_json(stored) if answers else state
+            ),
         )
         if not result.replayed:
             assert result.record is not None
