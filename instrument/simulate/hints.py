@@ -31,8 +31,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import rstr
-
 from instrument.expressions import CompiledExpression
 from instrument.expressions import nodes as n
 from instrument.model import Questionnaire
@@ -142,15 +140,27 @@ def _expressions(value: Any, seen: set[int] | None = None) -> Iterator[CompiledE
             yield from _expressions(getattr(value, f.name), seen)
 
 
-class _ShortDraws(rstr.Rstr):
+_DRAWS: Any = None
+
+
+def _short_draws(rng: random.Random) -> Any:
     """rstr's drawing, with open-ended repeats (``*``, ``+``, ``{2,}``) kept short.
 
     rstr lets them run to 100 characters, so a ``\\w+@\\w+`` would rarely fit a
-    text question's length; people type short answers.
+    text question's length; people type short answers. rstr is imported here, on the
+    first pattern drawn, so importing the simulator (and the CLI) loads no more than
+    the core's libraries.
     """
+    global _DRAWS
+    if _DRAWS is None:
+        import rstr
 
-    def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:
-        return super()._handle_repeat(start_range, min(end_range, start_range + 8), value)
+        class ShortDraws(rstr.Rstr):
+            def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:
+                return super()._handle_repeat(start_range, min(end_range, start_range + 8), value)
+
+        _DRAWS = ShortDraws
+    return _DRAWS(rng)
 
 
 def text_matching(pattern: str, rng: random.Random, max_length: int) -> str | None:
@@ -159,7 +169,7 @@ def text_matching(pattern: str, rng: random.Random, max_length: int) -> str | No
         compiled = re.compile(pattern)
     except re.error:
         return None
-    draw = _ShortDraws(rng)
+    draw = _short_draws(rng)
     for _ in range(5):
         try:
             text = draw.xeger(pattern)
