@@ -23,7 +23,7 @@ from instrument.loader import load_questionnaire, load_questionnaire_text
 NOW = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)
 
 OFFERS = """\
-meta: {id: offers, version: "1", title: Offers, languages: [en, cy]}
+meta: {id: offers, version: "1", title: Offers, languages: [en, cy], modes: [web, cati]}
 items:
   - {id: both, type: integer, text: How many?}
   - {id: dk_only, type: integer, refused: false, text: How many?}
@@ -256,3 +256,19 @@ def test_the_console_speaks_the_interviews_language(mode: str) -> None:
         if not line.startswith((*RESEARCHER_LINES, "Wafanyabiashara"))
     ]
     assert english_left("\n".join(shown)) == [], shown
+
+
+def test_an_interviewer_is_told_to_key_only_what_the_question_allows() -> None:
+    engine = Engine(load_questionnaire_text(OFFERS).questionnaire)
+    said = {}
+    for page in ("both", "dk_only", "refused_only"):
+        state = engine.start(now=NOW, seed=1, mode="cati")
+        while engine.current_step(state).page_id != page:
+            step = engine.current_step(state)
+            engine.submit(state, {q.key: 1 for q in step.questions}, now=NOW)
+        said[page] = engine.submit(state, {}, now=NOW).errors[0].message
+    assert said == {
+        "both": "Key an answer, or don't know or refused",
+        "dk_only": "Key an answer, or Don't know",
+        "refused_only": "Key an answer, or Refused",
+    }

@@ -298,8 +298,13 @@ class Validator:
         if missing == "keyed" and (question.allow_dk or question.allow_refused):
             # An interviewer keys don't know or refused rather than leaving a gap;
             # a question that offers neither (an optional open comment) may stay empty.
+            if question.allow_dk and question.allow_refused:
+                keyed = self.message(lang, "interviewer_key")
+            else:  # name only the one the question allows
+                which = "dk" if question.allow_dk else "refused_cati"
+                keyed = self.message(lang, "interviewer_key_one", label=self.message(lang, which))
             for k in empty:
-                errors.append(Problem(k, self.message(lang, "interviewer_key")))
+                errors.append(Problem(k, keyed))
             return
         if (
             missing == "on_request"
