@@ -272,3 +272,13 @@ def test_an_interviewer_is_told_to_key_only_what_the_question_allows() -> None:
         "dk_only": "Key an answer, or Don't know",
         "refused_only": "Key an answer, or Refused",
     }
+
+
+def test_an_entry_written_twice_is_reported_at_the_repeat(tmp_path: Path) -> None:
+    po = (DATA / "market.sw.po").read_text(encoding="utf-8")
+    po += '\nmsgctxt "web.continue"\nmsgid "Continue"\nmsgstr "Endelea mbele"\n'
+    path = _copy(tmp_path, po)
+    repeat = po.count("\n", 0, po.rindex('msgctxt "web.continue"')) + 1
+    assert f"market.sw.po:{repeat}: web.continue is written twice; the last one is used" in (
+        _warnings(path)
+    )

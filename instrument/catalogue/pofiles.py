@@ -103,6 +103,7 @@ def parse_po_texts(data: bytes, name: str, english: Mapping[str, Mapping[str, st
     :raises PoSyntaxError: ``data`` cannot be read as a ``.po`` file at all.
     """
     found = PoTexts(name)
+    _report_repeats(data, found)
     for message in _catalog(data, name):
         if not message.id:
             continue  # the header
@@ -126,6 +127,20 @@ def parse_po_texts(data: bytes, name: str, english: Mapping[str, Mapping[str, st
         found.strings.setdefault(where[0], {})[where[1]] = message.string
         found.lines[name] = line
     return found
+
+
+_CONTEXT_LINE = re.compile(rb'^msgctxt "(.*)"\s*$', re.MULTILINE)
+
+
+def _report_repeats(data: bytes, found: PoTexts) -> None:
+    """An entry written twice (Babel keeps the last without a word): the repeat is a problem."""
+    seen: set[bytes] = set()
+    for match in _CONTEXT_LINE.finditer(data):
+        if match.group(1) in seen:
+            line = data.count(b"\n", 0, match.start()) + 1
+            name = match.group(1).decode("utf-8", "replace")
+            found.problems.append((line, f"{name} is written twice; the last one is used"))
+        seen.add(match.group(1))
 
 
 def write_po_texts(
