@@ -118,3 +118,14 @@ def test_the_home_page_speaks_the_browsers_language(market_app: Any) -> None:
     assert english_left(page.text("//html").replace("Market traders", "")) == []
     english = market_app.test_client().get("/")
     assert "Staff sign in" in english.get_data(as_text=True)
+
+
+def test_a_link_that_does_not_work_says_so_in_the_language_it_names(market_app: Any) -> None:
+    client = market_app.test_client()
+    with client.session_transaction() as session:
+        session["lang"] = "cy"  # as the language switcher leaves it
+    reply = client.get("/web/t/not-a-real-token")
+    page = Page(reply.status_code, reply.get_data(as_text=True))
+    assert page.status == 404
+    assert page.text("//h1") == "Nid yw'r ddolen hon yn gweithio"
+    assert page.tree.xpath("/html/@lang") == ["cy"]  # was "en" around the Welsh

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import current_app, render_template, request
@@ -169,12 +169,14 @@ class Pages:
         return render_template("web/switch.html", **self.chrome(survey, language), token=token)
 
     @staticmethod
-    def link_problem(language: str, kind: str) -> str:
+    def link_problem(language: str, kind: str, words: Callable[..., str] = ui) -> str:
+        """A link that does not work, in ``words`` (the questionnaire's, when it is known)."""
         return render_template(
             "web/link_problem.html",
-            title=ui(language, f"link_{kind}_title"),
-            body=ui(language, f"link_{kind}"),
-            t=lambda key, **kw: ui(language, key, **kw),
+            title=words(language, f"link_{kind}_title"),
+            body=words(language, f"link_{kind}"),
+            language=language,
+            t=lambda key, **kw: words(language, key, **kw),
         )
 
 

@@ -226,7 +226,8 @@ class _Views:
             token, mode=MODE, actor=ACTOR, now=now, language=self._language(survey)
         )
         if isinstance(opened, LinkProblem):  # withdrawn or expired a moment ago
-            return self.pages.link_problem(self._language(survey), opened.reason), 410
+            words = words_for(survey.questionnaire)
+            return self.pages.link_problem(self._language(survey), opened.reason, words), 410
         browser.remember(qid, opened.interview_id, token)
         # The token leaves the address bar at once (and, with no-referrer, is never sent on).
         return self._page(qid)
