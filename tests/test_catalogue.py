@@ -270,3 +270,43 @@ def test_a_regional_language_with_its_own_texts_keeps_its_languages_texts() -> N
     assert words.text("xx-YY", "count", n=1) == "1 left"
     assert built.missing("xx-YY") == ["d.count"]
     assert built.problems == []
+
+
+PLURAL_ENGLISH = {"d": {"left": ("{n} answer left", "{n} answers left"), "hello": "Hello {name}"}}
+
+
+def test_a_text_with_a_count_takes_each_languages_plural_form() -> None:
+    polish = ("Została {n} odpowiedź", "Zostały {n} odpowiedzi", "Zostało {n} odpowiedzi")
+    built = Catalogue({"en": PLURAL_ENGLISH, "pl": {"d": {"left": polish}}})
+    words = built.domains["d"]
+    assert [words("en", "left", n=n) for n in (1, 2)] == ["1 answer left", "2 answers left"]
+    assert [words("pl", "left", n=n) for n in (1, 3, 5, 22)] == [
+        "Została 1 odpowiedź",
+        "Zostały 3 odpowiedzi",
+        "Zostało 5 odpowiedzi",
+        "Zostały 22 odpowiedzi",
+    ]
+    assert words("xx", "left", n=1) == "1 answer left"  # English's forms, by English's rule
+    assert built.problems == []
+
+
+def test_plural_forms_of_the_wrong_number_or_kind_are_left_out_and_reported() -> None:
+    built = Catalogue(
+        {
+            "en": PLURAL_ENGLISH,
+            "pl": {"d": {"left": ("{n} odpowiedź", "{n} odpowiedzi")}},  # Polish has three
+            "cy": {"d": {"left": "{n} ateb", "hello": ("Helo {name}",) * 6}},
+        }
+    )
+    words = built.domains["d"]
+    assert words("pl", "left", n=5) == "5 answers left"
+    assert words("cy", "left", n=5) == "5 answers left"
+    assert words("cy", "hello", name="Siân") == "Hello Siân"
+    assert len(built.problems) == 3
+    assert any("has 2 plural forms where 'pl' has 3" in p for p in built.problems)
+
+
+def test_our_plural_texts_are_right_in_english_and_welsh() -> None:
+    assert message("en", "min_choices", n=1) == "Select at least 1 answer"
+    assert message("en", "min_choices", n=2) == "Select at least 2 answers"
+    assert message("cy", "min_choices", n=2) == "Dewiswch o leiaf 2 ateb"  # Welsh: singular noun

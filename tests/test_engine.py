@@ -535,11 +535,11 @@ def test_decimals(vq: Any, raw: Any, value: float | None) -> None:
 def test_decimal_places_and_bounds(vq: Any) -> None:
     assert coerced(vq["v_dec"], "12.55") == (
         None,
-        "Enter a number with no more than 1 decimal places",
+        "Enter a number with no more than 1 decimal place",  # its plural form by the count
     )
     assert coerced(vq["v_dec"], 12.55) == (
         None,
-        "Enter a number with no more than 1 decimal places",
+        "Enter a number with no more than 1 decimal place",  # its plural form by the count
     )
     assert coerced(vq["v_dec"], "-0.5") == (None, "Enter a number between 0 and 100")
     assert coerced(vq["v_dec"], "100.5") == (None, "Enter a number between 0 and 100")

@@ -67,10 +67,11 @@ def _english_pieces() -> list[str]:
     pieces = set()
     for messages in CATALOGUE.english().values():
         for text in messages.values():
-            for piece in re.split(r"\{\w+\}", text):
-                piece = piece.strip(" .,:;'()%")
-                if len(piece) >= 2:
-                    pieces.add(piece)
+            for form in (text,) if isinstance(text, str) else text:  # plural texts: both forms
+                for piece in re.split(r"\{\w+\}", form):
+                    piece = piece.strip(" .,:;'()%")
+                    if len(piece) >= 2:
+                        pieces.add(piece)
     return sorted(pieces, key=len, reverse=True)
 
 

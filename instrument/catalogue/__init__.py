@@ -25,8 +25,10 @@ listed by :func:`problems`, which the test suite requires to be empty.
 
 from __future__ import annotations
 
+import functools
+import gettext
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,86 @@ class _Values(dict[str, Any]):
         return "{" + name + "}"
 
 
+Text = str | tuple[str, ...]
+"""One text: a string, or its plural forms (English: singular and plural; other languages as
+many as their plural rule has, in gettext's order)."""
+
+
+def _forms_placeholders(text: Text) -> set[str] | None:
+    """The placeholders of every form of ``text`` (``None``: one form uses other format syntax)."""
+    names: set[str] = set()
+    for form in (text,) if isinstance(text, str) else text:
+        found = _placeholders(form)
+        if found is None:
+            return None
+        names |= found
+    return names
+
+
+class Plural:
+    """A text with plural forms: the count is its first placeholder's value (``{n}`` answers).
+
+    The form is chosen by the language's plural rule (CLDR's, through Babel),
+    so Welsh has its six forms and Polish its three.
+    """
+
+    __slots__ = ("count", "forms", "rule")
+
+    def __init__(self, forms: tuple[str, ...], count: str, language: str) -> None:
+        self.forms = forms
+        self.count = count
+        self.rule = plural_rule(language)
+
+    def pick(self, values: Mapping[str, Any]) -> str:
+        """The form for the count among ``values`` (the last form without one)."""
+        count = values.get(self.count)
+        if not isinstance(count, int):
+            return self.forms[-1]
+        index = self.rule(count)
+        return self.forms[index] if 0 <= index < len(self.forms) else self.forms[-1]
+
+
+def _usable(text: Text, language: str) -> str | Plural:
+    """A text as a lookup serves it: a string, or a :class:`Plural` with the language's rule."""
+    if isinstance(text, str):
+        return text
+    first = _first_placeholder(text[0])
+    return Plural(tuple(text), first[0] if first else "n", language)
+
+
+def _first_placeholder(template: str) -> list[str]:
+    """The first placeholder of ``template`` (the count of a plural text), as a list of 0 or 1."""
+    for _literal, field, _spec, _conversion in string.Formatter().parse(template):
+        if field:
+            return [field]
+    return []
+
+
+@functools.lru_cache(maxsize=64)
+def plural_rule(language: str) -> Callable[[int], int]:
+    """``language``'s gettext plural rule: a count -> the index of its form (CLDR via Babel)."""
+    from babel.core import UnknownLocaleError
+    from babel.messages.plurals import get_plural
+
+    try:
+        found = get_plural(language.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        found = get_plural(DEFAULT_LANGUAGE)
+    return gettext.c2py(found.plural_expr)
+
+
+@functools.lru_cache(maxsize=64)
+def plural_count(language: str) -> int:
+    """How many plural forms ``language`` has (English 2, Welsh 6, Japanese 1)."""
+    from babel.core import UnknownLocaleError
+    from babel.messages.plurals import get_plural
+
+    try:
+        return get_plural(language.replace("-", "_")).num_plurals
+    except (UnknownLocaleError, ValueError):
+        return 2
+
+
 class Domain:
     """The messages of one part of the software, looked up by language and key.
 
@@ -85,7 +167,7 @@ class Domain:
 
     __slots__ = ("name", "_tables", "_english")
 
-    def __init__(self, name: str, tables: Mapping[str, dict[str, str]]) -> None:
+    def __init__(self, name: str, tables: Mapping[str, dict[str, str | Plural]]) -> None:
         self.name = name
         self._tables = dict(tables)
         self._english = self._tables[DEFAULT_LANGUAGE]
@@ -100,6 +182,8 @@ class Domain:
         if table is None:
             table = tables.get(language.split("-")[0].lower()) or self._english
         template = table[key]
+        if type(template) is Plural:
+            template = template.pick(values)
         if not values:
             return template
         try:
@@ -126,14 +210,14 @@ class Catalogue:
 
     def __init__(
         self,
-        strings: Mapping[str, Mapping[str, Mapping[str, str]]],
+        strings: Mapping[str, Mapping[str, Mapping[str, Text]]],
         *,
-        supplied: Mapping[str, Mapping[str, Mapping[str, str]]] | None = None,
+        supplied: Mapping[str, Mapping[str, Mapping[str, Text]]] | None = None,
     ) -> None:
         english = strings[DEFAULT_LANGUAGE]
         for domain_name, messages in english.items():
             for key, template in messages.items():
-                if _placeholders(template) is None:
+                if _forms_placeholders(template) is None:
                     raise ValueError(
                         f"catalogue: English '{domain_name}.{key}' uses format syntax "
                         "other than {name}"
@@ -144,7 +228,7 @@ class Catalogue:
         self.problems: list[str] = []
         self.translated: dict[str, frozenset[str]] = {}
         """Each language's usable texts, as ``domain.key``."""
-        tables: dict[str, dict[str, dict[str, str]]] = {name: {} for name in english}
+        tables: dict[str, dict[str, dict[str, str | Plural]]] = {name: {} for name in english}
         for language in {*strings, *self.supplied}:
             base = language.split("-")[0].lower()
             inherited = [] if base == language else [strings.get(base), self.supplied.get(base)]
@@ -154,15 +238,15 @@ class Catalogue:
                     self.problems.append(f"{language}: domain '{domain_name}' is not in English")
             usable: set[str] = set()
             for domain_name, messages in english.items():
-                merged = dict(messages)
+                merged = {key: _usable(text, DEFAULT_LANGUAGE) for key, text in messages.items()}
                 for layer in inherited + own:
                     for key, template in (layer or {}).get(domain_name, {}).items():
-                        problem = self._unusable(messages, key, template)
+                        problem = self._unusable(messages, key, template, language)
                         if problem:
                             if any(layer is mine for mine in own):  # else the base reports it
                                 self.problems.append(f"{language}: '{domain_name}.{key}' {problem}")
                         else:
-                            merged[key] = template
+                            merged[key] = _usable(template, language)
                             usable.add(f"{domain_name}.{key}")
                 tables[domain_name][language] = merged
             self.translated[language] = frozenset(usable)
@@ -171,7 +255,7 @@ class Catalogue:
             sorted(tables[next(iter(english))], key=lambda tag: (tag != DEFAULT_LANGUAGE, tag))
         )
 
-    def extended(self, supplied: Mapping[str, Mapping[str, Mapping[str, str]]]) -> Catalogue:
+    def extended(self, supplied: Mapping[str, Mapping[str, Mapping[str, Text]]]) -> Catalogue:
         """This catalogue with a researcher's texts over it: language -> domain -> key -> text.
 
         A supplied text wins over a shipped one, so a questionnaire may reword
@@ -185,9 +269,20 @@ class Catalogue:
         """The messages of one part of the software (``engine``, ``web``, ...)."""
         return self.domains[name]
 
-    def english(self) -> dict[str, dict[str, str]]:
-        """Every English text: domain -> key -> text."""
+    def english(self) -> dict[str, dict[str, Text]]:
+        """Every English text: domain -> key -> text (plural texts as their two forms)."""
         return {name: dict(messages) for name, messages in self.strings[DEFAULT_LANGUAGE].items()}
+
+    def own(self, language: str) -> dict[str, dict[str, Text]]:
+        """``language``'s own translations, as written (its language's under a regional tag's)."""
+        base = language.split("-")[0].lower()
+        layers = [self.strings.get(base), self.supplied.get(base)] if base != language else []
+        layers += [self.strings.get(language), self.supplied.get(language)]
+        found: dict[str, dict[str, Text]] = {}
+        for layer in filter(None, layers):
+            for domain_name, messages in layer.items():
+                found.setdefault(domain_name, {}).update(messages)
+        return found
 
     def missing(self, language: str) -> list[str]:
         """The texts (``domain.key``) ``language`` shows in English, for want of a translation.
@@ -207,12 +302,21 @@ class Catalogue:
         ]
 
     @staticmethod
-    def _unusable(english: Mapping[str, str], key: str, template: str) -> str:
+    def _unusable(english: Mapping[str, Text], key: str, template: Text, language: str) -> str:
         """Why a translation cannot be used ("" when it can)."""
         if key not in english:
             return "is not in English"
-        names = _placeholders(template)
-        wanted = _placeholders(english[key])
+        plural = not isinstance(english[key], str)
+        if plural != (not isinstance(template, str)):
+            kind = "plural forms" if plural else "one form"
+            return f"must have {kind}, as the English has; English is used"
+        if plural and len(template) != plural_count(language):
+            return (
+                f"has {len(template)} plural forms where '{language}' has "
+                f"{plural_count(language)}; English is used"
+            )
+        names = _forms_placeholders(template)
+        wanted = _forms_placeholders(english[key])
         assert wanted is not None
         if names is None or not names <= wanted:
             return f"has placeholders English does not give ({template!r}); English is used"

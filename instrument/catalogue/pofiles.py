@@ -31,7 +31,9 @@ __all__ = [
     "write_po_texts",
 ]
 
-Strings = dict[str, dict[str, str]]
+Text = str | tuple[str, ...]
+"""A text, or its plural forms (``msgid``/``msgid_plural``, ``msgstr[0]``, ``msgstr[1]``...)."""
+Strings = dict[str, dict[str, Text]]
 """domain -> key -> text."""
 
 
@@ -83,12 +85,14 @@ def read_template(path: Path) -> Strings:
     english: Strings = {}
     for message in _catalog(path.read_bytes(), str(path)):
         where = _split(message.context)
-        if message.id and where is not None and isinstance(message.id, str):
-            english.setdefault(where[0], {})[where[1]] = message.id
+        if message.id and where is not None:
+            english.setdefault(where[0], {})[where[1]] = (
+                message.id if isinstance(message.id, str) else tuple(message.id)
+            )
     return english
 
 
-def read_po_texts(path: Path | str, english: Mapping[str, Mapping[str, str]]) -> PoTexts:
+def read_po_texts(path: Path | str, english: Mapping[str, Mapping[str, Text]]) -> PoTexts:
     """The translations in the file ``path`` (see :func:`parse_po_texts`).
 
     :raises OSError: the file cannot be read.
@@ -96,7 +100,7 @@ def read_po_texts(path: Path | str, english: Mapping[str, Mapping[str, str]]) ->
     return parse_po_texts(Path(path).read_bytes(), str(path), english)
 
 
-def parse_po_texts(data: bytes, name: str, english: Mapping[str, Mapping[str, str]]) -> PoTexts:
+def parse_po_texts(data: bytes, name: str, english: Mapping[str, Mapping[str, Text]]) -> PoTexts:
     """The translations in ``data`` (a ``.po`` file called ``name``) that match today's English,
     and the entries that do not.
 
@@ -115,16 +119,15 @@ def parse_po_texts(data: bytes, name: str, english: Mapping[str, Mapping[str, st
                 (line, f"msgctxt {name!r} is not an interface text (none has that key)")
             )
             continue
-        if not isinstance(message.id, str) or not isinstance(message.string, str):
-            found.problems.append((line, f"{name}: plural forms are not used by any text"))
+        source = message.id if isinstance(message.id, str) else tuple(message.id)
+        if source != english[where[0]][where[1]]:
+            found.outdated.append(name)  # the English changed, or gained or lost plural forms
             continue
-        if message.id != english[where[0]][where[1]]:
-            found.outdated.append(name)
-            continue
-        if not message.string or message.fuzzy:
+        text = message.string if isinstance(message.string, str) else tuple(message.string or ())
+        if not any(text) or message.fuzzy:
             found.untranslated.append(name)
             continue
-        found.strings.setdefault(where[0], {})[where[1]] = message.string
+        found.strings.setdefault(where[0], {})[where[1]] = text
         found.lines[name] = line
     return found
 
@@ -144,8 +147,8 @@ def _report_repeats(data: bytes, found: PoTexts) -> None:
 
 
 def write_po_texts(
-    english: Mapping[str, Mapping[str, str]],
-    translated: Mapping[str, Mapping[str, str]],
+    english: Mapping[str, Mapping[str, Text]],
+    translated: Mapping[str, Mapping[str, Text]],
     *,
     language: str | None,
     comments: Mapping[str, str] | None = None,
@@ -171,10 +174,13 @@ def write_po_texts(
     for domain, messages in english.items():
         for key, text in messages.items():
             name = f"{domain}.{key}"
+            done = translated.get(domain, {}).get(key)
+            if not isinstance(text, str) and (done is None or isinstance(done, str)):
+                done = None  # Babel writes as many empty forms as the language has
             catalog.add(
                 text,
-                translated.get(domain, {}).get(key, ""),
-                flags=("python-brace-format",) if "{" in text else (),
+                "" if done is None and isinstance(text, str) else done,
+                flags=("python-brace-format",) if "{" in "".join(text) else (),
                 auto_comments=[comments[name]] if comments and name in comments else [],
                 context=name,
             )

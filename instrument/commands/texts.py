@@ -35,14 +35,7 @@ def texts(questionnaire: Path, language: str, output: Path | None) -> None:
         raise click.BadParameter(f"'{language}' is not a language code such as sw or pt-BR")
     target = output or questionnaire.parent / po_file_name(str(questionnaire), language)
     english = CATALOGUE.english()
-    known: dict[str, dict[str, str]] = {
-        domain: {key: CATALOGUE.domain(domain)(language, key) for key in messages}
-        for domain, messages in english.items()
-    }
-    known = {  # ours only where we translate it (not our English fallback)
-        domain: {key: text for key, text in messages.items() if text != english[domain][key]}
-        for domain, messages in known.items()
-    }
+    known = CATALOGUE.own(language)  # ours for this language, if we translate it
     if target.exists():
         try:
             kept = read_po_texts(target, english)

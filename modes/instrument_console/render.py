@@ -204,7 +204,7 @@ def constraint_text(view: QuestionView, style: Style, say: Say = ENGLISH) -> str
         else:
             parts.append(say(noun))
         if kind == "decimal" and view.places is not None:
-            parts.append(say("places_one") if view.places == 1 else say("places", n=view.places))
+            parts.append(say("places", n=view.places))
         if view.unit:
             parts.append(say("in_unit", unit=view.unit))
     elif kind in ("text", "long_text"):
