@@ -36,6 +36,7 @@ from instrument.store import (
     InterviewNotFound,
     InterviewWithdrawn,
     NewEvent,
+    PersonalChange,
     SaveResult,
     StaleRevision,
     Store,
@@ -87,10 +88,12 @@ class InterviewAccess:
         if record.status == "withdrawn" or not record.state:
             raise LookupError(f"interview {interview_id} holds no answers any more")
         engine = self.surveys.engine_for(record.questionnaire_version_id)
-        state = record.state
-        if personal_keys(engine.q):  # identifying answers are kept apart: put them back
-            state = merge(state, self.store.personal_answers(interview_id))
-        return Snapshot(record, State.from_json(state), engine)
+        if not personal_keys(engine.q):
+            return Snapshot(record, State.from_json(record.state), engine)
+        # Identifying answers are kept apart: put them back. Read after the row: if a save
+        # lands in between, this snapshot's revision is behind and any save from it is refused.
+        personal = self.store.personal_answers(interview_id)
+        return Snapshot(record, State.from_json(merge(record.state, personal)), engine, personal)
 
     def _checked(self, interview_id: str) -> Snapshot:
         try:
@@ -237,30 +240,34 @@ class InterviewAccess:
         now: dt.datetime,
         extra: Sequence[NewEvent] = (),
     ) -> SaveResult:
-        """Save the snapshot's state with its events; on a real save, move its record on."""
+        """Save the snapshot's state with its events; on a real save, move its record on.
+
+        Identifying answers are split off (:meth:`PersonalKeys.for_store`) and,
+        when they differ from those stored at the snapshot's revision, written by
+        the same atomic save: both land or neither does.
+        """
         state, record = snapshot.state, snapshot.record
-        personal = personal_keys(snapshot.questionnaire)
-        stored, answers = personal.split(state.to_json())
+        kept = personal_keys(snapshot.questionnaire).for_store(
+            state, [*engine_events(events, actor=actor), *extra]
+        )
         result = self.store.save_interview(
             record.id,
             expected_revision=expected,
-            state=stored,
+            state=kept.state,
             status=status_of(state),
             mode=state.mode,
             language=state.language,
-            events=personal.events([*engine_events(events, actor=actor), *extra]),
+            events=kept.events,
             idempotency_key=key,
             now=now,
             # coded from the state as stored, as an export coding the stored state would
-            export_row=self.surveys.export_row(
-                record.questionnaire_version_id, State.from_json(stored) if answers else state
-            ),
+            export_row=self.surveys.export_row(record.questionnaire_version_id, kept.row_state),
+            personal=PersonalChange.between(snapshot.personal, kept.personal),
         )
         if not result.replayed:
             assert result.record is not None
             snapshot.record = result.record
-            if personal:  # after the save: a refused save changes nothing here either
-                self.store.set_personal_answers(record.id, answers, now=now)
+            snapshot.personal = kept.personal
             for kind, at, mode, data in notices_for(events, state.mode):
                 self._tell(kind, record.id, at, mode, data)
         return result

@@ -15,15 +15,30 @@ import dataclasses
 import re
 import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+from instrument.engine import State
 from instrument.model import Questionnaire
 from instrument.store import NewEvent
 
-__all__ = ["PersonalKeys", "merge", "personal_keys"]
+__all__ = ["ForStore", "PersonalKeys", "merge", "personal_keys"]
 
 _SUFFIX = re.compile(r"(?:_-?\d+)+\Z")
 """A loop iteration's suffix after a variable's name: ``_1``, ``_96``, ``_2_1``..."""
+
+
+class ForStore(NamedTuple):
+    """An interview as the store keeps it (see :meth:`PersonalKeys.for_store`)."""
+
+    state: dict[str, Any]
+    """The state JSON to save: without the identifying answers."""
+    personal: dict[str, Any]
+    """The identifying answers, for ``personal_answers``."""
+    events: list[NewEvent]
+    """The events to store, without an identifying answer's value."""
+    row_state: State
+    """The state its export row is coded from: as stored, so a row coded later from the
+    stored state is the same."""
 
 
 class PersonalKeys:
@@ -58,6 +73,12 @@ class PersonalKeys:
             return state_json, {}
         kept = {k: v for k, v in answers.items() if k not in personal}
         return {**state_json, "answers": kept}, personal
+
+    def for_store(self, state: State, events: list[NewEvent]) -> ForStore:
+        """What to store for ``state`` and its ``events``: the one place that splits them."""
+        stored, personal = self.split(state.to_json())
+        row_state = State.from_json(stored) if personal else state
+        return ForStore(stored, personal, self.events(events), row_state)
 
     def events(self, events: list[NewEvent]) -> list[NewEvent]:
         """The events to store: an identifying answer's value is left out (its variable stays),

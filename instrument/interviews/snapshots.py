@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from instrument.engine import Engine, State
 from instrument.model import Questionnaire
@@ -42,12 +43,15 @@ class Snapshot:
 
     ``record.state`` is the JSON the store returned (or the dict that was
     saved); ``state`` is the same decoded. The service moves ``record`` on
-    when it saves.
+    when it saves. ``personal`` holds the identifying answers stored at that
+    revision (kept apart, see :mod:`instrument.interviews.personal`; merged
+    into ``state``), so a save writes them only when they changed.
     """
 
     record: InterviewRecord
     state: State
     engine: Engine
+    personal: dict[str, Any] = field(default_factory=dict)
 
     @property
     def questionnaire(self) -> Questionnaire:

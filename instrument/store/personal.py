@@ -8,51 +8,32 @@ dataset builder, the export rows, the paradata and every export (which read
 only those) cannot hold them. The interview service puts them back into the
 state it decodes, so fills still show a name during the interview
 (:mod:`instrument.interviews.personal`). Withdrawal deletes them.
+
+They are written only as part of the interview's own save (a
+:class:`~instrument.store.records.PersonalChange` given to ``save_interview``,
+in its transaction or its one statement), so the state and the personal
+answers land together or not at all, and a replayed, stale or withdrawn save
+writes neither.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_json
-from instrument.store.plumbing import StoreBase, utc
+from instrument.store.plumbing import StoreBase
+from instrument.store.records import PersonalChange
 from instrument.store.schema import personal_answers
 
-__all__ = ["PersonalAnswers"]
+__all__ = ["PersonalAnswers", "personal_rows", "refuse_nul_in_personal", "write_personal"]
 
 
 class PersonalAnswers(StoreBase):
-    """:meth:`set_personal_answers` and :meth:`personal_answers`."""
-
-    def set_personal_answers(
-        self, interview_id: str, values: Mapping[str, Any], *, now: dt.datetime | None = None
-    ) -> None:
-        """Make ``values`` (variable key -> JSON value) the interview's personal answers.
-
-        Replaces what was there, in one transaction: a key no longer in
-        ``values`` (an answer cleared by going back) is deleted with it.
-        """
-        refuse_nul("interview id", interview_id)
-        for key, value in values.items():
-            refuse_nul("personal answer variable", key)
-            refuse_nul_in_json(f"personal answer {key}", value)
-        at = utc(now)
-        with self._transaction(write=True) as connection:
-            connection.execute(
-                personal_answers.delete().where(personal_answers.c.interview_id == interview_id)
-            )
-            if values:
-                connection.execute(
-                    personal_answers.insert(),
-                    [
-                        {"interview_id": interview_id, "variable": k, "value": v, "updated_at": at}
-                        for k, v in values.items()
-                    ],
-                )
+    """:meth:`personal_answers`; they are written by ``save_interview`` and ``import_interviews``."""
 
     def personal_answers(self, interview_id: str) -> dict[str, Any]:
         """The interview's personal answers by variable key (empty when it has none)."""
@@ -65,3 +46,43 @@ class PersonalAnswers(StoreBase):
                 )
             )
             return {variable: value for variable, value in rows.all()}  # noqa: C416 (Rows)
+
+
+def refuse_nul_in_personal(put: Mapping[str, Any], drop: Iterable[str] = ()) -> None:
+    """Personal answers' keys and values checked for NULs before a save or import sends anything."""
+    for key in drop:
+        refuse_nul("personal answer variable", key)
+    for key, value in put.items():
+        refuse_nul("personal answer variable", key)
+        refuse_nul_in_json(f"personal answer {key}", value)
+
+
+def personal_rows(
+    interview_id: str, put: Mapping[str, Any], now: dt.datetime
+) -> list[dict[str, Any]]:
+    """Rows of ``personal_answers`` for an interview's answers ``put``."""
+    return [
+        {"interview_id": interview_id, "variable": k, "value": v, "updated_at": now}
+        for k, v in put.items()
+    ]
+
+
+def write_personal(
+    connection: sa.Connection, interview_id: str, change: PersonalChange, now: dt.datetime
+) -> None:
+    """Apply ``change`` inside the caller's transaction (the save's, after its compare-and-set).
+
+    The rows it replaces are deleted and inserted again: two plain statements
+    that mean the same on SQLite and PostgreSQL (PostgreSQL's one-statement save
+    does the same with an upsert, see ``DirectStatements.save_sql``).
+    """
+    gone = [*change.drop, *change.put]
+    if gone:
+        connection.execute(
+            personal_answers.delete().where(
+                personal_answers.c.interview_id == interview_id,
+                personal_answers.c.variable.in_(gone),
+            )
+        )
+    if change.put:
+        connection.execute(personal_answers.insert(), personal_rows(interview_id, change.put, now))

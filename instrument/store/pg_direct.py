@@ -51,7 +51,7 @@ class DirectStatements:
             raise ValueError("direct statements need PostgreSQL through psycopg 3")
         self._engine = engine
         self._returned = tuple(returned_columns)
-        self._saves: dict[tuple[int, bool], str] = {}
+        self._saves: dict[tuple[int, bool, int, bool], str] = {}
         self._event_keys: list[tuple[str, str, str, str, str, str]] = []
 
     def revision_of(self, interview_id: str) -> int | None:
@@ -60,7 +60,11 @@ class DirectStatements:
         return None if row is None else int(row[0])
 
     def save(
-        self, params: Mapping[str, Any], event_count: int, with_key: bool
+        self,
+        params: Mapping[str, Any],
+        event_count: int,
+        with_key: bool,
+        personal: tuple[int, bool] = (0, False),
     ) -> dict[str, Any] | None:
         """Run the one-statement save; the returned row by column name, or None if it matched nothing.
 
@@ -70,7 +74,7 @@ class DirectStatements:
         refuses before sending anything.
         """
         try:
-            row = self._run(self.save_sql(event_count, with_key), params)
+            row = self._run(self.save_sql(event_count, with_key, *personal), params)
         except pg_errors.UniqueViolation as exc:
             raise KeyAlreadyUsed from exc
         except psycopg.DataError as exc:
@@ -103,7 +107,9 @@ class DirectStatements:
             )
         return keys
 
-    def save_sql(self, event_count: int, with_key: bool) -> str:
+    def save_sql(
+        self, event_count: int, with_key: bool, personal_put: int = 0, personal_drop: bool = False
+    ) -> str:
         """The save as one statement with data-modifying CTEs (built once per shape).
 
         The compare-and-set UPDATE, the idempotency key and the events are one
@@ -117,8 +123,15 @@ class DirectStatements:
         ``b_now``, ``b_finished``, ``b_count``, ``b_key``, and per event ``eN_kind``,
         ``eN_variable``, ``eN_value`` (JSON text or None), ``eN_mode``,
         ``eN_actor``, ``eN_at``.
+
+        An interview's identifying answers that changed are written by the same
+        statement, from the same ``saved`` row: ``personal_put`` upserts
+        (parameters ``pN_variable``, ``pN_value`` as JSON text or None) and,
+        with ``personal_drop``, a delete of the keys in ``b_drop`` (a list).
+        The two never name the same key (``PersonalChange``), so no row is
+        touched twice in the statement.
         """
-        shape = (event_count, with_key)
+        shape = (event_count, with_key, personal_put, personal_drop)
         cached = self._saves.get(shape)
         if cached is not None:
             return cached
@@ -157,6 +170,25 @@ class DirectStatements:
                 " SELECT saved.id, saved.last_seq - %(b_count)s + e.n, e.kind, e.variable, e.value,"
                 " e.mode, e.actor, e.at"
                 f" FROM saved, (VALUES {rows}) AS e(n, kind, variable, value, mode, actor, at))"
+            )
+        if personal_drop:
+            parts.append(
+                ", dropped_personal AS (DELETE FROM personal_answers USING saved"
+                " WHERE personal_answers.interview_id = saved.id"
+                " AND personal_answers.variable = ANY(CAST(%(b_drop)s AS VARCHAR[])))"
+            )
+        if personal_put:
+            rows = ", ".join(
+                f"(CAST(%(p{i}_variable)s AS VARCHAR), CAST(%(p{i}_value)s AS JSON))"
+                for i in range(1, personal_put + 1)
+            )
+            parts.append(
+                ", put_personal AS (INSERT INTO personal_answers"
+                " (interview_id, variable, value, updated_at)"
+                " SELECT saved.id, p.variable, p.value, %(b_now)s"
+                f" FROM saved, (VALUES {rows}) AS p(variable, value)"
+                " ON CONFLICT (interview_id, variable)"
+                " DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at)"
             )
         parts.append(f" SELECT {returned} FROM saved")
         return self._saves.setdefault(shape, "".join(parts))

@@ -9,7 +9,7 @@ request or an export can keep them as long as it likes. ``state`` and event
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ __all__ = [
     "InterviewWithdrawn",
     "NewEvent",
     "NulCharacterRefused",
+    "PersonalChange",
     "PostgresDriverMissing",
     "QuestionnaireVersion",
     "QuestionnaireVersionConflict",
@@ -274,6 +275,30 @@ class WithdrawalReport:
     tokens_revoked: int = 0
     preload_values_deleted: int = 0
     personal_answers_deleted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalChange:
+    """How an interview's identifying answers changed since they were last stored.
+
+    Given to :meth:`Store.save_interview`, which writes it in the same atomic
+    save as the state, so the two never disagree: ``put`` (variable key -> JSON
+    value) is written, inserted or replaced, and the keys in ``drop`` (answers
+    cleared by going back) are deleted. A save without one leaves them as they are.
+    """
+
+    put: Mapping[str, Any] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
+
+    @classmethod
+    def between(
+        cls, stored: Mapping[str, Any], current: Mapping[str, Any]
+    ) -> PersonalChange | None:
+        """What turns ``stored`` into ``current``; None when they are equal (nothing to write)."""
+        if stored == current:
+            return None
+        put = {k: v for k, v in current.items() if k not in stored or stored[k] != v}
+        return cls(put, tuple(k for k in stored if k not in current))
 
 
 @dataclass(frozen=True, slots=True)

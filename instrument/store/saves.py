@@ -24,6 +24,7 @@ from instrument.store.nul import (
     refuse_nul_in_events,
     refuse_nul_in_json,
 )
+from instrument.store.personal import refuse_nul_in_personal, write_personal
 from instrument.store.plumbing import PLAIN_COLUMNS, KeyAlreadyUsed, TextWithNul, utc
 from instrument.store.records import (
     InterviewNotFound,
@@ -31,6 +32,7 @@ from instrument.store.records import (
     InterviewWithdrawn,
     NewEvent,
     NulCharacterRefused,
+    PersonalChange,
     SaveResult,
     StaleRevision,
     StoreError,
@@ -157,6 +159,7 @@ class InterviewSaves(Interviews):
         now: dt.datetime | None = None,
         language: str | None = None,
         export_row: str | None = None,
+        personal: PersonalChange | None = None,
     ) -> SaveResult:
         """Save a new state snapshot and append events, all or nothing.
 
@@ -170,6 +173,13 @@ class InterviewSaves(Interviews):
         ``export_row`` is the dataset row this state gives (see
         :class:`instrument.dataset.RowCoder`); without one the stored row is
         cleared, so a row is never older than its state.
+
+        ``personal``, when given, is how the interview's identifying answers
+        changed (:class:`PersonalChange`): written in the same transaction (on
+        PostgreSQL, the same statement) as the state, so both land or neither
+        does; a replayed, stale or withdrawn save writes it no more than the
+        state. Without it they are left as they are, and nothing is added to
+        the save.
 
         A NUL character anywhere in the state, the events or the other texts
         raises :class:`NulCharacterRefused` (naming where) and writes nothing,
@@ -186,6 +196,8 @@ class InterviewSaves(Interviews):
         # Serialised once: the same text is checked for NULs and written.
         state_text = compact_json(state) if self._own_json else None
         checks = (interview_id, mode, language, idempotency_key, export_row, events, value_texts)
+        if personal is not None:
+            refuse_nul_in_personal(personal.put, personal.drop)
         if self._direct is None or state_text is None:
             # Core would store a NUL (SQLite) or fail in the driver: every text is checked here.
             _refuse_nul_in_save(*checks, state, state_text)
@@ -209,7 +221,7 @@ class InterviewSaves(Interviews):
             state_json = state_text if state_text is not None else compact_json(state)
             try:
                 saved = self._save_in_one_statement(
-                    params, state_json, events, value_texts, idempotency_key, mode, now
+                    params, state_json, events, value_texts, idempotency_key, mode, now, personal
                 )
             except TextWithNul:
                 _refuse_nul_in_save(*checks, state, state_text)  # names where it is
@@ -225,7 +237,7 @@ class InterviewSaves(Interviews):
         else:
             try:
                 row, first_seq = self._save_in_a_transaction(
-                    params, events, value_texts, idempotency_key, mode, now
+                    params, events, value_texts, idempotency_key, mode, now, personal
                 )
             except KeyAlreadyUsed:
                 row = None
@@ -257,8 +269,10 @@ class InterviewSaves(Interviews):
         idempotency_key: str | None,
         mode: str,
         now: dt.datetime,
+        personal: PersonalChange | None,
     ) -> tuple[sa.Row[Any] | None, int | None]:
-        """The save as an UPDATE and two INSERTs in one write transaction (SQLite)."""
+        """The save as an UPDATE and two INSERTs (and the personal answers' change) in one
+        write transaction (SQLite)."""
         with self._transaction(write=True) as connection:
             # Compare-and-set: matches only at the expected revision. SQLite's
             # BEGIN IMMEDIATE holds the write lock throughout.
@@ -303,6 +317,8 @@ class InterviewSaves(Interviews):
                         for offset, (item, text) in enumerate(zip(events, value_texts))
                     ],
                 )
+            if personal is not None:  # after the compare-and-set matched: never on a refused save
+                write_personal(connection, params["b_id"], personal, now)
         return row, first_seq
 
     def _save_in_one_statement(
@@ -314,6 +330,7 @@ class InterviewSaves(Interviews):
         idempotency_key: str | None,
         mode: str,
         now: dt.datetime,
+        personal: PersonalChange | None,
     ) -> dict[str, Any] | None:
         """The save as one statement without BEGIN/COMMIT (PostgreSQL; see ``DirectStatements.save_sql``).
 
@@ -334,8 +351,15 @@ class InterviewSaves(Interviews):
             values[event_mode] = item.mode or mode
             values[actor] = item.actor
             values[at] = utc(item.at) if item.at is not None else now
+        shape = (0, False)
+        if personal is not None:
+            shape = (len(personal.put), bool(personal.drop))
+            values["b_drop"] = list(personal.drop)
+            for n, (variable, value) in enumerate(personal.put.items(), start=1):
+                values[f"p{n}_variable"] = variable
+                values[f"p{n}_value"] = None if value is None else compact_json(value)
         try:
-            return self._direct.save(values, len(events), idempotency_key is not None)
+            return self._direct.save(values, len(events), idempotency_key is not None, shape)
         except KeyAlreadyUsed:
             return None
 
