@@ -23,7 +23,7 @@ from instrument.exporting import ExportRequest, run_export
 from instrument.interviews import Saved
 from instrument.loader import load_questionnaire_text
 from instrument.plugins import PluginFacade, get_plugin_manager
-from instrument.store import Store
+from instrument.store import Store, open_store
 from instrument.store.schema import interviews
 from tests.store_fixtures import *
 
@@ -174,3 +174,56 @@ def test_withdrawing_a_case_deletes_its_personal_answers(store: Store, tmp_path)
     assert report.interview_ids == (interview_id,) and report.personal_answers_deleted == 3
     assert store.personal_answers(interview_id) == {}
     assert len(store.personal_answers(other)) == 3  # another respondent's stay
+
+
+def test_simulated_interviews_keep_identifying_answers_apart(database_url: str, tmp_path) -> None:
+    """`instrument simulate --database` splits made-up names off as the interview service does."""
+    path = tmp_path / "roster.yaml"
+    # distinctive made-up names and emails (the simulator draws from these patterns)
+    distinct = ROSTER.replace(
+        "    text: What email address can we write to?\n",
+        "    text: What email address can we write to?\n"
+        "    checks:\n      - error_if: \"not regex(email, '^Zq[a-z]{8}@example[.]org$')\"\n"
+        "        message: Not an email address.\n",
+    ).replace(
+        "        text: What is the first name of person {{ loop.number }}?\n",
+        "        text: What is the first name of person {{ loop.number }}?\n"
+        "        checks:\n          - error_if: \"not regex(first_name, '^Zq[a-z]{8}$')\"\n"
+        "            message: Not a name.\n",
+    )
+    assert distinct.count("regex") == 2
+    path.write_text(distinct, encoding="utf-8")
+    simulated = CliRunner().invoke(
+        cli,
+        ["simulate", str(path), "-n", "12", "--seed", "3", "--database", database_url,
+         "--now", "2026-03-01T10:00"],
+    )  # fmt: skip
+    assert simulated.exit_code in (0, 3), simulated.output
+    with open_store(database_url) as store:
+        records = list(store.iter_interviews("roster", include_test=True))
+        personal = {record.id: store.personal_answers(record.id) for record in records}
+        secrets = {v for answers in personal.values() for v in answers.values() if v}
+        assert any("email" in answers for answers in personal.values()) and secrets
+        assert all(secret.startswith("Zq") for secret in secrets)
+        for record in records:
+            assert not any(k.startswith(("first_name", "email")) for k in record.state["answers"])
+            events = store.events_for(record.id)
+            assert all(
+                e.value is None for e in events if e.variable and e.variable in personal[record.id]
+            )
+            assert not any(secret in json.dumps([e.value for e in events]) for secret in secrets)
+        out = tmp_path / "out"
+        exported = CliRunner().invoke(
+            cli,
+            ["export", "--questionnaire", "roster", "--out", str(out), "--database", database_url,
+             "--include-test", "--long-loops", "--no-progress",
+             "--secret-file", str(_secret(tmp_path))],
+        )  # fmt: skip
+        assert exported.exit_code == 0, exported.output
+        for file in out.iterdir():
+            data = file.read_text(encoding="utf-8", errors="replace")
+            assert not any(secret in data for secret in secrets), file.name
+        withdrawn = records[0].id
+        count = len(personal[withdrawn])
+        assert store.withdraw_interview(withdrawn, now=T0).personal_answers_deleted == count
+        assert store.personal_answers(withdrawn) == {}

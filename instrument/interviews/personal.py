@@ -6,7 +6,9 @@ question marked ``identifying`` asks for personal data, and the store keeps
 those apart (:mod:`instrument.store.personal`), out of ``interviews.state``
 and the event log that exports, export rows and paradata read. So the
 interview service splits them off each state it saves, blanks their values in
-the events it stores, and merges them back into each state it reads.
+the events it stores, and merges them back into each state it reads; the
+simulator's stored test interviews (``instrument simulate --database``) go
+through the same :meth:`PersonalKeys.for_store`.
 """
 
 from __future__ import annotations

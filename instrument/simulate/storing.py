@@ -2,7 +2,10 @@
 
 Each interview goes in with its events and its export row, as the web and
 telephone modes store theirs, and marked as a test, so exports leave them out
-unless asked (``--include-test``).
+unless asked (``--include-test``). Made-up answers to identifying questions
+are kept apart as the interview service keeps real ones: split off by the same
+:meth:`~instrument.interviews.personal.PersonalKeys.for_store` into
+``personal_answers``, never in the stored state, events or export row.
 """
 
 from __future__ import annotations
@@ -50,12 +53,14 @@ class SimulationStorer:
         self, store: Store, version_id: int, where: str, questionnaire: Questionnaire
     ) -> None:
         from instrument.dataset.rows import RowCoder
+        from instrument.interviews.personal import personal_keys
 
         self.store = store
         self.version_id = version_id
         self.where = where
         # Each interview is stored with its export row, as the web and phone modes store it.
         self.rows = RowCoder(questionnaire)
+        self.personal = personal_keys(questionnaire)
         self.stored = 0
         self.seconds = 0.0
         self._pending: list[Any] = []
@@ -84,17 +89,21 @@ class SimulationStorer:
             next((e.data.get("actor") for e in interview.events if e.kind == "answer"), None)
             or "respondent"
         )
+        kept = self.personal.for_store(
+            state, events_for_store(interview.events, default_actor=actor)
+        )
         self._pending.append(
             ImportedInterview(
-                state=state.to_json(),
+                state=kept.state,
                 status=status_for_outcome(state.outcome),
                 mode=state.mode,
                 language=state.language,
-                events=events_for_store(interview.events, default_actor=actor),
+                events=kept.events,
                 is_test=True,
                 started_at=interview.started_at,
                 finished_at=state.finished_at,
-                export_row=self.rows.encode(state),
+                export_row=self.rows.encode(kept.row_state),
+                personal=kept.personal,
             )
         )
         if len(self._pending) >= self.BATCH:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from instrument.store.engine import PreSerialized, compact_json
 from instrument.store.nul import refuse_nul, refuse_nul_in_events, refuse_nul_in_json
+from instrument.store.personal import personal_rows, refuse_nul_in_personal
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import ImportedInterview
 from instrument.store.schema import (
@@ -22,6 +23,7 @@ from instrument.store.schema import (
     INTERVIEW_STATUSES,
     answer_events,
     interviews,
+    personal_answers,
     questionnaire_versions,
 )
 
@@ -39,6 +41,7 @@ def _refuse_nul_in_item(item: ImportedInterview, value_texts: list[str | None] |
     ):
         refuse_nul(field, text)
     refuse_nul_in_events(item.events, value_texts)
+    refuse_nul_in_personal(item.personal)
 
 
 class InterviewImports(StoreBase):
@@ -58,7 +61,9 @@ class InterviewImports(StoreBase):
         other systems, where nobody else can be editing these interviews: each
         batch of ``batch_size`` interviews and all their events go in one
         transaction with one multi-row insert per table, instead of two
-        durable transactions per interview.
+        durable transactions per interview. An interview's identifying
+        answers (``ImportedInterview.personal``) go to ``personal_answers``
+        in the same transaction, never into its state.
         """
         now = utc(now)
         with self._transaction() as connection:
@@ -87,6 +92,7 @@ class InterviewImports(StoreBase):
     ) -> int:
         interview_rows = []
         event_rows = []
+        personal_answer_rows = []
         for item in batch:
             if item.status not in INTERVIEW_STATUSES or item.status == "withdrawn":
                 raise ValueError(f"cannot import an interview with status {item.status!r}")
@@ -120,6 +126,7 @@ class InterviewImports(StoreBase):
                     "finished_at": finished if item.status in FINISHED_STATUSES else None,
                 }
             )
+            personal_answer_rows += personal_rows(new_id, item.personal, now)
             for seq, event in enumerate(item.events, start=1):
                 text = value_texts[seq - 1] if value_texts is not None else None
                 event_rows.append(
@@ -138,4 +145,6 @@ class InterviewImports(StoreBase):
             connection.execute(interviews.insert(), interview_rows)
             if event_rows:
                 connection.execute(answer_events.insert(), event_rows)
+            if personal_answer_rows:
+                connection.execute(personal_answers.insert(), personal_answer_rows)
         return len(interview_rows)

@@ -316,3 +316,5 @@ class ImportedInterview:
     finished_at: dt.datetime | None = None
     interview_id: str | None = None
     export_row: str | None = None
+    personal: Mapping[str, Any] = field(default_factory=dict)
+    """Its identifying answers (variable key -> JSON value), stored in ``personal_answers``."""
