@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from instrument.dataset.orders import shown_order
+from instrument.dataset.personal import merge, personal_keys
 from instrument.engine import Event, State, Step
 from instrument.interviews.notices import Listener, notices_for
 from instrument.interviews.outcomes import (
@@ -28,7 +29,6 @@ from instrument.interviews.outcomes import (
     Stale,
     Unavailable,
 )
-from instrument.interviews.personal import merge, personal_keys
 from instrument.interviews.snapshots import Snapshot, SnapshotCache
 from instrument.interviews.surveys import Surveys
 from instrument.model import Questionnaire

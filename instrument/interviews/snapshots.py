@@ -44,7 +44,7 @@ class Snapshot:
     ``record.state`` is the JSON the store returned (or the dict that was
     saved); ``state`` is the same decoded. The service moves ``record`` on
     when it saves. ``personal`` holds the identifying answers stored at that
-    revision (kept apart, see :mod:`instrument.interviews.personal`; merged
+    revision (kept apart, see :mod:`instrument.dataset.personal`; merged
     into ``state``), so a save writes them only when they changed.
     """
 

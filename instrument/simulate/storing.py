@@ -4,7 +4,7 @@ Each interview goes in with its events and its export row, as the web and
 telephone modes store theirs, and marked as a test, so exports leave them out
 unless asked (``--include-test``). Made-up answers to identifying questions
 are kept apart as the interview service keeps real ones: split off by the same
-:meth:`~instrument.interviews.personal.PersonalKeys.for_store` into
+:meth:`~instrument.dataset.personal.PersonalKeys.for_store` into
 ``personal_answers``, never in the stored state, events or export row.
 """
 
@@ -52,8 +52,8 @@ class SimulationStorer:
     def __init__(
         self, store: Store, version_id: int, where: str, questionnaire: Questionnaire
     ) -> None:
+        from instrument.dataset.personal import personal_keys
         from instrument.dataset.rows import RowCoder
-        from instrument.interviews.personal import personal_keys
 
         self.store = store
         self.version_id = version_id

@@ -7,7 +7,7 @@ variable key, and not in ``interviews.state`` or ``answer_events``: so the
 dataset builder, the export rows, the paradata and every export (which read
 only those) cannot hold them. The interview service puts them back into the
 state it decodes, so fills still show a name during the interview
-(:mod:`instrument.interviews.personal`). Withdrawal deletes them.
+(:mod:`instrument.dataset.personal`). Withdrawal deletes them.
 
 They are written only as part of the interview's own save (a
 :class:`~instrument.store.records.PersonalChange` given to ``save_interview``,

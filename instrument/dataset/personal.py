@@ -8,7 +8,9 @@ and the event log that exports, export rows and paradata read. So the
 interview service splits them off each state it saves, blanks their values in
 the events it stores, and merges them back into each state it reads; the
 simulator's stored test interviews (``instrument simulate --database``) go
-through the same :meth:`PersonalKeys.for_store`.
+through the same :meth:`PersonalKeys.for_store`. It lives with the dataset
+because both of those may import it (the layers in pyproject.toml), and the
+dataset plan leaves the same variables out.
 """
 
 from __future__ import annotations
