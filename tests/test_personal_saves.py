@@ -28,6 +28,7 @@ from instrument.interviews import Replayed, Saved, Stale
 from instrument.store import (
     InterviewWithdrawn,
     NewEvent,
+    NulCharacterRefused,
     PersonalChange,
     StaleRevision,
     Store,
@@ -260,10 +261,9 @@ store.save_interview(
 """
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_process_killed_mid_save_leaves_neither(store: Store, database_url: str) -> None:
     """SQLite: the process dies inside the save's transaction (after the state's UPDATE)."""
-    if store.dialect != "sqlite":
-        pytest.skip("the PostgreSQL variant kills the connection: see the next test")
     interview_id = _interview(store)
     script = textwrap.dedent(_DIE_MID_SAVE)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree's code, whatever is installed
@@ -277,10 +277,11 @@ def test_a_process_killed_mid_save_leaves_neither(store: Store, database_url: st
     assert store.personal_answers(interview_id) == {}
 
 
-def test_a_connection_killed_mid_save_leaves_neither(store: Store, database_url: str) -> None:
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_connection_killed_mid_save_leaves_neither(store: Store) -> None:
     """PostgreSQL: the server ends the save's connection while it writes the personal answers."""
-    if store.dialect != "postgresql":
-        pytest.skip("SQLite has no server connection: see the previous test")
     interview_id = _interview(store)
     with store.engine.begin() as connection:
         connection.exec_driver_sql(
@@ -303,6 +304,15 @@ def test_a_connection_killed_mid_save_leaves_neither(store: Store, database_url:
     assert store.personal_answers(interview_id) == {}
     again = _save(store, interview_id, 0, personal=change, idempotency_key="k1")
     assert not again.replayed and store.personal_answers(interview_id) == {"first_name_1": "Ada"}
+
+
+def test_a_nul_in_a_personal_answer_is_refused_before_anything_is_written(store: Store) -> None:
+    interview_id = _interview(store)
+    for change in (PersonalChange({"email": "a\x00b"}), PersonalChange({"e\x00": "a"})):
+        with pytest.raises(NulCharacterRefused, match="personal answer"):
+            _save(store, interview_id, 0, personal=change)
+    assert store.load_interview(interview_id).revision == 0
+    assert store.personal_answers(interview_id) == {}
 
 
 def test_opened_store_sees_the_saved_personal_answers(database_url: str) -> None:
