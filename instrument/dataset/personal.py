@@ -55,7 +55,8 @@ class PersonalKeys:
         self.looped = frozenset(looped)
 
     def __bool__(self) -> bool:
-        return bool(self.names)
+        # a roster's names are often its only identifying questions, all inside a loop
+        return bool(self.names or self.looped)
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
@@ -69,7 +70,7 @@ class PersonalKeys:
 
     def split(self, state_json: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(state to save without them, the identifying answers)``."""
-        if not self.names:  # most questionnaires: nothing to do on the page turn
+        if not self:  # most questionnaires: nothing to do on the page turn
             return state_json, {}
         answers = state_json.get("answers") or {}
         personal = {k: v for k, v in answers.items() if k in self}
@@ -87,7 +88,7 @@ class PersonalKeys:
     def events(self, events: list[NewEvent]) -> list[NewEvent]:
         """The events to store: an identifying answer's value is left out (its variable stays),
         and so is a confirmed soft check's message, whose fills may show one."""
-        if not self.names or not any(map(self._holds_personal, events)):
+        if not self or not any(map(self._holds_personal, events)):
             return events
         return [self._without_personal(e) if self._holds_personal(e) else e for e in events]
 

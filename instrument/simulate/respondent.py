@@ -200,6 +200,8 @@ class Respondent:
             return
         kind = view.type
         if kind in ("single", "yesno"):
+            if not view.options:  # a choice filter offered none: nothing to pick, leave it
+                return
             code = self._code(view)
             answers[key] = code
             if view.other_key is not None:
