@@ -156,8 +156,11 @@ def _short_draws(rng: random.Random) -> Any:
         import rstr
 
         class ShortDraws(rstr.Rstr):
+            extra = 8  # at most this many repeats past a repeat's least
+
             def _handle_repeat(self, start_range: int, end_range: int, value: str) -> str:
-                return super()._handle_repeat(start_range, min(end_range, start_range + 8), value)
+                end = min(end_range, start_range + self.extra)
+                return super()._handle_repeat(start_range, end, value)
 
         _DRAWS = ShortDraws
     return _DRAWS(rng)
@@ -170,7 +173,9 @@ def text_matching(pattern: str, rng: random.Random, max_length: int) -> str | No
     except re.error:
         return None
     draw = _short_draws(rng)
-    for _ in range(5):
+    # shorter each time: repeats inside repeats (a phone pattern's `(...)+`) soon outgrow the field
+    for extra in (8, 4, 2, 1, 0):
+        draw.extra = extra
         try:
             text = draw.xeger(pattern)
         except Exception:
