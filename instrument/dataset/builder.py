@@ -7,7 +7,9 @@ Each value is then coded by the questionnaire's missing frame (default
 -1 don't know, -2 refused, -8 routed past, -9 on the route but unanswered).
 
 Each interview becomes one export row (:mod:`.rows`): the one stored with
-it when usable, else coded here from its state. Several questionnaire
+it when usable, else coded here from its state, with its identifying answers
+merged back in memory when the caller can read them (``personal``), so values
+derived from them are those of the interview (:mod:`.personal`). Several questionnaire
 versions are united by variable name (:mod:`.versions`); the interview
 variables come first (:mod:`.admin`). The result is a :class:`~.dataset.Dataset`.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +34,16 @@ from .codebook import Codebook
 from .coding import CHUNK, DatasetError, light_state, parse_time
 from .dataset import Dataset
 from .limits import shorten_labels
+from .personal import merge, personal_keys
 from .pseudonym import Pseudonymiser
 from .rows import OUTCOME_CODES, RowCoder
 from .versions import collision_notes, harmonise, identifying_note
 
-__all__ = ["Dataset", "DatasetError", "build_dataset", "int_dtype_for"]
+__all__ = ["Dataset", "DatasetError", "PersonalSource", "build_dataset", "int_dtype_for"]
+
+PersonalSource = Callable[[Collection[str]], Mapping[str, Mapping[str, Any]]]
+"""Reads the identifying answers of many interviews at once, by interview id
+(``Store.personal_answers_of``)."""
 
 OUTCOME_OF_CODE = {str(code): outcome for outcome, code in OUTCOME_CODES.items()}
 
@@ -109,6 +116,7 @@ def build_dataset(
     pseudonymiser: Pseudonymiser | None = None,
     interviewers: Mapping[str, str] | Iterable[Any] | None = None,
     exported_at: dt.datetime | None = None,
+    personal: PersonalSource | None = None,
 ) -> Dataset:
     """Turn stored interviews into one harmonised :class:`Dataset`.
 
@@ -127,6 +135,13 @@ def build_dataset(
     to the staff id of its interviewer, or is an iterable of store events to
     read that from. ``progress(n)`` is called with the number of interviews
     read since the last call.
+
+    ``personal`` reads stored interviews' identifying answers (``Store.personal_answers_of``):
+    a state coded here (no usable row) of a version with identifying questions gets
+    them merged back first, in bulk per chunk, so a value derived from one (an age
+    from a date of birth) is what the interview had, as in the row its save stored.
+    They reach no column. Without it, states are coded as given: pass it whenever
+    they come from a store.
     """
     pseudonymiser = pseudonymiser or Pseudonymiser()
     exported_at = exported_at or dt.datetime.now(dt.UTC)
@@ -237,7 +252,7 @@ def build_dataset(
         coder = coders[h]
         rows = rows_of.get(h)
         if rows is None:
-            rows = rows_of[h] = _VersionRows(coder)
+            rows = rows_of[h] = _VersionRows(coder, personal if personal_keys(q) else None)
         if export_row is not None and coder.usable(export_row):
             outcome_code = export_row[len(coder.key) + 1]
             if outcome_code not in wanted_codes:
@@ -253,7 +268,7 @@ def build_dataset(
             if outcome not in wanted:
                 left_out[outcome] += 1
                 continue
-            rows.waiting.append((len(rows.lines), light_state(item_state)))
+            rows.waiting.append((len(rows.lines), item_id, item_state))
             rows.lines.append("")
             if len(rows.waiting) >= CHUNK:
                 rows.code_waiting()
@@ -377,20 +392,33 @@ def _int_array(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 class _VersionRows:
     """The export rows of one questionnaire version in a build, and where they go."""
 
-    __slots__ = ("coder", "lines", "positions", "waiting")
+    __slots__ = ("coder", "lines", "personal", "positions", "waiting")
 
-    def __init__(self, coder: RowCoder) -> None:
+    def __init__(self, coder: RowCoder, personal: PersonalSource | None = None) -> None:
         self.coder = coder
+        self.personal = personal  # only for a version with identifying questions
         self.lines: list[str] = []
         self.positions: list[int] = []  # each row's index in the dataset
-        self.waiting: list[tuple[int, State]] = []  # (index in lines, state) still to code
+        # (index in lines, interview id, state JSON) still to code
+        self.waiting: list[tuple[int, str, Mapping[str, Any]]] = []
 
     def code_waiting(self) -> None:
         if self.waiting:
-            coded = self.coder.encode_many([state for _, state in self.waiting])
-            for (index, _), line in zip(self.waiting, coded):
+            coded = self.coder.encode_many(self._states())
+            for (index, _, _), line in zip(self.waiting, coded):
                 self.lines[index] = line
             self.waiting = []
+
+    def _states(self) -> list[State]:
+        """The waiting states as the engine had them: their identifying answers merged back
+        (one read for the chunk), as the save that stored them coded its row."""
+        if self.personal is None:
+            return [light_state(state) for _, _, state in self.waiting]
+        found = self.personal([interview_id for _, interview_id, _ in self.waiting])
+        return [
+            light_state(merge(state, found.get(interview_id) or {}))
+            for _, interview_id, state in self.waiting
+        ]
 
     def parse(self) -> dict[str, Any]:
         self.code_waiting()

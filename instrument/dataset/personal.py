@@ -11,6 +11,14 @@ simulator's stored test interviews (``instrument simulate --database``) go
 through the same :meth:`PersonalKeys.for_store`. It lives with the dataset
 because both of those may import it (the layers in pyproject.toml), and the
 dataset plan leaves the same variables out.
+
+Values derived from them are another matter: a computed age from an
+identifying date of birth, an adult count over those ages, ``answered(email)``.
+They are the interview's data and are exported as the engine gave them during
+the interview. So an export row is coded from the full state (the plan has no
+column for the identifying answers themselves), and a build that codes a stored
+state instead first merges its personal answers back in memory
+(:func:`merge`, ``build_dataset(personal=...)``): both give the same row.
 """
 
 from __future__ import annotations
@@ -40,9 +48,6 @@ class ForStore(NamedTuple):
     """The identifying answers, for ``personal_answers``."""
     events: list[NewEvent]
     """The events to store, without an identifying answer's value."""
-    row_state: State
-    """The state its export row is coded from: as stored, so a row coded later from the
-    stored state is the same."""
 
 
 class PersonalKeys:
@@ -80,10 +85,12 @@ class PersonalKeys:
         return {**state_json, "answers": kept}, personal
 
     def for_store(self, state: State, events: list[NewEvent]) -> ForStore:
-        """What to store for ``state`` and its ``events``: the one place that splits them."""
+        """What to store for ``state`` and its ``events``: the one place that splits them.
+
+        The export row is coded from ``state`` itself, not from what is stored:
+        values derived from an identifying answer must be exported as they were."""
         stored, personal = self.split(state.to_json())
-        row_state = State.from_json(stored) if personal else state
-        return ForStore(stored, personal, self.events(events), row_state)
+        return ForStore(stored, personal, self.events(events))
 
     def events(self, events: list[NewEvent]) -> list[NewEvent]:
         """The events to store: an identifying answer's value is left out (its variable stays),

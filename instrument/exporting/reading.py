@@ -3,7 +3,10 @@
 Every stored version of the questionnaire is loaded again from its source
 text (interviews stay on the version they started on), the interviews are
 streamed with their stored export rows, and the events give the paradata
-and the interviewers. The store is closed before any file is written.
+and the interviewers. An interview whose state is coded afresh (its row
+missing or written under another key) gets its identifying answers read back
+in bulk, in memory only, so values derived from them are exported as they
+were in the interview. The store is closed before any file is written.
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ def read_dataset(
                 versions=versions,
                 pseudonymiser=pseudonymiser,
                 interviewers=interviewers,
+                # a state coded afresh gets its identifying answers back for its derived values
+                personal=store.personal_answers_of,
             )
         except DatasetError as exc:
             raise ExportFailed(str(exc)) from None

@@ -260,8 +260,9 @@ class InterviewAccess:
             events=kept.events,
             idempotency_key=key,
             now=now,
-            # coded from the state as stored, as an export coding the stored state would
-            export_row=self.surveys.export_row(record.questionnaire_version_id, kept.row_state),
+            # coded from the full state: values derived from identifying answers as they are now
+            # (a build coding the stored state merges the personal answers back first)
+            export_row=self.surveys.export_row(record.questionnaire_version_id, state),
             personal=PersonalChange.between(snapshot.personal, kept.personal),
         )
         if not result.replayed:

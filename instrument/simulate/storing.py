@@ -102,7 +102,7 @@ class SimulationStorer:
                 is_test=True,
                 started_at=interview.started_at,
                 finished_at=state.finished_at,
-                export_row=self.rows.encode(kept.row_state),
+                export_row=self.rows.encode(state),  # the full state: derived values as drawn
                 personal=kept.personal,
             )
         )

@@ -19,7 +19,7 @@ writes neither.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +33,8 @@ __all__ = ["PersonalAnswers", "personal_rows", "refuse_nul_in_personal", "write_
 
 
 class PersonalAnswers(StoreBase):
-    """:meth:`personal_answers`; they are written by ``save_interview`` and ``import_interviews``."""
+    """:meth:`personal_answers` (and :meth:`personal_answers_of`, for exports); they are
+    written by ``save_interview`` and ``import_interviews``."""
 
     def personal_answers(self, interview_id: str) -> dict[str, Any]:
         """The interview's personal answers by variable key (empty when it has none)."""
@@ -46,6 +47,26 @@ class PersonalAnswers(StoreBase):
                 )
             )
             return {variable: value for variable, value in rows.all()}  # noqa: C416 (Rows)
+
+    def personal_answers_of(self, interview_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The personal answers of many interviews at once, by interview id (those with none
+        are absent).
+
+        For an export that codes stored states: it merges them back in memory so
+        values derived from them come out as in the interview, and writes none of
+        them (``build_dataset(personal=...)``). One query per call.
+        """
+        wanted = sorted({i for i in interview_ids if NUL not in i})
+        found: dict[str, dict[str, Any]] = {}
+        if not wanted:
+            return found
+        stmt = sa.select(
+            personal_answers.c.interview_id, personal_answers.c.variable, personal_answers.c.value
+        ).where(personal_answers.c.interview_id.in_(sa.bindparam("ids", expanding=True)))
+        with self._transaction() as connection:
+            for interview_id, variable, value in connection.execute(stmt, {"ids": wanted}):
+                found.setdefault(interview_id, {})[variable] = value
+        return found
 
 
 def refuse_nul_in_personal(put: Mapping[str, Any], drop: Iterable[str] = ()) -> None:
