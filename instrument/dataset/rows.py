@@ -43,7 +43,6 @@ from typing import Any, Final
 
 from instrument.engine import Engine, State
 from instrument.engine.randomisation import Shuffler
-from instrument.engine.reach import Beyond
 from instrument.model import Questionnaire
 from instrument.modes import STANDARD_MODES
 
@@ -90,13 +89,6 @@ HEAD: Final = (
 """The fields before the loop and plan columns."""
 
 _ABSENTS = repeat(ABSENT)
-
-
-def _nothing_reached(ordinal: int, loop: str | None, suffix: str | None) -> bool:
-    """A partial interview with no page yet: everything lies beyond."""
-    return True
-
-
 _KEY_DIGITS = 16
 
 
@@ -172,9 +164,9 @@ class RowCoder:
         for out, fill in self._fill:
             coded[out] = fill
         if (state.outcome or "partial") == "partial":
-            beyond = self._beyond(state)
+            cutoff = self._cutoff(state)
             for cell in self._cells:
-                if row[cell.pos] is ABSENT and beyond(cell.ordinal, cell.loop, cell.suffix):
+                if cell.ordinal > cutoff and row[cell.pos] is ABSENT:
                     coded[cell.out] = cell.unanswered
         return self._line(state, coded)
 
@@ -194,7 +186,7 @@ class RowCoder:
                 values = self._values(state)
                 rows.append(tuple(map(values.get, keys, _ABSENTS)))
                 if (state.outcome or "partial") == "partial":
-                    partial.append((i, self._beyond(state)))
+                    partial.append((i, self._cutoff(state)))
             columns: list[list[Any]] = [[] for _ in self.names]
             for out, coded in self._coder.code(rows, partial):
                 columns[out] = coded
@@ -202,11 +194,11 @@ class RowCoder:
                 lines.append(self._line(state, [column[i] for column in columns]))
         return lines
 
-    def _beyond(self, state: State) -> Beyond:
-        # A break-off: questions beyond the page it stopped at (a later section, or a
-        # loop's iteration not begun) were on no route yet, so they are "on route but
-        # unanswered", not routed past. Without a page, nothing was reached.
-        return self.engine.not_reached(state) or _nothing_reached
+    def _cutoff(self, state: State) -> int:
+        # A break-off: questions beyond the furthest point reached were on no
+        # route yet, so they are "on route but unanswered", not routed past.
+        reached = self._coder.ordinal_of
+        return max((reached.get(key, 0) for key in state.on_route), default=0)
 
     def _line(self, state: State, coded: list[Any]) -> str:
         modes_used = state.modes_used or [state.mode]
