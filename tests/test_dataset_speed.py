@@ -119,19 +119,19 @@ def reference_build(
             **values,
             **order_values(randomised_items(q), q, state, values, Shuffler()),
         }
-        cutoff = 1 << 60
+        # a break-off: what lies beyond the page it stopped at (a later iteration too) is unanswered
+        beyond = None
         if outcome == "partial":
-            ordinal = {c.key: c.ordinal for c in plan.columns}
-            cutoff = max((ordinal.get(k, 0) for k in state.on_route), default=0)
+            beyond = engines[q_hash].not_reached(state) or (lambda *where: True)
+        where = {info.name: (info.loop, info.iteration) for info in plan.infos}
         present = set()
         for col in plan.columns:
             present.add(col.name)
             kind = col.kind
             v = values.get(col.key, _ABSENT)
             if v is _ABSENT:
-                code = (
-                    frame_codes[col.absent] if col.ordinal <= cutoff else frame_codes["unanswered"]
-                )
+                late = beyond is not None and beyond(col.ordinal, *where[col.name])
+                code = frame_codes["unanswered"] if late else frame_codes[col.absent]
                 out = text(code, kind)
             elif kind == MULTI and type(v) is tuple:
                 out = 1 if col.extra in v else 0

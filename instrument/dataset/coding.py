@@ -15,7 +15,8 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
-from instrument.engine.state import STATE_VERSION, State
+from instrument.engine.reach import Beyond
+from instrument.engine.state import STATE_VERSION, PageVisit, State
 from instrument.values import DK, REFUSED, from_json
 
 from .codebook import VariableInfo
@@ -46,7 +47,8 @@ def light_state(data: Mapping[str, Any]) -> State:
 
     ``State.from_json`` also rebuilds the page history (every visit, frame and
     timestamp); the values need only the keys on the route, their answers, the
-    loop keys, the case, the arms and the clock. Answers off the route are
+    loop keys, the case, the arms, the clock and the page it is on (its last
+    visit: what an unfinished interview has reached). Answers off the route are
     left as stored (never decoded): the engine reads an answer only for a key
     on the route. A test checks the two agree on every variable for
     interviews driven through the real engine.
@@ -89,6 +91,9 @@ def light_state(data: Mapping[str, Any]) -> State:
         modes_used=data.get("modes_used") or [data["mode"]],
     )
     state.on_route = on_route
+    history = data["history"]
+    if history:  # the page it is on: how far an unfinished interview got (engine.reach)
+        state.history = [PageVisit.from_json(history[-1])]
     return state
 
 
@@ -156,6 +161,8 @@ class _Cell:
     unanswered: Any
     routed_past: Any
     ordinal: int
+    loop: str | None  # the loop and iteration of its key, for a break-off's cutoff
+    suffix: str | None
     special: dict[Any, Any]  # _ABSENT, None, DK, REFUSED (and "" for text) -> the code
     plain: frozenset[type]  # the types a coded value may have for the fast path to stand
     codes: frozenset[str]  # typed text: the codes as text, which an answer must not read as
@@ -172,8 +179,8 @@ class VersionCoder:
     column holds anything else (a date, other-specify text, a bool, a value
     of an unexpected type) that column is coded by :meth:`exact`, the
     cell-by-cell rules the builder has always applied, in their order. A
-    break-off's keys beyond its furthest point are then recoded from routed
-    past to unanswered.
+    break-off's keys beyond the page it stopped at (a later iteration of a
+    loop too) are then recoded from routed past to unanswered.
     """
 
     def __init__(
@@ -223,6 +230,8 @@ class VersionCoder:
                     unanswered=code("unanswered"),
                     routed_past=code("routed_past"),
                     ordinal=col.ordinal,
+                    loop=union[col.name].loop,
+                    suffix=union[col.name].iteration,
                     special=special,
                     plain={CODE: _INT, FLOAT: _NUMBER, TEXT: _STR}.get(col.kind, _INT),
                     codes=frozenset(map(str, frame.values()))
@@ -238,15 +247,15 @@ class VersionCoder:
             for name, i in index.items()
             if name not in present
         ]
-        self.ordinal_of = {c.key: c.ordinal for c in plan.columns}
 
     def code(
-        self, rows: list[tuple[Any, ...]], partial: list[tuple[int, int]]
+        self, rows: list[tuple[Any, ...]], partial: list[tuple[int, Beyond]]
     ) -> Iterator[tuple[int, list[Any]]]:
         """``(column index, codes)`` for every dataset column, ``rows`` in order.
 
-        ``partial`` lists ``(row, cutoff)`` for break-offs: a key absent from a
-        row whose ordinal lies beyond the cutoff is unanswered, not routed past.
+        ``partial`` lists ``(row, beyond)`` for unfinished interviews: a key absent
+        from such a row that lies beyond the page it stopped at (``beyond(ordinal,
+        loop, iteration)``, :meth:`Engine.not_reached`) is unanswered, not routed past.
         """
         columns = list(zip(*rows))
         for cell in self.cells:
@@ -257,9 +266,9 @@ class VersionCoder:
                 exact = self.exact
                 coded = [exact(cell, v, p) for v, p in zip(values, parents)]
             if partial:
-                ordinal, unanswered = cell.ordinal, cell.unanswered
-                for row, cutoff in partial:
-                    if ordinal > cutoff and values[row] is _ABSENT:
+                where, unanswered = (cell.ordinal, cell.loop, cell.suffix), cell.unanswered
+                for row, beyond in partial:
+                    if values[row] is _ABSENT and beyond(*where):
                         coded[row] = unanswered
             yield cell.out, coded
         n = len(rows)

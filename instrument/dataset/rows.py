@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from instrument.engine import Engine, State
 from instrument.engine.randomisation import Shuffler
+from instrument.engine.reach import Beyond
 from instrument.model import Questionnaire
 from instrument.modes import STANDARD_MODES
 
@@ -60,7 +61,7 @@ __all__ = [
     "parse_rows",
 ]
 
-ROW_FORMAT: Final = 3
+ROW_FORMAT: Final = 4
 """Raise this whenever the coding rules or the layout change: rows written
 under the old number then no longer match any key and are coded afresh.
 2: an open text typed as a missing code gets a leading apostrophe
@@ -68,7 +69,10 @@ under the old number then no longer match any key and are coded afresh.
 3: a row is coded from the full state, identifying answers included (they have
 no column), so values derived from them are the interview's; format 2 rows of
 such questionnaires were coded without them (an age from a date of birth
-missing, an adult count 0)."""
+missing, an adult count 0).
+4: an unfinished interview has no computed values beyond the page it is on, and
+what lies beyond it is -9 by iteration too (format 3 rows of break-offs held a
+later loop iteration's computed values, and coded its questions -8)."""
 
 MODE_CODES: Final = {name: policy.dataset_code for name, policy in STANDARD_MODES.items()}
 """The codes of the standard modes (a plugin's mode has the code its policy gives)."""
@@ -89,6 +93,13 @@ HEAD: Final = (
 """The fields before the loop and plan columns."""
 
 _ABSENTS = repeat(ABSENT)
+
+
+def _nothing_reached(ordinal: int, loop: str | None, suffix: str | None) -> bool:
+    """A partial interview with no page yet: everything lies beyond."""
+    return True
+
+
 _KEY_DIGITS = 16
 
 
@@ -164,9 +175,9 @@ class RowCoder:
         for out, fill in self._fill:
             coded[out] = fill
         if (state.outcome or "partial") == "partial":
-            cutoff = self._cutoff(state)
+            beyond = self._beyond(state)
             for cell in self._cells:
-                if cell.ordinal > cutoff and row[cell.pos] is ABSENT:
+                if row[cell.pos] is ABSENT and beyond(cell.ordinal, cell.loop, cell.suffix):
                     coded[cell.out] = cell.unanswered
         return self._line(state, coded)
 
@@ -186,7 +197,7 @@ class RowCoder:
                 values = self._values(state)
                 rows.append(tuple(map(values.get, keys, _ABSENTS)))
                 if (state.outcome or "partial") == "partial":
-                    partial.append((i, self._cutoff(state)))
+                    partial.append((i, self._beyond(state)))
             columns: list[list[Any]] = [[] for _ in self.names]
             for out, coded in self._coder.code(rows, partial):
                 columns[out] = coded
@@ -194,11 +205,11 @@ class RowCoder:
                 lines.append(self._line(state, [column[i] for column in columns]))
         return lines
 
-    def _cutoff(self, state: State) -> int:
-        # A break-off: questions beyond the furthest point reached were on no
-        # route yet, so they are "on route but unanswered", not routed past.
-        reached = self._coder.ordinal_of
-        return max((reached.get(key, 0) for key in state.on_route), default=0)
+    def _beyond(self, state: State) -> Beyond:
+        # A break-off: questions beyond the page it stopped at (a later section, or a
+        # loop's iteration not begun) were on no route yet, so they are "on route but
+        # unanswered", not routed past. Without a page, nothing was reached.
+        return self.engine.not_reached(state) or _nothing_reached
 
     def _line(self, state: State, coded: list[Any]) -> str:
         modes_used = state.modes_used or [state.mode]

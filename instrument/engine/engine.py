@@ -27,6 +27,7 @@ from instrument.engine.errors import EngineError, StaleSubmission
 from instrument.engine.layout import Layout
 from instrument.engine.lists import remove_item
 from instrument.engine.randomisation import Shuffler, draw_arms
+from instrument.engine.reach import Beyond, Reach
 from instrument.engine.rendering import Renderer
 from instrument.engine.routing import Router, question_on_route
 from instrument.engine.state import Frame, State
@@ -58,6 +59,7 @@ class Engine:
         self._preload_names = [n for n, v in variables if v.kind == "preload"]
         self._experiment_names = [n for n, v in variables if v.kind == "experiment"]
         self._computed = [(n, v.loop) for n, v in variables if v.kind == "computed"]
+        self._reach = Reach(questionnaire, self.variables)
 
     # ------------------------------------------------------------------ start
 
@@ -230,6 +232,9 @@ class Engine:
         """Every variable key with its final value: answers on the route, computed values, arms, preloads.
 
         Keys not on the route are absent (the dataset builder codes them as routed past).
+        So are computed variables an unfinished interview has not reached yet (a
+        later section, a loop iteration not begun): like the questions around
+        them, they have no value yet (see :mod:`instrument.engine.reach`).
         """
         answers = state.answers
         result: dict[str, Any] = {key: answers.get(key) for key in state.on_route}
@@ -242,14 +247,24 @@ class Engine:
         if self._computed:
             ctx = Context(self.variables, state)
             variables = self.variables
+            beyond = self._reach.beyond(state)
             for name, loop in self._computed:
-                question = variables[name].question
+                var = variables[name]
+                question = var.question
                 guarded = question is not None and question.guards
                 for it in ctx.iterations(loop) if loop is not None else (ctx,):
+                    if beyond is not None and beyond(var.ordinal, loop, it.suffix):
+                        continue  # not reached yet: absent, as the questions after it are
                     if guarded and not routed_through(question, it):
                         continue  # routed past: absent, as an answer routed past is
                     result[name + it.sfx] = it.get(name)
         return result
+
+    def not_reached(self, state: State) -> Beyond | None:
+        """``test(ordinal, loop, suffix)``: whether an item lies beyond the page an unfinished
+        interview is on, so that the export codes it as not reached rather than routed past;
+        ``None`` for a finished interview (see :mod:`instrument.engine.reach`)."""
+        return self._reach.beyond(state)
 
     def asked_ids(self, state: State) -> list[str]:
         """Question ids asked on the route, in order (grids by question id, loops once per iteration)."""
