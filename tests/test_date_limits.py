@@ -98,6 +98,8 @@ def test_a_limit_relative_to_today(engine):
     result = engine.submit(state, {"born": dt.date(1906, 1, 14)}, now=NOW)
     assert [p.message for p in result.errors] == ["Enter a date on or after 15 January 1906"]
     assert engine.submit(state, {"born": dt.date(1990, 1, 16)}, now=NOW).accepted
+    assert "age_now" not in engine.values(state)  # after the page shown now: not reached yet
+    assert engine.submit(state, {"seen": dt.date(2025, 12, 1)}, now=NOW).accepted
     assert engine.values(state)["age_now"] == 35
 
 
