@@ -3,6 +3,11 @@
 The loader (:mod:`instrument.loader`) builds these objects from YAML, compiling
 every expression and text once; the engine, the modes and the dataset builder
 only ever read them. Nothing here knows about files, web pages or telephones.
+
+Over the ~400 lines a module should hold, on purpose: these are one family of frozen
+dataclasses that name each other (a Questionnaire holds Pages holding Questions holding
+ChoiceLists...), read as one page by every author of a mode or plugin; split, each part would
+import the others for its annotations. What is logic rather than shape lives elsewhere.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from . import loop_aggregates as rt
 from . import nodes as n
-from . import runtime as rt
 from .checker import CheckerBase, Typed
 from .scope import NUMERIC, ValueType
 from .signatures import FUNCTIONS, is_aggregate_call

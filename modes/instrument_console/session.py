@@ -9,6 +9,11 @@ maps typed words to inputs (:mod:`instrument_console.entry`) and offers a few
 commands, typed at any prompt:
 
 ``:back``, ``:jump VARIABLE``, ``:quit``, ``:help``, ``:lang CODE``, ``:show``.
+
+A little over the ~400 lines a module should hold: the session is one loop over the prompt whose
+commands (back, jump, remove, language, summary change) share its state; layout and entry are
+already modules of their own, and the next split is the commands, once the interviewer screen
+(telephone issue) shows which of them it shares.
 """
 
 from __future__ import annotations
