@@ -115,6 +115,21 @@ def step_times(
     return times
 
 
+def generated_figures(text: str, interviews: int, respondents: int) -> tuple[list[float], float]:
+    """Step times over ``interviews`` and simulated respondents per CPU-second of a generated
+    questionnaire (its YAML ``text``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "generated.yaml"
+        path.write_text(text, encoding="utf-8")
+        questionnaire = load_questionnaire(path).questionnaire
+    assert questionnaire is not None
+    engine = Engine(questionnaire)
+    steps = step_times(engine, interviews)
+    cpu0 = time.process_time()
+    simulate(questionnaire, respondents, seed=1, now=NOW, engine=engine)
+    return steps, respondents / max(time.process_time() - cpu0, 1e-9)
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
@@ -218,28 +233,14 @@ def run(quick: bool, profile_top: int) -> tuple[list[Row], list[str], str, str]:
     flagship_steps = step_times(engine, flagship_interviews, case=case)
     large_steps = step_times(large_engine, 2 if quick else 12, case={"pre_group": 1, "pre_size": 3})
     chain_links = 30
-    with tempfile.TemporaryDirectory() as tmp:
-        chain_path = Path(tmp) / "chain.yaml"
-        chain_path.write_text(generate_chain(chain_links), encoding="utf-8")
-        chain = load_questionnaire(chain_path).questionnaire
-    assert chain is not None
-    chain_engine = Engine(chain)
-    chain_steps = step_times(chain_engine, 10 if quick else 100)
-    chain_count = 100 if quick else 500
-    cpu0 = time.process_time()
-    simulate(chain, chain_count, seed=1, now=NOW, engine=chain_engine)
-    chain_rate = chain_count / max(time.process_time() - cpu0, 1e-9)
-    with tempfile.TemporaryDirectory() as tmp:
-        rosters_path = Path(tmp) / "rosters.yaml"
-        rosters_path.write_text(generate_loops(), encoding="utf-8")
-        rosters = load_questionnaire(rosters_path).questionnaire
-    assert rosters is not None
-    rosters_engine = Engine(rosters)
-    rosters_steps = step_times(rosters_engine, 10 if quick else 100)
-    rosters_count = 100 if quick else 500
-    cpu0 = time.process_time()
-    simulate(rosters, rosters_count, seed=1, now=NOW, engine=rosters_engine)
-    rosters_rate = rosters_count / max(time.process_time() - cpu0, 1e-9)
+    generated_count = 100 if quick else 500
+    chain_steps, chain_rate = generated_figures(
+        generate_chain(chain_links), 10 if quick else 100, generated_count
+    )
+    rosters_steps, rosters_rate = generated_figures(
+        generate_loops(), 10 if quick else 100, generated_count
+    )
+    chain_count = rosters_count = generated_count
 
     # Simulated in batches, each timed on its own: on a shared virtual machine the
     # CPU time of the same work varies by a fifth or more from minute to minute
