@@ -30,8 +30,9 @@ from instrument.engine.randomisation import Shuffler, draw_arms
 from instrument.engine.reach import Beyond, Reach
 from instrument.engine.rendering import Renderer
 from instrument.engine.routing import Router, question_on_route
-from instrument.engine.state import Frame, State
+from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event, Step, SubmitResult
+from instrument.engine.summary import returning_to
 from instrument.engine.validation import Validator
 from instrument.engine.wording import Wording
 from instrument.model import Questionnaire
@@ -60,6 +61,9 @@ class Engine:
         self._experiment_names = [n for n, v in variables if v.kind == "experiment"]
         self._computed = [(n, v.loop) for n, v in variables if v.kind == "computed"]
         self._reach = Reach(questionnaire, self.variables)
+        self._list_summaries = {
+            loop.another for loop in questionnaire.loops.values() if loop.another
+        }
 
     # ------------------------------------------------------------------ start
 
@@ -177,10 +181,20 @@ class Engine:
                 break
         else:
             raise EngineError(f"'{key}' has not been asked on the current route")
-        here = state.history[-1].page
-        state.returning = here if self.q.pages[here].questions[0].type == "summary" else None
+        state.returning = self._return_point(state.history[-1])
         left, current = self._router.return_to(state, index, now)
         return [Event("jump", now, key, data={"from": left.page, "to": current.page})]
+
+    def _return_point(self, here: PageVisit) -> str | None:
+        """Where a change made from ``here`` returns once answered (``State.returning``):
+        a "check your answers" page, or a list's summary ("anyone else?") as this person's
+        page of it (``page@suffix``), so changing person 1 of 3 comes back to the summary
+        rather than walking on through persons 2 and 3."""
+        if self.q.pages[here.page].questions[0].type == "summary":
+            return here.page
+        if here.page in self._list_summaries:
+            return returning_to(here.page, here.suffix)
+        return None
 
     def switch_mode(self, state: State, mode: str, *, now: dt.datetime) -> list[Event]:
         """Carry on in another mode (a web break-off finished by telephone, say)."""

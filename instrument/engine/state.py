@@ -99,7 +99,8 @@ class State:
     finished_at: dt.datetime | None = None
     visits: int = 0
     modes_used: list[str] = field(default_factory=list)
-    returning: str | None = None  # after a change from a summary page: that page's id
+    # after a change from a summary page: that page's id; from a list's summary, page@suffix
+    returning: str | None = None
     # derived, rebuilt from history on load:
     on_route: set[str] = field(default_factory=set, repr=False)
     # computed values worked out since the last change (see changed()); never stored

@@ -25,7 +25,7 @@ from instrument.engine.wording import Wording
 from instrument.model import Question, Variable
 from instrument.values import DK, REFUSED
 
-__all__ = ["AnswerLine", "Summaries", "carry_on_to_summary"]
+__all__ = ["AnswerLine", "Summaries", "carry_on_to_summary", "returning_to"]
 
 PASSED_AT_MOST = 100_000
 """Pages passed on the way back to a summary at the most: every step moves on, so this only
@@ -135,6 +135,16 @@ def _chose(value: Any, code: int) -> bool:
     return value == code or (isinstance(value, tuple) and code in value)
 
 
+def returning_to(page: str, suffix: str | None) -> str:
+    """``State.returning`` for a page in a loop's iteration: ``page@suffix``.
+
+    A list's summary is its "anyone else?" page, asked once per person: a change
+    made from person 3's must come back to person 3's, not stop at person 1's
+    (already answered yes) on the way. ``@`` is in no id (see :mod:`instrument.names`).
+    """
+    return page if suffix is None else f"{page}@{suffix}"
+
+
 def carry_on_to_summary(
     router: Router,
     layout: Layout,
@@ -144,14 +154,20 @@ def carry_on_to_summary(
 ) -> list[Event]:
     """After a change made from a summary, pass the pages already answered, back to the summary.
 
-    Stops at the summary (and forgets the return), at a page with a question not
+    Stops at the summary or the list's summary page the change was made from (and
+    forgets the return), at a page with a question not
     yet answered or whose checks fire, or at the end of the route.
     """
     events: list[Event] = []
     target = state.returning
     for _ in range(PASSED_AT_MOST):
         visit = state.current
-        if visit is None or state.outcome is not None or visit.page == target:
+        if (
+            visit is None
+            or state.outcome is not None
+            or visit.page == target
+            or returning_to(visit.page, visit.suffix) == target
+        ):
             state.returning = None
             return events
         page = layout.q.pages[visit.page]
