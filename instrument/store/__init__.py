@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from instrument.store.engine import ENV_VAR, resolve_url
 from instrument.store.events import engine_events
+from instrument.store.fieldwork_records import (
+    AppointmentRecord,
+    AttemptRecord,
+    CallRecord,
+    Claim,
+    CodeResult,
+    NumberNotCallable,
+    PhoneNumber,
+    StaleHold,
+)
 from instrument.store.records import (
     AccessToken,
     AnswerEvent,
@@ -48,6 +58,14 @@ __all__ = [
     "STAFF_ROLES",
     "AccessToken",
     "AnswerEvent",
+    "AppointmentRecord",
+    "AttemptRecord",
+    "CallRecord",
+    "Claim",
+    "CodeResult",
+    "NumberNotCallable",
+    "PhoneNumber",
+    "StaleHold",
     "CaseBelongsElsewhere",
     "CaseRecord",
     "CaseWithdrawn",

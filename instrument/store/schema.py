@@ -29,12 +29,20 @@ __all__ = [
     "UTCDateTime",
     "access_tokens",
     "answer_events",
+    "appointments",
+    "attempts",
+    "call_events",
+    "calls",
+    "case_queue",
     "cases",
     "contacts",
+    "do_not_call",
+    "fieldwork_audit",
     "idempotency_keys",
     "interviews",
     "metadata",
     "personal_answers",
+    "phone_numbers",
     "questionnaire_versions",
     "staff_sessions",
     "staff_users",
@@ -61,7 +69,7 @@ def status_for_outcome(outcome: str | None) -> str:
 
 """Statuses that set ``finished_at``."""
 
-STAFF_ROLES: Final = ("researcher", "admin")
+STAFF_ROLES: Final = ("researcher", "admin", "interviewer", "supervisor")
 
 NAMING: Final = {
     "ix": "ix_%(column_0_label)s",
@@ -286,4 +294,140 @@ staff_sessions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
     sa.Column("closed_at", UTCDateTime, nullable=True),
+)
+
+
+# ---------------------------------------------------------------- fieldwork (telephone)
+# Added by migration 0007_fieldwork; the Store side is instrument/store/fieldwork_*.py.
+# Numbers and names are personal data: they live only in ``phone_numbers``,
+# ``do_not_call`` and ``contacts``; every other table names a number by its rank.
+
+APPOINTMENT_KINDS: Final = ("hard", "soft")
+WINDOW_KINDS: Final = ("hard", "soft", "normal")
+
+# Personal: a case's numbers in priority order (rank 1 is dialled first).
+phone_numbers = sa.Table(
+    "phone_numbers",
+    metadata,
+    sa.Column("case_id", sa.String(100), primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("e164", sa.String(20), nullable=False, index=True),
+    sa.Column("working", sa.Boolean, nullable=False),
+)
+
+# One row per case fielded by phone: where it stands and when it may be called next.
+case_queue = sa.Table(
+    "case_queue",
+    metadata,
+    sa.Column(
+        "case_id", sa.String(100), sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("zone", sa.String(64), nullable=False),
+    sa.Column("language", sa.String(35), nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("disposition", sa.String(50), nullable=True),
+    sa.Column("final", sa.Boolean, nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=True),
+    sa.Column("window_end", UTCDateTime, nullable=True),
+    sa.Column("window_kind", sa.String(10), nullable=True),
+    sa.Column("window_interviewer", sa.String(150), nullable=True),
+    sa.Column("held_by", sa.String(150), nullable=True),
+    sa.Column("held_since", UTCDateTime, nullable=True),
+    # The open attempt of the hold (added beside the contract's columns: releasing
+    # a hold codes exactly that attempt).
+    sa.Column("held_attempt_id", BigID, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(
+        "window_kind IS NULL OR window_kind IN (" + ", ".join(f"'{k}'" for k in WINDOW_KINDS) + ")",
+        name="window_kind",
+    ),
+    sa.Index("ix_case_queue_ready", "final", "held_by", "window_start"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("case_id", sa.String(100), sa.ForeignKey("cases.id"), nullable=False, index=True),
+    sa.Column("interviewer", sa.String(150), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("disposition", sa.String(50), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("attempt_id", BigID, sa.ForeignKey("attempts.id"), nullable=False, index=True),
+    sa.Column("case_id", sa.String(100), sa.ForeignKey("cases.id"), nullable=False, index=True),
+    sa.Column("number_rank", sa.Integer, nullable=False),
+    sa.Column("provider", sa.String(20), nullable=False),
+    sa.Column("provider_sid", sa.String(64), nullable=True, unique=True),
+    sa.Column("placed_at", UTCDateTime, nullable=False),
+    sa.Column("answered_at", UTCDateTime, nullable=True),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("duration_s", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("answered_by", sa.String(30), nullable=True),
+    sa.Column("recording", sa.Boolean, nullable=True),
+)
+
+# Each provider callback once (Twilio retries and reorders them). No numbers in ``payload``.
+call_events = sa.Table(
+    "call_events",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("provider_sid", sa.String(64), nullable=False, index=True),
+    sa.Column("event_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+)
+
+appointments = sa.Table(
+    "appointments",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("case_id", sa.String(100), sa.ForeignKey("cases.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=True),
+    sa.Column("day", sa.Date, nullable=True),
+    sa.Column("part", sa.String(30), nullable=True),
+    sa.Column("zone", sa.String(64), nullable=False),
+    sa.Column("interviewer", sa.String(150), nullable=True),
+    sa.Column("made_by", sa.String(150), nullable=False),
+    sa.Column("made_at", UTCDateTime, nullable=False),
+    sa.Column("cancelled_at", UTCDateTime, nullable=True),
+    # The attempt whose coding booked it (added beside the contract's columns).
+    sa.Column("attempt_id", BigID, nullable=True),
+    sa.CheckConstraint(
+        "kind IN (" + ", ".join(f"'{k}'" for k in APPOINTMENT_KINDS) + ")", name="kind"
+    ),
+)
+
+# Personal: numbers never to be dialled, whoever's case they belong to.
+do_not_call = sa.Table(
+    "do_not_call",
+    metadata,
+    sa.Column("e164", sa.String(20), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("added_at", UTCDateTime, nullable=False),
+    sa.Column("added_by", sa.String(150), nullable=False),
+)
+
+fieldwork_audit = sa.Table(
+    "fieldwork_audit",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(150), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False),
+    sa.Column("case_id", sa.String(100), nullable=True, index=True),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
 )

@@ -11,8 +11,10 @@ started (:mod:`~instrument.store.interviews`), saved with compare-and-set
 personal-link tokens (:mod:`~instrument.store.tokens`), contacts
 (:mod:`~instrument.store.contacts`), answers that identify a person
 (:mod:`~instrument.store.personal`), cases (:mod:`~instrument.store.cases`) and
-withdrawal (:mod:`~instrument.store.withdrawal`). What they share (the engine,
-transactions, the clock) is :mod:`~instrument.store.plumbing`.
+withdrawal (:mod:`~instrument.store.withdrawal`), and telephone fieldwork
+(``instrument.store.fieldwork_*``: numbers, queue, calls, outcomes, audit).
+What they share (the engine, transactions, the clock) is
+:mod:`~instrument.store.plumbing`.
 
 Each method is one short transaction on its own connection, so a Store is
 safe to share between the threads of a web worker. Writes that can race
@@ -32,6 +34,9 @@ from instrument.store.contacts import Contacts
 from instrument.store.engine import create_store_engine, resolve_url
 from instrument.store.event_log import EventLog
 from instrument.store.exports import Exports
+from instrument.store.fieldwork_calls import CallRecords
+from instrument.store.fieldwork_numbers import PhoneNumbers
+from instrument.store.fieldwork_queue import Queue
 from instrument.store.imports import InterviewImports
 from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
@@ -57,6 +62,9 @@ class Store(
     PersonalAnswers,
     Cases,
     Withdrawals,
+    PhoneNumbers,
+    Queue,
+    CallRecords,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

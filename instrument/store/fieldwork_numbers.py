@@ -1,0 +1,97 @@
+"""A case's phone numbers and the do-not-call list: the personal side of telephone fieldwork.
+
+Numbers live only here (``phone_numbers``, ``do_not_call``), keyed by the
+pseudonymous case id; attempts and calls name a number by its rank, so call
+records and rates can be kept after a withdrawal deletes the numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from instrument.store.fieldwork_records import PhoneNumber, check_e164, dialect_insert
+from instrument.store.nul import refuse_nul
+from instrument.store.plumbing import StoreBase, utc
+from instrument.store.schema import do_not_call, phone_numbers
+
+__all__ = ["PhoneNumbers"]
+
+
+class PhoneNumbers(StoreBase):
+    """:meth:`set_phone_numbers`, :meth:`phone_numbers_of`, :meth:`add_do_not_call`, :meth:`is_do_not_call`."""
+
+    def set_phone_numbers(
+        self, case_id: str, numbers: Sequence[str], now: dt.datetime | None = None
+    ) -> list[PhoneNumber]:
+        """Replace a case's numbers with ``numbers`` (E.164, first choice first), all working.
+
+        ValueError for a number not in E.164 or given twice. ``now`` is taken
+        for the common signature (the table keeps no time).
+        """
+        refuse_nul("case id", case_id)
+        utc(now)
+        numbers = [check_e164(number) for number in numbers]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"case {case_id!r} has the same number twice")
+        with self._transaction(write=True) as connection:
+            connection.execute(phone_numbers.delete().where(phone_numbers.c.case_id == case_id))
+            if numbers:
+                connection.execute(
+                    phone_numbers.insert(),
+                    [
+                        {"case_id": case_id, "rank": rank, "e164": e164, "working": True}
+                        for rank, e164 in enumerate(numbers, start=1)
+                    ],
+                )
+        return self.phone_numbers_of(case_id)
+
+    def phone_numbers_of(self, case_id: str) -> list[PhoneNumber]:
+        """A case's numbers in rank order (dead ones included, with ``working`` False)."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                sa.select(phone_numbers.c.rank, phone_numbers.c.e164, phone_numbers.c.working)
+                .where(phone_numbers.c.case_id == case_id)
+                .order_by(phone_numbers.c.rank)
+            ).all()
+        return [PhoneNumber(**row._asdict()) for row in rows]
+
+    def set_number_working(self, case_id: str, rank: int, working: bool) -> None:
+        """Mark one of a case's numbers dead (not in service, a fax) or working again."""
+        with self._transaction(write=True) as connection:
+            updated = connection.execute(
+                phone_numbers.update()
+                .where(phone_numbers.c.case_id == case_id, phone_numbers.c.rank == rank)
+                .values(working=working)
+            )
+            if updated.rowcount != 1:
+                raise LookupError(f"case {case_id!r} has no number of rank {rank}")
+
+    def add_do_not_call(
+        self, e164: str, *, reason: str | None, actor: str, now: dt.datetime | None = None
+    ) -> bool:
+        """Never dial ``e164`` again, in any case; False if it was on the list already."""
+        check_e164(e164)
+        refuse_nul("reason", reason)
+        refuse_nul("actor", actor)
+        statement = (
+            dialect_insert(self.dialect, do_not_call)
+            .on_conflict_do_nothing(index_elements=[do_not_call.c.e164])
+            .returning(do_not_call.c.e164)
+        )
+        with self._transaction(write=True) as connection:
+            added = connection.execute(
+                statement,
+                {"e164": e164, "reason": reason, "added_at": utc(now), "added_by": actor},
+            ).scalar_one_or_none()
+        return added is not None  # RETURNING: psycopg's rowcount is -1 for ON CONFLICT
+
+    def is_do_not_call(self, e164: str) -> bool:
+        """Whether ``e164`` is on the do-not-call list."""
+        found = self._read_one(
+            sa.select(do_not_call.c.e164).where(do_not_call.c.e164 == sa.bindparam("e164")),
+            {"e164": e164},
+        )
+        return found is not None

@@ -1,0 +1,262 @@
+"""The call queue: cases waiting for their next call, and "next case" for fifty interviewers at once.
+
+``case_queue`` has one row per case fielded by phone, with the window in
+which it may be called next (worked out by the rules layer,
+``instrument.fieldwork.schedule.next_window``, and stored here) and who holds
+it. :meth:`Queue.claim_next_case` never hands one case to two interviewers:
+
+* PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks the first row no
+  other transaction is taking, so fifty claims at once take fifty different
+  rows without waiting on each other;
+* SQLite: the transaction starts with ``BEGIN IMMEDIATE`` (the write lock is
+  taken before the row is read), so claims run one after the other and each
+  sees the previous one's hold.
+
+Both then set the hold only ``WHERE held_by IS NULL``, a second guard that
+costs nothing. A case held past the timeout (its interviewer vanished) is
+listed by :meth:`~Queue.stale_holds` and freed by :meth:`~Queue.release_hold`,
+which codes the open attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from instrument.store.fieldwork_records import Claim, StaleHold, WindowLike, dialect_insert
+from instrument.store.nul import refuse_nul
+from instrument.store.plumbing import StoreBase, utc
+from instrument.store.schema import WINDOW_KINDS, attempts, case_queue, do_not_call, phone_numbers
+
+__all__ = ["Queue", "window_values"]
+
+
+def window_values(window: WindowLike | None) -> dict[str, object]:
+    """The ``window_*`` columns for ``window`` (all NULL: not callable until a new window is set)."""
+    if window is None:
+        return {
+            "window_start": None,
+            "window_end": None,
+            "window_kind": None,
+            "window_interviewer": None,
+        }
+    if window.kind not in WINDOW_KINDS:
+        raise ValueError(f"unknown window kind {window.kind!r}; use one of {WINDOW_KINDS}")
+    start, end = utc(window.start), utc(window.end)
+    if end <= start:
+        raise ValueError(f"a window ends after it starts ({start} .. {end})")
+    return {
+        "window_start": start,
+        "window_end": end,
+        "window_kind": window.kind,
+        "window_interviewer": window.interviewer,
+    }
+
+
+_KIND_ORDER = sa.case(
+    (case_queue.c.window_kind == "hard", 0), (case_queue.c.window_kind == "soft", 1), else_=2
+)
+
+_DIALLABLE = (
+    sa.exists()
+    .where(
+        phone_numbers.c.case_id == case_queue.c.case_id,
+        phone_numbers.c.working.is_(True),
+        ~sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164),
+    )
+    .correlate(case_queue)
+)
+"""The case has a working number that is not on the do-not-call list."""
+
+
+class Queue(StoreBase):
+    """:meth:`enqueue_case`, :meth:`claim_next_case`, :meth:`stale_holds`, :meth:`release_hold`."""
+
+    def enqueue_case(
+        self,
+        case_id: str,
+        *,
+        zone: str,
+        language: str | None,
+        priority: int = 0,
+        window: WindowLike | None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """Put a case in the queue, or change its zone, language, priority and window.
+
+        Its outcome so far, attempt count and any hold are kept. The case must
+        be stored (``put_case``) first.
+        """
+        for field, text in (("case id", case_id), ("zone", zone), ("language", language)):
+            refuse_nul(field, text)
+        values = {
+            "zone": zone,
+            "language": language,
+            "priority": priority,
+            **window_values(window),
+            "updated_at": utc(now),
+        }
+        statement = dialect_insert(self.dialect, case_queue)
+        statement = statement.on_conflict_do_update(
+            index_elements=[case_queue.c.case_id],
+            set_={name: statement.excluded[name] for name in values},
+        )
+        with self._transaction(write=True) as connection:
+            connection.execute(
+                statement,
+                {"case_id": case_id, "final": False, "attempts": 0, "disposition": None, **values},
+            )
+
+    def set_window(
+        self, case_id: str, *, window: WindowLike | None, now: dt.datetime | None = None
+    ) -> None:
+        """Give a queued case a new window (None: not callable until one is set)."""
+        with self._transaction(write=True) as connection:
+            updated = connection.execute(
+                case_queue.update()
+                .where(case_queue.c.case_id == case_id)
+                .values(**window_values(window), updated_at=utc(now))
+            )
+            if updated.rowcount != 1:
+                raise LookupError(f"case {case_id!r} is not in the call queue")
+
+    def queue_row(self, case_id: str) -> dict[str, object] | None:
+        """A case's queue row as a dict (for the supervisor's view and tests), or None."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                sa.select(case_queue).where(case_queue.c.case_id == case_id)
+            ).one_or_none()
+        return None if row is None else row._asdict()
+
+    def claim_next_case(self, interviewer: str, *, now: dt.datetime | None = None) -> Claim | None:
+        """Hand ``interviewer`` the first callable case and start an attempt on it; None if none.
+
+        Callable: not final, not held, ``window_start <= now < window_end``,
+        the window not reserved for someone else, and a working number not on
+        the do-not-call list. First: a due hard appointment, then a soft one,
+        then higher priority, then the earliest window.
+        """
+        refuse_nul("interviewer", interviewer)
+        now = utc(now)
+        pick = (
+            sa.select(case_queue)
+            .where(
+                case_queue.c.final.is_(False),
+                case_queue.c.held_by.is_(None),
+                case_queue.c.window_start <= now,
+                case_queue.c.window_end > now,
+                sa.or_(
+                    case_queue.c.window_interviewer.is_(None),
+                    case_queue.c.window_interviewer == interviewer,
+                ),
+                _DIALLABLE,
+            )
+            .order_by(
+                _KIND_ORDER,
+                case_queue.c.priority.desc(),
+                case_queue.c.window_start,
+                case_queue.c.case_id,
+            )
+            .limit(1)
+            .with_for_update(skip_locked=True, of=case_queue)
+        )
+        with self._transaction(write=True) as connection:
+            row = connection.execute(pick).one_or_none()
+            if row is None:
+                return None
+            attempt_id = int(
+                connection.execute(
+                    attempts.insert()
+                    .values(case_id=row.case_id, interviewer=interviewer, started_at=now)
+                    .returning(attempts.c.id)
+                ).scalar_one()
+            )
+            held = connection.execute(
+                case_queue.update()
+                .where(case_queue.c.case_id == row.case_id, case_queue.c.held_by.is_(None))
+                .values(
+                    held_by=interviewer,
+                    held_since=now,
+                    held_attempt_id=attempt_id,
+                    attempts=case_queue.c.attempts + 1,
+                    updated_at=now,
+                )
+            ).rowcount
+            if held != 1:  # cannot happen under the lock; refuse rather than hand it out twice
+                raise RuntimeError(f"case {row.case_id!r} was taken while locked")
+        return Claim(
+            case_id=row.case_id,
+            attempt_id=attempt_id,
+            window_kind=row.window_kind,
+            window_interviewer=row.window_interviewer,
+            priority=row.priority,
+            zone=row.zone,
+            language=row.language,
+            disposition=row.disposition,
+            attempts=row.attempts + 1,
+        )
+
+    def stale_holds(self, now: dt.datetime, timeout: dt.timedelta) -> list[StaleHold]:
+        """Cases held since ``now - timeout`` or earlier, oldest first."""
+        cutoff = utc(now) - timeout
+        with self._transaction() as connection:
+            rows = connection.execute(
+                sa.select(
+                    case_queue.c.case_id,
+                    case_queue.c.held_attempt_id,
+                    case_queue.c.held_by,
+                    case_queue.c.held_since,
+                )
+                .where(case_queue.c.held_by.is_not(None), case_queue.c.held_since <= cutoff)
+                .order_by(case_queue.c.held_since, case_queue.c.case_id)
+            ).all()
+        return [
+            StaleHold(row.case_id, row.held_attempt_id, row.held_by, row.held_since) for row in rows
+        ]
+
+    def release_hold(
+        self,
+        case_id: str,
+        attempt_id: int | None,
+        *,
+        disposition: str,
+        window: WindowLike | None,
+        final: bool = False,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """Free a case held by ``attempt_id``, coding that attempt ``disposition`` if still open.
+
+        False when the case is no longer held by that attempt (its interviewer
+        coded it meanwhile, or it was released already): nothing changes then.
+        """
+        refuse_nul("disposition", disposition)
+        now = utc(now)
+        held_by = (
+            case_queue.c.held_attempt_id.is_(None)
+            if attempt_id is None
+            else case_queue.c.held_attempt_id == attempt_id
+        )
+        with self._transaction(write=True) as connection:
+            released = connection.execute(
+                case_queue.update()
+                .where(case_queue.c.case_id == case_id, case_queue.c.held_by.is_not(None), held_by)
+                .values(
+                    held_by=None,
+                    held_since=None,
+                    held_attempt_id=None,
+                    disposition=disposition,
+                    final=final,
+                    **window_values(window),
+                    updated_at=now,
+                )
+            ).rowcount
+            if released != 1:
+                return False
+            if attempt_id is not None:
+                connection.execute(
+                    attempts.update()
+                    .where(attempts.c.id == attempt_id, attempts.c.ended_at.is_(None))
+                    .values(ended_at=now, disposition=disposition)
+                )
+        return True
