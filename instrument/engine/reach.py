@@ -58,6 +58,13 @@ class Reach:
         there is nothing to test: a finished interview (complete or screened out,
         everything on its route was reached) or one with no page yet.
 
+        The test is kept with the state's computed values (:attr:`State.computed`,
+        under this object), for the page it was made on: a save asks for it twice,
+        for the values (:meth:`Engine.values`) and for the export row's "not
+        reached" codes, and both now share one, with the positions it worked out.
+        Whatever changes the loops' iterations empties that cache
+        (:meth:`State.changed`); a page pushed or returned to is a new visit.
+
         An iteration the interview knows will not happen (tree 5 of 4, once the
         count is known) is never beyond: it is routed past, not to come. One of a
         loop not entered yet (its count not known) is beyond if the loop is.
@@ -65,6 +72,10 @@ class Reach:
         if state.outcome not in (None, "partial") or not state.history:
             return None
         visit = state.history[-1]
+        memo = state.computed
+        kept = memo.get(self)
+        if kept is not None and kept[0] is visit:
+            return kept[1]
         loop, ordinal = self._pages[visit.page]
         places: dict[str, _Runs] = {}
         furthest = self._position(loop, visit.suffix, ordinal, state, places)
@@ -73,6 +84,7 @@ class Reach:
             position = self._position(loop, suffix, ordinal, state, places)
             return position is not None and (furthest is None or position > furthest)
 
+        memo[self] = (visit, beyond)
         return beyond
 
     def _position(

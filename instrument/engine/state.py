@@ -103,7 +103,8 @@ class State:
     returning: str | None = None
     # derived, rebuilt from history on load:
     on_route: set[str] = field(default_factory=set, repr=False)
-    # computed values worked out since the last change (see changed()); never stored
+    # computed values worked out since the last change (see changed()), and the test of what
+    # an unfinished interview has reached (engine.reach); never stored
     computed: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
