@@ -2,7 +2,8 @@
 
 One contract forbids the core (the model, engine, store, dataset, interview
 service...) from importing web, telephony or file-format libraries; one
-forbids the host from importing a mode or an output plugin; the last keeps
+keeps the fieldwork rules (instrument.fieldwork) free of the database as well;
+one forbids the host from importing a mode or an output plugin; the last keeps
 imports pointing one way, from the CLI and the server down through the modes,
 the plugin host and the interview service to the engine and the model. A
 planted import in a copy of the tree proves the contracts can fail.
@@ -56,6 +57,8 @@ def test_import_contracts_are_kept() -> None:
             "The host never imports a mode",
         ),
         ("modes/instrument_web/views.py", "import instrument.server.app", "Layers point one way"),
+        ("instrument/fieldwork/schedule.py", "import sqlalchemy", "The fieldwork rules are pure"),
+        ("instrument/fieldwork/rates.py", "import instrument.loader", "Layers point one way"),
     ],
 )
 def test_a_planted_forbidden_import_breaks_a_contract(
@@ -84,3 +87,22 @@ def test_a_planted_forbidden_import_breaks_a_contract(
     assert list(expected.values()).count("BROKEN") == 1
     for name, verdict in expected.items():
         assert f"{name} {verdict}" in text, (name, verdict, text[-3000:])
+
+
+def test_the_fieldwork_rules_load_no_database_web_or_telephony_library() -> None:
+    """Imported on their own, in a fresh interpreter, the rules load none of them (at run time,
+    where import-linter reads only the import statements)."""
+    code = (
+        "import sys, pkgutil, importlib, instrument.fieldwork as f\n"
+        "for m in pkgutil.walk_packages(f.__path__, 'instrument.fieldwork.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(' '.join(sorted({n.split('.')[0] for n in sys.modules})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "instrument" in loaded and "yaml" in loaded  # the probe did import them
+    forbidden = {"sqlalchemy", "alembic", "psycopg", "flask", "werkzeug", "twilio", "click"}
+    assert loaded & forbidden == set()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from instrument.fieldwork.settings import fieldwork_path_for, is_fieldwork_file, load_fieldwork
 from instrument.questionnaires import facade_from_context, open_questionnaire
 
 
@@ -22,14 +23,20 @@ from instrument.questionnaires import facade_from_context, open_questionnaire
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
-    """Check questionnaire files; exit 1 if any has errors."""
+    """Check questionnaire files (and the fieldwork file beside each); exit 1 if any has errors."""
     facade = facade_from_context()
     problems = []
     failed = False
     for path in paths:
-        result = open_questionnaire(path, facade)
-        problems.extend(result.diagnostics)
-        if result.errors or (strict and result.diagnostics):
+        if is_fieldwork_file(path):  # a study's fieldwork file, named on its own
+            found = load_fieldwork(path)[1].sorted()
+        else:
+            found = open_questionnaire(path, facade).diagnostics
+            beside = fieldwork_path_for(path)  # the questionnaire's fieldwork file, if it has one
+            if beside.is_file():
+                found = [*found, *load_fieldwork(beside)[1].sorted()]
+        problems.extend(found)
+        if any(d.severity == "error" for d in found) or (strict and found):
             failed = True
     if output == "json":
         click.echo(

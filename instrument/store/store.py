@@ -34,8 +34,10 @@ from instrument.store.contacts import Contacts
 from instrument.store.engine import create_store_engine, resolve_url
 from instrument.store.event_log import EventLog
 from instrument.store.exports import Exports
+from instrument.store.fieldwork_audit import FieldworkAudit
 from instrument.store.fieldwork_calls import CallRecords
 from instrument.store.fieldwork_numbers import PhoneNumbers
+from instrument.store.fieldwork_outcomes import Outcomes
 from instrument.store.fieldwork_queue import Queue
 from instrument.store.imports import InterviewImports
 from instrument.store.personal import PersonalAnswers
@@ -65,6 +67,8 @@ class Store(
     PhoneNumbers,
     Queue,
     CallRecords,
+    Outcomes,
+    FieldworkAudit,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

@@ -1,0 +1,262 @@
+"""Coding an attempt's outcome, appointments, and the facts the scheduling rules work from.
+
+:meth:`Outcomes.code_attempt` is the end of a call: in one transaction it
+ends the attempt with its outcome, books the appointment (cancelling the
+case's earlier one), gives the case its next window and outcome and frees
+it. A double click, a refresh or a second tab calls it again with the same
+attempt id: the attempt row is locked first (PostgreSQL) or the write lock
+taken first (SQLite), and an attempt that has ended is left as it is, the
+answer saying it was coded already.
+
+:meth:`Outcomes.fieldwork_facts` reads a case's history into the rules
+layer's :class:`~instrument.fieldwork.schedule.CaseFacts`, from which
+``next_window`` computes the window the caller then passes back here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from instrument.fieldwork.schedule import AppointmentFact, AttemptFact, CaseFacts
+from instrument.store.fieldwork_audit import write_audit
+from instrument.store.fieldwork_queue import window_values
+from instrument.store.fieldwork_records import (
+    AppointmentLike,
+    AppointmentRecord,
+    AttemptRecord,
+    CodeResult,
+    WindowLike,
+)
+from instrument.store.nul import refuse_nul
+from instrument.store.plumbing import StoreBase, utc
+from instrument.store.schema import (
+    APPOINTMENT_KINDS,
+    appointments,
+    attempts,
+    calls,
+    case_queue,
+    do_not_call,
+    interviews,
+    phone_numbers,
+)
+
+__all__ = ["Outcomes"]
+
+_FINISHED_INTERVIEW = ("complete", "screened_out")
+
+
+def _appointment_values(appointment: AppointmentLike) -> dict[str, object]:
+    if appointment.kind not in APPOINTMENT_KINDS:
+        raise ValueError(f"an appointment is hard or soft, not {appointment.kind!r}")
+    if appointment.kind == "hard" and appointment.at is None:
+        raise ValueError("a hard appointment needs its time")
+    if appointment.kind == "soft" and (appointment.day is None or not appointment.part):
+        raise ValueError("a soft appointment needs a day and a part of the day")
+    return {
+        "kind": appointment.kind,
+        "at": None if appointment.at is None else utc(appointment.at),
+        "day": appointment.day,
+        "part": appointment.part,
+        "interviewer": appointment.interviewer,
+    }
+
+
+_OPEN_APPOINTMENT = appointments.c.cancelled_at.is_(None)
+
+
+class Outcomes(StoreBase):
+    """:meth:`code_attempt`, :meth:`appointments_of`, :meth:`attempts_of`, :meth:`fieldwork_facts`."""
+
+    def code_attempt(
+        self,
+        attempt_id: int,
+        *,
+        disposition: str,
+        final: bool,
+        note: str | None = None,
+        appointment: AppointmentLike | None = None,
+        window: WindowLike | None,
+        actor: str,
+        now: dt.datetime | None = None,
+    ) -> CodeResult:
+        """End an attempt with its outcome, book ``appointment``, set the case's next window, free it.
+
+        All or nothing, once: a second call for the same attempt changes
+        nothing and returns ``already_coded=True`` with the stored outcome.
+        ``window`` None leaves the case with no window (not callable). The
+        appointment's zone is the case's. LookupError for an unknown attempt.
+        """
+        for field, text in (("disposition", disposition), ("note", note), ("actor", actor)):
+            refuse_nul(field, text)
+        booked = None if appointment is None else _appointment_values(appointment)
+        new_window = window_values(window)
+        now = utc(now)
+        with self._transaction(write=True) as connection:
+            attempt = connection.execute(
+                sa.select(attempts.c.case_id, attempts.c.ended_at, attempts.c.disposition)
+                .where(attempts.c.id == attempt_id)
+                .with_for_update()
+            ).one_or_none()
+            if attempt is None:
+                raise LookupError(f"no attempt {attempt_id}")
+            if attempt.ended_at is not None:
+                return CodeResult(attempt_id, attempt.case_id, attempt.disposition, True)
+            case_id = attempt.case_id
+            queued = connection.execute(
+                sa.select(case_queue.c.zone, case_queue.c.disposition, case_queue.c.final)
+                .where(case_queue.c.case_id == case_id)
+                .with_for_update()
+            ).one_or_none()
+            connection.execute(
+                attempts.update()
+                .where(attempts.c.id == attempt_id)
+                .values(ended_at=now, disposition=disposition, note=note)
+            )
+            appointment_id = None
+            if booked is not None:
+                if queued is None:
+                    raise LookupError(f"case {case_id!r} is not in the call queue")
+                connection.execute(
+                    appointments.update()
+                    .where(appointments.c.case_id == case_id, _OPEN_APPOINTMENT)
+                    .values(cancelled_at=now)
+                )
+                appointment_id = int(
+                    connection.execute(
+                        appointments.insert()
+                        .values(
+                            case_id=case_id,
+                            zone=queued.zone,
+                            made_by=actor,
+                            made_at=now,
+                            attempt_id=attempt_id,
+                            **booked,
+                        )
+                        .returning(appointments.c.id)
+                    ).scalar_one()
+                )
+            if queued is not None:
+                connection.execute(
+                    case_queue.update()
+                    .where(case_queue.c.case_id == case_id)
+                    .values(disposition=disposition, final=final, **new_window, updated_at=now)
+                )
+                connection.execute(
+                    case_queue.update()
+                    .where(
+                        case_queue.c.case_id == case_id,
+                        case_queue.c.held_attempt_id == attempt_id,
+                    )
+                    .values(held_by=None, held_since=None, held_attempt_id=None)
+                )
+            write_audit(
+                connection,
+                at=now,
+                actor=actor,
+                action="code_attempt",
+                case_id=case_id,
+                before=None
+                if queued is None
+                else {"disposition": queued.disposition, "final": queued.final},
+                after={"disposition": disposition, "final": final, "attempt_id": attempt_id},
+                reason=None,
+            )
+        return CodeResult(attempt_id, case_id, disposition, False, appointment_id)
+
+    def cancel_appointment(self, appointment_id: int, *, now: dt.datetime | None = None) -> bool:
+        """Cancel an appointment; False if it was cancelled already or does not exist."""
+        with self._transaction(write=True) as connection:
+            return (
+                connection.execute(
+                    appointments.update()
+                    .where(appointments.c.id == appointment_id, _OPEN_APPOINTMENT)
+                    .values(cancelled_at=utc(now))
+                ).rowcount
+                == 1
+            )
+
+    def appointments_of(
+        self, case_id: str, *, include_cancelled: bool = False
+    ) -> list[AppointmentRecord]:
+        """A case's appointments, oldest first (only the open one unless ``include_cancelled``)."""
+        query = sa.select(appointments).where(appointments.c.case_id == case_id)
+        if not include_cancelled:
+            query = query.where(_OPEN_APPOINTMENT)
+        with self._transaction() as connection:
+            rows = connection.execute(query.order_by(appointments.c.id)).all()
+        return [AppointmentRecord(**row._asdict()) for row in rows]
+
+    def attempts_of(self, case_id: str) -> list[AttemptRecord]:
+        """A case's attempts, oldest first (the open one too)."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                sa.select(attempts).where(attempts.c.case_id == case_id).order_by(attempts.c.id)
+            ).all()
+        return [AttemptRecord(**row._asdict()) for row in rows]
+
+    def fieldwork_facts(self, case_id: str) -> CaseFacts | None:
+        """What the scheduling rules need about a queued case, read in one transaction; None if not queued.
+
+        ``numbers``: ranks still working and not on the do-not-call list;
+        ``do_not_call``: every number the case has is on the list; an
+        attempt's number is the first one its calls dialled (1 without calls).
+        """
+        with self._transaction() as connection:
+            queued = connection.execute(
+                sa.select(case_queue.c.zone, case_queue.c.priority).where(
+                    case_queue.c.case_id == case_id
+                )
+            ).one_or_none()
+            if queued is None:
+                return None
+            numbers = connection.execute(
+                sa.select(
+                    phone_numbers.c.rank,
+                    phone_numbers.c.working,
+                    sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
+                )
+                .where(phone_numbers.c.case_id == case_id)
+                .order_by(phone_numbers.c.rank)
+            ).all()
+            first_rank = (
+                sa.select(sa.func.min(calls.c.number_rank))
+                .where(calls.c.attempt_id == attempts.c.id)
+                .scalar_subquery()
+            )
+            coded = connection.execute(
+                sa.select(attempts.c.started_at, attempts.c.disposition, first_rank.label("rank"))
+                .where(attempts.c.case_id == case_id, attempts.c.disposition.is_not(None))
+                .order_by(attempts.c.started_at, attempts.c.id)
+            ).all()
+            booked = connection.execute(
+                sa.select(appointments)
+                .where(appointments.c.case_id == case_id, _OPEN_APPOINTMENT)
+                .order_by(appointments.c.id.desc())
+                .limit(1)
+            ).one_or_none()
+            statuses = set(
+                connection.scalars(
+                    sa.select(interviews.c.status).where(interviews.c.case_id == case_id)
+                )
+            )
+        return CaseFacts(
+            case_id=case_id,
+            zone=queued.zone,
+            priority=queued.priority,
+            numbers=tuple(n.rank for n in numbers if n.working and not n.blocked),
+            attempts=tuple(AttemptFact(a.started_at, a.disposition, a.rank or 1) for a in coded),
+            appointment=None
+            if booked is None
+            else AppointmentFact(
+                kind=booked.kind,
+                at=booked.at,
+                day=booked.day,
+                part=booked.part,
+                interviewer=booked.interviewer,
+            ),
+            do_not_call=bool(numbers) and all(n.blocked for n in numbers),
+            interview_finished=bool(statuses & set(_FINISHED_INTERVIEW)),
+            interview_started=bool(statuses),
+        )
