@@ -32,8 +32,8 @@ class Layout:
             if isinstance(node, Block) and node.randomize and len(node.items) > 1
         }
         self.unconditional_keys = self._unconditional_keys()
-        """Pages whose questions (and grid rows) have no conditions of their own: the
-        variables they store (loop suffixes are added per visit)."""
+        """Pages whose questions (and grid rows) have no conditions of their own, nor choice
+        filters (a filter offering nothing routes its question past): the variables they store (loop suffixes are added per visit)."""
         self.checked_pages = {
             page.id
             for page in questionnaire.pages.values()
@@ -57,6 +57,7 @@ class Layout:
         for page in self.q.pages.values():
             if all(
                 q.when is None
+                and not q.choice_filter  # offering nothing, it is not asked (routing)
                 and (q.type != "grid" or (q.rows and all(r.when is None for r in q.rows)))
                 for q in page.questions
             ):

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from instrument.engine.context import Context
 from instrument.engine.layout import Layout
 from instrument.engine.loops import enter_loop, forget, has_next, refresh_collected
+from instrument.engine.offered import offered_codes
 from instrument.engine.randomisation import Shuffler
 from instrument.engine.state import Frame, PageVisit, State
 from instrument.engine.steps import Event
@@ -25,11 +26,19 @@ __all__ = ["Router", "question_on_route"]
 
 
 def question_on_route(question: Question, ctx: Context) -> bool:
-    """Whether ``question`` is asked here: its condition holds and, for a grid, a row does."""
+    """Whether ``question`` is asked here: its condition holds and, for a grid, a row does.
+
+    A choice whose ``choice_filter`` leaves no option to offer (a region whose list
+    of districts is empty) is not asked: there is nothing the respondent could
+    choose, so it is routed past, as if its condition were false, rather than
+    shown empty with no way on (``instrument check`` warns where it can happen).
+    """
     if question.when is not None and not question.when.evaluate(ctx):
         return False
     if question.type == "grid":
         return any(row.when is None or row.when.evaluate(ctx) for row in question.rows)
+    if question.choice_filter:
+        return offered_codes(question, ctx) != frozenset()
     return True
 
 

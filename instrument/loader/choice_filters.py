@@ -75,6 +75,8 @@ class ChoiceFilters(Expressions):
         codes = None
         if kind is ValueType.CODE and compiled.source.strip() in self.vars:
             codes = self.vars[compiled.source.strip()].info.codes
+            if codes:
+                self._warn_offering_nothing(attribute, codes, compiled, choices, what, fm)
         wanted = str if kind in _TEXTUAL else int
         for option in choices.options:
             value = option.attribute(attribute)
@@ -98,3 +100,39 @@ class ChoiceFilters(Expressions):
                         f"(its codes are {', '.join(map(str, sorted(codes)))})",
                     )
                     return
+
+    def _warn_offering_nothing(
+        self,
+        attribute: str,
+        codes: frozenset[int],
+        compiled: CompiledExpression,
+        choices: ChoiceList,
+        what: str,
+        fm: YMap,
+    ) -> None:
+        """Warn when some answer to the question filtered on leaves no option to offer.
+
+        The engine does not ask such a question (there is nothing to choose; it is
+        routed past, see engine.routing), so the author learns here that those
+        respondents will have no answer: a region whose districts are missing from
+        the list, say. An option without the attribute is offered whatever the answer.
+        """
+        having: set[object] = set()
+        for option in choices.options:
+            value = option.attribute(attribute)
+            if value is None:
+                return
+            having.update(value if isinstance(value, tuple) else (value,))
+        empty = sorted(code for code in codes if code not in having)
+        if not empty:
+            return
+        shown = ", ".join(map(str, empty[:10])) + (
+            f" and {len(empty) - 10} more" if len(empty) > 10 else ""
+        )
+        self.warn(
+            fm.where(attribute),
+            f"the choice_filter of {what} offers no option of '{choices.name}' when "
+            f"{compiled.source.strip()} is {shown}: the question is then not asked (routed "
+            f"past, as if its condition were false); give those answers options of their own "
+            f"or add an option without the attribute '{attribute}' (offered whatever the answer)",
+        )
