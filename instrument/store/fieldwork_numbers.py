@@ -15,9 +15,52 @@ import sqlalchemy as sa
 from instrument.store.fieldwork_records import PhoneNumber, check_e164, dialect_insert
 from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
-from instrument.store.schema import do_not_call, phone_numbers
+from instrument.store.records import CaseWithdrawn
+from instrument.store.schema import (
+    appointments,
+    attempts,
+    case_queue,
+    cases,
+    do_not_call,
+    phone_numbers,
+)
 
-__all__ = ["PhoneNumbers"]
+__all__ = ["PhoneNumbers", "forget_fieldwork", "refuse_withdrawn"]
+
+
+def refuse_withdrawn(connection: sa.Connection, case_id: str) -> None:
+    """:class:`CaseWithdrawn` if the case was withdrawn: its numbers and calls are never stored again."""
+    withdrawn = connection.scalar(sa.select(cases.c.withdrawn_at).where(cases.c.id == case_id))
+    if withdrawn is not None:
+        raise CaseWithdrawn(f"case {case_id!r} was withdrawn on {withdrawn:%Y-%m-%d}")
+
+
+def forget_fieldwork(connection: sa.Connection, case_id: str) -> dict[str, int]:
+    """Withdrawal's share of the telephone tables, inside its transaction; how many rows went.
+
+    Deleted: the case's numbers, its queue row (so it is never called again)
+    and its appointments (a time and day promised to a person). Attempts and
+    calls stay, as outcomes without numbers (they name a number only by its
+    rank), so response rates still add up; the interviewers' notes on them,
+    free text that may name the respondent, are emptied. The do-not-call list
+    is kept: it is the respondent's own wish not to be called, whoever's
+    case the number turns up in next.
+    """
+
+    def delete(table: sa.Table) -> int:
+        return connection.execute(table.delete().where(table.c.case_id == case_id)).rowcount
+
+    counts = {
+        "phone_numbers_deleted": delete(phone_numbers),
+        "appointments_deleted": delete(appointments),
+        "queue_rows_deleted": delete(case_queue),
+    }
+    counts["attempt_notes_cleared"] = connection.execute(
+        attempts.update()
+        .where(attempts.c.case_id == case_id, attempts.c.note.is_not(None))
+        .values(note=None)
+    ).rowcount
+    return counts
 
 
 class PhoneNumbers(StoreBase):
@@ -28,7 +71,8 @@ class PhoneNumbers(StoreBase):
     ) -> list[PhoneNumber]:
         """Replace a case's numbers with ``numbers`` (E.164, first choice first), all working.
 
-        ValueError for a number not in E.164 or given twice. ``now`` is taken
+        ValueError for a number not in E.164 or given twice; :class:`CaseWithdrawn`
+        for a withdrawn case. ``now`` is taken
         for the common signature (the table keeps no time).
         """
         refuse_nul("case id", case_id)
@@ -37,6 +81,7 @@ class PhoneNumbers(StoreBase):
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"case {case_id!r} has the same number twice")
         with self._transaction(write=True) as connection:
+            refuse_withdrawn(connection, case_id)
             connection.execute(phone_numbers.delete().where(phone_numbers.c.case_id == case_id))
             if numbers:
                 connection.execute(

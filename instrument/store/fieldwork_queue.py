@@ -24,6 +24,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from instrument.store.fieldwork_numbers import refuse_withdrawn
 from instrument.store.fieldwork_records import Claim, StaleHold, WindowLike, dialect_insert
 from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
@@ -86,7 +87,7 @@ class Queue(StoreBase):
         """Put a case in the queue, or change its zone, language, priority and window.
 
         Its outcome so far, attempt count and any hold are kept. The case must
-        be stored (``put_case``) first.
+        be stored (``put_case``) first; :class:`CaseWithdrawn` if it was withdrawn.
         """
         for field, text in (("case id", case_id), ("zone", zone), ("language", language)):
             refuse_nul(field, text)
@@ -103,6 +104,7 @@ class Queue(StoreBase):
             set_={name: statement.excluded[name] for name in values},
         )
         with self._transaction(write=True) as connection:
+            refuse_withdrawn(connection, case_id)
             connection.execute(
                 statement,
                 {"case_id": case_id, "final": False, "attempts": 0, "disposition": None, **values},

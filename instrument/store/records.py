@@ -275,6 +275,11 @@ class WithdrawalReport:
     tokens_revoked: int = 0
     preload_values_deleted: int = 0
     personal_answers_deleted: int = 0
+    # Telephone fieldwork (instrument.store.fieldwork_numbers.forget_fieldwork).
+    phone_numbers_deleted: int = 0
+    appointments_deleted: int = 0
+    queue_rows_deleted: int = 0
+    attempt_notes_cleared: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from instrument.store.fieldwork_numbers import forget_fieldwork
 from instrument.store.interviews import Interviews
 from instrument.store.nul import NUL
 from instrument.store.plumbing import utc
@@ -86,7 +87,10 @@ class Withdrawals(Interviews):
         events, idempotency keys and personal answers, empty its state and export row, set status
         ``withdrawn`` and bump its revision (so any save still in flight is
         refused); empty the case's preload values; delete the case's contact
-        row; expire its access tokens. What remains is the interview row
+        row; expire its access tokens; delete its phone numbers, call-queue
+        row and appointments, and empty the notes on its attempts
+        (:func:`~instrument.store.fieldwork_numbers.forget_fieldwork`).
+        What remains is the interview row
         without answers (questionnaire version, mode, times), and the case
         row without preload values, so response rates still add up.
         """
@@ -149,11 +153,13 @@ class Withdrawals(Interviews):
                     )
                 )
             contacts_deleted = preload_values_deleted = 0
+            fieldwork: dict[str, int] = {}
             if case_id is not None and whole_case:
                 contacts_deleted = connection.execute(
                     contacts.delete().where(contacts.c.case_id == case_id)
                 ).rowcount
                 preload_values_deleted = _empty_preload(connection, case_id, now)
+                fieldwork = forget_fieldwork(connection, case_id)
             token_match = []
             if case_id is not None and whole_case:
                 token_match.append(access_tokens.c.case_id == case_id)
@@ -179,4 +185,5 @@ class Withdrawals(Interviews):
             tokens_revoked=tokens_revoked,
             preload_values_deleted=preload_values_deleted,
             personal_answers_deleted=personal_deleted,
+            **fieldwork,
         )
