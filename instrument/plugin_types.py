@@ -30,6 +30,7 @@ __all__ = [
     "EVENT_KINDS",
     "VALUE_TYPES",
     "InterviewEvent",
+    "ModeSetupError",
     "ModeSpec",
     "OutputFormat",
     "QuestionType",
@@ -97,6 +98,15 @@ def missing_modules(requires: Iterable[str]) -> tuple[str, ...]:
         if not found:
             missing.append(module)
     return tuple(missing)
+
+
+class ModeSetupError(RuntimeError):
+    """A mode cannot start with the settings it was given (raised by ``create_blueprint``).
+
+    The server stops at start-up with its message, which names the setting
+    to fix, rather than failing later in front of a respondent or an
+    interviewer (``instrument serve`` prints it without a traceback).
+    """
 
 
 @dataclass(frozen=True)

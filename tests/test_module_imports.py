@@ -30,7 +30,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ROOTS = [ROOT, ROOT / "modes", ROOT / "plugins"]
-PACKAGES = ("instrument", "instrument_web", "instrument_console", "instrument_outputs")
+PACKAGES = (
+    "instrument", "instrument_web", "instrument_phone", "instrument_console", "instrument_outputs"
+)  # fmt: skip
 
 # Third-party libraries by what they are for.
 BASE = {"typing_extensions", "six", "_cffi_backend"}
@@ -47,6 +49,8 @@ POSTGRES = {"psycopg", "psycopg_binary", "psycopg_c", "psycopg_pool"}
 CLI = {"click"}
 WEB = {"flask", "werkzeug", "itsdangerous", "blinker", "flask_wtf", "wtforms", "click"}
 WRITERS = {"pyreadstat", "pyarrow"}
+# twilio and its REST client
+TWILIO = {"twilio", "requests", "urllib3", "charset_normalizer", "idna", "certifi"}
 
 # What each layer may load, by module-name prefix (the longest prefix wins).
 ALLOWED: dict[str, set[str]] = {
@@ -61,6 +65,9 @@ ALLOWED: dict[str, set[str]] = {
     "instrument.flask_support": CORE_LIBRARIES | WEB,
     "instrument.server": CORE_LIBRARIES | WEB,
     "instrument_web": CORE_LIBRARIES | WEB,
+    "instrument_phone": CORE_LIBRARIES,  # the plugin, settings and dialer (twilio only when called)
+    "instrument_phone.views": CORE_LIBRARIES | WEB | TWILIO,
+    "instrument_phone.telephony.webhooks": CORE_LIBRARIES | WEB | TWILIO,
     "instrument_console": CORE_LIBRARIES | CLI,
     "instrument_outputs": CORE_LIBRARIES,
     "instrument_outputs.sav": CORE_LIBRARIES | WRITERS,

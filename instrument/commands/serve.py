@@ -66,6 +66,7 @@ def serve(
 ) -> None:
     """Serve questionnaire file(s) PATH... to respondents on the web."""
     from instrument.diagnostics import QuestionnaireError
+    from instrument.plugin_types import ModeSetupError
     from instrument.server.app import create_app, get_host
 
     try:
@@ -78,6 +79,8 @@ def serve(
         )
     except QuestionnaireError as exc:
         raise click.ClickException(f"the questionnaire has errors:\n{exc}") from None
+    except ModeSetupError as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None
     served = get_host(app)
     base = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     click.echo(

@@ -40,6 +40,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("yaml", "instrument.loader.plugin"),
     ("console", "instrument_console.plugin"),
     ("web", "instrument_web.plugin"),
+    ("phone", "instrument_phone.plugin"),
     ("outputs", "instrument_outputs.plugin"),
 )
 """Built-in plugins as ``(name, dotted module)``.

@@ -1,0 +1,208 @@
+"""The webhooks Twilio calls: the bridge's TwiML and the calls' status callbacks.
+
+Every request must carry a valid ``X-Twilio-Signature``: an HMAC of the URL
+Twilio requested and the form fields, keyed with the auth token. The URL is
+rebuilt from the configured public URL plus the request's path and query,
+never from ``request.url``: behind a TLS-terminating proxy the app sees
+``http://internal:8000/...`` while Twilio signed ``https://survey.example/...``.
+A request without a valid signature gets 403 before any handler runs, so it
+changes nothing (and learns nothing: the bridge TwiML holds a respondent's
+number).
+
+Twilio waits 15 seconds, then retries; it also delivers status callbacks out
+of order. So the handlers do one small store write and answer at once, and
+each event is stored once under a key of its own (call sid, status, sequence
+number): a retry or a late "ringing" after "completed" changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flask import Blueprint, Response, abort, request
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
+
+from instrument_phone.telephony.config import TwilioSettings
+from instrument_phone.telephony.dialer import DEFAULT_RING_SECONDS, STATUS_EVENTS, status_path
+
+__all__ = [
+    "CALL_STATUSES",
+    "KEPT_FIELDS",
+    "LEGS",
+    "CallEvent",
+    "CallLedger",
+    "bridge_twiml",
+    "create_webhooks_blueprint",
+    "event_key",
+    "kept_payload",
+    "signed_url",
+]
+
+CALL_STATUSES = frozenset(
+    {"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed",
+     "no-answer", "canceled"}
+)  # fmt: skip
+"""Twilio's CallStatus values; anything else in a signed request is a 400, not stored."""
+
+LEGS = ("respondent",)
+"""Legs with their own status callbacks besides the interviewer's (the call placed by REST)."""
+
+KEPT_FIELDS = (
+    "AccountSid", "ApiVersion", "CallSid", "ParentCallSid", "CallStatus", "CallDuration",
+    "Duration", "SequenceNumber", "Timestamp", "CallbackSource", "Direction", "AnsweredBy",
+    "SipResponseCode", "ErrorCode", "ErrorMessage",
+)  # fmt: skip
+"""The callback fields stored with an event. An allow-list, not a deny-list: Twilio
+sends To, From, Called, Caller and their cities and postcodes, which are
+personal data and belong only in the personal-side tables."""
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One status callback, as the store keeps it.
+
+    :param call_id: our call record, from the callback's URL.
+    :param leg: None for the leg placed by REST (the interviewer's), else
+        one of :data:`LEGS`.
+    :param provider_sid: the Twilio sid of the leg the callback is about.
+    :param event_key: the callback's identity (:func:`event_key`).
+    :param at: when Twilio says it happened (UTC), if it says.
+    :param payload: :func:`kept_payload` of the form: no phone numbers.
+    """
+
+    call_id: int
+    leg: str | None
+    provider_sid: str
+    event_key: str
+    status: str
+    at: dt.datetime | None
+    payload: Mapping[str, str]
+
+
+class CallLedger(Protocol):
+    """What the webhooks need from the store (see :mod:`instrument_phone.ledger`)."""
+
+    def bridge_number(self, call_id: int, call_sid: str) -> str | None:
+        """The respondent's number (E.164) call *call_id* (Twilio's *call_sid*) dials, or None."""
+
+    def record_event(self, event: CallEvent, *, now: dt.datetime) -> bool:
+        """Store one status callback once; False when it was stored before."""
+
+
+def signed_url(public_url: str, path: str, query: bytes) -> str:
+    """The URL Twilio requested (and signed), as the public sees it."""
+    url = public_url + path
+    return url + "?" + query.decode("latin-1") if query else url
+
+
+def event_key(form: Mapping[str, str]) -> str:
+    """One status callback's identity: its call leg, status and place in the sequence.
+
+    Twilio numbers the callbacks of a call (``SequenceNumber``) and a retry
+    repeats the number, so the key repeats too; ``Timestamp`` stands in for
+    a callback without one.
+    """
+    order = form.get("SequenceNumber") or form.get("Timestamp") or ""
+    return f"{form.get('CallSid', '')}:{form.get('CallStatus', '')}:{order}"
+
+
+def kept_payload(form: Mapping[str, str]) -> dict[str, str]:
+    """The fields of a callback worth storing, without any phone number (:data:`KEPT_FIELDS`)."""
+    return {name: form[name] for name in KEPT_FIELDS if name in form}
+
+
+def _event_time(form: Mapping[str, str]) -> dt.datetime | None:
+    """When Twilio says the event happened (RFC 2822 ``Timestamp``), in UTC; None if absent."""
+    text = form.get("Timestamp")
+    if not text:
+        return None
+    try:
+        at = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return at.astimezone(dt.UTC)
+
+
+def bridge_twiml(settings: TwilioSettings, call_id: int, number: str | None) -> str:
+    """The TwiML Twilio runs once the interviewer answers: dial the respondent.
+
+    The respondent sees the organisation's caller id. No ``record`` attribute:
+    recording starts by REST only after consent is stored
+    (:func:`~instrument_phone.telephony.dialer.start_recording`).
+    """
+    response = VoiceResponse()
+    if number is None:
+        response.say("This case has no number to dial. Please hang up.", language="en-GB")
+        response.hangup()
+        return str(response)
+    dial = response.dial(caller_id=settings.caller_id, timeout=DEFAULT_RING_SECONDS)
+    dial.number(
+        number,
+        status_callback=settings.public_url + status_path(call_id, "respondent"),
+        status_callback_event=" ".join(STATUS_EVENTS),
+        status_callback_method="POST",
+    )
+    # Reached when the respondent's leg ends (hung up, busy, no answer): tell
+    # the interviewer rather than leave them in silence.
+    response.say("The call has ended.", language="en-GB")
+    response.hangup()
+    return str(response)
+
+
+def create_webhooks_blueprint(
+    settings: TwilioSettings,
+    ledger: CallLedger,
+    clock: Callable[[], dt.datetime],
+) -> Blueprint:
+    """The ``phone`` blueprint: TwiML and status callbacks, all behind the signature check.
+
+    Mount it below the mode's blueprint with ``url_prefix="/phone"`` (the
+    paths in :mod:`~instrument_phone.telephony.dialer` assume so), and exempt
+    it from CSRF: Twilio cannot send a form token; the signature is its proof.
+    """
+    bp = Blueprint("phone", __name__)
+    validator = RequestValidator(settings.auth_token)
+
+    @bp.before_request
+    def check_signature() -> None:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = signed_url(settings.public_url, request.path, request.query_string)
+        if not signature or not validator.validate(url, request.form, signature):
+            abort(403)
+
+    @bp.post("/twiml/bridge/<int:call_id>")
+    def bridge(call_id: int) -> Response:
+        sid = request.form.get("CallSid", "")
+        number = ledger.bridge_number(call_id, sid) if sid.startswith("CA") else None
+        return Response(bridge_twiml(settings, call_id, number), mimetype="text/xml")
+
+    @bp.post("/status/<int:call_id>", defaults={"leg": None})
+    @bp.post("/status/<int:call_id>/<leg>")
+    def status(call_id: int, leg: str | None) -> Any:
+        if leg is not None and leg not in LEGS:
+            abort(404)
+        form = request.form
+        sid = form.get("CallSid", "")
+        call_status = form.get("CallStatus", "")
+        if not sid.startswith("CA") or call_status not in CALL_STATUSES:
+            abort(400)
+        event = CallEvent(
+            call_id=call_id,
+            leg=leg,
+            provider_sid=sid,
+            event_key=event_key(form),
+            status=call_status,
+            at=_event_time(form),
+            payload=kept_payload(form),
+        )
+        ledger.record_event(event, now=clock())
+        return "", 204
+
+    return bp
