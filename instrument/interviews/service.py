@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -104,6 +105,7 @@ class InterviewService(LinkOperations, InterviewAccess):
         preload: Mapping[str, Any] | None = None,
         is_test: bool = False,
         show_next: bool = False,
+        one_per_case: bool = False,
     ) -> Saved:
         """Begin an interview on the newest version of a questionnaire, and store it.
 
@@ -112,6 +114,9 @@ class InterviewService(LinkOperations, InterviewAccess):
         ``preload`` is not given. :raises EngineError: the questionnaire does
         not run in ``mode`` or has no ``language``, or a preload value is not
         valid; :class:`~instrument.store.CaseWithdrawn` for a withdrawn case.
+        ``one_per_case``: the case's interview already stored, whatever its mode,
+        is returned instead of starting another (decided atomically by the store,
+        so two callers at once share one; see ``Store.create_interview``).
         """
         survey = self.surveys[questionnaire_id]
         if case_id is not None:
@@ -120,6 +125,7 @@ class InterviewService(LinkOperations, InterviewAccess):
         state = survey.engine.start(
             now=now, seed=secrets.randbits(31), mode=mode, language=language, case=preload
         )
+        new_id = str(uuid.uuid4())
         record = self.store.create_interview(
             survey.version_id,
             mode=mode,
@@ -128,7 +134,14 @@ class InterviewService(LinkOperations, InterviewAccess):
             case_id=case_id,
             is_test=is_test,
             now=now,
+            interview_id=new_id,
+            one_per_case=one_per_case,
         )
+        if record.id != new_id:  # the case's interview, started before (one_per_case)
+            try:
+                return self._saved(self._current(record.id), show_next)
+            except Gone:
+                raise LookupError(f"interview {record.id} holds no answers any more") from None
         snapshot = Snapshot(record, state, survey.engine)
         self._tell("started", record.id, now, mode, {"questionnaire": questionnaire_id})
         return self._saved(snapshot, show_next)

@@ -19,7 +19,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from instrument.fieldwork.schedule import AppointmentFact, AttemptFact, CaseFacts
+from instrument.fieldwork.schedule import CaseFacts
 from instrument.store.fieldwork_audit import write_audit
 from instrument.store.fieldwork_queue import window_values
 from instrument.store.fieldwork_records import (
@@ -29,6 +29,7 @@ from instrument.store.fieldwork_records import (
     CodeResult,
     WindowLike,
 )
+from instrument.store.fieldwork_reports import case_facts
 from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
@@ -43,8 +44,6 @@ from instrument.store.schema import (
 )
 
 __all__ = ["Outcomes"]
-
-_FINISHED_INTERVIEW = ("complete", "screened_out")
 
 
 def _appointment_values(appointment: AppointmentLike) -> dict[str, object]:
@@ -241,22 +240,4 @@ class Outcomes(StoreBase):
                     sa.select(interviews.c.status).where(interviews.c.case_id == case_id)
                 )
             )
-        return CaseFacts(
-            case_id=case_id,
-            zone=queued.zone,
-            priority=queued.priority,
-            numbers=tuple(n.rank for n in numbers if n.working and not n.blocked),
-            attempts=tuple(AttemptFact(a.started_at, a.disposition, a.rank or 1) for a in coded),
-            appointment=None
-            if booked is None
-            else AppointmentFact(
-                kind=booked.kind,
-                at=booked.at,
-                day=booked.day,
-                part=booked.part,
-                interviewer=booked.interviewer,
-            ),
-            do_not_call=bool(numbers) and all(n.blocked for n in numbers),
-            interview_finished=bool(statuses & set(_FINISHED_INTERVIEW)),
-            interview_started=bool(statuses),
-        )
+        return case_facts(case_id, queued.zone, queued.priority, numbers, coded, booked, statuses)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_json
 from instrument.store.plumbing import INTERVIEW_COLUMNS, PLAIN_COLUMNS, StoreBase, utc
 from instrument.store.records import InterviewNotFound, InterviewRecord
-from instrument.store.schema import interviews, questionnaire_versions
+from instrument.store.schema import cases, interviews, questionnaire_versions
 
 __all__ = ["Interviews", "interview_select", "load_in"]
 
@@ -57,6 +57,21 @@ def interview_select() -> sa.Select[Any]:
     )
 
 
+def _case_interview(connection: sa.Connection, case_id: str) -> str | None:
+    """The case's oldest interview that is not withdrawn, read under a lock on the case's row."""
+    locked = connection.execute(
+        sa.select(cases.c.id).where(cases.c.id == case_id).with_for_update()
+    ).one_or_none()
+    if locked is None:
+        raise LookupError(f"no case {case_id!r}")
+    return connection.scalar(
+        sa.select(interviews.c.id)
+        .where(interviews.c.case_id == case_id, interviews.c.status != "withdrawn")
+        .order_by(interviews.c.started_at, interviews.c.id)
+        .limit(1)
+    )
+
+
 def load_in(connection: sa.Connection, interview_id: str) -> InterviewRecord:
     """One interview, read inside the caller's transaction; :class:`InterviewNotFound` if none."""
     row = connection.execute(
@@ -81,8 +96,16 @@ class Interviews(StoreBase):
         is_test: bool = False,
         now: dt.datetime | None = None,
         interview_id: str | None = None,
+        one_per_case: bool = False,
     ) -> InterviewRecord:
-        """Start an interview at revision 0 on questionnaire version ``version_id``."""
+        """Start an interview at revision 0 on questionnaire version ``version_id``.
+
+        ``one_per_case`` (with ``case_id``): a case fielded in several modes has
+        one interview, so if the case has one that is not withdrawn, that one is
+        returned (the oldest) and nothing is created. Two callers at once are
+        serialised on the case's row (``FOR UPDATE`` on PostgreSQL, the write
+        lock on SQLite), so they never create two; LookupError for an unknown case.
+        """
         now = utc(now)
         for field, text in (
             ("mode", mode),
@@ -101,6 +124,10 @@ class Interviews(StoreBase):
             )
             if exists is None:
                 raise LookupError(f"no questionnaire version {version_id}")
+            if one_per_case and case_id is not None:
+                existing = _case_interview(connection, case_id)
+                if existing is not None:
+                    return load_in(connection, existing)
             connection.execute(
                 interviews.insert().values(
                     id=new_id,

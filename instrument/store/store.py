@@ -39,6 +39,7 @@ from instrument.store.fieldwork_calls import CallRecords
 from instrument.store.fieldwork_numbers import PhoneNumbers
 from instrument.store.fieldwork_outcomes import Outcomes
 from instrument.store.fieldwork_queue import Queue
+from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.imports import InterviewImports
 from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
@@ -69,6 +70,7 @@ class Store(
     CallRecords,
     Outcomes,
     FieldworkAudit,
+    FieldworkReports,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

@@ -1,0 +1,125 @@
+"""Keeping the queue's windows true before anyone is handed a case.
+
+The store answers "next case" from the window stored on each row; the rules
+layer decides what that window is. Two things make a stored window stale, and
+both are put right at the start of every "next case" (cheap: one indexed
+query each when there is nothing to do):
+
+* a hold whose interviewer vanished: the case is released after the study's
+  ``hold_timeout``, its open attempt coded ``hold_expired`` (not final: the
+  case is tried again) and the release written to the audit log;
+* a window that has ended without a call (the evening passed, the
+  appointment's grace ran out): the case's next window is worked out again
+  from its whole history. Renewing is compare-and-set on the old window's
+  end, so fifty interviewers renewing at once write each row once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+
+from instrument.fieldwork import AttemptFact, CaseFacts, case_disposition, next_window
+from instrument.fieldwork.schedule import hold_expired
+from instrument.fieldwork.settings import FieldworkSettings
+from instrument.store import Store
+
+__all__ = ["HOLD_EXPIRED", "SYSTEM_ACTOR", "Scheduling"]
+
+HOLD_EXPIRED = "hold_expired"
+"""The outcome given to an attempt whose interviewer vanished (not final; see the disposition table)."""
+
+SYSTEM_ACTOR = "system"
+"""Who the audit log names for what the service did on its own (a stale hold released)."""
+
+
+def with_attempt(facts: CaseFacts, at: dt.datetime, disposition: str, rank: int) -> CaseFacts:
+    """The case's facts as they will be once the open attempt is coded ``disposition``."""
+    return dataclasses.replace(
+        facts, attempts=(*facts.attempts, AttemptFact(at, disposition, rank))
+    )
+
+
+class Scheduling:
+    """Stale holds and ended windows (mixed into :class:`~instrument.callqueue.CallQueue`)."""
+
+    store: Store
+    settings_for: Callable[[str], FieldworkSettings]
+
+    def _questionnaire_of(self, case_id: str) -> str:
+        case = self.store.get_case(case_id)
+        if case is None:
+            raise LookupError(f"no case {case_id!r}")
+        return case.questionnaire_id
+
+    def _dialled_rank(self, case_id: str, attempt_id: int) -> int:
+        """The first number an attempt dialled (rank 1 when it dialled none), as the store's facts count it."""
+        ranks = [c.number_rank for c in self.store.calls_of(case_id) if c.attempt_id == attempt_id]
+        return min(ranks, default=1)
+
+    def release_stale_holds(self, now: dt.datetime) -> list[str]:
+        """Release every case held past its study's timeout; the ids released."""
+        released = []
+        for hold in self.store.stale_holds(now, dt.timedelta(0)):
+            settings = self.settings_for(self._questionnaire_of(hold.case_id))
+            rules, table = settings.calling, settings.dispositions
+            if not hold_expired(hold.held_since, now, rules):
+                continue
+            facts = self.store.fieldwork_facts(hold.case_id)
+            window = None
+            if facts is not None and hold.attempt_id is not None:
+                attempt = self.store.attempt(hold.attempt_id)
+                started = hold.held_since if attempt is None else attempt.started_at
+                rank = self._dialled_rank(hold.case_id, hold.attempt_id)
+                facts = with_attempt(facts, started, HOLD_EXPIRED, rank)
+            if facts is not None:
+                window = next_window(facts, rules, table, now)
+            if not self.store.release_hold(
+                hold.case_id,
+                hold.attempt_id,
+                disposition=HOLD_EXPIRED,
+                window=window,
+                final=window is None,
+                now=now,
+            ):
+                continue  # coded or released by someone else a moment ago
+            self.store.audit(
+                actor=SYSTEM_ACTOR,
+                action="release_stale_hold",
+                case_id=hold.case_id,
+                before={"held_by": hold.held_by, "held_since": hold.held_since.isoformat()},
+                after={
+                    "attempt_id": hold.attempt_id,
+                    "disposition": HOLD_EXPIRED,
+                    "window_start": None if window is None else window.start.isoformat(),
+                },
+                reason=f"held longer than {rules.hold_timeout}",
+                now=now,
+            )
+            released.append(hold.case_id)
+        return released
+
+    def renew_ended_windows(self, now: dt.datetime) -> list[str]:
+        """Work out a new window for every free case whose window has ended; the ids renewed."""
+        ids = self.store.ended_windows(now)
+        if not ids:
+            return []
+        renewed = []
+        for queued in self.store.queued_cases(ids):
+            settings = self.settings_for(queued.questionnaire_id)
+            rules, table = settings.calling, settings.dispositions
+            window = next_window(queued.facts, rules, table, now)
+            disposition = (
+                None if window is not None else case_disposition(queued.facts, table, rules)
+            )
+            if self.store.renew_window(
+                queued.case_id,
+                expected_end=queued.window_end,
+                window=window,
+                disposition=disposition,
+                final=window is None,
+                now=now,
+            ):
+                renewed.append(queued.case_id)
+        return renewed

@@ -1,0 +1,200 @@
+"""The case screen's data: who to call, on which numbers, and what happened before.
+
+This is the one place the call-queue service reads the respondent's name and
+numbers (the personal-data tables), because the interviewer must see them to
+make the call; nothing here is written anywhere else. Times come as aware
+datetimes in both zones that matter: the interviewer's (when will I call?)
+and the respondent's (what time is it for them?).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from instrument.fieldwork import DispositionTable
+from instrument.store import AppointmentRecord, AttemptRecord, CallRecord, Store
+
+__all__ = ["AppointmentView", "AttemptView", "CallView", "CaseView", "NumberView", "build_view"]
+
+
+@dataclass(frozen=True, slots=True)
+class NumberView:
+    rank: int
+    e164: str
+    working: bool
+    do_not_call: bool
+
+    @property
+    def diallable(self) -> bool:
+        return self.working and not self.do_not_call
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    call_id: int
+    number_rank: int
+    provider: str
+    status: str
+    placed_at: dt.datetime
+    answered_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    duration_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """One attempt; times in the interviewer's zone. ``label``: the outcome's words."""
+
+    attempt_id: int
+    interviewer: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    disposition: str | None
+    label: str | None
+    note: str | None
+    calls: tuple[CallView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentView:
+    """An open appointment: a hard one's time in both zones, a soft one's day and part."""
+
+    appointment_id: int
+    kind: str
+    at_viewer: dt.datetime | None
+    at_respondent: dt.datetime | None
+    day: dt.date | None
+    part: str | None
+    interviewer: str | None
+    made_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """Everything the interviewer's case screen shows (``name`` and ``numbers`` are personal)."""
+
+    case_id: str
+    questionnaire_id: str
+    name: str | None
+    numbers: tuple[NumberView, ...]
+    language: str | None
+    zone: str
+    respondent_now: dt.datetime
+    viewer_zone: str
+    disposition: str | None
+    disposition_label: str | None
+    held_by: str | None
+    attempts: tuple[AttemptView, ...]
+    appointments: tuple[AppointmentView, ...]
+    interview_id: str | None
+    interview_status: str | None
+    interview_modes: tuple[str, ...]
+
+
+def _calls_by_attempt(calls: list[CallRecord], zone: ZoneInfo) -> dict[int, list[CallView]]:
+    out: dict[int, list[CallView]] = {}
+    for call in calls:
+        out.setdefault(call.attempt_id, []).append(
+            CallView(
+                call_id=call.id,
+                number_rank=call.number_rank,
+                provider=call.provider,
+                status=call.status,
+                placed_at=call.placed_at.astimezone(zone),
+                answered_at=None if call.answered_at is None else call.answered_at.astimezone(zone),
+                ended_at=None if call.ended_at is None else call.ended_at.astimezone(zone),
+                duration_s=call.duration_s,
+            )
+        )
+    return out
+
+
+def _attempt_view(
+    attempt: AttemptRecord, calls: list[CallView], table: DispositionTable, zone: ZoneInfo
+) -> AttemptView:
+    code = attempt.disposition
+    return AttemptView(
+        attempt_id=attempt.id,
+        interviewer=attempt.interviewer,
+        started_at=attempt.started_at.astimezone(zone),
+        ended_at=None if attempt.ended_at is None else attempt.ended_at.astimezone(zone),
+        disposition=code,
+        label=table[code].label if code in table else code,
+        note=attempt.note,
+        calls=tuple(calls),
+    )
+
+
+def _appointment_view(
+    record: AppointmentRecord, viewer: ZoneInfo, respondent: ZoneInfo
+) -> AppointmentView:
+    return AppointmentView(
+        appointment_id=record.id,
+        kind=record.kind,
+        at_viewer=None if record.at is None else record.at.astimezone(viewer),
+        at_respondent=None if record.at is None else record.at.astimezone(respondent),
+        day=record.day,
+        part=record.part,
+        interviewer=record.interviewer,
+        made_by=record.made_by,
+    )
+
+
+def build_view(
+    store: Store,
+    case_id: str,
+    questionnaire_id: str,
+    table: DispositionTable,
+    *,
+    respondent_zone: ZoneInfo,
+    viewer_zone: ZoneInfo,
+    now: dt.datetime,
+) -> CaseView:
+    """Read a queued case's screen (LookupError when the case is not in the call queue)."""
+    row = store.queue_row(case_id)
+    if row is None:
+        raise LookupError(f"case {case_id!r} is not in the call queue")
+    contact = store.get_contact(case_id)
+    numbers = tuple(
+        NumberView(n.rank, n.e164, n.working, store.is_do_not_call(n.e164))
+        for n in store.phone_numbers_of(case_id)
+    )
+    calls = _calls_by_attempt(store.calls_of(case_id), viewer_zone)
+    attempts = tuple(
+        _attempt_view(a, calls.get(a.id, []), table, viewer_zone)
+        for a in store.attempts_of(case_id)
+    )
+    appointments = tuple(
+        _appointment_view(a, viewer_zone, respondent_zone) for a in store.appointments_of(case_id)
+    )
+    found = [r for r in store.interviews_for_case(case_id) if r.status != "withdrawn"]
+    interview = found[0] if found else None
+    modes: tuple[str, ...] = ()
+    if interview is not None:
+        seen: dict[str, None] = {}
+        for event in store.events_for(interview.id):
+            if event.kind == "answer":
+                seen.setdefault(event.mode)
+        modes = tuple(seen) or (interview.mode,)
+    code = row["disposition"]
+    assert isinstance(code, str | None)
+    return CaseView(
+        case_id=case_id,
+        questionnaire_id=questionnaire_id,
+        name=None if contact is None else contact.name,
+        numbers=numbers,
+        language=row["language"],  # type: ignore[arg-type]
+        zone=respondent_zone.key,
+        respondent_now=now.astimezone(respondent_zone),
+        viewer_zone=viewer_zone.key,
+        disposition=code,
+        disposition_label=table[code].label if code is not None and code in table else code,
+        held_by=row["held_by"],  # type: ignore[arg-type]
+        attempts=attempts,
+        appointments=appointments,
+        interview_id=None if interview is None else interview.id,
+        interview_status=None if interview is None else interview.status,
+        interview_modes=modes,
+    )

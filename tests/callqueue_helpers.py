@@ -1,0 +1,61 @@
+"""Shared set-up for the call-queue service tests: a store, the interview service, cases in the queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from instrument.callqueue import CallQueue
+from instrument.fieldwork.settings import FieldworkSettings
+from instrument.interviews import Answers, InterviewService, Seen, Shown, Surveys
+from instrument.loader import require_questionnaire
+from instrument.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI = ROOT / "tests" / "data" / "mini.yaml"
+T0 = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)  # Monday 10:00 in London (GMT)
+NAME = "Ann Example-Sample"
+NUMBER = "+442071234567"
+
+
+def queue_on(store: Store, settings: FieldworkSettings | None = None) -> CallQueue:
+    """The call queue over the interview service serving tests/data/mini.yaml."""
+    service = InterviewService(store, Surveys.serve(store, [require_questionnaire(MINI)]))
+    chosen = settings or FieldworkSettings()
+    return CallQueue(store, service, lambda _questionnaire_id: chosen)
+
+
+def add_case(
+    store: Store,
+    case_id: str,
+    *,
+    numbers: tuple[str, ...] = (NUMBER,),
+    zone: str = "Europe/London",
+    priority: int = 0,
+    now: dt.datetime = T0,
+) -> None:
+    """A stored case with a name and numbers, queued with no window yet (the service works it out)."""
+    store.put_case(case_id, "mini", {"region": 1}, now=now)
+    store.set_contact(case_id, name=NAME, now=now)
+    store.set_phone_numbers(case_id, numbers, now)
+    store.enqueue_case(case_id, zone=zone, language="en", priority=priority, window=None, now=now)
+
+
+def answer_first_page(
+    service: InterviewService,
+    interview_id: str,
+    values: dict[str, Any],
+    *,
+    mode: str,
+    actor: str,
+    now: dt.datetime,
+    key: str,
+) -> Any:
+    """Answer the page the interview is on, as a mode does."""
+    shown = service.show(interview_id, mode=mode, actor=actor, now=now)
+    assert isinstance(shown, Shown), shown
+    seen = Seen(revision=shown.interview.revision, token=shown.step.token, key=key, shown_at=now)
+    return service.answer(
+        interview_id, seen, lambda _step: Answers(values), mode=mode, actor=actor, now=now
+    )  # fmt: skip
