@@ -89,19 +89,29 @@ def test_a_window_that_spans_the_change(
     assert found.end - found.start == timedelta(hours=length)
 
 
-def test_hours_that_begin_in_the_skipped_or_repeated_hour_never_open_early() -> None:
+def test_hours_that_begin_or_end_in_the_skipped_or_repeated_hour() -> None:
     from zoneinfo import ZoneInfo
 
     rules = CallingRules(hours={6: ((time(1, 30), time(5)),)}, parts_of_day=())
     london = ZoneInfo("Europe/London")
-    # 01:30 does not exist on 29 March: the hours open at 01:30 UTC (02:30 BST), never
-    # at 00:30 UTC (00:30 GMT, before the hours)
+    # 01:30 never happens on 29 March: the hours open when the clocks jump from 01:00 GMT to
+    # 02:00 BST (01:00 UTC), the first instant the wall clock reads 01:30 or later; never at
+    # 00:30 UTC (00:30 GMT, before the hours)
     assert local_intervals(rules, london, date(2026, 3, 29)) == [
-        (utc(2026, 3, 29, 1, 30), utc(2026, 3, 29, 4))
+        (utc(2026, 3, 29, 1), utc(2026, 3, 29, 4))
     ]
-    # 01:30 happens twice on 25 October: the later one (01:30 GMT) opens the hours
+    # 01:30 happens twice on 25 October: the hours open at the second (01:30 GMT); from the
+    # first (01:30 BST) the clock would read 01:30-02:00 and then 01:00-01:30 again, outside
     assert local_intervals(rules, london, date(2026, 10, 25)) == [
         (utc(2026, 10, 25, 1, 30), utc(2026, 10, 25, 5))
+    ]
+    early = CallingRules(hours={6: ((time(0), time(1, 30)),)}, parts_of_day=())
+    # ending in the skipped hour: at the jump; ending in the repeated hour: at its first 01:30
+    assert local_intervals(early, london, date(2026, 3, 29)) == [
+        (utc(2026, 3, 29, 0), utc(2026, 3, 29, 1))
+    ]
+    assert local_intervals(early, london, date(2026, 10, 25)) == [
+        (utc(2026, 10, 24, 23), utc(2026, 10, 25, 0, 30))
     ]
 
 

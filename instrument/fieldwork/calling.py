@@ -141,19 +141,40 @@ class CallingRules:
 
 
 def to_utc(day: date, local: time, zone: ZoneInfo, *, boundary: str) -> datetime:
-    """The UTC instant of a local wall-clock time, taken the safe way round a clock change.
+    """The UTC instant of a local wall-clock time that starts or ends calling hours.
 
-    A local time can happen twice (the autumn hour repeated) or never (the spring
-    hour skipped). For the start of calling hours the later of the two readings
-    is used, for the end the earlier one, so that a call is never placed outside
-    the hours whichever reading is "right". Neither happens for the UK and EU
-    rules (their clocks change at 01:00 UTC, outside any calling hours).
+    Around a clock change a local time can happen never (the spring hour is
+    skipped) or twice (the autumn hour is repeated). A time that never happens
+    is taken as the instant the clocks jump over it: the first instant whose
+    wall clock reads that time or later, exact for a start and for an end. Of
+    a time that happens twice, a start takes the second reading and an end the
+    first, so that the wall clock reads inside the hours throughout the interval
+    (between the two readings it goes back outside them). Neither happens with
+    the UK and EU rules, whose clocks change at 01:00 UTC, outside calling hours.
     """
-    readings = [
+    readings = sorted(
         datetime.combine(day, local, tzinfo=zone).replace(fold=fold).astimezone(UTC)
         for fold in (0, 1)
-    ]
-    return max(readings) if boundary == "start" else min(readings)
+    )
+    if readings[0] == readings[1]:
+        return readings[0]
+    naive = datetime.combine(day, local)
+    if readings[0].astimezone(zone).replace(tzinfo=None) != naive:  # skipped: never on the clock
+        return _transition(readings[0], readings[1], zone)
+    return readings[1] if boundary == "start" else readings[0]
+
+
+def _transition(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
+    """The first whole second after ``before`` at which the zone's offset has changed."""
+    offset = before.astimezone(zone).utcoffset()
+    low, high = before, after
+    while high - low > timedelta(seconds=1):
+        middle = low + timedelta(seconds=(high - low) // timedelta(seconds=2))
+        if middle.astimezone(zone).utcoffset() == offset:
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 def local_intervals(

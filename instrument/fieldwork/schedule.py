@@ -187,7 +187,7 @@ def _retry_at(facts: CaseFacts, rules: CallingRules, table: Mapping[str, Disposi
     return earliest
 
 
-def _parts_to_skip(facts: CaseFacts, rules: CallingRules, zone: ZoneInfo) -> frozenset[str]:
+def parts_to_skip(facts: CaseFacts, rules: CallingRules, zone: ZoneInfo) -> frozenset[str]:
     """Parts of the day tried ``max_attempts_per_part`` times while another is untried."""
     tried: Counter[str] = Counter()
     for attempt in facts.attempts:
@@ -271,7 +271,7 @@ def next_window(
     if next_number(plain, rules, table) is None:
         return None
     earliest = max(now, _retry_at(facts, rules, table))
-    found = first_open(rules, zone, earliest, _parts_to_skip(facts, rules, zone))
+    found = first_open(rules, zone, earliest, parts_to_skip(facts, rules, zone))
     return None if found is None else Window(found[0], found[1], "normal")
 
 
