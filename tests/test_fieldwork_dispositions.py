@@ -18,6 +18,7 @@ from instrument.fieldwork.dispositions import (
     DispositionTable,
     RateClass,
     aapor_class,
+    suggested_outcome,
 )
 
 I, P, R, NC, O, UH, UO, NE = (  # noqa: E741 - AAPOR's letters
@@ -172,3 +173,29 @@ def test_an_inconsistent_outcome_is_refused(kwargs: dict, message: str) -> None:
     fields.update(kwargs)
     with pytest.raises(ValueError, match=message):
         Disposition(**fields)
+
+
+@pytest.mark.parametrize(
+    ("status", "answered_by", "expected"),
+    [
+        ("busy", None, "busy"),
+        ("no-answer", None, "no_answer"),
+        ("failed", None, "technical_problem"),  # not a dead number: carriers fail in passing
+        ("completed", "machine_start", "answering_machine"),
+        ("completed", "machine_end_beep", "answering_machine"),
+        ("completed", "machine_end_silence", "answering_machine"),
+        ("in-progress", "fax", "fax"),
+        ("completed", "human", None),  # a person: the interviewer codes what was said
+        ("completed", "unknown", None),
+        ("completed", None, None),
+        ("canceled", None, None),
+        ("ringing", "machine_start", None),
+        (None, None, None),
+    ],
+)
+def test_suggested_outcome_of_a_call_status(
+    status: str | None, answered_by: str | None, expected: str | None
+) -> None:
+    suggested = suggested_outcome(status, answered_by)
+    assert suggested == expected
+    assert suggested is None or suggested in DEFAULT_DISPOSITIONS

@@ -12,7 +12,13 @@ either.
 from __future__ import annotations
 
 from .calling import DEFAULT_HOURS, DEFAULT_PARTS, CallingRules, PartOfDay
-from .dispositions import DEFAULT_DISPOSITIONS, Disposition, DispositionTable, RateClass
+from .dispositions import (
+    DEFAULT_DISPOSITIONS,
+    Disposition,
+    DispositionTable,
+    RateClass,
+    suggested_outcome,
+)
 from .rates import DispositionCounts, counts_of, estimate_e, rates
 from .schedule import (
     AppointmentFact,
@@ -46,4 +52,5 @@ __all__ = [
     "next_window",
     "queue_key",
     "rates",
+    "suggested_outcome",
 ]

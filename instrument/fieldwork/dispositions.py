@@ -235,3 +235,25 @@ DEFAULT_DISPOSITIONS = DispositionTable(
     ]
 )  # fmt: skip
 """The outcomes every study starts with; a study's fieldwork file changes or adds to them."""
+
+
+_BY_CALL_STATUS = {"busy": "busy", "no-answer": "no_answer", "failed": "technical_problem"}
+_BY_ANSWERED_BY = {"fax": "fax"}
+
+
+def suggested_outcome(call_status: str | None, answered_by: str | None = None) -> str | None:
+    """The outcome a call's telephony status implies, to pre-select in the end-of-call picker.
+
+    Twilio's final CallStatus says whether the line was busy or not answered; its
+    answering-machine detection (AnsweredBy) tells a fax or a machine from a person.
+    A call that failed is a technical problem, not a dead number: a carrier's
+    passing fault must not end a case. A person, or no telling, suggests
+    nothing: the interviewer codes what was said.
+    """
+    if call_status in _BY_CALL_STATUS:
+        return _BY_CALL_STATUS[call_status]
+    if call_status not in ("completed", "in-progress") or answered_by is None:
+        return None
+    if answered_by.startswith("machine_"):
+        return "answering_machine"
+    return _BY_ANSWERED_BY.get(answered_by)
