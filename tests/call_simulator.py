@@ -300,7 +300,11 @@ class CallSimulator:
         """Ring the dialled number, posting its leg's callbacks; the Dial action's fields."""
         transcript.add("caller_id", verb.get("callerId", ""))
         status = "no-answer"
-        for number in verb:
+        numbers = list(verb)
+        if not numbers and (verb.text or "").strip():
+            numbers = [ET.Element("Number")]  # <Dial>+44...</Dial>: the number as text
+            numbers[0].text = verb.text
+        for number in numbers:
             if number.tag != "Number":
                 raise AssertionError(f"the simulator dials only <Number>, not <{number.tag}>")
             transcript.add("dial", (number.text or "").strip())

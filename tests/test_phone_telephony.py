@@ -307,3 +307,30 @@ def test_serve_runs_without_any_twilio_setting(
     assert result.exit_code == 0, result.output
     assert "Serving on" in result.output
     assert len(started) == 1
+
+
+# -- the bridge TwiML ---------------------------------------------------------------
+
+
+def test_the_bridge_twiml_dials_the_respondent_with_the_caller_id() -> None:
+    from instrument_phone.telephony.webhooks import bridge_twiml
+
+    assert bridge_twiml(settings(), 17, "+442079460001") == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Dial callerId="+442071234567" timeout="30">'
+        f'<Number statusCallback="{PUBLIC}/cati/phone/status/17/respondent" '
+        'statusCallbackEvent="initiated ringing answered completed" '
+        'statusCallbackMethod="POST">+442079460001</Number></Dial>'
+        '<Say language="en-GB">The call has ended.</Say><Hangup /></Response>'
+    )
+
+
+def test_without_a_number_the_bridge_says_so_and_hangs_up() -> None:
+    from instrument_phone.telephony.webhooks import bridge_twiml
+
+    twiml = bridge_twiml(settings(), 17, None)
+    assert "<Dial" not in twiml
+    assert twiml.endswith(
+        '<Say language="en-GB">This case has no number to dial. Please hang up.</Say>'
+        "<Hangup /></Response>"
+    )
