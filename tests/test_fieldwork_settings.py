@@ -157,6 +157,11 @@ def test_each_problem_is_reported_at_its_line(
     assert str(found[0]).startswith(f"study.fieldwork.yaml:{line}:")
 
 
+def test_empty_sections_change_nothing() -> None:
+    settings, diagnostics = load_fieldwork_text("calling:\ndispositions:\ntelephony:\n", "f.yaml")
+    assert diagnostics.items == [] and settings == FieldworkSettings(source="f.yaml")
+
+
 def test_with_errors_the_rest_of_the_file_still_counts() -> None:
     text = "calling:\n  max_attempts_per_case: 0\n  max_attempts_per_number: 3\n"
     settings, diagnostics = load_fieldwork_text(text, "f.yaml")

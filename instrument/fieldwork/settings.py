@@ -144,6 +144,8 @@ class _Reader:
 
     # shapes -------------------------------------------------------------
     def mapping(self, node: YNode, what: str) -> YMap | None:
+        if isinstance(node, YScalar) and node.value is None:
+            return None  # an empty section ("calling:" and nothing under it) changes nothing
         if not isinstance(node, YMap):
             self.d.error(node.pos, f"{what} must be a mapping (key: value pairs)")
             return None
