@@ -31,6 +31,11 @@ from .vocabulary import (
     plain_label,
 )
 
+LONG_RADIOS = 100
+"""A single choice with more options than this, shown as radio buttons, is warned about: a list
+read from a file (thousands of districts) belongs in a search field (the terminal lists none of
+a list this long, see instrument_console.render.LONG_LIST)."""
+
 
 class Questions(Texts, ChoiceFilters, AnswerDefaults, DateLimits):
     """One question of any type: its keys, texts, conditions, checks, bounds and rows."""
@@ -128,6 +133,13 @@ class Questions(Texts, ChoiceFilters, AnswerDefaults, DateLimits):
                     f"display must be radio, dropdown or search{did_you_mean(display, DISPLAYS)}",
                 )
             kwargs["display"] = display
+            if display == "radio" and choices is not None and len(choices.options) > LONG_RADIOS:
+                self.warn(
+                    m.where("choices"),
+                    f"{what} shows its {len(choices.options):,} options as radio buttons, one a "
+                    "line of the web page: give it display: search (a field suggesting the "
+                    "labels as they are typed; an interviewer keys the code)",
+                )
         if qtype == "multi":
             kwargs["min_choices"], kwargs["max_choices"] = self.bounds(
                 m, what, int, "min_choices", "max_choices"

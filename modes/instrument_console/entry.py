@@ -26,7 +26,9 @@ from instrument_console.render import (
     IVR_REFUSED_KEY,
     Say,
     Style,
+    exact_label,
     ivr_keypad,
+    long_list,
     offers_dk,
     offers_refused,
     search_matches,
@@ -87,11 +89,10 @@ def parse_entry(
             )
     if style == "call" and kind in CHOICE_TYPES:
         return _keys(text, view, kind, partial(messages, language))
-    if kind == "single" and view.display == "search" and not row and not text.strip("- ").isdigit():
-        found = search_matches(view, text)
-        if not found:
-            return Entry(error=say("search_none", text=text))
-        return Entry(error="\n".join([say("search_found", text=text), *found]))
+    if not row and long_list(view):
+        searched = _search(text, view, kind, say)
+        if searched is not None:
+            return searched
     if kind == "multi":
         return Entry([part for part in _SPLIT.split(text) if part])
     if kind == "date":
@@ -100,6 +101,21 @@ def parse_entry(
             day, month, year = parts.groups()
             return Entry({"day": day, "month": month, "year": year})
     return Entry(text)
+
+
+def _search(text: str, view: QuestionView, kind: str, say: Say) -> Entry | None:
+    """A long list's entry (its options not listed): codes typed are the answer (``None``:
+    go on as for any list), so is a label typed whole; other text lists the matches."""
+    parts = [part for part in _SPLIT.split(text) if part] if kind == "multi" else [text]
+    if all(part.strip("- ").isdigit() for part in parts):
+        return None
+    code = exact_label(view, text)
+    if code is not None:
+        return Entry([code] if kind == "multi" else code)
+    found = search_matches(view, text)
+    if not found:
+        return Entry(error=say("search_none", text=text))
+    return Entry(error="\n".join([say("search_found", text=text), *found]))
 
 
 def _keys(text: str, view: QuestionView, kind: str, engine_says: Say) -> Entry:

@@ -122,6 +122,26 @@ def ivr_keypad(view: QuestionView) -> dict[str, int]:
 SEARCH_LISTED = 20
 """A search question (``display: search``) with more options than this lists none: its code is typed."""
 
+LONG_LIST = 100
+"""Any single or multiple choice offering more options than this lists none either, whatever
+its display: a list read from a file (thousands of districts) would fill an interviewer's
+screen with lines no one reads out; the code is keyed, or a few letters list the matches."""
+
+
+def long_list(view: QuestionView) -> bool:
+    """Whether the options are not listed: the code is typed, letters search (not in a call)."""
+    count = len(view.options)
+    return view.type in ("single", "multi") and (
+        count > LONG_LIST or (view.display == "search" and count > SEARCH_LISTED)
+    )
+
+
+def exact_label(view: QuestionView, text: str) -> int | None:
+    """The code of the offered option whose label is ``text`` (any case and spacing), if one is."""
+    wanted = " ".join(text.casefold().split())
+    found = [o.code for o in view.options if " ".join(o.label.casefold().split()) == wanted]
+    return found[0] if len(found) == 1 else None
+
 
 def search_matches(view: QuestionView, text: str) -> list[str]:
     """The offered options whose label contains ``text``, as ``code) label`` lines (at most 20)."""
@@ -147,10 +167,10 @@ def option_lines(view: QuestionView, style: Style, say: Say = ENGLISH) -> list[s
         if offers_refused(view):
             lines.append(say("press_key", label=view.refused_label.lower(), key=IVR_REFUSED_KEY))
         return lines
-    long_list = view.display == "search" and len(view.options) > SEARCH_LISTED
-    if long_list:
+    unlisted = long_list(view)
+    if unlisted:
         lines.append(say("search_long", count=f"{len(view.options):,}"))
-    for option in () if long_list else view.options:
+    for option in () if unlisted else view.options:
         label = option.label
         if style == "interviewer" and option.spoken != option.label:
             label = f"{option.spoken}  [{option.label}]"
