@@ -23,6 +23,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "export": "instrument.commands.export:export",
     "cases": "instrument.commands.cases:cases",
     "texts": "instrument.commands.texts:texts",
+    "fieldwork": "instrument.commands.fieldwork:fieldwork",
 }
 
 

@@ -1,0 +1,118 @@
+"""``instrument fieldwork``: the supervisor's view of telephone fieldwork from the command line.
+
+The command only parses options and prints; the overview, the rates and the
+call records come from the call-queue service (:mod:`instrument.callqueue`),
+the same numbers the supervisor's screen shows. A questionnaire file given
+with ``--questionnaire`` brings its fieldwork file's outcomes and rules
+(``<stem>.fieldwork.yaml``); cases of other questionnaires use the defaults.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+_DATABASE_HELP = (
+    "Database URL (sqlite:///file.db or postgresql://user@host/db). "
+    "Default: $INSTRUMENT_DATABASE_URL, else ./instrument.db."
+)
+_QUESTIONNAIRE_HELP = (
+    "A questionnaire file whose fieldwork file (<stem>.fieldwork.yaml) gives its outcomes and "
+    "calling rules; repeat for several."
+)
+
+
+@click.group("fieldwork")
+def fieldwork() -> None:
+    """Telephone fieldwork: the sample's progress, AAPOR rates and the call records."""
+
+
+def _queue(database: str | None, questionnaires: tuple[Path, ...]) -> Any:
+    """A call queue over the store, with each given questionnaire's fieldwork settings."""
+    from instrument.callqueue import CallQueue
+    from instrument.fieldwork.settings import FieldworkSettings, settings_for
+    from instrument.interviews import InterviewService, Surveys
+    from instrument.loader import require_questionnaire
+    from instrument.store import open_store
+
+    chosen: dict[str, FieldworkSettings] = {}
+    for path in questionnaires:
+        settings, diagnostics = settings_for(path)
+        if diagnostics.has_errors():
+            errors = "\n".join(str(d) for d in diagnostics.errors())
+            raise click.ClickException(f"the fieldwork settings have errors:\n{errors}")
+        chosen[require_questionnaire(path).id] = settings
+    default = FieldworkSettings()
+    store = open_store(database)
+    return CallQueue(
+        store, InterviewService(store, Surveys(store, {})), lambda q: chosen.get(q, default)
+    )
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+@fieldwork.command("status")
+@click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
+@click.option(
+    "--questionnaire",
+    "questionnaires",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=_QUESTIONNAIRE_HELP,
+)
+@click.option("--e", "e", type=click.FloatRange(0, 1), default=None,
+              help="The estimated share of unknown-eligibility cases that are eligible "
+                   "(default: eligible among cases of known eligibility).")  # fmt: skip
+def status(database: str | None, questionnaires: tuple[Path, ...], e: float | None) -> None:
+    """The sample now: cases by outcome, callable now, appointments today, attempts, AAPOR rates."""
+    queue = _queue(database, questionnaires)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        overview = queue.sample_overview(now)
+        rates = queue.rates(e)
+    finally:
+        queue.store.close()
+    click.echo(f"cases: {overview.cases}  final: {overview.final}  held: {overview.held}  "
+               f"callable now: {overview.callable_now}  appointments today: "
+               f"{overview.appointments_today}")  # fmt: skip
+    click.echo("by outcome:")
+    for code, count in overview.by_disposition.items():
+        click.echo(f"  {code:<32} {count:>7}")
+    click.echo("attempts per case:")
+    for attempts, count in overview.attempts_per_case.items():
+        click.echo(f"  {attempts:>3} attempts {count:>7} cases")
+    click.echo("AAPOR rates:")
+    for name, value in rates.items():
+        click.echo(f"  {name:<6} {_percent(value):>7}")
+
+
+@fieldwork.command("calls")
+@click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
+@click.option(
+    "--csv",
+    "csv_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the call records here (no names or numbers: a number is named by its rank).",
+)
+@click.option(
+    "--questionnaire",
+    "questionnaires",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help=_QUESTIONNAIRE_HELP,
+)
+def calls(database: str | None, csv_path: Path, questionnaires: tuple[Path, ...]) -> None:
+    """Export every attempt and call as CSV: who, when, which number (by rank), status, outcome."""
+    queue = _queue(database, questionnaires)
+    try:
+        with csv_path.open("w", encoding="utf-8", newline="") as handle:
+            rows = queue.write_call_records(handle)
+    finally:
+        queue.store.close()
+    click.echo(f"{rows} call record(s) written to {csv_path}")
