@@ -53,7 +53,7 @@ def test_import_contracts_are_kept() -> None:
         ("instrument/store/interviews.py", "import flask", "The core imports no web"),
         (
             "instrument/server/staff.py",
-            "import instrument_web.forms",
+            "import instrument_web.pages",
             "The host never imports a mode",
         ),
         ("modes/instrument_web/views.py", "import instrument.server.app", "Layers point one way"),

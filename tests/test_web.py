@@ -676,7 +676,7 @@ def test_nobody_reaches_another_respondents_interview(web_app: Any) -> None:
 
 
 def test_form_state_round_trips_exactly_and_refuses_anything_else() -> None:
-    from instrument_web.form_state import BadFormState, FormState, FormStateSigner
+    from instrument.flask_support.form_state import BadFormState, FormState, FormStateSigner
 
     signer = FormStateSigner("key-one")
     shown = dt.datetime(2026, 5, 1, 9, 0, 1, 123456, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""The signed form state every answer form carries (see the module docstring of ``views``).
+"""The signed form state every answer form carries (see the web mode's ``views`` docstring).
 
 It says which interview, at which revision and on which page visit the form
 was shown, when, and carries a nonce that becomes the save's idempotency key.
@@ -28,6 +28,7 @@ __all__ = ["BadFormState", "FormState", "FormStateSigner"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SEPARATOR = "~"
+# The salt from when this was the web's alone, so forms in flight stay valid.
 _SALT = "instrument-web-form-state"
 
 

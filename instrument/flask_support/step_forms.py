@@ -1,10 +1,15 @@
-"""WTForms forms built at run time from the engine's step.
+"""WTForms forms built at run time from the engine's step, for every mode that draws HTML forms.
+
+It lives below the modes (moved from the web mode) because the web's pages and
+the telephone interviewer's script screens read the same answers from the same
+field names: one reader, so DK, refused, dates, grids and "other" texts reach
+the engine the same way from both.
 
 A step can hold any questions, so there is no form class per question: each
 request builds one from the step's :class:`~instrument.engine.QuestionView`
 objects. The form only reads what the browser sent and turns it into the
 answers the engine expects; every rule (ranges, required, exclusive options,
-checks) is the engine's. The web adds just one check of its own: an answer
+checks) is the engine's. The form adds just one check of its own: an answer
 *and* "don't know" ticked together cannot both be meant.
 
 HTML names are the variable keys (``n_kids``, ``kid_age_2``), date parts are
@@ -29,9 +34,8 @@ except ImportError:  # pragma: no cover - WTForms < 3.3
     _Choice = None
 
 from instrument.engine import Problem, QuestionView, Step
+from instrument.flask_support import search
 from instrument.values import DK, REFUSED
-from instrument_web import search
-from instrument_web.messages import ui
 
 __all__ = ["CHOICE_TYPES", "TYPED_TYPES", "PageForm"]
 
@@ -144,10 +148,11 @@ class PageForm:
 
     # -- answers for the engine -------------------------------------------------
 
-    def answers(self, ui: Callable[..., str] = ui) -> tuple[dict[str, Any], list[Problem]]:
-        """What to hand to ``engine.submit``, and the web's own problems (if any).
+    def answers(self, ui: Callable[..., str]) -> tuple[dict[str, Any], list[Problem]]:
+        """What to hand to ``engine.submit``, and the form's own problems (if any).
 
-        ``ui`` words those problems (the questionnaire's own texts: :func:`words_for`).
+        ``ui(language, key, **values)`` words those problems: the mode's catalogue domain (with
+        the questionnaire's own texts over it), which must have ``not_both`` and ``one_missing``.
         """
         answers: dict[str, Any] = {}
         problems: list[Problem] = []

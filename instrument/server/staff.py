@@ -31,15 +31,13 @@ from flask import (
 from markupsafe import Markup
 
 from instrument.engine import EngineError
+from instrument.flask_support.staff_session import SESSION_KEY, signed_in_staff
 from instrument.server.host import Host
 from instrument.server.preview import page_list, preview_step
 from instrument.server.security import error_page
 from instrument.server.sign_in import Outcome, check_password, staff_next
 
 __all__ = ["SESSION_KEY", "create_staff_blueprint", "staff_required"]
-
-SESSION_KEY = "staff_session"
-"""The session cookie's key for the staff session id (never the account id)."""
 
 
 def staff_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -65,18 +63,8 @@ def create_staff_blueprint(host: Host) -> Blueprint:
 
     @bp.before_request
     def load_staff() -> None:
-        g.staff = None
-        session_id = session.get(SESSION_KEY)
-        if session_id is None:
-            return
-        user = None
-        if isinstance(session_id, str):
-            idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
-            user = host.store.staff_session_user(session_id, now=host.now(), idle_timeout=idle)
-        if user is None:
-            session.pop(SESSION_KEY, None)
-            return
-        g.staff = user
+        idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
+        g.staff = signed_in_staff(host.store, now=host.now(), idle_timeout=idle)
 
     @bp.app_context_processor
     def staff_context() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Turning the interview service's outcomes into HTML pages.
 
 Every page that asks questions carries a signed *form state* (see
-:mod:`instrument_web.form_state`): the interview, revision and page visit it
+:mod:`instrument.flask_support.form_state`): the interview, revision and page visit it
 was rendered at, a nonce for the save it makes, and when it was shown. Soft
 warnings the respondent may accept travel in a second signed field,
 ``warned``, tied to a digest of the answers warned about, so a changed answer
@@ -22,9 +22,9 @@ from markupsafe import Markup
 
 from instrument import catalogue
 from instrument.engine import Problem, Step
+from instrument.flask_support.form_state import BadFormState, FormState, FormStateSigner, signer_for
+from instrument.flask_support.step_forms import PageForm, missing_options, problem_targets
 from instrument.interviews import InterviewInfo, Survey
-from instrument_web.form_state import BadFormState, FormState, FormStateSigner, signer_for
-from instrument_web.forms import PageForm, missing_options, problem_targets
 from instrument_web.messages import ui, words_for
 
 __all__ = ["Pages", "plain"]

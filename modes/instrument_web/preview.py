@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import render_template, url_for
 
 from instrument.engine import Step
-from instrument_web.forms import PageForm, missing_options
+from instrument.flask_support.step_forms import PageForm, missing_options
 from instrument_web.messages import ui
 
 __all__ = ["render_preview"]

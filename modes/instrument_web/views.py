@@ -30,6 +30,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, redirect, request, session, url_for
 
 from instrument.engine import Step
+from instrument.flask_support.form_state import FormState
+from instrument.flask_support.step_forms import PageForm
 from instrument.flask_support.urls import cached_url
 from instrument.interviews import (
     Answers,
@@ -46,8 +48,6 @@ from instrument.interviews import (
 from instrument.ratelimit import RateLimiter
 from instrument_web import browser
 from instrument_web.devices import device_class
-from instrument_web.form_state import FormState
-from instrument_web.forms import PageForm
 from instrument_web.messages import words_for
 from instrument_web.pages import Pages, plain
 

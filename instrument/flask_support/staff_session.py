@@ -1,0 +1,37 @@
+"""Who the signed-in staff member of this request is, for the staff area and for modes.
+
+The staff area signs people in (:mod:`instrument.server.staff`); the telephone
+interviewer's console, a mode's blueprint, must know the same person without
+importing the server (modes sit below it). Both read the session cookie's
+staff session id here and look it up in the store, so signing out, disabling
+an account or the idle timeout end access to both at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import session
+
+__all__ = ["SESSION_KEY", "signed_in_staff"]
+
+SESSION_KEY = "staff_session"
+"""The session cookie's key for the staff session id (never the account id)."""
+
+
+def signed_in_staff(store: Any, *, now: dt.datetime, idle_timeout: dt.timedelta) -> Any | None:
+    """The :class:`~instrument.store.StaffUser` of this browser's open staff session, or None.
+
+    A session id that is not open any more (signed out, timed out, account
+    disabled) is dropped from the cookie, so the next request need not look again.
+    """
+    session_id = session.get(SESSION_KEY)
+    if session_id is None:
+        return None
+    user = None
+    if isinstance(session_id, str):
+        user = store.staff_session_user(session_id, now=now, idle_timeout=idle_timeout)
+    if user is None:
+        session.pop(SESSION_KEY, None)
+    return user
