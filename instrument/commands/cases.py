@@ -53,6 +53,13 @@ def cases() -> None:
     default=None,
     help="Links expire after this many days.",
 )
+@click.option(
+    "--region",
+    default="GB",
+    show_default=True,
+    metavar="CC",
+    help="Country (ISO code) of phone numbers written without their country code.",
+)
 def import_cases(
     path: Path,
     questionnaire: str,
@@ -60,12 +67,22 @@ def import_cases(
     links_path: Path | None,
     base_url: str,
     expires_days: int | None,
+    region: str,
 ) -> None:
     """Store the cases in the CSV file PATH: a case_id column and one column per preload variable.
 
-    Every row is checked first; a file with any problem stores nothing.
+    For telephone fieldwork also phone, phone_2, ... (in the order to try them),
+    name, time_zone or postcode or region, language and priority; a case with a
+    number goes into the call queue. Every row is checked first; a file with
+    any problem stores nothing.
     """
+    import phonenumbers
+
+    region = region.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise click.BadParameter(f"unknown country code {region!r}", param_hint="--region")
     from instrument.diagnostics import QuestionnaireError
+    from instrument.fieldwork.settings import FieldworkSettings, settings_for
     from instrument.interviews import InterviewService, Surveys
     from instrument.interviews.case_file import CaseFileError, read_case_file, store_cases
     from instrument.loader import LoadOptions
@@ -87,8 +104,16 @@ def import_cases(
             except LookupError as exc:
                 raise click.ClickException(str(exc.args[0])) from None
         (survey,) = surveys.values()
+        fieldwork = FieldworkSettings()
+        if Path(questionnaire).is_file():
+            fieldwork, diagnostics = settings_for(questionnaire)
+            if diagnostics.has_errors():
+                errors = "\n".join(str(d) for d in diagnostics.errors())
+                raise click.ClickException(f"the fieldwork settings have errors:\n{errors}")
         try:
-            rows = read_case_file(path, survey.engine)
+            rows = read_case_file(
+                path, survey.engine, region=region, default_zone=fieldwork.calling.default_zone
+            )
         except CaseFileError as exc:
             raise click.ClickException(
                 f"{len(exc.problems)} problem(s); nothing was stored:\n" + "\n".join(exc.problems)
@@ -104,6 +129,7 @@ def import_cases(
                 source=str(path),
                 links=links_path is not None,
                 expires_at=expires,
+                fieldwork=fieldwork,
             )
         except CaseFileError as exc:
             raise click.ClickException(
@@ -113,7 +139,11 @@ def import_cases(
             raise click.ClickException(f"{exc}; the cases before it were stored") from None
     finally:
         store.close()
-    click.echo(f"stored {len(stored)} case(s) of {survey.id}")
+    queued = sum(1 for row in rows if row.phone is not None and row.phone.numbers)
+    click.echo(
+        f"stored {len(stored)} case(s) of {survey.id}"
+        + (f"; {queued} with a phone number put in the call queue" if queued else "")
+    )
     if links_path is not None:
         base = base_url.rstrip("/")
         # Readable by its owner only: each link opens one person's interview.

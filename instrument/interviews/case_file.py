@@ -7,9 +7,13 @@ children in the profile, the region). Every row is checked before anything is
 stored; a file with any problem stores nothing and says, for each problem,
 the file, the row's line and what is wrong.
 
-Names, email addresses and phone numbers do not belong here: they are
-personal data and go to the contact table through the telephone and panel
-imports, never next to answers.
+For telephone fieldwork the file may also carry the numbers to call, the name
+to ask for, the respondent's time zone (or postcode or region), language and
+priority (:mod:`instrument.interviews.phone_sample`). Names and numbers are
+personal data: they go to the personal-data tables only (``contacts``,
+``phone_numbers``), never to the preload values, answers or exports. A case
+with a number is put in the call queue, callable from the next calling hours.
+Email and postal addresses do not belong here.
 """
 
 from __future__ import annotations
@@ -24,15 +28,16 @@ from typing import Any
 from instrument.diagnostics import did_you_mean
 from instrument.engine import Engine, EngineError
 from instrument.engine.case import typed_case
+from instrument.fieldwork import CallingRules, next_window
+from instrument.fieldwork.settings import FieldworkSettings
+from instrument.interviews.phone_sample import PhoneDetails, is_telephone_column, phone_details
 from instrument.interviews.service import InterviewService
 
 __all__ = ["CaseFileError", "CaseRow", "StoredCase", "read_case_file", "store_cases"]
 
 CASE_ID = "case_id"
 MAX_CASE_ID = 100
-PERSONAL_COLUMNS = frozenset(
-    {"name", "first_name", "last_name", "email", "phone", "mobile", "address"}
-)
+PERSONAL_COLUMNS = frozenset({"first_name", "last_name", "email", "mobile", "address"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,7 @@ class CaseRow:
     line: int
     case_id: str
     preload: dict[str, Any]
+    phone: PhoneDetails | None = None  # when the file has telephone columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,16 @@ class CaseFileError(Exception):
         self.problems = list(problems)
 
 
-def read_case_file(path: str | Path, engine: Engine) -> list[CaseRow]:
-    """The cases in ``path`` for the questionnaire of ``engine``; :class:`CaseFileError` if any row is wrong."""
+def read_case_file(
+    path: str | Path, engine: Engine, *, region: str = "GB", default_zone: str | None = None
+) -> list[CaseRow]:
+    """The cases in ``path`` for the questionnaire of ``engine``; :class:`CaseFileError` if any row is wrong.
+
+    Numbers without a country code are read in ``region``; a row without a
+    time zone, postcode or region gets ``default_zone`` (the calling rules' default).
+    """
     path = Path(path)
+    telephone = _Telephone(region, default_zone or CallingRules().default_zone, engine)
     preload_ids = [p.id for p in engine.q.preload]
     problems: list[str] = []
     try:
@@ -73,7 +86,7 @@ def read_case_file(path: str | Path, engine: Engine) -> list[CaseRow]:
             _check_header(path, columns, preload_ids, problems)
             if problems:
                 raise CaseFileError(problems)
-            rows = _read_rows(path, reader, columns, engine, problems)
+            rows = _read_rows(path, reader, columns, engine, telephone, problems)
     except UnicodeDecodeError as exc:
         raise CaseFileError([f"{path}: the file is not UTF-8 text ({exc.reason})"]) from None
     except csv.Error as exc:
@@ -98,26 +111,75 @@ def _check_header(
         if name in seen:
             problems.append(f"{path}:1: the column '{name}' appears twice")
         seen.add(name)
-        if name in known:
-            continue
+        if name in known or is_telephone_column(name):
+            continue  # a preload variable named like a telephone column is a preload value
         if name.lower() in PERSONAL_COLUMNS:
             problems.append(
-                f"{path}:1: '{name}' is personal data; it is never stored with the cases or the "
-                "answers (contact details will have their own import, kept apart from answers)"
+                f"{path}:1: '{name}' is personal data this file does not take (the telephone "
+                "columns are phone, phone_2, ..., name, time_zone, postcode, region, language, "
+                "priority)"
             )
         else:
             preloads = ", ".join(preload_ids) or "none"
             problems.append(
-                f"{path}:1: unknown column '{name}'{did_you_mean(name, known)} (the columns are "
-                f"'{CASE_ID}' and the questionnaire's preload variables: {preloads})"
+                f"{path}:1: unknown column '{name}'{_suggestion(name, known)} "
+                f"(the columns are '{CASE_ID}', the questionnaire's preload variables: "
+                f"{preloads}, and the telephone columns phone, phone_2, ..., name, time_zone, "
+                "postcode, region, language, priority)"
             )
 
 
+_PHONE_NAMES = ("phone", "phone_2", "name", "time_zone", "postcode", "region", "language")
+# Other names people give the telephone columns (spelling alone would suggest 'phone' for 'zone').
+_ALIASES = {
+    "zone": "time_zone",
+    "timezone": "time_zone",
+    "tz": "time_zone",
+    "zip": "postcode",
+    "postal_code": "postcode",
+    "lang": "language",
+    "tel": "phone",
+    "telephone": "phone",
+}
+
+
+def _suggestion(name: str, known: list[str]) -> str:
+    alias = _ALIASES.get(name.lower())
+    if alias is not None:
+        return f"; did you mean '{alias}'?"
+    return did_you_mean(name, [*known, *_PHONE_NAMES])
+
+
+@dataclass(frozen=True, slots=True)
+class _Telephone:
+    """How to read a row's telephone cells."""
+
+    region: str
+    default_zone: str
+    engine: Engine
+
+    def details(self, values: dict[str, str]) -> PhoneDetails:
+        return phone_details(
+            values,
+            region=self.region,
+            default_zone=self.default_zone,
+            languages=tuple(self.engine.q.languages),
+        )
+
+
 def _read_rows(
-    path: Path, reader: Any, columns: list[str], engine: Engine, problems: list[str]
+    path: Path,
+    reader: Any,
+    columns: list[str],
+    engine: Engine,
+    telephone: _Telephone,
+    problems: list[str],
 ) -> list[CaseRow]:
     rows: list[CaseRow] = []
     first_line: dict[str, int] = {}
+    number_of: dict[str, tuple[str, int]] = {}  # number -> the case and line that has it
+    preload_ids = {p.id for p in engine.q.preload}
+    telephone_columns = [c for c in columns if is_telephone_column(c) and c not in preload_ids]
     for cells in reader:
         line = reader.line_num
         if not any(cell.strip() for cell in cells):
@@ -141,13 +203,29 @@ def _read_rows(
             )
             continue
         first_line[case_id] = line
+        phone = None
+        if telephone_columns:
+            cells = {name: values.pop(name) for name in telephone_columns}
+            try:
+                phone = telephone.details(cells)
+            except ValueError as exc:
+                problems.append(f"{path}:{line}: {exc}")
+                continue
+            for number in phone.numbers:
+                if number in number_of:
+                    other, other_line = number_of[number]
+                    problems.append(
+                        f"{path}:{line}: the number {number} is also case '{other}''s "
+                        f"(line {other_line})"
+                    )
+                number_of.setdefault(number, (case_id, line))
         given = {name: value for name, value in values.items() if value != ""}
         try:
             preload = typed_case(engine.q, given)
         except EngineError as exc:
             problems.append(f"{path}:{line}: {exc}")
             continue
-        rows.append(CaseRow(line, case_id, preload))
+        rows.append(CaseRow(line, case_id, preload, phone))
     return rows
 
 
@@ -160,10 +238,15 @@ def store_cases(
     source: str = "<cases>",
     links: bool = False,
     expires_at: dt.datetime | None = None,
+    fieldwork: FieldworkSettings | None = None,
 ) -> list[StoredCase]:
     """Store every case with its preload values; with ``links``, issue each a personal link.
 
-    Storing a case again replaces its preload values. A link is issued anew
+    A row with telephone columns also gets its name (``contacts``) and
+    numbers (``phone_numbers``) stored, and, with a number, a place in the
+    call queue from the next calling hours after ``now`` (the rules of
+    ``fieldwork``, default ones without it). Storing a case again replaces
+    its preload values, numbers and name; its call history is kept. A link is issued anew
     each time (earlier links keep working until they expire). A case that was
     withdrawn, or that belongs to another questionnaire, is a problem of its
     row (``source:line``), and then nothing is stored.
@@ -183,11 +266,15 @@ def store_cases(
                 f"{source}:{row.line}: case '{row.case_id}' belongs to questionnaire "
                 f"'{known.questionnaire_id}'"
             )
+    problems.extend(_numbers_of_other_cases(service, rows, source))
     if problems:
         raise CaseFileError(problems)
+    settings = fieldwork or FieldworkSettings()
     stored = []
     for row in rows:
         service.put_case(questionnaire_id, row.case_id, row.preload, now=now)
+        if row.phone is not None:
+            _store_phone(service, row.case_id, row.phone, settings, now)
         token = (
             service.issue_link(
                 questionnaire_id, case_id=row.case_id, now=now, expires_at=expires_at
@@ -197,3 +284,57 @@ def store_cases(
         )
         stored.append(StoredCase(row.case_id, token))
     return stored
+
+
+def _numbers_of_other_cases(
+    service: InterviewService, rows: Sequence[CaseRow], source: str
+) -> list[str]:
+    """Problems for numbers the database holds for a case other than the row's."""
+    numbers = [n for row in rows if row.phone is not None for n in row.phone.numbers]
+    if not numbers:
+        return []
+    stored = service.store.cases_with_numbers(numbers)
+    problems = []
+    for row in rows:
+        for number in row.phone.numbers if row.phone is not None else ():
+            others = [case for case in stored.get(number, ()) if case != row.case_id]
+            if others:
+                problems.append(
+                    f"{source}:{row.line}: the number {number} is stored for case '{others[0]}'"
+                )
+    return problems
+
+
+def _store_phone(
+    service: InterviewService,
+    case_id: str,
+    phone: PhoneDetails,
+    settings: FieldworkSettings,
+    now: dt.datetime,
+) -> None:
+    """A case's name and numbers (personal tables), and its place in the call queue."""
+    store = service.store
+    if phone.name is not None:
+        contact = store.get_contact(case_id)
+        store.set_contact(
+            case_id,
+            name=phone.name,
+            email=None if contact is None else contact.email,
+            phone=None if contact is None else contact.phone,
+            now=now,
+        )
+    store.set_phone_numbers(case_id, phone.numbers, now)
+    if not phone.numbers:
+        return
+    store.enqueue_case(
+        case_id,
+        zone=phone.zone,
+        language=phone.language,
+        priority=phone.priority,
+        window=None,
+        now=now,
+    )
+    facts = store.fieldwork_facts(case_id)
+    assert facts is not None
+    window = next_window(facts, settings.calling, settings.dispositions, now)
+    store.set_window(case_id, window=window, now=now)

@@ -103,6 +103,21 @@ class PhoneNumbers(StoreBase):
             ).all()
         return [PhoneNumber(**row._asdict()) for row in rows]
 
+    def cases_with_numbers(self, numbers: Sequence[str]) -> dict[str, list[str]]:
+        """For each of ``numbers`` stored for some case, those cases (for duplicate checks on import)."""
+        found: dict[str, list[str]] = {}
+        wanted = sorted(set(numbers))
+        with self._transaction() as connection:
+            for start in range(0, len(wanted), 500):  # bounded IN lists
+                rows = connection.execute(
+                    sa.select(phone_numbers.c.e164, phone_numbers.c.case_id)
+                    .where(phone_numbers.c.e164.in_(wanted[start : start + 500]))
+                    .order_by(phone_numbers.c.e164, phone_numbers.c.case_id)
+                ).all()
+                for row in rows:
+                    found.setdefault(row.e164, []).append(row.case_id)
+        return found
+
     def set_number_working(self, case_id: str, rank: int, working: bool) -> None:
         """Mark one of a case's numbers dead (not in service, a fax) or working again."""
         with self._transaction(write=True) as connection:
