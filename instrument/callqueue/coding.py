@@ -60,10 +60,10 @@ def appointment_fact(
         except ValueError as exc:
             return str(exc)
         first, second = at.replace(tzinfo=zone, fold=0), at.replace(tzinfo=zone, fold=1)
-        if first.utcoffset() != second.utcoffset():
-            return f"{at:%d %B %H:%M} happens twice in {zone.key} (the clocks go back): pick another time"
         if first.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) != at:
             return f"{at:%d %B %H:%M} does not exist in {zone.key} (the clocks go forward)"
+        if first.utcoffset() != second.utcoffset():
+            return f"{at:%d %B %H:%M} happens twice in {zone.key} (the clocks go back): pick another time"
         at = first
     return AppointmentFact("hard", at=at.astimezone(dt.UTC), interviewer=interviewer)
 
