@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from instrument.callqueue import CallQueue
+from instrument.callqueue import CallQueue, Claimed
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.interviews import Answers, InterviewService, Seen, Shown, Surveys
 from instrument.loader import require_questionnaire
@@ -59,3 +59,10 @@ def answer_first_page(
     return service.answer(
         interview_id, seen, lambda _step: Answers(values), mode=mode, actor=actor, now=now
     )  # fmt: skip
+
+
+def claim(queue: CallQueue, who: str, now: dt.datetime) -> Claimed:
+    """ "Next case" that must hand a case out."""
+    claimed = queue.next_case(who, now=now)
+    assert isinstance(claimed, Claimed), claimed
+    return claimed

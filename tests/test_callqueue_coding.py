@@ -20,7 +20,7 @@ from instrument.callqueue import (
     Refused,
 )
 from instrument.store import Store
-from tests.callqueue_helpers import NUMBER, T0, add_case, queue_on
+from tests.callqueue_helpers import NUMBER, T0, add_case, claim, queue_on
 from tests.store_fixtures import *
 
 FRIDAY = dt.datetime(2026, 3, 27, 10, 0, tzinfo=dt.UTC)  # clocks go forward on Sunday 29 March
@@ -30,12 +30,6 @@ MINUTE = dt.timedelta(minutes=1)
 @pytest.fixture
 def queue(store: Store) -> CallQueue:
     return queue_on(store)
-
-
-def claim(queue: CallQueue, who: str, now: dt.datetime) -> Claimed:
-    claimed = queue.next_case(who, now=now)
-    assert isinstance(claimed, Claimed), claimed
-    return claimed
 
 
 def test_two_tabs_coding_at_once_code_once(queue: CallQueue, store: Store) -> None:
