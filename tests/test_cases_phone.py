@@ -130,7 +130,7 @@ def test_unknown_columns_and_duplicates_are_reported(tmp_path: Path) -> None:
     )
     code, output = run(twice, "--questionnaire", FLAGSHIP, "--database", db)
     assert code == 1
-    assert f"{twice}:3: the number +442079460123 is also case 'd-1''s (line 2)" in output
+    assert f"{twice}:3: the number +442079460123 is also on line 2 (case 'd-1')" in output
     assert f"{twice}:4: case 'd-1' is also on line 2" in output
     first = write(tmp_path / "first.csv", "case_id,phone\ne-1,020 7946 0123\n")
     assert run(first, "--questionnaire", FLAGSHIP, "--database", db)[0] == 0

@@ -215,8 +215,8 @@ def _read_rows(
                 if number in number_of:
                     other, other_line = number_of[number]
                     problems.append(
-                        f"{path}:{line}: the number {number} is also case '{other}''s "
-                        f"(line {other_line})"
+                        f"{path}:{line}: the number {number} is also on line {other_line} "
+                        f"(case '{other}')"
                     )
                 number_of.setdefault(number, (case_id, line))
         given = {name: value for name, value in values.items() if value != ""}

@@ -140,7 +140,7 @@ def _zone(values: Mapping[str, str], default_zone: str) -> str:
         zone = REGION_ZONES.get(region.strip().lower())
         if zone is None:
             raise ValueError(
-                f"unknown region '{region}': give its time_zone instead (docs/fieldwork.md "
+                f"unknown region '{region}': give its time_zone instead (docs/cases.md "
                 "lists the region names and country codes known)"
             )
         return zone
