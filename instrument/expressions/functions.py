@@ -15,6 +15,7 @@ from . import runtime as rt
 from .aggregates import Aggregates
 from .checker import Typed
 from .errors import ExpressionError
+from .patterns import MAX_SUBJECT, UnsafePattern, compile_pattern
 from .scope import NUMERIC, ValueType, type_phrase
 from .signatures import FUNCTIONS, is_aggregate_call
 
@@ -183,7 +184,12 @@ class Functions(Aggregates):
                 "regex() needs the pattern written out in quotes, e.g. '^[0-9]+$'", pattern_node
             )
         try:
-            pattern = re.compile(pattern_node.value)
+            pattern = compile_pattern(pattern_node.value)
+        except UnsafePattern as error:  # a ValueError: caught before the others
+            raise self.error(
+                f"this regular expression could take hours on a long answer: {error}",
+                pattern_node,
+            ) from None
         except (re.error, RecursionError, OverflowError, ValueError) as error:
             raise self.error(
                 f"this regular expression is not valid: {error}", pattern_node
@@ -196,7 +202,10 @@ class Functions(Aggregates):
 
         def matches(ctx: Any) -> bool:
             value = get(ctx)
-            return isinstance(value, str) and search(value) is not None
+            # a text longer than any answer's default limit is not searched (patterns.py)
+            return (
+                isinstance(value, str) and len(value) <= MAX_SUBJECT and search(value) is not None
+            )
 
         return Typed(T.BOOLEAN, matches, pure=text.pure)
 
