@@ -30,6 +30,9 @@ __all__ = ["HOLD_EXPIRED", "SYSTEM_ACTOR", "Scheduling"]
 HOLD_EXPIRED = "hold_expired"
 """The outcome given to an attempt whose interviewer vanished (not final; see the disposition table)."""
 
+_KEPT_CASES = 100_000
+"""How many cases' questionnaires are kept (a few megabytes) before the memo starts again."""
+
 SYSTEM_ACTOR = "system"
 """Who the audit log names for what the service did on its own (a stale hold released)."""
 
@@ -46,11 +49,19 @@ class Scheduling:
 
     store: Store
     settings_for: Callable[[str], FieldworkSettings]
+    _questionnaires: dict[str, str]
 
     def _questionnaire_of(self, case_id: str) -> str:
+        """The case's questionnaire (kept: a case never moves to another questionnaire)."""
+        known = self._questionnaires.get(case_id)
+        if known is not None:
+            return known
         case = self.store.get_case(case_id)
         if case is None:
             raise LookupError(f"no case {case_id!r}")
+        if len(self._questionnaires) >= _KEPT_CASES:
+            self._questionnaires.clear()
+        self._questionnaires[case_id] = case.questionnaire_id
         return case.questionnaire_id
 
     def _dialled_rank(self, case_id: str, attempt_id: int) -> int:

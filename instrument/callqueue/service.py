@@ -58,6 +58,7 @@ class CallQueue(Coding, Supervision, Scheduling):
         self.store = store
         self.interviews = interviews
         self.settings_for = settings_for
+        self._questionnaires = {}
 
     # -- next case -------------------------------------------------------------
 

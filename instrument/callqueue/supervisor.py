@@ -59,6 +59,8 @@ class Supervision:
 
         def _questionnaire_of(self, case_id: str) -> str: ...
 
+        def _dialled_rank(self, case_id: str, attempt_id: int) -> int: ...
+
     # -- changes, each audited ----------------------------------------------------
 
     def release(self, case_id: str, *, actor: str, reason: str, now: dt.datetime) -> bool:
@@ -150,7 +152,8 @@ class Supervision:
         if attempt_id is not None:
             attempt = self.store.attempt(attempt_id)
             if attempt is not None and attempt.ended_at is None:
-                facts = with_attempt(facts, attempt.started_at, RELEASED, 1)
+                rank = self._dialled_rank(case_id, attempt_id)
+                facts = with_attempt(facts, attempt.started_at, RELEASED, rank)
         return next_window(facts, settings.calling, settings.dispositions, now)
 
     # -- watching ----------------------------------------------------------------

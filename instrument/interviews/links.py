@@ -134,7 +134,9 @@ class LinkOperations:
 
         Two devices opening a new link at the same moment: the first to attach
         its interview wins and both continue that one (the other new
-        interview stays empty and unattached).
+        interview stays empty and unattached). A case in the telephone call
+        queue has one interview whatever the mode: the link continues the one
+        an interviewer started, decided by the store under a lock on the case.
         """
         target = self.inspect_link(token, mode=mode, now=now)
         if isinstance(target, LinkProblem):
@@ -150,6 +152,8 @@ class LinkOperations:
             language=language,
             case_id=target.case_id,
             is_test=target.is_test,
+            one_per_case=target.case_id is not None
+            and self.store.queue_row(target.case_id) is not None,
         )
         attached = self.store.attach_token(target.token_id, started.interview.id, now=now)
         return LinkOpened(

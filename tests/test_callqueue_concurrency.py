@@ -1,0 +1,153 @@
+"""The call queue under load and through a provider, on SQLite and PostgreSQL.
+
+Many interviewers pressing "next case" at once (windows being renewed by all
+of them) never share a case; a web link and the phone opening a case's
+interview at once share one; the bulk facts the supervisor's view reads equal
+the per-case facts the scheduler reads; a provider (a fake dialer, standing in
+for Twilio, which its own tests cover) gets the number and the call id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+
+from instrument.callqueue import AppointmentRequest, CallPlaced, Claimed, Coded, NoCase, Refused
+from instrument.store import Store
+from tests.callqueue_helpers import NUMBER, T0, add_case, claim, queue_on
+from tests.store_fixtures import *
+
+MINUTE = dt.timedelta(minutes=1)
+
+
+def run_all(targets: list[object]) -> list[BaseException]:
+    """Start every callable at the same moment; the errors they raised."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def wrapped(target) -> None:  # type: ignore[no-untyped-def]
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrapped, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_many_interviewers_at_once_never_share_a_case(store: Store) -> None:
+    queue = queue_on(store)
+    for n in range(24):
+        add_case(store, f"c{n}", numbers=(f"+4420700000{n:02d}",))
+    taken: list[tuple[str, str]] = []
+
+    def work(who: str) -> None:
+        while True:
+            claimed = queue.next_case(who, now=T0)
+            if isinstance(claimed, NoCase):
+                return
+            taken.append((who, claimed.case_id))
+            coded = queue.code_outcome(
+                claimed.attempt_id, disposition="no_answer", actor=who, now=T0
+            )
+            assert isinstance(coded, Coded)
+
+    errors = run_all([lambda who=f"i{k}": work(who) for k in range(8)])
+    assert not errors, errors
+    counts = Counter(case_id for _, case_id in taken)
+    assert len(counts) == 24 and set(counts.values()) == {1}  # each case once
+    assert len({who for who, _ in taken}) > 1
+
+
+def test_a_web_link_and_the_phone_at_once_share_the_case_interview(store: Store) -> None:
+    queue = queue_on(store)
+    add_case(store, "c1")
+    service = queue.interviews
+    token = service.issue_link("mini", case_id="c1", now=T0)
+    found: list[str] = []
+
+    def web() -> None:
+        opened = service.open_link(token, mode="web", actor="respondent", now=T0)
+        found.append(opened.interview_id)  # type: ignore[union-attr]
+
+    def phone() -> None:
+        found.append(queue.interview_for("c1", mode="cati", actor="ivan", now=T0))
+
+    errors = run_all([web, phone, web, phone])
+    assert not errors, errors
+    assert len(set(found)) == 1
+    assert [r.id for r in store.interviews_for_case("c1")] == found[:1]
+
+
+def test_the_bulk_facts_are_the_per_case_facts(store: Store) -> None:
+    queue = queue_on(store)
+    add_case(store, "plain")
+    add_case(store, "two", numbers=(NUMBER, "+442079460999"))
+    add_case(store, "booked", numbers=("+442079460555",))
+    add_case(store, "blocked", numbers=("+442079460777",))
+    store.add_do_not_call("+442079460777", reason="asked", actor="sue", now=T0)
+    for case_id, disposition, appointment in (
+        ("booked", "appointment", AppointmentRequest("soft", day=T0.date(), part="evening")),
+        ("two", "number_not_working", None),  # "plain" is taken and coded busy on the way
+    ):
+        while True:
+            claimed = claim(queue, "ivan", T0)
+            if claimed.case_id == case_id:
+                break
+            queue.code_outcome(claimed.attempt_id, disposition="busy", actor="ivan", now=T0)
+        queue.place_call(claimed.attempt_id, 1, dialer=None, now=T0)
+        coded = queue.code_outcome(
+            claimed.attempt_id, disposition=disposition, appointment=appointment, actor="ivan",
+            now=T0,
+        )  # fmt: skip
+        assert isinstance(coded, Coded), coded
+    queue.interview_for("plain", mode="cati", actor="ivan", now=T0)
+    bulk = {q.case_id: q.facts for q in store.queued_cases()}
+    assert set(bulk) == {"plain", "two", "booked", "blocked"}
+    for case_id, facts in bulk.items():
+        assert facts == store.fieldwork_facts(case_id), case_id
+    assert bulk["blocked"].do_not_call and bulk["plain"].interview_started
+    assert bulk["booked"].appointment is not None and bulk["two"].numbers == (2,)
+
+
+class FakeDialer:
+    """A provider that answers with made-up sids, or fails when told to."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.placed: list[tuple[str, int]] = []
+        self.ended: list[str] = []
+        self.fail = fail
+
+    def place(self, to_e164: str, call_id: int) -> str:
+        if self.fail:
+            raise ConnectionError("provider unreachable")
+        self.placed.append((to_e164, call_id))
+        return f"CA{call_id:032d}"
+
+    def hang_up(self, sid: str) -> None:
+        self.ended.append(sid)
+
+
+def test_a_provider_places_and_ends_the_call(store: Store) -> None:
+    queue = queue_on(store)
+    add_case(store, "c1")
+    claimed = claim(queue, "ivan", T0)
+    assert isinstance(claimed, Claimed)
+    broken = queue.place_call(claimed.attempt_id, 1, dialer=FakeDialer(fail=True), now=T0)
+    assert isinstance(broken, Refused) and "provider unreachable" in broken.messages[0]
+    dialer = FakeDialer()
+    placed = queue.place_call(claimed.attempt_id, 1, dialer=dialer, now=T0)
+    assert isinstance(placed, CallPlaced) and placed.provider == "twilio" and not placed.again
+    assert dialer.placed == [(NUMBER, placed.call_id)]
+    assert placed.provider_sid == f"CA{placed.call_id:032d}"
+    again = queue.place_call(claimed.attempt_id, 1, dialer=dialer, now=T0 + MINUTE)
+    assert isinstance(again, CallPlaced) and again.again and len(dialer.placed) == 1
+    assert queue.hang_up(placed.call_id, dialer=dialer)
+    assert dialer.ended == [placed.provider_sid]
+    assert not queue.hang_up(placed.call_id, dialer=None)  # dialled by hand: nothing to end
