@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from instrument.store import Store, open_store
+from instrument.store import Store, fieldwork_queue, open_store
 from tests.fieldwork_store_helpers import T0, Win, add_case, open_window
 from tests.store_fixtures import *
 
@@ -89,11 +89,26 @@ def _claim_until_empty(
         errors.append(exc)
 
 
-@pytest.mark.parametrize("threads", [16])
-def test_many_interviewers_at_once_never_get_the_same_case(
-    store: Store, database_url: str, threads: int
+def test_more_candidates_are_read_when_the_first_are_not_diallable(
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cases = 200
+    monkeypatch.setattr(fieldwork_queue, "CANDIDATES", 2)
+    for n in range(1, 7):
+        add_case(store, f"c-{n}", priority=10 - n)  # c-1 first
+    for n in range(1, 6):
+        store.add_do_not_call(f"+4420{n:08d}", reason="asked", actor="sue", now=T0)
+    claim = store.claim_next_case("ivy", now=T0)
+    assert claim is not None and claim.case_id == "c-6"
+    assert store.claim_next_case("ivy", now=T0) is None
+
+
+@pytest.mark.parametrize("candidates", [fieldwork_queue.CANDIDATES, 2])
+def test_many_interviewers_at_once_never_get_the_same_case(
+    store: Store, database_url: str, candidates: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16 threads with their own stores; with 2 candidates, most claims find them taken and read more."""
+    monkeypatch.setattr(fieldwork_queue, "CANDIDATES", candidates)
+    cases, threads = 200, 16
     for n in range(cases):
         add_case(store, f"c-{n}", priority=n % 3)
     results: list[list[tuple[str, int]]] = [[] for _ in range(threads)]

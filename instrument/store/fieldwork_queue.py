@@ -13,7 +13,15 @@ it. :meth:`Queue.claim_next_case` never hands one case to two interviewers:
   sees the previous one's hold.
 
 Both then set the hold only ``WHERE held_by IS NULL``, a second guard that
-costs nothing. A case held past the timeout (its interviewer vanished) is
+costs nothing.
+
+Why two steps: PostgreSQL cannot stop sorting early below ``FOR UPDATE``
+(the row lock sits between the sort and the limit), so one locking query
+sorted every open row in full (0.4 s for 10,000 cases on a loaded 2-core
+machine). The first step reads the first :data:`CANDIDATES` ids in queue
+order without a lock (a bounded sort of narrow rows), the second locks the
+first of them still free, by key; only if all are taken (many interviewers
+at once) are more candidates read. A case held past the timeout (its interviewer vanished) is
 listed by :meth:`~Queue.stale_holds` and freed by :meth:`~Queue.release_hold`,
 which codes the open attempt.
 """
@@ -21,6 +29,7 @@ which codes the open attempt.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -55,9 +64,20 @@ def window_values(window: WindowLike | None) -> dict[str, object]:
     }
 
 
+CANDIDATES = 64
+"""How many case ids "next case" considers at first (more when all of them are taken)."""
+
 _KIND_ORDER = sa.case(
     (case_queue.c.window_kind == "hard", 0), (case_queue.c.window_kind == "soft", 1), else_=2
 )
+
+_QUEUE_ORDER = (
+    _KIND_ORDER,
+    case_queue.c.priority.desc(),
+    case_queue.c.window_start,
+    case_queue.c.case_id,
+)
+"""Due hard appointments, then soft ones, then higher priority, then the earliest window."""
 
 _DIALLABLE = (
     sa.exists()
@@ -69,6 +89,38 @@ _DIALLABLE = (
     .correlate(case_queue)
 )
 """The case has a working number that is not on the do-not-call list."""
+
+
+def _lock_first_free(
+    connection: sa.Connection,
+    callable_now: tuple[sa.ColumnElement[bool], ...],
+    free: tuple[sa.ColumnElement[bool], ...],
+) -> sa.Row[Any] | None:
+    """Lock and return the first callable case no one else is taking, or None.
+
+    The candidates are read in queue order without a lock, then locked one by
+    one by primary key (``SKIP LOCKED``: one another transaction is taking is
+    passed over at once; the conditions are checked again on the locked row).
+    """
+    wanted = CANDIDATES
+    while True:
+        candidates = connection.scalars(
+            sa.select(case_queue.c.case_id)
+            .where(*callable_now)
+            .order_by(*_QUEUE_ORDER)
+            .limit(wanted)
+        ).all()
+        for case_id in candidates:
+            row = connection.execute(
+                sa.select(case_queue)
+                .where(case_queue.c.case_id == case_id, *free, _DIALLABLE)
+                .with_for_update(skip_locked=True, of=case_queue)
+            ).one_or_none()
+            if row is not None:
+                return row
+        if len(candidates) < wanted:
+            return None  # every callable case was tried
+        wanted *= 4
 
 
 class Queue(StoreBase):
@@ -141,30 +193,18 @@ class Queue(StoreBase):
         """
         refuse_nul("interviewer", interviewer)
         now = utc(now)
-        pick = (
-            sa.select(case_queue)
-            .where(
-                case_queue.c.final.is_(False),
-                case_queue.c.held_by.is_(None),
-                case_queue.c.window_start <= now,
-                case_queue.c.window_end > now,
-                sa.or_(
-                    case_queue.c.window_interviewer.is_(None),
-                    case_queue.c.window_interviewer == interviewer,
-                ),
-                _DIALLABLE,
-            )
-            .order_by(
-                _KIND_ORDER,
-                case_queue.c.priority.desc(),
-                case_queue.c.window_start,
-                case_queue.c.case_id,
-            )
-            .limit(1)
-            .with_for_update(skip_locked=True, of=case_queue)
+        free = (case_queue.c.final.is_(False), case_queue.c.held_by.is_(None))
+        callable_now = (
+            *free,
+            case_queue.c.window_start <= now,
+            case_queue.c.window_end > now,
+            sa.or_(
+                case_queue.c.window_interviewer.is_(None),
+                case_queue.c.window_interviewer == interviewer,
+            ),
         )
         with self._transaction(write=True) as connection:
-            row = connection.execute(pick).one_or_none()
+            row = _lock_first_free(connection, callable_now, free)
             if row is None:
                 return None
             attempt_id = int(
