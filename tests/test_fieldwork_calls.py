@@ -128,3 +128,17 @@ def test_a_number_on_the_do_not_call_list_or_dead_is_never_dialled(store: Store)
         store.start_call(claim.attempt_id, number_rank=1, provider="skype", now=T0)
     with pytest.raises(LookupError):
         store.start_call(10_000, number_rank=1, provider="manual", now=T0)
+
+
+def test_a_call_dialled_by_hand_ends_when_its_attempt_is_coded(store: Store) -> None:
+    add_case(store, "c-1")
+    claim = store.claim_next_case("ivy", now=T0)
+    assert claim is not None
+    call_id = store.start_call(claim.attempt_id, number_rank=1, provider="manual", now=T0)
+    assert store.get_call(call_id).status == "queued"  # type: ignore[union-attr]
+    store.code_attempt(
+        claim.attempt_id, disposition="no_answer", final=False, window=None, actor="ivy",
+        now=_at(90),
+    )  # fmt: skip
+    call = store.get_call(call_id)
+    assert call is not None and (call.status, call.ended_at) == ("ended", _at(90))

@@ -26,7 +26,7 @@ from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import attempts, call_events, calls, do_not_call, phone_numbers
 
-__all__ = ["CallRecords", "STATUS_RANK", "strip_numbers"]
+__all__ = ["CallRecords", "STATUS_RANK", "end_manual_calls", "strip_numbers"]
 
 PROVIDERS: Final = ("twilio", "manual")
 
@@ -41,6 +41,7 @@ STATUS_RANK: Final = {
     "no-answer": 4,
     "failed": 4,
     "canceled": 4,
+    "ended": 4,  # a call dialled by hand, ended when its attempt was coded
 }
 """How far along a call is for each Twilio ``CallStatus``; 4 is final. Unknown statuses rank -1."""
 
@@ -54,6 +55,23 @@ _NUMBER_PREFIXES: Final = ("To", "From", "Called", "Caller", "ForwardedFrom")
 def strip_numbers(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The callback parameters without the numbers (``To``, ``From``, ``Called``... and their city, zip)."""
     return {key: value for key, value in payload.items() if not key.startswith(_NUMBER_PREFIXES)}
+
+
+def end_manual_calls(connection: sa.Connection, attempt_id: int, now: dt.datetime) -> None:
+    """Mark an attempt's calls dialled by hand ``ended`` (no provider tells when they ended).
+
+    Called, in their transaction, by whatever codes the attempt: ``code_attempt``
+    and ``release_hold``. Twilio's calls are left to their callbacks.
+    """
+    connection.execute(
+        calls.update()
+        .where(
+            calls.c.attempt_id == attempt_id,
+            calls.c.provider == "manual",
+            calls.c.ended_at.is_(None),
+        )
+        .values(status="ended", ended_at=now)
+    )
 
 
 def _rank(status: str | None) -> int:

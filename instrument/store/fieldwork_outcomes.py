@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from instrument.fieldwork.schedule import CaseFacts
 from instrument.store.fieldwork_audit import write_audit
+from instrument.store.fieldwork_calls import end_manual_calls
 from instrument.store.fieldwork_queue import window_values
 from instrument.store.fieldwork_records import (
     AppointmentLike,
@@ -113,6 +114,7 @@ class Outcomes(StoreBase):
                 .where(attempts.c.id == attempt_id)
                 .values(ended_at=now, disposition=disposition, note=note)
             )
+            end_manual_calls(connection, attempt_id, now)
             appointment_id = None
             if booked is not None:
                 if queued is None:

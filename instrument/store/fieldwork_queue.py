@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from instrument.store.fieldwork_calls import end_manual_calls
 from instrument.store.fieldwork_numbers import refuse_withdrawn
 from instrument.store.fieldwork_records import Claim, StaleHold, WindowLike, dialect_insert
 from instrument.store.nul import refuse_nul
@@ -301,4 +302,5 @@ class Queue(StoreBase):
                     .where(attempts.c.id == attempt_id, attempts.c.ended_at.is_(None))
                     .values(ended_at=now, disposition=disposition)
                 )
+                end_manual_calls(connection, attempt_id, now)
         return True
