@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from instrument.fieldwork import DEFAULT_DISPOSITIONS, AppointmentFact, CallingRules, next_window
 from instrument.store import Store
@@ -155,3 +156,24 @@ def test_the_facts_feed_the_rules_which_give_the_next_window(store: Store) -> No
     store.add_do_not_call("+442071230002", reason="asked", actor="sue", now=T0)
     assert store.fieldwork_facts("c-1").do_not_call  # type: ignore[union-attr]
     assert store.fieldwork_facts("c-9") is None
+
+
+def test_coding_is_all_or_nothing(store: Store) -> None:
+    """An appointment that cannot be booked (the case left the queue) leaves the attempt open."""
+    attempt_id = _claimed(store)
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM case_queue WHERE case_id = 'c-1'"))
+    hard = AppointmentFact(kind="hard", at=T0 + dt.timedelta(days=1))
+    with pytest.raises(LookupError, match="not in the call queue"):
+        store.code_attempt(
+            attempt_id, disposition="appointment", final=False, appointment=hard,
+            window=None, actor="ivy", now=T0,
+        )  # fmt: skip
+    (attempt,) = store.attempts_of("c-1")
+    assert (attempt.ended_at, attempt.disposition) == (None, None)
+    assert store.appointments_of("c-1", include_cancelled=True) == []
+    assert store.audit_of("c-1") == []
+    done = store.code_attempt(
+        attempt_id, disposition="no_answer", final=False, window=None, actor="ivy", now=T0
+    )
+    assert not done.already_coded
