@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from instrument.callqueue import CallQueue, Claimed
+from instrument.callqueue import CallQueue, Claimed, Coded
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.interviews import Answers, InterviewService, Seen, Shown, Surveys
 from instrument.loader import require_questionnaire
@@ -66,3 +68,37 @@ def claim(queue: CallQueue, who: str, now: dt.datetime) -> Claimed:
     claimed = queue.next_case(who, now=now)
     assert isinstance(claimed, Claimed), claimed
     return claimed
+
+
+def run_all(targets: list[Callable[[], object]]) -> list[BaseException]:
+    """Start every callable at the same moment (one thread each); the errors they raised."""
+    barrier = threading.Barrier(len(targets))
+    errors: list[BaseException] = []
+
+    def wrapped(target: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=wrapped, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def dial_and_code(
+    queue: CallQueue, who: str, disposition: str, now: dt.datetime, *, note: str | None = None
+) -> Coded:
+    """Take the next case, dial its first number by hand and code the call five minutes later."""
+    claimed = claim(queue, who, now)
+    assert queue.place_call(claimed.attempt_id, 1, dialer=None, now=now).kind == "placed"
+    coded = queue.code_outcome(
+        claimed.attempt_id, disposition=disposition, note=note, actor=who,
+        now=now + dt.timedelta(minutes=5),
+    )  # fmt: skip
+    assert isinstance(coded, Coded), coded
+    return coded

@@ -6,7 +6,6 @@ do-not-call list and dead numbers, vanished interviewers, windows renewed when t
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 
@@ -20,7 +19,7 @@ from instrument.callqueue import (
     Refused,
 )
 from instrument.store import Store
-from tests.callqueue_helpers import NUMBER, T0, add_case, claim, queue_on
+from tests.callqueue_helpers import NUMBER, T0, add_case, claim, queue_on, run_all
 from tests.store_fixtures import *
 
 FRIDAY = dt.datetime(2026, 3, 27, 10, 0, tzinfo=dt.UTC)  # clocks go forward on Sunday 29 March
@@ -35,20 +34,14 @@ def queue(store: Store) -> CallQueue:
 def test_two_tabs_coding_at_once_code_once(queue: CallQueue, store: Store) -> None:
     add_case(store, "c1")
     claimed = claim(queue, "ivan", T0)
-    barrier = threading.Barrier(2)
     results: list[object] = []
 
     def code(disposition: str) -> None:
-        barrier.wait()
         results.append(
             queue.code_outcome(claimed.attempt_id, disposition=disposition, actor="ivan", now=T0)
         )
 
-    threads = [threading.Thread(target=code, args=(d,)) for d in ("no_answer", "busy")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert not run_all([lambda: code("no_answer"), lambda: code("busy")])
     kinds = sorted(type(r).__name__ for r in results)
     assert kinds == ["AlreadyCoded", "Coded"], results
     (coded,) = [r for r in results if isinstance(r, Coded)]

@@ -10,35 +10,15 @@ for Twilio, which its own tests cover) gets the number and the call id.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
 
 from instrument.callqueue import AppointmentRequest, CallPlaced, Claimed, Coded, NoCase, Refused
 from instrument.store import Store
-from tests.callqueue_helpers import NUMBER, T0, add_case, claim, queue_on
+from instrument.store.fieldwork_reports import Renewal
+from tests.callqueue_helpers import NUMBER, T0, add_case, claim, queue_on, run_all
 from tests.store_fixtures import *
 
 MINUTE = dt.timedelta(minutes=1)
-
-
-def run_all(targets: list[object]) -> list[BaseException]:
-    """Start every callable at the same moment; the errors they raised."""
-    barrier = threading.Barrier(len(targets))
-    errors: list[BaseException] = []
-
-    def wrapped(target) -> None:  # type: ignore[no-untyped-def]
-        try:
-            barrier.wait()
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=wrapped, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def test_many_interviewers_at_once_never_share_a_case(store: Store) -> None:
@@ -151,3 +131,14 @@ def test_a_provider_places_and_ends_the_call(store: Store) -> None:
     assert queue.hang_up(placed.call_id, dialer=dialer)
     assert dialer.ended == [placed.provider_sid]
     assert not queue.hang_up(placed.call_id, dialer=None)  # dialled by hand: nothing to end
+
+
+def test_a_renewal_read_before_a_claim_changes_nothing(store: Store) -> None:
+    queue = queue_on(store)
+    add_case(store, "c1")
+    (read,) = store.queued_cases(["c1"])  # an interviewer reads the case's ended window...
+    claimed = claim(queue, "ivan", T0)  # ...another renews and claims it meanwhile
+    store.renew_windows([Renewal("c1", read.window_end, None, "max_attempts")], now=T0)
+    row = store.queue_row("c1")
+    assert row is not None and row["held_by"] == "ivan" and not row["final"]
+    assert row["window_end"] is not None and claimed.case_id == "c1"

@@ -7,7 +7,6 @@ be. Two tabs (two threads) asking for the case's interview at once share one.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +16,7 @@ from instrument.exporting import ExportRequest, run_export
 from instrument.interviews import Saved
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.store import Store
-from tests.callqueue_helpers import T0, add_case, answer_first_page, queue_on
+from tests.callqueue_helpers import T0, add_case, answer_first_page, queue_on, run_all
 from tests.store_fixtures import *
 
 
@@ -83,22 +82,12 @@ def test_a_web_partial_is_finished_by_phone_as_one_interview(store: Store, tmp_p
 def test_two_tabs_at_once_get_the_one_interview(store: Store) -> None:
     queue = queue_on(store)
     add_case(store, "c1")
-    barrier = threading.Barrier(4)
     found: list[str] = []
-    errors: list[BaseException] = []
 
     def take() -> None:
-        try:
-            barrier.wait()
-            found.append(queue.interview_for("c1", mode="cati", actor="ivan", now=T0))
-        except BaseException as exc:
-            errors.append(exc)
+        found.append(queue.interview_for("c1", mode="cati", actor="ivan", now=T0))
 
-    threads = [threading.Thread(target=take) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_all([take] * 4)
     assert not errors, errors
     assert len(set(found)) == 1 and len(found) == 4
     assert [r.id for r in store.interviews_for_case("c1")] == found[:1]

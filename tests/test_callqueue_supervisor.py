@@ -17,7 +17,16 @@ from instrument.callqueue import CALL_RECORD_COLUMNS, CallQueue, Coded, NoCase
 from instrument.cli import cli
 from instrument.fieldwork import DispositionCounts
 from instrument.store import Store
-from tests.callqueue_helpers import NAME, NUMBER, T0, add_case, answer_first_page, claim, queue_on
+from tests.callqueue_helpers import (
+    NAME,
+    NUMBER,
+    T0,
+    add_case,
+    answer_first_page,
+    claim,
+    dial_and_code,
+    queue_on,
+)
 from tests.store_fixtures import *
 
 MINUTE = dt.timedelta(minutes=1)
@@ -27,16 +36,6 @@ NOTE = "spoke to Ann Example-Sample's son"
 @pytest.fixture
 def queue(store: Store) -> CallQueue:
     return queue_on(store)
-
-
-def code(queue: CallQueue, who: str, disposition: str, now: dt.datetime) -> Coded:
-    claimed = claim(queue, who, now)
-    assert queue.place_call(claimed.attempt_id, 1, dialer=None, now=now).kind == "placed"
-    coded = queue.code_outcome(
-        claimed.attempt_id, disposition=disposition, note=NOTE, actor=who, now=now + 5 * MINUTE
-    )
-    assert isinstance(coded, Coded), coded
-    return coded
 
 
 def test_release_reassign_and_change_are_audited(queue: CallQueue, store: Store) -> None:
@@ -73,8 +72,8 @@ def test_overview_rates_and_interviewer_stats(queue: CallQueue, store: Store) ->
         c1.attempt_id, disposition="complete", actor="ivan", now=T0 + 20 * MINUTE
     )
     assert isinstance(done, Coded)
-    code(queue, "ivan", "refusal_hard", T0 + 21 * MINUTE)  # c2
-    code(queue, "olga", "no_answer", T0 + 22 * MINUTE)  # c3
+    dial_and_code(queue, "ivan", "refusal_hard", T0 + 21 * MINUTE, note=NOTE)  # c2
+    dial_and_code(queue, "olga", "no_answer", T0 + 22 * MINUTE, note=NOTE)  # c3
     now = T0 + 30 * MINUTE
     overview = queue.sample_overview(now)
     assert overview.cases == 4 and overview.final == 2 and overview.held == 0
@@ -100,7 +99,7 @@ def test_overview_rates_and_interviewer_stats(queue: CallQueue, store: Store) ->
 
 def test_call_records_hold_no_name_number_or_note(queue: CallQueue, store: Store) -> None:
     add_case(store, "c1")
-    code(queue, "ivan", "no_answer", T0)
+    dial_and_code(queue, "ivan", "no_answer", T0, note=NOTE)
     out = io.StringIO()
     assert queue.write_call_records(out) == 1
     text = out.getvalue()
@@ -114,7 +113,7 @@ def test_call_records_hold_no_name_number_or_note(queue: CallQueue, store: Store
 
 def test_the_fieldwork_commands(queue: CallQueue, store: Store, tmp_path: Path) -> None:
     add_case(store, "c1")
-    code(queue, "ivan", "refusal_hard", T0)
+    dial_and_code(queue, "ivan", "refusal_hard", T0, note=NOTE)
     url = store.engine.url.render_as_string(hide_password=False)
     runner = CliRunner()
     status = runner.invoke(cli, ["fieldwork", "status", "--database", url])

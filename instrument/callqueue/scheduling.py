@@ -24,6 +24,7 @@ from instrument.fieldwork import AttemptFact, CaseFacts, case_disposition, next_
 from instrument.fieldwork.schedule import hold_expired
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.store import Store
+from instrument.store.fieldwork_reports import Renewal
 
 __all__ = ["HOLD_EXPIRED", "SYSTEM_ACTOR", "Scheduling"]
 
@@ -32,6 +33,10 @@ HOLD_EXPIRED = "hold_expired"
 
 _KEPT_CASES = 100_000
 """How many cases' questionnaires are kept (a few megabytes) before the memo starts again."""
+
+RENEW_BATCH = 200
+"""Ended windows renewed per "next case" at most: the morning after, when every window of the
+evening before has ended, the work is spread over the first presses instead of one long one."""
 
 SYSTEM_ACTOR = "system"
 """Who the audit log names for what the service did on its own (a stale hold released)."""
@@ -112,11 +117,11 @@ class Scheduling:
         return released
 
     def renew_ended_windows(self, now: dt.datetime) -> list[str]:
-        """Work out a new window for every free case whose window has ended; the ids renewed."""
-        ids = self.store.ended_windows(now)
+        """Work out a new window for every free case whose window has ended; the ids looked at."""
+        ids = self.store.ended_windows(now, limit=RENEW_BATCH)
         if not ids:
             return []
-        renewed = []
+        renewals = []
         for queued in self.store.queued_cases(ids):
             settings = self.settings_for(queued.questionnaire_id)
             rules, table = settings.calling, settings.dispositions
@@ -124,13 +129,6 @@ class Scheduling:
             disposition = (
                 None if window is not None else case_disposition(queued.facts, table, rules)
             )
-            if self.store.renew_window(
-                queued.case_id,
-                expected_end=queued.window_end,
-                window=window,
-                disposition=disposition,
-                final=window is None,
-                now=now,
-            ):
-                renewed.append(queued.case_id)
-        return renewed
+            renewals.append(Renewal(queued.case_id, queued.window_end, window, disposition))
+        self.store.renew_windows(renewals, now=now)
+        return [r.case_id for r in renewals]

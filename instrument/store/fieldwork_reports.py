@@ -17,7 +17,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
@@ -26,6 +26,7 @@ from instrument.store.fieldwork_queue import window_values
 from instrument.store.fieldwork_records import AttemptRecord, StaleHold, WindowLike
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
+    UTCDateTime,
     appointments,
     attempts,
     calls,
@@ -37,7 +38,7 @@ from instrument.store.schema import (
     phone_numbers,
 )
 
-__all__ = ["CallRow", "FieldworkReports", "QueuedCase", "case_facts"]
+__all__ = ["CallRow", "FieldworkReports", "QueuedCase", "Renewal", "case_facts"]
 
 _FINISHED = ("complete", "screened_out")
 
@@ -64,6 +65,17 @@ class QueuedCase:
 
 
 @dataclass(frozen=True, slots=True)
+class Renewal:
+    """A case's new window (None: never call again, the case becomes final with ``disposition``),
+    to be set only if its window still ends at ``expected_end``."""
+
+    case_id: str
+    expected_end: dt.datetime | None
+    window: WindowLike | None
+    disposition: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CallRow:
     """One call with its attempt, for the call-records CSV (the number by its rank only)."""
 
@@ -86,9 +98,31 @@ class CallRow:
     recording: bool | None
 
 
+_RENEW: Final = (
+    case_queue.update()
+    .where(
+        case_queue.c.case_id == sa.bindparam("b_case"),
+        case_queue.c.held_by.is_(None),
+        case_queue.c.final.is_(False),
+        case_queue.c.window_end.is_not_distinct_from(sa.bindparam("b_end", type_=UTCDateTime)),
+    )
+    .values(
+        window_start=sa.bindparam("b_start_new", type_=UTCDateTime),
+        window_end=sa.bindparam("b_end_new", type_=UTCDateTime),
+        window_kind=sa.bindparam("b_kind", type_=sa.String()),
+        window_interviewer=sa.bindparam("b_interviewer", type_=sa.String()),
+        final=sa.bindparam("b_final", type_=sa.Boolean()),
+        disposition=sa.func.coalesce(
+            sa.bindparam("b_disposition", type_=sa.String()), case_queue.c.disposition
+        ),
+    )
+)
+"""Renew one case's window if it still ends where it was read (IS NOT DISTINCT FROM: NULL too)."""
+
+
 class FieldworkReports(StoreBase):
     """:meth:`attempt`, :meth:`held_by`, :meth:`queued_cases`, :meth:`call_rows`, :meth:`ended_windows`,
-    :meth:`renew_window`."""
+    :meth:`renew_windows`."""
 
     def attempt(self, attempt_id: int) -> AttemptRecord | None:
         """One attempt (open or coded), or None."""
@@ -131,43 +165,34 @@ class FieldworkReports(StoreBase):
                 )
             )
 
-    def renew_window(
-        self,
-        case_id: str,
-        *,
-        expected_end: dt.datetime | None,
-        window: WindowLike | None,
-        disposition: str | None,
-        final: bool,
-        now: dt.datetime,
-    ) -> bool:
-        """Set a free case's next window if its window still ends at ``expected_end``.
+    def renew_windows(self, renewals: Sequence[Renewal], *, now: dt.datetime) -> None:
+        """Set free cases' next windows where each window still ends at ``expected_end``.
 
         Compare-and-set, so two interviewers renewing the same ended window at
         once write it once, and a case claimed or coded meanwhile is left alone.
+        One statement run for every case in one transaction (psycopg pipelines
+        it): a morning's windows that ended overnight cost one round of the
+        server, not one per case.
         """
-        ended = (
-            case_queue.c.window_end.is_(None)
-            if expected_end is None
-            else case_queue.c.window_end == utc(expected_end)
-        )
-        values: dict[str, Any] = {**window_values(window), "final": final, "updated_at": utc(now)}
-        if disposition is not None:
-            values["disposition"] = disposition
-        with self._transaction(write=True) as connection:
-            return (
-                connection.execute(
-                    case_queue.update()
-                    .where(
-                        case_queue.c.case_id == case_id,
-                        case_queue.c.held_by.is_(None),
-                        case_queue.c.final.is_(False),
-                        ended,
-                    )
-                    .values(**values)
-                ).rowcount
-                == 1
+        if not renewals:
+            return
+        rows = []
+        for renewal in renewals:
+            values = window_values(renewal.window)
+            rows.append(
+                {
+                    "b_case": renewal.case_id,
+                    "b_end": None if renewal.expected_end is None else utc(renewal.expected_end),
+                    "b_start_new": values["window_start"],
+                    "b_end_new": values["window_end"],
+                    "b_kind": values["window_kind"],
+                    "b_interviewer": values["window_interviewer"],
+                    "b_final": renewal.window is None,
+                    "b_disposition": renewal.disposition,
+                }
             )
+        with self._transaction(write=True) as connection:
+            connection.execute(_RENEW.values(updated_at=utc(now)), rows)
 
     def queued_cases(self, case_ids: list[str] | None = None) -> list[QueuedCase]:
         """Every queued case (or those named) with the facts the rules work from, read in one transaction.
