@@ -23,7 +23,7 @@ from collections.abc import Callable
 from instrument.fieldwork import AttemptFact, CaseFacts, case_disposition, next_window
 from instrument.fieldwork.schedule import hold_expired
 from instrument.fieldwork.settings import FieldworkSettings
-from instrument.store import Store
+from instrument.store import StaleHold, Store
 from instrument.store.fieldwork_reports import Renewal
 
 __all__ = ["HOLD_EXPIRED", "SYSTEM_ACTOR", "Scheduling"]
@@ -74,13 +74,18 @@ class Scheduling:
         ranks = [c.number_rank for c in self.store.calls_of(case_id) if c.attempt_id == attempt_id]
         return min(ranks, default=1)
 
-    def release_stale_holds(self, now: dt.datetime) -> list[str]:
-        """Release every case held past its study's timeout; the ids released."""
-        released = []
+    def release_stale_holds(self, now: dt.datetime) -> list[StaleHold]:
+        """Release every case held past its study's timeout; the holds still standing.
+
+        One read of every hold (there are about as many as interviewers), each
+        judged by its own study's timeout.
+        """
+        standing = []
         for hold in self.store.stale_holds(now, dt.timedelta(0)):
             settings = self.settings_for(self._questionnaire_of(hold.case_id))
             rules, table = settings.calling, settings.dispositions
             if not hold_expired(hold.held_since, now, rules):
+                standing.append(hold)
                 continue
             facts = self.store.fieldwork_facts(hold.case_id)
             window = None
@@ -113,8 +118,7 @@ class Scheduling:
                 reason=f"held longer than {rules.hold_timeout}",
                 now=now,
             )
-            released.append(hold.case_id)
-        return released
+        return standing
 
     def renew_ended_windows(self, now: dt.datetime) -> list[str]:
         """Work out a new window for every free case whose window has ended; the ids looked at."""

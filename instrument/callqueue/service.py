@@ -69,28 +69,33 @@ class CallQueue(Coding, Supervision, Scheduling):
         interviewer who already holds a case gets it back (a refresh or a
         double press never leaves a second case held).
         """
-        self.release_stale_holds(now)
+        holds = self.release_stale_holds(now)
         self.renew_ended_windows(now)
-        held = self.store.held_by(interviewer)
-        if held is not None and held.attempt_id is not None:
-            return self._claimed(held.case_id, held.attempt_id, resumed=True)
+        mine = [h for h in holds if h.held_by == interviewer and h.attempt_id is not None]
+        if mine:
+            row = self.store.queue_row(mine[0].case_id)
+            if row is not None and row["held_attempt_id"] == mine[0].attempt_id:
+                return Claimed(
+                    case_id=mine[0].case_id,
+                    attempt_id=int(mine[0].attempt_id),  # type: ignore[arg-type]
+                    questionnaire_id=self._questionnaire_of(mine[0].case_id),
+                    window_kind=row["window_kind"],  # type: ignore[arg-type]
+                    zone=str(row["zone"]),
+                    language=row["language"],  # type: ignore[arg-type]
+                    attempts=int(row["attempts"]),  # type: ignore[call-overload]
+                    resumed=True,
+                )
         claim = self.store.claim_next_case(interviewer, now=now)
         if claim is None:
             return NoCase("no case may be called now: none is due, or all are held or resting")
-        return self._claimed(claim.case_id, claim.attempt_id, resumed=False)
-
-    def _claimed(self, case_id: str, attempt_id: int, *, resumed: bool) -> Claimed:
-        row = self.store.queue_row(case_id)
-        assert row is not None
         return Claimed(
-            case_id=case_id,
-            attempt_id=attempt_id,
-            questionnaire_id=self._questionnaire_of(case_id),
-            window_kind=row["window_kind"],  # type: ignore[arg-type]
-            zone=str(row["zone"]),
-            language=row["language"],  # type: ignore[arg-type]
-            attempts=int(row["attempts"]),  # type: ignore[call-overload]
-            resumed=resumed,
+            case_id=claim.case_id,
+            attempt_id=claim.attempt_id,
+            questionnaire_id=self._questionnaire_of(claim.case_id),
+            window_kind=claim.window_kind,
+            zone=claim.zone,
+            language=claim.language,
+            attempts=claim.attempts,
         )
 
     # -- the case screen ---------------------------------------------------------
