@@ -67,6 +67,7 @@ ALLOWED: dict[str, set[str]] = {
     "instrument_web": CORE_LIBRARIES | WEB,
     "instrument_phone": CORE_LIBRARIES,  # the plugin, settings and dialer (twilio only when called)
     "instrument_phone.views": CORE_LIBRARIES | WEB | TWILIO,
+    "instrument_phone.console": CORE_LIBRARIES | WEB,  # the interviewer's screens (Flask)
     "instrument_phone.telephony.webhooks": CORE_LIBRARIES | WEB | TWILIO,
     "instrument_console": CORE_LIBRARIES | CLI,
     "instrument_outputs": CORE_LIBRARIES,

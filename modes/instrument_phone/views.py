@@ -1,10 +1,10 @@
 """The phone mode's blueprint: where everything the mode serves is mounted.
 
-Today it holds only the Twilio webhooks, under ``/cati/phone/...``, and only
+It holds the Twilio webhooks, under ``/cati/phone/...``, and only
 when telephony is configured; without any Twilio settings the mode still
 mounts (interviewers dial by hand and code the call). The interviewer
-console's screens will be added to this blueprint, so they share its URL
-prefix and the settings read here once.
+console (:mod:`instrument_phone.console`) is mounted below it under
+``/cati/console/``, sharing its URL prefix and the settings read here once.
 
 The settings come from the process environment when the app is built, so a
 half-configured deployment stops at start-up with a message naming the
@@ -22,6 +22,7 @@ from flask.blueprints import BlueprintSetupState
 
 from instrument.interviews import ModeContext
 from instrument_phone import MODE_NAME
+from instrument_phone.console import create_console_blueprint
 from instrument_phone.ledger import StoreLedger
 from instrument_phone.telephony.config import TwilioSettings
 from instrument_phone.telephony.webhooks import create_webhooks_blueprint
@@ -46,6 +47,8 @@ def create_blueprint(context: ModeContext, environ: Mapping[str, str] | None = N
             settings, StoreLedger(context.service.store), context.now
         )
         bp.register_blueprint(webhooks, url_prefix="/phone")
+    # The interviewer console (/cati/console/): by Twilio when configured, else dialled by hand.
+    bp.register_blueprint(create_console_blueprint(context, settings), url_prefix="/console")
 
     def on_register(state: BlueprintSetupState) -> None:
         state.app.extensions[TELEPHONY_EXTENSION] = settings

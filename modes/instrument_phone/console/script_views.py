@@ -1,0 +1,195 @@
+"""The script screens: the case's interview, run in mode ``cati`` through the interview service.
+
+Each page is the engine's current step laid out for reading aloud
+(:mod:`instrument_phone.console.script`) in a plain HTML form whose fields the
+shared step form reads (:class:`~instrument.flask_support.step_forms.PageForm`),
+so an answer keyed here reaches the engine exactly as one ticked on the web.
+JavaScript only adds the keys (numbers, D, R, Enter); without it the form is
+used with Tab, the arrow keys and the space bar.
+
+Like the web, every answer form carries a signed form state (revision, page
+visit, a nonce): the nonce is the save's idempotency key, so a double press of
+Enter or a resent form records once, and a form from a second tab that fell
+behind writes nothing (:class:`~instrument.interviews.Stale`). Soft checks the
+interviewer accepted travel in a signed field tied to the answers warned about.
+The per-question notes are recorded with the page turn, as paradata of that page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from flask import abort, current_app, redirect, request, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from instrument.engine import Problem, Step
+from instrument.flask_support.form_state import BadFormState, FormState, FormStateSigner
+from instrument.flask_support.step_forms import PageForm, problem_targets
+from instrument.interviews import Answers, InterviewInfo, Rejected, Seen, Shown, Stale, Unavailable
+from instrument_phone import MODE_NAME
+from instrument_phone.console.script import jump_targets, notes_from, paradata, script_questions
+from instrument_phone.console.words import words
+
+if TYPE_CHECKING:
+    from instrument_phone.console.views import Console
+
+__all__ = ["ScriptViews"]
+
+ACTIONS = frozenset({"continue", "confirm", "back", "jump"})
+
+
+class ScriptViews:
+    """GET shows the interview's current page; POST answers it, goes back or jumps."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.service = console.context.service
+
+    def _interview(self, attempt_id: int) -> tuple[Any, str]:
+        """The held case's screen data and its one interview (started now if it has none)."""
+        view = self.console.held(attempt_id)
+        if view is None:
+            abort(409)
+        interview_id = self.console.queue.interview_for(
+            view.case_id, mode=MODE_NAME, actor=self.console.me, now=self.console.now()
+        )
+        return view, interview_id
+
+    def page(self, attempt_id: int) -> Any:
+        if self.console.held(attempt_id) is None:
+            return self.console.gone(attempt_id)
+        view, interview_id = self._interview(attempt_id)
+        shown = self.service.show(
+            interview_id, mode=MODE_NAME, actor=self.console.me, now=self.console.now()
+        )
+        if isinstance(shown, Unavailable):
+            self.console.tell("interview_gone")
+            return redirect(url_for(".case", attempt_id=attempt_id), 303)
+        assert isinstance(shown, Shown)
+        return self._render(attempt_id, view, shown.interview, shown.step, PageForm(shown.step))
+
+    def submit(self, attempt_id: int) -> Any:
+        if self.console.held(attempt_id) is None:
+            return self.console.gone(attempt_id)
+        view, interview_id = self._interview(attempt_id)
+        state = self._form_state()
+        if state is None or state.interview_id != interview_id:
+            abort(400)
+        action = request.form.get("action", "continue")
+        if action not in ACTIONS:
+            abort(400)
+        seen = Seen(revision=state.revision, token=state.token, key=state.nonce,
+                    shown_at=state.shown_at)  # fmt: skip
+        me, now = self.console.me, self.console.now()
+        client = paradata(notes_from(request.form))
+        if action == "back":
+            outcome: Any = self.service.back(
+                interview_id, seen, mode=MODE_NAME, actor=me, now=now, client=client
+            )
+        elif action == "jump":
+            target = request.form.get("jump_to", "")
+            outcome = self.service.jump(
+                interview_id, seen, target, mode=MODE_NAME, actor=me, now=now, client=client
+            )
+        else:
+            survey = self.console.context.survey(view.questionnaire_id)
+            say = survey.questionnaire.interface_texts.domain("phone").text if survey else None
+
+            def read(step: Step) -> Answers:
+                form = PageForm(step, request.form)
+                values, problems = form.answers(say or words("en"))
+                confirmed = self._confirmed(form) if action == "confirm" else ()
+                return Answers(values, problems, confirmed)
+
+            outcome = self.service.answer(
+                interview_id, seen, read, mode=MODE_NAME, actor=me, now=now,
+                action=action, client=client,
+            )  # fmt: skip
+        if isinstance(outcome, Unavailable):
+            self.console.tell("interview_gone")
+            return redirect(url_for(".case", attempt_id=attempt_id), 303)
+        if isinstance(outcome, Stale):
+            self.console.tell("stale")
+        if isinstance(outcome, Rejected):
+            return self._render(
+                attempt_id, view, outcome.interview, outcome.step,
+                PageForm(outcome.step, request.form), errors=[*outcome.errors, *outcome.prompts],
+                warnings=outcome.warnings,
+            ), 422  # fmt: skip
+        return redirect(url_for(".script", attempt_id=attempt_id), 303)
+
+    # -- signed fields -------------------------------------------------------------
+
+    @staticmethod
+    def _secret() -> Any:
+        return current_app.config["SECRET_KEY"]
+
+    def _form_state(self) -> FormState | None:
+        try:
+            return FormStateSigner(self._secret()).loads(request.form.get("form_state", ""))
+        except BadFormState:
+            return None
+
+    def _warned(self) -> URLSafeSerializer:
+        return URLSafeSerializer(self._secret(), salt="instrument-phone-warned")
+
+    def _confirmed(self, form: PageForm) -> Any:
+        """The soft checks the interviewer accepted, while the answers are still the warned ones."""
+        try:
+            warned = self._warned().loads(request.form.get("warned", ""))
+        except BadSignature:
+            return ()
+        if not isinstance(warned, dict) or warned.get("d") != _digest(form):
+            return ()
+        return set(warned.get("ids") or ())
+
+    # -- the page --------------------------------------------------------------------
+
+    def _render(
+        self,
+        attempt_id: int,
+        view: Any,
+        interview: InterviewInfo,
+        step: Step,
+        form: PageForm,
+        *,
+        errors: Sequence[Problem] = (),
+        warnings: Sequence[Problem] = (),
+    ) -> str:
+        survey = self.console.context.survey(interview.questionnaire_id)
+        if survey is None:
+            abort(404)
+        say = self.console.say()
+        if step.kind == "end" or interview.finished:
+            return self.console.render(
+                "phone/finished.html", page_title=say("finished_title"), view=view,
+                attempt_id=attempt_id, step=step,
+            )  # fmt: skip
+        targets = problem_targets(step)
+        state = FormState.new(interview.id, interview.revision, step.token, self.console.now())
+        warned = None
+        if warnings:
+            warned = self._warned().dumps({"ids": [w.id for w in warnings], "d": _digest(form)})
+        snapshot = self.service.load(interview.id)
+        questions = script_questions(step.questions)
+        page_title = say("script_title", case=view.case_id)
+        if errors:
+            page_title = f"{say('error_prefix')}: {page_title}"
+        return self.console.render(
+            "phone/script.html", page_title=page_title, view=view,
+            attempt_id=attempt_id, step=step, questions=questions, form=form,
+            form_state=FormStateSigner(self._secret()).dumps(state),
+            errors=[(targets.get(p.key, "script"), p.message) for p in errors],
+            error_for={p.key: p.message for p in errors},
+            warnings=[(targets.get(w.key, "script"), w.message) for w in warnings],
+            warned=warned, jumps=jump_targets(snapshot.state, survey.questionnaire),
+            interview_language=interview.language, percent=round(step.progress * 100),
+        )  # fmt: skip
+
+
+def _digest(form: PageForm) -> str:
+    """What the warned answers were, so a changed answer is checked afresh."""
+    return hashlib.sha256(json.dumps(form.raw_signature()).encode()).hexdigest()[:32]

@@ -1,0 +1,337 @@
+"""The interviewer console: next case, the case screen, dialling and the end of a call.
+
+A thin adapter between HTTP and two services, as the web mode is for
+respondents: the call-queue service (:class:`~instrument.callqueue.CallQueue`)
+decides which case is called, what may be dialled and which outcomes fit,
+and codes each attempt once; the interview service runs the script
+(:mod:`instrument_phone.console.script_views`). The console never reads or
+writes the store itself.
+
+What keeps a double click, a refresh or a second tab from doing anything
+twice is the services' own answer, not the page: "next case" gives an
+interviewer who holds a case that case back, a second "dial" on a number
+still ringing gets the same call, and coding an attempt coded already is
+:class:`~instrument.callqueue.AlreadyCoded`. Every POST answers with a
+redirect (POST/redirect/GET), so a refresh only reloads a page.
+
+Which attempts this browser took is kept in the signed session cookie; a
+case screen is shown only while the signed-in interviewer holds the case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from instrument.callqueue import (
+    AlreadyCoded,
+    AppointmentRequest,
+    CallPlaced,
+    CallQueue,
+    CaseView,
+    Claimed,
+    Coded,
+)
+from instrument.fieldwork.settings import FieldworkSettings, settings_for
+from instrument.flask_support.staff_session import signed_in_staff
+from instrument.interviews import ModeContext
+from instrument.plugin_types import ModeSetupError
+from instrument_phone import MODE_NAME
+from instrument_phone.console.dialer import TwilioDialer
+from instrument_phone.console.words import Say, interviewer_language, words
+
+__all__ = ["ROLES", "Console", "create_console_blueprint", "fieldwork_settings"]
+
+ROLES = frozenset({"interviewer", "supervisor"})
+"""Who may use the console (supervisors too, to cover a shift or listen in)."""
+HELD = "cati_taken"
+"""Session key: attempt id -> [case id, questionnaire id] of the cases this browser was handed
+(the last few)."""
+PHONE = "cati_phone"
+"""Session key: the interviewer's own phone or SIP address, which a Twilio bridge rings."""
+MESSAGE = "cati_message"
+KEEP_TAKEN = 8
+
+
+def fieldwork_settings(context: ModeContext) -> Callable[[str], FieldworkSettings]:
+    """Each served questionnaire's fieldwork settings, read once (its ``.fieldwork.yaml``).
+
+    :raises ModeSetupError: a fieldwork file has errors, so the server stops at
+        start-up with them rather than scheduling calls on rules nobody meant.
+    """
+    chosen: dict[str, FieldworkSettings] = {}
+    for survey in context.service.surveys.values():
+        q = survey.questionnaire
+        if MODE_NAME not in q.modes:
+            continue
+        found, diagnostics = settings_for(q.source_path)
+        if diagnostics.has_errors():
+            errors = "\n".join(str(d) for d in diagnostics.errors())
+            raise ModeSetupError(f"the fieldwork settings of {q.id} have errors:\n{errors}")
+        chosen[q.id] = found
+    default = FieldworkSettings()
+    return lambda questionnaire_id: chosen.get(questionnaire_id, default)
+
+
+class Console:
+    """The console's views over one app's services (see the module docstring)."""
+
+    def __init__(self, context: ModeContext, queue: CallQueue, telephony: Any) -> None:
+        self.context = context
+        self.queue = queue
+        self.telephony = telephony  # TwilioSettings, or None: dialled by hand
+
+    # -- who is asking -----------------------------------------------------------
+
+    def require_staff(self) -> Any:
+        """Every console page needs a signed-in interviewer or supervisor."""
+        if request.endpoint and request.endpoint.endswith(".static"):
+            return None
+        idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
+        g.staff = signed_in_staff(self.context.service.store, now=self.now(), idle_timeout=idle)
+        if g.staff is None:
+            return redirect(url_for("staff.login"), 303)
+        if g.staff.role not in ROLES:
+            abort(403)
+        return None
+
+    @property
+    def me(self) -> str:
+        return str(g.staff.username)
+
+    def now(self) -> dt.datetime:
+        return self.context.now()
+
+    def say(self) -> Say:
+        return words(interviewer_language())
+
+    def render(self, template: str, **values: Any) -> str:
+        language = interviewer_language()
+        say = words(language)
+        return render_template(
+            template, t=say, language=language, staff=g.staff, notice=session.pop(MESSAGE, None),
+            **values,
+        )  # fmt: skip
+
+    def tell(self, key: str, **values: Any) -> None:
+        """A message for the next page (the page a redirect leads to)."""
+        session[MESSAGE] = self.say()(key, **values)
+
+    # -- the cases this browser took ---------------------------------------------
+
+    def taken_case(self, attempt_id: int) -> tuple[str, str]:
+        """(case id, questionnaire id) of an attempt this browser was handed (404 for any other)."""
+        taken = session.get(HELD) or {}
+        found = taken.get(str(attempt_id)) if isinstance(taken, dict) else None
+        if not (isinstance(found, list) and len(found) == 2):
+            abort(404)
+        return str(found[0]), str(found[1])
+
+    def _remember(self, taken: Claimed) -> None:
+        held = dict(session.get(HELD) or {})
+        held[str(taken.attempt_id)] = [taken.case_id, taken.questionnaire_id]
+        session[HELD] = dict(list(held.items())[-KEEP_TAKEN:])
+
+    def case_view(self, attempt_id: int) -> CaseView:
+        """The case screen's data, times in the study's zone for interviewers."""
+        case_id, questionnaire_id = self.taken_case(attempt_id)
+        zone = self.queue.settings_for(questionnaire_id).calling.default_zone
+        return self.queue.case_view(case_id, viewer_zone=zone, now=self.now())
+
+    def held(self, attempt_id: int) -> CaseView | None:
+        """The case screen of an attempt still open and held by the signed-in interviewer."""
+        view = self.case_view(attempt_id)
+        open_attempt = any(a.attempt_id == attempt_id and a.ended_at is None for a in view.attempts)
+        return view if open_attempt and view.held_by == self.me else None
+
+    # -- pages -------------------------------------------------------------------
+
+    def home(self) -> Any:
+        return self.render(
+            "phone/home.html", page_title=self.say()("home_title"), telephony=self.telephony,
+            my_phone=session.get(PHONE, ""),
+        )  # fmt: skip
+
+    def next_case(self) -> Any:
+        taken = self.queue.next_case(self.me, now=self.now())
+        if not isinstance(taken, Claimed):
+            self.tell("no_case")
+            return redirect(url_for(".home"), 303)
+        self._remember(taken)
+        return redirect(url_for(".case", attempt_id=taken.attempt_id), 303)
+
+    def my_phone(self) -> Any:
+        """The interviewer's own phone (or SIP address) that Twilio rings before the respondent."""
+        number = " ".join(request.form.get("my_phone", "").split())[:200]
+        if number:
+            session[PHONE] = number
+        else:
+            session.pop(PHONE, None)
+        return redirect(url_for(".home"), 303)
+
+    def case(self, attempt_id: int) -> Any:
+        view = self.held(attempt_id)
+        if view is None:
+            return self.gone(attempt_id)
+        going = [
+            call
+            for attempt in view.attempts
+            if attempt.attempt_id == attempt_id
+            for call in attempt.calls
+            if call.ended_at is None and call.provider == "twilio"
+        ]
+        return self.render(
+            "phone/case.html", page_title=self.say()("case_title", case=view.case_id), view=view,
+            attempt_id=attempt_id, going=going, by_phone=self.dialer() is not None,
+        )  # fmt: skip
+
+    def gone(self, attempt_id: int) -> Any:
+        """An attempt this browser took that is no longer open or held: back to the start."""
+        self.tell("case_closed")
+        return redirect(url_for(".home"), 303)
+
+    def dialer(self) -> TwilioDialer | None:
+        """Twilio when the study configured it and the interviewer gave their phone, else by hand."""
+        phone = session.get(PHONE)
+        if self.telephony is None or not phone:
+            return None
+        http = current_app.config.get("TWILIO_HTTP_CLIENT")  # tests: a fake REST API
+        return TwilioDialer(self.telephony, str(phone), http)
+
+    def dial(self, attempt_id: int) -> Any:
+        if self.held(attempt_id) is None:
+            return self.gone(attempt_id)
+        try:
+            rank = int(request.form.get("rank", ""))
+        except ValueError:
+            abort(400)
+        placed = self.queue.place_call(attempt_id, rank, dialer=self.dialer(), now=self.now())
+        if isinstance(placed, CallPlaced):
+            self.tell("dialled_by_hand" if placed.provider == "manual" else "ringing_you", n=rank)
+        else:
+            self.tell("not_dialled", reason="; ".join(placed.messages))
+        return redirect(url_for(".case", attempt_id=attempt_id), 303)
+
+    def hang_up(self, attempt_id: int) -> Any:
+        if self.held(attempt_id) is None:
+            return self.gone(attempt_id)
+        try:
+            call_id = int(request.form.get("call", ""))
+        except ValueError:
+            abort(400)
+        ended = self.queue.hang_up(call_id, dialer=self.dialer())
+        self.tell("hung_up" if ended else "nothing_to_hang_up")
+        return redirect(url_for(".case", attempt_id=attempt_id), 303)
+
+    # -- the end of the call -------------------------------------------------------
+
+    def end(self, attempt_id: int) -> Any:
+        view = self.case_view(attempt_id)
+        if request.method == "POST":
+            return self._code(attempt_id, view)
+        if self.held(attempt_id) is None:
+            return self.gone(attempt_id)
+        return self._end_page(attempt_id, view, request.form, ())
+
+    def _end_page(
+        self, attempt_id: int, view: CaseView, form: Mapping[str, str], problems: tuple[str, ...]
+    ) -> Any:
+        offered = self.queue.outcomes_for(attempt_id)
+        chosen = form.get("outcome") or (
+            "complete" if any(d.code == "complete" for d in offered) else ""
+        )
+        settings = self.queue.settings_for(view.questionnaire_id)
+        say = self.say()
+        title = say("end_title", case=view.case_id)
+        return self.render(
+            "phone/end.html", page_title=f"{say('error_prefix')}: {title}" if problems else title,
+            view=view, attempt_id=attempt_id, offered=offered, chosen=chosen, form=form,
+            problems=problems, parts=[p.name for p in settings.calling.parts_of_day],
+        ), (422 if problems else 200)  # fmt: skip
+
+    def _code(self, attempt_id: int, view: CaseView) -> Any:
+        form = request.form
+        appointment = appointment_from(form, view.viewer_zone)
+        if isinstance(appointment, str):
+            return self._end_page(attempt_id, view, form, (self.say()(appointment),))
+        note = " ".join(form.get("note", "").split())[:2000] or None
+        coded = self.queue.code_outcome(
+            attempt_id, disposition=form.get("outcome", ""), note=note, appointment=appointment,
+            actor=self.me, now=self.now(),
+        )  # fmt: skip
+        if isinstance(coded, Coded):
+            self.tell("coded", case=view.case_id)
+        elif isinstance(coded, AlreadyCoded):
+            self.tell("already_coded", case=view.case_id)
+        else:
+            return self._end_page(attempt_id, view, form, coded.messages)
+        return redirect(url_for(".home"), 303)
+
+
+def appointment_from(form: Mapping[str, str], zone: str) -> AppointmentRequest | str | None:
+    """The appointment the end-of-call form asks for (None: none), or the key of what is wrong.
+
+    Hard: a date and a time on the interviewer's clock (``zone``), optionally
+    for them only; soft: a day and a part of the day, the respondent's.
+    """
+    kind = form.get("appt_kind", "hard")
+    if kind == "soft":
+        day, part = form.get("soft_day", "").strip(), form.get("soft_part", "").strip()
+        if not day and not part:
+            return None
+        try:
+            return AppointmentRequest("soft", day=dt.date.fromisoformat(day), part=part or None)
+        except ValueError:
+            return "bad_day"
+    day, time = form.get("appt_date", "").strip(), form.get("appt_time", "").strip()
+    if not day and not time:
+        return None
+    try:
+        at = dt.datetime.combine(dt.date.fromisoformat(day), dt.time.fromisoformat(time))
+    except ValueError:
+        return "bad_time"
+    return AppointmentRequest("hard", at=at, zone=zone, only_me=form.get("only_me") == "1")
+
+
+def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
+    """The console's blueprint (mounted by the phone mode's blueprint under ``/console``).
+
+    :param telephony: the Twilio settings, or None when calls are dialled by hand.
+    """
+    from instrument_phone.console.script_views import ScriptViews
+
+    queue = CallQueue(context.service.store, context.service, fieldwork_settings(context))
+    console = Console(context, queue, telephony)
+    script = ScriptViews(console)
+    bp = Blueprint(
+        "console", __name__, template_folder="templates", static_folder="static",
+        static_url_path="/static",
+    )  # fmt: skip
+    bp.before_request(console.require_staff)
+    rules: list[tuple[str, str, Callable[..., Any], list[str]]] = [
+        ("/", "home", console.home, ["GET"]),
+        ("/next", "next_case", console.next_case, ["POST"]),
+        ("/phone", "my_phone", console.my_phone, ["POST"]),
+        ("/attempt/<int:attempt_id>/", "case", console.case, ["GET"]),
+        ("/attempt/<int:attempt_id>/dial", "dial", console.dial, ["POST"]),
+        ("/attempt/<int:attempt_id>/hangup", "hang_up", console.hang_up, ["POST"]),
+        ("/attempt/<int:attempt_id>/end", "end", console.end, ["GET", "POST"]),
+        ("/attempt/<int:attempt_id>/script", "script", script.page, ["GET"]),
+        ("/attempt/<int:attempt_id>/script", "answer", script.submit, ["POST"]),
+    ]
+    for rule, endpoint, view, methods in rules:
+        bp.add_url_rule(rule, endpoint, view, methods=methods)
+    return bp
