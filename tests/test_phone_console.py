@@ -320,3 +320,26 @@ def test_every_console_text_is_in_the_catalogue_in_english_and_welsh() -> None:
     assert sorted(used - set(keys)) == []
     assert catalogue.CATALOGUE.missing("cy") == []
     assert catalogue.text("cy", "phone", "next_case") == "Yr achos nesaf"
+
+
+def test_a_soft_appointment_and_a_time_that_cannot_be_read(app: Any) -> None:
+    ivy = Interviewer(app)
+    ivy.sign_in()
+    ivy.next_case()
+    ivy.get(ivy.attempt_path + "end")
+    bad = ivy.post(
+        ivy.attempt_path + "end",
+        {"outcome": "appointment", "appt_kind": "hard", "appt_date": "4 May", "appt_time": "6pm"},
+    )
+    assert bad.status == 422 and "Enter the appointment's date and time" in bad.text()
+    assert bad.value("appt_date") == "4 May"  # what was typed comes back to be corrected
+    booked = ivy.post(
+        ivy.attempt_path + "end",
+        {"outcome": "appointment", "appt_kind": "soft", "soft_day": "2026-05-04",
+         "soft_part": "evening", "note": "Call after the school run."},
+    )  # fmt: skip
+    assert "Case c1 is coded" in booked.text()
+    [appointment] = get_host(app).store.appointments_of("c1")
+    assert (appointment.kind, appointment.day, appointment.part) == (
+        "soft", dt.date(2026, 5, 4), "evening",
+    )  # fmt: skip
