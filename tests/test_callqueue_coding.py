@@ -94,6 +94,8 @@ def again_start(claimed: Claimed, store: Store) -> dt.datetime:
     [
         (AppointmentRequest("hard", at=dt.datetime(2026, 3, 29, 1, 30), zone="Europe/London"),
          "does not exist"),  # London skips 01:00-02:00
+        (AppointmentRequest("hard", at=dt.datetime(2026, 10, 25, 1, 30), zone="Europe/London"),
+         "happens twice"),  # and repeats it in October
         (AppointmentRequest("hard", at=dt.datetime(2026, 3, 30, 22, 30), zone="Europe/Berlin"),
          "outside calling hours"),  # 21:30 in London
         (AppointmentRequest("hard", at=dt.datetime(2026, 3, 26, 12, 0), zone="Europe/London"),

@@ -94,6 +94,9 @@ def test_the_bulk_facts_are_the_per_case_facts(store: Store) -> None:
         assert facts == store.fieldwork_facts(case_id), case_id
     assert bulk["blocked"].do_not_call and bulk["plain"].interview_started
     assert bulk["booked"].appointment is not None and bulk["two"].numbers == (2,)
+    overview = queue.sample_overview(T0)
+    assert overview.appointments_today == 1  # "booked", this evening
+    assert queue.sample_overview(T0 + dt.timedelta(days=1)).appointments_today == 0
 
 
 class FakeDialer:
