@@ -1,0 +1,169 @@
+"""A case's page for its supervisor: where it stands, what happened, and three changes.
+
+The supervisor may release a case an interviewer holds, keep it for another
+interviewer, or set its outcome by hand. Each goes through the call-queue
+service, which writes the audit log entry with the supervisor's name and
+reason in the same transaction; the page shows that log.
+
+A change acts once however often its form is sent: the form carries the
+case's fingerprint as the page showed it (:func:`~instrument_phone.supervisor.reading.case_state`)
+and a form whose fingerprint is out of date changes nothing; the check and
+the change run under one lock, so two copies arriving together in one
+process cannot both pass. Valid forms are answered with a redirect
+(POST/redirect/GET), so a refresh reloads the page rather than re-sending;
+a form with a problem is shown again with the message at its field (422).
+The respondent's name and numbers are never shown here: a number is named by
+its rank, as in the call records.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flask import abort, redirect, url_for
+from flask_wtf import FlaskForm
+
+from instrument_phone.supervisor.display import when
+from instrument_phone.supervisor.forms import (
+    OutcomeForm,
+    ReassignForm,
+    ReleaseForm,
+    field_errors,
+)
+from instrument_phone.supervisor.reading import audit_rows, case_rows, case_state
+
+if TYPE_CHECKING:
+    from instrument_phone.supervisor.views import Supervisor
+
+__all__ = ["CaseViews"]
+
+STALE = (
+    "Nothing was changed: the case changed since that page was shown (or the form was sent "
+    "twice). Here it is as it stands now."
+)
+
+
+class CaseViews:
+    """The case page and its three changes (see the module docstring)."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        self.queue = supervisor.queue
+        self._changing = threading.Lock()
+
+    # -- the forms -----------------------------------------------------------------
+
+    def _staff_role(self, username: str) -> str | None:
+        """An enabled staff account's role (None: no such account, or disabled)."""
+        user = self.queue.store.get_staff_user(username) if username else None
+        return None if user is None or user.disabled else str(user.role)
+
+    def _forms(self, case_id: str, questionnaire_id: str, *, posted: str | None) -> dict[str, Any]:
+        """The page's three forms: the one ``posted`` reads the request, the others start empty."""
+
+        def data(name: str) -> dict[str, Any]:
+            return {} if posted == name else {"formdata": None}
+
+        forms: dict[str, Any] = {
+            "release": ReleaseForm(prefix="release", **data("release")),
+            "reassign": ReassignForm(
+                prefix="reassign", staff_role=self._staff_role, **data("reassign")
+            ),
+            "outcome": OutcomeForm(prefix="outcome", **data("outcome")),
+        }
+        table = self.queue.settings_for(questionnaire_id).dispositions
+        forms["outcome"].outcome.choices = [("", "Choose an outcome")] + [
+            (d.code, f"{d.label} (AAPOR {d.aapor})") for d in table.values()
+        ]
+        state = case_state(self.queue, case_id)
+        for name, form in forms.items():
+            if name != posted:
+                form.state.data = state
+        return forms
+
+    def _questionnaire(self, case_id: str) -> str:
+        rows = case_rows(self.queue, self.supervisor.zone(), case_ids=[case_id])
+        if not rows:
+            abort(404)
+        return rows[0].questionnaire_id
+
+    # -- the page --------------------------------------------------------------------
+
+    def page(self, case_id: str) -> Any:
+        forms = self._forms(case_id, self._questionnaire(case_id), posted=None)
+        return self._show(case_id, forms)
+
+    def _show(self, case_id: str, forms: dict[str, Any], status: int = 200) -> Any:
+        zone = self.supervisor.zone()
+        now = self.supervisor.now()
+        row = case_rows(self.queue, zone, case_ids=[case_id])[0]
+        queued = self.queue.store.queue_row(case_id) or {}
+        view = self.queue.case_view(case_id, viewer_zone=zone.key, now=now)
+        errors = field_errors(field for form in forms.values() for field in form)
+        title = f"Case {case_id}"
+        return self.supervisor.render(
+            "supervisor/case.html", status, here=url_for(".case", case_id=case_id),
+            page_title=f"Error: {title}" if errors else title,
+            row=row, view=view, reserved_for=queued.get("window_interviewer"),
+            window_end=queued.get("window_end"), forms=forms, errors=errors,
+            audit=audit_rows(self.queue, case_id, zone),
+        )  # fmt: skip
+
+    # -- the changes -------------------------------------------------------------------
+
+    def _change(self, case_id: str, name: str, apply: Callable[[FlaskForm], str]) -> Any:
+        """Validate the posted form ``name``, act once if the page it came from is current, redirect."""
+        questionnaire_id = self._questionnaire(case_id)
+        with self._changing:
+            forms = self._forms(case_id, questionnaire_id, posted=name)
+            form = forms[name]
+            if not form.validate():
+                return self._show(case_id, forms, 422)
+            if form.state.data != case_state(self.queue, case_id):
+                self.supervisor.tell(STALE)
+            else:
+                self.supervisor.tell(apply(form))
+        return redirect(url_for(".case", case_id=case_id), 303)
+
+    def release(self, case_id: str) -> Any:
+        def apply(form: FlaskForm) -> str:
+            released = self.queue.release(
+                case_id, actor=self.supervisor.me, reason=form.reason.data,
+                now=self.supervisor.now(),
+            )  # fmt: skip
+            if not released:
+                return f"Case {case_id} was not held by anyone: nothing was released."
+            return f"Case {case_id} was released; its open attempt was coded as abandoned."
+
+        return self._change(case_id, "release", apply)
+
+    def reassign(self, case_id: str) -> Any:
+        def apply(form: FlaskForm) -> str:
+            to = form.interviewer.data
+            window = self.queue.reassign(
+                case_id, to, actor=self.supervisor.me, reason=form.reason.data,
+                now=self.supervisor.now(),
+            )  # fmt: skip
+            if window is None:
+                return (
+                    f"Case {case_id} may not be called again (a final outcome, no attempts or "
+                    "numbers left): it was not kept for anyone."
+                )
+            start = window.start.astimezone(self.supervisor.zone())
+            return f"Case {case_id} is kept for {to}, from {when(start)}."
+
+        return self._change(case_id, "reassign", apply)
+
+    def change_outcome(self, case_id: str) -> Any:
+        def apply(form: FlaskForm) -> str:
+            code = form.outcome.data
+            self.queue.change_outcome(
+                case_id, code, reason=form.reason.data, actor=self.supervisor.me,
+                now=self.supervisor.now(),
+            )  # fmt: skip
+            label = dict(form.outcome.choices).get(code, code)
+            return f"The outcome of case {case_id} is now {label}."
+
+        return self._change(case_id, "outcome", apply)

@@ -1,0 +1,124 @@
+"""The supervisor's forms (flask-wtf, as the rest of the app): what each change asks for.
+
+Each change to a case (release, reassign, change of outcome) needs a reason,
+because it alters what the study reports and the audit log must say why;
+a missing reason is an error on the reason field, not a silent no-op. Each
+change form also carries the case's fingerprint as the page showed it
+(:func:`~instrument_phone.supervisor.reading.case_state`), so a form sent
+twice acts once. The filters of the read-only pages are GET forms without a
+CSRF token (they change nothing and their URLs may be bookmarked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, FloatField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+
+__all__ = [
+    "OutcomeForm",
+    "PeriodForm",
+    "RatesForm",
+    "ReassignForm",
+    "ReleaseForm",
+    "ZoneForm",
+    "field_errors",
+]
+
+REASON_MISSING = "Give a reason for this change: it is kept in the audit log"
+
+
+def field_errors(fields: Iterable[Any]) -> list[tuple[str, str]]:
+    """Each field's messages with its id, for the error summary's links to the fields."""
+    return [(field.id, message) for field in fields for message in field.errors]
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class _CaseChange(FlaskForm):
+    """What every change to a case carries: the page's fingerprint and a reason."""
+
+    state = HiddenField()
+    reason = TextAreaField(
+        "Reason",
+        description="Kept in the case's audit log with your name and the time.",
+        validators=[DataRequired(REASON_MISSING), Length(max=1000)],
+        filters=[_strip],
+    )
+
+
+class ReleaseForm(_CaseChange):
+    """Free a case an interviewer holds (their open attempt is coded as abandoned)."""
+
+
+class ReassignForm(_CaseChange):
+    """Keep a case's next calling window for one interviewer."""
+
+    interviewer = StringField(
+        "Interviewer's username",
+        validators=[DataRequired("Enter the username of the interviewer to give the case to")],
+        filters=[_strip],
+    )
+
+    def __init__(self, *args: Any, staff_role: Callable[[str], str | None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._staff_role = staff_role
+
+    def validate_interviewer(self, field: StringField) -> None:
+        """Only an enabled interviewer's or supervisor's account can be handed a case."""
+        role = self._staff_role(field.data or "")
+        if role not in ("interviewer", "supervisor"):
+            raise ValidationError(
+                f"{field.data} is not the username of an interviewer who can sign in"
+            )
+
+
+class OutcomeForm(_CaseChange):
+    """Set a case's outcome by hand (choices: the study's outcome table)."""
+
+    outcome = SelectField("New outcome", validators=[DataRequired("Choose the new outcome")])
+
+
+class ZoneForm(FlaskForm):
+    """The zone the supervisor reads times in (kept in their session)."""
+
+    zone = SelectField("Show times in", validators=[DataRequired("Choose a time zone")])
+    next = HiddenField()
+
+
+class _Query(FlaskForm):
+    class Meta:
+        csrf = False
+
+
+class PeriodForm(_Query):
+    """The days, on the supervisor's clock, whose attempts the interviewer figures count."""
+
+    first = DateField("From", validators=[Optional()])
+    last = DateField("To (inclusive)", validators=[Optional()])
+
+    def validate_last(self, field: DateField) -> None:
+        if field.data and self.first.data and field.data < self.first.data:
+            raise ValidationError("The last day must be the first day or later")
+
+    def days(self, today: dt.date) -> tuple[dt.date, dt.date]:
+        """The period asked for (today when nothing or nothing valid was given)."""
+        first = self.first.data or self.last.data or today
+        last = self.last.data or first
+        return (first, last) if last >= first else (today, today)
+
+
+class RatesForm(_Query):
+    """Which study's rates, and an e the researcher gives instead of the usual estimate."""
+
+    questionnaire = SelectField("Questionnaire", validators=[Optional()])
+    e = FloatField(
+        "e (the share of cases of unknown eligibility taken as eligible)",
+        validators=[Optional(), NumberRange(0, 1, "Enter e as a number from 0 to 1")],
+    )
