@@ -23,7 +23,9 @@ from flask.blueprints import BlueprintSetupState
 from instrument.interviews import ModeContext
 from instrument_phone import MODE_NAME
 from instrument_phone.console import create_console_blueprint
+from instrument_phone.console.views import fieldwork_settings
 from instrument_phone.ledger import StoreLedger
+from instrument_phone.supervisor import create_supervisor_blueprint
 from instrument_phone.telephony.config import TwilioSettings
 from instrument_phone.telephony.webhooks import create_webhooks_blueprint
 
@@ -49,6 +51,10 @@ def create_blueprint(context: ModeContext, environ: Mapping[str, str] | None = N
         bp.register_blueprint(webhooks, url_prefix="/phone")
     # The interviewer console (/cati/console/): by Twilio when configured, else dialled by hand.
     bp.register_blueprint(create_console_blueprint(context, settings), url_prefix="/console")
+    # The supervisor's pages (/cati/supervisor/): the sample, rates, cases, call records.
+    bp.register_blueprint(
+        create_supervisor_blueprint(context, fieldwork_settings(context)), url_prefix="/supervisor"
+    )
 
     def on_register(state: BlueprintSetupState) -> None:
         state.app.extensions[TELEPHONY_EXTENSION] = settings
