@@ -1,0 +1,321 @@
+"""The telephone supervisor's pages through Flask's test client (plain forms, no JavaScript).
+
+Only a signed-in supervisor gets in (interviewers and researchers 403); every
+figure on the pages equals the call-queue service's own (overview, AAPOR rates
+with the e used, interviewer statistics); a change to a case needs a reason
+(an error at the reason field otherwise, nothing changed), a CSRF token, is
+audited and shown in the log, answers with a redirect, and acts once when its
+form is sent twice; the call records download holds no name, number or note;
+times follow the zone the supervisor chose.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from phone_supervisor_helpers import (
+    NAME,
+    NOTE,
+    NUMBERS,
+    PASSWORD,
+    add_staff,
+    make_history,
+)
+from test_web_support import FakeClock, Page, close_app, make_app
+
+from instrument.callqueue import CALL_RECORD_COLUMNS, CallQueue
+from instrument.fieldwork.rates import RATE_NAMES, estimate_e
+from instrument.server.app import get_host
+from instrument_phone.supervisor.display import length, percent, when
+from instrument_phone.supervisor.reading import day_bounds
+
+BASE = "/cati/supervisor"
+T0 = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)  # Friday, 10:00 in London
+PAGES = ("/", "/interviewers", "/rates", "/case/c1", "/calls.csv")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: FakeClock) -> Iterator[Any]:
+    app = make_app(f"sqlite:///{tmp_path / 'supervisor.db'}", clock)
+    add_staff(app)
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
+def queue(app: Any, clock: FakeClock) -> CallQueue:
+    made = make_history(app, T0)
+    clock.now = T0 + dt.timedelta(minutes=40)
+    return made
+
+
+class Staff:
+    """A browser signed in to the staff area, as far as forms and cookies go."""
+
+    def __init__(self, app: Any, username: str) -> None:
+        self.client = app.test_client()
+        page = self.get("/staff/login")
+        response = self.client.post(
+            "/staff/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": page.csrf},
+        )
+        assert response.status_code == 303, response.status_code
+
+    def get(self, path: str) -> Page:
+        response = self.client.get(path, follow_redirects=True)
+        return Page(response.status_code, response.get_data(as_text=True))
+
+    def form(self, page: Page, action: str) -> dict[str, str]:
+        """What a browser sends from the form posting to ``action``: its hidden and filled fields."""
+        form = page.tree.xpath(f"//form[contains(@action, '{action}')]")[0]
+        return {
+            i.get("name"): i.get("value") or ""
+            for i in form.xpath(".//input[@name] | .//textarea[@name]")
+        }
+
+    def post(self, path: str, data: dict[str, str], *, follow: bool = False) -> Any:
+        return self.client.post(path, data=data, follow_redirects=follow)
+
+
+def figure(page: Page, name: str) -> str:
+    return page.text(f"//*[@data-figure='{name}']")
+
+
+def audit_reasons(app: Any, case_id: str) -> list[tuple[str, str, str | None]]:
+    return [(e.action, e.actor, e.reason) for e in get_host(app).store.audit_of(case_id)]
+
+
+# -- who may see the pages -----------------------------------------------------------
+
+
+def test_only_supervisors_get_in(app: Any, queue: CallQueue) -> None:
+    anonymous = app.test_client()
+    for path in PAGES:
+        response = anonymous.get(BASE + path)
+        assert response.status_code == 303 and "/staff/login" in response.headers["Location"]
+    for who in ("ivy", "rita"):  # an interviewer, a researcher
+        browser = Staff(app, who)
+        for path in PAGES:
+            assert browser.get(BASE + path).status == 403, (who, path)
+        token = browser.get("/staff/login").csrf
+        posted = browser.post(
+            BASE + "/case/c4/release", {"csrf_token": token, "release-reason": "x"}
+        )
+        assert posted.status_code == 403
+    assert get_host(app).store.queue_row("c4")["held_by"] == "olga"
+    sam = Staff(app, "sam")
+    for path in PAGES:
+        assert sam.get(BASE + path).status == 200, path
+
+
+# -- the figures are the service's ---------------------------------------------------------
+
+
+def test_the_sample_overview_shows_the_services_figures(app: Any, queue: CallQueue) -> None:
+    page = Staff(app, "sam").get(BASE + "/")
+    overview = queue.sample_overview(T0 + dt.timedelta(minutes=40))
+    for name in ("cases", "callable_now", "appointments_today", "held", "final"):
+        assert figure(page, name) == str(getattr(overview, name)), name
+    shown = {
+        row.get("data-outcome"): int(row.xpath("./td")[0].text_content())
+        for row in page.tree.xpath("//table[@id='by-outcome']//tr[@data-outcome]")
+    }
+    assert shown == dict(overview.by_disposition) and sum(shown.values()) == 5
+    attempts = {
+        int(row.get("data-attempts")): int(row.xpath("./td")[0].text_content())
+        for row in page.tree.xpath("//table[@id='attempts']//tr[@data-attempts]")
+    }
+    assert attempts == dict(overview.attempts_per_case)
+    listed = page.tree.xpath("//table[@id='case-list']//tr/@data-case")
+    assert sorted(listed) == sorted(NUMBERS)
+    for code, n in overview.by_disposition.items():  # each count's list has that many cases
+        one = Staff(app, "sam").get(f"{BASE}/?outcome={code}")
+        assert len(one.tree.xpath("//table[@id='case-list']//tr[@data-case]")) == n, code
+    assert NAME not in page.html and not any(number in page.html for number in NUMBERS.values())
+    found = Staff(app, "sam").client.get(BASE + "/?case=c2")
+    assert found.status_code == 303 and found.headers["Location"].endswith("/case/c2")
+    unknown = Staff(app, "sam").get(BASE + "/?case=c99")
+    assert unknown.status == 404
+    assert "no case c99" in unknown.text("//*[@id='f-case-error']")
+
+
+def test_rates_equal_the_services_with_the_e_used(app: Any, queue: CallQueue) -> None:
+    sam = Staff(app, "sam")
+    page = sam.get(BASE + "/rates")
+    counts = queue.disposition_counts()
+    expected = queue.rates()
+    assert {name: page.text(f"//tr[@data-rate='{name}']/td[1]") for name in RATE_NAMES} == {
+        name: percent(expected[name]) for name in RATE_NAMES
+    }
+    assert page.text("//*[@data-count='I']") == str(counts.I) == "1"
+    e = estimate_e(counts)
+    assert e is not None and f"{e:.4f}" in figure(page, "e") and "estimated" in figure(page, "e")
+    given = sam.get(BASE + "/rates?e=0.25")
+    half = queue.rates(0.25)
+    assert given.text("//tr[@data-rate='RR3']/td[1]") == percent(half["RR3"])
+    assert "0.2500" in figure(given, "e") and "given above" in figure(given, "e")
+    wrong = sam.get(BASE + "/rates?e=2")
+    assert wrong.status == 400
+    assert "from 0 to 1" in wrong.text("//*[@id='e-error']")
+    assert wrong.tree.xpath("//div[@class='error-summary']//a/@href") == ["#e"]
+
+
+def test_interviewer_figures_equal_the_services(app: Any, queue: CallQueue) -> None:
+    page = Staff(app, "sam").get(BASE + "/interviewers")
+    since, until = day_bounds(dt.date(2026, 5, 1), dt.date(2026, 5, 1), dt.UTC)
+    stats = {s.interviewer: s for s in queue.interviewer_stats(since, until)}
+    assert set(stats) == {"ivy", "olga"}
+    ivy = stats["ivy"]
+    assert ivy.completes == 1 and ivy.mean_interview_length == dt.timedelta(minutes=20)
+    for who, s in stats.items():
+        row = f"//tr[@data-interviewer='{who}']"
+        assert page.text(row + "/td[@data-figure='calls']") == str(s.calls)
+        assert page.text(row + "/td[@data-figure='completes']") == str(s.completes)
+        per_hour = "—" if s.completes_per_hour is None else f"{s.completes_per_hour:.2f}"
+        assert page.text(row + "/td[@data-figure='completes_per_hour']") == per_hour
+        assert page.text(row + "/td[@data-figure='mean_length']") == length(s.mean_interview_length)
+    assert (
+        page.text("//tr[@data-interviewer='ivy']/td[@data-figure='mean_length']") == "20 min 00 s"
+    )
+    other_day = Staff(app, "sam").get(BASE + "/interviewers?first=2026-05-02&last=2026-05-03")
+    assert other_day.tree.xpath("//tr[@data-interviewer]") == []
+    backwards = Staff(app, "sam").get(BASE + "/interviewers?first=2026-05-03&last=2026-05-02")
+    assert backwards.status == 400 and "first day or later" in backwards.text(
+        "//*[@id='last-error']"
+    )
+
+
+# -- changes to a case -------------------------------------------------------------------
+
+
+def test_a_changed_outcome_needs_a_reason_is_audited_and_acts_once(
+    app: Any, queue: CallQueue
+) -> None:
+    sam = Staff(app, "sam")
+    page = sam.get(BASE + "/case/c3")
+    before = audit_reasons(app, "c3")
+    form = sam.form(page, "/outcome") | {"outcome-outcome": "not_eligible", "outcome-reason": "  "}
+    missing = sam.post(BASE + "/case/c3/outcome", form)
+    assert missing.status_code == 422
+    shown = Page(422, missing.get_data(as_text=True))
+    assert "Give a reason" in shown.text("//*[@id='outcome-reason-error']")
+    assert shown.tree.xpath("//textarea[@id='outcome-reason']/@aria-describedby") == [
+        "outcome-reason-hint outcome-reason-error"
+    ]
+    assert shown.title.startswith("Error:")
+    assert audit_reasons(app, "c3") == before  # nothing changed
+
+    form["outcome-reason"] = "the number is a business"
+    done = sam.post(BASE + "/case/c3/outcome", form)
+    assert done.status_code == 303 and done.headers["Location"].endswith("/cati/supervisor/case/c3")
+    after = sam.get(BASE + "/case/c3")
+    label = queue.settings_for("mini").dispositions["not_eligible"].label
+    assert f"is now {label}" in after.text("//div[@class='notice']")
+    assert "the number is a business" in after.text("//table[@id='audit-log']")
+    assert after.text("//*[@data-figure='outcome']").startswith(label)
+    assert audit_reasons(app, "c3")[-1] == ("change_disposition", "sam", "the number is a business")
+    assert (
+        queue.sample_overview(T0 + dt.timedelta(minutes=41)).by_disposition.get("not_eligible") == 1
+    )
+
+    again = sam.post(BASE + "/case/c3/outcome", form)  # the same form sent a second time
+    assert again.status_code == 303
+    assert len(audit_reasons(app, "c3")) == len(before) + 1
+    assert "Nothing was changed" in sam.get(BASE + "/case/c3").text("//div[@class='notice']")
+
+
+def test_changes_need_the_csrf_token(app: Any, queue: CallQueue) -> None:
+    sam = Staff(app, "sam")
+    form = sam.form(sam.get(BASE + "/case/c3"), "/outcome")
+    form |= {"outcome-outcome": "not_eligible", "outcome-reason": "wrong number"}
+    del form["outcome-csrf_token"]
+    assert sam.post(BASE + "/case/c3/outcome", form).status_code == 400
+    form["outcome-csrf_token"] = "forged"
+    assert sam.post(BASE + "/case/c3/outcome", form).status_code == 400
+    assert not any(action == "change_disposition" for action, _, _ in audit_reasons(app, "c3"))
+
+
+def test_release_and_reassign(app: Any, queue: CallQueue) -> None:
+    sam = Staff(app, "sam")
+    page = sam.get(BASE + "/case/c4")
+    assert figure(page, "held_by") == "olga"
+    release = sam.form(page, "/release")
+    assert sam.post(BASE + "/case/c4/release", release).status_code == 422  # no reason
+    release["release-reason"] = "olga's shift ended"
+    assert sam.post(BASE + "/case/c4/release", release).status_code == 303
+    page = sam.get(BASE + "/case/c4")
+    assert figure(page, "held_by") == "nobody" and "released" in page.text("//div[@class='notice']")
+    assert sam.post(BASE + "/case/c4/release", release).status_code == 303  # sent twice
+    released = [a for a in audit_reasons(app, "c4") if a[0] == "release"]
+    assert released == [("release", "sam", "olga's shift ended")]
+    page = sam.get(BASE + "/case/c4")
+    assert "Nothing was changed" in page.text("//div[@class='notice']")
+
+    give = sam.form(page, "/reassign") | {"reassign-interviewer": "rita", "reassign-reason": "x"}
+    refused = Page(422, sam.post(BASE + "/case/c4/reassign", give).get_data(as_text=True))
+    assert "rita is not the username of an interviewer" in refused.text(
+        "//*[@id='reassign-interviewer-error']"
+    )
+    assert refused.tree.xpath("//form[@class='zone-form']//input[@name='next']/@value") == [
+        BASE + "/case/c4"
+    ]  # the zone picker of a page answering a POST comes back to the case, not to the POST
+    give["reassign-interviewer"] = "ivy"
+    give["reassign-reason"] = "ivy speaks to this family"
+    assert sam.post(BASE + "/case/c4/reassign", give).status_code == 303
+    page = sam.get(BASE + "/case/c4")
+    assert figure(page, "reserved_for") == "ivy"
+    assert "is kept for ivy" in page.text("//div[@class='notice']")
+    assert "ivy speaks to this family" in page.text("//table[@id='audit-log']")
+    assert sam.get(BASE + "/case/nope").status == 404
+
+
+def test_call_records_download_has_no_personal_data(app: Any, queue: CallQueue) -> None:
+    response = Staff(app, "sam").client.get(BASE + "/calls.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert re.fullmatch(
+        r'attachment; filename="call-records-\d{8}T\d{6}Z\.csv"',
+        response.headers["Content-Disposition"],
+    )
+    text = response.get_data(as_text=True)
+    expected = io.StringIO()
+    queue.write_call_records(expected)
+    assert text == expected.getvalue()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert (
+        tuple(rows[0]) == CALL_RECORD_COLUMNS and len(rows) == 1 + 4
+    )  # four attempts (c1's placed no call)
+    assert NAME not in text and NOTE not in text
+    digits = [number.lstrip("+") for number in NUMBERS.values()]
+    assert not any(d in text or d[2:] in text for d in digits)
+
+
+def test_times_are_shown_in_the_supervisors_zone(app: Any, queue: CallQueue) -> None:
+    sam = Staff(app, "sam")
+    page = sam.get(BASE + "/case/c2")
+    assert when(T0.astimezone(ZoneInfo("Europe/London"))) == "Fri 1 May 2026 10:00 BST"
+    assert "Fri 1 May 2026 10:21 BST" in page.text("//table[@id='attempt-list']")  # c2's attempt
+    zone = sam.form(page, "/zone") | {"zone": "Asia/Tokyo"}
+    moved = sam.post(BASE + "/zone", zone)
+    assert moved.status_code == 303 and moved.headers["Location"].endswith("/case/c2")
+    tokyo = sam.get(BASE + "/case/c2")
+    assert "Fri 1 May 2026 18:21 JST" in tokyo.text("//table[@id='attempt-list']")
+    assert "BST" not in tokyo.text("//table[@id='attempt-list']")
+    assert "Asia/Tokyo" in tokyo.text("//div[@class='notice']")
+    bad = sam.post(BASE + "/zone", sam.form(tokyo, "/zone") | {"zone": "Mars/Olympus"})
+    assert bad.status_code == 303
+    assert "JST" in sam.get(BASE + "/case/c2").text("//table[@id='attempt-list']")
+    away = sam.post(BASE + "/zone", sam.form(tokyo, "/zone") | {"next": "//evil.example/"})
+    assert away.headers["Location"].endswith("/cati/supervisor/")
