@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from instrument.fieldwork.schedule import AppointmentFact, AttemptFact, CaseFacts
 from instrument.store.fieldwork_queue import window_values
-from instrument.store.fieldwork_records import AttemptRecord, StaleHold, WindowLike
+from instrument.store.fieldwork_records import AttemptRecord, WindowLike
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
     UTCDateTime,
@@ -121,7 +121,7 @@ _RENEW: Final = (
 
 
 class FieldworkReports(StoreBase):
-    """:meth:`attempt`, :meth:`held_by`, :meth:`queued_cases`, :meth:`call_rows`, :meth:`ended_windows`,
+    """:meth:`attempt`, :meth:`queued_cases`, :meth:`call_rows`, :meth:`ended_windows`,
     :meth:`renew_windows`."""
 
     def attempt(self, attempt_id: int) -> AttemptRecord | None:
@@ -131,22 +131,6 @@ class FieldworkReports(StoreBase):
                 sa.select(attempts).where(attempts.c.id == attempt_id)
             ).one_or_none()
         return None if row is None else AttemptRecord(**row._asdict())
-
-    def held_by(self, interviewer: str) -> StaleHold | None:
-        """The case ``interviewer`` holds now (the oldest, should there be two), or None."""
-        with self._transaction() as connection:
-            row = connection.execute(
-                sa.select(
-                    case_queue.c.case_id,
-                    case_queue.c.held_attempt_id,
-                    case_queue.c.held_by,
-                    case_queue.c.held_since,
-                )
-                .where(case_queue.c.held_by == interviewer)
-                .order_by(case_queue.c.held_since, case_queue.c.case_id)
-                .limit(1)
-            ).one_or_none()
-        return None if row is None else StaleHold(*row)
 
     def ended_windows(self, now: dt.datetime, *, limit: int = 500) -> list[str]:
         """Cases neither final nor held whose window has ended (or that never had one)."""
