@@ -343,3 +343,19 @@ def test_a_soft_appointment_and_a_time_that_cannot_be_read(app: Any) -> None:
     assert (appointment.kind, appointment.day, appointment.part) == (
         "soft", dt.date(2026, 5, 4), "evening",
     )  # fmt: skip
+
+
+def test_a_fieldwork_file_with_errors_stops_the_server_at_start_up(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    from test_web_support import MINI, make_app
+
+    from instrument.plugin_types import ModeSetupError
+
+    questionnaire = tmp_path / "mini.yaml"
+    questionnaire.write_text(MINI.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "mini.fieldwork.yaml").write_text(
+        "calling:\n  max_attempts_per_case: lots\n", encoding="utf-8"
+    )
+    with pytest.raises(ModeSetupError, match="fieldwork settings of mini have errors"):
+        make_app(f"sqlite:///{tmp_path / 'bad.db'}", clock, questionnaire)

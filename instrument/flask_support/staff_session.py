@@ -10,11 +10,12 @@ an account or the idle timeout end access to both at once.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
-from flask import session
+from flask import abort, current_app, g, redirect, session, url_for
 
-__all__ = ["SESSION_KEY", "signed_in_staff"]
+__all__ = ["SESSION_KEY", "require_staff", "signed_in_staff"]
 
 SESSION_KEY = "staff_session"
 """The session cookie's key for the staff session id (never the account id)."""
@@ -35,3 +36,18 @@ def signed_in_staff(store: Any, *, now: dt.datetime, idle_timeout: dt.timedelta)
     if user is None:
         session.pop(SESSION_KEY, None)
     return user
+
+
+def require_staff(store: Any, *, now: dt.datetime, roles: Collection[str]) -> Any | None:
+    """A mode's staff pages' check, for ``before_request``: sets ``g.staff`` or answers for it.
+
+    Not signed in (or the staff session ended): a redirect to the staff
+    sign-in; signed in with a role not in ``roles``: 403; else None (go on).
+    """
+    idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
+    g.staff = signed_in_staff(store, now=now, idle_timeout=idle)
+    if g.staff is None:
+        return redirect(url_for("staff.login"), 303)
+    if g.staff.role not in roles:
+        abort(403)
+    return None

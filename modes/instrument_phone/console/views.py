@@ -46,7 +46,7 @@ from instrument.callqueue import (
     Coded,
 )
 from instrument.fieldwork.settings import FieldworkSettings, settings_for
-from instrument.flask_support.staff_session import signed_in_staff
+from instrument.flask_support.staff_session import require_staff
 from instrument.interviews import ModeContext
 from instrument.plugin_types import ModeSetupError
 from instrument_phone import MODE_NAME
@@ -79,7 +79,7 @@ def fieldwork_settings(context: ModeContext) -> Callable[[str], FieldworkSetting
             continue
         found, diagnostics = settings_for(q.source_path)
         if diagnostics.has_errors():
-            errors = "\n".join(str(d) for d in diagnostics.errors())
+            errors = "\n".join(str(d) for d in diagnostics.errors)
             raise ModeSetupError(f"the fieldwork settings of {q.id} have errors:\n{errors}")
         chosen[q.id] = found
     default = FieldworkSettings()
@@ -100,13 +100,7 @@ class Console:
         """Every console page needs a signed-in interviewer or supervisor."""
         if request.endpoint and request.endpoint.endswith(".static"):
             return None
-        idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
-        g.staff = signed_in_staff(self.context.service.store, now=self.now(), idle_timeout=idle)
-        if g.staff is None:
-            return redirect(url_for("staff.login"), 303)
-        if g.staff.role not in ROLES:
-            abort(403)
-        return None
+        return require_staff(self.context.service.store, now=self.now(), roles=ROLES)
 
     @property
     def me(self) -> str:
