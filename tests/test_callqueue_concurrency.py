@@ -145,3 +145,37 @@ def test_a_renewal_read_before_a_claim_changes_nothing(store: Store) -> None:
     row = store.queue_row("c1")
     assert row is not None and row["held_by"] == "ivan" and not row["final"]
     assert row["window_end"] is not None and claimed.case_id == "c1"
+
+
+class SlowDialer(FakeDialer):
+    """A provider that takes a moment to answer, so a second press arrives while it dials."""
+
+    def place(self, to_e164: str, call_id: int) -> str:
+        import time
+
+        time.sleep(0.05)
+        return super().place(to_e164, call_id)
+
+
+def test_two_dial_presses_at_once_record_and_place_one_call(store: Store) -> None:
+    """A double click or two tabs: the test for a call still going is made under the attempt's lock."""
+    queue = queue_on(store)
+    add_case(store, "c1")
+    claimed = claim(queue, "ivan", T0)
+    assert isinstance(claimed, Claimed)
+    for dialer in (None, SlowDialer()):
+        results: list[CallPlaced | Refused] = []
+
+        def press(results: list[CallPlaced | Refused] = results, dialer: object = dialer) -> None:
+            results.append(queue.place_call(claimed.attempt_id, 1, dialer=dialer, now=T0))  # type: ignore[arg-type]
+
+        presses = [press for _ in range(6)]
+        errors = run_all(presses)
+        assert not errors, errors
+        assert all(isinstance(r, CallPlaced) for r in results)
+        assert len({r.call_id for r in results}) == 1  # type: ignore[union-attr]
+        assert sum(not r.again for r in results) == 1  # type: ignore[union-attr]
+        if dialer is not None:
+            assert len(dialer.placed) == 1
+        provider = "manual" if dialer is None else "twilio"
+        assert [c.provider for c in store.calls_of("c1")].count(provider) == 1

@@ -36,8 +36,6 @@ from instrument.store import NumberNotCallable, Store
 
 __all__ = ["CallQueue"]
 
-_FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-
 
 class CallQueue(Coding, Supervision, Scheduling):
     """Telephone cases on one store, for the questionnaires ``interviews`` serves.
@@ -173,26 +171,25 @@ class CallQueue(Coding, Supervision, Scheduling):
         if not number.working:
             return Refused((f"number {number_rank} is marked not working",))
         provider = "manual" if dialer is None else "twilio"
-        for call in self.store.calls_of(attempt.case_id):
-            going = call.status not in _FINAL_CALL_STATUSES and call.ended_at is None
-            placed = call.provider == "manual" or call.provider_sid is not None
-            same = call.attempt_id == attempt_id and call.number_rank == number_rank
-            if same and going and placed and call.provider == provider:
-                return CallPlaced(
-                    call.id, attempt_id, number_rank, provider, call.provider_sid, again=True
-                )
         try:
-            call_id = self.store.start_call(
+            # the store tests for a call still going under the attempt's lock, so two
+            # presses at once (a double click, two tabs) record and dial one call
+            call_id, again = self.store.open_call(
                 attempt_id, number_rank=number_rank, provider=provider, now=now
             )
         except (NumberNotCallable, ValueError) as exc:
             return Refused((str(exc),))
+        if again:
+            call = self.store.get_call(call_id)
+            sid = call.provider_sid if call is not None else None
+            return CallPlaced(call_id, attempt_id, number_rank, provider, sid, again=True)
         if dialer is None:
             return CallPlaced(call_id, attempt_id, number_rank, "manual", None)
         try:
             sid = dialer.place(number.e164, call_id)
         except Exception as exc:  # the provider's error, whatever its library calls it
-            # the call keeps no sid, so it is not taken for one still going
+            # the call ends failed, so the next press records and places a new one
+            self.store.not_placed(call_id, now=now)
             return Refused((f"the call could not be placed: {exc}",))
         self.store.set_call_sid(call_id, sid)
         return CallPlaced(call_id, attempt_id, number_rank, "twilio", sid)

@@ -98,6 +98,27 @@ class CallRecords(StoreBase):
         rank or the number is on the do-not-call list; LookupError for an
         unknown attempt, ValueError for one already coded or an unknown provider.
         """
+        return self.open_call(
+            attempt_id, number_rank=number_rank, provider=provider, now=now, reuse=False
+        )[0]
+
+    def open_call(
+        self,
+        attempt_id: int,
+        *,
+        number_rank: int,
+        provider: str,
+        now: dt.datetime | None = None,
+        reuse: bool = True,
+    ) -> tuple[int, bool]:
+        """Like :meth:`start_call`, but a call of the attempt to that number still going is reused.
+
+        Returns ``(call id, reused)``. The test for a call still going (not
+        ended, status not final) runs under the attempt's row lock, the same
+        lock that serialises every call of the attempt, so two presses of
+        "dial" at the same moment (a double click, two tabs) record one call:
+        a test made before taking the lock could let both through.
+        """
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r}; use one of {PROVIDERS}")
         now = utc(now)
@@ -131,6 +152,21 @@ class CallRecords(StoreBase):
                 raise NumberNotCallable(
                     f"case {attempt.case_id!r}: number {number_rank} may not be dialled: {why}"
                 )
+            if reuse:
+                going = connection.execute(
+                    sa.select(calls.c.id)
+                    .where(
+                        calls.c.attempt_id == attempt_id,
+                        calls.c.number_rank == number_rank,
+                        calls.c.provider == provider,
+                        calls.c.ended_at.is_(None),
+                        calls.c.status.not_in([s for s, r in STATUS_RANK.items() if r == _FINAL]),
+                    )
+                    .order_by(calls.c.id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                if going is not None:
+                    return int(going), True
             return int(
                 connection.execute(
                     calls.insert()
@@ -144,6 +180,15 @@ class CallRecords(StoreBase):
                     )
                     .returning(calls.c.id)
                 ).scalar_one()
+            ), False
+
+    def not_placed(self, call_id: int, *, now: dt.datetime | None = None) -> None:
+        """The provider refused to place a recorded call: it ends ``failed``, so it is not reused."""
+        with self._transaction(write=True) as connection:
+            connection.execute(
+                calls.update()
+                .where(calls.c.id == call_id, calls.c.ended_at.is_(None))
+                .values(status="failed", ended_at=utc(now))
             )
 
     def set_call_sid(self, call_id: int, sid: str) -> None:
