@@ -126,3 +126,23 @@ def test_the_fieldwork_commands(queue: CallQueue, store: Store, tmp_path: Path) 
     text = target.read_text(encoding="utf-8")
     assert text.splitlines()[0] == ",".join(CALL_RECORD_COLUMNS)
     assert NUMBER not in text and NAME not in text and len(text.splitlines()) == 2
+
+
+def test_the_fieldwork_commands_name_the_errors_of_a_fieldwork_file(
+    store: Store, tmp_path: Path
+) -> None:
+    """A wrong fieldwork file is a message with its file and line, never a traceback."""
+    source = Path(__file__).parent.parent / "questionnaires" / "social_licence.yaml"
+    questionnaire = tmp_path / "social_licence.yaml"
+    questionnaire.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "social_licence.fieldwork.yaml").write_text(
+        "calling:\n  max_attempts_per_cas: 3\n", encoding="utf-8"
+    )
+    url = store.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        cli, ["fieldwork", "status", "--database", url, "--questionnaire", str(questionnaire)]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "the fieldwork settings have errors" in result.output
+    assert "social_licence.fieldwork.yaml:2:" in result.output

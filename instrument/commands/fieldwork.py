@@ -42,7 +42,7 @@ def _queue(database: str | None, questionnaires: tuple[Path, ...]) -> Any:
     for path in questionnaires:
         settings, diagnostics = settings_for(path)
         if diagnostics.has_errors():
-            errors = "\n".join(str(d) for d in diagnostics.errors())
+            errors = "\n".join(str(d) for d in diagnostics.errors)
             raise click.ClickException(f"the fieldwork settings have errors:\n{errors}")
         chosen[require_questionnaire(path).id] = settings
     default = FieldworkSettings()
