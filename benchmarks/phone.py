@@ -170,6 +170,7 @@ def import_sample(database_url: str, questionnaire: Path, sample: Path, jobs: in
         parts.append(part)
     started = time.monotonic()
     command = [sys.executable, "-c", "from instrument.cli import main; main()", "cases", "import"]
+    path = os.pathsep.join(str(p) for p in (ROOT, ROOT / "modes", ROOT / "plugins"))
     running = [
         subprocess.Popen(
             [
@@ -181,10 +182,11 @@ def import_sample(database_url: str, questionnaire: Path, sample: Path, jobs: in
                 database_url,
             ],
             cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": path},  # this tree's code, not the installed one's
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-        )  # fmt: skip
+        )
         for part in parts
     ]
     failed = []
@@ -251,8 +253,33 @@ def interviewer_names(count: int) -> list[str]:
 
 
 def add_staff(store: Any, names: Sequence[str]) -> None:
-    for name in names:
-        store.create_staff_user(name, PASSWORD, role="interviewer")
+    """Interviewer accounts, all with one password.
+
+    The first is made through the store; the others get a copy of its row's
+    password hash, as a scrypt hash costs 128 MiB and a noticeable moment of
+    CPU each: fifty of them took minutes on a busy machine, before anything
+    was measured. Signing in still checks each one's password in the server.
+    """
+    import sqlalchemy as sa
+
+    from instrument.store.schema import staff_users
+
+    first = store.create_staff_user(names[0], PASSWORD, role="interviewer")
+    with store.engine.begin() as connection:
+        digest = connection.execute(
+            sa.select(staff_users.c.password_hash).where(staff_users.c.id == first.id)
+        ).scalar_one()
+        now = dt.datetime.now(dt.UTC)
+        for name in names[1:]:
+            connection.execute(
+                staff_users.insert().values(
+                    username=name,
+                    password_hash=digest,
+                    role="interviewer",
+                    created_at=now,
+                    disabled=False,
+                )  # fmt: skip
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -800,6 +827,107 @@ def check_handed(store: Any, handed: Sequence[Handed]) -> HandedCheck:
 
 
 # ---------------------------------------------------------------------------
+# What each request costs, one at a time
+
+
+def request_costs(url: str, questionnaire: Path, cycles: int) -> dict[str, dict[str, float]]:
+    """Median time, SQL statements and transactions of each kind of console and web request.
+
+    The app runs in this process on the same database (Flask's test client,
+    one request at a time, no HTTP server), after the load phases: the
+    figures say what a request asks of the database, which the load
+    phases' latencies cannot separate from queueing on a busy machine.
+    """
+    import statistics
+
+    import sqlalchemy as sa
+    from werkzeug.datastructures import MultiDict
+
+    from instrument.server.app import create_app, get_host
+
+    app = create_app({"DATABASE_URL": url, "QUESTIONNAIRES": [str(questionnaire)],
+                      "SECRET_KEY": secrets.token_hex(32), "START_ATTEMPTS": 10**9})  # fmt: skip
+    store = get_host(app).store
+    counts: collections.Counter[str] = collections.Counter()
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *_a: counts.update(["sql"]))
+    sa.event.listen(store.engine.pool, "checkout", lambda *_a: counts.update(["tx"]))
+    seen: dict[str, list[tuple[float, int, int]]] = collections.defaultdict(list)
+    rng = random.Random(5)
+    browser: list[Any] = [None]  # the test client the next request goes through
+
+    def timed(kind: str, method: str, path: str, fields: Any = None) -> Page:
+        counts.clear()
+        t0 = time.perf_counter()
+        response = browser[0].open(path, method=method, data=MultiDict(fields or []))
+        seen[kind].append(((time.perf_counter() - t0) * 1000, counts["sql"], counts["tx"]))
+        body = response.get_data(as_text=True)
+        return Page(response.status_code, body, response.headers.get("Location"))
+
+    try:
+        store.create_staff_user("profiler", PASSWORD, role="interviewer")
+        client = app.test_client()
+        browser[0] = client
+        login = client.get("/staff/login").get_data(as_text=True)
+        csrf = _CSRF.search(login).group(1)  # type: ignore[union-attr]
+        fields = {"csrf_token": csrf, "username": "profiler", "password": PASSWORD}
+        client.post("/staff/login", data=fields)
+        for _ in range(cycles):
+            taken = timed(
+                "console: next case (POST)", "POST", f"{CONSOLE}/next", [("csrf_token", csrf)]
+            )
+            case = taken.location or ""
+            if _ATTEMPT.match(case) is None:
+                break  # no case left to call
+            timed("console: case screen (GET)", "GET", case)
+            timed(
+                "console: dial by hand (POST)",
+                "POST",
+                f"{case}dial",
+                [("csrf_token", csrf), ("rank", "1")],
+            )
+            page = timed("console: script page (GET)", "GET", f"{case}script")
+            for _turn in range(3):
+                form = page.form("script-form")
+                if form is None:
+                    break
+                answers, _sent = cati_answers(form, rng)
+                posted = timed("console: script answer (POST)", "POST", f"{case}script", answers)
+                if posted.status != 303:
+                    break
+                page = timed("console: script page (GET)", "GET", f"{case}script")
+            end = timed("console: end-of-call page (GET)", "GET", f"{case}end")
+            outcome = "break_off" if 'value="break_off"' in end.body else "no_answer"
+            timed("console: code the outcome (POST)", "POST", f"{case}end",
+                  [("csrf_token", csrf), ("outcome", outcome)])  # fmt: skip
+        for _ in range(cycles):
+            browser[0] = app.test_client()  # a new respondent's browser
+            opening = timed("web: open link (GET)", "GET", f"/web/{QID}/")
+            start = next(f for f in opening.forms if f.action.endswith("/start"))
+            started = timed("web: start (POST)", "POST", start.action, start.hidden())
+            page = timed("web: question page (GET)", "GET", started.location or f"/web/{QID}/")
+            for _turn in range(3):
+                form = page.form("question-form")
+                if form is None:
+                    break
+                answers, _sent = web_load.choose_answers(form, rng, web_load.FLAGSHIP_FIXED)
+                posted = timed("web: answer (POST)", "POST", form.action, answers)
+                if posted.status != 303:
+                    break
+                page = timed("web: question page (GET)", "GET", posted.location or "/")
+    finally:
+        store.close()
+    return {
+        kind: {
+            "ms": statistics.median(v[0] for v in values),
+            "sql": statistics.mean(v[1] for v in values),
+            "tx": statistics.mean(v[2] for v in values),
+            "n": len(values),
+        }
+        for kind, values in seen.items()
+    }
+
+
+# ---------------------------------------------------------------------------
 # The run
 
 
@@ -837,6 +965,7 @@ class PhoneResult:
     web_answers: web_load.AnswerCheck
     backend: str = "PostgreSQL"
     console: bool = True
+    costs: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[str]:
@@ -944,8 +1073,12 @@ def run(args: argparse.Namespace) -> PhoneResult:
         people: list[Any]
         if console:
             people = [Interviewer(port, name) for name in names]
-            for person in people:
-                person.sign_in()
+            signing = Phase("sign-in")
+            _run_threads(
+                signing, people, lambda person, _i: person.sign_in(), time.monotonic() + 600
+            )
+            if signing.errors:
+                raise RuntimeError(f"interviewers could not sign in: {signing.errors[0]}")
             print(f"{len(people)} interviewers signed in", flush=True)
         else:
             queue = service_queue(store, questionnaire)
@@ -980,11 +1113,12 @@ def run(args: argparse.Namespace) -> PhoneResult:
         handed = check_handed(store, [h for p in people for h in p.handed])
         answers = web_load.check_store_answers(store, [log for p in cati for log in p.logs])
         web_answers = web_load.check_store_answers(store, [log for p in web for log in p.logs])
+        costs = request_costs(url, questionnaire, args.cost_cycles) if console else {}
         return PhoneResult(
             url if args.database else "a fresh PostgreSQL database (dropped afterwards)",
             args.cases, len(people), import_seconds, args.think, paced, burst, web, cati,
             callbacks, handed, answers, web_answers,
-            "SQLite" if url.startswith("sqlite") else "PostgreSQL", console,
+            "SQLite" if url.startswith("sqlite") else "PostgreSQL", console, costs,
         )  # fmt: skip
 
 
@@ -1046,8 +1180,31 @@ def render(
         f"| Errors (unexpected status or page) | 0 | {len(result.errors)} | {_yes(not result.errors)} |",
         "",
         *_notes(result),
+        *_cost_table(result),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _cost_table(result: PhoneResult) -> list[str]:
+    if not result.costs:
+        return []
+    cycles = int(result.costs.get("console: next case (POST)", {}).get("n", 0))
+    lines = [
+        "",
+        (
+            f"What each kind of request asks of the database, measured afterwards on the same "
+            f"database with the app in the benchmark's process, one request at a time ({cycles} cases "
+            "taken, dialled, three script pages answered and coded; as many web interviews started "
+            "and three pages answered). Times are medians and include the machine's other load; "
+            "statements and transactions (connection check-outs) do not depend on it:"
+        ),
+        "",
+        "| request | median | SQL statements | transactions |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, cost in result.costs.items():
+        lines.append(f"| {kind} | {cost['ms']:.1f} ms | {cost['sql']:.1f} | {cost['tx']:.1f} |")
+    return lines
 
 
 def _import_how(args: argparse.Namespace) -> str:
@@ -1248,6 +1405,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--cost-cycles", type=int, default=None,
+                        help="cases taken one at a time afterwards to count each request's SQL (default 20)")  # fmt: skip
     parser.add_argument("--service", action="store_true",
                         help="time next case through the call-queue service, not the console")  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
@@ -1256,8 +1415,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.template and args.database:
         parser.error("--template makes its own copy: give --database or --template, not both")
     quick = {"cases": 200, "interviewers": 4, "seconds": 3.0, "warmup": 0.0, "bursts": 2,
+             "cost_cycles": 2,
              "rounds": 1, "calls": 20}  # fmt: skip
     full = {"cases": 10_000, "interviewers": 50, "seconds": 20.0, "warmup": 3.0, "bursts": 5,
+            "cost_cycles": 20,
             "rounds": 2, "calls": 500}  # fmt: skip
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
@@ -1277,6 +1438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     load = os.getloadavg()
     given = list(sys.argv[1:] if argv is None else argv)
+    if "--docs" in given:  # where the section goes is not part of how it was measured
+        at = given.index("--docs")
+        del given[at : at + 2]
     command = " ".join(["python benchmarks/phone.py", *given])
     result = run(args)
     text = render(result, command, started, load, args)
