@@ -111,7 +111,7 @@ def test_an_interviewer_works_two_cases_by_keyboard(server: Any, browser: Any) -
     page.locator("#f-username").fill(INTERVIEWER)
     page.locator("#f-password").fill(PASSWORD)
     press(page, "Enter")
-    page.goto(f"{base}/cati/console/")
+    assert page.url == f"{base}/cati/console/"  # signing in came back to the console
     axe.check(page, "console home")
 
     tab_to(page, "button.button--start")

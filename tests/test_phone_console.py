@@ -359,3 +359,25 @@ def test_a_fieldwork_file_with_errors_stops_the_server_at_start_up(
     )
     with pytest.raises(ModeSetupError, match="fieldwork settings of mini have errors"):
         make_app(f"sqlite:///{tmp_path / 'bad.db'}", clock, questionnaire)
+
+
+def test_signing_in_comes_back_to_the_console_page_asked_for(app: Any) -> None:
+    from phone_console_helpers import INTERVIEWER, PASSWORD
+
+    from instrument.server.sign_in import staff_next
+
+    client = app.test_client()
+    asked = client.get("/cati/console/")
+    login = asked.headers["Location"]
+    assert login.endswith("/staff/login?next=/cati/console/")
+    form = client.get(login).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None
+    data = {"username": INTERVIEWER, "password": PASSWORD, "csrf_token": token.group(1)}
+    signed_in = client.post(login, data=data)
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/cati/console/"
+    # only the areas the app registered, and still no way out of them
+    assert staff_next("/cati/console/") is None
+    assert staff_next("/cati/console/", ["/cati/console/"]) == "/cati/console/"
+    assert staff_next("/cati/console/../../web/x/", ["/cati/console/"]) is None
+    assert staff_next("//evil.example/cati/console/", ["/cati/console/"]) is None

@@ -13,12 +13,21 @@ import datetime as dt
 from collections.abc import Collection
 from typing import Any
 
-from flask import abort, current_app, g, redirect, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 
-__all__ = ["SESSION_KEY", "require_staff", "signed_in_staff"]
+__all__ = ["SESSION_KEY", "STAFF_AREAS", "add_staff_area", "require_staff", "signed_in_staff"]
 
 SESSION_KEY = "staff_session"
 """The session cookie's key for the staff session id (never the account id)."""
+STAFF_AREAS = "STAFF_AREAS"
+"""App config key: path prefixes besides ``/staff/`` that signing in may return to."""
+
+
+def add_staff_area(app: Any, prefix: str) -> None:
+    """Let signing in return to ``prefix`` (a mode's staff pages), as it does to ``/staff/``."""
+    areas = tuple(app.config.get(STAFF_AREAS, ()))
+    if prefix not in areas:
+        app.config[STAFF_AREAS] = (*areas, prefix)
 
 
 def signed_in_staff(store: Any, *, now: dt.datetime, idle_timeout: dt.timedelta) -> Any | None:
@@ -42,12 +51,14 @@ def require_staff(store: Any, *, now: dt.datetime, roles: Collection[str]) -> An
     """A mode's staff pages' check, for ``before_request``: sets ``g.staff`` or answers for it.
 
     Not signed in (or the staff session ended): a redirect to the staff
-    sign-in; signed in with a role not in ``roles``: 403; else None (go on).
+    sign-in, which comes back here if the page's area was added with
+    :func:`add_staff_area`; signed in with a role not in ``roles``: 403; else None (go on).
     """
     idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
     g.staff = signed_in_staff(store, now=now, idle_timeout=idle)
     if g.staff is None:
-        return redirect(url_for("staff.login"), 303)
+        here = request.full_path if request.query_string else request.path
+        return redirect(url_for("staff.login", next=here), 303)
     if g.staff.role not in roles:
         abort(403)
     return None

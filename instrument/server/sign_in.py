@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -65,24 +66,28 @@ def check_password(
     return SignIn(Outcome.SIGNED_IN, user)
 
 
-# A path in the staff area, optionally with a query: printable ASCII that
-# needs no escaping in a Location header, no backslash (browsers read it as
-# a slash), no fragment.
-_STAFF_PATH: Final = re.compile(
-    r"/staff/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?"
+# A path, optionally with a query: printable ASCII that needs no escaping in a
+# Location header, no backslash (browsers read it as a slash), no fragment.
+_PLAIN_PATH: Final = re.compile(
+    r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?"
 )
 
 
-def staff_next(target: str | None) -> str | None:
-    """``target`` if it is a plain path inside the staff area, else None (go to the index).
+def staff_next(target: str | None, areas: Iterable[str] = ()) -> str | None:
+    """``target`` if it is a plain path inside the staff area (or ``areas``), else None.
+
+    ``areas``: path prefixes of a mode's staff pages (the app's ``STAFF_AREAS``,
+    see :func:`instrument.flask_support.staff_session.add_staff_area`).
 
     Anything else, another site (``//evil.example``), a scheme, CR/LF or
     other control characters, a dot segment leaving ``/staff/``, is ignored
     rather than redirected to or allowed to break the response header.
     """
-    if not target or len(target) > 2000 or _STAFF_PATH.fullmatch(target) is None:
+    if not target or len(target) > 2000 or _PLAIN_PATH.fullmatch(target) is None:
         return None
     path = target.split("?", 1)[0]
+    if not any(path.startswith(area) for area in ("/staff/", *areas)):
+        return None
     # Browsers read %2e as a dot in a path segment.
     segments = {part.lower().replace("%2e", ".") for part in path.split("/")}
     if "//" in path or "." in segments or ".." in segments:

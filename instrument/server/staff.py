@@ -31,7 +31,7 @@ from flask import (
 from markupsafe import Markup
 
 from instrument.engine import EngineError
-from instrument.flask_support.staff_session import SESSION_KEY, signed_in_staff
+from instrument.flask_support.staff_session import SESSION_KEY, STAFF_AREAS, signed_in_staff
 from instrument.server.host import Host
 from instrument.server.preview import page_list, preview_step
 from instrument.server.security import error_page
@@ -96,7 +96,8 @@ def create_staff_blueprint(host: Host) -> Blueprint:
             else:
                 _end_session()
                 session[SESSION_KEY] = host.store.open_staff_session(result.user.id, now=host.now())
-                return redirect(staff_next(request.args.get("next")) or url_for("staff.index"), 303)
+                back = staff_next(request.args.get("next"), current_app.config.get(STAFF_AREAS, ()))
+                return redirect(back or url_for("staff.index"), 303)
         status = 200 if error is None else 401
         return render_template(
             "instrument/staff/login.html",

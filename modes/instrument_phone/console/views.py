@@ -46,7 +46,7 @@ from instrument.callqueue import (
     Coded,
 )
 from instrument.fieldwork.settings import FieldworkSettings, settings_for
-from instrument.flask_support.staff_session import require_staff
+from instrument.flask_support.staff_session import add_staff_area, require_staff
 from instrument.interviews import ModeContext
 from instrument.plugin_types import ModeSetupError
 from instrument_phone import MODE_NAME
@@ -315,6 +315,8 @@ def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
         static_url_path="/static",
     )  # fmt: skip
     bp.before_request(console.require_staff)
+    # Signing in comes back to the console page asked for.
+    bp.record_once(lambda state: add_staff_area(state.app, f"{state.url_prefix or ''}/"))
     rules: list[tuple[str, str, Callable[..., Any], list[str]]] = [
         ("/", "home", console.home, ["GET"]),
         ("/next", "next_case", console.next_case, ["POST"]),
