@@ -155,3 +155,34 @@ def test_many_worker_processes_at_once_never_get_the_same_case(
         )
     claimed = Counter(case for got in results for case, _ in got)
     assert len(claimed) == cases and set(claimed.values()) == {1}
+
+
+def test_one_interviewer_pressing_next_case_at_once_holds_one_case(
+    store: Store, database_url: str
+) -> None:
+    """A double click or two tabs: every press gets the same case and its one attempt."""
+    for n in range(10):
+        add_case(store, f"c-{n}")
+    got: list[tuple[str, int, bool]] = []
+    errors: list[BaseException] = []
+
+    def press() -> None:
+        try:
+            with open_store(database_url, upgrade=False) as own:
+                claim = own.claim_next_case("ivy", now=T0, resume=True)
+                assert claim is not None
+                got.append((claim.case_id, claim.attempt_id, claim.resumed))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=press) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({(case, attempt) for case, attempt, _ in got}) == 1
+    assert sum(not resumed for _, _, resumed in got) == 1
+    held = [n for n in range(10) if store.queue_row(f"c-{n}")["held_by"] == "ivy"]  # type: ignore[index]
+    assert len(held) == 1
+    assert store.claim_next_case("una", now=T0, resume=True).case_id != got[0][0]  # type: ignore[union-attr]

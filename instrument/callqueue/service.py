@@ -83,7 +83,7 @@ class CallQueue(Coding, Supervision, Scheduling):
                     attempts=int(row["attempts"]),  # type: ignore[call-overload]
                     resumed=True,
                 )
-        claim = self.store.claim_next_case(interviewer, now=now)
+        claim = self.store.claim_next_case(interviewer, now=now, resume=True)
         if claim is None:
             return NoCase("no case may be called now: none is due, or all are held or resting")
         return Claimed(
@@ -94,6 +94,7 @@ class CallQueue(Coding, Supervision, Scheduling):
             zone=claim.zone,
             language=claim.language,
             attempts=claim.attempts,
+            resumed=claim.resumed,
         )
 
     # -- the case screen ---------------------------------------------------------

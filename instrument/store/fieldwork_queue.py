@@ -124,6 +124,46 @@ def _lock_first_free(
         wanted *= 4
 
 
+def _own_hold(connection: sa.Connection, interviewer: str, dialect: str) -> sa.Row[Any] | None:
+    """The case ``interviewer`` holds already, if any, with claims by the same person serialised.
+
+    "Next case" pressed twice at once by one interviewer (a double click, two
+    tabs) must not leave two cases held, one of them stranded until the hold
+    times out. SQLite's ``BEGIN IMMEDIATE`` already runs claims one at a time;
+    on PostgreSQL a transaction-scoped advisory lock on the interviewer's name
+    does it for that interviewer only, so other interviewers never wait.
+    """
+    if dialect == "postgresql":
+        connection.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("claim:" + interviewer)))
+        )
+    return connection.execute(
+        sa.select(case_queue)
+        .where(
+            case_queue.c.final.is_(False),
+            case_queue.c.held_by == interviewer,
+            case_queue.c.held_attempt_id.is_not(None),
+        )
+        .order_by(case_queue.c.held_since, case_queue.c.case_id)
+        .limit(1)
+    ).one_or_none()
+
+
+def _claim_of(row: sa.Row[Any], attempt_id: int, attempts: int, *, resumed: bool = False) -> Claim:
+    return Claim(
+        case_id=row.case_id,
+        attempt_id=attempt_id,
+        window_kind=row.window_kind,
+        window_interviewer=row.window_interviewer,
+        priority=row.priority,
+        zone=row.zone,
+        language=row.language,
+        disposition=row.disposition,
+        attempts=attempts,
+        resumed=resumed,
+    )
+
+
 class Queue(StoreBase):
     """:meth:`enqueue_case`, :meth:`claim_next_case`, :meth:`stale_holds`, :meth:`release_hold`."""
 
@@ -184,13 +224,19 @@ class Queue(StoreBase):
             ).one_or_none()
         return None if row is None else row._asdict()
 
-    def claim_next_case(self, interviewer: str, *, now: dt.datetime | None = None) -> Claim | None:
+    def claim_next_case(
+        self, interviewer: str, *, now: dt.datetime | None = None, resume: bool = False
+    ) -> Claim | None:
         """Hand ``interviewer`` the first callable case and start an attempt on it; None if none.
 
         Callable: not final, not held, ``window_start <= now < window_end``,
         the window not reserved for someone else, and a working number not on
         the do-not-call list. First: a due hard appointment, then a soft one,
-        then higher priority, then the earliest window.
+        then higher priority, then the earliest window. With ``resume``, an
+        interviewer who holds a case already gets that one back with its open
+        attempt (``resumed``), however many presses arrive at once (what the
+        call-queue service asks for; without it, one person may hold several
+        cases, as workers that place automated calls do).
         """
         refuse_nul("interviewer", interviewer)
         now = utc(now)
@@ -205,6 +251,9 @@ class Queue(StoreBase):
             ),
         )
         with self._transaction(write=True) as connection:
+            held = _own_hold(connection, interviewer, self.dialect) if resume else None
+            if held is not None:
+                return _claim_of(held, int(held.held_attempt_id), held.attempts, resumed=True)
             row = _lock_first_free(connection, callable_now, free)
             if row is None:
                 return None
@@ -228,17 +277,7 @@ class Queue(StoreBase):
             ).rowcount
             if held != 1:  # cannot happen under the lock; refuse rather than hand it out twice
                 raise RuntimeError(f"case {row.case_id!r} was taken while locked")
-        return Claim(
-            case_id=row.case_id,
-            attempt_id=attempt_id,
-            window_kind=row.window_kind,
-            window_interviewer=row.window_interviewer,
-            priority=row.priority,
-            zone=row.zone,
-            language=row.language,
-            disposition=row.disposition,
-            attempts=row.attempts + 1,
-        )
+        return _claim_of(row, attempt_id, row.attempts + 1)
 
     def stale_holds(self, now: dt.datetime, timeout: dt.timedelta) -> list[StaleHold]:
         """Cases held since ``now - timeout`` or earlier, oldest first."""

@@ -110,6 +110,7 @@ class Claim:
     language: str | None
     disposition: str | None
     attempts: int  # attempts on the case, this one included
+    resumed: bool = False  # the interviewer already held it: its open attempt, not a new one
 
 
 @dataclass(frozen=True, slots=True)
