@@ -3,8 +3,8 @@
 An interviewer signs in, takes the next case, records dialling it by hand and
 reads the flagship's script with keys only: Enter to go on, the number keys
 for answers (grid rows one after another), D for a don't know, R for a
-refusal typed in a number box, Esc then B to go back, Enter again to accept a
-soft check; then codes the call complete on the end-of-call page. A second
+refusal typed in a number box, Esc then B to go back, J to jump back to an
+earlier question, Enter again to accept a soft check; then codes the call complete on the end-of-call page. A second
 case gets an appointment for Tuesday 18:30 on the interviewer's clock: "next case"
 offers nothing until the server's clock (a FakeClock the test moves) reaches
 it, then offers that case. axe-core runs on every kind of console page and
@@ -155,6 +155,13 @@ def test_an_interviewer_works_two_cases_by_keyboard(server: Any, browser: Any) -
     axe.check(page, "script: number with refused keyed")
     press(page, "Enter")
 
+    assert asked(page) == ["aware_linkage"]
+    press(page, "j")  # the earlier questions: jump back to child 3, its refusal still keyed
+    axe.check(page, "earlier questions")
+    press(page, "Enter")
+    assert "child number 3" in page.inner_text("legend")
+    assert page.locator("input[value='refused']").is_checked()
+    press(page, "Enter")
     assert asked(page) == ["aware_linkage"]
     page.keyboard.press("d")
     assert page.locator("input[name='aware_linkage'][value='dk']").is_checked()

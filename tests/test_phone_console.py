@@ -169,6 +169,8 @@ def test_the_flagship_by_phone_with_checks_back_dk_refused_and_a_note(app: Any) 
     assert "had been coded already" in again.text()
     attempts = store.attempts_of("c1")
     assert [(a.disposition, a.note) for a in attempts] == [("complete", "Friendly.")]
+    closed = ivy.get("/cati/console/attempt/1/script")  # the script closes with the call
+    assert "no longer yours to call" in closed.text()
 
     [record] = store.interviews_for_case("c1")
     assert record.status == "complete"
@@ -222,10 +224,13 @@ def test_jump_back_to_an_earlier_answered_question(app: Any) -> None:
     ivy.get(ivy.attempt_path + "script")
     ivy.answer({})
     ivy.answer({"parent": "1"})
-    page = ivy.answer({"n_children": "2"})
-    targets = page.tree.xpath("//select[@name='jump_to']/option/@value")
-    assert targets[:2] == ["n_children", "parent"]  # most recent first; the intro asks nothing
-    page = ivy.answer({"jump_to": "parent"}, action="jump")
+    ivy.answer({"n_children": "2"})
+    earlier = ivy.get(ivy.attempt_path + "earlier")
+    targets = earlier.tree.xpath("//button[@name='jump_to']/@value")
+    assert targets == ["n_children", "parent"]  # most recent first; the intro asks nothing
+    form = {**earlier.hidden("earlier-form"), "jump_to": "parent"}
+    path = ivy.attempt_path + "script"
+    page = ivy._wrap(ivy.client.post(path, data=form, follow_redirects=True))
     assert page.tree.xpath("//*[@id='q-parent']") and page.checked("parent") == ["1"]
 
 

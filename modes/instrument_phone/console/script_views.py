@@ -48,33 +48,47 @@ class ScriptViews:
         self.console = console
         self.service = console.context.service
 
-    def _interview(self, attempt_id: int) -> tuple[Any, str]:
-        """The held case's screen data and its one interview (started now if it has none)."""
-        view = self.console.held(attempt_id)
-        if view is None:
-            abort(409)
-        interview_id = self.console.queue.interview_for(
-            view.case_id, mode=MODE_NAME, actor=self.console.me, now=self.console.now()
-        )
-        return view, interview_id
-
-    def page(self, attempt_id: int) -> Any:
-        if self.console.held(attempt_id) is None:
+    def _shown(self, attempt_id: int) -> Shown | Any:
+        """The interview's current step, or the response that replaces the page."""
+        if not self.console.still_held(attempt_id):
             return self.console.gone(attempt_id)
-        view, interview_id = self._interview(attempt_id)
+        interview_id = self.console.interview_of(attempt_id)
         shown = self.service.show(
             interview_id, mode=MODE_NAME, actor=self.console.me, now=self.console.now()
         )
         if isinstance(shown, Unavailable):
             self.console.tell("interview_gone")
             return redirect(url_for(".case", attempt_id=attempt_id), 303)
-        assert isinstance(shown, Shown)
-        return self._render(attempt_id, view, shown.interview, shown.step, PageForm(shown.step))
+        return shown
+
+    def page(self, attempt_id: int) -> Any:
+        shown = self._shown(attempt_id)
+        if not isinstance(shown, Shown):
+            return shown
+        return self._render(attempt_id, shown.interview, shown.step, PageForm(shown.step))
+
+    def earlier(self, attempt_id: int) -> Any:
+        """The questions answered so far, most recent first, each a button that goes back to it."""
+        shown = self._shown(attempt_id)
+        if not isinstance(shown, Shown):
+            return shown
+        interview, step = shown.interview, shown.step
+        survey = self.console.context.survey(interview.questionnaire_id)
+        if survey is None or interview.finished or not step.can_go_back:
+            return redirect(url_for(".script", attempt_id=attempt_id), 303)
+        state = FormState.new(interview.id, interview.revision, step.token, self.console.now())
+        snapshot = self.service.load(interview.id)
+        case_id, _ = self.console.taken_case(attempt_id)
+        return self.console.render(
+            "phone/earlier.html", page_title=self.console.say()("jump_title"), case_id=case_id,
+            attempt_id=attempt_id, targets=jump_targets(snapshot.state, survey.questionnaire),
+            form_state=FormStateSigner(self._secret()).dumps(state),
+        )  # fmt: skip
 
     def submit(self, attempt_id: int) -> Any:
-        if self.console.held(attempt_id) is None:
+        if not self.console.still_held(attempt_id):
             return self.console.gone(attempt_id)
-        view, interview_id = self._interview(attempt_id)
+        interview_id = self.console.interview_of(attempt_id)
         state = self._form_state()
         if state is None or state.interview_id != interview_id:
             abort(400)
@@ -95,7 +109,8 @@ class ScriptViews:
                 interview_id, seen, target, mode=MODE_NAME, actor=me, now=now, client=client
             )
         else:
-            survey = self.console.context.survey(view.questionnaire_id)
+            _, questionnaire_id = self.console.taken_case(attempt_id)
+            survey = self.console.context.survey(questionnaire_id)
             say = survey.questionnaire.interface_texts.domain("phone").text if survey else None
 
             def read(step: Step) -> Answers:
@@ -115,7 +130,7 @@ class ScriptViews:
             self.console.tell("stale")
         if isinstance(outcome, Rejected):
             return self._render(
-                attempt_id, view, outcome.interview, outcome.step,
+                attempt_id, outcome.interview, outcome.step,
                 PageForm(outcome.step, request.form), errors=[*outcome.errors, *outcome.prompts],
                 warnings=outcome.warnings,
             ), 422  # fmt: skip
@@ -151,7 +166,6 @@ class ScriptViews:
     def _render(
         self,
         attempt_id: int,
-        view: Any,
         interview: InterviewInfo,
         step: Step,
         form: PageForm,
@@ -163,9 +177,10 @@ class ScriptViews:
         if survey is None:
             abort(404)
         say = self.console.say()
+        case_id, _ = self.console.taken_case(attempt_id)
         if step.kind == "end" or interview.finished:
             return self.console.render(
-                "phone/finished.html", page_title=say("finished_title"), view=view,
+                "phone/finished.html", page_title=say("finished_title"), case_id=case_id,
                 attempt_id=attempt_id, step=step,
             )  # fmt: skip
         targets = problem_targets(step)
@@ -173,19 +188,18 @@ class ScriptViews:
         warned = None
         if warnings:
             warned = self._warned().dumps({"ids": [w.id for w in warnings], "d": _digest(form)})
-        snapshot = self.service.load(interview.id)
         questions = script_questions(step.questions)
-        page_title = say("script_title", case=view.case_id)
+        page_title = say("script_title", case=case_id)
         if errors:
             page_title = f"{say('error_prefix')}: {page_title}"
         return self.console.render(
-            "phone/script.html", page_title=page_title, view=view,
+            "phone/script.html", page_title=page_title, case_id=case_id,
             attempt_id=attempt_id, step=step, questions=questions, form=form,
             form_state=FormStateSigner(self._secret()).dumps(state),
             errors=[(targets.get(p.key, "script"), p.message) for p in errors],
             error_for={p.key: p.message for p in errors},
             warnings=[(targets.get(w.key, "script"), w.message) for w in warnings],
-            warned=warned, jumps=jump_targets(snapshot.state, survey.questionnaire),
+            warned=warned,
             interview_language=interview.language, percent=round(step.progress * 100),
         )  # fmt: skip
 

@@ -64,6 +64,9 @@ PHONE = "cati_phone"
 """Session key: the interviewer's own phone or SIP address, which a Twilio bridge rings."""
 MESSAGE = "cati_message"
 KEEP_TAKEN = 8
+CHECKED = "cati_checked"
+"""Session key: attempt id -> until when (seconds since 1970) its hold counts as confirmed."""
+RECHECK_SECONDS = 30
 
 
 def fieldwork_settings(context: ModeContext) -> Callable[[str], FieldworkSettings]:
@@ -130,14 +133,54 @@ class Console:
         """(case id, questionnaire id) of an attempt this browser was handed (404 for any other)."""
         taken = session.get(HELD) or {}
         found = taken.get(str(attempt_id)) if isinstance(taken, dict) else None
-        if not (isinstance(found, list) and len(found) == 2):
+        if not (isinstance(found, list) and len(found) in (2, 3)):
             abort(404)
         return str(found[0]), str(found[1])
 
     def _remember(self, taken: Claimed) -> None:
         held = dict(session.get(HELD) or {})
-        held[str(taken.attempt_id)] = [taken.case_id, taken.questionnaire_id]
+        if len(held.get(str(taken.attempt_id)) or ()) != 3:  # keep a known interview
+            held[str(taken.attempt_id)] = [taken.case_id, taken.questionnaire_id]
         session[HELD] = dict(list(held.items())[-KEEP_TAKEN:])
+
+    def interview_of(self, attempt_id: int) -> str:
+        """The case's one interview: asked of the call queue once, then kept with the attempt."""
+        case_id, questionnaire_id = self.taken_case(attempt_id)
+        held = dict(session.get(HELD) or {})
+        found = held.get(str(attempt_id))
+        if isinstance(found, list) and len(found) == 3 and isinstance(found[2], str):
+            return found[2]
+        interview_id = self.queue.interview_for(
+            case_id, mode=MODE_NAME, actor=self.me, now=self.now()
+        )
+        held[str(attempt_id)] = [case_id, questionnaire_id, interview_id]
+        session[HELD] = held
+        return interview_id
+
+    def still_held(self, attempt_id: int) -> bool:
+        """Whether the attempt is still open and this interviewer's, confirmed at most 30 s ago.
+
+        The script's page turns do not read the whole case screen each time
+        (the interview service keeps the answers safe on its own): a case
+        released or coded elsewhere closes its script within that time, and
+        coding it here closes it at once.
+        """
+        now = self.now().timestamp()
+        checked = session.get(CHECKED) or {}
+        until = checked.get(str(attempt_id)) if isinstance(checked, dict) else None
+        if isinstance(until, (int, float)) and now < until <= now + RECHECK_SECONDS:
+            return True
+        if self.held(attempt_id) is None:
+            return False
+        kept = {k: v for k, v in dict(checked).items() if isinstance(v, (int, float)) and v > now}
+        kept[str(attempt_id)] = now + RECHECK_SECONDS
+        session[CHECKED] = kept
+        return True
+
+    def forget_check(self, attempt_id: int) -> None:
+        checked = dict(session.get(CHECKED) or {})
+        if checked.pop(str(attempt_id), None) is not None:
+            session[CHECKED] = checked
 
     def case_view(self, attempt_id: int) -> CaseView:
         """The case screen's data, times in the study's zone for interviewers."""
@@ -266,6 +309,7 @@ class Console:
             attempt_id, disposition=form.get("outcome", ""), note=note, appointment=appointment,
             actor=self.me, now=self.now(),
         )  # fmt: skip
+        self.forget_check(attempt_id)
         if isinstance(coded, Coded):
             self.tell("coded", case=view.case_id)
         elif isinstance(coded, AlreadyCoded):
@@ -327,6 +371,7 @@ def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
         ("/attempt/<int:attempt_id>/end", "end", console.end, ["GET", "POST"]),
         ("/attempt/<int:attempt_id>/script", "script", script.page, ["GET"]),
         ("/attempt/<int:attempt_id>/script", "answer", script.submit, ["POST"]),
+        ("/attempt/<int:attempt_id>/earlier", "earlier", script.earlier, ["GET"]),
     ]
     for rule, endpoint, view, methods in rules:
         bp.add_url_rule(rule, endpoint, view, methods=methods)

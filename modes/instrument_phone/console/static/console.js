@@ -1,7 +1,8 @@
 /* Keys for the interviewer console. The pages are plain forms that work without this file;
    it only adds: number keys choose the numbered answer of the active question (two digits
    typed quickly for 10 and more), D and R key don't know and refused, Enter goes on, B goes
-   back, N opens the question's note, Esc leaves a text box so the keys work again.
+   back, J lists the earlier questions, N opens the question's note, Esc leaves a text box so
+   the keys work again.
    The active question is the one holding the focus, else the first one on the page. */
 (function () {
   "use strict";
@@ -118,6 +119,11 @@
     if (upper === "B") {
       var back = document.querySelector("[data-back]");
       if (back) { event.preventDefault(); back.click(); }
+      return;
+    }
+    if (upper === "J") {
+      var earlier = document.querySelector("[data-earlier]");
+      if (earlier) { event.preventDefault(); earlier.click(); }
       return;
     }
     if (upper === "N") {
