@@ -119,6 +119,13 @@ def test_only_supervisors_get_in(app: Any, queue: CallQueue) -> None:
     sam = Staff(app, "sam")
     for path in PAGES:
         assert sam.get(BASE + path).status == 200, path
+    asked = anonymous.get(BASE + "/rates?e=0.5")  # signing in comes back to the page asked for
+    login = Page(200, anonymous.get(asked.headers["Location"]).get_data(as_text=True))
+    back = anonymous.post(
+        asked.headers["Location"],
+        data={"username": "sam", "password": PASSWORD, "csrf_token": login.csrf},
+    )
+    assert back.status_code == 303 and back.headers["Location"] == BASE + "/rates?e=0.5"
 
 
 # -- the figures are the service's ---------------------------------------------------------

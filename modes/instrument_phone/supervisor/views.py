@@ -21,8 +21,6 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     Response,
-    abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -33,7 +31,7 @@ from flask import (
 
 from instrument.callqueue import CallQueue
 from instrument.fieldwork.rates import RATE_NAMES, estimate_e
-from instrument.flask_support.staff_session import signed_in_staff
+from instrument.flask_support.staff_session import add_staff_area, require_staff
 from instrument.interviews import ModeContext
 from instrument_phone import MODE_NAME
 from instrument_phone.supervisor.display import length, percent, when
@@ -75,16 +73,11 @@ class Supervisor:
     # -- who is asking, and in which zone ----------------------------------------
 
     def require_supervisor(self) -> Any:
-        """Every page needs a signed-in supervisor: others signed in get 403, the rest sign in."""
+        """Every page needs a signed-in supervisor: others signed in get 403, the rest sign in
+        (and come back here: the blueprint registers its prefix as a staff area)."""
         if request.endpoint and request.endpoint.endswith(".static"):
             return None
-        idle = dt.timedelta(seconds=int(current_app.config["STAFF_TIMEOUT_SECONDS"]))
-        g.staff = signed_in_staff(self.context.service.store, now=self.now(), idle_timeout=idle)
-        if g.staff is None:
-            return redirect(url_for("staff.login"), 303)
-        if g.staff.role != ROLE:
-            abort(403)
-        return None
+        return require_staff(self.context.service.store, now=self.now(), roles={ROLE})
 
     @property
     def me(self) -> str:
@@ -224,6 +217,8 @@ def create_supervisor_blueprint(
         static_url_path="/static",
     )  # fmt: skip
     bp.before_request(supervisor.require_supervisor)
+    # Signing in comes back to the supervisor's page asked for.
+    bp.record_once(lambda state: add_staff_area(state.app, f"{state.url_prefix or ''}/"))
     get, post = ["GET"], ["POST"]
     bp.add_url_rule("/", "overview", supervisor.overview, methods=get)
     bp.add_url_rule("/interviewers", "interviewers", supervisor.interviewers, methods=get)
