@@ -1074,9 +1074,13 @@ def run(args: argparse.Namespace) -> PhoneResult:
         if console:
             people = [Interviewer(port, name) for name in names]
             signing = Phase("sign-in")
-            _run_threads(
-                signing, people, lambda person, _i: person.sign_in(), time.monotonic() + 600
-            )
+            slots = threading.Semaphore(2 * args.workers)  # the server hashes 2 at once a worker
+
+            def sign_in(person: Interviewer, _index: int) -> None:
+                with slots:  # more at once only queue in the server, past the client's timeout
+                    person.sign_in()
+
+            _run_threads(signing, people, sign_in, time.monotonic() + 600)
             if signing.errors:
                 raise RuntimeError(f"interviewers could not sign in: {signing.errors[0]}")
             print(f"{len(people)} interviewers signed in", flush=True)
@@ -1196,7 +1200,14 @@ def _cost_table(result: PhoneResult) -> list[str]:
             f"database with the app in the benchmark's process, one request at a time ({cycles} cases "
             "taken, dialled, three script pages answered and coded; as many web interviews started "
             "and three pages answered). Times are medians and include the machine's other load; "
-            "statements and transactions (connection check-outs) do not depend on it:"
+            "statements and transactions (connection check-outs) do not depend on it"
+            + (
+                ". Statements are counted as SQLAlchemy sends them: on PostgreSQL the web's page "
+                "show and answer send their one statement each through psycopg itself "
+                "(instrument/store/pg_direct.py), seen here only as a transaction:"
+                if result.backend == "PostgreSQL"
+                else ":"
+            )
         ),
         "",
         "| request | median | SQL statements | transactions |",
@@ -1342,9 +1353,12 @@ def _notes(result: PhoneResult) -> list[str]:
     ]
     if result.console:
         done = [log.pages for p in result.cati for log in p.logs if log.complete]
+        taken = sum(len(p.logs) for p in result.cati)
         notes.append(
-            f"- CATI: {len(done):,} interviews completed and coded 'complete' "
-            f"({(sum(done) / len(done)) if done else 0:.1f} page turns each); besides its page turns each "
+            f"- CATI: {taken:,} cases taken for an interview, {len(done):,} of them finished in the time "
+            f"and coded 'complete'"
+            + (f" ({sum(done) / len(done):.1f} page turns each)" if done else "")
+            + "; besides its page turns an interview "
             "costs a next case, a case screen, a dial, the end-of-call page and its POST, which the web's "
             "interviews do not (they cost an open link and a start). Answers are chosen from each "
             "page's inputs as the web benchmark chooses them (never don't know, refused or other)."
