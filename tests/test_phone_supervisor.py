@@ -6,7 +6,7 @@ with the e used, interviewer statistics); a change to a case needs a reason
 (an error at the reason field otherwise, nothing changed), a CSRF token, is
 audited and shown in the log, answers with a redirect, and acts once when its
 form is sent twice; the call records download holds no name, number or note;
-times follow the zone the supervisor chose.
+times follow the zone the supervisor chose. On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import datetime as dt
 import io
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +35,7 @@ from instrument.fieldwork.rates import RATE_NAMES, estimate_e
 from instrument.server.app import get_host
 from instrument_phone.supervisor.display import length, percent, when
 from instrument_phone.supervisor.reading import day_bounds
+from tests.store_fixtures import database_url, postgres_database  # noqa: F401 (fixtures)
 
 BASE = "/cati/supervisor"
 T0 = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)  # Friday, 10:00 in London
@@ -48,8 +48,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def app(tmp_path: Path, clock: FakeClock) -> Iterator[Any]:
-    app = make_app(f"sqlite:///{tmp_path / 'supervisor.db'}", clock)
+def app(database_url: str, clock: FakeClock) -> Iterator[Any]:
+    """The app on SQLite and on PostgreSQL (the pages read the store's bulk reports and audit)."""
+    app = make_app(database_url, clock)
     add_staff(app)
     yield app
     close_app(app)
