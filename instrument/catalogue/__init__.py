@@ -38,6 +38,7 @@ from instrument.catalogue.pofiles import read_po_texts, read_template
 __all__ = [
     "CATALOGUE",
     "DEFAULT_LANGUAGE",
+    "STAFF_DOMAINS",
     "Catalogue",
     "Domain",
     "domain",
@@ -50,6 +51,11 @@ __all__ = [
 ]
 
 DEFAULT_LANGUAGE = "en"
+STAFF_DOMAINS = frozenset({"phone"})
+"""Domains of the staff's own screens (the interviewer's console around the script, the
+supervisor's pages): shown in the staff member's language, which is not one a questionnaire
+chooses, so a questionnaire's languages are never checked for them (the script itself is the
+questionnaire's texts and the ``engine`` domain, which are)."""
 LOCALES = Path(__file__).resolve().parent / "locales"
 """The shipped catalogue: ``messages.pot`` (English) and one ``.po`` file per translation."""
 TEMPLATE = LOCALES / "messages.pot"
@@ -284,10 +290,11 @@ class Catalogue:
                 found.setdefault(domain_name, {}).update(messages)
         return found
 
-    def missing(self, language: str) -> list[str]:
+    def missing(self, language: str, *, skip: frozenset[str] = frozenset()) -> list[str]:
         """The texts (``domain.key``) ``language`` shows in English, for want of a translation.
 
-        A regional tag uses its language's texts (``cy-GB``: ``cy``'s).
+        A regional tag uses its language's texts (``cy-GB``: ``cy``'s). Domains
+        in ``skip`` are left out.
         """
         if language.split("-")[0].lower() == DEFAULT_LANGUAGE:
             return []
@@ -297,6 +304,7 @@ class Catalogue:
         return [
             f"{domain_name}.{key}"
             for domain_name, messages in self.strings[DEFAULT_LANGUAGE].items()
+            if domain_name not in skip
             for key in messages
             if f"{domain_name}.{key}" not in have
         ]

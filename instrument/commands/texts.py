@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from instrument.catalogue import CATALOGUE, language_name
+from instrument.catalogue import CATALOGUE, STAFF_DOMAINS, language_name
 from instrument.catalogue.pofiles import read_po_texts, write_po_texts
 from instrument.loader.interface_texts import po_file_name
 from instrument.loader.vocabulary import LANGUAGE_CODE
@@ -34,8 +34,11 @@ def texts(questionnaire: Path, language: str, output: Path | None) -> None:
     if not LANGUAGE_CODE.match(language):
         raise click.BadParameter(f"'{language}' is not a language code such as sw or pt-BR")
     target = output or questionnaire.parent / po_file_name(str(questionnaire), language)
-    english = CATALOGUE.english()
-    known = CATALOGUE.own(language)  # ours for this language, if we translate it
+    # the staff's own screens are in the staff's language, not the questionnaire's: not asked for
+    english = {d: m for d, m in CATALOGUE.english().items() if d not in STAFF_DOMAINS}
+    known = {  # ours for this language, if we translate it
+        d: m for d, m in CATALOGUE.own(language).items() if d not in STAFF_DOMAINS
+    }
     if target.exists():
         try:
             kept = read_po_texts(target, english)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from instrument.catalogue import CATALOGUE, Catalogue, language_name
+from instrument.catalogue import CATALOGUE, STAFF_DOMAINS, Catalogue, language_name
 from instrument.catalogue.pofiles import PoSyntaxError, PoTexts, parse_po_texts
 from instrument.diagnostics import Position
 
@@ -116,7 +116,7 @@ class InterfaceTexts(Shapes):
     def _report_missing(
         self, catalogue: Catalogue, language: str, found: PoTexts | None, languages_pos: Position
     ) -> None:
-        missing = catalogue.missing(language)
+        missing = catalogue.missing(language, skip=STAFF_DOMAINS)
         if not missing:
             return
         outdated = set(found.outdated) if found else set()
@@ -141,5 +141,9 @@ class InterfaceTexts(Shapes):
 
 
 def _count() -> int:
-    """How many interface texts there are."""
-    return sum(len(messages) for messages in CATALOGUE.english().values())
+    """How many interface texts a questionnaire's languages need (the staff's screens are not theirs)."""
+    return sum(
+        len(messages)
+        for domain, messages in CATALOGUE.english().items()
+        if domain not in STAFF_DOMAINS
+    )
