@@ -179,3 +179,28 @@ def test_two_dial_presses_at_once_record_and_place_one_call(store: Store) -> Non
             assert len(dialer.placed) == 1
         provider = "manual" if dialer is None else "twilio"
         assert [c.provider for c in store.calls_of("c1")].count(provider) == 1
+
+
+def test_next_case_reads_every_hold_in_one_statement(store: Store) -> None:
+    """Fifty interviewers at work must not cost "next case" a read per hold (it cost 51 of 114)."""
+    import sqlalchemy as sa
+
+    queue = queue_on(store)
+    for n in range(60):
+        add_case(store, f"c{n}", numbers=(f"+4420700001{n:02d}",))
+    assert isinstance(queue.next_case("first", now=T0), Claimed)  # windows worked out
+    for k in range(40):  # held by people this process never served: nothing of theirs is kept
+        assert store.claim_next_case(f"other{k}", now=T0) is not None
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        assert isinstance(queue.next_case("last", now=T0 + MINUTE), Claimed)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    reads_of_cases = [s for s in statements if s.lstrip().upper().startswith("SELECT CASES.")]
+    assert len(reads_of_cases) <= 2, len(reads_of_cases)
+    assert len(statements) < 30, len(statements)

@@ -82,7 +82,9 @@ class Scheduling:
         """
         standing = []
         for hold in self.store.stale_holds(now, dt.timedelta(0)):
-            settings = self.settings_for(self._questionnaire_of(hold.case_id))
+            settings = self.settings_for(
+                hold.questionnaire_id or self._questionnaire_of(hold.case_id)
+            )
             rules, table = settings.calling, settings.dispositions
             if not hold_expired(hold.held_since, now, rules):
                 standing.append(hold)

@@ -121,6 +121,7 @@ class StaleHold:
     attempt_id: int | None
     held_by: str
     held_since: dt.datetime
+    questionnaire_id: str | None = None  # read with the hold: judging it needs its study's rules
 
 
 @dataclass(frozen=True, slots=True)
