@@ -155,10 +155,9 @@ def write_sample(path: Path, cases: int, seed: int) -> None:
 def import_sample(database_url: str, questionnaire: Path, sample: Path, jobs: int) -> float:
     """Import the case file with ``instrument cases import``; the seconds it took.
 
-    Each case costs the import about ten small transactions (case, name,
-    numbers, queue row, facts, window), so on PostgreSQL the file is split
-    and ``jobs`` imports run side by side, as an operator may run them; each
-    checks its own rows as one import does (the numbers never overlap).
+    One import stores its whole file in one transaction, so one job is what
+    an operator runs; ``jobs`` above 1 splits the file and runs that many
+    imports side by side (each checks its own rows; the numbers never overlap).
     """
     rows = sample.read_text(encoding="utf-8").splitlines(keepends=True)
     header, body = rows[0], rows[1:]
@@ -1221,7 +1220,11 @@ def _cost_table(result: PhoneResult) -> list[str]:
 def _import_how(args: argparse.Namespace) -> str:
     if args.database and args.database.startswith("sqlite"):
         return ""
-    how = f", {args.import_jobs} imports of a part each side by side"
+    how = (
+        ", one import of the whole file"
+        if args.import_jobs == 1
+        else f", {args.import_jobs} imports of a part each side by side"
+    )
     if args.template:
         how += f"; imported once into database `{args.template}`, which the run copied"
     return how
@@ -1414,8 +1417,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--template", metavar="NAME",
                         help="PostgreSQL database holding the imported sample, made on first use; "
                         "each run works on a copy of it instead of importing again")  # fmt: skip
-    parser.add_argument("--import-jobs", type=int, default=4,
-                        help="imports run side by side on PostgreSQL (default 4)")  # fmt: skip
+    parser.add_argument("--import-jobs", type=int, default=1,
+                        help="imports run side by side on PostgreSQL (default 1: the whole file at once)")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)

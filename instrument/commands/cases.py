@@ -136,7 +136,7 @@ def import_cases(
                 f"{len(exc.problems)} problem(s); nothing was stored:\n" + "\n".join(exc.problems)
             ) from None
         except StoreError as exc:  # withdrawn by someone else while this file was stored
-            raise click.ClickException(f"{exc}; the cases before it were stored") from None
+            raise click.ClickException(f"{exc}; nothing was stored") from None
     finally:
         store.close()
     queued = sum(1 for row in rows if row.phone is not None and row.phone.numbers)

@@ -28,14 +28,18 @@ from typing import Any
 from instrument.diagnostics import did_you_mean
 from instrument.engine import Engine, EngineError
 from instrument.engine.case import typed_case
-from instrument.fieldwork import CallingRules, next_window
+from instrument.fieldwork import CallingRules, case_disposition, next_window
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.interviews.phone_sample import PhoneDetails, is_telephone_column, phone_details
 from instrument.interviews.service import InterviewService
+from instrument.store.case_import import ImportedCase
+from instrument.store.fieldwork_reports import Renewal
 
 __all__ = ["CaseFileError", "CaseRow", "StoredCase", "read_case_file", "store_cases"]
 
 CASE_ID = "case_id"
+WINDOW_BATCH = 500
+"""Queued cases whose first windows are worked out per transaction after an import."""
 MAX_CASE_ID = 100
 PERSONAL_COLUMNS = frozenset({"first_name", "last_name", "email", "mobile", "address"})
 
@@ -270,11 +274,24 @@ def store_cases(
     if problems:
         raise CaseFileError(problems)
     settings = fieldwork or FieldworkSettings()
+    sample = [
+        ImportedCase(row.case_id, row.preload)
+        if row.phone is None
+        else ImportedCase(
+            row.case_id,
+            row.preload,
+            numbers=row.phone.numbers,
+            name=row.phone.name,
+            zone=row.phone.zone,
+            language=row.phone.language,
+            priority=row.phone.priority,
+        )
+        for row in rows
+    ]
+    queued = service.import_cases(questionnaire_id, sample, now=now)
+    _first_windows(service, queued, settings, now)
     stored = []
     for row in rows:
-        service.put_case(questionnaire_id, row.case_id, row.preload, now=now)
-        if row.phone is not None:
-            _store_phone(service, row.case_id, row.phone, settings, now)
         token = (
             service.issue_link(
                 questionnaire_id, case_id=row.case_id, now=now, expires_at=expires_at
@@ -284,6 +301,29 @@ def store_cases(
         )
         stored.append(StoredCase(row.case_id, token))
     return stored
+
+
+def _first_windows(
+    service: InterviewService,
+    case_ids: Sequence[str],
+    settings: FieldworkSettings,
+    now: dt.datetime,
+) -> None:
+    """Each newly queued case's window from the calling rules, a few hundred cases per transaction.
+
+    The import leaves the windows empty; a case whose window is set meanwhile
+    (by "next case", which renews empty windows too) is left as it is.
+    """
+    rules, table = settings.calling, settings.dispositions
+    for start in range(0, len(case_ids), WINDOW_BATCH):
+        renewals = []
+        for queued in service.store.queued_cases(list(case_ids[start : start + WINDOW_BATCH])):
+            window = next_window(queued.facts, rules, table, now)
+            disposition = (
+                None if window is not None else case_disposition(queued.facts, table, rules)
+            )
+            renewals.append(Renewal(queued.case_id, queued.window_end, window, disposition))
+        service.store.renew_windows(renewals, now=now)
 
 
 def _numbers_of_other_cases(
@@ -303,38 +343,3 @@ def _numbers_of_other_cases(
                     f"{source}:{row.line}: the number {number} is stored for case '{others[0]}'"
                 )
     return problems
-
-
-def _store_phone(
-    service: InterviewService,
-    case_id: str,
-    phone: PhoneDetails,
-    settings: FieldworkSettings,
-    now: dt.datetime,
-) -> None:
-    """A case's name and numbers (personal tables), and its place in the call queue."""
-    store = service.store
-    if phone.name is not None:
-        contact = store.get_contact(case_id)
-        store.set_contact(
-            case_id,
-            name=phone.name,
-            email=None if contact is None else contact.email,
-            phone=None if contact is None else contact.phone,
-            now=now,
-        )
-    store.set_phone_numbers(case_id, phone.numbers, now)
-    if not phone.numbers:
-        return
-    store.enqueue_case(
-        case_id,
-        zone=phone.zone,
-        language=phone.language,
-        priority=phone.priority,
-        window=None,
-        now=now,
-    )
-    facts = store.fieldwork_facts(case_id)
-    assert facts is not None
-    window = next_window(facts, settings.calling, settings.dispositions, now)
-    store.set_window(case_id, window=window, now=now)

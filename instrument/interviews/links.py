@@ -17,8 +17,9 @@ open which interview, not about the turn itself.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from instrument.engine import EngineError
 from instrument.engine.case import typed_case
 from instrument.interviews.outcomes import LinkOpened, LinkProblem
 from instrument.store import CaseWithdrawn, InterviewNotFound
+from instrument.store.case_import import ImportedCase
 
 if TYPE_CHECKING:
     from instrument.interviews.outcomes import Saved
@@ -81,6 +83,26 @@ class LinkOperations:
         checked = typed_case(self.surveys[questionnaire_id].questionnaire, preload)
         plain = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in checked.items()}
         self.store.put_case(case_id, questionnaire_id, plain, now=now)
+
+    def import_cases(
+        self, questionnaire_id: str, sample: Sequence[ImportedCase], *, now: dt.datetime
+    ) -> list[str]:
+        """Store a whole sample in one transaction (all or nothing); the ids put in the call queue.
+
+        Each case's preload values are checked against the questionnaire first,
+        as :meth:`put_case` checks one case's.
+
+        :raises EngineError: a preload name or value the questionnaire does not take.
+        :raises StoreError: a case withdrawn or stored for another questionnaire
+            (nothing is stored then).
+        """
+        questionnaire = self.surveys[questionnaire_id].questionnaire
+        checked = []
+        for entry in sample:
+            typed = typed_case(questionnaire, entry.preload)
+            plain = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in typed.items()}
+            checked.append(dataclasses.replace(entry, preload=plain))
+        return self.store.import_cases(questionnaire_id, checked, now=now)
 
     def case_preload(self, questionnaire_id: str, case_id: str) -> dict[str, Any]:
         """The stored preload values of a case for this questionnaire ({} if none are stored)."""

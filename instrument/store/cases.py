@@ -24,13 +24,39 @@ from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import CaseBelongsElsewhere, CaseRecord, CaseWithdrawn
 from instrument.store.schema import cases
 
-__all__ = ["Cases"]
+__all__ = ["Cases", "checked_case", "upsert_cases"]
 
 _MAX_CASE_ID: Final = cases.c.id.type.length
 _MAX_QUESTIONNAIRE_ID: Final = cases.c.questionnaire_id.type.length
 
 
-def _upsert(dialect: str) -> Any:
+def checked_case(
+    case_id: str, questionnaire_id: str, preload: Mapping[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """A case's preload values and their JSON text, after the checks every way of storing a case makes.
+
+    ValueError for an empty or too long id, or a NUL character anywhere
+    (:class:`NulCharacterRefused`); TypeError for preload that is not plain JSON.
+    """
+    if not case_id or len(case_id) > _MAX_CASE_ID:
+        raise ValueError(f"a case id has 1 to {_MAX_CASE_ID} characters, not {len(case_id)}")
+    if not questionnaire_id or len(questionnaire_id) > _MAX_QUESTIONNAIRE_ID:
+        raise ValueError(f"a questionnaire id has 1 to {_MAX_QUESTIONNAIRE_ID} characters")
+    refuse_nul("case id", case_id)
+    refuse_nul("questionnaire id", questionnaire_id)
+    values = dict(preload)
+    wrong_keys = [key for key in values if not isinstance(key, str)]
+    if wrong_keys:
+        raise TypeError(f"preload keys are variable names (text), not {wrong_keys[0]!r}")
+    try:
+        text = compact_json(values)
+    except TypeError as exc:
+        raise TypeError(f"preload values must be plain JSON: {exc}") from None
+    refuse_nul_in_json("preload", values, text)
+    return values, text
+
+
+def upsert_cases(dialect: str) -> Any:
     """``INSERT ... ON CONFLICT (id) DO UPDATE`` for the backend (both have it; the spelling is per dialect)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -68,21 +94,7 @@ class Cases(StoreBase):
         undone by importing the case again); :class:`CaseBelongsElsewhere` if
         the id is stored for another questionnaire. Nothing is written then.
         """
-        if not case_id or len(case_id) > _MAX_CASE_ID:
-            raise ValueError(f"a case id has 1 to {_MAX_CASE_ID} characters, not {len(case_id)}")
-        if not questionnaire_id or len(questionnaire_id) > _MAX_QUESTIONNAIRE_ID:
-            raise ValueError(f"a questionnaire id has 1 to {_MAX_QUESTIONNAIRE_ID} characters")
-        refuse_nul("case id", case_id)
-        refuse_nul("questionnaire id", questionnaire_id)
-        values = dict(preload)
-        wrong_keys = [key for key in values if not isinstance(key, str)]
-        if wrong_keys:
-            raise TypeError(f"preload keys are variable names (text), not {wrong_keys[0]!r}")
-        try:
-            text = compact_json(values)
-        except TypeError as exc:
-            raise TypeError(f"preload values must be plain JSON: {exc}") from None
-        refuse_nul_in_json("preload", values, text)
+        values, text = checked_case(case_id, questionnaire_id, preload)
         now = utc(now)
         with self._transaction(write=True) as connection:
             stored = connection.execute(
@@ -100,7 +112,7 @@ class Cases(StoreBase):
                     f"case {case_id!r} belongs to questionnaire {stored.questionnaire_id!r}"
                 )
             connection.execute(
-                _upsert(self.dialect),
+                upsert_cases(self.dialect),
                 {
                     "id": case_id,
                     "questionnaire_id": questionnaire_id,

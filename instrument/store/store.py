@@ -29,6 +29,7 @@ from __future__ import annotations
 from sqlalchemy.engine import URL
 
 from instrument.store import migrate
+from instrument.store.case_import import CaseImports
 from instrument.store.cases import Cases
 from instrument.store.contacts import Contacts
 from instrument.store.engine import create_store_engine, resolve_url
@@ -71,6 +72,7 @@ class Store(
     Outcomes,
     FieldworkAudit,
     FieldworkReports,
+    CaseImports,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 
