@@ -163,6 +163,8 @@ class CallRecord:
     status: str
     answered_by: str | None
     recording: bool | None
+    recording_at: dt.datetime | None = None  # when the decision was keyed
+    recording_sid: str | None = None  # the provider's recording, started after a yes
 
 
 @dataclass(frozen=True, slots=True)

@@ -373,6 +373,9 @@ calls = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("answered_by", sa.String(30), nullable=True),
     sa.Column("recording", sa.Boolean, nullable=True),
+    # When the consent was keyed, and Twilio's recording (RE...) after a yes (0008_call_recording).
+    sa.Column("recording_at", UTCDateTime, nullable=True),
+    sa.Column("recording_sid", sa.String(64), nullable=True),
 )
 
 # Each provider callback once (Twilio retries and reorders them). No numbers in ``payload``.

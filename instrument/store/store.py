@@ -40,6 +40,7 @@ from instrument.store.fieldwork_calls import CallRecords
 from instrument.store.fieldwork_numbers import PhoneNumbers
 from instrument.store.fieldwork_outcomes import Outcomes
 from instrument.store.fieldwork_queue import Queue
+from instrument.store.fieldwork_recording import CallRecording
 from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.imports import InterviewImports
 from instrument.store.personal import PersonalAnswers
@@ -69,6 +70,7 @@ class Store(
     PhoneNumbers,
     Queue,
     CallRecords,
+    CallRecording,
     Outcomes,
     FieldworkAudit,
     FieldworkReports,
