@@ -22,6 +22,12 @@ from instrument.callqueue.outcomes import (
     Overview,
     Refused,
 )
+from instrument.callqueue.recording import (
+    AlreadyDecided,
+    ConsentQuestion,
+    ConsentStored,
+    Recorder,
+)
 from instrument.callqueue.service import CallQueue
 from instrument.callqueue.supervisor import CALL_RECORD_COLUMNS
 from instrument.callqueue.views import (
@@ -35,6 +41,7 @@ from instrument.callqueue.views import (
 __all__ = [
     "CALL_RECORD_COLUMNS",
     "AlreadyCoded",
+    "AlreadyDecided",
     "AppointmentRequest",
     "AppointmentView",
     "AttemptView",
@@ -44,10 +51,13 @@ __all__ = [
     "CaseView",
     "Claimed",
     "Coded",
+    "ConsentQuestion",
+    "ConsentStored",
     "Dialer",
     "InterviewerStats",
     "NoCase",
     "NumberView",
     "Overview",
+    "Recorder",
     "Refused",
 ]

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from instrument.callqueue.coding import Coding
 from instrument.callqueue.outcomes import CallPlaced, Claimed, Dialer, NoCase, Refused
+from instrument.callqueue.recording import Recording
 from instrument.callqueue.scheduling import Scheduling
 from instrument.callqueue.supervisor import Supervision
 from instrument.callqueue.views import CaseView, build_view
@@ -37,7 +38,7 @@ from instrument.store import NumberNotCallable, Store
 __all__ = ["CallQueue"]
 
 
-class CallQueue(Coding, Supervision, Scheduling):
+class CallQueue(Coding, Supervision, Recording, Scheduling):
     """Telephone cases on one store, for the questionnaires ``interviews`` serves.
 
     :param store: the opened store.
