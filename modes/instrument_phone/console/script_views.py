@@ -30,6 +30,7 @@ from instrument.flask_support.form_state import BadFormState, FormState, FormSta
 from instrument.flask_support.step_forms import PageForm, problem_targets
 from instrument.interviews import Answers, InterviewInfo, Rejected, Seen, Shown, Stale, Unavailable
 from instrument_phone import MODE_NAME
+from instrument_phone.console.recording_views import consent_first
 from instrument_phone.console.script import jump_targets, notes_from, paradata, script_questions
 from instrument_phone.console.words import words
 
@@ -62,6 +63,8 @@ class ScriptViews:
         return shown
 
     def page(self, attempt_id: int) -> Any:
+        if (consent := consent_first(self.console, attempt_id)) is not None:
+            return consent  # the study records: the consent question comes first
         shown = self._shown(attempt_id)
         if not isinstance(shown, Shown):
             return shown

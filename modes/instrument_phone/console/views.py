@@ -349,11 +349,13 @@ def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
 
     :param telephony: the Twilio settings, or None when calls are dialled by hand.
     """
+    from instrument_phone.console.recording_views import RecordingViews
     from instrument_phone.console.script_views import ScriptViews
 
     queue = CallQueue(context.service.store, context.service, fieldwork_settings(context))
     console = Console(context, queue, telephony)
     script = ScriptViews(console)
+    recording = RecordingViews(console)
     bp = Blueprint(
         "console", __name__, template_folder="templates", static_folder="static",
         static_url_path="/static",
@@ -372,6 +374,8 @@ def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
         ("/attempt/<int:attempt_id>/script", "script", script.page, ["GET"]),
         ("/attempt/<int:attempt_id>/script", "answer", script.submit, ["POST"]),
         ("/attempt/<int:attempt_id>/earlier", "earlier", script.earlier, ["GET"]),
+        ("/attempt/<int:attempt_id>/recording", "recording", recording.page, ["GET"]),
+        ("/attempt/<int:attempt_id>/recording", "record_consent", recording.submit, ["POST"]),
     ]
     for rule, endpoint, view, methods in rules:
         bp.add_url_rule(rule, endpoint, view, methods=methods)

@@ -1,0 +1,388 @@
+"""Recording consent (issue 12): asked before the script, stored once, recording only after a yes.
+
+The store keeps one decision per call (SQLite and PostgreSQL): a second one,
+even keyed at the same moment from another tab, changes nothing. The console
+(Flask's test client, plain forms) shows the consent screen before the first
+script page of a call placed through Twilio where the study records (the
+flagship's fieldwork file turns recording on), and Twilio's REST API is the
+fake of tests/twilio_fake.py, which records every request the real SDK
+sends: ``Recordings.json`` must be asked for exactly once after a yes, and
+never after a no, never for a study that does not record, never for a call
+dialled by hand, never for a form without a valid CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from phone_console_helpers import Interviewer, add_case, console_app
+from test_web_support import FLAGSHIP, FakeClock, close_app
+from twilio_fake import API_HOST, FakeTwilioHttp
+
+from instrument.server.app import get_host
+from instrument.store import Store, migrate, open_store, resolve_url
+from instrument.store.engine import create_store_engine
+from tests.fieldwork_store_helpers import T0
+from tests.fieldwork_store_helpers import add_case as add_store_case
+from tests.store_fixtures import *
+
+ACCOUNT = "AC" + "0" * 31 + "1"
+TWILIO_ENV = {
+    "INSTRUMENT_TWILIO_ACCOUNT_SID": ACCOUNT,
+    "INSTRUMENT_TWILIO_AUTH_TOKEN": "0123456789abcdef" * 2,
+    "INSTRUMENT_TWILIO_CALLER_ID": "+442071234567",
+    "INSTRUMENT_PUBLIC_URL": "https://survey.example.org",
+}
+MY_PHONE = "+441632960999"
+SID = "CA" + "1" * 32
+
+
+# -- the store: one decision per call, on both databases ---------------------------------
+
+
+def _twilio_call(store: Store, case_id: str = "c-1", sid: str = SID) -> int:
+    add_store_case(store, case_id)
+    claim = store.claim_next_case("ivy", now=T0)
+    assert claim is not None
+    call_id = store.start_call(claim.attempt_id, number_rank=1, provider="twilio", now=T0)
+    store.set_call_sid(call_id, sid)
+    return call_id
+
+
+def test_a_calls_decision_is_stored_once_and_a_second_changes_nothing(store: Store) -> None:
+    call_id = _twilio_call(store)
+    call = store.get_call(call_id)
+    assert call is not None and call.recording is None and call.recording_at is None
+    assert store.latest_call(call.attempt_id) == call
+    first = store.set_call_recording(call_id, True, now=T0 + dt.timedelta(seconds=5))
+    assert (first.stored, first.consent, first.at) == (True, True, T0 + dt.timedelta(seconds=5))
+    again = store.set_call_recording(call_id, False, now=T0 + dt.timedelta(seconds=6))
+    assert (again.stored, again.consent, again.at) == (False, True, first.at)  # the first stands
+    assert store.set_recording_sid(call_id, "RE" + "2" * 32)
+    assert not store.set_recording_sid(call_id, "RE" + "3" * 32)  # one recording per call
+    call = store.get_call(call_id)
+    assert call is not None
+    assert (call.recording, call.recording_at, call.recording_sid) == (
+        True,
+        T0 + dt.timedelta(seconds=5),
+        "RE" + "2" * 32,
+    )
+    with pytest.raises(LookupError):
+        store.set_call_recording(call_id + 100, True, now=T0)
+    with pytest.raises(TypeError):
+        store.set_call_recording(call_id, "no", now=T0)  # type: ignore[arg-type]
+
+
+def test_a_no_keeps_no_recording(store: Store) -> None:
+    call_id = _twilio_call(store)
+    assert store.set_call_recording(call_id, False, now=T0).stored
+    assert not store.set_recording_sid(call_id, "RE" + "2" * 32)  # never after a no
+    call = store.get_call(call_id)
+    assert call is not None and call.recording is False and call.recording_sid is None
+
+
+def test_decisions_keyed_at_once_store_one(store: Store) -> None:
+    """Eight tabs key yes and no at the same moment: one decision is stored, the others see it."""
+    call_id = _twilio_call(store)
+    start = threading.Barrier(8)
+    results: list[Any] = []
+
+    def key(consent: bool) -> None:
+        start.wait()
+        results.append(store.set_call_recording(call_id, consent, now=T0))
+
+    threads = [threading.Thread(target=key, args=(i % 2 == 0,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 8
+    [winner] = [r for r in results if r.stored]
+    assert {r.consent for r in results} == {winner.consent}
+    call = store.get_call(call_id)
+    assert call is not None and call.recording is winner.consent
+
+
+def test_migration_0008_from_a_database_at_0007(database_url: str) -> None:
+    engine = create_store_engine(resolve_url(database_url))
+    try:
+        migrate.upgrade(engine, "0007_fieldwork")
+        with engine.connect() as connection:
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("calls")}
+        assert "recording" in columns and "recording_at" not in columns
+    finally:
+        engine.dispose()
+    with open_store(database_url) as store:  # migrates to head
+        assert migrate.current_revision(store.engine) == migrate.head_revision()
+        call_id = _twilio_call(store)
+        assert store.set_call_recording(call_id, True, now=T0).at == T0
+        with store.engine.begin() as connection:
+            from alembic import command
+
+            command.downgrade(migrate.alembic_config(connection=connection), "0007_fieldwork")
+        with store.engine.connect() as connection:
+            columns = {c["name"] for c in sa.inspect(connection).get_columns("calls")}
+            kept = connection.execute(sa.text("SELECT recording FROM calls")).scalar_one()
+        assert "recording_at" not in columns and "recording_sid" not in columns
+        assert kept in (True, 1)  # the decision itself (0007's column) survives
+
+
+# -- the console ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def twilio(monkeypatch: pytest.MonkeyPatch) -> FakeTwilioHttp:
+    """Twilio configured (the server reads it at start-up), its REST API the fake."""
+    for name, value in TWILIO_ENV.items():
+        monkeypatch.setenv(name, value)
+    return FakeTwilioHttp()
+
+
+def _app(url: str, clock: FakeClock, http: FakeTwilioHttp | None, *questionnaire: Path) -> Any:
+    config: dict[str, Any] = {} if http is None else {"TWILIO_HTTP_CLIENT": http}
+    if questionnaire:
+        config["QUESTIONNAIRES"] = [str(p) for p in questionnaire]
+    app = console_app(url, clock, **config)
+    add_case(app, "c1", clock)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: FakeClock, twilio: FakeTwilioHttp) -> Iterator[Any]:
+    """The flagship (its fieldwork file records, with a consent text) with Twilio configured."""
+    app = _app(f"sqlite:///{tmp_path / 'recording.db'}", clock, twilio)
+    yield app
+    close_app(app)
+
+
+def _dialled_through_twilio(app: Any, http: FakeTwilioHttp) -> tuple[Interviewer, int, str]:
+    """An interviewer on a Twilio call to case c1: (them, the call's id, Twilio's sid)."""
+    ivy = Interviewer(app)
+    ivy.sign_in()
+    ivy.post("/cati/console/phone", {"my_phone": MY_PHONE})
+    ivy.next_case()
+    ivy.post(ivy.attempt_path + "dial", {"rank": "1"})
+    [call] = get_host(app).store.calls_of("c1")
+    assert call.provider == "twilio" and call.provider_sid is not None
+    assert [r.path.rsplit("/", 1)[-1] for r in http.requests] == ["Calls.json"]
+    return ivy, call.id, call.provider_sid
+
+
+def _recordings(http: FakeTwilioHttp) -> list[Any]:
+    return [r for r in http.requests if r.path.endswith("/Recordings.json")]
+
+
+def _decision(app: Any) -> tuple[bool | None, dt.datetime | None, str | None]:
+    [call] = get_host(app).store.calls_of("c1")
+    return call.recording, call.recording_at, call.recording_sid
+
+
+def test_the_consent_screen_comes_first_and_a_yes_starts_the_recording(
+    app: Any, twilio: FakeTwilioHttp, clock: FakeClock
+) -> None:
+    ivy, call_id, sid = _dialled_through_twilio(app, twilio)
+    first = ivy.get(ivy.attempt_path + "script", follow=False)
+    assert first.status == 303 and first.location is not None
+    assert first.location.endswith(ivy.attempt_path + "recording")
+    page = ivy.get(ivy.attempt_path + "script")
+    assert page.status == 200 and page.title.startswith("Recording consent")
+    legend = page.tree.xpath("//form[@id='consent']//legend[contains(@class, 'readout')]")[0]
+    assert "Read out" in legend.text_content()
+    assert "this call is recorded so that we can check the quality" in legend.text_content()
+    keys = [
+        (i.get("value"), i.get("data-key")) for i in page.tree.xpath("//input[@name='consent']")
+    ]
+    assert keys == [("yes", "1"), ("no", "2")]
+    assert page.tree.xpath("//input[@name='call']/@value") == [str(call_id)]
+    assert _recordings(twilio) == []  # nothing recorded while the question is read out
+    assert _decision(app) == (None, None, None)
+
+    clock.advance(20)
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert "They agreed: the call is being recorded." in page.text()
+    assert page.tree.xpath("//form[@id='script']")  # on to the script's first page
+    [request] = _recordings(twilio)
+    assert request.method == "POST"
+    assert (
+        request.url
+        == f"https://{API_HOST}/2010-04-01/Accounts/{ACCOUNT}/Calls/{sid}/Recordings.json"
+    )
+    assert request.form == (("RecordingChannels", "dual"),)
+    assert request.auth == (ACCOUNT, TWILIO_ENV["INSTRUMENT_TWILIO_AUTH_TOKEN"])
+    recording, at, recording_sid = _decision(app)
+    assert recording is True and at == clock() and recording_sid is not None
+    assert recording_sid.startswith("RE")
+
+    # A double click or a second tab keying "no" a moment later changes nothing.
+    ivy.get(ivy.attempt_path + "recording")  # a page with the form's CSRF token
+    again = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "no"})
+    assert "had been keyed already" in again.text()
+    assert len(_recordings(twilio)) == 1 and _decision(app) == (True, at, recording_sid)
+    assert ivy.get(ivy.attempt_path + "script", follow=False).status == 200  # asked once
+
+
+def test_a_no_is_stored_and_nothing_is_recorded(app: Any, twilio: FakeTwilioHttp) -> None:
+    ivy, call_id, _sid = _dialled_through_twilio(app, twilio)
+    ivy.get(ivy.attempt_path + "script")
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "no"})
+    assert "They did not agree: the call is not recorded." in page.text()
+    assert page.tree.xpath("//form[@id='script']")
+    assert _recordings(twilio) == []
+    recording, at, recording_sid = _decision(app)
+    assert recording is False and at is not None and recording_sid is None
+    ivy.get(ivy.attempt_path + "recording")
+    ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert _recordings(twilio) == [] and _decision(app)[0] is False  # a later yes: still no
+
+
+def test_no_answer_keyed_asks_again_and_stores_nothing(app: Any, twilio: FakeTwilioHttp) -> None:
+    ivy, call_id, _sid = _dialled_through_twilio(app, twilio)
+    ivy.get(ivy.attempt_path + "recording")
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id)})
+    assert page.status == 422 and page.title.startswith("Error: Recording consent")
+    assert page.summary == [
+        ("#f-consent", "Key 1 if they agree to the recording or 2 if they do not")
+    ]
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "maybe"})
+    assert page.status == 422
+    assert _recordings(twilio) == [] and _decision(app) == (None, None, None)
+
+
+def test_a_form_without_a_valid_csrf_token_changes_nothing(
+    app: Any, twilio: FakeTwilioHttp
+) -> None:
+    ivy, call_id, _sid = _dialled_through_twilio(app, twilio)
+    ivy.get(ivy.attempt_path + "recording")
+    path = ivy.attempt_path + "recording"
+    missing = ivy.client.post(path, data={"call": str(call_id), "consent": "yes"})
+    tampered = ivy.client.post(
+        path, data={"call": str(call_id), "consent": "yes", "csrf_token": "IjAwMCI.forged.token"}
+    )
+    assert missing.status_code == 400 and tampered.status_code == 400
+    other = Interviewer(app, "sam")  # another staff member's own valid token, not this session's
+    other.sign_in()
+    foreign = ivy.client.post(
+        path,
+        data={"call": str(call_id), "consent": "yes", "csrf_token": other.page.csrf},  # type: ignore[union-attr]
+    )
+    assert foreign.status_code == 400
+    assert _recordings(twilio) == [] and _decision(app) == (None, None, None)
+
+
+def test_the_decision_stays_stored_when_twilio_will_not_record(
+    app: Any, twilio: FakeTwilioHttp
+) -> None:
+    ivy, call_id, sid = _dialled_through_twilio(app, twilio)
+    ivy.get(ivy.attempt_path + "recording")
+    del twilio.calls[sid]  # Twilio no longer knows the call: Recordings.json answers 404
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert "the recording could not start" in page.text()
+    assert page.tree.xpath("//form[@id='script']")
+    assert len(_recordings(twilio)) == 1
+    recording, at, recording_sid = _decision(app)
+    assert recording is True and at is not None and recording_sid is None
+
+
+def test_a_new_call_of_the_attempt_is_asked_again(
+    app: Any, twilio: FakeTwilioHttp, clock: FakeClock
+) -> None:
+    ivy, first_id, first_sid = _dialled_through_twilio(app, twilio)
+    ivy.get(ivy.attempt_path + "recording")
+    ivy.post(ivy.attempt_path + "recording", {"call": str(first_id), "consent": "no"})
+    store = get_host(app).store
+    store.record_call_event(  # the line dropped: Twilio's final callback
+        first_sid, event_key=f"{first_sid}:completed:3", status="completed", at=clock(),
+        payload={"CallSid": first_sid, "CallStatus": "completed", "CallDuration": "30"},
+        now=clock(),
+    )  # fmt: skip
+    ivy.get(ivy.attempt_path)
+    ivy.post(ivy.attempt_path + "dial", {"rank": "1"})
+    second = store.calls_of("c1")[-1]
+    assert second.id != first_id and second.provider_sid is not None
+    page = ivy.get(ivy.attempt_path + "script")
+    assert page.tree.xpath("//input[@name='call']/@value") == [str(second.id)]
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(second.id), "consent": "yes"})
+    [request] = _recordings(twilio)
+    assert request.path.endswith(f"/Calls/{second.provider_sid}/Recordings.json")
+    assert [c.recording for c in store.calls_of("c1")] == [False, True]
+
+
+def test_an_ended_call_or_a_stale_form_for_another_call_is_not_asked(
+    app: Any, twilio: FakeTwilioHttp, clock: FakeClock
+) -> None:
+    ivy, call_id, sid = _dialled_through_twilio(app, twilio)
+    ivy.get(ivy.attempt_path + "recording")
+    get_host(app).store.record_call_event(
+        sid, event_key=f"{sid}:completed:3", status="completed", at=clock(),
+        payload={"CallSid": sid, "CallStatus": "completed"}, now=clock(),
+    )  # fmt: skip
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert "nothing to ask about recording" in page.text()
+    assert page.tree.xpath("//form[@id='script']")  # the script, no consent screen
+    assert _recordings(twilio) == [] and _decision(app) == (None, None, None)
+    bogus = ivy.post(ivy.attempt_path + "recording", {"call": "999", "consent": "yes"})
+    assert bogus.status == 200 and _recordings(twilio) == []
+
+
+def test_a_study_that_does_not_record_is_never_asked(
+    tmp_path: Path, clock: FakeClock, twilio: FakeTwilioHttp
+) -> None:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    questionnaire = folder / FLAGSHIP.name
+    shutil.copyfile(FLAGSHIP, questionnaire)
+    (folder / f"{FLAGSHIP.stem}.fieldwork.yaml").write_text(
+        "telephony:\n  recording: false\n", encoding="utf-8"
+    )
+    app = _app(f"sqlite:///{tmp_path / 'norecord.db'}", clock, twilio, questionnaire)
+    try:
+        ivy, call_id, _sid = _dialled_through_twilio(app, twilio)
+        assert ivy.get(ivy.attempt_path + "script", follow=False).status == 200  # the script
+        shown = ivy.get(ivy.attempt_path + "recording", follow=False)
+        assert shown.status == 303 and (shown.location or "").endswith("script")
+        ivy.get(ivy.attempt_path + "script")
+        page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+        assert "nothing to ask about recording" in page.text()
+        assert _recordings(twilio) == [] and _decision(app) == (None, None, None)
+    finally:
+        close_app(app)
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["twilio-but-by-hand", "no-telephony"])
+def test_a_call_dialled_by_hand_is_never_asked(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, configured: bool
+) -> None:
+    http = FakeTwilioHttp()
+    if configured:
+        for name, value in TWILIO_ENV.items():
+            monkeypatch.setenv(name, value)
+    else:
+        for name in TWILIO_ENV:
+            monkeypatch.delenv(name, raising=False)
+    app = _app(f"sqlite:///{tmp_path / 'hand.db'}", clock, http)
+    try:
+        ivy = Interviewer(app)
+        ivy.sign_in()
+        ivy.next_case()  # no phone of their own given: dialled by hand
+        assert "by hand" in ivy.post(ivy.attempt_path + "dial", {"rank": "1"}).text()
+        [call] = get_host(app).store.calls_of("c1")
+        assert call.provider == "manual"
+        assert ivy.get(ivy.attempt_path + "script", follow=False).status == 200
+        ivy.get(ivy.attempt_path + "script")
+        page = ivy.post(ivy.attempt_path + "recording", {"call": str(call.id), "consent": "yes"})
+        assert page.tree.xpath("//form[@id='script']")
+        assert http.requests == [] and _decision(app) == (None, None, None)
+    finally:
+        close_app(app)
