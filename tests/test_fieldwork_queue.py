@@ -7,7 +7,7 @@ import multiprocessing
 import threading
 from collections import Counter
 
-import pytest
+import sqlalchemy as sa
 
 from instrument.store import Store, fieldwork_queue, open_store
 from tests.fieldwork_store_helpers import T0, Win, add_case, open_window
@@ -89,10 +89,7 @@ def _claim_until_empty(
         errors.append(exc)
 
 
-def test_more_candidates_are_read_when_the_first_are_not_diallable(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(fieldwork_queue, "CANDIDATES", 2)
+def test_cases_that_cannot_be_dialled_are_passed_over(store: Store) -> None:
     for n in range(1, 7):
         add_case(store, f"c-{n}", priority=10 - n)  # c-1 first
     for n in range(1, 6):
@@ -102,12 +99,8 @@ def test_more_candidates_are_read_when_the_first_are_not_diallable(
     assert store.claim_next_case("ivy", now=T0) is None
 
 
-@pytest.mark.parametrize("candidates", [fieldwork_queue.CANDIDATES, 2])
-def test_many_interviewers_at_once_never_get_the_same_case(
-    store: Store, database_url: str, candidates: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """16 threads with their own stores; with 2 candidates, most claims find them taken and read more."""
-    monkeypatch.setattr(fieldwork_queue, "CANDIDATES", candidates)
+def test_many_interviewers_at_once_never_get_the_same_case(store: Store, database_url: str) -> None:
+    """16 threads with their own stores, all walking the queue's index to its first free case."""
     cases, threads = 200, 16
     for n in range(cases):
         add_case(store, f"c-{n}", priority=n % 3)
@@ -186,3 +179,40 @@ def test_one_interviewer_pressing_next_case_at_once_holds_one_case(
     held = [n for n in range(10) if store.queue_row(f"c-{n}")["held_by"] == "ivy"]  # type: ignore[index]
     assert len(held) == 1
     assert store.claim_next_case("una", now=T0, resume=True).case_id != got[0][0]  # type: ignore[union-attr]
+
+
+def test_next_case_walks_the_queue_index_and_sorts_nothing(store: Store) -> None:
+    """Both planners run "next case" down ix_case_queue_order (the indexed expression and the
+    partial index's condition match the query's), stopping at the first case, never sorting.
+
+    Without the index (or with the expression spelled differently) PostgreSQL sorts every free
+    case below the row lock on each press, and SQLite builds a temporary b-tree to sort.
+    """
+    from instrument.store.case_import import ImportedCase
+
+    sample = [
+        ImportedCase(f"p-{n:04d}", {"region": 1}, numbers=(f"+44207946{n:04d}",), priority=n % 3)
+        for n in range(1500)
+    ]
+    store.import_cases("mini", sample, now=T0)
+    with store.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE case_queue SET window_start = :s, window_end = :e, window_kind = 'normal'"
+            ),
+            {"s": T0 - dt.timedelta(hours=1), "e": T0 + dt.timedelta(hours=8)},
+        )
+        if store.dialect == "postgresql":
+            connection.exec_driver_sql("ANALYZE case_queue")
+    statement = fieldwork_queue.first_free_case("ivy", T0, store.dialect)
+    # bound as "next case" binds them (literals would hide a bound value in the ordering)
+    compiled = statement.compile(dialect=store.engine.dialect)
+    params: object = compiled.params
+    if compiled.positiontup is not None:
+        params = tuple(str(compiled.params[name]) for name in compiled.positiontup)
+    prefix = "EXPLAIN " if store.dialect == "postgresql" else "EXPLAIN QUERY PLAN "
+    with store.engine.connect() as connection:
+        rows = connection.exec_driver_sql(prefix + compiled.string, params).all()  # type: ignore[arg-type]
+    plan = "\n".join(str(row[-1]) for row in rows)
+    assert "ix_case_queue_order" in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan

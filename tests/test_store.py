@@ -56,6 +56,9 @@ def _new_interview(store: Store, **kwargs):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------- migrations
 
 
+@pytest.mark.filterwarnings(
+    "ignore:autogenerate skipping metadata-specified expression-based index"
+)
 def test_migrations_from_empty_give_exactly_the_schema(database_url: str) -> None:
     engine = create_store_engine(resolve_url(database_url))
     try:
@@ -66,7 +69,23 @@ def test_migrations_from_empty_give_exactly_the_schema(database_url: str) -> Non
             tables = set(sa.inspect(connection).get_table_names())
             # Autogenerate finds nothing to change: the migrations build schema.py exactly.
             differences = compare_metadata(MigrationContext.configure(connection), metadata)
+            indexes = set(
+                connection.exec_driver_sql(
+                    "SELECT indexname FROM pg_indexes"
+                    if engine.dialect.name == "postgresql"
+                    else "SELECT name FROM sqlite_master WHERE type = 'index'"
+                ).scalars()
+            )
         assert tables == set(metadata.tables) | {"alembic_version"}
+        # Alembic cannot compare an index on an expression (it says so): on PostgreSQL it
+        # reports it as removed and added, on SQLite it skips it. That it exists is checked
+        # here; that the planner matches it to "next case" is tests/test_fieldwork_queue.py's.
+        expression_indexes = {"ix_case_queue_order"}
+        assert expression_indexes <= indexes
+        differences = [
+            d for d in differences
+            if not (d[0] in ("add_index", "remove_index") and d[1].name in expression_indexes)
+        ]  # fmt: skip
         assert differences == []
         migrate.upgrade(engine)  # a second upgrade is a no-op
         assert migrate.current_revision(engine) == migrate.head_revision()

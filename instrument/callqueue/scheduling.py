@@ -38,6 +38,12 @@ RENEW_BATCH = 200
 """Ended windows renewed per "next case" at most: the morning after, when every window of the
 evening before has ended, the work is spread over the first presses instead of one long one."""
 
+SWEEP_EVERY = dt.timedelta(seconds=5)
+"""How long a process goes between looking for stale holds and ended windows when it last found
+no backlog. Looking costs two or three indexed reads; done on every press by fifty interviewers
+it was a good part of what "next case" cost, and a window that ended a few seconds ago only
+means its case waits those seconds (it is not callable meanwhile, never wrongly callable)."""
+
 SYSTEM_ACTOR = "system"
 """Who the audit log names for what the service did on its own (a stale hold released)."""
 
@@ -55,6 +61,22 @@ class Scheduling:
     store: Store
     settings_for: Callable[[str], FieldworkSettings]
     _questionnaires: dict[str, str]
+    _swept_at: dt.datetime | None = None
+
+    def keep_windows_true(self, now: dt.datetime) -> None:
+        """Release stale holds and renew ended windows, unless this process did so a moment ago.
+
+        Skipped for :data:`SWEEP_EVERY` after a sweep that left nothing behind;
+        while a backlog lasts (the morning after, a full batch of ended windows)
+        every call sweeps, as does any call whose clock is earlier than the last
+        sweep's (tests, or the clock set back).
+        """
+        last = self._swept_at
+        if last is not None and last <= now < last + SWEEP_EVERY:
+            return
+        self.release_stale_holds(now)
+        renewed = self.renew_ended_windows(now)
+        self._swept_at = None if len(renewed) >= RENEW_BATCH else now
 
     def _questionnaire_of(self, case_id: str) -> str:
         """The case's questionnaire (kept: a case never moves to another questionnaire)."""
@@ -68,6 +90,15 @@ class Scheduling:
             self._questionnaires.clear()
         self._questionnaires[case_id] = case.questionnaire_id
         return case.questionnaire_id
+
+    def _remember_questionnaire(self, case_id: str, questionnaire_id: str | None) -> str:
+        """The case's questionnaire, kept when the store gave it with the case (a claim does)."""
+        if questionnaire_id is None:
+            return self._questionnaire_of(case_id)
+        if len(self._questionnaires) >= _KEPT_CASES:
+            self._questionnaires.clear()
+        self._questionnaires[case_id] = questionnaire_id
+        return questionnaire_id
 
     def _dialled_rank(self, case_id: str, attempt_id: int) -> int:
         """The first number an attempt dialled (rank 1 when it dialled none), as the store's facts count it."""

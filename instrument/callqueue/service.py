@@ -64,33 +64,18 @@ class CallQueue(Coding, Supervision, Recording, Scheduling):
     def next_case(self, interviewer: str, *, now: dt.datetime) -> Claimed | NoCase:
         """Hand ``interviewer`` the case to call now, opening an attempt on it.
 
-        Stale holds are released and ended windows renewed first. An
-        interviewer who already holds a case gets it back (a refresh or a
-        double press never leaves a second case held).
+        Stale holds are released and ended windows renewed first (see
+        :meth:`keep_windows_true`). An interviewer who already holds a case gets
+        it back (a refresh or a double press never leaves a second case held).
         """
-        holds = self.release_stale_holds(now)
-        self.renew_ended_windows(now)
-        mine = [h for h in holds if h.held_by == interviewer and h.attempt_id is not None]
-        if mine:
-            row = self.store.queue_row(mine[0].case_id)
-            if row is not None and row["held_attempt_id"] == mine[0].attempt_id:
-                return Claimed(
-                    case_id=mine[0].case_id,
-                    attempt_id=int(mine[0].attempt_id),  # type: ignore[arg-type]
-                    questionnaire_id=self._questionnaire_of(mine[0].case_id),
-                    window_kind=row["window_kind"],  # type: ignore[arg-type]
-                    zone=str(row["zone"]),
-                    language=row["language"],  # type: ignore[arg-type]
-                    attempts=int(row["attempts"]),  # type: ignore[call-overload]
-                    resumed=True,
-                )
+        self.keep_windows_true(now)
         claim = self.store.claim_next_case(interviewer, now=now, resume=True)
         if claim is None:
             return NoCase("no case may be called now: none is due, or all are held or resting")
         return Claimed(
             case_id=claim.case_id,
             attempt_id=claim.attempt_id,
-            questionnaire_id=self._questionnaire_of(claim.case_id),
+            questionnaire_id=self._remember_questionnaire(claim.case_id, claim.questionnaire_id),
             window_kind=claim.window_kind,
             zone=claim.zone,
             language=claim.language,

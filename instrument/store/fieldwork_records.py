@@ -111,6 +111,7 @@ class Claim:
     disposition: str | None
     attempts: int  # attempts on the case, this one included
     resumed: bool = False  # the interviewer already held it: its open attempt, not a new one
+    questionnaire_id: str | None = None  # read with the case, so the caller need not read it again
 
 
 @dataclass(frozen=True, slots=True)

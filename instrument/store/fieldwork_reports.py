@@ -133,21 +133,30 @@ class FieldworkReports(StoreBase):
         return None if row is None else AttemptRecord(**row._asdict())
 
     def ended_windows(self, now: dt.datetime, *, limit: int = 500) -> list[str]:
-        """Cases neither final nor held whose window has ended (or that never had one)."""
+        """Cases neither final nor held whose window has ended (or that never had one).
+
+        Two range reads of ``ix_case_queue_ended`` (ended, then never set)
+        rather than one ``OR``, which would walk past every window still open.
+        """
         now = utc(now)
+        free = (case_queue.c.final.is_(False), case_queue.c.held_by.is_(None))
         with self._transaction() as connection:
-            return list(
+            ended = list(
                 connection.scalars(
                     sa.select(case_queue.c.case_id)
-                    .where(
-                        case_queue.c.final.is_(False),
-                        case_queue.c.held_by.is_(None),
-                        sa.or_(case_queue.c.window_end.is_(None), case_queue.c.window_end <= now),
-                    )
+                    .where(*free, case_queue.c.window_end <= now)
                     .order_by(case_queue.c.window_end, case_queue.c.case_id)
                     .limit(limit)
                 )
             )
+            if len(ended) < limit:
+                ended += connection.scalars(
+                    sa.select(case_queue.c.case_id)
+                    .where(*free, case_queue.c.window_end.is_(None))
+                    .order_by(case_queue.c.case_id)
+                    .limit(limit - len(ended))
+                )
+        return ended
 
     def renew_windows(self, renewals: Sequence[Renewal], *, now: dt.datetime) -> None:
         """Set free cases' next windows where each window still ends at ``expected_end``.

@@ -342,7 +342,45 @@ case_queue = sa.Table(
         "window_kind IS NULL OR window_kind IN (" + ", ".join(f"'{k}'" for k in WINDOW_KINDS) + ")",
         name="window_kind",
     ),
-    sa.Index("ix_case_queue_ready", "final", "held_by", "window_start"),
+)
+
+QUEUE_KIND_ORDER = sa.case(
+    (case_queue.c.window_kind == sa.literal_column("'hard'"), sa.literal_column("0")),
+    (case_queue.c.window_kind == sa.literal_column("'soft'"), sa.literal_column("1")),
+    else_=sa.literal_column("2"),
+)
+"""Due hard appointments first, then soft ones, then the rest. Written with literals, not bound
+parameters, so that "next case" spells it exactly as the index below does and the planner uses
+the index (PostgreSQL and SQLite both match an indexed expression by its text)."""
+
+QUEUE_ORDER = (
+    QUEUE_KIND_ORDER,
+    case_queue.c.priority.desc(),
+    case_queue.c.window_start,
+    case_queue.c.case_id,
+)
+"""The order "next case" hands cases out in: appointments, priority, the earliest window."""
+
+_FREE = sa.and_(case_queue.c.final.is_(False), case_queue.c.held_by.is_(None))
+
+# "Next case" walks the free cases in queue order and takes the first callable one it can
+# lock: with this index that is a walk down a b-tree that stops at the first hit, not a sort
+# of the whole sample on every press.
+sa.Index("ix_case_queue_order", *QUEUE_ORDER, postgresql_where=_FREE, sqlite_where=_FREE)
+# Held cases (about one per interviewer at work): an interviewer's own hold, the stale ones.
+sa.Index(
+    "ix_case_queue_held",
+    case_queue.c.held_by,
+    postgresql_where=case_queue.c.held_by.is_not(None),
+    sqlite_where=case_queue.c.held_by.is_not(None),
+)
+# Free cases whose window has ended (or was never set), for the window renewals.
+sa.Index(
+    "ix_case_queue_ended",
+    case_queue.c.window_end,
+    case_queue.c.case_id,
+    postgresql_where=_FREE,
+    sqlite_where=_FREE,
 )
 
 attempts = sa.Table(
