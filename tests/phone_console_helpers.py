@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from staff_passwords import CHEAP
 from test_web_support import FLAGSHIP, FakeClock, Page, make_app
 
 from instrument.server.app import get_host
@@ -31,9 +32,11 @@ PRELOAD = {"profile_n_children": 2, "profile_age_band": 2, "profile_lone_parent"
 
 
 def console_app(database_url: str, clock: FakeClock, **config: Any) -> Any:
-    """The app serving the flagship, with an interviewer, a supervisor and a researcher."""
+    """The app serving the flagship, with an interviewer, a supervisor and a researcher
+    (passwords hashed at a cheap but real cost: tests/staff_passwords.py)."""
     app = make_app(database_url, clock, FLAGSHIP, **config)
     store = get_host(app).store
+    store.set_password_cost(CHEAP, testing=True)
     store.create_staff_user(INTERVIEWER, PASSWORD, role="interviewer")
     store.create_staff_user("sam", PASSWORD, role="supervisor")
     store.create_staff_user("rita", PASSWORD, role="researcher")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from phone_supervisor_helpers import PASSWORD, add_staff, make_history
+from staff_passwords import CHEAP
 from test_browser import Axe, browser, new_context, serve  # noqa: F401 (browser: a fixture)
 from test_web_support import MINI
 
@@ -25,6 +26,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     """tests/data/mini.yaml on a real port, with staff and a fieldwork history made on 1 May."""
     running = serve(tmp_path_factory, MINI)
     base, app = next(running)
+    get_host(app).store.set_password_cost(CHEAP, testing=True)  # a real hash, only cheap
     add_staff(app)
     make_history(app, T0)
     try:

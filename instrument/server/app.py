@@ -79,6 +79,9 @@ DEFAULTS: dict[str, Any] = {
     "THEME_DIR": None,  # templates/ and static/ (theme.css) that override the built-ins
     "CLOCK": None,  # a callable returning the current UTC time (tests)
     "STORE": None,  # an already opened Store (tests, embedding)
+    # scrypt cost of new staff password hashes (a PasswordCost); None: the strong default.
+    # Weaker than that only with TESTING: a test suite's cheap but real hash.
+    "STAFF_PASSWORD_COST": None,
     "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
     "MAX_CONTENT_LENGTH": 256 * 1024,
 }
@@ -132,6 +135,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     pm = get_plugin_manager()
     facade = PluginFacade(pm)
     store = app.config.get("STORE") or open_store(app.config.get("DATABASE_URL"))
+    if app.config.get("STAFF_PASSWORD_COST") is not None:
+        store.set_password_cost(app.config["STAFF_PASSWORD_COST"], testing=app.config["TESTING"])
     modes = facade.modes()
     surveys = Surveys.serve(
         store,

@@ -1,30 +1,34 @@
 """Staff accounts: the research team who sign into the staff area.
 
-Passwords are stored only as salted scrypt hashes (:mod:`instrument.store.passwords`).
-A login costs the same hashing time whether or not the account exists, so
-timing does not tell which usernames do. Changing an account's password or
-disabling it ends every session it has open (:mod:`instrument.store.staff_sessions`).
+Passwords are stored only as salted scrypt hashes (:mod:`instrument.store.passwords`),
+made at the store's ``password_cost`` (:data:`~instrument.store.passwords.STRONG`
+unless set; test suites set a cheap one). A login costs the same hashing time
+whether or not the account exists, so timing does not tell which usernames do.
+Changing an account's password or disabling it ends every session it has open
+(:mod:`instrument.store.staff_sessions`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Final
+from typing import Any
 
 import sqlalchemy as sa
 
 from instrument.store.nul import NUL, refuse_nul
-from instrument.store.passwords import hash_password, verify_password
+from instrument.store.passwords import (
+    STRONG,
+    PasswordCost,
+    hash_password,
+    unmatchable_hash,
+    verify_password,
+)
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import StaffUser
 from instrument.store.schema import STAFF_ROLES, staff_sessions, staff_users
 from instrument.store.staff_sessions import close_sessions, staff_user_columns
 
 __all__ = ["StaffAccounts"]
-
-# Verified against when the username is unknown or disabled, so that a login
-# takes as long whether or not the account exists. It matches no password.
-_DUMMY_HASH: Final = "scrypt$131072$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43
 
 
 def _sessions_of(username: str) -> sa.ColumnElement[bool]:
@@ -35,6 +39,23 @@ def _sessions_of(username: str) -> sa.ColumnElement[bool]:
 
 class StaffAccounts(StoreBase):
     """Creating, reading, verifying, disabling and re-keying staff accounts."""
+
+    password_cost: PasswordCost = STRONG
+    """The scrypt cost of new password hashes (:meth:`set_password_cost` changes it)."""
+
+    def set_password_cost(self, cost: PasswordCost, *, testing: bool = False) -> None:
+        """Hash this store's new staff passwords at ``cost`` (the app's ``STAFF_PASSWORD_COST``).
+
+        A cost weaker than :data:`~instrument.store.passwords.STRONG` is refused
+        (ValueError) unless ``testing``: it is there to make test suites fast
+        with a real but cheap hash, and a test configuration copied to a
+        server must not weaken its staff's passwords.
+        """
+        if not isinstance(cost, PasswordCost):
+            raise TypeError(f"a password cost is a PasswordCost, not {type(cost).__name__}")
+        if cost.weaker_than(STRONG) and not testing:
+            raise ValueError("a password cost weaker than the strong default is for tests only")
+        self.password_cost = cost
 
     def create_staff_user(
         self,
@@ -54,7 +75,7 @@ class StaffAccounts(StoreBase):
         if not username or not password:
             raise ValueError("a staff user needs a username and a password")
         refuse_nul("staff user name", username)
-        password_hash = hash_password(password)
+        password_hash = hash_password(password, self.password_cost)
         try:
             with self._transaction(write=True) as connection:
                 connection.execute(
@@ -93,7 +114,8 @@ class StaffAccounts(StoreBase):
         """
         row = self._staff_row(username, with_hash=True)
         if row is None or row.disabled:
-            verify_password(password, _DUMMY_HASH)
+            # as long as a real account's check: no password matches this one
+            verify_password(password, unmatchable_hash(self.password_cost))
             return None
         if not verify_password(password, row.password_hash):
             return None
@@ -139,7 +161,8 @@ class StaffAccounts(StoreBase):
             raise ValueError("a password cannot be empty")
         if NUL in username:
             raise LookupError(f"no staff user {username!r}")
-        password_hash = hash_password(password)  # before the write lock: it takes a while
+        # before the write lock: it takes a while
+        password_hash = hash_password(password, self.password_cost)
         with self._transaction(write=True) as connection:
             updated = connection.execute(
                 staff_users.update()
