@@ -1,25 +1,58 @@
-"""The fieldwork audit log: who changed a case's outcome, when, from what to what, and why.
+"""The fieldwork audit log, and the supervisor's changes that write to it.
 
-Supervisors may correct an outcome or release a case; each such change, and
-each coded attempt, leaves a row in ``fieldwork_audit``. The log holds
-outcomes and interviewer names, never numbers or respondents' names, so it is
-kept when a case is withdrawn.
+Supervisors may correct an outcome, release a case or keep it for an
+interviewer; each such change, and each coded attempt, leaves a row in
+``fieldwork_audit``. The log holds outcomes and interviewer names, never
+numbers or respondents' names, so it is kept when a case is withdrawn.
+
+A supervisor's change acts on the case as a page showed it. Each change is
+given the case's *version* (:meth:`FieldworkAudit.supervised_case`) and is
+applied, with its audit entries, in one transaction that first locks the
+case's queue row and reads the version again: a different version raises
+:class:`CaseChanged` and nothing is written. So a form sent twice, from two
+tabs or to two server processes, acts once, whichever process gets it: the
+first change moves the version (it writes an audit entry) before the second
+can read it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
+from instrument.store.fieldwork_calls import end_manual_calls
+from instrument.store.fieldwork_queue import window_values
+from instrument.store.fieldwork_records import WindowLike
 from instrument.store.nul import refuse_nul, refuse_nul_in_json
 from instrument.store.plumbing import StoreBase, utc
-from instrument.store.schema import case_queue, fieldwork_audit
+from instrument.store.records import StoreError
+from instrument.store.schema import attempts, case_queue, fieldwork_audit
 
-__all__ = ["AuditEntry", "FieldworkAudit", "write_audit"]
+__all__ = [
+    "AuditEntry",
+    "AuditPage",
+    "CaseChanged",
+    "FieldworkAudit",
+    "SupervisedCase",
+    "write_audit",
+]
+
+AUDIT_PAGE_MAX: Final = 500
+"""The most audit entries one page may ask for."""
+
+
+class CaseChanged(StoreError):
+    """A supervisor's change was refused: the case is no longer at the version it was made for.
+
+    It was coded, claimed, released or changed by someone else (or by the same
+    form sent before) since its version was read; nothing was written.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +65,33 @@ class AuditEntry:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """Audit entries newest first; ``older``: pass as ``before`` for the next page (None: no more)."""
+
+    entries: tuple[AuditEntry, ...]
+    older: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisedCase:
+    """A case's queue row as a supervisor's change acts on it, with its ``version``.
+
+    The version is a short digest of what such a change depends on (outcome,
+    final, who holds it and by which attempt, whom its window is kept for) and
+    of the newest audit entry, so any coding, release or correction changes
+    it, and so does any claim (a new attempt id).
+    """
+
+    case_id: str
+    disposition: str | None
+    final: bool
+    held_by: str | None
+    held_attempt_id: int | None
+    window_interviewer: str | None
+    version: str
 
 
 def write_audit(
@@ -103,6 +163,31 @@ class FieldworkAudit(StoreBase):
             ).all()
         return [AuditEntry(**row._asdict()) for row in rows]
 
+    def audit_page(
+        self, case_id: str | None = None, *, before: int | None = None, limit: int = 50
+    ) -> AuditPage:
+        """Up to ``limit`` audit entries (one case's, or all), newest first, older than ``before``.
+
+        Paged by entry id (keyset), so a page stays right while entries are
+        added: the next page starts where this one ended, not at an offset.
+        """
+        if not 1 <= limit <= AUDIT_PAGE_MAX:
+            raise ValueError(f"an audit page holds 1 to {AUDIT_PAGE_MAX} entries, not {limit}")
+        query = sa.select(fieldwork_audit).order_by(fieldwork_audit.c.id.desc()).limit(limit + 1)
+        if case_id is not None:
+            query = query.where(fieldwork_audit.c.case_id == case_id)
+        if before is not None:
+            query = query.where(fieldwork_audit.c.id < before)
+        with self._transaction() as connection:
+            rows = connection.execute(query).all()
+        entries = tuple(AuditEntry(**row._asdict()) for row in rows[:limit])
+        return AuditPage(entries, entries[-1].id if len(rows) > limit else None)
+
+    def supervised_case(self, case_id: str) -> SupervisedCase | None:
+        """The case as a supervisor's change acts on it, with its version; None if not queued."""
+        with self._transaction() as connection:
+            return _supervised(connection, case_id, lock=False)
+
     def change_disposition(
         self,
         case_id: str,
@@ -112,24 +197,20 @@ class FieldworkAudit(StoreBase):
         actor: str,
         final: bool | None = None,
         now: dt.datetime | None = None,
+        expected: str | None = None,
     ) -> None:
         """A supervisor sets a case's outcome (and, given, whether it is final), with a reason.
 
         The old and new values go to the audit log in the same transaction.
-        ValueError without a reason; LookupError for a case not in the queue.
+        ValueError without a reason; LookupError for a case not in the queue;
+        :class:`CaseChanged` when ``expected`` is given and the case's version
+        is no longer that.
         """
-        if not reason or not reason.strip():
-            raise ValueError("changing an outcome needs a reason (it is kept in the audit log)")
+        _need_reason(reason)
         refuse_nul("disposition", disposition)
         now = utc(now)
         with self._transaction(write=True) as connection:
-            row = connection.execute(
-                sa.select(case_queue.c.disposition, case_queue.c.final)
-                .where(case_queue.c.case_id == case_id)
-                .with_for_update()
-            ).one_or_none()
-            if row is None:
-                raise LookupError(f"case {case_id!r} is not in the call queue")
+            row = _locked(connection, case_id, expected)
             new_final = row.final if final is None else final
             connection.execute(
                 case_queue.update()
@@ -146,3 +227,176 @@ class FieldworkAudit(StoreBase):
                 after={"disposition": disposition, "final": new_final},
                 reason=reason,
             )
+
+    def release_case(
+        self,
+        case_id: str,
+        *,
+        expected: str,
+        disposition: str,
+        window: WindowLike | None,
+        actor: str,
+        reason: str,
+        now: dt.datetime | None = None,
+    ) -> bool:
+        """A supervisor frees a held case: its open attempt is coded ``disposition``, its next
+        window set to ``window`` (None: final), audited, in one transaction.
+
+        False (nothing written) when nobody holds it; :class:`CaseChanged` when
+        its version is no longer ``expected``.
+        """
+        _need_reason(reason)
+        refuse_nul("disposition", disposition)
+        now = utc(now)
+        with self._transaction(write=True) as connection:
+            row = _locked(connection, case_id, expected)
+            if row.held_by is None:
+                return False
+            _free_hold(connection, row, disposition, window, now)
+            write_audit(
+                connection,
+                at=now,
+                actor=actor,
+                action="release",
+                case_id=case_id,
+                before={"held_by": row.held_by, "attempt_id": row.held_attempt_id},
+                after={"held_by": None, "disposition": disposition},
+                reason=reason,
+            )
+        return True
+
+    def reserve_case(
+        self,
+        case_id: str,
+        *,
+        expected: str,
+        window: WindowLike,
+        release_as: str,
+        actor: str,
+        reason: str,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """A supervisor keeps the case's next ``window`` for ``window.interviewer``, in one
+        transaction: whoever holds it is released first (the open attempt coded
+        ``release_as``, audited as a release), then the window is set and audited.
+
+        :class:`CaseChanged` when its version is no longer ``expected``.
+        """
+        _need_reason(reason)
+        interviewer = getattr(window, "interviewer", None)
+        if not interviewer:
+            raise ValueError("a kept window names the interviewer it is kept for")
+        now = utc(now)
+        with self._transaction(write=True) as connection:
+            row = _locked(connection, case_id, expected)
+            if row.held_by is not None:
+                _free_hold(connection, row, release_as, window, now)
+                write_audit(
+                    connection,
+                    at=now,
+                    actor=actor,
+                    action="release",
+                    case_id=case_id,
+                    before={"held_by": row.held_by, "attempt_id": row.held_attempt_id},
+                    after={"held_by": None, "disposition": release_as},
+                    reason=f"reassigned: {reason}",
+                )
+            else:
+                connection.execute(
+                    case_queue.update()
+                    .where(case_queue.c.case_id == case_id)
+                    .values(**window_values(window), updated_at=now)
+                )
+            write_audit(
+                connection,
+                at=now,
+                actor=actor,
+                action="reassign",
+                case_id=case_id,
+                before={"window_interviewer": row.window_interviewer},
+                after={"window_interviewer": interviewer, "window_start": window.start.isoformat()},
+                reason=reason,
+            )
+
+
+def _need_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise ValueError("a supervisor's change needs a reason (it is kept in the audit log)")
+
+
+_SUPERVISED_COLUMNS: Final = (
+    case_queue.c.case_id,
+    case_queue.c.disposition,
+    case_queue.c.final,
+    case_queue.c.held_by,
+    case_queue.c.held_attempt_id,
+    case_queue.c.window_interviewer,
+)
+
+
+def _supervised(connection: sa.Connection, case_id: str, *, lock: bool) -> SupervisedCase | None:
+    """Read the case's row (locked for the rest of the transaction with ``lock``) and version.
+
+    The newest audit id is read after the lock is held: on PostgreSQL each
+    statement sees what was committed before it began, so a change that
+    committed while this one waited for the lock is seen.
+    """
+    query = sa.select(*_SUPERVISED_COLUMNS).where(case_queue.c.case_id == case_id)
+    row = connection.execute(query.with_for_update() if lock else query).one_or_none()
+    if row is None:
+        return None
+    newest = connection.execute(
+        sa.select(sa.func.max(fieldwork_audit.c.id)).where(fieldwork_audit.c.case_id == case_id)
+    ).scalar_one()
+    seen = [row.disposition, row.final, row.held_by, row.held_attempt_id, row.window_interviewer]
+    digest = hashlib.sha256(json.dumps([*seen, newest]).encode()).hexdigest()[:16]
+    return SupervisedCase(
+        case_id=row.case_id,
+        disposition=row.disposition,
+        final=row.final,
+        held_by=row.held_by,
+        held_attempt_id=row.held_attempt_id,
+        window_interviewer=row.window_interviewer,
+        version=digest,
+    )
+
+
+def _locked(connection: sa.Connection, case_id: str, expected: str | None) -> SupervisedCase:
+    """The case's row, locked; LookupError if not queued, CaseChanged if not at ``expected``."""
+    found = _supervised(connection, case_id, lock=True)
+    if found is None:
+        raise LookupError(f"case {case_id!r} is not in the call queue")
+    if expected is not None and found.version != expected:
+        raise CaseChanged(f"case {case_id!r} changed since it was read; nothing was changed")
+    return found
+
+
+def _free_hold(
+    connection: sa.Connection,
+    row: SupervisedCase,
+    disposition: str,
+    window: WindowLike | None,
+    now: dt.datetime,
+) -> None:
+    """Free the locked, held case and code its open attempt (the columns
+    :meth:`~instrument.store.fieldwork_queue.Queue.release_hold` sets)."""
+    connection.execute(
+        case_queue.update()
+        .where(case_queue.c.case_id == row.case_id)
+        .values(
+            held_by=None,
+            held_since=None,
+            held_attempt_id=None,
+            disposition=disposition,
+            final=window is None,
+            **window_values(window),
+            updated_at=now,
+        )
+    )
+    if row.held_attempt_id is not None:
+        connection.execute(
+            attempts.update()
+            .where(attempts.c.id == row.held_attempt_id, attempts.c.ended_at.is_(None))
+            .values(ended_at=now, disposition=disposition)
+        )
+        end_manual_calls(connection, row.held_attempt_id, now)

@@ -62,6 +62,8 @@ class QueuedCase:
     window_kind: str | None
     attempts: int
     override: str | None
+    window_interviewer: str | None = None
+    """Whom the window is kept for (a supervisor's reassignment); None: anyone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,4 +373,5 @@ def _queued(
         window_kind=row.window_kind,
         attempts=row.attempts,
         override=override,
+        window_interviewer=row.window_interviewer,
     )
