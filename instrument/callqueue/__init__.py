@@ -29,7 +29,14 @@ from instrument.callqueue.recording import (
     Recorder,
 )
 from instrument.callqueue.service import CallQueue
-from instrument.callqueue.supervisor import CALL_RECORD_COLUMNS
+from instrument.callqueue.supervisor import (
+    CALL_RECORD_COLUMNS,
+    AuditEntry,
+    AuditPage,
+    CaseChanged,
+    CaseList,
+    CaseSummary,
+)
 from instrument.callqueue.views import (
     AppointmentView,
     AttemptView,
@@ -45,9 +52,14 @@ __all__ = [
     "AppointmentRequest",
     "AppointmentView",
     "AttemptView",
+    "AuditEntry",
+    "AuditPage",
     "CallPlaced",
     "CallQueue",
     "CallView",
+    "CaseChanged",
+    "CaseList",
+    "CaseSummary",
     "CaseView",
     "Claimed",
     "Coded",

@@ -8,6 +8,20 @@ can never drift from what interviewers coded; a supervisor's correction
 stands until the case is called again. The call records CSV names numbers by
 rank and leaves out names, numbers and interviewers' notes (a note may name
 the respondent).
+
+A case's current outcome is decided in one place, :meth:`Supervision._current`
+(a supervisor's correction, else the rules' verdict from the case's whole
+history); the overview's counts, the rates and the case list all use it, so a
+count and the list behind it cannot disagree. The supervisor's pages read the
+case list and the audit log here, never from the store.
+
+Each change (release, reassign, change of outcome) may be given the case's
+``expected`` version (:meth:`Supervision.case_version`, put in the page's
+form): the store applies the change, with its audit entries, only if the case
+is still at that version, in one transaction, else :class:`CaseChanged` and
+nothing is written. So a form sent twice acts once even when the two copies
+reach two server processes. Without ``expected`` the change applies to the
+case as it stands when it is made (read again if it moved meanwhile).
 """
 
 from __future__ import annotations
@@ -15,8 +29,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TextIO
 
 from instrument.callqueue.outcomes import InterviewerStats, Overview
 from instrument.callqueue.scheduling import HOLD_EXPIRED, with_attempt
@@ -30,9 +45,19 @@ from instrument.fieldwork import (
 from instrument.fieldwork import rates as aapor_rates
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.store import Store
+from instrument.store.fieldwork_audit import AuditEntry, AuditPage, CaseChanged, SupervisedCase
 from instrument.store.fieldwork_reports import QueuedCase
 
-__all__ = ["CALL_RECORD_COLUMNS", "Supervision"]
+__all__ = [
+    "CALL_RECORD_COLUMNS",
+    "CASE_TAKING_ROLES",
+    "AuditEntry",
+    "AuditPage",
+    "CaseChanged",
+    "CaseList",
+    "CaseSummary",
+    "Supervision",
+]
 
 CALL_RECORD_COLUMNS = (
     "attempt_id", "call_id", "case_id", "interviewer", "attempt_started_at", "attempt_ended_at",
@@ -43,6 +68,42 @@ CALL_RECORD_COLUMNS = (
 
 RELEASED = HOLD_EXPIRED
 """A released hold's attempt is coded as if its interviewer had vanished."""
+
+CASE_TAKING_ROLES: Final = frozenset({"interviewer", "supervisor"})
+"""The staff roles that work cases at the console, so the only ones a case can be kept for."""
+
+_TRIES: Final = 3
+"""How often a change without an ``expected`` version is read and tried again when the case
+moved between its read and its write (an interviewer coding it at that moment)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSummary:
+    """One queued case as a supervisor lists it (no name, no number).
+
+    ``disposition`` is its current outcome, by the same rule as the
+    overview's counts; ``attempts`` counts its coded attempts. The window is
+    when it may be called next (None for a final case, or none set).
+    """
+
+    case_id: str
+    questionnaire_id: str
+    disposition: str
+    final: bool
+    attempts: int
+    held_by: str | None
+    window_start: dt.datetime | None
+    window_end: dt.datetime | None
+    window_kind: str | None
+    window_interviewer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseList:
+    """Cases in case-id order (at most the ``limit`` asked for) and how many matched in all."""
+
+    cases: tuple[CaseSummary, ...]
+    total: int
 
 
 def _iso(value: dt.datetime | None) -> str:
@@ -63,72 +124,105 @@ class Supervision:
 
     # -- changes, each audited ----------------------------------------------------
 
-    def release(self, case_id: str, *, actor: str, reason: str, now: dt.datetime) -> bool:
-        """Free a held case (its open attempt coded ``hold_expired``); False if it was not held."""
-        _need_reason(reason)
-        row = self.store.queue_row(case_id)
-        if row is None:
+    def case_version(self, case_id: str) -> str:
+        """The case's version, for a page's change forms (LookupError: not in the call queue).
+
+        It moves whenever the case is claimed, coded, released or corrected, so
+        a change made for an older version is refused (:class:`CaseChanged`).
+        """
+        return self._supervised(case_id, None).version
+
+    def _supervised(self, case_id: str, expected: str | None) -> SupervisedCase:
+        found = self.store.supervised_case(case_id)
+        if found is None:
             raise LookupError(f"case {case_id!r} is not in the call queue")
-        if row["held_by"] is None:
-            return False
-        attempt_id = row["held_attempt_id"]
-        assert attempt_id is None or isinstance(attempt_id, int)
-        window = self._window_after(case_id, attempt_id, now)
-        released = self.store.release_hold(
-            case_id, attempt_id, disposition=RELEASED, window=window, final=window is None, now=now
-        )
-        if released:
-            self.store.audit(
-                actor=actor,
-                action="release",
-                case_id=case_id,
-                before={"held_by": row["held_by"], "attempt_id": attempt_id},
-                after={"held_by": None, "disposition": RELEASED},
-                reason=reason,
-                now=now,
-            )
-        return released
+        if expected is not None and found.version != expected:
+            raise CaseChanged(f"case {case_id!r} changed since it was read; nothing was changed")
+        return found
+
+    def release(
+        self,
+        case_id: str,
+        *,
+        actor: str,
+        reason: str,
+        now: dt.datetime,
+        expected: str | None = None,
+    ) -> bool:
+        """Free a held case (its open attempt coded ``hold_expired``); False if it was not held.
+
+        :class:`CaseChanged` when ``expected`` is given and the case has moved on from it.
+        """
+        _need_reason(reason)
+        for _ in range(_TRIES):
+            case = self._supervised(case_id, expected)
+            if case.held_by is None:
+                return False
+            window = self._window_after(case_id, case.held_attempt_id, now)
+            try:
+                return self.store.release_case(
+                    case_id, expected=case.version, disposition=RELEASED, window=window,
+                    actor=actor, reason=reason, now=now,
+                )  # fmt: skip
+            except CaseChanged:
+                if expected is not None:
+                    raise
+        raise CaseChanged(f"case {case_id!r} kept changing; nothing was released")
 
     def reassign(
-        self, case_id: str, to_interviewer: str, *, actor: str, reason: str, now: dt.datetime
+        self,
+        case_id: str,
+        to_interviewer: str,
+        *,
+        actor: str,
+        reason: str,
+        now: dt.datetime,
+        expected: str | None = None,
     ) -> Window | None:
         """Keep the case's next window for ``to_interviewer`` (released first if someone holds it).
 
         The window is the rules' next one, reserved: no one else is offered the
-        case in it. None: the case may not be called again, nothing reserved.
+        case in it. None: the case may not be called again, nothing reserved
+        (a hold is still released). :class:`CaseChanged` as for :meth:`release`.
         """
         _need_reason(reason)
-        row = self.store.queue_row(case_id)
-        if row is None:
-            raise LookupError(f"case {case_id!r} is not in the call queue")
-        if row["held_by"] is not None:
-            self.release(case_id, actor=actor, reason=f"reassigned: {reason}", now=now)
-        settings = self.settings_for(self._questionnaire_of(case_id))
-        facts = self.store.fieldwork_facts(case_id)
-        found = None if facts is None else next_window(
-            facts, settings.calling, settings.dispositions, now
-        )  # fmt: skip
-        if found is None:
-            return None
-        window = Window(found.start, found.end, found.kind, to_interviewer)
-        self.store.set_window(case_id, window=window, now=now)
-        self.store.audit(
-            actor=actor,
-            action="reassign",
-            case_id=case_id,
-            before={"window_interviewer": row["window_interviewer"]},
-            after={"window_interviewer": to_interviewer, "window_start": window.start.isoformat()},
-            reason=reason,
-            now=now,
-        )
-        return window
+        for _ in range(_TRIES):
+            case = self._supervised(case_id, expected)
+            held = case.held_attempt_id if case.held_by is not None else None
+            found = self._window_after(case_id, held, now)
+            try:
+                if found is None:
+                    if case.held_by is not None:
+                        self.store.release_case(
+                            case_id, expected=case.version, disposition=RELEASED, window=None,
+                            actor=actor, reason=f"reassigned: {reason}", now=now,
+                        )  # fmt: skip
+                    return None
+                window = Window(found.start, found.end, found.kind, to_interviewer)
+                self.store.reserve_case(
+                    case_id, expected=case.version, window=window, release_as=RELEASED,
+                    actor=actor, reason=reason, now=now,
+                )  # fmt: skip
+                return window
+            except CaseChanged:
+                if expected is not None:
+                    raise
+        raise CaseChanged(f"case {case_id!r} kept changing; it was not reassigned")
 
     def change_outcome(
-        self, case_id: str, disposition: str, *, reason: str, actor: str, now: dt.datetime
+        self,
+        case_id: str,
+        disposition: str,
+        *,
+        reason: str,
+        actor: str,
+        now: dt.datetime,
+        expected: str | None = None,
     ) -> None:
         """Correct a case's outcome (audited with the reason); a final one takes it off the queue.
 
-        KeyError for an outcome the study's table does not have.
+        KeyError for an outcome the study's table does not have;
+        :class:`CaseChanged` as for :meth:`release`.
         """
         _need_reason(reason)
         table = self.settings_for(self._questionnaire_of(case_id)).dispositions
@@ -140,7 +234,14 @@ class Supervision:
             actor=actor,
             final=outcome.final,
             now=now,
+            expected=expected,
         )
+
+    def may_take_cases(self, username: str) -> bool:
+        """Whether ``username`` is an enabled account of a role that works cases (a case can be
+        kept only for one of those)."""
+        user = self.store.get_staff_user(username) if username else None
+        return user is not None and not user.disabled and user.role in CASE_TAKING_ROLES
 
     def _window_after(
         self, case_id: str, attempt_id: int | None, now: dt.datetime
@@ -158,15 +259,57 @@ class Supervision:
 
     # -- watching ----------------------------------------------------------------
 
+    def _current(self, queued: QueuedCase) -> str:
+        """A case's current disposition: a supervisor's correction (it stands until the case is
+        called again), else the rules' verdict from its whole history. The one place this is
+        decided: counts, rates and the case list all come from here."""
+        if queued.override:
+            return queued.override
+        settings = self.settings_for(queued.questionnaire_id)
+        return case_disposition(queued.facts, settings.dispositions, settings.calling)
+
     def _dispositions(self, cases: list[QueuedCase]) -> dict[str, str]:
-        """Each case's current disposition: a supervisor's correction, else the rules' verdict."""
-        out = {}
-        for queued in cases:
-            settings = self.settings_for(queued.questionnaire_id)
-            out[queued.case_id] = queued.override or case_disposition(
-                queued.facts, settings.dispositions, settings.calling
-            )
-        return out
+        """Each case's current disposition (:meth:`_current`)."""
+        return {queued.case_id: self._current(queued) for queued in cases}
+
+    def case_list(
+        self,
+        *,
+        outcome: str | None = None,
+        case_ids: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> CaseList:
+        """Queued cases with their current outcome, in case-id order: all, or those with
+        ``outcome`` (as the overview counts them), or those named; at most ``limit``.
+
+        ``total`` is how many matched, so a page can say it lists the first
+        ``limit`` of them.
+        """
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be 0 or more")
+        queued_cases = self.store.queued_cases(None if case_ids is None else list(case_ids))
+        matched = []
+        for queued in queued_cases:
+            code = self._current(queued)
+            if outcome is None or code == outcome:
+                matched.append(_summary(queued, code))
+        shown = matched if limit is None else matched[:limit]
+        return CaseList(tuple(shown), len(matched))
+
+    def case_summary(self, case_id: str) -> CaseSummary | None:
+        """One queued case as :meth:`case_list` gives it; None when it is not in the call queue."""
+        found = self.case_list(case_ids=[case_id]).cases
+        return found[0] if found else None
+
+    def audit_log(
+        self, case_id: str | None = None, *, before: int | None = None, limit: int = 50
+    ) -> AuditPage:
+        """The fieldwork audit log (one case's, or all), newest first, ``limit`` entries a page.
+
+        ``before``: the ``older`` of the page before, to read further back.
+        ValueError for a limit outside 1 to 500.
+        """
+        return self.store.audit_page(case_id, before=before, limit=limit)
 
     def sample_overview(self, now: dt.datetime) -> Overview:
         """Cases by disposition, callable now, appointments due today, attempts per case."""
@@ -280,6 +423,22 @@ class Supervision:
             )  # fmt: skip
             count += 1
         return count
+
+
+def _summary(queued: QueuedCase, disposition: str) -> CaseSummary:
+    final = queued.final
+    return CaseSummary(
+        case_id=queued.case_id,
+        questionnaire_id=queued.questionnaire_id,
+        disposition=disposition,
+        final=final,
+        attempts=len(queued.facts.attempts),
+        held_by=queued.held_by,
+        window_start=None if final else queued.window_start,
+        window_end=None if final else queued.window_end,
+        window_kind=None if final else queued.window_kind,
+        window_interviewer=None if final else queued.window_interviewer,
+    )
 
 
 def _need_reason(reason: str) -> None:
