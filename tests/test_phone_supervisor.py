@@ -4,9 +4,11 @@ Only a signed-in supervisor gets in (interviewers and researchers 403); every
 figure on the pages equals the call-queue service's own (overview, AAPOR rates
 with the e used, interviewer statistics); a change to a case needs a reason
 (an error at the reason field otherwise, nothing changed), a CSRF token, is
-audited and shown in the log, answers with a redirect, and acts once when its
-form is sent twice; the call records download holds no name, number or note;
-times follow the zone the supervisor chose. On SQLite and PostgreSQL.
+audited and shown in the log (paged, newest first), answers with a redirect,
+and acts once when its form is sent twice, to one server process or to two at
+the same moment; the call records download holds no name, number or note;
+times follow the zone the supervisor chose. On SQLite and PostgreSQL. Staff
+passwords are hashed at a cheap but real cost (tests/staff_passwords.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from callqueue_helpers import run_all
 from phone_supervisor_helpers import (
     NAME,
     NOTE,
@@ -28,16 +31,19 @@ from phone_supervisor_helpers import (
     add_staff,
     make_history,
 )
+from staff_passwords import CHEAP_PASSWORDS
 from test_web_support import FakeClock, Page, close_app, make_app
 
 from instrument.callqueue import CALL_RECORD_COLUMNS, CallQueue
 from instrument.fieldwork.rates import RATE_NAMES, estimate_e
 from instrument.server.app import get_host
 from instrument_phone.supervisor.display import length, percent, when
-from instrument_phone.supervisor.reading import day_bounds
+from instrument_phone.supervisor.reading import AUDIT_PAGE, day_bounds
 from tests.store_fixtures import database_url, postgres_database  # noqa: F401 (fixtures)
 
 BASE = "/cati/supervisor"
+COOKIE = "instrument_session"
+DOMAIN = "survey.test"  # make_app's SERVER_NAME
 T0 = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)  # Friday, 10:00 in London
 PAGES = ("/", "/interviewers", "/rates", "/case/c1", "/calls.csv")
 
@@ -50,7 +56,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def app(database_url: str, clock: FakeClock) -> Iterator[Any]:
     """The app on SQLite and on PostgreSQL (the pages read the store's bulk reports and audit)."""
-    app = make_app(database_url, clock)
+    app = make_app(database_url, clock, **CHEAP_PASSWORDS)
     add_staff(app)
     yield app
     close_app(app)
@@ -149,9 +155,8 @@ def test_the_sample_overview_shows_the_services_figures(app: Any, queue: CallQue
     assert attempts == dict(overview.attempts_per_case)
     listed = page.tree.xpath("//table[@id='case-list']//tr/@data-case")
     assert sorted(listed) == sorted(NUMBERS)
-    for code, n in overview.by_disposition.items():  # each count's list has that many cases
-        one = Staff(app, "sam").get(f"{BASE}/?outcome={code}")
-        assert len(one.tree.xpath("//table[@id='case-list']//tr[@data-case]")) == n, code
+    refused = Staff(app, "sam").get(f"{BASE}/?outcome=refusal_hard")  # a count's link
+    assert refused.tree.xpath("//table[@id='case-list']//tr/@data-case") == ["c2"]
     assert NAME not in page.html and not any(number in page.html for number in NUMBERS.values())
     found = Staff(app, "sam").client.get(BASE + "/?case=c2")
     assert found.status_code == 303 and found.headers["Location"].endswith("/case/c2")
@@ -243,6 +248,83 @@ def test_a_changed_outcome_needs_a_reason_is_audited_and_acts_once(
     assert again.status_code == 303
     assert len(audit_reasons(app, "c3")) == len(before) + 1
     assert "Nothing was changed" in sam.get(BASE + "/case/c3").text("//div[@class='notice']")
+
+
+def test_the_audit_log_is_shown_a_page_at_a_time_newest_first(app: Any, queue: CallQueue) -> None:
+    for n in range(AUDIT_PAGE + 2):
+        queue.change_outcome(
+            "c5", "busy", reason=f"check {n}", actor="sam", now=T0 + dt.timedelta(seconds=n)
+        )
+    sam = Staff(app, "sam")
+    newest = sam.get(BASE + "/case/c5")
+    reasons = newest.tree.xpath("//table[@id='audit-log']//td[@data-figure='reason']")
+    assert [r.text_content() for r in reasons] == [
+        f"check {n}" for n in range(AUDIT_PAGE + 1, 1, -1)
+    ]
+    (older,) = newest.tree.xpath("//a[@id='audit-older']/@href")
+    assert "audit_before=" in older
+    rest = sam.get(older)
+    reasons = rest.tree.xpath("//table[@id='audit-log']//td[@data-figure='reason']")
+    assert [r.text_content() for r in reasons] == ["check 1", "check 0"]
+    assert rest.tree.xpath("//a[@id='audit-older']") == []
+    assert "Newest entries" in rest.text("//p[@class='pager']")
+    assert sam.get(BASE + "/case/c5?audit_before=x").status == 200  # a broken link: the newest
+
+
+def _same_browser(app: Any, browser: Staff) -> Staff:
+    """The browser ``browser`` (its cookie) talking to another server process serving ``app``."""
+    twin = Staff.__new__(Staff)
+    twin.client = app.test_client()
+    cookie = browser.client.get_cookie(COOKIE, domain=DOMAIN)
+    assert cookie is not None
+    twin.client.set_cookie(COOKIE, cookie.value, domain=DOMAIN)
+    return twin
+
+
+def test_a_form_sent_to_two_server_processes_acts_once(
+    app: Any, queue: CallQueue, database_url: str, clock: FakeClock
+) -> None:
+    """Two apps on one database stand for two server processes (their own connection pools,
+    nothing shared in memory). The same form reaching both, one after the other (a resent
+    form, a second tab) or at the same moment (a double click behind a load balancer),
+    changes the case once; the other copy is told nothing was changed."""
+    other = make_app(database_url, clock, **CHEAP_PASSWORDS)
+    try:
+        here = Staff(app, "sam")
+        there = _same_browser(other, here)
+        for name, action, fields in (
+            ("release", "release", {"release-reason": "shift over"}),
+            ("reassign", "reassign", {"reassign-interviewer": "ivy", "reassign-reason": "Welsh"}),
+            ("outcome", "change_disposition", {"outcome-outcome": "busy", "outcome-reason": "x"}),
+        ):
+            form = here.form(here.get(BASE + "/case/c4"), f"/{name}") | fields
+            before = len(audit_reasons(app, "c4"))
+            assert here.post(f"{BASE}/case/c4/{name}", form).status_code == 303
+            assert there.post(f"{BASE}/case/c4/{name}", form).status_code == 303  # again
+            reason = next(value for key, value in fields.items() if key.endswith("reason"))
+            assert audit_reasons(app, "c4")[before:] == [(action, "sam", reason)], name
+            notice = there.get(BASE + "/case/c4").text("//div[@class='notice']")
+            assert "Nothing was changed" in notice, name
+
+        for case_id in ("c2", "c3", "c5"):  # now both copies at the same moment
+            form = here.form(here.get(f"{BASE}/case/{case_id}"), "/outcome") | {
+                "outcome-outcome": "not_eligible",
+                "outcome-reason": f"sent twice at once ({case_id})",
+            }
+            codes = _post_together([here, there], f"{BASE}/case/{case_id}/outcome", form)
+            assert codes == [303, 303]
+            changed = [a for a in audit_reasons(app, case_id) if a[0] == "change_disposition"]
+            assert changed == [("change_disposition", "sam", f"sent twice at once ({case_id})")]
+    finally:
+        close_app(other)
+
+
+def _post_together(browsers: list[Staff], path: str, form: dict[str, str]) -> list[int]:
+    """Each browser posts ``form`` to ``path`` at the same moment; their status codes."""
+    codes: list[int] = []
+    errors = run_all([lambda b=b: codes.append(b.post(path, form).status_code) for b in browsers])
+    assert not errors, errors
+    return codes
 
 
 def test_changes_need_the_csrf_token(app: Any, queue: CallQueue) -> None:

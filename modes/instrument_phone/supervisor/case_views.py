@@ -3,28 +3,31 @@
 The supervisor may release a case an interviewer holds, keep it for another
 interviewer, or set its outcome by hand. Each goes through the call-queue
 service, which writes the audit log entry with the supervisor's name and
-reason in the same transaction; the page shows that log.
+reason in the same transaction; the page shows that log, newest first, a page
+of :data:`~instrument_phone.supervisor.reading.AUDIT_PAGE` entries at a time.
 
-A change acts once however often its form is sent: the form carries the
-case's fingerprint as the page showed it (:func:`~instrument_phone.supervisor.reading.case_state`)
-and a form whose fingerprint is out of date changes nothing; the check and
-the change run under one lock, so two copies arriving together in one
-process cannot both pass. Valid forms are answered with a redirect
-(POST/redirect/GET), so a refresh reloads the page rather than re-sending;
-a form with a problem is shown again with the message at its field (422).
-The respondent's name and numbers are never shown here: a number is named by
-its rank, as in the call records.
+A change acts once however often its form is sent, and whichever server
+process each copy reaches: the form carries the case's version as the page
+showed it (:meth:`~instrument.callqueue.CallQueue.case_version`) and the
+service has the store apply the change only while the case is still at that
+version, in the change's own transaction (a version out of date raises
+:class:`~instrument.callqueue.CaseChanged`; nothing is written and the page
+says so). Valid forms are answered with a redirect (POST/redirect/GET), so a
+refresh reloads the page rather than re-sending; a form with a problem is
+shown again with the message at its field (422). The respondent's name and
+numbers are never shown here: a number is named by its rank, as in the call
+records.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import abort, redirect, url_for
+from flask import abort, redirect, request, url_for
 from flask_wtf import FlaskForm
 
+from instrument.callqueue import CaseChanged
 from instrument_phone.supervisor.display import when
 from instrument_phone.supervisor.forms import (
     OutcomeForm,
@@ -32,7 +35,7 @@ from instrument_phone.supervisor.forms import (
     ReleaseForm,
     field_errors,
 )
-from instrument_phone.supervisor.reading import audit_rows, case_rows, case_state
+from instrument_phone.supervisor.reading import AUDIT_PAGE, audit_rows, case_row
 
 if TYPE_CHECKING:
     from instrument_phone.supervisor.views import Supervisor
@@ -51,17 +54,12 @@ class CaseViews:
     def __init__(self, supervisor: Supervisor) -> None:
         self.supervisor = supervisor
         self.queue = supervisor.queue
-        self._changing = threading.Lock()
 
     # -- the forms -----------------------------------------------------------------
 
-    def _staff_role(self, username: str) -> str | None:
-        """An enabled staff account's role (None: no such account, or disabled)."""
-        user = self.queue.store.get_staff_user(username) if username else None
-        return None if user is None or user.disabled else str(user.role)
-
     def _forms(self, case_id: str, questionnaire_id: str, *, posted: str | None) -> dict[str, Any]:
-        """The page's three forms: the one ``posted`` reads the request, the others start empty."""
+        """The page's three forms: the one ``posted`` reads the request, the others start empty
+        and carry the case's version as it is now."""
 
         def data(name: str) -> dict[str, Any]:
             return {} if posted == name else {"formdata": None}
@@ -69,7 +67,7 @@ class CaseViews:
         forms: dict[str, Any] = {
             "release": ReleaseForm(prefix="release", **data("release")),
             "reassign": ReassignForm(
-                prefix="reassign", staff_role=self._staff_role, **data("reassign")
+                prefix="reassign", may_take_cases=self.queue.may_take_cases, **data("reassign")
             ),
             "outcome": OutcomeForm(prefix="outcome", **data("outcome")),
         }
@@ -77,17 +75,17 @@ class CaseViews:
         forms["outcome"].outcome.choices = [("", "Choose an outcome")] + [
             (d.code, f"{d.label} (AAPOR {d.aapor})") for d in table.values()
         ]
-        state = case_state(self.queue, case_id)
+        version = self.queue.case_version(case_id)
         for name, form in forms.items():
             if name != posted:
-                form.state.data = state
+                form.state.data = version
         return forms
 
     def _questionnaire(self, case_id: str) -> str:
-        rows = case_rows(self.queue, self.supervisor.zone(), case_ids=[case_id])
-        if not rows:
+        case = self.queue.case_summary(case_id)
+        if case is None:
             abort(404)
-        return rows[0].questionnaire_id
+        return case.questionnaire_id
 
     # -- the page --------------------------------------------------------------------
 
@@ -98,40 +96,43 @@ class CaseViews:
     def _show(self, case_id: str, forms: dict[str, Any], status: int = 200) -> Any:
         zone = self.supervisor.zone()
         now = self.supervisor.now()
-        row = case_rows(self.queue, zone, case_ids=[case_id])[0]
-        queued = self.queue.store.queue_row(case_id) or {}
+        case = self.queue.case_summary(case_id)
+        if case is None:
+            abort(404)
         view = self.queue.case_view(case_id, viewer_zone=zone.key, now=now)
+        before = request.args.get("audit_before", type=int) if request.method == "GET" else None
+        audit = self.queue.audit_log(case_id, before=before, limit=AUDIT_PAGE)
         errors = field_errors(field for form in forms.values() for field in form)
         title = f"Case {case_id}"
         return self.supervisor.render(
             "supervisor/case.html", status, here=url_for(".case", case_id=case_id),
             page_title=f"Error: {title}" if errors else title,
-            row=row, view=view, reserved_for=queued.get("window_interviewer"),
-            window_end=queued.get("window_end"), forms=forms, errors=errors,
-            audit=audit_rows(self.queue, case_id, zone),
+            row=case_row(self.queue, case, zone), view=view, forms=forms, errors=errors,
+            audit=audit_rows(audit.entries, zone), audit_older=audit.older,
+            audit_paged=before is not None,
         )  # fmt: skip
 
     # -- the changes -------------------------------------------------------------------
 
     def _change(self, case_id: str, name: str, apply: Callable[[FlaskForm], str]) -> Any:
-        """Validate the posted form ``name``, act once if the page it came from is current, redirect."""
+        """Validate the posted form ``name``; act if the case is still at the form's version
+        (the store decides, in the change's transaction); redirect."""
         questionnaire_id = self._questionnaire(case_id)
-        with self._changing:
-            forms = self._forms(case_id, questionnaire_id, posted=name)
-            form = forms[name]
-            if not form.validate():
-                return self._show(case_id, forms, 422)
-            if form.state.data != case_state(self.queue, case_id):
-                self.supervisor.tell(STALE)
-            else:
-                self.supervisor.tell(apply(form))
+        forms = self._forms(case_id, questionnaire_id, posted=name)
+        form = forms[name]
+        if not form.validate():
+            return self._show(case_id, forms, 422)
+        try:
+            self.supervisor.tell(apply(form))
+        except CaseChanged:
+            self.supervisor.tell(STALE)
         return redirect(url_for(".case", case_id=case_id), 303)
 
     def release(self, case_id: str) -> Any:
         def apply(form: FlaskForm) -> str:
             released = self.queue.release(
                 case_id, actor=self.supervisor.me, reason=form.reason.data,
-                now=self.supervisor.now(),
+                now=self.supervisor.now(), expected=form.state.data,
             )  # fmt: skip
             if not released:
                 return f"Case {case_id} was not held by anyone: nothing was released."
@@ -144,7 +145,7 @@ class CaseViews:
             to = form.interviewer.data
             window = self.queue.reassign(
                 case_id, to, actor=self.supervisor.me, reason=form.reason.data,
-                now=self.supervisor.now(),
+                now=self.supervisor.now(), expected=form.state.data,
             )  # fmt: skip
             if window is None:
                 return (
@@ -161,7 +162,7 @@ class CaseViews:
             code = form.outcome.data
             self.queue.change_outcome(
                 case_id, code, reason=form.reason.data, actor=self.supervisor.me,
-                now=self.supervisor.now(),
+                now=self.supervisor.now(), expected=form.state.data,
             )  # fmt: skip
             label = dict(form.outcome.choices).get(code, code)
             return f"The outcome of case {case_id} is now {label}."

@@ -3,10 +3,11 @@
 Each change to a case (release, reassign, change of outcome) needs a reason,
 because it alters what the study reports and the audit log must say why;
 a missing reason is an error on the reason field, not a silent no-op. Each
-change form also carries the case's fingerprint as the page showed it
-(:func:`~instrument_phone.supervisor.reading.case_state`), so a form sent
-twice acts once. The filters of the read-only pages are GET forms without a
-CSRF token (they change nothing and their URLs may be bookmarked).
+change form also carries the case's version as the page showed it
+(:meth:`~instrument.callqueue.CallQueue.case_version`), so a form sent
+twice acts once (the store applies a change only at that version). The
+filters of the read-only pages are GET forms without a CSRF token (they
+change nothing and their URLs may be bookmarked).
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def _strip(value: Any) -> Any:
 
 
 class _CaseChange(FlaskForm):
-    """What every change to a case carries: the page's fingerprint and a reason."""
+    """What every change to a case carries: the case's version as the page showed it, a reason."""
 
-    state = HiddenField()
+    # A form sent without a version gets "", which matches no version: it changes nothing.
+    state = HiddenField(filters=[lambda value: value or ""])
     reason = TextAreaField(
         "Reason",
         description="Kept in the case's audit log with your name and the time.",
@@ -66,14 +68,13 @@ class ReassignForm(_CaseChange):
         filters=[_strip],
     )
 
-    def __init__(self, *args: Any, staff_role: Callable[[str], str | None], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, may_take_cases: Callable[[str], bool], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._staff_role = staff_role
+        self._may_take_cases = may_take_cases
 
     def validate_interviewer(self, field: StringField) -> None:
-        """Only an enabled interviewer's or supervisor's account can be handed a case."""
-        role = self._staff_role(field.data or "")
-        if role not in ("interviewer", "supervisor"):
+        """Only an account that works cases (the call-queue service says which) can be handed one."""
+        if not self._may_take_cases(field.data or ""):
             raise ValidationError(
                 f"{field.data} is not the username of an interviewer who can sign in"
             )

@@ -1,37 +1,35 @@
-"""What the supervisor's pages read: cases by outcome, a case's state and audit trail, periods.
+"""How the supervisor's pages show what the call-queue service gives them: cases, audit, periods.
 
-Every figure a page shows comes from the call-queue service
+Every figure and every list comes from the call-queue service
 (:class:`~instrument.callqueue.CallQueue`): its overview, rates, interviewer
-statistics and case screen. Two things it does not offer are read here,
-read-only, from the store it holds: the list of queued cases behind an
-overview count (the same bulk read and the same rule, ``case_disposition``
-with a supervisor's correction winning, so a count and its list agree) and a
-case's audit log. Nothing here writes; every change goes through the service,
-which audits it.
+statistics, case screen, case list and audit log. A case's current outcome is
+decided there, once, so a count on the overview and the list behind it agree.
+This module only turns what the service gives into what a page prints:
+outcome codes into their labels, times into the supervisor's zone, audit
+entries into (field, before, after) lines. Nothing here reads the store or
+writes anything.
 
-Names and numbers are never read here: a supervisor's page names a number by
-its rank, as the call-records CSV does.
+Names and numbers are never shown: a supervisor's page names a number by its
+rank, as the call-records CSV does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, available_timezones
 
-from instrument.callqueue import CallQueue
-from instrument.fieldwork import case_disposition
+from instrument.callqueue import AuditEntry, CallQueue, CaseSummary
 
 __all__ = [
+    "AUDIT_PAGE",
+    "CASE_LIST_LIMIT",
     "AuditRow",
     "CaseRow",
     "audit_rows",
-    "case_rows",
-    "case_state",
+    "case_row",
     "day_bounds",
     "known_zone",
     "outcome_label",
@@ -42,10 +40,13 @@ __all__ = [
 CASE_LIST_LIMIT = 200
 """At most this many cases are listed on the overview (the counts cover them all)."""
 
+AUDIT_PAGE = 50
+"""Audit entries shown on a case's page at a time (older ones a link away)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CaseRow:
-    """One queued case as the overview lists it; times already in the supervisor's zone."""
+    """One queued case as the pages show it; times already in the supervisor's zone."""
 
     case_id: str
     questionnaire_id: str
@@ -55,7 +56,9 @@ class CaseRow:
     attempts: int
     held_by: str | None
     window_start: dt.datetime | None
+    window_end: dt.datetime | None
     window_kind: str | None
+    reserved_for: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,42 +92,26 @@ def outcome_labels(
     return found
 
 
-def case_rows(
-    queue: CallQueue,
-    zone: ZoneInfo,
-    *,
-    outcome: str | None = None,
-    case_ids: list[str] | None = None,
-) -> list[CaseRow]:
-    """Queued cases with their current outcome (as the overview counts it), optionally one outcome's.
+def case_row(queue: CallQueue, case: CaseSummary, zone: ZoneInfo) -> CaseRow:
+    """A case from the service's list (:meth:`~instrument.callqueue.CallQueue.case_list`) as
+    a page shows it: its outcome's label, its window on the supervisor's clock."""
 
-    A supervisor's correction wins until the case is called again, exactly as
-    in :meth:`~instrument.callqueue.CallQueue.sample_overview`; a test holds
-    the two to the same counts.
-    """
-    rows = []
-    for queued in queue.store.queued_cases(case_ids):
-        settings = queue.settings_for(queued.questionnaire_id)
-        code = queued.override or case_disposition(
-            queued.facts, settings.dispositions, settings.calling
-        )
-        if outcome is not None and code != outcome:
-            continue
-        window = queued.window_start
-        rows.append(
-            CaseRow(
-                case_id=queued.case_id,
-                questionnaire_id=queued.questionnaire_id,
-                disposition=code,
-                label=outcome_label(queue, queued.questionnaire_id, code),
-                final=queued.final,
-                attempts=len(queued.facts.attempts),
-                held_by=queued.held_by,
-                window_start=None if window is None or queued.final else window.astimezone(zone),
-                window_kind=queued.window_kind,
-            )
-        )
-    return rows
+    def local(value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else value.astimezone(zone)
+
+    return CaseRow(
+        case_id=case.case_id,
+        questionnaire_id=case.questionnaire_id,
+        disposition=case.disposition,
+        label=outcome_label(queue, case.questionnaire_id, case.disposition),
+        final=case.final,
+        attempts=case.attempts,
+        held_by=case.held_by,
+        window_start=local(case.window_start),
+        window_end=local(case.window_end),
+        window_kind=case.window_kind,
+        reserved_for=case.window_interviewer,
+    )
 
 
 def _text(value: object) -> str:
@@ -135,10 +122,11 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def audit_rows(queue: CallQueue, case_id: str, zone: ZoneInfo) -> list[AuditRow]:
-    """The case's audit log, newest first, times in the supervisor's zone."""
+def audit_rows(entries: Iterable[AuditEntry], zone: ZoneInfo) -> list[AuditRow]:
+    """Audit entries (in the order given: the service's newest first) as the case page shows
+    them, times in the supervisor's zone."""
     out = []
-    for entry in reversed(queue.store.audit_of(case_id)):
+    for entry in entries:
         before, after = entry.before or {}, entry.after or {}
         fields = list(dict.fromkeys([*before, *after]))
         changes = tuple(
@@ -150,24 +138,6 @@ def audit_rows(queue: CallQueue, case_id: str, zone: ZoneInfo) -> list[AuditRow]
                      changes, entry.reason)
         )  # fmt: skip
     return out
-
-
-def case_state(queue: CallQueue, case_id: str) -> str:
-    """A short fingerprint of what a supervisor's change acts on, put in each form of the case page.
-
-    A form whose fingerprint no longer matches was made from a page that is out
-    of date: sent twice (a double click, a refresh that re-posts), or the case
-    was coded, released or corrected meanwhile. Acting on it again would be a
-    second effect, so the page is shown afresh instead.
-    """
-    row = queue.store.queue_row(case_id) or {}
-    entries = queue.store.audit_of(case_id)
-    seen = [
-        row.get(key)
-        for key in ("disposition", "final", "held_by", "held_attempt_id", "window_interviewer")
-    ]
-    seen.append(entries[-1].id if entries else None)
-    return hashlib.sha256(json.dumps(seen, default=str).encode()).hexdigest()[:16]
 
 
 def known_zone(name: str) -> ZoneInfo | None:

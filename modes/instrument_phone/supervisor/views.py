@@ -38,7 +38,7 @@ from instrument_phone.supervisor.display import length, percent, when
 from instrument_phone.supervisor.forms import PeriodForm, RatesForm, ZoneForm, field_errors
 from instrument_phone.supervisor.reading import (
     CASE_LIST_LIMIT,
-    case_rows,
+    case_row,
     day_bounds,
     known_zone,
     outcome_labels,
@@ -126,18 +126,19 @@ class Supervisor:
         """The sample now: counts by outcome, callable now, due today, attempts; cases listed."""
         now, zone = self.now(), self.zone()
         wanted = request.args.get("case", "").strip()
-        if wanted and self.queue.store.queue_row(wanted) is not None:
+        if wanted and self.queue.case_summary(wanted) is not None:
             return redirect(url_for(".case", case_id=wanted), 303)
         missing = f"There is no case {wanted} in the call queue" if wanted else None
         outcome = request.args.get("outcome") or None
         overview = self.queue.sample_overview(now)
         studies = self.phone_questionnaires()
         labels = outcome_labels(self.queue, studies, overview.by_disposition)
-        rows = case_rows(self.queue, zone, outcome=outcome)
+        listing = self.queue.case_list(outcome=outcome, limit=CASE_LIST_LIMIT)
+        rows = [case_row(self.queue, case, zone) for case in listing.cases]
         return self.render(
             "supervisor/overview.html", 404 if missing else 200,
             page_title="Error: Sample" if missing else "Sample", overview=overview, labels=labels,
-            outcome=outcome, rows=rows[:CASE_LIST_LIMIT], listed=len(rows), now=now.astimezone(zone),
+            outcome=outcome, rows=rows, listed=listing.total, now=now.astimezone(zone),
             wanted=wanted, missing=missing,
         )  # fmt: skip
 
