@@ -327,14 +327,21 @@ def _post_together(browsers: list[Staff], path: str, form: dict[str, str]) -> li
     return codes
 
 
-def test_changes_need_the_csrf_token(app: Any, queue: CallQueue) -> None:
+def test_changes_need_the_csrf_token_and_the_cases_version(app: Any, queue: CallQueue) -> None:
     sam = Staff(app, "sam")
     form = sam.form(sam.get(BASE + "/case/c3"), "/outcome")
     form |= {"outcome-outcome": "not_eligible", "outcome-reason": "wrong number"}
-    del form["outcome-csrf_token"]
+    token = form.pop("outcome-csrf_token")
     assert sam.post(BASE + "/case/c3/outcome", form).status_code == 400
     form["outcome-csrf_token"] = "forged"
     assert sam.post(BASE + "/case/c3/outcome", form).status_code == 400
+    form["outcome-csrf_token"] = token
+    for version in ("", None):  # a form that does not say which version it was made for
+        sent = {k: v for k, v in form.items() if k != "outcome-state"}
+        if version is not None:
+            sent["outcome-state"] = version
+        assert sam.post(BASE + "/case/c3/outcome", sent).status_code == 303
+        assert "Nothing was changed" in sam.get(BASE + "/case/c3").text("//div[@class='notice']")
     assert not any(action == "change_disposition" for action, _, _ in audit_reasons(app, "c3"))
 
 
