@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from flask import abort, redirect, request, url_for
 from flask_wtf import FlaskForm
 
-from instrument.callqueue import CaseChanged
+from instrument.callqueue import CaseChanged, CaseSummary
 from instrument_phone.supervisor.display import when
 from instrument_phone.supervisor.forms import (
     OutcomeForm,
@@ -81,25 +81,24 @@ class CaseViews:
                 form.state.data = version
         return forms
 
-    def _questionnaire(self, case_id: str) -> str:
+    def _case(self, case_id: str) -> CaseSummary:
+        """The case as the service lists it; 404 when it is not in the call queue."""
         case = self.queue.case_summary(case_id)
         if case is None:
             abort(404)
-        return case.questionnaire_id
+        return case
 
     # -- the page --------------------------------------------------------------------
 
     def page(self, case_id: str) -> Any:
-        forms = self._forms(case_id, self._questionnaire(case_id), posted=None)
-        return self._show(case_id, forms)
+        case = self._case(case_id)
+        forms = self._forms(case_id, case.questionnaire_id, posted=None)
+        return self._show(case, forms)
 
-    def _show(self, case_id: str, forms: dict[str, Any], status: int = 200) -> Any:
+    def _show(self, case: CaseSummary, forms: dict[str, Any], status: int = 200) -> Any:
         zone = self.supervisor.zone()
-        now = self.supervisor.now()
-        case = self.queue.case_summary(case_id)
-        if case is None:
-            abort(404)
-        view = self.queue.case_view(case_id, viewer_zone=zone.key, now=now)
+        case_id = case.case_id
+        view = self.queue.case_view(case_id, viewer_zone=zone.key, now=self.supervisor.now())
         before = request.args.get("audit_before", type=int) if request.method == "GET" else None
         audit = self.queue.audit_log(case_id, before=before, limit=AUDIT_PAGE)
         errors = field_errors(field for form in forms.values() for field in form)
@@ -117,11 +116,11 @@ class CaseViews:
     def _change(self, case_id: str, name: str, apply: Callable[[FlaskForm], str]) -> Any:
         """Validate the posted form ``name``; act if the case is still at the form's version
         (the store decides, in the change's transaction); redirect."""
-        questionnaire_id = self._questionnaire(case_id)
-        forms = self._forms(case_id, questionnaire_id, posted=name)
+        case = self._case(case_id)
+        forms = self._forms(case_id, case.questionnaire_id, posted=name)
         form = forms[name]
         if not form.validate():
-            return self._show(case_id, forms, 422)
+            return self._show(case, forms, 422)
         try:
             self.supervisor.tell(apply(form))
         except CaseChanged:
