@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from typing import Any
 
 from instrument.callqueue import AppointmentRequest, CallPlaced, Claimed, Coded, NoCase, Refused
 from instrument.store import Store
@@ -141,10 +142,40 @@ def test_a_renewal_read_before_a_claim_changes_nothing(store: Store) -> None:
     add_case(store, "c1")
     (read,) = store.queued_cases(["c1"])  # an interviewer reads the case's ended window...
     claimed = claim(queue, "ivan", T0)  # ...another renews and claims it meanwhile
-    store.renew_windows([Renewal("c1", read.window_end, None, "max_attempts")], now=T0)
+    store.renew_windows(
+        [Renewal("c1", read.window_end, read.attempts, None, "max_attempts")], now=T0
+    )
     row = store.queue_row("c1")
     assert row is not None and row["held_by"] == "ivan" and not row["final"]
     assert row["window_end"] is not None and claimed.case_id == "c1"
+
+
+def test_a_renewal_read_before_a_case_was_called_and_coded_changes_nothing(store: Store) -> None:
+    """The stale renewal's window ends where the coded case's new one does (the same evening's
+    calling hours); only the attempt count tells them apart. Without it the case was handed out
+    again at once, from facts that did not know the call (seen with 8 threads at once)."""
+    queue = queue_on(store)
+    add_case(store, "c1")
+    queue.keep_windows_true(T0)  # the case gets this evening's window
+    (read,) = store.queued_cases(["c1"])  # an interviewer's sweep reads the case...
+    claimed = claim(queue, "ivan", T0)  # ...another claims it and codes it meanwhile
+    coded = queue.code_outcome(claimed.attempt_id, disposition="no_answer", actor="ivan", now=T0)
+    assert isinstance(coded, Coded) and coded.window is not None
+    after = store.queue_row("c1")
+    assert after is not None and after["window_end"] == read.window_end  # the trap
+    stale = Renewal("c1", read.window_end, read.attempts, read_window(read), None)
+    store.renew_windows([stale], now=T0)
+    assert store.queue_row("c1") == after
+    assert isinstance(queue.next_case("ivy", now=T0), NoCase)
+
+
+def read_window(queued: Any) -> Any:
+    """The window the sweep works out from what it read (callable now: no call known)."""
+    from instrument.fieldwork import next_window
+    from instrument.fieldwork.settings import FieldworkSettings
+
+    settings = FieldworkSettings()
+    return next_window(queued.facts, settings.calling, settings.dispositions, T0)
 
 
 class SlowDialer(FakeDialer):

@@ -29,10 +29,9 @@ from instrument.fieldwork import AppointmentFact, CallingRules, Disposition, nex
 from instrument.fieldwork.schedule import appointment_problem
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.store import AttemptRecord, Store
+from instrument.store.fieldwork_screen import CodingFacts
 
 __all__ = ["Coding", "appointment_fact"]
-
-_FINISHED = ("complete", "screened_out")
 
 
 def appointment_fact(
@@ -80,24 +79,22 @@ class Coding:
 
         def _dialled_rank(self, case_id: str, attempt_id: int) -> int: ...
 
-    def _interview_progress(self, case_id: str) -> tuple[bool, bool]:
-        """(started, finished) of the case's interview: started means something was answered."""
-        found = [r for r in self.store.interviews_for_case(case_id) if r.status != "withdrawn"]
-        started = any(r.revision > 0 or r.status in _FINISHED for r in found)
-        return started, any(r.status in _FINISHED for r in found)
-
     def outcomes_for(self, attempt_id: int) -> list[Disposition]:
         """The outcomes the end-of-call picker offers for this attempt, in the table's order.
 
         Those whose ``needs_appointment`` is set ask for a time. LookupError
         for an unknown attempt.
         """
-        attempt = self.store.attempt(attempt_id)
-        if attempt is None:
+        found = self.store.coding_facts(attempt_id)
+        if found is None:
             raise LookupError(f"no attempt {attempt_id}")
-        table = self.settings_for(self._questionnaire_of(attempt.case_id)).dispositions
-        started, finished = self._interview_progress(attempt.case_id)
-        return table.codable(interview_started=started, interview_finished=finished)
+        return self._fitting(found)
+
+    def _fitting(self, found: CodingFacts) -> list[Disposition]:
+        table = self.settings_for(self._questionnaire_of(found.attempt.case_id)).dispositions
+        return table.codable(
+            interview_started=found.interview_started, interview_finished=found.interview_finished
+        )
 
     def code_outcome(
         self,
@@ -109,23 +106,28 @@ class Coding:
         actor: str,
         now: dt.datetime,
     ) -> Coded | AlreadyCoded | Refused:
-        """Code the attempt, book the appointment, give the case its next window and free it."""
-        attempt = self.store.attempt(attempt_id)
-        if attempt is None:
+        """Code the attempt, book the appointment, give the case its next window and free it.
+
+        What the decision needs is read in one transaction (:meth:`Store.coding_facts`);
+        the write is compare-and-set on the open attempt, so a second press is AlreadyCoded.
+        """
+        found = self.store.coding_facts(attempt_id)
+        if found is None:
             return Refused((f"there is no attempt {attempt_id}",))
+        attempt = found.attempt
         if attempt.ended_at is not None:
             return AlreadyCoded(attempt_id, attempt.case_id, attempt.disposition)
         case_id = attempt.case_id
         settings = self.settings_for(self._questionnaire_of(case_id))
         rules, table = settings.calling, settings.dispositions
-        fits = {d.code for d in self.outcomes_for(attempt_id)}
+        fits = {d.code for d in self._fitting(found)}
         if disposition not in table:
             return Refused((f"unknown outcome {disposition!r}",))
         outcome = table[disposition]
         if disposition not in fits:
             needs = "a finished" if outcome.needs_finished_interview else "a started"
             return Refused((f"'{outcome.label}' needs {needs} interview",))
-        facts = self.store.fieldwork_facts(case_id)
+        facts = found.facts
         if facts is None:
             return Refused((f"case {case_id!r} is not in the call queue",))
         booked = None
@@ -141,8 +143,8 @@ class Coding:
             booked = fact
         elif outcome.needs_appointment:
             return Refused((f"'{outcome.label}' needs the appointment's time",))
-        kept = self._kept_appointment(attempt)
-        rank = self._dialled_rank(case_id, attempt_id)
+        kept = _kept_appointment(found)
+        rank = found.dialled_rank
         facts = with_attempt(facts, attempt.started_at, disposition, rank)
         if booked is not None or kept:
             facts = dataclasses.replace(facts, appointment=booked)
@@ -163,19 +165,6 @@ class Coding:
         return Coded(
             attempt_id, case_id, disposition, window is None, window, result.appointment_id
         )
-
-    def _kept_appointment(self, attempt: AttemptRecord) -> bool:
-        """Whether this attempt was the appointment's call: it started inside the appointment's window.
-
-        The case's window is left as it was when the case was claimed, so a
-        hard or soft window that held the attempt's start was the appointment's.
-        """
-        row = self.store.queue_row(attempt.case_id)
-        if row is None or row["window_kind"] not in ("hard", "soft"):
-            return False
-        start, end = row["window_start"], row["window_end"]
-        assert isinstance(start, dt.datetime) and isinstance(end, dt.datetime)
-        return start <= attempt.started_at < end
 
     def _after_coding(
         self,
@@ -203,3 +192,16 @@ class Coding:
                     self.store.add_do_not_call(
                         number.e164, reason="asked never to be called again", actor=actor, now=now
                     )
+
+
+def _kept_appointment(found: CodingFacts) -> bool:
+    """Whether this attempt was the appointment's call: it started inside the appointment's window.
+
+    The case's window is left as it was when the case was claimed, so a
+    hard or soft window that held the attempt's start was the appointment's.
+    """
+    if found.window_kind not in ("hard", "soft"):
+        return False
+    start, end = found.window_start, found.window_end
+    assert start is not None and end is not None
+    return start <= found.attempt.started_at < end

@@ -166,6 +166,8 @@ class Scheduling:
             disposition = (
                 None if window is not None else case_disposition(queued.facts, table, rules)
             )
-            renewals.append(Renewal(queued.case_id, queued.window_end, window, disposition))
+            renewals.append(
+                Renewal(queued.case_id, queued.window_end, queued.attempts, window, disposition)
+            )
         self.store.renew_windows(renewals, now=now)
         return [r.case_id for r in renewals]

@@ -10,6 +10,7 @@ and the respondent's (what time is it for them?).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -93,7 +94,7 @@ class CaseView:
     interview_modes: tuple[str, ...]
 
 
-def _calls_by_attempt(calls: list[CallRecord], zone: ZoneInfo) -> dict[int, list[CallView]]:
+def _calls_by_attempt(calls: Sequence[CallRecord], zone: ZoneInfo) -> dict[int, list[CallView]]:
     out: dict[int, list[CallView]] = {}
     for call in calls:
         out.setdefault(call.attempt_id, []).append(
@@ -153,37 +154,28 @@ def build_view(
     now: dt.datetime,
 ) -> CaseView:
     """Read a queued case's screen (LookupError when the case is not in the call queue)."""
-    row = store.queue_row(case_id)
-    if row is None:
+    screen = store.case_screen(case_id)
+    if screen is None:
         raise LookupError(f"case {case_id!r} is not in the call queue")
-    contact = store.get_contact(case_id)
-    numbers = tuple(
-        NumberView(n.rank, n.e164, n.working, store.is_do_not_call(n.e164))
-        for n in store.phone_numbers_of(case_id)
-    )
-    calls = _calls_by_attempt(store.calls_of(case_id), viewer_zone)
+    row = screen.queue
+    numbers = tuple(NumberView(n.rank, n.e164, n.working, n.do_not_call) for n in screen.numbers)
+    calls = _calls_by_attempt(screen.calls, viewer_zone)
     attempts = tuple(
-        _attempt_view(a, calls.get(a.id, []), table, viewer_zone)
-        for a in store.attempts_of(case_id)
+        _attempt_view(a, calls.get(a.id, []), table, viewer_zone) for a in screen.attempts
     )
     appointments = tuple(
-        _appointment_view(a, viewer_zone, respondent_zone) for a in store.appointments_of(case_id)
+        _appointment_view(a, viewer_zone, respondent_zone) for a in screen.appointments
     )
-    found = [r for r in store.interviews_for_case(case_id) if r.status != "withdrawn"]
-    interview = found[0] if found else None
+    interview = screen.interview
     modes: tuple[str, ...] = ()
     if interview is not None:
-        seen: dict[str, None] = {}
-        for event in store.events_for(interview.id):
-            if event.kind == "answer":
-                seen.setdefault(event.mode)
-        modes = tuple(seen) or (interview.mode,)
+        modes = screen.answer_modes or (interview.mode,)
     code = row["disposition"]
     assert isinstance(code, str | None)
     return CaseView(
         case_id=case_id,
         questionnaire_id=questionnaire_id,
-        name=None if contact is None else contact.name,
+        name=screen.name,
         numbers=numbers,
         language=row["language"],  # type: ignore[arg-type]
         zone=respondent_zone.key,

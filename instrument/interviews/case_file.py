@@ -322,7 +322,9 @@ def _first_windows(
             disposition = (
                 None if window is not None else case_disposition(queued.facts, table, rules)
             )
-            renewals.append(Renewal(queued.case_id, queued.window_end, window, disposition))
+            renewals.append(
+                Renewal(queued.case_id, queued.window_end, queued.attempts, window, disposition)
+            )
         service.store.renew_windows(renewals, now=now)
 
 

@@ -205,41 +205,46 @@ class Outcomes(StoreBase):
         attempt's number is the first one its calls dialled (1 without calls).
         """
         with self._transaction() as connection:
-            queued = connection.execute(
-                sa.select(case_queue.c.zone, case_queue.c.priority).where(
-                    case_queue.c.case_id == case_id
-                )
-            ).one_or_none()
-            if queued is None:
-                return None
-            numbers = connection.execute(
-                sa.select(
-                    phone_numbers.c.rank,
-                    phone_numbers.c.working,
-                    sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
-                )
-                .where(phone_numbers.c.case_id == case_id)
-                .order_by(phone_numbers.c.rank)
-            ).all()
-            first_rank = (
-                sa.select(sa.func.min(calls.c.number_rank))
-                .where(calls.c.attempt_id == attempts.c.id)
-                .scalar_subquery()
-            )
-            coded = connection.execute(
-                sa.select(attempts.c.started_at, attempts.c.disposition, first_rank.label("rank"))
-                .where(attempts.c.case_id == case_id, attempts.c.disposition.is_not(None))
-                .order_by(attempts.c.started_at, attempts.c.id)
-            ).all()
-            booked = connection.execute(
-                sa.select(appointments)
-                .where(appointments.c.case_id == case_id, _OPEN_APPOINTMENT)
-                .order_by(appointments.c.id.desc())
-                .limit(1)
-            ).one_or_none()
-            statuses = set(
-                connection.scalars(
-                    sa.select(interviews.c.status).where(interviews.c.case_id == case_id)
-                )
-            )
-        return case_facts(case_id, queued.zone, queued.priority, numbers, coded, booked, statuses)
+            return read_case_facts(connection, case_id)
+
+
+def read_case_facts(connection: sa.Connection, case_id: str) -> CaseFacts | None:
+    """:meth:`Outcomes.fieldwork_facts` on a connection already in a transaction."""
+    queued = connection.execute(
+        sa.select(case_queue.c.zone, case_queue.c.priority).where(
+            case_queue.c.case_id == case_id
+        )
+    ).one_or_none()
+    if queued is None:
+        return None
+    numbers = connection.execute(
+        sa.select(
+            phone_numbers.c.rank,
+            phone_numbers.c.working,
+            sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
+        )
+        .where(phone_numbers.c.case_id == case_id)
+        .order_by(phone_numbers.c.rank)
+    ).all()
+    first_rank = (
+        sa.select(sa.func.min(calls.c.number_rank))
+        .where(calls.c.attempt_id == attempts.c.id)
+        .scalar_subquery()
+    )
+    coded = connection.execute(
+        sa.select(attempts.c.started_at, attempts.c.disposition, first_rank.label("rank"))
+        .where(attempts.c.case_id == case_id, attempts.c.disposition.is_not(None))
+        .order_by(attempts.c.started_at, attempts.c.id)
+    ).all()
+    booked = connection.execute(
+        sa.select(appointments)
+        .where(appointments.c.case_id == case_id, _OPEN_APPOINTMENT)
+        .order_by(appointments.c.id.desc())
+        .limit(1)
+    ).one_or_none()
+    statuses = set(
+        connection.scalars(
+            sa.select(interviews.c.status).where(interviews.c.case_id == case_id)
+        )
+    )
+    return case_facts(case_id, queued.zone, queued.priority, numbers, coded, booked, statuses)

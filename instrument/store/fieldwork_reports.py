@@ -69,10 +69,13 @@ class QueuedCase:
 @dataclass(frozen=True, slots=True)
 class Renewal:
     """A case's new window (None: never call again, the case becomes final with ``disposition``),
-    to be set only if its window still ends at ``expected_end``."""
+    to be set only if the case is as it was read: its window still ends at ``expected_end`` and
+    it has had ``expected_attempts`` attempts. The end alone is not enough: a case called and
+    coded meanwhile often gets a window ending where the old one did (the same evening)."""
 
     case_id: str
     expected_end: dt.datetime | None
+    expected_attempts: int
     window: WindowLike | None
     disposition: str | None = None
 
@@ -107,6 +110,7 @@ _RENEW: Final = (
         case_queue.c.held_by.is_(None),
         case_queue.c.final.is_(False),
         case_queue.c.window_end.is_not_distinct_from(sa.bindparam("b_end", type_=UTCDateTime)),
+        case_queue.c.attempts == sa.bindparam("b_attempts", type_=sa.Integer()),
     )
     .values(
         window_start=sa.bindparam("b_start_new", type_=UTCDateTime),
@@ -119,7 +123,8 @@ _RENEW: Final = (
         ),
     )
 )
-"""Renew one case's window if it still ends where it was read (IS NOT DISTINCT FROM: NULL too)."""
+"""Renew one case's window if it still ends where it was read (IS NOT DISTINCT FROM: NULL too)
+and no attempt was made on it since."""
 
 
 class FieldworkReports(StoreBase):
@@ -178,6 +183,7 @@ class FieldworkReports(StoreBase):
                 {
                     "b_case": renewal.case_id,
                     "b_end": None if renewal.expected_end is None else utc(renewal.expected_end),
+                    "b_attempts": renewal.expected_attempts,
                     "b_start_new": values["window_start"],
                     "b_end_new": values["window_end"],
                     "b_kind": values["window_kind"],

@@ -42,6 +42,7 @@ from instrument.store.fieldwork_outcomes import Outcomes
 from instrument.store.fieldwork_queue import Queue
 from instrument.store.fieldwork_recording import CallRecording
 from instrument.store.fieldwork_reports import FieldworkReports
+from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
 from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
@@ -75,6 +76,7 @@ class Store(
     FieldworkAudit,
     FieldworkReports,
     CaseImports,
+    CaseScreenReads,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

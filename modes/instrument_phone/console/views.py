@@ -276,10 +276,10 @@ class Console:
     # -- the end of the call -------------------------------------------------------
 
     def end(self, attempt_id: int) -> Any:
-        view = self.case_view(attempt_id)
         if request.method == "POST":
-            return self._code(attempt_id, view)
-        if self.held(attempt_id) is None:
+            return self._code(attempt_id)
+        view = self.held(attempt_id)
+        if view is None:
             return self.gone(attempt_id)
         return self._end_page(attempt_id, view, request.form, ())
 
@@ -299,11 +299,16 @@ class Console:
             problems=problems, parts=[p.name for p in settings.calling.parts_of_day],
         ), (422 if problems else 200)  # fmt: skip
 
-    def _code(self, attempt_id: int, view: CaseView) -> Any:
+    def _code(self, attempt_id: int) -> Any:
+        """Code the call; the case screen is read again only to show the form with its problems."""
         form = request.form
-        appointment = appointment_from(form, view.viewer_zone)
+        case_id, questionnaire_id = self.taken_case(attempt_id)
+        zone = self.queue.settings_for(questionnaire_id).calling.default_zone
+        appointment = appointment_from(form, zone)
         if isinstance(appointment, str):
-            return self._end_page(attempt_id, view, form, (self.say()(appointment),))
+            return self._end_page(
+                attempt_id, self.case_view(attempt_id), form, (self.say()(appointment),)
+            )
         note = " ".join(form.get("note", "").split())[:2000] or None
         coded = self.queue.code_outcome(
             attempt_id, disposition=form.get("outcome", ""), note=note, appointment=appointment,
@@ -311,11 +316,11 @@ class Console:
         )  # fmt: skip
         self.forget_check(attempt_id)
         if isinstance(coded, Coded):
-            self.tell("coded", case=view.case_id)
+            self.tell("coded", case=case_id)
         elif isinstance(coded, AlreadyCoded):
-            self.tell("already_coded", case=view.case_id)
+            self.tell("already_coded", case=case_id)
         else:
-            return self._end_page(attempt_id, view, form, coded.messages)
+            return self._end_page(attempt_id, self.case_view(attempt_id), form, coded.messages)
         return redirect(url_for(".home"), 303)
 
 
