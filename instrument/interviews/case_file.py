@@ -39,6 +39,8 @@ __all__ = ["CaseFileError", "CaseRow", "StoredCase", "read_case_file", "store_ca
 
 CASE_ID = "case_id"
 WINDOW_BATCH = 500
+ANALYZE_FROM = 1000
+"""Cases in one import from which the database's statistics are refreshed once their windows are set."""
 """Queued cases whose first windows are worked out per transaction after an import."""
 MAX_CASE_ID = 100
 PERSONAL_COLUMNS = frozenset({"first_name", "last_name", "email", "mobile", "address"})
@@ -290,6 +292,8 @@ def store_cases(
     ]
     queued = service.import_cases(questionnaire_id, sample, now=now)
     _first_windows(service, queued, settings, now)
+    if len(sample) >= ANALYZE_FROM:
+        service.store.refresh_queue_statistics()
     stored = []
     for row in rows:
         token = (

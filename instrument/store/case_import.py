@@ -40,10 +40,6 @@ CHUNK: Final = 500
 PostgreSQL's limits on bound parameters."""
 
 
-ANALYZE_FROM: Final = 1000
-"""Cases in one import from which PostgreSQL's statistics are refreshed straight after."""
-
-
 @dataclass(frozen=True, slots=True)
 class ImportedCase:
     """One case of a sample as it is to be stored.
@@ -68,7 +64,7 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 class CaseImports(StoreBase):
-    """:meth:`import_cases`."""
+    """:meth:`import_cases` and :meth:`refresh_queue_statistics`."""
 
     def import_cases(
         self, questionnaire_id: str, sample: Sequence[ImportedCase], *, now: dt.datetime
@@ -168,13 +164,18 @@ class CaseImports(StoreBase):
                 )
                 for chunk in _chunks(queued):
                     connection.execute(statement, list(chunk))
-        if self.dialect == "postgresql" and len(sample) >= ANALYZE_FROM:
-            # The planner's row counts are those from before the import until autovacuum
-            # comes round; with a table ten times bigger than it thinks, "next case" would
-            # be planned as a sort of the whole queue instead of a walk down its index.
+        return [row["case_id"] for row in queued]
+
+    def refresh_queue_statistics(self) -> None:
+        """Have PostgreSQL count the sample's tables again (nothing to do on SQLite).
+
+        Until autovacuum comes round, the planner's row counts are those from
+        before an import; the import's caller asks for this once the windows
+        are set, so that every plan made meanwhile knows the new sample.
+        """
+        if self.dialect == "postgresql":
             with self._transaction(write=True) as connection:
                 connection.exec_driver_sql("ANALYZE cases, contacts, phone_numbers, case_queue")
-        return [row["case_id"] for row in queued]
 
     def _refuse_taken(
         self, connection: sa.Connection, questionnaire_id: str, chunk: Sequence[str]

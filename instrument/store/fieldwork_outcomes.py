@@ -211,9 +211,7 @@ class Outcomes(StoreBase):
 def read_case_facts(connection: sa.Connection, case_id: str) -> CaseFacts | None:
     """:meth:`Outcomes.fieldwork_facts` on a connection already in a transaction."""
     queued = connection.execute(
-        sa.select(case_queue.c.zone, case_queue.c.priority).where(
-            case_queue.c.case_id == case_id
-        )
+        sa.select(case_queue.c.zone, case_queue.c.priority).where(case_queue.c.case_id == case_id)
     ).one_or_none()
     if queued is None:
         return None
@@ -243,8 +241,6 @@ def read_case_facts(connection: sa.Connection, case_id: str) -> CaseFacts | None
         .limit(1)
     ).one_or_none()
     statuses = set(
-        connection.scalars(
-            sa.select(interviews.c.status).where(interviews.c.case_id == case_id)
-        )
+        connection.scalars(sa.select(interviews.c.status).where(interviews.c.case_id == case_id))
     )
     return case_facts(case_id, queued.zone, queued.priority, numbers, coded, booked, statuses)

@@ -26,6 +26,7 @@ from instrument.store.fieldwork_queue import window_values
 from instrument.store.fieldwork_records import AttemptRecord, WindowLike
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
+    ENDED_INDEX_FENCE,
     UTCDateTime,
     appointments,
     attempts,
@@ -143,10 +144,11 @@ class FieldworkReports(StoreBase):
         """Cases neither final nor held whose window has ended (or that never had one).
 
         Two range reads of ``ix_case_queue_ended`` (ended, then never set)
-        rather than one ``OR``, which would walk past every window still open.
+        rather than one ``OR``, which would walk past every window still open;
+        the only query that names the index's fence, so the only one that uses it.
         """
         now = utc(now)
-        free = (case_queue.c.final.is_(False), case_queue.c.held_by.is_(None))
+        free = (case_queue.c.final.is_(False), case_queue.c.held_by.is_(None), ENDED_INDEX_FENCE)
         with self._transaction() as connection:
             ended = list(
                 connection.scalars(

@@ -374,13 +374,22 @@ sa.Index(
     postgresql_where=case_queue.c.held_by.is_not(None),
     sqlite_where=case_queue.c.held_by.is_not(None),
 )
+ENDED_INDEX_FENCE = case_queue.c.attempts >= sa.literal_column("0")
+"""True of every row. It is part of ``ix_case_queue_ended``'s condition and of the query that
+reads ended windows, and of no other query, so no other query can use that index: given its
+``window_end``, both planners took it for "next case" whenever their statistics were older than
+the windows (right after an import, or the morning after), and sorted every callable case on
+each press instead of walking ``ix_case_queue_order`` to the first one."""
+
+_ENDED = sa.and_(_FREE, ENDED_INDEX_FENCE)
+
 # Free cases whose window has ended (or was never set), for the window renewals.
 sa.Index(
     "ix_case_queue_ended",
     case_queue.c.window_end,
     case_queue.c.case_id,
-    postgresql_where=_FREE,
-    sqlite_where=_FREE,
+    postgresql_where=_ENDED,
+    sqlite_where=_ENDED,
 )
 
 attempts = sa.Table(

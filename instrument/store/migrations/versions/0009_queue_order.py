@@ -32,9 +32,9 @@ depends_on = None
 _KIND_ORDER = "(CASE WHEN window_kind = 'hard' THEN 0 WHEN window_kind = 'soft' THEN 1 ELSE 2 END)"
 
 
-def _free() -> sa.TextClause:
+def _free(*more: str) -> sa.TextClause:
     false = "false" if op.get_bind().dialect.name == "postgresql" else "0"
-    return sa.text(f"final IS {false} AND held_by IS NULL")
+    return sa.text(" AND ".join((f"final IS {false}", "held_by IS NULL", *more)))
 
 
 def upgrade() -> None:
@@ -46,12 +46,14 @@ def upgrade() -> None:
         postgresql_where=_free(),
         sqlite_where=_free(),
     )
+    # "attempts >= 0" is true of every row: it fences the index off from every query
+    # but the one that reads ended windows (see schema.ENDED_INDEX_FENCE)
     op.create_index(
         "ix_case_queue_ended",
         "case_queue",
         ["window_end", "case_id"],
-        postgresql_where=_free(),
-        sqlite_where=_free(),
+        postgresql_where=_free("attempts >= 0"),
+        sqlite_where=_free("attempts >= 0"),
     )
     op.create_index(
         "ix_case_queue_held",
