@@ -81,6 +81,19 @@ def press(page: Any, key: str) -> None:
         page.keyboard.press(key)
 
 
+def type_in(page: Any, text: str) -> None:
+    """Type into the answer box that has the focus, once it has it.
+
+    The page sets the focus with ``autofocus``, which the browser applies when
+    it next renders, possibly after the load event the last key waited for: on
+    a busy machine the keys went to the page and Enter sent an empty answer.
+    """
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.matches('[data-typed]')"
+    )
+    page.keyboard.type(text)
+
+
 def asked(page: Any) -> list[str]:
     return page.eval_on_selector_all("[data-question]", "els => els.map(e => e.id.slice(2))")
 
@@ -93,7 +106,7 @@ def answer_with_first_options(page: Any) -> None:
             tab_to(page, f"#q-{question} input")
         rows = page.locator(f"#q-{question} [data-row]").count()
         if page.locator(f"#q-{question} textarea[data-typed]").count():
-            page.keyboard.type("Nothing more to add.")
+            type_in(page, "Nothing more to add.")
             page.keyboard.press("Escape")
             continue
         for _ in range(max(rows, 1)):
@@ -133,14 +146,14 @@ def test_an_interviewer_works_two_cases_by_keyboard(server: Any, browser: Any) -
     assert page.locator("#f-parent").is_checked()
     press(page, "Enter")
 
-    page.keyboard.type("3")  # the panel profile says 2: a soft check
+    type_in(page, "3")  # the panel profile says 2: a soft check
     press(page, "Enter")
     assert "panel profile shows 2" in page.inner_text(".warning-panel")
     axe.check(page, "script: soft check")
     press(page, "Enter")  # accepted: the answer is right
-    page.keyboard.type("9")
+    type_in(page, "9")
     press(page, "Enter")
-    page.keyboard.type("6")
+    type_in(page, "6")
     press(page, "Enter")
     assert "child number 3" in page.inner_text("legend")
     page.keyboard.press("Escape")
@@ -148,7 +161,7 @@ def test_an_interviewer_works_two_cases_by_keyboard(server: Any, browser: Any) -
     assert page.locator("input[data-typed]").input_value() == "6"
     axe.check(page, "script: number")
     page.keyboard.press("Control+a")
-    page.keyboard.type("7")
+    type_in(page, "7")
     press(page, "Enter")
     page.keyboard.press("r")  # refused, keyed in the number box (never read out)
     assert page.locator("input[value='refused']").is_checked()

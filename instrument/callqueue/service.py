@@ -104,6 +104,10 @@ class CallQueue(Coding, Supervision, Recording, Scheduling):
             now=now,
         )
 
+    def holds(self, attempt_id: int, interviewer: str) -> bool:
+        """Whether ``interviewer`` holds a case through this attempt (open, not coded, not released)."""
+        return self.store.holder_of(attempt_id) == interviewer
+
     # -- the interview -----------------------------------------------------------
 
     def interview_for(self, case_id: str, *, mode: str, actor: str, now: dt.datetime) -> str:

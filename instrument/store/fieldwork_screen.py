@@ -93,7 +93,23 @@ class CodingFacts:
 
 
 class CaseScreenReads(StoreBase):
-    """:meth:`case_screen` and :meth:`coding_facts`."""
+    """:meth:`case_screen`, :meth:`coding_facts` and :meth:`holder_of`."""
+
+    def holder_of(self, attempt_id: int) -> str | None:
+        """Who holds a case through this (open) attempt, or None: one indexed read.
+
+        What the console asks before dialling or hanging up, where reading the
+        whole case screen only to see who holds the case was most of the work.
+        """
+        row = self._read_one(
+            # held_by IS NOT NULL lets both databases read the small index of held cases
+            sa.select(case_queue.c.held_by).where(
+                case_queue.c.held_by.is_not(None),
+                case_queue.c.held_attempt_id == sa.bindparam("attempt_id"),
+            ),
+            {"attempt_id": attempt_id},
+        )
+        return None if row is None else str(row.held_by)
 
     def coding_facts(self, attempt_id: int) -> CodingFacts | None:
         """Everything coding this attempt's outcome needs, in one transaction; None for no such attempt."""

@@ -170,7 +170,7 @@ class Console:
         until = checked.get(str(attempt_id)) if isinstance(checked, dict) else None
         if isinstance(until, (int, float)) and now < until <= now + RECHECK_SECONDS:
             return True
-        if self.held(attempt_id) is None:
+        if not self.holding(attempt_id):
             return False
         kept = {k: v for k, v in dict(checked).items() if isinstance(v, (int, float)) and v > now}
         kept[str(attempt_id)] = now + RECHECK_SECONDS
@@ -187,6 +187,11 @@ class Console:
         case_id, questionnaire_id = self.taken_case(attempt_id)
         zone = self.queue.settings_for(questionnaire_id).calling.default_zone
         return self.queue.case_view(case_id, viewer_zone=zone, now=self.now())
+
+    def holding(self, attempt_id: int) -> bool:
+        """Whether the signed-in interviewer holds the case through this attempt (one small read)."""
+        self.taken_case(attempt_id)  # 404 for an attempt this browser was not handed
+        return self.queue.holds(attempt_id, self.me)
 
     def held(self, attempt_id: int) -> CaseView | None:
         """The case screen of an attempt still open and held by the signed-in interviewer."""
@@ -249,7 +254,7 @@ class Console:
         return TwilioDialer(self.telephony, str(phone), http)
 
     def dial(self, attempt_id: int) -> Any:
-        if self.held(attempt_id) is None:
+        if not self.holding(attempt_id):
             return self.gone(attempt_id)
         try:
             rank = int(request.form.get("rank", ""))
@@ -263,7 +268,7 @@ class Console:
         return redirect(url_for(".case", attempt_id=attempt_id), 303)
 
     def hang_up(self, attempt_id: int) -> Any:
-        if self.held(attempt_id) is None:
+        if not self.holding(attempt_id):
             return self.gone(attempt_id)
         try:
             call_id = int(request.form.get("call", ""))
