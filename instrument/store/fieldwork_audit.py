@@ -26,13 +26,12 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from instrument.store.fieldwork_calls import end_manual_calls
-from instrument.store.fieldwork_queue import window_values
+from instrument.store.fieldwork_queue import free_held_case, window_values
 from instrument.store.fieldwork_records import WindowLike
 from instrument.store.nul import refuse_nul, refuse_nul_in_json
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import StoreError
-from instrument.store.schema import attempts, case_queue, fieldwork_audit
+from instrument.store.schema import case_queue, fieldwork_audit
 
 __all__ = [
     "AuditEntry",
@@ -378,25 +377,10 @@ def _free_hold(
     window: WindowLike | None,
     now: dt.datetime,
 ) -> None:
-    """Free the locked, held case and code its open attempt (the columns
-    :meth:`~instrument.store.fieldwork_queue.Queue.release_hold` sets)."""
-    connection.execute(
-        case_queue.update()
-        .where(case_queue.c.case_id == row.case_id)
-        .values(
-            held_by=None,
-            held_since=None,
-            held_attempt_id=None,
-            disposition=disposition,
-            final=window is None,
-            **window_values(window),
-            updated_at=now,
-        )
-    )
-    if row.held_attempt_id is not None:
-        connection.execute(
-            attempts.update()
-            .where(attempts.c.id == row.held_attempt_id, attempts.c.ended_at.is_(None))
-            .values(ended_at=now, disposition=disposition)
-        )
-        end_manual_calls(connection, row.held_attempt_id, now)
+    """Free the locked, held case and code its open attempt, as the timeout's release does."""
+    freed = free_held_case(
+        connection, row.case_id, row.held_attempt_id, disposition=disposition, window=window,
+        final=window is None, now=now,
+    )  # fmt: skip
+    if not freed:  # cannot happen: the row is locked and was read held
+        raise RuntimeError(f"case {row.case_id!r} was not held as read under its lock")

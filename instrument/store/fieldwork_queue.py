@@ -48,7 +48,7 @@ from instrument.store.schema import (
     phone_numbers,
 )
 
-__all__ = ["Queue", "first_free_case", "window_values"]
+__all__ = ["Queue", "first_free_case", "free_held_case", "window_values"]
 
 
 def window_values(window: WindowLike | None) -> dict[str, object]:
@@ -125,6 +125,52 @@ statistics are older than the windows (after an import, the morning after): beli
 no window open, it sorted every callable case on each press (30 ms for 10,000, not 0.1 ms).
 PostgreSQL has no index hints; this setting, local to the transaction, is how one says it.
 (SQLite cannot mistake the windows' index for it: see ``schema.ENDED_INDEX_FENCE``.)"""
+
+
+def free_held_case(
+    connection: sa.Connection,
+    case_id: str,
+    attempt_id: int | None,
+    *,
+    disposition: str,
+    window: WindowLike | None,
+    final: bool,
+    now: dt.datetime,
+) -> bool:
+    """Free a case held through ``attempt_id`` and code that attempt, in the caller's transaction.
+
+    False, changing nothing, when the case is not held through that attempt
+    (coded or released meanwhile). One spelling of "release" for the
+    timeout's release and the supervisor's (instrument.store.fieldwork_audit).
+    """
+    held_through = (
+        case_queue.c.held_attempt_id.is_(None)
+        if attempt_id is None
+        else case_queue.c.held_attempt_id == attempt_id
+    )
+    released = connection.execute(
+        case_queue.update()
+        .where(case_queue.c.case_id == case_id, case_queue.c.held_by.is_not(None), held_through)
+        .values(
+            held_by=None,
+            held_since=None,
+            held_attempt_id=None,
+            disposition=disposition,
+            final=final,
+            **window_values(window),
+            updated_at=now,
+        )
+    ).rowcount
+    if released != 1:
+        return False
+    if attempt_id is not None:
+        connection.execute(
+            attempts.update()
+            .where(attempts.c.id == attempt_id, attempts.c.ended_at.is_(None))
+            .values(ended_at=now, disposition=disposition)
+        )
+        end_manual_calls(connection, attempt_id, now)
+    return True
 
 
 def _own_hold(connection: sa.Connection, interviewer: str, dialect: str) -> sa.Row[Any] | None:
@@ -327,32 +373,8 @@ class Queue(StoreBase):
         """
         refuse_nul("disposition", disposition)
         now = utc(now)
-        held_by = (
-            case_queue.c.held_attempt_id.is_(None)
-            if attempt_id is None
-            else case_queue.c.held_attempt_id == attempt_id
-        )
         with self._transaction(write=True) as connection:
-            released = connection.execute(
-                case_queue.update()
-                .where(case_queue.c.case_id == case_id, case_queue.c.held_by.is_not(None), held_by)
-                .values(
-                    held_by=None,
-                    held_since=None,
-                    held_attempt_id=None,
-                    disposition=disposition,
-                    final=final,
-                    **window_values(window),
-                    updated_at=now,
-                )
-            ).rowcount
-            if released != 1:
-                return False
-            if attempt_id is not None:
-                connection.execute(
-                    attempts.update()
-                    .where(attempts.c.id == attempt_id, attempts.c.ended_at.is_(None))
-                    .values(ended_at=now, disposition=disposition)
-                )
-                end_manual_calls(connection, attempt_id, now)
-        return True
+            return free_held_case(
+                connection, case_id, attempt_id, disposition=disposition, window=window,
+                final=final, now=now,
+            )  # fmt: skip
