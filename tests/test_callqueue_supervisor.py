@@ -38,6 +38,7 @@ from tests.callqueue_helpers import (
     queue_on,
     run_all,
 )
+from tests.staff_passwords import CHEAP
 from tests.store_fixtures import *
 
 MINUTE = dt.timedelta(minutes=1)
@@ -46,7 +47,23 @@ NOTE = "spoke to Ann Example-Sample's son"
 
 @pytest.fixture
 def queue(store: Store) -> CallQueue:
+    store.set_password_cost(CHEAP, testing=True)
+    store.create_staff_user("olga", "olga's long password", role="interviewer")
     return queue_on(store)
+
+
+def test_a_case_is_kept_only_for_an_enabled_account_that_takes_cases(
+    queue: CallQueue, store: Store
+) -> None:
+    add_case(store, "c1")
+    store.create_staff_user("pat", "pat's long password", role="researcher")
+    store.create_staff_user("ida", "ida's long password", role="interviewer")
+    store.set_staff_disabled("ida", True)
+    for who in ("nobody", "pat", "ida", ""):
+        with pytest.raises(ValueError, match="not an enabled interviewer"):
+            queue.reassign("c1", who, actor="sue", reason="r", now=T0)
+    assert store.queue_row("c1")["window_interviewer"] is None  # type: ignore[index]
+    assert queue.reassign("c1", "olga", actor="sue", reason="r", now=T0) is not None
 
 
 def test_release_reassign_and_change_are_audited(queue: CallQueue, store: Store) -> None:

@@ -183,9 +183,16 @@ class Supervision:
 
         The window is the rules' next one, reserved: no one else is offered the
         case in it. None: the case may not be called again, nothing reserved
-        (a hold is still released). :class:`CaseChanged` as for :meth:`release`.
+        (a hold is still released). :class:`CaseChanged` as for :meth:`release`;
+        ValueError when ``to_interviewer`` is not an enabled account that takes cases
+        (:meth:`may_take_cases`): a case kept for no one real is never offered.
         """
         _need_reason(reason)
+        if not self.may_take_cases(to_interviewer):
+            raise ValueError(
+                f"{to_interviewer!r} is not an enabled interviewer or supervisor account; "
+                "a case is kept only for someone who can take it"
+            )
         for _ in range(_TRIES):
             case = self._supervised(case_id, expected)
             held = case.held_attempt_id if case.held_by is not None else None
