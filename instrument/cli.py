@@ -24,6 +24,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "cases": "instrument.commands.cases:cases",
     "texts": "instrument.commands.texts:texts",
     "fieldwork": "instrument.commands.fieldwork:fieldwork",
+    "staff": "instrument.commands.staff:staff",
 }
 
 

@@ -215,6 +215,8 @@ class StaffUser:
     role: str
     created_at: dt.datetime
     disabled: bool
+    time_zone: str | None = None
+    """The IANA zone the console shows them times in (None: each study's default zone)."""
 
 
 @dataclass(frozen=True, slots=True)

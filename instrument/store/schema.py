@@ -208,6 +208,7 @@ staff_users = sa.Table(
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=True),  # IANA name; null: the study's default
     sa.CheckConstraint("role IN (" + ", ".join(f"'{r}'" for r in STAFF_ROLES) + ")", name="role"),
 )
 

@@ -5,13 +5,17 @@ made at the store's ``password_cost`` (:data:`~instrument.store.passwords.STRONG
 unless set; test suites set a cheap one). A login costs the same hashing time
 whether or not the account exists, so timing does not tell which usernames do.
 Changing an account's password or disabling it ends every session it has open
-(:mod:`instrument.store.staff_sessions`).
+(:mod:`instrument.store.staff_sessions`). An account may have its own time zone,
+the clock the interviewer console shows it times on (null: each study's default).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import functools
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import sqlalchemy as sa
 
@@ -28,7 +32,32 @@ from instrument.store.records import StaffUser
 from instrument.store.schema import STAFF_ROLES, staff_sessions, staff_users
 from instrument.store.staff_sessions import close_sessions, staff_user_columns
 
-__all__ = ["StaffAccounts"]
+__all__ = ["StaffAccounts", "known_time_zone"]
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    """The IANA names this machine knows (read once: the zone database is hundreds of files)."""
+    return frozenset(available_timezones())
+
+
+def known_time_zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this machine knows, else ValueError saying so.
+
+    Only names of the zone database are taken (not a path zoneinfo would also
+    open), so a zone stored for one staff member reads the same on every server;
+    a near miss is suggested ("Europe/Berln": did you mean Europe/Berlin?).
+    """
+    if name in _zone_names():
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+        else:
+            return name
+    close = difflib.get_close_matches(name, sorted(_zone_names()), n=1, cutoff=0.8)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ValueError(f"unknown time zone {name!r}: give an IANA name such as Europe/London{hint}")
 
 
 def _sessions_of(username: str) -> sa.ColumnElement[bool]:
@@ -172,3 +201,32 @@ class StaffAccounts(StoreBase):
             if updated.rowcount != 1:
                 raise LookupError(f"no staff user {username!r}")
             close_sessions(connection, _sessions_of(username), utc(None))
+
+    def set_staff_time_zone(self, username: str, zone: str | None) -> StaffUser:
+        """Give a staff account its own time zone (an IANA name), or None for the study's default.
+
+        The account comes back as stored. ValueError for a zone this machine
+        does not know (:func:`known_time_zone`), LookupError for no such account.
+        Sessions stay open: the next page a signed-in interviewer opens uses it.
+        """
+        stored = None if zone is None else known_time_zone(zone)
+        if NUL in username:
+            raise LookupError(f"no staff user {username!r}")
+        with self._transaction(write=True) as connection:
+            updated = connection.execute(
+                staff_users.update()
+                .where(staff_users.c.username == username)
+                .values(time_zone=stored)
+            )
+            if updated.rowcount != 1:
+                raise LookupError(f"no staff user {username!r}")
+        user = self.get_staff_user(username)
+        assert user is not None
+        return user
+
+    def staff_time_zone(self, username: str) -> str | None:
+        """A staff account's own time zone (None: the study's default); LookupError for no account."""
+        user = self.get_staff_user(username)
+        if user is None:
+            raise LookupError(f"no staff user {username!r}")
+        return user.time_zone

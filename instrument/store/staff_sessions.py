@@ -37,6 +37,7 @@ staff_user_columns: Final = (
     staff_users.c.role,
     staff_users.c.created_at,
     staff_users.c.disabled,
+    staff_users.c.time_zone,
 )
 """The columns of a :class:`StaffUser`, in a select: ``StaffUser(**row._asdict())``."""
 
@@ -134,6 +135,7 @@ class StaffSessions(StoreBase):
             role=row.role,
             created_at=row.created_at,
             disabled=row.disabled,
+            time_zone=row.time_zone,
         )
 
     def close_staff_session(self, session_id: str, *, now: dt.datetime | None = None) -> None:
