@@ -37,6 +37,7 @@ from instrument.store.event_log import EventLog
 from instrument.store.exports import Exports
 from instrument.store.fieldwork_audit import FieldworkAudit
 from instrument.store.fieldwork_calls import CallRecords
+from instrument.store.fieldwork_live import LiveCallReads
 from instrument.store.fieldwork_numbers import PhoneNumbers
 from instrument.store.fieldwork_outcomes import Outcomes
 from instrument.store.fieldwork_queue import Queue
@@ -77,6 +78,7 @@ class Store(
     FieldworkReports,
     CaseImports,
     CaseScreenReads,
+    LiveCallReads,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 
