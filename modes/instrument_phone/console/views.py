@@ -51,6 +51,7 @@ from instrument.interviews import ModeContext
 from instrument.plugin_types import ModeSetupError
 from instrument_phone import MODE_NAME
 from instrument_phone.console.dialer import TwilioDialer
+from instrument_phone.console.live_views import LiveViews
 from instrument_phone.console.words import Say, interviewer_language, words
 
 __all__ = ["ROLES", "Console", "create_console_blueprint", "fieldwork_settings"]
@@ -389,4 +390,5 @@ def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
     ]
     for rule, endpoint, view, methods in rules:
         bp.add_url_rule(rule, endpoint, view, methods=methods)
+    LiveViews(console).register(bp)  # the case screen's live call status (live_views.py)
     return bp

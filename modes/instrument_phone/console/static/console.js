@@ -3,7 +3,11 @@
    typed quickly for 10 and more), D and R key don't know and refused, Enter goes on, B goes
    back, J lists the earlier questions, N opens the question's note, Esc leaves a text box so
    the keys work again.
-   The active question is the one holding the focus, else the first one on the page. */
+   The active question is the one holding the focus, else the first one on the page.
+   On the case screen, while a call placed through Twilio is going, the call status region
+   (role="status") is refreshed every 2 s from the attempt's calls.json, so its words change
+   as Twilio's callbacks arrive (screen readers announce the change); asking stops when the
+   call has ended, and never starts when no call is going. */
 (function () {
   "use strict";
   var pending = "";
@@ -152,6 +156,50 @@
     form.setAttribute("data-sent", "1");
     setTimeout(function () { form.removeAttribute("data-sent"); }, 3000);
   });
+
+  function watchCall() {
+    // The case screen's live call status: the region holds the URL to ask and whether a call
+    // is going; without fetch (or when nothing is going) the page's own link reloads it.
+    var region = document.querySelector("[data-call-status]");
+    if (!region || !region.hasAttribute("data-going") || !window.fetch) return;
+    var words = region.querySelector("[data-call-status-text]");
+    var refresh = document.querySelector("[data-call-status-refresh]");
+    var every = 1000 * (parseFloat(region.getAttribute("data-poll-seconds")) || 2);
+    var misses = 0;
+    if (refresh) refresh.hidden = true;
+
+    function stop(showLink) {
+      region.removeAttribute("data-going");
+      if (refresh) refresh.hidden = !showLink;
+    }
+
+    function ask() {
+      fetch(region.getAttribute("data-call-status"), {
+        credentials: "same-origin",
+        cache: "no-store",
+        redirect: "error",  // signed out: the sign-in page is no call status
+        headers: { Accept: "application/json" }
+      }).then(function (response) {
+        if (!response.ok) throw new Error("gone");
+        return response.json();
+      }).then(function (data) {
+        misses = 0;
+        if (data.text && words.textContent !== data.text) words.textContent = data.text;
+        if (data.going) setTimeout(ask, every);
+        else stop(false);
+      }).catch(function () {
+        // A 404 (the case was coded or released) or a dropped connection: try twice more,
+        // then leave it to the reload link.
+        misses += 1;
+        if (misses < 3) setTimeout(ask, every);
+        else stop(true);
+      });
+    }
+
+    setTimeout(ask, every);
+  }
+
+  document.addEventListener("DOMContentLoaded", watchCall);
 
   document.addEventListener("DOMContentLoaded", function () {
     document.documentElement.classList.remove("no-js");
