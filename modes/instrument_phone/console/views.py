@@ -51,7 +51,7 @@ from instrument.interviews import ModeContext
 from instrument.plugin_types import ModeSetupError
 from instrument_phone import MODE_NAME
 from instrument_phone.console.dialer import TwilioDialer
-from instrument_phone.console.live_views import LiveViews
+from instrument_phone.console.live_views import LiveViews, suggested_outcome
 from instrument_phone.console.words import Say, interviewer_language, words
 
 __all__ = ["ROLES", "Console", "create_console_blueprint", "fieldwork_settings"]
@@ -296,12 +296,15 @@ class Console:
         chosen = form.get("outcome") or (
             "complete" if any(d.code == "complete" for d in offered) else ""
         )
+        suggested = None if chosen else suggested_outcome(self, attempt_id, offered)
+        chosen = chosen or (suggested.code if suggested else "")
         settings = self.queue.settings_for(view.questionnaire_id)
         say = self.say()
         title = say("end_title", case=view.case_id)
         return self.render(
             "phone/end.html", page_title=f"{say('error_prefix')}: {title}" if problems else title,
             view=view, attempt_id=attempt_id, offered=offered, chosen=chosen, form=form,
+            suggested=suggested,
             problems=problems, parts=[p.name for p in settings.calling.parts_of_day],
         ), (422 if problems else 200)  # fmt: skip
 
