@@ -152,3 +152,13 @@ def test_the_suggestion_takes_the_respondents_leg(
 ) -> None:
     found = suggest(_call(status, None if leg is None else _leg(*leg), ended=True))
     assert (None if found is None else (found.code, found.reason, found.leg)) == expected
+
+
+def test_a_detection_verdict_alone_says_who_answered() -> None:
+    """Twilio's answering-machine verdict is stored as 'amd', a status nobody ranks."""
+    leg = _leg("amd", AnsweredBy="fax")
+    assert leg is not None and (leg.status, leg.answered_by) == ("in-progress", "fax")
+    assert _call("in-progress", leg).phase == "machine"
+    assert _leg("amd") is None  # nothing ranked, nobody named: nothing to say
+    found = suggest(_call("completed", _leg("ringing", "amd", "completed", AnsweredBy="fax")))
+    assert found is not None and (found.code, found.reason) == ("fax", "fax")

@@ -132,7 +132,9 @@ def leg_status(events: Sequence[LegEvent]) -> LegStatus | None:
             found = _duration(dict(event.payload))
             duration = found if found is not None else duration
     if status is None:
-        return None  # only statuses nobody ranks: nothing to say
+        if answered_by is None:
+            return None  # only statuses nobody ranks: nothing to say
+        status = "in-progress"  # answering-machine detection heard someone or something answer
     return LegStatus(status, answered_at, ended_at, duration, answered_by)
 
 

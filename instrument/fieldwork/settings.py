@@ -47,7 +47,7 @@ FLAG_KEYS = (
 )  # fmt: skip
 DISPOSITION_KEYS = ("aapor", "label", "rate_class", "retry_after", *FLAG_KEYS)
 NEW_DISPOSITION_NEEDS = ("aapor", "label", "rate_class", "final")
-TELEPHONY_KEYS = ("recording", "consent_text")
+TELEPHONY_KEYS = ("recording", "consent_text", "machine_detection")
 
 DURATION = re.compile(r"^(?:(\d{1,6})([wdhms]))+$")
 _DURATION_PART = re.compile(r"(\d{1,6})([wdhms])")
@@ -59,10 +59,16 @@ RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 @dataclass(frozen=True)
 class TelephonySettings:
-    """Recording is off unless the study turns it on, and then the consent text is read first."""
+    """Recording is off unless the study turns it on, and then the consent text is read first.
+
+    ``machine_detection``: Twilio's answering-machine detection on the
+    respondent's leg, off unless the study turns it on (the respondent hears a
+    moment's silence while it listens); what it hears suggests the outcome.
+    """
 
     recording: bool = False
     consent_text: str | None = None
+    machine_detection: bool = False
 
 
 @dataclass(frozen=True)
@@ -403,4 +409,8 @@ class _Reader:
                 "telephony.recording needs consent_text: what the interviewer reads before "
                 "recording starts (MRS Code: disclose recording)",
             )
-        return TelephonySettings(recording, consent.strip() if consent else None)
+        detect = False
+        if "machine_detection" in m:
+            entry = m.entries["machine_detection"]
+            detect = bool(self.value(entry, bool, "telephony.machine_detection", "true or false"))
+        return TelephonySettings(recording, consent.strip() if consent else None, detect)

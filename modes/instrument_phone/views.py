@@ -25,6 +25,7 @@ from instrument_phone import MODE_NAME
 from instrument_phone.console import create_console_blueprint
 from instrument_phone.console.views import fieldwork_settings
 from instrument_phone.ledger import StoreLedger
+from instrument_phone.machines import machine_detection_for
 from instrument_phone.supervisor import create_supervisor_blueprint
 from instrument_phone.telephony.config import TwilioSettings
 from instrument_phone.telephony.webhooks import create_webhooks_blueprint
@@ -46,8 +47,11 @@ def create_blueprint(context: ModeContext, environ: Mapping[str, str] | None = N
     webhooks = None
     if settings is not None:
         webhooks = create_webhooks_blueprint(
-            settings, StoreLedger(context.service.store), context.now
-        )
+            settings, StoreLedger(context.service.store), context.now,
+            machine_detection_for(  # a study may ask for answering-machine detection
+                context.service.store, fieldwork_settings(context), list(context.service.surveys)
+            ),
+        )  # fmt: skip
         bp.register_blueprint(webhooks, url_prefix="/phone")
     # The interviewer console (/cati/console/): by Twilio when configured, else dialled by hand.
     bp.register_blueprint(create_console_blueprint(context, settings), url_prefix="/console")

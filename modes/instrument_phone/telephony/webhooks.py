@@ -13,6 +13,11 @@ Twilio waits 15 seconds, then retries; it also delivers status callbacks out
 of order. So the handlers do one small store write and answer at once, and
 each event is stored once under a key of its own (call sid, status, sequence
 number): a retry or a late "ringing" after "completed" changes nothing.
+
+Where a study turns answering-machine detection on, the respondent's
+``<Number>`` asks Twilio for it, and Twilio posts what it heard (``AnsweredBy``)
+to ``/amd/<call id>``: stored once, beside the respondent leg's callbacks, it
+suggests the outcome (a machine, a fax) at the end of the call.
 """
 
 from __future__ import annotations
@@ -28,15 +33,22 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
 from instrument_phone.telephony.config import TwilioSettings
-from instrument_phone.telephony.dialer import DEFAULT_RING_SECONDS, STATUS_EVENTS, status_path
+from instrument_phone.telephony.dialer import (
+    DEFAULT_RING_SECONDS,
+    STATUS_EVENTS,
+    WEBHOOKS_PATH,
+    status_path,
+)
 
 __all__ = [
+    "AMD_RESULTS",
     "CALL_STATUSES",
     "KEPT_FIELDS",
     "LEGS",
     "CallEvent",
     "CallLedger",
     "bridge_twiml",
+    "amd_path",
     "create_webhooks_blueprint",
     "event_key",
     "kept_payload",
@@ -49,13 +61,23 @@ CALL_STATUSES = frozenset(
 )  # fmt: skip
 """Twilio's CallStatus values; anything else in a signed request is a 400, not stored."""
 
+AMD_RESULTS = frozenset(
+    {"human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other",
+     "fax", "unknown"}
+)  # fmt: skip
+"""Twilio's AnsweredBy values; anything else in a signed AMD callback is a 400, not stored."""
+
+AMD_STATUS = "amd"
+"""The status an answering-machine detection result is stored under (it is no CallStatus:
+the store ranks it nowhere, so it never moves a leg's status, only says who answered)."""
+
 LEGS = ("respondent",)
 """Legs with their own status callbacks besides the interviewer's (the call placed by REST)."""
 
 KEPT_FIELDS = (
     "AccountSid", "ApiVersion", "CallSid", "ParentCallSid", "CallStatus", "CallDuration",
     "Duration", "SequenceNumber", "Timestamp", "CallbackSource", "Direction", "AnsweredBy",
-    "SipResponseCode", "ErrorCode", "ErrorMessage",
+    "SipResponseCode", "ErrorCode", "ErrorMessage", "MachineDetectionDuration",
 )  # fmt: skip
 """The callback fields stored with an event. An allow-list, not a deny-list: Twilio
 sends To, From, Called, Caller and their cities and postcodes, which are
@@ -130,12 +152,24 @@ def _event_time(form: Mapping[str, str]) -> dt.datetime | None:
     return at.astimezone(dt.UTC)
 
 
-def bridge_twiml(settings: TwilioSettings, call_id: int, number: str | None) -> str:
+def amd_path(call_id: int) -> str:
+    """The path Twilio posts the respondent leg's answering-machine detection result to."""
+    return f"{WEBHOOKS_PATH}/amd/{int(call_id)}"
+
+
+def bridge_twiml(
+    settings: TwilioSettings, call_id: int, number: str | None, *, machine_detection: bool = False
+) -> str:
     """The TwiML Twilio runs once the interviewer answers: dial the respondent.
 
     The respondent sees the organisation's caller id. No ``record`` attribute:
     recording starts by REST only after consent is stored
     (:func:`~instrument_phone.telephony.dialer.start_recording`).
+
+    :param machine_detection: ask Twilio to tell a person from a machine or fax
+        on the respondent's leg (``machineDetection="Enable"``), and to post
+        the answer to :func:`amd_path`. Twilio connects the respondent once it
+        has decided, so the study's fieldwork file asks for it, not the code.
     """
     response = VoiceResponse()
     if number is None:
@@ -143,11 +177,19 @@ def bridge_twiml(settings: TwilioSettings, call_id: int, number: str | None) -> 
         response.hangup()
         return str(response)
     dial = response.dial(caller_id=settings.caller_id, timeout=DEFAULT_RING_SECONDS)
+    detection: dict[str, str] = {}
+    if machine_detection:
+        detection = {
+            "machine_detection": "Enable",
+            "amd_status_callback": settings.public_url + amd_path(call_id),
+            "amd_status_callback_method": "POST",
+        }
     dial.number(
         number,
         status_callback=settings.public_url + status_path(call_id, "respondent"),
         status_callback_event=" ".join(STATUS_EVENTS),
         status_callback_method="POST",
+        **detection,
     )
     # Reached when the respondent's leg ends (hung up, busy, no answer): tell
     # the interviewer rather than leave them in silence.
@@ -160,12 +202,16 @@ def create_webhooks_blueprint(
     settings: TwilioSettings,
     ledger: CallLedger,
     clock: Callable[[], dt.datetime],
+    machine_detection: Callable[[int], bool] | None = None,
 ) -> Blueprint:
     """The ``phone`` blueprint: TwiML and status callbacks, all behind the signature check.
 
     Mount it below the mode's blueprint with ``url_prefix="/phone"`` (the
     paths in :mod:`~instrument_phone.telephony.dialer` assume so), and exempt
     it from CSRF: Twilio cannot send a form token; the signature is its proof.
+
+    :param machine_detection: whether a call's study asks for answering-machine
+        detection (by call id); None when no study does.
     """
     bp = Blueprint("phone", __name__)
     validator = RequestValidator(settings.auth_token)
@@ -181,7 +227,9 @@ def create_webhooks_blueprint(
     def bridge(call_id: int) -> Response:
         sid = request.form.get("CallSid", "")
         number = ledger.bridge_number(call_id, sid) if sid.startswith("CA") else None
-        return Response(bridge_twiml(settings, call_id, number), mimetype="text/xml")
+        detect = number is not None and machine_detection is not None and machine_detection(call_id)
+        twiml = bridge_twiml(settings, call_id, number, machine_detection=detect)
+        return Response(twiml, mimetype="text/xml")
 
     @bp.post("/status/<int:call_id>", defaults={"leg": None})
     @bp.post("/status/<int:call_id>/<leg>")
@@ -199,6 +247,26 @@ def create_webhooks_blueprint(
             provider_sid=sid,
             event_key=event_key(form),
             status=call_status,
+            at=_event_time(form),
+            payload=kept_payload(form),
+        )
+        ledger.record_event(event, now=clock())
+        return "", 204
+
+    @bp.post("/amd/<int:call_id>")
+    def amd(call_id: int) -> Any:
+        """What answering-machine detection heard on the respondent's leg: stored once."""
+        form = request.form
+        sid = form.get("CallSid", "")
+        answered_by = form.get("AnsweredBy", "")
+        if not sid.startswith("CA") or answered_by not in AMD_RESULTS:
+            abort(400)
+        event = CallEvent(
+            call_id=call_id,
+            leg="respondent",
+            provider_sid=sid,
+            event_key=f"{sid}:{AMD_STATUS}",  # one result per leg: a retry repeats it
+            status=AMD_STATUS,
             at=_event_time(form),
             payload=kept_payload(form),
         )
