@@ -53,6 +53,7 @@ from instrument_phone import MODE_NAME
 from instrument_phone.console.dialer import TwilioDialer
 from instrument_phone.console.live_views import LiveViews, suggested_outcome
 from instrument_phone.console.words import Say, interviewer_language, words
+from instrument_phone.console.zone_views import TimeZoneViews, viewer_zone
 
 __all__ = ["ROLES", "Console", "create_console_blueprint", "fieldwork_settings"]
 
@@ -97,6 +98,7 @@ class Console:
         self.context = context
         self.queue = queue
         self.telephony = telephony  # TwilioSettings, or None: dialled by hand
+        self.zones = TimeZoneViews(self)
 
     # -- who is asking -----------------------------------------------------------
 
@@ -184,9 +186,9 @@ class Console:
             session[CHECKED] = checked
 
     def case_view(self, attempt_id: int) -> CaseView:
-        """The case screen's data, times in the study's zone for interviewers."""
+        """The case screen's data, times on the interviewer's clock (their zone, else the study's)."""
         case_id, questionnaire_id = self.taken_case(attempt_id)
-        zone = self.queue.settings_for(questionnaire_id).calling.default_zone
+        zone = viewer_zone(g.staff, self.queue.settings_for(questionnaire_id).calling)
         return self.queue.case_view(case_id, viewer_zone=zone, now=self.now())
 
     def holding(self, attempt_id: int) -> bool:
@@ -202,11 +204,14 @@ class Console:
 
     # -- pages -------------------------------------------------------------------
 
-    def home(self) -> Any:
+    def home(self, zone_problem: str | None = None) -> Any:
+        say = self.say()
+        title = say("home_title")
         return self.render(
-            "phone/home.html", page_title=self.say()("home_title"), telephony=self.telephony,
-            my_phone=session.get(PHONE, ""),
-        )  # fmt: skip
+            "phone/home.html", page_title=f"{say('error_prefix')}: {title}" if zone_problem else title,
+            telephony=self.telephony, my_phone=session.get(PHONE, ""),
+            zone_form=self.zones.form(zone_problem),
+        ), (422 if zone_problem else 200)  # fmt: skip
 
     def next_case(self) -> Any:
         taken = self.queue.next_case(self.me, now=self.now())
@@ -312,7 +317,7 @@ class Console:
         """Code the call; the case screen is read again only to show the form with its problems."""
         form = request.form
         case_id, questionnaire_id = self.taken_case(attempt_id)
-        zone = self.queue.settings_for(questionnaire_id).calling.default_zone
+        zone = viewer_zone(g.staff, self.queue.settings_for(questionnaire_id).calling)
         appointment = appointment_from(form, zone)
         if isinstance(appointment, str):
             return self._end_page(
@@ -381,6 +386,7 @@ def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
         ("/", "home", console.home, ["GET"]),
         ("/next", "next_case", console.next_case, ["POST"]),
         ("/phone", "my_phone", console.my_phone, ["POST"]),
+        ("/zone", "time_zone", console.zones.submit, ["POST"]),
         ("/attempt/<int:attempt_id>/", "case", console.case, ["GET"]),
         ("/attempt/<int:attempt_id>/dial", "dial", console.dial, ["POST"]),
         ("/attempt/<int:attempt_id>/hangup", "hang_up", console.hang_up, ["POST"]),
