@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from flask import (
@@ -52,7 +53,7 @@ from instrument.plugin_types import ModeSetupError
 from instrument_phone import MODE_NAME
 from instrument_phone.console.dialer import TwilioDialer
 from instrument_phone.console.live_views import LiveViews, suggested_outcome
-from instrument_phone.console.words import Say, interviewer_language, words
+from instrument_phone.console.words import Say, interviewer_language, outcome_label, words
 from instrument_phone.console.zone_views import TimeZoneViews, viewer_zone
 
 __all__ = ["ROLES", "Console", "create_console_blueprint", "fieldwork_settings"]
@@ -123,6 +124,7 @@ class Console:
         say = words(language)
         return render_template(
             template, t=say, language=language, staff=g.staff, notice=session.pop(MESSAGE, None),
+            outcome=partial(outcome_label, say),
             **values,
         )  # fmt: skip
 

@@ -6,6 +6,13 @@ them are the interviewer's, from the interface-text catalogue's ``phone``
 domain (:mod:`instrument.catalogue`), with a researcher's own texts for a
 questionnaire over ours. The interviewer's language is their browser's, among
 the catalogue's languages: a Welsh interviewer may read an English script.
+
+Call outcomes are words of the study's disposition table
+(:mod:`instrument.fieldwork.dispositions`), in English. An outcome whose label
+is still the default one is shown from this domain instead
+(``disposition_<code>``), so in the interviewer's language; a label the
+study's fieldwork file changed, and an outcome the study added, is the
+study's own words, in every language (see :func:`outcome_label`).
 """
 
 from __future__ import annotations
@@ -16,15 +23,18 @@ from functools import partial
 from flask import request
 
 from instrument import catalogue
+from instrument.fieldwork import DEFAULT_DISPOSITIONS
 from instrument.model import Questionnaire
 
-__all__ = ["DOMAIN", "Say", "interviewer_language", "words"]
+__all__ = ["DOMAIN", "OUTCOME_KEY", "Say", "interviewer_language", "outcome_label", "words"]
 
 DOMAIN = "phone"
 Say = Callable[..., str]
 """``say(key, **values)``: one of the console's words, already in the interviewer's language."""
 
 _PHONE = catalogue.domain(DOMAIN)
+OUTCOME_KEY = "disposition_{code}"
+"""The key of a default outcome's label in the ``phone`` domain."""
 
 
 def interviewer_language() -> str:
@@ -38,3 +48,21 @@ def words(language: str, questionnaire: Questionnaire | None = None) -> Say:
     if questionnaire is None:
         return partial(_PHONE.text, language)
     return partial(questionnaire.interface_texts.domain(DOMAIN).text, language)
+
+
+def outcome_label(say: Say, code: str | None, label: str | None) -> str | None:
+    """An outcome's words for the interviewer: ours in their language, or the study's own.
+
+    ``label`` is the study's table's (what the picker and the history would
+    show in English). While it is the default English label of a default
+    outcome, the ``phone`` domain's text is shown, in the language ``say``
+    speaks; a label the study's fieldwork file changed, or an outcome it added,
+    keeps the study's words whatever the language (the file has one label per
+    outcome). None (no outcome yet) stays None.
+    """
+    if code is None:
+        return label
+    default = DEFAULT_DISPOSITIONS.get(code)
+    if default is None or label != default.label:
+        return label
+    return say(OUTCOME_KEY.format(code=code))
