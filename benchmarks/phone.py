@@ -1055,7 +1055,8 @@ def run(args: argparse.Namespace) -> PhoneResult:
             jobs = 1 if url.startswith("sqlite") else args.import_jobs
             import_seconds = import_sample(url, questionnaire, sample, jobs)
         print(f"database: {url}; the import took {import_seconds:.1f} s", flush=True)
-        store = stack.enter_context(contextlib.closing(open_store(url, upgrade=False)))
+        # migrated: a template kept from an earlier version of the schema is brought up to date
+        store = stack.enter_context(contextlib.closing(open_store(url)))
         add_staff(store, names)
         env = {
             "INSTRUMENT_QUESTIONNAIRES": str(questionnaire),
