@@ -314,6 +314,24 @@ def test_call_records_hold_no_name_number_or_note(queue: CallQueue, store: Store
     )  # fmt: skip
 
 
+def test_call_records_carry_the_recording_decision_when_and_the_recording(
+    queue: CallQueue, store: Store
+) -> None:
+    """The evidence of consent: the decision, when it was keyed, the provider's recording."""
+    add_case(store, "c1")
+    first = dial_and_code(queue, "ivan", "no_answer", T0)
+    (call,) = store.calls_of(first.case_id)
+    store.set_call_recording(call.id, True, now=T0 + MINUTE)
+    assert store.set_recording_sid(call.id, "RE" + "0" * 32)
+    out = io.StringIO()
+    queue.write_call_records(out)
+    (row,) = [
+        r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["call_id"] == str(call.id)
+    ]
+    assert (row["recording"], row["recording_sid"]) == ("1", "RE" + "0" * 32)
+    assert row["recording_at"].startswith("2026-03-02T10:01")
+
+
 def test_the_fieldwork_commands(queue: CallQueue, store: Store, tmp_path: Path) -> None:
     add_case(store, "c1")
     dial_and_code(queue, "ivan", "refusal_hard", T0, note=NOTE)

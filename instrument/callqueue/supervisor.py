@@ -62,7 +62,8 @@ __all__ = [
 CALL_RECORD_COLUMNS = (
     "attempt_id", "call_id", "case_id", "interviewer", "attempt_started_at", "attempt_ended_at",
     "disposition", "aapor", "rate_class", "number_rank", "provider", "status", "placed_at",
-    "answered_at", "ended_at", "duration_s", "answered_by", "recording",
+    "answered_at", "ended_at", "duration_s", "answered_by", "recording", "recording_at",
+    "recording_sid",
 )  # fmt: skip
 """The CSV's columns: no name, no number (a rank), no note."""
 
@@ -426,6 +427,7 @@ class Supervision:
                     _iso(row.placed_at), _iso(row.answered_at), _iso(row.ended_at),
                     "" if row.duration_s is None else row.duration_s, row.answered_by or "",
                     "" if row.recording is None else int(row.recording),
+                    _iso(row.recording_at), row.recording_sid or "",
                 ]
             )  # fmt: skip
             count += 1

@@ -102,6 +102,8 @@ class CallRow:
     duration_s: int | None
     answered_by: str | None
     recording: bool | None
+    recording_at: dt.datetime | None = None
+    recording_sid: str | None = None
 
 
 _RENEW: Final = (
@@ -300,6 +302,8 @@ class FieldworkReports(StoreBase):
                 calls.c.duration_s,
                 calls.c.answered_by,
                 calls.c.recording,
+                calls.c.recording_at,
+                calls.c.recording_sid,
             )
             .select_from(
                 attempts.join(cases, cases.c.id == attempts.c.case_id).outerjoin(
