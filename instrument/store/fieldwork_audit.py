@@ -251,17 +251,7 @@ class FieldworkAudit(StoreBase):
             row = _locked(connection, case_id, expected)
             if row.held_by is None:
                 return False
-            _free_hold(connection, row, disposition, window, now)
-            write_audit(
-                connection,
-                at=now,
-                actor=actor,
-                action="release",
-                case_id=case_id,
-                before={"held_by": row.held_by, "attempt_id": row.held_attempt_id},
-                after={"held_by": None, "disposition": disposition},
-                reason=reason,
-            )
+            _release_audited(connection, row, disposition, window, actor, reason, now)
         return True
 
     def reserve_case(
@@ -289,16 +279,8 @@ class FieldworkAudit(StoreBase):
         with self._transaction(write=True) as connection:
             row = _locked(connection, case_id, expected)
             if row.held_by is not None:
-                _free_hold(connection, row, release_as, window, now)
-                write_audit(
-                    connection,
-                    at=now,
-                    actor=actor,
-                    action="release",
-                    case_id=case_id,
-                    before={"held_by": row.held_by, "attempt_id": row.held_attempt_id},
-                    after={"held_by": None, "disposition": release_as},
-                    reason=f"reassigned: {reason}",
+                _release_audited(
+                    connection, row, release_as, window, actor, f"reassigned: {reason}", now
                 )
             else:
                 connection.execute(
@@ -368,6 +350,29 @@ def _locked(connection: sa.Connection, case_id: str, expected: str | None) -> Su
     if expected is not None and found.version != expected:
         raise CaseChanged(f"case {case_id!r} changed since it was read; nothing was changed")
     return found
+
+
+def _release_audited(
+    connection: sa.Connection,
+    row: SupervisedCase,
+    disposition: str,
+    window: WindowLike | None,
+    actor: str,
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    """Free the locked, held case (:func:`_free_hold`) and write the release to the audit log."""
+    _free_hold(connection, row, disposition, window, now)
+    write_audit(
+        connection,
+        at=now,
+        actor=actor,
+        action="release",
+        case_id=row.case_id,
+        before={"held_by": row.held_by, "attempt_id": row.held_attempt_id},
+        after={"held_by": None, "disposition": disposition},
+        reason=reason,
+    )
 
 
 def _free_hold(
