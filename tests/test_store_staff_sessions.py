@@ -99,3 +99,61 @@ def test_a_new_password_or_a_disabled_account_ends_every_session(store: Store) -
     assert store.close_staff_sessions(ana.id, now=_at(8)) == 1  # sign out everywhere
     assert store.staff_session_user(fourth, now=_at(9)) is None
     assert store.staff_session_user(bens, now=_at(9)) == ben
+
+
+def test_a_session_found_good_is_believed_briefly_and_this_stores_changes_count_at_once(
+    store: Store, database_url: str
+) -> None:
+    """``reuse_for``: one read per page turn, not two, without letting a change go unseen for long.
+
+    ``elsewhere`` is a second store object on the same database, as another
+    gunicorn worker or the command line would be.
+    """
+    import time
+
+    from instrument.store import open_store
+
+    reuse = dt.timedelta(seconds=0.5)
+    ana = store.create_staff_user("ana", "correct horse", now=T0)
+    session = store.open_staff_session(ana.id, now=T0)
+    elsewhere = open_store(database_url)
+    try:
+        assert store.staff_session_user(session, now=_at(1), reuse_for=reuse) == ana
+        statements: list[str] = []
+        sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        assert store.staff_session_user(session, now=_at(2), reuse_for=reuse) == ana
+        assert statements == []  # believed: nothing read
+        assert store.staff_session_user(session, now=_at(2)) == ana  # without reuse: read
+        assert len(statements) == 1
+
+        # A change through this store object counts at once ...
+        ben = store.create_staff_user("ben", "battery staple", now=T0)
+        bens = store.open_staff_session(ben.id, now=T0)
+        assert store.staff_session_user(bens, now=_at(3), reuse_for=reuse) == ben
+        store.set_staff_disabled("ben")
+        assert store.staff_session_user(bens, now=_at(3), reuse_for=reuse) is None
+        zoned = store.set_staff_time_zone("ana", "Europe/Berlin")
+        assert store.staff_session_user(session, now=_at(4), reuse_for=reuse) == zoned
+
+        # ... and one made elsewhere within ``reuse_for`` (on the monotonic clock).
+        assert store.staff_session_user(session, now=_at(5), reuse_for=reuse) == zoned
+        elsewhere.close_staff_session(session, now=_at(5))
+        assert store.staff_session_user(session, now=_at(5), reuse_for=reuse) == zoned
+        time.sleep(reuse.total_seconds() + 0.1)
+        assert store.staff_session_user(session, now=_at(5), reuse_for=reuse) is None
+    finally:
+        elsewhere.close()
+
+
+def test_reuse_never_skips_the_idle_timeout_or_the_once_a_minute_touch(store: Store) -> None:
+    reuse = dt.timedelta(seconds=60)  # long, so only the rules below can end a reuse
+    idle = dt.timedelta(minutes=30)
+    ana = store.create_staff_user("ana", "correct horse", now=T0)
+    session = store.open_staff_session(ana.id, now=T0)
+    assert store.staff_session_user(session, now=_at(10), idle_timeout=idle, reuse_for=reuse) == ana
+    assert _last_seen(store, session) == T0  # less than a minute: no touch
+    assert store.staff_session_user(session, now=_at(70), idle_timeout=idle, reuse_for=reuse) == ana
+    assert _last_seen(store, session) == _at(70)  # a touch was due: read and written, not believed
+    # Idle for longer than the timeout: ended, whatever was remembered.
+    assert store.staff_session_user(session, now=_at(70 + 31 * 60), idle_timeout=idle, reuse_for=reuse) is None  # fmt: skip
+    assert store.staff_session_user(session, now=_at(80 + 31 * 60), reuse_for=reuse) is None

@@ -15,10 +15,19 @@ from typing import Any
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 
-__all__ = ["SESSION_KEY", "STAFF_AREAS", "add_staff_area", "require_staff", "signed_in_staff"]
+__all__ = [
+    "RECHECK_SECONDS",
+    "SESSION_KEY",
+    "STAFF_AREAS",
+    "add_staff_area",
+    "require_staff",
+    "signed_in_staff",
+]
 
 SESSION_KEY = "staff_session"
 """The session cookie's key for the staff session id (never the account id)."""
+RECHECK_SECONDS = "STAFF_RECHECK_SECONDS"
+"""App config key: how long a staff session found good is believed without reading it again."""
 STAFF_AREAS = "STAFF_AREAS"
 """App config key: path prefixes besides ``/staff/`` that signing in may return to."""
 
@@ -35,13 +44,20 @@ def signed_in_staff(store: Any, *, now: dt.datetime, idle_timeout: dt.timedelta)
 
     A session id that is not open any more (signed out, timed out, account
     disabled) is dropped from the cookie, so the next request need not look again.
+    A session this process found good less than ``STAFF_RECHECK_SECONDS`` ago
+    (app config; 0 reads it every time) is believed without a read: see
+    :mod:`instrument.store.staff_sessions` for what that costs and saves.
     """
     session_id = session.get(SESSION_KEY)
     if session_id is None:
         return None
     user = None
     if isinstance(session_id, str):
-        user = store.staff_session_user(session_id, now=now, idle_timeout=idle_timeout)
+        recheck = float(current_app.config.get(RECHECK_SECONDS, 0) or 0)
+        user = store.staff_session_user(
+            session_id, now=now, idle_timeout=idle_timeout,
+            reuse_for=dt.timedelta(seconds=recheck) if recheck > 0 else None,
+        )  # fmt: skip
     if user is None:
         session.pop(SESSION_KEY, None)
     return user

@@ -66,6 +66,10 @@ DEFAULTS: dict[str, Any] = {
     "RESPONDENT_TIMEOUT_SECONDS": 30 * 60,  # signed out after this long without a request
     "TIMEOUT_WARNING_SECONDS": 2 * 60,  # the JavaScript warning shows this long before
     "STAFF_TIMEOUT_SECONDS": 60 * 60,
+    # A staff session found good is believed this long without reading it again (in this
+    # process): a page turn's two requests need one read. Changes made in this process
+    # count at once; one made elsewhere (another worker, the CLI) within this time.
+    "STAFF_RECHECK_SECONDS": 2,
     "TOKEN_ATTEMPTS": 20,  # failed personal-link look-ups per address ...
     "TOKEN_WINDOW_SECONDS": 10 * 60,  # ... in this many seconds, per worker process
     "START_ATTEMPTS": 30,  # interviews started from open links per address ...

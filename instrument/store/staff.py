@@ -30,7 +30,7 @@ from instrument.store.passwords import (
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import StaffUser
 from instrument.store.schema import STAFF_ROLES, staff_sessions, staff_users
-from instrument.store.staff_sessions import close_sessions, staff_user_columns
+from instrument.store.staff_sessions import close_sessions, recently_verified, staff_user_columns
 
 __all__ = ["StaffAccounts", "known_time_zone"]
 
@@ -180,6 +180,7 @@ class StaffAccounts(StoreBase):
                 raise LookupError(f"no staff user {username!r}")
             if disabled:
                 close_sessions(connection, _sessions_of(username), utc(None))
+        recently_verified(self).forget()
 
     def set_staff_password(self, username: str, password: str) -> None:
         """Replace a staff account's password (stored only as a salted scrypt hash).
@@ -201,6 +202,7 @@ class StaffAccounts(StoreBase):
             if updated.rowcount != 1:
                 raise LookupError(f"no staff user {username!r}")
             close_sessions(connection, _sessions_of(username), utc(None))
+        recently_verified(self).forget()
 
     def set_staff_time_zone(self, username: str, zone: str | None) -> StaffUser:
         """Give a staff account its own time zone (an IANA name), or None for the study's default.
@@ -220,6 +222,7 @@ class StaffAccounts(StoreBase):
             )
             if updated.rowcount != 1:
                 raise LookupError(f"no staff user {username!r}")
+        recently_verified(self).forget()
         user = self.get_staff_user(username)
         assert user is not None
         return user

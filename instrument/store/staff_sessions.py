@@ -10,13 +10,24 @@ it for every copy of the cookie.
 ``last_seen_at`` is written at most once a minute per session
 (:data:`TOUCH_EVERY`), so an active staff member's every request is one read,
 not a write.
+
+A caller may let a session found good be believed again for a couple of
+seconds without reading it (``reuse_for``, :class:`RecentlyVerified`): an
+interviewer's page turn is two requests a few milliseconds apart (the answer
+and the page its redirect leads to), and the read was a fifth of the
+console's server time under load. Whatever this store object itself changes
+(signing out, a disabled account, a new password or time zone) forgets every
+remembered session at once; a change made by another process (another
+gunicorn worker, the command line) is seen within ``reuse_for``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Final
+import threading
+import time
+from typing import Any, Final
 
 import sqlalchemy as sa
 
@@ -24,7 +35,14 @@ from instrument.store.plumbing import StoreBase, sha256_hex, utc
 from instrument.store.records import StaffUser
 from instrument.store.schema import staff_sessions, staff_users
 
-__all__ = ["TOUCH_EVERY", "StaffSessions", "close_sessions", "staff_user_columns"]
+__all__ = [
+    "TOUCH_EVERY",
+    "RecentlyVerified",
+    "StaffSessions",
+    "close_sessions",
+    "recently_verified",
+    "staff_user_columns",
+]
 
 TOUCH_EVERY: Final = dt.timedelta(minutes=1)
 """``last_seen_at`` moves on only when it is at least this old."""
@@ -50,6 +68,48 @@ _SESSION_USER: Final = (
     .select_from(staff_sessions.join(staff_users, staff_sessions.c.user_id == staff_users.c.id))
     .where(staff_sessions.c.id == sa.bindparam("b_hash", type_=sa.String()))
 )
+
+
+class RecentlyVerified:
+    """Sessions read and found good lately, each with when (on this process's monotonic clock).
+
+    Bounded: past :data:`KEEP` sessions it starts afresh, which costs only a
+    read per session. The monotonic clock, not the request's time, decides
+    how long an entry is believed, so a frozen or faked clock cannot keep one
+    believed for ever; the request's time still decides idleness.
+    """
+
+    KEEP: Final = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[StaffUser, dt.datetime, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, reuse_for: float) -> tuple[StaffUser, dt.datetime] | None:
+        """(account, last seen) of a session verified less than ``reuse_for`` seconds ago."""
+        found = self._entries.get(digest)
+        if found is None or not 0 <= time.monotonic() - found[2] < reuse_for:
+            return None
+        return found[0], found[1]
+
+    def put(self, digest: str, user: StaffUser, last_seen: dt.datetime) -> None:
+        with self._lock:
+            if len(self._entries) >= self.KEEP:
+                self._entries.clear()
+            self._entries[digest] = (user, last_seen, time.monotonic())
+
+    def forget(self) -> None:
+        """Believe nothing remembered: called on every change to staff accounts or sessions."""
+        with self._lock:
+            self._entries.clear()
+
+
+def recently_verified(store: Any) -> RecentlyVerified:
+    """The store object's :class:`RecentlyVerified` (made on first use; one per store object)."""
+    found = store.__dict__.get("_recently_verified")
+    if found is None:
+        found = store.__dict__.setdefault("_recently_verified", RecentlyVerified())
+    return found  # type: ignore[no-any-return]
 
 
 def close_sessions(
@@ -98,6 +158,7 @@ class StaffSessions(StoreBase):
         *,
         now: dt.datetime | None = None,
         idle_timeout: dt.timedelta | None = None,
+        reuse_for: dt.timedelta | None = None,
     ) -> StaffUser | None:
         """The account a session belongs to, or None if the session no longer counts.
 
@@ -106,11 +167,22 @@ class StaffSessions(StoreBase):
         ago than that; a session found idle is closed, so it stays ended
         whatever timeout a later caller passes. Otherwise the session is
         marked seen (at most once per :data:`TOUCH_EVERY`).
+
+        With ``reuse_for`` (a few seconds, well under :data:`TOUCH_EVERY`), a
+        session this store object found good less than that long ago is
+        believed without reading it again (see the module docstring).
         """
         if not session_id or len(session_id) > _MAX_SESSION_ID_LENGTH:
             return None
         now = utc(now)
         digest = sha256_hex(session_id)
+        remembered = recently_verified(self)
+        if reuse_for is not None:
+            found = remembered.get(digest, reuse_for.total_seconds())
+            # Believed only while no touch is due, so last_seen_at moves on as without reuse.
+            if found is not None and dt.timedelta(0) <= now - found[1] < TOUCH_EVERY:
+                if idle_timeout is None or now - found[1] <= idle_timeout:
+                    return found[0]
         row = self._read_one(_SESSION_USER, {"b_hash": digest})
         if row is None or row.closed_at is not None or row.disabled:
             return None
@@ -118,7 +190,8 @@ class StaffSessions(StoreBase):
             with self._transaction(write=True) as connection:
                 close_sessions(connection, staff_sessions.c.id == digest, now)
             return None
-        if now - row.last_seen_at >= TOUCH_EVERY:
+        last_seen = row.last_seen_at
+        if now - last_seen >= TOUCH_EVERY:
             with self._transaction(write=True) as connection:
                 connection.execute(
                     staff_sessions.update()
@@ -129,7 +202,8 @@ class StaffSessions(StoreBase):
                     )
                     .values(last_seen_at=now)
                 )
-        return StaffUser(
+            last_seen = now
+        user = StaffUser(
             id=row.id,
             username=row.username,
             role=row.role,
@@ -137,6 +211,9 @@ class StaffSessions(StoreBase):
             disabled=row.disabled,
             time_zone=row.time_zone,
         )
+        if reuse_for is not None:
+            remembered.put(digest, user, last_seen)
+        return user
 
     def close_staff_session(self, session_id: str, *, now: dt.datetime | None = None) -> None:
         """End one session (signing out); an unknown or already closed session is left as it is."""
@@ -145,6 +222,7 @@ class StaffSessions(StoreBase):
         now = utc(now)
         with self._transaction(write=True) as connection:
             close_sessions(connection, staff_sessions.c.id == sha256_hex(session_id), now)
+        recently_verified(self).forget()
 
     def close_staff_sessions(self, user_id: int, *, now: dt.datetime | None = None) -> int:
         """End every open session of one account ("sign out everywhere"); how many were open.
@@ -153,4 +231,6 @@ class StaffSessions(StoreBase):
         """
         now = utc(now)
         with self._transaction(write=True) as connection:
-            return close_sessions(connection, staff_sessions.c.user_id == user_id, now)
+            closed = close_sessions(connection, staff_sessions.c.user_id == user_id, now)
+        recently_verified(self).forget()
+        return closed
