@@ -2,9 +2,9 @@
 
 The store reads an attempt's calls and their respondent legs' callbacks
 (``Store.live_calls``): the respondent's leg has a Twilio sid of its own, so
-its callbacks are found by the call id in their payload, among those stored
-since the call's own first one, on SQLite and PostgreSQL alike, and never
-another call's. The service (``LiveCalls``) gives them only to the
+its callbacks are found by the call id stored with them (indexed), whenever
+they came, even before any of the call's own, on SQLite and PostgreSQL alike,
+and never another call's. The service (``LiveCalls``) gives them only to the
 interviewer holding the case, and works out where each call stands and what
 outcome it suggests, by the rules tested here without a database.
 """
@@ -74,6 +74,35 @@ def test_each_calls_respondent_leg_is_its_own_among_others(store: Store) -> None
     assert live.suggestion(b_attempt, ["busy", "no_answer"]) is not None
     assert live.suggestion(b_attempt, ["no_answer"]) is None  # busy not offered
     assert live.suggestion(a_attempt, ["busy", "no_answer"]) is None  # a person is on the line
+
+
+def test_a_respondent_leg_heard_before_the_calls_own_first_callback_is_read(store: Store) -> None:
+    """Twilio posts each leg's callbacks on their own requests, in no order across legs: the
+    respondent's leg may be stored before any callback of the interviewer's (theirs delayed or
+    retried). The read found respondent legs only above the call's own first callback, so
+    these were lost: none at all until the call's own arrived, and the early ones for good."""
+    attempt, call_id = _bridge_in_store(store, "c-1", "CA" + "a" * 32)
+    _other_attempt, other_call = _bridge_in_store(store, "c-2", "CA" + "b" * 32)
+    leg, other_leg = "CA" + "c" * 32, "CA" + "d" * 32
+    _event(store, leg, "initiated", 10, leg="respondent", call_id=str(call_id))
+    _event(store, other_leg, "initiated", 10, leg="respondent", call_id=str(other_call))
+    _event(store, leg, "ringing", 11, leg="respondent", call_id=str(call_id))
+    read = store.live_calls(attempt)
+    assert read is not None
+    assert [(e.provider_sid, e.status) for e in read.legs] == [
+        (leg, "initiated"),
+        (leg, "ringing"),
+    ]  # no callback of the call's own yet
+    _event(store, "CA" + "a" * 32, "initiated", 1)
+    _event(store, "CA" + "a" * 32, "in-progress", 3)
+    _event(store, leg, "in-progress", 12, leg="respondent", call_id=str(call_id))
+    read = store.live_calls(attempt)
+    assert read is not None
+    assert [e.status for e in read.legs] == ["initiated", "ringing", "in-progress"]
+    live = LiveCalls(CallQueue(store, None, lambda _q: FieldworkSettings()))  # type: ignore[arg-type]
+    found = live.calls_for(attempt, interviewer="iv-c-1")
+    assert found is not None and found.current is not None
+    assert found.current.phase == "connected"
 
 
 # -- the rules, without a database ----------------------------------------------------------

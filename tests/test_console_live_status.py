@@ -141,6 +141,31 @@ def test_the_status_follows_both_legs_callback_by_callback(
     }
 
 
+def test_a_respondent_leg_whose_callbacks_come_before_the_interviewers_is_shown(
+    app: Any, twilio: FakeTwilioHttp, simulator: CallSimulator
+) -> None:
+    """Each leg's callbacks are separate requests: the interviewer's may come late (a slow or
+    retried delivery), after the respondent's leg has started ringing and even answered."""
+    ivy, bridge = dial_through_twilio(app, twilio, simulator)
+    bridge.them("initiated")
+    bridge.them("ringing")
+    seen = calls_json(ivy)
+    assert seen["calls"][0]["respondent_status"] == "ringing"
+    assert (seen["phase"], seen["text"]) == ("ringing_respondent", "Ringing the respondent")
+    bridge.you("initiated")  # the interviewer's leg's first callback, late
+    bridge.them("answered")
+    seen = calls_json(ivy)
+    assert (seen["phase"], seen["text"]) == ("connected", "Connected")
+    assert seen["calls"][0]["respondent_answered_at"] == _time(bridge.theirs["answered"])
+    bridge.you("ringing")
+    bridge.you("answered")
+    bridge.them("completed")
+    bridge.you("completed")
+    seen = calls_json(ivy)
+    assert (seen["going"], seen["text"]) == (False, "Ended after 3 min 12 s")
+    assert seen["calls"][0]["respondent_status"] == "completed"
+
+
 def test_nothing_in_it_is_a_number_or_a_sid(
     app: Any, twilio: FakeTwilioHttp, simulator: CallSimulator
 ) -> None:

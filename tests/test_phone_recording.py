@@ -134,6 +134,59 @@ def test_migration_0008_from_a_database_at_0007(database_url: str) -> None:
         assert kept in (True, 1)  # the decision itself (0007's column) survives
 
 
+def test_migration_0011_keeps_callbacks_findable_and_adds_the_recordings_status(
+    database_url: str,
+) -> None:
+    """Down to 0010 and up again: callbacks stored before 0011 get their call id from their
+    payload, so a respondent's leg stored before the call's own callbacks is read; the
+    recording's status columns come and go, the decision and its sid stay."""
+    with open_store(database_url) as store:
+        call_id = _twilio_call(store)
+        leg = "CA" + "c" * 32
+        store.record_call_event(
+            leg, event_key=f"{leg}:ringing:1", status="ringing", at=T0, now=T0,
+            payload={"CallSid": leg, "CallStatus": "ringing", "leg": "respondent",
+                     "call_id": str(call_id)},
+        )  # fmt: skip
+        store.record_call_event(
+            SID, event_key=f"{SID}:initiated:0", status="initiated", at=T0, now=T0,
+            payload={"CallSid": SID, "CallStatus": "initiated", "call_id": str(call_id)},
+        )  # fmt: skip
+        store.set_call_recording(call_id, True, now=T0)
+        assert store.set_recording_sid(call_id, "RE" + "2" * 32)
+        attempt_id = store.get_call(call_id).attempt_id  # type: ignore[union-attr]
+        with store.engine.begin() as connection:
+            from alembic import command
+
+            command.downgrade(migrate.alembic_config(connection=connection), "0010_staff_time_zone")
+        with store.engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            columns = {c["name"] for c in inspector.get_columns("calls")}
+            event_columns = {c["name"] for c in inspector.get_columns("call_events")}
+            indexes = {i["name"] for i in inspector.get_indexes("call_events")}
+            kept = connection.execute(sa.text("SELECT recording_sid FROM calls")).scalar_one()
+        assert "recording_status" not in columns and "recording_url" not in columns
+        assert "call_id" not in event_columns and "ix_call_events_call_id" not in indexes
+        assert kept == "RE" + "2" * 32
+        migrate.upgrade(store.engine)
+        with store.engine.connect() as connection:
+            ids = (
+                connection.execute(sa.text("SELECT call_id FROM call_events ORDER BY id"))
+                .scalars()
+                .all()
+            )
+        assert ids == [call_id, call_id]
+        read = store.live_calls(attempt_id)
+        assert read is not None and [(e.provider_sid, e.status) for e in read.legs] == [
+            (leg, "ringing")
+        ]
+        call = store.get_call(call_id)
+        assert call is not None and call.recording_sid == "RE" + "2" * 32
+        assert (call.recording_status, call.recording_duration_s, call.recording_url) == (
+            None, None, None,
+        )  # fmt: skip
+
+
 # -- the console ---------------------------------------------------------------------------
 
 

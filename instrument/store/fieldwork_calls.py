@@ -256,6 +256,7 @@ class CallRecords(StoreBase):
                     "at": None if at is None else utc(at),
                     "received_at": utc(now),
                     "payload": strip_numbers(payload),
+                    "call_id": _call_id(payload),
                 },
             ).scalar_one_or_none()
         if inserted is None:
@@ -277,6 +278,15 @@ class CallRecords(StoreBase):
         with self._transaction() as connection:
             row = connection.execute(sa.select(calls).where(calls.c.id == call_id)).one_or_none()
         return None if row is None else CallRecord(**row._asdict())
+
+
+def _call_id(payload: Mapping[str, Any]) -> int | None:
+    """Our call a callback is about (the webhooks put it in ``call_id``), for its indexed column."""
+    value = payload.get("call_id")
+    try:
+        return None if value in (None, "") else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _refresh_call(connection: sa.Connection, sid: str) -> None:

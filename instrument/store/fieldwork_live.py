@@ -8,14 +8,17 @@ the status callbacks of the calls' respondent legs.
 The respondent's leg is the hard part. Twilio's ``<Dial>`` gives it a sid of
 its own, which nothing tells us in advance, so its callbacks are stored under
 that sid with the call's id and ``leg: respondent`` in their payload
-(:class:`instrument_phone.ledger.StoreLedger`), and ``call_events`` has no
-index on the payload. They are found by the primary key instead: the
-respondent's leg is dialled only once the interviewer has answered, by which
-time the call's own first callback (``initiated``) is stored, so its callbacks
-have ids above the first id stored under the call's own sid. The read walks
-the ids from there (the callbacks of every call made since: a few hundred for
-a call going now) rather than the whole table, and picks the respondent legs
-out of those by their payload.
+(:class:`instrument_phone.ledger.StoreLedger`), and with the call's id in
+``call_events.call_id``, which is indexed: they are read by that.
+
+They were once found by the primary key instead, among the callbacks stored
+after the call's own first one, on the reasoning that the respondent is
+dialled only once the interviewer has answered. But the reasoning was about
+when the calls happen, not when their callbacks are stored: Twilio posts each
+leg's callbacks on requests of their own, and a slow, failed or retried
+delivery of the interviewer's leg lands after the respondent's (PostgreSQL's
+ids do not even follow commit order). Such a leg was missing from the screen
+until the call's own first callback came, and its earlier callbacks for good.
 """
 
 from __future__ import annotations
@@ -114,19 +117,14 @@ class LiveCallReads(StoreBase):
 def _respondent_legs(
     connection: sa.Connection, found: tuple[CallRecord, ...]
 ) -> tuple[LegEvent, ...]:
-    """The respondent legs' callbacks of these calls (see the module docstring for the id range)."""
-    sids = [c.provider_sid for c in found if c.provider_sid is not None]
-    if not sids:
+    """The respondent legs' callbacks of these calls, in the order they were stored."""
+    placed = [c.id for c in found if c.provider != "manual"]
+    if not placed:
         return ()
-    first = connection.execute(
-        sa.select(sa.func.min(call_events.c.id)).where(call_events.c.provider_sid.in_(sids))
-    ).scalar_one_or_none()
-    if first is None:
-        return ()  # no callback of the call yet: its respondent has not been dialled
-    wanted = [str(c.id) for c in found if c.provider_sid is not None]
-    payload = call_events.c.payload
+    sids = [c.provider_sid for c in found if c.provider_sid is not None]
     rows = connection.execute(
         sa.select(
+            call_events.c.call_id,
             call_events.c.provider_sid,
             call_events.c.status,
             call_events.c.at,
@@ -134,16 +132,15 @@ def _respondent_legs(
             call_events.c.payload,
         )
         .where(
-            call_events.c.id > first,
-            call_events.c.provider_sid.not_in(sids),
-            payload["leg"].as_string() == RESPONDENT_LEG,
-            payload["call_id"].as_string().in_(wanted),
+            call_events.c.call_id.in_(placed),
+            call_events.c.provider_sid.not_in(sids),  # not the call's own leg
+            call_events.c.payload["leg"].as_string() == RESPONDENT_LEG,
         )
         .order_by(call_events.c.id)
     ).all()
     return tuple(
         LegEvent(
-            call_id=int(row.payload["call_id"]),
+            call_id=int(row.call_id),
             provider_sid=str(row.provider_sid),
             status=str(row.status),
             at=row.at,

@@ -166,6 +166,21 @@ class CallRecord:
     recording: bool | None
     recording_at: dt.datetime | None = None  # when the decision was keyed
     recording_sid: str | None = None  # the provider's recording, started after a yes
+    # How far that recording got: starting, failed (recording_error says why), then the
+    # provider's in-progress, completed, absent or failed; its length and URL (a reference).
+    recording_status: str | None = None
+    recording_error: str | None = None
+    recording_changed_at: dt.datetime | None = None
+    recording_duration_s: int | None = None
+    recording_url: str | None = None
+
+    @property
+    def recording_missing(self) -> bool:
+        """Consented, not recorded: a yes whose recording never started or came to nothing."""
+        return self.recording is True and (
+            self.recording_status in ("failed", "absent")
+            or (self.recording_sid is None and self.recording_status != "starting")
+        )
 
 
 @dataclass(frozen=True, slots=True)

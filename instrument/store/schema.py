@@ -424,6 +424,15 @@ calls = sa.Table(
     # When the consent was keyed, and Twilio's recording (RE...) after a yes (0008_call_recording).
     sa.Column("recording_at", UTCDateTime, nullable=True),
     sa.Column("recording_sid", sa.String(64), nullable=True),
+    # The recording a yes asked for, as far as it got (0011_recording_status): "starting"
+    # while our request to start it is out, "failed" with why when the provider would not
+    # start it, then the provider's own callbacks: in-progress, completed, absent or failed.
+    # Its length and the provider's URL of it are references only: nothing is downloaded.
+    sa.Column("recording_status", sa.String(20), nullable=True),
+    sa.Column("recording_error", sa.String(300), nullable=True),
+    sa.Column("recording_changed_at", UTCDateTime, nullable=True),
+    sa.Column("recording_duration_s", sa.Integer, nullable=True),
+    sa.Column("recording_url", sa.String(300), nullable=True),
 )
 
 # Each provider callback once (Twilio retries and reorders them). No numbers in ``payload``.
@@ -437,6 +446,9 @@ call_events = sa.Table(
     sa.Column("at", UTCDateTime, nullable=True),
     sa.Column("received_at", UTCDateTime, nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
+    # Our call the callback is about (from its URL), for every leg: a respondent's leg has a
+    # sid nothing knew in advance, so it is found by this (0011_recording_status).
+    sa.Column("call_id", BigID, nullable=True, index=True),
 )
 
 appointments = sa.Table(
