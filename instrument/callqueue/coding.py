@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from instrument.callqueue.outcomes import AlreadyCoded, AppointmentRequest, Coded, Refused
 from instrument.callqueue.scheduling import with_attempt
+from instrument.callqueue.views import CaseView
 from instrument.fieldwork import AppointmentFact, CallingRules, Disposition, next_window
 from instrument.fieldwork.schedule import appointment_problem
 from instrument.fieldwork.settings import FieldworkSettings
@@ -68,7 +69,7 @@ def appointment_fact(
 
 
 class Coding:
-    """:meth:`outcomes_for` and :meth:`code_outcome` (mixed into :class:`~instrument.callqueue.CallQueue`)."""
+    """:meth:`outcomes_for`, :meth:`outcomes_fitting` and :meth:`code_outcome` (mixed into :class:`~instrument.callqueue.CallQueue`)."""
 
     store: Store
     settings_for: Callable[[str], FieldworkSettings]
@@ -89,6 +90,13 @@ class Coding:
         if found is None:
             raise LookupError(f"no attempt {attempt_id}")
         return self._fitting(found)
+
+    def outcomes_fitting(self, view: CaseView) -> list[Disposition]:
+        """:meth:`outcomes_for` from a case screen already read (the end-of-call page's one read)."""
+        table = self.settings_for(view.questionnaire_id).dispositions
+        return table.codable(
+            interview_started=view.interview_started, interview_finished=view.interview_finished
+        )
 
     def _fitting(self, found: CodingFacts) -> list[Disposition]:
         table = self.settings_for(self._questionnaire_of(found.attempt.case_id)).dispositions

@@ -91,15 +91,12 @@ class CallQueue(Coding, Supervision, Recording, Scheduling):
         LookupError for a case not in the call queue; ValueError for an unknown zone.
         """
         settings = self.settings_for(self._questionnaire_of(case_id))
-        row = self.store.queue_row(case_id)
-        if row is None:
-            raise LookupError(f"case {case_id!r} is not in the call queue")
         return build_view(
             self.store,
             case_id,
             self._questionnaire_of(case_id),
             settings.dispositions,
-            respondent_zone=settings.calling.zone(str(row["zone"])),
+            zone_of=settings.calling.zone,
             viewer_zone=settings.calling.zone(viewer_zone),
             now=now,
         )
@@ -148,36 +145,28 @@ class CallQueue(Coding, Supervision, Recording, Scheduling):
         a provider that would not place the call. A second press while the
         attempt's call to that number is still going gets that call back.
         """
-        attempt = self.store.attempt(attempt_id)
-        if attempt is None:
-            return Refused((f"there is no attempt {attempt_id}",))
-        if attempt.ended_at is not None:
-            return Refused(("this call's outcome is coded already; take the next case",))
-        numbers = {n.rank: n for n in self.store.phone_numbers_of(attempt.case_id)}
-        number = numbers.get(number_rank)
-        if number is None:
-            return Refused((f"the case has no number {number_rank}",))
-        if self.store.is_do_not_call(number.e164):
-            return Refused((f"number {number_rank} is on the do-not-call list",))
-        if not number.working:
-            return Refused((f"number {number_rank} is marked not working",))
         provider = "manual" if dialer is None else "twilio"
         try:
-            # the store tests for a call still going under the attempt's lock, so two
-            # presses at once (a double click, two tabs) record and dial one call
-            call_id, again = self.store.open_call(
+            # every check is made by the store under the attempt's lock, so two presses
+            # at once (a double click, two tabs) record and dial one call
+            opened = self.store.open_call(
                 attempt_id, number_rank=number_rank, provider=provider, now=now
             )
-        except (NumberNotCallable, ValueError) as exc:
+        except LookupError:
+            return Refused((f"there is no attempt {attempt_id}",))
+        except NumberNotCallable as exc:
             return Refused((str(exc),))
-        if again:
-            call = self.store.get_call(call_id)
-            sid = call.provider_sid if call is not None else None
-            return CallPlaced(call_id, attempt_id, number_rank, provider, sid, again=True)
+        except ValueError:
+            return Refused(("this call's outcome is coded already; take the next case",))
+        call_id = opened.call_id
+        if opened.reused:
+            return CallPlaced(
+                call_id, attempt_id, number_rank, provider, opened.provider_sid, again=True
+            )
         if dialer is None:
             return CallPlaced(call_id, attempt_id, number_rank, "manual", None)
         try:
-            sid = dialer.place(number.e164, call_id)
+            sid = dialer.place(opened.e164, call_id)
         except Exception as exc:  # the provider's error, whatever its library calls it
             # the call ends failed, so the next press records and places a new one
             self.store.not_placed(call_id, now=now)

@@ -10,7 +10,7 @@ and the respondent's (what time is it for them?).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -74,7 +74,11 @@ class AppointmentView:
 
 @dataclass(frozen=True, slots=True)
 class CaseView:
-    """Everything the interviewer's case screen shows (``name`` and ``numbers`` are personal)."""
+    """Everything the interviewer's case screen shows (``name`` and ``numbers`` are personal).
+
+    ``interview_started`` / ``interview_finished``: what the end-of-call
+    picker needs to offer the outcomes that fit (:meth:`CallQueue.outcomes_fitting`).
+    """
 
     case_id: str
     questionnaire_id: str
@@ -92,6 +96,8 @@ class CaseView:
     interview_id: str | None
     interview_status: str | None
     interview_modes: tuple[str, ...]
+    interview_started: bool = False
+    interview_finished: bool = False
 
 
 def _calls_by_attempt(calls: Sequence[CallRecord], zone: ZoneInfo) -> dict[int, list[CallView]]:
@@ -149,15 +155,20 @@ def build_view(
     questionnaire_id: str,
     table: DispositionTable,
     *,
-    respondent_zone: ZoneInfo,
+    zone_of: Callable[[str], ZoneInfo],
     viewer_zone: ZoneInfo,
     now: dt.datetime,
 ) -> CaseView:
-    """Read a queued case's screen (LookupError when the case is not in the call queue)."""
+    """Read a queued case's screen (LookupError when the case is not in the call queue).
+
+    ``zone_of`` turns the case's stored zone into a ``ZoneInfo`` (the study's
+    calling rules know its default), so the screen is the only read.
+    """
     screen = store.case_screen(case_id)
     if screen is None:
         raise LookupError(f"case {case_id!r} is not in the call queue")
     row = screen.queue
+    respondent_zone = zone_of(str(row["zone"]))
     numbers = tuple(NumberView(n.rank, n.e164, n.working, n.do_not_call) for n in screen.numbers)
     calls = _calls_by_attempt(screen.calls, viewer_zone)
     attempts = tuple(
@@ -189,4 +200,6 @@ def build_view(
         interview_id=None if interview is None else interview.id,
         interview_status=None if interview is None else interview.status,
         interview_modes=modes,
+        interview_started=screen.interview_started,
+        interview_finished=screen.interview_finished,
     )

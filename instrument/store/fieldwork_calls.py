@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 
@@ -26,7 +26,7 @@ from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import attempts, call_events, calls, do_not_call, phone_numbers
 
-__all__ = ["CallRecords", "STATUS_RANK", "end_manual_calls", "strip_numbers"]
+__all__ = ["CallRecords", "OpenedCall", "STATUS_RANK", "end_manual_calls", "strip_numbers"]
 
 PROVIDERS: Final = ("twilio", "manual")
 
@@ -86,6 +86,15 @@ def _duration(payload: Mapping[str, Any]) -> int | None:
         return None
 
 
+class OpenedCall(NamedTuple):
+    """:meth:`CallRecords.open_call`'s answer: the call, and what dialling it needs."""
+
+    call_id: int
+    reused: bool
+    e164: str
+    provider_sid: str | None
+
+
 class CallRecords(StoreBase):
     """:meth:`start_call`, :meth:`set_call_sid`, :meth:`record_call_event`, :meth:`calls_of`."""
 
@@ -100,7 +109,7 @@ class CallRecords(StoreBase):
         """
         return self.open_call(
             attempt_id, number_rank=number_rank, provider=provider, now=now, reuse=False
-        )[0]
+        ).call_id
 
     def open_call(
         self,
@@ -110,10 +119,15 @@ class CallRecords(StoreBase):
         provider: str,
         now: dt.datetime | None = None,
         reuse: bool = True,
-    ) -> tuple[int, bool]:
+    ) -> OpenedCall:
         """Like :meth:`start_call`, but a call of the attempt to that number still going is reused.
 
-        Returns ``(call id, reused)``. The test for a call still going (not
+        Returns the call's id, whether it was reused, the number to dial and
+        (reused) the provider's sid. Every check a dial needs (the attempt
+        open, the number the case's, working and not on the do-not-call list)
+        is made here under the lock, so the caller reads nothing first.
+
+        The test for a call still going (not
         ended, status not final) runs under the attempt's row lock, the same
         lock that serialises every call of the attempt, so two presses of
         "dial" at the same moment (a double click, two tabs) record one call:
@@ -134,6 +148,7 @@ class CallRecords(StoreBase):
                 raise ValueError(f"attempt {attempt_id} is already coded; start another")
             number = connection.execute(
                 sa.select(
+                    phone_numbers.c.e164,
                     phone_numbers.c.working,
                     sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
                 ).where(
@@ -143,18 +158,16 @@ class CallRecords(StoreBase):
             ).one_or_none()
             if number is None or not number.working or number.blocked:
                 why = (
-                    "there is no such number"
+                    "the case has no such number"
                     if number is None
                     else "it is on the do-not-call list"
                     if number.blocked
                     else "it is marked not working"
                 )
-                raise NumberNotCallable(
-                    f"case {attempt.case_id!r}: number {number_rank} may not be dialled: {why}"
-                )
+                raise NumberNotCallable(f"number {number_rank} may not be dialled: {why}")
             if reuse:
                 going = connection.execute(
-                    sa.select(calls.c.id)
+                    sa.select(calls.c.id, calls.c.provider_sid)
                     .where(
                         calls.c.attempt_id == attempt_id,
                         calls.c.number_rank == number_rank,
@@ -164,10 +177,10 @@ class CallRecords(StoreBase):
                     )
                     .order_by(calls.c.id.desc())
                     .limit(1)
-                ).scalar_one_or_none()
+                ).one_or_none()
                 if going is not None:
-                    return int(going), True
-            return int(
+                    return OpenedCall(int(going.id), True, number.e164, going.provider_sid)
+            call_id = int(
                 connection.execute(
                     calls.insert()
                     .values(
@@ -180,7 +193,8 @@ class CallRecords(StoreBase):
                     )
                     .returning(calls.c.id)
                 ).scalar_one()
-            ), False
+            )
+            return OpenedCall(call_id, False, number.e164, None)
 
     def not_placed(self, call_id: int, *, now: dt.datetime | None = None) -> None:
         """The provider refused to place a recorded call: it ends ``failed``, so it is not reused."""

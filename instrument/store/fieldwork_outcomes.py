@@ -16,6 +16,7 @@ layer's :class:`~instrument.fieldwork.schedule.CaseFacts`, from which
 from __future__ import annotations
 
 import datetime as dt
+from typing import Final, NamedTuple
 
 import sqlalchemy as sa
 
@@ -65,6 +66,31 @@ def _appointment_values(appointment: AppointmentLike) -> dict[str, object]:
 
 _OPEN_APPOINTMENT = appointments.c.cancelled_at.is_(None)
 
+_ATTEMPT_AND_QUEUE: Final = (
+    sa.select(
+        attempts.c.case_id,
+        attempts.c.ended_at,
+        attempts.c.disposition,
+        case_queue.c.zone,
+        case_queue.c.disposition.label("queue_disposition"),
+        case_queue.c.final,
+    )
+    # The queue row first: PostgreSQL locks the rows of a join in the order of its FROM
+    # list, and releasing a hold (free_held_case) takes the queue row before the attempt.
+    .select_from(case_queue.join(attempts, attempts.c.case_id == case_queue.c.case_id))
+    .where(attempts.c.id == sa.bindparam("attempt_id"))
+    .with_for_update()
+)
+"""An attempt to code and its case's queue row, both locked (no row: the case left the queue)."""
+
+
+class _QueueBefore(NamedTuple):
+    """The case's queue row as coding found it (for the audit entry and the appointment's zone)."""
+
+    zone: str
+    disposition: str | None
+    final: bool
+
 
 class Outcomes(StoreBase):
     """:meth:`code_attempt`, :meth:`appointments_of`, :meth:`attempts_of`, :meth:`fieldwork_facts`."""
@@ -94,21 +120,27 @@ class Outcomes(StoreBase):
         new_window = window_values(window)
         now = utc(now)
         with self._transaction(write=True) as connection:
-            attempt = connection.execute(
-                sa.select(attempts.c.case_id, attempts.c.ended_at, attempts.c.disposition)
-                .where(attempts.c.id == attempt_id)
-                .with_for_update()
-            ).one_or_none()
+            # The attempt and its case's queue row, both locked, in one statement;
+            # a case that left the queue has its attempt read (and locked) alone.
+            both = connection.execute(_ATTEMPT_AND_QUEUE, {"attempt_id": attempt_id}).one_or_none()
+            attempt = (
+                both
+                or connection.execute(
+                    sa.select(attempts.c.case_id, attempts.c.ended_at, attempts.c.disposition)
+                    .where(attempts.c.id == attempt_id)
+                    .with_for_update()
+                ).one_or_none()
+            )
             if attempt is None:
                 raise LookupError(f"no attempt {attempt_id}")
             if attempt.ended_at is not None:
                 return CodeResult(attempt_id, attempt.case_id, attempt.disposition, True)
             case_id = attempt.case_id
-            queued = connection.execute(
-                sa.select(case_queue.c.zone, case_queue.c.disposition, case_queue.c.final)
-                .where(case_queue.c.case_id == case_id)
-                .with_for_update()
-            ).one_or_none()
+            queued = (
+                None
+                if both is None
+                else _QueueBefore(both.zone, both.queue_disposition, both.final)
+            )
             connection.execute(
                 attempts.update()
                 .where(attempts.c.id == attempt_id)
@@ -139,18 +171,22 @@ class Outcomes(StoreBase):
                     ).scalar_one()
                 )
             if queued is not None:
+                # the new window, and the hold freed if it is this attempt's: one UPDATE
+                mine = case_queue.c.held_attempt_id == attempt_id
                 connection.execute(
                     case_queue.update()
                     .where(case_queue.c.case_id == case_id)
-                    .values(disposition=disposition, final=final, **new_window, updated_at=now)
-                )
-                connection.execute(
-                    case_queue.update()
-                    .where(
-                        case_queue.c.case_id == case_id,
-                        case_queue.c.held_attempt_id == attempt_id,
-                    )
-                    .values(held_by=None, held_since=None, held_attempt_id=None)
+                    .values(
+                        disposition=disposition,
+                        final=final,
+                        **new_window,
+                        updated_at=now,
+                        held_by=sa.case((mine, sa.null()), else_=case_queue.c.held_by),
+                        held_since=sa.case((mine, sa.null()), else_=case_queue.c.held_since),
+                        held_attempt_id=sa.case(
+                            (mine, sa.null()), else_=case_queue.c.held_attempt_id
+                        ),
+                    )  # fmt: skip
                 )
             write_audit(
                 connection,
@@ -215,6 +251,17 @@ def read_case_facts(connection: sa.Connection, case_id: str) -> CaseFacts | None
     ).one_or_none()
     if queued is None:
         return None
+    statuses = set(
+        connection.scalars(sa.select(interviews.c.status).where(interviews.c.case_id == case_id))
+    )
+    return read_facts_of_queued(connection, case_id, queued.zone, queued.priority, statuses)
+
+
+def read_facts_of_queued(
+    connection: sa.Connection, case_id: str, zone: str, priority: int, statuses: set[str]
+) -> CaseFacts:
+    """The rest of :func:`read_case_facts` for a caller that read the queue row and the
+    interviews' statuses (``statuses``: of every interview of the case) with other things."""
     numbers = connection.execute(
         sa.select(
             phone_numbers.c.rank,
@@ -240,7 +287,4 @@ def read_case_facts(connection: sa.Connection, case_id: str) -> CaseFacts | None
         .order_by(appointments.c.id.desc())
         .limit(1)
     ).one_or_none()
-    statuses = set(
-        connection.scalars(sa.select(interviews.c.status).where(interviews.c.case_id == case_id))
-    )
-    return case_facts(case_id, queued.zone, queued.priority, numbers, coded, booked, statuses)
+    return case_facts(case_id, zone, priority, numbers, coded, booked, statuses)

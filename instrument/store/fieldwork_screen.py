@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
 from instrument.fieldwork.schedule import CaseFacts
-from instrument.store.fieldwork_outcomes import read_case_facts
+from instrument.store.fieldwork_outcomes import read_facts_of_queued
 from instrument.store.fieldwork_records import (
     AppointmentRecord,
     AttemptRecord,
@@ -42,6 +42,32 @@ from instrument.store.schema import (
 __all__ = ["CaseScreen", "CaseScreenReads", "CodingFacts", "ScreenNumber"]
 
 _FINISHED = ("complete", "screened_out")
+_CONTACT_NAME = "contact_name_"  # the joined name's label, apart from the queue row's columns
+_QUEUED, _DIALLED = "queued_case_", "dialled_rank_"
+_QUEUE_PART = (_QUEUED, "zone", "priority", "window_kind", "window_start", "window_end")
+_ATTEMPT_WITH_QUEUE: Final = (
+    sa.select(
+        attempts,
+        sa.select(sa.func.min(calls.c.number_rank))
+        .where(calls.c.attempt_id == attempts.c.id)
+        .scalar_subquery()
+        .label(_DIALLED),
+        case_queue.c.case_id.label(_QUEUED),
+        case_queue.c.zone,
+        case_queue.c.priority,
+        case_queue.c.window_kind,
+        case_queue.c.window_start,
+        case_queue.c.window_end,
+    )
+    .select_from(attempts.outerjoin(case_queue, case_queue.c.case_id == attempts.c.case_id))
+    .where(attempts.c.id == sa.bindparam("attempt_id"))
+)
+"""An attempt, the first number its calls dialled, and its case's queue row (if still queued)."""
+
+
+def _started(status: str, revision: int) -> bool:
+    """Something was answered (or the interview ended): a partial or break-off can be coded."""
+    return revision > 0 or status in _FINISHED
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +83,10 @@ class CaseScreen:
     """A queued case's rows: queue row, name, numbers, history, open appointments, interview.
 
     ``interview`` is the case's first interview that is not withdrawn;
-    ``answer_modes`` the modes its answers were given in, in the order first used.
+    ``answer_modes`` the modes its answers were given in, in the order first used;
+    ``interview_started`` and ``interview_finished`` say the same of any of its
+    interviews that are not withdrawn as :class:`CodingFacts` does, so the
+    end-of-call page can offer the outcomes that fit without reading them again.
     """
 
     queue: dict[str, Any]
@@ -68,6 +97,8 @@ class CaseScreen:
     appointments: tuple[AppointmentRecord, ...]
     interview: InterviewRecord | None
     answer_modes: tuple[str, ...]
+    interview_started: bool = False
+    interview_finished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,37 +143,40 @@ class CaseScreenReads(StoreBase):
         return None if row is None else str(row.held_by)
 
     def coding_facts(self, attempt_id: int) -> CodingFacts | None:
-        """Everything coding this attempt's outcome needs, in one transaction; None for no such attempt."""
+        """Everything coding this attempt's outcome needs, in one transaction; None for no such attempt.
+
+        The attempt, the first number it dialled and its case's queue row are
+        one statement, the case's interviews another; then the scheduling facts.
+        """
         with self._transaction() as connection:
-            row = connection.execute(
-                sa.select(attempts).where(attempts.c.id == attempt_id)
-            ).one_or_none()
+            row = connection.execute(_ATTEMPT_WITH_QUEUE, {"attempt_id": attempt_id}).one_or_none()
             if row is None:
                 return None
-            attempt = AttemptRecord(**row._asdict())
-            facts = read_case_facts(connection, attempt.case_id)
-            window = connection.execute(
-                sa.select(
-                    case_queue.c.window_kind, case_queue.c.window_start, case_queue.c.window_end
-                ).where(case_queue.c.case_id == attempt.case_id)
-            ).one_or_none()
-            rank = connection.scalar(
-                sa.select(sa.func.min(calls.c.number_rank)).where(calls.c.attempt_id == attempt_id)
-            )
+            found = row._asdict()
+            queued = {name: found.pop(name) for name in _QUEUE_PART}
+            rank = found.pop(_DIALLED)
+            attempt = AttemptRecord(**found)
             progress = connection.execute(
                 sa.select(interviews.c.status, interviews.c.revision).where(
-                    interviews.c.case_id == attempt.case_id, interviews.c.status != "withdrawn"
+                    interviews.c.case_id == attempt.case_id
                 )
             ).all()
+            facts = None
+            if queued[_QUEUED] is not None:
+                facts = read_facts_of_queued(
+                    connection, attempt.case_id, queued["zone"], queued["priority"],
+                    {p.status for p in progress},
+                )  # fmt: skip
+        counted = [p for p in progress if p.status != "withdrawn"]
         return CodingFacts(
             attempt=attempt,
             facts=facts,
-            window_kind=None if window is None else window.window_kind,
-            window_start=None if window is None else window.window_start,
-            window_end=None if window is None else window.window_end,
+            window_kind=queued["window_kind"],
+            window_start=queued["window_start"],
+            window_end=queued["window_end"],
             dialled_rank=int(rank or 1),
-            interview_started=any(p.revision > 0 or p.status in _FINISHED for p in progress),
-            interview_finished=any(p.status in _FINISHED for p in progress),
+            interview_started=any(_started(p.status, p.revision) for p in counted),
+            interview_finished=any(p.status in _FINISHED for p in counted),
         )
 
     def case_screen(self, case_id: str) -> CaseScreen | None:
@@ -150,14 +184,17 @@ class CaseScreenReads(StoreBase):
         if NUL in case_id:
             return None
         with self._transaction() as connection:
-            queue = connection.execute(
-                sa.select(case_queue).where(case_queue.c.case_id == case_id)
+            queued = connection.execute(
+                sa.select(case_queue, contacts.c.name.label(_CONTACT_NAME))
+                .select_from(
+                    case_queue.outerjoin(contacts, contacts.c.case_id == case_queue.c.case_id)
+                )
+                .where(case_queue.c.case_id == case_id)
             ).one_or_none()
-            if queue is None:
+            if queued is None:
                 return None
-            name = connection.scalar(
-                sa.select(contacts.c.name).where(contacts.c.case_id == case_id)
-            )
+            queue = queued._asdict()
+            name = queue.pop(_CONTACT_NAME)
             numbers = connection.execute(
                 sa.select(
                     phone_numbers.c.rank,
@@ -181,12 +218,13 @@ class CaseScreenReads(StoreBase):
                 .where(appointments.c.case_id == case_id, appointments.c.cancelled_at.is_(None))
                 .order_by(appointments.c.id)
             ).all()
-            interview = connection.execute(
+            # every interview that counts (one, by design: one interview per case)
+            kept = connection.execute(
                 interview_select()
                 .where(interviews.c.case_id == case_id, interviews.c.status != "withdrawn")
                 .order_by(interviews.c.started_at, interviews.c.id)
-                .limit(1)
-            ).one_or_none()
+            ).all()
+            interview = kept[0] if kept else None
             modes: list[str] = []
             if interview is not None:
                 first_seq = sa.func.min(answer_events.c.seq)
@@ -202,7 +240,7 @@ class CaseScreenReads(StoreBase):
                     )
                 )
         return CaseScreen(
-            queue=queue._asdict(),
+            queue=queue,
             name=name,
             numbers=tuple(ScreenNumber(**row._asdict()) for row in numbers),
             attempts=tuple(AttemptRecord(**row._asdict()) for row in attempt_rows),
@@ -210,4 +248,6 @@ class CaseScreenReads(StoreBase):
             appointments=tuple(AppointmentRecord(**row._asdict()) for row in booked),
             interview=None if interview is None else InterviewRecord(**interview._asdict()),
             answer_modes=tuple(modes),
+            interview_started=any(_started(r.status, r.revision) for r in kept),
+            interview_finished=any(r.status in _FINISHED for r in kept),
         )

@@ -104,6 +104,13 @@ class RecentlyVerified:
             self._entries.clear()
 
 
+def _believable(idle: dt.timedelta, idle_timeout: dt.timedelta | None) -> bool:
+    """A remembered session stays believed while no touch is due and it is not idle too long."""
+    if not dt.timedelta(0) <= idle < TOUCH_EVERY:
+        return False
+    return idle_timeout is None or idle <= idle_timeout
+
+
 def recently_verified(store: Any) -> RecentlyVerified:
     """The store object's :class:`RecentlyVerified` (made on first use; one per store object)."""
     found = store.__dict__.get("_recently_verified")
@@ -180,9 +187,8 @@ class StaffSessions(StoreBase):
         if reuse_for is not None:
             found = remembered.get(digest, reuse_for.total_seconds())
             # Believed only while no touch is due, so last_seen_at moves on as without reuse.
-            if found is not None and dt.timedelta(0) <= now - found[1] < TOUCH_EVERY:
-                if idle_timeout is None or now - found[1] <= idle_timeout:
-                    return found[0]
+            if found is not None and _believable(now - found[1], idle_timeout):
+                return found[0]
         row = self._read_one(_SESSION_USER, {"b_hash": digest})
         if row is None or row.closed_at is not None or row.disabled:
             return None

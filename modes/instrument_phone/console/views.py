@@ -42,6 +42,7 @@ from instrument.callqueue import (
     AppointmentRequest,
     CallPlaced,
     CallQueue,
+    CallView,
     CaseView,
     Claimed,
     Coded,
@@ -238,14 +239,13 @@ class Console:
             return self.gone(attempt_id)
         going = [
             call
-            for attempt in view.attempts
-            if attempt.attempt_id == attempt_id
-            for call in attempt.calls
+            for call in _calls_of(view, attempt_id)
             if call.ended_at is None and call.provider == "twilio"
         ]
         return self.render(
             "phone/case.html", page_title=self.say()("case_title", case=view.case_id), view=view,
             attempt_id=attempt_id, going=going, by_phone=self.dialer() is not None,
+            provider_calls=_through_provider(view, attempt_id),
         )  # fmt: skip
 
     def gone(self, attempt_id: int) -> Any:
@@ -299,11 +299,13 @@ class Console:
     def _end_page(
         self, attempt_id: int, view: CaseView, form: Mapping[str, str], problems: tuple[str, ...]
     ) -> Any:
-        offered = self.queue.outcomes_for(attempt_id)
+        offered = self.queue.outcomes_fitting(view)
         chosen = form.get("outcome") or (
             "complete" if any(d.code == "complete" for d in offered) else ""
         )
-        suggested = None if chosen else suggested_outcome(self, attempt_id, offered)
+        suggested = None
+        if not chosen and _through_provider(view, attempt_id):  # a call by hand suggests nothing
+            suggested = suggested_outcome(self, attempt_id, offered)
         chosen = chosen or (suggested.code if suggested else "")
         settings = self.queue.settings_for(view.questionnaire_id)
         say = self.say()
@@ -338,6 +340,19 @@ class Console:
         else:
             return self._end_page(attempt_id, self.case_view(attempt_id), form, coded.messages)
         return redirect(url_for(".home"), 303)
+
+
+def _calls_of(view: CaseView, attempt_id: int) -> list[CallView]:
+    return [call for a in view.attempts if a.attempt_id == attempt_id for call in a.calls]
+
+
+def _through_provider(view: CaseView, attempt_id: int) -> bool:
+    """Whether the attempt placed a call through telephony: only such a call has a live status.
+
+    A call dialled by hand has no status callbacks, so neither the case
+    screen's status region nor the end page's suggestion has anything to read.
+    """
+    return any(call.provider != "manual" for call in _calls_of(view, attempt_id))
 
 
 def appointment_from(form: Mapping[str, str], zone: str) -> AppointmentRequest | str | None:
