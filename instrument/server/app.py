@@ -30,6 +30,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from instrument import catalogue
 from instrument.flask_support import ACTIVITY_STEP_SECONDS
+from instrument.flask_support.csrf_tokens import install_csrf_tokens
 from instrument.flask_support.urls import cached_url, install_cached_urls
 from instrument.interviews import (
     InterviewService,
@@ -132,6 +133,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _install_theme(app)
     app.session_interface = PlainJSONSessionInterface()
     CSRFProtect(app)
+    install_csrf_tokens(app)  # after CSRFProtect, whose csrf_token() it replaces
     install_headers(app)
     install_cached_urls(app)
     install_error_pages(app)

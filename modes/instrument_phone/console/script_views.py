@@ -28,6 +28,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from instrument.engine import Problem, Step
 from instrument.flask_support.form_state import BadFormState, FormState, FormStateSigner
 from instrument.flask_support.step_forms import PageForm, problem_targets
+from instrument.flask_support.urls import cached_url
 from instrument.interviews import Answers, InterviewInfo, Rejected, Seen, Shown, Stale, Unavailable
 from instrument_phone import MODE_NAME
 from instrument_phone.console.recording_views import consent_first
@@ -137,7 +138,7 @@ class ScriptViews:
                 PageForm(outcome.step, request.form), errors=[*outcome.errors, *outcome.prompts],
                 warnings=outcome.warnings,
             ), 422  # fmt: skip
-        return redirect(url_for(".script", attempt_id=attempt_id), 303)
+        return redirect(cached_url(".script", attempt_id=attempt_id), 303)
 
     # -- signed fields -------------------------------------------------------------
 
