@@ -18,144 +18,28 @@ fail, because CI promises to run them.
 
 from __future__ import annotations
 
-import os
-import re
-import socket
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_web_support import FLAGSHIP, MINI, FakeClock, close_app, make_app
+from browser_kit import Axe, go_on, new_context, serve_questionnaires
+from test_web_support import FLAGSHIP, MINI
 
 from instrument.server.app import get_host
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-def _missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is not installed (apt-get install chromium)"
-    if not AXE.exists():
-        return f"{AXE} is missing (run `npm install` at the repository root)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as exc:
-        return f"playwright for Python is not installed: {exc}"
-    return None
-
-
-def _require_browser() -> None:
-    reason = _missing()
-    if reason is None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so browser tests must run)")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """The app on a real port, in a background thread."""
-    yield from serve(tmp_path_factory, FLAGSHIP, MINI)
-
-
-def serve(tmp_path_factory: pytest.TempPathFactory, *questionnaires: Path) -> Iterator[Any]:
-    """Serve these questionnaires on a real port until the generator is closed (a fixture's body)."""
-    _require_browser()
-    from werkzeug.serving import make_server
-
-    database = tmp_path_factory.mktemp("browser") / "browser.db"
-    port = _free_port()
-    app = make_app(
-        f"sqlite:///{database}",
-        FakeClock(),
-        *questionnaires,
-        CLOCK=None,
-        SERVER_NAME=f"127.0.0.1:{port}",
-        TESTING=False,
-    )
-    get_host(app).store.create_staff_user("ada", "browser-test-password", role="admin")
-    http = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        http.shutdown()
-        thread.join(timeout=5)
-        close_app(app)
-
-
-@pytest.fixture(scope="module")
-def browser(server: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-ALWAYS = {"region"}
-"""Rules whose every violation counts, whatever its impact: all content inside landmarks."""
-
-
-class Axe:
-    """Runs axe-core in a page and collects serious or critical violations per page kind."""
-
-    def __init__(self) -> None:
-        self.source = AXE.read_text(encoding="utf-8")
-        self.checked: list[str] = []
-        self.problems: dict[str, list[str]] = {}
-
-    def check(self, page: Any, kind: str) -> None:
-        page.add_script_tag(content=self.source)
-        result = page.evaluate(
-            "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-            ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
-            " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}))"
-        )
-        bad = [
-            f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}"
-            for v in result
-            if v["impact"] in ("serious", "critical") or v["id"] in ALWAYS
-        ]
-        self.checked.append(kind)
-        if bad:
-            self.problems[kind] = bad
+    with serve_questionnaires(tmp_path_factory, FLAGSHIP, MINI) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def axe() -> Axe:
     return Axe()
-
-
-def new_context(browser: Any, **kw: Any) -> Any:
-    # axe is injected as an inline script, which our CSP forbids; only the test bypasses it.
-    return browser.new_context(bypass_csp=True, **kw)
 
 
 def heading(page: Any) -> str:
@@ -164,11 +48,6 @@ def heading(page: Any) -> str:
 
 def choose(page: Any, label: str) -> None:
     page.get_by_label(label, exact=True).first.check()
-
-
-def go_on(page: Any) -> None:
-    page.get_by_role("button", name=re.compile(r"^(Continue|Continue anyway)$")).click()
-    page.wait_for_load_state()
 
 
 def answer_whatever(page: Any) -> None:

@@ -1,7 +1,7 @@
 """A Swahili interview in a real browser: no English interface text, when the researcher gave the
 texts in ``market.sw.po`` beside the questionnaire (docs/languages.md).
 
-Needs what tests/test_browser.py needs (chromium, Playwright, axe-core).
+Needs what tests/browser_kit.py checks for (chromium, Playwright, axe-core).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_browser import Axe, new_context, serve
+from browser_kit import Axe, new_context, serve_questionnaires
 from test_languages import MARKET, english_left
 
 pytestmark = pytest.mark.browser
@@ -18,22 +18,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    yield from serve(tmp_path_factory, MARKET)
-
-
-@pytest.fixture(scope="module")
-def browser(server: Any) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with serve_questionnaires(tmp_path_factory, MARKET) as served:
+        yield served
 
 
 def shown(page: Any) -> str:

@@ -11,30 +11,21 @@ ended, and ask nothing on a case screen whose call has ended. axe-core runs
 on the case screen during the call and must find no serious or critical
 violation.
 
-Needs what tests/test_browser.py needs (Debian's chromium, Playwright,
+Needs what tests/browser_kit.py checks for (Debian's chromium, Playwright,
 node_modules/axe-core); skipped with the reason without them, failed when CI is set.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_kit import Axe, new_context, press, serve_twilio_console, sign_in_to_console, tab_to
 from call_simulator import CallSimulator
-from live_call_helpers import MY_PHONE, PUBLIC, TOKEN, TWILIO_ENV, Bridge
-from phone_console_helpers import INTERVIEWER, PASSWORD, add_case, console_app
-from test_browser import (  # noqa: F401 (browser: the fixture launching chromium once a module)
-    Axe,
-    _free_port,
-    _require_browser,
-    browser,
-    new_context,
-)
-from test_browser_phone import press, tab_to
-from test_web_support import FakeClock, close_app
+from live_call_helpers import MY_PHONE, PUBLIC, TOKEN, Bridge
+from phone_console_helpers import INTERVIEWER, PASSWORD
 from twilio_fake import FakeTwilioHttp
 
 from instrument.server.app import get_host
@@ -47,30 +38,8 @@ WORDS = "#call-status [data-call-status-text]"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, FakeTwilioHttp]]:
     """The flagship with Twilio configured, on a real port."""
-    _require_browser()
-    from werkzeug.serving import make_server
-
-    clock = FakeClock()
-    port = _free_port()
-    database = tmp_path_factory.mktemp("live") / "live.db"
-    http = FakeTwilioHttp()
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in TWILIO_ENV.items():
-            env.setenv(name, value)  # read once, when the app starts
-        app = console_app(
-            f"sqlite:///{database}", clock, SERVER_NAME=f"127.0.0.1:{port}", TESTING=False,
-            TWILIO_HTTP_CLIENT=http,
-        )  # fmt: skip
-    add_case(app, "c1", clock)
-    served = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}", app, http
-    finally:
-        served.shutdown()
-        thread.join(timeout=5)
-        close_app(app)
+    with serve_twilio_console(tmp_path_factory) as served:
+        yield served
 
 
 def says(page: Any, words: str) -> None:
@@ -89,10 +58,7 @@ def test_callbacks_change_the_status_region_without_a_reload(server: Any, browse
     page = context.new_page()
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/calls.json") else None)
-    page.goto(f"{base}/cati/console/")
-    page.locator("#f-username").fill(INTERVIEWER)
-    page.locator("#f-password").fill(PASSWORD)
-    press(page, "Enter")
+    sign_in_to_console(page, base)
     tab_to(page, "#f-my-phone")
     page.keyboard.type(MY_PHONE)
     press(page, "Enter")

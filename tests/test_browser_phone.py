@@ -10,27 +10,20 @@ offers nothing until the server's clock (a FakeClock the test moves) reaches
 it, then offers that case. axe-core runs on every kind of console page and
 must find no serious or critical violation, and no content outside a landmark.
 
-Needs what tests/test_browser.py needs (Debian's chromium, Playwright,
+Needs what tests/browser_kit.py checks for (Debian's chromium, Playwright,
 node_modules/axe-core); skipped with the reason without them, failed when CI is set.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from phone_console_helpers import INTERVIEWER, PASSWORD, add_case, console_app
-from test_browser import (  # noqa: F401 (browser: the fixture launching chromium once a module)
-    Axe,
-    _free_port,
-    _require_browser,
-    browser,
-    new_context,
-)
-from test_web_support import FakeClock, close_app
+from browser_kit import Axe, live_console_app, new_context, press, serve, sign_in_to_console, tab_to
+from phone_console_helpers import add_case
+from test_web_support import FakeClock
 
 from instrument.server.app import get_host
 
@@ -40,45 +33,14 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, FakeClock]]:
     """The app on a real port, on a clock the test moves, with two cases queued."""
-    _require_browser()
-    from werkzeug.serving import make_server
-
     clock = FakeClock()
-    port = _free_port()
-    database = tmp_path_factory.mktemp("phone") / "phone.db"
-    app = console_app(
-        f"sqlite:///{database}", clock, SERVER_NAME=f"127.0.0.1:{port}", TESTING=False,
-        STAFF_TIMEOUT_SECONDS=7 * 24 * 3600,  # the clock jumps to Tuesday
-    )  # fmt: skip
+    week = 7 * 24 * 3600  # the clock jumps to Tuesday: the interviewer stays signed in
+    app = live_console_app(tmp_path_factory, clock, STAFF_TIMEOUT_SECONDS=week)
     add_case(app, "c1", clock)
     clock.advance(1)  # c2 comes second in the queue
     add_case(app, "c2", clock, name="Bea Example")
-    http = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}", app, clock
-    finally:
-        http.shutdown()
-        thread.join(timeout=5)
-        close_app(app)
-
-
-def tab_to(page: Any, selector: str, limit: int = 60) -> None:
-    """Press Tab until the element matching ``selector`` has the focus."""
-    for _ in range(limit):
-        if page.evaluate(
-            "s => document.activeElement && document.activeElement.matches(s)", selector
-        ):
-            return
-        page.keyboard.press("Tab")
-    raise AssertionError(f"Tab never reached {selector}")
-
-
-def press(page: Any, key: str) -> None:
-    """Press a key that submits (or follows a link) and wait for the next page."""
-    with page.expect_navigation():
-        page.keyboard.press(key)
+    with serve(app) as base:
+        yield base, app, clock
 
 
 def type_in(page: Any, text: str) -> None:
@@ -120,10 +82,7 @@ def test_an_interviewer_works_two_cases_by_keyboard(server: Any, browser: Any) -
     store = get_host(app).store
     context = new_context(browser, viewport={"width": 1200, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.goto(f"{base}/cati/console/")  # not signed in: to the staff sign-in
-    page.locator("#f-username").fill(INTERVIEWER)
-    page.locator("#f-password").fill(PASSWORD)
-    press(page, "Enter")
+    sign_in_to_console(page, base)  # not signed in: to the staff sign-in, and back
     assert page.url == f"{base}/cati/console/"  # signing in came back to the console
     axe.check(page, "console home")
 

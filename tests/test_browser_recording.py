@@ -9,68 +9,29 @@ script's first page follows, and Twilio was asked to record exactly once,
 after the yes. axe-core runs on the consent screen, with and without the
 error, and must find no serious or critical violation.
 
-Needs what tests/test_browser.py needs (Debian's chromium, Playwright,
+Needs what tests/browser_kit.py checks for (Debian's chromium, Playwright,
 node_modules/axe-core); skipped with the reason without them, failed when CI is set.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from phone_console_helpers import INTERVIEWER, PASSWORD, add_case, console_app
-from test_browser import (  # noqa: F401 (browser: the fixture launching chromium once a module)
-    Axe,
-    _free_port,
-    _require_browser,
-    browser,
-    new_context,
-)
-from test_browser_phone import press, tab_to
-from test_web_support import FakeClock, close_app
+from browser_kit import Axe, new_context, press, serve_twilio_console, sign_in_to_console, tab_to
 from twilio_fake import FakeTwilioHttp
 
 from instrument.server.app import get_host
 
 pytestmark = pytest.mark.browser
 
-TWILIO_ENV = {
-    "INSTRUMENT_TWILIO_ACCOUNT_SID": "AC" + "0" * 31 + "1",
-    "INSTRUMENT_TWILIO_AUTH_TOKEN": "0123456789abcdef" * 2,
-    "INSTRUMENT_TWILIO_CALLER_ID": "+442071234567",
-    "INSTRUMENT_PUBLIC_URL": "https://survey.example.org",
-}
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, FakeTwilioHttp]]:
     """The flagship (its study records) with Twilio configured, on a real port."""
-    _require_browser()
-    from werkzeug.serving import make_server
-
-    clock = FakeClock()
-    port = _free_port()
-    database = tmp_path_factory.mktemp("recording") / "recording.db"
-    http = FakeTwilioHttp()
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in TWILIO_ENV.items():
-            env.setenv(name, value)  # read once, when the app starts
-        app = console_app(
-            f"sqlite:///{database}", clock, SERVER_NAME=f"127.0.0.1:{port}", TESTING=False,
-            TWILIO_HTTP_CLIENT=http,
-        )  # fmt: skip
-    add_case(app, "c1", clock)
-    served = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}", app, http
-    finally:
-        served.shutdown()
-        thread.join(timeout=5)
-        close_app(app)
+    with serve_twilio_console(tmp_path_factory) as served:
+        yield served
 
 
 def test_consent_is_keyed_by_keyboard_before_the_script(server: Any, browser: Any) -> None:
@@ -78,10 +39,7 @@ def test_consent_is_keyed_by_keyboard_before_the_script(server: Any, browser: An
     axe = Axe()
     context = new_context(browser, viewport={"width": 1200, "height": 900}, locale="en-GB")
     page = context.new_page()
-    page.goto(f"{base}/cati/console/")
-    page.locator("#f-username").fill(INTERVIEWER)
-    page.locator("#f-password").fill(PASSWORD)
-    press(page, "Enter")
+    sign_in_to_console(page, base)
     tab_to(page, "#f-my-phone")
     page.keyboard.type("+441632960999")
     press(page, "Enter")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import Axe, browser, go_on, new_context, serve  # noqa: F401 (browser: a fixture)
+from browser_kit import Axe, go_on, new_context, serve_questionnaires
 
 pytestmark = pytest.mark.browser
 
@@ -18,8 +18,9 @@ DISTRICTS = Path(__file__).parent / "data" / "choices" / "districts.yaml"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """The districts questionnaire on a real port (test_browser's ``browser`` fixture uses it)."""
-    yield from serve(tmp_path_factory, DISTRICTS)
+    """The districts questionnaire on a real port."""
+    with serve_questionnaires(tmp_path_factory, DISTRICTS) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_kit import Axe, new_context, serve_questionnaires, tab_to
 from phone_supervisor_helpers import PASSWORD, add_staff, make_history
 from staff_passwords import CHEAP
-from test_browser import Axe, browser, new_context, serve  # noqa: F401 (browser: a fixture)
 from test_web_support import MINI
 
 from instrument.server.app import get_host
@@ -24,24 +24,11 @@ T0 = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)  # a Friday inside calling hou
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
     """tests/data/mini.yaml on a real port, with staff and a fieldwork history made on 1 May."""
-    running = serve(tmp_path_factory, MINI)
-    base, app = next(running)
-    get_host(app).store.set_password_cost(CHEAP, testing=True)  # a real hash, only cheap
-    add_staff(app)
-    make_history(app, T0)
-    try:
+    with serve_questionnaires(tmp_path_factory, MINI) as (base, app):
+        get_host(app).store.set_password_cost(CHEAP, testing=True)  # a real hash, only cheap
+        add_staff(app)
+        make_history(app, T0)
         yield base, app
-    finally:
-        running.close()
-
-
-def tab_to(page: Any, element_id: str, *, limit: int = 80) -> None:
-    """Press Tab until the element has the focus, as a keyboard user would."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
-            return
-    raise AssertionError(f"Tab never reached #{element_id}")
 
 
 def test_supervisor_pages_are_accessible_and_an_outcome_changes_by_keyboard(
@@ -69,7 +56,7 @@ def test_supervisor_pages_are_accessible_and_an_outcome_changes_by_keyboard(
 
     page.goto(f"{base}/cati/supervisor/case/c3")
     axe.check(page, "case")
-    tab_to(page, "outcome-outcome")
+    tab_to(page, "#outcome-outcome", limit=80)
     for _ in range(40):  # arrow keys move a closed select's choice
         if page.eval_on_selector("#outcome-outcome", "el => el.value") == "not_eligible":
             break
@@ -83,7 +70,7 @@ def test_supervisor_pages_are_accessible_and_an_outcome_changes_by_keyboard(
     assert "Give a reason" in page.locator("#outcome-reason-error").inner_text()
     axe.check(page, "case with an error")
 
-    tab_to(page, "outcome-reason")
+    tab_to(page, "#outcome-reason", limit=80)
     page.keyboard.type("the number belongs to a shop")
     page.keyboard.press("Tab")
     with page.expect_navigation():

@@ -10,28 +10,20 @@ clocks. axe-core runs on the home page with and without the error, the case
 screen and the Welsh end-of-call page, and must find no serious or critical
 violation.
 
-Needs what tests/test_browser.py needs (Debian's chromium, Playwright,
+Needs what tests/browser_kit.py checks for (Debian's chromium, Playwright,
 node_modules/axe-core); skipped with the reason without them, failed when CI is set.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from phone_console_helpers import INTERVIEWER, PASSWORD, add_case, console_app
-from test_browser import (  # noqa: F401 (browser: the fixture launching chromium once a module)
-    Axe,
-    _free_port,
-    _require_browser,
-    browser,
-    new_context,
-)
-from test_browser_phone import press, tab_to
-from test_web_support import FakeClock, close_app
+from browser_kit import Axe, live_console_app, new_context, press, serve, sign_in_to_console, tab_to
+from phone_console_helpers import INTERVIEWER, add_case
+from test_web_support import FakeClock
 
 from instrument.server.app import get_host
 
@@ -41,26 +33,12 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, FakeClock]]:
     """The flagship on a real port, Friday 23 October 2026 09:00 UTC, one London case."""
-    _require_browser()
-    from werkzeug.serving import make_server
-
     clock = FakeClock(dt.datetime(2026, 10, 23, 9, 0, tzinfo=dt.UTC))
-    port = _free_port()
-    database = tmp_path_factory.mktemp("zone") / "zone.db"
-    app = console_app(
-        f"sqlite:///{database}", clock, SERVER_NAME=f"127.0.0.1:{port}", TESTING=False,
-        STAFF_TIMEOUT_SECONDS=7 * 24 * 3600,  # the clock jumps to Monday
-    )  # fmt: skip
+    week = 7 * 24 * 3600  # the clock jumps to Monday: the interviewer stays signed in
+    app = live_console_app(tmp_path_factory, clock, STAFF_TIMEOUT_SECONDS=week)
     add_case(app, "c1", clock)
-    served = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}", app, clock
-    finally:
-        served.shutdown()
-        thread.join(timeout=5)
-        close_app(app)
+    with serve(app) as base:
+        yield base, app, clock
 
 
 def test_a_welsh_interviewer_in_berlin(server: Any, browser: Any) -> None:
@@ -69,10 +47,7 @@ def test_a_welsh_interviewer_in_berlin(server: Any, browser: Any) -> None:
     store = get_host(app).store
     context = new_context(browser, viewport={"width": 1200, "height": 900}, locale="cy")
     page = context.new_page()
-    page.goto(f"{base}/cati/console/")
-    page.locator("#f-username").fill(INTERVIEWER)
-    page.locator("#f-password").fill(PASSWORD)
-    press(page, "Enter")
+    sign_in_to_console(page, base)
     assert "Eich cylchfa amser" in page.inner_text("main")  # "Your time zone", in Welsh
     axe.check(page, "home with the time zone form")
 
