@@ -309,3 +309,109 @@ def test_a_real_local_server_behind_its_public_url(
         server.shutdown()
         thread.join(10)
         phone.store.close()
+
+
+# -- the recording's status callbacks -------------------------------------------------
+
+
+def _recording(phone: Phone) -> tuple[int, str, str, str]:
+    """A call with a yes whose recording was started by REST: (call id, sid, RE sid, its URL)."""
+    from instrument_phone.telephony.dialer import recording_path, start_recording
+
+    call_id, sid, _sent = phone.dial()
+    phone.store.set_call_recording(call_id, True, now=T0)
+    recording_sid = start_recording(
+        phone.client, sid, status_callback=phone.settings.public_url + recording_path(call_id)
+    )
+    assert phone.store.set_recording_sid(call_id, recording_sid, now=T0)
+    sent = dict(phone.http.requests[-1].form)
+    assert sent["RecordingStatusCallbackEvent"] == "in-progress completed absent"
+    return call_id, sid, recording_sid, sent["RecordingStatusCallback"]
+
+
+def _recording_form(sid: str, recording_sid: str, status: str, **more: str) -> dict[str, str]:
+    """A recording status callback as Twilio posts it."""
+    form = {
+        "AccountSid": SID, "CallSid": sid, "RecordingSid": recording_sid,
+        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Recordings/{recording_sid}",
+        "RecordingStatus": status, "RecordingChannels": "2",
+        "RecordingSource": "StartCallRecordingAPI",
+        "RecordingStartTime": "Thu, 03 Dec 2026 17:00:20 +0000",
+    }  # fmt: skip
+    if status != "in-progress":
+        form["RecordingDuration"] = "42"
+    return {**form, **more}
+
+
+def _recording_status(phone: Phone, call_id: int) -> tuple[Any, ...]:
+    call = phone.store.get_call(call_id)
+    assert call is not None
+    return (
+        call.recording_sid, call.recording_status, call.recording_duration_s, call.recording_url,
+        call.recording_error,
+    )  # fmt: skip
+
+
+def test_a_recordings_callbacks_are_stored_once_and_never_move_it_back(phone: Phone) -> None:
+    call_id, sid, recording_sid, url = _recording(phone)
+    assert url == f"{PUBLIC}/cati/phone/recording/{call_id}"
+    simulator = phone.simulator()
+    progress = _recording_form(sid, recording_sid, "in-progress")
+    done = _recording_form(sid, recording_sid, "completed")
+    assert simulator.post(url, progress).status == 204
+    assert simulator.post(url, done).status == 204
+    reference = done["RecordingUrl"]
+    assert _recording_status(phone, call_id) == (recording_sid, "completed", 42, reference, None)
+    count = len(phone.events())
+    for form in (done, progress, done):  # Twilio's retries, late and out of order
+        assert simulator.post(url, form).status == 204
+    assert len(phone.events()) == count == 2
+    assert simulator.post(url, _recording_form(sid, recording_sid, "absent")).status == 204
+    assert _recording_status(phone, call_id) == (recording_sid, "completed", 42, reference, None)
+    stored = [e for e in phone.events() if e["provider_sid"] == recording_sid]
+    assert [e["status"] for e in stored] == ["in-progress", "completed", "absent"]
+    assert {e["call_id"] for e in stored} == {call_id}
+    assert stored[1]["payload"]["RecordingUrl"] == reference  # a reference; nothing fetched
+    assert all(e["payload"]["leg"] == "recording" for e in stored)
+    call = phone.store.get_call(call_id)
+    assert call is not None and call.status == "queued"  # the call's own status: untouched
+    read = phone.store.live_calls(phone.attempt_id)
+    assert read is not None and read.legs == ()  # a recording is no respondent leg
+
+
+def test_a_recording_that_ends_before_its_progress_is_heard_stays_ended(phone: Phone) -> None:
+    call_id, sid, recording_sid, url = _recording(phone)
+    simulator = phone.simulator()
+    absent = _recording_form(sid, recording_sid, "absent", ErrorCode="13617")
+    assert simulator.post(url, absent).status == 204
+    assert simulator.post(url, _recording_form(sid, recording_sid, "in-progress")).status == 204
+    assert _recording_status(phone, call_id)[1:3] == ("absent", 42)
+    assert _recording_status(phone, call_id)[4] == "Twilio error 13617"
+
+
+@pytest.mark.parametrize("how", ["missing", "tampered", "other token"])
+def test_a_recording_callback_without_a_valid_signature_is_refused(phone: Phone, how: str) -> None:
+    call_id, sid, recording_sid, url = _recording(phone)
+    before = _recording_status(phone, call_id)
+    simulator = phone.simulator()
+    form = _recording_form(sid, recording_sid, "completed")
+    if how == "missing":
+        posted = simulator.post(url, form, signature=None)
+    elif how == "tampered":
+        signature = simulator.sign(url, form)
+        posted = simulator.post(url, {**form, "RecordingDuration": "1"}, signature=signature)
+    else:
+        posted = CallSimulator(phone.app, public_url=PUBLIC, auth_token="f" * 32).post(url, form)
+    assert posted.status == 403
+    assert phone.events() == [] and _recording_status(phone, call_id) == before
+
+
+def test_a_signed_callback_that_is_no_recordings_is_a_400(phone: Phone) -> None:
+    call_id, sid, recording_sid, url = _recording(phone)
+    before = _recording_status(phone, call_id)
+    simulator = phone.simulator()
+    form = _recording_form(sid, recording_sid, "completed")
+    assert simulator.post(url, {**form, "RecordingStatus": "paused"}).status == 400
+    assert simulator.post(url, {**form, "RecordingSid": "XX1"}).status == 400
+    assert simulator.post(url, {**form, "CallSid": ""}).status == 400
+    assert phone.events() == [] and _recording_status(phone, call_id) == before

@@ -2,9 +2,10 @@
 
 A thin adapter over the store's fieldwork methods (``get_call``,
 ``phone_numbers_of``, ``is_do_not_call``, ``set_call_sid``,
-``record_call_event``), so the webhook module depends on the two questions it
-asks (:class:`~instrument_phone.telephony.webhooks.CallLedger`) rather than
-on the whole store.
+``record_call_event``, ``record_recording_event``), so the webhook module
+depends on the questions it asks
+(:class:`~instrument_phone.telephony.webhooks.CallLedger`) rather than on the
+whole store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from instrument_phone.telephony.webhooks import CallEvent
+    from instrument_phone.telephony.webhooks import CallEvent, RecordingCallback
 
 __all__ = ["StoreLedger"]
 
@@ -72,4 +73,22 @@ class StoreLedger:
                 payload=stored,
                 now=now,
             )
+        )
+
+    def record_recording(self, callback: RecordingCallback, *, now: dt.datetime) -> bool:
+        """Store one recording status callback once; the store moves the call's recording
+        status forward only, and only for this call's own recording."""
+        return bool(
+            self.store.record_recording_event(
+                callback.call_id,
+                recording_sid=callback.recording_sid,
+                call_sid=callback.call_sid,
+                status=callback.status,
+                at=callback.at,
+                duration_s=callback.duration_s,
+                url=callback.url,
+                error=callback.error,
+                payload=dict(callback.payload),
+                now=now,
+            ).stored
         )

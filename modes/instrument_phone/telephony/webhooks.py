@@ -18,6 +18,11 @@ Where a study turns answering-machine detection on, the respondent's
 ``<Number>`` asks Twilio for it, and Twilio posts what it heard (``AnsweredBy``)
 to ``/amd/<call id>``: stored once, beside the respondent leg's callbacks, it
 suggests the outcome (a machine, a fax) at the end of the call.
+
+A recording started after the respondent's yes reports on itself to
+``/recording/<call id>`` (in-progress, completed, absent, failed): each stored
+once, moving the call's recording status forward only, its length and
+Twilio's URL of it kept as a reference (nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -45,13 +50,17 @@ __all__ = [
     "CALL_STATUSES",
     "KEPT_FIELDS",
     "LEGS",
+    "RECORDING_FIELDS",
+    "RECORDING_STATUSES",
     "CallEvent",
     "CallLedger",
+    "RecordingCallback",
     "bridge_twiml",
     "amd_path",
     "create_webhooks_blueprint",
     "event_key",
     "kept_payload",
+    "recording_callback",
     "signed_url",
 ]
 
@@ -106,6 +115,39 @@ class CallEvent:
     payload: Mapping[str, str]
 
 
+RECORDING_STATUSES = frozenset({"in-progress", "completed", "absent", "failed"})
+"""Twilio's RecordingStatus values in a recording's status callback; anything else is a 400."""
+
+RECORDING_FIELDS = (
+    "AccountSid", "CallSid", "RecordingSid", "RecordingUrl", "RecordingStatus",
+    "RecordingDuration", "RecordingChannels", "RecordingStartTime", "RecordingSource",
+    "RecordingTrack", "ErrorCode",
+)  # fmt: skip
+"""The recording callback's fields stored with it (an allow-list, as :data:`KEPT_FIELDS`)."""
+
+
+@dataclass(frozen=True)
+class RecordingCallback:
+    """One status callback of a call's recording, as the store keeps it.
+
+    :param call_id: our call record, from the callback's URL.
+    :param call_sid: the Twilio call the recording is of (checked against the call's).
+    :param duration_s: ``RecordingDuration``, when Twilio gives one.
+    :param url: Twilio's ``RecordingUrl``: a reference, never fetched here.
+    :param error: ``ErrorCode`` in words (``Twilio error 13617``), for absent or failed.
+    """
+
+    call_id: int
+    call_sid: str
+    recording_sid: str
+    status: str
+    at: dt.datetime | None
+    duration_s: int | None
+    url: str | None
+    error: str | None
+    payload: Mapping[str, str]
+
+
 class CallLedger(Protocol):
     """What the webhooks need from the store (see :mod:`instrument_phone.ledger`)."""
 
@@ -114,6 +156,9 @@ class CallLedger(Protocol):
 
     def record_event(self, event: CallEvent, *, now: dt.datetime) -> bool:
         """Store one status callback once; False when it was stored before."""
+
+    def record_recording(self, callback: RecordingCallback, *, now: dt.datetime) -> bool:
+        """Store one recording status callback once; False when it was stored before."""
 
 
 def signed_url(public_url: str, path: str, query: bytes) -> str:
@@ -138,9 +183,9 @@ def kept_payload(form: Mapping[str, str]) -> dict[str, str]:
     return {name: form[name] for name in KEPT_FIELDS if name in form}
 
 
-def _event_time(form: Mapping[str, str]) -> dt.datetime | None:
+def _event_time(form: Mapping[str, str], field: str = "Timestamp") -> dt.datetime | None:
     """When Twilio says the event happened (RFC 2822 ``Timestamp``), in UTC; None if absent."""
-    text = form.get("Timestamp")
+    text = form.get(field)
     if not text:
         return None
     try:
@@ -150,6 +195,35 @@ def _event_time(form: Mapping[str, str]) -> dt.datetime | None:
     if at.tzinfo is None:
         return None
     return at.astimezone(dt.UTC)
+
+
+def recording_callback(call_id: int, form: Mapping[str, str]) -> RecordingCallback | None:
+    """A recording's status callback read from its form; None when it is not one (a 400)."""
+    call_sid = form.get("CallSid", "")
+    recording_sid = form.get("RecordingSid", "")
+    status = form.get("RecordingStatus", "")
+    if not (
+        call_sid.startswith("CA")
+        and recording_sid.startswith("RE")
+        and status in RECORDING_STATUSES
+    ):
+        return None
+    duration = form.get("RecordingDuration", "")
+    url = form.get("RecordingUrl", "")
+    error = form.get("ErrorCode", "")
+    return RecordingCallback(
+        call_id=call_id,
+        call_sid=call_sid,
+        recording_sid=recording_sid,
+        status=status,
+        at=_event_time(form, "RecordingStartTime"),
+        duration_s=int(duration)
+        if duration.isascii() and duration.isdigit() and len(duration) < 10
+        else None,
+        url=url if url.startswith("https://") and len(url) <= 300 else None,
+        error=f"Twilio error {error}" if error not in ("", "0") else None,
+        payload={name: form[name] for name in RECORDING_FIELDS if name in form},
+    )
 
 
 def amd_path(call_id: int) -> str:
@@ -271,6 +345,15 @@ def create_webhooks_blueprint(
             payload=kept_payload(form),
         )
         ledger.record_event(event, now=clock())
+        return "", 204
+
+    @bp.post("/recording/<int:call_id>")  # dialer.recording_path
+    def recording(call_id: int) -> Any:
+        """The recording of call ``call_id`` moved on (or ended): stored once, forward only."""
+        callback = recording_callback(call_id, request.form)
+        if callback is None:
+            abort(400)
+        ledger.record_recording(callback, now=clock())
         return "", 204
 
     return bp
