@@ -70,10 +70,60 @@ def test_consent_is_keyed_by_keyboard_before_the_script(server: Any, browser: An
     assert "the call is being recorded" in page.inner_text("main")
     assert "I'm calling from the panel" in page.inner_text("main")  # the script's first page
     recordings = [r for r in http.requests if r.path.endswith("/Recordings.json")]
-    assert len(recordings) == 1 and recordings[0].form == (("RecordingChannels", "dual"),)
+    assert len(recordings) == 1 and ("RecordingChannels", "dual") in recordings[0].form
     [call] = get_host(app).store.calls_of("c1")
     assert call.recording is True and call.recording_sid is not None
     context.close()
 
     assert axe.problems == {}, axe.problems
     assert axe.checked == ["recording consent", "recording consent with an error"]
+
+
+def test_try_recording_again_by_keyboard(server: Any, browser: Any) -> None:
+    """Twilio refuses the first start; the interviewer presses Enter on "Try recording again"."""
+    from phone_console_helpers import PASSWORD, add_case
+
+    base, app, http = server
+    get_host(app).store.create_staff_user("iris", PASSWORD, role="interviewer")
+    clock = app.config["CLOCK"]
+    add_case(app, "c2", clock)
+    clock.advance(10)  # past the queue's last sweep, which gives the new case its window
+    axe = Axe()
+    context = new_context(browser, viewport={"width": 1200, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{base}/cati/console/")
+    page.locator("#f-username").fill("iris")
+    page.locator("#f-password").fill(PASSWORD)
+    press(page, "Enter")
+    tab_to(page, "#f-my-phone")
+    page.keyboard.type("+441632960998")
+    press(page, "Enter")
+    tab_to(page, "button.button--start")
+    press(page, "Enter")
+    tab_to(page, "form[action$='/dial'] button")
+    press(page, "Enter")
+    sid = list(http.calls)[-1]
+    refused = http.calls.pop(sid)  # Twilio no longer knows the call: Recordings.json, 404
+    tab_to(page, "#start-script")
+    press(page, "Enter")
+    page.keyboard.press("1")
+    press(page, "Enter")
+
+    assert page.url.endswith("/recording")
+    assert page.inner_text("h1") == "The call is not being recorded"
+    assert "the recording could not start" in page.inner_text("main")
+    assert page.evaluate("document.activeElement.matches('#recording-retry button')")
+    axe.check(page, "try recording again")
+    mine = [r for r in http.requests if r.path.endswith(f"/Calls/{sid}/Recordings.json")]
+    assert len(mine) == 1
+    http.calls[sid] = refused  # Twilio knows it again
+    press(page, "Enter")
+
+    assert "the call is being recorded" in page.inner_text("main")
+    assert page.locator("#script").count() == 1  # on to the script
+    mine = [r for r in http.requests if r.path.endswith(f"/Calls/{sid}/Recordings.json")]
+    assert len(mine) == 2
+    context.close()
+
+    assert axe.problems == {}, axe.problems
+    assert axe.checked == ["try recording again"]

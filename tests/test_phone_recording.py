@@ -13,22 +13,35 @@ dialled by hand, never for a form without a valid CSRF token.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 from phone_console_helpers import Interviewer, add_case, console_app
 from test_web_support import FLAGSHIP, FakeClock, close_app
-from twilio_fake import API_HOST, FakeTwilioHttp
+from twilio.http.response import Response
+from twilio_fake import API_HOST, FakeTwilioHttp, fake_client
 
+from instrument.callqueue import CallQueue
+from instrument.fieldwork.settings import FieldworkSettings
 from instrument.server.app import get_host
 from instrument.store import Store, migrate, open_store, resolve_url
 from instrument.store.engine import create_store_engine
+from instrument.store.schema import call_events
+from instrument_phone.telephony.dialer import (
+    RecordingNotStarted,
+    RetryPolicy,
+    start_recording_retried,
+)
 from tests.fieldwork_store_helpers import T0
 from tests.fieldwork_store_helpers import add_case as add_store_case
 from tests.store_fixtures import *
@@ -42,6 +55,7 @@ TWILIO_ENV = {
 }
 MY_PHONE = "+441632960999"
 SID = "CA" + "1" * 32
+PUBLIC = TWILIO_ENV["INSTRUMENT_PUBLIC_URL"]
 
 
 # -- the store: one decision per call, on both databases ---------------------------------
@@ -108,6 +122,132 @@ def test_decisions_keyed_at_once_store_one(store: Store) -> None:
     assert {r.consent for r in results} == {winner.consent}
     call = store.get_call(call_id)
     assert call is not None and call.recording is winner.consent
+
+
+def _status(store: Store, call_id: int) -> tuple[Any, ...]:
+    call = store.get_call(call_id)
+    assert call is not None
+    return (
+        call.recording_sid, call.recording_status, call.recording_error,
+        call.recording_duration_s, call.recording_url,
+    )  # fmt: skip
+
+
+RE = "RE" + "2" * 32
+RECORDING_URL = f"https://{API_HOST}/2010-04-01/Accounts/AC{'0' * 31}1/Recordings/{RE}"
+
+
+def _recording_event(store: Store, call_id: int, status: str, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {
+        "recording_sid": RE, "call_sid": SID, "at": None, "duration_s": None, "url": None,
+        "error": None, "payload": {"RecordingStatus": status}, "now": T0,
+    }  # fmt: skip
+    return store.record_recording_event(call_id, status=status, **{**options, **kwargs})
+
+
+def test_a_yes_starts_its_recording_and_a_failure_keeps_the_yes(store: Store) -> None:
+    call_id = _twilio_call(store)
+    store.set_call_recording(call_id, True, now=T0)
+    assert _status(store, call_id) == (None, "starting", None, None, None)
+    assert store.recording_failed(call_id, "Twilio (HTTP 503)", now=T0)
+    assert not store.recording_failed(call_id, "again", now=T0)  # only a start in flight fails
+    call = store.get_call(call_id)
+    assert call is not None and call.recording is True and call.recording_missing
+    assert _status(store, call_id) == (None, "failed", "Twilio (HTTP 503)", None, None)
+    assert store.claim_recording_start(call_id, now=T0)
+    assert store.set_recording_sid(call_id, RE, now=T0)
+    assert store.set_recording_sid(call_id, RE, now=T0)  # the same recording: no harm
+    assert _status(store, call_id) == (RE, "in-progress", None, None, None)
+    call = store.get_call(call_id)
+    assert call is not None and not call.recording_missing
+    assert not store.claim_recording_start(call_id, now=T0)  # it has its recording
+
+
+def test_one_request_at_a_time_may_start_a_recording_again(store: Store) -> None:
+    call_id = _twilio_call(store)
+    store.set_call_recording(call_id, True, now=T0)
+    assert not store.claim_recording_start(call_id, now=T0 + dt.timedelta(seconds=10))
+    # A "starting" left by a server that died mid-request is taken over after 30 seconds.
+    assert store.claim_recording_start(call_id, now=T0 + dt.timedelta(seconds=31))
+    store.recording_failed(call_id, "no answer from Twilio (ConnectionError)", now=T0)
+    start = threading.Barrier(8)
+    results: list[bool] = []
+
+    def press() -> None:
+        start.wait()
+        results.append(store.claim_recording_start(call_id, now=T0 + dt.timedelta(minutes=1)))
+
+    threads = [threading.Thread(target=press) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == [False] * 7 + [True]
+    no_call = _twilio_call(store, "c-2", "CA" + "3" * 32)
+    store.set_call_recording(no_call, False, now=T0)
+    assert not store.claim_recording_start(no_call, now=T0)  # never after a no
+    store.recording_failed(call_id, "x", now=T0)
+    store.record_call_event(
+        SID, event_key=f"{SID}:completed:9", status="completed", at=T0, now=T0,
+        payload={"CallSid": SID, "CallStatus": "completed"},
+    )  # fmt: skip
+    assert not store.claim_recording_start(call_id, now=T0 + dt.timedelta(minutes=2))  # ended
+
+
+def test_a_recordings_callbacks_are_stored_once_and_only_move_it_forward(store: Store) -> None:
+    call_id = _twilio_call(store)
+    store.set_call_recording(call_id, True, now=T0)
+    assert store.set_recording_sid(call_id, RE, now=T0)
+    done = _recording_event(store, call_id, "completed", duration_s=42, url=RECORDING_URL)
+    assert (done.stored, done.applied, done.status) == (True, True, "completed")
+    assert _status(store, call_id) == (RE, "completed", None, 42, RECORDING_URL)
+    again = _recording_event(store, call_id, "completed", duration_s=42, url=RECORDING_URL)
+    assert (again.stored, again.applied) == (False, False)  # Twilio's retry: stored once
+    late = _recording_event(store, call_id, "in-progress")
+    assert (late.stored, late.applied) == (True, False)  # out of order: not backward
+    assert not _recording_event(store, call_id, "absent").applied  # the first final stands
+    assert _status(store, call_id) == (RE, "completed", None, 42, RECORDING_URL)
+    other = _recording_event(store, call_id, "failed", recording_sid="RE" + "9" * 32)
+    assert (other.stored, other.applied) == (True, False)  # not the call's recording
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(call_events.c.provider_sid, call_events.c.status, call_events.c.call_id)
+            .where(call_events.c.provider_sid.like("RE%"))
+            .order_by(call_events.c.id)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (RE, "completed", call_id),
+        (RE, "in-progress", call_id),
+        (RE, "absent", call_id),
+        ("RE" + "9" * 32, "failed", call_id),
+    ]
+    with pytest.raises(ValueError):
+        _recording_event(store, call_id, "paused")
+
+
+def test_a_callback_names_a_recording_whose_start_seemed_to_fail(store: Store) -> None:
+    """Twilio started it, but the answer never came back (a timeout): its callback tells."""
+    call_id = _twilio_call(store)
+    store.set_call_recording(call_id, True, now=T0)
+    store.recording_failed(call_id, "no answer from Twilio (ReadTimeout)", now=T0)
+    assert _recording_event(store, call_id, "in-progress", url=RECORDING_URL).applied
+    assert _status(store, call_id) == (RE, "in-progress", None, None, RECORDING_URL)
+    assert not store.set_recording_sid(call_id, "RE" + "9" * 32, now=T0)  # one per call
+    assert _recording_event(store, call_id, "absent", error="Twilio error 13617").applied
+    call = store.get_call(call_id)
+    assert call is not None and call.recording_status == "absent" and call.recording_missing
+    assert call.recording_error == "Twilio error 13617"
+
+
+def test_a_recording_callback_for_a_no_or_another_call_changes_nothing(store: Store) -> None:
+    call_id = _twilio_call(store)
+    store.set_call_recording(call_id, False, now=T0)
+    assert _recording_event(store, call_id, "in-progress").stored
+    assert _status(store, call_id) == (None, None, None, None, None)
+    yes = _twilio_call(store, "c-2", "CA" + "3" * 32)
+    store.set_call_recording(yes, True, now=T0)
+    assert not _recording_event(store, yes, "in-progress", call_sid=SID).applied  # SID: c-1's
+    assert _status(store, yes) == (None, "starting", None, None, None)
 
 
 def test_migration_0008_from_a_database_at_0007(database_url: str) -> None:
@@ -185,6 +325,141 @@ def test_migration_0011_keeps_callbacks_findable_and_adds_the_recordings_status(
         assert (call.recording_status, call.recording_duration_s, call.recording_url) == (
             None, None, None,
         )  # fmt: skip
+
+
+# -- asking Twilio: tried again after a passing failure, never after a refusal -------------
+
+
+class FlakyTwilio(FakeTwilioHttp):
+    """The fake Twilio API, but Recordings.json answers as scripted, one step a request.
+
+    A step is an HTTP status (Twilio's error JSON with that status) or an exception raised
+    as ``requests`` raises a lost connection. Each request is recorded as the fake records
+    it. With ``gate`` set, a request waits for it after setting ``entered``: a request still
+    out while another is made.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.script: list[int | Exception] = []
+        self.codes: dict[int, int] = {400: 21220, 404: 20404, 429: 20429}
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+
+    def request(self, method: str, uri: str, *args: Any, **kwargs: Any) -> Response:
+        answer = super().request(method, uri, *args, **kwargs)
+        if not uri.endswith("/Recordings.json"):
+            return answer
+        if self.gate is not None:
+            self.entered.set()
+            assert self.gate.wait(timeout=30)
+        if not self.script:
+            return answer
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return self._error(step, f"scripted {step}", code=self.codes.get(step, 20500))
+
+
+def _lost() -> Exception:
+    return requests.exceptions.ConnectionError("Connection reset by peer")
+
+
+def _fake_recorder(script: list[int | Exception]) -> tuple[Any, FlakyTwilio, str]:
+    http = FlakyTwilio()
+    client = fake_client(ACCOUNT, TWILIO_ENV["INSTRUMENT_TWILIO_AUTH_TOKEN"])[0]
+    client.http_client = http
+    sid = client.calls.create(to=MY_PHONE, from_="+442071234567", url="https://x.org/t").sid
+    http.requests.clear()
+    http.script = list(script)
+    return client, http, sid
+
+
+class Clock:
+    """A monotonic clock that moves only when slept on, or by ``per_request`` each request."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("script", "posts", "slept"),
+    [
+        ([503], 2, [0.2]),
+        ([429, 500], 3, [0.2, 0.5]),
+        ([_lost()], 2, [0.2]),
+        ([_lost(), 502], 3, [0.2, 0.5]),
+    ],
+    ids=["503", "429-then-500", "connection-lost", "lost-then-502"],
+)
+def test_a_passing_failure_is_tried_again_after_a_short_pause(
+    script: list[Any], posts: int, slept: list[float]
+) -> None:
+    client, http, sid = _fake_recorder(script)
+    clock = Clock()
+    found = start_recording_retried(
+        client, sid, status_callback="https://x.org/r", sleep=clock.sleep, clock=clock
+    )
+    assert found.startswith("RE")
+    assert len(_recordings(http)) == posts and clock.slept == slept
+
+
+@pytest.mark.parametrize(
+    ("script", "posts", "permanent", "reason"),
+    [
+        ([503, 503, 503, 503], 3, False, "Twilio error 20500 (HTTP 503): scripted 503"),
+        ([400], 1, True, "Twilio error 21220 (HTTP 400): scripted 400"),
+        ([404], 1, True, "Twilio error 20404 (HTTP 404): scripted 404"),
+        ([503, 400], 2, True, "Twilio error 21220 (HTTP 400): scripted 400"),
+        ([_lost(), _lost(), _lost()], 3, False, "no answer from Twilio (ConnectionError)"),
+    ],
+    ids=["503-always", "400", "404", "503-then-400", "lost-always"],
+)
+def test_a_refusal_is_final_and_passing_failures_are_tried_three_times_at_most(
+    script: list[Any], posts: int, permanent: bool, reason: str
+) -> None:
+    client, http, sid = _fake_recorder(script)
+    clock = Clock()
+    with pytest.raises(RecordingNotStarted) as caught:
+        start_recording_retried(client, sid, sleep=clock.sleep, clock=clock)
+    assert (caught.value.reason, caught.value.permanent, caught.value.tries) == (
+        reason, permanent, posts,
+    )  # fmt: skip
+    assert len(_recordings(http)) == posts
+    assert sum(clock.slept) < 1.0
+
+
+def test_no_try_is_started_that_could_end_after_the_time_allowed() -> None:
+    """Each try took 1.2 s (Twilio slow to answer 503): a third could end after 3.5 s."""
+    client, http, sid = _fake_recorder([503, 503, 503])
+    clock = Clock()
+    original = http.request
+
+    def slow(*args: Any, **kwargs: Any) -> Response:
+        clock.now += 1.2
+        return original(*args, **kwargs)
+
+    http.request = slow  # type: ignore[method-assign]
+    policy = RetryPolicy((0.2, 0.5), per_try=1.5, budget=3.5)
+    with pytest.raises(RecordingNotStarted) as caught:
+        start_recording_retried(client, sid, policy=policy, sleep=clock.sleep, clock=clock)
+    assert caught.value.tries == 2 and len(_recordings(http)) == 2
+    assert clock.now <= policy.budget
+
+
+def test_an_error_that_is_not_twilios_is_not_tried_again() -> None:
+    client, http, sid = _fake_recorder([ValueError("a bug of ours")])
+    with pytest.raises(ValueError):
+        start_recording_retried(client, sid, sleep=pytest.fail, clock=time.monotonic)
+    assert len(_recordings(http)) == 1
 
 
 # -- the console ---------------------------------------------------------------------------
@@ -272,11 +547,17 @@ def test_the_consent_screen_comes_first_and_a_yes_starts_the_recording(
         request.url
         == f"https://{API_HOST}/2010-04-01/Accounts/{ACCOUNT}/Calls/{sid}/Recordings.json"
     )
-    assert request.form == (("RecordingChannels", "dual"),)
+    assert sorted(request.form) == [
+        ("RecordingChannels", "dual"),
+        ("RecordingStatusCallback", f"{PUBLIC}/cati/phone/recording/{call_id}"),
+        ("RecordingStatusCallbackEvent", "in-progress completed absent"),
+    ]
     assert request.auth == (ACCOUNT, TWILIO_ENV["INSTRUMENT_TWILIO_AUTH_TOKEN"])
     recording, at, recording_sid = _decision(app)
     assert recording is True and at == clock() and recording_sid is not None
     assert recording_sid.startswith("RE")
+    [call] = get_host(app).store.calls_of("c1")
+    assert (call.recording_status, call.recording_error) == ("in-progress", None)
 
     # A double click or a second tab keying "no" a moment later changes nothing.
     ivy.get(ivy.attempt_path + "recording")  # a page with the form's CSRF token
@@ -342,10 +623,15 @@ def test_the_decision_stays_stored_when_twilio_will_not_record(
     del twilio.calls[sid]  # Twilio no longer knows the call: Recordings.json answers 404
     page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
     assert "the recording could not start" in page.text()
-    assert page.tree.xpath("//form[@id='script']")
-    assert len(_recordings(twilio)) == 1
+    assert page.tree.xpath("//form[@id='recording-retry']")  # try again, or go on without
+    assert len(_recordings(twilio)) == 1  # a 404 is Twilio's refusal: not tried again
     recording, at, recording_sid = _decision(app)
     assert recording is True and at is not None and recording_sid is None
+    [call] = get_host(app).store.calls_of("c1")
+    assert call.recording_status == "failed" and "(HTTP 404)" in (call.recording_error or "")
+    go_on = page.tree.xpath("//a[@id='recording-go-on']/@href")
+    assert go_on == [ivy.attempt_path + "script"]
+    assert ivy.get(go_on[0]).tree.xpath("//form[@id='script']")  # the script is not held up
 
 
 def test_a_new_call_of_the_attempt_is_asked_again(
@@ -439,3 +725,165 @@ def test_a_call_dialled_by_hand_is_never_asked(
         assert http.requests == [] and _decision(app) == (None, None, None)
     finally:
         close_app(app)
+
+
+# -- the console: tried again, "consented, not recorded", try recording again ---------------
+
+
+@pytest.fixture
+def flaky(twilio: FakeTwilioHttp) -> FlakyTwilio:
+    """Twilio configured (``twilio``'s environment), its Recordings.json answering as scripted."""
+    return FlakyTwilio()
+
+
+@pytest.fixture
+def flaky_app(tmp_path: Path, clock: FakeClock, flaky: FlakyTwilio) -> Iterator[Any]:
+    app = _app(f"sqlite:///{tmp_path / 'flaky.db'}", clock, flaky)
+    yield app
+    close_app(app)
+
+
+def _call_row(app: Any) -> dict[str, str]:
+    """The call's row of the supervisor's call-records CSV."""
+    queue = CallQueue(get_host(app).store, get_host(app).service, lambda _q: FieldworkSettings())
+    out = io.StringIO()
+    queue.write_call_records(out)
+    [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
+    return row
+
+
+def _history(ivy: Interviewer) -> Any:
+    """The case screen's history cell of the calls, read afresh."""
+    page = ivy.get(ivy.attempt_path)
+    [cell] = page.tree.xpath("//table//tbody/tr[1]/td[3]")
+    return cell
+
+
+def _retry(ivy: Interviewer, call_id: int) -> Any:
+    return ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "action": "retry"})
+
+
+def test_a_passing_failure_is_tried_again_within_the_request(
+    flaky_app: Any, flaky: FlakyTwilio
+) -> None:
+    ivy, call_id, _sid = _dialled_through_twilio(flaky_app, flaky)
+    ivy.get(ivy.attempt_path + "recording")
+    flaky.script = [503, _lost()]
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert "They agreed: the call is being recorded." in page.text()
+    assert page.tree.xpath("//form[@id='script']")
+    assert len(_recordings(flaky)) == 3
+    row = _call_row(flaky_app)
+    assert (row["recording"], row["recording_status"], row["recording_error"]) == (
+        "1", "in-progress", "",
+    )  # fmt: skip
+    assert row["recording_sid"].startswith("RE")
+
+
+def test_consented_not_recorded_then_tried_again_by_the_interviewer(
+    flaky_app: Any, flaky: FlakyTwilio, clock: FakeClock
+) -> None:
+    ivy, call_id, sid = _dialled_through_twilio(flaky_app, flaky)
+    ivy.get(ivy.attempt_path + "recording")
+    flaky.script = [503, 503, 503]
+    began = time.monotonic()
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert time.monotonic() - began < 2.5  # three tries, two short pauses: well bounded
+    assert len(_recordings(flaky)) == 3
+    assert page.status == 200 and page.location is None
+    assert page.title.startswith("The call is not being recorded")
+    assert "the recording could not start (Twilio error 20500 (HTTP 503)" in page.text()
+    [button] = page.tree.xpath("//form[@id='recording-retry']//button")
+    assert button.get("autofocus") is not None and button.get("data-primary") is not None
+    assert "Try recording again" in button.text_content()
+    form = page.tree.xpath("//form[@id='recording-retry']")[0]
+    fields = {i.get("name"): i.get("value") for i in form.xpath(".//input[@type='hidden']")}
+    assert (fields["call"], fields["action"]) == (str(call_id), "retry")
+
+    row = _call_row(flaky_app)  # the supervisor's CSV: consented, not recorded, and why
+    assert (row["recording"], row["recording_sid"], row["recording_status"]) == ("1", "", "failed")
+    assert row["recording_error"] == "Twilio error 20500 (HTTP 503): scripted 503"
+    cell = _history(ivy)  # the case history says so, and offers to try again
+    assert cell.xpath("string(.//*[@data-recording='missing'])") == "consented, not recorded"
+    assert cell.xpath(".//a[@data-recording-retry]/@href") == [ivy.attempt_path + "recording"]
+
+    clock.advance(30)  # Twilio has recovered
+    page = _retry(ivy, call_id)
+    assert "They agreed: the call is being recorded." in page.text()
+    assert page.tree.xpath("//form[@id='script']")
+    assert len(_recordings(flaky)) == 4
+    row = _call_row(flaky_app)
+    assert row["recording_status"] == "in-progress" and row["recording_error"] == ""
+    assert row["recording_sid"].startswith("RE")
+    cell = _history(ivy)
+    assert "(recording)" in cell.text_content() and not cell.xpath(".//a[@data-recording-retry]")
+
+    # A second press, or a stale page: nothing more is asked of Twilio.
+    page = _retry(ivy, call_id)
+    assert "already starting or has started" in page.text()
+    assert len(_recordings(flaky)) == 4
+    shown = ivy.get(ivy.attempt_path + "recording", follow=False)
+    assert shown.status == 303 and (shown.location or "").endswith("/script")
+
+
+def test_a_double_press_while_the_first_is_still_out_asks_twilio_once(
+    flaky_app: Any, flaky: FlakyTwilio
+) -> None:
+    ivy, call_id, _sid = _dialled_through_twilio(flaky_app, flaky)
+    ivy.get(ivy.attempt_path + "recording")
+    flaky.script = [400]  # the first start refused
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert len(_recordings(flaky)) == 1
+    token = page.csrf
+    flaky.gate = threading.Event()
+    pressed: list[Any] = []
+    path = ivy.attempt_path + "recording"
+    data = {"csrf_token": token, "call": str(call_id), "action": "retry"}
+    first = threading.Thread(target=lambda: pressed.append(ivy.client.post(path, data=data)))
+    first.start()
+    try:
+        assert flaky.entered.wait(timeout=30)  # the first press is waiting on Twilio
+        second = ivy.client.post(path, data=data, follow_redirects=True)
+        assert "already starting or has started" in second.get_data(as_text=True)
+    finally:
+        flaky.gate.set()
+        first.join(timeout=30)
+    assert [r.status_code for r in pressed] == [303]
+    assert len(_recordings(flaky)) == 2  # the refused one, and one for the two presses
+    [call] = get_host(flaky_app).store.calls_of("c1")
+    assert call.recording_status == "in-progress" and call.recording_sid is not None
+
+
+def test_no_try_again_once_the_call_has_ended(
+    flaky_app: Any, flaky: FlakyTwilio, clock: FakeClock
+) -> None:
+    ivy, call_id, sid = _dialled_through_twilio(flaky_app, flaky)
+    ivy.get(ivy.attempt_path + "recording")
+    flaky.script = [_lost(), _lost(), _lost()]
+    page = ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "yes"})
+    assert "no answer from Twilio (ConnectionError)" in page.text()
+    get_host(flaky_app).store.record_call_event(
+        sid, event_key=f"{sid}:completed:3", status="completed", at=clock(),
+        payload={"CallSid": sid, "CallStatus": "completed", "call_id": str(call_id)}, now=clock(),
+    )  # fmt: skip
+    shown = ivy.get(ivy.attempt_path + "recording", follow=False)
+    assert shown.status == 303 and (shown.location or "").endswith("/script")
+    ivy.get(ivy.attempt_path + "script")
+    page = _retry(ivy, call_id)
+    assert "was not tried again: the call has ended" in page.text()
+    assert len(_recordings(flaky)) == 3
+    cell = _history(ivy)
+    assert cell.xpath("string(.//*[@data-recording='missing'])") == "consented, not recorded"
+    assert not cell.xpath(".//a[@data-recording-retry]")  # nothing left to record
+    assert _call_row(flaky_app)["recording_status"] == "failed"
+
+
+def test_a_no_is_never_tried_again(flaky_app: Any, flaky: FlakyTwilio) -> None:
+    ivy, call_id, _sid = _dialled_through_twilio(flaky_app, flaky)
+    ivy.get(ivy.attempt_path + "recording")
+    ivy.post(ivy.attempt_path + "recording", {"call": str(call_id), "consent": "no"})
+    page = _retry(ivy, call_id)
+    assert "was not tried again: the respondent did not agree" in page.text()
+    assert _recordings(flaky) == []
+    assert "(declined recording)" in _history(ivy).text_content()
+    assert _call_row(flaky_app)["recording"] == "0"

@@ -19,7 +19,15 @@ The decision is stored before the provider is asked to record, and stays
 stored if the provider then fails. A second decision for the same call (a
 double click, another tab) changes nothing and starts nothing: only the
 request that stored a "yes" asks for the recording. This package imports no
-telephony library; the provider is reached through :class:`Recorder`.
+telephony library; the provider is reached through :class:`Recorder`, which
+tries a passing failure again itself, briefly, within the request.
+
+When the provider still will not record, the call keeps its yes with the
+recording "failed" and why (the supervisor's CSV and the case history say
+"consented, not recorded"), and while the call lasts the interviewer is
+offered to try again (:meth:`Recording.recording_retry`,
+:meth:`Recording.retry_recording`): the store lets one request at a time do so
+and none once the call has a recording, so a double press asks once.
 """
 
 from __future__ import annotations
@@ -32,22 +40,35 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from instrument.callqueue.outcomes import Refused
 from instrument.fieldwork.settings import FieldworkSettings, TelephonySettings
 from instrument.store import CallRecord, Store
+from instrument.store.fieldwork_calls import STATUS_RANK
+from instrument.store.fieldwork_recording import STALE_START
 
 __all__ = [
     "AlreadyDecided",
+    "AlreadyStarting",
     "ConsentQuestion",
     "ConsentStored",
     "Recorder",
     "Recording",
+    "RecordingRetry",
+    "RecordingTried",
     "asks_consent",
+    "offers_retry",
 ]
+
+NO_PROVIDER = "no telephony provider to record with"
 
 
 class Recorder(Protocol):
     """Starts recording a provider's call (the phone mode implements it with Twilio's REST API)."""
 
-    def start_recording(self, sid: str) -> str:
-        """Record the provider's call ``sid`` from now on; the provider's id of the recording."""
+    def start_recording(self, sid: str, *, call_id: int) -> str:
+        """Record the provider's call ``sid`` (our call ``call_id``) from now on; the recording's id.
+
+        Raises when the provider will not, with a message fit for the
+        interviewer and the call record; a passing failure is tried again
+        before that, briefly (the interviewer is waiting).
+        """
         ...
 
 
@@ -84,6 +105,57 @@ class AlreadyDecided:
     call_id: int
     consent: bool
     kind: Literal["already_decided"] = "already_decided"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingRetry:
+    """The call ``call_id`` was consented but is not recorded, and still going: offer to try again.
+
+    ``problem``: why the last try failed, if known.
+    """
+
+    attempt_id: int
+    call_id: int
+    problem: str | None
+    kind: Literal["recording_retry"] = "recording_retry"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingTried:
+    """This request asked the provider again: ``recording_sid`` if it started, else ``problem``."""
+
+    call_id: int
+    recording_sid: str | None = None
+    problem: str | None = None
+    kind: Literal["recording_tried"] = "recording_tried"
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyStarting:
+    """Nothing was asked: another request is starting the recording, or it has started."""
+
+    call_id: int
+    recording_sid: str | None
+    kind: Literal["already_starting"] = "already_starting"
+
+
+def offers_retry(call: CallRecord | None, *, now: dt.datetime) -> bool:
+    """Whether ``call`` is consented, not recorded, and still going (so trying again may help).
+
+    Not recorded: no recording known, and none being started (a start left
+    by a request that never finished, older than ``STALE_START``, counts as
+    none). Still going: placed through a provider, not ended, not final.
+    """
+    if call is None or call.recording is not True or call.recording_sid is not None:
+        return False
+    if call.provider == "manual" or call.provider_sid is None or call.ended_at is not None:
+        return False
+    if STATUS_RANK.get(call.status, -1) >= STATUS_RANK["completed"]:
+        return False
+    if call.recording_status == "starting":
+        changed = call.recording_changed_at
+        return changed is not None and changed < now - STALE_START
+    return True
 
 
 def asks_consent(telephony: TelephonySettings, call: CallRecord | None) -> bool:
@@ -162,11 +234,69 @@ class Recording:
             return AlreadyDecided(call_id, decision.consent)
         if not consent:
             return ConsentStored(call_id, False)
+        recording_sid, problem = self._start(call, recorder, now)
+        return ConsentStored(call_id, True, recording_sid=recording_sid, problem=problem)
+
+    def recording_retry(self, attempt_id: int, *, now: dt.datetime) -> RecordingRetry | None:
+        """The retry to offer for the attempt's current call (:func:`offers_retry`), or None."""
+        call = self.store.latest_call(attempt_id)
+        if call is None or not offers_retry(call, now=now):
+            return None
+        return RecordingRetry(attempt_id, call.id, call.recording_error)
+
+    def retry_recording(
+        self,
+        attempt_id: int,
+        call_id: int,
+        *,
+        recorder: Recorder | None,
+        now: dt.datetime,
+    ) -> RecordingTried | AlreadyStarting | Refused:
+        """Ask the provider again to record call ``call_id``, consented but not recorded.
+
+        Refused, with nothing sent, for a call not this open attempt's, not
+        consented, or ended. :class:`AlreadyStarting`, with nothing sent, when
+        the call has its recording or another request is starting it (a
+        double press): the store lets one request at a time claim the start.
+        """
+        call = self.store.get_call(call_id)
+        if call is None or call.attempt_id != attempt_id:
+            return Refused((f"call {call_id} is not a call of attempt {attempt_id}",))
+        attempt = self.store.attempt(attempt_id)
+        if attempt is None or attempt.ended_at is not None:
+            return Refused(("this call's outcome is coded already; take the next case",))
+        if call.recording is not True:
+            return Refused(("the respondent did not agree to this call being recorded",))
+        if call.recording_sid is not None:
+            return AlreadyStarting(call_id, call.recording_sid)
+        if not offers_retry(call, now=now) and call.recording_status != "starting":
+            return Refused(("the call has ended: there is nothing left to record",))
+        if recorder is None:
+            return Refused((NO_PROVIDER,))
+        if not self.store.claim_recording_start(call_id, now=now):
+            found = self.store.get_call(call_id)
+            return AlreadyStarting(call_id, None if found is None else found.recording_sid)
+        recording_sid, problem = self._start(call, recorder, now)
+        return RecordingTried(call_id, recording_sid, problem)
+
+    def _start(
+        self, call: CallRecord, recorder: Recorder | None, now: dt.datetime
+    ) -> tuple[str | None, str | None]:
+        """Ask ``recorder`` to record ``call`` (its start claimed): (the recording's id, None)
+        or (None, why not), the outcome kept on the call."""
         if recorder is None or call.provider_sid is None:
-            return ConsentStored(call_id, True, problem="no telephony provider to record with")
+            self.store.recording_failed(call.id, NO_PROVIDER, now=now)
+            return None, NO_PROVIDER
         try:
-            recording_sid = recorder.start_recording(call.provider_sid)
+            recording_sid = recorder.start_recording(call.provider_sid, call_id=call.id)
         except Exception as exc:  # the provider's error, whatever its library calls it
-            return ConsentStored(call_id, True, problem=str(exc) or type(exc).__name__)
-        self.store.set_recording_sid(call_id, recording_sid)
-        return ConsentStored(call_id, True, recording_sid=recording_sid)
+            problem = str(exc) or type(exc).__name__
+            if self.store.recording_failed(call.id, problem, now=now):
+                return None, problem
+            found = self.store.get_call(call.id)  # a callback named the recording meanwhile
+            if found is not None and found.recording_sid is not None:
+                return found.recording_sid, None
+            return None, problem
+        if not self.store.set_recording_sid(call.id, recording_sid, now=now):
+            return None, f"the call has another recording than {recording_sid}"
+        return recording_sid, None

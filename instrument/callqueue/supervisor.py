@@ -46,7 +46,7 @@ from instrument.fieldwork import rates as aapor_rates
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.store import Store
 from instrument.store.fieldwork_audit import AuditEntry, AuditPage, CaseChanged, SupervisedCase
-from instrument.store.fieldwork_reports import QueuedCase
+from instrument.store.fieldwork_reports import CallRow, QueuedCase
 
 __all__ = [
     "CALL_RECORD_COLUMNS",
@@ -63,7 +63,8 @@ CALL_RECORD_COLUMNS = (
     "attempt_id", "call_id", "case_id", "interviewer", "attempt_started_at", "attempt_ended_at",
     "disposition", "aapor", "rate_class", "number_rank", "provider", "status", "placed_at",
     "answered_at", "ended_at", "duration_s", "answered_by", "recording", "recording_at",
-    "recording_sid",
+    "recording_sid", "recording_status", "recording_error", "recording_duration_s",
+    "recording_url",
 )  # fmt: skip
 """The CSV's columns: no name, no number (a rank), no note."""
 
@@ -428,10 +429,20 @@ class Supervision:
                     "" if row.duration_s is None else row.duration_s, row.answered_by or "",
                     "" if row.recording is None else int(row.recording),
                     _iso(row.recording_at), row.recording_sid or "",
+                    _recording_status(row), row.recording_error or "",
+                    "" if row.recording_duration_s is None else row.recording_duration_s,
+                    row.recording_url or "",
                 ]
             )  # fmt: skip
             count += 1
         return count
+
+
+def _recording_status(row: CallRow) -> str:
+    """How far the call's recording got; ``failed`` for a yes from before 0011 that has none."""
+    if row.recording is True and row.recording_status is None and row.recording_sid is None:
+        return "failed"  # the yes was kept, the provider would not start it: no status then
+    return row.recording_status or ""
 
 
 def _summary(queued: QueuedCase, disposition: str) -> CaseSummary:

@@ -42,6 +42,10 @@ class CallView:
     answered_at: dt.datetime | None
     ended_at: dt.datetime | None
     duration_s: int | None
+    recording: bool | None = None  # the consent decision (None: never asked)
+    recording_status: str | None = None  # how far the recording got (CallRecord's)
+    recording_duration_s: int | None = None
+    recording_missing: bool = False  # consented, not recorded (CallRecord.recording_missing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,10 @@ def _calls_by_attempt(calls: Sequence[CallRecord], zone: ZoneInfo) -> dict[int, 
                 answered_at=None if call.answered_at is None else call.answered_at.astimezone(zone),
                 ended_at=None if call.ended_at is None else call.ended_at.astimezone(zone),
                 duration_s=call.duration_s,
+                recording=call.recording,
+                recording_status=call.recording_status,
+                recording_duration_s=call.recording_duration_s,
+                recording_missing=call.recording_missing,
             )
         )
     return out

@@ -104,6 +104,10 @@ class CallRow:
     recording: bool | None
     recording_at: dt.datetime | None = None
     recording_sid: str | None = None
+    recording_status: str | None = None
+    recording_error: str | None = None
+    recording_duration_s: int | None = None
+    recording_url: str | None = None
 
 
 _RENEW: Final = (
@@ -304,6 +308,10 @@ class FieldworkReports(StoreBase):
                 calls.c.recording,
                 calls.c.recording_at,
                 calls.c.recording_sid,
+                calls.c.recording_status,
+                calls.c.recording_error,
+                calls.c.recording_duration_s,
+                calls.c.recording_url,
             )
             .select_from(
                 attempts.join(cases, cases.c.id == attempts.c.case_id).outerjoin(

@@ -13,6 +13,16 @@ if Twilio then fails, and the interviewer is told the call is not recorded.
 A call dialled by hand is never asked: nothing could record it. Nor is a
 console without Twilio configured, whatever the study says.
 
+When Twilio will not start the recording (after a few quick tries of a
+passing failure: :func:`~instrument_phone.telephony.dialer.start_recording_retried`),
+the yes stays stored with the recording "failed" and why, and the same
+address shows a page that offers to **try recording again** while the call
+lasts (also linked from the case screen's history): a plain form whose
+button Enter presses. The call queue lets one request at a time start a
+recording, and none once the call has one, so a double press asks Twilio
+once. The recording's progress comes back on its own signed webhook
+(:func:`~instrument_phone.telephony.dialer.recording_path`).
+
 The form is a plain POST with the app's CSRF token (Flask-WTF refuses it
 without one before this code runs) and answers with a redirect to the
 script; a double click or a second tab is told the decision was keyed
@@ -26,8 +36,14 @@ from typing import TYPE_CHECKING, Any
 from flask import abort, current_app, redirect, request, url_for
 
 from instrument.callqueue import AlreadyDecided, ConsentQuestion, ConsentStored
+from instrument.callqueue.recording import AlreadyStarting, RecordingRetry, RecordingTried
 from instrument_phone.telephony.config import TwilioSettings
-from instrument_phone.telephony.dialer import make_client, start_recording
+from instrument_phone.telephony.dialer import (
+    RECORDING_RETRY,
+    make_client,
+    recording_path,
+    start_recording_retried,
+)
 
 if TYPE_CHECKING:
     from twilio.rest import Client
@@ -40,14 +56,25 @@ ANSWERS = {"yes": True, "no": False}
 """The form's values: explicit words, so nothing but "yes" can ever start a recording."""
 
 
+RETRY = "retry"
+"""The form's ``action`` that asks Twilio again to record a consented call."""
+
+
 class TwilioRecorder:
-    """The call queue's :class:`~instrument.callqueue.Recorder`: Twilio's REST API, both channels."""
+    """The call queue's :class:`~instrument.callqueue.Recorder`: Twilio's REST API, both channels.
 
-    def __init__(self, client: Client) -> None:
+    A passing failure is tried again within the request (:data:`RECORDING_RETRY`), and the
+    recording's status callbacks are asked for, to the call's signed recording webhook.
+    """
+
+    def __init__(self, client: Client, settings: TwilioSettings) -> None:
         self.client = client
+        self.settings = settings
 
-    def start_recording(self, sid: str) -> str:
-        return start_recording(self.client, sid)
+    def start_recording(self, sid: str, *, call_id: int) -> str:
+        return start_recording_retried(
+            self.client, sid, status_callback=self.settings.public_url + recording_path(call_id)
+        )
 
 
 def consent_question(console: Console, attempt_id: int) -> ConsentQuestion | None:
@@ -78,15 +105,26 @@ class RecordingViews:
         if not isinstance(telephony, TwilioSettings):
             return None
         http = current_app.config.get("TWILIO_HTTP_CLIENT")
-        return TwilioRecorder(make_client(telephony, http))
+        client = make_client(telephony, http, timeout=RECORDING_RETRY.per_try)
+        return TwilioRecorder(client, telephony)
+
+    def retry_offer(self, attempt_id: int) -> RecordingRetry | None:
+        """The "try recording again" the attempt's current call needs, or None (no read without
+        Twilio: nothing was ever recorded then)."""
+        if self.console.telephony is None:
+            return None
+        return self.console.queue.recording_retry(attempt_id, now=self.console.now())
 
     def page(self, attempt_id: int) -> Any:
         if not self.console.still_held(attempt_id):
             return self.console.gone(attempt_id)
         question = consent_question(self.console, attempt_id)
-        if question is None:
-            return redirect(url_for(".script", attempt_id=attempt_id), 303)
-        return self._render(attempt_id, question)
+        if question is not None:
+            return self._render(attempt_id, question)
+        offer = self.retry_offer(attempt_id)
+        if offer is not None:
+            return self._render_retry(attempt_id, offer)
+        return redirect(url_for(".script", attempt_id=attempt_id), 303)
 
     def submit(self, attempt_id: int) -> Any:
         if not self.console.still_held(attempt_id):
@@ -95,6 +133,8 @@ class RecordingViews:
             call_id = int(request.form.get("call", ""))
         except ValueError:
             abort(400)
+        if request.form.get("action") == RETRY:
+            return self._retry(attempt_id, call_id)
         answer = request.form.get("consent", "")
         if answer not in ANSWERS:
             question = consent_question(self.console, attempt_id)
@@ -114,11 +154,36 @@ class RecordingViews:
                 self.console.tell("recording_started")
             else:
                 self.console.tell("recording_failed", reason=outcome.problem or "")
+                return redirect(url_for(".recording", attempt_id=attempt_id), 303)  # try again?
         elif isinstance(outcome, AlreadyDecided):
             self.console.tell("recording_decided")
         else:
             self.console.tell("recording_not_asked")
         return redirect(url_for(".script", attempt_id=attempt_id), 303)
+
+    def _retry(self, attempt_id: int, call_id: int) -> Any:
+        """Ask Twilio again to record a consented call; one request of a double press asks."""
+        outcome = self.console.queue.retry_recording(
+            attempt_id, call_id, recorder=self.recorder(), now=self.console.now()
+        )
+        if isinstance(outcome, RecordingTried):
+            if outcome.recording_sid is None:
+                self.console.tell("recording_failed_again", reason=outcome.problem or "")
+                return redirect(url_for(".recording", attempt_id=attempt_id), 303)
+            self.console.tell("recording_started")
+        elif isinstance(outcome, AlreadyStarting):
+            self.console.tell("recording_already_starting")
+        else:
+            self.console.tell("recording_not_retried", reason="; ".join(outcome.messages))
+        return redirect(url_for(".script", attempt_id=attempt_id), 303)
+
+    def _render_retry(self, attempt_id: int, offer: RecordingRetry) -> str:
+        say = self.console.say()
+        case_id, _ = self.console.taken_case(attempt_id)
+        return self.console.render(
+            "phone/recording_retry.html", page_title=say("recording_retry_title"),
+            case_id=case_id, attempt_id=attempt_id, offer=offer, action=RETRY,
+        )  # fmt: skip
 
     def _render(
         self, attempt_id: int, question: ConsentQuestion, problem: str | None = None
