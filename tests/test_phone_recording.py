@@ -455,6 +455,17 @@ def test_no_try_is_started_that_could_end_after_the_time_allowed() -> None:
     assert clock.now <= policy.budget
 
 
+def test_twilios_own_http_client_waits_a_bounded_time() -> None:
+    """Without a client given (production), Twilio's own one with a timeout: the SDK's is none."""
+    from instrument_phone.telephony.config import TwilioSettings
+    from instrument_phone.telephony.dialer import REST_TIMEOUT_SECONDS, make_client
+
+    settings = TwilioSettings.from_env(TWILIO_ENV)
+    assert settings is not None
+    assert make_client(settings).http_client.timeout == REST_TIMEOUT_SECONDS
+    assert make_client(settings, timeout=1.5).http_client.timeout == 1.5
+
+
 def test_an_error_that_is_not_twilios_is_not_tried_again() -> None:
     client, http, sid = _fake_recorder([ValueError("a bug of ours")])
     with pytest.raises(ValueError):
