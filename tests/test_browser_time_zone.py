@@ -68,7 +68,7 @@ def test_a_welsh_interviewer_in_berlin(server: Any, browser: Any) -> None:
     tab_to(page, "button.button--start")
     press(page, "Enter")
     assert "Europe/Berlin" in page.inner_text(".case-facts")
-    assert "23 Oct 11:00 CEST" in page.inner_text("table")  # the attempt, on her clock
+    assert "23 Hyd 11:00 CEST" in page.inner_text("table")  # the attempt, on her clock, in Welsh
     axe.check(page, "case screen on the interviewer's clock")
     tab_to(page, "form[action$='/dial'] button")
     press(page, "Enter")
@@ -90,7 +90,7 @@ def test_a_welsh_interviewer_in_berlin(server: Any, browser: Any) -> None:
     tab_to(page, "button.button--start")
     press(page, "Enter")
     shown = page.inner_text(".list")
-    assert "26 Oct 11:00" in shown and "(CET)" in shown and "26 Oct 10:00" in shown
+    assert "Llun 26 Hyd 11:00" in shown and "(CET)" in shown and "Llun 26 Hyd 10:00" in shown
     assert "(GMT)" in shown
     axe.check(page, "case screen with an appointment on both clocks")
     context.close()

@@ -52,6 +52,7 @@ from instrument.flask_support.staff_session import add_staff_area, require_staff
 from instrument.interviews import ModeContext
 from instrument.plugin_types import ModeSetupError
 from instrument_phone import MODE_NAME
+from instrument_phone.console.dates import local_day, local_time
 from instrument_phone.console.dialer import TwilioDialer
 from instrument_phone.console.live_views import LiveViews, suggested_outcome
 from instrument_phone.console.words import Say, interviewer_language, outcome_label, words
@@ -125,7 +126,8 @@ class Console:
         say = words(language)
         return render_template(
             template, t=say, language=language, staff=g.staff, notice=session.pop(MESSAGE, None),
-            outcome=partial(outcome_label, say),
+            outcome=partial(outcome_label, say), when=partial(local_time, language=language),
+            day=partial(local_day, language=language),
             **values,
         )  # fmt: skip
 
