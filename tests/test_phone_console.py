@@ -386,3 +386,27 @@ def test_signing_in_comes_back_to_the_console_page_asked_for(app: Any) -> None:
     assert staff_next("/cati/console/", ["/cati/console/"]) == "/cati/console/"
     assert staff_next("/cati/console/../../web/x/", ["/cati/console/"]) is None
     assert staff_next("//evil.example/cati/console/", ["/cati/console/"]) is None
+
+
+def test_the_script_form_state_is_the_answer_forms_csrf_token(app: Any) -> None:
+    """As on the web, the signed form state (interview, revision, a nonce used once) is the
+    script's CSRF token: no second token, and a form state that is not this interview's, or
+    tampered with, is refused with nothing saved."""
+    ivy = Interviewer(app)
+    ivy.sign_in()
+    ivy.next_case()
+    page = ivy.get(ivy.attempt_path + "script")
+    path = ivy.attempt_path + "script"
+    form = {k: v for k, v in ivy.script_form(page).items() if k != "csrf_token"}
+    store = get_host(app).store
+    [record] = store.interviews_for_case("c1")
+    before = store.load_interview(record.id).revision
+    tampered = {**form, "form_state": form["form_state"][:-3] + "AAA", "action": "continue"}
+    assert ivy.client.post(path, data=tampered).status_code == 400
+    assert ivy.client.post(path, data={"action": "continue"}).status_code == 400  # none at all
+    assert store.load_interview(record.id).revision == before
+    answered = ivy.client.post(path, data={**form, "action": "continue"})
+    assert answered.status_code == 303  # no csrf_token field, accepted on the form state
+    assert store.load_interview(record.id).revision == before + 1
+    # other console forms still need Flask-WTF's token
+    assert ivy.client.post("/cati/console/next", data={}).status_code == 400

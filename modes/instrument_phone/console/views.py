@@ -382,6 +382,12 @@ def appointment_from(form: Mapping[str, str], zone: str) -> AppointmentRequest |
     return AppointmentRequest("hard", at=at, zone=zone, only_me=form.get("only_me") == "1")
 
 
+def _exempt_from_csrf(app: Any, view: Callable[..., Any]) -> None:
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(view)
+
+
 def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
     """The console's blueprint (mounted by the phone mode's blueprint under ``/console``).
 
@@ -401,6 +407,9 @@ def create_console_blueprint(context: ModeContext, telephony: Any) -> Blueprint:
     bp.before_request(console.require_staff)
     # Signing in comes back to the console page asked for.
     bp.record_once(lambda state: add_staff_area(state.app, f"{state.url_prefix or ''}/"))
+    # The script's answer form carries a signed form state naming the interview, with a nonce
+    # used once: that is its CSRF token, as the web's answer form's is (docs/web.md, CSRF).
+    bp.record_once(lambda state: _exempt_from_csrf(state.app, script.submit))
     rules: list[tuple[str, str, Callable[..., Any], list[str]]] = [
         ("/", "home", console.home, ["GET"]),
         ("/next", "next_case", console.next_case, ["POST"]),
