@@ -108,21 +108,28 @@ def write_audit(
     for field, text in (("actor", actor), ("action", action), ("reason", reason)):
         refuse_nul(field, text)
     refuse_nul_in_json("audit", [before, after])
-    return int(
-        connection.execute(
-            fieldwork_audit.insert()
-            .values(
-                at=at,
-                actor=actor,
-                action=action,
-                case_id=case_id,
-                before=None if before is None else dict(before),
-                after=None if after is None else dict(after),
-                reason=reason,
-            )
-            .returning(fieldwork_audit.c.id)
-        ).scalar_one()
+    values = {
+        "b_at": at, "b_actor": actor, "b_action": action, "b_case_id": case_id,
+        "b_before": None if before is None else dict(before),
+        "b_after": None if after is None else dict(after), "b_reason": reason,
+    }  # fmt: skip
+    return int(connection.execute(_ADD_AUDIT, values).scalar_one())
+
+
+_ADD_AUDIT: Final = (
+    fieldwork_audit.insert()
+    .values(
+        at=sa.bindparam("b_at", type_=fieldwork_audit.c.at.type),
+        actor=sa.bindparam("b_actor"),
+        action=sa.bindparam("b_action"),
+        case_id=sa.bindparam("b_case_id"),
+        before=sa.bindparam("b_before", type_=fieldwork_audit.c.before.type),
+        after=sa.bindparam("b_after", type_=fieldwork_audit.c.after.type),
+        reason=sa.bindparam("b_reason"),
     )
+    .returning(fieldwork_audit.c.id)
+)
+"""One audit row, built once (every coding writes one)."""
 
 
 class FieldworkAudit(StoreBase):

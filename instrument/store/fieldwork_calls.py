@@ -24,7 +24,14 @@ import sqlalchemy as sa
 from instrument.store.fieldwork_records import CallRecord, NumberNotCallable, dialect_insert
 from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
-from instrument.store.schema import attempts, call_events, calls, do_not_call, phone_numbers
+from instrument.store.schema import (
+    UTCDateTime,
+    attempts,
+    call_events,
+    calls,
+    do_not_call,
+    phone_numbers,
+)
 
 __all__ = ["CallRecords", "OpenedCall", "STATUS_RANK", "end_manual_calls", "strip_numbers"]
 
@@ -63,15 +70,18 @@ def end_manual_calls(connection: sa.Connection, attempt_id: int, now: dt.datetim
     Called, in their transaction, by whatever codes the attempt: ``code_attempt``
     and ``release_hold``. Twilio's calls are left to their callbacks.
     """
-    connection.execute(
-        calls.update()
-        .where(
-            calls.c.attempt_id == attempt_id,
-            calls.c.provider == "manual",
-            calls.c.ended_at.is_(None),
-        )
-        .values(status="ended", ended_at=now)
+    connection.execute(_END_MANUAL_CALLS, {"b_attempt_id": attempt_id, "b_now": now})
+
+
+_END_MANUAL_CALLS: Final = (
+    calls.update()
+    .where(
+        calls.c.attempt_id == sa.bindparam("b_attempt_id"),
+        calls.c.provider == "manual",
+        calls.c.ended_at.is_(None),
     )
+    .values(status="ended", ended_at=sa.bindparam("b_now", type_=UTCDateTime()))
+)
 
 
 def _rank(status: str | None) -> int:
@@ -84,6 +94,46 @@ def _duration(payload: Mapping[str, Any]) -> int | None:
         return None if value in (None, "") else int(value)
     except (TypeError, ValueError):
         return None
+
+
+# Dialling's statements, built once (building them cost about as much CPU as running them).
+_LOCK_ATTEMPT: Final = (
+    sa.select(attempts.c.case_id, attempts.c.ended_at)
+    .where(attempts.c.id == sa.bindparam("attempt_id"))
+    .with_for_update()
+)
+_NUMBER_TO_DIAL: Final = sa.select(
+    phone_numbers.c.e164,
+    phone_numbers.c.working,
+    sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
+).where(
+    phone_numbers.c.case_id == sa.bindparam("case_id"),
+    phone_numbers.c.rank == sa.bindparam("rank"),
+)
+_CALL_GOING: Final = (
+    sa.select(calls.c.id, calls.c.provider_sid)
+    .where(
+        calls.c.attempt_id == sa.bindparam("attempt_id"),
+        calls.c.number_rank == sa.bindparam("rank"),
+        calls.c.provider == sa.bindparam("provider"),
+        calls.c.ended_at.is_(None),
+        calls.c.status.not_in([s for s, r in STATUS_RANK.items() if r == _FINAL]),
+    )
+    .order_by(calls.c.id.desc())
+    .limit(1)
+)
+_NEW_CALL: Final = (
+    calls.insert()
+    .values(
+        attempt_id=sa.bindparam("b_attempt_id"),
+        case_id=sa.bindparam("b_case_id"),
+        number_rank=sa.bindparam("b_rank"),
+        provider=sa.bindparam("b_provider"),
+        placed_at=sa.bindparam("b_now", type_=UTCDateTime()),
+        status="queued",
+    )
+    .returning(calls.c.id)
+)
 
 
 class OpenedCall(NamedTuple):
@@ -137,24 +187,13 @@ class CallRecords(StoreBase):
             raise ValueError(f"unknown provider {provider!r}; use one of {PROVIDERS}")
         now = utc(now)
         with self._transaction(write=True) as connection:
-            attempt = connection.execute(
-                sa.select(attempts.c.case_id, attempts.c.ended_at)
-                .where(attempts.c.id == attempt_id)
-                .with_for_update()
-            ).one_or_none()
+            attempt = connection.execute(_LOCK_ATTEMPT, {"attempt_id": attempt_id}).one_or_none()
             if attempt is None:
                 raise LookupError(f"no attempt {attempt_id}")
             if attempt.ended_at is not None:
                 raise ValueError(f"attempt {attempt_id} is already coded; start another")
             number = connection.execute(
-                sa.select(
-                    phone_numbers.c.e164,
-                    phone_numbers.c.working,
-                    sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
-                ).where(
-                    phone_numbers.c.case_id == attempt.case_id,
-                    phone_numbers.c.rank == number_rank,
-                )
+                _NUMBER_TO_DIAL, {"case_id": attempt.case_id, "rank": number_rank}
             ).one_or_none()
             if number is None or not number.working or number.blocked:
                 why = (
@@ -167,33 +206,18 @@ class CallRecords(StoreBase):
                 raise NumberNotCallable(f"number {number_rank} may not be dialled: {why}")
             if reuse:
                 going = connection.execute(
-                    sa.select(calls.c.id, calls.c.provider_sid)
-                    .where(
-                        calls.c.attempt_id == attempt_id,
-                        calls.c.number_rank == number_rank,
-                        calls.c.provider == provider,
-                        calls.c.ended_at.is_(None),
-                        calls.c.status.not_in([s for s, r in STATUS_RANK.items() if r == _FINAL]),
-                    )
-                    .order_by(calls.c.id.desc())
-                    .limit(1)
+                    _CALL_GOING,
+                    {"attempt_id": attempt_id, "rank": number_rank, "provider": provider},
                 ).one_or_none()
                 if going is not None:
                     return OpenedCall(int(going.id), True, number.e164, going.provider_sid)
             call_id = int(
                 connection.execute(
-                    calls.insert()
-                    .values(
-                        attempt_id=attempt_id,
-                        case_id=attempt.case_id,
-                        number_rank=number_rank,
-                        provider=provider,
-                        placed_at=now,
-                        status="queued",
-                    )
-                    .returning(calls.c.id)
+                    _NEW_CALL,
+                    {"b_attempt_id": attempt_id, "b_case_id": attempt.case_id,
+                     "b_rank": number_rank, "b_provider": provider, "b_now": now},
                 ).scalar_one()
-            )
+            )  # fmt: skip
             return OpenedCall(call_id, False, number.e164, None)
 
     def not_placed(self, call_id: int, *, now: dt.datetime | None = None) -> None:

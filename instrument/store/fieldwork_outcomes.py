@@ -36,6 +36,7 @@ from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
     APPOINTMENT_KINDS,
+    UTCDateTime,
     appointments,
     attempts,
     calls,
@@ -82,6 +83,65 @@ _ATTEMPT_AND_QUEUE: Final = (
     .with_for_update()
 )
 """An attempt to code and its case's queue row, both locked (no row: the case left the queue)."""
+
+
+# Coding's writes, built once. Insert and update name their parameters apart from the columns.
+_END_ATTEMPT: Final = (
+    attempts.update()
+    .where(attempts.c.id == sa.bindparam("b_id"))
+    .values(
+        ended_at=sa.bindparam("b_now", type_=UTCDateTime()),
+        disposition=sa.bindparam("b_disposition"),
+        note=sa.bindparam("b_note"),
+    )
+)
+_MINE: Final = case_queue.c.held_attempt_id == sa.bindparam("b_attempt_id")
+_NEXT_WINDOW: Final = (
+    case_queue.update()
+    .where(case_queue.c.case_id == sa.bindparam("b_case_id"))
+    .values(
+        disposition=sa.bindparam("b_disposition"),
+        final=sa.bindparam("b_final"),
+        window_start=sa.bindparam("b_window_start", type_=UTCDateTime()),
+        window_end=sa.bindparam("b_window_end", type_=UTCDateTime()),
+        window_kind=sa.bindparam("b_window_kind"),
+        window_interviewer=sa.bindparam("b_window_interviewer"),
+        updated_at=sa.bindparam("b_now", type_=UTCDateTime()),
+        held_by=sa.case((_MINE, sa.null()), else_=case_queue.c.held_by),
+        held_since=sa.case((_MINE, sa.null()), else_=case_queue.c.held_since),
+        held_attempt_id=sa.case((_MINE, sa.null()), else_=case_queue.c.held_attempt_id),
+    )
+)
+"""The case's next window and outcome, and its hold freed if held through this attempt."""
+
+# The scheduling facts' statements, built once (building them cost about as much as running them).
+_FACT_NUMBERS: Final = (
+    sa.select(
+        phone_numbers.c.rank,
+        phone_numbers.c.working,
+        sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
+    )
+    .where(phone_numbers.c.case_id == sa.bindparam("case_id"))
+    .order_by(phone_numbers.c.rank)
+)
+_FACT_CODED: Final = (
+    sa.select(
+        attempts.c.started_at,
+        attempts.c.disposition,
+        sa.select(sa.func.min(calls.c.number_rank))
+        .where(calls.c.attempt_id == attempts.c.id)
+        .scalar_subquery()
+        .label("rank"),
+    )
+    .where(attempts.c.case_id == sa.bindparam("case_id"), attempts.c.disposition.is_not(None))
+    .order_by(attempts.c.started_at, attempts.c.id)
+)
+_FACT_BOOKED: Final = (
+    sa.select(appointments)
+    .where(appointments.c.case_id == sa.bindparam("case_id"), _OPEN_APPOINTMENT)
+    .order_by(appointments.c.id.desc())
+    .limit(1)
+)
 
 
 class _QueueBefore(NamedTuple):
@@ -142,9 +202,8 @@ class Outcomes(StoreBase):
                 else _QueueBefore(both.zone, both.queue_disposition, both.final)
             )
             connection.execute(
-                attempts.update()
-                .where(attempts.c.id == attempt_id)
-                .values(ended_at=now, disposition=disposition, note=note)
+                _END_ATTEMPT,
+                {"b_id": attempt_id, "b_now": now, "b_disposition": disposition, "b_note": note},
             )
             end_manual_calls(connection, attempt_id, now)
             appointment_id = None
@@ -172,22 +231,12 @@ class Outcomes(StoreBase):
                 )
             if queued is not None:
                 # the new window, and the hold freed if it is this attempt's: one UPDATE
-                mine = case_queue.c.held_attempt_id == attempt_id
                 connection.execute(
-                    case_queue.update()
-                    .where(case_queue.c.case_id == case_id)
-                    .values(
-                        disposition=disposition,
-                        final=final,
-                        **new_window,
-                        updated_at=now,
-                        held_by=sa.case((mine, sa.null()), else_=case_queue.c.held_by),
-                        held_since=sa.case((mine, sa.null()), else_=case_queue.c.held_since),
-                        held_attempt_id=sa.case(
-                            (mine, sa.null()), else_=case_queue.c.held_attempt_id
-                        ),
-                    )  # fmt: skip
-                )
+                    _NEXT_WINDOW,
+                    {"b_case_id": case_id, "b_attempt_id": attempt_id, "b_now": now,
+                     "b_disposition": disposition, "b_final": final,
+                     **{f"b_{name}": value for name, value in new_window.items()}},
+                )  # fmt: skip
             write_audit(
                 connection,
                 at=now,
@@ -262,29 +311,8 @@ def read_facts_of_queued(
 ) -> CaseFacts:
     """The rest of :func:`read_case_facts` for a caller that read the queue row and the
     interviews' statuses (``statuses``: of every interview of the case) with other things."""
-    numbers = connection.execute(
-        sa.select(
-            phone_numbers.c.rank,
-            phone_numbers.c.working,
-            sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("blocked"),
-        )
-        .where(phone_numbers.c.case_id == case_id)
-        .order_by(phone_numbers.c.rank)
-    ).all()
-    first_rank = (
-        sa.select(sa.func.min(calls.c.number_rank))
-        .where(calls.c.attempt_id == attempts.c.id)
-        .scalar_subquery()
-    )
-    coded = connection.execute(
-        sa.select(attempts.c.started_at, attempts.c.disposition, first_rank.label("rank"))
-        .where(attempts.c.case_id == case_id, attempts.c.disposition.is_not(None))
-        .order_by(attempts.c.started_at, attempts.c.id)
-    ).all()
-    booked = connection.execute(
-        sa.select(appointments)
-        .where(appointments.c.case_id == case_id, _OPEN_APPOINTMENT)
-        .order_by(appointments.c.id.desc())
-        .limit(1)
-    ).one_or_none()
+    case = {"case_id": case_id}
+    numbers = connection.execute(_FACT_NUMBERS, case).all()
+    coded = connection.execute(_FACT_CODED, case).all()
+    booked = connection.execute(_FACT_BOOKED, case).one_or_none()
     return case_facts(case_id, zone, priority, numbers, coded, booked, statuses)

@@ -29,7 +29,7 @@ which codes the open attempt.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
@@ -41,6 +41,7 @@ from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
     QUEUE_ORDER,
     WINDOW_KINDS,
+    UTCDateTime,
     attempts,
     case_queue,
     cases,
@@ -84,6 +85,73 @@ _DIALLABLE = (
 )
 """The case has a working number that is not on the do-not-call list."""
 
+NO_SORT = sa.func.set_config("enable_sort", "off", True)
+"""PostgreSQL, for the rest of the claim's transaction: walk ``ix_case_queue_order`` rather than
+sort. The planner picks between the two on its row estimates, and those are wrong whenever the
+statistics are older than the windows (after an import, the morning after): believing almost
+no window open, it sorted every callable case on each press (30 ms for 10,000, not 0.1 ms).
+PostgreSQL has no index hints; this setting, local to the transaction, is how one says it.
+(SQLite cannot mistake the windows' index for it: see ``schema.ENDED_INDEX_FENCE``.)"""
+
+# The claim's statements, built once (building a statement and its cache key on every press
+# cost about as much CPU as running it). Parameters: interviewer, now, case_id, attempt_id.
+_WHO: Final = sa.bindparam("interviewer", type_=sa.String())
+_NOW: Final = sa.bindparam("now", type_=UTCDateTime())
+_FIRST_FREE: Final = (
+    sa.select(case_queue, cases.c.questionnaire_id)
+    .join(cases, cases.c.id == case_queue.c.case_id)
+    .where(
+        case_queue.c.final.is_(False),
+        case_queue.c.held_by.is_(None),
+        case_queue.c.window_start <= _NOW,
+        case_queue.c.window_end > _NOW,
+        sa.or_(
+            case_queue.c.window_interviewer.is_(None),
+            case_queue.c.window_interviewer == _WHO,
+        ),
+        _DIALLABLE,
+    )
+    .order_by(*QUEUE_ORDER)
+    .limit(1)
+    .with_for_update(skip_locked=True, of=case_queue)
+)
+_OWN_HOLD: Final = (
+    sa.select(case_queue, cases.c.questionnaire_id)
+    .join(cases, cases.c.id == case_queue.c.case_id)
+    .where(
+        case_queue.c.final.is_(False),
+        case_queue.c.held_by == _WHO,
+        case_queue.c.held_attempt_id.is_not(None),
+    )
+    .order_by(case_queue.c.held_since, case_queue.c.case_id)
+    .limit(1)
+)
+_CLAIM_LOCK: Final = sa.select(
+    sa.func.pg_advisory_xact_lock(sa.func.hashtext(sa.bindparam("lock_key", type_=sa.String()))),
+    NO_SORT,
+)
+_START_ATTEMPT: Final = (
+    attempts.insert()
+    .values(
+        case_id=sa.bindparam("b_case_id"),
+        interviewer=sa.bindparam("b_interviewer"),
+        started_at=sa.bindparam("b_now", type_=UTCDateTime()),
+    )
+    .returning(attempts.c.id)
+)
+_HOLD: Final = (
+    case_queue.update()
+    .where(case_queue.c.case_id == sa.bindparam("b_case_id"), case_queue.c.held_by.is_(None))
+    .values(
+        held_by=sa.bindparam("b_interviewer"),
+        held_since=sa.bindparam("b_now", type_=UTCDateTime()),
+        held_attempt_id=sa.bindparam("b_attempt_id"),
+        attempts=case_queue.c.attempts + 1,
+        updated_at=sa.bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+"""Insert and update name their parameters apart from the columns (SQLAlchemy's rule)."""
+
 
 def first_free_case(interviewer: str, now: dt.datetime) -> sa.Select[Any]:
     """The statement that locks and returns the first callable case no one else is taking.
@@ -97,34 +165,10 @@ def first_free_case(interviewer: str, now: dt.datetime) -> sa.Select[Any]:
     SQLite runs write transactions one at a time (``BEGIN IMMEDIATE``), so
     there the first callable case is simply the one. (A test asks both
     databases' planners how they run it: down the index, with no sort.)
+    The claim runs :data:`_FIRST_FREE`, this statement built once, with the
+    values as parameters.
     """
-    return (
-        sa.select(case_queue, cases.c.questionnaire_id)
-        .join(cases, cases.c.id == case_queue.c.case_id)
-        .where(
-            case_queue.c.final.is_(False),
-            case_queue.c.held_by.is_(None),
-            case_queue.c.window_start <= now,
-            case_queue.c.window_end > now,
-            sa.or_(
-                case_queue.c.window_interviewer.is_(None),
-                case_queue.c.window_interviewer == interviewer,
-            ),
-            _DIALLABLE,
-        )
-        .order_by(*QUEUE_ORDER)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=case_queue)
-    )
-
-
-NO_SORT = sa.func.set_config("enable_sort", "off", True)
-"""PostgreSQL, for the rest of the claim's transaction: walk ``ix_case_queue_order`` rather than
-sort. The planner picks between the two on its row estimates, and those are wrong whenever the
-statistics are older than the windows (after an import, the morning after): believing almost
-no window open, it sorted every callable case on each press (30 ms for 10,000, not 0.1 ms).
-PostgreSQL has no index hints; this setting, local to the transaction, is how one says it.
-(SQLite cannot mistake the windows' index for it: see ``schema.ENDED_INDEX_FENCE``.)"""
+    return _FIRST_FREE.params(interviewer=interviewer, now=now)
 
 
 def free_held_case(
@@ -183,23 +227,8 @@ def _own_hold(connection: sa.Connection, interviewer: str, dialect: str) -> sa.R
     does it for that interviewer only, so other interviewers never wait.
     """
     if dialect == "postgresql":
-        connection.execute(
-            sa.select(
-                sa.func.pg_advisory_xact_lock(sa.func.hashtext("claim:" + interviewer)),
-                NO_SORT,
-            )
-        )
-    return connection.execute(
-        sa.select(case_queue, cases.c.questionnaire_id)
-        .join(cases, cases.c.id == case_queue.c.case_id)
-        .where(
-            case_queue.c.final.is_(False),
-            case_queue.c.held_by == interviewer,
-            case_queue.c.held_attempt_id.is_not(None),
-        )
-        .order_by(case_queue.c.held_since, case_queue.c.case_id)
-        .limit(1)
-    ).one_or_none()
+        connection.execute(_CLAIM_LOCK, {"lock_key": "claim:" + interviewer})
+    return connection.execute(_OWN_HOLD, {"interviewer": interviewer}).one_or_none()
 
 
 def _claim_of(row: sa.Row[Any], attempt_id: int, attempts: int, *, resumed: bool = False) -> Claim:
@@ -303,27 +332,13 @@ class Queue(StoreBase):
                     connection.execute(sa.select(NO_SORT))
             if held is not None:
                 return _claim_of(held, int(held.held_attempt_id), held.attempts, resumed=True)
-            row = connection.execute(first_free_case(interviewer, now)).one_or_none()
+            who = {"interviewer": interviewer, "now": now}
+            row = connection.execute(_FIRST_FREE, who).one_or_none()
             if row is None:
                 return None
-            attempt_id = int(
-                connection.execute(
-                    attempts.insert()
-                    .values(case_id=row.case_id, interviewer=interviewer, started_at=now)
-                    .returning(attempts.c.id)
-                ).scalar_one()
-            )
-            held = connection.execute(
-                case_queue.update()
-                .where(case_queue.c.case_id == row.case_id, case_queue.c.held_by.is_(None))
-                .values(
-                    held_by=interviewer,
-                    held_since=now,
-                    held_attempt_id=attempt_id,
-                    attempts=case_queue.c.attempts + 1,
-                    updated_at=now,
-                )
-            ).rowcount
+            this = {"b_case_id": row.case_id, "b_interviewer": interviewer, "b_now": now}
+            attempt_id = int(connection.execute(_START_ATTEMPT, this).scalar_one())
+            held = connection.execute(_HOLD, {**this, "b_attempt_id": attempt_id}).rowcount
             if held != 1:  # cannot happen under the lock; refuse rather than hand it out twice
                 raise RuntimeError(f"case {row.case_id!r} was taken while locked")
         return _claim_of(row, attempt_id, row.attempts + 1)

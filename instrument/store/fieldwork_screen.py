@@ -64,6 +64,56 @@ _ATTEMPT_WITH_QUEUE: Final = (
 )
 """An attempt, the first number its calls dialled, and its case's queue row (if still queued)."""
 
+# The case screen's statements, built once: building a statement and its cache key each time
+# cost about as much CPU as running it (the screen is read twice for every case called).
+_CASE: Final = sa.bindparam("case_id", type_=sa.String())
+_SCREEN_QUEUE: Final = (
+    sa.select(case_queue, contacts.c.name.label(_CONTACT_NAME))
+    .select_from(case_queue.outerjoin(contacts, contacts.c.case_id == case_queue.c.case_id))
+    .where(case_queue.c.case_id == _CASE)
+)
+_SCREEN_NUMBERS: Final = (
+    sa.select(
+        phone_numbers.c.rank,
+        phone_numbers.c.e164,
+        phone_numbers.c.working,
+        sa.exists().where(do_not_call.c.e164 == phone_numbers.c.e164).label("do_not_call"),
+    )
+    .where(phone_numbers.c.case_id == _CASE)
+    .order_by(phone_numbers.c.rank)
+)
+_SCREEN_ATTEMPTS: Final = (
+    sa.select(attempts).where(attempts.c.case_id == _CASE).order_by(attempts.c.id)
+)
+_SCREEN_CALLS: Final = sa.select(calls).where(calls.c.case_id == _CASE).order_by(calls.c.id)
+_SCREEN_APPOINTMENTS: Final = (
+    sa.select(appointments)
+    .where(appointments.c.case_id == _CASE, appointments.c.cancelled_at.is_(None))
+    .order_by(appointments.c.id)
+)
+_SCREEN_INTERVIEWS: Final = (
+    interview_select()
+    .where(interviews.c.case_id == _CASE, interviews.c.status != "withdrawn")
+    .order_by(interviews.c.started_at, interviews.c.id)
+)
+_HOLDER: Final = sa.select(case_queue.c.held_by).where(
+    # held_by IS NOT NULL lets both databases read the small index of held cases
+    case_queue.c.held_by.is_not(None),
+    case_queue.c.held_attempt_id == sa.bindparam("attempt_id"),
+)
+_PROGRESS: Final = sa.select(interviews.c.status, interviews.c.revision).where(
+    interviews.c.case_id == _CASE
+)
+_SCREEN_MODES: Final = (
+    sa.select(answer_events.c.mode)
+    .where(
+        answer_events.c.interview_id == sa.bindparam("interview_id", type_=sa.String()),
+        answer_events.c.kind == "answer",
+    )
+    .group_by(answer_events.c.mode)
+    .order_by(sa.func.min(answer_events.c.seq))
+)
+
 
 def _started(status: str, revision: int) -> bool:
     """Something was answered (or the interview ended): a partial or break-off can be coded."""
@@ -132,14 +182,7 @@ class CaseScreenReads(StoreBase):
         What the console asks before dialling or hanging up, where reading the
         whole case screen only to see who holds the case was most of the work.
         """
-        row = self._read_one(
-            # held_by IS NOT NULL lets both databases read the small index of held cases
-            sa.select(case_queue.c.held_by).where(
-                case_queue.c.held_by.is_not(None),
-                case_queue.c.held_attempt_id == sa.bindparam("attempt_id"),
-            ),
-            {"attempt_id": attempt_id},
-        )
+        row = self._read_one(_HOLDER, {"attempt_id": attempt_id})
         return None if row is None else str(row.held_by)
 
     def coding_facts(self, attempt_id: int) -> CodingFacts | None:
@@ -156,11 +199,7 @@ class CaseScreenReads(StoreBase):
             queued = {name: found.pop(name) for name in _QUEUE_PART}
             rank = found.pop(_DIALLED)
             attempt = AttemptRecord(**found)
-            progress = connection.execute(
-                sa.select(interviews.c.status, interviews.c.revision).where(
-                    interviews.c.case_id == attempt.case_id
-                )
-            ).all()
+            progress = connection.execute(_PROGRESS, {"case_id": attempt.case_id}).all()
             facts = None
             if queued[_QUEUED] is not None:
                 facts = read_facts_of_queued(
@@ -183,62 +222,23 @@ class CaseScreenReads(StoreBase):
         """The case screen's rows in one transaction; None when the case is not in the call queue."""
         if NUL in case_id:
             return None
+        case = {"case_id": case_id}
         with self._transaction() as connection:
-            queued = connection.execute(
-                sa.select(case_queue, contacts.c.name.label(_CONTACT_NAME))
-                .select_from(
-                    case_queue.outerjoin(contacts, contacts.c.case_id == case_queue.c.case_id)
-                )
-                .where(case_queue.c.case_id == case_id)
-            ).one_or_none()
+            queued = connection.execute(_SCREEN_QUEUE, case).one_or_none()
             if queued is None:
                 return None
             queue = queued._asdict()
             name = queue.pop(_CONTACT_NAME)
-            numbers = connection.execute(
-                sa.select(
-                    phone_numbers.c.rank,
-                    phone_numbers.c.e164,
-                    phone_numbers.c.working,
-                    sa.exists()
-                    .where(do_not_call.c.e164 == phone_numbers.c.e164)
-                    .label("do_not_call"),
-                )
-                .where(phone_numbers.c.case_id == case_id)
-                .order_by(phone_numbers.c.rank)
-            ).all()
-            attempt_rows = connection.execute(
-                sa.select(attempts).where(attempts.c.case_id == case_id).order_by(attempts.c.id)
-            ).all()
-            call_rows = connection.execute(
-                sa.select(calls).where(calls.c.case_id == case_id).order_by(calls.c.id)
-            ).all()
-            booked = connection.execute(
-                sa.select(appointments)
-                .where(appointments.c.case_id == case_id, appointments.c.cancelled_at.is_(None))
-                .order_by(appointments.c.id)
-            ).all()
+            numbers = connection.execute(_SCREEN_NUMBERS, case).all()
+            attempt_rows = connection.execute(_SCREEN_ATTEMPTS, case).all()
+            call_rows = connection.execute(_SCREEN_CALLS, case).all()
+            booked = connection.execute(_SCREEN_APPOINTMENTS, case).all()
             # every interview that counts (one, by design: one interview per case)
-            kept = connection.execute(
-                interview_select()
-                .where(interviews.c.case_id == case_id, interviews.c.status != "withdrawn")
-                .order_by(interviews.c.started_at, interviews.c.id)
-            ).all()
+            kept = connection.execute(_SCREEN_INTERVIEWS, case).all()
             interview = kept[0] if kept else None
             modes: list[str] = []
             if interview is not None:
-                first_seq = sa.func.min(answer_events.c.seq)
-                modes = list(
-                    connection.scalars(
-                        sa.select(answer_events.c.mode)
-                        .where(
-                            answer_events.c.interview_id == interview.id,
-                            answer_events.c.kind == "answer",
-                        )
-                        .group_by(answer_events.c.mode)
-                        .order_by(first_seq)
-                    )
-                )
+                modes = list(connection.scalars(_SCREEN_MODES, {"interview_id": interview.id}))
         return CaseScreen(
             queue=queue,
             name=name,
