@@ -102,3 +102,26 @@ def test_the_web_start_after_the_phone_joins_the_case_interview(store: Store) ->
     )
     assert again.interview.id == interview_id
     assert len(store.interviews_for_case("c1")) == 1
+
+
+def test_without_looking_first_the_case_interview_is_still_the_one(store: Store) -> None:
+    """The console's path (``look_first=False``, the language from the claim): nothing is read
+    before the start, and an interview the web started meanwhile is the one returned; two tabs
+    at once on that path share one too."""
+    queue = queue_on(store)
+    for case_id in ("c1", "c2"):
+        add_case(store, case_id)
+    web = queue.interviews.start("mini", mode="web", actor="respondent", now=T0, case_id="c1")
+    got = queue.interview_for(
+        "c1", mode="cati", actor="ivan", now=T0, language="en", look_first=False
+    )
+    assert got == web.interview.id
+    assert len(store.interviews_for_case("c1")) == 1
+    found: list[str] = []
+
+    def take() -> None:
+        found.append(queue.interview_for("c2", mode="cati", actor="ivan", now=T0, look_first=False))
+
+    errors = run_all([take] * 4)
+    assert not errors, errors
+    assert len(set(found)) == 1 and [r.id for r in store.interviews_for_case("c2")] == found[:1]

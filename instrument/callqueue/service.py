@@ -107,7 +107,16 @@ class CallQueue(Coding, Supervision, Recording, Scheduling):
 
     # -- the interview -----------------------------------------------------------
 
-    def interview_for(self, case_id: str, *, mode: str, actor: str, now: dt.datetime) -> str:
+    def interview_for(
+        self,
+        case_id: str,
+        *,
+        mode: str,
+        actor: str,
+        now: dt.datetime,
+        language: str | None = None,
+        look_first: bool = True,
+    ) -> str:
         """The id of the case's one interview: the existing one whatever its mode, else a new one.
 
         A new one starts with the case's preloads, in the case's language when
@@ -115,13 +124,21 @@ class CallQueue(Coding, Supervision, Recording, Scheduling):
         same moment, get the same interview (the store decides under a lock on
         the case). The mode switch is recorded when the interview is next shown
         in ``mode``.
+
+        ``look_first=False`` with the case's ``language`` (the console knows both
+        from the claim and the case screen) skips reading the case's interviews
+        and queue row first: the store's start returns the interview started
+        meanwhile, if any, under that same lock.
         """
         questionnaire_id = self._questionnaire_of(case_id)
-        existing = [r for r in self.store.interviews_for_case(case_id) if r.status != "withdrawn"]
-        if existing:
-            return existing[0].id
-        row = self.store.queue_row(case_id)
-        language = None if row is None else row["language"]
+        if look_first:
+            existing = [
+                r for r in self.store.interviews_for_case(case_id) if r.status != "withdrawn"
+            ]
+            if existing:
+                return existing[0].id
+            row = self.store.queue_row(case_id)
+            language = None if row is None else row["language"]
         languages = self.interviews.surveys[questionnaire_id].questionnaire.languages
         saved = self.interviews.start(
             questionnaire_id,

@@ -63,8 +63,10 @@ __all__ = ["ROLES", "Console", "create_console_blueprint", "fieldwork_settings"]
 ROLES = frozenset({"interviewer", "supervisor"})
 """Who may use the console (supervisors too, to cover a shift or listen in)."""
 HELD = "cati_taken"
-"""Session key: attempt id -> [case id, questionnaire id] of the cases this browser was handed
-(the last few)."""
+"""Session key: attempt id -> [case id, questionnaire id, interview id or None, language or None]
+of the cases this browser was handed (the last few). The interview id is learnt from the case
+screen or when the script starts it; the language is the case's, from the claim. (Entries of
+two or three items, written before the language was kept, are read too.)"""
 PHONE = "cati_phone"
 """Session key: the interviewer's own phone or SIP address, which a Twilio bridge rings."""
 MESSAGE = "cati_message"
@@ -137,32 +139,47 @@ class Console:
 
     # -- the cases this browser took ---------------------------------------------
 
-    def taken_case(self, attempt_id: int) -> tuple[str, str]:
-        """(case id, questionnaire id) of an attempt this browser was handed (404 for any other)."""
+    def _taken(self, attempt_id: int) -> list[Any]:
+        """The session's entry for an attempt this browser was handed, as four items (404 else)."""
         taken = session.get(HELD) or {}
         found = taken.get(str(attempt_id)) if isinstance(taken, dict) else None
-        if not (isinstance(found, list) and len(found) in (2, 3)):
+        if not (isinstance(found, list) and 2 <= len(found) <= 4):
             abort(404)
+        return [*found, None, None][:4]
+
+    def taken_case(self, attempt_id: int) -> tuple[str, str]:
+        """(case id, questionnaire id) of an attempt this browser was handed (404 for any other)."""
+        found = self._taken(attempt_id)
         return str(found[0]), str(found[1])
 
     def _remember(self, taken: Claimed) -> None:
         held = dict(session.get(HELD) or {})
-        if len(held.get(str(taken.attempt_id)) or ()) != 3:  # keep a known interview
-            held[str(taken.attempt_id)] = [taken.case_id, taken.questionnaire_id]
+        known = held.get(str(taken.attempt_id))
+        if not (isinstance(known, list) and len(known) >= 3 and known[2]):  # keep a known interview
+            held[str(taken.attempt_id)] = [
+                taken.case_id, taken.questionnaire_id, None, taken.language,
+            ]  # fmt: skip
         session[HELD] = dict(list(held.items())[-KEEP_TAKEN:])
 
+    def _know_interview(self, attempt_id: int, interview_id: str) -> None:
+        """Keep the case's interview id with the attempt (a session write only when it is new)."""
+        found = self._taken(attempt_id)
+        if found[2] != interview_id:
+            held = dict(session.get(HELD) or {})
+            held[str(attempt_id)] = [found[0], found[1], interview_id, found[3]]
+            session[HELD] = held
+
     def interview_of(self, attempt_id: int) -> str:
-        """The case's one interview: asked of the call queue once, then kept with the attempt."""
-        case_id, questionnaire_id = self.taken_case(attempt_id)
-        held = dict(session.get(HELD) or {})
-        found = held.get(str(attempt_id))
-        if isinstance(found, list) and len(found) == 3 and isinstance(found[2], str):
-            return found[2]
+        """The case's one interview: kept with the attempt once known (from the case screen, or
+        started here with the case's language from the claim, so nothing is read first)."""
+        case_id, _questionnaire_id, interview_id, language = self._taken(attempt_id)
+        if isinstance(interview_id, str) and interview_id:
+            return interview_id
         interview_id = self.queue.interview_for(
-            case_id, mode=MODE_NAME, actor=self.me, now=self.now()
-        )
-        held[str(attempt_id)] = [case_id, questionnaire_id, interview_id]
-        session[HELD] = held
+            case_id, mode=MODE_NAME, actor=self.me, now=self.now(),
+            language=language if isinstance(language, str) else None, look_first=False,
+        )  # fmt: skip
+        self._know_interview(attempt_id, interview_id)
         return interview_id
 
     def still_held(self, attempt_id: int) -> bool:
@@ -239,6 +256,8 @@ class Console:
         view = self.held(attempt_id)
         if view is None:
             return self.gone(attempt_id)
+        if view.interview_id is not None:  # the script then opens it without asking again
+            self._know_interview(attempt_id, view.interview_id)
         going = [
             call
             for call in _calls_of(view, attempt_id)
