@@ -26,6 +26,11 @@ from instrument.store.schema import cases
 
 __all__ = ["Cases", "checked_case", "upsert_cases"]
 
+_GET_CASE: Final = sa.select(cases).where(
+    cases.c.id == sa.bindparam("b_case_id", type_=sa.String())
+)
+"""A case with its preloads (read when every interview of a case starts), built once."""
+
 _MAX_CASE_ID: Final = cases.c.id.type.length
 _MAX_QUESTIONNAIRE_ID: Final = cases.c.questionnaire_id.type.length
 
@@ -129,6 +134,5 @@ class Cases(StoreBase):
         """A case with its preload values, or None."""
         if NUL in case_id:
             return None  # no stored id holds one (see instrument.store.nul)
-        with self._transaction() as connection:
-            row = connection.execute(sa.select(cases).where(cases.c.id == case_id)).one_or_none()
+        row = self._read_one(_GET_CASE, {"b_case_id": case_id})
         return None if row is None else CaseRecord(**row._asdict())

@@ -57,26 +57,43 @@ def interview_select() -> sa.Select[Any]:
     )
 
 
+# Starting an interview's statements, built once (building them cost about as much as running them).
+_B_CASE = sa.bindparam("b_case_id", type_=sa.String())
+_LOCK_CASE: Final = sa.select(cases.c.id).where(cases.c.id == _B_CASE).with_for_update()
+_CASE_FIRST_INTERVIEW: Final = (
+    sa.select(interviews.c.id)
+    .where(interviews.c.case_id == _B_CASE, interviews.c.status != "withdrawn")
+    .order_by(interviews.c.started_at, interviews.c.id)
+    .limit(1)
+)
+_LOAD_IN: Final = interview_select().where(interviews.c.id == _B_ID)
+_NEW_INTERVIEW: Final = interviews.insert().values(
+    id=_B_ID,
+    questionnaire_version_id=sa.bindparam("b_version_id"),
+    case_id=sa.bindparam("b_case"),
+    mode=sa.bindparam("b_mode"),
+    language=sa.bindparam("b_language"),
+    status="active",
+    is_test=sa.bindparam("b_is_test"),
+    state=sa.bindparam("b_state", type_=interviews.c.state.type),
+    revision=0,
+    started_at=sa.bindparam("b_now", type_=interviews.c.started_at.type),
+    updated_at=sa.bindparam("b_now", type_=interviews.c.updated_at.type),
+    finished_at=None,
+)
+
+
 def _case_interview(connection: sa.Connection, case_id: str) -> str | None:
     """The case's oldest interview that is not withdrawn, read under a lock on the case's row."""
-    locked = connection.execute(
-        sa.select(cases.c.id).where(cases.c.id == case_id).with_for_update()
-    ).one_or_none()
+    locked = connection.execute(_LOCK_CASE, {"b_case_id": case_id}).one_or_none()
     if locked is None:
         raise LookupError(f"no case {case_id!r}")
-    return connection.scalar(
-        sa.select(interviews.c.id)
-        .where(interviews.c.case_id == case_id, interviews.c.status != "withdrawn")
-        .order_by(interviews.c.started_at, interviews.c.id)
-        .limit(1)
-    )
+    return connection.scalar(_CASE_FIRST_INTERVIEW, {"b_case_id": case_id})
 
 
 def load_in(connection: sa.Connection, interview_id: str) -> InterviewRecord:
     """One interview, read inside the caller's transaction; :class:`InterviewNotFound` if none."""
-    row = connection.execute(
-        interview_select().where(interviews.c.id == interview_id)
-    ).one_or_none()
+    row = connection.execute(_LOAD_IN, {"b_id": interview_id}).one_or_none()
     if row is None:
         raise InterviewNotFound(interview_id)
     return InterviewRecord(**row._asdict())
@@ -117,11 +134,7 @@ class Interviews(StoreBase):
         refuse_nul_in_json("state", state)
         new_id = interview_id or str(uuid.uuid4())
         with self._transaction(write=True) as connection:
-            exists = connection.scalar(
-                sa.select(questionnaire_versions.c.id).where(
-                    questionnaire_versions.c.id == version_id
-                )
-            )
+            exists = connection.execute(_VERSION_LABELS, {"b_version_id": version_id}).first()
             if exists is None:
                 raise LookupError(f"no questionnaire version {version_id}")
             if one_per_case and case_id is not None:
@@ -129,21 +142,10 @@ class Interviews(StoreBase):
                 if existing is not None:
                     return load_in(connection, existing)
             connection.execute(
-                interviews.insert().values(
-                    id=new_id,
-                    questionnaire_version_id=version_id,
-                    case_id=case_id,
-                    mode=mode,
-                    language=language,
-                    status="active",
-                    is_test=is_test,
-                    state=state,
-                    revision=0,
-                    started_at=now,
-                    updated_at=now,
-                    finished_at=None,
-                )
-            )
+                _NEW_INTERVIEW,
+                {"b_id": new_id, "b_version_id": version_id, "b_case": case_id, "b_mode": mode,
+                 "b_language": language, "b_is_test": is_test, "b_state": state, "b_now": now},
+            )  # fmt: skip
             return load_in(connection, new_id)
 
     def load_interview(self, interview_id: str) -> InterviewRecord:
