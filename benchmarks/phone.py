@@ -965,6 +965,7 @@ class PhoneResult:
     backend: str = "PostgreSQL"
     console: bool = True
     costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    renewed: int = 0  # windows that had ended since the import, renewed before the phases
 
     @property
     def errors(self) -> list[str]:
@@ -1035,6 +1036,28 @@ def service_queue(store: Any, questionnaire: Path) -> Any:
     return CallQueue(store, InterviewService(store, surveys), lambda _qid: fieldwork)
 
 
+def catch_up_windows(store: Any, questionnaire: Path) -> int:
+    """Renew every window that ended since the sample was imported; how many were renewed.
+
+    The fieldwork file calls round the clock, so each case's first window ends
+    at the next midnight. A template imported before midnight and copied after
+    it would otherwise have all its windows renewed by the server's sweeps
+    during the measured phases (in batches, on the request path), which a
+    study's fieldwork worker does overnight: measured once, that moved the
+    paced p99 from 24 to 158 ms. The renewals are the call queue's own.
+    """
+    from instrument.callqueue.scheduling import RENEW_BATCH
+
+    queue = service_queue(store, questionnaire)
+    now = dt.datetime.now(dt.UTC)
+    total = 0
+    while True:
+        renewed = len(queue.renew_ended_windows(now))
+        total += renewed
+        if renewed < RENEW_BATCH:
+            return total
+
+
 def run(args: argparse.Namespace) -> PhoneResult:
     """Set everything up, run the phases in order, check the store; nothing is written to docs."""
     from instrument.store import open_store
@@ -1058,6 +1081,11 @@ def run(args: argparse.Namespace) -> PhoneResult:
         # migrated: a template kept from an earlier version of the schema is brought up to date
         store = stack.enter_context(contextlib.closing(open_store(url)))
         add_staff(store, names)
+        renewed = catch_up_windows(store, questionnaire)
+        if renewed:
+            print(
+                f"{renewed:,} windows that ended since the sample was imported renewed", flush=True
+            )
         env = {
             "INSTRUMENT_QUESTIONNAIRES": str(questionnaire),
             "INSTRUMENT_DATABASE_URL": url,
@@ -1122,7 +1150,7 @@ def run(args: argparse.Namespace) -> PhoneResult:
             url if args.database else "a fresh PostgreSQL database (dropped afterwards)",
             args.cases, len(people), import_seconds, args.think, paced, burst, web, cati,
             callbacks, handed, answers, web_answers,
-            "SQLite" if url.startswith("sqlite") else "PostgreSQL", console, costs,
+            "SQLite" if url.startswith("sqlite") else "PostgreSQL", console, costs, renewed,
         )  # fmt: skip
 
 
@@ -1355,6 +1383,13 @@ def _notes(result: PhoneResult) -> list[str]:
                 else "(`place_call` and `code_outcome`)"
             )
             + ", which rests the case 3 hours."
+            + (
+                f" Before the phases, {result.renewed:,} windows that had ended since the sample "
+                "was imported were renewed through the call queue, as a study's fieldwork worker "
+                "does overnight (otherwise the server's sweeps renew them during the phases)."
+                if result.renewed
+                else ""
+            )
         )
     ]
     if result.console:
