@@ -154,3 +154,30 @@ def test_sign_in_attempts_are_rate_limited(sqlite_url: str, clock: FakeClock) ->
         assert sign_in(app)[1].status_code == 429  # the right password waits too
     finally:
         close_app(app)
+
+
+def test_another_workers_change_counts_within_the_recheck_time(
+    database_url: str, clock: FakeClock
+) -> None:
+    """Two apps on one database stand for two gunicorn workers: an account disabled through one
+    is refused by the other once its STAFF_RECHECK_SECONDS have passed (and at once with 0)."""
+    import time
+
+    first = make_app(database_url, clock, STAFF_RECHECK_SECONDS=2)
+    get_host(first).store.create_staff_user("rita", PASSWORD, role="researcher")
+    second = make_app(database_url, clock, STAFF_RECHECK_SECONDS=0)
+    try:
+        client, _ = sign_in(first)
+        assert client.get("/staff/").status_code == 200  # believed from now on, for 2 s
+        get_host(second).store.set_staff_disabled("rita")  # "another worker", or the CLI
+        assert client.get("/staff/").status_code == 200  # still believed by the first
+        time.sleep(2.1)
+        assert client.get("/staff/").status_code == 303  # read again: refused
+        get_host(second).store.set_staff_disabled("rita", False)
+        other, _ = sign_in(second)
+        assert other.get("/staff/").status_code == 200
+        get_host(first).store.set_staff_disabled("rita")
+        assert other.get("/staff/").status_code == 303  # 0: read on every request
+    finally:
+        close_app(first)
+        close_app(second)
