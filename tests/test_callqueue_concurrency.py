@@ -235,3 +235,42 @@ def test_next_case_reads_every_hold_in_one_statement(store: Store) -> None:
     reads_of_cases = [s for s in statements if s.lstrip().upper().startswith("SELECT CASES.")]
     assert len(reads_of_cases) <= 2, len(reads_of_cases)
     assert len(statements) < 30, len(statements)
+
+
+def test_a_renewal_that_read_the_case_held_leaves_it_to_its_coding(store: Store) -> None:
+    """The interleaving the attempt count cannot catch (seen once in some hundred runs of the
+    eight-thread test on SQLite): a sweep lists the case while its window is unset, another
+    interviewer's sweep sets it and claims the case, the first sweep reads the case held
+    (the attempt already counted), the claim is coded with a window ending when the claimed
+    one did, and then the first sweep writes. It must leave the coded window alone."""
+    sweeping, other = queue_on(store), queue_on(store)
+    add_case(store, "c1")
+    add_case(store, "c2")
+    held: list[int] = []
+    listed = store.ended_windows
+    renew = store.renew_windows
+
+    def list_then_claim(now: Any, **kw: Any) -> list[str]:
+        ids = listed(now, **kw)  # c1 and c2, no window yet
+        store.ended_windows = listed  # type: ignore[method-assign]  # the others' sweeps: as is
+        claimed = other.next_case("ivan", now=T0)  # sets both windows, takes c1
+        assert isinstance(claimed, Claimed) and claimed.case_id == "c1"
+        held.append(claimed.attempt_id)
+        store.renew_windows = code_then_renew  # type: ignore[method-assign]  # the first sweep's write
+        return ids
+
+    def code_then_renew(renewals: Any, *, now: Any) -> None:
+        coded = other.code_outcome(held[0], disposition="no_answer", actor="ivan", now=T0)
+        assert isinstance(coded, Coded) and coded.window is not None
+        renew(renewals, now=now)
+
+    store.ended_windows = list_then_claim  # type: ignore[method-assign]
+    try:
+        sweeping.renew_ended_windows(T0)
+    finally:
+        store.ended_windows, store.renew_windows = listed, renew  # type: ignore[method-assign]
+    row = store.queue_row("c1")
+    assert row is not None and row["window_start"] > T0  # resting after 'no answer'
+    taken = other.next_case("ivy", now=T0)
+    assert isinstance(taken, Claimed) and taken.case_id == "c2"
+    assert isinstance(other.next_case("zoe", now=T0), NoCase)

@@ -24,7 +24,7 @@ from instrument.fieldwork import AttemptFact, CaseFacts, case_disposition, next_
 from instrument.fieldwork.schedule import hold_expired
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.store import StaleHold, Store
-from instrument.store.fieldwork_reports import Renewal
+from instrument.store.fieldwork_reports import QueuedCase, Renewal
 
 __all__ = ["HOLD_EXPIRED", "SYSTEM_ACTOR", "Scheduling"]
 
@@ -160,6 +160,8 @@ class Scheduling:
             return []
         renewals = []
         for queued in self.store.queued_cases(ids):
+            if not _still_ended(queued, now):
+                continue  # claimed or renewed since the ids were listed: its own writer sets it
             settings = self.settings_for(queued.questionnaire_id)
             rules, table = settings.calling, settings.dispositions
             window = next_window(queued.facts, rules, table, now)
@@ -171,3 +173,19 @@ class Scheduling:
             )
         self.store.renew_windows(renewals, now=now)
         return [r.case_id for r in renewals]
+
+
+def _still_ended(queued: QueuedCase, now: dt.datetime) -> bool:
+    """Whether the case is still free and its window still ended, as its facts were read.
+
+    The compare-and-set of a renewal (window end and attempt count) cannot tell
+    a case read while held from the same case coded since: the claim counted
+    the attempt before the read, and the coded case's new window can end when
+    the claimed one did (the same evening). A renewal worked out from facts
+    that do not know that call then made the case callable again at once (seen
+    with 8 threads at once on SQLite, once in some hundred runs). Such a case
+    is skipped here; whoever codes it sets its window.
+    """
+    if queued.final or queued.held_by is not None:
+        return False
+    return queued.window_end is None or queued.window_end <= now
