@@ -10,13 +10,19 @@ client or to a real server on 127.0.0.1.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pytest
 from call_simulator import CallSimulator, Posted
 from phone_console_helpers import Interviewer
+from test_web_support import FLAGSHIP
 from twilio_fake import FakeTwilioHttp, RecordedRequest
 
+from instrument.fieldwork.settings import fieldwork_path_for
 from instrument.server.app import get_host
 
 __all__ = [
@@ -26,7 +32,11 @@ __all__ = [
     "TOKEN",
     "TWILIO_ENV",
     "Bridge",
+    "answer_both_legs",
+    "configured_twilio",
     "dial_through_twilio",
+    "flagship_with_fieldwork",
+    "twilio",
 ]
 
 PUBLIC = "https://survey.example.org"
@@ -118,3 +128,34 @@ def dial_through_twilio(
     bridge = Bridge(simulator, call.id, call.provider_sid, sent)
     bridge.plan()
     return ivy, bridge
+
+
+def answer_both_legs(bridge: Bridge) -> None:
+    """Both legs initiated, ringing and answered, in Twilio's order for each leg."""
+    for event in ("initiated", "ringing", "answered"):
+        bridge.you(event)
+        bridge.them(event)
+
+
+def configured_twilio(
+    monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str] = TWILIO_ENV
+) -> FakeTwilioHttp:
+    """Twilio configured in the environment (the server reads it at start-up); its fake REST API."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return FakeTwilioHttp()
+
+
+@pytest.fixture
+def twilio(monkeypatch: pytest.MonkeyPatch) -> FakeTwilioHttp:
+    """:func:`configured_twilio` with this module's account (import the fixture to use it)."""
+    return configured_twilio(monkeypatch)
+
+
+def flagship_with_fieldwork(folder: Path, fieldwork: str) -> Path:
+    """A copy of the flagship in ``folder`` (made here) beside a fieldwork file of ``fieldwork``."""
+    folder.mkdir()
+    questionnaire = folder / FLAGSHIP.name
+    shutil.copyfile(FLAGSHIP, questionnaire)
+    fieldwork_path_for(questionnaire).write_text(fieldwork, encoding="utf-8")
+    return questionnaire

@@ -27,27 +27,27 @@ from typing import Any
 
 import pytest
 from call_simulator import CallSimulator
-from live_call_helpers import PUBLIC, RESPONDENT, TOKEN, TWILIO_ENV, Bridge, dial_through_twilio
+from live_call_helpers import (
+    PUBLIC,
+    RESPONDENT,
+    TOKEN,
+    Bridge,
+    answer_both_legs,
+    dial_through_twilio,
+    twilio,  # noqa: F401 (a fixture)
+)
 from phone_console_helpers import PASSWORD, Interviewer, add_case, console_app
-from test_web_support import FakeClock, close_app
+from test_web_support import (
+    FakeClock,
+    clock,  # noqa: F401 (a fixture)
+    close_app,
+)
 from twilio_fake import FakeTwilioHttp
 
 from instrument.callqueue import CallQueue
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.server.app import get_host
 from tests.store_fixtures import *
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def twilio(monkeypatch: pytest.MonkeyPatch) -> FakeTwilioHttp:
-    for name, value in TWILIO_ENV.items():
-        monkeypatch.setenv(name, value)
-    return FakeTwilioHttp()
 
 
 @pytest.fixture
@@ -170,9 +170,7 @@ def test_nothing_in_it_is_a_number_or_a_sid(
     app: Any, twilio: FakeTwilioHttp, simulator: CallSimulator
 ) -> None:
     ivy, bridge = dial_through_twilio(app, twilio, simulator)
-    for event in ("initiated", "ringing", "answered"):
-        bridge.you(event)
-        bridge.them(event)
+    answer_both_legs(bridge)
     raw = ivy.client.get(ivy.attempt_path + "calls.json").get_data(as_text=True)
     digits = RESPONDENT.lstrip("+")
     assert digits not in raw and digits[-9:] not in raw and "+44" not in raw
@@ -236,9 +234,7 @@ def test_the_words_are_in_the_interviewers_language(
     app: Any, twilio: FakeTwilioHttp, simulator: CallSimulator
 ) -> None:
     ivy, bridge = dial_through_twilio(app, twilio, simulator)
-    for event in ("initiated", "ringing", "answered"):
-        bridge.you(event)
-        bridge.them(event)
+    answer_both_legs(bridge)
     assert calls_json(ivy, **{"Accept-Language": "cy"})["text"] == "Wedi cysylltu"
     bridge.them("completed")
     bridge.you("completed")
@@ -309,9 +305,7 @@ def test_the_case_screen_has_a_status_region_and_a_reload_link_while_a_call_is_g
     assert link.text_content() == "Refresh call status"
     assert link.get("href") == ivy.attempt_path  # no fragment: a fragment would only scroll
 
-    for event in ("initiated", "ringing", "answered"):
-        bridge.you(event)
-        bridge.them(event)
+    answer_both_legs(bridge)
     page = ivy.get(link.get("href"))  # the link: a reload says what the JSON says
     assert page.status == 200
     assert region(ivy).xpath("string(.//*[@data-call-status-text])") == "Connected"

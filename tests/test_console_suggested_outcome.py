@@ -15,32 +15,30 @@ SQLite and PostgreSQL (the respondent's leg is read from stored callbacks).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from call_simulator import CallSimulator
-from live_call_helpers import PUBLIC, RESPONDENT, TOKEN, TWILIO_ENV, dial_through_twilio
+from live_call_helpers import (
+    PUBLIC,
+    RESPONDENT,
+    TOKEN,
+    dial_through_twilio,
+    flagship_with_fieldwork,
+    twilio,  # noqa: F401 (a fixture)
+)
 from phone_console_helpers import Interviewer, add_case, console_app
-from test_web_support import FLAGSHIP, FakeClock, close_app
+from test_web_support import (
+    FakeClock,
+    clock,  # noqa: F401 (a fixture)
+    close_app,
+)
 from twilio_fake import FakeTwilioHttp
 
 from instrument.server.app import get_host
 from tests.store_fixtures import *
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def twilio(monkeypatch: pytest.MonkeyPatch) -> FakeTwilioHttp:
-    for name, value in TWILIO_ENV.items():
-        monkeypatch.setenv(name, value)
-    return FakeTwilioHttp()
 
 
 def _app(url: str, clock: FakeClock, twilio: FakeTwilioHttp, *questionnaire: Path) -> Any:
@@ -134,12 +132,8 @@ def test_the_suggestion_in_welsh(app: Any, twilio: FakeTwilioHttp) -> None:
 def test_a_suggestion_the_study_does_not_offer_is_not_made(
     tmp_path: Path, clock: FakeClock, twilio: FakeTwilioHttp
 ) -> None:
-    folder = tmp_path / "study"
-    folder.mkdir()
-    questionnaire = folder / FLAGSHIP.name
-    shutil.copyfile(FLAGSHIP, questionnaire)
-    (folder / f"{FLAGSHIP.stem}.fieldwork.yaml").write_text(
-        "dispositions:\n  busy:\n    needs_started_interview: true\n", encoding="utf-8"
+    questionnaire = flagship_with_fieldwork(
+        tmp_path / "study", "dispositions:\n  busy:\n    needs_started_interview: true\n"
     )
     app = _app(f"sqlite:///{tmp_path / 'study.db'}", clock, twilio, questionnaire)
     try:

@@ -18,7 +18,6 @@ console tests run on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +27,21 @@ import pytest
 import sqlalchemy as sa
 from call_simulator import ACCOUNT_SID, CallSimulator
 from click.testing import CliRunner
-from live_call_helpers import PUBLIC, RESPONDENT, TOKEN, TWILIO_ENV, dial_through_twilio
+from live_call_helpers import (
+    PUBLIC,
+    RESPONDENT,
+    TOKEN,
+    dial_through_twilio,
+    flagship_with_fieldwork,
+    twilio,  # noqa: F401 (a fixture)
+)
 from phone_console_helpers import add_case, console_app
-from test_web_support import FLAGSHIP, FakeClock, close_app
+from test_web_support import (
+    FLAGSHIP,
+    FakeClock,
+    clock,  # noqa: F401 (a fixture)
+    close_app,
+)
 from twilio_fake import FakeTwilioHttp
 
 from instrument.cli import cli
@@ -67,30 +78,13 @@ def test_instrument_check_validates_it(tmp_path: Path) -> None:
 # -- the console, the TwiML and the verdict ------------------------------------------------------
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def twilio(monkeypatch: pytest.MonkeyPatch) -> FakeTwilioHttp:
-    for name, value in TWILIO_ENV.items():
-        monkeypatch.setenv(name, value)
-    return FakeTwilioHttp()
-
-
 def _study(tmp_path: Path, detect: bool) -> Path:
     """The flagship with its own fieldwork file, answering-machine detection on or off."""
-    folder = tmp_path / ("detects" if detect else "plain")
-    folder.mkdir()
-    questionnaire = folder / FLAGSHIP.name
-    shutil.copyfile(FLAGSHIP, questionnaire)
     text = fieldwork_path_for(FLAGSHIP).read_text(encoding="utf-8")
     assert "\ntelephony:\n" in text
     if detect:
         text = text.replace("\ntelephony:\n", "\ntelephony:\n  machine_detection: true\n")
-    fieldwork_path_for(questionnaire).write_text(text, encoding="utf-8")
-    return questionnaire
+    return flagship_with_fieldwork(tmp_path / ("detects" if detect else "plain"), text)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -26,8 +25,13 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
+from live_call_helpers import configured_twilio, flagship_with_fieldwork
 from phone_console_helpers import Interviewer, add_case, console_app
-from test_web_support import FLAGSHIP, FakeClock, close_app
+from test_web_support import (
+    FakeClock,
+    clock,  # noqa: F401 (a fixture)
+    close_app,
+)
 from twilio.http.response import Response
 from twilio_fake import API_HOST, FakeTwilioHttp, fake_client
 
@@ -477,16 +481,9 @@ def test_an_error_that_is_not_twilios_is_not_tried_again() -> None:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def twilio(monkeypatch: pytest.MonkeyPatch) -> FakeTwilioHttp:
-    """Twilio configured (the server reads it at start-up), its REST API the fake."""
-    for name, value in TWILIO_ENV.items():
-        monkeypatch.setenv(name, value)
-    return FakeTwilioHttp()
+    """Twilio configured with this module's account (the server reads it at start-up)."""
+    return configured_twilio(monkeypatch, TWILIO_ENV)
 
 
 def _app(url: str, clock: FakeClock, http: FakeTwilioHttp | None, *questionnaire: Path) -> Any:
@@ -689,13 +686,7 @@ def test_an_ended_call_or_a_stale_form_for_another_call_is_not_asked(
 def test_a_study_that_does_not_record_is_never_asked(
     tmp_path: Path, clock: FakeClock, twilio: FakeTwilioHttp
 ) -> None:
-    folder = tmp_path / "study"
-    folder.mkdir()
-    questionnaire = folder / FLAGSHIP.name
-    shutil.copyfile(FLAGSHIP, questionnaire)
-    (folder / f"{FLAGSHIP.stem}.fieldwork.yaml").write_text(
-        "telephony:\n  recording: false\n", encoding="utf-8"
-    )
+    questionnaire = flagship_with_fieldwork(tmp_path / "study", "telephony:\n  recording: false\n")
     app = _app(f"sqlite:///{tmp_path / 'norecord.db'}", clock, twilio, questionnaire)
     try:
         ivy, call_id, _sid = _dialled_through_twilio(app, twilio)
