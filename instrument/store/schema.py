@@ -27,6 +27,9 @@ __all__ = [
     "status_for_outcome",
     "STAFF_ROLES",
     "UTCDateTime",
+    "CONSENT_SCOPES",
+    "CONTACT_KINDS",
+    "MEMBER_STATUSES",
     "access_tokens",
     "answer_events",
     "appointments",
@@ -35,12 +38,18 @@ __all__ = [
     "calls",
     "case_queue",
     "cases",
+    "consents",
     "contacts",
     "do_not_call",
     "fieldwork_audit",
     "idempotency_keys",
     "interviews",
+    "member_contacts",
+    "member_history",
+    "members",
     "metadata",
+    "panel_secrets",
+    "panels",
     "personal_answers",
     "phone_numbers",
     "questionnaire_versions",
@@ -493,4 +502,115 @@ fieldwork_audit = sa.Table(
     sa.Column("before", sa.JSON, nullable=True),
     sa.Column("after", sa.JSON, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
+)
+
+
+# ---------------------------------------------------------------- panel members (issue 13)
+# Added by migration 0012_panel_members; the Store side is instrument/store/panel_members.py,
+# the encryption instrument/panel/crypto.py. A member is known to everything outside these
+# tables by a random ``pseudonym``; the ``external_id`` is the panel's own reference (the
+# recruitment file's), and contact details are only ever stored encrypted, in
+# ``member_contacts``, which nothing joins into answers, datasets or exports.
+
+MEMBER_STATUSES: Final = ("active", "paused", "withdrawn", "ineligible", "deceased")
+CONTACT_KINDS: Final = ("email", "phone", "address", "name")
+CONSENT_SCOPES: Final = ("membership", "wave", "recontact", "data_linkage", "recording")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+panels = sa.Table(
+    "panels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("panel_id", sa.Integer, sa.ForeignKey("panels.id"), nullable=False),
+    sa.Column("external_id", sa.String(100), nullable=False),
+    # Random ('P' and ten characters of an unambiguous alphabet), never derived from the
+    # external id, the same in every wave: what answers and exports may carry.
+    sa.Column("pseudonym", sa.String(20), nullable=False, unique=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("language", sa.String(35), nullable=True),
+    sa.Column("preferred_mode", sa.String(50), nullable=True),
+    # Profile variables as the file gave them (text; None: the panel does not know it).
+    sa.Column("profile", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("panel_id", "external_id"),
+    sa.CheckConstraint(_one_of("status", MEMBER_STATUSES), name="status"),
+)
+
+# What happened to a member's record: added, changed (before and after of what changed),
+# contact details viewed, a bounce or an opt-out. Contact details appear only as
+# fingerprints (kind, rank and the start of the lookup hash), never in clear.
+member_history = sa.Table(
+    "member_history",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("member_id", BigID, sa.ForeignKey("members.id"), nullable=False, index=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(150), nullable=False),
+    sa.Column("action", sa.String(30), nullable=False),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+)
+
+# Personal: a member's contact details, each encrypted (a Fernet token), with a keyed
+# HMAC of its normalised value so that a bounce or an SMS STOP finds the member
+# without decrypting every row.
+member_contacts = sa.Table(
+    "member_contacts",
+    metadata,
+    sa.Column(
+        "member_id", BigID, sa.ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("rank", sa.Integer, primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("lookup_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("bounced_at", UTCDateTime, nullable=True),
+    sa.Column("opted_out_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_one_of("kind", CONTACT_KINDS), name="kind"),
+    sa.CheckConstraint("rank >= 1", name="rank"),
+)
+
+# Consent records, appended, never changed: what was consented to (a wave's consent
+# names the wave), on which version of the information sheet, when, in which mode.
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("member_id", BigID, sa.ForeignKey("members.id"), nullable=False, index=True),
+    sa.Column("scope", sa.String(20), nullable=False),
+    sa.Column("wave", sa.String(100), nullable=True),
+    sa.Column("sheet_version", sa.String(50), nullable=False),
+    sa.Column("given", sa.Boolean, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("mode", sa.String(30), nullable=False),
+    sa.Column("recorded_by", sa.String(150), nullable=False),
+    sa.CheckConstraint(_one_of("scope", CONSENT_SCOPES), name="scope"),
+    sa.CheckConstraint("(scope = 'wave') = (wave IS NOT NULL)", name="wave"),
+)
+
+# Secrets of the panel's own, each encrypted with the panel keys: the HMAC key of the
+# contacts' lookup hashes ('contact_lookup'), random, made on first use. Kept here rather
+# than derived from a panel key, so that rotating the keys (and later dropping old ones)
+# never changes a lookup hash.
+panel_secrets = sa.Table(
+    "panel_secrets",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("ciphertext", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
