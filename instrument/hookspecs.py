@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 import pluggy
 
 from instrument import PROJECT_NAME
-from instrument.plugin_types import InterviewEvent, ModeSpec, OutputFormat, QuestionType
+from instrument.plugin_types import (
+    ContactChannel,
+    InterviewEvent,
+    ModeSpec,
+    OutputFormat,
+    QuestionType,
+)
 
 if TYPE_CHECKING:  # keep `import instrument.hookspecs` free of click/jinja2/model
     import click
@@ -36,6 +42,7 @@ __all__ = [
     "load_questionnaire",
     "prepare_text_environment",
     "register_commands",
+    "register_contact_channels",
     "register_modes",
     "register_output_formats",
     "register_question_types",
@@ -74,6 +81,19 @@ def register_question_types() -> list[QuestionType]:  # type: ignore[empty-body]
     questionnaire is checked. Names must be unique across plugins.
 
     :return: a list of :class:`~instrument.plugin_types.QuestionType`.
+    """
+
+
+@_hookspec
+def register_contact_channels() -> list[ContactChannel]:  # type: ignore[empty-body]
+    """Return the ways of contacting panel members this plugin provides.
+
+    Called once when the host builds its channel registry (the fieldwork
+    worker's start, a wave file's check, ``instrument plugins``). Names must
+    be unique across plugins. A channel sends what the worker hands it and
+    keeps nothing: no store, no copy of the address.
+
+    :return: a list of :class:`~instrument.plugin_types.ContactChannel`.
     """
 
 

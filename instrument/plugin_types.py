@@ -27,13 +27,19 @@ from typing import Any
 from instrument.modes import ModePolicy
 
 __all__ = [
+    "CONTACT_NEEDS",
     "EVENT_KINDS",
+    "RECEIPT_STATUSES",
     "VALUE_TYPES",
+    "ChannelSetupError",
+    "ContactChannel",
     "InterviewEvent",
     "ModeSetupError",
     "ModeSpec",
+    "OutgoingMessage",
     "OutputFormat",
     "QuestionType",
+    "Receipt",
     "missing_modules",
 ]
 
@@ -42,6 +48,9 @@ _EXTENSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # R syntax files are .
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _MEDIA_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+\Z")
 _SUFFIX = re.compile(r"[A-Za-z0-9_.-]+\Z")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})*\Z")
+_IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,200}\Z")  # printable ASCII: it travels in a mail header
+_HEADER_NAME = re.compile(r"[!-9;-~]+\Z")  # RFC 5322 field name: printable ASCII but ':'
 
 VALUE_TYPES = frozenset({"int", "float", "str", "date", "codes"})
 """Python shapes an answer can take (see :mod:`instrument.values`): ``codes``
@@ -343,3 +352,197 @@ class InterviewEvent:
                 f"InterviewEvent.at must be a timezone-aware datetime, got {self.at!r}"
             )
         object.__setattr__(self, "data", types.MappingProxyType(dict(self.data)))
+
+
+CONTACT_NEEDS = frozenset({"email", "phone", "address"})
+"""What a contact channel sends to: an email address, a phone number (E.164)
+or a postal address (its lines, one per line of ``OutgoingMessage.to``)."""
+
+RECEIPT_STATUSES = frozenset({"sent", "queued", "failed"})
+"""``sent``: handed over for good (an SMTP server accepted it, a letter is in
+the day's batch); ``queued``: the provider took it and reports delivery later
+(Twilio's status callbacks); ``failed``: not sent, :attr:`Receipt.error` says
+why."""
+
+
+class ChannelSetupError(RuntimeError):
+    """A contact channel cannot send with the settings it was given.
+
+    Raised by a channel's ``check`` or ``send`` when a setting is missing or
+    malformed (the message names the variable). Unlike a refused recipient,
+    which is one message's :class:`Receipt`, this concerns every message, so
+    the worker stops and says so instead of recording thousands of failures.
+    """
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message for one person, as the fieldwork worker hands it to a channel.
+
+    The channel neither reads the store nor keeps anything: the worker
+    decrypts the address, passes it in *to*, and records the :class:`Receipt`.
+
+    :param channel: the name of the channel it is for.
+    :param to: the decrypted address: an email address, an E.164 number, or a
+        postal address with one line per line. Never logged or stored by a
+        channel, and left out of this object's ``repr``.
+    :param template: which message this is (``invitation``, ``reminder``): the
+        channel renders its template of that name when *text* is None.
+    :param language: the language tag to write in (``en``, ``cy``).
+    :param idempotency_key: the same for every attempt at the same message
+        (the worker's contact id); a resend carries it, so it is recognisable.
+    :param personal_link: the member's own link into the questionnaire.
+    :param unsubscribe_link: the https link that stops contact at once.
+    :param salutation: how the message greets them ("Dear Ms Jones").
+    :param access_code: the code typed in with a link copied from a letter.
+    :param subject: a subject already written; None: from the template.
+    :param text: the plain-text body already written; None: from the template.
+    :param html: an HTML body already written (email only); None: from the
+        template when *text* is None too.
+    :param headers: extra email headers (``{"X-Wave": "3"}``).
+    :param context: more template variables (study name, closing date,
+        incentive); never put answers here.
+    """
+
+    channel: str
+    to: str = field(repr=False)
+    template: str
+    language: str
+    idempotency_key: str
+    personal_link: str = ""
+    unsubscribe_link: str = ""
+    salutation: str = field(default="", repr=False)
+    access_code: str = field(default="", repr=False)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    context: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_name("OutgoingMessage", "channel", self.channel)
+        _check_name("OutgoingMessage", "template", self.template)
+        if not isinstance(self.to, str) or not self.to.strip():
+            raise ValueError("OutgoingMessage.to must be the (non-empty) address to send to")
+        if not isinstance(self.language, str) or not _LANGUAGE.match(self.language):
+            raise ValueError(
+                f"OutgoingMessage.language must be a language tag such as 'en' or 'cy', "
+                f"got {self.language!r}"
+            )
+        key = self.idempotency_key
+        if not isinstance(key, str) or not _IDEMPOTENCY_KEY.match(key):
+            raise ValueError(
+                "OutgoingMessage.idempotency_key must be 1 to 200 printable ASCII characters "
+                f"without spaces, got {key!r}"
+            )
+        headers = dict(self.headers)
+        for name, value in headers.items():
+            if not isinstance(name, str) or not _HEADER_NAME.match(name):
+                raise ValueError(f"OutgoingMessage.headers: {name!r} is not a header name")
+            if not isinstance(value, str) or "\r" in value or "\n" in value:
+                raise ValueError(f"OutgoingMessage.headers[{name!r}] must be one line of text")
+        object.__setattr__(self, "headers", types.MappingProxyType(headers))
+        object.__setattr__(self, "context", types.MappingProxyType(dict(self.context)))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a channel says happened to one message.
+
+    :param channel: the channel that handled it.
+    :param status: one of :data:`RECEIPT_STATUSES`.
+    :param provider_id: the provider's id for it (the email's Message-ID,
+        Twilio's ``SM...`` sid, the letter's batch file and row), for matching
+        later delivery reports and bounces; None when nothing was sent.
+    :param error: why it failed, in words a fieldwork manager can act on
+        (with the provider's code); None unless failed.
+    :param permanent: for a failure, whether the address itself was refused
+        (an SMTP 5xx for the recipient, an invalid number): the worker does
+        not use it again. False: try again later (server down, rate limited).
+    """
+
+    channel: str
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
+    permanent: bool = False
+
+    def __post_init__(self) -> None:
+        _check_name("Receipt", "channel", self.channel)
+        if self.status not in RECEIPT_STATUSES:
+            raise ValueError(
+                f"Receipt.status must be one of {sorted(RECEIPT_STATUSES)}, got {self.status!r}"
+            )
+        if self.status == "failed" and not self.error:
+            raise ValueError("Receipt: a failed receipt must say why (error)")
+        if self.status != "failed" and (self.error is not None or self.permanent):
+            raise ValueError("Receipt: only a failed receipt has an error or is permanent")
+
+    @property
+    def ok(self) -> bool:
+        """True when the message left (sent or queued)."""
+        return self.status != "failed"
+
+
+@dataclass(frozen=True)
+class ContactChannel:
+    """A way of contacting panel members: email, SMS, printed letters, ...
+
+    :param name: lower-case identifier that wave files' contact plans use
+        (``email``, ``sms``, ``letter``).
+    :param label: human name shown to researchers.
+    :param needs: what it sends to, one of :data:`CONTACT_NEEDS`: the worker
+        passes that contact detail as ``OutgoingMessage.to``.
+    :param send: ``send(message) -> Receipt``; a provider's refusal is a
+        failed :class:`Receipt`, never an exception; settings that cannot work
+        raise :class:`ChannelSetupError`. Must be safe to call from several
+        threads.
+    :param check: ``check()`` returns None when the channel can send with
+        this machine's settings, else a sentence naming what to set; asked
+        before a wave opens. None means "nothing to check".
+    :param templates: the message templates it renders (``invitation``,
+        ``reminder``), for the wave file's check; empty when it renders none.
+    :param languages: the languages its shipped templates are written in.
+    :param requires: modules *send* imports (``("twilio",)``).
+    :param extra: the ``survey-instrument[extra]`` that installs *requires*.
+    """
+
+    name: str
+    label: str
+    needs: str
+    send: Callable[[OutgoingMessage], Receipt]
+    check: Callable[[], str | None] | None = None
+    templates: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("ContactChannel", "name", self.name)
+        if not isinstance(self.label, str) or not self.label.strip():
+            raise ValueError(f"ContactChannel.label must be a non-empty string, got {self.label!r}")
+        if self.needs not in CONTACT_NEEDS:
+            raise ValueError(
+                f"ContactChannel.needs must be one of {sorted(CONTACT_NEEDS)}, got {self.needs!r}"
+            )
+        _check_callable("ContactChannel", "send", self.send, optional=False)
+        _check_callable("ContactChannel", "check", self.check, optional=True)
+        for what in ("templates", "languages"):
+            value = getattr(self, what)
+            if isinstance(value, str):
+                raise TypeError(
+                    f"ContactChannel.{what} must be a collection of names, not a string"
+                )
+            object.__setattr__(self, what, frozenset(value))
+        for template in self.templates:
+            _check_name("ContactChannel", "templates", template)
+        for language in self.languages:
+            if not isinstance(language, str) or not _LANGUAGE.match(language):
+                raise ValueError(f"ContactChannel.languages: {language!r} is not a language tag")
+        object.__setattr__(self, "requires", _check_modules("ContactChannel", self.requires))
+        if self.extra is not None:
+            _check_name("ContactChannel", "extra", self.extra)
+
+    def missing_requirements(self) -> tuple[str, ...]:
+        """Modules in :attr:`requires` that are not importable."""
+        return missing_modules(self.requires)

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pluggy
 
 from instrument.modes import ModePolicy, ModeRegistryError, mode_registry
-from instrument.plugin_types import InterviewEvent, ModeSpec, OutputFormat, QuestionType
+from instrument.plugin_types import (
+    ContactChannel,
+    InterviewEvent,
+    ModeSpec,
+    OutputFormat,
+    QuestionType,
+)
 from instrument.plugins.errors import (
     DuplicateNameError,
     PluginError,
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["PluginFacade", "Registry"]
 
 
-_T = TypeVar("_T", ModeSpec, OutputFormat, QuestionType)
+_T = TypeVar("_T", ModeSpec, OutputFormat, QuestionType, ContactChannel)
 
 
 class Registry(Mapping[str, _T]):
@@ -160,6 +166,10 @@ class PluginFacade:
     def question_types(self) -> Registry[QuestionType]:
         """All plugin question types (hook ``register_question_types``)."""
         return self._registry("register_question_types", "question type", QuestionType)
+
+    def contact_channels(self) -> Registry[ContactChannel]:
+        """All contact channels (hook ``register_contact_channels``), name -> ContactChannel."""
+        return self._registry("register_contact_channels", "contact channel", ContactChannel)
 
     def load_questionnaire(
         self, path: Path | str, options: LoadOptions | None = None

@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("web", "instrument_web.plugin"),
     ("phone", "instrument_phone.plugin"),
     ("outputs", "instrument_outputs.plugin"),
+    ("channels", "instrument_channels.plugin"),
 )
 """Built-in plugins as ``(name, dotted module)``.
 

@@ -1,0 +1,433 @@
+"""Email over SMTP: one message, plain text and HTML, with one-click unsubscribe.
+
+Settings come from the environment (``INSTRUMENT_SMTP_*``, see
+:class:`SmtpSettings`); anything missing or contradictory is a
+:class:`~instrument.plugin_types.ChannelSetupError` naming the variable.
+
+What a message carries, and why:
+
+- a plain-text part and an HTML alternative rendered from the same template
+  name in the member's language (``Content-Language`` says which);
+- ``List-Unsubscribe`` with the member's https link and a mailto address,
+  and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058), so a
+  mail client's own "unsubscribe" button stops contact. RFC 8058 also wants
+  both headers covered by the DKIM signature, which is the sending relay's
+  job, not ours;
+- a ``Message-ID`` derived from the idempotency key, and the key itself in
+  :data:`IDEMPOTENCY_HEADER`: a message sent twice after a crash is
+  recognisable as the same message, by us and by a bounce's headers.
+
+A refusal by the server (a recipient refused, the server unreachable) is a
+failed :class:`~instrument.plugin_types.Receipt`; only settings that cannot
+work at all (authentication refused, no STARTTLS where it was asked for) raise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.policy
+import email.utils
+import hashlib
+import os
+import smtplib
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from urllib.parse import quote
+
+from instrument.plugin_types import ChannelSetupError, OutgoingMessage, Receipt
+from instrument_channels.rendering import TemplateRenderer, template_context
+
+__all__ = [
+    "FROM_ENV",
+    "HOST_ENV",
+    "IDEMPOTENCY_HEADER",
+    "PASSWORD_ENV",
+    "PORT_ENV",
+    "SECURITY_ENV",
+    "UNSUBSCRIBE_MAILTO_ENV",
+    "USER_ENV",
+    "EmailChannel",
+    "SmtpSettings",
+    "message_id",
+]
+
+HOST_ENV = "INSTRUMENT_SMTP_HOST"
+PORT_ENV = "INSTRUMENT_SMTP_PORT"
+SECURITY_ENV = "INSTRUMENT_SMTP_SECURITY"
+USER_ENV = "INSTRUMENT_SMTP_USER"
+PASSWORD_ENV = "INSTRUMENT_SMTP_PASSWORD"
+FROM_ENV = "INSTRUMENT_SMTP_FROM"
+UNSUBSCRIBE_MAILTO_ENV = "INSTRUMENT_SMTP_UNSUBSCRIBE_MAILTO"
+TIMEOUT_ENV = "INSTRUMENT_SMTP_TIMEOUT"
+
+IDEMPOTENCY_HEADER = "X-Instrument-Idempotency-Key"
+
+_DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+_OURS = frozenset(
+    name.lower()
+    for name in (
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Content-Language",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "Auto-Submitted",
+        IDEMPOTENCY_HEADER,
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+    )
+)
+# Long https links must stay whole in List-Unsubscribe: fold only where RFC
+# 5322 allows (998), rather than at 78 where the policy would encode them.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
+_IDLE_CHECK_SECONDS = 30.0
+
+
+def _mailbox(variable: str, value: str) -> Address:
+    name, addr = email.utils.parseaddr(value)
+    try:
+        address = Address(display_name=name, addr_spec=addr)
+    except (ValueError, IndexError):
+        address = None
+    if address is None or not address.username or not address.domain:
+        raise ChannelSetupError(
+            f"{variable} must be an email address such as "
+            f"'Panel Team <panel@example.ac.uk>', got {value!r}"
+        )
+    return address
+
+
+def _recipient(value: str) -> Address:
+    """A bare address (``name@example.org``), or ValueError: nothing else may reach ``To``."""
+    value = value.strip()
+    try:
+        address = Address(addr_spec=value)
+    except (ValueError, IndexError, TypeError):
+        raise ValueError("not one email address") from None
+    if address.addr_spec != value or not address.username or not address.domain:
+        raise ValueError("not one email address")
+    return address
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to hand messages over.
+
+    :param host: the SMTP relay (``INSTRUMENT_SMTP_HOST``).
+    :param port: its port (``INSTRUMENT_SMTP_PORT``; 587, 465 or 25 by
+        *security*).
+    :param security: ``starttls`` (the default), ``tls`` (implicit TLS,
+        port 465) or ``none`` (plain text: for a relay that needs no login).
+    :param sender: the ``From`` mailbox (``INSTRUMENT_SMTP_FROM``).
+    :param user: the login (``INSTRUMENT_SMTP_USER``), with *password*
+        (``INSTRUMENT_SMTP_PASSWORD``, never in a ``repr``); both or neither.
+    :param unsubscribe_mailto: the address of ``List-Unsubscribe``'s mailto
+        (``INSTRUMENT_SMTP_UNSUBSCRIBE_MAILTO``; the sender's by default).
+    :param timeout: seconds to wait for the server (``INSTRUMENT_SMTP_TIMEOUT``).
+    """
+
+    host: str
+    sender: str
+    port: int = 0
+    security: str = "starttls"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    unsubscribe_mailto: str | None = None
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.security not in _DEFAULT_PORTS:
+            raise ChannelSetupError(
+                f"{SECURITY_ENV} must be starttls, tls or none, got {self.security!r}"
+            )
+        if not self.host:
+            raise ChannelSetupError(f"{HOST_ENV} must name the SMTP server")
+        if not self.port:
+            object.__setattr__(self, "port", _DEFAULT_PORTS[self.security])
+        if not 0 < self.port < 65536:
+            raise ChannelSetupError(f"{PORT_ENV} must be a port number, got {self.port}")
+        _mailbox(FROM_ENV, self.sender)
+        if self.unsubscribe_mailto is not None:
+            _mailbox(UNSUBSCRIBE_MAILTO_ENV, self.unsubscribe_mailto)
+        if bool(self.user) != bool(self.password):
+            raise ChannelSetupError(
+                f"{USER_ENV} and {PASSWORD_ENV} go together: set both, or neither for a "
+                "relay that needs no login"
+            )
+        if self.user and self.security == "none":
+            raise ChannelSetupError(
+                f"{SECURITY_ENV}=none would send the SMTP password to {self.host} in clear; "
+                "use starttls or tls (a relay that needs no login needs no password either)"
+            )
+        if self.timeout <= 0:
+            raise ChannelSetupError(f"{TIMEOUT_ENV} must be a positive number of seconds")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
+        """The settings in *environ*.
+
+        :raises ChannelSetupError: the host or the sender is not set, or a
+            value is malformed; the message names the variable.
+        """
+
+        def get(name: str) -> str:
+            return environ.get(name, "").strip()
+
+        missing = [name for name in (HOST_ENV, FROM_ENV) if not get(name)]
+        if missing:
+            raise ChannelSetupError(
+                f"email is not configured: set {' and '.join(missing)} (the SMTP server and "
+                f"the From address; {PORT_ENV}, {SECURITY_ENV}, {USER_ENV} and "
+                f"{PASSWORD_ENV} as the server needs)"
+            )
+        numbers: dict[str, float] = {}
+        for name, default in ((PORT_ENV, "0"), (TIMEOUT_ENV, "30")):
+            try:
+                numbers[name] = float(get(name) or default)
+            except ValueError:
+                raise ChannelSetupError(f"{name} must be a number, got {get(name)!r}") from None
+        if numbers[PORT_ENV] != int(numbers[PORT_ENV]):
+            raise ChannelSetupError(f"{PORT_ENV} must be a whole number, got {get(PORT_ENV)!r}")
+        return cls(
+            host=get(HOST_ENV),
+            port=int(numbers[PORT_ENV]),
+            security=get(SECURITY_ENV).lower() or "starttls",
+            sender=get(FROM_ENV),
+            user=get(USER_ENV) or None,
+            password=environ.get(PASSWORD_ENV) or None,  # a password may end in a space
+            unsubscribe_mailto=get(UNSUBSCRIBE_MAILTO_ENV) or None,
+            timeout=numbers[TIMEOUT_ENV],
+        )
+
+
+def message_id(idempotency_key: str, domain: str) -> str:
+    """The Message-ID of the message with this key: the same for every resend.
+
+    Hashed, so the worker's key (which may name a contact row) is not spelt
+    out in an identifier that mail systems log and quote.
+    """
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:40]
+    return f"<{digest}@{domain}>"
+
+
+def _reason(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"
+
+
+class EmailChannel:
+    """Builds and sends messages over one reused SMTP connection.
+
+    The connection is opened on the first message and kept, so a wave's
+    thousands of invitations do not pay a TLS handshake each; one lock
+    serialises its use (a worker that wants more throughput runs more
+    workers, each with its own connection). A connection idle for a while is
+    checked with NOOP before reuse, and replaced when the server dropped it.
+    """
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        renderer: TemplateRenderer | None = None,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.settings = settings
+        self.renderer = renderer or TemplateRenderer()
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.ssl_context = ssl_context
+        self._smtp: smtplib.SMTP | None = None
+        self._last_used = 0.0
+        self._lock = threading.Lock()
+        self._domain = _mailbox(FROM_ENV, settings.sender).domain
+
+    # -- building ----------------------------------------------------------
+
+    def build(self, message: OutgoingMessage) -> EmailMessage:
+        """The message as it will be sent (also what a preview shows).
+
+        :raises ValueError: *to* is not one email address.
+        :raises ChannelSetupError: a template is missing or broken.
+        """
+        to = _recipient(message.to)
+        context = template_context(message)
+        render = self.renderer.render
+        subject = message.subject
+        if subject is None:
+            subject = render("email", message.template, message.language, "subject.txt", context)
+        text, html = message.text, message.html
+        if text is None:
+            text = render("email", message.template, message.language, "txt", context)
+            if html is None:
+                html = render("email", message.template, message.language, "html", context)
+
+        msg = EmailMessage(policy=_POLICY)
+        msg["From"] = self.settings.sender
+        msg["To"] = to.addr_spec
+        msg["Subject"] = " ".join(subject.split())
+        msg["Date"] = email.utils.format_datetime(self.clock().astimezone(dt.UTC))
+        msg["Message-ID"] = message_id(message.idempotency_key, self._domain)
+        msg["Content-Language"] = message.language
+        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to us
+        msg[IDEMPOTENCY_HEADER] = message.idempotency_key
+        if message.unsubscribe_link:
+            mailto = _mailbox(
+                UNSUBSCRIBE_MAILTO_ENV, self.settings.unsubscribe_mailto or self.settings.sender
+            ).addr_spec
+            subject_line = quote(f"unsubscribe {message.idempotency_key}")
+            msg["List-Unsubscribe"] = (
+                f"<{message.unsubscribe_link}>, <mailto:{mailto}?subject={subject_line}>"
+            )
+            if message.unsubscribe_link.startswith("https://"):
+                # RFC 8058 one-click is defined for an https URI only.
+                msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        for name, value in message.headers.items():
+            if name.lower() in _OURS:
+                raise ValueError(f"header {name} is set by the email channel itself")
+            msg[name] = value
+        msg.set_content(text + "\n")
+        if html is not None:
+            msg.add_alternative(html + "\n", subtype="html")
+        return msg
+
+    # -- sending -----------------------------------------------------------
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = self.ssl_context or ssl.create_default_context()
+        smtp: smtplib.SMTP
+        if s.security == "tls":
+            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            smtp.ehlo()
+            if s.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise ChannelSetupError(
+                        f"{s.host}:{s.port} does not offer STARTTLS; check {HOST_ENV} and "
+                        f"{PORT_ENV}, or set {SECURITY_ENV}=tls for a server that wants TLS "
+                        "from the start"
+                    )
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if s.user:
+                try:
+                    smtp.login(s.user, s.password or "")
+                except smtplib.SMTPAuthenticationError as exc:
+                    raise ChannelSetupError(
+                        f"{s.host} refused the login of {USER_ENV}={s.user!r} "
+                        f"({_reason(exc.smtp_code, exc.smtp_error)}); check {PASSWORD_ENV}"
+                    ) from None
+                except smtplib.SMTPNotSupportedError:
+                    raise ChannelSetupError(
+                        f"{s.host} offers no login (AUTH); unset {USER_ENV} and {PASSWORD_ENV}"
+                    ) from None
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None and time.monotonic() - self._last_used > _IDLE_CHECK_SECONDS:
+            try:
+                if self._smtp.noop()[0] != 250:
+                    self._drop()
+            except (smtplib.SMTPException, OSError):
+                self._drop()
+        if self._smtp is None:
+            self._smtp = self._connect()
+        return self._smtp
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            finally:
+                self._smtp = None
+
+    def close(self) -> None:
+        """Say QUIT and close the connection (the next message opens another)."""
+        with self._lock:
+            if self._smtp is not None:
+                try:
+                    self._smtp.quit()
+                except (smtplib.SMTPException, OSError):
+                    pass
+                self._drop()
+
+    def check(self) -> str | None:
+        """None when the server takes a connection with these settings, else why not."""
+        try:
+            with self._lock:
+                self._connection()
+        except ChannelSetupError as exc:
+            return str(exc)
+        except (smtplib.SMTPException, OSError) as exc:
+            return f"cannot reach {self.settings.host}:{self.settings.port}: {exc}"
+        return None
+
+    def send(self, message: OutgoingMessage) -> Receipt:
+        """Hand *message* to the server; a refusal is a failed receipt."""
+        try:
+            msg = self.build(message)
+        except ValueError as exc:
+            return Receipt(
+                "email", "failed", error=f"cannot send to this address: {exc}", permanent=True
+            )
+        mid = str(msg["Message-ID"])
+        envelope_from = _mailbox(FROM_ENV, self.settings.sender).addr_spec
+        with self._lock:
+            try:
+                smtp = self._connection()
+                smtp.send_message(msg, from_addr=envelope_from, to_addrs=[str(msg["To"])])
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, text = next(iter(exc.recipients.values()))
+                return Receipt(
+                    "email",
+                    "failed",
+                    error=f"recipient refused: {_reason(code, text)}",
+                    permanent=500 <= code < 600,  # 4xx: greylisted, mailbox busy: try later
+                )
+            except smtplib.SMTPSenderRefused as exc:
+                return Receipt(
+                    "email",
+                    "failed",
+                    error=f"sender refused: {_reason(exc.smtp_code, exc.smtp_error)}",
+                )
+            except smtplib.SMTPResponseException as exc:  # DATA refused, and the like
+                self._drop_quietly()
+                return Receipt(
+                    "email",
+                    "failed",
+                    error=f"server refused the message: {_reason(exc.smtp_code, exc.smtp_error)}",
+                )
+            except ChannelSetupError:
+                raise
+            except (smtplib.SMTPException, OSError) as exc:
+                self._drop_quietly()
+                return Receipt(
+                    "email",
+                    "failed",
+                    error=f"could not hand the message to {self.settings.host}:"
+                    f"{self.settings.port}: {type(exc).__name__}: {exc}",
+                )
+            self._last_used = time.monotonic()
+        return Receipt("email", "sent", provider_id=mid)
+
+    def _drop_quietly(self) -> None:
+        try:
+            self._drop()
+        except (smtplib.SMTPException, OSError):
+            pass
