@@ -19,6 +19,7 @@ from instrument.store.fieldwork_records import (
     PhoneNumber,
     StaleHold,
 )
+from instrument.store.panel_members import MemberImportRefused, MemberRecord
 from instrument.store.records import (
     AccessToken,
     AnswerEvent,
@@ -72,6 +73,8 @@ __all__ = [
     "Contact",
     "ExportRecord",
     "ImportedInterview",
+    "MemberImportRefused",
+    "MemberRecord",
     "engine_events",
     "InterviewNotFound",
     "InterviewRecord",

@@ -12,7 +12,9 @@ personal-link tokens (:mod:`~instrument.store.tokens`), contacts
 (:mod:`~instrument.store.contacts`), answers that identify a person
 (:mod:`~instrument.store.personal`), cases (:mod:`~instrument.store.cases`) and
 withdrawal (:mod:`~instrument.store.withdrawal`), and telephone fieldwork
-(``instrument.store.fieldwork_*``: numbers, queue, calls, outcomes, audit).
+(``instrument.store.fieldwork_*``: numbers, queue, calls, outcomes, audit), and
+panel members with their encrypted contact details and consents
+(:mod:`~instrument.store.panel_members`).
 What they share (the engine, transactions, the clock) is
 :mod:`~instrument.store.plumbing`.
 
@@ -45,6 +47,7 @@ from instrument.store.fieldwork_recording import CallRecording
 from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
+from instrument.store.panel_members import PanelMembers
 from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
 from instrument.store.staff import StaffAccounts
@@ -79,6 +82,7 @@ class Store(
     CaseImports,
     CaseScreenReads,
     LiveCallReads,
+    PanelMembers,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 
