@@ -24,7 +24,8 @@ What it measures (issue 12, "Benchmark"), and why it is built this way:
     case, in which 2 cores serve 50 requests at once.
   - **CATI page turns**: take a case, dial, read the script and answer every
     page (answers chosen from the page's own inputs), code the call
-    "complete". A page turn is answer POST + 303 + GET of the next script page,
+    "complete" and take the next case with the finished page's one button,
+    as an interviewer does. A page turn is answer POST + 303 + GET of the next script page,
     as the web benchmark's is. The web mode's flagship interviews run through
     the same server right before, with as many respondents as interviewers,
     and the two rates are compared.
@@ -326,6 +327,7 @@ class Interviewer:
         self.client = Client(HOST, port)
         self.csrf = ""
         self.handed: list[Handed] = []
+        self.finished: Page | None = None  # the last finished script page
 
     def sign_in(self) -> None:
         page = _expect(self.client.get("/staff/login"), 200, "sign-in page")
@@ -350,18 +352,38 @@ class Interviewer:
         response = self.post(f"{CONSOLE}/next")
         posted = time.perf_counter() - t0
         _expect(response, 303, "next case")
-        page = _expect(self.client.get(response.location or f"{CONSOLE}/"), 200, "case screen")
-        elapsed = time.perf_counter() - t0
-        found = _ATTEMPT.match(response.location or "")
-        if found is None:
+        attempt = self._shown_case(response)
+        if attempt is None:
             return None  # back at the console's home: no case to call now
-        timings.add(started, elapsed)
+        timings.add(started, time.perf_counter() - t0)
         if posts is not None:
             posts.add(started, posted)
+        return attempt
+
+    def _shown_case(self, response: Page) -> int | None:
+        """Follow a claim's redirect: the attempt whose case screen it shows (None: home)."""
+        page = _expect(self.client.get(response.location or f"{CONSOLE}/"), 200, "case screen")
+        found = _ATTEMPT.match(response.location or "")
+        if found is None:
+            return None
         attempt = int(found.group(1))
         case = _CASE_ID.search(page.body)
         self.handed.append(Handed(self.name, attempt, case.group(0) if case else "?"))
         return attempt
+
+    def code_finished_and_next(self, finished: Page) -> int | None:
+        """On the finished script page: "code as complete and take the next case" (one press).
+
+        What an interviewer does at the end of a complete interview: the
+        outcome is saved and the next case claimed in one request, whose
+        redirect leads to the next case screen (None: no case to call now).
+        """
+        form = finished.form("finished-form")
+        if form is None or ("outcome", "complete") not in form.hidden():
+            raise UnexpectedPage("the finished page does not offer to code 'complete'")
+        response = self.client.post(form.action, [*form.hidden(), ("then", "next")])
+        _expect(response, 303, "coding complete and taking the next case")
+        return self._shown_case(response)
 
     def dial_by_hand(self, attempt: int) -> None:
         response = self.post(f"{CONSOLE}/attempt/{attempt}/dial", [("rank", "1")])
@@ -388,6 +410,7 @@ class Interviewer:
             if "script-form" not in page.body:
                 if 'id="code-outcome"' in page.body:
                     log.complete = True
+                    self.finished = page
                     return True
                 raise UnexpectedPage("a script page without its form")
             form = page.form("script-form")
@@ -601,9 +624,11 @@ def cati_interviews(
     def work(person: Interviewer, index: int) -> None:
         rng = random.Random(seed * 104729 + index)
         turns, logs = Timings(), []
+        attempt: int | None = None  # the case the last coding took, if any
         try:
             while time.monotonic() < stop_at and len(phase.errors) < MAX_ERRORS:
-                attempt = person.next_case(Timings())
+                if attempt is None:
+                    attempt = person.next_case(Timings())
                 if attempt is None:
                     with phase.lock:
                         phase.no_case += 1
@@ -615,7 +640,11 @@ def cati_interviews(
                 until = float("inf") if finish else stop_at
                 if not person.interview(attempt, rng, log, turns, until):
                     break  # time is up mid-interview: the case stays held, as a real shift's end
-                person.code(attempt, "complete")
+                assert person.finished is not None
+                if time.monotonic() < stop_at:
+                    attempt = person.code_finished_and_next(person.finished)
+                else:  # time is up: code it and take nothing more
+                    person.code(attempt, "complete")
         finally:
             phase.keep(turns)
             with phase.lock:
@@ -1410,8 +1439,11 @@ def _notes(result: PhoneResult) -> list[str]:
             f"and coded 'complete'"
             + (f" ({sum(done) / len(done):.1f} page turns each)" if done else "")
             + "; besides its page turns an interview "
-            "costs a next case, a case screen, a dial, the end-of-call page and its POST, which the web's "
-            "interviews do not (they cost an open link and a start). Answers are chosen from each "
+            "costs a claim and its case screen, a dial and the case screen again, which the web's "
+            "interviews do not (they cost an open link and a start). A finished interview is coded "
+            'as an interviewer codes one: "code as complete and take the next case" on the '
+            "finished page (one POST that codes the call and claims the next case; the end-of-call "
+            "page is for other outcomes, appointments and notes). Answers are chosen from each "
             "page's inputs as the web benchmark chooses them (never don't know, refused or other)."
         )
     else:

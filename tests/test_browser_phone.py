@@ -162,7 +162,11 @@ def test_an_interviewer_works_two_cases_by_keyboard(server: Any, browser: Any) -
         raise AssertionError("the script never ended")
     assert "grid" in seen
     axe.check(page, "script: finished")
-    press(page, "Enter")  # the focused "End of call" link
+    # Enter would code "complete" and take the next case (the focused button); to add a
+    # note, the keyboard goes on to the end-of-call page's link
+    assert page.evaluate("document.activeElement.value") == "next"
+    tab_to(page, "#code-outcome")
+    press(page, "Enter")
 
     assert page.locator("input[name='outcome'][value='complete']").is_checked()
     axe.check(page, "end of call")

@@ -234,6 +234,53 @@ def test_jump_back_to_an_earlier_answered_question(app: Any) -> None:
     assert page.tree.xpath("//*[@id='q-parent']") and page.checked("parent") == ["1"]
 
 
+def finish_the_script(who: Interviewer) -> Any:
+    """Answer every page of the case's script with the first option; the finished page."""
+    who.get(who.attempt_path + "script")
+    who.answer({})
+    who.answer({"parent": "1"})
+    page = who.answer({"n_children": "2"})  # as the panel's profile says: no soft check
+    for _ in range(80):
+        if page.tree.xpath("//*[@id='code-outcome']"):
+            return page
+        page = answer_page(who)
+        assert page.status == 200, page.summary
+    raise AssertionError("the script never ended")
+
+
+def test_a_finished_interview_is_coded_and_the_next_case_taken_in_one_press(
+    app: Any, clock: FakeClock
+) -> None:
+    add_case(app, "c2", clock, name="Bea Example")
+    store = get_host(app).store
+    ivy = Interviewer(app)
+    ivy.sign_in()
+    assert "Case c1" in ivy.next_case().text()
+    finished = finish_the_script(ivy)
+    # the usual end in one press (Enter: the button has the focus); anything else one link away
+    quick = finished.tree.xpath("//form[@id='code-finished']")[0]
+    assert quick.xpath(".//input[@name='outcome']/@value") == ["complete"]
+    [first_button] = quick.xpath(".//button[@autofocus]")
+    assert (first_button.get("name"), first_button.get("value")) == ("then", "next")
+    assert finished.tree.xpath("//a[@id='code-outcome']/@href") == [ivy.attempt_path + "end"]
+    path = ivy.attempt_path + "end"
+    form = {"outcome": "complete", "then": "next"}
+    taken = ivy.post(path, form)
+    assert "Case c1 is coded. This is the next case." in taken.text()
+    assert "Case c2" in taken.text() and "Bea Example" in taken.text()
+    # a double press: c1 stays coded once, and c2 is shown again rather than a third case held
+    again = ivy.post(path, form)
+    assert "Case c2" in again.text()
+    assert [a.disposition for a in store.attempts_of("c1")] == ["complete"]
+    assert len(store.attempts_of("c2")) == 1
+    # "save and take the next case" on the end-of-call page, with no case left to call
+    end = ivy.get(ivy.attempt_path + "end")
+    assert end.tree.xpath("//button[@name='then'][@value='next']")
+    home = ivy.post(ivy.attempt_path + "end", {"outcome": "no_answer", "then": "next"})
+    assert "Case c2 is coded. No case can be called now" in home.text()
+    assert [a.disposition for a in store.attempts_of("c2")] == ["no_answer"]
+
+
 def test_complete_is_offered_only_for_a_finished_interview(app: Any) -> None:
     ivy = Interviewer(app)
     ivy.sign_in()

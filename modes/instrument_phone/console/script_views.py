@@ -26,6 +26,7 @@ from flask import abort, current_app, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from instrument.engine import Problem, Step
+from instrument.fieldwork import Disposition
 from instrument.flask_support.form_state import BadFormState, FormState, FormStateSigner
 from instrument.flask_support.step_forms import PageForm, problem_targets
 from instrument.flask_support.urls import cached_url
@@ -185,7 +186,7 @@ class ScriptViews:
         if step.kind == "end" or interview.finished:
             return self.console.render(
                 "phone/finished.html", page_title=say("finished_title"), case_id=case_id,
-                attempt_id=attempt_id, step=step,
+                attempt_id=attempt_id, step=step, quick=self._outcome_of_finished(interview),
             )  # fmt: skip
         targets = problem_targets(step)
         state = FormState.new(interview.id, interview.revision, step.token, self.console.now())
@@ -206,6 +207,22 @@ class ScriptViews:
             warned=warned,
             interview_language=interview.language, percent=round(step.progress * 100),
         )  # fmt: skip
+
+    def _outcome_of_finished(self, interview: InterviewInfo) -> Disposition | None:
+        """The outcome a finished interview is coded with in one press, if the study has it.
+
+        A complete interview is a complete; one the questionnaire screened out
+        is "not eligible". Anything else (an appointment, a note, another
+        outcome) is the end-of-call page's, one link away.
+        """
+        code = _FINISHED_OUTCOMES.get(interview.status)
+        table = self.console.queue.settings_for(interview.questionnaire_id).dispositions
+        found = table.get(code) if code is not None else None
+        return None if found is None or found.needs_appointment else found
+
+
+_FINISHED_OUTCOMES = {"complete": "complete", "screened_out": "not_eligible"}
+"""A finished interview's status -> the outcome its call is coded with on the finished page."""
 
 
 def _digest(form: PageForm) -> str:

@@ -236,10 +236,25 @@ class Console:
         ), (422 if zone_problem else 200)  # fmt: skip
 
     def next_case(self) -> Any:
+        return self._take_next()
+
+    def _take_next(self, coded: str | None = None) -> Any:
+        """Claim the next case and show it; ``coded``: the case just coded, for the message.
+
+        The claim resumes a case this interviewer already holds, so a second
+        press of "next case" (or of "save and take the next case", whose
+        second press finds the attempt already coded) shows the same case
+        rather than holding another.
+        """
         taken = self.queue.next_case(self.me, now=self.now())
         if not isinstance(taken, Claimed):
-            self.tell("no_case")
+            if coded is None:
+                self.tell("no_case")
+            else:
+                self.tell("coded_no_case", case=coded)
             return redirect(url_for(".home"), 303)
+        if coded is not None and taken.case_id != coded:
+            self.tell("coded_next", case=coded)
         self._remember(taken)
         return redirect(url_for(".case", attempt_id=taken.attempt_id), 303)
 
@@ -354,12 +369,11 @@ class Console:
             actor=self.me, now=self.now(),
         )  # fmt: skip
         self.forget_check(attempt_id)
-        if isinstance(coded, Coded):
-            self.tell("coded", case=case_id)
-        elif isinstance(coded, AlreadyCoded):
-            self.tell("already_coded", case=case_id)
-        else:
+        if not isinstance(coded, (Coded, AlreadyCoded)):
             return self._end_page(attempt_id, self.case_view(attempt_id), form, coded.messages)
+        if form.get("then") == "next":  # "save and take the next case": one request fewer
+            return self._take_next(coded=case_id)
+        self.tell("coded" if isinstance(coded, Coded) else "already_coded", case=case_id)
         return redirect(url_for(".home"), 303)
 
 
