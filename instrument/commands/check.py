@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from instrument.diagnostics import Diagnostic, Position
 from instrument.fieldwork.settings import fieldwork_path_for, is_fieldwork_file, load_fieldwork
+from instrument.panel.wave_file import (
+    check_against_questionnaire,
+    is_wave_file,
+    load_wave,
+    questionnaire_file,
+)
 from instrument.questionnaires import facade_from_context, open_questionnaire
+
+if TYPE_CHECKING:
+    from instrument.model import Questionnaire
+    from instrument.plugins import PluginFacade
 
 
 @click.command()
@@ -23,18 +35,17 @@ from instrument.questionnaires import facade_from_context, open_questionnaire
 )
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
-    """Check questionnaire files (and the fieldwork file beside each); exit 1 if any has errors."""
+    """Check questionnaire files (and the fieldwork file beside each) and wave files; exit 1 on errors."""
     facade = facade_from_context()
     problems = []
     failed = False
     for path in paths:
         if is_fieldwork_file(path):  # a study's fieldwork file, named on its own
             found = load_fieldwork(path)[1].sorted()
+        elif is_wave_file(path):  # a panel wave's file, and the questionnaire it names
+            found = _check_wave(path, facade)
         else:
-            found = open_questionnaire(path, facade).diagnostics
-            beside = fieldwork_path_for(path)  # the questionnaire's fieldwork file, if it has one
-            if beside.is_file():
-                found = [*found, *load_fieldwork(beside)[1].sorted()]
+            found = _check_questionnaire(path, facade)[0]
         problems.extend(found)
         if any(d.severity == "error" for d in found) or (strict and found):
             failed = True
@@ -50,3 +61,35 @@ def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
         summary = f"{len(paths)} file{'s' if len(paths) != 1 else ''} checked: {errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
         click.echo(summary, err=True)
     raise SystemExit(1 if failed else 0)
+
+
+def _check_questionnaire(
+    path: Path, facade: PluginFacade
+) -> tuple[list[Diagnostic], Questionnaire | None]:
+    """A questionnaire's problems, and those of the fieldwork file beside it (if it has one)."""
+    opened = open_questionnaire(path, facade)
+    found = opened.diagnostics
+    beside = fieldwork_path_for(path)
+    if beside.is_file():
+        found = [*found, *load_fieldwork(beside)[1].sorted()]
+    return found, opened.questionnaire
+
+
+def _check_wave(path: Path, facade: PluginFacade) -> list[Diagnostic]:
+    """A wave file's problems, then its questionnaire's, then what the wave asks of it."""
+    wave, diagnostics = load_wave(path)
+    if wave is None:
+        return diagnostics.sorted()
+    questionnaire_path = questionnaire_file(wave)
+    if questionnaire_path is None:
+        diagnostics.warning(
+            wave.positions.get("questionnaire", Position(str(path), 1, 1)),
+            f"the questionnaire '{wave.questionnaire}' is named by its id and there is no "
+            f"{wave.questionnaire}.yaml beside the wave file: its preloads and modes were not checked",
+        )
+        return diagnostics.sorted()
+    found, questionnaire = _check_questionnaire(questionnaire_path, facade)
+    found = [*diagnostics.sorted(), *found]
+    if questionnaire is not None:
+        found += check_against_questionnaire(wave, questionnaire).sorted()
+    return found
