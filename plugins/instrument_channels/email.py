@@ -89,7 +89,6 @@ _OURS = frozenset(
 # Long https links must stay whole in List-Unsubscribe: fold only where RFC
 # 5322 allows (998), rather than at 78 where the policy would encode them.
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
-_IDLE_CHECK_SECONDS = 30.0
 
 
 def _mailbox(variable: str, value: str) -> Address:
@@ -231,8 +230,12 @@ class EmailChannel:
     The connection is opened on the first message and kept, so a wave's
     thousands of invitations do not pay a TLS handshake each; one lock
     serialises its use (a worker that wants more throughput runs more
-    workers, each with its own connection). A connection idle for a while is
-    checked with NOOP before reuse, and replaced when the server dropped it.
+    workers, each with its own connection). A connection idle for longer than
+    *idle_check_seconds* is checked with NOOP before reuse and replaced when
+    the server dropped it, so a relay restarted between two bursts costs no
+    failed message; a connection lost in the middle of a message is a failed
+    receipt (it may or may not have been accepted: the worker's retry
+    carries the same Message-ID).
     """
 
     def __init__(
@@ -242,11 +245,13 @@ class EmailChannel:
         *,
         clock: Callable[[], dt.datetime] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        idle_check_seconds: float = 1.0,
     ) -> None:
         self.settings = settings
         self.renderer = renderer or TemplateRenderer()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.ssl_context = ssl_context
+        self.idle_check_seconds = idle_check_seconds
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
         self._lock = threading.Lock()
@@ -278,7 +283,6 @@ class EmailChannel:
         msg["Subject"] = " ".join(subject.split())
         msg["Date"] = email.utils.format_datetime(self.clock().astimezone(dt.UTC))
         msg["Message-ID"] = message_id(message.idempotency_key, self._domain)
-        msg["Content-Language"] = message.language
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to us
         msg[IDEMPOTENCY_HEADER] = message.idempotency_key
         if message.unsubscribe_link:
@@ -299,6 +303,8 @@ class EmailChannel:
         msg.set_content(text + "\n")
         if html is not None:
             msg.add_alternative(html + "\n", subtype="html")
+        # After the body: making the alternative moves Content-* headers into its first part.
+        msg["Content-Language"] = message.language
         return msg
 
     # -- sending -----------------------------------------------------------
@@ -340,7 +346,7 @@ class EmailChannel:
         return smtp
 
     def _connection(self) -> smtplib.SMTP:
-        if self._smtp is not None and time.monotonic() - self._last_used > _IDLE_CHECK_SECONDS:
+        if self._smtp is not None and time.monotonic() - self._last_used > self.idle_check_seconds:
             try:
                 if self._smtp.noop()[0] != 250:
                     self._drop()
