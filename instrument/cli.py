@@ -25,6 +25,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "texts": "instrument.commands.texts:texts",
     "fieldwork": "instrument.commands.fieldwork:fieldwork",
     "staff": "instrument.commands.staff:staff",
+    "panel": "instrument.commands.panel:panel",
 }
 
 

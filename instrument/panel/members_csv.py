@@ -348,8 +348,9 @@ def _consent_time(text: str, now: dt.datetime) -> dt.datetime:
         return now
     try:
         if len(text) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
-        at = dt.datetime.fromisoformat(text)
+            at = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+        else:
+            at = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
             f"consent_at '{text}' is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM+00:00)"
