@@ -1,0 +1,292 @@
+"""What a wave's contact plan asks for, for one member, now: pure functions over plain data.
+
+The fieldwork worker (written later) builds a :class:`MemberState` from the
+store's rows, asks :func:`due_actions` what to do, carries each action out and
+records it as a :class:`Done` under the action's ``step`` and ``channel``; it
+sleeps until :func:`next_due`. Nothing here reads a clock or a database, so
+the rules are tested on a frozen clock, across clock changes.
+
+The rules (docs/waves.md, "How the plan is carried out"):
+
+- nothing is ever done twice: a step and channel recorded as done is not due again;
+- a member who has finished is sent nothing (only the incentive, if the wave has one);
+  one who has withdrawn gets nothing at all, and one who opted out only has their case closed;
+- a message (invitation or reminder) or an automated call that falls in the quiet hours
+  of the member's time zone waits until they end;
+- each message keeps the plan's spacing after the one before it: a reminder planned three
+  days after the invitation comes at the earliest three days after the invitation was
+  actually sent, so a member invited late, or a worker that was down, never gets two
+  messages at once;
+- moving a case to the phone queue happens on its day (the call queue keeps its own
+  calling hours); the web link stays open;
+- at the close, every unfinished case is closed and nothing further is due.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .waves import CHANNEL_ADDRESS, Step, Wave, utc
+
+__all__ = [
+    "CLOSE",
+    "INCENTIVE",
+    "PHONE",
+    "Action",
+    "ActionKind",
+    "Address",
+    "Done",
+    "MemberState",
+    "due_actions",
+    "next_due",
+    "pending_actions",
+]
+
+CLOSE = "close"
+"""The ``step`` under which a case's closing is recorded."""
+
+INCENTIVE = "incentive"
+"""The ``step`` under which an earned incentive is recorded."""
+
+PHONE = "phone"
+"""The kind of address the phone queue and automated calls need."""
+
+ActionKind = Literal[
+    "invitation", "reminder", "move_to_phone", "automated_call", "incentive", "close"
+]
+
+
+@dataclass(frozen=True)
+class Address:
+    """One of a member's contact details, as the plan needs to know it (never the detail itself).
+
+    ``kind`` is what a channel sends to (``email``, ``phone``, ``address``);
+    ``ref`` is how the store knows it. A bounced address is used by no channel
+    again; ``failed_channels`` are channels that could not deliver to it
+    (an SMS to a landline) while others still may (a call to that landline).
+    Addresses are listed in the member's order of preference.
+    """
+
+    kind: str
+    ref: str
+    bounced: bool = False
+    failed_channels: frozenset[str] = frozenset()
+
+    def usable_by(self, channel: str) -> bool:
+        return not self.bounced and channel not in self.failed_channels
+
+
+@dataclass(frozen=True)
+class Done:
+    """A step carried out for a member: ``step`` is the action's step, ``channel`` its channel."""
+
+    step: str
+    at: datetime
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberState:
+    """What the plan needs to know of one member's case in the wave.
+
+    ``zone`` is the member's IANA time zone (the wave's when None);
+    ``stopped_channels`` are channels the member stopped (an SMS STOP) while
+    allowing others; ``opted_out`` stops all contact; ``finished_at`` dates an
+    earned incentive (``now`` when unknown).
+    """
+
+    member: str
+    addresses: tuple[Address, ...] = ()
+    done: tuple[Done, ...] = ()
+    language: str | None = None
+    zone: str | None = None
+    started: bool = False
+    finished: bool = False
+    finished_at: datetime | None = None
+    opted_out: bool = False
+    withdrawn: bool = False
+    stopped_channels: frozenset[str] = field(default_factory=frozenset)
+
+    def address_for(self, channel: str, kind: str) -> Address | None:
+        """The first address of ``kind`` that ``channel`` may still use."""
+        for address in self.addresses:
+            if address.kind == kind and address.usable_by(channel):
+                return address
+        return None
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something to do for a member, due at ``due`` (UTC).
+
+    Record it as ``Done(action.step, when, action.channel)`` once carried out.
+    """
+
+    kind: ActionKind
+    step: str
+    due: datetime
+    channel: str | None = None
+    address: str | None = None
+    template: str | None = None
+    language: str | None = None
+    reminder: int | None = None
+
+
+def due_actions(
+    wave: Wave, member: MemberState, now: datetime, needs: Mapping[str, str] = CHANNEL_ADDRESS
+) -> list[Action]:
+    """The actions due for ``member`` at ``now``, in the plan's order.
+
+    ``needs`` says what each channel sends to (the built-in channels' by
+    default; a plugin's channel adds its ``ContactChannel.needs``).
+    """
+    now = utc(now)
+    return [action for action in pending_actions(wave, member, now, needs) if action.due <= now]
+
+
+def next_due(
+    wave: Wave, member: MemberState, now: datetime, needs: Mapping[str, str] = CHANNEL_ADDRESS
+) -> datetime | None:
+    """The earliest time after ``now`` at which something becomes due, if the state stays as it is.
+
+    None when nothing ever will (finished, withdrawn, closed). What is due at
+    ``now`` is left out: once it is carried out and recorded, ask again.
+    """
+    now = utc(now)
+    later = [action.due for action in pending_actions(wave, member, now, needs) if action.due > now]
+    return min(later, default=None)
+
+
+def pending_actions(
+    wave: Wave, member: MemberState, now: datetime, needs: Mapping[str, str] = CHANNEL_ADDRESS
+) -> list[Action]:
+    """Every action not yet done, due now or later, each with the time it becomes due."""
+    now = utc(now)
+    done: dict[tuple[str, str | None], datetime] = {}
+    first: dict[str, datetime] = {}
+    for record in member.done:
+        at = utc(record.at)
+        done[(record.step, record.channel)] = at
+        first[record.step] = min(at, first.get(record.step, at))
+    if member.withdrawn or CLOSE in first:
+        return []
+    if member.finished:
+        if wave.incentive is None or INCENTIVE in first:
+            return []
+        earned = utc(member.finished_at) if member.finished_at is not None else now
+        return [Action("incentive", INCENTIVE, earned)]
+    close = Action("close", CLOSE, wave.closes)
+    if now >= wave.closes or member.opted_out:
+        return [close]
+    zone = _zone(member.zone or wave.zone)
+    actions: list[Action] = []
+    previous: tuple[Step, datetime] | None = None  # the last message step and when it went
+    for step in wave.steps:
+        if step.is_message:
+            actions_of_step, sent = _message(
+                wave, step, member, done, first, previous, now, zone, needs
+            )
+            actions.extend(actions_of_step)
+            previous = (step, sent)
+        elif (step.key, None) not in done and _reaches(step, member, needs):
+            due = wave.step_time(step)
+            address = None
+            if step.kind == "automated_call":
+                due = _quiet(wave, due, zone)
+                found = member.address_for(PHONE, PHONE)
+                address = found.ref if found else None
+            actions.append(Action(step.kind, step.key, due, address=address))
+    return [action for action in actions if action.due < wave.closes] + [close]
+
+
+def _message(
+    wave: Wave,
+    step: Step,
+    member: MemberState,
+    done: Mapping[tuple[str, str | None], datetime],
+    first: Mapping[str, datetime],
+    previous: tuple[Step, datetime] | None,
+    now: datetime,
+    zone: ZoneInfo,
+    needs: Mapping[str, str],
+) -> tuple[list[Action], datetime]:
+    """A message step's actions for this member, and when the step went (or will go)."""
+    earliest = wave.step_time(step)
+    if previous is not None:
+        before, sent = previous
+        # days counted on the wave's wall clock, as the schedule's are (aware arithmetic is)
+        gap = timedelta(days=step.day - before.day)
+        earliest = max(earliest, utc(sent.astimezone(wave.tz) + gap))
+    due = _quiet(wave, earliest, zone)
+    actions: list[Action] = []
+    if _reaches(step, member, needs):
+        for channel in step.channels:
+            if channel in member.stopped_channels or (step.key, channel) in done:
+                continue
+            address = member.address_for(channel, _need(needs, channel))
+            if address is None:
+                continue
+            language = _language(step, channel, member.language, wave.default_language)
+            template = step.template(channel, member.language, wave.default_language)
+            actions.append(
+                Action(
+                    step.kind,
+                    step.key,
+                    due,
+                    channel=channel,
+                    address=address.ref,
+                    template=template,
+                    language=language,
+                    reminder=step.reminder,
+                )
+            )
+    if step.key in first:
+        return actions, first[step.key]  # carried out (on its first channel) then
+    if actions:
+        return actions, max(due, now)  # to be sent: not before now
+    return actions, due  # nothing to send to this member: the step passes at its time
+
+
+def _reaches(step: Step, member: MemberState, needs: Mapping[str, str]) -> bool:
+    """Whether the step's audience takes in this (unfinished) member."""
+    if step.audience == "not_started":
+        return not member.started
+    if step.audience == "started":
+        return member.started
+    if step.audience == "unfinished_with_phone" or not step.is_message:
+        return member.address_for(PHONE, PHONE) is not None
+    return True
+
+
+def _quiet(wave: Wave, at: datetime, zone: ZoneInfo) -> datetime:
+    return at if wave.quiet_hours is None else wave.quiet_hours.next_allowed(at, zone)
+
+
+def _need(needs: Mapping[str, str], channel: str) -> str:
+    try:
+        return needs[channel]
+    except KeyError:
+        raise ValueError(
+            f"channel {channel!r}: what it sends to is not known (pass its ContactChannel.needs)"
+        ) from None
+
+
+def _language(step: Step, channel: str, language: str | None, default: str) -> str | None:
+    names = step.templates.get(channel, {})
+    for key in (language, default):
+        if key is not None and key in names:
+            return key
+    return language or default
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name such as Europe/London)"
+        ) from None
