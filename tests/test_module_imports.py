@@ -31,7 +31,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_ROOTS = [ROOT, ROOT / "modes", ROOT / "plugins"]
 PACKAGES = (
-    "instrument", "instrument_web", "instrument_phone", "instrument_console", "instrument_outputs"
+    "instrument", "instrument_web", "instrument_phone", "instrument_console", "instrument_outputs",
+    "instrument_channels",
 )  # fmt: skip
 
 # Third-party libraries by what they are for.
@@ -77,6 +78,8 @@ ALLOWED: dict[str, set[str]] = {
     "instrument_outputs.sav": CORE_LIBRARIES | WRITERS,
     "instrument_outputs.dta": CORE_LIBRARIES | WRITERS,
     "instrument_outputs.parquet": CORE_LIBRARIES | WRITERS,
+    "instrument_channels": CORE_LIBRARIES,  # smtplib and csv are the standard library's
+    "instrument_channels.sms": CORE_LIBRARIES,  # twilio only when a text is sent
 }
 
 
