@@ -24,6 +24,7 @@ from instrument.panel.wave_file import (
     load_wave_text,
     questionnaire_file,
 )
+from instrument.panel.wave_file_questionnaire import check_templates
 from instrument.panel.waves import QuietHours, RateLimit
 from instrument.questionnaires import open_questionnaire
 
@@ -199,7 +200,7 @@ CASES = [
     ("no templates", changed("    templates: {email: inv_email, sms: inv_sms}\n", ""), "a send step names its templates", 14, "error"),
     ("template in no default language", changed("{en: rem_en, cy: rem_cy}", "{cy: rem_cy}"), "templates.email has no template in the default language (en)", 21, "error"),
     ("template language", changed("{en: rem_en, cy: rem_cy}", "{en: rem_en, Welsh: rem_cy}"), "'Welsh' is not a language code", 21, "error"),
-    ("template name", changed("inv_email,", "'inv email',"), "'inv email' is not a template name", 17, "error"),
+    ("template name", changed("inv_email,", "'inv email',"), "'inv email' is not a template name (lower-case letters, digits and _", 17, "error"),
     ("unknown audience", changed("    send: reminder\n", "    send: reminder\n    to: everyone\n"), "to must be one of unfinished, not_started, started, unfinished_with_phone, not 'everyone'", 20, "error"),
     ("reminder on the invitation's day", changed("  - day: 3", "  - day: 0"), "a reminder comes on a later day than the message before it (day 0)", 18, "error"),
     ("steps out of order", changed("  - day: 14", "  - day: 2"), "steps are listed in the order of their days: day 2 comes after day 3", 22, "error"),
@@ -321,6 +322,23 @@ def test_the_flagships_wave_file_checks_clean() -> None:
         "£10",
     )
     assert set(wave.preload.values()) == {p.id for p in questionnaire.preload}
+    shipped = frozenset({"invitation", "reminder"})  # the built-in channels' own templates
+    assert check_templates(wave, {"email": shipped, "sms": shipped}).items == []
+
+
+def test_templates_the_channels_do_not_ship_are_warned_about() -> None:
+    wave, _ = load_wave_text(BASE, NAME)
+    assert wave is not None
+    shipped = {"email": frozenset({"invitation", "reminder"}), "sms": frozenset()}
+    warnings = [str(d) for d in check_templates(wave, shipped).items]
+    assert warnings == [
+        f"{NAME}:14:5: warning: the invitation on day 0: the email channel ships no template "
+        "'inv_email' (it has: invitation, reminder); the study's own templates must provide it",
+        f"{NAME}:18:5: warning: the reminder on day 3: the email channel ships no template "
+        "'rem_cy' (it has: invitation, reminder); the study's own templates must provide it",
+        f"{NAME}:18:5: warning: the reminder on day 3: the email channel ships no template "
+        "'rem_en' (it has: invitation, reminder); the study's own templates must provide it",
+    ]  # sms ships none, so its names are not checked
 
 
 def questionnaire_problems(text: str) -> list[str]:
@@ -457,6 +475,16 @@ def test_check_also_checks_the_questionnaire_the_wave_names(tmp_path: Path) -> N
     assert code == 1
     assert "the questionnaire has no preload 'profile_loneparent'" in output
     assert "did you mean 'profile_lone_parent'?" in output
+
+
+def test_check_knows_the_installed_channels_templates(tmp_path: Path) -> None:
+    path = flagship_copy(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("{email: reminder}", "{email: nudge}"), encoding="utf-8")
+    code, output = run_check(str(path))
+    assert code == 0
+    assert "the email channel ships no template 'nudge' (it has: invitation, reminder)" in output
+    assert "0 errors, 1 warning" in output
 
 
 def test_check_warns_when_a_questionnaire_named_by_id_is_not_beside_it(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from instrument.panel.wave_file import (
     load_wave,
     questionnaire_file,
 )
+from instrument.panel.wave_file_questionnaire import check_templates
+from instrument.panel.waves import BUILTIN_CHANNELS
 from instrument.questionnaires import facade_from_context, open_questionnaire
 
 if TYPE_CHECKING:
@@ -77,9 +79,12 @@ def _check_questionnaire(
 
 def _check_wave(path: Path, facade: PluginFacade) -> list[Diagnostic]:
     """A wave file's problems, then its questionnaire's, then what the wave asks of it."""
-    wave, diagnostics = load_wave(path)
+    channels = facade.contact_channels()
+    wave, diagnostics = load_wave(path, channels=(*BUILTIN_CHANNELS, *channels))
     if wave is None:
         return diagnostics.sorted()
+    shipped = {name: channel.templates for name, channel in channels.items()}
+    diagnostics.extend(check_templates(wave, shipped).items)
     questionnaire_path = questionnaire_file(wave)
     if questionnaire_path is None:
         diagnostics.warning(

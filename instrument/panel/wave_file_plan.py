@@ -37,7 +37,7 @@ MAX_CALL_ATTEMPTS = 10
 
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
-TEMPLATE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,127}$")
+TEMPLATE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # as a channel's templates are named
 CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 CLOSE_DAY = re.compile(r"^\s*day\s+(\d{1,3})\s*$")
 
@@ -332,7 +332,9 @@ class PlanReader(_Reader):
         name = self.value(node, str, what, "a template name")
         if name is not None and not TEMPLATE.match(name):
             self.d.error(
-                node.pos, f"{what}: {name!r} is not a template name (letters, digits, _ . / -)"
+                node.pos,
+                f"{what}: {name!r} is not a template name (lower-case letters, digits and _, "
+                "starting with a letter)",
             )
             return None
         return name

@@ -1,18 +1,22 @@
-"""What a wave asks of its questionnaire: the preloads it fills, the modes and languages it uses.
+"""What a wave asks of its questionnaire and of the installed channels.
 
-Apart from reading the wave file, because the questionnaire is opened through
-the plugin host (any importer may have read it), which ``instrument check``
-does; this module is handed the questionnaire it opened.
+Of the questionnaire: the preloads it fills, the modes and languages it uses;
+of the channels: the templates it names. Apart from reading the wave file,
+because both come through the plugin host (any importer may have read the
+questionnaire, any plugin added a channel), which ``instrument check``
+asks; these functions are handed what it found.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from instrument.diagnostics import Diagnostics, Position, did_you_mean
 from instrument.model import Preload, Questionnaire
 
 from .waves import ProfileVariable, Wave
 
-__all__ = ["check_against_questionnaire"]
+__all__ = ["check_against_questionnaire", "check_templates"]
 
 
 def check_against_questionnaire(wave: Wave, questionnaire: Questionnaire) -> Diagnostics:
@@ -109,3 +113,23 @@ def _check_preload_type(
                 f"{what}: the profile's codes {', '.join(map(str, extra))} are not options of the "
                 f"preload '{declared.id}' (its codes: {', '.join(map(str, sorted(codes)))})",
             )
+
+
+def check_templates(wave: Wave, shipped: Mapping[str, frozenset[str]]) -> Diagnostics:
+    """Templates the installed channels do not ship: warnings, as a study may add its own.
+
+    ``shipped`` maps a channel to the templates it comes with (a plugin's
+    ``ContactChannel.templates``); a channel that ships none is not checked.
+    """
+    d = Diagnostics()
+    for step in wave.steps:
+        for channel, names in step.templates.items():
+            known = shipped.get(channel, frozenset())
+            for name in sorted(set(names.values()) - known if known else ()):
+                d.warning(
+                    step.pos,
+                    f"the {step.kind} on day {step.day}: the {channel} channel ships no template "
+                    f"'{name}' (it has: {', '.join(sorted(known))}); the study's own templates "
+                    "must provide it",
+                )
+    return d
