@@ -485,6 +485,12 @@ def test_check_knows_the_installed_channels_templates(tmp_path: Path) -> None:
     assert code == 0
     assert "the email channel ships no template 'nudge' (it has: invitation, reminder)" in output
     assert "0 errors, 1 warning" in output
+    path.write_text(text.replace("channels: [email]", "channels: [mail]"), encoding="utf-8")
+    code, output = run_check(str(path))
+    assert code == 1
+    assert (
+        "a channel must be one of email, sms, letter, not 'mail'; did you mean 'email'?" in output
+    )
 
 
 def test_check_warns_when_a_questionnaire_named_by_id_is_not_beside_it(tmp_path: Path) -> None:

@@ -80,7 +80,8 @@ def _check_questionnaire(
 def _check_wave(path: Path, facade: PluginFacade) -> list[Diagnostic]:
     """A wave file's problems, then its questionnaire's, then what the wave asks of it."""
     channels = facade.contact_channels()
-    wave, diagnostics = load_wave(path, channels=(*BUILTIN_CHANNELS, *channels))
+    known = tuple(dict.fromkeys([*BUILTIN_CHANNELS, *channels]))  # a plugin's too
+    wave, diagnostics = load_wave(path, channels=known)
     if wave is None:
         return diagnostics.sorted()
     shipped = {name: channel.templates for name, channel in channels.items()}
