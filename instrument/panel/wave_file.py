@@ -77,6 +77,8 @@ EXPRESSION_WORDS = frozenset({"and", "or", "not", "in", "true", "false", "if"})
 STATUS_LITERAL = re.compile(
     r"""\bstatus\s*[!=]=\s*(['"])(?P<a>.*?)\1|(['"])(?P<b>.*?)\3\s*[!=]=\s*status\b"""
 )
+STATUS_LIST = re.compile(r"\bstatus\s+(?:not\s+)?in\s*\[(?P<items>[^\]]*)\]")
+QUOTED = re.compile(r"""(['"])(?P<word>.*?)\1""")
 
 
 def is_wave_file(path: str | Path) -> bool:
@@ -211,11 +213,13 @@ class _WaveReader(PlanReader):
             return None, None
         return text, path
 
-    def fieldwork(self, node: YNode | None) -> tuple[str | None, datetime | None, tuple | None]:
+    def fieldwork(
+        self, node: YNode | None
+    ) -> tuple[str | None, datetime | None, tuple[YNode, datetime] | None]:
         """The zone, the opening instant and (if given) the close's node and local time."""
         m = self.mapping(node, "fieldwork") if node is not None else None
         if m is None:
-            if node is not None:
+            if isinstance(node, YScalar) and node.value is None:  # "fieldwork:" and nothing
                 self.d.error(node.pos, "fieldwork needs 'open' (and a 'zone', or Europe/London)")
             return None, None, None
         self.keys(m, FIELDWORK_KEYS, "fieldwork")
@@ -396,15 +400,27 @@ class _WaveReader(PlanReader):
             self.d.warning(
                 self.expression_pos(node, warning.offset), f"eligibility: {warning.message}"
             )
-        for match in STATUS_LITERAL.finditer(value):
-            word = match.group("a") if match.group("a") is not None else match.group("b")
+        self.status_words(node, value)
+        return compiled
+
+    def status_words(self, node: YScalar, source: str) -> None:
+        """A warning for each word ``status`` is compared with that is not a status."""
+        found = [
+            (m.start(), m.group("a") if m.group("a") is not None else m.group("b"))
+            for m in STATUS_LITERAL.finditer(source)
+        ]
+        for listed in STATUS_LIST.finditer(source):
+            start = listed.start("items")
+            found += [
+                (start + q.start(), q.group("word")) for q in QUOTED.finditer(listed["items"])
+            ]
+        for offset, word in sorted(found):
             if word not in STATUSES:
                 self.d.warning(
-                    self.expression_pos(node, match.start()),
+                    self.expression_pos(node, offset),
                     f"eligibility: a member's status is never {word!r} "
                     f"(it is one of {', '.join(STATUSES)}){did_you_mean(word, STATUSES)}",
                 )
-        return compiled
 
     @staticmethod
     def expression_pos(node: YScalar, offset: int) -> Position:
