@@ -533,3 +533,30 @@ def test_smtplib_is_the_standard_librarys() -> None:
     # library's email package must still be the one it (and we) use.
     assert smtplib.__file__ is not None
     assert email.__file__ is not None and "instrument_channels" not in email.__file__
+
+
+@pytest.mark.parametrize("language", ["en", "cy"])
+@pytest.mark.parametrize("template", ["invitation", "reminder"])
+def test_every_shipped_email_has_both_links_in_both_parts(
+    template: str, language: str, channel: EmailChannel
+) -> None:
+    built = channel.build(message(template=template, language=language, context={}))
+    text, html = parts(built)
+    assert LINK in text.splitlines() and UNSUBSCRIBE in text.splitlines()
+    links = Links()
+    links.feed(html)
+    assert links.hrefs == [LINK, UNSUBSCRIBE]
+    assert links.lang == language
+    assert "{{" not in text + html and built["Subject"]
+
+
+def test_check_connects_with_the_settings(
+    smtp_server: tuple[LoopbackController, Mailbox], channel: EmailChannel
+) -> None:
+    assert channel.check() is None
+    assert smtp_server[1].sessions == 1
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nobody = EmailChannel(settings_for(smtp_server[0], port=port))
+    assert f"cannot reach 127.0.0.1:{port}" in (nobody.check() or "")
