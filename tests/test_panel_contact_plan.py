@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,10 +29,13 @@ from instrument.panel.contact_plan import (
     next_due,
     pending_actions,
 )
-from instrument.panel.wave_file import load_wave_text
+from instrument.panel.wave_file import load_wave, load_wave_text
 from instrument.panel.waves import CHANNEL_ADDRESS, QuietHours, Wave
 
 LONDON = ZoneInfo("Europe/London")
+FLAGSHIP_WAVE = (
+    Path(__file__).resolve().parent.parent / "questionnaires" / "social_licence.wave1.yaml"
+)
 
 PLAN = """\
 panel: families
@@ -500,3 +504,28 @@ def test_quiet_hours_give_the_first_allowed_moment(
     if allowed > moment:  # every minute before it was quiet
         assert quiet.contains((allowed - timedelta(minutes=1)).astimezone(tz).time())
         assert allowed - moment <= timedelta(hours=25)
+
+
+def test_the_flagships_wave_web_then_phone() -> None:
+    """The issue's plan: email and SMS, reminders to those not finished, the phone from day 14."""
+    wave, _ = load_wave(FLAGSHIP_WAVE)
+    assert wave is not None
+    never = [(a.step, a.channel) for _, a in run(wave, EVERYTHING)]
+    assert never == [
+        ("day0-invitation", "email"),
+        ("day0-invitation", "sms"),
+        ("day3-reminder", "email"),
+        ("day3-reminder", "sms"),
+        ("day7-reminder", "email"),
+        ("day12-reminder", "email"),
+        ("day12-reminder", "sms"),
+        ("day14-move_to_phone", None),
+        ("day21-automated_call", None),
+        (CLOSE, None),
+    ]
+    finished_at = wave.day_time(5)
+    answered = [(a.step, a.channel) for _, a in run(wave, EVERYTHING, finish_at=finished_at)]
+    assert answered == [*never[:4], (INCENTIVE, None)]
+    email_only = MemberState("m5", addresses=(EMAIL,))
+    steps = [a.step for _, a in run(wave, email_only)]
+    assert "day14-move_to_phone" not in steps and steps[-1] == CLOSE
