@@ -296,6 +296,16 @@ def test_reminders_reach_only_their_audience() -> None:
     assert steps.count("day3-reminder") == 2  # to: unfinished (default)
 
 
+def test_the_phone_needs_a_phone_whatever_the_audience() -> None:
+    plan = PLAN.replace("    move_to: phone\n", "    move_to: phone\n    to: not_started\n")
+    wave = make_wave(plan=plan)
+    email_only = MemberState("m6", addresses=(EMAIL,))
+    assert "day14-move_to_phone" not in [a.step for _, a in run(wave, email_only)]
+    assert "day14-move_to_phone" in [a.step for _, a in run(wave, EVERYTHING)]
+    started = [a.step for _, a in run(wave, EVERYTHING, start_at=wave.opens + timedelta(hours=1))]
+    assert "day14-move_to_phone" not in started
+
+
 def test_no_address_means_no_message_and_no_phone() -> None:
     nobody = MemberState("m2")
     assert [a.kind for _, a in run(SPRING, nobody)] == ["close"]

@@ -192,7 +192,7 @@ def pending_actions(
             )
             actions.extend(actions_of_step)
             previous = (step, sent)
-        elif (step.key, None) not in done and _reaches(step, member, needs):
+        elif (step.key, None) not in done and _reaches(step, member):
             due = wave.step_time(step)
             address = None
             if step.kind == "automated_call":
@@ -223,7 +223,7 @@ def _message(
         earliest = max(earliest, utc(sent.astimezone(wave.tz) + gap))
     due = _quiet(wave, earliest, zone)
     actions: list[Action] = []
-    if _reaches(step, member, needs):
+    if _reaches(step, member):
         for channel in step.channels:
             if channel in member.stopped_channels or (step.key, channel) in done:
                 continue
@@ -251,14 +251,19 @@ def _message(
     return actions, due  # nothing to send to this member: the step passes at its time
 
 
-def _reaches(step: Step, member: MemberState, needs: Mapping[str, str]) -> bool:
-    """Whether the step's audience takes in this (unfinished) member."""
+def _reaches(step: Step, member: MemberState) -> bool:
+    """Whether the step's audience takes in this (unfinished) member.
+
+    Moving to the phone and automated calls need a usable phone number, whatever
+    their audience; so does a message to ``unfinished_with_phone``.
+    """
+    needs_phone = step.audience == "unfinished_with_phone" or not step.is_message
+    if needs_phone and member.address_for(PHONE, PHONE) is None:
+        return False
     if step.audience == "not_started":
         return not member.started
     if step.audience == "started":
         return member.started
-    if step.audience == "unfinished_with_phone" or not step.is_message:
-        return member.address_for(PHONE, PHONE) is not None
     return True
 
 
