@@ -26,6 +26,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "fieldwork": "instrument.commands.fieldwork:fieldwork",
     "staff": "instrument.commands.staff:staff",
     "panel": "instrument.commands.panel:panel",
+    "audit": "instrument.commands.audit:audit",
 }
 
 

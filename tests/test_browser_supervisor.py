@@ -84,5 +84,11 @@ def test_supervisor_pages_are_accessible_and_an_outcome_changes_by_keyboard(
         "sam",
         {"disposition": "not_eligible", "final": True},
     )
+
+    with page.expect_download():  # the call records leave the store: the staff audit log says so
+        page.evaluate("url => { window.location.href = url }", f"{base}/cati/supervisor/calls.csv")
+    page.goto(f"{base}/staff/audit")
+    assert "export_call_records" in page.locator("#audit-log").inner_text()
+    axe.check(page, "staff audit log")
     assert axe.problems == {}
-    assert len(axe.checked) == 7
+    assert len(axe.checked) == 8

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -134,6 +135,7 @@ def export(
         )
     except ExportFailed as exc:
         raise click.ClickException(str(exc)) from None
+    _log_export(request, result)
     click.echo(
         f"{questionnaire_id}: {result.cases} cases, {result.variables} variables "
         f"-> {out} ({len(result.files) + 1} files, checksums in {result.manifest})"
@@ -141,3 +143,27 @@ def export(
     for line in [left_out_sentence(result.left_out), *result.notes]:
         if line:
             click.echo(line)
+
+
+def _log_export(request: Any, result: Any) -> None:
+    """The export's entry in the staff audit log: who wrote which data where (no answers)."""
+    from instrument.commands.audit import cli_actor
+    from instrument.store import open_store
+
+    detail = {
+        "cases": result.cases,
+        "variables": result.variables,
+        "files": len(result.files),
+        "formats": ",".join(request.formats) if request.formats else "default",
+        "include_partial": request.include_partial,
+        "include_test": request.include_test,
+        "since": request.since.isoformat() if request.since else None,
+        "out": str(request.out.resolve()),
+    }
+    with open_store(request.database) as store:
+        store.log_staff_action(
+            cli_actor(),
+            "export",
+            subject=f"questionnaire:{request.questionnaire_id}",
+            detail=detail,
+        )

@@ -191,4 +191,7 @@ def create_staff_blueprint(host: Host) -> Blueprint:
             policy=q.mode_policies[mode],
         )
 
+    from instrument.server.staff_audit_views import add_audit_views  # it imports staff_required
+
+    add_audit_views(bp, host)
     return bp

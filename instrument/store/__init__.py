@@ -50,6 +50,7 @@ from instrument.store.schema import (
     STAFF_ROLES,
     status_for_outcome,
 )
+from instrument.store.staff_audit import StaffAuditEntry, StaffAuditPage
 from instrument.store.store import Store, open_store
 
 __all__ = [
@@ -86,6 +87,8 @@ __all__ = [
     "QuestionnaireVersion",
     "QuestionnaireVersionConflict",
     "SaveResult",
+    "StaffAuditEntry",
+    "StaffAuditPage",
     "StaffUser",
     "StaleRevision",
     "Store",

@@ -53,6 +53,7 @@ __all__ = [
     "personal_answers",
     "phone_numbers",
     "questionnaire_versions",
+    "staff_audit",
     "staff_sessions",
     "staff_users",
 ]
@@ -613,4 +614,25 @@ panel_secrets = sa.Table(
     sa.Column("ciphertext", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+
+# ---------------------------------------------------------------- the staff audit log (issue 13)
+# Added by migration 0013_staff_audit; the Store side is instrument/store/staff_audit.py.
+# What staff did that touched personal data or data: who saw a member's contact details,
+# exported what, withdrew whom, imported or purged members. ``subject`` names what was
+# touched by a pseudonymous id (a member's pseudonym, a questionnaire id), ``detail`` holds
+# counts and options, never a name, address or answer. The migration adds triggers (SQLite
+# and PostgreSQL) that refuse every UPDATE and DELETE of this table and of
+# ``fieldwork_audit``: the logs are appended to, never edited, by anyone with the app's
+# database login.
+staff_audit = sa.Table(
+    "staff_audit",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(150), nullable=False),
+    sa.Column("action", sa.String(50), nullable=False, index=True),
+    sa.Column("subject", sa.String(200), nullable=True, index=True),
+    sa.Column("detail", sa.JSON, nullable=True),
 )

@@ -51,6 +51,7 @@ from instrument.store.panel_members import PanelMembers
 from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
 from instrument.store.staff import StaffAccounts
+from instrument.store.staff_audit import StaffAudit
 from instrument.store.staff_sessions import StaffSessions
 from instrument.store.tokens import Tokens
 from instrument.store.versions import QuestionnaireVersions
@@ -67,6 +68,7 @@ class Store(
     EventLog,
     StaffAccounts,
     StaffSessions,
+    StaffAudit,
     Tokens,
     Contacts,
     PersonalAnswers,

@@ -175,8 +175,11 @@ class Supervisor:
     def call_records(self) -> Response:
         """The call records as a CSV download: numbers by rank only, no names, no notes."""
         out = io.StringIO()
-        self.queue.write_call_records(out)
+        rows = self.queue.write_call_records(out)
         stamp = f"{self.now():%Y%m%dT%H%M%SZ}"
+        self.queue.store.log_staff_action(
+            self.me, "export_call_records", detail={"rows": rows}, at=self.now()
+        )
         return Response(
             out.getvalue(),
             mimetype="text/csv",
