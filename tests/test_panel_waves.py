@@ -100,6 +100,8 @@ def test_a_small_wave_reads_as_written() -> None:
     assert wave.incentive is not None and wave.incentive.value == "£10"
     assert wave.preload == {"n_children": "profile_n_children"}
     assert wave.profile["age_band"].codes == frozenset({1, 2, 3})
+    assert wave.now_open(wave.opens) and not wave.now_open(wave.closes)
+    assert not wave.now_open(wave.opens - timedelta(seconds=1))
 
 
 def test_eligibility_reads_the_profile_and_never_lets_leavers_in() -> None:

@@ -252,7 +252,8 @@ class Wave:
         }
 
     def now_open(self, now: datetime) -> bool:
-        return self.opens <= now < self.closes
+        """Whether fieldwork is under way at ``now`` (aware): opened and not yet closed."""
+        return self.opens <= utc(now) < self.closes
 
 
 def day_time(opens: datetime, zone: ZoneInfo, day: int, at: time | None = None) -> datetime:
