@@ -30,6 +30,7 @@ __all__ = [
     "CONSENT_SCOPES",
     "CONTACT_KINDS",
     "MEMBER_STATUSES",
+    "PANEL_MESSAGE_STATES",
     "access_tokens",
     "answer_events",
     "appointments",
@@ -48,6 +49,7 @@ __all__ = [
     "member_history",
     "members",
     "metadata",
+    "panel_messages",
     "panel_secrets",
     "panels",
     "personal_answers",
@@ -56,6 +58,8 @@ __all__ = [
     "staff_audit",
     "staff_sessions",
     "staff_users",
+    "wave_members",
+    "waves",
 ]
 
 INTERVIEW_STATUSES: Final = ("active", "complete", "screened_out", "abandoned", "withdrawn")
@@ -635,4 +639,116 @@ staff_audit = sa.Table(
     sa.Column("action", sa.String(50), nullable=False, index=True),
     sa.Column("subject", sa.String(200), nullable=True, index=True),
     sa.Column("detail", sa.JSON, nullable=True),
+)
+
+
+# ---------------------------------------------------------------- panel waves (issue 13)
+# Added by migration 0014_panel_waves; the Store side is instrument/store/panel_waves.py,
+# the worker instrument/panel/worker.py. A wave opened from its file (``waves``) gives each
+# eligible member one case of its own (``wave_members``), known everywhere else by that
+# pseudonymous case id; ``panel_messages`` records every message and action carried out.
+# None of them holds a contact detail: a message names its address by kind and rank.
+
+PANEL_MESSAGE_STATES: Final = (
+    "sending",
+    "queued",
+    "sent",
+    "delivered",
+    "failed",
+    "bounced",
+    "unknown",
+    "done",
+)
+"""Where a message (or an action) stands. ``sending`` is written and committed before the
+channel is called, so a crash leaves it there, and nothing is sent again for it; ``done``
+is an action that sends nothing (a move to the phone, a close, an incentive)."""
+
+waves = sa.Table(
+    "waves",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("panel_id", sa.Integer, sa.ForeignKey("panels.id"), nullable=False),
+    # The file's ``wave:`` (w1): unique in its panel, so a wave is opened once.
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("label", sa.String(300), nullable=False),
+    sa.Column("questionnaire_id", sa.String(200), nullable=False),
+    sa.Column(
+        "questionnaire_version_id",
+        sa.Integer,
+        sa.ForeignKey("questionnaire_versions.id"),
+        nullable=False,
+    ),
+    # The wave file as opened and its SHA-256: the worker reads the wave from here, so a
+    # file edited after opening changes nothing behind the researcher's back.
+    sa.Column("file_digest", sa.String(64), nullable=False),
+    sa.Column("source_text", sa.Text, nullable=False),
+    sa.Column("source_path", sa.Text, nullable=True),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("closes_at", UTCDateTime, nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("opened_by", sa.String(150), nullable=False),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("closed_by", sa.String(150), nullable=True),
+    sa.UniqueConstraint("panel_id", "key"),
+)
+
+# One row per member in a wave. ``next_due`` is when the contact plan next has something
+# for the member (None: nothing ever will); the worker finds due work through its index
+# instead of reading every member. A worker holds a member while it carries out what is
+# due (``claimed_by`` until ``claimed_until``); a lapsed claim is anyone's again.
+wave_members = sa.Table(
+    "wave_members",
+    metadata,
+    sa.Column("wave_id", sa.Integer, sa.ForeignKey("waves.id"), primary_key=True),
+    sa.Column("member_id", BigID, sa.ForeignKey("members.id"), primary_key=True),
+    # A fresh pseudonymous id, never the member's external id nor their pseudonym.
+    sa.Column("case_id", sa.String(100), sa.ForeignKey("cases.id"), nullable=False, unique=True),
+    sa.Column("eligible", sa.Boolean, nullable=False),
+    sa.Column("next_due", UTCDateTime, nullable=True, index=True),
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    # Copied from the case's interview by the worker (the interview is the truth).
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("moved_to_phone_at", UTCDateTime, nullable=True),
+    # Contact stopped for this wave (the member's unsubscribe link, a staff action).
+    sa.Column("stopped_at", UTCDateTime, nullable=True),
+    sa.Column("closed_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every message sent (or being sent) and every action carried out, once: the idempotency
+# key (wave, case, step, channel) is unique, so two workers that both find a step due
+# cannot both record it, and only the one that recorded it sends it. Channels send the key
+# along (the email's Message-ID, the SMS status callback), so a delivery report finds it.
+panel_messages = sa.Table(
+    "panel_messages",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("wave_id", sa.Integer, sa.ForeignKey("waves.id"), nullable=False),
+    sa.Column("member_id", BigID, sa.ForeignKey("members.id"), nullable=False),
+    sa.Column("case_id", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("step", sa.String(50), nullable=False),
+    sa.Column("channel", sa.String(50), nullable=True),
+    sa.Column("template", sa.String(100), nullable=True),
+    sa.Column("language", sa.String(35), nullable=True),
+    # Which of the member's details it went to (member_contacts' kind and rank), never the detail.
+    sa.Column("contact_kind", sa.String(10), nullable=True),
+    sa.Column("contact_rank", sa.Integer, nullable=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("provider_id", sa.String(200), nullable=True, index=True),
+    sa.Column("error", sa.Text, nullable=True),
+    # What an action did beyond its kind (an incentive's kind and value); never personal data.
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(_one_of("state", PANEL_MESSAGE_STATES), name="state"),
+    sa.Index("ix_panel_messages_member", "wave_id", "member_id"),
+    # Rate limits count a channel's messages of the last minute (or second) from here.
+    sa.Index("ix_panel_messages_channel_created", "wave_id", "channel", "created_at"),
 )
