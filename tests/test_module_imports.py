@@ -63,8 +63,7 @@ ALLOWED: dict[str, set[str]] = {
     "instrument.exporting": CORE_LIBRARIES,
     "instrument.cli": CORE_LIBRARIES | CLI,
     "instrument.commands": CORE_LIBRARIES | CLI,
-    "instrument.panel.crypto": CORE_LIBRARIES | {"cryptography"},  # contact details encrypted
-    "instrument.panel.members": CORE_LIBRARIES | {"cryptography"},
+    "instrument.panel": CORE_LIBRARIES | {"cryptography"},  # members' contact details encrypted
     "instrument.flask_support": CORE_LIBRARIES | WEB,
     "instrument.server": CORE_LIBRARIES | WEB,
     "instrument_web": CORE_LIBRARIES | WEB,

@@ -87,13 +87,15 @@ def test_show_prints_contact_details_only_when_asked_and_records_the_view(
     plain = _run(show)  # no key needed without --contacts
     assert plain.exit_code == 0, plain.output
     assert "ann@example.org" not in plain.output and "5 stored" in plain.output
-    assert "contacts_viewed" not in plain.output
     full = _run([*show, "--contacts"], key_file=key_file)
     assert full.exit_code == 0, full.output
     assert "email 1: ann@example.org" in full.output
     assert "phone 2: +447911123456" in full.output
     assert "address 1: 1 High St, SW1A 1AA" in full.output
-    assert "contacts_viewed by cli" in _run(show).output
+    audit = _run(["audit", "--database", database_url, "--action", "contacts_viewed"])
+    assert audit.exit_code == 0, audit.output
+    (line,) = audit.stdout.splitlines()
+    assert "cli:" in line and "member:P" in line
 
 
 def test_a_file_with_errors_stores_nothing_and_says_where(

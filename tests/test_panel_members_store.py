@@ -108,6 +108,9 @@ def test_an_import_adds_members_with_random_pseudonyms_and_sealed_contacts(
     (added,) = store.member_history(ann.id)
     assert added.action == "added" and added.actor == "tester"
     assert added.after is not None and added.after["profile"] == ann.profile
+    (logged,) = store.staff_audit_entries(action="members_import")
+    assert (logged.actor, logged.subject) == ("tester", f"panel:{PANEL}")
+    assert logged.detail == {"added": 3, "updated": 0, "unchanged": 0}
 
 
 def test_the_raw_tables_hold_no_contact_detail_in_clear(store: Store, keys: PanelKeys) -> None:
@@ -221,6 +224,7 @@ def test_an_import_that_fails_half_way_stores_nothing(store: Store, keys: PanelK
         store.import_members(PANEL, [broken, *sealed[1:]], now=T1, actor="t")
     after = "".join(_raw(store, t) for t in ("members", "member_contacts", "member_history"))
     assert after == before and store.get_member(PANEL, external_id="R009") is None
+    assert len(list(store.staff_audit_entries(action="members_import"))) == 1  # the first
     with pytest.raises(ValueError, match="given twice"):
         store.import_members(PANEL, [sealed[-1], sealed[-1]], now=T1, actor="t")
     assert store.get_member(PANEL, external_id="R009") is None
@@ -265,7 +269,7 @@ def test_rotation_reencrypts_everything_and_lookups_still_work(store: Store) -> 
     tokens_before = [c.ciphertext for c in store.member_contacts(ann.id)]
     new = new_key()
     both = _sealer(store, _keys(new, old))
-    count = store.reseal_panel_data(both.reseal, now=T1)
+    count = store.reseal_panel_data(both.reseal, now=T1, actor="cli:ops")
     assert count == 1 + sum(1 for _ in _contact_rows(store))
     # Only the new key is needed now, and the lookup hashes did not change.
     only_new = _sealer(store, _keys(new))
@@ -278,6 +282,8 @@ def test_rotation_reencrypts_everything_and_lookups_still_work(store: Store) -> 
     assert found.member_id == ann.id
     with pytest.raises(PanelKeyError, match="do not decrypt"):
         _sealer(store, old_keys)
+    (rotated,) = store.staff_audit_entries(action="panel_keys_rotated")
+    assert (rotated.actor, rotated.detail) == ("cli:ops", {"values": count})
 
 
 def _contact_rows(store: Store) -> list[object]:
@@ -300,8 +306,9 @@ def test_rotation_with_a_value_no_key_opens_changes_nothing(store: Store) -> Non
     before = _raw(store, "member_contacts") + _raw(store, "panel_secrets")
     rotating = _sealer(store, _keys(new_key(), first))
     with pytest.raises(PanelKeyError, match="stored contact details do not decrypt"):
-        store.reseal_panel_data(rotating.reseal, now=T1)
+        store.reseal_panel_data(rotating.reseal, now=T1, actor="cli:ops")
     assert _raw(store, "member_contacts") + _raw(store, "panel_secrets") == before
+    assert list(store.staff_audit_entries(action="panel_keys_rotated")) == []
 
 
 def test_the_wrong_key_is_told_before_anything_is_written(store: Store) -> None:
@@ -338,3 +345,23 @@ def test_migration_0012_from_a_database_at_0011_and_back(database_url: str) -> N
         assert not tables & {"panels", "members", "member_contacts", "consents", "panel_secrets"}
         migrate.upgrade(store.engine)
         assert store.get_member(PANEL, external_id="R001") is None
+
+
+def test_a_person_shown_contact_details_leaves_an_audit_entry(
+    store: Store, keys: PanelKeys
+) -> None:
+    sealer = _sealer(store, keys)
+    _import(store, sealer, FILE)
+    ann = store.get_member(PANEL, external_id="R001")
+    assert ann is not None
+    assert store.member_contacts(ann.id) and not list(
+        store.staff_audit_entries(action="contacts_viewed")
+    )  # the worker's read leaves none
+    seen = store.view_member_contacts(ann.id, actor="rita", now=T1)
+    assert seen == store.member_contacts(ann.id)
+    (entry,) = store.staff_audit_entries(action="contacts_viewed")
+    assert (entry.actor, entry.subject, entry.detail, entry.at) == (
+        "rita", f"member:{ann.pseudonym}", {"contacts": 5}, T1,
+    )  # fmt: skip
+    with pytest.raises(LookupError):
+        store.view_member_contacts(10**9, actor="rita", now=T1)

@@ -3,37 +3,26 @@
 The command parses options, joins the pure panel rules (:mod:`instrument.panel`:
 the members file, the keys) to the store (:mod:`instrument.store.panel_members`)
 and prints. Contact details are decrypted only for ``show --contacts``, and
-that view is written to the member's history. See docs/panel.md.
+that view is written to the staff audit log (as are imports and key
+rotations; docs/audit.md). See docs/panel.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from instrument.commands.audit import cli_actor
+from instrument.commands.export import _DATABASE_HELP
 from instrument.panel.members_csv import CONSENT_COLUMNS, CONSENT_MODES
 
 if TYPE_CHECKING:
     from instrument.panel.crypto import ContactSealer
     from instrument.store import Store
-
-_DATABASE_HELP = (
-    "Database URL (sqlite:///file.db or postgresql://user@host/db). "
-    "Default: $INSTRUMENT_DATABASE_URL, else ./instrument.db."
-)
-
-
-def _actor() -> str:
-    """Who ran the command, as history and consents record it."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (a container)
-        return "cli"
 
 
 def _sealer(store: Store, now: dt.datetime) -> ContactSealer:
@@ -104,7 +93,7 @@ def import_members(path: Path, panel_name: str, database: str | None, region: st
         raise click.ClickException(
             f"{len(exc.problems)} problem(s); nothing was stored:\n" + "\n".join(exc.problems)
         ) from None
-    actor = _actor()
+    actor = cli_actor()
     with open_store(database) as store:
         sealer = _sealer(store, now)
         sealed = [seal_row(row, sealer, recorded_by=actor) for row in rows]
@@ -130,7 +119,7 @@ def import_members(path: Path, panel_name: str, database: str | None, region: st
 @click.option(
     "--contacts",
     is_flag=True,
-    help="Also decrypt and print the contact details (the view is recorded in the history).",
+    help="Also decrypt and print the contact details (the view is recorded in the audit log).",
 )
 def show(external_id: str, panel_name: str, database: str | None, contacts: bool) -> None:
     """Show a member: pseudonym, status, profile, consents, history; contact details on request."""
@@ -150,7 +139,10 @@ def show(external_id: str, panel_name: str, database: str | None, contacts: bool
         click.echo("  profile:")
         for name, value in sorted(member.profile.items()):
             click.echo(f"    {name}: {'-' if value is None else value}")
-        stored = store.member_contacts(member.id)
+        if sealer is None:
+            stored = store.member_contacts(member.id)
+        else:  # read with its entry in the staff audit log
+            stored = store.view_member_contacts(member.id, actor=cli_actor(), now=now)
         if sealer is not None:
             from instrument.panel.crypto import PanelKeyError
 
@@ -158,14 +150,6 @@ def show(external_id: str, panel_name: str, database: str | None, contacts: bool
                 shown = [(c, sealer.open(c.ciphertext)) for c in stored]
             except PanelKeyError as exc:
                 raise click.ClickException(str(exc)) from None
-            # Until the staff audit log exists (issue 13), a view is recorded in the history.
-            store.record_member_event(
-                member.id,
-                "contacts_viewed",
-                actor=_actor(),
-                now=now,
-                after={"contacts": len(stored)},
-            )
             click.echo("  contact details:")
             for contact, value in shown:
                 marks = "".join(
@@ -264,7 +248,7 @@ def consent(
                 sheet_version=sheet,
                 at=at,
                 mode=mode,
-                recorded_by=_actor(),
+                recorded_by=cli_actor(),
                 wave=wave,
             ),
         )
@@ -290,7 +274,7 @@ def rotate_key(database: str | None) -> None:
     with open_store(database) as store:
         sealer = _sealer(store, now)
         try:
-            count = store.reseal_panel_data(sealer.reseal, now=now)
+            count = store.reseal_panel_data(sealer.reseal, now=now, actor=cli_actor())
         except PanelKeyError as exc:
             raise click.ClickException(f"{exc}; nothing was changed") from None
     click.echo(

@@ -46,6 +46,7 @@ from instrument.store.schema import (
     panel_secrets,
     panels,
 )
+from instrument.store.staff_audit import log_staff_action
 
 __all__ = [
     "PSEUDONYM_ALPHABET",
@@ -362,10 +363,19 @@ class PanelMembers(StoreBase):
                     new=entry.external_id in new_ids,
                 )
             changes.write(connection, self.dialect)
-        updated = len(changes.updated)
-        return MemberImportReport(
-            added=len(fresh), updated=updated, unchanged=len(entries) - len(fresh) - updated
-        )
+            updated = len(changes.updated)
+            report = MemberImportReport(
+                added=len(fresh), updated=updated, unchanged=len(entries) - len(fresh) - updated
+            )
+            log_staff_action(
+                connection,
+                actor=actor,
+                action="members_import",
+                subject=f"panel:{panel}",
+                detail={"added": report.added, "updated": updated, "unchanged": report.unchanged},
+                at=now,
+            )
+        return report
 
     def _stored_members(
         self, connection: sa.Connection, panel_id: int, external_ids: Sequence[str]
@@ -557,34 +567,33 @@ class PanelMembers(StoreBase):
             ).scalar_one()
         return ConsentRecord(id=new_id, **values)
 
-    def record_member_event(
-        self,
-        member_id: int,
-        action: str,
-        *,
-        actor: str,
-        now: dt.datetime,
-        after: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Append a history entry of something done with a member's record, such as a view.
+    def view_member_contacts(
+        self, member_id: int, *, actor: str, now: dt.datetime
+    ) -> tuple[StoredContact, ...]:
+        """A member's contact details for a person to see, recorded in the staff audit log.
 
-        ``instrument panel show --contacts`` records ``contacts_viewed`` here,
-        until the staff audit log (issue 13, "Withdrawal, audit, retention")
-        takes such entries over. ``after`` must not hold contact details.
+        The entry (``contacts_viewed``, the member by pseudonym, how many
+        details) is written in the transaction that reads the details, so no
+        person is shown them without a record of it. Code that only contacts
+        the member (the fieldwork worker) reads :meth:`member_contacts`.
         """
-        refuse_nul("action", action)
-        refuse_nul("actor", actor)
         with self._transaction(write=True) as connection:
-            connection.execute(
-                member_history.insert().values(
-                    member_id=member_id,
-                    at=utc(now),
-                    actor=actor,
-                    action=action,
-                    before=None,
-                    after=dict(after) if after is not None else None,
-                )
+            pseudonym = connection.execute(
+                sa.select(members.c.pseudonym).where(members.c.id == member_id)
+            ).scalar_one_or_none()
+            if pseudonym is None:
+                raise LookupError(f"no member {member_id}")
+            found = self._stored_contacts(connection, [member_id]).get(member_id, {})
+            contacts = tuple(contact for kind in sorted(found) for contact in found[kind])
+            log_staff_action(
+                connection,
+                actor=actor,
+                action="contacts_viewed",
+                subject=f"member:{pseudonym}",
+                detail={"contacts": len(contacts)},
+                at=utc(now),
             )
+        return contacts
 
     def mark_contact(
         self, lookup_hash: str, what: str, *, now: dt.datetime, actor: str
@@ -656,12 +665,15 @@ class PanelMembers(StoreBase):
             )
             return str(connection.execute(query).scalar_one())
 
-    def reseal_panel_data(self, reseal: Callable[[str], str], *, now: dt.datetime) -> int:
+    def reseal_panel_data(
+        self, reseal: Callable[[str], str], *, now: dt.datetime, actor: str
+    ) -> int:
         """Replace every stored ciphertext (contacts and secrets) by ``reseal(ciphertext)``.
 
-        One transaction: should ``reseal`` raise on any row (a token no key
-        opens), nothing is changed. Lookup hashes stay as they are. Returns the
-        number of values resealed.
+        One transaction, with its ``panel_keys_rotated`` entry in the staff
+        audit log: should ``reseal`` raise on any row (a token no key opens),
+        nothing is changed. Lookup hashes stay as they are. Returns the number
+        of values resealed.
         """
         now = utc(now)
         count = 0
@@ -708,6 +720,13 @@ class PanelMembers(StoreBase):
                 )
                 count += len(rows)
                 after = tuple(rows[-1])[:3]
+            log_staff_action(
+                connection,
+                actor=actor,
+                action="panel_keys_rotated",
+                detail={"values": count},
+                at=now,
+            )
         return count
 
 
