@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -365,3 +367,50 @@ def test_a_person_shown_contact_details_leaves_an_audit_entry(
     )  # fmt: skip
     with pytest.raises(LookupError):
         store.view_member_contacts(10**9, actor="rita", now=T1)
+
+
+def test_two_imports_adding_one_member_at_once_store_it_once(database_url: str) -> None:
+    """PostgreSQL: an import whose new member another transaction adds first is run again and
+    updates that member (SQLite writes one at a time, so only PostgreSQL can meet this)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time")
+    with open_store(database_url) as store:
+        sealer = _sealer(store, _keys(new_key()))
+        _import(store, sealer, FILE)
+        panel = store.get_panel(PANEL)
+        assert panel is not None
+        other = store.engine.connect()
+        other.begin()
+        other.execute(
+            sa.text(
+                "INSERT INTO members (panel_id, external_id, pseudonym, status, profile,"
+                " created_at, updated_at) VALUES (:p, 'R009', 'PTHEOTHER22', 'active', '{}',"
+                " :t, :t)"
+            ),
+            {"p": panel.id, "t": T0},
+        )
+        outcome: list[object] = []
+        late = FILE + "R009,,en,,,nine@example.org,,,,,,1,Wales,,,\n"
+        thread = threading.Thread(
+            target=lambda: outcome.append(_import(store, sealer, late, now=T1))
+        )
+        thread.start()
+        with store.engine.connect() as watcher:  # wait until the import waits for the other
+            for _ in range(500):
+                waiting = watcher.execute(
+                    sa.text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                ).scalar_one()
+                if waiting:
+                    break
+                time.sleep(0.01)
+        assert waiting
+        other.commit()
+        other.close()
+        thread.join(timeout=30)
+        (report,) = outcome
+        assert (report.added, report.updated, report.unchanged) == (0, 1, 3)  # type: ignore[attr-defined]
+        nine = store.get_member(PANEL, external_id="R009")
+        assert nine is not None and nine.pseudonym == "PTHEOTHER22"
+        assert [sealer.open(c.ciphertext) for c in store.member_contacts(nine.id)] == [
+            "nine@example.org"
+        ]

@@ -325,6 +325,10 @@ class PanelMembers(StoreBase):
             (checked before anything is sent).
         :raises MemberImportRefused: members a file may not change: one stored
             as withdrawn or deceased given another status. Nothing is stored then.
+
+        Two imports of one panel at once (PostgreSQL; SQLite writes one at a
+        time) may both find a member new; the one whose insert then fails on
+        the unique external id is run again, and updates the member instead.
         """
         now = utc(now)
         refuse_nul("actor", actor)
@@ -335,6 +339,23 @@ class PanelMembers(StoreBase):
         for entry in entries:
             _check_member(entry)
         panel_id = self.ensure_panel(panel, now=now).id
+        try:
+            return self._import(panel, panel_id, entries, now=now, actor=actor)
+        except sa.exc.IntegrityError:
+            # Another import added some of these members (or drew one of the pseudonyms)
+            # after this one looked: once more, and they are found as stored.
+            return self._import(panel, panel_id, entries, now=now, actor=actor)
+
+    def _import(
+        self,
+        panel: str,
+        panel_id: int,
+        entries: Sequence[MemberLike],
+        *,
+        now: dt.datetime,
+        actor: str,
+    ) -> MemberImportReport:
+        ids = [entry.external_id for entry in entries]
         with self._transaction(write=True) as connection:
             stored = self._stored_members(connection, panel_id, ids)
             refused = [
