@@ -81,6 +81,7 @@ def test_show_prints_contact_details_only_when_asked_and_records_the_view(
 ) -> None:
     key_file = tmp_path / "panel.keys"
     key_file.write_text(f"# the panel's keys, newest first\n{new_key()}\n", encoding="utf-8")
+    key_file.chmod(0o600)
     args = ["panel", "import", str(members_file), "--panel", "np", "--database", database_url]
     assert _run(args, key_file=key_file).exit_code == 0
     show = ["panel", "show", "R001", "--panel", "np", "--database", database_url]
@@ -229,3 +230,20 @@ def test_consent_command_records_and_refuses_a_wave_without_its_name(
     unknown = _run([*base[:2], "R999", *base[3:], "--what", "recontact", "--given",
                     "--sheet", "v1", "--mode", "web"])  # fmt: skip
     assert unknown.exit_code == 1 and "has no member 'R999'" in unknown.output
+
+
+def test_a_key_file_others_may_read_is_refused(
+    database_url: str, members_file: Path, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "panel.keys"
+    key_file.write_text(new_key() + "\n", encoding="utf-8")
+    key_file.chmod(0o644)
+    args = ["panel", "import", str(members_file), "--panel", "np", "--database", database_url]
+    result = _run(args, key_file=key_file)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: INSTRUMENT_PANEL_KEY_FILE ({key_file}): other users may read or change the key "
+        f"file (mode 0644); make it its owner's only: chmod 600 {key_file}"
+    )
+    key_file.chmod(0o400)
+    assert _run(args, key_file=key_file).exit_code == 0

@@ -6,7 +6,8 @@ panel keys. The keys come from the environment, newest first:
 
 - ``INSTRUMENT_PANEL_KEYS``: keys separated by commas, or
 - ``INSTRUMENT_PANEL_KEY_FILE``: a file with one key a line (``#`` comments and
-  blank lines allowed), so that the keys stay out of the process environment.
+  blank lines allowed), so that the keys stay out of the process environment;
+  refused when other users may read or change it (as ssh refuses such a key).
 
 With several keys, :class:`~cryptography.fernet.MultiFernet` decrypts with any
 of them and encrypts with the first; so rotation is: put a new key first,
@@ -32,6 +33,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +97,17 @@ class PanelKeys:
             source = f"{KEY_FILE_VARIABLE} ({file_name})"
             try:
                 text = Path(file_name).read_text(encoding="utf-8")
+                mode = Path(file_name).stat().st_mode
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 raise PanelKeyError(f"{source}: the file cannot be read: {reason}") from None
+            if os.name == "posix" and mode & 0o077:
+                # As ssh refuses a private key others can read: whoever can read it can read
+                # every member's contact details from a copy of the database.
+                raise PanelKeyError(
+                    f"{source}: other users may read or change the key file (mode "
+                    f"{stat.S_IMODE(mode):04o}); make it its owner's only: chmod 600 {file_name}"
+                )
             lines = [line.strip() for line in text.splitlines()]
             return cls.parse(
                 [line for line in lines if line and not line.startswith("#")], source=source
