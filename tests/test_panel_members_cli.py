@@ -74,6 +74,13 @@ def test_import_again_then_changed_counts_and_history(
     assert "added by cli" in shown.output and "updated by cli" in shown.output
     assert "membership: given, sheet v2, in_person" in shown.output
     assert "recontact: refused" in shown.output
+    counted = _run(["panel", "status", "--panel", "np", "--database", database_url])
+    assert counted.output.splitlines() == [
+        "panel np: 2 member(s)", "  active: 2", "  paused: 0", "  withdrawn: 0",
+        "  ineligible: 0", "  deceased: 0",
+    ]  # fmt: skip
+    missing = _run(["panel", "status", "--panel", "nope", "--database", database_url])
+    assert missing.exit_code == 1 and "there is no panel 'nope'" in missing.output
 
 
 def test_show_prints_contact_details_only_when_asked_and_records_the_view(

@@ -258,6 +258,23 @@ def consent(
     )
 
 
+@panel.command("status")
+@click.option("--panel", "panel_name", required=True, metavar="NAME", help="The panel's name.")
+@click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
+def status(panel_name: str, database: str | None) -> None:
+    """How many members the panel has, by status."""
+    from instrument.panel.members_csv import MEMBER_STATUSES
+    from instrument.store import open_store
+
+    with open_store(database) as store:
+        if store.get_panel(panel_name) is None:
+            raise click.ClickException(f"there is no panel {panel_name!r}")
+        counts = store.count_members(panel_name)
+    click.echo(f"panel {panel_name}: {sum(counts.values())} member(s)")
+    for name in MEMBER_STATUSES:
+        click.echo(f"  {name}: {counts.get(name, 0)}")
+
+
 @panel.command("rotate-key")
 @click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
 def rotate_key(database: str | None) -> None:

@@ -14,7 +14,8 @@ personal-link tokens (:mod:`~instrument.store.tokens`), contacts
 withdrawal (:mod:`~instrument.store.withdrawal`), and telephone fieldwork
 (``instrument.store.fieldwork_*``: numbers, queue, calls, outcomes, audit), and
 panel members with their encrypted contact details and consents
-(:mod:`~instrument.store.panel_members`).
+(:mod:`~instrument.store.panel_members`) and their withdrawal
+(:mod:`~instrument.store.panel_withdrawal`).
 What they share (the engine, transactions, the clock) is
 :mod:`~instrument.store.plumbing`.
 
@@ -48,6 +49,7 @@ from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
 from instrument.store.panel_members import PanelMembers
+from instrument.store.panel_withdrawal import PanelWithdrawals
 from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
 from instrument.store.staff import StaffAccounts
@@ -85,6 +87,7 @@ class Store(
     CaseScreenReads,
     LiveCallReads,
     PanelMembers,
+    PanelWithdrawals,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

@@ -29,7 +29,7 @@ from instrument.store.schema import (
     questionnaire_versions,
 )
 
-__all__ = ["Withdrawals"]
+__all__ = ["Withdrawals", "withdraw_in"]
 
 
 def _empty_preload(connection: sa.Connection, case_id: str, now: dt.datetime) -> int:
@@ -121,69 +121,81 @@ class Withdrawals(Interviews):
     ) -> WithdrawalReport:
         now = utc(now)
         with self._transaction(write=True) as connection:
-            ids = tuple(
-                connection.scalars(
-                    sa.select(interviews.c.id)
-                    .where(which)
-                    .order_by(interviews.c.id)
-                    .with_for_update()
-                )
-            )
-            events_deleted = personal_deleted = 0
-            if ids:
-                events_deleted = connection.execute(
-                    answer_events.delete().where(answer_events.c.interview_id.in_(ids))
-                ).rowcount
-                connection.execute(
-                    idempotency_keys.delete().where(idempotency_keys.c.interview_id.in_(ids))
-                )
-                personal_deleted = connection.execute(
-                    personal_answers.delete().where(personal_answers.c.interview_id.in_(ids))
-                ).rowcount
-                connection.execute(
-                    interviews.update()
-                    .where(interviews.c.id.in_(ids))
-                    .values(
-                        state={},
-                        export_row=None,
-                        status="withdrawn",
-                        revision=interviews.c.revision + 1,
-                        updated_at=now,
-                        finished_at=sa.func.coalesce(interviews.c.finished_at, now),
-                    )
-                )
-            contacts_deleted = preload_values_deleted = 0
-            fieldwork: dict[str, int] = {}
-            if case_id is not None and whole_case:
-                contacts_deleted = connection.execute(
-                    contacts.delete().where(contacts.c.case_id == case_id)
-                ).rowcount
-                preload_values_deleted = _empty_preload(connection, case_id, now)
-                fieldwork = forget_fieldwork(connection, case_id)
-            token_match = []
-            if case_id is not None and whole_case:
-                token_match.append(access_tokens.c.case_id == case_id)
-            if ids:
-                token_match.append(access_tokens.c.interview_id.in_(ids))
-            tokens_revoked = 0
-            if token_match:
-                tokens_revoked = connection.execute(
-                    access_tokens.update()
-                    .where(
-                        sa.or_(*token_match),
-                        sa.or_(
-                            access_tokens.c.expires_at.is_(None), access_tokens.c.expires_at > now
-                        ),
-                    )
-                    .values(expires_at=now)
-                ).rowcount
-        return WithdrawalReport(
-            case_id=case_id,
-            interview_ids=ids,
-            events_deleted=events_deleted,
-            contacts_deleted=contacts_deleted,
-            tokens_revoked=tokens_revoked,
-            preload_values_deleted=preload_values_deleted,
-            personal_answers_deleted=personal_deleted,
-            **fieldwork,
+            return withdraw_in(connection, which, case_id=case_id, now=now, whole_case=whole_case)
+
+
+def withdraw_in(
+    connection: sa.Connection,
+    which: sa.ColumnElement[bool],
+    *,
+    case_id: str | None,
+    now: dt.datetime,
+    whole_case: bool = True,
+) -> WithdrawalReport:
+    """What :meth:`Withdrawals.withdraw` does, inside the caller's transaction.
+
+    For a withdrawal that is part of a larger change which must stand or fall
+    with it (a panel member's "delete my answers too": every case of the
+    member and the member's own record in one transaction).
+    """
+    ids = tuple(
+        connection.scalars(
+            sa.select(interviews.c.id).where(which).order_by(interviews.c.id).with_for_update()
         )
+    )
+    events_deleted = personal_deleted = 0
+    if ids:
+        events_deleted = connection.execute(
+            answer_events.delete().where(answer_events.c.interview_id.in_(ids))
+        ).rowcount
+        connection.execute(
+            idempotency_keys.delete().where(idempotency_keys.c.interview_id.in_(ids))
+        )
+        personal_deleted = connection.execute(
+            personal_answers.delete().where(personal_answers.c.interview_id.in_(ids))
+        ).rowcount
+        connection.execute(
+            interviews.update()
+            .where(interviews.c.id.in_(ids))
+            .values(
+                state={},
+                export_row=None,
+                status="withdrawn",
+                revision=interviews.c.revision + 1,
+                updated_at=now,
+                finished_at=sa.func.coalesce(interviews.c.finished_at, now),
+            )
+        )
+    contacts_deleted = preload_values_deleted = 0
+    fieldwork: dict[str, int] = {}
+    if case_id is not None and whole_case:
+        contacts_deleted = connection.execute(
+            contacts.delete().where(contacts.c.case_id == case_id)
+        ).rowcount
+        preload_values_deleted = _empty_preload(connection, case_id, now)
+        fieldwork = forget_fieldwork(connection, case_id)
+    token_match = []
+    if case_id is not None and whole_case:
+        token_match.append(access_tokens.c.case_id == case_id)
+    if ids:
+        token_match.append(access_tokens.c.interview_id.in_(ids))
+    tokens_revoked = 0
+    if token_match:
+        tokens_revoked = connection.execute(
+            access_tokens.update()
+            .where(
+                sa.or_(*token_match),
+                sa.or_(access_tokens.c.expires_at.is_(None), access_tokens.c.expires_at > now),
+            )
+            .values(expires_at=now)
+        ).rowcount
+    return WithdrawalReport(
+        case_id=case_id,
+        interview_ids=ids,
+        events_deleted=events_deleted,
+        contacts_deleted=contacts_deleted,
+        tokens_revoked=tokens_revoked,
+        preload_values_deleted=preload_values_deleted,
+        personal_answers_deleted=personal_deleted,
+        **fieldwork,
+    )
