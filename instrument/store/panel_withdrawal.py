@@ -216,16 +216,10 @@ class PanelWithdrawals(StoreBase):
                 "cases_withdrawn": list(result.cases_withdrawn),
                 "answer_events_deleted": result.answer_events_deleted,
             }
-            connection.execute(
-                member_history.insert().values(
-                    member_id=member.id,
-                    at=now,
-                    actor=actor,
-                    action=HISTORY_WITHDRAWAL,
-                    before={"status": member.status},
-                    after=evidence,
-                )
-            )
+            _history(
+                connection, member.id, now, actor, HISTORY_WITHDRAWAL,
+                before={"status": member.status}, after=evidence,
+            )  # fmt: skip
             if by_staff:
                 log_staff_action(
                     connection,
@@ -280,16 +274,10 @@ class PanelWithdrawals(StoreBase):
                 ).rowcount
                 for case_id in _cases_of(connection, member.id):
                     _forget_case_contacts(connection, case_id)
-                connection.execute(
-                    member_history.insert().values(
-                        member_id=member.id,
-                        at=now,
-                        actor=actor,
-                        action=HISTORY_PURGE,
-                        before=None,
-                        after={"contacts_deleted": count, "older_than_days": older_than.days},
-                    )
-                )
+                _history(
+                    connection, member.id, now, actor, HISTORY_PURGE,
+                    after={"contacts_deleted": count, "older_than_days": older_than.days},
+                )  # fmt: skip
                 purged += 1
                 deleted += count
             log_staff_action(
@@ -313,38 +301,45 @@ class PanelWithdrawals(StoreBase):
         stays withdrawn. Each number lifted gets a history entry.
         """
         now = utc(now)
+        stopped = sa.and_(
+            member_contacts.c.lookup_hash == lookup_hash,
+            member_contacts.c.kind == "phone",
+            member_contacts.c.opted_out_at.is_not(None),
+        )
         with self._transaction(write=True) as connection:
             rows = connection.execute(
-                sa.select(member_contacts)
-                .where(
-                    member_contacts.c.lookup_hash == lookup_hash,
-                    member_contacts.c.kind == "phone",
-                    member_contacts.c.opted_out_at.is_not(None),
-                )
-                .order_by(member_contacts.c.member_id, member_contacts.c.rank)
-                .with_for_update()
+                sa.select(member_contacts).where(stopped).with_for_update()
             ).all()
-            for row in rows:
+            if rows:
                 connection.execute(
                     member_contacts.update()
-                    .where(
-                        member_contacts.c.member_id == row.member_id,
-                        member_contacts.c.kind == row.kind,
-                        member_contacts.c.rank == row.rank,
-                    )
+                    .where(stopped)
                     .values(opted_out_at=None, updated_at=now)
                 )
-                connection.execute(
-                    member_history.insert().values(
-                        member_id=row.member_id,
-                        at=now,
-                        actor=actor,
-                        action=HISTORY_SMS_START,
-                        before={"opted_out_at": row.opted_out_at.isoformat()},
-                        after={"contact": fingerprint(row)},
-                    )
-                )
+            for row in sorted(rows, key=lambda r: (r.member_id, r.rank)):
+                _history(
+                    connection, row.member_id, now, actor, HISTORY_SMS_START,
+                    before={"opted_out_at": row.opted_out_at.isoformat()},
+                    after={"contact": fingerprint(row)},
+                )  # fmt: skip
         return tuple(sorted({row.member_id for row in rows}))
+
+
+def _history(
+    connection: sa.Connection,
+    member_id: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any],
+) -> None:
+    connection.execute(
+        member_history.insert().values(
+            member_id=member_id, at=at, actor=actor, action=action, before=before, after=after
+        )
+    )
 
 
 def _cases_of(connection: sa.Connection, member_id: int) -> list[str]:
