@@ -27,6 +27,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "staff": "instrument.commands.staff:staff",
     "panel": "instrument.commands.panel:panel",
     "audit": "instrument.commands.audit:audit",
+    "wave": "instrument.commands.wave:wave",
 }
 
 

@@ -20,6 +20,8 @@ from instrument.store.fieldwork_records import (
     StaleHold,
 )
 from instrument.store.panel_members import MemberImportRefused, MemberRecord
+from instrument.store.panel_waves import WaveAlreadyOpened, WaveRecord, WaveStatus
+from instrument.store.panel_work import ClaimedMember
 from instrument.store.records import (
     AccessToken,
     AnswerEvent,
@@ -69,6 +71,7 @@ __all__ = [
     "PhoneNumber",
     "StaleHold",
     "CaseBelongsElsewhere",
+    "ClaimedMember",
     "CaseRecord",
     "CaseWithdrawn",
     "Contact",
@@ -93,6 +96,9 @@ __all__ = [
     "StaleRevision",
     "Store",
     "StoreError",
+    "WaveAlreadyOpened",
+    "WaveRecord",
+    "WaveStatus",
     "WithdrawalReport",
     "open_store",
     "resolve_url",

@@ -15,7 +15,9 @@ withdrawal (:mod:`~instrument.store.withdrawal`), and telephone fieldwork
 (``instrument.store.fieldwork_*``: numbers, queue, calls, outcomes, audit), and
 panel members with their encrypted contact details and consents
 (:mod:`~instrument.store.panel_members`) and their withdrawal
-(:mod:`~instrument.store.panel_withdrawal`).
+(:mod:`~instrument.store.panel_withdrawal`), and panel waves with the fieldwork worker's
+claims and message records (:mod:`~instrument.store.panel_waves`,
+:mod:`~instrument.store.panel_work`).
 What they share (the engine, transactions, the clock) is
 :mod:`~instrument.store.plumbing`.
 
@@ -49,7 +51,9 @@ from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
 from instrument.store.panel_members import PanelMembers
+from instrument.store.panel_waves import PanelWaves
 from instrument.store.panel_withdrawal import PanelWithdrawals
+from instrument.store.panel_work import PanelWork
 from instrument.store.personal import PersonalAnswers
 from instrument.store.saves import InterviewSaves
 from instrument.store.staff import StaffAccounts
@@ -88,6 +92,8 @@ class Store(
     LiveCallReads,
     PanelMembers,
     PanelWithdrawals,
+    PanelWaves,
+    PanelWork,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

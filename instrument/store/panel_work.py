@@ -1,0 +1,583 @@
+"""The fieldwork worker's side of the store: claiming due members, recording what it does.
+
+Three rules make "never send a message twice" hold below the worker's code:
+
+- **Claims are short.** :meth:`PanelWork.claim_due_members` marks a batch of
+  due ``wave_members`` rows as the worker's until a lease ends, in one short
+  transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two workers take
+  different rows without waiting for each other; ``BEGIN IMMEDIATE`` on SQLite,
+  where writers take turns). No transaction is held open while a channel sends.
+- **A message is recorded before it is sent.** :meth:`PanelWork.record_message`
+  inserts the message in state ``sending`` under its unique idempotency key and
+  commits; only the worker whose insert went in sends it. A second worker, or
+  the same one after a restart, finds the key taken and sends nothing.
+- **The member is checked again under that insert.** The same transaction reads
+  the member's status, the wave row's stop and close marks, the case's
+  withdrawal and its interview: a member who finished, opted out or withdrew a
+  moment ago is sent nothing.
+
+A crash between the insert and the send leaves ``sending``: nothing sends it
+again on its own (a person looks, see ``instrument wave status``). A message
+that failed for a reason that may pass (a server down) is tried again later,
+by turning its row back to ``sending`` with a compare-and-set, so again only
+one worker does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from instrument.store.fieldwork_records import dialect_insert
+from instrument.store.nul import refuse_nul, refuse_nul_in_json
+from instrument.store.panel_members import StoredContact
+from instrument.store.plumbing import StoreBase, utc
+from instrument.store.schema import (
+    access_tokens,
+    case_queue,
+    cases,
+    interviews,
+    member_contacts,
+    members,
+    panel_messages,
+    wave_members,
+    waves,
+)
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "ClaimedMember",
+    "MessageRow",
+    "PanelWork",
+]
+
+CHUNK: Final = 500
+
+MAX_ATTEMPTS: Final = 3
+"""A message that failed for a passing reason is tried this many times in all."""
+
+FINISHED: Final = ("complete", "screened_out")
+"""Interview statuses that end a member's contacts (an abandoned interview may be resumed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A message or action already recorded for a member (what the plan counts as done)."""
+
+    id: int
+    kind: str
+    step: str
+    channel: str | None
+    state: str
+    attempts: int
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMember:
+    """Everything the worker needs of one member it has claimed, read in a few batched queries."""
+
+    wave_id: int
+    member_id: int
+    case_id: str
+    pseudonym: str
+    member_status: str
+    language: str | None
+    preload: Mapping[str, Any]
+    case_withdrawn: bool
+    stopped_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    moved_to_phone_at: dt.datetime | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    finished_status: str | None
+    """``complete`` or ``screened_out`` once an interview of the case has ended so."""
+    contacts: tuple[StoredContact, ...]
+    messages: tuple[MessageRow, ...]
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+class PanelWork(StoreBase):
+    """Claims, message records and actions of the fieldwork worker."""
+
+    def claim_due_members(
+        self, worker: str, *, now: dt.datetime, limit: int, lease: dt.timedelta
+    ) -> list[ClaimedMember]:
+        """Claim up to ``limit`` members whose ``next_due`` has come, in open waves; read them.
+
+        A member another worker holds (its lease not yet over) is skipped; a
+        lapsed lease (a worker that died) is taken over.
+        """
+        now = utc(now)
+        refuse_nul("worker", worker)
+        wm = wave_members
+        due = (
+            sa.select(wm.c.wave_id, wm.c.member_id)
+            .join(waves, waves.c.id == wm.c.wave_id)
+            .where(
+                wm.c.next_due <= now,
+                waves.c.closed_at.is_(None),
+                sa.or_(wm.c.claimed_until.is_(None), wm.c.claimed_until <= now),
+            )
+            .order_by(wm.c.next_due)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=wm)
+        )
+        claim = (
+            wm.update()
+            .where(wm.c.wave_id == sa.bindparam("w"), wm.c.member_id == sa.bindparam("m"))
+            .values(claimed_by=worker, claimed_until=now + lease)
+        )
+        with self._transaction(write=True) as connection:
+            keys = [(row.wave_id, row.member_id) for row in connection.execute(due)]
+            if keys:
+                connection.execute(claim, [{"w": w, "m": m} for w, m in keys])
+        return self.read_wave_members(keys) if keys else []
+
+    def read_wave_members(self, keys: Sequence[tuple[int, int]]) -> list[ClaimedMember]:
+        """The members of ``keys`` ((wave id, member id)) as the worker sees them, read afresh."""
+        wm = wave_members
+        found: list[ClaimedMember] = []
+        with self._transaction() as connection:
+            for chunk in _chunks(list(keys)):
+                member_ids = sorted({m for _, m in chunk})
+                rows = connection.execute(
+                    sa.select(
+                        wm,
+                        members.c.pseudonym,
+                        members.c.status.label("member_status"),
+                        members.c.language,
+                        cases.c.preload,
+                        cases.c.withdrawn_at,
+                    )
+                    .join(members, members.c.id == wm.c.member_id)
+                    .join(cases, cases.c.id == wm.c.case_id)
+                    .where(sa.tuple_(wm.c.wave_id, wm.c.member_id).in_(list(chunk)))
+                ).all()
+                case_ids = [row.case_id for row in rows]
+                progress = _interview_progress(connection, case_ids)
+                contacts: dict[int, list[StoredContact]] = {}
+                for c in connection.execute(
+                    sa.select(member_contacts)
+                    .where(member_contacts.c.member_id.in_(member_ids))
+                    .order_by(
+                        member_contacts.c.member_id, member_contacts.c.kind, member_contacts.c.rank
+                    )
+                ):
+                    contacts.setdefault(c.member_id, []).append(
+                        StoredContact(**{n: getattr(c, n) for n in StoredContact.__slots__})
+                    )
+                done: dict[tuple[int, int], list[MessageRow]] = {}
+                for m in connection.execute(
+                    sa.select(panel_messages)
+                    .where(
+                        sa.tuple_(panel_messages.c.wave_id, panel_messages.c.member_id).in_(
+                            list(chunk)
+                        )
+                    )
+                    .order_by(panel_messages.c.id)
+                ):
+                    done.setdefault((m.wave_id, m.member_id), []).append(
+                        MessageRow(**{n: getattr(m, n) for n in MessageRow.__slots__})
+                    )
+                for row in rows:
+                    started, finished, status = progress.get(row.case_id, (None, None, None))
+                    found.append(
+                        ClaimedMember(
+                            wave_id=row.wave_id,
+                            member_id=row.member_id,
+                            case_id=row.case_id,
+                            pseudonym=row.pseudonym,
+                            member_status=row.member_status,
+                            language=row.language,
+                            preload=dict(row.preload),
+                            case_withdrawn=row.withdrawn_at is not None,
+                            stopped_at=row.stopped_at,
+                            closed_at=row.closed_at,
+                            moved_to_phone_at=row.moved_to_phone_at,
+                            started_at=started,
+                            finished_at=finished,
+                            finished_status=status,
+                            contacts=tuple(contacts.get(row.member_id, ())),
+                            messages=tuple(done.get((row.wave_id, row.member_id), ())),
+                        )
+                    )
+        return found
+
+    # ------------------------------------------------------------------ messages
+
+    def record_message(
+        self,
+        worker: str,
+        member: ClaimedMember,
+        *,
+        kind: str,
+        step: str,
+        channel: str,
+        template: str | None,
+        language: str | None,
+        contact_kind: str,
+        contact_rank: int,
+        key: str,
+        now: dt.datetime,
+    ) -> int | str:
+        """Record a message as ``sending`` and commit: its id, the worker's licence to send it.
+
+        A string instead says why it must not be sent: the member stopped
+        (finished, opted out, withdrew, the case was closed), the claim was lost
+        to another worker, or the key is taken (recorded before: sent, being
+        sent, or failed for good). A message that failed for a passing reason
+        with tries left is turned back to ``sending`` here, and its id returned.
+        """
+        now = utc(now)
+        for what, text in (("step", step), ("channel", channel), ("key", key)):
+            refuse_nul(what, text)
+        values = {
+            "wave_id": member.wave_id,
+            "member_id": member.member_id,
+            "case_id": member.case_id,
+            "kind": kind,
+            "step": step,
+            "channel": channel,
+            "template": template,
+            "language": language,
+            "contact_kind": contact_kind,
+            "contact_rank": contact_rank,
+            "idempotency_key": key,
+            "state": "sending",
+            "attempts": 1,
+            "provider_id": None,
+            "error": None,
+            "detail": None,
+            "claimed_by": worker,
+            "created_at": now,
+            "sent_at": None,
+            "updated_at": now,
+        }
+        insert = (
+            dialect_insert(self.dialect, panel_messages)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[panel_messages.c.idempotency_key])
+            .returning(panel_messages.c.id)
+        )
+        with self._transaction(write=True) as connection:
+            refused = _why_stop(connection, worker, member, now)
+            if refused is not None:
+                return refused
+            new_id = connection.execute(insert).scalar_one_or_none()
+            if new_id is not None:
+                return int(new_id)
+            retried = connection.execute(
+                panel_messages.update()
+                .where(
+                    panel_messages.c.idempotency_key == key,
+                    panel_messages.c.state == "failed",
+                    panel_messages.c.attempts < MAX_ATTEMPTS,
+                )
+                .values(
+                    state="sending",
+                    attempts=panel_messages.c.attempts + 1,
+                    claimed_by=worker,
+                    updated_at=now,
+                )
+                .returning(panel_messages.c.id)
+            ).scalar_one_or_none()
+        return int(retried) if retried is not None else "recorded before"
+
+    def finish_message(
+        self,
+        message_id: int,
+        state: str,
+        *,
+        now: dt.datetime,
+        provider_id: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set a message's state from its channel's receipt (``sent``, ``queued``, ``failed``, ...)."""
+        now = utc(now)
+        refuse_nul("error", error)
+        refuse_nul("provider id", provider_id)
+        sent = now if state in ("sent", "queued", "delivered") else None
+        with self._transaction(write=True) as connection:
+            connection.execute(
+                panel_messages.update()
+                .where(panel_messages.c.id == message_id)
+                .values(
+                    state=state,
+                    provider_id=provider_id,
+                    error=None if error is None else error[:2000],
+                    sent_at=sa.func.coalesce(panel_messages.c.sent_at, sent),
+                    updated_at=now,
+                )
+            )
+
+    def set_message_state(
+        self, key: str, state: str, *, now: dt.datetime, error: str | None = None
+    ) -> bool:
+        """A delivery report's news of a message, found by its idempotency key (``delivered``, ``bounced``).
+
+        Only moves forward: a message still ``sending`` (its receipt not yet
+        written) or already ``sent``/``queued`` may become ``delivered``,
+        ``bounced`` or ``failed``. False when there is no such message.
+        """
+        now = utc(now)
+        with self._transaction(write=True) as connection:
+            changed = connection.execute(
+                panel_messages.update()
+                .where(
+                    panel_messages.c.idempotency_key == key,
+                    panel_messages.c.state.in_(("sending", "queued", "sent", "delivered")),
+                )
+                .values(state=state, error=error, updated_at=now)
+            ).rowcount
+        return bool(changed)
+
+    def recent_messages(self, wave_id: int, channel: str, since: dt.datetime) -> int:
+        """How many messages the wave recorded on ``channel`` after ``since`` (rate limits)."""
+        statement = sa.select(sa.func.count()).where(
+            panel_messages.c.wave_id == wave_id,
+            panel_messages.c.channel == channel,
+            panel_messages.c.created_at > utc(since),
+        )
+        with self._transaction() as connection:
+            return int(connection.execute(statement).scalar_one())
+
+    # ------------------------------------------------------------------ actions
+
+    def record_action(
+        self,
+        worker: str,
+        member: ClaimedMember,
+        *,
+        kind: str,
+        step: str,
+        key: str,
+        now: dt.datetime,
+        detail: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record an action that sends nothing (``done``) and what it changes; False if done before.
+
+        ``close`` closes the member's case in the wave (its link expires, it
+        leaves the call queue unless an interviewer holds it); ``move_to_phone``
+        dates the move (the caller has put the case in the queue first).
+        """
+        now = utc(now)
+        if detail is not None:
+            refuse_nul_in_json("detail", dict(detail))
+        insert = (
+            dialect_insert(self.dialect, panel_messages)
+            .values(
+                wave_id=member.wave_id,
+                member_id=member.member_id,
+                case_id=member.case_id,
+                kind=kind,
+                step=step,
+                channel=None,
+                template=None,
+                language=None,
+                contact_kind=None,
+                contact_rank=None,
+                idempotency_key=key,
+                state="done",
+                attempts=1,
+                provider_id=None,
+                error=None,
+                detail=None if detail is None else dict(detail),
+                claimed_by=worker,
+                created_at=now,
+                sent_at=None,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[panel_messages.c.idempotency_key])
+            .returning(panel_messages.c.id)
+        )
+        wm = wave_members
+        this = sa.and_(wm.c.wave_id == member.wave_id, wm.c.member_id == member.member_id)
+        with self._transaction(write=True) as connection:
+            if connection.execute(insert).scalar_one_or_none() is None:
+                return False
+            if kind == "close":
+                connection.execute(
+                    wm.update().where(this).values(closed_at=now, next_due=None, updated_at=now)
+                )
+                connection.execute(
+                    access_tokens.update()
+                    .where(
+                        access_tokens.c.case_id == member.case_id,
+                        sa.or_(
+                            access_tokens.c.expires_at.is_(None), access_tokens.c.expires_at > now
+                        ),
+                    )
+                    .values(expires_at=now)
+                )
+                connection.execute(
+                    case_queue.update()
+                    .where(
+                        case_queue.c.case_id == member.case_id,
+                        case_queue.c.final.is_(False),
+                        case_queue.c.held_by.is_(None),
+                    )
+                    .values(final=True, updated_at=now)
+                )
+            elif kind == "move_to_phone":
+                connection.execute(
+                    wm.update().where(this).values(moved_to_phone_at=now, updated_at=now)
+                )
+        return True
+
+    def release_members(
+        self,
+        worker: str,
+        members_due: Sequence[tuple[ClaimedMember, dt.datetime | None]],
+        *,
+        now: dt.datetime,
+    ) -> None:
+        """Hand claimed members back, each with when something is next due (None: never).
+
+        One statement for all of them; a member whose claim another worker took
+        over meanwhile is left to that worker.
+        """
+        now = utc(now)
+        wm = wave_members
+        statement = (
+            wm.update()
+            .where(
+                wm.c.wave_id == sa.bindparam("w"),
+                wm.c.member_id == sa.bindparam("m"),
+                wm.c.claimed_by == worker,
+            )
+            .values(
+                next_due=sa.bindparam("due", type_=wm.c.next_due.type),
+                claimed_by=None,
+                claimed_until=None,
+                started_at=sa.func.coalesce(
+                    wm.c.started_at, sa.bindparam("started", type_=wm.c.started_at.type)
+                ),
+                finished_at=sa.func.coalesce(
+                    wm.c.finished_at, sa.bindparam("finished", type_=wm.c.finished_at.type)
+                ),
+                updated_at=now,
+            )
+        )
+        rows = [
+            {
+                "w": member.wave_id,
+                "m": member.member_id,
+                "due": None if due is None else utc(due),
+                "started": member.started_at,
+                "finished": member.finished_at,
+            }
+            for member, due in members_due
+        ]
+        if not rows:
+            return
+        with self._transaction(write=True) as connection:
+            for chunk in _chunks(rows):
+                connection.execute(statement, list(chunk))
+
+    def panel_stop_reason(
+        self, worker: str, member: ClaimedMember, *, now: dt.datetime
+    ) -> str | None:
+        """Why nothing may be done for the member now (as :meth:`record_message` checks), or None."""
+        with self._transaction() as connection:
+            return _why_stop(connection, worker, member, utc(now))
+
+    def stop_wave_member(self, case_id: str, *, now: dt.datetime) -> bool:
+        """Stop all contact for this wave's case (the member's stop link): at once, for every worker."""
+        now = utc(now)
+        with self._transaction(write=True) as connection:
+            changed = connection.execute(
+                wave_members.update()
+                .where(wave_members.c.case_id == case_id, wave_members.c.stopped_at.is_(None))
+                .values(stopped_at=now, updated_at=now)
+            ).rowcount
+        return bool(changed)
+
+    def wave_messages(self, wave_id: int) -> list[dict[str, Any]]:
+        """Every message and action of a wave, oldest first (tests, the dashboard's lists)."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                sa.select(panel_messages)
+                .where(panel_messages.c.wave_id == wave_id)
+                .order_by(panel_messages.c.id)
+            ).all()
+        return [dict(row._mapping) for row in rows]
+
+
+def _interview_progress(
+    connection: sa.Connection, case_ids: Sequence[str]
+) -> dict[str, tuple[dt.datetime | None, dt.datetime | None, str | None]]:
+    """Per case: when its first interview started, and when and how one finished (if it did)."""
+    if not case_ids:
+        return {}
+    finished_at = sa.func.min(interviews.c.finished_at).filter(interviews.c.status.in_(FINISHED))
+    complete = sa.func.count().filter(interviews.c.status == "complete")
+    screened = sa.func.count().filter(interviews.c.status == "screened_out")
+    rows = connection.execute(
+        sa.select(
+            interviews.c.case_id,
+            sa.func.min(interviews.c.started_at),
+            finished_at,
+            complete,
+            screened,
+        )
+        .where(interviews.c.case_id.in_(list(case_ids)), interviews.c.is_test.is_(False))
+        .group_by(interviews.c.case_id)
+    ).all()
+    found: dict[str, tuple[dt.datetime | None, dt.datetime | None, str | None]] = {}
+    for case_id, started, finished, n_complete, n_screened in rows:
+        status = "complete" if n_complete else "screened_out" if n_screened else None
+        if status is not None and finished is None:
+            finished = started
+        found[case_id] = (started, finished if status else None, status)
+    return found
+
+
+def _why_stop(
+    connection: sa.Connection, worker: str, member: ClaimedMember, now: dt.datetime
+) -> str | None:
+    """Why nothing may be sent to the member now, read inside the recording transaction."""
+    wm = wave_members
+    row = connection.execute(
+        sa.select(
+            wm.c.claimed_by,
+            wm.c.claimed_until,
+            wm.c.stopped_at,
+            wm.c.closed_at,
+            members.c.status,
+            cases.c.withdrawn_at,
+        )
+        .join(members, members.c.id == wm.c.member_id)
+        .join(cases, cases.c.id == wm.c.case_id)
+        .where(wm.c.wave_id == member.wave_id, wm.c.member_id == member.member_id)
+    ).one()
+    if row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
+        return "claim lost"
+    if row.status != "active":
+        return f"member {row.status}"
+    if row.withdrawn_at is not None:
+        return "case withdrawn"
+    if row.stopped_at is not None:
+        return "contact stopped"
+    if row.closed_at is not None:
+        return "case closed"
+    ended = connection.execute(
+        sa.select(sa.func.count()).where(
+            interviews.c.case_id == member.case_id,
+            interviews.c.status.in_((*FINISHED, "withdrawn")),
+            interviews.c.is_test.is_(False),
+        )
+    ).scalar_one()
+    if ended:
+        return "finished"
+    return None
