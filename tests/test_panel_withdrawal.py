@@ -9,11 +9,13 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner, Result
 
+from instrument.cli import cli
 from instrument.dataset.builder import build_dataset
 from instrument.loader import load_questionnaire_text
 from instrument.panel.members import lookup_form
-from instrument.store import Store
+from instrument.store import Store, open_store
 from instrument.store.schema import member_contacts, staff_audit, wave_members
 from tests.panel_withdrawal_helpers import (
     PANEL,
@@ -265,3 +267,65 @@ def test_sms_stop_then_start_lifts_only_the_sms_stop(store: Store) -> None:
     )
     assert [e.action for e in store.member_history(ann)][-2:] == ["opted_out", "sms_start"]
     assert all(c.opted_out_at is None for c in store.member_contacts(ann))
+
+
+# ---------------------------------------------------------------- the staff's commands
+
+
+def _run(args: list[str], database_url: str) -> Result:
+    env = {"INSTRUMENT_ACTOR": "rita"}
+    return CliRunner().invoke(
+        cli, [*args, "--database", database_url], env=env, catch_exceptions=False
+    )
+
+
+def test_panel_withdraw_and_purge_commands(database_url: str) -> None:
+    with open_store(database_url) as store:
+        panel = set_up_panel(store, panel_keys())
+    ann = panel.member_ids["R001"]
+
+    missing = _run(["panel", "withdraw", "R001", "--panel", PANEL], database_url)
+    assert (
+        missing.exit_code == 2
+        and "--stop-contact, --delete-contacts or --delete-all" in missing.output
+    )
+    nobody = _run(["panel", "withdraw", "R999", "--panel", PANEL, "--stop-contact"], database_url)
+    assert nobody.exit_code == 1 and "has no member 'R999'" in nobody.output
+
+    done = _run(
+        ["panel", "withdraw", "R001", "--panel", PANEL, "--delete-contacts", "--reason", "rang us"],
+        database_url,
+    )
+    assert done.exit_code == 0, done.output
+    assert "contact stopped and contact details deleted" in done.output
+    assert (
+        "1 wave case(s) stopped, 1 taken out of the phone queue, 4 contact detail(s) deleted"
+        in done.output
+    )
+    again = _run(["panel", "withdraw", "R001", "--panel", PANEL, "--stop-contact"], database_url)
+    assert (
+        again.exit_code == 0
+        and "already done on" in again.output
+        and "nothing changed" in again.output
+    )
+
+    with open_store(database_url) as store:
+        assert store.member_contacts(ann) == ()
+        (entry,) = [e for e in store.staff_audit_page().entries if e.action == "withdraw_member"]
+        assert (entry.actor, entry.detail["reason"], entry.detail["via"]) == (
+            "cli:rita",
+            "rang us",
+            "cli",
+        )  # type: ignore[index]
+        store.withdraw_member(
+            panel.member_ids["R002"], "stop_contact", actor="member:link", by_staff=False,
+            via="link", now=dt.datetime.now(dt.UTC) - dt.timedelta(days=40),
+        )  # fmt: skip
+    purged = _run(["panel", "purge", "--panel", PANEL, "--older-than", "30"], database_url)
+    assert purged.exit_code == 0, purged.output
+    assert purged.output.strip() == (
+        f"panel {PANEL}: contact details of 1 member(s) withdrawn more than 30 day(s) ago "
+        "deleted (4 detail(s))"
+    )
+    unknown = _run(["panel", "purge", "--panel", "nopanel", "--older-than", "30"], database_url)
+    assert unknown.exit_code == 1 and "there is no panel 'nopanel'" in unknown.output

@@ -298,3 +298,10 @@ def rotate_key(database: str | None) -> None:
         f"{count} value(s) encrypted again with the newest key of {sealer.keys.source}; "
         "older keys can now be dropped"
     )
+
+
+# A member's withdrawal and the retention purge live in their own module (docs/withdrawal.md).
+from instrument.commands.panel_withdraw import purge, withdraw  # noqa: E402
+
+panel.add_command(withdraw)
+panel.add_command(purge)
