@@ -132,9 +132,10 @@ def _lookups_in_templates() -> Iterator[tuple[str, str, str]]:
     for folder in TEMPLATES:
         for path in folder.rglob("*.html"):
             text = path.read_text(encoding="utf-8")
-            for match in re.finditer(r"\b(t|say)\(\s*['\"]([^'\"]+)['\"]", text):
+            for match in re.finditer(r"\b(t|say|words)\(\s*['\"]([^'\"]+)['\"]", text):
                 line = text.count("\n", 0, match.start()) + 1
-                domain = "web" if match.group(1) == "t" else "server"  # say(): the host's words
+                # say(): the host's words; words(): the panel's pages for members
+                domain = {"t": "web", "say": "server", "words": "panel"}[match.group(1)]
                 yield f"{path.relative_to(ROOT)}:{line}", domain, re.escape(match.group(2))
 
 

@@ -51,11 +51,13 @@ __all__ = [
 ]
 
 DEFAULT_LANGUAGE = "en"
-STAFF_DOMAINS = frozenset({"phone"})
+STAFF_DOMAINS = frozenset({"phone", "panel"})
 """Domains of the staff's own screens (the interviewer's console around the script, the
 supervisor's pages): shown in the staff member's language, which is not one a questionnaire
 chooses, so a questionnaire's languages are never checked for them (the script itself is the
-questionnaire's texts and the ``engine`` domain, which are)."""
+questionnaire's texts and the ``engine`` domain, which are). ``panel`` (a panel member's stop
+link page) is left out for the same reason: it belongs to no questionnaire and is shown in
+the member's language from our own catalogue."""
 LOCALES = Path(__file__).resolve().parent / "locales"
 """The shipped catalogue: ``messages.pot`` (English) and one ``.po`` file per translation."""
 TEMPLATE = LOCALES / "messages.pot"

@@ -50,6 +50,7 @@ from instrument_web import browser
 from instrument_web.devices import device_class
 from instrument_web.messages import words_for
 from instrument_web.pages import Pages, plain
+from instrument_web.panel_views import register_panel_views
 
 __all__ = ["create_blueprint"]
 
@@ -81,6 +82,7 @@ def create_blueprint(context: ModeContext) -> Blueprint:
     bp.add_url_rule("/<qid>/saved", "saved", views.saved, methods=["GET"])
     bp.add_url_rule("/<qid>/keepalive", "keepalive", views.keepalive, methods=["GET"])
     bp.add_url_rule("/t/<token>", "token", views.token, methods=["GET", "POST"])
+    register_panel_views(bp, context)  # /unsubscribe/<token>: a panel member's stop link
     bp.add_app_template_filter(plain, "plain")
     bp.record_once(lambda state: views.configure(state.app))
     return bp
