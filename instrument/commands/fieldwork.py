@@ -116,3 +116,78 @@ def calls(database: str | None, csv_path: Path, questionnaires: tuple[Path, ...]
     finally:
         queue.store.close()
     click.echo(f"{rows} call record(s) written to {csv_path}")
+
+
+# ---------------------------------------------------------------- panel waves: the worker
+
+PUBLIC_URL_ENV = "INSTRUMENT_PUBLIC_URL"
+"""The web address respondents reach the server at: personal and stop links start with it."""
+
+
+@fieldwork.command("run")
+@click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
+@click.option("--once", is_flag=True, help="One pass over what is due now, then exit.")
+@click.option(
+    "--base-url",
+    envvar=PUBLIC_URL_ENV,
+    required=True,
+    metavar="URL",
+    help=f"The public web address links in messages start with (default: ${PUBLIC_URL_ENV}).",
+)
+@click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 5000),
+              help="Members claimed per round.")  # fmt: skip
+@click.option("--idle", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds to wait when nothing is due.")  # fmt: skip
+def run(database: str | None, once: bool, base_url: str, batch: int, idle: float) -> None:
+    """The fieldwork worker: send what open waves' contact plans say is due (see docs/fieldwork-worker.md).
+
+    Several may run at once, on one machine or many: each claims different
+    members, and no message is ever sent twice. Needs the panel keys
+    (INSTRUMENT_PANEL_KEYS or INSTRUMENT_PANEL_KEY_FILE) and the channels'
+    settings (INSTRUMENT_SMTP_*, INSTRUMENT_TWILIO_*, ...).
+    """
+    import signal
+    import threading
+
+    from instrument.panel.crypto import PanelKeyError, PanelKeys
+    from instrument.panelwork.worker import worker_for
+    from instrument.plugin_types import ChannelSetupError
+    from instrument.questionnaires import facade_from_context
+    from instrument.store import open_store
+
+    try:
+        keys = PanelKeys.from_environment()
+    except PanelKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    channels = facade_from_context().contact_channels()
+    store = open_store(database)
+    stop = threading.Event()
+    try:
+        try:
+            worker = worker_for(
+                store,
+                channels,
+                keys,
+                clock=lambda: dt.datetime.now(dt.UTC),
+                base_url=base_url,
+                batch=batch,
+            )
+        except PanelKeyError as exc:
+            raise click.ClickException(str(exc)) from None
+        if once:
+            total = 0
+            while (report := worker.run_round()).claimed:
+                total += report.claimed
+                click.echo(f"round: {report}")
+            click.echo(f"nothing more is due now ({total} member(s) seen)")
+            return
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        click.echo(f"fieldwork worker {worker.name} running; Ctrl+C or SIGTERM stops it")
+        try:
+            worker.run(stop, idle=idle)
+        except KeyboardInterrupt:
+            click.echo("stopped")
+    except ChannelSetupError as exc:
+        raise click.ClickException(f"a channel cannot send: {exc}") from None
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ only in a database that is nobody's yet: a SQLite file (PostgreSQL only with
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -54,6 +54,13 @@ DEMO_STAFF = "demo"
     "(still only if it has no staff account but 'demo').",
 )
 @click.option("--debug", is_flag=True, help="Flask debug mode (never on a public address).")
+@click.option(
+    "--fieldwork/--no-fieldwork",
+    default=None,
+    help="Run the fieldwork worker of panel waves in this process (default: on with the "
+    "embedded SQLite database when panel keys are set, unless $INSTRUMENT_FIELDWORK_WORKER=0; "
+    "with PostgreSQL, run `instrument fieldwork run` instead).",
+)
 def serve(
     paths: tuple[str, ...],
     database: str | None,
@@ -63,6 +70,7 @@ def serve(
     demo: bool,
     demo_on_postgresql: bool,
     debug: bool,
+    fieldwork: bool | None,
 ) -> None:
     """Serve questionnaire file(s) PATH... to respondents on the web."""
     from instrument.diagnostics import QuestionnaireError
@@ -98,7 +106,13 @@ def serve(
                 )
     if demo:
         click.echo(f"Staff area: {base}/staff/  {_demo_login(served.store, demo_on_postgresql)}")
-    app.run(host=host, port=port, debug=debug, use_reloader=False)
+    said, stop_worker = _start_fieldwork(served, base, fieldwork)
+    click.echo(said)
+    try:
+        app.run(host=host, port=port, debug=debug, use_reloader=False)
+    finally:
+        if stop_worker is not None:
+            stop_worker.set()
 
 
 def _demo_login(store: Store, on_postgresql: bool) -> str:
@@ -136,3 +150,43 @@ def _why_no_demo_login(store: Store, on_postgresql: bool) -> str | None:
     if existing is not None and existing.disabled:
         return f"the account {DEMO_STAFF!r} was disabled, and stays so"
     return None
+
+
+def _start_fieldwork(served: Any, base: str, wanted: bool | None) -> tuple[str, Any]:
+    """Start the panel waves' fieldwork worker in a daemon thread where it belongs.
+
+    What to print, and the event that stops the worker (None: not started).
+
+    On by default only with SQLite (one machine: the web server is the only
+    process there is); with PostgreSQL the workers are processes of their own.
+    """
+    import os
+
+    from instrument.commands.fieldwork import PUBLIC_URL_ENV
+    from instrument.panel.crypto import PanelKeyError, PanelKeys
+    from instrument.panelwork.worker import start_in_thread, worker_for
+    from instrument.questionnaires import facade_from_context
+
+    if wanted is None:
+        wanted = (
+            served.store.dialect == "sqlite"
+            and os.environ.get("INSTRUMENT_FIELDWORK_WORKER", "1").strip() != "0"
+        )
+        if not os.environ.get("INSTRUMENT_PANEL_KEYS") and not os.environ.get(
+            "INSTRUMENT_PANEL_KEY_FILE"
+        ):
+            return "Fieldwork worker: off (no panel keys set: no panel waves here)", None
+    if not wanted:
+        return "Fieldwork worker: off (`instrument fieldwork run` carries out panel waves)", None
+    try:
+        worker = worker_for(
+            served.store,
+            facade_from_context().contact_channels(),
+            PanelKeys.from_environment(),
+            clock=served.now,
+            base_url=os.environ.get(PUBLIC_URL_ENV, "").strip() or base,
+        )
+    except PanelKeyError as exc:
+        raise click.ClickException(f"the fieldwork worker cannot start: {exc}") from None
+    stop = start_in_thread(worker)
+    return f"Fieldwork worker: running in this process ({worker.name})", stop

@@ -1,0 +1,564 @@
+"""The fieldwork worker: carries out what a wave's contact plan says is due, and nothing twice.
+
+Each round (:meth:`FieldworkWorker.run_round`):
+
+1. claims a batch of members whose ``next_due`` has come (the store's
+   :meth:`~instrument.store.panel_work.PanelWork.claim_due_members`: one
+   indexed query, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a lease so that a
+   dead worker's members are taken over);
+2. builds each member's :class:`~instrument.panel.contact_plan.MemberState` from
+   the rows (the interview says started and finished, the contact details say
+   which addresses are usable, the recorded messages are what is done) and asks
+   :func:`~instrument.panel.contact_plan.due_actions` what is due now;
+3. carries each action out: a message is recorded (``sending``) and committed
+   before its channel is called with the address decrypted in memory only, then
+   its state is set from the receipt; a move to the phone puts the case in the
+   call queue (the sample import's code) with the member's numbers; a close
+   closes; an incentive is recorded;
+4. reads the members again and stores when each is next due.
+
+The clock is passed in (tests walk a wave on a fake one). Rate limits are the
+wave file's, per channel, counted in the database over the last ``per``, so
+several workers share one limit (each may overshoot it by what it sends in one
+round before it sees the others'). See docs/fieldwork-worker.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from instrument.panel.contact_plan import Action, Address, Done, MemberState, due_actions, next_due
+from instrument.panel.crypto import ContactSealer, PanelKeys
+from instrument.panel.links import CaseLinks
+from instrument.panel.member_links import unsubscribe_path
+from instrument.panel.wave_file import load_wave_text
+from instrument.panel.waves import BUILTIN_CHANNELS, CHANNEL_ADDRESS, Wave
+from instrument.plugin_types import ChannelSetupError, ContactChannel, OutgoingMessage, Receipt
+from instrument.store import Store
+from instrument.store.case_import import ImportedCase
+from instrument.store.panel_waves import WaveRecord
+from instrument.store.panel_work import MAX_ATTEMPTS, ClaimedMember, MessageRow
+
+__all__ = [
+    "RETRY_AFTER",
+    "FieldworkWorker",
+    "RoundReport",
+    "WaveNotLoadable",
+    "message_key",
+    "start_in_thread",
+    "worker_for",
+    "worker_name",
+]
+
+_log = logging.getLogger(__name__)
+
+RETRY_AFTER: Final = dt.timedelta(minutes=15)
+"""How long a message that failed for a passing reason waits before its next try."""
+
+HELD_BACK: Final = dt.timedelta(minutes=1)
+"""When an action that is due but could not be done now is looked at again."""
+
+STOPPED: Final = frozenset({"withdrawn", "deceased"})
+"""Member statuses that end every contact at once (nothing more, not even a close)."""
+
+DONE_STATES: Final = frozenset(
+    {"sending", "queued", "sent", "delivered", "bounced", "unknown", "done"}
+)
+
+
+class WaveNotLoadable(RuntimeError):
+    """A stored wave file no longer reads (a channel it names is not installed)."""
+
+
+def worker_name() -> str:
+    """``host:pid:thread``: who claimed a member, in the rows and the logs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+@dataclass
+class RoundReport:
+    """What one round did."""
+
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    actions: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        skipped = ", ".join(f"{why}: {n}" for why, n in sorted(self.skipped.items()))
+        return (
+            f"claimed {self.claimed}, sent {self.sent}, failed {self.failed}, "
+            f"actions {self.actions}" + (f"; not sent ({skipped})" if skipped else "")
+        )
+
+
+@dataclass
+class _Budget:
+    """A channel's messages left in this round under the wave's rate limit."""
+
+    left: int
+    wait: dt.timedelta
+
+
+class FieldworkWorker:
+    """Carries out due contact-plan actions; safe to run several at once (threads, processes, hosts)."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, ContactChannel],
+        sealer: ContactSealer,
+        links: CaseLinks,
+        *,
+        unsubscribe_key: bytes,
+        clock: Callable[[], dt.datetime],
+        base_url: str,
+        name: str | None = None,
+        batch: int = 200,
+        lease: dt.timedelta = dt.timedelta(minutes=10),
+    ) -> None:
+        self.store = store
+        self.channels = dict(channels)
+        self.sealer = sealer
+        self.links = links
+        self.unsubscribe_key = unsubscribe_key
+        self.clock = clock
+        self.base_url = base_url.rstrip("/")
+        self.name = name or worker_name()
+        self.batch = batch
+        self.lease = lease
+        self.needs: dict[str, str] = {
+            **CHANNEL_ADDRESS,
+            **{n: c.needs for n, c in self.channels.items()},
+        }
+        self._waves: dict[int, tuple[WaveRecord, Wave]] = {}
+
+    # ------------------------------------------------------------------ rounds
+
+    def run_round(self) -> RoundReport:
+        """Claim one batch of due members and carry out what is due for each.
+
+        :raises ChannelSetupError: a channel cannot send with its settings (the
+            message being sent is left ``failed``, to be tried again later).
+        """
+        report = RoundReport()
+        now = self.clock()
+        claimed = self.store.claim_due_members(
+            self.name, now=now, limit=self.batch, lease=self.lease
+        )
+        report.claimed = len(claimed)
+        if not claimed:
+            return report
+        budgets: dict[tuple[int, str], _Budget] = {}
+        lost: set[tuple[int, int]] = set()
+        waits: dict[tuple[int, int], dt.datetime] = {}
+        try:
+            for member in claimed:
+                record, wave = self._wave(member.wave_id)
+                outcome = self._carry_out(record, wave, member, budgets, report)
+                if outcome == "claim lost":
+                    lost.add((member.wave_id, member.member_id))
+                elif isinstance(outcome, dt.datetime):
+                    waits[(member.wave_id, member.member_id)] = outcome
+        finally:
+            self._release(claimed, lost, waits)
+        return report
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        idle: float = 5.0,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        """Rounds until ``stop`` is set; waits ``idle`` seconds whenever a round found nothing."""
+        wait = sleep or stop.wait
+        while not stop.is_set():
+            report = self.run_round()
+            if report.claimed:
+                _log.info("fieldwork round: %s", report)
+            else:
+                wait(idle)
+
+    # ------------------------------------------------------------------ one member
+
+    def _carry_out(
+        self,
+        record: WaveRecord,
+        wave: Wave,
+        member: ClaimedMember,
+        budgets: dict[tuple[int, str], _Budget],
+        report: RoundReport,
+    ) -> str | dt.datetime | None:
+        """Do what is due; 'claim lost', the time a rate limit lets it go on, or None."""
+        now = self.clock()
+        state, contacts = self.member_state(wave, member, now)
+        held_back: dt.datetime | None = None
+        for action in due_actions(wave, state, now, self.needs):
+            if action.kind in ("invitation", "reminder"):
+                assert action.channel is not None
+                budget = self._budget(wave, record.id, action.channel, budgets, now)
+                if budget is not None and budget.left <= 0:
+                    report.skipped["rate limit"] += 1
+                    later = now + budget.wait
+                    held_back = later if held_back is None else min(held_back, later)
+                    continue
+                outcome = self._send(record, wave, member, action, contacts, now, report)
+                if budget is not None and outcome != "not recorded":
+                    budget.left -= 1
+            else:
+                outcome = self._act(record, wave, member, action, contacts, now, report)
+            if outcome == "claim lost":
+                return outcome
+            if outcome == "stop":
+                break
+        return held_back
+
+    def member_state(
+        self, wave: Wave, member: ClaimedMember, now: dt.datetime
+    ) -> tuple[MemberState, dict[str, Any]]:
+        """The plan's view of a member, and their stored contact details by address ref."""
+        contacts: dict[str, Any] = {}
+        addresses: list[Address] = []
+        for contact in member.contacts:
+            if contact.kind == "name":
+                continue
+            ref = f"{contact.kind}:{contact.rank}"
+            contacts[ref] = contact
+            failed = frozenset()
+            if contact.opted_out_at is not None:  # an SMS STOP: no channel sends to it again
+                failed = frozenset(c for c, need in self.needs.items() if need == contact.kind)
+            addresses.append(
+                Address(
+                    contact.kind,
+                    ref,
+                    bounced=contact.bounced_at is not None,
+                    failed_channels=failed,
+                )
+            )
+        addresses.sort(key=lambda a: (a.kind, int(a.ref.split(":")[1])))
+        done = tuple(
+            Done(m.step, m.sent_at or m.created_at, m.channel)
+            for m in member.messages
+            if _counts_as_done(m, now)
+        )
+        opted_out = (
+            member.stopped_at is not None
+            or member.closed_at is not None
+            or member.member_status not in ("active", *STOPPED)
+        )
+        state = MemberState(
+            member=member.case_id,
+            addresses=tuple(addresses),
+            done=done,
+            language=member.language,
+            started=member.started_at is not None,
+            finished=member.finished_status is not None,
+            finished_at=member.finished_at,
+            opted_out=opted_out,
+            withdrawn=member.member_status in STOPPED or member.case_withdrawn,
+        )
+        return state, contacts
+
+    def next_due_of(
+        self,
+        wave: Wave,
+        member: ClaimedMember,
+        now: dt.datetime,
+        held_back: dt.datetime | None = None,
+    ) -> dt.datetime | None:
+        """When the member next has something due: the plan's next step, or a failed message's retry.
+
+        Something still due now was held back (a rate limit: ``held_back`` says
+        until when) or could not be done (a channel not installed): it is
+        looked at again then, or after :data:`HELD_BACK`, never in a busy loop.
+        """
+        state, _ = self.member_state(wave, member, now)
+        candidates = [t for t in (next_due(wave, state, now, self.needs),) if t is not None]
+        if due_actions(wave, state, now, self.needs):
+            candidates.append(held_back or now + HELD_BACK)
+        for message in member.messages:
+            if message.state == "failed" and message.attempts < MAX_ATTEMPTS:
+                candidates.append(max(now, message.updated_at + RETRY_AFTER))
+        return min(candidates, default=None)
+
+    # ------------------------------------------------------------------ messages
+
+    def _send(
+        self,
+        record: WaveRecord,
+        wave: Wave,
+        member: ClaimedMember,
+        action: Action,
+        contacts: Mapping[str, Any],
+        now: dt.datetime,
+        report: RoundReport,
+    ) -> str:
+        assert action.channel is not None and action.address is not None
+        channel = self.channels.get(action.channel)
+        if channel is None:
+            report.skipped[f"channel {action.channel} not installed"] += 1
+            return "not recorded"
+        contact = contacts[action.address]
+        language = action.language or member.language or wave.default_language
+        template = action.template or action.kind
+        key = message_key(record.id, member.case_id, action.step, action.channel)
+        recorded = self.store.record_message(
+            self.name,
+            member,
+            kind=action.kind,
+            step=action.step,
+            channel=action.channel,
+            template=template,
+            language=language,
+            contact_kind=contact.kind,
+            contact_rank=contact.rank,
+            key=key,
+            now=now,
+        )
+        if isinstance(recorded, str):
+            report.skipped[recorded] += 1
+            if recorded == "claim lost":
+                return recorded
+            return "not recorded" if recorded == "recorded before" else "stop"
+        message = OutgoingMessage(
+            channel=action.channel,
+            to=self.sealer.open(contact.ciphertext),
+            template=template,
+            language=language,
+            idempotency_key=key,
+            personal_link=f"{self.base_url}/web/t/{self.links.token(member.case_id)}",
+            unsubscribe_link=self.base_url
+            + unsubscribe_path(self.unsubscribe_key, member.member_id, record.id),
+            salutation=self._salutation(member),
+            context=_context(record, wave, language),
+        )
+        try:
+            receipt = channel.send(message)
+        except ChannelSetupError as exc:
+            # Settings that cannot work: nothing left; tried again once they are fixed.
+            self.store.finish_message(recorded, "failed", now=self.clock(), error=str(exc))
+            raise
+        except Exception as exc:  # a channel's bug: whether it left is not known
+            _log.exception("channel %s raised while sending %s", action.channel, key)
+            self.store.finish_message(
+                recorded,
+                "unknown",
+                now=self.clock(),
+                error=f"the channel raised {type(exc).__name__}",
+            )
+            report.failed += 1
+            return "sent"
+        self._receipt(recorded, receipt, contact, report)
+        return "sent"
+
+    def _receipt(
+        self, message_id: int, receipt: Receipt, contact: Any, report: RoundReport
+    ) -> None:
+        now = self.clock()
+        if receipt.ok:
+            report.sent += 1
+            self.store.finish_message(
+                message_id, receipt.status, now=now, provider_id=receipt.provider_id
+            )
+            return
+        report.failed += 1
+        state = "bounced" if receipt.permanent else "failed"
+        self.store.finish_message(
+            message_id, state, now=now, provider_id=receipt.provider_id, error=receipt.error
+        )
+        if receipt.permanent:  # the address itself was refused: no channel uses it again
+            self.store.mark_contact(
+                contact.lookup_hash, "bounced", now=now, actor=f"worker:{self.name}"
+            )
+
+    def _salutation(self, member: ClaimedMember) -> str:
+        names = [c for c in member.contacts if c.kind == "name"]
+        return self.sealer.open(names[0].ciphertext) if names else ""
+
+    def _budget(
+        self,
+        wave: Wave,
+        wave_id: int,
+        channel: str,
+        budgets: dict[tuple[int, str], _Budget],
+        now: dt.datetime,
+    ) -> _Budget | None:
+        limit = wave.rate_limits.get(channel)
+        if limit is None:
+            return None
+        budget = budgets.get((wave_id, channel))
+        if budget is None:
+            recent = self.store.recent_messages(wave_id, channel, now - limit.per)
+            budget = _Budget(
+                limit.count - recent, max(limit.per / limit.count, dt.timedelta(seconds=1))
+            )
+            budgets[(wave_id, channel)] = budget
+        return budget
+
+    # ------------------------------------------------------------------ actions
+
+    def _act(
+        self,
+        record: WaveRecord,
+        wave: Wave,
+        member: ClaimedMember,
+        action: Action,
+        contacts: Mapping[str, Any],
+        now: dt.datetime,
+        report: RoundReport,
+    ) -> str:
+        key = message_key(record.id, member.case_id, action.step, None)
+        detail: dict[str, Any] | None = None
+        if action.kind in ("move_to_phone", "automated_call"):
+            refused = self.store.panel_stop_reason(self.name, member, now=now)
+            if refused is not None:
+                report.skipped[refused] += 1
+                return "claim lost" if refused == "claim lost" else "stop"
+        if action.kind == "move_to_phone":
+            numbers = tuple(
+                self.sealer.open(c.ciphertext)
+                for c in member.contacts
+                if c.kind == "phone" and c.bounced_at is None
+            )
+            names = [c for c in member.contacts if c.kind == "name"]
+            self.store.import_cases(
+                record.questionnaire_id,
+                [
+                    ImportedCase(
+                        case_id=member.case_id,
+                        preload=member.preload,
+                        numbers=numbers,
+                        name=self.sealer.open(names[0].ciphertext) if names else None,
+                        zone=wave.zone,
+                        language=member.language,
+                    )
+                ],
+                now=now,
+            )
+            detail = {"numbers": len(numbers)}
+        elif action.kind == "automated_call":
+            detail = {"placed": False, "why": "automated calls are not available yet"}
+        elif action.kind == "incentive" and wave.incentive is not None:
+            earned = member.finished_status == wave.incentive.on
+            detail = {"kind": wave.incentive.kind, "value": wave.incentive.value, "earned": earned}
+        if self.store.record_action(
+            self.name, member, kind=action.kind, step=action.step, key=key, now=now, detail=detail
+        ):
+            report.actions += 1
+        return "done"
+
+    # ------------------------------------------------------------------ waves and release
+
+    def _wave(self, wave_id: int) -> tuple[WaveRecord, Wave]:
+        found = self._waves.get(wave_id)
+        if found is None:
+            record = self.store.wave_by_id(wave_id)
+            known = tuple(dict.fromkeys([*BUILTIN_CHANNELS, *self.channels]))
+            wave, diagnostics = load_wave_text(
+                record.source_text, record.source_path or f"<wave {record.key}>", known
+            )
+            if wave is None:
+                errors = "; ".join(str(d) for d in diagnostics.errors())
+                raise WaveNotLoadable(f"wave {record.key!r} as opened no longer reads: {errors}")
+            found = self._waves[wave_id] = (record, wave)
+        return found
+
+    def _release(
+        self,
+        claimed: list[ClaimedMember],
+        lost: set[tuple[int, int]],
+        waits: Mapping[tuple[int, int], dt.datetime],
+    ) -> None:
+        """Read the members again and hand each back with when it is next due."""
+        keys = [(m.wave_id, m.member_id) for m in claimed if (m.wave_id, m.member_id) not in lost]
+        now = self.clock()
+        updates: list[tuple[ClaimedMember, dt.datetime | None]] = []
+        for member in self.store.read_wave_members(keys):
+            _, wave = self._wave(member.wave_id)
+            wait = waits.get((member.wave_id, member.member_id))
+            updates.append((member, self.next_due_of(wave, member, now, wait)))
+        self.store.release_members(self.name, updates, now=now)
+
+
+def message_key(wave_id: int, case_id: str, step: str, channel: str | None) -> str:
+    """The idempotency key of a message or action: the same on every worker, every time."""
+    return f"w{wave_id}.{case_id}.{step}.{channel or 'action'}"
+
+
+def _counts_as_done(message: MessageRow, now: dt.datetime) -> bool:
+    """Whether the plan may treat a recorded message as carried out (a failure waits for its retry)."""
+    if message.state in DONE_STATES:
+        return True
+    return message.attempts >= MAX_ATTEMPTS or message.updated_at + RETRY_AFTER > now
+
+
+def _context(record: WaveRecord, wave: Wave, language: str) -> dict[str, Any]:
+    """Template variables beyond the links: the study's name and the closing date."""
+    closes = wave.closes.astimezone(wave.tz)
+    return {"study": wave.label, "closes": f"{closes:%d/%m/%Y}", "wave": record.key}
+
+
+def worker_for(
+    store: Store,
+    channels: Mapping[str, ContactChannel],
+    keys: PanelKeys,
+    *,
+    clock: Callable[[], dt.datetime],
+    base_url: str,
+    name: str | None = None,
+    batch: int = 200,
+) -> FieldworkWorker:
+    """A worker with this database's keys opened: contacts, personal links, stop links.
+
+    :raises PanelKeyError: the keys do not open what the database holds.
+    """
+    from instrument.panel.crypto import LOOKUP_SECRET, new_lookup_secret, open_sealer
+
+    from .opening import case_links, unsubscribe_key
+
+    now = clock()
+    secret = store.panel_secret(LOOKUP_SECRET, create=lambda: new_lookup_secret(keys), now=now)
+    return FieldworkWorker(
+        store,
+        channels,
+        open_sealer(keys, secret),
+        case_links(store, keys, now=now),
+        unsubscribe_key=unsubscribe_key(store, keys, now=now),
+        clock=clock,
+        base_url=base_url,
+        name=name,
+        batch=batch,
+    )
+
+
+def start_in_thread(worker: FieldworkWorker, *, idle: float = 5.0) -> threading.Event:
+    """Run ``worker`` in a daemon thread (``instrument serve``); set the event returned to stop it.
+
+    A channel that cannot send (its settings) is logged and the thread waits a
+    minute before trying again, rather than taking the web server down with it.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                worker.run(stop, idle=idle)
+            except ChannelSetupError as exc:
+                _log.error("fieldwork worker: a channel cannot send: %s", exc)
+                stop.wait(60)
+            except Exception:
+                _log.exception("fieldwork worker: a round failed; trying again in a minute")
+                stop.wait(60)
+
+    threading.Thread(target=loop, name="fieldwork-worker", daemon=True).start()
+    return stop

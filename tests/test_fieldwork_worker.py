@@ -1,0 +1,549 @@
+"""The fieldwork worker carrying out the flagship's wave, on SQLite and PostgreSQL (issue 13).
+
+Real channels: email through aiosmtpd on 127.0.0.1 (the email channel's own
+test server, tests/test_channels_email.py), SMS through the twilio SDK over the
+SMS tests' fake ``http_client`` (nothing leaves the machine). The wave file is
+the flagship's; the clock is a fake one walked from day 0 to day 28. The
+personal link in a received email is opened with Flask's test client and
+starts the member's interview. Two workers at once (threads; on PostgreSQL also
+two stores, so two connection pools) never send a message twice, and a crash
+between recording a message and sending it leaves it ``sending``, never resent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from instrument.cli import cli
+from instrument.panelwork.worker import FieldworkWorker, message_key, worker_for
+from instrument.plugin_types import ContactChannel, OutgoingMessage, Receipt
+from instrument.server.app import get_host
+from instrument.store import Store, open_store
+from instrument.store.records import ImportedInterview
+from instrument.store.schema import case_queue, panel_messages, phone_numbers, wave_members
+from instrument_channels.email import EmailChannel
+from instrument_channels.sms import SmsChannel
+from tests.store_fixtures import *
+from tests.test_channels_email import LoopbackController, Mailbox, settings_for, smtp_server
+from tests.test_channels_sms import FakeTwilioMessaging
+from tests.test_channels_sms import settings as sms_settings
+from tests.test_panel_waves_store import (
+    DAY0,
+    OPENED,
+    PANEL,
+    QUESTIONNAIRE,
+    WAVE_FILE,
+    Panel,
+    import_panel,
+    member_case,
+    open_flagship,
+    panel_keys,
+)
+from tests.test_web_support import FakeClock, Respondent, make_app
+
+__all__ = ["smtp_server"]  # the fixture, imported to be found
+
+BASE = "http://survey.test"
+
+
+class Channels:
+    """The real email and SMS channels, the server and the fake Twilio behind them."""
+
+    def __init__(self, controller: LoopbackController, mailbox: Mailbox, clock: FakeClock) -> None:
+        self.mailbox = mailbox
+        self.twilio = FakeTwilioMessaging()
+        self.email = EmailChannel(settings_for(controller), clock=clock)
+        self.sms = SmsChannel(sms_settings(), http_client=self.twilio)
+
+    def contact_channels(self, email_send: Any = None) -> dict[str, ContactChannel]:
+        return {
+            "email": ContactChannel("email", "Email", "email", email_send or self.email.send),
+            "sms": ContactChannel("sms", "SMS", "phone", self.sms.send),
+        }
+
+    def texts(self) -> list[dict[str, str]]:
+        return [dict(request.form) for request in self.twilio.requests]
+
+    def close(self) -> None:
+        self.email.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(OPENED)
+
+
+@pytest.fixture
+def channels(
+    smtp_server: tuple[LoopbackController, Mailbox], clock: FakeClock
+) -> Iterator[Channels]:
+    made = Channels(*smtp_server, clock)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def panel(store: Store) -> Panel:
+    return import_panel(store, panel_keys())
+
+
+def a_worker(
+    panel: Panel,
+    channels: Channels,
+    clock: FakeClock,
+    *,
+    name: str = "worker-1",
+    store: Store | None = None,
+    email_send: Any = None,
+) -> FieldworkWorker:
+    return worker_for(
+        store or panel.store,
+        channels.contact_channels(email_send),
+        panel.keys,
+        clock=clock,
+        base_url=BASE,
+        name=name,
+    )
+
+
+def run_until_idle(worker: FieldworkWorker) -> int:
+    """Rounds until nothing is due; how many members were claimed in all."""
+    claimed = 0
+    for _ in range(50):
+        report = worker.run_round()
+        if not report.claimed:
+            return claimed
+        claimed += report.claimed
+    raise AssertionError("the worker never ran out of due work")
+
+
+def messages(store: Store) -> list[Any]:
+    with store.engine.connect() as connection:
+        return connection.execute(sa.select(panel_messages).order_by(panel_messages.c.id)).all()
+
+
+def steps_of(store: Store, external_id: str) -> list[tuple[str, str | None, str]]:
+    case_id = member_case(store, external_id)
+    return [(m.step, m.channel, m.state) for m in messages(store) if m.case_id == case_id]
+
+
+def finish(store: Store, case_id: str, at: dt.datetime) -> None:
+    """The member completes the interview (stored as an import stores one)."""
+    record = store.get_wave(PANEL, "w1")
+    assert record is not None
+    store.import_interviews(
+        record.questionnaire_version_id,
+        [
+            ImportedInterview(
+                state={},
+                status="complete",
+                mode="web",
+                language="en",
+                case_id=case_id,
+                started_at=at - dt.timedelta(minutes=15),
+                finished_at=at,
+            )
+        ],
+        now=at,
+    )
+
+
+def record_email(
+    store: Store, worker: str, member: Any, kind: str, day: int, now: dt.datetime
+) -> int | str:
+    """What the store answers a worker about to send ``member`` the email of a step."""
+    step = f"day{day}-{kind}"
+    return store.record_message(
+        worker,
+        member,
+        kind=kind,
+        step=step,
+        channel="email",
+        template=kind,
+        language="en",
+        contact_kind="email",
+        contact_rank=1,
+        key=message_key(member.wave_id, member.case_id, step, "email"),
+        now=now,
+    )
+
+
+def link_in(received: Any) -> str:
+    body = received.message.get_body(("plain",)).get_content()
+    found = re.search(r"http://survey\.test/web/t/[A-Za-z0-9_-]+", body)
+    assert found is not None, body
+    return found.group(0)
+
+
+# ---------------------------------------------------------------------------- a whole wave
+
+
+def test_the_flagship_wave_on_a_fake_clock(
+    database_url: str, panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    store = panel.store
+    open_flagship(panel)
+    worker = a_worker(panel, channels, clock)
+
+    assert run_until_idle(worker) == 0  # the day before day 0: nothing is due
+    clock.now = DAY0
+    run_until_idle(worker)
+    invited = {tuple(r.rcpt_tos) for r in channels.mailbox.received}
+    assert invited == {("ann@example.org",), ("bryn@example.org",), ("eve@example.org",)}
+    assert sorted(t["To"] for t in channels.texts()) == [
+        "+447911123456",
+        "+447911123777",
+        "+447911123999",
+    ]
+    welsh = next(r for r in channels.mailbox.received if r.rcpt_tos == ["bryn@example.org"])
+    assert welsh.message["Content-Language"] == "cy"
+
+    # Ann opens the personal link of her email: it starts her interview
+    ann = next(r for r in channels.mailbox.received if r.rcpt_tos == ["ann@example.org"])
+    link = link_in(ann)
+    app = make_app(database_url, clock, QUESTIONNAIRE)
+    try:
+        page = Respondent(app, "social_licence").get(link.removeprefix(BASE))
+        assert page.status in (200, 302)
+        ann_case = member_case(store, "F001")
+        (interview,) = get_host(app).store.interviews_for_case(ann_case)
+        assert interview.status == "active" and not interview.is_test
+    finally:
+        get_host(app).store.close()
+    # Bryn finishes on day 1
+    finish(store, member_case(store, "F002"), DAY0 + dt.timedelta(days=1))
+
+    for day in (3, 7, 12):
+        clock.now = DAY0 + dt.timedelta(days=day)
+        run_until_idle(worker)
+    reminded = Counter(r.rcpt_tos[0] for r in channels.mailbox.received)
+    assert reminded == {"ann@example.org": 4, "eve@example.org": 4, "bryn@example.org": 1}
+    texted = Counter(t["To"] for t in channels.texts())
+    assert texted == {"+447911123456": 3, "+447911123777": 3, "+447911123999": 1}
+    # the same personal link in every message to Ann
+    assert {link_in(r) for r in channels.mailbox.received if r.rcpt_tos == ["ann@example.org"]} == {
+        link
+    }
+    assert ("incentive", None, "done") in steps_of(store, "F002")
+
+    clock.now = DAY0 + dt.timedelta(days=14)
+    run_until_idle(worker)
+    with store.engine.connect() as connection:
+        queued = set(connection.execute(sa.select(case_queue.c.case_id)).scalars())
+        numbers = connection.execute(sa.select(phone_numbers.c.case_id, phone_numbers.c.e164)).all()
+    assert queued == {member_case(store, "F001"), member_case(store, "F005")}
+    assert (member_case(store, "F001"), "+447911123456") in numbers
+
+    clock.now = DAY0 + dt.timedelta(days=21, hours=8)  # 18:00 in London
+    run_until_idle(worker)
+    clock.now = DAY0 + dt.timedelta(days=28)
+    run_until_idle(worker)
+    assert ("close", None, "done") in steps_of(store, "F001")
+    assert ("close", None, "done") not in steps_of(store, "F002")  # finished: nothing to close
+    with store.engine.connect() as connection:
+        final = connection.execute(sa.select(case_queue.c.final)).scalars().all()
+        due = connection.execute(sa.select(wave_members.c.next_due)).scalars().all()
+    assert final == [True, True] and due == [None, None, None]
+
+    # every message once, and nothing for the ineligible or paused members
+    keys = [m.idempotency_key for m in messages(store)]
+    assert len(keys) == len(set(keys))
+    assert steps_of(store, "F001") == [
+        ("day0-invitation", "email", "sent"),
+        ("day0-invitation", "sms", "queued"),
+        ("day3-reminder", "email", "sent"),
+        ("day3-reminder", "sms", "queued"),
+        ("day7-reminder", "email", "sent"),
+        ("day12-reminder", "email", "sent"),
+        ("day12-reminder", "sms", "queued"),
+        ("day14-move_to_phone", None, "done"),
+        ("day21-automated_call", None, "done"),
+        ("close", None, "done"),
+    ]
+    status = store.wave_status(store.get_wave(PANEL, "w1").id, now=clock.now)  # type: ignore[union-attr]
+    assert (status.eligible, status.invited, status.reminded) == (3, 3, 2)
+    assert (status.started, status.finished, status.moved_to_phone) == (2, 1, 2)
+    assert status.sending == 0
+
+
+def test_a_member_who_finishes_is_sent_nothing_more(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    open_flagship(panel)
+    worker = a_worker(panel, channels, clock)
+    clock.now = DAY0
+    run_until_idle(worker)
+    for external_id in ("F001", "F002", "F005"):
+        finish(panel.store, member_case(panel.store, external_id), DAY0 + dt.timedelta(hours=2))
+    before = len(channels.mailbox.received), len(channels.twilio.requests)
+    clock.now = DAY0 + dt.timedelta(days=30)
+    run_until_idle(worker)
+    assert (len(channels.mailbox.received), len(channels.twilio.requests)) == before
+
+
+def test_a_finish_between_claim_and_send_is_seen_under_the_record(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    open_flagship(panel)
+    clock.now = DAY0
+    run_until_idle(a_worker(panel, channels, clock))
+    store = panel.store
+    clock.now = DAY0 + dt.timedelta(days=3)
+    claimed = store.claim_due_members(
+        "w-late", now=clock.now, limit=10, lease=dt.timedelta(minutes=5)
+    )
+    ann = next(m for m in claimed if m.case_id == member_case(store, "F001"))
+    finish(store, ann.case_id, clock.now)  # after the claim read her as unfinished
+    assert record_email(store, "w-late", ann, "reminder", 3, clock.now) == "finished"
+
+
+# ---------------------------------------------------------------------------- never twice
+
+
+def test_two_workers_in_threads_never_send_a_message_twice(
+    database_url: str, channels: Channels, clock: FakeClock
+) -> None:
+    many = "external_id,status,language,email,n_children\n" + "".join(
+        f"M{i:03d},active,en,m{i}@example.org,1\n" for i in range(60)
+    )
+    stores = [open_store(database_url) for _ in range(2)]
+    try:
+        panel = import_panel(stores[0], panel_keys(), many)
+        open_flagship(panel)
+        clock.now = DAY0
+        workers = [
+            a_worker(panel, channels, clock, name=f"worker-{n}", store=stores[n % 2])
+            for n in range(4)
+        ]
+        for worker in workers:
+            worker.batch = 7
+        start = threading.Barrier(len(workers))
+        errors: list[BaseException] = []
+
+        def work(worker: FieldworkWorker) -> None:
+            try:
+                start.wait()
+                run_until_idle(worker)
+            except BaseException as exc:  # reported below, in the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        received = Counter(r.rcpt_tos[0] for r in channels.mailbox.received)
+        assert len(received) == 60 and set(received.values()) == {1}
+        sent_by = Counter(m.claimed_by for m in messages(stores[0]))
+        assert sum(sent_by.values()) == 60
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_lapsed_claim_is_taken_over_and_the_first_worker_sends_nothing(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    store = panel.store
+    open_flagship(panel)
+    clock.now = DAY0
+    slow = store.claim_due_members("slow", now=clock.now, limit=10, lease=dt.timedelta(minutes=5))
+    assert len(slow) == 3
+    clock.now = DAY0 + dt.timedelta(minutes=6)  # the slow worker's lease is over
+    run_until_idle(a_worker(panel, channels, clock, name="fast"))
+    assert len(channels.mailbox.received) == 3
+    ann = next(m for m in slow if m.case_id == member_case(store, "F001"))
+    assert record_email(store, "slow", ann, "invitation", 0, clock.now) == "claim lost"
+    # even holding the claim, the key is taken: recorded before, not sent again
+    again = store.claim_due_members("slow", now=clock.now, limit=10, lease=dt.timedelta(minutes=5))
+    assert again == []
+
+
+class Crash(BaseException):
+    """The process dies (not an error a worker could catch)."""
+
+
+def test_a_crash_between_record_and_send_leaves_sending_and_nothing_is_resent(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    store = panel.store
+    open_flagship(panel)
+    clock.now = DAY0
+
+    def crash(message: OutgoingMessage) -> Receipt:
+        raise Crash
+
+    with pytest.raises(Crash):
+        a_worker(panel, channels, clock, name="doomed", email_send=crash).run_round()
+    (recorded,) = [m for m in messages(store) if m.channel == "email"]
+    assert recorded.state == "sending" and recorded.claimed_by == "doomed"
+    # the lease lapses; a healthy worker carries on with everything else
+    clock.now = DAY0 + dt.timedelta(hours=1)
+    run_until_idle(a_worker(panel, channels, clock, name="healthy"))
+    clock.now = DAY0 + dt.timedelta(days=2)
+    run_until_idle(a_worker(panel, channels, clock, name="healthy"))
+    email_to = Counter(r.rcpt_tos[0] for r in channels.mailbox.received)
+    crashed_case = recorded.case_id
+    addresses = {"F001": "ann@example.org", "F002": "bryn@example.org", "F005": "eve@example.org"}
+    crashed_address = next(a for e, a in addresses.items() if member_case(store, e) == crashed_case)
+    assert crashed_address not in email_to  # never sent, never resent
+    assert sum(email_to.values()) == 2
+    still = [m for m in messages(store) if m.idempotency_key == recorded.idempotency_key]
+    assert [m.state for m in still] == ["sending"]
+    record = store.get_wave(PANEL, "w1")
+    assert record is not None
+    assert store.wave_status(record.id, now=clock.now).sending == 1
+
+
+def test_a_refused_address_is_bounced_and_not_used_again(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    channels.mailbox.refuse["eve@example.org"] = "550 5.1.1 No such user"
+    open_flagship(panel)
+    clock.now = DAY0
+    worker = a_worker(panel, channels, clock)
+    run_until_idle(worker)
+    assert ("day0-invitation", "email", "bounced") in steps_of(panel.store, "F005")
+    clock.now = DAY0 + dt.timedelta(days=3)
+    run_until_idle(worker)
+    eve_steps = steps_of(panel.store, "F005")
+    assert ("day3-reminder", "email", "sent") not in eve_steps
+    assert ("day3-reminder", "sms", "queued") in eve_steps  # her phone still works
+
+
+def test_a_rate_limit_holds_messages_back_until_the_window_allows(
+    store: Store, channels: Channels, clock: FakeClock, tmp_path: Path
+) -> None:
+    panel = import_panel(store, panel_keys())
+    text = WAVE_FILE.read_text(encoding="utf-8").replace("email: 600/minute", "email: 2/minute")
+    limited = tmp_path / WAVE_FILE.name
+    limited.write_text(text, encoding="utf-8")
+    (tmp_path / QUESTIONNAIRE.name).write_text(QUESTIONNAIRE.read_text(encoding="utf-8"))
+    open_flagship(panel, limited)
+    clock.now = DAY0
+    worker = a_worker(panel, channels, clock)
+    run_until_idle(worker)
+    assert len(channels.mailbox.received) == 2 and len(channels.twilio.requests) == 3
+    clock.now = DAY0 + dt.timedelta(seconds=61)
+    run_until_idle(worker)
+    assert len(channels.mailbox.received) == 3
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+def test_fieldwork_run_once_sends_through_the_installed_email_channel(
+    database_url: str,
+    smtp_server: tuple[LoopbackController, Mailbox],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    controller, mailbox = smtp_server
+    keys = panel_keys()
+    set_environment(monkeypatch, controller, keys)
+    monkeypatch.setenv("INSTRUMENT_PUBLIC_URL", "https://survey.example.ac.uk")
+    store = open_store(database_url)
+    try:
+        import_panel(store, keys)
+    finally:
+        store.close()
+    wave_path = email_only_wave(tmp_path)
+    runner = CliRunner()
+    opened = runner.invoke(cli, ["wave", "open", str(wave_path), "--database", database_url])
+    assert opened.exit_code == 0, opened.output
+    ran = runner.invoke(cli, ["fieldwork", "run", "--once", "--database", database_url])
+    assert ran.exit_code == 0, ran.output
+    assert "nothing more is due now" in ran.output
+    assert sorted(r.rcpt_tos[0] for r in mailbox.received) == [
+        "ann@example.org",
+        "bryn@example.org",
+        "eve@example.org",
+    ]
+    assert all("https://survey.example.ac.uk/web/t/" in link_in_any(r) for r in mailbox.received)
+    again = runner.invoke(cli, ["fieldwork", "run", "--once", "--database", database_url])
+    assert again.exit_code == 0 and len(mailbox.received) == 3
+    status = runner.invoke(cli, ["wave", "status", str(wave_path), "--database", database_url])
+    assert "invited" in status.output and "email            sent" in status.output
+
+
+def set_environment(
+    monkeypatch: pytest.MonkeyPatch, controller: LoopbackController, keys: Any
+) -> None:
+    """The panel keys and the SMTP settings a command reads, the server being the test's."""
+    for name, value in {
+        "INSTRUMENT_PANEL_KEYS": ",".join(keys.keys),
+        "INSTRUMENT_SMTP_HOST": "127.0.0.1",
+        "INSTRUMENT_SMTP_PORT": str(controller.port),
+        "INSTRUMENT_SMTP_SECURITY": "none",
+        "INSTRUMENT_SMTP_FROM": "Panel Team <panel@example.ac.uk>",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def email_only_wave(folder: Path) -> Path:
+    """The flagship's wave by email alone, started yesterday: for the real clock of a command."""
+    text = WAVE_FILE.read_text(encoding="utf-8").replace("[email, sms]", "[email]")
+    text = text.replace("{email: invitation, sms: invitation}", "{email: invitation}")
+    text = text.replace("{email: reminder, sms: reminder}", "{email: reminder}")
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    text = text.replace("open: 2027-03-02 10:00", f"open: {yesterday} 10:00")
+    text = text.replace("quiet_hours: 21:00-08:00", "")  # the test may run at night
+    (folder / QUESTIONNAIRE.name).write_text(QUESTIONNAIRE.read_text(encoding="utf-8"))
+    wave_path = folder / WAVE_FILE.name
+    wave_path.write_text(text, encoding="utf-8")
+    return wave_path
+
+
+def link_in_any(received: Any) -> str:
+    return str(received.message.get_body(("plain",)).get_content())
+
+
+def test_serve_on_sqlite_runs_the_worker_in_its_own_process(
+    smtp_server: tuple[LoopbackController, Mailbox],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``instrument serve`` with the embedded SQLite database sends the invitations itself."""
+    import time
+
+    from flask import Flask
+
+    controller, mailbox = smtp_server
+    keys = panel_keys()
+    set_environment(monkeypatch, controller, keys)
+    monkeypatch.delenv("INSTRUMENT_PUBLIC_URL", raising=False)
+    monkeypatch.delenv("INSTRUMENT_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # the embedded default: ./instrument.db
+    store = open_store(None)
+    try:
+        import_panel(store, keys)
+    finally:
+        store.close()
+    wave_path = email_only_wave(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["wave", "open", str(wave_path)]).exit_code == 0
+
+    def serving(self: Flask, **kwargs: Any) -> None:  # the web server, until the mail is out
+        deadline = time.monotonic() + 20
+        while len(mailbox.received) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    monkeypatch.setattr(Flask, "run", serving)
+    served = runner.invoke(cli, ["serve", str(QUESTIONNAIRE), "--no-demo", "--port", "5099"])
+    assert served.exit_code == 0, served.output
+    assert "Fieldwork worker: running in this process" in served.output
+    assert len(mailbox.received) == 3
+    assert all("http://localhost:5099/web/t/" in link_in_any(r) for r in mailbox.received)
+    off = runner.invoke(cli, ["serve", str(QUESTIONNAIRE), "--no-demo", "--no-fieldwork"])
+    assert "Fieldwork worker: off" in off.output
