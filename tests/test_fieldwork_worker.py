@@ -547,3 +547,40 @@ def test_serve_on_sqlite_runs_the_worker_in_its_own_process(
     assert all("http://localhost:5099/web/t/" in link_in_any(r) for r in mailbox.received)
     off = runner.invoke(cli, ["serve", str(QUESTIONNAIRE), "--no-demo", "--no-fieldwork"])
     assert "Fieldwork worker: off" in off.output
+
+
+# ---------------------------------------------------------------------------- stopping
+
+
+def test_withdrawal_and_stop_end_contact_at_once(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    store = panel.store
+    opened = open_flagship(panel)
+    worker = a_worker(panel, channels, clock)
+    clock.now = DAY0
+    run_until_idle(worker)
+    ann = store.get_member(PANEL, external_id="F001")
+    assert ann is not None
+    # Ann withdraws through her link; Eve's phone sends STOP (her texts stop, not her email)
+    store.withdraw_member(
+        ann.id, "stop_contact", actor="member:link", by_staff=False, via="link", now=clock.now,
+        wave_id=opened.wave.id,
+    )  # fmt: skip
+    eve_phone = next(
+        c
+        for c in store.member_contacts(store.get_member(PANEL, external_id="F005").id)  # type: ignore[union-attr]
+        if c.kind == "phone"
+    )
+    store.mark_contact(eve_phone.lookup_hash, "opted_out", now=clock.now, actor="sms:STOP")
+    for day in (3, 7, 12, 14, 28):
+        clock.now = DAY0 + dt.timedelta(days=day)
+        run_until_idle(worker)
+    assert [step for step, _, _ in steps_of(store, "F001")] == [
+        "day0-invitation",
+        "day0-invitation",
+    ]
+    eve = steps_of(store, "F005")
+    assert ("day3-reminder", "email", "sent") in eve
+    assert not [s for s in eve if s[1] == "sms" and s[0] != "day0-invitation"]
+    assert ("day14-move_to_phone", None, "done") in eve  # STOP stops texts, not calls

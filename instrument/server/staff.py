@@ -194,4 +194,8 @@ def create_staff_blueprint(host: Host) -> Blueprint:
     from instrument.server.staff_audit_views import add_audit_views  # it imports staff_required
 
     add_audit_views(bp, host)
+
+    from instrument.server.panel_dashboard import add_panel_dashboard_views  # imports staff_required
+
+    add_panel_dashboard_views(bp, host)
     return bp

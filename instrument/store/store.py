@@ -51,6 +51,7 @@ from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
 from instrument.store.panel_members import PanelMembers
+from instrument.store.panel_reports import PanelReports
 from instrument.store.panel_waves import PanelWaves
 from instrument.store.panel_withdrawal import PanelWithdrawals
 from instrument.store.panel_work import PanelWork
@@ -94,6 +95,7 @@ class Store(
     PanelWithdrawals,
     PanelWaves,
     PanelWork,
+    PanelReports,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

@@ -1,0 +1,718 @@
+"""A panel wave's fieldwork figures, counted by the database: the dashboard's numbers.
+
+Every figure is one ``GROUP BY`` over the wave's rows, joined by indexed
+columns (``wave_members``' primary key starts with ``wave_id``; interviews,
+access tokens and the call queue are found by ``case_id``; messages by
+``(wave_id, member_id)``; a break-off's last answer by the answer log's
+``(interview_id, seq)`` key), so a wave of 100,000 members costs a few
+statements whose results are a few hundred rows, never a read of every case.
+What to do with the counts (the AAPOR classes, the rates, the median) is
+decided here in plain Python over those few rows.
+
+Web-only cases are given AAPOR dispositions from what the store knows of them
+(see :func:`web_disposition` and docs/dashboard.md): a finished interview is a
+complete, one started and not finished a partial, a link opened with nothing
+answered an implicit refusal, an invitation handed to a channel with no answer
+a non-contact, invitations that all failed or bounced "returned undelivered",
+no invitation yet "no invitation sent". A case an interviewer has coded takes
+its call outcome's class from the study's disposition table, unless the
+interview itself says more (complete, screened out, partial).
+
+All figures are read in one transaction, so they agree with each other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from instrument.fieldwork.dispositions import RateClass
+from instrument.fieldwork.rates import DispositionCounts, rates
+from instrument.store.plumbing import StoreBase, utc
+from instrument.store.schema import (
+    access_tokens,
+    answer_events,
+    appointments,
+    case_queue,
+    interviews,
+    members,
+    panel_messages,
+    panels,
+    wave_members,
+    waves,
+)
+
+__all__ = [
+    "BreakOff",
+    "CaseGroup",
+    "DispositionRow",
+    "LengthByMode",
+    "PanelReports",
+    "PhoneQueueHealth",
+    "SubgroupRow",
+    "WaveFigures",
+    "WaveListing",
+    "aapor_table",
+    "web_disposition",
+]
+
+HANDED: Final = ("queued", "sent", "delivered", "unknown")
+"""Message states in which the channel accepted the message: the member was invited."""
+
+UNDELIVERED: Final = ("failed", "bounced")
+"""Message states in which the message never reached the member."""
+
+CONTACT_KINDS: Final = ("invitation", "reminder")
+"""The message kinds that invite a member to answer."""
+
+MAX_PROFILE_VARIABLES: Final = 6
+"""Subgroups are counted for at most this many profile variables at once (one GROUP BY over all
+of them, split per variable in Python: the groups multiply, so the list is kept short)."""
+
+
+# ----------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class WaveListing:
+    """A wave for the list of waves: what it is and how far it has got."""
+
+    id: int
+    panel: str
+    key: str
+    label: str
+    questionnaire_id: str
+    starts_at: dt.datetime
+    closes_at: dt.datetime
+    closed_at: dt.datetime | None
+    members: int
+    completes: int
+    source_text: str = field(repr=False, default="")
+    file_digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CaseGroup:
+    """How many of a wave's cases share one combination of what the store knows of them."""
+
+    stage: int
+    """The furthest interview: 0 none, 1 withdrawn, 2 opened (nothing answered), 3 started or
+    broken off, 4 screened out, 5 complete."""
+    withdrawn: bool
+    """The member withdrew from the panel, or the case's interview was withdrawn."""
+    reach: int
+    """Invitations and reminders: 0 none handed to a channel or failed, 1 all failed or bounced,
+    2 at least one handed to a channel."""
+    opened: bool
+    """The case's personal link was opened."""
+    stopped: bool
+    """Contact was stopped for this wave (the member's unsubscribe link, a staff action)."""
+    phone_disposition: str | None
+    """The call queue's outcome for the case (None: never coded, or not in the queue)."""
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DispositionRow:
+    """One line of the wave's AAPOR disposition table."""
+
+    aapor: str
+    label: str
+    rate_class: RateClass
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreakOff:
+    """The last question answered before stopping, and how many stopped there."""
+
+    variable: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class LengthByMode:
+    """Completed interviews of one mode and their median length (opening to finishing)."""
+
+    mode: str
+    completes: int
+    median_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneQueueHealth:
+    """The wave's cases in the call queue, as the supervisor's overview counts them."""
+
+    in_queue: int = 0
+    callable_now: int = 0
+    held: int = 0
+    resting: int = 0
+    """Free, not final, and their next window opens later."""
+    waiting_for_window: int = 0
+    """Free, not final, and their window has ended (or was never set): the queue renews it."""
+    final: int = 0
+    appointments_today: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SubgroupRow:
+    """Members of the wave with one value of a profile variable, and how many completed."""
+
+    variable: str
+    value: str
+    members: int
+    completes: int
+
+    @property
+    def rate(self) -> float | None:
+        return None if self.members == 0 else self.completes / self.members
+
+
+@dataclass(frozen=True)
+class WaveFigures:
+    """Every count of the dashboard for one wave at one moment (the time it was read: ``now``)."""
+
+    wave: WaveListing
+    now: dt.datetime
+    members: int
+    groups: tuple[CaseGroup, ...]
+    completes_by_bucket: Mapping[tuple[int, int, str], int]
+    """(day index, step index, mode) -> completes. Day index -1: before the first day boundary;
+    step index -1: before the first step."""
+    sent_by_step: Mapping[str, int]
+    """A step's key -> members it was handed to a channel for."""
+    breakoffs: tuple[BreakOff, ...]
+    lengths: tuple[LengthByMode, ...]
+    phone: PhoneQueueHealth
+    subgroups: tuple[SubgroupRow, ...]
+
+
+# ----------------------------------------------------------------------------- AAPOR mapping
+
+PhoneClasses = Mapping[str, tuple[str, str, RateClass]]
+"""A study's call outcome code -> (AAPOR code, label, rate class)."""
+
+
+def web_disposition(group: CaseGroup, phone: PhoneClasses) -> tuple[str, str, RateClass]:
+    """The AAPOR disposition (code, label, class) of a case in this group; see docs/dashboard.md.
+
+    The interview speaks first (a complete, a screen-out), then a withdrawal,
+    then a started interview, then a stop of contact, then a call outcome that
+    tells of contact or eligibility (a refusal, an ineligible number), then the
+    web's evidence (a link opened, an invitation handed over), which a vague
+    call outcome (no answer, an appointment) only refines, and last what the
+    phone alone found. The codes are those of AAPOR's
+    table for Internet surveys of specifically named persons.
+    """
+    if group.stage == 5:
+        return ("1.1", "Complete", RateClass.I)
+    if group.stage == 4:
+        return ("4.10", "Screened out: not eligible", RateClass.NE)
+    if group.withdrawn or group.stage == 1:
+        return ("2.11", "Refusal: withdrew", RateClass.R)
+    if group.stage == 3:
+        return ("1.2", "Partial: started, not finished", RateClass.P)
+    if group.stopped:
+        return ("2.11", "Refusal: asked for no more contact", RateClass.R)
+    called = phone.get(group.phone_disposition) if group.phone_disposition else None
+    if called is not None and called[2] not in _VAGUE:
+        return called  # a refusal, an interview, an ineligible number: the call says more
+    if group.stage == 2 or group.opened:
+        return ("2.1121", "Opened the link, answered nothing", RateClass.R)
+    if group.reach == 2:
+        if called is not None and called[2] is RateClass.NC:
+            return called  # an appointment, unavailable: a non-contact with its reason
+        return ("2.20", "Invited, no response (non-contact)", RateClass.NC)
+    if called is not None:
+        return called  # never reached on the web: what the phone found is all there is
+    if group.reach == 1:
+        return ("3.30", "Invitation returned undelivered", RateClass.UO)
+    return ("3.11", "No invitation sent yet", RateClass.UO)
+
+
+_VAGUE: Final = frozenset({RateClass.NC, RateClass.UH, RateClass.UO})
+"""Call outcomes that say no more than the web does of a member who was invited (no answer, busy,
+an appointment): a panel member is known to be eligible, so the web's evidence stands unless the
+web has none."""
+
+
+def aapor_table(
+    groups: Sequence[CaseGroup], phone: PhoneClasses
+) -> tuple[list[DispositionRow], DispositionCounts]:
+    """The disposition table (AAPOR code order) and the counts by rate class it gives."""
+    rows: Counter[tuple[str, str, RateClass]] = Counter()
+    for group in groups:
+        rows[web_disposition(group, phone)] += group.count
+    by_class: Counter[RateClass] = Counter()
+    for (_, _, cls), n in rows.items():
+        by_class[cls] += n
+    table = [
+        DispositionRow(code, label, cls, n)
+        for (code, label, cls), n in sorted(
+            rows.items(), key=lambda item: (_code_key(item[0][0]), item[0][1])
+        )
+    ]
+    return table, DispositionCounts(**{cls.value: by_class[cls] for cls in RateClass})
+
+
+def _code_key(code: str) -> tuple[int, ...]:
+    head, _, tail = code.partition(".")
+    return (int(head), *(int(c) for c in tail if c.isdigit()))
+
+
+def wave_rates(counts: DispositionCounts) -> dict[str, float | None]:
+    """RR1, RR3, COOP1, REF1 and CON1 of the wave (e estimated as AAPOR's usual proportion)."""
+    every = rates(counts)
+    return {name: every[name] for name in ("RR1", "RR3", "COOP1", "REF1", "CON1")}
+
+
+# ----------------------------------------------------------------------------- SQL
+
+
+def _bucket(column: Any, boundaries: Sequence[dt.datetime]) -> Any:
+    """The index of the last boundary at or before ``column`` (-1 before the first): a CASE
+    over bound parameters, so both backends bucket times the same way in the statement."""
+    if not boundaries:
+        return sa.literal(-1)
+    whens = [
+        (column >= sa.bindparam(None, utc(b), type_=column.type), sa.literal(i))
+        for i, b in reversed(list(enumerate(boundaries)))
+    ]
+    return sa.case(*whens, else_=sa.literal(-1))
+
+
+class PanelReports(StoreBase):
+    """:meth:`panel_wave_list`, :meth:`panel_wave_by_key`, :meth:`wave_figures`."""
+
+    def _seconds_between(self, start: Any, end: Any) -> Any:
+        if self.dialect == "postgresql":
+            return sa.func.extract("epoch", end - start)
+        return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
+
+    def panel_wave_list(self) -> list[WaveListing]:
+        """Every wave, newest first, with its members and completed interviews."""
+        completes = (
+            sa.select(sa.func.count(sa.distinct(interviews.c.case_id)))
+            .select_from(
+                wave_members.join(interviews, interviews.c.case_id == wave_members.c.case_id)
+            )
+            .where(
+                wave_members.c.wave_id == waves.c.id,
+                wave_members.c.eligible.is_(True),
+                interviews.c.status == "complete",
+                interviews.c.is_test.is_(False),
+            )
+            .scalar_subquery()
+        )
+        counted = (
+            sa.select(sa.func.count())
+            .select_from(wave_members)
+            .where(wave_members.c.wave_id == waves.c.id, wave_members.c.eligible.is_(True))
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(waves, panels.c.name.label("panel"), counted.label("n"), completes.label("c"))
+            .join(panels, panels.c.id == waves.c.panel_id)
+            .order_by(waves.c.starts_at.desc(), waves.c.id.desc())
+        )
+        with self._transaction() as connection:
+            return [_listing(row, row.n, row.c) for row in connection.execute(query)]
+
+    def panel_wave_by_key(self, key: str, panel: str | None = None) -> list[WaveListing]:
+        """The waves with this key (in ``panel``, if given): one, none, or one per panel."""
+        query = (
+            sa.select(waves, panels.c.name.label("panel"))
+            .join(panels, panels.c.id == waves.c.panel_id)
+            .where(waves.c.key == key)
+            .order_by(panels.c.name)
+        )
+        if panel is not None:
+            query = query.where(panels.c.name == panel)
+        with self._transaction() as connection:
+            return [_listing(row, 0, 0) for row in connection.execute(query)]
+
+    def wave_figures(
+        self,
+        wave_id: int,
+        *,
+        now: dt.datetime,
+        day_starts: Sequence[dt.datetime] = (),
+        step_starts: Sequence[dt.datetime] = (),
+        today: tuple[dt.datetime, dt.datetime, dt.date] | None = None,
+        stalled_after: dt.timedelta = dt.timedelta(hours=24),
+        profile_variables: Sequence[str] = (),
+    ) -> WaveFigures:
+        """Every count of the wave's dashboard, read in one transaction.
+
+        ``day_starts``: when each fieldwork day begins (UTC instants of the wave's local
+        midnights, or of its opening time), for completes by day; ``step_starts``: when each
+        step of the contact plan was due, for completes after each step; ``today``: the
+        local day's start and end as instants, and its date, for appointments due today; an
+        interview left ``active`` with answers and untouched for ``stalled_after`` counts as
+        stopped (a break-off), as does every ``abandoned`` one.
+        """
+        now = utc(now)
+        wm = wave_members
+        in_wave = sa.and_(wm.c.wave_id == wave_id, wm.c.eligible.is_(True))
+        real = interviews.c.is_test.is_(False)
+        with self._transaction() as connection:
+            wave_row = connection.execute(
+                sa.select(waves, panels.c.name.label("panel"))
+                .join(panels, panels.c.id == waves.c.panel_id)
+                .where(waves.c.id == wave_id)
+            ).one()
+            groups = tuple(self._case_groups(connection, wave_id, in_wave, real))
+            total = sum(g.count for g in groups)
+            buckets = self._completes_by_bucket(connection, in_wave, real, day_starts, step_starts)
+            sent = self._sent_by_step(connection, wave_id, in_wave)
+            breakoffs = self._breakoffs(connection, in_wave, real, now - stalled_after)
+            lengths = self._lengths(connection, in_wave, real)
+            phone = self._phone_queue(connection, wave_id, in_wave, now, today)
+            subgroups = self._subgroups(connection, in_wave, real, profile_variables)
+        completes = sum(g.count for g in groups if g.stage == 5)
+        return WaveFigures(
+            wave=_listing(wave_row, total, completes),
+            now=now,
+            members=total,
+            groups=groups,
+            completes_by_bucket=buckets,
+            sent_by_step=sent,
+            breakoffs=breakoffs,
+            lengths=lengths,
+            phone=phone,
+            subgroups=subgroups,
+        )
+
+    # -- the statements ------------------------------------------------------------
+
+    def _case_groups(
+        self, connection: sa.Connection, wave_id: int, in_wave: Any, real: Any
+    ) -> list[CaseGroup]:
+        """The wave's cases grouped by what is known of each (one row per combination)."""
+        wm = wave_members
+        status = interviews.c.status
+        stage = sa.case(
+            (status == "complete", 5),
+            (status == "screened_out", 4),
+            (status == "abandoned", 3),
+            (status == "withdrawn", 1),
+            (interviews.c.last_seq > 0, 3),
+            else_=2,
+        )
+        per_case = (
+            sa.select(
+                interviews.c.case_id,
+                sa.func.max(stage).label("stage"),
+                sa.func.max(sa.case((status == "withdrawn", 1), else_=0)).label("withdrawn"),
+            )
+            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
+            .where(in_wave, real)
+            .group_by(interviews.c.case_id)
+            .subquery("iv")
+        )
+        state = panel_messages.c.state
+        reach = (
+            sa.select(
+                panel_messages.c.member_id,
+                sa.func.max(
+                    sa.case((state.in_(HANDED), 2), (state.in_(UNDELIVERED), 1), else_=0)
+                ).label("reach"),
+            )
+            .where(panel_messages.c.wave_id == wave_id, panel_messages.c.kind.in_(CONTACT_KINDS))
+            .group_by(panel_messages.c.member_id)
+            .subquery("msg")
+        )
+        opened = (
+            sa.select(access_tokens.c.case_id)
+            .select_from(wm.join(access_tokens, access_tokens.c.case_id == wm.c.case_id))
+            .where(in_wave, access_tokens.c.used_at.is_not(None))
+            .group_by(access_tokens.c.case_id)
+            .subquery("tok")
+        )
+        columns = (
+            sa.func.coalesce(per_case.c.stage, 0).label("stage"),
+            sa.case(
+                (members.c.status == "withdrawn", 1),
+                else_=sa.func.coalesce(per_case.c.withdrawn, 0),
+            ).label("withdrawn"),
+            sa.func.coalesce(reach.c.reach, 0).label("reach"),
+            sa.case((opened.c.case_id.is_not(None), 1), else_=0).label("opened"),
+            sa.case((wm.c.stopped_at.is_not(None), 1), else_=0).label("stopped"),
+            case_queue.c.disposition,
+        )
+        query = (
+            sa.select(*columns, sa.func.count().label("n"))
+            .select_from(
+                wm.join(members, members.c.id == wm.c.member_id)
+                .outerjoin(per_case, per_case.c.case_id == wm.c.case_id)
+                .outerjoin(reach, reach.c.member_id == wm.c.member_id)
+                .outerjoin(opened, opened.c.case_id == wm.c.case_id)
+                .outerjoin(case_queue, case_queue.c.case_id == wm.c.case_id)
+            )
+            .where(in_wave)
+            .group_by(*columns)
+        )
+        return [
+            CaseGroup(
+                stage=int(row.stage),
+                withdrawn=bool(row.withdrawn),
+                reach=int(row.reach),
+                opened=bool(row.opened),
+                stopped=bool(row.stopped),
+                phone_disposition=row.disposition,
+                count=int(row.n),
+            )
+            for row in connection.execute(query)
+        ]
+
+    def _completes_by_bucket(
+        self,
+        connection: sa.Connection,
+        in_wave: Any,
+        real: Any,
+        day_starts: Sequence[dt.datetime],
+        step_starts: Sequence[dt.datetime],
+    ) -> dict[tuple[int, int, str], int]:
+        wm = wave_members
+        day = _bucket(interviews.c.finished_at, day_starts).label("day")
+        step = _bucket(interviews.c.finished_at, step_starts).label("step")
+        query = (
+            sa.select(
+                day, step, interviews.c.mode, sa.func.count(sa.distinct(interviews.c.case_id))
+            )
+            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
+            .where(in_wave, real, interviews.c.status == "complete")
+            .group_by(day, step, interviews.c.mode)
+        )
+        return {(int(d), int(s), str(m)): int(n) for d, s, m, n in connection.execute(query)}
+
+    def _sent_by_step(
+        self, connection: sa.Connection, wave_id: int, in_wave: Any
+    ) -> dict[str, int]:
+        wm = wave_members
+        query = (
+            sa.select(panel_messages.c.step, sa.func.count(sa.distinct(panel_messages.c.member_id)))
+            .select_from(
+                wm.join(
+                    panel_messages,
+                    sa.and_(
+                        panel_messages.c.wave_id == wm.c.wave_id,
+                        panel_messages.c.member_id == wm.c.member_id,
+                    ),
+                )
+            )
+            .where(
+                in_wave,
+                panel_messages.c.wave_id == wave_id,
+                panel_messages.c.kind.in_(CONTACT_KINDS),
+                panel_messages.c.state.in_(HANDED),
+            )
+            .group_by(panel_messages.c.step)
+        )
+        return {str(step): int(n) for step, n in connection.execute(query)}
+
+    def _breakoffs(
+        self, connection: sa.Connection, in_wave: Any, real: Any, stalled_before: dt.datetime
+    ) -> tuple[BreakOff, ...]:
+        """Stopped interviews by the last question they answered: the newest ``answer`` event
+        found by walking the answer log's ``(interview_id, seq)`` key backwards from the end,
+        which stops at the first answer (the page event after it, at most a few rows back)."""
+        wm = wave_members
+        last = (
+            sa.select(answer_events.c.variable)
+            .where(
+                answer_events.c.interview_id == interviews.c.id,
+                answer_events.c.kind == "answer",
+            )
+            .order_by(answer_events.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        stopped = sa.or_(
+            interviews.c.status == "abandoned",
+            sa.and_(
+                interviews.c.status == "active",
+                interviews.c.last_seq > 0,
+                interviews.c.updated_at < stalled_before,
+            ),
+        )
+        inner = (
+            sa.select(last.label("variable"))
+            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
+            .where(in_wave, real, stopped)
+            .subquery("stopped")
+        )
+        query = sa.select(inner.c.variable, sa.func.count()).group_by(inner.c.variable)
+        rows = [(v or "(none)", int(n)) for v, n in connection.execute(query)]
+        rows.sort(key=lambda r: (-r[1], r[0]))
+        return tuple(BreakOff(v, n) for v, n in rows)
+
+    def _lengths(
+        self, connection: sa.Connection, in_wave: Any, real: Any
+    ) -> tuple[LengthByMode, ...]:
+        """The median length of completed interviews per mode: the one or two middle rows of each
+        mode's lengths in order (window functions, on both backends), averaged."""
+        wm = wave_members
+        seconds = self._seconds_between(interviews.c.started_at, interviews.c.finished_at)
+        ranked = (
+            sa.select(
+                interviews.c.mode.label("mode"),
+                seconds.label("s"),
+                sa.func.row_number()
+                .over(partition_by=interviews.c.mode, order_by=seconds)
+                .label("rn"),
+                sa.func.count().over(partition_by=interviews.c.mode).label("n"),
+            )
+            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
+            .where(
+                in_wave,
+                real,
+                interviews.c.status == "complete",
+                interviews.c.finished_at.is_not(None),
+            )
+            .subquery("ranked")
+        )
+        middle = sa.or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
+        query = (
+            sa.select(ranked.c.mode, ranked.c.n, sa.func.avg(ranked.c.s))
+            .where(middle)
+            .group_by(ranked.c.mode, ranked.c.n)
+            .order_by(ranked.c.mode)
+        )
+        return tuple(
+            LengthByMode(str(mode), int(n), float(median))
+            for mode, n, median in connection.execute(query)
+        )
+
+    def _phone_queue(
+        self,
+        connection: sa.Connection,
+        wave_id: int,
+        in_wave: Any,
+        now: dt.datetime,
+        today: tuple[dt.datetime, dt.datetime, dt.date] | None,
+    ) -> PhoneQueueHealth:
+        """The call queue's counts for the wave's cases, by the supervisor overview's definitions
+        (callable now: free, not final, inside its window), as sums over one join."""
+        wm = wave_members
+        q = case_queue.c
+        free = sa.and_(q.final.is_(False), q.held_by.is_(None))
+
+        def counted(condition: Any) -> Any:
+            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+        query = (
+            sa.select(
+                sa.func.count(),
+                counted(sa.and_(free, q.window_start <= now, q.window_end > now)),
+                counted(q.held_by.is_not(None)),
+                counted(sa.and_(free, q.window_start > now)),
+                counted(sa.and_(free, sa.or_(q.window_end.is_(None), q.window_end <= now))),
+                counted(q.final.is_(True)),
+            )
+            .select_from(wm.join(case_queue, q.case_id == wm.c.case_id))
+            .where(in_wave)
+        )
+        row = connection.execute(query).one()
+        due_today = 0
+        if today is not None:
+            start, end, date = today
+            a = appointments.c
+            due_today = int(
+                connection.scalar(
+                    sa.select(sa.func.count(sa.distinct(a.case_id)))
+                    .select_from(wm.join(appointments, a.case_id == wm.c.case_id))
+                    .where(
+                        in_wave,
+                        a.cancelled_at.is_(None),
+                        sa.or_(
+                            sa.and_(a.at >= utc(start), a.at < utc(end)),
+                            sa.and_(a.at.is_(None), a.day == date),
+                        ),
+                    )
+                )
+                or 0
+            )
+        n, callable_now, held, resting, waiting, final = (int(v or 0) for v in row)
+        return PhoneQueueHealth(n, callable_now, held, resting, waiting, final, due_today)
+
+    def _subgroups(
+        self, connection: sa.Connection, in_wave: Any, real: Any, variables: Sequence[str]
+    ) -> tuple[SubgroupRow, ...]:
+        """Members and completes by each profile variable: one GROUP BY over all of them (JSON
+        extraction: ``json_extract`` on SQLite, ``->>`` on PostgreSQL), added up per variable."""
+        names = list(dict.fromkeys(variables))[:MAX_PROFILE_VARIABLES]
+        if not names:
+            return ()
+        wm = wave_members
+        done = (
+            sa.select(interviews.c.case_id)
+            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
+            .where(in_wave, real, interviews.c.status == "complete")
+            .group_by(interviews.c.case_id)
+            .subquery("done")
+        )
+        values = [
+            members.c.profile[name].as_string().label(f"v{i}") for i, name in enumerate(names)
+        ]
+        query = (
+            sa.select(
+                *values,
+                sa.func.count(),
+                sa.func.count(done.c.case_id),
+            )
+            .select_from(
+                wm.join(members, members.c.id == wm.c.member_id).outerjoin(
+                    done, done.c.case_id == wm.c.case_id
+                )
+            )
+            .where(in_wave)
+            .group_by(*values)
+        )
+        tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for row in connection.execute(query):
+            n, c = int(row[-2]), int(row[-1])
+            for i, name in enumerate(names):
+                value = row[i]
+                cell = tally[(name, "(not known)" if value in (None, "") else str(value))]
+                cell[0] += n
+                cell[1] += c
+        order = {name: i for i, name in enumerate(names)}
+        return tuple(
+            SubgroupRow(name, value, n, c)
+            for (name, value), (n, c) in sorted(
+                tally.items(), key=lambda item: (order[item[0][0]], _value_key(item[0][1]))
+            )
+        )
+
+
+def _value_key(value: str) -> tuple[int, float, str]:
+    """Profile values in a natural order: numbers by value, then text, "(not known)" last."""
+    if value == "(not known)":
+        return (2, 0.0, value)
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _listing(row: Any, members_count: int, completes: int) -> WaveListing:
+    return WaveListing(
+        id=row.id,
+        panel=row.panel,
+        key=row.key,
+        label=row.label,
+        questionnaire_id=row.questionnaire_id,
+        starts_at=row.starts_at,
+        closes_at=row.closes_at,
+        closed_at=row.closed_at,
+        members=int(members_count or 0),
+        completes=int(completes or 0),
+        source_text=row.source_text,
+        file_digest=row.file_digest,
+    )

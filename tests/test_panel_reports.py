@@ -1,0 +1,164 @@
+"""The wave dashboard's figures, counted by the database (issue 13), on SQLite and PostgreSQL.
+
+A wave with a known history (tests/panel_dashboard_helpers.py: seventeen members,
+each with one story) is read back, and every figure is compared with the table
+worked out by hand from the stories: the AAPOR dispositions of web-only and
+phone cases and the rates they give, the contact funnel, completes by day, step
+and mode, who was sent each step, break-offs by the last question answered, the
+median length by mode, the telephone queue's health and completion by profile
+subgroup. What must not count (a member found not eligible, a member of another
+wave, a test interview) does not.
+"""
+
+from __future__ import annotations
+
+import pytest
+from panel_dashboard_helpers import (
+    DAY_STARTS,
+    EXPECTED,
+    NOW,
+    STEP_STARTS,
+    TODAY,
+    add_version,
+    at,
+    make_wave_history,
+)
+
+from instrument.fieldwork.dispositions import RateClass
+from instrument.fieldwork.settings import FieldworkSettings
+from instrument.store import Store
+from instrument.store.panel_reports import (
+    CaseGroup,
+    WaveFigures,
+    aapor_table,
+    wave_rates,
+    web_disposition,
+)
+from instrument.store.schema import interviews
+from tests.store_fixtures import database_url, postgres_database, store  # noqa: F401 (fixtures)
+
+PHONE = {c: (d.aapor, d.label, d.rate_class) for c, d in FieldworkSettings().dispositions.items()}
+
+
+def figures_of(store: Store) -> WaveFigures:
+    wave_id = make_wave_history(store, add_version(store))
+    return store.wave_figures(
+        wave_id,
+        now=NOW,
+        day_starts=DAY_STARTS,
+        step_starts=STEP_STARTS,
+        today=TODAY,
+        profile_variables=["n_children", "age_band", "lone_parent"],
+    )
+
+
+def test_every_figure_equals_the_hand_computed_table(store: Store) -> None:
+    figures = figures_of(store)
+    assert figures.members == EXPECTED["members"]
+    assert figures.wave.key == "w1" and figures.wave.panel == "families"
+    assert figures.wave.completes == 4
+
+    table, counts = aapor_table(figures.groups, PHONE)
+    assert [(r.aapor, r.label, r.rate_class, r.count) for r in table] == EXPECTED["dispositions"]
+    assert (counts.I, counts.P, counts.R, counts.NC, counts.O, counts.UH, counts.UO, counts.NE) == (
+        4,
+        3,
+        4,
+        3,
+        0,
+        0,
+        2,
+        1,
+    )
+    got = wave_rates(counts)
+    assert got.keys() == EXPECTED["rates"].keys()
+    for name, value in EXPECTED["rates"].items():
+        assert got[name] == pytest.approx(value), name
+
+    groups = figures.groups
+    assert sum(g.count for g in groups if g.reach == 2 or g.stage >= 2 or g.opened) == 15
+    assert sum(g.count for g in groups if g.opened or g.stage >= 2) == 9
+    assert sum(g.count for g in groups if g.stage in (3, 4, 5)) == 8
+    assert sum(g.count for g in groups if g.stage == 5) == 4
+
+    assert dict(figures.completes_by_bucket) == EXPECTED["completes"]
+    assert dict(figures.sent_by_step) == EXPECTED["sent_by_step"]
+    assert [(b.variable, b.count) for b in figures.breakoffs] == EXPECTED["breakoffs"]
+    assert [(m.mode, m.completes, m.median_seconds) for m in figures.lengths] == [
+        (mode, n, pytest.approx(seconds, abs=0.5)) for mode, n, seconds in EXPECTED["lengths"]
+    ]
+    p = figures.phone
+    assert {name: getattr(p, name) for name in EXPECTED["phone"]} == EXPECTED["phone"]
+    assert [(r.variable, r.value, r.members, r.completes) for r in figures.subgroups] == EXPECTED[
+        "subgroups"
+    ]
+
+
+def test_the_median_of_an_even_count_is_the_mean_of_the_middle_two(store: Store) -> None:
+    """Three web completes (10, 20, 30 minutes) and a fourth of 60: the median is 25 minutes."""
+    wave_id = make_wave_history(store, add_version(store))
+    with store.engine.begin() as c:
+        c.execute(
+            interviews.update()
+            .where(interviews.c.case_id == f"c{wave_id}-009")
+            .values(
+                status="complete",
+                finished_at=at(1, 21),  # member 9 opened the link at 20:00 on day 1
+            )
+        )
+    figures = store.wave_figures(wave_id, now=NOW)
+    web = next(m for m in figures.lengths if m.mode == "web")
+    assert (web.completes, web.median_seconds) == (4, pytest.approx(25 * 60.0, abs=0.5))
+
+
+def test_a_wave_nobody_has_answered_gives_empty_figures(store: Store) -> None:
+    wave_id = make_wave_history(store, add_version(store))
+    other = store.panel_wave_by_key("w0")[0]
+    figures = store.wave_figures(other.id, now=NOW, profile_variables=["age_band"])
+    assert figures.members == 1 and figures.wave.completes == 1
+    assert figures.breakoffs == () and figures.phone.in_queue == 0
+    assert [(r.value, r.members) for r in figures.subgroups] == [("(not known)", 1)]
+    assert wave_id != other.id
+
+
+def test_the_list_of_waves_counts_members_and_completes(store: Store) -> None:
+    make_wave_history(store, add_version(store))
+    listed = store.panel_wave_list()
+    assert [(w.key, w.members, w.completes) for w in listed] == [("w1", 17, 4), ("w0", 1, 1)]
+    assert store.panel_wave_by_key("w1", "families")[0].label.endswith("wave 1")
+    assert store.panel_wave_by_key("w1", "another") == []
+    assert store.panel_wave_by_key("nope") == []
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [
+        (dict(stage=5, withdrawn=True), "1.1"),  # a complete stays complete
+        (dict(stage=4), "4.10"),
+        (dict(stage=3, withdrawn=True), "2.11"),  # withdrawn: its answers are gone
+        (dict(stage=1), "2.11"),  # an interview withdrawn
+        (dict(stage=3, stopped=True), "1.2"),  # stopped contact after starting: still partial
+        (dict(stage=0, stopped=True, phone_disposition="refusal_hard"), "2.11"),
+        (dict(stage=2, phone_disposition="refusal_soft"), "2.112"),  # the call says more
+        (dict(stage=2, phone_disposition="no_answer"), "2.1121"),  # the web says more
+        (dict(reach=2, phone_disposition="busy"), "2.20"),
+        (dict(reach=2, phone_disposition="respondent_unavailable"), "2.21"),
+        (dict(reach=1, phone_disposition="no_answer"), "3.13"),  # bounced: the phone is all
+        (dict(reach=1), "3.30"),
+        (dict(reach=0), "3.11"),
+        (dict(reach=0, phone_disposition="made_up_code"), "3.11"),  # unknown codes: ignored
+    ],
+)
+def test_the_web_mapping_rules(group: dict, expected: str) -> None:
+    base = dict(
+        stage=0,
+        withdrawn=False,
+        reach=0,
+        opened=False,
+        stopped=False,
+        phone_disposition=None,
+        count=1,
+    )
+    code, _, cls = web_disposition(CaseGroup(**{**base, **group}), PHONE)
+    assert code == expected
+    assert isinstance(cls, RateClass)
