@@ -62,9 +62,21 @@ CHUNK: Final = 500
 MESSAGE_KINDS: Final = ("invitation", "reminder")
 
 
+_CASE_ID_SPACE: Final = len(PSEUDONYM_ALPHABET) ** 12
+
+
 def new_case_id() -> str:
-    """'W' and twelve random characters of the pseudonym alphabet: a case id that says nothing."""
-    return "W" + "".join(secrets.choice(PSEUDONYM_ALPHABET) for _ in range(12))
+    """'W' and twelve random characters of the pseudonym alphabet: a case id that says nothing.
+
+    One draw of a number below 31^12 (about 2^59) written in that alphabet:
+    uniform, and a fifth of the cost of drawing each character on its own.
+    """
+    number = secrets.randbelow(_CASE_ID_SPACE)
+    characters = []
+    for _ in range(12):
+        number, digit = divmod(number, len(PSEUDONYM_ALPHABET))
+        characters.append(PSEUDONYM_ALPHABET[digit])
+    return "W" + "".join(characters)
 
 
 class WaveAlreadyOpened(StoreError):
@@ -240,6 +252,9 @@ class PanelWaves(StoreBase):
                 at=now,
             )
             record = self._wave_row(connection, wave_id)
+        if self.dialect == "postgresql":  # the worker's first claims plan with the new rows counted
+            with self._transaction(write=True) as connection:
+                connection.exec_driver_sql("ANALYZE wave_members, cases, access_tokens")
         return WaveOpened(record, considered=len(rows), eligible=len(chosen))
 
     def _refuse_opened(self, connection: sa.Connection, panel_id: int, key: str) -> None:
