@@ -584,3 +584,27 @@ def test_withdrawal_and_stop_end_contact_at_once(
     assert ("day3-reminder", "email", "sent") in eve
     assert not [s for s in eve if s[1] == "sms" and s[0] != "day0-invitation"]
     assert ("day14-move_to_phone", None, "done") in eve  # STOP stops texts, not calls
+
+
+def test_a_passing_failure_is_tried_again_later_on_the_same_row(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    channels.mailbox.refuse["ann@example.org"] = "451 4.3.0 Try again later"
+    open_flagship(panel)
+    clock.now = DAY0
+    worker = a_worker(panel, channels, clock)
+    run_until_idle(worker)
+    assert ("day0-invitation", "email", "failed") in steps_of(panel.store, "F001")
+    clock.now = DAY0 + dt.timedelta(minutes=5)  # too soon: nothing is tried
+    run_until_idle(worker)
+    assert not [r for r in channels.mailbox.received if r.rcpt_tos == ["ann@example.org"]]
+    del channels.mailbox.refuse["ann@example.org"]
+    clock.now = DAY0 + dt.timedelta(minutes=16)
+    run_until_idle(worker)
+    assert [r.rcpt_tos for r in channels.mailbox.received].count(["ann@example.org"]) == 1
+    (row,) = [
+        m
+        for m in messages(panel.store)
+        if m.case_id == member_case(panel.store, "F001") and m.channel == "email"
+    ]
+    assert (row.state, row.attempts) == ("sent", 2)

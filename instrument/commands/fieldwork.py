@@ -150,7 +150,7 @@ def run(database: str | None, once: bool, base_url: str, batch: int, idle: float
     import threading
 
     from instrument.panel.crypto import PanelKeyError, PanelKeys
-    from instrument.panelwork.worker import worker_for
+    from instrument.panelwork.worker import WaveNotLoadable, worker_for
     from instrument.plugin_types import ChannelSetupError
     from instrument.questionnaires import facade_from_context
     from instrument.store import open_store
@@ -189,5 +189,7 @@ def run(database: str | None, once: bool, base_url: str, batch: int, idle: float
             click.echo("stopped")
     except ChannelSetupError as exc:
         raise click.ClickException(f"a channel cannot send: {exc}") from None
+    except WaveNotLoadable as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         store.close()
