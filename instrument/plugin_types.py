@@ -505,6 +505,11 @@ class ContactChannel:
     :param languages: the languages its shipped templates are written in.
     :param requires: modules *send* imports (``("twilio",)``).
     :param extra: the ``survey-instrument[extra]`` that installs *requires*.
+    :param read_reply: for a channel members can reply to, what a reply's text
+        means: ``read_reply(body)`` is ``"opt_out"``, ``"opt_in"``, ``"help"``
+        or None (anything else, for a person to read). The webhook that takes
+        replies (the phone mode's, for SMS) asks it, so the provider's own rule
+        lives with the channel. None: replies are not read.
     """
 
     name: str
@@ -516,6 +521,7 @@ class ContactChannel:
     languages: frozenset[str] = frozenset()
     requires: tuple[str, ...] = ()
     extra: str | None = None
+    read_reply: Callable[[str], str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("ContactChannel", "name", self.name)
@@ -527,6 +533,7 @@ class ContactChannel:
             )
         _check_callable("ContactChannel", "send", self.send, optional=False)
         _check_callable("ContactChannel", "check", self.check, optional=True)
+        _check_callable("ContactChannel", "read_reply", self.read_reply, optional=True)
         for what in ("templates", "languages"):
             value = getattr(self, what)
             if isinstance(value, str):

@@ -71,6 +71,7 @@ ALLOWED: dict[str, set[str]] = {
     "instrument_phone.views": CORE_LIBRARIES | WEB | TWILIO,
     "instrument_phone.console": CORE_LIBRARIES | WEB,  # the interviewer's screens (Flask)
     "instrument_phone.telephony.webhooks": CORE_LIBRARIES | WEB | TWILIO,
+    "instrument_phone.telephony.sms_webhooks": CORE_LIBRARIES | WEB | TWILIO,  # as the voice ones
     "instrument_phone.supervisor": CORE_LIBRARIES | WEB,  # the supervisor's pages (Flask)
     "instrument_console": CORE_LIBRARIES | CLI,
     "instrument_outputs": CORE_LIBRARIES,

@@ -15,7 +15,8 @@ withdrawal (:mod:`~instrument.store.withdrawal`), and telephone fieldwork
 (``instrument.store.fieldwork_*``: numbers, queue, calls, outcomes, audit), and
 panel members with their encrypted contact details and consents
 (:mod:`~instrument.store.panel_members`) and their withdrawal
-(:mod:`~instrument.store.panel_withdrawal`), and panel waves with the fieldwork worker's
+(:mod:`~instrument.store.panel_withdrawal`), their messages' delivery reports
+(:mod:`~instrument.store.panel_delivery`), and panel waves with the fieldwork worker's
 claims and message records (:mod:`~instrument.store.panel_waves`,
 :mod:`~instrument.store.panel_work`).
 What they share (the engine, transactions, the clock) is
@@ -50,6 +51,7 @@ from instrument.store.fieldwork_recording import CallRecording
 from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
+from instrument.store.panel_delivery import PanelDelivery
 from instrument.store.panel_members import PanelMembers
 from instrument.store.panel_reports import PanelReports
 from instrument.store.panel_waves import PanelWaves
@@ -93,6 +95,7 @@ class Store(
     LiveCallReads,
     PanelMembers,
     PanelWithdrawals,
+    PanelDelivery,
     PanelWaves,
     PanelWork,
     PanelReports,

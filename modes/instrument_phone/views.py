@@ -28,6 +28,7 @@ from instrument_phone.ledger import StoreLedger
 from instrument_phone.machines import machine_detection_for
 from instrument_phone.supervisor import create_supervisor_blueprint
 from instrument_phone.telephony.config import TwilioSettings
+from instrument_phone.telephony.sms_webhooks import create_sms_webhooks_blueprint
 from instrument_phone.telephony.webhooks import create_webhooks_blueprint
 
 __all__ = ["TELEPHONY_EXTENSION", "create_blueprint"]
@@ -53,6 +54,9 @@ def create_blueprint(context: ModeContext, environ: Mapping[str, str] | None = N
             ),
         )  # fmt: skip
         bp.register_blueprint(webhooks, url_prefix="/phone")
+        # Members' SMS replies (STOP) and delivery reports: /cati/sms/... (signed alike).
+        sms = create_sms_webhooks_blueprint(settings, context.service.store, context.now)
+        bp.register_blueprint(sms, url_prefix="/sms")
     # The interviewer console (/cati/console/): by Twilio when configured, else dialled by hand.
     bp.register_blueprint(create_console_blueprint(context, settings), url_prefix="/console")
     # The supervisor's pages (/cati/supervisor/): the sample, rates, cases, call records.

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
@@ -36,15 +36,10 @@ from wtforms.validators import ValidationError
 
 from instrument import catalogue
 from instrument.interviews import ModeContext
-from instrument.panel.crypto import PanelKeyError, PanelKeys
-from instrument.panel.member_links import (
-    LINK_SECRET,
-    MemberLink,
-    new_link_secret,
-    open_link_key,
-    read_unsubscribe_token,
-)
 from instrument.store.panel_withdrawal import WITHDRAWAL_CHOICES, MemberWithdrawal
+
+if TYPE_CHECKING:
+    from instrument.panel.member_links import MemberLink
 
 __all__ = ["LANGUAGES", "register_panel_views"]
 
@@ -87,6 +82,10 @@ class _WithdrawalViews:
 
     def _link_key(self) -> bytes:
         """The link key, read once; 503 when the panel keys are not configured."""
+        # cryptography is loaded when a link is first checked, not with the web mode
+        from instrument.panel.crypto import PanelKeyError, PanelKeys
+        from instrument.panel.member_links import LINK_SECRET, new_link_secret, open_link_key
+
         with self._lock:
             if self._key is None:
                 try:
@@ -101,6 +100,8 @@ class _WithdrawalViews:
             return self._key
 
     def _member(self, token: str) -> tuple[MemberLink, Any]:
+        from instrument.panel.member_links import read_unsubscribe_token
+
         link = read_unsubscribe_token(self._link_key(), token)
         member = None if link is None else self.store.member_by_id(link.member_id)
         if link is None or member is None:

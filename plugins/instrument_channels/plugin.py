@@ -67,6 +67,13 @@ class _OnFirstUse:
         return sender.check()  # type: ignore[no-any-return]
 
 
+def _read_sms_reply(body: str) -> str | None:
+    """A text's reply read as Twilio reads it (STOP, START, HELP): see ``sms.inbound_keyword``."""
+    from instrument_channels.sms import inbound_keyword
+
+    return inbound_keyword(body)
+
+
 @hookimpl
 def register_contact_channels() -> list[ContactChannel]:
     email, sms, letter = _OnFirstUse(_email), _OnFirstUse(_sms), _OnFirstUse(_letter)
@@ -89,6 +96,7 @@ def register_contact_channels() -> list[ContactChannel]:
             templates=MESSAGES,
             languages=LANGUAGES,
             requires=("twilio",),
+            read_reply=_read_sms_reply,
         ),
         ContactChannel(
             name="letter",
