@@ -64,6 +64,7 @@ ALLOWED: dict[str, set[str]] = {
     "instrument.cli": CORE_LIBRARIES | CLI,
     "instrument.commands": CORE_LIBRARIES | CLI,
     "instrument.panel": CORE_LIBRARIES | {"cryptography"},  # members' contact details encrypted
+    "instrument.panelwork": CORE_LIBRARIES | {"cryptography"},  # opens the keys to send
     "instrument.flask_support": CORE_LIBRARIES | WEB,
     "instrument.server": CORE_LIBRARIES | WEB,
     "instrument_web": CORE_LIBRARIES | WEB,
