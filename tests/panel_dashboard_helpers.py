@@ -141,7 +141,11 @@ EXPECTED: dict[str, Any] = {
     "funnel": {"invited": 15, "opened": 9, "started": 8, "completed": 4},
     # (day, step, mode) -> completes; day 0 is 2 March, step 0 the invitation, 1 reminder 1
     "completes": {(0, 0, "web"): 1, (1, 0, "web"): 1, (3, 1, "web"): 1, (4, 1, "cati"): 1},
-    "sent_by_step": {"day0-invitation": 15, "day3-reminder": 7},
+    "sent_by_step": {
+        ("day0-invitation", "email"): 15,
+        ("day0-invitation", "sms"): 15,
+        ("day3-reminder", "email"): 7,
+    },
     "breakoffs": [("q_income", 1), ("q_travel", 1)],
     "lengths": [("cati", 1, 45 * 60.0), ("web", 3, 20 * 60.0)],
     "phone": {
@@ -369,7 +373,12 @@ def make_wave_history(store: Store, questionnaire_version_id: int) -> int:
         for n, story in STORIES.items():
             add_member(n, story, w1)
         # Not counted: a member found not eligible, a member of another wave, a test interview.
-        add_member(18, {"iv": ("web", "complete", at(0, 11), at(0, 12)), "opened": True}, w1, False)
+        add_member(
+            18,
+            {"iv": ("web", "complete", at(0, 11), at(0, 12)), "opened": True, "invitation": None},
+            w1,
+            False,
+        )
         add_member(1, {"iv": ("web", "complete", at(0, 11), at(0, 12)), "opened": True}, w0)
         c.execute(
             interviews.insert().values(

@@ -33,6 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     app = make_app(
         database, FakeClock(NOW), SERVER_NAME=f"127.0.0.1:{port}", TESTING=False,
         PANEL_REFRESH_SECONDS=1,
+        PANEL_FIGURES_MAX_AGE=0,  # every reload reads the figures afresh
     )  # fmt: skip
     store = get_host(app).store
     store.set_password_cost(CHEAP, testing=True)

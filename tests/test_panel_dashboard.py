@@ -156,11 +156,12 @@ def test_every_csv_equals_its_table_and_the_aapor_table_equals_the_hand_computed
     ]
     after = list(csv.reader(io.StringIO(sam.client.get(f"{WAVE}/after-steps.csv").text)))
     assert [row[0::2] for row in after[:3]] == [
-        ["Step", "Sent to"],
-        ["Invitation (day 0)", "15"],
-        ["Reminder 1 (day 3)", "7"],
+        ["Step", "Sent by email", "Completes after it"],
+        ["Invitation (day 0)", "15", "2"],
+        ["Reminder 1 (day 3)", "7", "2"],
     ]
-    assert [row[3] for row in after[1:]] == ["2", "2", "0", "0", "0", "0"]
+    assert [row[3] for row in after[:3]] == ["Sent by sms", "15", "0"]
+    assert [row[4] for row in after[1:]] == ["2", "2", "0", "0", "0", "0"]
     phone = dict(csv.reader(io.StringIO(sam.client.get(f"{WAVE}/phone-queue.csv").text)))
     assert phone["Callable now"] == "1" and phone["Appointments today"] == "1"
 
@@ -193,3 +194,39 @@ def test_the_script_reloads_the_same_figures(app: Any) -> None:
     assert fragment.headers["Cache-Control"] == "no-store"
     assert tables_of(fragment.get_data(as_text=True)) == tables_of(page.html)
     assert "<html" not in fragment.get_data(as_text=True)
+
+
+def test_figures_are_kept_for_a_while_and_read_again_in_the_background() -> None:
+    """FiguresCache on a clock of its own: fresh figures are reused; stale ones are shown once
+    more while a thread reads new ones; far too old ones (or none) are read by the request."""
+    import threading
+
+    from instrument.server.panel_dashboard import FiguresCache
+
+    clock = [100.0]
+    cache = FiguresCache(clock=lambda: clock[0])
+    reads: list[int] = []
+    gate = threading.Event()
+
+    def read() -> Any:
+        reads.append(len(reads) + 1)
+        if len(reads) == 2:
+            gate.wait(5)  # the background read takes its time
+        return len(reads)
+
+    assert cache.get("w1", read, 30) == 1  # none yet: read now
+    clock[0] += 10
+    assert cache.get("w1", read, 30) == 1 and reads == [1]  # fresh: kept
+    clock[0] += 25  # 35 s old: stale
+    assert cache.get("w1", read, 30) == 1  # shown at once, a read started
+    assert cache.get("w1", read, 30) == 1 and len(reads) == 2  # one read at a time
+    gate.set()
+    for _ in range(100):
+        if cache.get("w1", read, 30) == 2:
+            break
+        threading.Event().wait(0.02)
+    assert cache.get("w1", read, 30) == 2
+    clock[0] += 1000  # far too old: the request reads
+    assert cache.get("w1", read, 30) == 3
+    assert cache.get("w1", read, 0) == 4  # 0: always read
+    assert cache.get("w2", read, 30) == 5  # each wave its own

@@ -9,6 +9,14 @@ same HTML without the page around it); without JavaScript the page is the same
 and a link reloads it. Supervisors, researchers and admins may read it;
 interviewers get 403, as for the audit log.
 
+The figures are read from the database (instrument/store/panel_reports.py)
+and kept for ``PANEL_FIGURES_MAX_AGE`` seconds (default 30, or
+``$INSTRUMENT_PANEL_FIGURES_MAX_AGE``; 0 reads them for every request): a
+wave of 100,000 members costs the database a second or two to count, so each
+server process counts it at most once in that time, and when the kept figures
+are older the request still answers at once with them while one thread counts
+afresh (:class:`FiguresCache`). The page says when its figures were read.
+
 A wave whose key two panels share is chosen with ``?panel=``. The target
 number of completes comes from ``?target=`` or the app's ``PANEL_TARGETS``
 (``{"panel/wave": n}``), the panel's recruitment and profile rates from
@@ -20,8 +28,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
@@ -40,9 +51,15 @@ from instrument.server.panel_dashboard_figures import (
     step_starts,
 )
 from instrument.server.staff import staff_required
-from instrument.store.panel_reports import PhoneClasses, WaveListing
+from instrument.store.panel_reports import PhoneClasses, WaveFigures, WaveListing
 
-__all__ = ["DASHBOARD_READERS", "REFRESH_SECONDS", "add_panel_dashboard_views"]
+__all__ = [
+    "DASHBOARD_READERS",
+    "FIGURES_MAX_AGE",
+    "REFRESH_SECONDS",
+    "FiguresCache",
+    "add_panel_dashboard_views",
+]
 
 DASHBOARD_READERS = ("admin", "supervisor", "researcher")
 """The staff roles that may read the dashboard."""
@@ -50,6 +67,69 @@ DASHBOARD_READERS = ("admin", "supervisor", "researcher")
 REFRESH_SECONDS = 60
 """How often the page's script reloads the figures while the tab is visible (the app's
 ``PANEL_REFRESH_SECONDS`` changes it: the browser test waits one second, not sixty)."""
+
+
+FIGURES_MAX_AGE = 30.0
+"""Seconds a wave's figures are shown before they are read again (see the module's docstring)."""
+
+_TOO_OLD = 10
+"""Figures older than this many times the maximum age are not shown while new ones are read:
+the request waits for them (a server that nobody asked for an hour)."""
+
+
+class FiguresCache:
+    """Each wave's figures as last read, refreshed in the background when they are stale.
+
+    One per app (so per server process). A request finds figures younger than
+    ``max_age``: they are used. Older (but not ten times older): they are used,
+    and one thread reads new ones for the next request, so no request waits on
+    the database's count. None yet, or far too old: the request reads them.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._kept: dict[Hashable, tuple[float, WaveFigures]] = {}
+        self._reading: set[Hashable] = set()
+
+    def get(self, key: Hashable, read: Callable[[], WaveFigures], max_age: float) -> WaveFigures:
+        if max_age <= 0:
+            return read()
+        now = self._clock()
+        with self._lock:
+            kept = self._kept.get(key)
+            stale = kept is not None and now - kept[0] > max_age
+            start = stale and key not in self._reading
+            if start:
+                self._reading.add(key)
+        if kept is None or now - kept[0] > _TOO_OLD * max_age:
+            return self._read(key, read, now)
+        if start:
+            threading.Thread(target=self._refresh, args=(key, read), daemon=True).start()
+        return kept[1]
+
+    def _read(self, key: Hashable, read: Callable[[], WaveFigures], now: float) -> WaveFigures:
+        figures = read()
+        with self._lock:
+            self._kept[key] = (now, figures)
+        return figures
+
+    def _refresh(self, key: Hashable, read: Callable[[], WaveFigures]) -> None:
+        try:
+            self._read(key, read, self._clock())
+        finally:
+            with self._lock:
+                self._reading.discard(key)
+
+
+def _max_age() -> float:
+    configured = current_app.config.get("PANEL_FIGURES_MAX_AGE")
+    if configured is None:
+        configured = os.environ.get("INSTRUMENT_PANEL_FIGURES_MAX_AGE", FIGURES_MAX_AGE)
+    try:
+        return max(float(configured), 0.0)
+    except (TypeError, ValueError):
+        return FIGURES_MAX_AGE
 
 
 @functools.lru_cache(maxsize=64)
@@ -96,23 +176,24 @@ def add_panel_dashboard_views(bp: Blueprint, host: Host) -> None:
             abort(404, description="Several panels have this wave: add ?panel=<name>.")
         return found[0]
 
-    def dashboard(listing: WaveListing) -> tuple[Dashboard, Wave | None, dt.datetime]:
-        now = host.now()
-        wave = _wave_of(listing.file_digest, listing.source_text)
+    cache = FiguresCache()
+
+    def plan(wave: Wave | None, listing: WaveListing, now: dt.datetime) -> tuple[Any, ...]:
+        """Day starts, steps, today and profile variables of the wave at ``now``."""
         if wave is not None:
-            days = day_starts(wave, now)
-            steps = step_starts(wave)
             local = now.astimezone(wave.tz)
             start = dt.datetime.combine(local.date(), dt.time(0), wave.tz)
             today = (start, start + dt.timedelta(days=1), local.date())
-            variables = list(wave.profile)
-        else:  # a file this server cannot read (a plugin's channel): figures without the plan
-            days, steps, variables = [listing.starts_at], [], []
-            midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            today = (midnight, midnight + dt.timedelta(days=1), midnight.date())
-        survey = host.survey(listing.questionnaire_id)
-        source = survey.questionnaire.source_path if survey is not None else None
-        figures = host.store.wave_figures(
+            return day_starts(wave, now), step_starts(wave), today, list(wave.profile)
+        # a file this server cannot read (a plugin's channel): figures without the plan
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = (midnight, midnight + dt.timedelta(days=1), midnight.date())
+        return [listing.starts_at], [], today, []
+
+    def read(listing: WaveListing, wave: Wave | None) -> WaveFigures:
+        now = host.now()
+        days, steps, today, variables = plan(wave, listing, now)
+        return host.store.wave_figures(
             listing.id,
             now=now,
             day_starts=days,
@@ -120,6 +201,14 @@ def add_panel_dashboard_views(bp: Blueprint, host: Host) -> None:
             today=today,
             profile_variables=variables,
         )
+
+    def dashboard(listing: WaveListing) -> tuple[Dashboard, Wave | None, dt.datetime]:
+        wave = _wave_of(listing.file_digest, listing.source_text)
+        figures = cache.get(listing.id, lambda: read(listing, wave), _max_age())
+        now = figures.now  # when the figures were read: the page says so
+        days, steps, _, _ = plan(wave, listing, now)
+        survey = host.survey(listing.questionnaire_id)
+        source = survey.questionnaire.source_path if survey is not None else None
         built = build_dashboard(
             figures,
             wave,

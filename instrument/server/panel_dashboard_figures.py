@@ -321,13 +321,19 @@ def _funnel(figures: WaveFigures, steps: Sequence[tuple[str, str, dt.datetime]])
             before += n
         else:
             after[step] += n
+    channels = sorted({channel for (_, channel) in figures.sent_by_step})
     rows = [
-        (label, f"{when:%Y-%m-%d %H:%M}", str(figures.sent_by_step.get(key, "")), str(after[i]))
+        (
+            label,
+            f"{when:%Y-%m-%d %H:%M}",
+            *(str(figures.sent_by_step.get((key, c), 0)) for c in channels),
+            str(after[i]),
+        )
         for i, (key, label, when) in enumerate(steps)
     ]
     labels = [label for _, label, _ in steps]
     if before:
-        rows.insert(0, ("Before the invitation", "", "", str(before)))
+        rows.insert(0, ("Before the invitation", "", *("" for _ in channels), str(before)))
         labels.insert(0, "Before the invitation")
         after.insert(0, before)
     after_steps = Figure(
@@ -336,7 +342,7 @@ def _funnel(figures: WaveFigures, steps: Sequence[tuple[str, str, dt.datetime]])
         note=(
             "Completed interviews by the last step of the contact plan due before they finished: "
             "those who finished after reminder 1 was due and before reminder 2, and so on. "
-            "'Sent to' counts members the step's message was handed to a channel for."
+            "The channel columns count the step's messages handed to each channel."
         ),
         svg=bar_chart(
             "chart-after-steps",
@@ -348,7 +354,7 @@ def _funnel(figures: WaveFigures, steps: Sequence[tuple[str, str, dt.datetime]])
         ),
         table=Table(
             "Completed interviews after each step of the contact plan",
-            ("Step", "Due (UTC)", "Sent to", "Completes after it"),
+            ("Step", "Due (UTC)", *(f"Sent by {c}" for c in channels), "Completes after it"),
             tuple(rows),
         ),
     )

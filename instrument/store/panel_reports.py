@@ -115,6 +115,8 @@ class CaseGroup:
     phone_disposition: str | None
     """The call queue's outcome for the case (None: never coded, or not in the queue)."""
     count: int
+    profile: tuple[str | None, ...] = ()
+    """The members' values of the profile variables asked for, in their order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +186,8 @@ class WaveFigures:
     completes_by_bucket: Mapping[tuple[int, int, str], int]
     """(day index, step index, mode) -> completes. Day index -1: before the first day boundary;
     step index -1: before the first step."""
-    sent_by_step: Mapping[str, int]
-    """A step's key -> members it was handed to a channel for."""
+    sent_by_step: Mapping[tuple[str, str], int]
+    """(A step's key, a channel) -> messages of that step handed to that channel."""
     breakoffs: tuple[BreakOff, ...]
     lengths: tuple[LengthByMode, ...]
     phone: PhoneQueueHealth
@@ -366,15 +368,16 @@ class PanelReports(StoreBase):
                 .join(panels, panels.c.id == waves.c.panel_id)
                 .where(waves.c.id == wave_id)
             ).one()
-            groups = tuple(self._case_groups(connection, wave_id, in_wave, real))
+            names = list(dict.fromkeys(profile_variables))[:MAX_PROFILE_VARIABLES]
+            groups = tuple(self._case_groups(connection, wave_id, in_wave, real, names))
             total = sum(g.count for g in groups)
             buckets = self._completes_by_bucket(connection, in_wave, real, day_starts, step_starts)
-            sent = self._sent_by_step(connection, wave_id, in_wave)
+            sent = self._sent_by_step(connection, wave_id)
             breakoffs = self._breakoffs(connection, in_wave, real, now - stalled_after)
             lengths = self._lengths(connection, in_wave, real)
             phone = self._phone_queue(connection, wave_id, in_wave, now, today)
-            subgroups = self._subgroups(connection, in_wave, real, profile_variables)
         completes = sum(g.count for g in groups if g.stage == 5)
+        subgroups = _subgroups(groups, names)
         return WaveFigures(
             wave=_listing(wave_row, total, completes),
             now=now,
@@ -391,9 +394,17 @@ class PanelReports(StoreBase):
     # -- the statements ------------------------------------------------------------
 
     def _case_groups(
-        self, connection: sa.Connection, wave_id: int, in_wave: Any, real: Any
+        self,
+        connection: sa.Connection,
+        wave_id: int,
+        in_wave: Any,
+        real: Any,
+        profile_variables: Sequence[str],
     ) -> list[CaseGroup]:
-        """The wave's cases grouped by what is known of each (one row per combination)."""
+        """The wave's cases grouped by what is known of each and by their members' profile
+        values (one row per combination): the dispositions, the funnel and the subgroups all
+        come from this one pass over the wave. Profile values are read with JSON extraction
+        (``json_extract`` on SQLite, ``->>`` on PostgreSQL)."""
         wm = wave_members
         status = interviews.c.status
         stage = sa.case(
@@ -423,7 +434,7 @@ class PanelReports(StoreBase):
                     sa.case((state.in_(HANDED), 2), (state.in_(UNDELIVERED), 1), else_=0)
                 ).label("reach"),
             )
-            .where(panel_messages.c.wave_id == wave_id, panel_messages.c.kind.in_(CONTACT_KINDS))
+            .where(panel_messages.c.wave_id == wave_id, panel_messages.c.kind == "invitation")
             .group_by(panel_messages.c.member_id)
             .subquery("msg")
         )
@@ -444,6 +455,10 @@ class PanelReports(StoreBase):
             sa.case((opened.c.case_id.is_not(None), 1), else_=0).label("opened"),
             sa.case((wm.c.stopped_at.is_not(None), 1), else_=0).label("stopped"),
             case_queue.c.disposition,
+            *(
+                members.c.profile[name].as_string().label(f"v{i}")
+                for i, name in enumerate(profile_variables)
+            ),
         )
         query = (
             sa.select(*columns, sa.func.count().label("n"))
@@ -466,6 +481,7 @@ class PanelReports(StoreBase):
                 stopped=bool(row.stopped),
                 phone_disposition=row.disposition,
                 count=int(row.n),
+                profile=tuple(row[6 : 6 + len(profile_variables)]),
             )
             for row in connection.execute(query)
         ]
@@ -491,30 +507,19 @@ class PanelReports(StoreBase):
         )
         return {(int(d), int(s), str(m)): int(n) for d, s, m, n in connection.execute(query)}
 
-    def _sent_by_step(
-        self, connection: sa.Connection, wave_id: int, in_wave: Any
-    ) -> dict[str, int]:
-        wm = wave_members
+    def _sent_by_step(self, connection: sa.Connection, wave_id: int) -> dict[tuple[str, str], int]:
+        """Messages handed to a channel, by step and channel: one pass over the wave's messages
+        (the ``(wave_id, ...)`` index), no join: messages exist only for the wave's members."""
         query = (
-            sa.select(panel_messages.c.step, sa.func.count(sa.distinct(panel_messages.c.member_id)))
-            .select_from(
-                wm.join(
-                    panel_messages,
-                    sa.and_(
-                        panel_messages.c.wave_id == wm.c.wave_id,
-                        panel_messages.c.member_id == wm.c.member_id,
-                    ),
-                )
-            )
+            sa.select(panel_messages.c.step, panel_messages.c.channel, sa.func.count())
             .where(
-                in_wave,
                 panel_messages.c.wave_id == wave_id,
                 panel_messages.c.kind.in_(CONTACT_KINDS),
                 panel_messages.c.state.in_(HANDED),
             )
-            .group_by(panel_messages.c.step)
+            .group_by(panel_messages.c.step, panel_messages.c.channel)
         )
-        return {str(step): int(n) for step, n in connection.execute(query)}
+        return {(str(step), str(channel)): int(n) for step, channel, n in connection.execute(query)}
 
     def _breakoffs(
         self, connection: sa.Connection, in_wave: Any, real: Any, stalled_before: dt.datetime
@@ -555,35 +560,50 @@ class PanelReports(StoreBase):
     def _lengths(
         self, connection: sa.Connection, in_wave: Any, real: Any
     ) -> tuple[LengthByMode, ...]:
-        """The median length of completed interviews per mode: the one or two middle rows of each
-        mode's lengths in order (window functions, on both backends), averaged."""
+        """The median length of completed interviews per mode: ``percentile_cont(0.5)`` on
+        PostgreSQL; on SQLite, which has none, the one or two middle rows of each mode's
+        lengths in order (window functions), averaged, which is the same number."""
         wm = wave_members
         seconds = self._seconds_between(interviews.c.started_at, interviews.c.finished_at)
-        ranked = (
-            sa.select(
-                interviews.c.mode.label("mode"),
-                seconds.label("s"),
-                sa.func.row_number()
-                .over(partition_by=interviews.c.mode, order_by=seconds)
-                .label("rn"),
-                sa.func.count().over(partition_by=interviews.c.mode).label("n"),
-            )
-            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
-            .where(
-                in_wave,
-                real,
-                interviews.c.status == "complete",
-                interviews.c.finished_at.is_not(None),
-            )
-            .subquery("ranked")
+        done = sa.and_(
+            in_wave, real, interviews.c.status == "complete", interviews.c.finished_at.is_not(None)
         )
-        middle = sa.or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-        query = (
-            sa.select(ranked.c.mode, ranked.c.n, sa.func.avg(ranked.c.s))
-            .where(middle)
-            .group_by(ranked.c.mode, ranked.c.n)
-            .order_by(ranked.c.mode)
-        )
+        joined = wm.join(interviews, interviews.c.case_id == wm.c.case_id)
+        if self.dialect == "postgresql":
+            query = (
+                sa.select(
+                    interviews.c.mode,
+                    sa.func.count(),
+                    sa.func.percentile_cont(0.5).within_group(seconds),
+                )
+                .select_from(joined)
+                .where(done)
+                .group_by(interviews.c.mode)
+                .order_by(interviews.c.mode)
+            )
+        else:
+            ranked = (
+                sa.select(
+                    interviews.c.mode.label("mode"),
+                    seconds.label("s"),
+                    sa.func.row_number()
+                    .over(partition_by=interviews.c.mode, order_by=seconds)
+                    .label("rn"),
+                    sa.func.count().over(partition_by=interviews.c.mode).label("n"),
+                )
+                .select_from(joined)
+                .where(done)
+                .subquery("ranked")
+            )
+            middle = sa.or_(
+                ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2
+            )
+            query = (
+                sa.select(ranked.c.mode, ranked.c.n, sa.func.avg(ranked.c.s))
+                .where(middle)
+                .group_by(ranked.c.mode, ranked.c.n)
+                .order_by(ranked.c.mode)
+            )
         return tuple(
             LengthByMode(str(mode), int(n), float(median))
             for mode, n, median in connection.execute(query)
@@ -641,54 +661,22 @@ class PanelReports(StoreBase):
         n, callable_now, held, resting, waiting, final = (int(v or 0) for v in row)
         return PhoneQueueHealth(n, callable_now, held, resting, waiting, final, due_today)
 
-    def _subgroups(
-        self, connection: sa.Connection, in_wave: Any, real: Any, variables: Sequence[str]
-    ) -> tuple[SubgroupRow, ...]:
-        """Members and completes by each profile variable: one GROUP BY over all of them (JSON
-        extraction: ``json_extract`` on SQLite, ``->>`` on PostgreSQL), added up per variable."""
-        names = list(dict.fromkeys(variables))[:MAX_PROFILE_VARIABLES]
-        if not names:
-            return ()
-        wm = wave_members
-        done = (
-            sa.select(interviews.c.case_id)
-            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
-            .where(in_wave, real, interviews.c.status == "complete")
-            .group_by(interviews.c.case_id)
-            .subquery("done")
+
+def _subgroups(groups: Sequence[CaseGroup], names: Sequence[str]) -> tuple[SubgroupRow, ...]:
+    """Members and completes by each profile variable, added up from the groups."""
+    tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for group in groups:
+        for name, value in zip(names, group.profile, strict=False):
+            cell = tally[(name, "(not known)" if value in (None, "") else str(value))]
+            cell[0] += group.count
+            cell[1] += group.count if group.stage == 5 else 0
+    order = {name: i for i, name in enumerate(names)}
+    return tuple(
+        SubgroupRow(name, value, n, c)
+        for (name, value), (n, c) in sorted(
+            tally.items(), key=lambda item: (order[item[0][0]], _value_key(item[0][1]))
         )
-        values = [
-            members.c.profile[name].as_string().label(f"v{i}") for i, name in enumerate(names)
-        ]
-        query = (
-            sa.select(
-                *values,
-                sa.func.count(),
-                sa.func.count(done.c.case_id),
-            )
-            .select_from(
-                wm.join(members, members.c.id == wm.c.member_id).outerjoin(
-                    done, done.c.case_id == wm.c.case_id
-                )
-            )
-            .where(in_wave)
-            .group_by(*values)
-        )
-        tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for row in connection.execute(query):
-            n, c = int(row[-2]), int(row[-1])
-            for i, name in enumerate(names):
-                value = row[i]
-                cell = tally[(name, "(not known)" if value in (None, "") else str(value))]
-                cell[0] += n
-                cell[1] += c
-        order = {name: i for i, name in enumerate(names)}
-        return tuple(
-            SubgroupRow(name, value, n, c)
-            for (name, value), (n, c) in sorted(
-                tally.items(), key=lambda item: (order[item[0][0]], _value_key(item[0][1]))
-            )
-        )
+    )
 
 
 def _value_key(value: str) -> tuple[int, float, str]:
