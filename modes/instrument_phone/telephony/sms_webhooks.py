@@ -37,12 +37,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from flask import Blueprint, Response, abort, request
 from flask.blueprints import BlueprintSetupState
-from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from instrument.store import Store
 from instrument_phone.telephony.config import TwilioSettings
-from instrument_phone.telephony.webhooks import signed_url
+from instrument_phone.telephony.webhooks import require_signatures
 
 if TYPE_CHECKING:
     from instrument.panel.crypto import ContactSealer
@@ -99,15 +98,8 @@ def create_sms_webhooks_blueprint(
     It exempts itself from CSRF: Twilio cannot send a form token.
     """
     bp = Blueprint("sms", __name__)
-    validator = RequestValidator(settings.auth_token)
+    require_signatures(bp, settings)  # exactly as the voice webhooks
     found = _Lazy(store, clock, read_reply)
-
-    @bp.before_request
-    def check_signature() -> None:
-        signature = request.headers.get("X-Twilio-Signature", "")
-        url = signed_url(settings.public_url, request.path, request.query_string)
-        if not signature or not validator.validate(url, request.form, signature):
-            abort(403)
 
     @bp.post("/inbound")
     def inbound() -> Response:

@@ -61,6 +61,7 @@ __all__ = [
     "event_key",
     "kept_payload",
     "recording_callback",
+    "require_signatures",
     "signed_url",
 ]
 
@@ -272,6 +273,23 @@ def bridge_twiml(
     return str(response)
 
 
+def require_signatures(bp: Blueprint, settings: TwilioSettings) -> None:
+    """Refuse (403) every request to ``bp`` without Twilio's valid signature, before any handler.
+
+    The signature is checked against the public URL plus the request's path
+    and query (:func:`signed_url`), with the account's auth token. The SMS
+    webhooks use it too, so every Twilio webhook is checked alike.
+    """
+    validator = RequestValidator(settings.auth_token)
+
+    @bp.before_request
+    def check_signature() -> None:
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = signed_url(settings.public_url, request.path, request.query_string)
+        if not signature or not validator.validate(url, request.form, signature):
+            abort(403)
+
+
 def create_webhooks_blueprint(
     settings: TwilioSettings,
     ledger: CallLedger,
@@ -288,14 +306,7 @@ def create_webhooks_blueprint(
         detection (by call id); None when no study does.
     """
     bp = Blueprint("phone", __name__)
-    validator = RequestValidator(settings.auth_token)
-
-    @bp.before_request
-    def check_signature() -> None:
-        signature = request.headers.get("X-Twilio-Signature", "")
-        url = signed_url(settings.public_url, request.path, request.query_string)
-        if not signature or not validator.validate(url, request.form, signature):
-            abort(403)
+    require_signatures(bp, settings)
 
     @bp.post("/twiml/bridge/<int:call_id>")
     def bridge(call_id: int) -> Response:
