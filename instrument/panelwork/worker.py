@@ -44,6 +44,7 @@ from instrument.panel.waves import BUILTIN_CHANNELS, CHANNEL_ADDRESS, Wave
 from instrument.plugin_types import ChannelSetupError, ContactChannel, OutgoingMessage, Receipt
 from instrument.store import Store
 from instrument.store.case_import import ImportedCase
+from instrument.store.panel_members import StoredContact
 from instrument.store.panel_waves import WaveRecord
 from instrument.store.panel_work import MAX_ATTEMPTS, ClaimedMember, MessageRow
 
@@ -216,7 +217,7 @@ class FieldworkWorker:
                 if budget is not None and outcome != "not recorded":
                     budget.left -= 1
             else:
-                outcome = self._act(record, wave, member, action, contacts, now, report)
+                outcome = self._act(record, wave, member, action, now, report)
             if outcome == "claim lost":
                 return outcome
             if outcome == "stop":
@@ -225,9 +226,9 @@ class FieldworkWorker:
 
     def member_state(
         self, wave: Wave, member: ClaimedMember, now: dt.datetime
-    ) -> tuple[MemberState, dict[str, Any]]:
+    ) -> tuple[MemberState, dict[str, StoredContact]]:
         """The plan's view of a member, and their stored contact details by address ref."""
-        contacts: dict[str, Any] = {}
+        contacts: dict[str, StoredContact] = {}
         addresses: list[Address] = []
         for contact in member.contacts:
             if contact.kind == "name":
@@ -299,7 +300,7 @@ class FieldworkWorker:
         wave: Wave,
         member: ClaimedMember,
         action: Action,
-        contacts: Mapping[str, Any],
+        contacts: Mapping[str, StoredContact],
         now: dt.datetime,
         report: RoundReport,
     ) -> str:
@@ -362,7 +363,7 @@ class FieldworkWorker:
         return "sent"
 
     def _receipt(
-        self, message_id: int, receipt: Receipt, contact: Any, report: RoundReport
+        self, message_id: int, receipt: Receipt, contact: StoredContact, report: RoundReport
     ) -> None:
         now = self.clock()
         if receipt.ok:
@@ -413,7 +414,6 @@ class FieldworkWorker:
         wave: Wave,
         member: ClaimedMember,
         action: Action,
-        contacts: Mapping[str, Any],
         now: dt.datetime,
         report: RoundReport,
     ) -> str:
