@@ -200,6 +200,33 @@ def test_a_member_withdrawn_by_a_file_counts_as_stopped(store: Store) -> None:
     ).done
 
 
+def test_a_deceased_member_stays_deceased_when_a_relative_uses_the_link(store: Store) -> None:
+    panel = set_up_panel(store, panel_keys())
+    ann = panel.member_ids["R001"]
+    with store.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE members SET status = 'deceased' WHERE id = :i"), {"i": ann}
+        )
+    done = store.withdraw_member(
+        ann, "delete_contacts", actor="member:link", by_staff=False, via="link", now=T1
+    )
+    assert done.done and done.contacts_deleted == 4
+    assert store.member_by_id(ann).status == "deceased"  # type: ignore[union-attr]
+    assert store.withdrawal_in_force(ann) == ("delete_contacts", T1)
+    bryn = panel.member_ids["R002"]
+    with store.engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE members SET status = 'deceased' WHERE id = :i"), {"i": bryn}
+        )
+    store.withdraw_member(
+        bryn, "stop_contact", actor="member:link", by_staff=False, via="link", now=T0
+    )
+    purge = store.purge_withdrawn_contacts(
+        PANEL, older_than=dt.timedelta(days=1), now=T1, actor="cli:rita"
+    )
+    assert (purge.members, store.member_contacts(bryn)) == (1, ())
+
+
 def test_unknown_member_and_choice_are_refused(store: Store) -> None:
     set_up_panel(store, panel_keys())
     with pytest.raises(LookupError):

@@ -3,7 +3,7 @@
 A member (through the link in a message) or a staff member chooses one of
 :data:`WITHDRAWAL_CHOICES`, each including the ones before it:
 
-- ``stop_contact``: the member's status becomes ``withdrawn`` (a members file
+- ``stop_contact``: the member's status becomes ``withdrawn`` (``deceased`` stays; a members file
   can no longer change it, nor give them contact details); each of their wave
   cases is stopped (``wave_members.stopped_at``, nothing due again) and leaves
   the phone queue, its open appointments cancelled. Answers stay.
@@ -259,7 +259,7 @@ class PanelWithdrawals(StoreBase):
             .join(panels, panels.c.id == members.c.panel_id)
             .where(
                 panels.c.name == panel,
-                members.c.status == "withdrawn",
+                sa.or_(members.c.status == "withdrawn", first_withdrawal.is_not(None)),
                 has_contacts,
                 sa.func.coalesce(first_withdrawal, members.c.updated_at) <= cutoff,
             )
@@ -364,8 +364,10 @@ def _carry_out(
 ) -> MemberWithdrawal:
     """Do ``choice`` (with everything it includes) inside the caller's transaction."""
     case_ids = _cases_of(connection, member.id)
+    # A deceased member stays deceased (a relative using the link): that status ends contact too.
+    status = "deceased" if member.status == "deceased" else "withdrawn"
     connection.execute(
-        members.update().where(members.c.id == member.id).values(status="withdrawn", updated_at=now)
+        members.update().where(members.c.id == member.id).values(status=status, updated_at=now)
     )
     if case_ids:
         connection.execute(
