@@ -6,6 +6,7 @@ START."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -182,6 +183,29 @@ def test_asking_again_or_for_less_changes_nothing_and_says_since_when(store: Sto
     assert more.done and more.cases_withdrawn == (panel.cases["R001"],)
     assert store.member_history(ann)[-1].after["previous"] == "delete_contacts"  # type: ignore[index]
     assert store.withdrawal_in_force(ann) == ("delete_all", T1 + dt.timedelta(days=1))
+
+
+def test_two_submissions_at_once_withdraw_once(store: Store) -> None:
+    """A double click, or the page and a mail client's one-click together: one withdrawal."""
+    panel = set_up_panel(store, panel_keys())
+    ann = panel.member_ids["R001"]
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def submit() -> None:
+        barrier.wait()
+        done = store.withdraw_member(
+            ann, "delete_all", actor="member:link", by_staff=False, via="link", now=T1
+        )
+        results.append(done.done)
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, False, False, True]
+    assert [e.action for e in store.member_history(ann)].count("withdrawal") == 1
 
 
 def test_a_member_withdrawn_by_a_file_counts_as_stopped(store: Store) -> None:
