@@ -360,6 +360,8 @@ def test_panel_withdraw_and_purge_commands(database_url: str) -> None:
         and "nothing changed" in again.output
     )
 
+    shown = _run(["panel", "show", "R001", "--panel", PANEL], database_url)
+    assert "withdrawal (delete_contacts) by cli:rita" in shown.output
     with open_store(database_url) as store:
         assert store.member_contacts(ann) == ()
         (entry,) = [e for e in store.staff_audit_page().entries if e.action == "withdraw_member"]

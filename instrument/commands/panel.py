@@ -178,7 +178,9 @@ def show(external_id: str, panel_name: str, database: str | None, contacts: bool
             )
         click.echo("  history:")
         for entry in store.member_history(member.id):
-            click.echo(f"    {entry.at:%Y-%m-%d %H:%M} {entry.action} by {entry.actor}")
+            choice = (entry.after or {}).get("choice") if entry.action == "withdrawal" else None
+            what = f"{entry.action} ({choice})" if choice else entry.action
+            click.echo(f"    {entry.at:%Y-%m-%d %H:%M} {what} by {entry.actor}")
 
 
 @panel.command("consent")
