@@ -12,6 +12,9 @@ wave, a test interview) does not.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pytest
 from panel_dashboard_helpers import (
     DAY_STARTS,
@@ -26,6 +29,9 @@ from panel_dashboard_helpers import (
 
 from instrument.fieldwork.dispositions import RateClass
 from instrument.fieldwork.settings import FieldworkSettings
+from instrument.panel.wave_file import load_wave_text
+from instrument.server.app import get_host
+from instrument.server.panel_dashboard_figures import day_starts, step_starts
 from instrument.store import Store
 from instrument.store.panel_reports import (
     CaseGroup,
@@ -36,6 +42,19 @@ from instrument.store.panel_reports import (
 )
 from instrument.store.schema import interviews
 from tests.store_fixtures import database_url, postgres_database, store  # noqa: F401 (fixtures)
+from tests.test_fieldwork_worker import (  # noqa: F401 (fixtures: the worker's real channels)
+    BASE,
+    a_worker,
+    channels,
+    clock,
+    finish,
+    link_in,
+    panel,
+    run_until_idle,
+    smtp_server,
+)
+from tests.test_panel_waves_store import DAY0, PANEL, QUESTIONNAIRE, member_case, open_flagship
+from tests.test_web_support import Respondent, make_app
 
 PHONE = {c: (d.aapor, d.label, d.rate_class) for c, d in FieldworkSettings().dispositions.items()}
 
@@ -162,3 +181,80 @@ def test_the_web_mapping_rules(group: dict, expected: str) -> None:
     code, _, cls = web_disposition(CaseGroup(**{**base, **group}), PHONE)
     assert code == expected
     assert isinstance(cls, RateClass)
+
+
+# ------------------------------------------------------------ a wave the real worker carried out
+
+
+def test_the_figures_of_a_wave_the_fieldwork_worker_carried_out(
+    database_url: str,
+    panel: Any,
+    channels: Any,
+    clock: Any,
+) -> None:
+    """The flagship's wave walked by the real worker to day 14 (tests/test_fieldwork_worker.py's
+    set-up: three eligible members, real email and SMS): Ann opens her email's link and answers
+    nothing, Bryn completes on day 1, Eve never answers; Ann and Eve move to the phone on day 14.
+    The dashboard reads the rows the worker and the web mode wrote, not rows of its own making."""
+    store = panel.store
+    open_flagship(panel)
+    worker = a_worker(panel, channels, clock)
+    clock.now = DAY0
+    run_until_idle(worker)
+    ann = next(r for r in channels.mailbox.received if r.rcpt_tos == ["ann@example.org"])
+    app = make_app(database_url, clock, QUESTIONNAIRE)
+    try:
+        assert Respondent(app, "social_licence").get(link_in(ann).removeprefix(BASE)).status in (
+            200,
+            302,
+        )
+    finally:
+        get_host(app).store.close()
+    finish(store, member_case(store, "F002"), DAY0 + dt.timedelta(days=1))
+    for day in (3, 7, 12, 14):
+        clock.now = DAY0 + dt.timedelta(days=day)
+        run_until_idle(worker)
+    clock.now = DAY0 + dt.timedelta(days=14, hours=1)
+
+    record = store.get_wave(PANEL, "w1")
+    wave, _ = load_wave_text(record.source_text)
+    figures = store.wave_figures(
+        record.id,
+        now=clock.now,
+        day_starts=day_starts(wave, clock.now),
+        step_starts=[when for _, _, when in step_starts(wave)],
+        profile_variables=list(wave.profile),
+    )
+    assert figures.members == 3
+    table, counts = aapor_table(figures.groups, PHONE)
+    assert [(r.aapor, r.count) for r in table] == [("1.1", 1), ("2.1121", 1), ("2.20", 1)]
+    assert wave_rates(counts) == pytest.approx(
+        {"RR1": 1 / 3, "RR3": 1 / 3, "COOP1": 1 / 2, "REF1": 1 / 3, "CON1": 2 / 3}
+    )
+    groups = figures.groups
+    assert sum(g.count for g in groups if g.reach == 2) == 3  # all invited
+    assert sum(g.count for g in groups if g.opened) == 1  # Ann's link
+    assert dict(figures.completes_by_bucket) == {(1, 0, "web"): 1}  # day 1, after the invitation
+    assert dict(figures.sent_by_step) == {
+        ("day0-invitation", "email"): 3,
+        ("day0-invitation", "sms"): 3,
+        ("day3-reminder", "email"): 2,
+        ("day3-reminder", "sms"): 2,
+        ("day7-reminder", "email"): 2,
+        ("day12-reminder", "email"): 2,
+        ("day12-reminder", "sms"): 2,
+    }
+    assert [(m.mode, m.completes, m.median_seconds) for m in figures.lengths] == [
+        ("web", 1, pytest.approx(15 * 60.0, abs=0.5))
+    ]
+    assert figures.phone.in_queue == 2 and figures.breakoffs == ()
+    assert [(r.variable, r.value, r.members, r.completes) for r in figures.subgroups] == [
+        ("n_children", "1", 1, 1),
+        ("n_children", "2", 1, 0),
+        ("n_children", "(not known)", 1, 0),
+        ("age_band", "2", 1, 1),
+        ("age_band", "3", 1, 0),
+        ("age_band", "4", 1, 0),
+        ("lone_parent", "1", 1, 0),
+        ("lone_parent", "2", 2, 1),
+    ]
