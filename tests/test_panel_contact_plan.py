@@ -219,6 +219,23 @@ def test_quiet_hours_are_the_members_own() -> None:
     )
 
 
+def test_an_overdue_message_found_in_the_quiet_hours_waits_for_the_morning() -> None:
+    """The invitation fell due at 10:00; a worker that was down finds it at 21:30: 08:00 next day.
+
+    Found by the whole-wave property test (a worker waking at 21:00 sent a reminder overdue
+    since the morning).
+    """
+    late = at("2027-03-25 21:30")
+    assert due_actions(SPRING, EVERYTHING, late) == []
+    morning = next_due(SPRING, EVERYTHING, late)
+    assert morning == at("2027-03-26 08:00")
+    assert {a.channel for a in due_actions(SPRING, EVERYTHING, morning)} == {"email", "sms"}
+    assert {a.channel for a in due_actions(SPRING, EVERYTHING, at("2027-03-25 20:59"))} == {
+        "email",
+        "sms",
+    }
+
+
 def test_a_wave_without_quiet_hours_sends_at_any_hour() -> None:
     night = make_wave(
         "2027-03-25 23:00", PLAN.replace("quiet_hours: 21:00-08:00", "quiet_hours: none")

@@ -196,7 +196,7 @@ def pending_actions(
             due = wave.step_time(step)
             address = None
             if step.kind == "automated_call":
-                due = _quiet(wave, due, zone)
+                due = _quiet_now(wave, _quiet(wave, due, zone), now, zone)
                 found = member.address_for(PHONE, PHONE)
                 address = found.ref if found else None
             actions.append(Action(step.kind, step.key, due, address=address))
@@ -221,7 +221,7 @@ def _message(
         # days counted on the wave's wall clock, as the schedule's are (aware arithmetic is)
         gap = timedelta(days=step.day - before.day)
         earliest = max(earliest, utc(sent.astimezone(wave.tz) + gap))
-    due = _quiet(wave, earliest, zone)
+    due = _quiet_now(wave, _quiet(wave, earliest, zone), now, zone)
     actions: list[Action] = []
     if _reaches(step, member):
         for channel in step.channels:
@@ -269,6 +269,19 @@ def _reaches(step: Step, member: MemberState) -> bool:
 
 def _quiet(wave: Wave, at: datetime, zone: ZoneInfo) -> datetime:
     return at if wave.quiet_hours is None else wave.quiet_hours.next_allowed(at, zone)
+
+
+def _quiet_now(wave: Wave, due: datetime, now: datetime, zone: ZoneInfo) -> datetime:
+    """An overdue message or call found inside the quiet hours waits until they end.
+
+    A message falls due outside the quiet hours, but a worker that was down,
+    or a member who became reachable late, may find it overdue at 21:30: it
+    goes at 08:00, not at once.
+    """
+    if due > now:
+        return due
+    allowed = _quiet(wave, now, zone)
+    return allowed if allowed > now else due
 
 
 def _need(needs: Mapping[str, str], channel: str) -> str:
