@@ -24,13 +24,18 @@ work at all (authentication refused, no STARTTLS where it was asked for) raise.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.policy
 import email.utils
+import functools
 import hashlib
 import os
+import random
+import re
 import smtplib
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -51,6 +56,7 @@ __all__ = [
     "SECURITY_ENV",
     "UNSUBSCRIBE_MAILTO_ENV",
     "USER_ENV",
+    "Composed",
     "EmailChannel",
     "SmtpSettings",
     "message_id",
@@ -90,6 +96,107 @@ _OURS = frozenset(
 # 5322 allows (998), rather than at 78 where the policy would encode them.
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
 
+_NEVER_SENT = frozenset(("bcc", "resent-bcc"))
+_CRLF = b"\r\n"
+_MAX_LINE = 998  # RFC 5322 2.1.1, without the CRLF
+# A dot-atom address (RFC 5322 3.4.1), ASCII: what nearly every member has,
+# and exactly what the full parser below would accept and give back unchanged.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*")
+_UTF8_POLICY = _POLICY.clone(utf8=True)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """One message ready for the server: its bytes (CRLF line ends) and envelope.
+
+    :param data: the whole message, headers and body, as sent.
+    :param message_id: its ``Message-ID`` (the receipt's ``provider_id``).
+    :param to: the recipient's address (the envelope's and the ``To`` header's).
+    :param eight_bit: a body part holds UTF-8 beyond ASCII (``8bit``), so the
+        server is told ``BODY=8BITMIME`` when it offers it.
+    """
+
+    data: bytes
+    message_id: str
+    to: str
+    eight_bit: bool
+
+
+def _header(name: str, value: str, *, utf8: bool = False, keep: bool = False) -> bytes:
+    """One header line, folded by the email policy only when it has to be.
+
+    A short ASCII value is written as it is (what the policy writes for it
+    too); anything else (non-ASCII, longer than a line, something that looks
+    like an encoded word) is parsed and folded by the policy, as
+    :class:`EmailMessage` would. With *keep* the folded line is kept for the
+    next message with the same value (a wave's subject), never for an
+    address or a caller's header.
+    """
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"header {name} must be one line")
+    if value.isascii() and len(name) + len(value) + 2 <= _MAX_LINE and "=?" not in value:
+        return f"{name}: {value}\r\n".encode("ascii")
+    return (_kept if keep else _folded)(name, value, utf8)
+
+
+def _folded(name: str, value: str, utf8: bool) -> bytes:
+    policy = _UTF8_POLICY if utf8 else _POLICY
+    return policy.fold_binary(name, policy.header_factory(name, value))
+
+
+# A wave's Welsh subject is encoded once rather than for every member.
+_kept = functools.lru_cache(maxsize=64)(_folded)
+
+
+def _text_part(subtype: str, text: str) -> tuple[tuple[bytes, bytes], bool]:
+    """The headers and body of one text part, and whether it is 8-bit.
+
+    The encoding is the one ``set_content`` chooses under our policy: 7bit for
+    ASCII, 8bit for UTF-8 whose lines fit (the server is told, see
+    :func:`_options`), base64 for a line longer than RFC 5322 allows.
+    """
+    lines = (text + "\n").encode("utf-8").splitlines()
+    if all(len(line) <= _MAX_LINE for line in lines):
+        body = _CRLF.join(lines) + _CRLF
+        cte = "7bit" if body.isascii() else "8bit"
+    else:
+        # CRLF inside, the canonical form of text (RFC 2046 4.1.1), as set_content does.
+        encoded = base64.encodebytes(_CRLF.join(lines) + _CRLF)  # lines of 76
+        body = encoded.replace(b"\n", _CRLF)
+        cte = "base64"
+    head = (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
+    ).encode("ascii")
+    return (head, body), cte == "8bit"
+
+
+def _boundary(*bodies: bytes) -> bytes:
+    """A multipart boundary that occurs in none of *bodies* (RFC 2046 5.1.1)."""
+    while True:
+        boundary = f"==============={random.randrange(sys.maxsize):019d}==".encode("ascii")
+        if not any(boundary in body for body in bodies):
+            return boundary
+
+
+def _options(smtp: smtplib.SMTP, composed: Composed) -> list[str]:
+    """The MAIL FROM parameters: what the message needs and the server offers.
+
+    An address beyond ASCII needs SMTPUTF8 (refused, as smtplib's
+    ``send_message`` refuses it, by a server without it).
+    """
+    options: list[str] = []
+    if not composed.to.isascii():
+        if not smtp.has_extn("smtputf8"):
+            raise smtplib.SMTPNotSupportedError(
+                "the address needs internationalized email (SMTPUTF8), "
+                "which the server does not offer"
+            )
+        options.append("SMTPUTF8")
+    if (composed.eight_bit or options) and smtp.has_extn("8bitmime"):
+        options.append("BODY=8BITMIME")
+    return options
+
 
 def _mailbox(variable: str, value: str) -> Address:
     name, addr = email.utils.parseaddr(value)
@@ -105,16 +212,18 @@ def _mailbox(variable: str, value: str) -> Address:
     return address
 
 
-def _recipient(value: str) -> Address:
+def _recipient(value: str) -> str:
     """A bare address (``name@example.org``), or ValueError: nothing else may reach ``To``."""
     value = value.strip()
+    if _DOT_ATOM_ADDRESS.fullmatch(value):
+        return value
     try:
         address = Address(addr_spec=value)
     except (ValueError, IndexError, TypeError):
         raise ValueError("not one email address") from None
     if address.addr_spec != value or not address.username or not address.domain:
         raise ValueError("not one email address")
-    return address
+    return value
 
 
 @dataclass(frozen=True)
@@ -255,14 +364,31 @@ class EmailChannel:
         self._smtp: smtplib.SMTP | None = None
         self._last_used = 0.0
         self._lock = threading.Lock()
-        self._domain = _mailbox(FROM_ENV, settings.sender).domain
+        sender = _mailbox(FROM_ENV, settings.sender)
+        self._domain = sender.domain
+        self._envelope_from = sender.addr_spec
+        # Folded once: the display name may need quoting or encoded words.
+        self._from_line = _POLICY.fold_binary(
+            "From", _POLICY.header_factory("From", settings.sender)
+        )
+        self._unsubscribe_mailto = _mailbox(
+            UNSUBSCRIBE_MAILTO_ENV, settings.unsubscribe_mailto or settings.sender
+        ).addr_spec
 
     # -- building ----------------------------------------------------------
 
-    def build(self, message: OutgoingMessage) -> EmailMessage:
-        """The message as it will be sent (also what a preview shows).
+    def compose(self, message: OutgoingMessage) -> Composed:
+        """The message as the bytes handed to the server, with its envelope.
 
-        :raises ValueError: *to* is not one email address.
+        Written line by line rather than through :class:`EmailMessage`: the
+        standard library's message object parses every header it is given and
+        flattens the whole tree again on sending, which cost more than half a
+        worker's time per invitation (issue 13). Only what can need encoding
+        (a non-ASCII subject, a caller's header, a display name) goes through
+        the policy's own folding; the rest is ASCII known to fit on a line.
+
+        :raises ValueError: *to* is not one email address, or a caller's header
+            replaces one of ours or is not one line.
         :raises ChannelSetupError: a template is missing or broken.
         """
         to = _recipient(message.to)
@@ -277,35 +403,81 @@ class EmailChannel:
             if html is None:
                 html = render("email", message.template, message.language, "html", context)
 
-        msg = EmailMessage(policy=_POLICY)
-        msg["From"] = self.settings.sender
-        msg["To"] = to.addr_spec
-        msg["Subject"] = " ".join(subject.split())
-        msg["Date"] = email.utils.format_datetime(self.clock().astimezone(dt.UTC))
-        msg["Message-ID"] = message_id(message.idempotency_key, self._domain)
-        msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office replies to us
-        msg[IDEMPOTENCY_HEADER] = message.idempotency_key
+        key = message.idempotency_key
+        mid = message_id(key, self._domain)
+        when = email.utils.format_datetime(self.clock().astimezone(dt.UTC))
+        head = [
+            self._from_line,
+            _header("To", to, utf8=not to.isascii()),
+            _header("Subject", " ".join(subject.split()), keep=True),
+            _header("Date", when),
+            _header("Message-ID", mid),
+            b"Auto-Submitted: auto-generated\r\n",  # RFC 3834: no out-of-office replies to us
+            _header(IDEMPOTENCY_HEADER, key),
+        ]
         if message.unsubscribe_link:
-            mailto = _mailbox(
-                UNSUBSCRIBE_MAILTO_ENV, self.settings.unsubscribe_mailto or self.settings.sender
-            ).addr_spec
-            subject_line = quote(f"unsubscribe {message.idempotency_key}")
-            msg["List-Unsubscribe"] = (
-                f"<{message.unsubscribe_link}>, <mailto:{mailto}?subject={subject_line}>"
+            subject_line = quote(f"unsubscribe {key}")
+            head.append(
+                _header(
+                    "List-Unsubscribe",
+                    f"<{message.unsubscribe_link}>, <mailto:{self._unsubscribe_mailto}"
+                    f"?subject={subject_line}>",
+                )
             )
             if message.unsubscribe_link.startswith("https://"):
                 # RFC 8058 one-click is defined for an https URI only.
-                msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+                head.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         for name, value in message.headers.items():
-            if name.lower() in _OURS:
+            lowered = name.lower()
+            if lowered in _OURS:
                 raise ValueError(f"header {name} is set by the email channel itself")
-            msg[name] = value
-        msg.set_content(text + "\n")
-        if html is not None:
-            msg.add_alternative(html + "\n", subtype="html")
-        # After the body: making the alternative moves Content-* headers into its first part.
-        msg["Content-Language"] = message.language
-        return msg
+            if lowered not in _NEVER_SENT:  # as smtplib's send_message drops them
+                head.append(_header(name, value))
+        language = _header("Content-Language", message.language)
+        plain, eight_bit = _text_part("plain", text)
+        if html is None:
+            data = b"".join(
+                (*head, plain[0], b"MIME-Version: 1.0\r\n", language, b"\r\n", plain[1])
+            )
+        else:
+            rich, html_eight_bit = _text_part("html", html)
+            eight_bit = eight_bit or html_eight_bit
+            boundary = _boundary(plain[1], rich[1])
+            data = b"".join(
+                (
+                    *head,
+                    b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="',
+                    boundary,
+                    b'"\r\n',
+                    language,
+                    b"\r\n--",
+                    boundary,
+                    b"\r\n",
+                    plain[0],
+                    b"\r\n",
+                    plain[1],
+                    b"\r\n--",
+                    boundary,
+                    b"\r\n",
+                    rich[0],
+                    b"\r\n",
+                    rich[1],
+                    b"\r\n--",
+                    boundary,
+                    b"--\r\n",
+                )
+            )
+        return Composed(data, mid, to, eight_bit)
+
+    def build(self, message: OutgoingMessage) -> EmailMessage:
+        """The message as it will be sent, parsed back (what a preview shows).
+
+        :raises ValueError: *to* is not one email address.
+        :raises ChannelSetupError: a template is missing or broken.
+        """
+        parsed = email.message_from_bytes(self.compose(message).data, policy=_POLICY)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
 
     # -- sending -----------------------------------------------------------
 
@@ -387,17 +559,17 @@ class EmailChannel:
     def send(self, message: OutgoingMessage) -> Receipt:
         """Hand *message* to the server; a refusal is a failed receipt."""
         try:
-            msg = self.build(message)
+            composed = self.compose(message)
         except ValueError as exc:
             return Receipt(
                 "email", "failed", error=f"cannot send to this address: {exc}", permanent=True
             )
-        mid = str(msg["Message-ID"])
-        envelope_from = _mailbox(FROM_ENV, self.settings.sender).addr_spec
         with self._lock:
             try:
                 smtp = self._connection()
-                smtp.send_message(msg, from_addr=envelope_from, to_addrs=[str(msg["To"])])
+                smtp.sendmail(
+                    self._envelope_from, [composed.to], composed.data, _options(smtp, composed)
+                )
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
                 return Receipt(
@@ -430,7 +602,7 @@ class EmailChannel:
                     f"{self.settings.port}: {type(exc).__name__}: {exc}",
                 )
             self._last_used = time.monotonic()
-        return Receipt("email", "sent", provider_id=mid)
+        return Receipt("email", "sent", provider_id=composed.message_id)
 
     def _drop_quietly(self) -> None:
         try:

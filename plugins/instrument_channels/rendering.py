@@ -71,12 +71,23 @@ class TemplateRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
         )
+        # Found once per renderer: Jinja's own cache would still stat the file
+        # and try each name on every message of a wave. A worker picks up an
+        # edited template when it is restarted.
+        self._found: dict[tuple[str, str, str, str], jinja2.Template] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> TemplateRenderer:
         return cls(environ.get(TEMPLATES_ENV, "").strip() or None)
 
     def _find(self, kind: str, template: str, language: str, part: str) -> jinja2.Template:
+        key = (kind, template, language, part)
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = self._load(kind, template, language, part)
+        return found
+
+    def _load(self, kind: str, template: str, language: str, part: str) -> jinja2.Template:
         # "cy-GB" falls back to "cy", never to another language: a Welsh
         # speaker who asked for Welsh must not silently get English.
         tags = [language]
