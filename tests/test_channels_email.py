@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import email.utils
 import smtplib
 import socket
 import threading
@@ -20,6 +21,7 @@ from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -31,7 +33,7 @@ from instrument_channels.email import (
     SmtpSettings,
     message_id,
 )
-from instrument_channels.rendering import TemplateRenderer
+from instrument_channels.rendering import TemplateRenderer, template_context
 
 NOW = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 LINK = "https://survey.example.ac.uk/s/8fK2-qX?lang=cy&w=3"
@@ -43,6 +45,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    mail_options: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -65,7 +68,14 @@ class Mailbox:
         # Stored with LF line ends, as a delivery agent writes a mailbox.
         raw = envelope.original_content.replace(b"\r\n", b"\n")
         parsed = email.message_from_bytes(raw, policy=email.policy.default)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
+        self.received.append(
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                parsed,  # type: ignore[arg-type]
+                list(envelope.mail_options),
+            )
+        )
         return "250 2.0.0 Ok: queued"
 
     async def handle_EHLO(
@@ -560,3 +570,128 @@ def test_check_connects_with_the_settings(
         port = probe.getsockname()[1]
     nobody = EmailChannel(settings_for(smtp_server[0], port=port))
     assert f"cannot reach 127.0.0.1:{port}" in (nobody.check() or "")
+
+
+# -- the composed bytes against EmailMessage ------------------------------------------
+
+
+def reference_message(sender: EmailChannel, message: OutgoingMessage) -> EmailMessage:
+    """The message as the channel built it before issue 13's speed-up: with EmailMessage.
+
+    Kept here as the reference the hand-written bytes must agree with.
+    """
+    policy = email.policy.SMTP.clone(max_line_length=998)
+    context = template_context(message)
+    render = sender.renderer.render
+    subject = message.subject
+    if subject is None:
+        subject = render("email", message.template, message.language, "subject.txt", context)
+    text, html = message.text, message.html
+    if text is None:
+        text = render("email", message.template, message.language, "txt", context)
+        if html is None:
+            html = render("email", message.template, message.language, "html", context)
+    msg = EmailMessage(policy=policy)
+    msg["From"] = sender.settings.sender
+    msg["To"] = message.to
+    msg["Subject"] = " ".join(subject.split())
+    msg["Date"] = email.utils.format_datetime(NOW)
+    msg["Message-ID"] = message_id(message.idempotency_key, "example.ac.uk")
+    msg["Auto-Submitted"] = "auto-generated"
+    msg[IDEMPOTENCY_HEADER] = message.idempotency_key
+    if message.unsubscribe_link:
+        msg["List-Unsubscribe"] = (
+            f"<{message.unsubscribe_link}>, <mailto:unsubscribe@example.ac.uk"
+            f"?subject={quote('unsubscribe ' + message.idempotency_key)}>"
+        )
+        if message.unsubscribe_link.startswith("https://"):
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in message.headers.items():
+        msg[name] = value
+    msg.set_content(text + "\n")
+    if html is not None:
+        msg.add_alternative(html + "\n", subtype="html")
+    msg["Content-Language"] = message.language
+    return msg
+
+
+def _as_received(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _what_a_reader_sees(msg: EmailMessage) -> list[tuple[str, str, str]]:
+    """Every part's content type, decoded headers and decoded content.
+
+    MIME's own headers are left out: the boundary is random, and a line over
+    998 octets may be sent base64 where EmailMessage chose quoted-printable.
+    """
+    seen = []
+    for part in msg.walk():
+        headers = sorted(
+            (name.lower(), str(value))
+            for name, value in part.items()
+            if name.lower() not in ("content-type", "mime-version", "content-transfer-encoding")
+        )
+        content = "" if part.is_multipart() else part.get_content()
+        seen.append((part.get_content_type(), repr(headers), content))
+    return seen
+
+
+WELSH = dict(
+    template="reminder",
+    language="cy",
+    salutation="Annwyl Mr Ŵyn ap Siôn",
+    context={"study": "Panel Bywyd Cymru: â ê î ô û ŵ ŷ", "closes": "30 Mawrth"},
+)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        WELSH,
+        {**WELSH, "template": "invitation", "language": "cy-GB"},
+        {"subject": "Diolch yn fawr iawn, " + "ŵ" * 120, "text": "Côd: V-123.\n" + "â" * 700},
+        {"headers": {"X-Wave": "3", "X-Cohort": "Ŵyn"}, "unsubscribe_link": "http://h/u/1"},
+        {"unsubscribe_link": "https://survey.example.ac.uk/u/" + "x" * 1200},
+    ],
+    ids=["english", "welsh", "welsh-regional", "long-lines", "headers", "long-link"],
+)
+def test_composed_bytes_read_as_the_email_message_did(
+    changes: dict[str, Any], channel: EmailChannel
+) -> None:
+    sent = message(**changes)
+    raw = channel.compose(sent).data
+    assert raw.endswith(b"\r\n") and b"\n" not in raw.replace(b"\r\n", b"")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998  # RFC 5322 2.1.1
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()  # non-ASCII headers are RFC 2047 encoded words
+    got, want = _as_received(raw), _as_received(reference_message(channel, sent).as_bytes())
+    assert _what_a_reader_sees(got) == _what_a_reader_sees(want)
+    for part in got.walk():
+        if not part.is_multipart():
+            assert part["Content-Transfer-Encoding"] in ("7bit", "8bit", "base64")
+    assert got.get_content_type() == want.get_content_type()
+    assert got["MIME-Version"] == "1.0"
+    if "cy" in sent.language:
+        assert "Ŵyn ap Siôn" in parts(got)[0] and "â ê î ô û ŵ ŷ" in str(got["Subject"])
+
+
+def test_bcc_given_as_a_header_is_not_sent(channel: EmailChannel) -> None:
+    # send_message used to drop it; the hand-written message must too.
+    raw = channel.compose(message(headers={"Bcc": "someone@example.org"})).data
+    assert b"someone@example.org" not in raw
+
+
+def test_welsh_bodies_are_declared_8bit_to_a_server_that_takes_them(
+    smtp_server: tuple[LoopbackController, Mailbox], channel: EmailChannel
+) -> None:
+    channel.send(message(**WELSH))
+    channel.send(message())
+    welsh, english = smtp_server[1].received
+    assert parts(welsh.message)[0].startswith("Annwyl Mr Ŵyn ap Siôn,")
+    assert welsh.message.get_body(("plain",))["Content-Transfer-Encoding"] == "8bit"
+    assert "BODY=8BITMIME" in welsh.mail_options  # RFC 6152: 8-bit data is declared
+    assert "BODY=8BITMIME" not in english.mail_options
