@@ -29,6 +29,7 @@ from instrument.panelwork.worker import FieldworkWorker, message_key, worker_for
 from instrument.plugin_types import ContactChannel, OutgoingMessage, Receipt
 from instrument.server.app import get_host
 from instrument.store import Store, open_store
+from instrument.store.panel_work import MessageReceipt
 from instrument.store.records import ImportedInterview
 from instrument.store.schema import case_queue, panel_messages, phone_numbers, wave_members
 from instrument_channels.email import EmailChannel
@@ -105,6 +106,7 @@ def a_worker(
     name: str = "worker-1",
     store: Store | None = None,
     email_send: Any = None,
+    group: int = 50,
 ) -> FieldworkWorker:
     return worker_for(
         store or panel.store,
@@ -113,6 +115,7 @@ def a_worker(
         clock=clock,
         base_url=BASE,
         name=name,
+        group=group,
     )
 
 
@@ -384,8 +387,9 @@ def test_a_crash_between_record_and_send_leaves_sending_and_nothing_is_resent(
     def crash(message: OutgoingMessage) -> Receipt:
         raise Crash
 
-    with pytest.raises(Crash):
-        a_worker(panel, channels, clock, name="doomed", email_send=crash).run_round()
+    doomed = a_worker(panel, channels, clock, name="doomed", email_send=crash, group=1)
+    with pytest.raises(Crash):  # groups of one message: the crash leaves that one 'sending'
+        doomed.run_round()
     (recorded,) = [m for m in messages(store) if m.channel == "email"]
     assert recorded.state == "sending" and recorded.claimed_by == "doomed"
     # the lease lapses; a healthy worker carries on with everything else
@@ -608,3 +612,150 @@ def test_a_passing_failure_is_tried_again_later_on_the_same_row(
         if m.case_id == member_case(panel.store, "F001") and m.channel == "email"
     ]
     assert (row.state, row.attempts) == ("sent", 2)
+
+
+# ---------------------------------------------------------------------------- groups of messages
+
+
+def test_a_member_who_finishes_between_planning_and_recording_gets_nothing_and_the_group_goes_on(
+    panel: Panel, channels: Channels, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = panel.store
+    open_flagship(panel)
+    clock.now = DAY0
+    ann = member_case(store, "F001")
+    record_messages = store.record_messages
+
+    def ann_finishes_first(worker: str, planned: Any, *, now: dt.datetime) -> Any:
+        assert ann in {p.member.case_id for p in planned}  # planned: she was due
+        finish(store, ann, now)
+        return record_messages(worker, planned, now=now)
+
+    monkeypatch.setattr(store, "record_messages", ann_finishes_first)
+    report = a_worker(panel, channels, clock).run_round()
+    monkeypatch.undo()
+    assert report.skipped["finished"] == 2  # her email and her text
+    assert sorted(r.rcpt_tos[0] for r in channels.mailbox.received) == [
+        "bryn@example.org",
+        "eve@example.org",
+    ]
+    assert "+447911123456" not in {t["To"] for t in channels.texts()}  # Ann's phone
+    assert len(channels.texts()) == 2
+    assert not [m for m in messages(store) if m.case_id == ann]  # nothing recorded for her
+
+
+def test_a_crash_mid_group_leaves_that_groups_unanswered_messages_sending_and_none_resent(
+    panel: Panel, channels: Channels, clock: FakeClock
+) -> None:
+    store = panel.store
+    open_flagship(panel)
+    clock.now = DAY0
+    emails: list[str] = []
+
+    def second_email_crashes(message: OutgoingMessage) -> Receipt:
+        emails.append(message.to)
+        if len(emails) == 2:
+            raise Crash  # the process dies while handing over the second group's email
+        return channels.email.send(message)
+
+    # groups of two: (email, text) of one member each; the second group crashes at its first
+    doomed = a_worker(
+        panel, channels, clock, name="doomed", email_send=second_email_crashes, group=2
+    )
+    with pytest.raises(Crash):
+        doomed.run_round()
+    rows = messages(store)
+    assert len(rows) == 4  # the third group was never recorded
+    sending = [m for m in rows if m.state == "sending"]
+    assert len(sending) == 2 and len({m.case_id for m in sending}) == 1  # that group, both
+    assert sorted(m.state for m in rows if m.case_id != sending[0].case_id) == ["queued", "sent"]
+
+    clock.now = DAY0 + dt.timedelta(hours=1)  # the lease lapses; a healthy worker carries on
+    run_until_idle(a_worker(panel, channels, clock, name="healthy"))
+    crashed = emails[1]
+    received = Counter(r.rcpt_tos[0] for r in channels.mailbox.received)
+    assert crashed not in received and set(received.values()) == {1} and len(received) == 2
+    assert len(channels.texts()) == 2 and len({t["To"] for t in channels.texts()}) == 2
+    assert [m.state for m in messages(store) if m.case_id == sending[0].case_id] == [
+        "sending",
+        "sending",
+    ]
+    record = store.get_wave(PANEL, "w1")
+    assert record is not None
+    assert store.wave_status(record.id, now=clock.now).sending == 2
+
+
+def test_a_receipt_does_not_undo_a_delivery_report_that_came_first(
+    panel: Panel, clock: FakeClock
+) -> None:
+    store = panel.store
+    open_flagship(panel)
+    clock.now = DAY0
+    claimed = store.claim_due_members("w", now=clock.now, limit=10, lease=dt.timedelta(minutes=5))
+    first, second, third = (
+        record_email(store, "w", m, "invitation", 0, clock.now) for m in claimed
+    )
+    assert all(isinstance(i, int) for i in (first, second, third))
+    key = {m.id: m.idempotency_key for m in messages(store)}
+    later = clock.now + dt.timedelta(seconds=1)
+
+    # the usual order: the receipt, then the report
+    store.finish_message(first, "sent", now=clock.now, provider_id="<one@x>")  # type: ignore[arg-type]
+    assert store.set_message_state(key[first], "delivered", now=later)
+    assert not store.set_message_state(key[first], "sent", now=later)  # late, older news
+    # the report first ('delivered' within milliseconds), then the worker's receipt
+    assert store.set_message_state(key[second], "delivered", now=clock.now)
+    store.finish_message(second, "sent", now=later, provider_id="<two@x>")  # type: ignore[arg-type]
+    # a failure reported first is final: the receipt's 'queued' does not hide it
+    assert store.set_message_state(key[third], "bounced", now=clock.now, error="550")
+    store.finish_messages(
+        [MessageReceipt(third, "queued", "SM1")],  # type: ignore[arg-type]
+        now=later,
+    )
+    assert not store.set_message_state(key[third], "delivered", now=later)
+    rows = {m.id: m for m in messages(store)}
+    assert (rows[first].state, rows[first].provider_id) == ("delivered", "<one@x>")
+    assert (rows[second].state, rows[second].provider_id) == ("delivered", "<two@x>")
+    assert rows[second].sent_at is not None  # the receipt's news is kept where it adds
+    assert (rows[third].state, rows[third].error) == ("bounced", "550")
+    with pytest.raises(ValueError):
+        store.set_message_state(key[first], "exploded", now=later)
+
+
+STATEMENTS_PER_GROUP = 5
+"""BEGIN, the members' check, the insert; BEGIN, the receipts' UPDATE (two commits).
+Before groups it was five statements and two commits per *message*."""
+
+
+def test_statements_and_transactions_per_message_are_bounded_by_the_group(
+    database_url: str, channels: Channels, clock: FakeClock
+) -> None:
+    many = "external_id,status,language,email,n_children\n" + "".join(
+        f"M{i:03d},active,en,m{i}@example.org,1\n" for i in range(120)
+    )
+    store = open_store(database_url)
+    try:
+        panel = import_panel(store, panel_keys(), many)
+        open_flagship(panel)
+        clock.now = DAY0
+        worker = a_worker(panel, channels, clock, group=50)
+        worker.batch = 200
+        seen: list[str] = []
+        commits: list[int] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            seen.append(" ".join(statement.split())[:80])
+
+        sa.event.listen(store.engine, "before_cursor_execute", count)
+        sa.event.listen(store.engine, "commit", lambda _conn: commits.append(1))
+        report = worker.run_round()
+        assert report.sent == 120 and len(channels.mailbox.received) == 120
+        groups = 3  # 50, 50, 20
+        per_message = [s for s in seen if "panel_messages" in s]
+        # the claim, the read of 120 members, the wave, one rate-limit count, the read and the
+        # release: 19 statements and 6 commits whatever the batch, then so much per group
+        assert len(seen) <= 20 + STATEMENTS_PER_GROUP * groups, "\n".join(seen)
+        assert len(per_message) <= 2 + 3 * groups, "\n".join(per_message)
+        assert len(commits) <= 6 + 2 * groups
+    finally:
+        store.close()

@@ -10,11 +10,14 @@ Each round (:meth:`FieldworkWorker.run_round`):
    the rows (the interview says started and finished, the contact details say
    which addresses are usable, the recorded messages are what is done) and asks
    :func:`~instrument.panel.contact_plan.due_actions` what is due now;
-3. carries each action out: a message is recorded (``sending``) and committed
-   before its channel is called with the address decrypted in memory only, then
-   its state is set from the receipt; a move to the phone puts the case in the
-   call queue (the sample import's code) with the member's numbers; a close
-   closes; an incentive is recorded;
+3. carries each action out: messages are gathered in groups of at most
+   ``group``; a group is recorded (``sending``, the members checked again) in
+   one transaction and committed before any of its channels is called with the
+   address decrypted in memory only, then the group's states are set from the
+   receipts in one statement; a move to the phone puts the case in the call
+   queue (the sample import's code) with the member's numbers; a close closes;
+   an incentive is recorded (a member's pending messages are recorded and sent
+   first, so the plan's order holds);
 4. reads the members again and stores when each is next due.
 
 The clock is passed in (tests walk a wave on a fake one). Rate limits are the
@@ -46,7 +49,13 @@ from instrument.store import Store
 from instrument.store.case_import import ImportedCase
 from instrument.store.panel_members import StoredContact
 from instrument.store.panel_waves import WaveRecord
-from instrument.store.panel_work import MAX_ATTEMPTS, ClaimedMember, MessageRow
+from instrument.store.panel_work import (
+    MAX_ATTEMPTS,
+    ClaimedMember,
+    MessageReceipt,
+    MessageRow,
+    PlannedMessage,
+)
 
 __all__ = [
     "RETRY_AFTER",
@@ -110,6 +119,30 @@ class _Budget:
     wait: dt.timedelta
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A message planned for a member, waiting for its group to be recorded and sent."""
+
+    planned: PlannedMessage
+    record: WaveRecord
+    wave: Wave
+    contact: StoredContact
+    budget: _Budget | None
+
+
+@dataclass
+class _Round:
+    """What one round keeps between members: its report, budgets, the group being gathered."""
+
+    report: RoundReport
+    budgets: dict[tuple[int, str], _Budget] = field(default_factory=dict)
+    group: list[_Pending] = field(default_factory=list)
+    lost: set[tuple[int, int]] = field(default_factory=set)
+    """Members whose claim another worker took over: left alone from then on."""
+    stopped: set[tuple[int, int]] = field(default_factory=set)
+    """Members the store refused a message for (finished, withdrew, ...): nothing more now."""
+
+
 class FieldworkWorker:
     """Carries out due contact-plan actions; safe to run several at once (threads, processes, hosts)."""
 
@@ -125,8 +158,11 @@ class FieldworkWorker:
         base_url: str,
         name: str | None = None,
         batch: int = 200,
+        group: int = 50,
         lease: dt.timedelta = dt.timedelta(minutes=10),
     ) -> None:
+        if group < 1:
+            raise ValueError(f"a group holds at least one message, not {group}")
         self.store = store
         self.channels = dict(channels)
         self.sealer = sealer
@@ -136,6 +172,9 @@ class FieldworkWorker:
         self.base_url = base_url.rstrip("/")
         self.name = name or worker_name()
         self.batch = batch
+        self.group = group
+        """Messages recorded in one transaction and sent before the next group is recorded:
+        a crash leaves at most this many ``sending`` (never resent)."""
         self.lease = lease
         self.needs: dict[str, str] = {
             **CHANNEL_ADDRESS,
@@ -159,19 +198,17 @@ class FieldworkWorker:
         report.claimed = len(claimed)
         if not claimed:
             return report
-        budgets: dict[tuple[int, str], _Budget] = {}
-        lost: set[tuple[int, int]] = set()
+        round_ = _Round(report)
         waits: dict[tuple[int, int], dt.datetime] = {}
         try:
             for member in claimed:
                 record, wave = self._wave(member.wave_id)
-                outcome = self._carry_out(record, wave, member, budgets, report)
-                if outcome == "claim lost":
-                    lost.add((member.wave_id, member.member_id))
-                elif isinstance(outcome, dt.datetime):
-                    waits[(member.wave_id, member.member_id)] = outcome
+                held_back = self._carry_out(record, wave, member, round_)
+                if held_back is not None:
+                    waits[(member.wave_id, member.member_id)] = held_back
+            self._flush(round_)
         finally:
-            self._release(claimed, lost, waits)
+            self._release(claimed, round_.lost, waits)
         return report
 
     def run(
@@ -193,35 +230,40 @@ class FieldworkWorker:
     # ------------------------------------------------------------------ one member
 
     def _carry_out(
-        self,
-        record: WaveRecord,
-        wave: Wave,
-        member: ClaimedMember,
-        budgets: dict[tuple[int, str], _Budget],
-        report: RoundReport,
-    ) -> str | dt.datetime | None:
-        """Do what is due; 'claim lost', the time a rate limit lets it go on, or None."""
+        self, record: WaveRecord, wave: Wave, member: ClaimedMember, round_: _Round
+    ) -> dt.datetime | None:
+        """Plan the member's due messages into the round's group, carry out other actions;
+        the time a rate limit lets the member go on, or None."""
         now = self.clock()
+        who = (member.wave_id, member.member_id)
         state, contacts = self.member_state(wave, member, now)
         held_back: dt.datetime | None = None
         for action in due_actions(wave, state, now, self.needs):
+            if who in round_.lost or who in round_.stopped:
+                break
             if action.kind in ("invitation", "reminder"):
                 assert action.channel is not None
-                budget = self._budget(wave, record.id, action.channel, budgets, now)
+                budget = self._budget(wave, record.id, action.channel, round_.budgets, now)
                 if budget is not None and budget.left <= 0:
-                    report.skipped["rate limit"] += 1
+                    round_.report.skipped["rate limit"] += 1
                     later = now + budget.wait
                     held_back = later if held_back is None else min(held_back, later)
                     continue
-                outcome = self._send(record, wave, member, action, contacts, now, report)
-                if budget is not None and outcome != "not recorded":
-                    budget.left -= 1
-            else:
-                outcome = self._act(record, wave, member, action, now, report)
+                if self._plan(record, wave, member, action, contacts, budget, round_):
+                    if budget is not None:
+                        budget.left -= 1
+                    if len(round_.group) >= self.group:
+                        self._flush(round_)
+                continue
+            if any(p.planned.member.member_id == member.member_id for p in round_.group):
+                self._flush(round_)  # the plan's order: this member's messages go first
+                if who in round_.lost or who in round_.stopped:
+                    break
+            outcome = self._act(record, wave, member, action, now, round_.report)
             if outcome == "claim lost":
-                return outcome
-            if outcome == "stop":
-                break
+                round_.lost.add(who)
+            elif outcome == "stop":
+                round_.stopped.add(who)
         return held_back
 
     def member_state(
@@ -294,93 +336,127 @@ class FieldworkWorker:
 
     # ------------------------------------------------------------------ messages
 
-    def _send(
+    def _plan(
         self,
         record: WaveRecord,
         wave: Wave,
         member: ClaimedMember,
         action: Action,
         contacts: Mapping[str, StoredContact],
-        now: dt.datetime,
-        report: RoundReport,
-    ) -> str:
+        budget: _Budget | None,
+        round_: _Round,
+    ) -> bool:
+        """Add the message of ``action`` to the round's group; False if it cannot be sent here."""
         assert action.channel is not None and action.address is not None
-        channel = self.channels.get(action.channel)
-        if channel is None:
-            report.skipped[f"channel {action.channel} not installed"] += 1
-            return "not recorded"
+        if action.channel not in self.channels:
+            round_.report.skipped[f"channel {action.channel} not installed"] += 1
+            return False
         contact = contacts[action.address]
-        language = action.language or member.language or wave.default_language
-        template = action.template or action.kind
-        key = message_key(record.id, member.case_id, action.step, action.channel)
-        recorded = self.store.record_message(
-            self.name,
-            member,
+        planned = PlannedMessage(
+            member=member,
             kind=action.kind,
             step=action.step,
             channel=action.channel,
-            template=template,
-            language=language,
+            template=action.template or action.kind,
+            language=action.language or member.language or wave.default_language,
             contact_kind=contact.kind,
             contact_rank=contact.rank,
-            key=key,
-            now=now,
+            key=message_key(record.id, member.case_id, action.step, action.channel),
         )
-        if isinstance(recorded, str):
-            report.skipped[recorded] += 1
-            if recorded == "claim lost":
-                return recorded
-            return "not recorded" if recorded == "recorded before" else "stop"
-        message = OutgoingMessage(
-            channel=action.channel,
-            to=self.sealer.open(contact.ciphertext),
-            template=template,
+        round_.group.append(_Pending(planned, record, wave, contact, budget))
+        return True
+
+    def _flush(self, round_: _Round) -> None:
+        """Record the gathered group (one transaction), send what may be sent, set the states
+        from the receipts (one statement).
+
+        A crash in between leaves the group's messages not yet answered for
+        ``sending``: never sent again. A channel whose settings cannot work
+        (:class:`ChannelSetupError`) fails its message and gives the rest of
+        the group, never handed to a channel, back as ``failed`` with their try
+        returned, then stops the round.
+        """
+        group, round_.group = round_.group, []
+        if not group:
+            return
+        report = round_.report
+        answers = self.store.record_messages(
+            self.name, [p.planned for p in group], now=self.clock()
+        )
+        to_send: list[tuple[_Pending, int]] = []
+        for pending, answer in zip(group, answers, strict=True):
+            who = (pending.planned.member.wave_id, pending.planned.member.member_id)
+            if isinstance(answer, int):
+                to_send.append((pending, answer))
+                continue
+            report.skipped[answer] += 1
+            if answer == "claim lost":
+                round_.lost.add(who)
+            elif answer == "recorded before":
+                if pending.budget is not None:  # nothing sent: the rate limit's place is free
+                    pending.budget.left += 1
+            else:
+                round_.stopped.add(who)
+        receipts: list[MessageReceipt] = []
+        refused: list[StoredContact] = []
+        try:
+            for index, (pending, message_id) in enumerate(to_send):
+                key = pending.planned.key
+                channel = self.channels[pending.planned.channel]
+                try:
+                    receipt = channel.send(self._outgoing(pending))
+                except ChannelSetupError as exc:
+                    # Settings that cannot work: nothing left; tried again once they are fixed.
+                    receipts.append(MessageReceipt(message_id, "failed", error=str(exc)))
+                    receipts.extend(
+                        MessageReceipt(later, "failed", error=f"not sent: {exc}", untried=True)
+                        for _, later in to_send[index + 1 :]
+                    )
+                    raise
+                except Exception as exc:  # a channel's bug: whether it left is not known
+                    _log.exception("channel %s raised while sending %s", channel.name, key)
+                    error = f"the channel raised {type(exc).__name__}"
+                    receipts.append(MessageReceipt(message_id, "unknown", error=error))
+                    report.failed += 1
+                    continue
+                receipts.append(self._receipt(message_id, receipt, report))
+                if not receipt.ok and receipt.permanent:
+                    refused.append(pending.contact)
+        finally:
+            # Also when the process is being stopped mid-group (a BaseException): what the
+            # channels answered is written; the messages not yet answered stay 'sending'.
+            now = self.clock()
+            self.store.finish_messages(receipts, now=now)
+            for contact in refused:  # the address itself was refused: no channel uses it again
+                self.store.mark_contact(
+                    contact.lookup_hash, "bounced", now=now, actor=f"worker:{self.name}"
+                )
+
+    def _outgoing(self, pending: _Pending) -> OutgoingMessage:
+        """The message for the channel, the address decrypted here, in memory only."""
+        planned, record, member = pending.planned, pending.record, pending.planned.member
+        language = planned.language or pending.wave.default_language
+        return OutgoingMessage(
+            channel=planned.channel,
+            to=self.sealer.open(pending.contact.ciphertext),
+            template=planned.template or planned.kind,
             language=language,
-            idempotency_key=key,
+            idempotency_key=planned.key,
             personal_link=f"{self.base_url}/web/t/{self.links.token(member.case_id)}",
             unsubscribe_link=self.base_url
             + unsubscribe_path(self.unsubscribe_key, member.member_id, record.id),
             salutation=self._salutation(member),
-            context=_context(record, wave, language),
+            context=_context(record, pending.wave, language),
         )
-        try:
-            receipt = channel.send(message)
-        except ChannelSetupError as exc:
-            # Settings that cannot work: nothing left; tried again once they are fixed.
-            self.store.finish_message(recorded, "failed", now=self.clock(), error=str(exc))
-            raise
-        except Exception as exc:  # a channel's bug: whether it left is not known
-            _log.exception("channel %s raised while sending %s", action.channel, key)
-            self.store.finish_message(
-                recorded,
-                "unknown",
-                now=self.clock(),
-                error=f"the channel raised {type(exc).__name__}",
-            )
-            report.failed += 1
-            return "sent"
-        self._receipt(recorded, receipt, contact, report)
-        return "sent"
 
-    def _receipt(
-        self, message_id: int, receipt: Receipt, contact: StoredContact, report: RoundReport
-    ) -> None:
-        now = self.clock()
+    @staticmethod
+    def _receipt(message_id: int, receipt: Receipt, report: RoundReport) -> MessageReceipt:
         if receipt.ok:
             report.sent += 1
-            self.store.finish_message(
-                message_id, receipt.status, now=now, provider_id=receipt.provider_id
-            )
-            return
+            return MessageReceipt(message_id, receipt.status, receipt.provider_id)
         report.failed += 1
         state = "bounced" if receipt.permanent else "failed"
-        self.store.finish_message(
-            message_id, state, now=now, provider_id=receipt.provider_id, error=receipt.error
-        )
-        if receipt.permanent:  # the address itself was refused: no channel uses it again
-            self.store.mark_contact(
-                contact.lookup_hash, "bounced", now=now, actor=f"worker:{self.name}"
-            )
+        return MessageReceipt(message_id, state, receipt.provider_id, receipt.error)
 
     def _salutation(self, member: ClaimedMember) -> str:
         names = [c for c in member.contacts if c.kind == "name"]
@@ -517,6 +593,7 @@ def worker_for(
     base_url: str,
     name: str | None = None,
     batch: int = 200,
+    group: int = 50,
 ) -> FieldworkWorker:
     """A worker with this database's keys opened: contacts, personal links, stop links.
 
@@ -538,6 +615,7 @@ def worker_for(
         base_url=base_url,
         name=name,
         batch=batch,
+        group=group,
     )
 
 

@@ -7,20 +7,28 @@ Three rules make "never send a message twice" hold below the worker's code:
   transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two workers take
   different rows without waiting for each other; ``BEGIN IMMEDIATE`` on SQLite,
   where writers take turns). No transaction is held open while a channel sends.
-- **A message is recorded before it is sent.** :meth:`PanelWork.record_message`
-  inserts the message in state ``sending`` under its unique idempotency key and
-  commits; only the worker whose insert went in sends it. A second worker, or
-  the same one after a restart, finds the key taken and sends nothing.
-- **The member is checked again under that insert.** The same transaction reads
-  the member's status, the wave row's stop and close marks, the case's
-  withdrawal and its interview: a member who finished, opted out or withdrew a
-  moment ago is sent nothing.
+- **A message is recorded before it is sent.** :meth:`PanelWork.record_messages`
+  inserts a group of messages in state ``sending`` under their unique
+  idempotency keys and commits; only the worker whose insert went in sends a
+  message. A second worker, or the same one after a restart, finds the key
+  taken and sends nothing.
+- **The members are checked again under that insert.** The same transaction
+  reads, for the whole group in one statement, each member's status, the wave
+  row's claim, stop and close marks, the case's withdrawal and its interviews:
+  a member who finished, opted out or withdrew a moment ago is sent nothing.
 
-A crash between the insert and the send leaves ``sending``: nothing sends it
+A group is one transaction to record and one statement to set the receipts'
+states (:meth:`PanelWork.finish_messages`), whatever its size: the store's cost
+per message is what a commit costs divided by the group. A crash between the
+insert and the sends leaves at most that group ``sending``: nothing sends it
 again on its own (a person looks, see ``instrument wave status``). A message
 that failed for a reason that may pass (a server down) is tried again later,
 by turning its row back to ``sending`` with a compare-and-set, so again only
 one worker does.
+
+States move forward only (:data:`~instrument.store.panel_delivery.STATE_RANK`,
+compared in SQL): a receipt written after a delivery report ('sent' after
+'delivered') keeps the report's state.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import sqlalchemy as sa
 
 from instrument.store.fieldwork_records import dialect_insert
 from instrument.store.nul import refuse_nul, refuse_nul_in_json
+from instrument.store.panel_delivery import STATE_RANK
 from instrument.store.panel_members import StoredContact
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
@@ -51,8 +60,10 @@ from instrument.store.schema import (
 __all__ = [
     "MAX_ATTEMPTS",
     "ClaimedMember",
+    "MessageReceipt",
     "MessageRow",
     "PanelWork",
+    "PlannedMessage",
 ]
 
 CHUNK: Final = 500
@@ -100,6 +111,45 @@ class ClaimedMember:
     """``complete`` or ``screened_out`` once an interview of the case has ended so."""
     contacts: tuple[StoredContact, ...]
     messages: tuple[MessageRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMessage:
+    """A message the worker means to send, to be recorded before it is (one of a group)."""
+
+    member: ClaimedMember
+    kind: str
+    step: str
+    channel: str
+    template: str | None
+    language: str | None
+    contact_kind: str
+    contact_rank: int
+    key: str
+    """The idempotency key: unique in ``panel_messages``, the same on every worker."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceipt:
+    """A recorded message's state from its channel's receipt (one of a group's, set together)."""
+
+    message_id: int
+    state: str
+    provider_id: str | None = None
+    error: str | None = None
+    untried: bool = False
+    """Recorded but never handed to the channel (a channel's settings failed first): the try
+    it was recorded as is given back, so it keeps all its tries."""
+
+
+RECEIPT_RANK: Final = {**STATE_RANK, "unknown": 1}
+"""A receipt's order: the delivery reports' (sending < queued < sent < delivered, failed and
+bounced final), and ``unknown`` (the channel raised) only over ``sending``."""
+
+
+def _rank(state: Any) -> Any:
+    """A state's :data:`RECEIPT_RANK` in SQL; a state not in it (``done``) ranks above all."""
+    return sa.case(RECEIPT_RANK, value=state, else_=len(RECEIPT_RANK) + 1)
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -231,76 +281,83 @@ class PanelWork(StoreBase):
         key: str,
         now: dt.datetime,
     ) -> int | str:
-        """Record a message as ``sending`` and commit: its id, the worker's licence to send it.
+        """One message as :meth:`record_messages` records a group: its id, or why not to send it."""
+        planned = PlannedMessage(
+            member, kind, step, channel, template, language, contact_kind, contact_rank, key
+        )
+        return self.record_messages(worker, [planned], now=now)[0]
 
-        A string instead says why it must not be sent: the member stopped
-        (finished, opted out, withdrew, the case was closed), the claim was lost
-        to another worker, or the key is taken (recorded before: sent, being
-        sent, or failed for good). A message that failed for a passing reason
-        with tries left is turned back to ``sending`` here, and its id returned.
+    def record_messages(
+        self, worker: str, planned: Sequence[PlannedMessage], *, now: dt.datetime
+    ) -> list[int | str]:
+        """Record a group of messages as ``sending`` and commit: per message, in order, its id
+        (the worker's licence to send it) or why it must not be sent.
+
+        One transaction: one statement reads every member of the group again
+        (the claim is still ``worker``'s, the member active, the case neither
+        withdrawn, stopped, closed nor finished), one inserts the rows of the
+        members still eligible (``ON CONFLICT DO NOTHING`` on the idempotency
+        key, returning the keys that went in). Reasons: the member stopped
+        (``finished``, ``member withdrawn``, ``contact stopped``, ...), ``claim
+        lost`` to another worker, or ``recorded before`` (the key is taken:
+        sent, being sent, or failed for good). A message that failed for a
+        passing reason with tries left is turned back to ``sending`` here (a
+        third statement, only when some key was taken), and its id returned.
         """
         now = utc(now)
-        for what, text in (("step", step), ("channel", channel), ("key", key)):
-            refuse_nul(what, text)
-        values = {
-            "wave_id": member.wave_id,
-            "member_id": member.member_id,
-            "case_id": member.case_id,
-            "kind": kind,
-            "step": step,
-            "channel": channel,
-            "template": template,
-            "language": language,
-            "contact_kind": contact_kind,
-            "contact_rank": contact_rank,
-            "idempotency_key": key,
-            "state": "sending",
-            "attempts": 1,
-            "provider_id": None,
-            "error": None,
-            "detail": None,
-            "claimed_by": worker,
-            "created_at": now,
-            "sent_at": None,
-            "updated_at": now,
-        }
-        # One statement in the common case: the row goes in only if the member may still be
-        # contacted (the same checks as _why_stop, read by the insert itself).
-        names = list(values)
-        insert = (
-            dialect_insert(self.dialect, panel_messages)
-            .from_select(
-                names,
-                sa.select(*(sa.literal(values[n], panel_messages.c[n].type) for n in names))
-                .select_from(_CONTACTABLE)
-                .where(*_contactable(worker, member, now)),
-            )
-            .on_conflict_do_nothing(index_elements=[panel_messages.c.idempotency_key])
-            .returning(panel_messages.c.id)
-        )
+        refuse_nul("worker", worker)
+        for message in planned:
+            for what, text in (("step", message.step), ("channel", message.channel)):
+                refuse_nul(what, text)
+            refuse_nul("key", message.key)
+        if not planned:
+            return []
+        first: dict[str, PlannedMessage] = {}
+        for message in planned:  # a key twice in one group is recorded (and sent) once
+            first.setdefault(message.key, message)
+        pm = panel_messages
         with self._transaction(write=True) as connection:
-            new_id = connection.execute(insert).scalar_one_or_none()
-            if new_id is not None:
-                return int(new_id)
-            refused = _why_stop(connection, worker, member, now)
-            if refused is not None:
-                return refused
-            retried = connection.execute(
-                panel_messages.update()
-                .where(
-                    panel_messages.c.idempotency_key == key,
-                    panel_messages.c.state == "failed",
-                    panel_messages.c.attempts < MAX_ATTEMPTS,
+            refused = _stop_reasons(connection, worker, [m.member for m in first.values()], now)
+            eligible = [
+                m for m in first.values() if (m.member.wave_id, m.member.member_id) not in refused
+            ]
+            ids: dict[str, int] = {}
+            if eligible:
+                insert = (
+                    dialect_insert(self.dialect, pm)
+                    .values([_message_row(worker, m, now) for m in eligible])
+                    .on_conflict_do_nothing(index_elements=[pm.c.idempotency_key])
+                    .returning(pm.c.id, pm.c.idempotency_key)
                 )
-                .values(
-                    state="sending",
-                    attempts=panel_messages.c.attempts + 1,
-                    claimed_by=worker,
-                    updated_at=now,
+                ids = {key: int(id_) for id_, key in connection.execute(insert)}
+            taken = [m.key for m in eligible if m.key not in ids]
+            if taken:
+                retried = connection.execute(
+                    pm.update()
+                    .where(
+                        pm.c.idempotency_key.in_(taken),
+                        pm.c.state == "failed",
+                        pm.c.attempts < MAX_ATTEMPTS,
+                    )
+                    .values(
+                        state="sending",
+                        attempts=pm.c.attempts + 1,
+                        claimed_by=worker,
+                        updated_at=now,
+                    )
+                    .returning(pm.c.id, pm.c.idempotency_key)
                 )
-                .returning(panel_messages.c.id)
-            ).scalar_one_or_none()
-        return int(retried) if retried is not None else "recorded before"
+                ids.update({key: int(id_) for id_, key in retried})
+        answers: list[int | str] = []
+        for message in planned:
+            why = refused.get((message.member.wave_id, message.member.member_id))
+            if first[message.key] is not message:
+                answers.append("recorded before")
+            elif why is not None:
+                answers.append(why)
+            else:
+                answers.append(ids.get(message.key, "recorded before"))
+        return answers
 
     def finish_message(
         self,
@@ -311,40 +368,100 @@ class PanelWork(StoreBase):
         provider_id: str | None = None,
         error: str | None = None,
     ) -> None:
-        """Set a message's state from its channel's receipt (``sent``, ``queued``, ``failed``, ...)."""
+        """Set one message's state from its channel's receipt, as :meth:`finish_messages` does."""
+        self.finish_messages([MessageReceipt(message_id, state, provider_id, error)], now=now)
+
+    def finish_messages(self, receipts: Sequence[MessageReceipt], *, now: dt.datetime) -> None:
+        """Set a group's states from their channels' receipts, in one statement.
+
+        A receipt moves its message forward only (:data:`RECEIPT_RANK`, compared
+        in SQL): a delivery report that came first ('delivered' before the
+        worker's 'sent') keeps its state and error; the receipt's provider id and
+        the time sent are kept either way. PostgreSQL: ``UPDATE ... FROM
+        (VALUES ...)``; SQLite: the same ``UPDATE`` executed for many rows.
+        """
         now = utc(now)
-        refuse_nul("error", error)
-        refuse_nul("provider id", provider_id)
-        sent = now if state in ("sent", "queued", "delivered") else None
-        with self._transaction(write=True) as connection:
-            connection.execute(
-                panel_messages.update()
-                .where(panel_messages.c.id == message_id)
-                .values(
-                    state=state,
-                    provider_id=provider_id,
-                    error=None if error is None else error[:2000],
-                    sent_at=sa.func.coalesce(panel_messages.c.sent_at, sent),
-                    updated_at=now,
+        if not receipts:
+            return
+        rows = []
+        for receipt in receipts:
+            if receipt.state not in RECEIPT_RANK:
+                raise ValueError(
+                    f"a receipt sets one of {sorted(RECEIPT_RANK)}, not {receipt.state!r}"
                 )
+            refuse_nul("error", receipt.error)
+            refuse_nul("provider id", receipt.provider_id)
+            rows.append(
+                {
+                    "id": receipt.message_id,
+                    "state": receipt.state,
+                    "provider_id": receipt.provider_id,
+                    "error": None if receipt.error is None else receipt.error[:2000],
+                    "untried": 1 if receipt.untried else 0,
+                }
             )
+        pm = panel_messages
+        if self.dialect == "postgresql":
+            source = sa.values(
+                sa.column("id", sa.Integer),
+                sa.column("state", sa.String),
+                sa.column("provider_id", sa.String),
+                sa.column("error", sa.String),
+                sa.column("untried", sa.Integer),
+                name="receipt",
+            ).data([tuple(row.values()) for row in rows])
+            given: Mapping[str, Any] = source.c
+            statement = pm.update().where(pm.c.id == source.c.id)
+            params: list[dict[str, Any]] | None = None
+        else:
+            given = {name: sa.bindparam(f"r_{name}") for name in rows[0]}
+            statement = pm.update().where(pm.c.id == given["id"])
+            params = [{f"r_{k}": v for k, v in row.items()} for row in rows]
+        forward = _rank(pm.c.state) < _rank(given["state"])
+        sent = sa.case(
+            (
+                sa.or_(*(given["state"] == left for left in ("sent", "queued", "delivered"))),
+                sa.literal(now, pm.c.sent_at.type),
+            ),
+            else_=sa.null(),
+        )
+        statement = statement.values(
+            state=sa.case((forward, given["state"]), else_=pm.c.state),
+            error=sa.case((forward, given["error"]), else_=pm.c.error),
+            provider_id=sa.func.coalesce(given["provider_id"], pm.c.provider_id),
+            sent_at=sa.func.coalesce(pm.c.sent_at, sent),
+            attempts=pm.c.attempts - given["untried"],
+            updated_at=now,
+        )
+        with self._transaction(write=True) as connection:
+            if params is None:
+                connection.execute(statement)
+            else:
+                connection.execute(statement, params)
 
     def set_message_state(
         self, key: str, state: str, *, now: dt.datetime, error: str | None = None
     ) -> bool:
         """A delivery report's news of a message, found by its idempotency key (``delivered``, ``bounced``).
 
-        Only moves forward: a message still ``sending`` (its receipt not yet
-        written) or already ``sent``/``queued`` may become ``delivered``,
-        ``bounced`` or ``failed``. False when there is no such message.
+        Only moves forward (:data:`RECEIPT_RANK`, compared in SQL): a message
+        still ``sending`` (its receipt not yet written) or ``queued``/``sent``
+        may become ``delivered``, ``bounced`` or ``failed``; a late ``sent``
+        after ``delivered``, or anything after a final state, changes nothing.
+        False when nothing moved (no such message, or not forward for it).
         """
+        if state not in RECEIPT_RANK:
+            raise ValueError(f"a message's state is one of {sorted(RECEIPT_RANK)}, not {state!r}")
+        refuse_nul("key", key)
+        refuse_nul("error", error)
         now = utc(now)
+        pm = panel_messages
         with self._transaction(write=True) as connection:
             changed = connection.execute(
-                panel_messages.update()
+                pm.update()
                 .where(
-                    panel_messages.c.idempotency_key == key,
-                    panel_messages.c.state.in_(("sending", "queued", "sent", "delivered")),
+                    pm.c.idempotency_key == key,
+                    _rank(pm.c.state) < _rank(sa.literal(state, pm.c.state.type)),
                 )
                 .values(state=state, error=error, updated_at=now)
             ).rowcount
@@ -551,14 +668,40 @@ def _interview_progress(
     return found
 
 
-_CONTACTABLE = wave_members.join(members, members.c.id == wave_members.c.member_id).join(
-    cases, cases.c.id == wave_members.c.case_id
-)
+def _message_row(worker: str, message: PlannedMessage, now: dt.datetime) -> dict[str, Any]:
+    """The ``panel_messages`` row of a message about to be sent: ``sending``, its first try."""
+    member = message.member
+    return {
+        "wave_id": member.wave_id,
+        "member_id": member.member_id,
+        "case_id": member.case_id,
+        "kind": message.kind,
+        "step": message.step,
+        "channel": message.channel,
+        "template": message.template,
+        "language": message.language,
+        "contact_kind": message.contact_kind,
+        "contact_rank": message.contact_rank,
+        "idempotency_key": message.key,
+        "state": "sending",
+        "attempts": 1,
+        "provider_id": None,
+        "error": None,
+        "detail": None,
+        "claimed_by": worker,
+        "created_at": now,
+        "sent_at": None,
+        "updated_at": now,
+    }
 
 
-def _contactable(worker: str, member: ClaimedMember, now: dt.datetime) -> list[Any]:
-    """What :func:`_why_stop` checks, as conditions on :data:`_CONTACTABLE`."""
+def _stop_reasons(
+    connection: sa.Connection, worker: str, group: Sequence[ClaimedMember], now: dt.datetime
+) -> dict[tuple[int, int], str]:
+    """Why nothing may be sent to members of ``group`` now, by (wave id, member id): the
+    refused ones only, read in one statement inside the recording transaction."""
     wm = wave_members
+    keys = sorted({(m.wave_id, m.member_id) for m in group})
     ended = (
         sa.select(interviews.c.id)
         .where(
@@ -568,54 +711,45 @@ def _contactable(worker: str, member: ClaimedMember, now: dt.datetime) -> list[A
         )
         .exists()
     )
-    return [
-        wm.c.wave_id == member.wave_id,
-        wm.c.member_id == member.member_id,
-        wm.c.claimed_by == worker,
-        wm.c.claimed_until > now,
-        members.c.status == "active",
-        cases.c.withdrawn_at.is_(None),
-        wm.c.stopped_at.is_(None),
-        wm.c.closed_at.is_(None),
-        ~ended,
-    ]
+    refused: dict[tuple[int, int], str] = dict.fromkeys(keys, "claim lost")
+    for chunk in _chunks(keys):
+        rows = connection.execute(
+            sa.select(
+                wm.c.wave_id,
+                wm.c.member_id,
+                wm.c.claimed_by,
+                wm.c.claimed_until,
+                wm.c.stopped_at,
+                wm.c.closed_at,
+                members.c.status,
+                cases.c.withdrawn_at,
+                ended.label("ended"),
+            )
+            .join(members, members.c.id == wm.c.member_id)
+            .join(cases, cases.c.id == wm.c.case_id)
+            .where(sa.tuple_(wm.c.wave_id, wm.c.member_id).in_(list(chunk)))
+        )
+        for row in rows:
+            key = (row.wave_id, row.member_id)
+            if row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
+                continue  # stays "claim lost"
+            if row.status != "active":
+                refused[key] = f"member {row.status}"
+            elif row.withdrawn_at is not None:
+                refused[key] = "case withdrawn"
+            elif row.stopped_at is not None:
+                refused[key] = "contact stopped"
+            elif row.closed_at is not None:
+                refused[key] = "case closed"
+            elif row.ended:
+                refused[key] = "finished"
+            else:
+                del refused[key]
+    return refused
 
 
 def _why_stop(
     connection: sa.Connection, worker: str, member: ClaimedMember, now: dt.datetime
 ) -> str | None:
-    """Why nothing may be sent to the member now, read inside the recording transaction."""
-    wm = wave_members
-    row = connection.execute(
-        sa.select(
-            wm.c.claimed_by,
-            wm.c.claimed_until,
-            wm.c.stopped_at,
-            wm.c.closed_at,
-            members.c.status,
-            cases.c.withdrawn_at,
-        )
-        .join(members, members.c.id == wm.c.member_id)
-        .join(cases, cases.c.id == wm.c.case_id)
-        .where(wm.c.wave_id == member.wave_id, wm.c.member_id == member.member_id)
-    ).one()
-    if row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
-        return "claim lost"
-    if row.status != "active":
-        return f"member {row.status}"
-    if row.withdrawn_at is not None:
-        return "case withdrawn"
-    if row.stopped_at is not None:
-        return "contact stopped"
-    if row.closed_at is not None:
-        return "case closed"
-    ended = connection.execute(
-        sa.select(sa.func.count()).where(
-            interviews.c.case_id == member.case_id,
-            interviews.c.status.in_((*FINISHED, "withdrawn")),
-            interviews.c.is_test.is_(False),
-        )
-    ).scalar_one()
-    if ended:
-        return "finished"
-    return None
+    """Why nothing may be done for one member now (:func:`_stop_reasons` of a group of one)."""
+    return _stop_reasons(connection, worker, [member], now).get((member.wave_id, member.member_id))
