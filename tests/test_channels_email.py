@@ -695,3 +695,14 @@ def test_welsh_bodies_are_declared_8bit_to_a_server_that_takes_them(
     assert welsh.message.get_body(("plain",))["Content-Transfer-Encoding"] == "8bit"
     assert "BODY=8BITMIME" in welsh.mail_options  # RFC 6152: 8-bit data is declared
     assert "BODY=8BITMIME" not in english.mail_options
+
+
+def test_an_address_beyond_ascii_goes_with_smtputf8(
+    smtp_server: tuple[LoopbackController, Mailbox], channel: EmailChannel
+) -> None:
+    # The address parser takes a non-ASCII domain; send_message sent it with
+    # SMTPUTF8 and the To header in UTF-8, and so does the composed message.
+    assert channel.send(message(to="ann@exämple.org")).status == "sent"
+    got = smtp_server[1].received[0]
+    assert got.rcpt_tos == ["ann@exämple.org"] and got.message["To"] == "ann@exämple.org"
+    assert "SMTPUTF8" in got.mail_options
