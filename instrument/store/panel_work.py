@@ -152,6 +152,52 @@ def _rank(state: Any) -> Any:
     return sa.case(RECEIPT_RANK, value=state, else_=len(RECEIPT_RANK) + 1)
 
 
+def _finish_statement() -> sa.Update:
+    """The receipts' UPDATE, one row per parameter set (``r_id``, ``r_state``, ...)."""
+    pm = panel_messages
+    state = sa.bindparam("r_state", type_=pm.c.state.type)
+    forward = _rank(pm.c.state) < _rank(state)
+    sent = sa.case(
+        (
+            sa.or_(*(state == left for left in ("sent", "queued", "delivered"))),
+            sa.bindparam("r_now", type_=pm.c.updated_at.type),
+        ),
+        else_=sa.null(),
+    )
+    return (
+        pm.update()
+        .where(pm.c.id == sa.bindparam("r_id", type_=pm.c.id.type))
+        .values(
+            state=sa.case((forward, state), else_=pm.c.state),
+            error=sa.case(
+                (forward, sa.bindparam("r_error", type_=pm.c.error.type)), else_=pm.c.error
+            ),
+            provider_id=sa.func.coalesce(
+                sa.bindparam("r_provider_id", type_=pm.c.provider_id.type), pm.c.provider_id
+            ),
+            sent_at=sa.func.coalesce(pm.c.sent_at, sent),
+            attempts=pm.c.attempts - sa.bindparam("r_untried", type_=sa.Integer),
+            updated_at=sa.bindparam("r_now", type_=pm.c.updated_at.type),
+        )
+    )
+
+
+_FINISH: Final = _finish_statement()
+
+
+def _record_statement(dialect: str) -> Any:
+    """The group's INSERT: a row per parameter set, a taken key skipped, the new ids returned."""
+    pm = panel_messages
+    return (
+        dialect_insert(dialect, pm)
+        .on_conflict_do_nothing(index_elements=[pm.c.idempotency_key])
+        .returning(pm.c.id, pm.c.idempotency_key)
+    )
+
+
+_RECORD: Final = {dialect: _record_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
@@ -322,14 +368,11 @@ class PanelWork(StoreBase):
                 m for m in first.values() if (m.member.wave_id, m.member.member_id) not in refused
             ]
             ids: dict[str, int] = {}
-            if eligible:
-                insert = (
-                    dialect_insert(self.dialect, pm)
-                    .values([_message_row(worker, m, now) for m in eligible])
-                    .on_conflict_do_nothing(index_elements=[pm.c.idempotency_key])
-                    .returning(pm.c.id, pm.c.idempotency_key)
+            if eligible:  # one INSERT of many rows (SQLAlchemy's "insertmanyvalues"), compiled once
+                inserted = connection.execute(
+                    _RECORD[self.dialect], [_message_row(worker, m, now) for m in eligible]
                 )
-                ids = {key: int(id_) for id_, key in connection.execute(insert)}
+                ids = {key: int(id_) for id_, key in inserted}
             taken = [m.key for m in eligible if m.key not in ids]
             if taken:
                 retried = connection.execute(
@@ -377,8 +420,9 @@ class PanelWork(StoreBase):
         A receipt moves its message forward only (:data:`RECEIPT_RANK`, compared
         in SQL): a delivery report that came first ('delivered' before the
         worker's 'sent') keeps its state and error; the receipt's provider id and
-        the time sent are kept either way. PostgreSQL: ``UPDATE ... FROM
-        (VALUES ...)``; SQLite: the same ``UPDATE`` executed for many rows.
+        the time sent are kept either way. One ``UPDATE``, compiled once and
+        executed for the group's rows (SQLAlchemy sends it as one statement;
+        psycopg sends the rows to PostgreSQL in one pipeline).
         """
         now = utc(now)
         if not receipts:
@@ -393,51 +437,16 @@ class PanelWork(StoreBase):
             refuse_nul("provider id", receipt.provider_id)
             rows.append(
                 {
-                    "id": receipt.message_id,
-                    "state": receipt.state,
-                    "provider_id": receipt.provider_id,
-                    "error": None if receipt.error is None else receipt.error[:2000],
-                    "untried": 1 if receipt.untried else 0,
+                    "r_id": receipt.message_id,
+                    "r_state": receipt.state,
+                    "r_provider_id": receipt.provider_id,
+                    "r_error": None if receipt.error is None else receipt.error[:2000],
+                    "r_untried": 1 if receipt.untried else 0,
+                    "r_now": now,
                 }
             )
-        pm = panel_messages
-        if self.dialect == "postgresql":
-            source = sa.values(
-                sa.column("id", sa.Integer),
-                sa.column("state", sa.String),
-                sa.column("provider_id", sa.String),
-                sa.column("error", sa.String),
-                sa.column("untried", sa.Integer),
-                name="receipt",
-            ).data([tuple(row.values()) for row in rows])
-            given: Mapping[str, Any] = source.c
-            statement = pm.update().where(pm.c.id == source.c.id)
-            params: list[dict[str, Any]] | None = None
-        else:
-            given = {name: sa.bindparam(f"r_{name}") for name in rows[0]}
-            statement = pm.update().where(pm.c.id == given["id"])
-            params = [{f"r_{k}": v for k, v in row.items()} for row in rows]
-        forward = _rank(pm.c.state) < _rank(given["state"])
-        sent = sa.case(
-            (
-                sa.or_(*(given["state"] == left for left in ("sent", "queued", "delivered"))),
-                sa.literal(now, pm.c.sent_at.type),
-            ),
-            else_=sa.null(),
-        )
-        statement = statement.values(
-            state=sa.case((forward, given["state"]), else_=pm.c.state),
-            error=sa.case((forward, given["error"]), else_=pm.c.error),
-            provider_id=sa.func.coalesce(given["provider_id"], pm.c.provider_id),
-            sent_at=sa.func.coalesce(pm.c.sent_at, sent),
-            attempts=pm.c.attempts - given["untried"],
-            updated_at=now,
-        )
         with self._transaction(write=True) as connection:
-            if params is None:
-                connection.execute(statement)
-            else:
-                connection.execute(statement, params)
+            connection.execute(_FINISH, rows)
 
     def set_message_state(
         self, key: str, state: str, *, now: dt.datetime, error: str | None = None
