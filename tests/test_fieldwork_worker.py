@@ -502,7 +502,8 @@ def email_only_wave(folder: Path) -> Path:
     text = text.replace("{email: reminder, sms: reminder}", "{email: reminder}")
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     text = text.replace("open: 2027-03-02 10:00", f"open: {yesterday} 10:00")
-    text = text.replace("quiet_hours: 21:00-08:00", "")  # the test may run at night
+    # the test may run at night: no quiet hours (without the line the default, 21:00-08:00, holds)
+    text = text.replace("quiet_hours: 21:00-08:00", "quiet_hours: none")
     (folder / QUESTIONNAIRE.name).write_text(QUESTIONNAIRE.read_text(encoding="utf-8"))
     wave_path = folder / WAVE_FILE.name
     wave_path.write_text(text, encoding="utf-8")
