@@ -191,11 +191,10 @@ def create_staff_blueprint(host: Host) -> Blueprint:
             policy=q.mode_policies[mode],
         )
 
-    from instrument.server.staff_audit_views import add_audit_views  # it imports staff_required
+    # These modules import staff_required from here, so they are imported once it exists.
+    from instrument.server.panel_dashboard import add_panel_dashboard_views
+    from instrument.server.staff_audit_views import add_audit_views
 
     add_audit_views(bp, host)
-
-    from instrument.server.panel_dashboard import add_panel_dashboard_views  # imports staff_required
-
     add_panel_dashboard_views(bp, host)
     return bp
