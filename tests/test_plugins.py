@@ -512,3 +512,21 @@ def test_the_real_builtins_register_through_the_host() -> None:
     names = {info.name for info in facade.plugin_info()}
     assert {"console", "web", "outputs"} <= names
     assert {"console", "web"} <= set(facade.modes())
+
+
+@pytest.mark.with_builtins
+def test_instrument_plugins_lists_the_contact_channels() -> None:
+    """The built-in channels (and a third party's, by the same hook) appear in `instrument plugins`."""
+    facade = PluginFacade(get_plugin_manager(strict=True))
+    text = CliRunner().invoke(plugins_command, [], obj=facade)
+    assert text.exit_code == 0, text.output
+    assert "Contact channels (3):" in text.output
+    assert (
+        "  email  Email over SMTP; sends to: email; templates: invitation, reminder  (plugin channels)"
+        in text.output
+    )
+    as_json = CliRunner().invoke(plugins_command, ["--format", "json"], obj=facade)
+    rows = {row["name"]: row for row in json.loads(as_json.output)["contact_channels"]}
+    assert set(rows) == {"email", "sms", "letter"}
+    assert (rows["sms"]["needs"], rows["sms"]["plugin"]) == ("phone", "channels")
+    assert rows["letter"]["templates"] == []

@@ -41,6 +41,7 @@ def _registry_rows(
         "modes": facade.modes,
         "output_formats": facade.output_formats,
         "question_types": facade.question_types,
+        "contact_channels": facade.contact_channels,
     }
     getter = getters[which]
     with warnings.catch_warnings(record=True) as caught:
@@ -59,6 +60,8 @@ def _registry_rows(
             row |= {"label": item.label, "capabilities": sorted(item.capabilities)}
         elif which == "output_formats":
             row |= {"extensions": list(item.extensions), "media_type": item.media_type}
+        elif which == "contact_channels":
+            row |= {"label": item.label, "needs": item.needs, "templates": sorted(item.templates)}
         else:
             row |= {"value_type": item.value_type}
         if which != "question_types":
@@ -86,7 +89,7 @@ def collect_report(facade: PluginFacade) -> dict[str, Any]:
         for info in facade.plugin_info()
     ]
     report["not_loaded"] = facade.unavailable()
-    for which in ("modes", "output_formats", "question_types"):
+    for which in ("modes", "output_formats", "question_types", "contact_channels"):
         report[which] = _registry_rows(facade, which, report)
     return report
 
@@ -106,6 +109,7 @@ def _print_text(report: dict[str, Any]) -> None:
         ("modes", "Modes"),
         ("output_formats", "Output formats"),
         ("question_types", "Question types"),
+        ("contact_channels", "Contact channels"),
     ):
         rows = report[which]
         echo(f"{title} ({len(rows)}):")
@@ -115,6 +119,9 @@ def _print_text(report: dict[str, Any]) -> None:
             elif which == "output_formats":
                 exts = " ".join("." + ext for ext in row["extensions"])
                 detail = f"{exts} {row['media_type']}"
+            elif which == "contact_channels":
+                templates = ", ".join(row["templates"]) or "none"
+                detail = f"{row['label']}; sends to: {row['needs']}; templates: {templates}"
             else:
                 detail = f"values: {row['value_type']}"
             line = f"  {row['name']}  {detail}  (plugin {row['plugin']})"
