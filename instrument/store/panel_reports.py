@@ -58,6 +58,7 @@ __all__ = [
     "WaveFigures",
     "WaveListing",
     "aapor_table",
+    "case_facts",
     "web_disposition",
 ]
 
@@ -288,6 +289,79 @@ def _bucket(column: Any, boundaries: Sequence[dt.datetime]) -> Any:
     return sa.case(*whens, else_=sa.literal(-1))
 
 
+def case_facts(wave_id: int, in_wave: Any, real: Any) -> tuple[tuple[Any, ...], Any]:
+    """What is known of each of the wave's cases, as labelled columns, and the joins they need.
+
+    The columns are ``stage``, ``withdrawn``, ``reach``, ``opened``, ``stopped``
+    and ``disposition`` (the fields of :class:`CaseGroup`); the joins start at
+    ``wave_members`` and take in ``members``, so callers may add the members'
+    columns. The dashboard groups by these columns
+    (:meth:`PanelReports.wave_figures`); the wave's dataset reads them per case
+    (:mod:`instrument.store.panel_wave_rows`): one definition, so the two cannot
+    disagree on a case's disposition. ``in_wave`` selects the wave's eligible
+    members, ``real`` leaves out test interviews.
+    """
+    wm = wave_members
+    status = interviews.c.status
+    stage = sa.case(
+        (status == "complete", 5),
+        (status == "screened_out", 4),
+        (status == "abandoned", 3),
+        (status == "withdrawn", 1),
+        (interviews.c.last_seq > 0, 3),
+        else_=2,
+    )
+    per_case = (
+        sa.select(
+            interviews.c.case_id,
+            sa.func.max(stage).label("stage"),
+            sa.func.max(sa.case((status == "withdrawn", 1), else_=0)).label("withdrawn"),
+        )
+        .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
+        .where(in_wave, real)
+        .group_by(interviews.c.case_id)
+        .subquery("iv")
+    )
+    state = panel_messages.c.state
+    reach = (
+        sa.select(
+            panel_messages.c.member_id,
+            sa.func.max(
+                sa.case((state.in_(HANDED), 2), (state.in_(UNDELIVERED), 1), else_=0)
+            ).label("reach"),
+        )
+        .where(panel_messages.c.wave_id == wave_id, panel_messages.c.kind == "invitation")
+        .group_by(panel_messages.c.member_id)
+        .subquery("msg")
+    )
+    opened = (
+        sa.select(access_tokens.c.case_id)
+        .select_from(wm.join(access_tokens, access_tokens.c.case_id == wm.c.case_id))
+        .where(in_wave, access_tokens.c.used_at.is_not(None))
+        .group_by(access_tokens.c.case_id)
+        .subquery("tok")
+    )
+    columns = (
+        sa.func.coalesce(per_case.c.stage, 0).label("stage"),
+        sa.case(
+            (members.c.status == "withdrawn", 1),
+            else_=sa.func.coalesce(per_case.c.withdrawn, 0),
+        ).label("withdrawn"),
+        sa.func.coalesce(reach.c.reach, 0).label("reach"),
+        sa.case((opened.c.case_id.is_not(None), 1), else_=0).label("opened"),
+        sa.case((wm.c.stopped_at.is_not(None), 1), else_=0).label("stopped"),
+        case_queue.c.disposition,
+    )
+    joined = (
+        wm.join(members, members.c.id == wm.c.member_id)
+        .outerjoin(per_case, per_case.c.case_id == wm.c.case_id)
+        .outerjoin(reach, reach.c.member_id == wm.c.member_id)
+        .outerjoin(opened, opened.c.case_id == wm.c.case_id)
+        .outerjoin(case_queue, case_queue.c.case_id == wm.c.case_id)
+    )
+    return columns, joined
+
+
 class PanelReports(StoreBase):
     """:meth:`panel_wave_list`, :meth:`panel_wave_by_key`, :meth:`wave_figures`."""
 
@@ -405,56 +479,9 @@ class PanelReports(StoreBase):
         values (one row per combination): the dispositions, the funnel and the subgroups all
         come from this one pass over the wave. Profile values are read with JSON extraction
         (``json_extract`` on SQLite, ``->>`` on PostgreSQL)."""
-        wm = wave_members
-        status = interviews.c.status
-        stage = sa.case(
-            (status == "complete", 5),
-            (status == "screened_out", 4),
-            (status == "abandoned", 3),
-            (status == "withdrawn", 1),
-            (interviews.c.last_seq > 0, 3),
-            else_=2,
-        )
-        per_case = (
-            sa.select(
-                interviews.c.case_id,
-                sa.func.max(stage).label("stage"),
-                sa.func.max(sa.case((status == "withdrawn", 1), else_=0)).label("withdrawn"),
-            )
-            .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
-            .where(in_wave, real)
-            .group_by(interviews.c.case_id)
-            .subquery("iv")
-        )
-        state = panel_messages.c.state
-        reach = (
-            sa.select(
-                panel_messages.c.member_id,
-                sa.func.max(
-                    sa.case((state.in_(HANDED), 2), (state.in_(UNDELIVERED), 1), else_=0)
-                ).label("reach"),
-            )
-            .where(panel_messages.c.wave_id == wave_id, panel_messages.c.kind == "invitation")
-            .group_by(panel_messages.c.member_id)
-            .subquery("msg")
-        )
-        opened = (
-            sa.select(access_tokens.c.case_id)
-            .select_from(wm.join(access_tokens, access_tokens.c.case_id == wm.c.case_id))
-            .where(in_wave, access_tokens.c.used_at.is_not(None))
-            .group_by(access_tokens.c.case_id)
-            .subquery("tok")
-        )
+        facts, joined = case_facts(wave_id, in_wave, real)
         columns = (
-            sa.func.coalesce(per_case.c.stage, 0).label("stage"),
-            sa.case(
-                (members.c.status == "withdrawn", 1),
-                else_=sa.func.coalesce(per_case.c.withdrawn, 0),
-            ).label("withdrawn"),
-            sa.func.coalesce(reach.c.reach, 0).label("reach"),
-            sa.case((opened.c.case_id.is_not(None), 1), else_=0).label("opened"),
-            sa.case((wm.c.stopped_at.is_not(None), 1), else_=0).label("stopped"),
-            case_queue.c.disposition,
+            *facts,
             *(
                 members.c.profile[name].as_string().label(f"v{i}")
                 for i, name in enumerate(profile_variables)
@@ -462,13 +489,7 @@ class PanelReports(StoreBase):
         )
         query = (
             sa.select(*columns, sa.func.count().label("n"))
-            .select_from(
-                wm.join(members, members.c.id == wm.c.member_id)
-                .outerjoin(per_case, per_case.c.case_id == wm.c.case_id)
-                .outerjoin(reach, reach.c.member_id == wm.c.member_id)
-                .outerjoin(opened, opened.c.case_id == wm.c.case_id)
-                .outerjoin(case_queue, case_queue.c.case_id == wm.c.case_id)
-            )
+            .select_from(joined)
             .where(in_wave)
             .group_by(*columns)
         )
