@@ -177,3 +177,105 @@ def close(path: Path, database: str | None) -> None:
     finally:
         store.close()
     click.echo(f"wave {key!r} of panel {panel!r} closed: {closed} unfinished case(s) closed")
+
+
+@wave.command("export")
+@click.argument("path", type=_WAVEFILE)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default=None,
+    help="Comma-separated output formats, as for `instrument export` (default: every default "
+    "format).",
+)
+@click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
+@click.option(
+    "--secret-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The secret for pseudonymous case ids, as for `instrument export` (else "
+    "$INSTRUMENT_EXPORT_SECRET; else a random one).",
+)
+@click.option(
+    "--long-loops", is_flag=True, help="Also write each loop as a long file, as `export` does."
+)
+@click.option(
+    "--name", "stem", default=None, help="File name stem (default: <questionnaire>_<wave>)."
+)
+def export(
+    path: Path,
+    out: Path,
+    formats: str | None,
+    database: str | None,
+    secret_file: Path | None,
+    long_loops: bool,
+    stem: str | None,
+) -> None:
+    """Export the wave in PATH: one row per eligible member, with the wave's disposition.
+
+    Interviewed or not, every eligible member has a row: the panel's pseudonymous
+    member_id (the same in every wave), the AAPOR disposition the dashboard shows,
+    and the interview's variables (docs/exports.md, "A panel wave's file").
+    """
+    from instrument.exporting import ExportFailed
+    from instrument.exporting.wave import WaveExportRequest, run_wave_export
+    from instrument.questionnaires import facade_from_context
+    from instrument.store import open_store
+
+    panel, key = _keys_of(path)
+    request = WaveExportRequest(
+        panel=panel,
+        wave=key,
+        out=out,
+        questionnaire_path=_questionnaire_beside(path),
+        formats=formats.split(",") if formats else None,
+        database=database,
+        secret=secret_file.read_bytes().strip() if secret_file else None,
+        stem=stem,
+        long_loops=long_loops,
+    )
+    try:
+        result = run_wave_export(request, facade_from_context())
+    except ExportFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    with open_store(database) as store:
+        store.log_staff_action(
+            cli_actor(),
+            "export",
+            subject=f"wave:{panel}/{key}",
+            detail={
+                "members": result.members,
+                "interviews": result.interviews,
+                "variables": result.variables,
+                "files": len(result.files),
+                "formats": formats or "default",
+                "out": str(out.resolve()),
+            },
+        )
+    classes = ", ".join(f"{n:,} {cls}" for cls, n in sorted(result.by_class.items()))
+    click.echo(
+        f"wave {key!r} of panel {panel!r}: {result.members:,} eligible members "
+        f"({result.interviews:,} with an interview), {result.variables} variables -> {out} "
+        f"({len(result.files) + 1} files); AAPOR classes: {classes or 'none'}"
+    )
+    for note in result.notes:
+        click.echo(note)
+
+
+def _questionnaire_beside(path: Path) -> Path | None:
+    """The questionnaire file the wave file names, when it is a file beside it (for the study's
+    call outcomes, kept in the questionnaire's fieldwork file)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    name = data.get("questionnaire") if isinstance(data, dict) else None
+    if not isinstance(name, str):
+        return None
+    candidate = path.parent / name
+    return candidate if candidate.is_file() else None

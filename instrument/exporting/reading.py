@@ -12,7 +12,7 @@ were in the interview. The store is closed before any file is written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from instrument.dataset import Dataset, DatasetError, Pseudonymiser, RowCoder, build_dataset
@@ -54,12 +54,15 @@ def read_dataset(
     since: dt.datetime | None,
     pseudonymiser: Pseudonymiser,
     progress: ProgressBar = no_bar,
+    only: Collection[str] | None = None,
 ) -> Dataset:
     """The harmonised dataset of every stored interview an export takes.
 
     Its ``left_out`` counts every interview of the questionnaire the export
     did not take, by reason, including test interviews and those before
     ``since``, which the store filters out before the build sees them.
+    ``only``: the ids of the interviews to take (a wave's); then ``left_out``
+    counts only among them.
     """
     store = open_store(database)
     try:
@@ -68,14 +71,24 @@ def read_dataset(
             questionnaire_id, kinds=PARADATA_KINDS, include_test=include_test
         )
         paradata, interviewers = read_events(events, loaded, pseudonymiser)
-        considered = sum(
-            store.count_by_status(questionnaire_id, include_test=include_test).values()
+        considered = (
+            len(only)
+            if only is not None
+            else sum(store.count_by_status(questionnaire_id, include_test=include_test).values())
         )
         everyone = (
             considered
-            if include_test
+            if include_test or only is not None
             else sum(store.count_by_status(questionnaire_id, include_test=True).values())
         )
+        records = store.iter_export_records(
+            questionnaire_id,
+            include_test=include_test,
+            since=since,
+            export_keys={RowCoder(q).key for q in loaded},
+        )
+        if only is not None:
+            records = (record for record in records if record.id in only)
         bar = progress(total=considered, desc="Reading interviews", unit="interview")
         read = 0
 
@@ -87,12 +100,7 @@ def read_dataset(
         try:
             dataset = build_dataset(
                 loaded[-1],
-                store.iter_export_records(
-                    questionnaire_id,
-                    include_test=include_test,
-                    since=since,
-                    export_keys={RowCoder(q).key for q in loaded},
-                ),
+                records,
                 include_partial=include_partial,
                 include_test=include_test,
                 since=since,

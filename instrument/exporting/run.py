@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from instrument.dataset import Pseudonymiser
+from instrument.dataset import Dataset, Pseudonymiser
+from instrument.plugin_types import OutputFormat
 from instrument.plugins import PluginFacade
 
 from .formats import ExportFailed, choose_formats, plan_files
@@ -22,7 +23,14 @@ from .manifest import MANIFEST_NAME, write_manifest
 from .reading import ProgressBar, no_bar, read_dataset
 from .readme import LONG_FILE, write_readme
 
-__all__ = ["ExportRequest", "ExportResult", "LEFT_OUT_REASONS", "left_out_sentence", "run_export"]
+__all__ = [
+    "ExportRequest",
+    "ExportResult",
+    "LEFT_OUT_REASONS",
+    "left_out_sentence",
+    "run_export",
+    "write_files",
+]
 
 
 @dataclass(frozen=True)
@@ -80,12 +88,38 @@ def run_export(
     )
     if request.stem:
         dataset.name = request.stem
-    long_files = (
-        [dataset.long(loop.id) for loop in dataset.codebook.loops] if request.long_loops else []
+    files, notes = write_files(
+        dataset, formats, request.out, long_loops=request.long_loops, progress=progress
     )
+    return ExportResult(
+        request.questionnaire_id,
+        request.out,
+        len(dataset.frame),
+        len(dataset.frame.columns),
+        files,
+        dict(dataset.left_out),
+        notes,
+    )
+
+
+def write_files(
+    dataset: Dataset,
+    formats: Sequence[OutputFormat],
+    out: Path,
+    *,
+    long_loops: bool = False,
+    progress: ProgressBar = no_bar,
+) -> tuple[list[str], list[str]]:
+    """Check every (dataset, format) pair, then write the files, the README and the manifest.
+
+    Returns the files written (README last) and the notes of the checks. Raises
+    :class:`ExportFailed` before the first file when a format cannot take the
+    dataset. Shared by the questionnaire's export and a wave's
+    (:mod:`instrument.exporting.wave`).
+    """
+    long_files = [dataset.long(loop.id) for loop in dataset.codebook.loops] if long_loops else []
     planned, notes = plan_files(dataset, long_files, formats)
 
-    out = request.out
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}  # file name -> its README sentence, in the order written
     bar = progress(total=len(planned), desc="Writing files", unit="file")
@@ -105,15 +139,7 @@ def run_export(
     write_readme(dataset, out / "README.md", list(written.items()))
     files = [*written, "README.md"]
     write_manifest(out, files)
-    return ExportResult(
-        request.questionnaire_id,
-        out,
-        len(dataset.frame),
-        len(dataset.frame.columns),
-        files,
-        dict(dataset.left_out),
-        notes,
-    )
+    return files, notes
 
 
 LEFT_OUT_REASONS = {

@@ -54,6 +54,7 @@ from instrument.store.imports import InterviewImports
 from instrument.store.panel_delivery import PanelDelivery
 from instrument.store.panel_members import PanelMembers
 from instrument.store.panel_reports import PanelReports
+from instrument.store.panel_wave_rows import PanelWaveRows
 from instrument.store.panel_waves import PanelWaves
 from instrument.store.panel_withdrawal import PanelWithdrawals
 from instrument.store.panel_work import PanelWork
@@ -99,6 +100,7 @@ class Store(
     PanelWaves,
     PanelWork,
     PanelReports,
+    PanelWaveRows,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 
