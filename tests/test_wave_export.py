@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 import pyreadstat
-import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from panel_dashboard_helpers import EXPECTED, WAVE_TEXT, add_version, make_wave_history
