@@ -193,8 +193,10 @@ def create_staff_blueprint(host: Host) -> Blueprint:
 
     # These modules import staff_required from here, so they are imported once it exists.
     from instrument.server.panel_dashboard import add_panel_dashboard_views
+    from instrument.server.panel_members_views import add_panel_member_views
     from instrument.server.staff_audit_views import add_audit_views
 
     add_audit_views(bp, host)
     add_panel_dashboard_views(bp, host)
+    add_panel_member_views(bp, host)
     return bp

@@ -42,15 +42,21 @@ from instrument.store.nul import refuse_nul
 from instrument.store.panel_members import MemberRecord, fingerprint
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
+    answer_events,
     appointments,
+    attempts,
     case_queue,
+    cases,
     contacts,
     interviews,
     member_contacts,
     member_history,
     members,
+    panel_messages,
     panels,
+    phone_numbers,
     wave_members,
+    waves,
 )
 from instrument.store.staff_audit import log_staff_action
 from instrument.store.withdrawal import withdraw_in
@@ -63,8 +69,12 @@ __all__ = [
     "HISTORY_WITHDRAWAL",
     "WITHDRAWAL_CHOICES",
     "ContactsPurge",
+    "FoundMember",
+    "MemberMessage",
+    "MemberWave",
     "MemberWithdrawal",
     "PanelWithdrawals",
+    "WithdrawalPreview",
 ]
 
 WITHDRAWAL_CHOICES: Final = ("stop_contact", "delete_contacts", "delete_all")
@@ -103,6 +113,70 @@ class ContactsPurge:
     contacts_deleted: int
 
 
+@dataclass(frozen=True, slots=True)
+class FoundMember:
+    """A member found by the staff area's search, with the name of their panel."""
+
+    panel: str
+    member: MemberRecord
+
+
+@dataclass(frozen=True, slots=True)
+class MemberWave:
+    """One wave a member was in: their case there and how far it got (no answers)."""
+
+    wave_id: int
+    key: str
+    label: str
+    case_id: str
+    eligible: bool
+    interview_status: str | None
+    interview_mode: str | None
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    moved_to_phone_at: dt.datetime | None
+    stopped_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    case_withdrawn_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMessage:
+    """A message (or action) of the contact plan for a member: which, how, its state, when.
+
+    ``contact_kind`` and ``contact_rank`` name which detail it went to, never the detail.
+    """
+
+    wave_key: str
+    kind: str
+    step: str
+    channel: str | None
+    state: str
+    contact_kind: str | None
+    contact_rank: int | None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalPreview:
+    """What each withdrawal choice would delete for a member now, counted (never shown in clear).
+
+    ``delete_contacts`` deletes the ``contact_details`` (by kind) and the cases'
+    ``case_contacts``, ``phone_numbers`` and ``appointments``, and empties
+    ``call_notes``; ``delete_all`` also the ``answers`` of the ``interviews``.
+    """
+
+    cases: tuple[str, ...]
+    contact_details: dict[str, int]
+    case_contacts: int
+    phone_numbers: int
+    appointments: int
+    call_notes: int
+    interviews: int
+    answers: int
+
+
 def _rank(choice: str | None) -> int:
     return -1 if choice is None else WITHDRAWAL_CHOICES.index(choice)
 
@@ -132,7 +206,12 @@ def _in_force(connection: sa.Connection, member: sa.Row[Any]) -> tuple[str, dt.d
 
 
 class PanelWithdrawals(StoreBase):
-    """:meth:`withdraw_member`, :meth:`purge_withdrawn_contacts`, :meth:`allow_sms_again`."""
+    """:meth:`withdraw_member`, :meth:`purge_withdrawn_contacts`, :meth:`allow_sms_again`.
+
+    And the reads of the staff area's member page (:meth:`find_members`,
+    :meth:`member_waves`, :meth:`member_messages`, :meth:`withdrawal_preview`):
+    none of them reads a contact detail, only counts and names them by kind.
+    """
 
     def member_by_id(self, member_id: int) -> MemberRecord | None:
         """A member by row id (what a member's link names), or None."""
@@ -162,6 +241,137 @@ class PanelWithdrawals(StoreBase):
                     .where(wave_members.c.member_id == member_id)
                     .order_by(wave_members.c.wave_id)
                 )
+            )
+
+    def find_members(self, text: str) -> tuple[FoundMember, ...]:
+        """The members whose external id or pseudonym is exactly ``text``, in any panel.
+
+        For the staff area's search: an exact match only, so nobody can page
+        through the members by trying prefixes.
+        """
+        statement = (
+            sa.select(members, panels.c.name.label("panel_name"))
+            .join(panels, panels.c.id == members.c.panel_id)
+            .where(sa.or_(members.c.external_id == text, members.c.pseudonym == text))
+            .order_by(panels.c.name, members.c.id)
+        )
+        with self._transaction() as connection:
+            rows = connection.execute(statement).all()
+        return tuple(
+            FoundMember(
+                row.panel_name, MemberRecord(**{n: getattr(row, n) for n in MemberRecord.__slots__})
+            )
+            for row in rows
+        )
+
+    def member_waves(self, member_id: int) -> tuple[MemberWave, ...]:
+        """The waves the member was in, oldest first, with their case's progress."""
+        newest = (
+            sa.select(interviews.c.status, interviews.c.mode)
+            .where(interviews.c.case_id == wave_members.c.case_id)
+            .order_by(interviews.c.started_at.desc(), interviews.c.id.desc())
+            .limit(1)
+        )
+        statement = (
+            sa.select(
+                waves.c.id.label("wave_id"), waves.c.key, waves.c.label, wave_members.c.case_id,
+                wave_members.c.eligible,
+                newest.with_only_columns(interviews.c.status).scalar_subquery().label("status"),
+                newest.with_only_columns(interviews.c.mode).scalar_subquery().label("mode"),
+                wave_members.c.started_at, wave_members.c.finished_at,
+                wave_members.c.moved_to_phone_at, wave_members.c.stopped_at,
+                sa.func.coalesce(wave_members.c.closed_at, waves.c.closed_at).label("closed_at"),
+                cases.c.withdrawn_at,
+            )
+            .join(waves, waves.c.id == wave_members.c.wave_id)
+            .outerjoin(cases, cases.c.id == wave_members.c.case_id)
+            .where(wave_members.c.member_id == member_id)
+            .order_by(waves.c.starts_at, waves.c.id)
+        )  # fmt: skip
+        with self._transaction() as connection:
+            return tuple(
+                MemberWave(
+                    row.wave_id,
+                    row.key,
+                    row.label,
+                    row.case_id,
+                    row.eligible,
+                    row.status,
+                    row.mode,
+                    row.started_at,
+                    row.finished_at,
+                    row.moved_to_phone_at,
+                    row.stopped_at,
+                    row.closed_at,
+                    row.withdrawn_at,
+                )  # fmt: skip
+                for row in connection.execute(statement)
+            )
+
+    def member_messages(self, member_id: int) -> tuple[MemberMessage, ...]:
+        """The messages and actions of every wave's contact plan for the member, oldest first."""
+        statement = (
+            sa.select(
+                waves.c.key.label("wave_key"), panel_messages.c.kind, panel_messages.c.step,
+                panel_messages.c.channel, panel_messages.c.state, panel_messages.c.contact_kind,
+                panel_messages.c.contact_rank, panel_messages.c.created_at,
+                panel_messages.c.sent_at,
+            )
+            .join(waves, waves.c.id == panel_messages.c.wave_id)
+            .where(panel_messages.c.member_id == member_id)
+            .order_by(panel_messages.c.created_at, panel_messages.c.id)
+        )  # fmt: skip
+        with self._transaction() as connection:
+            return tuple(MemberMessage(**row._asdict()) for row in connection.execute(statement))
+
+    def withdrawal_preview(self, member_id: int) -> WithdrawalPreview:
+        """What deleting the member's contact details (and answers) would delete now, counted.
+
+        What a person confirming a withdrawal is told; the withdrawal itself
+        counts again inside its own transaction.
+        """
+        with self._transaction() as connection:
+            case_ids = tuple(
+                connection.scalars(
+                    sa.select(wave_members.c.case_id)
+                    .where(wave_members.c.member_id == member_id)
+                    .order_by(wave_members.c.wave_id)
+                )
+            )
+            kinds = dict(
+                connection.execute(
+                    sa.select(member_contacts.c.kind, sa.func.count())
+                    .where(member_contacts.c.member_id == member_id)
+                    .group_by(member_contacts.c.kind)
+                ).all()
+            )
+
+            def count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+                return int(
+                    connection.execute(
+                        sa.select(sa.func.count())
+                        .select_from(table)
+                        .where(table.c.case_id.in_(case_ids), *where)
+                    ).scalar_one()
+                )
+
+            live = interviews.c.status != "withdrawn"
+            answers = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(
+                    answer_events.join(interviews, interviews.c.id == answer_events.c.interview_id)
+                )
+                .where(interviews.c.case_id.in_(case_ids), live)
+            ).scalar_one()
+            return WithdrawalPreview(
+                cases=case_ids,
+                contact_details={kind: int(n) for kind, n in sorted(kinds.items())},
+                case_contacts=count(contacts),
+                phone_numbers=count(phone_numbers),
+                appointments=count(appointments),
+                call_notes=count(attempts, attempts.c.note.is_not(None)),
+                interviews=count(interviews, live),
+                answers=int(answers),
             )
 
     def withdraw_member(
