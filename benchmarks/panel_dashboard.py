@@ -475,12 +475,56 @@ def page_in_process(
     return page, body
 
 
-def figures_alone(url: str, secret: str, requests: int) -> Timings:
-    """The store's read of every figure (``Store.wave_figures``), as the page asks for it."""
+STATEMENTS = {
+    "wave_figures": "the wave's row",
+    "_prepare_report": "the transaction's settings (PostgreSQL)",
+    "_case_groups": "cases grouped by what is known of them (dispositions, funnel, subgroups)",
+    "_completes_by_bucket": "completes by day, step and mode",
+    "_sent_by_step": "messages handed over, by step and channel",
+    "_breakoffs": "break-offs by last question",
+    "_lengths": "median length by mode",
+    "_phone_queue": "phone queue health and appointments today",
+}
+"""The figures' statements, named by the method of instrument/store/panel_reports.py that runs
+them (found on the call stack when the statement is sent)."""
+
+
+def _statement_owner() -> str:
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename.endswith("panel_reports.py"):
+            return frame.f_code.co_name
+        frame = frame.f_back
+    return "other"
+
+
+def _time_statements(engine: Any, into: dict[str, list[float]]) -> None:
+    """Add each statement's time (ms) to ``into`` under the method that sent it; the times of one
+    method's statements in one read are added up (see :func:`figures_alone`)."""
+    import sqlalchemy as sa
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, *_args: Any) -> None:
+        conn.info["bench_t0"] = time.perf_counter()
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: Any, *_args: Any) -> None:
+        elapsed = (time.perf_counter() - conn.info.pop("bench_t0")) * 1000
+        into.setdefault(_statement_owner(), [0.0])[-1] += elapsed
+
+
+def figures_alone(
+    url: str, secret: str, requests: int, statements: dict[str, Timings] | None = None
+) -> Timings:
+    """The store's read of every figure (``Store.wave_figures``), as the page asks for it; with
+    ``statements``, each method's statements timed too (their sum per read, in ``statements``)."""
     from instrument.store import open_store
 
     store = open_store(url)
     listing = store.panel_wave_by_key("w1")[0]
+    per_read: dict[str, list[float]] = {}
+    if statements is not None:
+        _time_statements(store.engine, per_read)
     figures = Timings("Store.wave_figures alone")
     now = dt.datetime.now(dt.UTC)
     for _ in range(requests):
@@ -494,7 +538,12 @@ def figures_alone(url: str, secret: str, requests: int) -> Timings:
             profile_variables=["n_children", "age_band", "lone_parent"],
         )
         figures.ms.append((time.perf_counter() - t0) * 1000)
+        for times in per_read.values():
+            times.append(0.0)  # the next read's sum
     store.close()
+    if statements is not None:
+        for owner, times in per_read.items():
+            statements[owner] = Timings(STATEMENTS.get(owner, owner), times[:-1])
     return figures
 
 
@@ -576,6 +625,7 @@ def render(
     when: dt.datetime,
     load: tuple[float, float, float],
     page_bytes: int,
+    statements: Sequence[Timings] = (),
 ) -> str:
     m = web_load.machine()
     page = timings[0]
@@ -584,15 +634,26 @@ def render(
     cold_verdict = "met" if cold.pct(0.99) <= 300 else "**not met** without keeping the figures"
     why = (
         f"Each figure is a GROUP BY over the wave's {filled.members:,} members, "
-        f"{filled.messages:,} messages or {filled.interviews:,} interviews; a fresh read under "
-        "300 ms would need counters kept as the worker writes (a summary row per wave and "
-        "day), which is not done."
+        f"{filled.messages:,} messages or {filled.interviews:,} interviews, and the largest, "
+        "the cases grouped by what is known of each, joins five tables row by row for every "
+        "member (see the table of statements below): a fresh read under 300 ms would need "
+        "each case's facts kept as they are written, which is not done."
         if cold.pct(0.99) > 300
         else ""
     )
     rows = "\n".join(
         f"| {t.name} | {len(t.ms)} | {t.pct(0.5):.0f} | {t.pct(0.99):.0f} | {max(t.ms):.0f} |"
         for t in timings
+    )
+    by_statement = (
+        "\n\nEach read of `Store.wave_figures` above, by statement (the method of "
+        "instrument/store/panel_reports.py that sends it; times as the client saw them):\n\n"
+        "| statement | reads | p50 ms | p99 ms |\n|---|---:|---:|---:|\n"
+        + "\n".join(
+            f"| {t.name} | {len(t.ms)} | {t.pct(0.5):.0f} | {t.pct(0.99):.0f} |" for t in statements
+        )
+        if statements
+        else ""
     )
     busy = (
         f"The machine was shared while this ran: load average {load[0]:.1f} / {load[1]:.1f} / "
@@ -614,7 +675,7 @@ of HTML with ten SVG charts and their tables) requested by a signed-in researche
 
 | how | requests | p50 ms | p99 ms | max ms |
 |---|---:|---:|---:|---:|
-{rows}
+{rows}{by_statement}
 
 - *page (figures kept 30 s)*: in process (Flask's test client), the dashboard as it runs: each
   server process reads a wave's figures at most every 30 s and, when they are older, answers
@@ -674,8 +735,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{filled.interviews:,} interviews, {filled.events:,} events, {filled.queued:,} queued",
             flush=True,
         )
-        figures = figures_alone(url, secret, args.cold)
+        statements: dict[str, Timings] = {}
+        figures = figures_alone(url, secret, args.cold, statements)
         print(figures.line(), flush=True)
+        for timing in statements.values():
+            print(f"  {timing.line()}", flush=True)
         cold, _ = page_in_process(
             url,
             secret,
@@ -703,7 +767,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python benchmarks/panel_dashboard.py" + (
         f" --members {args.members}" if args.members != 100_000 else ""
     )
-    text = render(filled, timings, command, when, load, len(body.encode()))
+    text = render(
+        filled, timings, command, when, load, len(body.encode()), list(statements.values())
+    )
     print(text)
     if not args.no_write:
         web_load.write_section(text, args.docs, heading=HEADING)

@@ -16,6 +16,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from panel_dashboard_helpers import (
     DAY_STARTS,
     EXPECTED,
@@ -40,7 +41,7 @@ from instrument.store.panel_reports import (
     wave_rates,
     web_disposition,
 )
-from instrument.store.schema import interviews
+from instrument.store.schema import interviews, wave_members
 from tests.store_fixtures import database_url, postgres_database, store  # noqa: F401 (fixtures)
 from tests.test_fieldwork_worker import (  # noqa: F401 (fixtures: the worker's real channels)
     BASE,
@@ -258,3 +259,57 @@ def test_the_figures_of_a_wave_the_fieldwork_worker_carried_out(
         ("lone_parent", "1", 1, 0),
         ("lone_parent", "2", 2, 1),
     ]
+
+
+def test_the_figures_are_read_from_one_moment(store: Store) -> None:
+    """An interview finished while the figures are being read is in none of them or in all.
+
+    Right after the statement that groups the cases has run, another connection
+    commits a finished interview for a member of the wave who had only started;
+    the completes by day (read next) must still agree with the groups. On
+    PostgreSQL this holds because the figures' transaction is ``REPEATABLE READ``
+    (the store's default, ``READ COMMITTED``, would count the new complete in
+    the later statements only); on SQLite a read transaction is one snapshot.
+    """
+    wave_id = make_wave_history(store, add_version(store))
+    engine = store.engine
+    with engine.connect() as c:
+        started = c.execute(
+            sa.select(interviews.c.id)
+            .join(wave_members, wave_members.c.case_id == interviews.c.case_id)
+            .where(
+                wave_members.c.wave_id == wave_id,
+                wave_members.c.eligible.is_(True),
+                interviews.c.status == "active",
+                interviews.c.is_test.is_(False),
+            )
+            .order_by(interviews.c.id)
+            .limit(1)
+        ).scalar_one()
+    written: list[str] = []
+
+    def finish_one_meanwhile(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if written or " AS reach" not in statement:
+            return  # only once, right after the cases were grouped
+        written.append(started)
+        with engine.begin() as other:
+            other.execute(
+                interviews.update()
+                .where(interviews.c.id == started)
+                .values(status="complete", finished_at=NOW - dt.timedelta(hours=1))
+            )
+
+    sa.event.listen(engine, "after_cursor_execute", finish_one_meanwhile)
+    try:
+        figures = store.wave_figures(
+            wave_id, now=NOW, day_starts=DAY_STARTS, step_starts=STEP_STARTS, today=TODAY
+        )
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", finish_one_meanwhile)
+    assert written == [started]
+    assert figures.wave.completes == 4  # as before the interview finished
+    assert sum(figures.completes_by_bucket.values()) == figures.wave.completes
+    assert sum(length.completes for length in figures.lengths) == figures.wave.completes
+    later = store.wave_figures(wave_id, now=NOW, day_starts=DAY_STARTS, step_starts=STEP_STARTS)
+    assert later.wave.completes == 5
+    assert sum(later.completes_by_bucket.values()) == 5

@@ -751,4 +751,6 @@ panel_messages = sa.Table(
     sa.Index("ix_panel_messages_member", "wave_id", "member_id"),
     # Rate limits count a channel's messages of the last minute (or second) from here.
     sa.Index("ix_panel_messages_channel_created", "wave_id", "channel", "created_at"),
+    # The dashboard's reach of invitations per member, read from the index alone (0015).
+    sa.Index("ix_panel_messages_kind_member", "wave_id", "kind", "member_id", "state"),
 )
