@@ -307,3 +307,8 @@ from instrument.commands.panel_withdraw import purge, withdraw  # noqa: E402
 
 panel.add_command(withdraw)
 panel.add_command(purge)
+
+# Reading the bounce mailbox, too (docs/bounces.md).
+from instrument.commands.panel_bounces import bounces  # noqa: E402
+
+panel.add_command(bounces)

@@ -190,6 +190,9 @@ class FieldworkWorker:
         :raises ChannelSetupError: a channel cannot send with its settings (the
             message being sent is left ``failed``, to be tried again later).
         """
+        from .bounce_intake import take_in_bounces  # imports this module
+
+        take_in_bounces(self)  # when INSTRUMENT_BOUNCE_MAILDIR is set (docs/bounces.md)
         report = RoundReport()
         now = self.clock()
         claimed = self.store.claim_due_members(

@@ -48,6 +48,7 @@ from instrument.plugin_types import ChannelSetupError, OutgoingMessage, Receipt
 from instrument_channels.rendering import TemplateRenderer, template_context
 
 __all__ = [
+    "BOUNCE_ENV",
     "FROM_ENV",
     "HOST_ENV",
     "IDEMPOTENCY_HEADER",
@@ -70,6 +71,7 @@ PASSWORD_ENV = "INSTRUMENT_SMTP_PASSWORD"
 FROM_ENV = "INSTRUMENT_SMTP_FROM"
 UNSUBSCRIBE_MAILTO_ENV = "INSTRUMENT_SMTP_UNSUBSCRIBE_MAILTO"
 TIMEOUT_ENV = "INSTRUMENT_SMTP_TIMEOUT"
+BOUNCE_ENV = "INSTRUMENT_SMTP_BOUNCE_ADDRESS"
 
 IDEMPOTENCY_HEADER = "X-Instrument-Idempotency-Key"
 
@@ -243,6 +245,9 @@ class SmtpSettings:
     :param unsubscribe_mailto: the address of ``List-Unsubscribe``'s mailto
         (``INSTRUMENT_SMTP_UNSUBSCRIBE_MAILTO``; the sender's by default).
     :param timeout: seconds to wait for the server (``INSTRUMENT_SMTP_TIMEOUT``).
+    :param bounce_address: the envelope sender (``MAIL FROM``, which becomes the
+        ``Return-Path``), where servers send bounces (``INSTRUMENT_SMTP_BOUNCE_ADDRESS``;
+        the From address by default). See docs/bounces.md.
     """
 
     host: str
@@ -253,6 +258,7 @@ class SmtpSettings:
     password: str | None = field(default=None, repr=False)
     unsubscribe_mailto: str | None = None
     timeout: float = 30.0
+    bounce_address: str | None = None
 
     def __post_init__(self) -> None:
         if self.security not in _DEFAULT_PORTS:
@@ -268,6 +274,8 @@ class SmtpSettings:
         _mailbox(FROM_ENV, self.sender)
         if self.unsubscribe_mailto is not None:
             _mailbox(UNSUBSCRIBE_MAILTO_ENV, self.unsubscribe_mailto)
+        if self.bounce_address is not None:
+            _mailbox(BOUNCE_ENV, self.bounce_address)
         if bool(self.user) != bool(self.password):
             raise ChannelSetupError(
                 f"{USER_ENV} and {PASSWORD_ENV} go together: set both, or neither for a "
@@ -316,6 +324,7 @@ class SmtpSettings:
             password=environ.get(PASSWORD_ENV) or None,  # a password may end in a space
             unsubscribe_mailto=get(UNSUBSCRIBE_MAILTO_ENV) or None,
             timeout=numbers[TIMEOUT_ENV],
+            bounce_address=get(BOUNCE_ENV) or None,
         )
 
 
@@ -368,7 +377,10 @@ class EmailChannel:
         self._lock = threading.Lock()
         sender = _mailbox(FROM_ENV, settings.sender)
         self._domain = sender.domain
-        self._envelope_from = sender.addr_spec
+        bounces = settings.bounce_address
+        self._envelope_from = (
+            _mailbox(BOUNCE_ENV, bounces).addr_spec if bounces else sender.addr_spec
+        )
         # Folded once: the display name may need quoting or encoded words.
         self._from_line = _POLICY.fold_binary(
             "From", _POLICY.header_factory("From", settings.sender)
