@@ -11,6 +11,7 @@ member already withdrawn, and a form with mistakes that keeps what was typed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,10 @@ from staff_passwords import CHEAP_PASSWORDS
 from test_phone_supervisor import Staff
 from test_web_support import FakeClock, Page, close_app, make_app
 
+from instrument.interviews.phone_sample import parse_number
 from instrument.panel.crypto import PanelKeys, new_key
+from instrument.panel.members import seal_row
+from instrument.panel.members_csv import parse_members
 from instrument.server.app import get_host
 from instrument.store import Store
 from instrument.store.schema import interviews, panel_messages
@@ -122,6 +126,30 @@ def test_a_member_is_found_by_external_id_or_pseudonym_exactly(served: Served) -
         assert page.tree.xpath("//input[@id='f-q']")[0].get("value") == query  # kept
     assert "Find a panel member" in sam.get("/staff/").text()
     assert "Find a panel member" in sam.get("/staff/panel/").text()
+
+
+def test_an_external_id_two_panels_share_lists_both_members(served: Served) -> None:
+    rows = parse_members(
+        "external_id,email\nR001,someone@example.org\n", source="other.csv",
+        parse_phone=functools.partial(parse_number, region="GB"), now=T0,
+    )  # fmt: skip
+    served.store.import_members(
+        "otherpanel", [seal_row(r, served.panel.sealer, recorded_by="t") for r in rows],
+        now=T0, actor="t",
+    )  # fmt: skip
+    other = served.store.get_member("otherpanel", external_id="R001")
+    assert other is not None
+    page = Staff(served.app, "sam").get("/staff/panel/members?q=R001")
+    assert page.status == 200
+    listed = [
+        [cell.text_content() for cell in row.xpath("th|td")]
+        for row in page.tree.xpath("//table[@id='member-matches']/tbody/tr")
+    ]
+    assert listed == [
+        [served.pseudonym("R001"), "natpanel", "R001", "active"],
+        [other.pseudonym, "otherpanel", "R001", "active"],
+    ]
+    assert "someone@example.org" not in page.html
 
 
 def test_the_member_page_shows_the_record_without_contact_details(served: Served) -> None:
