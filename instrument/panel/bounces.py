@@ -214,11 +214,39 @@ def _has_headers(message: Message) -> bool:
     return bool(names & {"from", "to", "subject", "date", "message-id", "content-type"})
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """A message's parts walked once, each content type parsed once (the policy parses it anew
+    on every ``get_content_type``, most of the time a report took)."""
+
+    typed: tuple[tuple[Message, str], ...]
+    texts: tuple[str, ...]
+    """The text of the ``text/*`` parts outside the returned original and the status fields."""
+
+    @classmethod
+    def of(cls, message: Message) -> _Parts:
+        typed = tuple((part, part.get_content_type()) for part in message.walk())
+        inside: set[int] = set()
+        texts: list[str] = []
+        for part, kind in typed:
+            if kind in _RETURNED_TYPES or kind in _STATUS_TYPES:
+                inside.update(id(inner) for inner in _walk_below(part))
+            elif id(part) not in inside and kind.startswith("text/"):
+                text = _text_of(part)
+                if text:
+                    texts.append(text)
+        return cls(typed, tuple(texts))
+
+    def of_type(self, kinds: frozenset[str]) -> list[Message]:
+        return [part for part, kind in self.typed if kind in kinds]
+
+
 def _classify(message: Message) -> BounceReport:
-    keys, message_ids, sent_to = _references(message)
+    parts = _Parts.of(message)
+    keys, message_ids, sent_to = _references(message, parts)
     refs = {"keys": keys, "message_ids": message_ids, "sent_to": sent_to}
     report_type = (message.get_param("report-type", "", header="content-type") or "").lower()
-    status_parts = [p for p in message.walk() if p.get_content_type() in _STATUS_TYPES]
+    status_parts = parts.of_type(_STATUS_TYPES)
     if message.get_content_type() == "multipart/report" and report_type in (
         "disposition-notification",
         "feedback-report",
@@ -229,7 +257,7 @@ def _classify(message: Message) -> BounceReport:
         recipients = tuple(r for part in status_parts for r in _status_blocks(part))
         return _verdict(recipients, "rfc3464", refs)
     if _looks_like_plain_notice(message):
-        return _verdict(_plain_recipients(message), "plain-text notice", refs)
+        return _verdict(_plain_recipients(message, parts), "plain-text notice", refs)
     auto = _auto_reply(message)
     if auto:
         return BounceReport("not_bounce", f"an automatic reply ({auto})", "auto-reply", **refs)
@@ -333,9 +361,9 @@ def _looks_like_plain_notice(message: Message) -> bool:
     )
 
 
-def _plain_recipients(message: Message) -> tuple[RecipientStatus, ...]:
+def _plain_recipients(message: Message, parts: _Parts) -> tuple[RecipientStatus, ...]:
     """The failed recipients of a notice with no RFC 3464 part, and what its words say of them."""
-    text = "\n".join(_texts(message, skip_returned=True))
+    text = "\n".join(parts.texts)
     subject = str(message.get("Subject", ""))
     addresses: dict[str, None] = {}
     for value in message.get_all("X-Failed-Recipients") or ():
@@ -393,12 +421,14 @@ def _auto_reply(message: Message) -> str | None:
 # ---------------------------------------------------------------------------- the original
 
 
-def _references(message: Message) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def _references(
+    message: Message, parts: _Parts
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The keys, Message-IDs and ``To`` addresses of the original message quoted in ``message``."""
     keys: dict[str, None] = {}
     ids: dict[str, None] = {}
     sent_to: dict[str, None] = {}
-    for headers in _returned_headers(message):
+    for headers in _returned_headers(parts):
         for value in headers.get_all(IDEMPOTENCY_HEADER) or ():
             key = "".join(str(value).split())
             if key and len(key) <= 200:
@@ -416,40 +446,21 @@ def _references(message: Message) -> tuple[tuple[str, ...], tuple[str, ...], tup
     return tuple(keys), tuple(ids), tuple(sent_to)
 
 
-def _returned_headers(message: Message) -> Iterator[Message]:
+def _returned_headers(parts: _Parts) -> Iterator[Message]:
     """The header blocks of the original: returned parts, then any quoted in a text part."""
     parser = email.parser.HeaderParser(policy=_POLICY)
-    for part in message.walk():
-        kind = part.get_content_type()
-        if kind in _RETURNED_TYPES:
-            payload = part.get_payload()
-            if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-                yield payload[0]
-            else:
-                yield parser.parsestr(_text_of(part))
-    for text in _texts(message, skip_returned=True):
+    for part in parts.of_type(_RETURNED_TYPES):
+        payload = part.get_payload()
+        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+            yield payload[0]
+        else:
+            yield parser.parsestr(_text_of(part))
+    for text in parts.texts:
         for start in _RETURNED_START.finditer(text):
             block = parser.parsestr(text[start.start() :])
             if len(block.keys()) >= 2:  # a run of headers, not a sentence that starts "To: "
                 yield block
                 break
-
-
-def _texts(message: Message, *, skip_returned: bool) -> Iterator[str]:
-    """The text of the message's ``text/*`` parts (and a single-part message's body)."""
-    inside_returned: set[int] = set()
-    for part in message.walk():
-        kind = part.get_content_type()
-        if kind in _RETURNED_TYPES or kind in _STATUS_TYPES:
-            for inner in _walk_below(part):
-                inside_returned.add(id(inner))
-            continue
-        if id(part) in inside_returned and skip_returned:
-            continue
-        if part.get_content_maintype() == "text" and not part.is_multipart():
-            text = _text_of(part)
-            if text:
-                yield text
 
 
 def _walk_below(part: Message) -> Iterable[Message]:
