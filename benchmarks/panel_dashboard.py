@@ -636,7 +636,7 @@ def render(
         f"Each figure is a GROUP BY over the wave's {filled.members:,} members, "
         f"{filled.messages:,} messages or {filled.interviews:,} interviews, and the largest, "
         "the cases grouped by what is known of each, joins five tables row by row for every "
-        "member (see the table of statements below): a fresh read under 300 ms would need "
+        "member (see the table of statements above): a fresh read under 300 ms would need "
         "each case's facts kept as they are written, which is not done."
         if cold.pct(0.99) > 300
         else ""
