@@ -113,10 +113,24 @@ class RoundReport:
 
 @dataclass
 class _Budget:
-    """A channel's messages left in this round under the wave's rate limit."""
+    """A channel's messages left in this round under the wave's rate limit.
+
+    ``spacing`` is the time the limit allows between two messages. Members held
+    back are spread out at that spacing (:meth:`hold`), the first one spacing
+    after now, so the next rounds find due about as many as the limit lets go,
+    rather than every held member at once, each to be read, held back and
+    written again (at 5 texts a second, a round of 200 would send 5 and put 195
+    back).
+    """
 
     left: int
-    wait: dt.timedelta
+    spacing: dt.timedelta
+    held: int = 0
+
+    def hold(self, now: dt.datetime) -> dt.datetime:
+        """When the next member held back by this limit is looked at again."""
+        self.held += 1
+        return now + self.spacing * self.held
 
 
 @dataclass(frozen=True)
@@ -249,7 +263,7 @@ class FieldworkWorker:
                 budget = self._budget(wave, record.id, action.channel, round_.budgets, now)
                 if budget is not None and budget.left <= 0:
                     round_.report.skipped["rate limit"] += 1
-                    later = now + budget.wait
+                    later = budget.hold(now)
                     held_back = later if held_back is None else min(held_back, later)
                     continue
                 if self._plan(record, wave, member, action, contacts, budget, round_):
@@ -479,9 +493,7 @@ class FieldworkWorker:
         budget = budgets.get((wave_id, channel))
         if budget is None:
             recent = self.store.recent_messages(wave_id, channel, now - limit.per)
-            budget = _Budget(
-                limit.count - recent, max(limit.per / limit.count, dt.timedelta(seconds=1))
-            )
+            budget = _Budget(limit.count - recent, limit.per / limit.count)
             budgets[(wave_id, channel)] = budget
         return budget
 
