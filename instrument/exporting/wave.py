@@ -66,8 +66,16 @@ class WaveExportResult:
 
 
 def chosen_interview(interviews: Sequence[WaveInterview]) -> str | None:
-    """The id of the interview whose answers are the member's row (None: none to export)."""
-    usable = [i for i in interviews if i.status in _PREFERENCE]
+    """The id of the interview whose answers are the member's row (None: none to export).
+
+    An interview opened by a link and left with nothing answered is not one: the member's
+    row says "no interview" and the disposition says they opened the link.
+    """
+    usable = [
+        i
+        for i in interviews
+        if i.status in _PREFERENCE and (i.answered or i.status in ("complete", "screened_out"))
+    ]
     if not usable:
         return None
     return max(usable, key=lambda i: (_PREFERENCE[i.status], i.updated_at)).id

@@ -39,6 +39,8 @@ class WaveInterview:
     id: str
     status: str
     updated_at: dt.datetime
+    answered: bool
+    """Something was answered (a link opened and left has nothing to export)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +88,19 @@ class PanelWaveRows(StoreBase):
         found: dict[str, list[WaveInterview]] = defaultdict(list)
         with self._transaction() as connection:
             rows = connection.execute(query).all()
-            for case_id, iv_id, status, updated in connection.execute(
+            for case_id, iv_id, status, updated, last_seq in connection.execute(
                 sa.select(
                     interviews.c.case_id,
                     interviews.c.id,
                     interviews.c.status,
                     interviews.c.updated_at,
+                    interviews.c.last_seq,
                 )
                 .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
                 .where(in_wave, real)
                 .order_by(interviews.c.case_id, interviews.c.started_at, interviews.c.id)
             ):
-                found[case_id].append(WaveInterview(iv_id, status, updated))
+                found[case_id].append(WaveInterview(iv_id, status, updated, bool(last_seq)))
         out = []
         for row in rows:
             ivs = tuple(found.get(row.case_id, ()))
