@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,12 @@ from instrument.store.schema import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WAVE_TEXT = (
+WAVE_TEXT = re.sub(  # no target in the file: the tests give one where they need it
+    r"(?m)^target:.*\n",
+    "",
     (ROOT / "questionnaires" / "social_licence.wave1.yaml")
     .read_text(encoding="utf-8")
-    .replace("questionnaire: social_licence.yaml", "questionnaire: mini")
+    .replace("questionnaire: social_licence.yaml", "questionnaire: mini"),
 )
 OPENS = dt.datetime(2027, 3, 2, 10, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2027, 3, 6, 12, 0, tzinfo=dt.UTC)

@@ -11,13 +11,15 @@ line; the fragment the page's script reloads; the staff home's link.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from lxml import html as lxml_html
-from panel_dashboard_helpers import EXPECTED, NOW, add_version, make_wave_history
+from panel_dashboard_helpers import EXPECTED, NOW, WAVE_TEXT, add_version, make_wave_history
 from phone_supervisor_helpers import add_staff
 from staff_passwords import CHEAP_PASSWORDS
 from test_phone_supervisor import Staff
@@ -25,6 +27,7 @@ from test_web_support import FakeClock, close_app, make_app
 
 from instrument.server.app import get_host
 from instrument.server.panel_dashboard_figures import FIGURE_NAMES
+from instrument.store.schema import waves
 from tests.store_fixtures import database_url, postgres_database  # noqa: F401 (fixtures)
 
 WAVE = "/staff/panel/wave/w1"
@@ -182,6 +185,21 @@ def test_a_target_draws_its_line_and_the_panel_rates_give_the_cumulative_rate(ap
     assert page.tree.xpath(f"//a[@href='{WAVE}/funnel.csv?target=10']")
     app.config["PANEL_TARGETS"] = {"families/w1": 20}
     assert sam.get(WAVE).text("//*[@data-figure='completes']") == "4 of 20"
+
+
+def test_the_wave_files_target_is_drawn(app: Any) -> None:
+    """``target:`` in the wave file as opened; ``?target=`` still draws another for the moment."""
+    text = WAVE_TEXT + "target: 12\n"
+    with get_host(app).store.engine.begin() as connection:
+        connection.execute(
+            sa.update(waves)
+            .where(waves.c.key == "w1")
+            .values(source_text=text, file_digest=hashlib.sha256(text.encode()).hexdigest())
+        )
+    app.config["PANEL_TARGETS"] = {"families/w1": 20}  # the file's own comes first
+    sam = Staff(app, "sam")
+    assert sam.get(WAVE).text("//*[@data-figure='completes']") == "4 of 12"
+    assert sam.get(f"{WAVE}?target=10").text("//*[@data-figure='completes']") == "4 of 10"
 
 
 def test_the_script_reloads_the_same_figures(app: Any) -> None:

@@ -133,6 +133,9 @@ def test_defaults() -> None:
     assert wave.eligibility.source == "status == 'active'"
     assert wave.quiet_hours == DEFAULT_QUIET_HOURS
     assert wave.incentive is None and wave.default_language == "en"
+    assert wave.target is None
+    aimed = load_wave_text(BASE + "target: 1200\n", NAME)[0]
+    assert aimed is not None and aimed.target == 1200
     none = load_wave_text(changed("quiet_hours: 21:00-08:00", "quiet_hours: none"), NAME)[0]
     assert none is not None and none.quiet_hours is None
 
@@ -239,6 +242,8 @@ CASES = [
     ("incentive value as a number", changed('value: "£10"', "value: 10"), "incentive.value must be text, not 10", 27, "error"),
     ("incentive key", changed("kind: voucher", "kind: voucher, amount: 3"), "unknown key 'amount' in incentive", 27, "error"),
     ("default language", BASE + "default_language: English\n", "default_language must be a language code such as en or cy, not 'English'", 28, "error"),
+    ("target of none", BASE + "target: 0\n", "target must be the number of completes aimed for, such as 1200, not 0", 28, "error"),
+    ("target as text", BASE + "target: lots\n", "target must be the number of completes aimed for, such as 1200, not 'lots'", 28, "error"),
 ]  # fmt: skip
 
 

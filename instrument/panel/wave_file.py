@@ -60,7 +60,7 @@ __all__ = [
 WAVE_NAME = re.compile(r"\.wave[A-Za-z0-9_-]*\.ya?ml$")
 TOP_KEYS = (
     "panel", "wave", "label", "questionnaire", "fieldwork", "profile", "eligibility", "preload",
-    "contact_plan", "quiet_hours", "rate_limits", "incentive", "default_language",
+    "contact_plan", "quiet_hours", "rate_limits", "incentive", "default_language", "target",
 )  # fmt: skip
 REQUIRED = ("panel", "wave", "questionnaire", "fieldwork", "contact_plan")
 FIELDWORK_KEYS = ("zone", "open", "close")
@@ -163,6 +163,7 @@ class _WaveReader(PlanReader):
             quiet = self.quiet_hours(e["quiet_hours"])
         limits = self.rate_limits(e.get("rate_limits"))
         incentive = self.incentive(e.get("incentive"))
+        target = self.target(e["target"]) if "target" in e else None
         if None in (panel, wave_id, questionnaire, zone, opens, eligibility) or self.d.has_errors():
             return None
         assert zone is not None and opens is not None and eligibility is not None
@@ -187,6 +188,7 @@ class _WaveReader(PlanReader):
             quiet_hours=quiet,
             rate_limits=limits,
             incentive=incentive,
+            target=target,
             default_language=language,
             questionnaire_path=path,
             source=self.filename,
@@ -495,6 +497,17 @@ class _WaveReader(PlanReader):
                 int(match.group(1)), timedelta(seconds=RATE_UNITS[match.group(2)])
             )
         return found
+
+    def target(self, node: YNode) -> int | None:
+        """The completes the wave aims for: a whole number above 0 (the dashboard draws it)."""
+        value = node.value if isinstance(node, YScalar) else None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            self.d.error(
+                node.pos,
+                f"target must be the number of completes aimed for, such as 1200, not {value!r}",
+            )
+            return None
+        return value
 
     def incentive(self, node: YNode | None) -> Incentive | None:
         if isinstance(node, YMap) and "on" in node.entries:

@@ -212,6 +212,8 @@ class Wave:
     quiet_hours: QuietHours | None = None
     rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
     incentive: Incentive | None = None
+    target: int | None = None
+    """Completes aimed for (the dashboard's target line); None: not set."""
     default_language: str = "en"
     questionnaire_path: Path | None = None
     source: str | None = None

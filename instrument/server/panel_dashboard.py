@@ -18,10 +18,10 @@ are older the request still answers at once with them while one thread counts
 afresh (:class:`FiguresCache`). The page says when its figures were read.
 
 A wave whose key two panels share is chosen with ``?panel=``. The target
-number of completes comes from ``?target=`` or the app's ``PANEL_TARGETS``
-(``{"panel/wave": n}``), the panel's recruitment and profile rates from
-``PANEL_RATES`` (``{"panel": {"recruitment": 0.1, "profile": 0.8}}``): the
-wave file has neither (docs/dashboard.md).
+number of completes comes from ``?target=``, the wave file's ``target:`` or
+the app's ``PANEL_TARGETS`` (``{"panel/wave": n}``), the panel's recruitment
+and profile rates from ``PANEL_RATES`` (``{"panel": {"recruitment": 0.1,
+"profile": 0.8}}``), which a wave file does not hold (docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -145,10 +145,13 @@ def _phone_classes(source_path: str | None) -> PhoneClasses:
     return {code: (d.aapor, d.label, d.rate_class) for code, d in settings.dispositions.items()}
 
 
-def _target(listing: WaveListing) -> int | None:
+def _target(listing: WaveListing, wave: Wave | None) -> int | None:
+    """Completes aimed for: ``?target=``, else the wave file's ``target:``, else ``PANEL_TARGETS``."""
     asked = request.args.get("target", type=int)
     if asked is not None and asked > 0:
         return asked
+    if wave is not None and wave.target:
+        return wave.target
     configured: Mapping[str, Any] = current_app.config.get("PANEL_TARGETS") or {}
     value = configured.get(f"{listing.panel}/{listing.key}")
     return int(value) if isinstance(value, int | float) and value > 0 else None
@@ -215,7 +218,7 @@ def add_panel_dashboard_views(bp: Blueprint, host: Host) -> None:
             _phone_classes(source),
             days=days,
             steps=steps,
-            target=_target(listing),
+            target=_target(listing, wave),
             panel_rates=_panel_rates(listing.panel),
         )
         return built, wave, now
