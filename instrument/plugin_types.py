@@ -510,6 +510,12 @@ class ContactChannel:
         or None (anything else, for a person to read). The webhook that takes
         replies (the phone mode's, for SMS) asks it, so the provider's own rule
         lives with the channel. None: replies are not read.
+    :param advise: ``advise(message)`` returns None when *message* is fine as
+        it would be sent, else a sentence for the researcher (an SMS that goes
+        as several billed parts). ``instrument check`` asks it for every
+        template and language a wave file's plan uses, with a sample message
+        (links of a realistic length, the wave's own context); it must not
+        send or need the channel's credentials. None: nothing to advise.
     """
 
     name: str
@@ -522,6 +528,7 @@ class ContactChannel:
     requires: tuple[str, ...] = ()
     extra: str | None = None
     read_reply: Callable[[str], str | None] | None = None
+    advise: Callable[[OutgoingMessage], str | None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("ContactChannel", "name", self.name)
@@ -534,6 +541,7 @@ class ContactChannel:
         _check_callable("ContactChannel", "send", self.send, optional=False)
         _check_callable("ContactChannel", "check", self.check, optional=True)
         _check_callable("ContactChannel", "read_reply", self.read_reply, optional=True)
+        _check_callable("ContactChannel", "advise", self.advise, optional=True)
         for what in ("templates", "languages"):
             value = getattr(self, what)
             if isinstance(value, str):

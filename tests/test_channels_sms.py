@@ -26,6 +26,7 @@ from instrument_channels.sms import (
     Segments,
     SmsChannel,
     SmsSettings,
+    advise,
     inbound_keyword,
     sms_segments,
 )
@@ -312,6 +313,22 @@ def test_shipped_texts_fit_one_gsm_segment(template: str, language: str) -> None
     channel = SmsChannel(settings(), TemplateRenderer())
     body = channel.body(message(template=template, language=language))
     assert sms_segments(body) == Segments("GSM-7", len(body), 1), body
+
+
+def test_advice_on_a_text_that_goes_as_several_parts() -> None:
+    renderer = TemplateRenderer()
+    assert advise(renderer, message(text="Your survey is ready")) is None
+    long = advise(renderer, message(text="a" * 161))
+    assert long == (
+        "is sent as 2 SMS parts, each billed: 161 characters in GSM-7, and one part holds 160"
+    )
+    welsh = advise(
+        renderer, message(text="Mae'ch arolwg yn barod, diolch am eich amser a'ch dŵr " * 2)
+    )
+    assert welsh is not None and "in UCS-2 because of ŵ (not in the GSM alphabet)" in welsh
+    assert "one part holds 70" in welsh
+    missing = advise(renderer, message(template="nudge"))
+    assert missing is not None and "no sms template 'nudge'" in missing
 
 
 # -- replies -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the fieldwork file's checks do. The flagship's wave file must check clean.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -486,6 +487,24 @@ def test_check_also_checks_the_questionnaire_the_wave_names(tmp_path: Path) -> N
     assert code == 1
     assert "the questionnaire has no preload 'profile_loneparent'" in output
     assert "did you mean 'profile_lone_parent'?" in output
+
+
+def test_check_says_when_a_text_goes_as_several_parts(tmp_path: Path) -> None:
+    path = flagship_copy(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    long = 'label: "Families panel, wave 1: Families, data and public services"'
+    path.write_text(re.sub(r"(?m)^label: .*$", long, text), encoding="utf-8")
+    code, output = run_check(str(path))
+    assert code == 0  # a warning: the texts still go
+    lines = [line for line in output.splitlines() if "SMS parts" in line]
+    day0 = text.splitlines().index("  - day: 0") + 1  # the step's line
+    assert any(line.startswith(f"{path}:{day0}:") for line in lines), lines
+    assert any(
+        "the invitation on day 0: the sms template 'invitation' in cy is sent as 2 SMS parts"
+        in line
+        for line in lines
+    ), lines
+    assert not any("email" in line for line in lines)  # email has nothing to advise
 
 
 def test_check_knows_the_installed_channels_templates(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from instrument.panel.wave_file import (
 )
 from instrument.panel.wave_file_questionnaire import check_templates
 from instrument.panel.waves import BUILTIN_CHANNELS
+from instrument.panelwork.message_checks import advise_messages
 from instrument.questionnaires import facade_from_context, open_questionnaire
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def _check_wave(path: Path, facade: PluginFacade) -> list[Diagnostic]:
         return diagnostics.sorted()
     shipped = {name: channel.templates for name, channel in channels.items()}
     diagnostics.extend(check_templates(wave, shipped).items)
+    diagnostics.extend(advise_messages(wave, channels).items)
     questionnaire_path = questionnaire_file(wave)
     if questionnaire_path is None:
         diagnostics.warning(

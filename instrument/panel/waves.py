@@ -224,6 +224,12 @@ class Wave:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.zone)
 
+    def template_context(self) -> dict[str, str]:
+        """What a message's template may say of the wave besides the links: the study's name,
+        the closing date (on the wave's clock) and the wave's id."""
+        closes = self.closes.astimezone(self.tz)
+        return {"study": self.label, "closes": f"{closes:%d/%m/%Y}", "wave": self.id}
+
     def step_time(self, step: Step) -> datetime:
         """When ``step`` is scheduled: its day on the wave's wall clock, at its time (UTC)."""
         return self.day_time(step.day, step.at)

@@ -67,6 +67,14 @@ class _OnFirstUse:
         return sender.check()  # type: ignore[no-any-return]
 
 
+def _advise_sms(message: OutgoingMessage) -> str | None:
+    """How a text of this template goes (``sms.advise``): no Twilio settings needed."""
+    from instrument_channels.rendering import TemplateRenderer
+    from instrument_channels.sms import advise
+
+    return advise(TemplateRenderer.from_env(), message)
+
+
 def _read_sms_reply(body: str) -> str | None:
     """A text's reply read as Twilio reads it (STOP, START, HELP): see ``sms.inbound_keyword``."""
     from instrument_channels.sms import inbound_keyword
@@ -97,6 +105,7 @@ def register_contact_channels() -> list[ContactChannel]:
             languages=LANGUAGES,
             requires=("twilio",),
             read_reply=_read_sms_reply,
+            advise=_advise_sms,
         ),
         ContactChannel(
             name="letter",

@@ -214,12 +214,7 @@ class SmsChannel:
 
     def body(self, message: OutgoingMessage) -> str:
         """The text that will be sent (the message's own, or its template's)."""
-        if message.text is not None:
-            return message.text.strip()
-        text = self.renderer.render(
-            "sms", message.template, message.language, "txt", template_context(message)
-        )
-        return " ".join(text.split())  # one line: a template's line breaks cost characters
+        return sms_body(self.renderer, message)
 
     def request(self, message: OutgoingMessage) -> dict[str, str]:
         """The arguments of ``messages.create`` for *message*."""
@@ -330,6 +325,42 @@ def sms_segments(text: str) -> Segments:
         return Segments("GSM-7", sum(costs), _pack(costs, 160, 153))
     costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
     return Segments("UCS-2", sum(costs), _pack(costs, 70, 67))
+
+
+def sms_body(renderer: TemplateRenderer, message: OutgoingMessage) -> str:
+    """The text of *message* as sent: its own, or its template's on one line (a template's
+    line breaks would cost characters)."""
+    if message.text is not None:
+        return message.text.strip()
+    text = renderer.render(
+        "sms", message.template, message.language, "txt", template_context(message)
+    )
+    return " ".join(text.split())
+
+
+def advise(renderer: TemplateRenderer, message: OutgoingMessage) -> str | None:
+    """A sentence when *message* goes as more than one part (each is billed), else None.
+
+    Says why a text is in UCS-2 (70 units a part, not 160): the characters outside
+    the GSM alphabet, such as Welsh's circumflexed vowels.
+    """
+    try:
+        text = sms_body(renderer, message)
+    except ChannelSetupError as exc:
+        return str(exc)
+    found = sms_segments(text)
+    if found.segments <= 1:
+        return None
+    why = ""
+    if found.encoding == "UCS-2":
+        outside = sorted({ch for ch in text if ch not in _GSM_BASIC and ch not in _GSM_EXTENDED})
+        why = f" because of {' '.join(outside)} (not in the GSM alphabet)"
+    unit = "characters" if found.encoding == "GSM-7" else "UTF-16 units"
+    one = 160 if found.encoding == "GSM-7" else 70
+    return (
+        f"is sent as {found.segments} SMS parts, each billed: {found.units} {unit} in "
+        f"{found.encoding}{why}, and one part holds {one}"
+    )
 
 
 # -- replies ------------------------------------------------------------------
