@@ -147,10 +147,12 @@ def make_members(rng: random.Random) -> tuple[str, dict[str, Member]]:
 class Respondents:
     """Members answering through the interview service, as the web pages and console do."""
 
-    def __init__(self, service: InterviewService, rng: random.Random) -> None:
+    def __init__(
+        self, service: InterviewService, rng: random.Random, path: Path = QUESTIONNAIRE
+    ) -> None:
         self.service = service
         self.rng = rng
-        questionnaire = require_questionnaire(QUESTIONNAIRE)
+        questionnaire = require_questionnaire(path)
         self.hints = questionnaire_hints(questionnaire)
         self.policies = questionnaire.mode_policies
         self.serial = 0

@@ -11,8 +11,13 @@ pseudonyms and nobody else.
 
 from __future__ import annotations
 
+import datetime as dt
+import random
+import re
+import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pyreadstat
 import sqlalchemy as sa
@@ -21,9 +26,23 @@ from panel_dashboard_helpers import EXPECTED, WAVE_TEXT, add_version, make_wave_
 
 from instrument.cli import cli
 from instrument.dataset.wave import disposition_code
+from instrument.panel.wave_file import load_wave
+from instrument.panelwork.opening import open_wave
+from instrument.panelwork.worker import worker_for
+from instrument.questionnaires import open_questionnaire
+from instrument.server.app import get_host
 from instrument.store import Store
 from instrument.store.schema import members, wave_members
 from tests.store_fixtures import database_url, postgres_database, store  # noqa: F401 (fixtures)
+from tests.test_channels_email import smtp_server  # noqa: F401 (the fixture)
+from tests.test_fieldwork_worker import BASE, Channels
+from tests.test_panel_waves_store import OPENED, import_panel, panel_keys
+from tests.test_panel_whole_wave import Respondents
+from tests.test_web_support import FakeClock, close_app, make_app
+
+
+def link_body(received: Any) -> str:
+    return str(received.message.get_body(("plain",)).get_content())
 
 
 def wave_file(folder: Path) -> Path:
@@ -32,12 +51,14 @@ def wave_file(folder: Path) -> Path:
     return path
 
 
-def export(database_url: str, folder: Path, *extra: str) -> tuple[str, Path]:
+def export(
+    database_url: str, folder: Path, *extra: str, path: Path | None = None
+) -> tuple[str, Path]:
     out = folder / "out"
+    wave = path or wave_file(folder)
     result = CliRunner().invoke(
         cli,
-        ["wave", "export", str(wave_file(folder)), "--out", str(out), "--database", database_url]
-        + list(extra),
+        ["wave", "export", str(wave), "--out", str(out), "--database", database_url] + list(extra),
     )
     assert result.exit_code == 0, result.output
     return result.output, out
@@ -106,3 +127,91 @@ def test_an_unknown_wave_is_an_error_and_writes_nothing(database_url: str, tmp_p
     assert result.exit_code != 0
     assert "wave w1 of panel families was never opened" in result.output
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------- a questionnaire by others
+
+ONS = Path(__file__).resolve().parent.parent / "questionnaires" / "examples" / "ons_household.yaml"
+ONS_WAVE = """\
+panel: families
+wave: h1
+questionnaire: ons_household.yaml
+fieldwork: {zone: Europe/London, open: 2027-03-02 10:00}
+contact_plan:
+  - day: 0
+    send: invitation
+    channels: [email]
+    templates: {email: invitation}
+  - close: day 28
+"""
+ONS_MEMBERS = """\
+external_id,status,language,name,email,phone
+H1,active,en,Hana Example,h1@example.org,
+H2,active,en,Huw Example,h2@example.org,
+H3,active,en,Hal Example,h3@example.org,
+H4,paused,en,Hew Example,h4@example.org,
+"""
+
+
+def test_a_wave_of_a_questionnaire_written_by_others(
+    database_url: str,
+    smtp_server: Any,
+    tmp_path: Path,
+) -> None:
+    """The ONS household roster (questionnaires/examples, after the ONS eQ runner's schema) run
+    as a panel wave: invited by email through aiosmtpd, two members answer by their email's
+    link, and the wave's file has a row for each of the three active members."""
+    shutil.copy(ONS, tmp_path / "ons_household.yaml")
+    path = tmp_path / "households.wave.yaml"
+    path.write_text(ONS_WAVE, encoding="utf-8")
+    clock = FakeClock(OPENED)
+    app = make_app(database_url, clock, tmp_path / "ons_household.yaml")
+    store = get_host(app).store
+    try:
+        keys = panel_keys()
+        panel = import_panel(store, keys, ONS_MEMBERS)
+        wave, diagnostics = load_wave(path)
+        assert wave is not None, diagnostics.errors()
+        questionnaire = open_questionnaire(tmp_path / "ons_household.yaml").questionnaire
+        assert questionnaire is not None
+        opened = open_wave(
+            store, wave, questionnaire, panel.links, source=path, now=OPENED, actor="cli:tester"
+        )
+        assert opened.eligible == 3
+        channels = Channels(*smtp_server, clock)
+        worker = worker_for(
+            store, channels.contact_channels(), keys, clock=clock, base_url=BASE, name="w"
+        )
+        clock.now = OPENED + dt.timedelta(days=1)
+        while worker.run_round().claimed:
+            pass
+        channels.close()
+        received = {r.rcpt_tos[0]: r for r in channels.mailbox.received}
+        assert set(received) == {"h1@example.org", "h2@example.org", "h3@example.org"}
+        people = Respondents(get_host(app).service, random.Random(7), ONS)
+        statuses = {}
+        for address in ("h1@example.org", "h2@example.org"):
+            token = re.search(r"/web/t/([A-Za-z0-9_-]+)", link_body(received[address]))
+            assert token is not None
+            opened_link = get_host(app).service.open_link(
+                token.group(1), mode="web", actor="respondent", now=clock.now
+            )
+            statuses[address] = people.answer(
+                opened_link.interview_id, mode="web", actor="respondent", now=clock.now
+            )
+        assert set(statuses.values()) == {"complete"}
+    finally:
+        close_app(app)
+
+    output, out = export(database_url, tmp_path, path=path)
+    frame, meta = pyreadstat.read_sav(str(out / "ons_household_h1.sav"))
+    assert len(frame) == 3 and "3 eligible members (2 with an interview)" in output
+    assert sorted(frame["outcome"]) == [0, 1, 1]
+    assert set(frame.loc[frame["outcome"] == 1, "mode"]) == {1}
+    labels = meta.variable_value_labels["disposition"]
+    assert sorted(labels[c] for c in frame["disposition"]) == [
+        "1.1 Complete",
+        "1.1 Complete",
+        "2.20 Invited, no response (non-contact)",
+    ]
+    assert "anyone_else" in frame.columns  # the roster's own questions
