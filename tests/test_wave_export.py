@@ -15,6 +15,7 @@ import datetime as dt
 import random
 import re
 import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pyreadstat
 import sqlalchemy as sa
 from click.testing import CliRunner
 from panel_dashboard_helpers import EXPECTED, WAVE_TEXT, add_version, make_wave_history
+from test_dataset_support import need_program
 
 from instrument.cli import cli
 from instrument.dataset.wave import disposition_code
@@ -215,3 +217,46 @@ def test_a_wave_of_a_questionnaire_written_by_others(
         "2.20 Invited, no response (non-contact)",
     ]
     assert "anyone_else" in frame.columns  # the roster's own questions
+
+
+R_WAVE = r"""
+library(haven)
+sav <- read_sav("mini_w1.sav", user_na = TRUE)
+dta <- read_dta("mini_w1.dta")
+source("mini_w1.R")  # the CSV with the script's labels and missing values
+cat(nrow(sav), nrow(dta), nrow(data), "\n")
+cat(paste(names(attr(sav$disposition, "labels")), collapse = "|"), "\n")
+cat(paste(sort(as.character(as_factor(sav$disposition))), collapse = "|"), "\n")
+cat(identical(as.character(sav$member_id), as.character(dta$member_id)), "\n")
+"""
+
+
+def test_the_wave_file_is_read_by_pspp_and_r(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    make_wave_history(store, add_version(store))
+    _, out = export(database_url, tmp_path)
+    pspp = need_program("pspp")
+    script = out / "check.sps"
+    script.write_text(
+        'GET FILE="mini_w1.sav".\nDISPLAY DICTIONARY /VARIABLES=member_id disposition rate_class.\n'
+        "FREQUENCIES VARIABLES=disposition rate_class.\n",
+        encoding="utf-8",
+    )
+    listing = subprocess.run(
+        [pspp, "-O", "format=csv", str(script)], cwd=out, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    text = listing.stdout + listing.stderr
+    assert "error" not in text.lower() and "warning" not in text.lower(), text
+    assert "2.20 Invited, no response (non-contact)" in text and "R: Refusal and break-off" in text
+    rscript = need_program("Rscript")
+    result = subprocess.run(
+        [rscript, "-e", R_WAVE], cwd=out, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr
+    counts, codes, values, same = result.stdout.strip().splitlines()
+    assert counts.split() == ["17", "17", "17"]
+    assert "1.1 Complete" in codes and "3.30 Invitation returned undelivered" in codes
+    assert values.count("1.1 Complete") == 4
+    assert same.strip() == "TRUE"
