@@ -18,19 +18,21 @@ from typing import Any
 
 from instrument.engine import QuestionView
 from instrument.engine.messages import message
+from instrument.ivr.keypad import (
+    IVR_DK_KEY,
+    IVR_REFUSED_KEY,
+    ivr_keypad,
+    offers_dk,
+    offers_refused,
+)
 from instrument.values import DK, REFUSED
 from instrument_console.render import (
     CHOICE_TYPES,
     ENGLISH,
-    IVR_DK_KEY,
-    IVR_REFUSED_KEY,
     Say,
     Style,
     exact_label,
-    ivr_keypad,
     long_list,
-    offers_dk,
-    offers_refused,
     search_matches,
 )
 

@@ -12,7 +12,8 @@ the console stands in for three different people:
   so, yet can all be keyed;
 * ``ivr``: an automated call written out as text: the ``spoken`` prompt and
   "press N" for each option the call offers, 8 for don't know and 9 for
-  refused.
+  refused (the keypad rule is the core's, :mod:`instrument.ivr.keypad`, so a
+  real call presses the same keys).
 
 Nothing here decides routing, validation or fills: the texts arrive filled in,
 the options in their display order. These functions only lay them out.
@@ -26,7 +27,14 @@ from functools import partial
 from typing import Any, Literal
 
 from instrument.catalogue import CATALOGUE
-from instrument.engine import OptionView, QuestionView
+from instrument.engine import QuestionView
+from instrument.ivr.keypad import (
+    IVR_DK_KEY,
+    IVR_REFUSED_KEY,
+    ivr_keypad,
+    offers_dk,
+    offers_refused,
+)
 from instrument.modes import ModePolicy
 from instrument.values import DK, REFUSED
 
@@ -50,8 +58,6 @@ __all__ = [
 ]
 
 CHOICE_TYPES = frozenset({"single", "yesno", "multi", "grid"})
-IVR_DK_KEY = "8"
-IVR_REFUSED_KEY = "9"
 
 Say = Callable[..., str]
 """``say(key, **values)``: one of the console's words in the interview's language (see
@@ -75,48 +81,6 @@ def style_of(policy: ModePolicy) -> Style:
     if policy.interviewer:
         return "interviewer"
     return "screen"
-
-
-def offers_dk(view: QuestionView) -> bool:
-    """Whether don't know may be chosen now (the engine's ``offer_missing`` decides, per mode)."""
-    return view.allow_dk and view.offer_missing
-
-
-def offers_refused(view: QuestionView) -> bool:
-    """Whether refused / prefer not to say may be chosen now."""
-    return view.allow_refused and view.offer_missing
-
-
-def ivr_offered(view: QuestionView) -> tuple[OptionView, ...]:
-    """Options an automated call offers: those an interviewer would read out."""
-    return tuple(o for o in view.options if not o.not_read_out)
-
-
-def ivr_keypad(view: QuestionView) -> dict[str, int]:
-    """Keypad key -> option code for an automated call.
-
-    The key is the option's own code when every offered code fits on the
-    keypad (1-9) without landing on the don't know / refused keys, so what the
-    caller presses is what is stored; otherwise keys are numbered 1, 2, ... in
-    display order, stepping over 8 and 9 when those are in use.
-    """
-    offered = ivr_offered(view)
-    reserved = set()
-    if view.allow_dk:
-        reserved.add(int(IVR_DK_KEY))
-    if view.allow_refused:
-        reserved.add(int(IVR_REFUSED_KEY))
-    codes = [o.code for o in offered]
-    if all(1 <= c <= 9 and c not in reserved for c in codes):
-        return {str(c): c for c in codes}
-    keys: dict[str, int] = {}
-    key = 1
-    for code in codes:
-        while key in reserved:
-            key += 1
-        keys[str(key)] = code
-        key += 1
-    return keys
 
 
 SEARCH_LISTED = 20
