@@ -74,6 +74,7 @@ ALLOWED: dict[str, set[str]] = {
     "instrument_phone.telephony.webhooks": CORE_LIBRARIES | WEB | TWILIO,
     "instrument_phone.telephony.sms_webhooks": CORE_LIBRARIES | WEB | TWILIO,  # as the voice ones
     "instrument_phone.supervisor": CORE_LIBRARIES | WEB,  # the supervisor's pages (Flask)
+    "instrument_phone.ivr": CORE_LIBRARIES | TWILIO,  # TwiML of automated calls (no Flask)
     "instrument_console": CORE_LIBRARIES | CLI,
     "instrument_outputs": CORE_LIBRARIES,
     "instrument_outputs.sav": CORE_LIBRARIES | WRITERS,

@@ -1,0 +1,166 @@
+"""From an automated call's plan of a step (:mod:`instrument.ivr.prompts`) to TwiML.
+
+One prompt is one response: what to say, inside a ``<Gather>`` so the caller
+can key while it is said (barge-in), then a ``<Redirect>`` to the silence URL,
+because Twilio runs on past a ``<Gather>`` that timed out and would otherwise
+hang up with the question unanswered. The end of the interview is said and
+then ``<Hangup>``. Free text, where the study records it, is a capped
+``<Record>`` after the consent prompt.
+
+The URLs are the caller's: the webhooks that serve these responses decide what
+identifies the interview and the prompt in them. The voice is chosen by the
+interview's language (:class:`Voices`; Amazon Polly's Amy for English and
+Gwyneth for Welsh unless configured otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from twilio.twiml.voice_response import Gather, Record, VoiceResponse
+
+from instrument.ivr.prompts import Prompt, StepPlan
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_VOICES",
+    "PromptUrls",
+    "Voice",
+    "VoiceNotConfigured",
+    "Voices",
+    "end_twiml",
+    "goodbye_twiml",
+    "info_twiml",
+    "prompt_twiml",
+]
+
+DEFAULT_TIMEOUT = 5
+"""Seconds of silence after which a ``<Gather>`` gives up (Twilio's own default)."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A ``<Say>`` voice and the language tag Twilio reads the text in."""
+
+    voice: str
+    language: str
+
+
+DEFAULT_VOICES: Mapping[str, Voice] = {
+    "en": Voice("Polly.Amy", "en-GB"),
+    "cy": Voice("Polly.Gwyneth", "cy-GB"),
+}
+
+
+class VoiceNotConfigured(LookupError):
+    """No voice is configured for an interview's language."""
+
+
+@dataclass(frozen=True)
+class Voices:
+    """The voice for each of a study's languages (``cy-GB`` falls back to ``cy``)."""
+
+    by_language: Mapping[str, Voice] = field(default_factory=lambda: dict(DEFAULT_VOICES))
+
+    def of(self, language: str) -> Voice:
+        for tag in (language, language.split("-")[0]):
+            if tag in self.by_language:
+                return self.by_language[tag]
+        known = ", ".join(sorted(self.by_language))
+        raise VoiceNotConfigured(
+            f"no voice is configured for language '{language}' (there are voices for {known})"
+        )
+
+
+@dataclass(frozen=True)
+class PromptUrls:
+    """Where Twilio posts the keys (``action``) and where silence is redirected."""
+
+    action: str
+    silence: str
+
+
+def _say(parent: VoiceResponse | Gather, words: Sequence[str], voice: Voice) -> None:
+    for sentence in words:
+        parent.say(sentence, voice=voice.voice, language=voice.language)
+
+
+def prompt_twiml(
+    plan: StepPlan,
+    index: int,
+    *,
+    urls: PromptUrls,
+    voices: Voices | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    again: bool = False,
+    before: Sequence[str] = (),
+    prompt: Prompt | None = None,
+) -> str:
+    """The TwiML that asks prompt ``index`` of ``plan``.
+
+    :param again: the prompt is asked again (``*``, silence, an invalid key): its
+        whole wording with every key, and not the step's introduction.
+    :param before: said first (why it is asked again: "Sorry, that key ...").
+    :param prompt: asks this prompt in the place of ``index`` (a read-back
+        confirmation made by :func:`instrument.ivr.reading.read_back_prompt`).
+    :raises ValueError: for a prompt that asks nothing (a skipped question).
+    """
+    asked = prompt or plan.prompts[index]
+    if asked.entry == "none":
+        raise ValueError(f"prompt {index} of page '{plan.page_id}' asks nothing (it is skipped)")
+    voice = (voices or Voices()).of(plan.language)
+    response = VoiceResponse()
+    first = index == next(i for i, p in enumerate(plan.prompts) if p.entry != "none")
+    if first and not again and prompt is None:
+        _say(response, plan.intro, voice)
+    _say(response, before, voice)
+    words = asked.repeat_says if again else asked.says
+    if asked.entry == "recording":
+        _say(response, words, voice)
+        response.append(
+            Record(
+                action=urls.action,
+                method="POST",
+                max_length=asked.record_seconds,
+                timeout=timeout,
+                finish_on_key="#",
+                play_beep=True,
+            )
+        )
+    else:
+        if asked.entry == "one_key":
+            gather = Gather(
+                input="dtmf", num_digits=1, timeout=timeout, action=urls.action, method="POST"
+            )
+        else:
+            gather = Gather(
+                input="dtmf", finish_on_key="#", timeout=timeout, action=urls.action, method="POST"
+            )
+        _say(gather, words, voice)
+        response.append(gather)
+    response.redirect(urls.silence, method="POST")
+    return str(response.to_xml(xml_declaration=True))
+
+
+def info_twiml(plan: StepPlan, *, urls: PromptUrls, voices: Voices | None = None) -> str:
+    """A step that only informs: its words, then on to the action URL (which submits it)."""
+    voice = (voices or Voices()).of(plan.language)
+    response = VoiceResponse()
+    _say(response, plan.intro, voice)
+    response.redirect(urls.action, method="POST")
+    return str(response.to_xml(xml_declaration=True))
+
+
+def end_twiml(plan: StepPlan, *, voices: Voices | None = None) -> str:
+    """The interview's end: its closing words, then hang up."""
+    return goodbye_twiml(plan.intro, plan.language, voices=voices)
+
+
+def goodbye_twiml(words: Sequence[str], language: str, *, voices: Voices | None = None) -> str:
+    """Ending the call politely before the end (nothing heard; the interview stays a partial)."""
+    voice = (voices or Voices()).of(language)
+    response = VoiceResponse()
+    _say(response, words, voice)
+    response.hangup()
+    return str(response.to_xml(xml_declaration=True))
