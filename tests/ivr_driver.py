@@ -104,7 +104,7 @@ class _Player:
         announced: frozenset[str] = frozenset()
         problems: list[Any] = []
         answers: dict[str, Any] = {}
-        while not self.state.finished:
+        while True:
             step = self.engine.current_step(self.state, html=False)
             plan = plan_step(
                 step, self.say, settings=self.settings, announced=announced, problems=problems
@@ -112,7 +112,8 @@ class _Player:
             announced = plan.announced
             if plan.end:
                 self.hear(end_twiml(plan), plan.intro)
-                self.engine.finish(self.state, now=NOW)
+                if not self.state.finished:
+                    self.engine.finish(self.state, now=NOW)
                 break
             if not plan.prompts:
                 self.hear(info_twiml(plan, urls=URLS), plan.intro)
