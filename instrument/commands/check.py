@@ -10,6 +10,7 @@ import click
 
 from instrument.diagnostics import Diagnostic, Position
 from instrument.fieldwork.settings import fieldwork_path_for, is_fieldwork_file, load_fieldwork
+from instrument.ivr.advice import ivr_advice
 from instrument.panel.wave_file import (
     check_against_questionnaire,
     is_wave_file,
@@ -72,6 +73,8 @@ def _check_questionnaire(
     """A questionnaire's problems, and those of the fieldwork file beside it (if it has one)."""
     opened = open_questionnaire(path, facade)
     found = opened.diagnostics
+    if opened.questionnaire is not None:  # questions an automated call cannot ask well
+        found = [*found, *ivr_advice(opened.questionnaire)]
     beside = fieldwork_path_for(path)
     if beside.is_file():
         found = [*found, *load_fieldwork(beside)[1].sorted()]
