@@ -1,0 +1,405 @@
+"""What one CATI page turn costs the server beside a web one, measured in process.
+
+    python benchmarks/cati_turn_cost.py                # CPU time per page turn, best of 7 runs
+    python benchmarks/cati_turn_cost.py --callgrind    # also instructions per page turn (valgrind)
+    python benchmarks/cati_turn_cost.py --profile P    # also CPU profiles: P.cati, P.web (cProfile)
+
+The console's counterpart of ``benchmarks/web_turn_cost.py`` (read its
+docstring): ``benchmarks/phone.py`` compares the console's page turns per
+second with the web's under gunicorn and 50 interviewers, whose figures move
+by 10% from run to run on a shared 2-core machine. Here one signed-in
+interviewer works the flagship through the console as phone.py's
+interviewers do (phone.py's own ``Interviewer``: next case, the case screen,
+dial by hand, every script page answered, "code as complete and take the next
+case"), calling the Flask app's WSGI function directly on a fresh PostgreSQL
+database; web respondents (web_turn_cost's, with web_load's answer rules) go
+through the same app and database, runs of the two alternating. Only the
+app's CPU time is counted. ``--callgrind`` counts instructions instead, the
+same on every run: one run under valgrind each for the web, the CATI
+interviews and the CATI page turns alone, with counting switched on only
+inside the app's WSGI function (callgrind's client request, compiled here with
+``cc`` and called through ctypes), so start-up, the sample's import, signing in,
+the warm-up and the simulated browsers' work are left out: the server's own
+instructions (unlike web_turn_cost's, which count the whole process).
+
+A page turn is the answer POST and the GET of the next page. The CATI figures
+are given twice: every request of the interviews divided by their page turns
+(what phone.py's "server CPU per page turn" counts: the claim, the case
+screens and the dial are paid by each interview), and the page turns' own
+requests alone. The web's counts its open link and start in, as web_load does.
+Results go to the "## CATI page turn cost" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import datetime as dt
+import logging
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import phone  # the telephone benchmark: its interviewer, study and sample
+import web_load as wl  # the web benchmark: answer rules, report helpers
+import web_turn_cost as wtc  # the in-process client and the web's interviews
+
+DOCS = wl.DOCS
+SECTION = "## CATI page turn cost"
+INTERVIEWER = "costing"
+
+
+class CountedInterviewer(phone.Interviewer):
+    """phone.py's interviewer on the in-process client, keeping its page turns' own CPU apart."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(0, INTERVIEWER)
+        self.client: wtc.AppClient = wtc.AppClient(app)  # type: ignore[assignment]
+        self.turn_cpu = 0.0
+        self.turns = phone.Timings()
+        self.next_attempt: int | None = None  # claimed by the last "code and take the next case"
+
+    def page_turn(self, *args: Any) -> wl.Page:
+        before = self.client.cpu
+        try:
+            return super().page_turn(*args)
+        finally:
+            self.turn_cpu += self.client.cpu - before
+
+    def interviews(self, count: int, seed: int) -> None:
+        """``count`` whole CATI interviews, each coded complete with the next case taken."""
+        rng = random.Random(seed)
+        for _ in range(count):
+            attempt = self.next_attempt or self.next_case(phone.Timings())
+            if attempt is None:
+                raise RuntimeError("no case to call: import a larger sample (--cases)")
+            self.dial_by_hand(attempt)
+            log = wl.InterviewLog()
+            if not self.interview(attempt, rng, log, self.turns, float("inf")):
+                raise RuntimeError("a CATI interview did not finish")
+            assert self.finished is not None
+            self.next_attempt = self.code_finished_and_next(self.finished)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """The process environment with ``values`` set, put back as it was afterwards."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def console_app(database: str | None, cases: int) -> Iterator[Any]:
+    """The app serving the flagship's web and console on a fresh database with ``cases`` cases."""
+    from instrument.server.app import create_app, get_host
+    from instrument.store import open_store
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with (
+        tempfile.TemporaryDirectory(prefix="cati_cost_") as tmp,
+        wl.fresh_database(database) as url,
+    ):
+        questionnaire = phone.prepare_study(Path(tmp))
+        sample = Path(tmp) / "sample.csv"
+        phone.write_sample(sample, cases, seed=1)
+        phone.import_sample(url, questionnaire, sample, jobs=1)
+        with contextlib.closing(open_store(url)) as store:
+            phone.add_staff(store, [INTERVIEWER])
+        with _environ(phone.TWILIO_ENV):  # Twilio configured, as phone.py's server is
+            app = create_app(
+                {
+                    "DATABASE_URL": url,
+                    "QUESTIONNAIRES": [str(questionnaire)],
+                    "SECRET_KEY": "k" * 32,
+                    "START_ATTEMPTS": 10**9,  # every web interview starts from the same address
+                }
+            )
+        try:
+            yield app
+        finally:
+            get_host(app).store.close()
+
+
+@contextlib.contextmanager
+def _profiled(profiler: cProfile.Profile | None) -> Iterator[None]:
+    """Profile the block (CPU time, this process) when a profiler is given."""
+    if profiler is None:
+        yield
+        return
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+
+
+def measure(
+    count: int, repeats: int, database: str | None, *, profile: Path | None = None
+) -> dict[str, Any]:
+    """CPU µs per page turn, CATI and web, in ``repeats`` alternating runs of ``count`` interviews."""
+    cases = count * (repeats + 1) + 10
+    with console_app(database, cases) as app:
+        person = CountedInterviewer(app)
+        person.sign_in()
+        person.interviews(2, 0)  # warm-up: caches, prepared statements, pool
+        wtc.interviews(app, 2, 0)
+        profilers = {kind: cProfile.Profile(time.process_time) for kind in ("cati", "web")}
+        cati_all, cati_turns, web, shares = [], [], [], []
+        turns = web_posts = 0
+        for run in range(repeats):
+            with _profiled(profilers["web"] if profile else None):
+                client = wtc.interviews(app, count, run + 1)
+            web.append(client.cpu * 1e6 / client.posts)
+            web_posts = client.posts
+            cpu, own, done = person.client.cpu, person.turn_cpu, len(person.turns.durations)
+            before = time.process_time()
+            with _profiled(profilers["cati"] if profile else None):
+                person.interviews(count, run + 1)
+            whole = time.process_time() - before
+            turns = len(person.turns.durations) - done
+            cati_all.append((person.client.cpu - cpu) * 1e6 / turns)
+            cati_turns.append((person.turn_cpu - own) * 1e6 / turns)
+            shares.append((person.client.cpu - cpu) / whole if whole else 0.0)
+        if profile is not None:
+            for kind, profiler in profilers.items():
+                profiler.dump_stats(f"{profile}.{kind}")
+    return {
+        "cati_all": cati_all, "cati_turns": cati_turns, "web": web, "turns": turns,
+        "web_posts": web_posts, "server_share": statistics.median(shares), "interviews": count,
+    }  # fmt: skip
+
+
+TOGGLE_C = "#include <valgrind/callgrind.h>\nvoid toggle(void) { CALLGRIND_TOGGLE_COLLECT; }\n"
+"""Callgrind's client request that turns counting on and off, called from Python (ctypes)."""
+COLLECT = ("web", "cati", "turns")
+"""What a callgrind child counts: web requests, every CATI request, CATI page turns' requests."""
+
+
+class Collected:
+    """The app as the in-process client calls it, with callgrind counting only inside the app.
+
+    ``toggle`` is the compiled client request (a no-op outside valgrind);
+    while ``on`` is false nothing is toggled, so warm-ups are not counted.
+    """
+
+    def __init__(self, app: Any, toggle: Any) -> None:
+        self.app, self.toggle, self.on = app, toggle, False
+
+    def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        counting = self.on
+        if counting:
+            self.toggle()
+        try:
+            body = self.app.wsgi_app(environ, start_response)
+            data = b"".join(body)
+            if hasattr(body, "close"):
+                body.close()
+        finally:
+            if counting:
+                self.toggle()
+        return [data]
+
+
+class TurnsCollected(CountedInterviewer):
+    """An interviewer whose page turns alone switch counting on (the rest of the interview not)."""
+
+    collected: Collected
+    counting = False  # set once the warm-up is over
+
+    def page_turn(self, *args: Any) -> wl.Page:
+        self.collected.on = self.counting
+        try:
+            return super().page_turn(*args)
+        finally:
+            self.collected.on = False
+
+
+def child(collect: str, count: int, database: str | None, toggle_library: str) -> str:
+    """One run under callgrind (started with counting off): what it counted, and how many turns."""
+    import ctypes
+
+    toggle = ctypes.CDLL(toggle_library).toggle
+    with console_app(database, count + 5) as app:
+        collected = Collected(app, toggle)
+        person = (TurnsCollected if collect == "turns" else CountedInterviewer)(collected)
+        person.collected = collected  # type: ignore[attr-defined]
+        person.sign_in()
+        person.interviews(1, 0)  # warm-up, not counted
+        wtc.interviews(collected, 1, 0)
+        if collect == "web":
+            collected.on = True
+            turns = wtc.interviews(collected, count, 1).posts
+        else:
+            collected.on = collect == "cati"
+            person.counting = collect == "turns"  # type: ignore[attr-defined]
+            done = len(person.turns.durations)
+            person.interviews(count, 1)
+            turns = len(person.turns.durations) - done
+        collected.on = False
+    return f"turns={turns}"
+
+
+def callgrind(count: int, database: str | None) -> dict[str, float]:
+    """Instructions per page turn inside the app (callgrind, counting toggled around each call).
+
+    One run under valgrind for each of :data:`COLLECT`, side by side; start-up,
+    the import of the sample, signing in, the warm-up and the simulated
+    browser's work are not counted, so the count is the server's alone.
+    """
+    found: dict[str, tuple[int, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        source, library = Path(tmp) / "toggle.c", Path(tmp) / "toggle.so"
+        source.write_text(TOGGLE_C)
+        subprocess.run(
+            ["cc", "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True
+        )
+        running = {}
+        for collect in COLLECT:
+            out = Path(tmp) / f"callgrind.{collect}"
+            command = [
+                "valgrind", "--tool=callgrind", "--collect-atstart=no",
+                f"--callgrind-out-file={out}", sys.executable, __file__,
+                "--child", collect, str(count), "--toggle-library", str(library),
+            ] + (["--database", database] if database else [])  # fmt: skip
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            running[collect] = (out, process)
+        for collect, (out, process) in running.items():
+            stdout, stderr = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"callgrind run {collect} failed:\n{stderr[-2000:]}")
+            counted = re.search(r"turns=(\d+)", stdout)
+            assert counted is not None
+            total = next(
+                int(line.split()[1])
+                for line in out.read_text().splitlines()
+                if line.startswith(("summary:", "totals:"))
+            )
+            found[collect] = (total, int(counted.group(1)))
+    return {
+        **{collect: total / turns for collect, (total, turns) in found.items()},
+        **{f"{collect}_turns": turns for collect, (_total, turns) in found.items()},
+    }
+
+
+def _us(values: Sequence[float]) -> str:
+    return f"{min(values):,.0f} µs (median {statistics.median(values):,.0f} µs)"
+
+
+def render(
+    result: dict[str, Any], instructions: dict[str, float] | None, argv: Sequence[str]
+) -> str:
+    machine = wl.machine()
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    command = " ".join(["python benchmarks/cati_turn_cost.py", *argv])
+    runs = len(result["web"])
+    web, cati = min(result["web"]), min(result["cati_all"])
+    lines = [
+        SECTION,
+        "",
+        (
+            f"`{command}`, {now}, on {machine['cpu']}, {machine['cores']} cores, "
+            f"Python {machine['python']}; load average at the end {load} (1/5/15 min)."
+        ),
+        "",
+        "One interviewer works the flagship through the console (phone.py's interviewer: next case,",
+        'case screen, dial by hand, every script page, "code as complete and take the next case")',
+        "and web respondents answer it (web_turn_cost's), calling the Flask app's WSGI function on",
+        "PostgreSQL in one process, runs of the two alternating; only the app's CPU time is",
+        "counted (see the script's docstring). A page turn is the answer POST and the GET of the",
+        "next page.",
+        "",
+        "| measure | CATI | web | web / CATI |",
+        "|---|---:|---:|---:|",
+        (
+            f"| server CPU per page turn, every request counted, best of {runs} runs of "
+            f"{result['interviews']} interviews ({result['turns']} CATI page turns, "
+            f"{result['web_posts']} web posts) | {_us(result['cati_all'])} | {_us(result['web'])} "
+            f"| {web / cati:.0%} |"
+        ),
+        f"| of which the page turns' own requests (CATI) | {_us(result['cati_turns'])} | - | - |",
+    ]
+    if instructions is not None:
+        lines += [
+            (
+                f"| instructions per page turn inside the app, every request counted (callgrind; "
+                f"{instructions['cati_turns']:.0f} CATI, {instructions['web_turns']:.0f} web turns) "
+                f"| {instructions['cati'] / 1e6:.2f} million | {instructions['web'] / 1e6:.2f} million "
+                f"| {instructions['web'] / instructions['cati']:.0%} |"
+            ),
+            (
+                f"| of which the page turns' own requests (CATI) "
+                f"| {instructions['turns'] / 1e6:.2f} million | - | - |"
+            ),
+        ]
+    lines += [
+        "",
+        f"The server took {result['server_share']:.0%} of the process's CPU in the CATI runs (the",
+        "rest is the simulated browser reading pages).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--interviews", type=int, default=10, help="per run, each mode (10)")
+    parser.add_argument("--repeats", type=int, default=7, help="runs; best and median reported")
+    parser.add_argument("--callgrind", action="store_true", help="also count instructions")
+    parser.add_argument(
+        "--callgrind-interviews", type=int, default=4, help="counted per callgrind run (4)"
+    )
+    parser.add_argument("--profile", type=Path, help="write CPU profiles to P.cati, P.web")
+    parser.add_argument("--database", help="database URL (default: a fresh PostgreSQL database)")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--toggle-library", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child is not None:  # one run under callgrind
+        print(child(args.child[0], int(args.child[1]), args.database, args.toggle_library))
+        return 0
+    result = measure(args.interviews, args.repeats, args.database, profile=args.profile)
+    print(
+        f"server CPU per page turn: CATI best {min(result['cati_all']):,.0f} µs "
+        f"(page turns alone {min(result['cati_turns']):,.0f} µs), "
+        f"web best {min(result['web']):,.0f} µs; "
+        f"server {result['server_share']:.0%} of the process"
+    )
+    instructions = None
+    if args.callgrind:
+        instructions = callgrind(args.callgrind_interviews, args.database)
+        print(
+            f"instructions per page turn in the app: CATI {instructions['cati'] / 1e6:.2f} million "
+            f"(page turns alone {instructions['turns'] / 1e6:.2f} million), "
+            f"web {instructions['web'] / 1e6:.2f} million"
+        )
+    if not args.no_write:
+        shown = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--no-write"]
+        wl.write_section(render(result, instructions, shown), DOCS, heading=SECTION)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())
