@@ -55,7 +55,13 @@ from instrument_phone import MODE_NAME
 from instrument_phone.console.dates import local_day, local_time
 from instrument_phone.console.dialer import TwilioDialer
 from instrument_phone.console.live_views import LiveViews, suggested_outcome
-from instrument_phone.console.words import Say, interviewer_language, outcome_label, words
+from instrument_phone.console.words import (
+    Say,
+    interviewer_language,
+    outcome_label,
+    word_table,
+    words,
+)
 from instrument_phone.console.zone_views import TimeZoneViews, viewer_zone
 
 __all__ = ["ROLES", "Console", "create_console_blueprint", "fieldwork_settings"]
@@ -127,7 +133,8 @@ class Console:
         language = interviewer_language()
         say = words(language)
         return render_template(
-            template, t=say, language=language, staff=g.staff, notice=session.pop(MESSAGE, None),
+            template, t=say, w=word_table(language), language=language, staff=g.staff,
+            notice=session.pop(MESSAGE, None),
             outcome=partial(outcome_label, say), when=partial(local_time, language=language),
             day=partial(local_day, language=language),
             **values,

@@ -18,15 +18,24 @@ study's own words, in every language (see :func:`outcome_label`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
+from types import SimpleNamespace
 
-from flask import request
+from flask import g, request
 
 from instrument import catalogue
 from instrument.fieldwork import DEFAULT_DISPOSITIONS
 from instrument.model import Questionnaire
 
-__all__ = ["DOMAIN", "OUTCOME_KEY", "Say", "interviewer_language", "outcome_label", "words"]
+__all__ = [
+    "DOMAIN",
+    "OUTCOME_KEY",
+    "Say",
+    "interviewer_language",
+    "outcome_label",
+    "word_table",
+    "words",
+]
 
 DOMAIN = "phone"
 Say = Callable[..., str]
@@ -38,9 +47,20 @@ OUTCOME_KEY = "disposition_{code}"
 
 
 def interviewer_language() -> str:
-    """The interviewer's language: the best of the catalogue's for their browser, else English."""
-    found = request.accept_languages.best_match(catalogue.languages())
-    return found or catalogue.DEFAULT_LANGUAGE
+    """The interviewer's language: the best of the catalogue's for their browser, else English.
+
+    Worked out once per request (a page asks for it several times: its title,
+    its words, its dates), as it depends only on the request's header.
+    """
+    found = g.get(_LANGUAGE)
+    if found is None:
+        found = request.accept_languages.best_match(catalogue.languages())
+        found = g.setdefault(_LANGUAGE, found or catalogue.DEFAULT_LANGUAGE)
+    return str(found)
+
+
+_LANGUAGE = "cati_interviewer_language"
+"""``flask.g`` key of this request's interviewer language."""
 
 
 def words(language: str, questionnaire: Questionnaire | None = None) -> Say:
@@ -48,6 +68,18 @@ def words(language: str, questionnaire: Questionnaire | None = None) -> Say:
     if questionnaire is None:
         return partial(_PHONE.text, language)
     return partial(questionnaire.interface_texts.domain(DOMAIN).text, language)
+
+
+@lru_cache(maxsize=64)
+def word_table(language: str) -> SimpleNamespace:
+    """The console's words in ``language`` as attributes, for templates: ``w.continue``.
+
+    What ``t('continue')`` gives, looked up once per language instead of on
+    every use: a template's function call costs several times an attribute
+    read, and the script page, drawn on every page turn, shows some twenty of
+    these words. Words with placeholders are still ``t('case_title', case=...)``.
+    """
+    return SimpleNamespace(**{key: _PHONE.text(language, key) for key in _PHONE.keys()})
 
 
 def outcome_label(say: Say, code: str | None, label: str | None) -> str | None:
