@@ -19,6 +19,7 @@ from instrument.catalogue import CATALOGUE, STAFF_DOMAINS
 from instrument.cli import cli
 from instrument.engine import Engine
 from instrument.loader import load_questionnaire, load_questionnaire_text
+from instrument.loader.interface_texts import domains_not_needed
 
 NOW = dt.datetime(2026, 5, 1, 9, 0, tzinfo=dt.UTC)
 
@@ -87,7 +88,7 @@ def test_a_questionnaires_own_po_file_gives_every_interface_text_in_its_language
     result = load_questionnaire(MARKET)
     assert result.diagnostics == [] and result.questionnaire is not None
     q = result.questionnaire
-    assert q.interface_texts.missing("sw", skip=STAFF_DOMAINS) == []
+    assert q.interface_texts.missing("sw", skip=domains_not_needed(q.modes)) == []
     engine = Engine(q)
     state = engine.start(now=NOW, seed=1, language="sw")
     engine.submit(state, {}, now=NOW)  # the welcome screen
@@ -109,7 +110,8 @@ def test_a_stored_version_carries_its_po_file(tmp_path: Path) -> None:
     q = load_questionnaire(MARKET).questionnaire
     assert q is not None and "market.sw.po" in q.source_text
     stored = load_questionnaire_text(q.source_text, "<stored version 1>").questionnaire
-    assert stored is not None and stored.interface_texts.missing("sw", skip=STAFF_DOMAINS) == []
+    assert stored is not None
+    assert stored.interface_texts.missing("sw", skip=domains_not_needed(stored.modes)) == []
     assert stored.interface_texts.domain("web")("sw", "continue") == "Endelea"
     assert stored.content_hash == q.content_hash  # loading the stored text changes nothing
 
@@ -151,7 +153,8 @@ def test_check_lists_the_texts_a_language_lacks_at_its_file(tmp_path: Path) -> N
 def test_check_says_where_to_put_the_texts_of_a_language_without_a_file(tmp_path: Path) -> None:
     (warning,) = _warnings(_copy(tmp_path, None))
     # the staff's own screens (the interviewer's console) are in the staff's language: not counted
-    total = sum(len(m) for d, m in CATALOGUE.english().items() if d not in STAFF_DOMAINS)
+    skip = domains_not_needed(load_questionnaire(MARKET).questionnaire.modes)  # type: ignore[union-attr]
+    total = sum(len(m) for d, m in CATALOGUE.english().items() if d not in skip)
     assert "phone" in STAFF_DOMAINS and "phone." not in warning
     assert warning.startswith(f"market.yaml:8: language 'sw' (Kiswahili): {total} of {total} ")
     assert "put them in market.sw.po beside the questionnaire" in warning

@@ -73,11 +73,14 @@ def _check_questionnaire(
     """A questionnaire's problems, and those of the fieldwork file beside it (if it has one)."""
     opened = open_questionnaire(path, facade)
     found = opened.diagnostics
-    if opened.questionnaire is not None:  # questions an automated call cannot ask well
-        found = [*found, *ivr_advice(opened.questionnaire)]
     beside = fieldwork_path_for(path)
+    recording = False
     if beside.is_file():
-        found = [*found, *load_fieldwork(beside)[1].sorted()]
+        settings, problems = load_fieldwork(beside)
+        recording = bool(settings.telephony.recording)
+        found = [*found, *problems.sorted()]
+    if opened.questionnaire is not None:  # questions an automated call cannot ask well
+        found = [*found, *ivr_advice(opened.questionnaire, recording=recording)]
     return found, opened.questionnaire
 
 

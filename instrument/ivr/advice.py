@@ -11,8 +11,12 @@ from instrument.model import Question, Questionnaire
 
 __all__ = ["GRID_COLUMNS", "UNFOLDED_OPTIONS", "ivr_advice"]
 
-UNFOLDED_OPTIONS = 6
-"""A multiple choice asked option by option (yes/no each) longer than this is long to hear."""
+UNFOLDED_OPTIONS = 10
+"""A multiple choice asked option by option (yes/no each) longer than this is long to hear.
+
+Asking each option as its own yes/no is the form telephone surveys recommend for "choose all
+that apply" (a forced choice per item); each is a two-key question like a grid's row, so the
+series is warned of only when it is long, as a long grid would be."""
 GRID_COLUMNS = 5
 """A grid's scale wider than this is hard to keep in mind row after row (4-5 items per menu)."""
 
@@ -23,21 +27,25 @@ def _read_out(question: Question) -> list[int]:
     return [o.code for o in question.choices.options if not o.not_read_out]
 
 
-def ivr_advice(q: Questionnaire) -> list[Diagnostic]:
-    """The warnings, in question order; none when no mode of the questionnaire is a keypad call."""
+def ivr_advice(q: Questionnaire, *, recording: bool = False) -> list[Diagnostic]:
+    """The warnings, in question order; none when no mode of the questionnaire is a keypad call.
+
+    ``recording``: the study records calls (its fieldwork file's ``telephony.recording``), so
+    a free-text question is recorded after the consent question rather than skipped.
+    """
     calls = [m for m in q.modes if q.mode_policies[m].keypad and q.mode_policies[m].spoken]
     if not calls:
         return []
     mode = calls[0]
     found: list[Diagnostic] = []
     for question in q.questions.values():
-        message = _problem(question, mode)
+        message = _problem(question, mode, recording)
         if message is not None:
             found.append(Diagnostic(question.pos, "warning", message))
     return found
 
 
-def _problem(question: Question, mode: str) -> str | None:
+def _problem(question: Question, mode: str, recording: bool) -> str | None:
     name = f"question '{question.id}'"
     offered = _read_out(question)
     keys = 9 - question.allow_dk - question.allow_refused  # 8 and 9 are don't know and refused
@@ -58,7 +66,7 @@ def _problem(question: Question, mode: str) -> str | None:
             f"{name} has a scale of {len(offered)} answers, read out for each row of an automated ({mode}) "
             f"call (more than {GRID_COLUMNS} is hard to keep in mind); use a shorter scale"
         )
-    if question.type in ("text", "long_text"):
+    if question.type in ("text", "long_text") and not recording:
         return (
             f"{name} asks for free text, which an automated ({mode}) call cannot take by keypad: without "
             "recording it is skipped (not answered, flagged in paradata)"

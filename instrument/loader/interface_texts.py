@@ -16,6 +16,7 @@ lists them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from instrument.catalogue import CATALOGUE, STAFF_DOMAINS, Catalogue, language_name
@@ -24,7 +25,10 @@ from instrument.diagnostics import Position
 
 from .shapes import Shapes
 
-__all__ = ["InterfaceTexts", "po_file_name"]
+__all__ = ["IVR_DOMAIN", "InterfaceTexts", "domains_not_needed", "po_file_name"]
+
+IVR_DOMAIN = "ivr"
+"""The catalogue's domain of an automated call's own words (press 1, don't know is 8, ...)."""
 
 MAX_PO_BYTES = 1_000_000
 """A .po of every interface text is about 15 KB; a file far larger is not one."""
@@ -113,10 +117,14 @@ class InterfaceTexts(Shapes):
                     "so these interface texts are not used",
                 )
 
+    def _not_needed(self) -> frozenset[str]:
+        return domains_not_needed(getattr(self, "modes", None) or ())
+
     def _report_missing(
         self, catalogue: Catalogue, language: str, found: PoTexts | None, languages_pos: Position
     ) -> None:
-        missing = catalogue.missing(language, skip=STAFF_DOMAINS)
+        skip = self._not_needed()
+        missing = catalogue.missing(language, skip=skip)
         if not missing:
             return
         outdated = set(found.outdated) if found else set()
@@ -134,16 +142,23 @@ class InterfaceTexts(Shapes):
         )
         self.warn(
             where,
-            f"language '{language}' ({language_name(language)}): {len(missing)} of {_count()} "
+            f"language '{language}' ({language_name(language)}): {len(missing)} of {_count(skip)} "
             f"interface texts have no translation and are shown in English: {listed}{more}; "
             f"{supply}",
         )
 
 
-def _count() -> int:
-    """How many interface texts a questionnaire's languages need (the staff's screens are not theirs)."""
+def domains_not_needed(modes: Iterable[str]) -> frozenset[str]:
+    """The catalogue's domains a questionnaire in ``modes`` never shows its respondents: the
+    staff's screens, and an automated call's words unless it runs in the ``ivr`` mode."""
+    if IVR_DOMAIN in modes:
+        return STAFF_DOMAINS
+    return STAFF_DOMAINS | {IVR_DOMAIN}
+
+
+def _count(skip: frozenset[str] = STAFF_DOMAINS) -> int:
+    """How many interface texts a questionnaire's languages need (the staff's screens are not
+    theirs, nor an automated call's words when it is not asked by one)."""
     return sum(
-        len(messages)
-        for domain, messages in CATALOGUE.english().items()
-        if domain not in STAFF_DOMAINS
+        len(messages) for domain, messages in CATALOGUE.english().items() if domain not in skip
     )
