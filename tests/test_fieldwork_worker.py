@@ -12,6 +12,7 @@ between recording a message and sending it leaves it ``sending``, never resent.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from instrument.cli import cli
-from instrument.panelwork.worker import FieldworkWorker, message_key, worker_for
+from instrument.panelwork.worker import HELD_BACK, FieldworkWorker, message_key, worker_for
 from instrument.plugin_types import ContactChannel, OutgoingMessage, Receipt
 from instrument.server.app import get_host
 from instrument.store import Store, open_store
@@ -760,3 +761,66 @@ def test_statements_and_transactions_per_message_are_bounded_by_the_group(
         assert len(commits) <= 6 + 2 * groups
     finally:
         store.close()
+
+
+STATEMENTS_PER_ROUND = 16
+"""Statements of a round besides its groups': the claim (BEGIN, the due members, the claim's
+UPDATE), the read of the members (BEGIN and four reads), the wave (BEGIN, its row), a
+rate-limit count for each of the flagship's two limited channels (BEGIN, the count), and the
+release (BEGIN, one UPDATE). The release read every member again before: five more."""
+
+
+def test_a_round_that_only_sends_releases_its_members_without_reading_them_again(
+    database_url: str, channels: Channels, clock: FakeClock
+) -> None:
+    """The release works out when each member is next due from the member as claimed and the
+    messages the round recorded: the same times a fresh read of every member gives, in one
+    UPDATE, with nothing read again."""
+    rows = [f"M{i:03d},active,en,m{i}@example.org,07911 {200000 + i},1" for i in range(120)]
+    seen: list[str] = []
+    with contextlib.closing(open_store(database_url)) as store:
+        panel = import_panel(
+            store,
+            panel_keys(),
+            "\n".join(["external_id,status,language,email,phone,n_children", *rows]),
+        )
+        open_flagship(panel)
+        clock.now = DAY0
+        worker = a_worker(panel, channels, clock, group=50)
+        worker.batch = 200
+        listener = (
+            store.engine,
+            "before_cursor_execute",
+            lambda *a: seen.append(" ".join(a[2].split())[:80]),
+        )
+        sa.event.listen(*listener)
+        report = worker.run_round()
+        sa.event.remove(*listener)
+        # an email each, and the texts the wave's limit (5 a second) lets go now
+        assert report.claimed == 120 and report.sent == 125 and report.skipped["rate limit"] == 115
+        last_receipts = max(i for i, s in enumerate(seen) if s.startswith("UPDATE panel_messages"))
+        release = seen[last_receipts + 1 :]
+        assert [s.split()[0] for s in release] == ["BEGIN", "UPDATE"], release
+        assert release[1].startswith("UPDATE wave_members")
+        groups = 3  # 125 messages in groups of 50
+        assert len(seen) <= STATEMENTS_PER_ROUND + STATEMENTS_PER_GROUP * groups, "\n".join(seen)
+
+        with store.engine.connect() as connection:
+            stored = dict(
+                connection.execute(
+                    sa.select(wave_members.c.member_id, wave_members.c.next_due)
+                ).all()
+            )
+        wave_id = store.get_wave(PANEL, "w1").id  # type: ignore[union-attr]
+        fresh = store.read_wave_members([(wave_id, member_id) for member_id in stored])
+        _, wave = worker._wave(wave_id)
+        assert len(fresh) == 120
+        texted = [m for m in fresh if len(m.messages) == 2]
+        held = [m for m in fresh if len(m.messages) == 1]
+        assert len(texted) == 5 and len(held) == 115
+        for member in texted:  # due next for the day-3 reminder, as a fresh read says
+            assert stored[member.member_id] == worker.next_due_of(wave, member, clock.now)
+            assert stored[member.member_id] >= clock.now + dt.timedelta(days=2)
+        for member in held:  # the text still due, spread at the limit's spacing (0.2 s)
+            assert clock.now < stored[member.member_id] <= clock.now + dt.timedelta(seconds=23)
+            assert worker.next_due_of(wave, member, clock.now) == clock.now + HELD_BACK

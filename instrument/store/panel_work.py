@@ -153,37 +153,49 @@ def _rank(state: Any) -> Any:
     return sa.case(RECEIPT_RANK, value=state, else_=len(RECEIPT_RANK) + 1)
 
 
-def _finish_statement() -> sa.Update:
-    """The receipts' UPDATE, one row per parameter set (``r_id``, ``r_state``, ...)."""
+def _finish_statement(dialect: str) -> sa.Update:
+    """The receipts' UPDATE: on PostgreSQL one statement for the group, its receipts as arrays
+    unnested by the server (``r_id``, ``r_state``, ... each a list); on SQLite one row per
+    parameter set."""
     pm = panel_messages
-    state = sa.bindparam("r_state", type_=pm.c.state.type)
+    now = sa.bindparam("r_now", type_=pm.c.updated_at.type)
+    columns = {
+        "id": pm.c.id.type,
+        "state": pm.c.state.type,
+        "provider_id": pm.c.provider_id.type,
+        "error": pm.c.error.type,
+        "untried": sa.Integer(),
+    }
+    if dialect == "postgresql":
+        receipts = (
+            sa.func.unnest(*(sa.cast(sa.bindparam(f"r_{c}"), ARRAY(t)) for c, t in columns.items()))
+            .table_valued(*columns)
+            .render_derived(name="r")
+        )
+        given: dict[str, Any] = {c: receipts.c[c] for c in columns}
+    else:
+        given = {c: sa.bindparam(f"r_{c}", type_=t) for c, t in columns.items()}
+    state = given["state"]
     forward = _rank(pm.c.state) < _rank(state)
     sent = sa.case(
-        (
-            sa.or_(*(state == left for left in ("sent", "queued", "delivered"))),
-            sa.bindparam("r_now", type_=pm.c.updated_at.type),
-        ),
+        (sa.or_(*(state == left for left in ("sent", "queued", "delivered"))), now),
         else_=sa.null(),
     )
     return (
         pm.update()
-        .where(pm.c.id == sa.bindparam("r_id", type_=pm.c.id.type))
+        .where(pm.c.id == given["id"])
         .values(
             state=sa.case((forward, state), else_=pm.c.state),
-            error=sa.case(
-                (forward, sa.bindparam("r_error", type_=pm.c.error.type)), else_=pm.c.error
-            ),
-            provider_id=sa.func.coalesce(
-                sa.bindparam("r_provider_id", type_=pm.c.provider_id.type), pm.c.provider_id
-            ),
+            error=sa.case((forward, given["error"]), else_=pm.c.error),
+            provider_id=sa.func.coalesce(given["provider_id"], pm.c.provider_id),
             sent_at=sa.func.coalesce(pm.c.sent_at, sent),
-            attempts=pm.c.attempts - sa.bindparam("r_untried", type_=sa.Integer),
-            updated_at=sa.bindparam("r_now", type_=pm.c.updated_at.type),
+            attempts=pm.c.attempts - given["untried"],
+            updated_at=now,
         )
     )
 
 
-_FINISH: Final = _finish_statement()
+_FINISH: Final = {dialect: _finish_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 _GROUP_COLUMNS: Final = (
@@ -240,6 +252,48 @@ def _record_statement(dialect: str) -> Any:
 
 
 _RECORD: Final = {dialect: _record_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def _release_statement(dialect: str) -> sa.Update:
+    """Members handed back with when each is next due, where the claim is still the worker's:
+    on PostgreSQL one statement for a batch (``w``, ``m``, ``due``, ``started``, ``finished``
+    each a list), on SQLite one row per parameter set."""
+    wm = wave_members
+    columns = {
+        "w": wm.c.wave_id.type,
+        "m": wm.c.member_id.type,
+        "due": wm.c.next_due.type,
+        "started": wm.c.started_at.type,
+        "finished": wm.c.finished_at.type,
+    }
+    if dialect == "postgresql":
+        members_due = (
+            sa.func.unnest(*(sa.cast(sa.bindparam(c), ARRAY(t)) for c, t in columns.items()))
+            .table_valued(*columns)
+            .render_derived(name="r")
+        )
+        given: dict[str, Any] = {c: members_due.c[c] for c in columns}
+    else:
+        given = {c: sa.bindparam(c, type_=t) for c, t in columns.items()}
+    return (
+        wm.update()
+        .where(
+            wm.c.wave_id == given["w"],
+            wm.c.member_id == given["m"],
+            wm.c.claimed_by == sa.bindparam("worker", type_=wm.c.claimed_by.type),
+        )
+        .values(
+            next_due=given["due"],
+            claimed_by=None,
+            claimed_until=None,
+            started_at=sa.func.coalesce(wm.c.started_at, given["started"]),
+            finished_at=sa.func.coalesce(wm.c.finished_at, given["finished"]),
+            updated_at=sa.bindparam("now", type_=wm.c.updated_at.type),
+        )
+    )
+
+
+_RELEASE: Final = {dialect: _release_statement(dialect) for dialect in ("postgresql", "sqlite")}
 
 
 def _record_parameters(
@@ -303,9 +357,10 @@ def _member_messages(dialect: str, wave_id: int, member_ids: Sequence[int]) -> s
     100,000 messages, twice a round, growing with every message sent.
     """
     pm = panel_messages
+    columns = (pm.c.member_id, *(pm.c[n] for n in MessageRow.__slots__))
     if dialect != "postgresql":
         return (
-            sa.select(pm)
+            sa.select(*columns)
             .where(pm.c.wave_id == wave_id, pm.c.member_id.in_(list(member_ids)))
             .order_by(pm.c.id)
         )
@@ -315,7 +370,7 @@ def _member_messages(dialect: str, wave_id: int, member_ids: Sequence[int]) -> s
         .render_derived(name="wanted")
     )
     theirs = (
-        sa.select(pm)
+        sa.select(*columns)
         .where(pm.c.wave_id == wave_id, pm.c.member_id == wanted.c.member_id)
         .offset(0)
         .lateral("theirs")
@@ -382,21 +437,18 @@ class PanelWork(StoreBase):
                 case_ids = [row.case_id for row in rows]
                 progress = _interview_progress(connection, case_ids)
                 contacts: dict[int, list[StoredContact]] = {}
+                mc = member_contacts
                 for c in connection.execute(
-                    sa.select(member_contacts)
-                    .where(member_contacts.c.member_id.in_(member_ids))
-                    .order_by(
-                        member_contacts.c.member_id, member_contacts.c.kind, member_contacts.c.rank
-                    )
+                    sa.select(*(mc.c[n] for n in StoredContact.__slots__))
+                    .where(_ids_in(self.dialect, mc.c.member_id, member_ids))
+                    .order_by(mc.c.member_id, mc.c.kind, mc.c.rank)
                 ):
-                    contacts.setdefault(c.member_id, []).append(
-                        StoredContact(**{n: getattr(c, n) for n in StoredContact.__slots__})
-                    )
+                    contacts.setdefault(c[0], []).append(StoredContact(*c))  # columns in order
                 done: dict[tuple[int, int], list[MessageRow]] = {}
                 for wave_id, ids in _by_wave(chunk).items():
                     for m in connection.execute(_member_messages(self.dialect, wave_id, ids)):
-                        done.setdefault((m.wave_id, m.member_id), []).append(
-                            MessageRow(**{n: getattr(m, n) for n in MessageRow.__slots__})
+                        done.setdefault((wave_id, m.member_id), []).append(
+                            MessageRow(*m[1:])  # member_id, then MessageRow's fields in order
                         )
                 for row in rows:
                     started, finished, status = progress.get(row.case_id, (None, None, None))
@@ -532,9 +584,10 @@ class PanelWork(StoreBase):
         A receipt moves its message forward only (:data:`RECEIPT_RANK`, compared
         in SQL): a delivery report that came first ('delivered' before the
         worker's 'sent') keeps its state and error; the receipt's provider id and
-        the time sent are kept either way. One ``UPDATE``, compiled once and
-        executed for the group's rows (SQLAlchemy sends it as one statement;
-        psycopg sends the rows to PostgreSQL in one pipeline).
+        the time sent are kept either way. One ``UPDATE``, compiled once: on
+        PostgreSQL the receipts go as arrays in one statement (fifty statements
+        in one pipeline cost the worker as much again in psycopg), on SQLite as
+        the statement's parameter sets.
         """
         now = utc(now)
         if not receipts:
@@ -557,8 +610,12 @@ class PanelWork(StoreBase):
                     "r_now": now,
                 }
             )
+        parameters: Any = rows
+        if self.dialect == "postgresql":
+            parameters = {key: [row[key] for row in rows] for key in rows[0] if key != "r_now"}
+            parameters["r_now"] = now
         with self._transaction(write=True) as connection:
-            connection.execute(_FINISH, rows)
+            connection.execute(_FINISH[self.dialect], parameters)
 
     def set_message_state(
         self, key: str, state: str, *, now: dt.datetime, error: str | None = None
@@ -694,27 +751,6 @@ class PanelWork(StoreBase):
         over meanwhile is left to that worker.
         """
         now = utc(now)
-        wm = wave_members
-        statement = (
-            wm.update()
-            .where(
-                wm.c.wave_id == sa.bindparam("w"),
-                wm.c.member_id == sa.bindparam("m"),
-                wm.c.claimed_by == worker,
-            )
-            .values(
-                next_due=sa.bindparam("due", type_=wm.c.next_due.type),
-                claimed_by=None,
-                claimed_until=None,
-                started_at=sa.func.coalesce(
-                    wm.c.started_at, sa.bindparam("started", type_=wm.c.started_at.type)
-                ),
-                finished_at=sa.func.coalesce(
-                    wm.c.finished_at, sa.bindparam("finished", type_=wm.c.finished_at.type)
-                ),
-                updated_at=now,
-            )
-        )
         rows = [
             {
                 "w": member.wave_id,
@@ -729,7 +765,16 @@ class PanelWork(StoreBase):
             return
         with self._transaction(write=True) as connection:
             for chunk in _chunks(rows):
-                connection.execute(statement, list(chunk))
+                if self.dialect == "postgresql":  # one statement, the rows as arrays
+                    arrays = {key: [row[key] for row in chunk] for key in chunk[0]}
+                    connection.execute(
+                        _RELEASE[self.dialect], {**arrays, "worker": worker, "now": now}
+                    )
+                else:
+                    connection.execute(
+                        _RELEASE[self.dialect],
+                        [{**row, "worker": worker, "now": now} for row in chunk],
+                    )
 
     def panel_stop_reason(
         self, worker: str, member: ClaimedMember, *, now: dt.datetime
@@ -777,7 +822,10 @@ def _interview_progress(
             complete,
             screened,
         )
-        .where(interviews.c.case_id.in_(list(case_ids)), interviews.c.is_test.is_(False))
+        .where(
+            _ids_in(connection.dialect.name, interviews.c.case_id, case_ids),
+            interviews.c.is_test.is_(False),
+        )
         .group_by(interviews.c.case_id)
     ).all()
     found: dict[str, tuple[dt.datetime | None, dt.datetime | None, str | None]] = {}
