@@ -251,6 +251,9 @@ class PanelResult:
     twice: int = 0
     memory: dict[int, list[tuple[float, int]]] = field(default_factory=dict)  # pid -> (t, kB)
     backend: str = "PostgreSQL"
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds (user + system) of the run: ``workers``, ``smtp`` and ``postgresql`` (the
+    run's database backends): a machine shared with other work slows the rate, not these."""
 
     @property
     def rate(self) -> float:
@@ -284,6 +287,33 @@ def _received(path: Path) -> list[tuple[float, str]]:
             at, _, message_id = line.partition(" ")
             rows.append((float(at), message_id))
     return rows
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """A process's user + system CPU seconds so far (/proc), None once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the run's database (same machine: 127.0.0.1)."""
+    if not url.startswith("postgresql"):
+        return []
+    name = url.rsplit("/", 1)[1]
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))
+        return [int(pid) for (pid,) in rows]
+
+
+def _cpu_of(result: PanelResult, what: str, pids: Sequence[int]) -> None:
+    seconds = [s for s in map(_cpu_seconds, pids) if s is not None]
+    if seconds:
+        result.cpu[what] = sum(seconds)
 
 
 def _count_lines(path: Path) -> int:
@@ -358,6 +388,9 @@ def run(args: argparse.Namespace) -> PanelResult:
                             result.memory[w.pid].append((now, kb))
                     time.sleep(1.0)
                 time.sleep(1.0)  # the last round's records are written after the last send
+                _cpu_of(result, "workers", [w.pid for w in workers])
+                _cpu_of(result, "smtp", [sink.pid])
+                _cpu_of(result, "postgresql", _backends(url))
             finally:
                 for w in workers:
                     w.send_signal(signal.SIGTERM)
@@ -419,6 +452,25 @@ def _memory_text(result: PanelResult) -> str:
     return "; ".join(parts) or "not sampled"
 
 
+def _cpu_lines(result: PanelResult) -> list[str]:
+    """CPU per message by process kind: what the rate needs of the cores, whatever the load."""
+    if not result.cpu or not result.received:
+        return []
+    parts = [
+        f"{name} {seconds * 1000 / result.received:.2f} ms"
+        for name, seconds in (("workers", result.cpu.get("workers")),
+                              ("SMTP server", result.cpu.get("smtp")),
+                              ("PostgreSQL", result.cpu.get("postgresql")))
+        if seconds is not None
+    ]  # fmt: skip
+    total = sum(result.cpu.values()) * 1000 / result.received
+    return [
+        f"- CPU per message (user + system, /proc): {', '.join(parts)}; {total:.2f} ms in all, "
+        f"so {os.cpu_count() or 1} cores free of other work could take at most "
+        f"{(os.cpu_count() or 1) * 1000 / total:,.0f} messages/s."
+    ]
+
+
 def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
@@ -471,6 +523,7 @@ def render(result: PanelResult, command: str, started: dt.datetime, load: Sequen
             f"{_memory_text(result)} | {_yes(flat)} |"
         ),
         "",
+        *_cpu_lines(result),
         (
             "- The rate is what the SMTP server saw, from its first message to its last; each message "
             "was first recorded in the store ('sending', under its unique idempotency key), then "

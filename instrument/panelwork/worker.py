@@ -203,6 +203,8 @@ class FieldworkWorker:
             **{n: c.needs for n, c in self.channels.items()},
         }
         self._waves: dict[int, tuple[WaveRecord, Wave]] = {}
+        self._contexts: dict[tuple[int, str], dict[str, Any]] = {}
+        """Each wave's template variables by language, worked out once (not per message)."""
 
     # ------------------------------------------------------------------ rounds
 
@@ -480,8 +482,14 @@ class FieldworkWorker:
             unsubscribe_link=self.base_url
             + unsubscribe_path(self.unsubscribe_key, member.member_id, record.id),
             salutation=self._salutation(member),
-            context=_context(record, pending.wave, language),
+            context=dict(self._context(record, pending.wave, language)),
         )
+
+    def _context(self, record: WaveRecord, wave: Wave, language: str) -> dict[str, Any]:
+        found = self._contexts.get((record.id, language))
+        if found is None:
+            found = self._contexts[(record.id, language)] = _context(record, wave, language)
+        return found
 
     @staticmethod
     def _receipt(message_id: int, receipt: Receipt, report: RoundReport) -> MessageReceipt:

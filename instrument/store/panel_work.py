@@ -864,13 +864,10 @@ def _message_row(worker: str, message: PlannedMessage, now: dt.datetime) -> dict
     }
 
 
-def _stop_reasons(
-    connection: sa.Connection, worker: str, group: Sequence[ClaimedMember], now: dt.datetime
-) -> dict[tuple[int, int], str]:
-    """Why nothing may be sent to members of ``group`` now, by (wave id, member id): the
-    refused ones only, read in one statement inside the recording transaction."""
+def _check_statement(dialect: str) -> sa.Select[Any]:
+    """What :func:`_stop_reasons` reads of members of one wave (``w``, the ids ``ids``): built
+    once per process, as it runs for every group."""
     wm = wave_members
-    keys = sorted({(m.wave_id, m.member_id) for m in group})
     ended = (
         sa.select(interviews.c.id)
         .where(
@@ -880,40 +877,63 @@ def _stop_reasons(
         )
         .exists()
     )
-    refused: dict[tuple[int, int], str] = dict.fromkeys(keys, "claim lost")
-    for chunk in _chunks(keys):
-        rows = connection.execute(
-            sa.select(
-                wm.c.wave_id,
-                wm.c.member_id,
-                wm.c.claimed_by,
-                wm.c.claimed_until,
-                wm.c.stopped_at,
-                wm.c.closed_at,
-                members.c.status,
-                cases.c.withdrawn_at,
-                ended.label("ended"),
-            )
-            .join(members, members.c.id == wm.c.member_id)
-            .join(cases, cases.c.id == wm.c.case_id)
-            .where(_in_waves(connection.dialect.name, wm.c.wave_id, wm.c.member_id, chunk))
+    ids: Any = sa.bindparam("ids", expanding=dialect != "postgresql")
+    if dialect == "postgresql":
+        ids = sa.any_(sa.cast(ids, ARRAY(wm.c.member_id.type)))
+    return (
+        sa.select(
+            wm.c.wave_id,
+            wm.c.member_id,
+            wm.c.claimed_by,
+            wm.c.claimed_until,
+            wm.c.stopped_at,
+            wm.c.closed_at,
+            members.c.status,
+            cases.c.withdrawn_at,
+            ended.label("ended"),
         )
-        for row in rows:
-            key = (row.wave_id, row.member_id)
-            if row.claimed_by != worker or row.claimed_until is None or row.claimed_until <= now:
-                continue  # stays "claim lost"
-            if row.status != "active":
-                refused[key] = f"member {row.status}"
-            elif row.withdrawn_at is not None:
-                refused[key] = "case withdrawn"
-            elif row.stopped_at is not None:
-                refused[key] = "contact stopped"
-            elif row.closed_at is not None:
-                refused[key] = "case closed"
-            elif row.ended:
-                refused[key] = "finished"
-            else:
-                del refused[key]
+        .join(members, members.c.id == wm.c.member_id)
+        .join(cases, cases.c.id == wm.c.case_id)
+        .where(
+            wm.c.wave_id == sa.bindparam("w", type_=wm.c.wave_id.type),
+            wm.c.member_id == ids if dialect == "postgresql" else wm.c.member_id.in_(ids),
+        )
+    )
+
+
+_CHECK: Final = {dialect: _check_statement(dialect) for dialect in ("postgresql", "sqlite")}
+
+
+def _stop_reasons(
+    connection: sa.Connection, worker: str, group: Sequence[ClaimedMember], now: dt.datetime
+) -> dict[tuple[int, int], str]:
+    """Why nothing may be sent to members of ``group`` now, by (wave id, member id): the
+    refused ones only, read in one statement (per wave) inside the recording transaction."""
+    keys = sorted({(m.wave_id, m.member_id) for m in group})
+    refused: dict[tuple[int, int], str] = dict.fromkeys(keys, "claim lost")
+    check = _CHECK[connection.dialect.name]
+    for chunk in _chunks(keys):
+        for wave_id, ids in _by_wave(chunk).items():
+            for row in connection.execute(check, {"w": wave_id, "ids": ids}):
+                key = (row.wave_id, row.member_id)
+                if (
+                    row.claimed_by != worker
+                    or row.claimed_until is None
+                    or row.claimed_until <= now
+                ):
+                    continue  # stays "claim lost"
+                if row.status != "active":
+                    refused[key] = f"member {row.status}"
+                elif row.withdrawn_at is not None:
+                    refused[key] = "case withdrawn"
+                elif row.stopped_at is not None:
+                    refused[key] = "contact stopped"
+                elif row.closed_at is not None:
+                    refused[key] = "case closed"
+                elif row.ended:
+                    refused[key] = "finished"
+                else:
+                    del refused[key]
     return refused
 
 
