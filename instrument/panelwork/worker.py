@@ -416,9 +416,8 @@ class FieldworkWorker:
             if isinstance(answer, int):
                 to_send.append((pending, answer))
                 if any(m.id == answer for m in pending.planned.member.messages):
-                    round_.reread.add(
-                        who
-                    )  # a failed message tried again: its tries are the store's
+                    # a failed message tried again: how many tries it has had is the store's
+                    round_.reread.add(who)
                 continue
             round_.reread.add(who)
             report.skipped[answer] += 1

@@ -153,6 +153,26 @@ def _rank(state: Any) -> Any:
     return sa.case(RECEIPT_RANK, value=state, else_=len(RECEIPT_RANK) + 1)
 
 
+def _given(dialect: str, columns: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Each column's value in a statement run for many rows at once.
+
+    On PostgreSQL a column of the rows unnested from one array parameter per
+    column (``{prefix}{name}``, a list each): one statement whose text is the
+    same whatever the number of rows, so psycopg converts and prepares it
+    once. On SQLite a parameter of each of the statement's parameter sets.
+    """
+    if dialect == "postgresql":
+        rows = (
+            sa.func.unnest(
+                *(sa.cast(sa.bindparam(f"{prefix}{c}"), ARRAY(t)) for c, t in columns.items())
+            )
+            .table_valued(*columns)
+            .render_derived(name="r")
+        )
+        return {c: rows.c[c] for c in columns}
+    return {c: sa.bindparam(f"{prefix}{c}", type_=t) for c, t in columns.items()}
+
+
 def _finish_statement(dialect: str) -> sa.Update:
     """The receipts' UPDATE: on PostgreSQL one statement for the group, its receipts as arrays
     unnested by the server (``r_id``, ``r_state``, ... each a list); on SQLite one row per
@@ -166,15 +186,7 @@ def _finish_statement(dialect: str) -> sa.Update:
         "error": pm.c.error.type,
         "untried": sa.Integer(),
     }
-    if dialect == "postgresql":
-        receipts = (
-            sa.func.unnest(*(sa.cast(sa.bindparam(f"r_{c}"), ARRAY(t)) for c, t in columns.items()))
-            .table_valued(*columns)
-            .render_derived(name="r")
-        )
-        given: dict[str, Any] = {c: receipts.c[c] for c in columns}
-    else:
-        given = {c: sa.bindparam(f"r_{c}", type_=t) for c, t in columns.items()}
+    given = _given(dialect, columns, "r_")
     state = given["state"]
     forward = _rank(pm.c.state) < _rank(state)
     sent = sa.case(
@@ -227,18 +239,12 @@ def _record_statement(dialect: str) -> Any:
     pm = panel_messages
     insert = dialect_insert(dialect, pm)
     if dialect == "postgresql":
-        rows = (
-            sa.func.unnest(
-                *(sa.cast(sa.bindparam(f"a_{c}"), ARRAY(pm.c[c].type)) for c in _GROUP_COLUMNS)
-            )
-            .table_valued(*_GROUP_COLUMNS)
-            .render_derived(name="r")
-        )
+        rows = _given(dialect, {c: pm.c[c].type for c in _GROUP_COLUMNS}, "a_")
         now = sa.bindparam("now", type_=pm.c.created_at.type)
         insert = insert.from_select(
             [*_GROUP_COLUMNS, "state", "attempts", "claimed_by", "created_at", "updated_at"],
             sa.select(
-                *(rows.c[c] for c in _GROUP_COLUMNS),
+                *rows.values(),
                 sa.literal("sending", pm.c.state.type),
                 sa.literal(1, pm.c.attempts.type),
                 sa.bindparam("worker", type_=pm.c.claimed_by.type),
@@ -266,15 +272,7 @@ def _release_statement(dialect: str) -> sa.Update:
         "started": wm.c.started_at.type,
         "finished": wm.c.finished_at.type,
     }
-    if dialect == "postgresql":
-        members_due = (
-            sa.func.unnest(*(sa.cast(sa.bindparam(c), ARRAY(t)) for c, t in columns.items()))
-            .table_valued(*columns)
-            .render_derived(name="r")
-        )
-        given: dict[str, Any] = {c: members_due.c[c] for c in columns}
-    else:
-        given = {c: sa.bindparam(c, type_=t) for c, t in columns.items()}
+    given = _given(dialect, columns)
     return (
         wm.update()
         .where(
