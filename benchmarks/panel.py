@@ -254,6 +254,8 @@ class PanelResult:
     cpu: dict[str, float] = field(default_factory=dict)
     """CPU seconds (user + system) of the run: ``workers``, ``smtp`` and ``postgresql`` (the
     run's database backends): a machine shared with other work slows the rate, not these."""
+    cpu_messages: int = 0
+    """Messages received while ``cpu`` was spent (from the first second with a message on)."""
 
     @property
     def rate(self) -> float:
@@ -310,10 +312,24 @@ def _backends(url: str) -> list[int]:
         return [int(pid) for (pid,) in rows]
 
 
-def _cpu_of(result: PanelResult, what: str, pids: Sequence[int]) -> None:
-    seconds = [s for s in map(_cpu_seconds, pids) if s is not None]
-    if seconds:
-        result.cpu[what] = sum(seconds)
+def _cpu_now(workers: Sequence[int], sink: int, url: str) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process of the run, by kind and pid."""
+    kinds = {"workers": list(workers), "smtp": [sink], "postgresql": _backends(url)}
+    return {
+        kind: {pid: s for pid in pids if (s := _cpu_seconds(pid)) is not None}
+        for kind, pids in kinds.items()
+    }
+
+
+def _cpu_spent(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    """CPU seconds each kind spent between two readings (a process started since: all of it)."""
+    return {
+        kind: sum(s - before.get(kind, {}).get(pid, 0.0) for pid, s in pids.items())
+        for kind, pids in after.items()
+        if pids
+    }
 
 
 def _count_lines(path: Path) -> int:
@@ -371,6 +387,7 @@ def run(args: argparse.Namespace) -> PanelResult:
                     )
                     result.memory[workers[-1].pid] = []
                 deadline = time.monotonic() + args.timeout
+                started_cpu: dict[str, dict[int, float]] | None = None
                 while (received := _count_lines(log)) < args.members:
                     if time.monotonic() > deadline:
                         result.timed_out = True
@@ -382,15 +399,19 @@ def run(args: argparse.Namespace) -> PanelResult:
                             f"a worker stopped (exit {dead[0].returncode}):\n{error}"
                         )
                     now = time.monotonic()
+                    if received and started_cpu is None:  # the workers' start-up left out
+                        started_cpu = _cpu_now([w.pid for w in workers], sink.pid, url)
+                        result.cpu_messages = -received
                     for w in workers if received else ():  # from the first message: started up
                         kb = _rss_kb(w.pid)
                         if kb is not None:
                             result.memory[w.pid].append((now, kb))
                     time.sleep(1.0)
                 time.sleep(1.0)  # the last round's records are written after the last send
-                _cpu_of(result, "workers", [w.pid for w in workers])
-                _cpu_of(result, "smtp", [sink.pid])
-                _cpu_of(result, "postgresql", _backends(url))
+                result.cpu = _cpu_spent(
+                    started_cpu or {}, _cpu_now([w.pid for w in workers], sink.pid, url)
+                )
+                result.cpu_messages += _count_lines(log)
             finally:
                 for w in workers:
                     w.send_signal(signal.SIGTERM)
@@ -454,18 +475,19 @@ def _memory_text(result: PanelResult) -> str:
 
 def _cpu_lines(result: PanelResult) -> list[str]:
     """CPU per message by process kind: what the rate needs of the cores, whatever the load."""
-    if not result.cpu or not result.received:
+    if not result.cpu or result.cpu_messages <= 0:
         return []
     parts = [
-        f"{name} {seconds * 1000 / result.received:.2f} ms"
+        f"{name} {seconds * 1000 / result.cpu_messages:.2f} ms"
         for name, seconds in (("workers", result.cpu.get("workers")),
                               ("SMTP server", result.cpu.get("smtp")),
                               ("PostgreSQL", result.cpu.get("postgresql")))
         if seconds is not None
     ]  # fmt: skip
-    total = sum(result.cpu.values()) * 1000 / result.received
+    total = sum(result.cpu.values()) * 1000 / result.cpu_messages
     return [
-        f"- CPU per message (user + system, /proc): {', '.join(parts)}; {total:.2f} ms in all, "
+        f"- CPU per message (user + system, /proc, from the first message received to the "
+        f"last): {', '.join(parts)}; {total:.2f} ms in all, "
         f"so {os.cpu_count() or 1} cores free of other work could take at most "
         f"{(os.cpu_count() or 1) * 1000 / total:,.0f} messages/s."
     ]
