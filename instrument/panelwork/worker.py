@@ -677,9 +677,10 @@ def _counts_as_done(message: MessageRow, now: dt.datetime) -> bool:
 
 
 def _context(record: WaveRecord, wave: Wave, language: str) -> dict[str, Any]:
-    """Template variables beyond the links: the study's name and the closing date."""
-    closes = wave.closes.astimezone(wave.tz)
-    return {"study": wave.label, "closes": f"{closes:%d/%m/%Y}", "wave": record.key}
+    """Template variables beyond the links: the study's name and the closing date, as
+    ``instrument check`` renders them too (:meth:`Wave.template_context`), for the wave as
+    opened (its key is the record's)."""
+    return {**wave.template_context(), "wave": record.key}
 
 
 def worker_for(
