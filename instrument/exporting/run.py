@@ -28,6 +28,7 @@ __all__ = [
     "ExportResult",
     "LEFT_OUT_REASONS",
     "left_out_sentence",
+    "prepare",
     "run_export",
     "write_files",
 ]
@@ -71,11 +72,7 @@ def run_export(
     request: ExportRequest, facade: PluginFacade, *, progress: ProgressBar = no_bar
 ) -> ExportResult:
     """Write the export; raises :class:`ExportFailed` (having written nothing) when it cannot."""
-    formats = choose_formats(facade.output_formats(), request.formats)
-    try:
-        pseudonymiser = Pseudonymiser(request.secret)
-    except ValueError as exc:
-        raise ExportFailed(str(exc)) from None
+    formats, pseudonymiser = prepare(facade, request.formats, request.secret)
     dataset = read_dataset(
         facade,
         request.questionnaire_id,
@@ -100,6 +97,17 @@ def run_export(
         dict(dataset.left_out),
         notes,
     )
+
+
+def prepare(
+    facade: PluginFacade, names: Sequence[str] | None, secret: bytes | None
+) -> tuple[list[OutputFormat], Pseudonymiser]:
+    """The formats asked for and the pseudonymiser of the secret, checked before anything is read."""
+    formats = choose_formats(facade.output_formats(), names)
+    try:
+        return formats, Pseudonymiser(secret)
+    except ValueError as exc:
+        raise ExportFailed(str(exc)) from None
 
 
 def write_files(

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from instrument.dataset import Pseudonymiser
 from instrument.dataset.wave import WaveMember, wave_dataset
 from instrument.fieldwork.settings import FieldworkSettings, settings_for
 from instrument.plugins import PluginFacade
@@ -26,9 +25,9 @@ from instrument.store import open_store
 from instrument.store.panel_reports import PhoneClasses, web_disposition
 from instrument.store.panel_wave_rows import WaveInterview, WaveMemberRow
 
-from .formats import ExportFailed, choose_formats
+from .formats import ExportFailed
 from .reading import ProgressBar, no_bar, read_dataset
-from .run import write_files
+from .run import prepare, write_files
 
 __all__ = ["WaveExportRequest", "WaveExportResult", "chosen_interview", "run_wave_export"]
 
@@ -112,11 +111,7 @@ def run_wave_export(
     request: WaveExportRequest, facade: PluginFacade, *, progress: ProgressBar = no_bar
 ) -> WaveExportResult:
     """Write the wave's files; raises :class:`ExportFailed` (having written nothing) when it cannot."""
-    formats = choose_formats(facade.output_formats(), request.formats)
-    try:
-        pseudonymiser = Pseudonymiser(request.secret)
-    except ValueError as exc:
-        raise ExportFailed(str(exc)) from None
+    formats, pseudonymiser = prepare(facade, request.formats, request.secret)
     with open_store(request.database) as store:
         record = store.get_wave(request.panel, request.wave)
         if record is None:
