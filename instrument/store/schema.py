@@ -45,6 +45,9 @@ __all__ = [
     "fieldwork_audit",
     "idempotency_keys",
     "interviews",
+    "IVR_DIRECTIONS",
+    "ivr_calls",
+    "ivr_turns",
     "member_contacts",
     "member_history",
     "members",
@@ -753,4 +756,52 @@ panel_messages = sa.Table(
     sa.Index("ix_panel_messages_channel_created", "wave_id", "channel", "created_at"),
     # The dashboard's reach of invitations per member, read from the index alone (0015).
     sa.Index("ix_panel_messages_kind_member", "wave_id", "kind", "member_id", "state"),
+)
+
+
+# ---------------------------------------------------------------- automated calls (issue 14)
+# Added by migration 0016_ivr_calls; the Store side is instrument/store/ivr_calls.py.
+# No phone numbers: a call is its provider's sid; the caller's number is never stored here.
+
+IVR_DIRECTIONS: Final = ("inbound", "outbound")
+
+# One row per automated call: which interview it runs and where its flow stands
+# (instrument.ivr.flow.FlowState as JSON), and the number of the last webhook turn answered.
+ivr_calls = sa.Table(
+    "ivr_calls",
+    metadata,
+    sa.Column("call_sid", sa.String(64), primary_key=True),
+    sa.Column(
+        "interview_id",
+        sa.String(36),
+        sa.ForeignKey("interviews.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("case_id", sa.String(100), nullable=True, index=True),
+    sa.Column("attempt_id", BigID, nullable=True),
+    sa.Column("direction", sa.String(10), nullable=False),
+    sa.Column("state", sa.JSON, nullable=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("code_failures", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_one_of("direction", IVR_DIRECTIONS), name="direction"),
+)
+
+# One row per webhook turn answered, with the TwiML it was answered with: a retried or
+# duplicated request (same call, same turn number) is answered with the same bytes.
+ivr_turns = sa.Table(
+    "ivr_turns",
+    metadata,
+    sa.Column(
+        "call_sid",
+        sa.String(64),
+        sa.ForeignKey("ivr_calls.call_sid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("twiml", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )

@@ -18,7 +18,8 @@ panel members with their encrypted contact details and consents
 (:mod:`~instrument.store.panel_withdrawal`), their messages' delivery reports
 (:mod:`~instrument.store.panel_delivery`), and panel waves with the fieldwork worker's
 claims and message records (:mod:`~instrument.store.panel_waves`,
-:mod:`~instrument.store.panel_work`).
+:mod:`~instrument.store.panel_work`), and automated calls with their turns and access
+codes (:mod:`~instrument.store.ivr_calls`).
 What they share (the engine, transactions, the clock) is
 :mod:`~instrument.store.plumbing`.
 
@@ -51,6 +52,7 @@ from instrument.store.fieldwork_recording import CallRecording
 from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
+from instrument.store.ivr_calls import IvrCalls
 from instrument.store.panel_delivery import PanelDelivery
 from instrument.store.panel_members import PanelMembers
 from instrument.store.panel_reports import PanelReports
@@ -101,6 +103,7 @@ class Store(
     PanelWork,
     PanelReports,
     PanelWaveRows,
+    IvrCalls,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from instrument.store.fieldwork_numbers import forget_fieldwork
 from instrument.store.interviews import Interviews
+from instrument.store.ivr_calls import forget_ivr_calls
 from instrument.store.nul import NUL
 from instrument.store.plumbing import utc
 from instrument.store.records import WithdrawalReport
@@ -154,6 +155,7 @@ def withdraw_in(
         personal_deleted = connection.execute(
             personal_answers.delete().where(personal_answers.c.interview_id.in_(ids))
         ).rowcount
+        forget_ivr_calls(connection, ids)  # a call's state holds what was keyed
         connection.execute(
             interviews.update()
             .where(interviews.c.id.in_(ids))
