@@ -75,6 +75,8 @@ ALLOWED: dict[str, set[str]] = {
     "instrument_phone.telephony.sms_webhooks": CORE_LIBRARIES | WEB | TWILIO,  # as the voice ones
     "instrument_phone.supervisor": CORE_LIBRARIES | WEB,  # the supervisor's pages (Flask)
     "instrument_phone.ivr": CORE_LIBRARIES | TWILIO,  # TwiML of automated calls (no Flask)
+    "instrument_phone.ivr.plugin": CORE_LIBRARIES,  # the ivr mode (Flask, twilio when mounted)
+    "instrument_phone.ivr.webhooks": CORE_LIBRARIES | WEB | TWILIO,  # as the voice ones
     "instrument_console": CORE_LIBRARIES | CLI,
     "instrument_outputs": CORE_LIBRARIES,
     "instrument_outputs.sav": CORE_LIBRARIES | WRITERS,

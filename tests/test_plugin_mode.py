@@ -119,10 +119,11 @@ def test_a_plugin_cannot_serve_a_standard_mode_with_another_policy(
         "from instrument.plugin_types import ModeSpec\n"
         "@hookimpl\n"
         "def register_modes():\n"
-        # ivr: a standard mode no built-in plugin serves yet (the phone plugin serves cati)
+        # ivr: a standard mode, its built-in plugin disabled below so the impostor is alone
         "    return [ModeSpec(name='ivr', label='Not really', policy=replace(WEB, dataset_code=9))]\n",
         encoding="utf-8",
     )
     install_distribution(tmp_path, monkeypatch, {"impostor": "impostor_web"})
+    monkeypatch.setenv("INSTRUMENT_DISABLE_PLUGINS", "ivr")  # the built-in ivr mode
     with pytest.raises(PluginError, match="'ivr' is registered with two different policies"):
         PluginFacade(get_plugin_manager()).mode_policies()

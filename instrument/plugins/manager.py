@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("console", "instrument_console.plugin"),
     ("web", "instrument_web.plugin"),
     ("phone", "instrument_phone.plugin"),
+    ("ivr", "instrument_phone.ivr.plugin"),
     ("outputs", "instrument_outputs.plugin"),
     ("channels", "instrument_channels.plugin"),
 )

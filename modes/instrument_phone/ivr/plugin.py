@@ -1,0 +1,59 @@
+"""Hook implementations of automated calls (IVR): the standard ``ivr`` mode, served by Twilio.
+
+It serves the standard ``ivr`` policy (:data:`instrument.modes.IVR`), the one
+``instrument try --mode ivr`` and the simulator code interviews with, so an
+interview answered by keypad is coded as they code it. The blueprint is the
+signed webhooks (:mod:`instrument_phone.ivr.webhooks`) under ``/ivr``, built
+only when Twilio is configured: without it the mode has no web presence.
+Flask and twilio are imported only when the server builds the blueprint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from instrument import hookimpl
+from instrument.modes import IVR
+from instrument.plugin_types import ModeSpec
+
+__all__ = ["IVR_MODE_SPEC", "create_blueprint", "register_modes"]
+
+
+def create_blueprint(context: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """The ``ivr`` blueprint (the webhooks), or None when Twilio is not configured.
+
+    :raises TelephonyConfigError: the telephony variables are partial or invalid.
+    """
+    from instrument_phone.ivr.webhooks import create_ivr_webhooks
+    from instrument_phone.telephony.config import TwilioSettings
+
+    settings = TwilioSettings.from_env(os.environ if environ is None else environ)
+    if settings is None:
+        return None
+    bp = create_ivr_webhooks(context.service, settings, context.now)
+
+    def on_register(state: Any) -> None:
+        csrf = state.app.extensions.get("csrf")
+        if csrf is not None:  # Twilio cannot send a form token; its signature is checked instead
+            csrf.exempt(bp)
+
+    bp.record_once(on_register)
+    return bp
+
+
+IVR_MODE_SPEC = ModeSpec(
+    name="ivr",
+    label="Automated telephone call (IVR)",
+    capabilities=frozenset({"voice", "self_completion"}),
+    create_blueprint=create_blueprint,
+    requires=("flask", "twilio"),
+    policy=IVR,
+)
+
+
+@hookimpl
+def register_modes() -> list[ModeSpec]:
+    """Automated calls answered by keypad."""
+    return [IVR_MODE_SPEC]
