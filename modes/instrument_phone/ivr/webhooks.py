@@ -239,7 +239,12 @@ class IvrWebhooks:
                 if shown.kind != "shown":
                     return self.goodbye("not_available"), state, True
                 state, action = flow.show(state, shown.step, revision=shown.interview.revision)
-        return flow_goodbye(flow, state), state, True
+        # steps that ask nothing kept following one another: end the call, keep the partial
+        return (
+            goodbye_twiml((flow.say("goodbye_no_answer"),), "en", voices=self.voices),
+            state,
+            True,
+        )
 
     def turn(
         self, call: IvrCallRecord, seq: int, digits: str | None
@@ -264,12 +269,6 @@ class IvrWebhooks:
         else:
             state, action = flow.keys(state, shown.step, digits)
         return self.run(flow, call.call_sid, seq, call.interview_id, state, action)
-
-
-def flow_goodbye(flow: CallFlow, state: FlowState) -> str:
-    """Words for a call that went round in circles: end it, the interview stays a partial."""
-    del state
-    return goodbye_twiml((flow.say("goodbye_no_answer"),), "en")
 
 
 def _actor(call_sid: str) -> str:
