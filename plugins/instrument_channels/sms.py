@@ -10,8 +10,10 @@ number itself is the problem (invalid, not a mobile, or the member texted
 STOP to our sender).
 
 Two pure functions serve the rest of the panel: :func:`sms_segments` says how
-many parts (each billed) a text is sent in, and :func:`inbound_keyword`
-recognises STOP and its synonyms in a member's reply, for the inbound webhook.
+many parts (each billed) a text is sent in (counted by the core,
+:mod:`instrument.sms.segments`, which ``instrument check`` shares), and
+:func:`inbound_keyword` recognises STOP and its synonyms in a member's reply,
+for the inbound webhook.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from instrument.plugin_types import ChannelSetupError, OutgoingMessage, Receipt
+from instrument.sms.segments import Segments, outside_gsm, sms_segments
 from instrument_channels.rendering import TemplateRenderer, template_context
 
 __all__ = [
@@ -277,54 +280,7 @@ class SmsChannel:
         return None
 
 
-# -- segments -----------------------------------------------------------------
-
-# GSM 03.38: the default alphabet (one septet each) and the characters reached
-# through its escape (two septets each). Anything else makes the whole text
-# UCS-2, two bytes a character: Welsh ŵ and ŷ, curly quotes, emoji.
-_GSM_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM_EXTENDED = frozenset("^{}\\[~]|€\f")
-
-
-@dataclass(frozen=True)
-class Segments:
-    """How a text travels.
-
-    :param encoding: ``GSM-7`` or ``UCS-2``.
-    :param units: septets (GSM-7, an escaped character counts two) or UTF-16
-        code units (UCS-2, an emoji counts two).
-    :param segments: the parts it is sent (and billed) as: one part holds
-        160 septets or 70 units, each part of a longer text 153 or 67.
-    """
-
-    encoding: str
-    units: int
-    segments: int
-
-
-def _pack(costs: Iterable[int], single: int, part: int) -> int:
-    """Parts needed when no character may be split between two parts."""
-    costs = list(costs)
-    if sum(costs) <= single:
-        return 1 if costs else 0
-    parts, used = 1, 0
-    for cost in costs:
-        if used + cost > part:
-            parts, used = parts + 1, 0
-        used += cost
-    return parts
-
-
-def sms_segments(text: str) -> Segments:
-    """The encoding, length and number of parts of *text* as an SMS."""
-    if all(ch in _GSM_BASIC or ch in _GSM_EXTENDED for ch in text):
-        costs = [2 if ch in _GSM_EXTENDED else 1 for ch in text]
-        return Segments("GSM-7", sum(costs), _pack(costs, 160, 153))
-    costs = [2 if ord(ch) > 0xFFFF else 1 for ch in text]
-    return Segments("UCS-2", sum(costs), _pack(costs, 70, 67))
+# -- segments (counted by the core: instrument.sms.segments) --------------------
 
 
 def sms_body(renderer: TemplateRenderer, message: OutgoingMessage) -> str:
@@ -353,7 +309,7 @@ def advise(renderer: TemplateRenderer, message: OutgoingMessage) -> str | None:
         return None
     why = ""
     if found.encoding == "UCS-2":
-        outside = sorted({ch for ch in text if ch not in _GSM_BASIC and ch not in _GSM_EXTENDED})
+        outside = outside_gsm(text)
         why = f" because of {' '.join(outside)} (not in the GSM alphabet)"
     unit = "characters" if found.encoding == "GSM-7" else "UTF-16 units"
     one = 160 if found.encoding == "GSM-7" else 70
