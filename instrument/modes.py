@@ -61,6 +61,9 @@ class ModePolicy:
         offered, e.g. keys a call announces; an empty answer is accepted).
     :param dataset_code: the value of ``mode`` in datasets; unique among modes.
     :param typed_text: the person can give free text (a keypad cannot).
+    :param text_messages: the questions go one per text message and the answers
+        come back as typed replies (an SMS mode): ``instrument check`` warns of
+        questions too long or too wide for that.
     """
 
     label: str
@@ -72,6 +75,7 @@ class ModePolicy:
     missing: Missing
     dataset_code: int
     typed_text: bool = True
+    text_messages: bool = False
 
     def __post_init__(self) -> None:
         if not self.label.strip() or not self.description.strip():
