@@ -56,6 +56,7 @@ __all__ = [
     "Submit",
     "decode_value",
     "encode_value",
+    "said",
 ]
 
 Phase = Literal["new", "ask", "inform", "submit", "ended"]
@@ -188,6 +189,20 @@ class Ask:
     def asked(self) -> Prompt:
         return self.prompt or self.plan.prompts[self.index]
 
+    @property
+    def lead(self) -> tuple[str, ...]:
+        """Said before the prompt, with no keys taken yet: the step's introduction when this is
+        its first prompt asked afresh, then :attr:`before` (why it is asked again)."""
+        first = self.index == next(i for i, p in enumerate(self.plan.prompts) if p.entry != "none")
+        intro = self.plan.intro if first and not self.again and self.prompt is None else ()
+        return (*intro, *self.before)
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The prompt's own words (a caller may key while they are said): all of them again
+        when it is asked again."""
+        return self.asked.repeat_says if self.again else self.asked.says
+
 
 @dataclass(frozen=True)
 class Inform:
@@ -230,6 +245,21 @@ class Goodbye:
 
 
 Action = Ask | Inform | Submit | Finish | Goodbye
+
+
+def said(action: Action) -> tuple[str, ...]:
+    """Everything the call says for ``action``, in order (a submit says nothing).
+
+    The one reading of an action's words, so the terminal (``instrument try --mode ivr``) says
+    what the TwiML of the webhooks says; ``tests/test_ivr_flow_said.py`` holds the two together.
+    """
+    if isinstance(action, Ask):
+        return (*action.lead, *action.words)
+    if isinstance(action, Inform | Finish):
+        return action.plan.intro
+    if isinstance(action, Goodbye):
+        return action.words
+    return ()
 
 
 def _given_up(value: Any) -> bool:
