@@ -51,6 +51,7 @@ __all__ = [
     "SMS_ACTOR",
     "create_sms_webhooks_blueprint",
     "installed_reply_reader",
+    "open_number_lookup",
 ]
 
 _log = logging.getLogger(__name__)
@@ -144,6 +145,20 @@ def create_sms_webhooks_blueprint(
     return bp
 
 
+def open_number_lookup(store: Store, now: dt.datetime) -> ContactSealer:
+    """The sealer whose ``lookup_hash`` finds members by a number, without decrypting any.
+
+    Its key is the panel's stored lookup secret, opened with the panel keys
+    (``INSTRUMENT_PANEL_KEYS`` or the key file); cryptography is loaded here.
+    :raises PanelKeyError: no panel keys are configured, or they open nothing.
+    """
+    from instrument.panel.crypto import LOOKUP_SECRET, PanelKeys, new_lookup_secret, open_sealer
+
+    keys = PanelKeys.from_environment()
+    secret = store.panel_secret(LOOKUP_SECRET, create=lambda: new_lookup_secret(keys), now=now)
+    return open_sealer(keys, secret)
+
+
 class _Lazy:
     """The sealer (lookup key) and the reply reader, made on first use and kept."""
 
@@ -168,22 +183,12 @@ class _Lazy:
 
     def sealer(self) -> ContactSealer:
         # cryptography is loaded on the first reply, not with the mode
-        from instrument.panel.crypto import (
-            LOOKUP_SECRET,
-            PanelKeyError,
-            PanelKeys,
-            new_lookup_secret,
-            open_sealer,
-        )
+        from instrument.panel.crypto import PanelKeyError
 
         with self._lock:
             if self._sealer is None:
                 try:
-                    keys = PanelKeys.from_environment()
-                    secret = self._store.panel_secret(
-                        LOOKUP_SECRET, create=lambda: new_lookup_secret(keys), now=self._clock()
-                    )
-                    self._sealer = open_sealer(keys, secret)
+                    self._sealer = open_number_lookup(self._store, self._clock())
                 except PanelKeyError as exc:
                     _log.error("an SMS STOP or START cannot be matched to a member: %s", exc)
                     abort(503)
