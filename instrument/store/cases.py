@@ -22,7 +22,7 @@ from instrument.store.engine import PreSerialized, compact_json
 from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_json
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import CaseBelongsElsewhere, CaseRecord, CaseWithdrawn
-from instrument.store.schema import cases
+from instrument.store.schema import cases, interviews
 
 __all__ = ["Cases", "checked_case", "upsert_cases"]
 
@@ -136,3 +136,21 @@ class Cases(StoreBase):
             return None  # no stored id holds one (see instrument.store.nul)
         row = self._read_one(_GET_CASE, {"b_case_id": case_id})
         return None if row is None else CaseRecord(**row._asdict())
+
+    def unfinished_cases(self, questionnaire_id: str) -> list[str]:
+        """The questionnaire's cases not withdrawn whose interview (if any) is not finished,
+        oldest first: those a mode that contacts people itself (texts, calls) may still ask."""
+        finished = sa.exists().where(
+            interviews.c.case_id == cases.c.id, interviews.c.finished_at.is_not(None)
+        )
+        query = (
+            sa.select(cases.c.id)
+            .where(
+                cases.c.questionnaire_id == questionnaire_id,
+                cases.c.withdrawn_at.is_(None),
+                ~finished,
+            )
+            .order_by(cases.c.created_at, cases.c.id)
+        )
+        with self._transaction() as connection:
+            return [str(row.id) for row in connection.execute(query)]
