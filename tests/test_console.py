@@ -330,25 +330,27 @@ def test_cati_answers_are_keyed_by_the_interviewer(phone_mini: Path) -> None:
 # ------------------------------------------------------------------------ ivr
 
 
-def test_ivr_text_rendering(phone_mini: Path) -> None:
-    # seed 3 shows Newspaper, TV, Radio, then None of these; 96 is not
-    # offered on a call (not_read_out), and 8/9 are don't know / refused.
-    lines = ["1", "1", "4", "2", "8", ":quit"]
+def test_ivr_is_played_as_the_call(phone_mini: Path) -> None:
+    # `try --mode ivr` plays the automated call's own flow (tests/test_try_ivr.py has more): a
+    # multiple choice is asked option by option, 96 (not_read_out) is not offered, free text is
+    # not asked by a call that does not record, don't know is 8 on a choice and *8# on a number.
+    lines = ["1", "1", "4#", "2", "1", "8", ":quit"]
     result = run_try(lines, "--mode", "ivr", path=phone_mini)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "text rendering of the automated call" in out
+    assert "as an automated call (ivr)" in out
     assert "CALL SAYS: READ OUT: Are you a parent?" in out  # mini's read_out, spoken by the call
-    assert "For Yes, press 1." in out
-    assert "For TV, press 2." in out
-    assert "Somewhere else" not in out.split("[heard]")[1].split("[comment]")[0]
-    assert "For don't know, press 8." in out
-    assert "For prefer not to say, press 9." in out
+    assert "CALL SAYS: For Yes, press 1." in out
+    assert "CALL SAYS: If you don't know, press star, 8, then hash." in out
+    assert "(no #: the call takes 1 when it times out)" in out
+    assert "CALL SAYS: TV" in out and "Somewhere else" not in out
+    assert "CALL SAYS: If you don't know, press 8." in out
+    assert "(comment left not answered: free text is not asked" in out
     values = values_block(out)
     assert values["n_kids"] == "1"
     assert values["kid_age_1"] == "4"
-    assert values["heard"] == "1 TV"
-    assert values["comment"] == "'8'"  # on a text question 8 is just text
+    assert values["heard"] == "dk (don't know)"  # 8 on one option answers the whole question
+    assert values["comment"] == "(not answered)"
 
 
 def test_ivr_keys_for_dont_know_on_a_choice(phone_mini: Path) -> None:

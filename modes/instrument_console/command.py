@@ -54,8 +54,8 @@ def _case(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="MODE",
     default=None,
     help="A mode the questionnaire runs in; the terminal plays it as its policy says: web, as the "
-    "respondent sees it; cati, as an interviewer reads it; ivr, an automated call as text. "
-    "Default: the questionnaire's first mode.",
+    "respondent sees it; cati, as an interviewer reads it; ivr, the automated call itself (what it "
+    "says, and the keys you press). Default: the questionnaire's first mode.",
 )
 @click.option(
     "--lang",
@@ -77,17 +77,26 @@ def _case(pairs: tuple[str, ...]) -> dict[str, str]:
     multiple=True,
     help="Preloaded sample data, e.g. --case profile_kids=2 (repeatable).",
 )
+@click.option(
+    "--read-back",
+    is_flag=True,
+    help="ivr: read every number back for the caller to confirm (a study's setting; the calls "
+    "do not by default).",
+)
 def try_(
     path: Path,
     mode: str | None,
     language: str | None,
     seed: int | None,
     case_pairs: tuple[str, ...],
+    read_back: bool,
 ) -> None:
     """Run an interview of PATH in the terminal, reading answers from standard input.
 
-    Type :help at any prompt for the commands (:back, :jump, :show, :lang, :quit).
+    Type :help at any prompt for the commands (:back, :jump, :show, :lang, :quit). An automated
+    call (--mode ivr) is played as the call: type the keys a caller presses, s for silence.
     """
+    from instrument.ivr.prompts import IvrSettings
     from instrument.questionnaires import facade_from_context
     from instrument_console.start import run_file
 
@@ -102,6 +111,7 @@ def try_(
         write=click.echo,
         warn=lambda line: click.echo(line, err=True),
         style=_style,
+        ivr=IvrSettings(read_back=read_back),
     )
     if status:
         raise SystemExit(status)

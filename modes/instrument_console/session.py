@@ -420,6 +420,10 @@ class ConsoleSession:
             for view in step.questions:
                 for line in question_lines(view, self.look, self._say()):
                     self.write(line)
+        self._outcome()
+
+    def _outcome(self) -> None:
+        """The interview's outcome and every value, after the last page."""
         self.write("")
         self.write(self.style(f"Outcome: {self.state.outcome}", "title"))
         self.write("Values:")

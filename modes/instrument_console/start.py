@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from instrument.engine import Engine, EngineError
+from instrument.ivr.prompts import IvrSettings
 from instrument.questionnaires import open_questionnaire
+from instrument_console.call import CallSession
+from instrument_console.render import style_of
 from instrument_console.session import ConsoleSession, Reader, Styler, Writer, utc_now
 
 if TYPE_CHECKING:
@@ -44,13 +47,16 @@ def run_file(
     warn: Writer,
     style: Styler = _plain,
     now: Callable[[], dt.datetime] = utc_now,
+    ivr: IvrSettings | None = None,
 ) -> int:
     """Interview *path* in *mode*; returns the exit status.
 
     The file's problems, or why the interview cannot start (an unknown
     language, a preload the questionnaire does not have), go to *warn* as
     ``file:line:col: error: ...`` lines. ``seed`` None draws one; the session
-    prints it, so the interview can be run again exactly.
+    prints it, so the interview can be run again exactly. A mode spoken by a machine (``ivr``)
+    is played as the call itself (:class:`~instrument_console.call.CallSession`), asking as
+    ``ivr`` says (re-prompts, read-back; the webhooks' defaults when None).
     """
     loaded = open_questionnaire(path, facade)
     if loaded.questionnaire is None:
@@ -69,5 +75,8 @@ def run_file(
     except EngineError as exc:
         warn(f"{path}: error: {exc}")
         return EXIT_FAILED
-    ConsoleSession(engine, state, read=read, write=write, now=now, style=style).run()
+    if style_of(engine.q.mode_policies[state.mode]) == "call":
+        CallSession(engine, state, read=read, write=write, now=now, style=style, settings=ivr).run()
+    else:
+        ConsoleSession(engine, state, read=read, write=write, now=now, style=style).run()
     return EXIT_OK
