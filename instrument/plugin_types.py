@@ -33,6 +33,8 @@ __all__ = [
     "VALUE_TYPES",
     "ChannelSetupError",
     "ContactChannel",
+    "EndToEndReport",
+    "EndToEndRun",
     "InterviewEvent",
     "ModeSetupError",
     "ModeSpec",
@@ -109,6 +111,49 @@ def missing_modules(requires: Iterable[str]) -> tuple[str, ...]:
     return tuple(missing)
 
 
+@dataclass(frozen=True)
+class EndToEndRun:
+    """What ``instrument simulate --end-to-end`` hands a mode's :attr:`ModeSpec.simulate_end_to_end`.
+
+    The host's command may not import a mode, and a mode may not import the server (the layers
+    in pyproject.toml), so the host passes the server's app factory in: ``make_app(config)``
+    builds the real WSGI app (``instrument.server``'s ``create_app``) with ``config`` over its
+    defaults; the mode's own settings are the mode's to make up for the run.
+
+    :param path: the questionnaire file (what the app serves).
+    :param questionnaire: the checked questionnaire (:class:`~instrument.model.Questionnaire`).
+    :param n: how many random respondents.
+    :param seed: the seed every random choice is drawn from.
+    :param database: where to store the interviews; None: a temporary SQLite file.
+    :param now: when the first respondent starts (UTC); None: a fixed date.
+    :param progress: ``progress(line)`` for a line of progress, or None.
+    """
+
+    path: Path
+    questionnaire: Any
+    n: int
+    seed: int
+    make_app: Callable[[Mapping[str, Any]], Any]
+    database: str | None = None
+    now: _dt.datetime | None = None
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class EndToEndReport:
+    """What an end-to-end simulation found: lines for the terminal, counts for JSON, the errors.
+
+    :param lines: the report as a mode words it (its own units: calls, pages, ...).
+    :param counts: the same figures by name (``{"respondents": 5, "calls": 7, ...}``).
+    :param errors: one sentence an error (an HTTP error, a stuck respondent, ...); any makes
+        the command exit non-zero.
+    """
+
+    lines: tuple[str, ...]
+    counts: Mapping[str, int]
+    errors: tuple[str, ...] = ()
+
+
 class ModeSetupError(RuntimeError):
     """A mode cannot start with the settings it was given (raised by ``create_blueprint``).
 
@@ -146,6 +191,11 @@ class ModeSpec:
         shows for a step (an HTML fragment, rendered inside the staff area's
         request), so researchers preview a page as this mode shows it; None:
         the staff area lists the step's wording.
+    :param simulate_end_to_end: ``simulate_end_to_end(run)`` plays ``run.n`` random
+        respondents through the mode as it is served (its own endpoints on the real app,
+        :class:`EndToEndRun`) and returns an :class:`EndToEndReport`; ``instrument simulate
+        --mode NAME --end-to-end`` calls it. None: the mode has no such simulation (the
+        engine-level ``instrument simulate`` serves every mode).
     """
 
     name: str
@@ -157,6 +207,7 @@ class ModeSpec:
     extra: str | None = None
     policy: ModePolicy | None = None
     preview: Callable[[Any, str], str] | None = None
+    simulate_end_to_end: Callable[[EndToEndRun], EndToEndReport] | None = None
 
     def __post_init__(self) -> None:
         _check_name("ModeSpec", "name", self.name)
@@ -174,6 +225,7 @@ class ModeSpec:
         if self.extra is not None:
             _check_name("ModeSpec", "extra", self.extra)
         _check_callable("ModeSpec", "preview", self.preview, optional=True)
+        _check_callable("ModeSpec", "simulate_end_to_end", self.simulate_end_to_end, optional=True)
         if self.policy is not None and not isinstance(self.policy, ModePolicy):
             raise TypeError(f"ModeSpec.policy must be a ModePolicy, got {self.policy!r}")
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from instrument.plugin_types import EndToEndRun
 from instrument.questionnaires import facade_from_context, open_questionnaire
 from instrument.simulate import NO_BREAKOFF, Behaviour, SimulationReport
 from instrument.simulate import simulate as run_simulation
 
 if TYPE_CHECKING:
+    from instrument.model import Questionnaire
     from instrument.simulate.storing import SimulationStorer
 
 EXIT_OK = 0
@@ -28,6 +31,7 @@ EXIT_USAGE = 2  # click's own code for bad options
 EXIT_UNREACHED = 3
 EXIT_BAD_QUESTIONNAIRE = 4
 EXIT_STORE_FAILED = 5
+EXIT_END_TO_END_FAILED = 6
 
 # The store's environment variable (instrument.store.engine.ENV_VAR); spelled out here so that
 # `instrument simulate` without --database does not import SQLAlchemy.
@@ -43,7 +47,8 @@ DATABASE_ENV = "INSTRUMENT_DATABASE_URL"
         "  2  bad command-line usage\n"
         "  3  some questions were never reached\n"
         "  4  the questionnaire has errors (run `instrument check`)\n"
-        "  5  storing the interviews in the database failed"
+        "  5  storing the interviews in the database failed\n"
+        "  6  --end-to-end: a respondent's session went wrong (each error is listed)"
     )
 )
 @click.argument("path", type=click.Path(path_type=Path))
@@ -92,6 +97,13 @@ DATABASE_ENV = "INSTRUMENT_DATABASE_URL"
     help="When the first interview starts (UTC if no offset). Default: a fixed date, so the seed "
     "alone reproduces a report; with --database, the current time.",
 )
+@click.option(
+    "--end-to-end",
+    is_flag=True,
+    help="Play the respondents through the mode as it is served (for ivr: calls into the real "
+    "webhooks of an in-process server, through the call simulator), where the mode offers it. "
+    "Without --database, in a temporary SQLite database.",
+)
 def simulate(
     path: Path,
     n: int,
@@ -101,6 +113,7 @@ def simulate(
     database: str | None,
     include_partial: bool,
     now: str | None,
+    end_to_end: bool,
 ) -> None:
     """Send N random respondents through the questionnaire at PATH.
 
@@ -127,6 +140,8 @@ def simulate(
             f"questionnaire '{questionnaire.id}' does not run in mode '{mode}' (it runs in {', '.join(questionnaire.modes)})"
         )
     start = _parse_now(now) if now else (_utc_now() if database else None)
+    if end_to_end:
+        raise SystemExit(_end_to_end(path, questionnaire, mode, n, seed, database, start, output))
     behaviour = Behaviour() if include_partial else NO_BREAKOFF
 
     storer: SimulationStorer | None = None
@@ -174,6 +189,53 @@ def simulate(
                 f"Stored {storer.stored:,} test interviews in {storer.where} in {storer.seconds:.1f} s{rate}."
             )
     raise SystemExit(exit_code(report))
+
+
+def _end_to_end(
+    path: Path,
+    questionnaire: Questionnaire,
+    mode: str,
+    n: int,
+    seed: int,
+    database: str | None,
+    start: dt.datetime | None,
+    output: str,
+) -> int:
+    """The mode's own end-to-end simulation (``ModeSpec.simulate_end_to_end``); the exit status.
+
+    The command may not import a mode, nor a mode the server: the mode is found through the
+    plugin host and is handed the server's app factory (:class:`EndToEndRun`).
+    """
+    spec = facade_from_context().modes().get(mode)
+    if spec is None or spec.simulate_end_to_end is None:
+        raise click.UsageError(f"mode '{mode}' has no end-to-end simulation (--end-to-end)")
+    missing = spec.missing_requirements()
+    if missing:
+        raise click.UsageError(f"mode '{mode}' needs {', '.join(missing)} installed")
+
+    def make_app(config: Mapping[str, Any]) -> Any:
+        from instrument.server.app import create_app  # Flask is loaded only for this
+
+        return create_app(config)
+
+    run = EndToEndRun(
+        path=path,
+        questionnaire=questionnaire,
+        n=n,
+        seed=seed,
+        make_app=make_app,
+        database=database,
+        now=start,
+        progress=lambda line: click.echo(line, err=True),
+    )
+    report = spec.simulate_end_to_end(run)
+    if output == "json":
+        data = {"mode": mode, "seed": seed, **report.counts, "error_list": list(report.errors)}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for line in report.lines:
+            click.echo(line)
+    return EXIT_END_TO_END_FAILED if report.errors else EXIT_OK
 
 
 class _NothingStored(Exception):

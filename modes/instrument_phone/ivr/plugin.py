@@ -18,7 +18,7 @@ from instrument import hookimpl
 from instrument.modes import IVR
 from instrument.plugin_types import ModeSpec
 
-__all__ = ["IVR_MODE_SPEC", "create_blueprint", "register_modes"]
+__all__ = ["IVR_MODE_SPEC", "create_blueprint", "register_modes", "simulate_end_to_end"]
 
 
 def create_blueprint(context: Any, environ: Mapping[str, str] | None = None) -> Any:
@@ -43,6 +43,13 @@ def create_blueprint(context: Any, environ: Mapping[str, str] | None = None) -> 
     return bp
 
 
+def simulate_end_to_end(run: Any) -> Any:
+    """Random respondents calling in to the real webhooks (:mod:`instrument_phone.ivr.end_to_end`)."""
+    from instrument_phone.ivr.end_to_end import simulate_calls
+
+    return simulate_calls(run)
+
+
 IVR_MODE_SPEC = ModeSpec(
     name="ivr",
     label="Automated telephone call (IVR)",
@@ -50,6 +57,7 @@ IVR_MODE_SPEC = ModeSpec(
     create_blueprint=create_blueprint,
     requires=("flask", "twilio"),
     policy=IVR,
+    simulate_end_to_end=simulate_end_to_end,
 )
 
 

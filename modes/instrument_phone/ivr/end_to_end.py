@@ -1,0 +1,258 @@
+"""Random respondents calling in, end to end: ``instrument simulate PATH --mode ivr --end-to-end``.
+
+The engine-level ``instrument simulate`` checks a questionnaire's routes; this checks the
+automated calls as they are served. It builds the real app in this process (the server's
+factory, handed over by the host as :attr:`EndToEndRun.make_app`), with Twilio settings made up
+for the run and a temporary SQLite store unless a database is given, gives every simulated
+respondent a case and an access code, and lets each call in through
+:class:`~instrument_phone.ivr.simulator.CallSimulator` (in process, every request signed as
+Twilio signs it): the code, then :func:`~instrument_phone.ivr.simulator.random_respondent`'s
+keys, silences and wrong keys. Some hang up part way and call back; the webhooks must resume
+the interview where it stopped. An HTTP error, a call that loops, or an interview left
+unfinished after its calls is an error, and the command exits non-zero.
+
+Reached through the plugin host (``ModeSpec.simulate_end_to_end``): the host's commands never
+import a mode, and this module never imports the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import random
+import secrets
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from instrument.plugin_types import EndToEndReport, EndToEndRun
+from instrument.simulate import respondent_seed
+from instrument.simulate.respondent import draw_case
+from instrument.store import Store, open_store
+from instrument.store.ivr_calls import access_code_key
+from instrument_phone.ivr.simulator import (
+    HANGUP,
+    CallResult,
+    CallSimulator,
+    Keys,
+    Outcome,
+    Prompt,
+    WsgiTransport,
+    random_respondent,
+)
+from instrument_phone.telephony.config import (
+    ACCOUNT_SID_ENV,
+    AUTH_TOKEN_ENV,
+    CALLER_ID_ENV,
+    PUBLIC_URL_ENV,
+)
+
+__all__ = ["CALLS_PER_RESPONDENT", "HANG_UP_SHARE", "simulate_calls"]
+
+PUBLIC_URL = "https://ivr-simulation.example.org"
+"""The made-up address Twilio would reach the app at; requests are signed for it."""
+STUDY_NUMBER = "+441632960000"  # Ofcom's range for drama: never a real line
+DEFAULT_NOW = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+
+HANG_UP_SHARE = 0.5
+"""Respondents who hang up part way through their first call (and call back)."""
+CALLS_PER_RESPONDENT = 4
+"""Calls a respondent makes at most; still unfinished after them is an error."""
+SILENCE_SHARE, INVALID_SHARE = 0.05, 0.05
+"""How often a respondent stays silent at a prompt, and keys a wrong key (``0``)."""
+
+
+@dataclass
+class _Tally:
+    respondents: int = 0
+    calls: int = 0
+    hung_up: int = 0
+    resumed: int = 0
+    turns: int = 0
+    finished: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+class _Clock:
+    """The app's clock during the run: a second on at every reading, so times are repeatable."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(seconds=1)
+        return self.now
+
+
+def _plain(preload: Mapping[str, Any]) -> dict[str, Any]:
+    """A drawn case as the store keeps it (JSON: dates as ISO text)."""
+    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in preload.items()}
+
+
+def simulate_calls(run: EndToEndRun) -> EndToEndReport:
+    """Play ``run.n`` random respondents calling in to the real webhooks; report what happened."""
+    began = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        database = run.database
+        if database is None:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="instrument-ivr-"))
+            database = f"sqlite:///{Path(folder) / 'calls.db'}"
+        store = open_store(database)
+        stack.callback(store.close)
+        tally = _play(run, store)
+        where = (
+            "a temporary SQLite database"
+            if run.database is None
+            else store.engine.url.render_as_string(hide_password=True)
+        )
+    return _report(run, tally, where, time.perf_counter() - began)
+
+
+def _play(run: EndToEndRun, store: Store) -> _Tally:
+    questionnaire = run.questionnaire
+    secret = secrets.token_hex(32)
+    token = secrets.token_hex(16)
+    clock = _Clock(run.now or DEFAULT_NOW)
+    environ = {
+        ACCOUNT_SID_ENV: "AC" + secrets.token_hex(16),
+        AUTH_TOKEN_ENV: token,
+        CALLER_ID_ENV: STUDY_NUMBER,
+        PUBLIC_URL_ENV: PUBLIC_URL,
+    }
+    # The modes read the Twilio variables when the app is built: set for that, then put back.
+    with mock.patch.dict(os.environ, environ):
+        app = run.make_app(
+            {
+                "SECRET_KEY": secret,
+                "STORE": store,
+                "QUESTIONNAIRES": [str(run.path)],
+                "CLOCK": clock,
+            }
+        )
+    simulator = CallSimulator(
+        WsgiTransport(app),
+        public_url=PUBLIC_URL,
+        auth_token=token,
+        account_sid=environ[ACCOUNT_SID_ENV],
+        rng=random.Random(run.seed),
+    )
+    key = access_code_key(secret)
+    tally = _Tally()
+    for index in range(run.n):
+        seed = respondent_seed(run.seed, index)
+        rng = random.Random(seed)
+        case_id = f"ivr-sim-{run.seed}-{index}"
+        store.put_case(
+            case_id, questionnaire.id, _plain(draw_case(questionnaire, rng)), now=clock()
+        )
+        code = store.issue_access_code(questionnaire.id, case_id=case_id, key=key, now=clock())
+        _respondent(simulator, store, tally, rng, index, case_id, code, clock)
+        if run.progress is not None and (index + 1) % 50 == 0:
+            run.progress(f"{index + 1:,} of {run.n:,} respondents called")
+    return tally
+
+
+def _respondent(
+    simulator: CallSimulator,
+    store: Store,
+    tally: _Tally,
+    rng: random.Random,
+    index: int,
+    case_id: str,
+    code: str,
+    clock: _Clock,
+) -> None:
+    """One respondent's calls: the code each time; maybe a hang-up on the first; calls back."""
+    tally.respondents += 1
+    hang_up_at = rng.randint(2, 12) if rng.random() < HANG_UP_SHARE else None
+    answers = random_respondent(rng, silence=SILENCE_SHARE, invalid=INVALID_SHARE)
+    phone = f"+4477009{index % 100_000:05d}"
+    hung_up = False
+    for number in range(CALLS_PER_RESPONDENT):
+        first = number == 0
+
+        def policy(prompt: Prompt, first: bool = first) -> Any:
+            if prompt.number == 0:  # the greeting asks for the access code
+                return Keys(code + "#")
+            if first and prompt.number == hang_up_at:
+                return HANGUP
+            return answers(prompt)
+
+        call = simulator.call(
+            "/ivr/voice",
+            policy,
+            respondent=phone,
+            study_number=STUDY_NUMBER,
+            status_callback="/ivr/status",
+            started_at=clock.now,
+        )
+        tally.calls += 1
+        tally.turns += len(call.exchanges)
+        problem = _problem(call)
+        if problem is not None:
+            tally.errors.append(f"respondent {index} ({case_id}), call {number + 1}: {problem}")
+            return
+        if call.outcome is Outcome.CALLER_HUNG_UP:
+            tally.hung_up += 1
+            hung_up = True
+            continue
+        break
+    found = [r for r in store.interviews_for_case(case_id) if r.status != "withdrawn"]
+    if len(found) != 1 or found[0].finished_at is None:
+        state = "none" if not found else f"{len(found)} interview(s), {found[0].status}"
+        tally.errors.append(
+            f"respondent {index} ({case_id}): not finished after {number + 1} calls ({state})"
+        )
+        return
+    status = found[0].status
+    tally.finished[status] = tally.finished.get(status, 0) + 1
+    if hung_up:
+        tally.resumed += 1
+
+
+def _problem(call: CallResult) -> str | None:
+    """Why a call went wrong, or None: an error reply, a loop, a callback refused."""
+    if call.outcome in (Outcome.ERROR, Outcome.TURN_LIMIT, Outcome.SCRIPT_ENDED):
+        return f"{call.outcome.name}: {call.detail}"
+    failed = call.callback_failures
+    if failed:
+        return f"status callback answered {failed[0].status}: {failed[0].url}"
+    return None
+
+
+def _report(run: EndToEndRun, tally: _Tally, where: str, seconds: float) -> EndToEndReport:
+    q = run.questionnaire
+    finished = sum(tally.finished.values())
+    statuses = ", ".join(f"{k} {v:,}" for k, v in sorted(tally.finished.items()))
+    lines = [
+        f"Simulated {tally.respondents:,} respondents of {q.id} {q.version} calling in to the "
+        f"ivr webhooks (seed {run.seed}) in {seconds:.1f} s, stored in {where}",
+        f"Calls: {tally.calls:,}; turns (webhook requests): {tally.turns:,}",
+        f"Interviews finished: {finished:,} of {tally.respondents:,}"
+        + (f" ({statuses})" if statuses else ""),
+        f"Hang-ups: {tally.hung_up:,}; interviews resumed by a later call and finished: "
+        f"{tally.resumed:,}",
+    ]
+    if tally.errors:
+        lines.append(f"ERRORS ({len(tally.errors)}):")
+        lines.extend(f"  {error}" for error in tally.errors[:20])
+        if len(tally.errors) > 20:
+            lines.append(f"  ... and {len(tally.errors) - 20} more")
+    else:
+        lines.append("Errors: none")
+    counts = {
+        "respondents": tally.respondents,
+        "calls": tally.calls,
+        "turns": tally.turns,
+        "finished": finished,
+        "hung_up": tally.hung_up,
+        "resumed": tally.resumed,
+        "errors": len(tally.errors),
+        **{f"finished_{k}": v for k, v in tally.finished.items()},
+    }
+    return EndToEndReport(tuple(lines), counts, tuple(tally.errors))
