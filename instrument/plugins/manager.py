@@ -42,6 +42,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("web", "instrument_web.plugin"),
     ("phone", "instrument_phone.plugin"),
     ("ivr", "instrument_phone.ivr.plugin"),
+    ("sms", "instrument_phone.sms.plugin"),
     ("outputs", "instrument_outputs.plugin"),
     ("channels", "instrument_channels.plugin"),
 )

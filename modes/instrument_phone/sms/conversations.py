@@ -1,0 +1,249 @@
+"""Text-message interviews over the automated calls' store: a conversation is a "call".
+
+A conversation is one ``ivr_calls`` row keyed by its own id, made from the
+respondent's number: ``SX`` and an HMAC-SHA256 of the number under a key
+derived from the instance secret (:func:`conversation_ids`), so the number is
+never stored, only this lookup hash, and the next text from the same number
+finds the conversation without decrypting anything. Each inbound text is a
+turn (``ivr_turns``): its reply (TwiML ``<Message>``) stored once with the
+conversation's new state in one transaction. The state (:class:`Conversation`)
+holds the flow's place in the step, the message sids answered (so a retried
+webhook gets the same reply and stores nothing twice), whether the number
+texted STOP, and the wrong access codes texted.
+
+The same number may later answer another case (another wave): the row then
+runs that case's interview. Withdrawal deletes the rows of the case's
+interview with the automated calls' (``forget_ivr_calls``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from instrument.engine import Problem
+from instrument.interviews import InterviewService
+from instrument.interviews.outcomes import Answers, Seen
+from instrument.sms.conversation import SmsAction, SmsFlow, SmsSettings, SmsState
+from instrument.sms.messages import sms_words
+
+__all__ = [
+    "CODE_TRIES",
+    "RECENT_MESSAGES",
+    "SMS_MODE",
+    "Conversation",
+    "SmsInterviews",
+    "conversation_ids",
+    "number_key",
+]
+
+SMS_MODE = "sms"
+"""The mode's name: its URL prefix and the ``mode`` recorded on every answer."""
+CODE_TRIES = 5
+"""Wrong access codes texted from one number before further codes are not answered."""
+RECENT_MESSAGES = 200
+"""Message sids a conversation remembers with their turn (a retry comes within minutes)."""
+
+_KEY_LABEL = b"instrument sms number v1"
+_MAX_SUBMITS = 8
+
+
+def number_key(secret: str | bytes) -> bytes:
+    """The key numbers are hashed under, derived from the instance's ``SECRET_KEY``."""
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return hmac.new(raw, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def conversation_ids(number: str, keys: Iterable[bytes]) -> list[str]:
+    """The conversation id of ``number`` under each key (newest first): ``SX`` + 40 hex."""
+    plain = number.strip().encode("utf-8")
+    return ["SX" + hmac.new(key, plain, hashlib.sha256).hexdigest()[:40] for key in keys]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What the store keeps for a conversation besides its interview and case."""
+
+    flow: SmsState = field(default_factory=SmsState)
+    messages: Mapping[str, int] = field(default_factory=dict)
+    stopped: bool = False
+    code_failures: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        recent = list(self.messages.items())[-RECENT_MESSAGES:]
+        return {
+            "flow": self.flow.to_json(),
+            "messages": dict(recent),
+            "stopped": self.stopped,
+            "code_failures": self.code_failures,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Conversation:
+        if not data:
+            return cls()
+        return cls(
+            flow=SmsState.from_json(data.get("flow")),
+            messages={str(k): int(v) for k, v in (data.get("messages") or {}).items()},
+            stopped=bool(data.get("stopped")),
+            code_failures=int(data.get("code_failures") or 0),
+        )
+
+    def answered(self, message_sid: str, seq: int) -> Conversation:
+        return replace(self, messages={**self.messages, message_sid: seq})
+
+
+@dataclass
+class SmsInterviews:
+    """Runs text interviews through the interview service: the first question, each reply."""
+
+    service: InterviewService
+    clock: Callable[[], dt.datetime]
+    settings: SmsSettings = field(default_factory=SmsSettings)
+
+    def flow_for(self, questionnaire_id: str, language: str) -> SmsFlow:
+        survey = self.service.surveys[questionnaire_id]
+        return SmsFlow(sms_words(survey.questionnaire, language), self.settings)
+
+    def words(self, interview_id: str | None, key: str) -> str:
+        """One of the mode's words, in the interview's language (English before one is known)."""
+        from instrument import catalogue
+
+        if interview_id is not None:
+            info = self.service.about(interview_id)
+            if getattr(info, "kind", "") != "unavailable":
+                survey = self.service.surveys[info.questionnaire_id]  # type: ignore[union-attr]
+                return sms_words(survey.questionnaire, info.language)(key)  # type: ignore[union-attr]
+        return catalogue.text("en", "sms", key)
+
+    def _shown(self, sid: str, interview_id: str) -> tuple[Any, SmsFlow | None, str | None]:
+        """The interview's current step and flow, or (None, None, the words to end with)."""
+        shown = self.service.show(interview_id, mode=SMS_MODE, actor=_actor(sid), now=self.clock())
+        if shown.kind != "shown":
+            return None, None, self.words(None, "not_available")
+        if shown.interview.finished:
+            return None, None, self.words(interview_id, "already_complete")
+        info = shown.interview
+        return shown, self.flow_for(info.questionnaire_id, info.language), None
+
+    def begin(
+        self, sid: str, seq: int, interview_id: str, state: SmsState, before: tuple[str, ...] = ()
+    ) -> tuple[str | None, SmsState]:
+        """The interview's current question (resumed where it stopped, in whatever mode)."""
+        shown, flow, ended = self._shown(sid, interview_id)
+        if flow is None:
+            return ended, state
+        carried = replace(state, carry=(*before, *state.carry))
+        state, action = flow.show(carried, shown.step, revision=shown.interview.revision)
+        return self.run(flow, sid, seq, interview_id, state, action)
+
+    def again(
+        self, sid: str, seq: int, interview_id: str, state: SmsState, before: tuple[str, ...]
+    ) -> tuple[str | None, SmsState]:
+        """The question being asked, whole (after START), or the interview's current one."""
+        shown, flow, ended = self._shown(sid, interview_id)
+        if flow is None:
+            return ended, state
+        if shown.interview.revision != state.revision or state.token != shown.step.token:
+            return self.begin(sid, seq, interview_id, state, before)
+        return flow.again(state, shown.step, before).text, state
+
+    def reply(
+        self, sid: str, seq: int, interview_id: str, state: SmsState, body: str
+    ) -> tuple[str | None, SmsState]:
+        """A reply to the question asked: read, submitted when the step is complete."""
+        shown, flow, ended = self._shown(sid, interview_id)
+        if flow is None:
+            return ended, state
+        if shown.interview.revision != state.revision or state.token != shown.step.token:
+            # Moved on since (an answer on the web, a retry after a crash): the step it is on now.
+            back = (self.words(interview_id, "welcome_back"),)
+            return self.begin(sid, seq, interview_id, replace(state, carry=()), back)
+        state, action = flow.reply(state, shown.step, body)
+        return self.run(flow, sid, seq, interview_id, state, action)
+
+    def run(
+        self,
+        flow: SmsFlow,
+        sid: str,
+        seq: int,
+        interview_id: str,
+        state: SmsState,
+        action: SmsAction,
+    ) -> tuple[str | None, SmsState]:
+        """Carry out the flow's submits until it sends a question or the interview ends."""
+        for number in range(_MAX_SUBMITS):
+            if action.kind == "send":
+                return action.text, state
+            if action.kind == "finish":
+                return action.text or None, state
+            submit = action
+            seen = Seen(
+                revision=state.revision, token=state.token or "", key=_key(sid, seq, number)
+            )
+
+            def read(_step: Any, submit: Any = submit) -> Answers:
+                return Answers(submit.answers, confirmed=True if submit.confirm else ())
+
+            flags = {"sms_flags": ";".join(f"{k}:{f}" for k, f in submit.flags)}
+            outcome = self.service.answer(
+                interview_id,
+                seen,
+                read,
+                mode=SMS_MODE,
+                actor=_actor(sid),
+                now=self.clock(),
+                client={"channel": SMS_MODE, **(flags if submit.flags else {})},
+                show_next=True,
+            )
+            if outcome.kind == "saved" and outcome.step is not None:
+                state, action = flow.show(state, outcome.step, revision=outcome.interview.revision)
+            elif outcome.kind == "rejected":
+                problems: list[Problem] = [*outcome.errors, *outcome.warnings, *outcome.prompts]
+                state, action = flow.rejected(
+                    state, outcome.step, problems, revision=outcome.interview.revision
+                )
+            elif outcome.kind == "unavailable":
+                return self.words(None, "not_available"), state
+            else:  # replayed or stale: the step the interview is on now
+                shown = self.service.show(
+                    interview_id, mode=SMS_MODE, actor=_actor(sid), now=self.clock()
+                )
+                if shown.kind != "shown":
+                    return self.words(None, "not_available"), state
+                state, action = flow.show(state, shown.step, revision=shown.interview.revision)
+        return None, state  # steps that ask nothing kept following one another: say nothing
+
+    def interview_for(self, questionnaire_id: str, case_id: str, sid: str) -> str:
+        """The case's interview, whatever mode it began in; started by this conversation if none."""
+        saved = self.service.start(
+            questionnaire_id,
+            mode=SMS_MODE,
+            actor=_actor(sid),
+            now=self.clock(),
+            case_id=case_id,
+            one_per_case=True,
+        )
+        return saved.interview.id
+
+
+def message_twiml(text: str | None) -> str:
+    """The webhook's answer: ``<Message>`` with ``text``, or an empty response (say nothing)."""
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return str(response.to_xml(xml_declaration=True))
+
+
+def _actor(sid: str) -> str:
+    return f"sms:{sid[:12]}"
+
+
+def _key(sid: str, seq: int, number: int) -> str:
+    return f"sms:{sid}:{seq}:{number}"
