@@ -34,6 +34,7 @@ __all__ = [
     "Experiment",
     "GridRow",
     "Item",
+    "IvrOptions",
     "Loop",
     "MissingFrame",
     "Option",
@@ -123,6 +124,28 @@ class MissingFrame:
             "routed_past": self.routed_past,
             "unanswered": self.unanswered,
         }
+
+
+@dataclass(frozen=True)
+class IvrOptions:
+    """How an automated call asks this questionnaire (``meta.ivr``); the defaults when not given.
+
+    Whether free text is recorded is the study's fieldwork file's (``telephony.recording``), not
+    the questionnaire's. ``read_back``: True for every number, or the question ids to read back.
+    ``speech_confidence``: the recogniser's confidence (0-1) below which a spoken answer is
+    confirmed; ``speech_confirm``: ``unsure`` (below it, or matching two answers) or ``always``.
+    ``voices``: language -> (Twilio voice, its language tag), over the built-in ones.
+    """
+
+    reprompts: int = 2
+    on_no_answer: Literal["skip", "end"] = "skip"
+    read_back: bool | frozenset[str] = False
+    record_seconds: int = 60
+    speech: bool = False
+    speech_confidence: float = 0.5
+    speech_confirm: Literal["unsure", "always"] = "unsure"
+    voices: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    pos: Position | None = None  # where meta.ivr is, for the check's warnings
 
 
 @dataclass(frozen=True)
@@ -424,6 +447,8 @@ class Questionnaire:
     question_count: int
     interface_texts: Catalogue = CATALOGUE
     """The software's own words for this questionnaire: ours, with its researcher's .po over them."""
+    ivr: IvrOptions = IvrOptions()
+    """How an automated call asks it (``meta.ivr``)."""
 
     @functools.cached_property
     def content_hash(self) -> str:

@@ -6,7 +6,8 @@ no typed text: ``ivr``, by its policy). Each warning points at the question's li
 
 from __future__ import annotations
 
-from instrument.diagnostics import Diagnostic
+from instrument.diagnostics import Diagnostic, Position
+from instrument.ivr.settings import missing_voices
 from instrument.model import Question, Questionnaire
 
 __all__ = ["GRID_COLUMNS", "UNFOLDED_OPTIONS", "ivr_advice"]
@@ -38,6 +39,15 @@ def ivr_advice(q: Questionnaire, *, recording: bool = False) -> list[Diagnostic]
         return []
     mode = calls[0]
     found: list[Diagnostic] = []
+    for language in missing_voices(q):
+        found.append(
+            Diagnostic(
+                q.ivr.pos or Position(q.source_path, 1, 1),
+                "warning",
+                f"an automated ({mode}) call has no voice for language '{language}': name one "
+                f"in meta.ivr.voices.{language} (calls in it cannot be answered)",
+            )
+        )
     for question in q.questions.values():
         message = _problem(question, mode, recording)
         if message is not None:

@@ -53,6 +53,7 @@ __all__ = [
     "Prompt",
     "PromptKind",
     "Say",
+    "SpeechSettings",
     "StepPlan",
     "ivr_words",
     "plan_step",
@@ -74,8 +75,29 @@ _SAID_ONLY = ("info", "end")
 
 
 @dataclass(frozen=True)
+class SpeechSettings:
+    """Answers may be spoken as well as keyed (``meta.ivr.speech``).
+
+    :param confidence: the recogniser's confidence (0-1) below which a spoken answer is
+        confirmed ("Did you say ...? Press 1 for yes, 2 for no.").
+    :param confirm: ``unsure`` (below the threshold, or words matching two answers) or
+        ``always``.
+    """
+
+    confidence: float = 0.5
+    confirm: Literal["unsure", "always"] = "unsure"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.confidence <= 1:
+            raise ValueError("SpeechSettings.confidence must be from 0 to 1")
+        if self.confirm not in ("unsure", "always"):
+            raise ValueError("SpeechSettings.confirm must be 'unsure' or 'always'")
+
+
+@dataclass(frozen=True)
 class IvrSettings:
-    """How a study's automated calls ask: the questionnaire format has no keys for these yet.
+    """How a study's automated calls ask: the questionnaire's ``meta.ivr`` and, for recording,
+    its fieldwork file (:func:`instrument.ivr.settings.ivr_settings` builds one from both).
 
     :param reprompts: how many times a silent or invalid prompt is asked again before giving up.
     :param on_no_answer: on giving up, ``skip`` (the question is left not answered and the
@@ -84,6 +106,7 @@ class IvrSettings:
         the variable keys (without loop suffixes) of those to read back.
     :param recording: free text is answered by a recording (consent asked first).
     :param record_seconds: the cap on a recording.
+    :param speech: spoken answers are taken too (None: keys only).
     """
 
     reprompts: int = 2
@@ -91,6 +114,7 @@ class IvrSettings:
     read_back: bool | frozenset[str] = False
     recording: bool = False
     record_seconds: int = 60
+    speech: SpeechSettings | None = None
 
     def __post_init__(self) -> None:
         if self.reprompts < 0:

@@ -15,6 +15,7 @@ from instrument.yamlsrc import YNode, YScalar
 from .attachments import with_attachments
 from .interface_texts import InterfaceTexts
 from .items import Items
+from .ivr_options import IvrMeta
 from .meta import Meta
 from .order_names import check_order_names
 from .scan import Scan
@@ -24,7 +25,7 @@ from .variables import Variables
 from .vocabulary import META_KEYS, SIMPLE_ID, TOP_KEYS, WEB_MISSING
 
 
-class Builder(Meta, InterfaceTexts, Scan, Items, Scenarios, Variables):
+class Builder(Meta, IvrMeta, InterfaceTexts, Scan, Items, Scenarios, Variables):
     """Reads one questionnaire: each concern is a mixin, :meth:`build` runs them in order."""
 
     def build(self, root: YNode) -> Questionnaire:
@@ -52,6 +53,7 @@ class Builder(Meta, InterfaceTexts, Scan, Items, Scenarios, Variables):
                 f"meta.id '{qid}' must start with a letter and use only letters, digits and underscores",
             )
         modes = self.read_modes(meta)
+        self.read_ivr(meta)
         web_missing = self.scalar(meta.get("web_missing"), str, "meta.web_missing") or "after_skip"
         if web_missing not in WEB_MISSING:
             self.err(
@@ -76,6 +78,7 @@ class Builder(Meta, InterfaceTexts, Scan, Items, Scenarios, Variables):
         items = self.build_items(items_node, loop=None)
         self.check_computed_cycles()
         self.check_generated_names()
+        self.check_ivr_read_back()
         check_order_names(items, self.loops, self.questions, self.lower_names, self.err)
         tests = self.read_tests(top.get("tests"))
 
@@ -105,4 +108,5 @@ class Builder(Meta, InterfaceTexts, Scan, Items, Scenarios, Variables):
             source_path=self.filename,
             question_count=max(self.ordinal_counter, 1),
             interface_texts=self.interface_texts,
+            ivr=self.ivr_options,
         )

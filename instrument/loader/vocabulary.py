@@ -13,7 +13,9 @@ from instrument.expressions import ValueType
 from instrument.model import ChoiceList
 
 TOP_KEYS = ("meta", "missing", "preload", "experiments", "choices", "items", "tests")
-META_KEYS = ("id", "version", "title", "languages", "default_language", "modes", "web_missing")
+META_KEYS = (
+    "id", "version", "title", "languages", "default_language", "modes", "web_missing", "ivr",
+)  # fmt: skip
 MISSING_KEYS = ("dk", "refused", "routed_past", "unanswered")
 OPTION_KEYS = (
     "code",
