@@ -21,6 +21,7 @@ from instrument.panel.wave_file_questionnaire import check_templates
 from instrument.panel.waves import BUILTIN_CHANNELS
 from instrument.panelwork.message_checks import advise_messages
 from instrument.questionnaires import facade_from_context, open_questionnaire
+from instrument.sms.advice import sms_advice
 
 if TYPE_CHECKING:
     from instrument.model import Questionnaire
@@ -81,6 +82,7 @@ def _check_questionnaire(
         found = [*found, *problems.sorted()]
     if opened.questionnaire is not None:  # questions an automated call cannot ask well
         found = [*found, *ivr_advice(opened.questionnaire, recording=recording)]
+        found = [*found, *sms_advice(opened.questionnaire)]  # ... and a text message
     return found, opened.questionnaire
 
 
