@@ -28,9 +28,11 @@ from instrument.values import DK, REFUSED
 
 __all__ = [
     "NOT_ANSWERED",
+    "NOT_UNDERSTOOD",
     "Reading",
     "after_failure",
     "answers_for",
+    "confirmation",
     "next_prompt",
     "read_back_prompt",
     "read_keys",
@@ -38,6 +40,9 @@ __all__ = [
 
 NOT_ANSWERED = ""
 """What the engine takes for a question left empty: it stores the not-answered code."""
+NOT_UNDERSTOOD = "?"
+"""Entered for words that matched no answer (:mod:`instrument.ivr.speech`): no key makes it, and
+it is read as an invalid entry with its own words ("Sorry, I did not understand that")."""
 
 _DIGITS = re.compile(r"[0-9]+\Z")
 _DECIMAL = re.compile(r"([0-9]+)\*([0-9]+)\Z")
@@ -70,6 +75,8 @@ def read_keys(prompt: Prompt, digits: str | None, say: Say) -> Reading:
         return Reading("silent", message=say("silent"))
     if keyed == REPEAT_KEY:
         return Reading("repeat")
+    if keyed == NOT_UNDERSTOOD:
+        return Reading("invalid", message=say("not_understood"))
     if prompt.dk_key is not None and keyed == prompt.dk_key:
         return Reading("answer", DK)
     if prompt.refused_key is not None and keyed == prompt.refused_key:
@@ -103,13 +110,18 @@ def _number(prompt: Prompt, keyed: str, say: Say) -> Reading:
 
 def read_back_prompt(prompt: Prompt, value: str, say: Say) -> Prompt:
     """The confirmation asked after a number the settings read back (1 right, 2 key again)."""
-    words = (say("read_back", value=value),)
+    return confirmation(prompt, say("read_back", value=value))
+
+
+def confirmation(prompt: Prompt, words: str) -> Prompt:
+    """A yes/no question asked in ``prompt``'s place (1 yes, 2 no): a number read back, or a
+    spoken answer the recogniser was unsure of (:func:`instrument.ivr.speech.confirm_prompt`)."""
     return Prompt(
         kind="check",
         key=prompt.key,
         question=prompt.question,
-        says=words,
-        repeat_says=words,
+        says=(words,),
+        repeat_says=(words,),
         keys=prompt.keys,
     )
 
