@@ -68,6 +68,7 @@ from instrument.store.schema import members, panel_messages, wave_members
 from tests.store_fixtures import database_url, postgres_database  # noqa: F401 (fixtures)
 from tests.test_channels_email import smtp_server  # noqa: F401 (the fixture)
 from tests.test_fieldwork_worker import BASE, Channels
+from tests.test_panel_case_facts import assert_facts_recount
 from tests.test_panel_waves_store import (
     DAY0,
     OPENED,
@@ -597,3 +598,8 @@ def test_a_whole_wave_of_a_thousand_members(wave: Wave, database_url: str, tmp_p
         assert member.modes[-1] in modes_of[row.case_id], member
         both += modes_of[row.case_id] == {"web", "cati"}
     assert switched and both > 0  # some interviews were begun on the web and finished by phone
+
+    # ---- the facts kept on each member's row by triggers equal a recount from the raw tables
+    with wave.store.engine.connect() as connection:
+        wave_id = connection.scalar(sa.select(wave_members.c.wave_id).limit(1))
+    assert_facts_recount(wave.store, wave_id)

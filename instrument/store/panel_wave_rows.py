@@ -72,7 +72,7 @@ class PanelWaveRows(StoreBase):
         wm = wave_members
         in_wave = sa.and_(wm.c.wave_id == wave_id, wm.c.eligible.is_(True))
         real = interviews.c.is_test.is_(False)
-        facts, joined = case_facts(wave_id, in_wave, real)
+        facts, joined = case_facts()
         query = (
             sa.select(
                 wm.c.case_id,

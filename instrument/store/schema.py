@@ -718,6 +718,19 @@ wave_members = sa.Table(
     sa.Column("stopped_at", UTCDateTime, nullable=True),
     sa.Column("closed_at", UTCDateTime, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # The case's facts for the dashboard and the wave's dataset, kept by triggers on the
+    # tables they come from (migration 0017_wave_case_facts says what each one is).
+    sa.Column("iv_stage", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("iv_withdrawn", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("iv_completes", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("complete_mode", sa.String(50), nullable=True),
+    sa.Column("complete_started_at", UTCDateTime, nullable=True),
+    sa.Column("complete_finished_at", UTCDateTime, nullable=True),
+    sa.Column("iv_stoppable", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("invitation_reach", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("handed_steps", sa.Text, nullable=False, server_default=""),
+    sa.Column("link_opened", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("phone_disposition", sa.String(50), nullable=True),
 )
 
 # Every message sent (or being sent) and every action carried out, once: the idempotency
