@@ -161,3 +161,37 @@ def test_one_key_or_digits_and_the_silence_redirect() -> None:
     for xml in (choice, number):
         assert xml.endswith('<Redirect method="POST">https://x.example/s?p=1</Redirect></Response>')
         assert 'action="https://x.example/a?p=1"' in xml
+
+
+@pytest.mark.parametrize("language", ["en", "cy"])
+def test_golden_speech(language: str) -> None:
+    """Where the questionnaire turns speech on: dtmf and speech, hints, the voice's language."""
+    from instrument.ivr.prompts import SpeechSettings
+    from instrument.ivr.speech import Heard, confirm_prompt, speech_hints, speech_words
+
+    say = ivr_words(require(KINDS), language)
+    words = speech_words(say)
+    all_plans = plans(language, IvrSettings(speech=SpeechSettings()))
+    for name, page in (
+        ("single", "travel_dk"),
+        ("multi_first_option", "heard"),
+        ("number", "n_trips"),
+    ):
+        plan = all_plans[page]
+        hints = speech_hints(plan.prompts[0], words)
+        golden(f"{name}_speech.{language}", prompt_twiml(plan, 0, urls=URLS, speech=hints))
+    plan = all_plans["travel_dk"]
+    check = confirm_prompt(
+        plan.prompts[0], Heard("confirm", "3", plan.prompts[0].keys[2].spoken), say
+    )
+    hints = speech_hints(check, words)
+    golden(
+        f"speech_confirm.{language}", prompt_twiml(plan, 0, urls=URLS, prompt=check, speech=hints)
+    )
+
+
+@pytest.mark.parametrize("language", ["en", "cy"])
+def test_golden_recording_with_its_status_callback(language: str) -> None:
+    recorded = plans(language, IvrSettings(recording=True, record_seconds=90))["comment"]
+    urls = PromptUrls(URLS.action, URLS.silence, "https://survey.example.org/ivr/recording/CA1/4")
+    golden(f"free_text_record_callback.{language}", prompt_twiml(recorded, 1, urls=urls))

@@ -43,21 +43,26 @@ def sid(n: int) -> str:
     return f"CA{n:032x}"
 
 
-@pytest.fixture
-def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def ivr_app(database_url: str, monkeypatch: pytest.MonkeyPatch, questionnaire: Path) -> Flask:
+    """The app serving ``questionnaire`` with Twilio configured (the telephone tests' account)."""
     for name in TELEPHONY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    built = create_app(
+    return create_app(
         {
             "TESTING": True,
             "SECRET_KEY": SECRET,
             "DATABASE_URL": database_url,
-            "QUESTIONNAIRES": [str(FLAGSHIP)],
+            "QUESTIONNAIRES": [str(questionnaire)],
             "CLOCK": lambda: T0,
         }
     )
+
+
+@pytest.fixture
+def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    built = ivr_app(database_url, monkeypatch, FLAGSHIP)
     yield built
     get_host(built).store.close()
 
@@ -95,16 +100,29 @@ class Caller:
         self.heard += [say.text or "" for say in root.iter("Say")]
         self.hung_up = root.find("Hangup") is not None
         redirect = root.find("Redirect")
-        if root.find("Gather") is None and redirect is not None and redirect.text:
+        asks = root.find("Gather") is not None or root.find("Record") is not None
+        if not asks and redirect is not None and redirect.text:
             return self.post(redirect.text, {})  # information: on without keys
         return text
 
     def press(self, keys: str | None) -> str:
-        """Key ``keys`` (None: stay silent until the gather times out)."""
+        """Key ``keys`` (None: stay silent until the gather times out); at a ``<Record>``,
+        speak for a few seconds and end with ``#`` (None: say nothing)."""
         assert not self.hung_up, self.heard[-3:]
         root = ElementTree.fromstring(self.twiml.encode("utf-8"))
-        gather, redirect = root.find("Gather"), root.find("Redirect")
-        if keys is None:
+        gather, redirect, record = root.find("Gather"), root.find("Redirect"), root.find("Record")
+        if record is not None and keys is not None:
+            recording = f"RE{len(self.heard):032x}"
+            self.twiml = self.post(
+                record.attrib["action"],
+                {
+                    "RecordingSid": recording,
+                    "RecordingUrl": f"https://api.twilio.com/2010-04-01/Recordings/{recording}",
+                    "RecordingDuration": "4",
+                    "Digits": "#",
+                },
+            )
+        elif keys is None:
             assert redirect is not None and redirect.text
             self.twiml = self.post(redirect.text, {})
         else:
@@ -216,7 +234,12 @@ def test_the_flagship_by_two_inbound_calls_with_a_hang_up_between(app: Flask) ->
     assert modes == {"ivr"}
     answers = [key for key, kind in events if kind == "answer"]
     assert answers.count("n_children") == 1  # stored once
-    assert any("ivr_free_text_skipped" in str(row) for row in paradata)
+    # the study records (its fieldwork file): the comment was recorded after the caller's yes
+    assert values["comment"].startswith("recording:RE") and "https" not in values["comment"]
+    assert any("comment:ivr_recorded" in str(row) for row in paradata)
+    notes = store_of(app).ivr_call(sid(2)).state["ivr_call"]  # type: ignore[union-attr]
+    assert notes["recording"]["comment"]["consent"] is True
+    assert notes["recording"]["comment"]["reference"] == values["comment"]
 
 
 # ---------------------------------------------------------------------- idempotency

@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 
 from twilio.twiml.voice_response import Gather, Record, VoiceResponse
 
+from instrument.ivr import settings as ivr_settings
 from instrument.ivr.prompts import Prompt, StepPlan
+from instrument.model import Questionnaire
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "DEFAULT_VOICES",
+    "RECORDING_EVENTS",
     "PromptUrls",
     "Voice",
     "VoiceNotConfigured",
@@ -48,8 +51,7 @@ class Voice:
 
 
 DEFAULT_VOICES: Mapping[str, Voice] = {
-    "en": Voice("Polly.Amy", "en-GB"),
-    "cy": Voice("Polly.Gwyneth", "cy-GB"),
+    language: Voice(*voice) for language, voice in ivr_settings.DEFAULT_VOICES.items()
 }
 
 
@@ -63,6 +65,12 @@ class Voices:
 
     by_language: Mapping[str, Voice] = field(default_factory=lambda: dict(DEFAULT_VOICES))
 
+    @classmethod
+    def of_questionnaire(cls, questionnaire: Questionnaire) -> Voices:
+        """The built-in voices with the questionnaire's ``meta.ivr.voices`` over them."""
+        table = ivr_settings.voice_table(questionnaire)
+        return cls({language: Voice(*voice) for language, voice in table.items()})
+
     def of(self, language: str) -> Voice:
         for tag in (language, language.split("-")[0]):
             if tag in self.by_language:
@@ -75,10 +83,19 @@ class Voices:
 
 @dataclass(frozen=True)
 class PromptUrls:
-    """Where Twilio posts the keys (``action``) and where silence is redirected."""
+    """Where Twilio posts the keys (``action``) and where silence is redirected.
+
+    ``recording_status``: where a ``<Record>``'s recording reports on itself
+    (``recordingStatusCallback``: completed or absent), if anywhere.
+    """
 
     action: str
     silence: str
+    recording_status: str | None = None
+
+
+RECORDING_EVENTS = "completed absent"
+"""The recording status callbacks a ``<Record>`` asks for: the file is ready, or nothing was said."""
 
 
 def _say(parent: VoiceResponse | Gather, words: Sequence[str], voice: Voice) -> None:
@@ -96,6 +113,7 @@ def prompt_twiml(
     again: bool = False,
     before: Sequence[str] = (),
     prompt: Prompt | None = None,
+    speech: Sequence[str] | None = None,
 ) -> str:
     """The TwiML that asks prompt ``index`` of ``plan``.
 
@@ -104,6 +122,8 @@ def prompt_twiml(
     :param before: said first (why it is asked again: "Sorry, that key ...").
     :param prompt: asks this prompt in the place of ``index`` (a read-back
         confirmation made by :func:`instrument.ivr.reading.read_back_prompt`).
+    :param speech: the prompt takes speech as well as keys, and these are the recogniser's
+        hints (:func:`instrument.ivr.speech.speech_hints`); None: keys only.
     :raises ValueError: for a prompt that asks nothing (a skipped question).
     """
     asked = prompt or plan.prompts[index]
@@ -118,6 +138,13 @@ def prompt_twiml(
     words = asked.repeat_says if again else asked.says
     if asked.entry == "recording":
         _say(response, words, voice)
+        callback: dict[str, str] = {}
+        if urls.recording_status is not None:
+            callback = {
+                "recording_status_callback": urls.recording_status,
+                "recording_status_callback_event": RECORDING_EVENTS,
+                "recording_status_callback_method": "POST",
+            }
         response.append(
             Record(
                 action=urls.action,
@@ -126,16 +153,22 @@ def prompt_twiml(
                 timeout=timeout,
                 finish_on_key="#",
                 play_beep=True,
+                **callback,
             )
         )
     else:
+        heard: dict[str, str] = {"input": "dtmf"}
+        if speech is not None:
+            heard = {"input": "dtmf speech", "language": voice.language, "speech_timeout": "auto"}
+            if speech:
+                heard["hints"] = ", ".join(speech)
         if asked.entry == "one_key":
             gather = Gather(
-                input="dtmf", num_digits=1, timeout=timeout, action=urls.action, method="POST"
+                **heard, num_digits=1, timeout=timeout, action=urls.action, method="POST"
             )
         else:
             gather = Gather(
-                input="dtmf", finish_on_key="#", timeout=timeout, action=urls.action, method="POST"
+                **heard, finish_on_key="#", timeout=timeout, action=urls.action, method="POST"
             )
         _say(gather, words, voice)
         response.append(gather)

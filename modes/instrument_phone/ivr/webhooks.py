@@ -14,9 +14,23 @@ anything runs otherwise, :func:`~instrument_phone.telephony.webhooks.require_sig
   call we placed (:func:`outbound_answer_url`): the attempt's case's interview.
 * ``POST /ivr/turn/<call sid>/<n>``: the keys of turn ``n`` (a ``<Gather>``'s
   action), and ``.../<n>/silence`` when it timed out (its ``<Redirect>``).
+* ``POST /ivr/recording/<call sid>/<n>``: a recorded answer's status callback
+  (``completed``, ``absent``, ``failed``), stored once in ``call_events``.
 * ``POST /ivr/status``: the call's status callback; ``completed`` (or any
   final status) marks the call ended. The interview stays as it is: a
   hang-up mid-interview leaves a partial that the next call resumes.
+
+How a study's calls ask is its own: the questionnaire's ``meta.ivr``
+(re-prompts, giving up, read-back, speech, voices) and whether free text is
+recorded, its fieldwork file's ``telephony.recording``
+(:func:`instrument.ivr.settings.ivr_settings`), read once per questionnaire.
+Where it records, a free-text question asks consent (1 record, 2 skip), the
+decision is kept with the call (its stored state) and flagged in paradata,
+and a yes is followed by a capped ``<Record>`` whose answer is a reference to
+the recording, never its URL (:mod:`instrument.ivr.recording`). Where speech
+is on, a prompt's ``<Gather>`` takes speech too and what was said is matched
+to the keys it stands for (:mod:`instrument.ivr.speech`), confirmed first when
+the recogniser was unsure.
 
 Idempotent: turn ``n``'s TwiML is stored with the call's new flow state in one
 transaction (:mod:`instrument.store.ivr_calls`); a retried or duplicated
@@ -33,19 +47,33 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from instrument import catalogue
-from instrument.engine import Problem
+from instrument.engine import Problem, Step
+from instrument.fieldwork.settings import settings_for
 from instrument.interviews import InterviewService
 from instrument.interviews.outcomes import Answers, Seen
-from instrument.ivr.flow import Action, CallFlow, FlowState
-from instrument.ivr.prompts import IvrSettings, ivr_words
+from instrument.ivr.flow import Action, Ask, CallFlow, FlowState, decode_value
+from instrument.ivr.keypad import NO_KEY, REPEAT_KEY, YES_KEY
+from instrument.ivr.prompts import IvrSettings, Prompt, ivr_words
+from instrument.ivr.reading import NOT_UNDERSTOOD, read_back_prompt
+from instrument.ivr.recording import RecordingFact, answer_reference, recording_facts
+from instrument.ivr.settings import ivr_settings
+from instrument.ivr.speech import (
+    confirm_prompt,
+    hear,
+    speech_hints,
+    speech_words,
+    takes_speech,
+    yes_or_no,
+)
+from instrument.plugin_types import ModeSetupError
 from instrument.ratelimit import RateLimiter
 from instrument.store.ivr_calls import IvrCallRecord, access_code_key
 from instrument_phone.ivr.twiml import (
@@ -58,7 +86,11 @@ from instrument_phone.ivr.twiml import (
     prompt_twiml,
 )
 from instrument_phone.telephony.config import TwilioSettings
-from instrument_phone.telephony.webhooks import CALL_STATUSES, require_signatures
+from instrument_phone.telephony.webhooks import (
+    CALL_STATUSES,
+    recording_callback,
+    require_signatures,
+)
 
 __all__ = [
     "CALLER_CODE_LIMIT",
@@ -67,6 +99,7 @@ __all__ = [
     "IvrWebhooks",
     "create_ivr_webhooks",
     "outbound_answer_url",
+    "recording_path",
     "turn_path",
 ]
 
@@ -95,6 +128,11 @@ def turn_path(call_sid: str, seq: int, *, silence: bool = False) -> str:
     return f"/{IVR_MODE}/turn/{call_sid}/{seq}" + ("/silence" if silence else "")
 
 
+def recording_path(call_sid: str, seq: int) -> str:
+    """The path a recording made at turn ``seq`` reports its status to."""
+    return f"/{IVR_MODE}/recording/{call_sid}/{seq}"
+
+
 def _words(key: str) -> str:
     """The call's own words before the interview (and its language) is known: English."""
     return catalogue.text("en", "ivr", key)
@@ -105,28 +143,111 @@ def _caller_hash(caller: str) -> str:
     return hashlib.sha256(b"ivr caller:" + caller.encode("utf-8")).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class StudyCalls:
+    """How one questionnaire's calls ask (its settings) and in which voices."""
+
+    settings: IvrSettings
+    voices: Voices
+
+
+NOTES = "ivr_call"
+"""The key of the webhooks' own notes in a call's stored state, beside the flow's."""
+
+IVR_RECORDING = "ivr_recording"
+"""The ``leg`` (and event-key part) of a recorded answer's callbacks in ``call_events``."""
+
+
+@dataclass
+class CallNotes:
+    """What the webhooks keep with a call beside the flow's state, in the same stored JSON.
+
+    :param pending: a spoken answer waiting for "Did you say ...?": the step's token, the
+        prompt's index, the keys it stands for and its words.
+    :param recording: per free-text question (its variable key), the caller's consent
+        decision, the turn it was stored at and, after a yes, the recording's reference:
+        stored once, the first decision standing.
+    """
+
+    pending: dict[str, Any] | None = None
+    recording: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> CallNotes:
+        notes = (data or {}).get(NOTES) or {}
+        return cls(notes.get("pending"), dict(notes.get("recording") or {}))
+
+    def stored(self, state: FlowState) -> dict[str, Any]:
+        """The call's state to store: the flow's, and these notes."""
+        return {**state.to_json(), NOTES: {"pending": self.pending, "recording": self.recording}}
+
+    def note_recording(self, facts: Sequence[RecordingFact], seq: int) -> None:
+        for fact in facts:
+            kept = self.recording.setdefault(
+                fact.key, {"consent": fact.consent, "turn": seq, "reference": None}
+            )
+            if kept["consent"] and fact.reference and not kept["reference"]:
+                kept["reference"] = fact.reference
+
+
+Turn = tuple[str, dict[str, Any] | None, bool]
+"""A turn's answer: its TwiML, the call's state to store with it, and whether the call ended."""
+
+
 @dataclass
 class IvrWebhooks:
-    """What the webhooks work with: the interview service, the settings, the clock, the limits."""
+    """What the webhooks work with: the interview service, the settings, the clock, the limits.
+
+    ``ivr`` and ``voices`` given: every study's calls ask so (tests); otherwise each
+    questionnaire's own (:meth:`study`). ``voices`` also says the words before a call's
+    interview is known.
+    """
 
     service: InterviewService
     settings: TwilioSettings
     clock: Callable[[], dt.datetime]
-    ivr: IvrSettings
+    ivr: IvrSettings | None
     voices: Voices
     callers: RateLimiter
+    own_voices: bool = True
+    studies: dict[str, tuple[str, StudyCalls]] = field(default_factory=dict)
 
     @property
     def store(self) -> Any:
         return self.service.store
 
+    def study(self, questionnaire_id: str) -> StudyCalls:
+        """How a questionnaire's calls ask: its ``meta.ivr`` and its fieldwork file's
+        recording, read once per version of it.
+
+        :raises ModeSetupError: its fieldwork file has errors.
+        """
+        questionnaire = self.service.surveys[questionnaire_id].questionnaire
+        cached = self.studies.get(questionnaire_id)
+        if cached is not None and cached[0] == questionnaire.content_hash:
+            return cached[1]
+        settings = self.ivr
+        if settings is None:
+            fieldwork, problems = settings_for(questionnaire.source_path)
+            if problems.has_errors():
+                errors = "\n".join(str(d) for d in problems.errors)
+                raise ModeSetupError(
+                    f"the fieldwork settings of {questionnaire.id} have errors:\n{errors}"
+                )
+            settings = ivr_settings(questionnaire, recording=fieldwork.telephony.recording)
+        voices = Voices.of_questionnaire(questionnaire) if self.own_voices else self.voices
+        found = StudyCalls(settings, voices)
+        self.studies[questionnaire_id] = (questionnaire.content_hash, found)
+        return found
+
     # ------------------------------------------------------------------ TwiML
 
-    def urls(self, call_sid: str, seq: int) -> PromptUrls:
+    def urls(self, call_sid: str, seq: int, *, recording: bool = False) -> PromptUrls:
         base = self.settings.public_url
         return PromptUrls(
             action=base + turn_path(call_sid, seq),
             silence=base + turn_path(call_sid, seq, silence=True),
+            recording_status=base + recording_path(call_sid, seq) if recording else None,
         )
 
     def code_twiml(self, call_sid: str, seq: int, words: Sequence[str]) -> str:
@@ -147,23 +268,31 @@ class IvrWebhooks:
         response.redirect(urls.silence, method="POST")
         return str(response.to_xml(xml_declaration=True))
 
-    def twiml(self, action: Action, call_sid: str, seq: int) -> str:
+    def twiml(
+        self, action: Action, call_sid: str, seq: int, flow: CallFlow, study: StudyCalls
+    ) -> str:
+        voices = study.voices
         if action.kind == "ask":
+            asked = action.asked
+            speech = None
+            if study.settings.speech is not None and takes_speech(asked):
+                speech = speech_hints(asked, speech_words(flow.say))
             return prompt_twiml(
                 action.plan,
                 action.index,
-                urls=self.urls(call_sid, seq),
-                voices=self.voices,
+                urls=self.urls(call_sid, seq, recording=asked.entry == "recording"),
+                voices=voices,
                 again=action.again,
                 before=action.before,
                 prompt=action.prompt,
+                speech=speech,
             )
         if action.kind == "inform":
-            return info_twiml(action.plan, urls=self.urls(call_sid, seq), voices=self.voices)
+            return info_twiml(action.plan, urls=self.urls(call_sid, seq), voices=voices)
         if action.kind == "finish":
-            return end_twiml(action.plan, voices=self.voices)
+            return end_twiml(action.plan, voices=voices)
         if action.kind == "goodbye":
-            return goodbye_twiml(action.words, action.language, voices=self.voices)
+            return goodbye_twiml(action.words, action.language, voices=voices)
         raise ValueError(f"a {action.kind} has no TwiML")
 
     def goodbye(self, key: str) -> str:
@@ -171,37 +300,43 @@ class IvrWebhooks:
 
     # ------------------------------------------------------------------ the interview
 
-    def flow_for(self, questionnaire_id: str, language: str) -> CallFlow:
+    def flow_for(self, questionnaire_id: str, language: str) -> tuple[CallFlow, StudyCalls]:
         survey = self.service.surveys[questionnaire_id]
-        return CallFlow(ivr_words(survey.questionnaire, language), self.ivr)
+        study = self.study(questionnaire_id)
+        return CallFlow(ivr_words(survey.questionnaire, language), study.settings), study
 
-    def begin(self, call_sid: str, seq: int, interview_id: str) -> tuple[str, FlowState, bool]:
-        """The first words of the interview on this call: (TwiML, flow state, ended)."""
+    def begin(self, call_sid: str, seq: int, interview_id: str) -> Turn:
+        """The first words of the interview on this call: (TwiML, state to store, ended)."""
         now = self.clock()
         shown = self.service.show(interview_id, mode=IVR_MODE, actor=_actor(call_sid), now=now)
         if shown.kind != "shown":
-            return self.goodbye("not_available"), FlowState(), True
+            return self.goodbye("not_available"), FlowState().to_json(), True
         if shown.interview.finished:
-            return self.goodbye("already_complete"), FlowState(), True
+            return self.goodbye("already_complete"), FlowState().to_json(), True
         info = shown.interview
-        flow = self.flow_for(info.questionnaire_id, info.language)
+        flow, study = self.flow_for(info.questionnaire_id, info.language)
         state, action = flow.show(FlowState(), shown.step, revision=info.revision)
-        return self.run(flow, call_sid, seq, interview_id, state, action)
+        return self.run(flow, study, call_sid, seq, interview_id, state, action, CallNotes())
 
     def run(
         self,
         flow: CallFlow,
+        study: StudyCalls,
         call_sid: str,
         seq: int,
         interview_id: str,
         state: FlowState,
         action: Action,
-    ) -> tuple[str, FlowState, bool]:
+        notes: CallNotes,
+    ) -> Turn:
         """Carry out the flow's submits through the interview service until it asks or ends."""
         for number in range(_MAX_SUBMITS):
+            if action.kind in ("ask", "submit"):  # a consent decision is kept as soon as keyed
+                notes.note_recording(recording_facts(action.plan, state.keyed()), seq)
             if action.kind != "submit":
                 ended = action.kind in ("finish", "goodbye")
-                return self.twiml(action, call_sid, seq + 1), state, ended
+                twiml = self.twiml(action, call_sid, seq + 1, flow, study)
+                return twiml, notes.stored(state), ended
             submit = action
             seen = Seen(
                 revision=state.revision, token=state.token or "", key=_key(call_sid, seq, number)
@@ -210,9 +345,9 @@ class IvrWebhooks:
             def read(_step: Any, submit: Any = submit) -> Answers:
                 return Answers(submit.answers, confirmed=True if submit.confirm else ())
 
-            client = (
-                {"ivr_flags": ";".join(f"{k}:{f}" for k, f in submit.flags)} if submit.flags else {}
-            )
+            facts = recording_facts(submit.plan, state.keyed())
+            flags = (*submit.flags, *((fact.key, fact.flag) for fact in facts))
+            client = {"ivr_flags": ";".join(f"{k}:{f}" for k, f in flags)} if flags else {}
             outcome = self.service.answer(
                 interview_id,
                 seen,
@@ -231,44 +366,131 @@ class IvrWebhooks:
                     state, outcome.step, problems, revision=outcome.interview.revision
                 )
             elif outcome.kind == "unavailable":
-                return self.goodbye("not_available"), state, True
+                return self.goodbye("not_available"), notes.stored(state), True
             else:  # replayed or stale: ask the step the interview is on now
                 shown = self.service.show(
                     interview_id, mode=IVR_MODE, actor=_actor(call_sid), now=self.clock()
                 )
                 if shown.kind != "shown":
-                    return self.goodbye("not_available"), state, True
+                    return self.goodbye("not_available"), notes.stored(state), True
                 state, action = flow.show(state, shown.step, revision=shown.interview.revision)
         # steps that ask nothing kept following one another: end the call, keep the partial
-        return (
-            goodbye_twiml((flow.say("goodbye_no_answer"),), "en", voices=self.voices),
-            state,
-            True,
-        )
+        words = (flow.say("goodbye_no_answer"),)
+        return goodbye_twiml(words, "en", voices=study.voices), notes.stored(state), True
 
-    def turn(
-        self, call: IvrCallRecord, seq: int, digits: str | None
-    ) -> tuple[str, FlowState, bool]:
-        """Turn ``seq`` of a call whose interview is known: the keys into the flow."""
+    def turn(self, call: IvrCallRecord, seq: int, form: Mapping[str, str], silence: bool) -> Turn:
+        """Turn ``seq`` of a call whose interview is known: what the caller did, into the flow."""
         assert call.interview_id is not None
         now = self.clock()
         actor = _actor(call.call_sid)
         state = FlowState.from_json(call.state)
+        notes = CallNotes.from_json(call.state)
+        pending, notes.pending = notes.pending, None  # a confirmation is answered once
         shown = self.service.show(call.interview_id, mode=IVR_MODE, actor=actor, now=now)
         if shown.kind != "shown":
-            return self.goodbye("not_available"), state, True
+            return self.goodbye("not_available"), notes.stored(state), True
         info = shown.interview
-        flow = self.flow_for(info.questionnaire_id, info.language)
+        flow, study = self.flow_for(info.questionnaire_id, info.language)
         if info.finished and state.phase != "ended":
-            return self.goodbye("already_complete"), state, True
+            return self.goodbye("already_complete"), notes.stored(state), True
         if info.revision != state.revision:
             # The interview moved since this call's state was stored: a retry after a crash
             # between the answer's save and the turn's, or an answer from another device.
             # Nothing is submitted from the old keys; the call asks the step it is on now.
             state, action = flow.show(state, shown.step, revision=info.revision)
         else:
-            state, action = flow.keys(state, shown.step, digits)
-        return self.run(flow, call.call_sid, seq, call.interview_id, state, action)
+            entry = _Entry.of(form, silence)
+            state, action = self.event(flow, study, state, shown.step, entry, pending, notes)
+        return self.run(flow, study, call.call_sid, seq, call.interview_id, state, action, notes)
+
+    def event(
+        self,
+        flow: CallFlow,
+        study: StudyCalls,
+        state: FlowState,
+        step: Step,
+        entry: _Entry,
+        pending: Mapping[str, Any] | None,
+        notes: CallNotes,
+    ) -> tuple[FlowState, Action]:
+        """What the caller did (keys, words, a recording, nothing) as one event of the flow."""
+        if entry.recording_sid is not None:  # a <Record> ended: its answer is a reference
+            reference = answer_reference(entry.recording_sid) if entry.recorded_seconds else ""
+            return flow.recorded(state, step, reference)
+        asking = state.phase == "ask" and state.token == step.token and state.index is not None
+        words = speech_words(flow.say)
+        if (
+            pending is not None
+            and asking
+            and (pending["token"], pending["index"])
+            == (
+                state.token,
+                state.index,
+            )
+        ):  # the answer to "Did you say ...?": 1 keeps the words' answer, 2 asks again
+            keys = (entry.digits or "").strip()
+            if entry.speech is not None:
+                keys = yes_or_no(entry.speech, words) or NOT_UNDERSTOOD
+            if keys == YES_KEY:
+                return flow.keys(state, step, str(pending["keys"]))
+            if keys in (NO_KEY, REPEAT_KEY):
+                return flow.keys(state, step, REPEAT_KEY)
+            return flow.keys(state, step, NOT_UNDERSTOOD if keys else None)
+        speech = study.settings.speech
+        if entry.speech is not None and speech is not None and asking:
+            prompt = self.asked(flow, state, step)
+            heard = hear(prompt, entry.speech, entry.confidence, words, speech)
+            if heard.status == "confirm":
+                assert state.index is not None
+                notes.pending = {
+                    "token": state.token,
+                    "index": state.index,
+                    "keys": heard.keys,
+                    "said": heard.said,
+                }
+                check = confirm_prompt(prompt, heard, flow.say)
+                return state, Ask(flow.plan(state, step), state.index, prompt=check)
+            return flow.keys(state, step, heard.keys)
+        return flow.keys(state, step, entry.digits)
+
+    @staticmethod
+    def asked(flow: CallFlow, state: FlowState, step: Step) -> Prompt:
+        """The prompt the call is asking now (a number's read-back in its place)."""
+        assert state.index is not None
+        prompt = flow.plan(state, step).prompts[state.index]
+        if state.read_back is not None:
+            return read_back_prompt(prompt, decode_value(state.read_back), flow.say)
+        return prompt
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What one turn's request says the caller did."""
+
+    digits: str | None
+    speech: str | None
+    confidence: float
+    recording_sid: str | None
+    recorded_seconds: int
+
+    @classmethod
+    def of(cls, form: Mapping[str, str], silence: bool) -> _Entry:
+        if silence:
+            return cls(None, None, 0.0, None, 0)
+        speech = form.get("SpeechResult") or None
+        try:
+            confidence = min(max(float(form.get("Confidence", "0")), 0.0), 1.0)
+        except ValueError:
+            confidence = 0.0
+        duration = form.get("RecordingDuration", "")
+        seconds = int(duration) if duration.isascii() and duration.isdigit() else 0
+        return cls(
+            form.get("Digits"),
+            speech[:500] if speech else None,
+            confidence,
+            form.get("RecordingSid"),
+            min(seconds, 86400),
+        )
 
 
 def _actor(call_sid: str) -> str:
@@ -296,18 +518,27 @@ def create_ivr_webhooks(
 ) -> Blueprint:
     """The ``ivr`` blueprint's routes (mount at ``/ivr``), all behind Twilio's signature.
 
-    :param ivr: how the calls ask (re-prompts, read-back); recording is not served yet.
+    :param ivr: how every study's calls ask; None (the server's way): each questionnaire's
+        ``meta.ivr`` and its fieldwork file's ``telephony.recording``.
+    :param voices: every study's voices; None: each questionnaire's ``meta.ivr.voices`` over
+        the built-in ones.
     :param callers: the limit on wrong codes per caller id (default
         :data:`CALLER_CODE_LIMIT` an hour).
+    :raises ModeSetupError: a served questionnaire's fieldwork file has errors (the server
+        stops with them at start-up rather than asking calls by rules nobody meant).
     """
     hooks = IvrWebhooks(
         service,
         settings,
         clock,
-        ivr or IvrSettings(),
+        ivr,
         voices or Voices(),
         callers or RateLimiter(CALLER_CODE_LIMIT, 3600.0),
+        own_voices=voices is None,
     )
+    for questionnaire_id, survey in service.surveys.items():
+        if IVR_MODE in survey.questionnaire.modes:
+            hooks.study(questionnaire_id)
     store = service.store
     bp = Blueprint(IVR_MODE, __name__)
     require_signatures(bp, settings)
@@ -356,9 +587,7 @@ def create_ivr_webhooks(
             attempt_id=int(attempt),
         )
         twiml, state, ended = hooks.begin(sid, 0, interview_id)
-        return xml(
-            store.record_ivr_turn(sid, 0, twiml, state=state.to_json(), now=now, ended=ended)
-        )
+        return xml(store.record_ivr_turn(sid, 0, twiml, state=state, now=now, ended=ended))
 
     @bp.post("/turn/<call_sid>/<int:seq>", defaults={"silence": False})
     @bp.post("/turn/<call_sid>/<int:seq>/silence", defaults={"silence": True})
@@ -375,14 +604,29 @@ def create_ivr_webhooks(
         if seq != call.seq + 1:  # late, or ahead of anything we sent: the newest answer
             latest = store.ivr_turn(sid, call.seq).twiml
             return xml(latest if latest is not None else hooks.goodbye("not_available"))
-        digits = None if silence else request.form.get("Digits")
         now = clock()
         if call.interview_id is None:
+            digits = None if silence else request.form.get("Digits")
             return xml(_code_turn(hooks, call, seq, digits, request.form.get("From", "")))
-        twiml, state, ended = hooks.turn(call, seq, digits)
-        return xml(
-            store.record_ivr_turn(sid, seq, twiml, state=state.to_json(), now=now, ended=ended)
+        twiml, state, ended = hooks.turn(call, seq, request.form, silence)
+        return xml(store.record_ivr_turn(sid, seq, twiml, state=state, now=now, ended=ended))
+
+    @bp.post("/recording/<call_sid>/<int:seq>")
+    def recording(call_sid: str, seq: int) -> Any:
+        """A recorded answer's status callback: stored once (a retry is the same event)."""
+        sid = _sid(call_sid)
+        callback = recording_callback(0, request.form)
+        if callback is None or callback.call_sid != sid:
+            abort(400)
+        store.record_call_event(
+            callback.recording_sid,
+            event_key=f"{callback.recording_sid}:{IVR_RECORDING}:{callback.status}",
+            status=callback.status,
+            at=callback.at,
+            payload={**callback.payload, "leg": IVR_RECORDING, "turn": str(seq)},
+            now=clock(),
         )
+        return "", 204
 
     @bp.post("/status")
     def status() -> Any:
@@ -459,7 +703,7 @@ def _code_turn(
         sid,
         seq,
         twiml,
-        state=state.to_json(),
+        state=state,
         now=now,
         interview_id=interview_id,
         case_id=token.case_id,

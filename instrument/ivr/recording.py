@@ -1,0 +1,92 @@
+"""Free text answered by a recording: what is stored for it, and the caller's consent.
+
+Where the study records (its fieldwork file's ``telephony.recording``), a
+free-text question is asked as a consent prompt (1 record, 2 skip) and then a
+capped recording (:mod:`instrument.ivr.prompts`). What the interview stores as
+the answer is never the audio nor the provider's URL of it: it is
+:func:`answer_reference`, ``recording:`` and the provider's id of the
+recording (Twilio's ``RecordingSid``, ``RE`` and 32 hexadecimal digits), which
+staff can look up in the provider's console with the account's own
+credentials and nobody can fetch without them. Exports carry that reference in
+the question's column; a transcription made later replaces it.
+
+The caller's decision is a fact about the call, kept with it, and a paradata
+flag on the question: :data:`RECORDED` (consent given, a recording made) or
+:data:`DECLINED` (consent refused: the question is not answered, -9, as free
+text is where a study does not record at all).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from instrument.ivr.prompts import StepPlan
+
+__all__ = [
+    "DECLINED",
+    "RECORDED",
+    "REFERENCE_PREFIX",
+    "RecordingFact",
+    "answer_reference",
+    "recording_facts",
+    "recording_sid_of",
+]
+
+REFERENCE_PREFIX = "recording:"
+RECORDED = "ivr_recorded"
+"""Paradata flag: the free text was answered by a recording, after the caller's consent."""
+DECLINED = "ivr_recording_declined"
+"""Paradata flag: the caller would not be recorded; the question is left not answered."""
+_SID = re.compile(r"RE[0-9a-fA-F]{32}\Z")
+
+
+def answer_reference(recording_sid: str) -> str:
+    """What the interview stores for a recorded answer; ``""`` for an id that is not one."""
+    return REFERENCE_PREFIX + recording_sid if _SID.match(recording_sid) else ""
+
+
+def recording_sid_of(answer: Any) -> str | None:
+    """The recording's id in a stored answer, or None when the answer is no reference."""
+    if isinstance(answer, str) and answer.startswith(REFERENCE_PREFIX):
+        sid = answer.removeprefix(REFERENCE_PREFIX)
+        return sid if _SID.match(sid) else None
+    return None
+
+
+@dataclass(frozen=True)
+class RecordingFact:
+    """One free-text question's consent decision and, after a yes, its recording's reference."""
+
+    key: str
+    consent: bool
+    reference: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return DECLINED if not self.consent else RECORDED
+
+
+def recording_facts(plan: StepPlan, values: Mapping[int, Any]) -> list[RecordingFact]:
+    """What the caller decided on each consent prompt of ``plan`` (values by prompt index, as
+    the call flow keeps them), with the recording that followed a yes, if made yet."""
+    facts: list[RecordingFact] = []
+    for index, prompt in enumerate(plan.prompts):
+        if prompt.kind != "consent" or values.get(index) not in (True, False):
+            continue
+        consent = values[index] is True
+        reference = None
+        if consent:
+            recorded = next(
+                (
+                    values.get(i)
+                    for i, p in enumerate(plan.prompts)
+                    if p.kind == "record" and p.key == prompt.key
+                ),
+                None,
+            )
+            reference = recorded if recording_sid_of(recorded) else None
+        facts.append(RecordingFact(prompt.key, consent, reference))
+    return facts
