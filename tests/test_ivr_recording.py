@@ -269,3 +269,16 @@ def test_the_questionnaire_can_end_the_call_after_silence(make_app: Any, tmp_pat
     assert record is not None and record.ended_at is not None
     interview = get_host(app).service.load(record.interview_id)  # type: ignore[arg-type]
     assert not interview.state.finished  # a partial, to resume
+
+
+def test_the_reference_is_only_ever_a_recording_id() -> None:
+    from instrument.ivr.recording import answer_reference, recording_sid_of
+
+    sid = "RE" + "a1" * 16
+    assert (
+        answer_reference(sid) == f"recording:{sid}" and recording_sid_of(f"recording:{sid}") == sid
+    )
+    for forged in ("https://api.twilio.com/x", "RE123", "", "CA" + "a1" * 16):
+        assert answer_reference(forged) == ""
+    assert recording_sid_of("recording:https://evil.example") is None
+    assert recording_sid_of("a typed answer") is None
