@@ -21,6 +21,13 @@ from typing import Any
 from instrument.diagnostics import Diagnostics, Position, did_you_mean
 from instrument.yamlsrc import YMap, YNode, YScalar, YSeq, parse_yaml
 
+from .automated import (
+    MAX_RING_SECONDS,
+    MAX_VOICEMAIL_CHARACTERS,
+    MIN_RING_SECONDS,
+    ON_MACHINE,
+    AutomatedCallSettings,
+)
 from .calling import WEEKDAYS, CallingRules, Interval, PartOfDay
 from .dispositions import (
     CODE_NAME,
@@ -47,7 +54,8 @@ FLAG_KEYS = (
 )  # fmt: skip
 DISPOSITION_KEYS = ("aapor", "label", "rate_class", "retry_after", *FLAG_KEYS)
 NEW_DISPOSITION_NEEDS = ("aapor", "label", "rate_class", "final")
-TELEPHONY_KEYS = ("recording", "consent_text", "machine_detection")
+TELEPHONY_KEYS = ("recording", "consent_text", "machine_detection", "automated")
+AUTOMATED_KEYS = ("on_machine", "voicemail_message", "ring_seconds")
 
 DURATION = re.compile(r"^(?:(\d{1,6})([wdhms]))+$")
 _DURATION_PART = re.compile(r"(\d{1,6})([wdhms])")
@@ -64,11 +72,14 @@ class TelephonySettings:
     ``machine_detection``: Twilio's answering-machine detection on the
     respondent's leg, off unless the study turns it on (the respondent hears a
     moment's silence while it listens); what it hears suggests the outcome.
+    ``automated``: how the study's automated (IVR) calls ring and what they do
+    on reaching a machine (``telephony: automated:``).
     """
 
     recording: bool = False
     consent_text: str | None = None
     machine_detection: bool = False
+    automated: AutomatedCallSettings = AutomatedCallSettings()
 
 
 @dataclass(frozen=True)
@@ -413,4 +424,79 @@ class _Reader:
         if "machine_detection" in m:
             entry = m.entries["machine_detection"]
             detect = bool(self.value(entry, bool, "telephony.machine_detection", "true or false"))
-        return TelephonySettings(recording, consent.strip() if consent else None, detect)
+        automated = self.automated(m.entries["automated"]) if "automated" in m else None
+        return TelephonySettings(
+            recording,
+            consent.strip() if consent else None,
+            detect,
+            automated or AutomatedCallSettings(),
+        )
+
+    def automated(self, node: YNode) -> AutomatedCallSettings | None:
+        """``telephony.automated``: the voicemail policy, its message and the ring time."""
+        m = self.mapping(node, "telephony.automated")
+        if m is None:
+            return None
+        self.keys(m, AUTOMATED_KEYS, "telephony.automated")
+        changes: dict[str, Any] = {}
+        ok = True
+        if "on_machine" in m:
+            entry = m.entries["on_machine"]
+            policy = self.value(
+                entry, str, "telephony.automated.on_machine", "hang_up or leave_message"
+            )
+            if policy is not None and policy not in ON_MACHINE:
+                hint = did_you_mean(policy, ON_MACHINE)
+                self.d.error(
+                    entry.pos,
+                    f"telephony.automated.on_machine must be hang_up or leave_message, "
+                    f"not {policy!r}{hint}",
+                )
+                policy = None
+            ok = ok and policy is not None
+            changes["on_machine"] = policy
+        if "voicemail_message" in m:
+            entry = m.entries["voicemail_message"]
+            what = "telephony.automated.voicemail_message"
+            message = self.value(entry, str, what, "text")
+            if message is not None and not message.strip():
+                self.d.error(entry.pos, f"{what} is empty")
+                message = None
+            elif message is not None and len(message.strip()) > MAX_VOICEMAIL_CHARACTERS:
+                self.d.error(
+                    entry.pos,
+                    f"{what} has {len(message.strip())} characters; keep it under "
+                    f"{MAX_VOICEMAIL_CHARACTERS} (about half a minute spoken)",
+                )
+                message = None
+            ok = ok and message is not None
+            changes["voicemail_message"] = None if message is None else message.strip()
+        if "ring_seconds" in m:
+            entry = m.entries["ring_seconds"]
+            what = "telephony.automated.ring_seconds"
+            seconds = self.value(entry, int, what, "a whole number of seconds")
+            if seconds is not None and not MIN_RING_SECONDS <= seconds <= MAX_RING_SECONDS:
+                self.d.error(
+                    entry.pos,
+                    f"{what} must be from {MIN_RING_SECONDS} (Ofcom: let a phone ring 15 "
+                    f"seconds) to {MAX_RING_SECONDS} (Twilio's limit), not {seconds}",
+                )
+                seconds = None
+            ok = ok and seconds is not None
+            changes["ring_seconds"] = seconds
+        if not ok:
+            return None
+        if changes.get("on_machine") == "leave_message" and not changes.get("voicemail_message"):
+            self.d.error(
+                m.where("on_machine"),
+                "telephony.automated.on_machine: leave_message needs voicemail_message, "
+                "the words left on the machine",
+            )
+            return None
+        if changes.get("voicemail_message") and changes.get("on_machine") != "leave_message":
+            self.d.warning(
+                m.where("voicemail_message"),
+                "telephony.automated.voicemail_message is never played: on_machine is not "
+                "leave_message",
+            )
+        return AutomatedCallSettings(**changes)

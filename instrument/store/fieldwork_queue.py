@@ -115,6 +115,12 @@ _FIRST_FREE: Final = (
     .limit(1)
     .with_for_update(skip_locked=True, of=case_queue)
 )
+_FIRST_FREE_OF: Final = _FIRST_FREE.where(
+    cases.c.questionnaire_id == sa.bindparam("questionnaire_id", type_=sa.String())
+)
+""":data:`_FIRST_FREE` among one questionnaire's cases (a worker placing one study's automated
+calls). Still one walk down ``ix_case_queue_order``: another study's free cases are passed over
+row by row, as cases without a diallable number are."""
 _OWN_HOLD: Final = (
     sa.select(case_queue, cases.c.questionnaire_id)
     .join(cases, cases.c.id == case_queue.c.case_id)
@@ -308,7 +314,12 @@ class Queue(StoreBase):
         return None if row is None else row._asdict()
 
     def claim_next_case(
-        self, interviewer: str, *, now: dt.datetime | None = None, resume: bool = False
+        self,
+        interviewer: str,
+        *,
+        now: dt.datetime | None = None,
+        resume: bool = False,
+        questionnaire_id: str | None = None,
     ) -> Claim | None:
         """Hand ``interviewer`` the first callable case and start an attempt on it; None if none.
 
@@ -319,7 +330,8 @@ class Queue(StoreBase):
         interviewer who holds a case already gets that one back with its open
         attempt (``resumed``), however many presses arrive at once (what the
         call-queue service asks for; without it, one person may hold several
-        cases, as workers that place automated calls do).
+        cases, as workers that place automated calls do). With ``questionnaire_id``,
+        only that questionnaire's cases are handed out.
         """
         refuse_nul("interviewer", interviewer)
         now = utc(now)
@@ -332,8 +344,11 @@ class Queue(StoreBase):
                     connection.execute(sa.select(NO_SORT))
             if held is not None:
                 return _claim_of(held, int(held.held_attempt_id), held.attempts, resumed=True)
-            who = {"interviewer": interviewer, "now": now}
-            row = connection.execute(_FIRST_FREE, who).one_or_none()
+            who: dict[str, object] = {"interviewer": interviewer, "now": now}
+            first = _FIRST_FREE
+            if questionnaire_id is not None:
+                first, who["questionnaire_id"] = _FIRST_FREE_OF, questionnaire_id
+            row = connection.execute(first, who).one_or_none()
             if row is None:
                 return None
             this = {"b_case_id": row.case_id, "b_interviewer": interviewer, "b_now": now}

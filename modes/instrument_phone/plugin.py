@@ -16,7 +16,7 @@ from instrument.modes import CATI
 from instrument.plugin_types import ModeSpec
 from instrument_phone import MODE_NAME
 
-__all__ = ["PHONE_MODE", "create_blueprint", "register_modes"]
+__all__ = ["PHONE_MODE", "create_blueprint", "register_commands", "register_modes"]
 
 
 def create_blueprint(context: Any) -> Any:
@@ -40,3 +40,11 @@ PHONE_MODE = ModeSpec(
 def register_modes() -> list[ModeSpec]:
     """The interviewer-administered telephone mode."""
     return [PHONE_MODE]
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    """``instrument calls place``: automated calls need twilio, so the command is the plugin's."""
+    from instrument_phone.ivr.calls_command import calls
+
+    cli.add_command(calls, "calls")
