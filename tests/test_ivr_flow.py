@@ -161,3 +161,45 @@ def test_values_round_trip_through_json() -> None:
         assert back is value if value in (DK, REFUSED) else back == value
     assert FlowState.from_json({"format": 999}) == FlowState()  # an unknown layout: afresh
     assert FlowState.from_json(None) == FlowState()
+
+
+REQUIRED = Path(__file__).parent / "data" / "ivr_required.yaml"
+
+
+def test_a_required_free_text_a_keypad_cannot_type_is_left_not_answered() -> None:
+    """The engine takes no answer to required free text from a keypad mode (the call skips it):
+    otherwise the call would submit the skip, be refused and skip it again for ever."""
+    engine = Engine(require(REQUIRED))
+    interview = engine.start(now=NOW, seed=1, mode="ivr")
+    flow = CallFlow(ivr_words(require(REQUIRED), "en"))
+    step = engine.current_step(interview, html=False)
+    state, action = flow.show(FlowState(), step)
+    assert action.kind == "submit" and action.flags == (("reason", FREE_TEXT_SKIPPED),)
+    assert engine.submit(interview, action.answers, now=NOW, token=step.token).accepted
+    web = engine.start(now=NOW, seed=1, mode="web")
+    first = engine.current_step(web, html=False)
+    assert not engine.submit(web, {"reason": ""}, now=NOW, token=first.token).accepted
+
+
+def test_a_required_question_the_caller_gave_up_on_ends_the_call_politely() -> None:
+    engine = Engine(require(REQUIRED))
+    interview = engine.start(now=NOW, seed=1, mode="ivr")
+    flow = CallFlow(ivr_words(require(REQUIRED), "en"))
+    step = engine.current_step(interview, html=False)
+    engine.submit(interview, {"reason": ""}, now=NOW, token=step.token)
+    step = engine.current_step(interview, html=False)
+    assert step.page_id == "consent"
+    state, _ = flow.show(FlowState(), step)
+    for _ in range(3):
+        state, action = flow.keys(roundtrip(state), step, None)
+    assert action.kind == "submit" and action.flags == (("consent", NO_ANSWER),)
+    result = engine.submit(interview, action.answers, now=NOW, token=step.token)
+    assert not result.accepted
+    step = engine.current_step(interview, html=False)
+    state, action = flow.rejected(roundtrip(state), step, result.problems, revision=1)
+    assert action.kind == "goodbye" and state.phase == "ended"
+    # a problem with keys the caller did give is asked again, as before
+    state, _ = flow.show(FlowState(), step)
+    state, action = flow.keys(state, step, "1")
+    state, action = flow.rejected(roundtrip(state), step, result.problems, revision=1)
+    assert action.kind == "ask"

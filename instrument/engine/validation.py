@@ -285,7 +285,11 @@ class Validator:
         if not empty:
             return
         lang = state.language
-        if question.required:
+        policy = self.q.mode_policies[state.mode]
+        if question.required and not (policy.keypad and question.type in ("text", "long_text")):
+            # A keypad cannot type text: a required free-text question the mode could not ask
+            # (an automated call that does not record, or a caller who declined) stays not
+            # answered rather than being asked for ever.
             key = (
                 "choose_one"
                 if question.choices is not None and question.type != "multi"
@@ -294,7 +298,7 @@ class Validator:
             for k in empty:
                 errors.append(Problem(k, self.message(lang, key)))
             return
-        missing = self.q.mode_policies[state.mode].missing
+        missing = policy.missing
         if missing == "keyed" and (question.allow_dk or question.allow_refused):
             # An interviewer keys don't know or refused rather than leaving a gap;
             # a question that offers neither (an optional open comment) may stay empty.

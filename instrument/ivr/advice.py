@@ -79,7 +79,9 @@ def _problem(question: Question, mode: str, recording: bool) -> str | None:
     if question.type in ("text", "long_text") and not recording:
         return (
             f"{name} asks for free text, which an automated ({mode}) call cannot take by keypad: without "
-            "recording it is skipped (not answered, flagged in paradata)"
+            "recording it is skipped (not answered, flagged in paradata"
+            + ("; it is required, which a call cannot honour" if question.required else "")
+            + ")"
         )
     return None
 

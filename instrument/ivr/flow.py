@@ -322,7 +322,15 @@ class CallFlow:
     def rejected(
         self, state: FlowState, step: Step, problems: Sequence[Problem], *, revision: int
     ) -> tuple[FlowState, Action]:
-        """The engine did not take the step's answers: ask again, its problems spoken."""
+        """The engine did not take the step's answers: ask again, its problems spoken.
+
+        Unless the caller gave up on a question the engine requires (silent or wrong keys until
+        the re-prompts ran out): asking it again would go round for ever, so the call ends
+        politely and the interview stays a partial to resume.
+        """
+        given_up = {key for key, flag in state.flags if flag == NO_ANSWER}
+        if any(p.kind == "error" and p.key in given_up for p in problems):
+            return replace(state, phase="ended"), self._goodbye(self.plan(state, step))
         return self.show(state, step, revision=revision, problems=problems)
 
     def keys(self, state: FlowState, step: Step, digits: str | None) -> tuple[FlowState, Action]:

@@ -30,7 +30,7 @@ import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 
@@ -42,6 +42,7 @@ from instrument.store.schema import (
     IVR_DIRECTIONS,
     access_tokens,
     attempts,
+    case_queue,
     cases,
     ivr_calls,
     ivr_turns,
@@ -53,6 +54,7 @@ __all__ = [
     "IvrCallRecord",
     "IvrCalls",
     "IvrTurnRead",
+    "OutboundCase",
     "access_code_key",
     "forget_ivr_calls",
 ]
@@ -77,6 +79,14 @@ def access_code_key(secret: str | bytes) -> bytes:
 
 def _code_hash(code: str, key: bytes) -> str:
     return hmac.new(key, code.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+class OutboundCase(NamedTuple):
+    """The case an automated call we placed is for (see :meth:`IvrCalls.outbound_case`)."""
+
+    case_id: str
+    questionnaire_id: str
+    language: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,16 +266,23 @@ class IvrCalls(StoreBase):
                 ).rowcount
             )
 
-    def outbound_case(self, attempt_id: int) -> tuple[str, str] | None:
-        """The case an attempt belongs to and its questionnaire: ``(case_id, questionnaire_id)``."""
+    def outbound_case(self, attempt_id: int) -> OutboundCase | None:
+        """The case an attempt belongs to, its questionnaire and the language it is fielded in
+        (the call queue's, None when the queue has none: the questionnaire's default then)."""
         query = (
-            sa.select(cases.c.id, cases.c.questionnaire_id)
-            .select_from(attempts.join(cases, cases.c.id == attempts.c.case_id))
+            sa.select(cases.c.id, cases.c.questionnaire_id, case_queue.c.language)
+            .select_from(
+                attempts.join(cases, cases.c.id == attempts.c.case_id).outerjoin(
+                    case_queue, case_queue.c.case_id == cases.c.id
+                )
+            )
             .where(attempts.c.id == attempt_id, cases.c.withdrawn_at.is_(None))
         )
         with self._transaction() as connection:
             row = connection.execute(query).one_or_none()
-        return None if row is None else (str(row.id), str(row.questionnaire_id))
+        if row is None:
+            return None
+        return OutboundCase(str(row.id), str(row.questionnaire_id), row.language)
 
     # ------------------------------------------------------------------ access codes
 

@@ -75,7 +75,7 @@ from instrument.ivr.speech import (
 )
 from instrument.plugin_types import ModeSetupError
 from instrument.ratelimit import RateLimiter
-from instrument.store.ivr_calls import IvrCallRecord, access_code_key
+from instrument.store.ivr_calls import IvrCallRecord, OutboundCase, access_code_key
 from instrument_phone.ivr.twiml import (
     DEFAULT_TIMEOUT,
     PromptUrls,
@@ -572,18 +572,17 @@ def create_ivr_webhooks(
             return again
         now = clock()
         found = store.outbound_case(int(attempt))
-        if found is None or found[1] not in service.surveys:
+        if found is None or found.questionnaire_id not in service.surveys:
             twiml = hooks.goodbye("not_available")
             store.open_ivr_call(sid, direction="outbound", now=now, attempt_id=int(attempt))
             return xml(store.record_ivr_turn(sid, 0, twiml, state=None, now=now, ended=True))
-        case_id, questionnaire_id = found
-        interview_id = _interview_for(service, questionnaire_id, case_id, sid, now)
+        interview_id = _interview_for(service, found, sid, now)
         store.open_ivr_call(
             sid,
             direction="outbound",
             now=now,
             interview_id=interview_id,
-            case_id=case_id,
+            case_id=found.case_id,
             attempt_id=int(attempt),
         )
         twiml, state, ended = hooks.begin(sid, 0, interview_id)
@@ -642,16 +641,21 @@ def create_ivr_webhooks(
 
 
 def _interview_for(
-    service: InterviewService, questionnaire_id: str, case_id: str, call_sid: str, now: dt.datetime
+    service: InterviewService, case: OutboundCase, call_sid: str, now: dt.datetime
 ) -> str:
-    """The case's interview, whatever mode it began in; started by this call if it has none."""
+    """The case's interview, whatever mode it began in; started by this call if it has none,
+    in the language the case is fielded in where known (a case queued in Welsh is called in
+    Welsh; an inbound caller's code says only the case: the questionnaire's default then)."""
+    survey = service.surveys.get(case.questionnaire_id)
+    languages = survey.questionnaire.languages if survey is not None else ()
     saved = service.start(
-        questionnaire_id,
+        case.questionnaire_id,
         mode=IVR_MODE,
         actor=_actor(call_sid),
         now=now,
-        case_id=case_id,
+        case_id=case.case_id,
         one_per_case=True,
+        language=case.language if case.language in languages else None,
     )
     return saved.interview.id
 
@@ -694,7 +698,7 @@ def _code_turn(
         return store.record_ivr_turn(sid, seq, twiml, state=None, now=now, code_failures=failures)
     assert token is not None and token.case_id is not None
     interview_id = token.interview_id or _interview_for(
-        service, token.questionnaire_id, token.case_id, sid, now
+        service, OutboundCase(token.case_id, token.questionnaire_id, None), sid, now
     )
     if token.interview_id is None:
         interview_id = store.attach_token(token.id, interview_id, now=now)
