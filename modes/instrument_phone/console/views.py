@@ -82,8 +82,13 @@ CHECKED = "cati_checked"
 RECHECK_SECONDS = 30
 
 
-def fieldwork_settings(context: ModeContext) -> Callable[[str], FieldworkSettings]:
+def fieldwork_settings(
+    context: ModeContext, mode: str = MODE_NAME
+) -> Callable[[str], FieldworkSettings]:
     """Each served questionnaire's fieldwork settings, read once (its ``.fieldwork.yaml``).
+
+    Those of the questionnaires fielded in ``mode`` (the interviewers' by
+    default; the automated calls' callbacks ask for ``ivr``'s); others get the defaults.
 
     :raises ModeSetupError: a fieldwork file has errors, so the server stops at
         start-up with them rather than scheduling calls on rules nobody meant.
@@ -91,7 +96,7 @@ def fieldwork_settings(context: ModeContext) -> Callable[[str], FieldworkSetting
     chosen: dict[str, FieldworkSettings] = {}
     for survey in context.service.surveys.values():
         q = survey.questionnaire
-        if MODE_NAME not in q.modes:
+        if mode not in q.modes:
             continue
         found, diagnostics = settings_for(q.source_path)
         if diagnostics.has_errors():
