@@ -122,6 +122,13 @@ def create_blueprint(
             abort(400)
         return call
 
+    def store_event(
+        call_id: int, sid: str, key: str, status: str, form: Mapping[str, str], now: Any
+    ) -> None:
+        """One callback stored once under ``key`` (the call sid's events, no numbers kept)."""
+        event = CallEvent(call_id, None, sid, key, status, event_time(form), kept_payload(form))
+        ledger.record_event(event, now=now)
+
     @bp.post("/status/<int:call_id>")
     def status(call_id: int) -> Any:
         form = request.form
@@ -134,16 +141,7 @@ def create_blueprint(
             abort(400)
         known_call(call_id, sid)
         now = context.now()
-        event = CallEvent(
-            call_id=call_id,
-            leg=None,
-            provider_sid=sid,
-            event_key=event_key(form),
-            status=call_status,
-            at=event_time(form),
-            payload=kept_payload(form),
-        )
-        ledger.record_event(event, now=now)
+        store_event(call_id, sid, event_key(form), call_status, form, now)
         if call_status in FINAL_STATUSES:
             store.end_ivr_call(sid, now=now)
             # Every delivery of a final status tries: one that stored its event and then
@@ -163,16 +161,8 @@ def create_blueprint(
         if answered_by not in AMD_RESULTS:
             abort(400)
         known_call(call_id, sid)
-        event = CallEvent(
-            call_id=call_id,
-            leg=None,
-            provider_sid=sid,
-            event_key=f"{sid}:{AMD_STATUS}",  # one result per call: a retry repeats it
-            status=AMD_STATUS,
-            at=event_time(form),
-            payload=kept_payload(form),
-        )
-        ledger.record_event(event, now=context.now())
+        # one result per call: a retry repeats its key
+        store_event(call_id, sid, f"{sid}:{AMD_STATUS}", AMD_STATUS, form, context.now())
         if answered_by in MACHINE_RESULTS or answered_by == "fax":
             call = store.get_call(call_id)
             if call is not None and call.ended_at is None:
