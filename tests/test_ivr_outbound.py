@@ -166,6 +166,15 @@ def test_the_fieldwork_files_automated_keys_are_checked_with_file_and_line(
     assert any(line.startswith(expected) for line in found), found
 
 
+def test_every_problem_of_the_section_is_reported_at_once() -> None:
+    text = "telephony:\n  automated:\n    on_machine: leave_message\n    ring_seconds: 10\n"
+    found = [str(d) for d in load_fieldwork_text(text, "s.fieldwork.yaml")[1].sorted()]
+    assert [line.split(": error: ")[0] for line in found] == [
+        "s.fieldwork.yaml:3:5",
+        "s.fieldwork.yaml:4:19",
+    ]
+
+
 def test_instrument_check_reports_them(tmp_path: Path) -> None:
     study = tmp_path / "mini.yaml"
     shutil.copy(MINI, study)

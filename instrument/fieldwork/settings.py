@@ -484,14 +484,14 @@ class _Reader:
                 seconds = None
             ok = ok and seconds is not None
             changes["ring_seconds"] = seconds
-        if not ok:
-            return None
-        if changes.get("on_machine") == "leave_message" and not changes.get("voicemail_message"):
+        if changes.get("on_machine") == "leave_message" and "voicemail_message" not in m:
             self.d.error(
                 m.where("on_machine"),
                 "telephony.automated.on_machine: leave_message needs voicemail_message, "
                 "the words left on the machine",
             )
+            return None
+        if not ok:
             return None
         if changes.get("voicemail_message") and changes.get("on_machine") != "leave_message":
             self.d.warning(
