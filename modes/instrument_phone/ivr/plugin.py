@@ -3,7 +3,9 @@
 It serves the standard ``ivr`` policy (:data:`instrument.modes.IVR`), the one
 ``instrument try --mode ivr`` and the simulator code interviews with, so an
 interview answered by keypad is coded as they code it. The blueprint is the
-signed webhooks (:mod:`instrument_phone.ivr.webhooks`) under ``/ivr``, built
+signed webhooks (:mod:`instrument_phone.ivr.webhooks`) under ``/ivr``, with the
+callbacks of the calls we place (:mod:`instrument_phone.ivr.outbound_callbacks`)
+under ``/ivr/calls``, built
 only when Twilio is configured: without it the mode has no web presence.
 Flask and twilio are imported only when the server builds the blueprint.
 """
@@ -26,6 +28,7 @@ def create_blueprint(context: Any, environ: Mapping[str, str] | None = None) -> 
 
     :raises TelephonyConfigError: the telephony variables are partial or invalid.
     """
+    from instrument_phone.ivr.outbound_callbacks import create_blueprint as create_callbacks
     from instrument_phone.ivr.webhooks import create_ivr_webhooks
     from instrument_phone.telephony.config import TwilioSettings
 
@@ -33,6 +36,8 @@ def create_blueprint(context: Any, environ: Mapping[str, str] | None = None) -> 
     if settings is None:
         return None
     bp = create_ivr_webhooks(context.service, settings, context.now)
+    # the status and answering-machine callbacks of the calls we place: /ivr/calls/...
+    bp.register_blueprint(create_callbacks(context, settings=settings), url_prefix="/calls")
 
     def on_register(state: Any) -> None:
         csrf = state.app.extensions.get("csrf")

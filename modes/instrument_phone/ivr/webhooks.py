@@ -56,6 +56,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from instrument import catalogue
 from instrument.engine import Problem, Step
+from instrument.fieldwork.automated import MACHINE_RESULTS, AutomatedCallSettings
 from instrument.fieldwork.settings import settings_for
 from instrument.interviews import InterviewService
 from instrument.interviews.outcomes import Answers, Seen
@@ -149,7 +150,11 @@ class StudyCalls:
 
     settings: IvrSettings
     voices: Voices
+    automated: AutomatedCallSettings = AutomatedCallSettings()
 
+
+MESSAGE_ENDS = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other"})
+"""``AnsweredBy`` once a machine's greeting has ended: a message left now is recorded whole."""
 
 NOTES = "ivr_call"
 """The key of the webhooks' own notes in a call's stored state, beside the flow's."""
@@ -226,7 +231,7 @@ class IvrWebhooks:
         cached = self.studies.get(questionnaire_id)
         if cached is not None and cached[0] == questionnaire.content_hash:
             return cached[1]
-        settings = self.ivr
+        settings, automated = self.ivr, AutomatedCallSettings()
         if settings is None:
             fieldwork, problems = settings_for(questionnaire.source_path)
             if problems.has_errors():
@@ -235,8 +240,9 @@ class IvrWebhooks:
                     f"the fieldwork settings of {questionnaire.id} have errors:\n{errors}"
                 )
             settings = ivr_settings(questionnaire, recording=fieldwork.telephony.recording)
+            automated = fieldwork.telephony.automated
         voices = Voices.of_questionnaire(questionnaire) if self.own_voices else self.voices
-        found = StudyCalls(settings, voices)
+        found = StudyCalls(settings, voices, automated)
         self.studies[questionnaire_id] = (questionnaire.content_hash, found)
         return found
 
@@ -297,6 +303,27 @@ class IvrWebhooks:
 
     def goodbye(self, key: str) -> str:
         return goodbye_twiml((_words(key),), "en", voices=self.voices)
+
+    def for_machine(self, case: OutboundCase, answered_by: str) -> str:
+        """What an automated call says to an answering machine: the study's voicemail message
+        after the beep where its policy is ``leave_message``, else nothing; then it hangs up."""
+        study = self.study(case.questionnaire_id)
+        policy = study.automated
+        if (
+            policy.on_machine == "leave_message"
+            and policy.voicemail_message
+            and answered_by in MESSAGE_ENDS
+        ):
+            questionnaire = self.service.surveys[case.questionnaire_id].questionnaire
+            language = (
+                case.language
+                if case.language in questionnaire.languages
+                else questionnaire.default_language
+            )
+            return goodbye_twiml((policy.voicemail_message,), language, voices=study.voices)
+        response = VoiceResponse()
+        response.hangup()
+        return str(response.to_xml(xml_declaration=True))
 
     # ------------------------------------------------------------------ the interview
 
@@ -575,6 +602,14 @@ def create_ivr_webhooks(
         if found is None or found.questionnaire_id not in service.surveys:
             twiml = hooks.goodbye("not_available")
             store.open_ivr_call(sid, direction="outbound", now=now, attempt_id=int(attempt))
+            return xml(store.record_ivr_turn(sid, 0, twiml, state=None, now=now, ended=True))
+        if request.form.get("AnsweredBy", "") in MACHINE_RESULTS | {"fax"}:
+            # Detection that waited for the greeting's end (the leave_message policy) tells the
+            # answer URL itself; no interview is started for a machine.
+            twiml = hooks.for_machine(found, request.form["AnsweredBy"])
+            store.open_ivr_call(
+                sid, direction="outbound", now=now, case_id=found.case_id, attempt_id=int(attempt)
+            )
             return xml(store.record_ivr_turn(sid, 0, twiml, state=None, now=now, ended=True))
         interview_id = _interview_for(service, found, sid, now)
         store.open_ivr_call(

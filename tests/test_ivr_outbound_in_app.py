@@ -1,0 +1,151 @@
+"""Automated calls we place, through the whole served app (issue 14).
+
+The pieces are tested on their own elsewhere (placing: tests/test_ivr_outbound.py; the callbacks:
+tests/test_ivr_outbound_callbacks.py; the answer URL: tests/test_ivr_webhooks.py). Here they meet
+in the app the server builds: a call placed through the fake Twilio API is answered by the call
+simulator at the Url we gave Twilio, its status callbacks go to the StatusCallback we gave (mounted
+by the ivr mode under /ivr/calls), and the attempt ends coded by what happened; an answering
+machine hears the study's voicemail message (leave_message) and no interview is started for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from store_fixtures import *
+from twilio.rest import Client
+from twilio_fake import FakeTwilioHttp
+
+from instrument.callqueue import CallQueue
+from instrument.callqueue.automated import AutomatedCalls
+from instrument.server.app import create_app, get_host
+from instrument.store import Store
+from instrument_phone.ivr.outbound import place_due_calls
+from instrument_phone.ivr.simulator import HANGUP, CallSimulator, WsgiTransport
+from instrument_phone.telephony.config import TELEPHONY_VARIABLES, TwilioSettings
+from tests.callqueue_helpers import MINI, T0, add_case
+
+SID = "AC" + "cd" * 16
+TOKEN = "fedcba9876543210" * 2
+CALLER = "+442071234500"
+PUBLIC = "https://survey.example.org"
+SETTINGS = TwilioSettings(SID, TOKEN, CALLER, PUBLIC)
+MESSAGE = "This is the families survey; we will call again another day."
+
+
+@pytest.fixture
+def app(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Flask]:
+    """The served app with mini.yaml (fielded by ivr) beside a fieldwork file that leaves a
+    voicemail message on a machine."""
+    path = tmp_path / "mini.yaml"
+    shutil.copy(MINI, path)
+    (tmp_path / "mini.fieldwork.yaml").write_text(
+        "telephony:\n  automated:\n    on_machine: leave_message\n"
+        f"    voicemail_message: {MESSAGE}\n",
+        encoding="utf-8",
+    )
+    for name in TELEPHONY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("INSTRUMENT_TWILIO_ACCOUNT_SID", SID)
+    monkeypatch.setenv("INSTRUMENT_TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("INSTRUMENT_TWILIO_CALLER_ID", CALLER)
+    monkeypatch.setenv("INSTRUMENT_PUBLIC_URL", PUBLIC)
+    served = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "outbound-in-app",
+            "DATABASE_URL": database_url,
+            "QUESTIONNAIRES": [str(path)],
+            "CLOCK": lambda: T0,
+            "SERVER_NAME": "survey.test",
+        }
+    )
+    yield served
+    get_host(served).store.close()
+
+
+def place_one(app: Flask) -> dict[str, str]:
+    """Place the one due call of mini as `instrument calls place` would: the request form Twilio
+    got, with the sid Twilio gave the call (every webhook of the call carries it)."""
+    host = get_host(app)
+    queue = CallQueue(host.store, host.service, lambda _q: _settings_of(app))
+    fake = FakeTwilioHttp()
+    report = place_due_calls(
+        AutomatedCalls(queue),
+        Client(SID, TOKEN, http_client=fake),
+        SETTINGS,
+        "mini",
+        limit=1,
+        clock=lambda: T0,
+    )
+    assert len(report.placed) == 1, report
+    (sent,) = fake.requests
+    return {**dict(sent.form), "sid": report.placed[0].sid}
+
+
+def _settings_of(app: Flask) -> object:
+    from instrument.fieldwork.settings import settings_for
+
+    questionnaire = get_host(app).service.surveys["mini"].questionnaire
+    settings, problems = settings_for(questionnaire.source_path)
+    assert not problems.has_errors()
+    return settings
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def test_a_placed_call_is_answered_at_our_url_and_coded_by_its_callbacks(app: Flask) -> None:
+    store: Store = get_host(app).store
+    add_case(store, "C1")
+    form = place_one(app)
+    assert form["MachineDetection"] == "DetectMessageEnd"  # leave_message: detection first
+    simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
+    result = simulator.call(
+        path_of(form["Url"]),
+        ["1", HANGUP],  # a person: answers the first question, then hangs up
+        direction="outbound-api",
+        call_sid=form["sid"],
+        respondent=form["To"],
+        study_number=form["From"],
+        status_callback=path_of(form["StatusCallback"]),
+        extra_fields={"AnsweredBy": "human"},
+    )
+    assert all(e.status < 300 for e in result.exchanges), result.transcript()
+    record = store.ivr_call(result.call_sid)
+    assert record is not None and record.interview_id is not None and record.case_id == "C1"
+    row = store.queue_row("C1")
+    assert row is not None and row["held_by"] is None, row  # the status callback handed it back
+    assert (row["disposition"], row["final"]) == ("partial", False), row  # to call again
+
+
+def test_an_answering_machine_hears_the_voicemail_message_and_no_interview_starts(
+    app: Flask,
+) -> None:
+    store: Store = get_host(app).store
+    add_case(store, "C1")
+    form = place_one(app)
+    simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
+    result = simulator.call(
+        path_of(form["Url"]),
+        [],
+        direction="outbound-api",
+        call_sid=form["sid"],
+        respondent=form["To"],
+        study_number=form["From"],
+        status_callback=path_of(form["StatusCallback"]),
+        extra_fields={"AnsweredBy": "machine_end_beep"},
+    )
+    assert [h.text for h in result.heard] == [MESSAGE], result.transcript()
+    record = store.ivr_call(result.call_sid)
+    assert record is not None and record.interview_id is None and record.case_id == "C1"
+    row = store.queue_row("C1")
+    assert row is not None and row["held_by"] is None, row
+    assert row["disposition"] is not None and "machine" in row["disposition"], row
