@@ -17,6 +17,7 @@ The per-question notes are recorded with the page turn, as paradata of that page
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -27,7 +28,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from instrument.engine import Problem, Step
 from instrument.fieldwork import Disposition
-from instrument.flask_support.form_state import BadFormState, FormState, FormStateSigner
+from instrument.flask_support.form_state import (
+    BadFormState,
+    FormState,
+    FormStateSigner,
+    signer_for,
+)
 from instrument.flask_support.step_forms import PageForm, problem_targets
 from instrument.flask_support.urls import cached_url
 from instrument.interviews import Answers, InterviewInfo, Rejected, Seen, Shown, Stale, Unavailable
@@ -87,7 +93,7 @@ class ScriptViews:
         return self.console.render(
             "phone/earlier.html", page_title=self.console.say()("jump_title"), case_id=case_id,
             attempt_id=attempt_id, targets=jump_targets(snapshot.state, survey.questionnaire),
-            form_state=FormStateSigner(self._secret()).dumps(state),
+            form_state=self._signer().dumps(state),
         )  # fmt: skip
 
     def submit(self, attempt_id: int) -> Any:
@@ -147,14 +153,24 @@ class ScriptViews:
     def _secret() -> Any:
         return current_app.config["SECRET_KEY"]
 
+    def _signer(self) -> FormStateSigner:
+        """The form state's signer, built once per secret key (as the web's is), not per request."""
+        secret = self._secret()
+        if isinstance(secret, (str, bytes)):
+            return signer_for(secret)
+        return FormStateSigner(secret)  # e.g. a list of keys
+
     def _form_state(self) -> FormState | None:
         try:
-            return FormStateSigner(self._secret()).loads(request.form.get("form_state", ""))
+            return self._signer().loads(request.form.get("form_state", ""))
         except BadFormState:
             return None
 
     def _warned(self) -> URLSafeSerializer:
-        return URLSafeSerializer(self._secret(), salt="instrument-phone-warned")
+        secret = self._secret()
+        if isinstance(secret, (str, bytes)):
+            return _warned_serializer(secret)
+        return URLSafeSerializer(secret, salt=_WARNED_SALT)
 
     def _confirmed(self, form: PageForm) -> Any:
         """The soft checks the interviewer accepted, while the answers are still the warned ones."""
@@ -200,7 +216,7 @@ class ScriptViews:
         return self.console.render(
             "phone/script.html", page_title=page_title, case_id=case_id,
             attempt_id=attempt_id, step=step, questions=questions, form=form,
-            form_state=FormStateSigner(self._secret()).dumps(state),
+            form_state=self._signer().dumps(state),
             errors=[(targets.get(p.key, "script"), p.message) for p in errors],
             error_for={p.key: p.message for p in errors},
             warnings=[(targets.get(w.key, "script"), w.message) for w in warnings],
@@ -219,6 +235,15 @@ class ScriptViews:
         table = self.console.queue.settings_for(interview.questionnaire_id).dispositions
         found = table.get(code) if code is not None else None
         return None if found is None or found.needs_appointment else found
+
+
+_WARNED_SALT = "instrument-phone-warned"
+
+
+@functools.lru_cache(maxsize=8)
+def _warned_serializer(secret_key: str | bytes) -> URLSafeSerializer:
+    """The signer of accepted soft checks for a secret key, built once."""
+    return URLSafeSerializer(secret_key, salt=_WARNED_SALT)
 
 
 _FINISHED_OUTCOMES = {"complete": "complete", "screened_out": "not_eligible"}
