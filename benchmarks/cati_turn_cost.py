@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import cProfile
 import datetime as dt
+import gc
 import logging
 import os
 import random
@@ -153,7 +154,12 @@ def _profiled(profiler: cProfile.Profile | None) -> Iterator[None]:
 
 
 def measure(
-    count: int, repeats: int, database: str | None, *, profile: Path | None = None
+    count: int,
+    repeats: int,
+    database: str | None,
+    *,
+    profile: Path | None = None,
+    freeze: bool = False,
 ) -> dict[str, Any]:
     """CPU µs per page turn, CATI and web, in ``repeats`` alternating runs of ``count`` interviews."""
     cases = count * (repeats + 1) + 10
@@ -162,6 +168,8 @@ def measure(
         person.sign_in()
         person.interviews(2, 0)  # warm-up: caches, prepared statements, pool
         wtc.interviews(app, 2, 0)
+        if freeze:
+            settle_heap()
         profilers = {kind: cProfile.Profile(time.process_time) for kind in ("cati", "web")}
         cati_all, cati_turns, web, shares = [], [], [], []
         turns = web_posts = 0
@@ -185,6 +193,7 @@ def measure(
     return {
         "cati_all": cati_all, "cati_turns": cati_turns, "web": web, "turns": turns,
         "web_posts": web_posts, "server_share": statistics.median(shares), "interviews": count,
+        "frozen": freeze,
     }  # fmt: skip
 
 
@@ -233,7 +242,24 @@ class TurnsCollected(CountedInterviewer):
             self.collected.on = False
 
 
-def child(collect: str, count: int, database: str | None, toggle_library: str) -> str:
+def settle_heap() -> None:
+    """Collect, then freeze what is left, so no full collection of the start-up heap is counted.
+
+    Which request pays for one of the interpreter's rare full collections
+    (tens of milliseconds over some 150,000 objects of the app's start-up)
+    depends on the allocations of the whole process, the simulated browsers'
+    too: a change anywhere moves it into or out of the counted requests, and
+    with it a million instructions per page turn (seen: one full collection
+    in the counted script pages of one run, none in another's). A worker
+    that has served its first requests settles the same way.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def child(
+    collect: str, count: int, database: str | None, toggle_library: str, *, freeze: bool = False
+) -> str:
     """One run under callgrind (started with counting off): what it counted, and how many turns."""
     import ctypes
 
@@ -245,6 +271,8 @@ def child(collect: str, count: int, database: str | None, toggle_library: str) -
         person.sign_in()
         person.interviews(1, 0)  # warm-up, not counted
         wtc.interviews(collected, 1, 0)
+        if freeze:
+            settle_heap()
         if collect == "web":
             collected.on = True
             turns = wtc.interviews(collected, count, 1).posts
@@ -258,7 +286,7 @@ def child(collect: str, count: int, database: str | None, toggle_library: str) -
     return f"turns={turns}"
 
 
-def callgrind(count: int, database: str | None) -> dict[str, float]:
+def callgrind(count: int, database: str | None, *, freeze: bool = False) -> dict[str, float]:
     """Instructions per page turn inside the app (callgrind, counting toggled around each call).
 
     One run under valgrind for each of :data:`COLLECT`, side by side; start-up,
@@ -279,7 +307,9 @@ def callgrind(count: int, database: str | None) -> dict[str, float]:
                 "valgrind", "--tool=callgrind", "--collect-atstart=no",
                 f"--callgrind-out-file={out}", sys.executable, __file__,
                 "--child", collect, str(count), "--toggle-library", str(library),
-            ] + (["--database", database] if database else [])  # fmt: skip
+            ] + (["--database", database] if database else []) + (
+                ["--freeze-gc"] if freeze else []
+            )  # fmt: skip
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
@@ -359,6 +389,12 @@ def render(
         "rest is the simulated browser reading pages).",
         "",
     ]
+    if result.get("frozen"):
+        lines += [
+            "The heap was collected and frozen after the warm-up (`--freeze-gc`, see",
+            "`settle_heap`), so no full collection of the start-up heap falls in a counted request.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -373,13 +409,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="write CPU profiles to P.cati, P.web")
     parser.add_argument("--database", help="database URL (default: a fresh PostgreSQL database)")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument(
+        "--freeze-gc",
+        action="store_true",
+        help="collect and freeze the heap after the warm-up (see settle_heap)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--toggle-library", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:  # one run under callgrind
-        print(child(args.child[0], int(args.child[1]), args.database, args.toggle_library))
+        print(
+            child(
+                args.child[0], int(args.child[1]), args.database, args.toggle_library,
+                freeze=args.freeze_gc,
+            )
+        )  # fmt: skip
         return 0
-    result = measure(args.interviews, args.repeats, args.database, profile=args.profile)
+    result = measure(
+        args.interviews, args.repeats, args.database, profile=args.profile, freeze=args.freeze_gc
+    )
     print(
         f"server CPU per page turn: CATI best {min(result['cati_all']):,.0f} µs "
         f"(page turns alone {min(result['cati_turns']):,.0f} µs), "
@@ -388,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     instructions = None
     if args.callgrind:
-        instructions = callgrind(args.callgrind_interviews, args.database)
+        instructions = callgrind(args.callgrind_interviews, args.database, freeze=args.freeze_gc)
         print(
             f"instructions per page turn in the app: CATI {instructions['cati'] / 1e6:.2f} million "
             f"(page turns alone {instructions['turns'] / 1e6:.2f} million), "
