@@ -10,6 +10,7 @@ machine hears the study's voicemail message (leave_message) and no interview is 
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,16 +56,18 @@ def app(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> I
     monkeypatch.setenv("INSTRUMENT_TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setenv("INSTRUMENT_TWILIO_CALLER_ID", CALLER)
     monkeypatch.setenv("INSTRUMENT_PUBLIC_URL", PUBLIC)
+    now = [T0]  # the app's clock, moved by a test through app.config["NOW"]
     served = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "outbound-in-app",
             "DATABASE_URL": database_url,
             "QUESTIONNAIRES": [str(path)],
-            "CLOCK": lambda: T0,
+            "CLOCK": lambda: now[0],
             "SERVER_NAME": "survey.test",
         }
     )
+    served.config["NOW"] = now
     yield served
     get_host(served).store.close()
 
@@ -149,3 +152,33 @@ def test_an_answering_machine_hears_the_voicemail_message_and_no_interview_start
     row = store.queue_row("C1")
     assert row is not None and row["held_by"] is None, row
     assert row["disposition"] is not None and "machine" in row["disposition"], row
+
+
+def test_a_long_automated_interview_keeps_its_case_past_the_hold_timeout(app: Flask) -> None:
+    """The hold timeout is for an interviewer who vanished; a keypad interview still answering
+    its webhooks is counted from its last turn, and released once it falls silent."""
+    host = get_host(app)
+    store: Store = host.store
+    add_case(store, "C1")
+    form = place_one(app)
+    timeout = _settings_of(app).calling.hold_timeout  # type: ignore[attr-defined]
+    later = T0 + timeout - dt.timedelta(minutes=1)
+    app.config["NOW"][0] = later
+    simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
+    simulator.call(  # the call goes on (no status callback yet): a turn answered at `later`
+        path_of(form["Url"]),
+        ["1"],
+        direction="outbound-api",
+        call_sid=form["sid"],
+        respondent=form["To"],
+        study_number=form["From"],
+        extra_fields={"AnsweredBy": "human"},
+    )
+    queue = CallQueue(store, host.service, lambda _q: _settings_of(app))
+    assert store.live_ivr_call_activity(int(form["Url"].rsplit("=", 1)[1])) is not None
+    queue.release_stale_holds(T0 + timeout + dt.timedelta(minutes=5))
+    row = store.queue_row("C1")
+    assert row is not None and row["held_by"] == "ivr:outbound", row
+    queue.release_stale_holds(later + timeout + dt.timedelta(minutes=1))
+    row = store.queue_row("C1")
+    assert row is not None and row["held_by"] is None and row["disposition"] == "hold_expired"

@@ -117,7 +117,9 @@ class Scheduling:
                 hold.questionnaire_id or self._questionnaire_of(hold.case_id)
             )
             rules, table = settings.calling, settings.dispositions
-            if not hold_expired(hold.held_since, now, rules):
+            if not hold_expired(hold.held_since, now, rules) or not hold_expired(
+                self._held_since(hold), now, rules
+            ):
                 standing.append(hold)
                 continue
             facts = self.store.fieldwork_facts(hold.case_id)
@@ -152,6 +154,16 @@ class Scheduling:
                 now=now,
             )
         return standing
+
+    def _held_since(self, hold: StaleHold) -> dt.datetime:
+        """When a hold past its timeout was last known to be in use: an automated call still
+        answering its webhooks keeps its case (an interview by keypad may outlast a timeout
+        meant for an interviewer who vanished); anything else, when it was taken. Asked only of
+        holds past their timeout, so the sweep reads nothing more while all is well."""
+        if hold.attempt_id is None:
+            return hold.held_since
+        active = self.store.live_ivr_call_activity(hold.attempt_id)
+        return hold.held_since if active is None else max(hold.held_since, active)
 
     def renew_ended_windows(self, now: dt.datetime) -> list[str]:
         """Work out a new window for every free case whose window has ended; the ids looked at."""

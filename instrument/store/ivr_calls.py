@@ -183,6 +183,19 @@ class IvrCalls(StoreBase):
         """The stored call, or None."""
         return self.ivr_turn(call_sid, -1).call
 
+    def live_ivr_call_activity(self, attempt_id: int) -> dt.datetime | None:
+        """When an automated call of ``attempt_id`` still going last answered a webhook.
+
+        An automated interview may run longer than a study's hold timeout, which is written for
+        an interviewer who vanished: the call queue's sweep counts such a hold from here.
+        """
+        query = sa.select(sa.func.max(ivr_calls.c.updated_at)).where(
+            ivr_calls.c.attempt_id == attempt_id, ivr_calls.c.ended_at.is_(None)
+        )
+        with self._transaction() as connection:
+            last = connection.execute(query).scalar_one_or_none()
+        return None if last is None else utc(last)
+
     def ivr_turn(self, call_sid: str, seq: int) -> IvrTurnRead:
         """The call and, if turn ``seq`` was answered, its TwiML: one statement."""
         query = (
