@@ -38,9 +38,10 @@ from instrument.flask_support.step_forms import PageForm, problem_targets
 from instrument.flask_support.urls import cached_url
 from instrument.interviews import Answers, InterviewInfo, Rejected, Seen, Shown, Stale, Unavailable
 from instrument_phone import MODE_NAME
+from instrument_phone.console.drawn import QuestionDrawings
 from instrument_phone.console.recording_views import consent_first
 from instrument_phone.console.script import jump_targets, notes_from, paradata, script_questions
-from instrument_phone.console.words import words
+from instrument_phone.console.words import interviewer_language, word_table, words
 
 if TYPE_CHECKING:
     from instrument_phone.console.views import Console
@@ -56,6 +57,7 @@ class ScriptViews:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.service = console.context.service
+        self.drawings = QuestionDrawings()
 
     def _shown(self, attempt_id: int) -> Shown | Any:
         """The interview's current step, or the response that replaces the page."""
@@ -209,16 +211,23 @@ class ScriptViews:
         warned = None
         if warnings:
             warned = self._warned().dumps({"ids": [w.id for w in warnings], "d": _digest(form)})
-        questions = script_questions(step.questions)
         page_title = say("script_title", case=case_id)
         if errors:
             page_title = f"{say('error_prefix')}: {page_title}"
+        error_for = {p.key: p.message for p in errors}
+        language = interviewer_language()
+        drawn = self.drawings.draw(
+            current_app.jinja_env.get_template("phone/_script.html").module.question,  # type: ignore[attr-defined]
+            script_questions(step.questions), form=form, language=language,
+            words=word_table(language), first=not errors and not warnings,
+            plain=not form.submitted and not errors and not warnings, error_for=error_for,
+            posted=request.form,
+        )  # fmt: skip
         return self.console.render(
             "phone/script.html", page_title=page_title, case_id=case_id,
-            attempt_id=attempt_id, step=step, questions=questions, form=form,
+            attempt_id=attempt_id, step=step, drawn=drawn,
             form_state=self._signer().dumps(state),
             errors=[(targets.get(p.key, "script"), p.message) for p in errors],
-            error_for={p.key: p.message for p in errors},
             warnings=[(targets.get(w.key, "script"), w.message) for w in warnings],
             warned=warned,
             interview_language=interview.language, percent=round(step.progress * 100),

@@ -1,0 +1,95 @@
+"""A script page's questions drawn once, and drawn again only when something shown differs.
+
+The script page is drawn on every page turn, and drawing its questions (the
+``question`` macro of ``phone/_script.html``: every choice with its key, its
+read-out and screen wording, the note box) was most of what a console page
+turn cost beyond the web's. Fifty interviewers reading the same questionnaire
+draw the same questions over and over, so a question drawn for a plain GET is
+kept and given again while everything it is drawn from is equal:
+
+* the engine's :class:`~instrument.engine.QuestionView`, which holds the
+  question's filled wording, its options and rows, and the answer it already
+  has (what a GET shows ticked or typed comes only from it);
+* the interviewer's language (the console's words) and whether the question
+  gets the page's autofocus;
+* the template itself (a reloaded template starts afresh).
+
+A page shown again with problems, or with what was posted (a rejected answer,
+a soft check), is drawn afresh every time: what was typed and the messages
+are not part of the key. A question whose view cannot be hashed (an answer
+held as a list) is drawn afresh too. The kept markup is what the macro gave
+for that very key, so two interviews share it only when they would have been
+drawn the same; the table is small and per process, like the interview
+service's cache of snapshots, which holds the same answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from markupsafe import Markup
+
+from instrument_phone.console.script import ScriptQuestion
+
+__all__ = ["KEEP", "QuestionDrawings"]
+
+KEEP = 1024
+"""Questions kept per process (a questionnaire has some hundreds, in one or two languages)."""
+
+Draw = Callable[..., Any]
+"""The template's ``question`` macro: (sq, form, error_for, posted, w, first) -> markup."""
+
+
+class QuestionDrawings:
+    """Drawn questions of plain script pages, by what they are drawn from (see the module)."""
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self._keep = keep
+        self._drawn: dict[tuple[Any, ...], Markup] = {}
+        self._lock = threading.Lock()
+
+    def draw(
+        self,
+        macro: Draw,
+        questions: Sequence[ScriptQuestion],
+        *,
+        form: Any,
+        language: str,
+        words: Any,
+        first: bool,
+        plain: bool,
+        error_for: dict[str, str],
+        posted: Any,
+    ) -> list[Markup]:
+        """Each question's markup; kept ones given again when ``plain`` (a GET without problems).
+
+        ``first``: whether the page's first question takes the autofocus.
+        """
+        drawn = []
+        for index, question in enumerate(questions):
+            focus = first and index == 0
+            key = self._key(macro, question, language, focus) if plain else None
+            found = None if key is None else self._drawn.get(key)
+            if found is None:
+                found = Markup(macro(question, form, error_for, posted, words, focus))
+                if key is not None:
+                    self._put(key, found)
+            drawn.append(found)
+        return drawn
+
+    @staticmethod
+    def _key(macro: Draw, question: ScriptQuestion, language: str, focus: bool) -> Any:
+        key = (macro, language, focus, question.view)
+        try:
+            hash(key)
+        except TypeError:  # an answer held in a list: drawn afresh
+            return None
+        return key
+
+    def _put(self, key: tuple[Any, ...], markup: Markup) -> None:
+        with self._lock:
+            if len(self._drawn) >= self._keep:
+                self._drawn.clear()
+            self._drawn[key] = markup

@@ -1,0 +1,112 @@
+"""The script page's kept drawings of questions (modes/instrument_phone/console/drawn.py).
+
+A question drawn for a plain GET is kept and given again while its view, the
+interviewer's language and its autofocus are the same. These tests hold
+what must never follow from that: an answer changed since is shown changed,
+one interview's answer never appears on another's page, and a page shown
+with problems or with what was posted is drawn afresh each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from phone_console_helpers import Interviewer, add_case, console_app
+from test_web_support import FakeClock, close_app
+
+from instrument.engine import OptionView, QuestionView
+from instrument_phone.console.drawn import QuestionDrawings
+from instrument_phone.console.script import script_questions
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Any]:
+    clock = FakeClock()
+    app = console_app(f"sqlite:///{tmp_path / 'drawn.db'}", clock)
+    for case in ("c1", "c2"):
+        add_case(app, case, clock)
+    try:
+        yield app
+    finally:
+        close_app(app)
+
+
+def _at_parent(who: Interviewer) -> None:
+    """Take a case, dial by hand and go to the flagship's question 'parent'."""
+    who.next_case()
+    who.post(who.attempt_path + "dial", {"rank": "1"})
+    who.get(who.attempt_path + "script")
+    who.answer({})  # the introduction
+    assert "parent" in who.asked()
+
+
+def test_an_answer_changed_since_a_question_was_kept_is_shown_changed(app: Any) -> None:
+    ivy = Interviewer(app)
+    ivy.sign_in()
+    _at_parent(ivy)
+    ivy.answer({"parent": "1"})
+    ivy.answer({"n_children": "2"})
+    page = ivy.answer({}, action="back")
+    assert page.value("n_children") == "2"
+    checked = ivy.answer({"n_children": "3"})  # the panel said 2: a soft check first
+    assert checked.status == 422 and checked.warnings
+    ivy.answer({"n_children": "3"}, action="confirm")
+    page = ivy.answer({}, action="back")
+    assert page.value("n_children") == "3"
+    again = ivy.get(ivy.attempt_path + "script")  # the same view again: the kept drawing
+    assert again.value("n_children") == "3" and again.text() == page.text()
+
+
+def test_one_interviews_answer_never_shows_on_anothers_page(app: Any) -> None:
+    ivy = Interviewer(app)
+    ivy.sign_in()
+    _at_parent(ivy)
+    ivy.answer({"parent": "1"})
+    assert ivy.answer({}, action="back").checked("parent") == ["1"]
+    ivy.get(ivy.attempt_path + "end")
+    ivy.post(ivy.attempt_path + "end", {"outcome": "partial"})
+    _at_parent(ivy)  # the next case: the same question, not answered yet
+    assert ivy.page is not None and ivy.page.checked("parent") == []
+
+
+def test_a_page_with_problems_is_drawn_afresh_and_the_plain_page_after_it_too(app: Any) -> None:
+    ivy = Interviewer(app)
+    ivy.sign_in()
+    _at_parent(ivy)
+    plain = ivy.get(ivy.attempt_path + "script")
+    rejected = ivy.answer({})  # no answer to a required question
+    assert rejected.status == 422 and rejected.tree.xpath("//*[contains(@class, 'error-message')]")
+    assert rejected.tree.xpath("//input[@autofocus]") == []  # the error summary takes the focus
+    shown = ivy.get(ivy.attempt_path + "script")
+    assert not shown.tree.xpath("//*[contains(@class, 'error-message')]")
+    assert shown.text() == plain.text()
+
+
+def _question(value: Any) -> QuestionView:
+    options = tuple(OptionView(code=c, label=f"L{c}", spoken=f"S{c}") for c in (1, 2, 3))
+    return QuestionView(
+        key="pick", id="pick", type="multi", text="Pick", spoken="Pick", options=options,
+        value=value,
+    )  # fmt: skip
+
+
+def test_a_view_that_cannot_be_hashed_is_drawn_each_time() -> None:
+    calls: list[Any] = []
+
+    def macro(sq: Any, *_rest: Any) -> str:
+        calls.append(sq.view.value)
+        return f"<p>{sq.view.value}</p>"
+
+    drawings = QuestionDrawings()
+    common = {"form": None, "language": "en", "words": None, "first": True, "error_for": {}}
+    listed = script_questions([_question([1, 2])])  # an answer held as a list
+    for _ in range(2):
+        drawings.draw(macro, listed, plain=True, posted={}, **common)
+    kept = script_questions([_question((1, 2))])
+    for _ in range(2):
+        assert drawings.draw(macro, kept, plain=True, posted={}, **common) == ["<p>(1, 2)</p>"]
+    drawings.draw(macro, kept, plain=False, posted={}, **common)  # not plain: drawn afresh
+    assert calls == [[1, 2], [1, 2], (1, 2), (1, 2)]
