@@ -1,6 +1,7 @@
 """Panel benchmark: a wave's invitations handed to a local SMTP server by the fieldwork worker.
 
-    python benchmarks/panel.py [--quick] [--members 100000] [--workers 2] [--template NAME]
+    python benchmarks/panel.py [--quick] [--members 100000] [--workers 2] [--connections N]
+                               [--template NAME]
 
 What it measures (issue 13, "Benchmark"), and why it is built this way:
 
@@ -19,6 +20,9 @@ What it measures (issue 13, "Benchmark"), and why it is built this way:
 * ``--workers`` fieldwork workers (``instrument fieldwork run``, each a process
   of its own, as operators run them) send the invitations; the run ends when
   the server has one message per eligible member (or at ``--timeout``).
+  Each worker hands a group's messages over on several threads, and its
+  email channel talks to the server on up to ``--connections`` connections
+  (``INSTRUMENT_SMTP_CONNECTIONS``; the channel's default when not given).
 * Measured: messages handed to the SMTP server per second (from the first to
   the last), each worker's resident memory sampled every second (it must stay
   flat as the wave is worked through), and afterwards: every member invited
@@ -256,6 +260,9 @@ class PanelResult:
     run's database backends): a machine shared with other work slows the rate, not these."""
     cpu_messages: int = 0
     """Messages received while ``cpu`` was spent (from the first second with a message on)."""
+    fifths: list[float] = field(default_factory=list)
+    """Messages per second over each fifth of the messages, in order: a slow start (a freshly
+    opened wave's tables without statistics yet) shows apart from the steady rate."""
 
     @property
     def rate(self) -> float:
@@ -364,6 +371,8 @@ def run(args: argparse.Namespace) -> PanelResult:
                     "INSTRUMENT_SMTP_SECURITY": "none",
                     "INSTRUMENT_SMTP_FROM": SENDER,
                 }
+                if args.connections:
+                    worker_env["INSTRUMENT_SMTP_CONNECTIONS"] = str(args.connections)
                 for _ in range(args.workers):
                     workers.append(
                         subprocess.Popen(
@@ -427,8 +436,20 @@ def run(args: argparse.Namespace) -> PanelResult:
             result.distinct = len({message_id for _, message_id in received})
             if received:
                 result.first, result.last = received[0][0], received[-1][0]
+                result.fifths = rate_by_fifth([at for at, _ in received])
             result.records, result.twice = message_records(url)
     return result
+
+
+def rate_by_fifth(times: Sequence[float]) -> list[float]:
+    """Messages per second over each fifth of *times* (when each message came, in order)."""
+    if len(times) < 10:
+        return []
+    bounds = [round(i * (len(times) - 1) / 5) for i in range(6)]
+    return [
+        (bounds[i + 1] - bounds[i]) / max(times[bounds[i + 1]] - times[bounds[i]], 1e-9)
+        for i in range(5)
+    ]
 
 
 def message_records(url: str) -> tuple[dict[str, int], int]:
@@ -489,8 +510,15 @@ def _cpu_lines(result: PanelResult) -> list[str]:
         f"- CPU per message (user + system, /proc, from the first message received to the "
         f"last): {', '.join(parts)}; {total:.2f} ms in all, "
         f"so {os.cpu_count() or 1} cores free of other work could take at most "
-        f"{(os.cpu_count() or 1) * 1000 / total:,.0f} messages/s."
+        f"{(os.cpu_count() or 1) * 1000 / total:,.0f} messages/s.",
     ]
+
+
+def _fifths_lines(result: PanelResult) -> list[str]:
+    if not result.fifths:
+        return []
+    rates = ", ".join(f"{rate:,.0f}" for rate in result.fifths)
+    return [f"- Invitations per second over each fifth of the messages, in order: {rates}."]
 
 
 def _yes(ok: bool) -> str:
@@ -545,6 +573,7 @@ def render(result: PanelResult, command: str, started: dt.datetime, load: Sequen
             f"{_memory_text(result)} | {_yes(flat)} |"
         ),
         "",
+        *_fifths_lines(result),
         *_cpu_lines(result),
         (
             "- The rate is what the SMTP server saw, from its first message to its last; each message "
@@ -564,6 +593,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="2,000 members: a smoke run")
     parser.add_argument("--members", type=int, help="panel members (default 100,000)")
     parser.add_argument("--workers", type=int, default=2, help="fieldwork workers (default 2)")
+    parser.add_argument("--connections", type=int,
+                        help="SMTP connections a worker's email channel may open (its default: 4)")  # fmt: skip
     parser.add_argument("--batch", type=int, default=500, help="members a worker claims per round")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before giving up")
     parser.add_argument("--database", help="a PostgreSQL URL to use instead of a fresh database")

@@ -8,6 +8,7 @@ handler answering RCPT with 550), not a patched client.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
 import email.policy
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
@@ -86,6 +87,9 @@ class Mailbox:
         return responses
 
 
+MailboxT = TypeVar("MailboxT", bound=Mailbox)
+
+
 class LoopbackController(Controller):
     """aiosmtpd's controller on a free port chosen by the kernel (port 0)."""
 
@@ -97,15 +101,21 @@ class LoopbackController(Controller):
         super()._trigger_server()
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[LoopbackController, Mailbox]]:
-    mailbox = Mailbox()
+@contextlib.contextmanager
+def serving(mailbox: MailboxT) -> Iterator[tuple[LoopbackController, MailboxT]]:
+    """aiosmtpd on 127.0.0.1 answering with *mailbox*'s hooks, for the block."""
     controller = LoopbackController(mailbox, hostname="127.0.0.1", port=0)
     controller.start()
     try:
         yield controller, mailbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[LoopbackController, Mailbox]]:
+    with serving(Mailbox()) as server:
+        yield server
 
 
 def settings_for(controller: Controller, **changes: Any) -> SmtpSettings:

@@ -34,10 +34,12 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import queue
 import socket
 import threading
-from collections import Counter
-from collections.abc import Callable, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -81,6 +83,11 @@ HELD_BACK: Final = dt.timedelta(minutes=1)
 
 STOPPED: Final = frozenset({"withdrawn", "deceased"})
 """Member statuses that end every contact at once (nothing more, not even a close)."""
+
+SENDERS: Final = 4
+"""Threads that hand a group's messages to the channels at once, by default: a worker waits for
+a server's replies on several connections instead of one (the email channel's pool, 
+``INSTRUMENT_SMTP_CONNECTIONS``, bounds how many of them talk to the SMTP server)."""
 
 DONE_STATES: Final = frozenset(
     {"sending", "queued", "sent", "delivered", "bounced", "unknown", "done"}
@@ -137,6 +144,13 @@ class _Budget:
 
 
 @dataclass(frozen=True)
+class _SenderDied:
+    """A sending thread stopped by something other than a channel's answer (a BaseException)."""
+
+    exc: BaseException
+
+
+@dataclass(frozen=True)
 class _Pending:
     """A message planned for a member, waiting for its group to be recorded and sent."""
 
@@ -182,9 +196,12 @@ class FieldworkWorker:
         batch: int = 200,
         group: int = 50,
         lease: dt.timedelta = dt.timedelta(minutes=10),
+        senders: int = SENDERS,
     ) -> None:
         if group < 1:
             raise ValueError(f"a group holds at least one message, not {group}")
+        if senders < 1:
+            raise ValueError(f"a worker sends on at least one thread, not {senders}")
         self.store = store
         self.channels = dict(channels)
         self.sealer = sealer
@@ -198,6 +215,10 @@ class FieldworkWorker:
         """Messages recorded in one transaction and sent before the next group is recorded:
         a crash leaves at most this many ``sending`` (never resent)."""
         self.lease = lease
+        self.senders = senders
+        """Members of a group whose messages are handed to their channels at the same time,
+        each member's own in the plan's order (1: one message after the other)."""
+        self._sender_threads: ThreadPoolExecutor | None = None
         self.needs: dict[str, str] = {
             **CHANNEL_ADDRESS,
             **{n: c.needs for n, c in self.channels.items()},
@@ -430,32 +451,42 @@ class FieldworkWorker:
                 round_.stopped.add(who)
         receipts: list[MessageReceipt] = []
         refused: list[StoredContact] = []
+        setup_error: ChannelSetupError | None = None
+        untried: list[int] = []
         try:
-            for index, (pending, message_id) in enumerate(to_send):
+            for pending, message_id, outcome in self._handed_over(to_send):
                 key = pending.planned.key
-                channel = self.channels[pending.planned.channel]
-                try:
-                    receipt = channel.send(self._outgoing(pending))
-                except ChannelSetupError as exc:
+                if outcome is None:  # never handed over: a channel's settings cannot work
+                    untried.append(message_id)
+                    continue
+                if isinstance(outcome, ChannelSetupError):
                     # Settings that cannot work: nothing left; tried again once they are fixed.
-                    receipts.append(MessageReceipt(message_id, "failed", error=str(exc)))
-                    receipts.extend(
-                        MessageReceipt(later, "failed", error=f"not sent: {exc}", untried=True)
-                        for _, later in to_send[index + 1 :]
+                    receipts.append(MessageReceipt(message_id, "failed", error=str(outcome)))
+                    setup_error = setup_error or outcome
+                    continue
+                if isinstance(outcome, Exception):  # a channel's bug: whether it left is not known
+                    _log.error(
+                        "channel %s raised while sending %s",
+                        pending.planned.channel,
+                        key,
+                        exc_info=outcome,
                     )
-                    raise
-                except Exception as exc:  # a channel's bug: whether it left is not known
-                    _log.exception("channel %s raised while sending %s", channel.name, key)
-                    error = f"the channel raised {type(exc).__name__}"
+                    error = f"the channel raised {type(outcome).__name__}"
                     receipts.append(MessageReceipt(message_id, "unknown", error=error))
                     report.failed += 1
                     continue
-                receipts.append(self._receipt(message_id, receipt, report))
-                if not receipt.ok and receipt.permanent:
+                receipts.append(self._receipt(message_id, outcome, report))
+                if not outcome.ok and outcome.permanent:
                     refused.append(pending.contact)
                     round_.reread.add(
                         (pending.planned.member.wave_id, pending.planned.member.member_id)
                     )
+            if setup_error is not None:
+                receipts.extend(
+                    MessageReceipt(later, "failed", error=f"not sent: {setup_error}", untried=True)
+                    for later in untried
+                )
+                raise setup_error
         finally:
             # Also when the process is being stopped mid-group (a BaseException): what the
             # channels answered is written; the messages not yet answered stay 'sending'.
@@ -466,6 +497,77 @@ class FieldworkWorker:
                     contact.lookup_hash, "bounced", now=now, actor=f"worker:{self.name}"
                 )
             _note_written(round_, to_send, receipts, recorded_at, now)
+
+    def _handed_over(
+        self, to_send: Sequence[tuple[_Pending, int]]
+    ) -> Iterator[tuple[_Pending, int, Receipt | Exception | None]]:
+        """Each recorded message handed to its channel: (pending, message id, outcome), as the
+        channels answer.
+
+        The outcome is the channel's receipt, the exception it raised, or None for a message
+        never handed over because a channel's settings cannot work
+        (:class:`ChannelSetupError`: nothing more is started once one is raised). Up to
+        :attr:`senders` members are sent to at once, each member's messages one after the
+        other in the plan's order; a consumer that stops early (the process being stopped)
+        starts nothing more, and the messages then in a channel's hands stay ``sending``.
+        """
+        stop = threading.Event()
+
+        def send_each(messages: list[tuple[_Pending, int]]) -> Iterator[tuple[_Pending, int, Any]]:
+            for pending, message_id in messages:
+                if stop.is_set():
+                    yield pending, message_id, None
+                    continue
+                try:
+                    channel = self.channels[pending.planned.channel]
+                    outcome: Receipt | Exception = channel.send(self._outgoing(pending))
+                except ChannelSetupError as exc:
+                    stop.set()
+                    outcome = exc
+                except Exception as exc:
+                    outcome = exc
+                yield pending, message_id, outcome
+
+        by_member: dict[tuple[int, int], list[tuple[_Pending, int]]] = {}
+        for pending, message_id in to_send:
+            member = pending.planned.member
+            by_member.setdefault((member.wave_id, member.member_id), []).append(
+                (pending, message_id)
+            )
+        if self.senders == 1 or len(by_member) == 1:
+            yield from send_each(list(to_send))
+            return
+        if self._sender_threads is None:
+            self._sender_threads = ThreadPoolExecutor(
+                self.senders, thread_name_prefix=f"fieldwork-send-{self.name}"
+            )
+        # At most `senders` tasks, each taking members from one queue and putting each outcome
+        # on another: cheaper for the worker than a future (and its waiters) per member.
+        members = deque(by_member.values())
+        outcomes: queue.SimpleQueue[tuple[_Pending, int, Any] | _SenderDied] = queue.SimpleQueue()
+
+        def drain() -> None:
+            try:
+                while True:
+                    try:
+                        messages = members.popleft()
+                    except IndexError:
+                        return
+                    for handed in send_each(messages):
+                        outcomes.put(handed)
+            except BaseException as exc:  # not a channel's refusal: the process is stopping
+                outcomes.put(_SenderDied(exc))
+
+        for _ in range(min(self.senders, len(by_member))):
+            self._sender_threads.submit(drain)
+        try:
+            for _ in range(len(to_send)):
+                handed = outcomes.get()
+                if isinstance(handed, _SenderDied):
+                    raise handed.exc
+                yield handed
+        finally:
+            stop.set()  # stopped early: nothing more is handed over
 
     def _outgoing(self, pending: _Pending) -> OutgoingMessage:
         """The message for the channel, the address decrypted here, in memory only."""
@@ -693,6 +795,7 @@ def worker_for(
     name: str | None = None,
     batch: int = 200,
     group: int = 50,
+    senders: int = SENDERS,
 ) -> FieldworkWorker:
     """A worker with this database's keys opened: contacts, personal links, stop links.
 
@@ -715,6 +818,7 @@ def worker_for(
         name=name,
         batch=batch,
         group=group,
+        senders=senders,
     )
 
 

@@ -36,8 +36,6 @@ import re
 import smtplib
 import ssl
 import sys
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
@@ -45,10 +43,13 @@ from email.message import EmailMessage
 from urllib.parse import quote
 
 from instrument.plugin_types import ChannelSetupError, OutgoingMessage, Receipt
+from instrument_channels.email_pool import ConnectionPool, Lease
 from instrument_channels.rendering import TemplateRenderer, template_context
 
 __all__ = [
     "BOUNCE_ENV",
+    "CONNECTIONS_ENV",
+    "DEFAULT_CONNECTIONS",
     "FROM_ENV",
     "HOST_ENV",
     "IDEMPOTENCY_HEADER",
@@ -72,6 +73,12 @@ FROM_ENV = "INSTRUMENT_SMTP_FROM"
 UNSUBSCRIBE_MAILTO_ENV = "INSTRUMENT_SMTP_UNSUBSCRIBE_MAILTO"
 TIMEOUT_ENV = "INSTRUMENT_SMTP_TIMEOUT"
 BOUNCE_ENV = "INSTRUMENT_SMTP_BOUNCE_ADDRESS"
+CONNECTIONS_ENV = "INSTRUMENT_SMTP_CONNECTIONS"
+
+DEFAULT_CONNECTIONS = 4
+"""Connections one channel may hold open at once: enough for a worker's sending threads to
+keep the server busy while one of them composes, few enough for a relay's per-client limit."""
+MAX_CONNECTIONS = 64
 
 IDEMPOTENCY_HEADER = "X-Instrument-Idempotency-Key"
 
@@ -248,6 +255,10 @@ class SmtpSettings:
     :param bounce_address: the envelope sender (``MAIL FROM``, which becomes the
         ``Return-Path``), where servers send bounces (``INSTRUMENT_SMTP_BOUNCE_ADDRESS``;
         the From address by default). See docs/bounces.md.
+    :param connections: how many connections to the relay one channel may hold
+        open at once (``INSTRUMENT_SMTP_CONNECTIONS``, 4 by default, 1 to 64),
+        each used by one sending thread at a time; opened only as threads need
+        them. 1 for a relay that takes one connection per client.
     """
 
     host: str
@@ -259,6 +270,7 @@ class SmtpSettings:
     unsubscribe_mailto: str | None = None
     timeout: float = 30.0
     bounce_address: str | None = None
+    connections: int = DEFAULT_CONNECTIONS
 
     def __post_init__(self) -> None:
         if self.security not in _DEFAULT_PORTS:
@@ -288,6 +300,11 @@ class SmtpSettings:
             )
         if self.timeout <= 0:
             raise ChannelSetupError(f"{TIMEOUT_ENV} must be a positive number of seconds")
+        if not 1 <= self.connections <= MAX_CONNECTIONS:
+            raise ChannelSetupError(
+                f"{CONNECTIONS_ENV} must be a whole number from 1 to {MAX_CONNECTIONS}, "
+                f"got {self.connections}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SmtpSettings:
@@ -308,13 +325,19 @@ class SmtpSettings:
                 f"{PASSWORD_ENV} as the server needs)"
             )
         numbers: dict[str, float] = {}
-        for name, default in ((PORT_ENV, "0"), (TIMEOUT_ENV, "30")):
+        defaults = (
+            (PORT_ENV, "0"),
+            (TIMEOUT_ENV, "30"),
+            (CONNECTIONS_ENV, str(DEFAULT_CONNECTIONS)),
+        )
+        for name, default in defaults:
             try:
                 numbers[name] = float(get(name) or default)
             except ValueError:
                 raise ChannelSetupError(f"{name} must be a number, got {get(name)!r}") from None
-        if numbers[PORT_ENV] != int(numbers[PORT_ENV]):
-            raise ChannelSetupError(f"{PORT_ENV} must be a whole number, got {get(PORT_ENV)!r}")
+        for name in (PORT_ENV, CONNECTIONS_ENV):
+            if numbers[name] != int(numbers[name]):
+                raise ChannelSetupError(f"{name} must be a whole number, got {get(name)!r}")
         return cls(
             host=get(HOST_ENV),
             port=int(numbers[PORT_ENV]),
@@ -325,6 +348,7 @@ class SmtpSettings:
             unsubscribe_mailto=get(UNSUBSCRIBE_MAILTO_ENV) or None,
             timeout=numbers[TIMEOUT_ENV],
             bounce_address=get(BOUNCE_ENV) or None,
+            connections=int(numbers[CONNECTIONS_ENV]),
         )
 
 
@@ -345,16 +369,20 @@ def _reason(code: int, text: bytes | str) -> str:
 
 
 class EmailChannel:
-    """Builds and sends messages over one reused SMTP connection.
+    """Builds and sends messages over a few reused SMTP connections.
 
-    The connection is opened on the first message and kept, so a wave's
-    thousands of invitations do not pay a TLS handshake each; one lock
-    serialises its use (a worker that wants more throughput runs more
-    workers, each with its own connection). A connection idle for longer than
-    *idle_check_seconds* is checked with NOOP before reuse and replaced when
-    the server dropped it, so a relay restarted between two bursts costs no
-    failed message; a connection lost in the middle of a message is a failed
-    receipt (it may or may not have been accepted: the worker's retry
+    Connections are kept (:class:`~instrument_channels.email_pool.ConnectionPool`,
+    at most ``settings.connections``), so a wave's thousands of invitations do
+    not pay a TLS handshake each, and each is used by one thread at a time:
+    threads sending at once (the fieldwork worker's) each talk to the server
+    on their own connection instead of queueing for one. A connection idle for
+    longer than *idle_check_seconds* is checked with NOOP before reuse and
+    replaced when the server dropped it; a kept connection found closed when
+    a message's first command goes (``MAIL``: nothing of the message has
+    reached the server) is replaced and the message tried once more on the
+    new one, so a relay restarted between two bursts costs no failed message.
+    A connection lost later in a message is a failed receipt and is not
+    reused (the message may or may not have been accepted: the worker's retry
     carries the same Message-ID).
     """
 
@@ -372,9 +400,9 @@ class EmailChannel:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.ssl_context = ssl_context
         self.idle_check_seconds = idle_check_seconds
-        self._smtp: smtplib.SMTP | None = None
-        self._last_used = 0.0
-        self._lock = threading.Lock()
+        self._pool = ConnectionPool(
+            self._connect, settings.connections, idle_check_seconds=idle_check_seconds
+        )
         sender = _mailbox(FROM_ENV, settings.sender)
         self._domain = sender.domain
         bounces = settings.bounce_address
@@ -531,39 +559,21 @@ class EmailChannel:
             raise
         return smtp
 
-    def _connection(self) -> smtplib.SMTP:
-        if self._smtp is not None and time.monotonic() - self._last_used > self.idle_check_seconds:
-            try:
-                if self._smtp.noop()[0] != 250:
-                    self._drop()
-            except (smtplib.SMTPException, OSError):
-                self._drop()
-        if self._smtp is None:
-            self._smtp = self._connect()
-        return self._smtp
-
-    def _drop(self) -> None:
-        if self._smtp is not None:
-            try:
-                self._smtp.close()
-            finally:
-                self._smtp = None
+    @property
+    def open_connections(self) -> int:
+        """Connections to the server now open (idle or in use)."""
+        return self._pool.open_connections
 
     def close(self) -> None:
-        """Say QUIT and close the connection (the next message opens another)."""
-        with self._lock:
-            if self._smtp is not None:
-                try:
-                    self._smtp.quit()
-                except (smtplib.SMTPException, OSError):
-                    pass
-                self._drop()
+        """Say QUIT on every connection and close it (one in use is closed when its message is
+        done); the next message opens another."""
+        self._pool.close()
 
     def check(self) -> str | None:
         """None when the server takes a connection with these settings, else why not."""
         try:
-            with self._lock:
-                self._connection()
+            with self._pool.lease():
+                pass
         except ChannelSetupError as exc:
             return str(exc)
         except (smtplib.SMTPException, OSError) as exc:
@@ -571,55 +581,131 @@ class EmailChannel:
         return None
 
     def send(self, message: OutgoingMessage) -> Receipt:
-        """Hand *message* to the server; a refusal is a failed receipt."""
+        """Hand *message* to the server; a refusal is a failed receipt.
+
+        Safe to call from several threads: each gets a connection of its own.
+        """
         try:
             composed = self.compose(message)
         except ValueError as exc:
             return Receipt(
                 "email", "failed", error=f"cannot send to this address: {exc}", permanent=True
             )
-        with self._lock:
+        try:
+            with self._pool.lease() as lent:
+                return self._hand_over(lent, composed)
+        except ChannelSetupError:
+            raise
+        except (smtplib.SMTPException, OSError) as exc:  # no connection could be opened
+            return self._unreachable(exc)
+
+    def _hand_over(self, lent: Lease, composed: Composed) -> Receipt:
+        """Send *composed* on the lent connection; a refusal or a failure is a failed receipt."""
+        try:
             try:
-                smtp = self._connection()
-                smtp.sendmail(
-                    self._envelope_from, [composed.to], composed.data, _options(smtp, composed)
-                )
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, text = next(iter(exc.recipients.values()))
-                return Receipt(
-                    "email",
-                    "failed",
-                    error=f"recipient refused: {_reason(code, text)}",
-                    permanent=500 <= code < 600,  # 4xx: greylisted, mailbox busy: try later
-                )
-            except smtplib.SMTPSenderRefused as exc:
-                return Receipt(
-                    "email",
-                    "failed",
-                    error=f"sender refused: {_reason(exc.smtp_code, exc.smtp_error)}",
-                )
-            except smtplib.SMTPResponseException as exc:  # DATA refused, and the like
-                self._drop_quietly()
-                return Receipt(
-                    "email",
-                    "failed",
-                    error=f"server refused the message: {_reason(exc.smtp_code, exc.smtp_error)}",
-                )
-            except ChannelSetupError:
-                raise
-            except (smtplib.SMTPException, OSError) as exc:
-                self._drop_quietly()
-                return Receipt(
-                    "email",
-                    "failed",
-                    error=f"could not hand the message to {self.settings.host}:"
-                    f"{self.settings.port}: {type(exc).__name__}: {exc}",
-                )
-            self._last_used = time.monotonic()
+                _converse(lent.smtp, self._envelope_from, composed)
+            except _NotHandedOver as exc:
+                if lent.fresh:
+                    raise exc.cause from None
+                # A kept connection the server had closed: nothing of this message
+                # reached it, so it goes once more on a new connection.
+                self._pool.replace(lent)
+                try:
+                    _converse(lent.smtp, self._envelope_from, composed)
+                except _NotHandedOver as again:
+                    raise again.cause from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            if code == 421:
+                lent.discard()
+            return Receipt(
+                "email",
+                "failed",
+                error=f"recipient refused: {_reason(code, text)}",
+                permanent=500 <= code < 600,  # 4xx: greylisted, mailbox busy: try later
+            )
+        except smtplib.SMTPSenderRefused as exc:
+            if exc.smtp_code == 421:
+                lent.discard()
+            return Receipt(
+                "email",
+                "failed",
+                error=f"sender refused: {_reason(exc.smtp_code, exc.smtp_error)}",
+            )
+        except smtplib.SMTPResponseException as exc:  # DATA refused, and the like
+            lent.discard()
+            return Receipt(
+                "email",
+                "failed",
+                error=f"server refused the message: {_reason(exc.smtp_code, exc.smtp_error)}",
+            )
+        except ChannelSetupError:
+            raise
+        except (smtplib.SMTPException, OSError) as exc:
+            lent.discard()
+            return self._unreachable(exc)
         return Receipt("email", "sent", provider_id=composed.message_id)
 
-    def _drop_quietly(self) -> None:
-        try:
-            self._drop()
-        except (smtplib.SMTPException, OSError):
-            pass
+    def _unreachable(self, exc: Exception) -> Receipt:
+        """A passing failure: the server could not be reached or the connection broke."""
+        return Receipt(
+            "email",
+            "failed",
+            error=f"could not hand the message to {self.settings.host}:"
+            f"{self.settings.port}: {type(exc).__name__}: {exc}",
+        )
+
+
+class _NotHandedOver(Exception):
+    """The connection failed at the message's first command: nothing of it reached the server."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _converse(smtp: smtplib.SMTP, envelope_from: str, composed: Composed) -> None:
+    """MAIL, RCPT and DATA for one message to one recipient, as smtplib's ``sendmail`` has them.
+
+    Written out rather than ``sendmail`` so that a failure of the first
+    command, which tells the message was never handed over, can be told
+    from one after it (:class:`_NotHandedOver`); replies and exceptions are
+    otherwise ``sendmail``'s own, and so is the RSET after a refusal, which
+    leaves the connection ready for the next message.
+    """
+    options = _options(smtp, composed)
+    if smtp.has_extn("size"):
+        options.insert(0, f"size={len(composed.data)}")
+    try:
+        code, reply = smtp.mail(envelope_from, options)
+    except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+        raise _NotHandedOver(exc) from exc
+    if code != 250:
+        refused = smtplib.SMTPSenderRefused(code, reply, envelope_from)
+        if code == 421:  # the server is closing this connection
+            smtp.close()
+            raise _NotHandedOver(refused)
+        _reset(smtp)
+        raise refused
+    code, reply = smtp.rcpt(composed.to)
+    if code not in (250, 251):
+        if code == 421:
+            smtp.close()
+        else:
+            _reset(smtp)
+        raise smtplib.SMTPRecipientsRefused({composed.to: (code, reply)})
+    code, reply = smtp.data(composed.data)
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            _reset(smtp)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+def _reset(smtp: smtplib.SMTP) -> None:
+    """RSET after a refusal, as ``sendmail`` does; a connection that fails it is closed."""
+    try:
+        smtp.rset()
+    except smtplib.SMTPServerDisconnected:
+        pass
