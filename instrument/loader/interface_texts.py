@@ -27,6 +27,9 @@ from .shapes import Shapes
 
 __all__ = ["IVR_DOMAIN", "InterfaceTexts", "domains_not_needed", "po_file_name"]
 
+MODE_DOMAINS = frozenset({"ivr", "sms"})
+"""Domains of the words one mode says itself (its name is the domain's): needed only by
+questionnaires that run in it."""
 IVR_DOMAIN = "ivr"
 """The catalogue's domain of an automated call's own words (press 1, don't know is 8, ...)."""
 
@@ -150,10 +153,9 @@ class InterfaceTexts(Shapes):
 
 def domains_not_needed(modes: Iterable[str]) -> frozenset[str]:
     """The catalogue's domains a questionnaire in ``modes`` never shows its respondents: the
-    staff's screens, and an automated call's words unless it runs in the ``ivr`` mode."""
-    if IVR_DOMAIN in modes:
-        return STAFF_DOMAINS
-    return STAFF_DOMAINS | {IVR_DOMAIN}
+    staff's screens, and a mode's own words (an automated call's, a text conversation's) unless
+    it runs in that mode."""
+    return STAFF_DOMAINS | (MODE_DOMAINS - frozenset(modes))
 
 
 def _count(skip: frozenset[str] = STAFF_DOMAINS) -> int:
