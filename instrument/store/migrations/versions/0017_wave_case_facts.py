@@ -247,7 +247,11 @@ def _create_postgresql() -> None:
     for table, (_, keep, update_when) in _PG_SOURCES.items():
         function = f"wave_case_facts_{table}"
         op.execute(
-            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            # Planned afresh on every call: a worker's connection lives for the whole wave,
+            # and a plan PL/pgSQL cached while panel_messages was small (a sequential scan) was
+            # kept as the table grew, sending a worker from 800 to 130 messages a second.
+            f"CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
+            "SET plan_cache_mode = force_custom_plan AS $$ BEGIN "
             f"IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ({_moved('postgresql', table)})) "
             f"THEN {_body(table, 'postgresql', 'OLD')} END IF; "
             f"IF TG_OP <> 'DELETE' THEN {_body(table, 'postgresql', 'NEW')} END IF; "
