@@ -40,6 +40,7 @@ from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
     QUEUE_ORDER,
+    TAKEN_BY,
     WINDOW_KINDS,
     UTCDateTime,
     attempts,
@@ -49,7 +50,19 @@ from instrument.store.schema import (
     phone_numbers,
 )
 
-__all__ = ["Queue", "first_free_case", "free_held_case", "window_values"]
+__all__ = [
+    "AUTOMATED_CASES",
+    "INTERVIEWER_CASES",
+    "Queue",
+    "first_free_case",
+    "free_held_case",
+    "window_values",
+]
+
+INTERVIEWER_CASES: Final = TAKEN_BY[0]
+"""``case_queue.taken_by`` of a case interviewers take through "next case" (the default)."""
+AUTOMATED_CASES: Final = TAKEN_BY[1]
+"""``case_queue.taken_by`` of a case only the automated dialler takes."""
 
 
 def window_values(window: WindowLike | None) -> dict[str, object]:
@@ -94,13 +107,16 @@ PostgreSQL has no index hints; this setting, local to the transaction, is how on
 (SQLite cannot mistake the windows' index for it: see ``schema.ENDED_INDEX_FENCE``.)"""
 
 # The claim's statements, built once (building a statement and its cache key on every press
-# cost about as much CPU as running it). Parameters: interviewer, now, case_id, attempt_id.
+# cost about as much CPU as running it). Parameters: interviewer, now, taken_by (who may take
+# the case: an interviewer's claim never gets a case for the automated dialler, nor the other
+# way round), case_id, attempt_id.
 _WHO: Final = sa.bindparam("interviewer", type_=sa.String())
 _NOW: Final = sa.bindparam("now", type_=UTCDateTime())
 _FIRST_FREE: Final = (
     sa.select(case_queue, cases.c.questionnaire_id)
     .join(cases, cases.c.id == case_queue.c.case_id)
     .where(
+        case_queue.c.taken_by == sa.bindparam("taken_by", type_=sa.String()),
         case_queue.c.final.is_(False),
         case_queue.c.held_by.is_(None),
         case_queue.c.window_start <= _NOW,
@@ -159,7 +175,9 @@ _HOLD: Final = (
 """Insert and update name their parameters apart from the columns (SQLAlchemy's rule)."""
 
 
-def first_free_case(interviewer: str, now: dt.datetime) -> sa.Select[Any]:
+def first_free_case(
+    interviewer: str, now: dt.datetime, taken_by: str = INTERVIEWER_CASES
+) -> sa.Select[Any]:
     """The statement that locks and returns the first callable case no one else is taking.
 
     Callable: free, inside its window, the window not reserved for someone
@@ -174,7 +192,7 @@ def first_free_case(interviewer: str, now: dt.datetime) -> sa.Select[Any]:
     The claim runs :data:`_FIRST_FREE`, this statement built once, with the
     values as parameters.
     """
-    return _FIRST_FREE.params(interviewer=interviewer, now=now)
+    return _FIRST_FREE.params(interviewer=interviewer, now=now, taken_by=taken_by)
 
 
 def free_held_case(
@@ -320,6 +338,7 @@ class Queue(StoreBase):
         now: dt.datetime | None = None,
         resume: bool = False,
         questionnaire_id: str | None = None,
+        taken_by: str = INTERVIEWER_CASES,
     ) -> Claim | None:
         """Hand ``interviewer`` the first callable case and start an attempt on it; None if none.
 
@@ -331,8 +350,12 @@ class Queue(StoreBase):
         attempt (``resumed``), however many presses arrive at once (what the
         call-queue service asks for; without it, one person may hold several
         cases, as workers that place automated calls do). With ``questionnaire_id``,
-        only that questionnaire's cases are handed out.
+        only that questionnaire's cases are handed out. Only cases ``taken_by`` that
+        kind of caller are (``case_queue.taken_by``: interviewers by default, or
+        ``"automated"`` for the automated dialler).
         """
+        if taken_by not in TAKEN_BY:
+            raise ValueError(f"unknown taker {taken_by!r}; use one of {TAKEN_BY}")
         refuse_nul("interviewer", interviewer)
         now = utc(now)
         with self._transaction(write=True) as connection:
@@ -344,7 +367,7 @@ class Queue(StoreBase):
                     connection.execute(sa.select(NO_SORT))
             if held is not None:
                 return _claim_of(held, int(held.held_attempt_id), held.attempts, resumed=True)
-            who: dict[str, object] = {"interviewer": interviewer, "now": now}
+            who: dict[str, object] = {"interviewer": interviewer, "now": now, "taken_by": taken_by}
             first = _FIRST_FREE
             if questionnaire_id is not None:
                 first, who["questionnaire_id"] = _FIRST_FREE_OF, questionnaire_id

@@ -323,6 +323,10 @@ staff_sessions = sa.Table(
 APPOINTMENT_KINDS: Final = ("hard", "soft")
 WINDOW_KINDS: Final = ("hard", "soft", "normal")
 
+TAKEN_BY: Final = ("interviewer", "automated")
+"""Who may take a queued case (``case_queue.taken_by``): interviewers, the default, or the
+automated dialler. Each claim takes only its own kind of case."""
+
 # Personal: a case's numbers in priority order (rank 1 is dialled first).
 phone_numbers = sa.Table(
     "phone_numbers",
@@ -356,9 +360,15 @@ case_queue = sa.Table(
     sa.Column("held_attempt_id", BigID, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Who may take the case (migration 0018): interviewers through "next case", or the
+    # automated dialler (a wave's automated_call step, `instrument cases import --automated`).
+    sa.Column("taken_by", sa.String(20), nullable=False, server_default=TAKEN_BY[0]),
     sa.CheckConstraint(
         "window_kind IS NULL OR window_kind IN (" + ", ".join(f"'{k}'" for k in WINDOW_KINDS) + ")",
         name="window_kind",
+    ),
+    sa.CheckConstraint(
+        "taken_by IN (" + ", ".join(f"'{k}'" for k in TAKEN_BY) + ")", name="taken_by"
     ),
 )
 
@@ -383,8 +393,15 @@ _FREE = sa.and_(case_queue.c.final.is_(False), case_queue.c.held_by.is_(None))
 
 # "Next case" walks the free cases in queue order and takes the first callable one it can
 # lock: with this index that is a walk down a b-tree that stops at the first hit, not a sort
-# of the whole sample on every press.
-sa.Index("ix_case_queue_order", *QUEUE_ORDER, postgresql_where=_FREE, sqlite_where=_FREE)
+# of the whole sample on every press. The claim names who is taking (taken_by = one value),
+# so the walk is within that value's cases, still in queue order.
+sa.Index(
+    "ix_case_queue_order",
+    case_queue.c.taken_by,
+    *QUEUE_ORDER,
+    postgresql_where=_FREE,
+    sqlite_where=_FREE,
+)
 # Held cases (about one per interviewer at work): an interviewer's own hold, the stale ones.
 sa.Index(
     "ix_case_queue_held",
