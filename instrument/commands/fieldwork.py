@@ -123,6 +123,14 @@ def calls(database: str | None, csv_path: Path, questionnaires: tuple[Path, ...]
 PUBLIC_URL_ENV = "INSTRUMENT_PUBLIC_URL"
 """The web address respondents reach the server at: personal and stop links start with it."""
 
+SENDERS = 4
+"""Messages a worker hands to the channels at once by default (``FieldworkWorker.senders``'s own
+default: the email channel's pool holds as many connections by default)."""
+
+MAX_SENDERS = 64
+"""The most ``--senders`` allows: as many as the email channel may hold connections
+(``INSTRUMENT_SMTP_CONNECTIONS``, 1 to 64); more threads than that would only wait for one."""
+
 
 @fieldwork.command("run")
 @click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
@@ -138,13 +146,26 @@ PUBLIC_URL_ENV = "INSTRUMENT_PUBLIC_URL"
               help="Members claimed per round.")  # fmt: skip
 @click.option("--idle", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds to wait when nothing is due.")  # fmt: skip
-def run(database: str | None, once: bool, base_url: str, batch: int, idle: float) -> None:
+@click.option(
+    "--senders",
+    default=SENDERS,
+    show_default=True,
+    metavar="N",
+    type=click.IntRange(1, MAX_SENDERS),
+    help=f"Messages handed to the channels at once (threads, 1 to {MAX_SENDERS}; 1: one after "
+    "the other). Each member's own messages still go in the plan's order. Emails also wait for "
+    "one of the channel's connections (INSTRUMENT_SMTP_CONNECTIONS, 4 by default): set it to "
+    "at least N for N emails at once.",
+)
+def run(
+    database: str | None, once: bool, base_url: str, batch: int, idle: float, senders: int
+) -> None:
     """The fieldwork worker: send what open waves' contact plans say is due (see docs/fieldwork-worker.md).
 
     Several may run at once, on one machine or many: each claims different
     members, and no message is ever sent twice. Needs the panel keys
     (INSTRUMENT_PANEL_KEYS or INSTRUMENT_PANEL_KEY_FILE) and the channels'
-    settings (INSTRUMENT_SMTP_*, INSTRUMENT_TWILIO_*, ...).
+    settings (INSTRUMENT_SMTP_*, INSTRUMENT_TWILIO_*, ...; docs/channels.md).
     """
     import signal
     import threading
@@ -171,6 +192,7 @@ def run(database: str | None, once: bool, base_url: str, batch: int, idle: float
                 clock=lambda: dt.datetime.now(dt.UTC),
                 base_url=base_url,
                 batch=batch,
+                senders=senders,
             )
         except PanelKeyError as exc:
             raise click.ClickException(str(exc)) from None
