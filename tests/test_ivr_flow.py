@@ -12,9 +12,10 @@ from pathlib import Path
 from ivr_driver import NOW, run_call
 
 from instrument.engine import Engine, State, Step
-from instrument.ivr.flow import NO_ANSWER, CallFlow, FlowState, decode_value, encode_value
+from instrument.ivr.flow import NO_ANSWER, CallFlow, FlowState
 from instrument.ivr.prompts import FREE_TEXT_SKIPPED, IvrSettings, ivr_words
 from instrument.questionnaires import require
+from instrument.stepflow import decode_value, encode_value
 from instrument.values import DK, REFUSED
 
 KINDS = Path(__file__).parent / "data" / "ivr_kinds.yaml"

@@ -15,6 +15,7 @@ stay plain slotted dataclasses.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -266,6 +267,16 @@ class Problem:
     message: str
     id: str = ""  # soft warnings: the id to confirm
     kind: Literal["error", "warning", "prompt"] = "error"
+
+    def as_row(self) -> tuple[str, str, str, str]:
+        """The problem as plain strings, for a state kept as JSON between two turns."""
+        return (self.key, self.message, self.id, self.kind)
+
+    @classmethod
+    def from_row(cls, row: Sequence[str]) -> Problem:
+        """The inverse of :meth:`as_row` (a JSON list or a tuple)."""
+        key, message, id_, kind = row
+        return cls(str(key), str(message), str(id_), kind)  # type: ignore[arg-type]
 
 
 @dataclass(slots=True)

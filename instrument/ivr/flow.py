@@ -27,8 +27,8 @@ holds no wording. No I/O, no clock, no web or telephony library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from instrument.engine import Problem, Step
@@ -41,7 +41,7 @@ from instrument.ivr.reading import (
     read_back_prompt,
     read_keys,
 )
-from instrument.values import DK, REFUSED
+from instrument.stepflow import StepFlow, StepState, Submit, decode_value, encode_value
 
 __all__ = [
     "Action",
@@ -54,8 +54,6 @@ __all__ = [
     "NO_ANSWER",
     "Phase",
     "Submit",
-    "decode_value",
-    "encode_value",
     "said",
 ]
 
@@ -63,115 +61,23 @@ Phase = Literal["new", "ask", "inform", "submit", "ended"]
 """Where the call stands in its step: nothing shown yet, asking a prompt, saying an information
 step, waiting for the interview to take a submit, or ended (finished or said goodbye)."""
 
-_MISSING = "__ivr_missing__"
 NO_ANSWER = "ivr_no_answer"
 """Paradata flag: a prompt given up on after silence or invalid keys (left not answered)."""
-FORMAT = 1
-"""The version of :meth:`FlowState.to_json`'s layout; a state of another version is started afresh."""
-
-
-def encode_value(value: Any) -> Any:
-    """A keyed value or an answer as JSON: don't know and refused as markers, tuples as lists."""
-    if value is DK:
-        return {_MISSING: "dk"}
-    if value is REFUSED:
-        return {_MISSING: "refused"}
-    if isinstance(value, tuple | list):
-        return [encode_value(v) for v in value]
-    return value
-
-
-def decode_value(value: Any) -> Any:
-    """The inverse of :func:`encode_value`."""
-    if isinstance(value, dict) and _MISSING in value:
-        return DK if value[_MISSING] == "dk" else REFUSED
-    if isinstance(value, list):
-        return [decode_value(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
-class FlowState:
-    """Where one call stands in one step: everything the next event needs, as plain data.
+class FlowState(StepState):
+    """Where one call stands in one step: :class:`~instrument.stepflow.StepState`'s facts
+    (the phase is one of :data:`Phase`) and the call's own.
 
-    :param token: the engine's page visit the state is for (``Step.token``).
-    :param revision: the interview's revision that step was shown at (the
-        webhooks' ``Seen``; the flow itself only carries it).
-    :param announced_before: extra keys announced before this step's plan
-        (what the plan was made with); ``announced``: after it.
-    :param problems: the engine's errors and warnings of the last submit of
-        this step, spoken by the plan (``(key, message, id, kind)``).
-    :param values: what was keyed so far, by prompt index (encoded).
-    :param index: the prompt being asked.
-    :param again: it is being asked again (its whole wording, no introduction).
+    :param again: the prompt is being asked again (its whole wording, no introduction).
     :param before: said before it (why it is asked again).
-    :param failures: silent or invalid entries in a row on it.
-    :param read_back: a number keyed and waiting for the caller's confirmation.
-    :param submitted: the answers last submitted for the step (encoded): a
-        soft check kept by the caller submits them again, confirmed.
-    :param flags: ``(key, flag)`` for paradata (free text skipped, ...).
+    :param read_back: a number keyed and waiting for the caller's confirmation (encoded).
     """
 
-    phase: Phase = "new"
-    token: str | None = None
-    revision: int = 0
-    announced_before: tuple[str, ...] = ()
-    announced: tuple[str, ...] = ()
-    problems: tuple[tuple[str, str, str, str], ...] = ()
-    values: Mapping[str, Any] = field(default_factory=dict)
-    index: int | None = None
     again: bool = False
     before: tuple[str, ...] = ()
-    failures: int = 0
     read_back: Any = None
-    submitted: Mapping[str, Any] | None = None
-    flags: tuple[tuple[str, str], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """The state as JSON-ready data (what the store keeps for a call)."""
-        return {
-            "format": FORMAT,
-            "phase": self.phase,
-            "token": self.token,
-            "revision": self.revision,
-            "announced_before": list(self.announced_before),
-            "announced": list(self.announced),
-            "problems": [list(p) for p in self.problems],
-            "values": dict(self.values),
-            "index": self.index,
-            "again": self.again,
-            "before": list(self.before),
-            "failures": self.failures,
-            "read_back": self.read_back,
-            "submitted": dict(self.submitted) if self.submitted is not None else None,
-            "flags": [list(f) for f in self.flags],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> FlowState:
-        """A state from :meth:`to_json`'s data; an empty or unknown one starts afresh."""
-        if not data or data.get("format") != FORMAT:
-            return cls()
-        return cls(
-            phase=data["phase"],
-            token=data["token"],
-            revision=int(data["revision"]),
-            announced_before=tuple(data["announced_before"]),
-            announced=tuple(data["announced"]),
-            problems=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in data["problems"]),
-            values=dict(data["values"]),
-            index=data["index"],
-            again=bool(data["again"]),
-            before=tuple(data["before"]),
-            failures=int(data["failures"]),
-            read_back=data["read_back"],
-            submitted=data["submitted"],
-            flags=tuple((str(k), str(f)) for k, f in data["flags"]),
-        )
-
-    def keyed(self) -> dict[int, Any]:
-        """The values keyed so far, decoded, by prompt index."""
-        return {int(i): decode_value(v) for i, v in self.values.items()}
 
 
 @dataclass(frozen=True)
@@ -213,21 +119,6 @@ class Inform:
 
 
 @dataclass(frozen=True)
-class Submit:
-    """Submit the step's answers to the interview.
-
-    :param confirm: True when the caller kept the soft checks (the same answers again).
-    :param flags: ``(key, flag)`` of the step for paradata.
-    """
-
-    plan: StepPlan
-    answers: Mapping[str, Any]
-    confirm: bool = False
-    flags: tuple[tuple[str, str], ...] = ()
-    kind: Literal["submit"] = "submit"
-
-
-@dataclass(frozen=True)
 class Finish:
     """The interview's end: say its closing words, then hang up."""
 
@@ -266,12 +157,8 @@ def _given_up(value: Any) -> bool:
     return isinstance(value, str) and value == NOT_ANSWERED
 
 
-def _problems(problems: Sequence[Problem]) -> tuple[tuple[str, str, str, str], ...]:
-    return tuple((p.key, p.message, p.id, p.kind) for p in problems)
-
-
 @dataclass(frozen=True)
-class CallFlow:
+class CallFlow(StepFlow[FlowState, "Ask | Inform | Finish | Goodbye"]):
     """The flow of one questionnaire's calls in one language: the call's words and settings."""
 
     say: Say
@@ -281,13 +168,12 @@ class CallFlow:
 
     def plan(self, state: FlowState, step: Step) -> StepPlan:
         """The plan of ``step`` as ``state`` had it made."""
-        problems = [Problem(k, m, i, d) for k, m, i, d in state.problems]  # type: ignore[arg-type]
         return plan_step(
             step,
             self.say,
             settings=self.settings,
             announced=state.announced_before,
-            problems=problems,
+            problems=state.problem_list(),
         )
 
     def show(
@@ -302,15 +188,7 @@ class CallFlow:
 
         :param problems: the engine's problems of the step's last submit (see :meth:`rejected`).
         """
-        fresh = FlowState(
-            phase="ask",
-            token=step.token,
-            revision=revision,
-            announced_before=state.announced,
-            announced=state.announced,
-            problems=_problems(problems),
-            submitted=state.submitted if problems and state.token == step.token else None,
-        )
+        fresh = state.begin(step, revision=revision, problems=problems)
         plan = self.plan(fresh, step)
         fresh = replace(fresh, announced=tuple(sorted(plan.announced)))
         if plan.end:
@@ -391,13 +269,6 @@ class CallFlow:
         before = (reading.message,) if reading.message else ()
         return replace(state, before=before), Ask(plan, state.index, before=before, prompt=check)
 
-    def _keep(
-        self, state: FlowState, step: Step, plan: StepPlan, value: Any
-    ) -> tuple[FlowState, Action]:
-        assert state.index is not None
-        values = {**state.values, str(state.index): encode_value(value)}
-        return self._advance(replace(state, values=values), step, plan)
-
     def _failed(
         self, state: FlowState, step: Step, plan: StepPlan, message: str
     ) -> tuple[FlowState, Action]:
@@ -425,21 +296,14 @@ class CallFlow:
         """Every prompt answered (or given up): the step's answers, or the soft checks' choice."""
         values = state.keyed()
         if plan.prompts and plan.prompts[0].kind == "check":
-            if values.get(0) is True and state.submitted is not None:
-                answers = {k: decode_value(v) for k, v in state.submitted.items()}
-                return replace(state, phase="submit"), Submit(plan, answers, confirm=True)
-            # change: the questions again, without the checks' words
-            changed = replace(state, problems=(), announced=state.announced_before)
-            return self.show(changed, step, revision=state.revision)
+            return self._after_checks(state, step, plan, kept=values.get(0) is True)
         answers = answers_for(plan, values)
         flags = tuple((p.key, p.flag) for p in plan.prompts if p.flag) + tuple(
             (p.key, NO_ANSWER)
             for i, p in enumerate(plan.prompts)
             if p.flag is None and _given_up(values.get(i))
         )
-        submitted = {k: encode_value(v) for k, v in answers.items()}
-        done = replace(state, phase="submit", submitted=submitted, flags=flags)
-        return done, Submit(plan, answers, flags=flags)
+        return self._submit(state, plan, answers, flags)
 
     def _goodbye(self, plan: StepPlan) -> Goodbye:
         return Goodbye((self.say("goodbye_no_answer"),), plan.language)

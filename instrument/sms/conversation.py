@@ -26,14 +26,14 @@ clock, no web or telephony library.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from instrument.engine import Problem, Step
-from instrument.ivr.flow import decode_value, encode_value
 from instrument.sms.messages import Say, SmsPlan, message_text, plan_step
 from instrument.sms.replies import read_reply
+from instrument.stepflow import StepFlow, StepState, Submit
 
 __all__ = [
     "NO_ANSWER",
@@ -51,8 +51,6 @@ NO_ANSWER = "sms_no_answer"
 """Paradata flag: a question given up on after replies that did not fit (left not answered)."""
 NOT_ANSWERED = ""
 """What the engine takes for a question left empty: it stores the not-answered code."""
-FORMAT = 1
-"""The version of :meth:`SmsState.to_json`'s layout; a state of another version starts afresh."""
 
 Phase = Literal["new", "ask", "submit", "ended"]
 
@@ -73,75 +71,14 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
-class SmsState:
-    """Where one conversation stands in one step, as plain data.
+class SmsState(StepState):
+    """Where one conversation stands in one step: :class:`~instrument.stepflow.StepState`'s
+    facts (the phase is one of :data:`Phase`) and the conversation's own.
 
-    :param token: the engine's page visit (``Step.token``); ``revision``: the
-        interview's revision it was shown at (the webhooks' ``Seen``).
-    :param announced_before: reply words announced before this step's plan;
-        ``announced``: after it.
-    :param problems: the engine's problems of the step's last submit.
-    :param values: the replies read so far, by question index (encoded).
-    :param index: the question asked; ``failures``: replies in a row that did not fit it.
-    :param submitted: the answers last submitted (a kept soft check submits them again).
-    :param flags: ``(key, flag)`` for paradata.
     :param carry: words to send in front of the next message (information steps).
     """
 
-    phase: Phase = "new"
-    token: str | None = None
-    revision: int = 0
-    announced_before: tuple[str, ...] = ()
-    announced: tuple[str, ...] = ()
-    problems: tuple[tuple[str, str, str, str], ...] = ()
-    values: Mapping[str, Any] = field(default_factory=dict)
-    index: int | None = None
-    failures: int = 0
-    submitted: Mapping[str, Any] | None = None
-    flags: tuple[tuple[str, str], ...] = ()
     carry: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """The state as JSON-ready data (what the store keeps for a conversation)."""
-        return {
-            "format": FORMAT,
-            "phase": self.phase,
-            "token": self.token,
-            "revision": self.revision,
-            "announced_before": list(self.announced_before),
-            "announced": list(self.announced),
-            "problems": [list(p) for p in self.problems],
-            "values": dict(self.values),
-            "index": self.index,
-            "failures": self.failures,
-            "submitted": dict(self.submitted) if self.submitted is not None else None,
-            "flags": [list(f) for f in self.flags],
-            "carry": list(self.carry),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> SmsState:
-        """A state from :meth:`to_json`'s data; an empty or unknown one starts afresh."""
-        if not data or data.get("format") != FORMAT:
-            return cls()
-        return cls(
-            phase=data["phase"],
-            token=data["token"],
-            revision=int(data["revision"]),
-            announced_before=tuple(data["announced_before"]),
-            announced=tuple(data["announced"]),
-            problems=tuple((str(a), str(b), str(c), str(d)) for a, b, c, d in data["problems"]),
-            values=dict(data["values"]),
-            index=data["index"],
-            failures=int(data["failures"]),
-            submitted=data["submitted"],
-            flags=tuple((str(k), str(f)) for k, f in data["flags"]),
-            carry=tuple(data["carry"]),
-        )
-
-    def read(self) -> dict[int, Any]:
-        """The replies read so far, decoded, by question index."""
-        return {int(i): decode_value(v) for i, v in self.values.items()}
 
 
 @dataclass(frozen=True)
@@ -152,17 +89,6 @@ class Send:
     plan: SmsPlan
     index: int
     kind: Literal["send"] = "send"
-
-
-@dataclass(frozen=True)
-class Submit:
-    """Submit the step's answers (``confirm``: the soft checks were kept)."""
-
-    plan: SmsPlan
-    answers: Mapping[str, Any]
-    confirm: bool = False
-    flags: tuple[tuple[str, str], ...] = ()
-    kind: Literal["submit"] = "submit"
 
 
 @dataclass(frozen=True)
@@ -177,12 +103,8 @@ class Finish:
 SmsAction = Send | Submit | Finish
 
 
-def _problems(problems: Sequence[Problem]) -> tuple[tuple[str, str, str, str], ...]:
-    return tuple((p.key, p.message, p.id, p.kind) for p in problems)
-
-
 @dataclass(frozen=True)
-class SmsFlow:
+class SmsFlow(StepFlow[SmsState, "Send | Finish"]):
     """The flow of one questionnaire's text interviews in one language."""
 
     say: Say
@@ -190,23 +112,15 @@ class SmsFlow:
 
     def plan(self, state: SmsState, step: Step) -> SmsPlan:
         """The plan of ``step`` as ``state`` had it made."""
-        problems = [Problem(k, m, i, d) for k, m, i, d in state.problems]  # type: ignore[arg-type]
-        return plan_step(step, self.say, announced=state.announced_before, problems=problems)
+        return plan_step(
+            step, self.say, announced=state.announced_before, problems=state.problem_list()
+        )
 
     def show(
         self, state: SmsState, step: Step, *, revision: int = 0, problems: Sequence[Problem] = ()
     ) -> tuple[SmsState, SmsAction]:
         """Begin asking ``step``: its first question (information goes with it)."""
-        fresh = SmsState(
-            phase="ask",
-            token=step.token,
-            revision=revision,
-            announced_before=state.announced,
-            announced=state.announced,
-            problems=_problems(problems),
-            submitted=state.submitted if problems and state.token == step.token else None,
-            carry=state.carry,
-        )
+        fresh = state.begin(step, revision=revision, problems=problems, carry=state.carry)
         plan = self.plan(fresh, step)
         fresh = replace(fresh, announced=tuple(sorted(plan.announced)))
         if plan.end:
@@ -217,12 +131,6 @@ class SmsFlow:
             carried = replace(fresh, carry=(*fresh.carry, *plan.intro))
             return self._complete(carried, step, plan)
         return self._advance(replace(fresh, carry=(*fresh.carry, *plan.intro)), step, plan)
-
-    def rejected(
-        self, state: SmsState, step: Step, problems: Sequence[Problem], *, revision: int
-    ) -> tuple[SmsState, SmsAction]:
-        """The engine did not take the step's answers: ask again, its problems first."""
-        return self.show(state, step, revision=revision, problems=problems)
 
     def again(self, state: SmsState, step: Step, before: Sequence[str] = ()) -> SmsAction:
         """The question being asked, whole, with ``before`` in front (START, welcome back)."""
@@ -256,16 +164,9 @@ class SmsFlow:
 
     # ------------------------------------------------------------------ moves
 
-    def _keep(
-        self, state: SmsState, step: Step, plan: SmsPlan, value: Any
-    ) -> tuple[SmsState, SmsAction]:
-        assert state.index is not None
-        values = {**state.values, str(state.index): encode_value(value)}
-        return self._advance(replace(state, values=values), step, plan)
-
     def _advance(self, state: SmsState, step: Step, plan: SmsPlan) -> tuple[SmsState, SmsAction]:
         """On to the next question of the step, or submit the step when none is left."""
-        read = state.read()
+        read = state.keyed()
         index = next(
             (i for i, q in enumerate(plan.questions) if i not in read and q.kind != "skipped"),
             None,
@@ -279,13 +180,9 @@ class SmsFlow:
 
     def _complete(self, state: SmsState, step: Step, plan: SmsPlan) -> tuple[SmsState, SmsAction]:
         """Every question read (or given up): the step's answers, or the soft checks' choice."""
-        read = state.read()
+        read = state.keyed()
         if plan.questions and plan.questions[0].kind == "check":
-            if read.get(0) == 1 and state.submitted is not None:
-                answers = {k: decode_value(v) for k, v in state.submitted.items()}
-                return replace(state, phase="submit"), Submit(plan, answers, confirm=True)
-            changed = replace(state, problems=(), announced=state.announced_before)
-            return self.show(changed, step, revision=state.revision)
+            return self._after_checks(state, step, plan, kept=read.get(0) == 1)
         answers: dict[str, Any] = {}
         flags: list[tuple[str, str]] = []
         for index, question in enumerate(plan.questions):
@@ -295,6 +192,4 @@ class SmsFlow:
             elif isinstance(value, str) and value == NOT_ANSWERED:
                 flags.append((question.key, NO_ANSWER))
             answers[question.key] = value
-        submitted = {k: encode_value(v) for k, v in answers.items()}
-        done = replace(state, phase="submit", submitted=submitted, flags=tuple(flags))
-        return done, Submit(plan, answers, flags=tuple(flags))
+        return self._submit(state, plan, answers, tuple(flags))

@@ -55,12 +55,12 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from instrument import catalogue
-from instrument.engine import Problem, Step
+from instrument.engine import Step
 from instrument.fieldwork.automated import MACHINE_RESULTS, AutomatedCallSettings
 from instrument.fieldwork.settings import settings_for
 from instrument.interviews import InterviewService
-from instrument.interviews.outcomes import Answers, Seen
-from instrument.ivr.flow import Action, Ask, CallFlow, FlowState, decode_value
+from instrument.interviews.stepwise import carry_out_submits
+from instrument.ivr.flow import Action, Ask, CallFlow, FlowState
 from instrument.ivr.keypad import NO_KEY, REPEAT_KEY, YES_KEY
 from instrument.ivr.prompts import IvrSettings, Prompt, ivr_words
 from instrument.ivr.reading import NOT_UNDERSTOOD, read_back_prompt
@@ -76,6 +76,7 @@ from instrument.ivr.speech import (
 )
 from instrument.plugin_types import ModeSetupError
 from instrument.ratelimit import RateLimiter
+from instrument.stepflow import Submit, decode_value
 from instrument.store.ivr_calls import IvrCallRecord, OutboundCase, access_code_key
 from instrument_phone.ivr.twiml import (
     DEFAULT_TIMEOUT,
@@ -114,9 +115,6 @@ CALLER_CODE_LIMIT = 10
 """Wrong access codes an hour from one caller id, in one process, before its calls end at once."""
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-
-_MAX_SUBMITS = 8
-"""Submits one request may make (steps asking nothing follow one another); more is a loop."""
 
 
 def outbound_answer_url(settings: TwilioSettings, attempt_id: str | int) -> str:
@@ -357,53 +355,37 @@ class IvrWebhooks:
         notes: CallNotes,
     ) -> Turn:
         """Carry out the flow's submits through the interview service until it asks or ends."""
-        for number in range(_MAX_SUBMITS):
-            if action.kind in ("ask", "submit"):  # a consent decision is kept as soon as keyed
-                notes.note_recording(recording_facts(action.plan, state.keyed()), seq)
-            if action.kind != "submit":
-                ended = action.kind in ("finish", "goodbye")
-                twiml = self.twiml(action, call_sid, seq + 1, flow, study)
-                return twiml, notes.stored(state), ended
-            submit = action
-            seen = Seen(
-                revision=state.revision, token=state.token or "", key=_key(call_sid, seq, number)
-            )
 
-            def read(_step: Any, submit: Any = submit) -> Answers:
-                return Answers(submit.answers, confirmed=True if submit.confirm else ())
-
+        def client(state: FlowState, submit: Submit) -> dict[str, str]:
             facts = recording_facts(submit.plan, state.keyed())
+            notes.note_recording(facts, seq)  # a consent decision is kept as soon as keyed
             flags = (*submit.flags, *((fact.key, fact.flag) for fact in facts))
-            client = {"ivr_flags": ";".join(f"{k}:{f}" for k, f in flags)} if flags else {}
-            outcome = self.service.answer(
-                interview_id,
-                seen,
-                read,
-                mode=IVR_MODE,
-                actor=_actor(call_sid),
-                now=self.clock(),
-                client={"channel": IVR_MODE, **client},
-                show_next=True,
-            )
-            if outcome.kind == "saved" and outcome.step is not None:
-                state, action = flow.show(state, outcome.step, revision=outcome.interview.revision)
-            elif outcome.kind == "rejected":
-                problems: list[Problem] = [*outcome.errors, *outcome.warnings, *outcome.prompts]
-                state, action = flow.rejected(
-                    state, outcome.step, problems, revision=outcome.interview.revision
-                )
-            elif outcome.kind == "unavailable":
-                return self.goodbye("not_available"), notes.stored(state), True
-            else:  # replayed or stale: ask the step the interview is on now
-                shown = self.service.show(
-                    interview_id, mode=IVR_MODE, actor=_actor(call_sid), now=self.clock()
-                )
-                if shown.kind != "shown":
-                    return self.goodbye("not_available"), notes.stored(state), True
-                state, action = flow.show(state, shown.step, revision=shown.interview.revision)
-        # steps that ask nothing kept following one another: end the call, keep the partial
-        words = (flow.say("goodbye_no_answer"),)
-        return goodbye_twiml(words, "en", voices=study.voices), notes.stored(state), True
+            return {"ivr_flags": ";".join(f"{k}:{f}" for k, f in flags)} if flags else {}
+
+        stepped = carry_out_submits(
+            self.service,
+            flow,
+            interview_id,
+            state,
+            action,
+            mode=IVR_MODE,
+            actor=_actor(call_sid),
+            clock=self.clock,
+            key=lambda number: _key(call_sid, seq, number),
+            client=client,
+        )
+        state, action = stepped.state, stepped.action
+        if stepped.unavailable:
+            return self.goodbye("not_available"), notes.stored(state), True
+        if (
+            action is None
+        ):  # steps that ask nothing kept following one another: end, keep the partial
+            words = (flow.say("goodbye_no_answer"),)
+            return goodbye_twiml(words, "en", voices=study.voices), notes.stored(state), True
+        if action.kind == "ask":
+            notes.note_recording(recording_facts(action.plan, state.keyed()), seq)
+        twiml = self.twiml(action, call_sid, seq + 1, flow, study)
+        return twiml, notes.stored(state), action.kind in ("finish", "goodbye")
 
     def turn(self, call: IvrCallRecord, seq: int, form: Mapping[str, str], silence: bool) -> Turn:
         """Turn ``seq`` of a call whose interview is known: what the caller did, into the flow."""

@@ -25,11 +25,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from instrument.engine import Problem
 from instrument.interviews import InterviewService
-from instrument.interviews.outcomes import Answers, Seen
+from instrument.interviews.stepwise import carry_out_submits
 from instrument.sms.conversation import SmsAction, SmsFlow, SmsSettings, SmsState
 from instrument.sms.messages import sms_words
+from instrument.stepflow import Submit
 
 __all__ = [
     "CODE_TRIES",
@@ -49,7 +49,6 @@ RECENT_MESSAGES = 200
 """Message sids a conversation remembers with their turn (a retry comes within minutes)."""
 
 _KEY_LABEL = b"instrument sms number v1"
-_MAX_SUBMITS = 8
 
 
 def number_key(secret: str | bytes) -> bytes:
@@ -176,47 +175,28 @@ class SmsInterviews:
         action: SmsAction,
     ) -> tuple[str | None, SmsState]:
         """Carry out the flow's submits until it sends a question or the interview ends."""
-        for number in range(_MAX_SUBMITS):
-            if action.kind == "send":
-                return action.text, state
-            if action.kind == "finish":
-                return action.text or None, state
-            submit = action
-            seen = Seen(
-                revision=state.revision, token=state.token or "", key=_key(sid, seq, number)
-            )
 
-            def read(_step: Any, submit: Any = submit) -> Answers:
-                return Answers(submit.answers, confirmed=True if submit.confirm else ())
+        def client(_state: SmsState, submit: Submit) -> dict[str, str]:
+            flags = ";".join(f"{k}:{f}" for k, f in submit.flags)
+            return {"sms_flags": flags} if flags else {}
 
-            flags = {"sms_flags": ";".join(f"{k}:{f}" for k, f in submit.flags)}
-            outcome = self.service.answer(
-                interview_id,
-                seen,
-                read,
-                mode=SMS_MODE,
-                actor=_actor(sid),
-                now=self.clock(),
-                client={"channel": SMS_MODE, **(flags if submit.flags else {})},
-                show_next=True,
-            )
-            if outcome.kind == "saved" and outcome.step is not None:
-                state, action = flow.show(state, outcome.step, revision=outcome.interview.revision)
-            elif outcome.kind == "rejected":
-                problems: list[Problem] = [*outcome.errors, *outcome.warnings, *outcome.prompts]
-                state, action = flow.rejected(
-                    state, outcome.step, problems, revision=outcome.interview.revision
-                )
-            elif outcome.kind == "unavailable":
-                return self.words(None, "not_available"), state
-            else:  # replayed or stale: the step the interview is on now
-                shown = self.service.show(
-                    interview_id, mode=SMS_MODE, actor=_actor(sid), now=self.clock()
-                )
-                if shown.kind != "shown":
-                    return self.words(None, "not_available"), state
-                state, action = flow.show(state, shown.step, revision=shown.interview.revision)
-        return None, state  # steps that ask nothing kept following one another: say nothing
+        stepped = carry_out_submits(
+            self.service,
+            flow,
+            interview_id,
+            state,
+            action,
+            mode=SMS_MODE,
+            actor=_actor(sid),
+            clock=self.clock,
+            key=lambda number: _key(sid, seq, number),
+            client=client,
+        )
+        if stepped.unavailable:
+            return self.words(None, "not_available"), stepped.state
+        if stepped.action is None:  # steps that ask nothing kept following one another
+            return None, stepped.state
+        return stepped.action.text or None, stepped.state
 
     def interview_for(self, questionnaire_id: str, case_id: str, sid: str) -> str:
         """The case's interview, whatever mode it began in; started by this conversation if none."""
