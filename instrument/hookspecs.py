@@ -28,6 +28,7 @@ from instrument.plugin_types import (
     ModeSpec,
     OutputFormat,
     QuestionType,
+    RecordingProvider,
 )
 
 if TYPE_CHECKING:  # keep `import instrument.hookspecs` free of click/jinja2/model
@@ -46,6 +47,7 @@ __all__ = [
     "register_modes",
     "register_output_formats",
     "register_question_types",
+    "register_recording_providers",
 ]
 
 _hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -94,6 +96,21 @@ def register_contact_channels() -> list[ContactChannel]:  # type: ignore[empty-b
     keeps nothing: no store, no copy of the address.
 
     :return: a list of :class:`~instrument.plugin_types.ContactChannel`.
+    """
+
+
+@_hookspec
+def register_recording_providers() -> list[RecordingProvider]:  # type: ignore[empty-body]
+    """Return the providers that hold call recordings this plugin makes, and delete them.
+
+    Called once when the host builds its provider registry (the fieldwork
+    worker's first round, ``instrument calls forget-recordings``). Names must
+    be unique across plugins and are the names the store keeps with each
+    recording (``calls.provider``). When a withdrawal deletes answers, the
+    recordings they point to are listed in the store, and each is deleted
+    through the provider of its name, retried until it is done.
+
+    :return: a list of :class:`~instrument.plugin_types.RecordingProvider`.
     """
 
 

@@ -41,7 +41,10 @@ __all__ = [
     "OutgoingMessage",
     "OutputFormat",
     "QuestionType",
+    "RECORDING_DELETION_STATUSES",
     "Receipt",
+    "RecordingDeletion",
+    "RecordingProvider",
     "missing_modules",
 ]
 
@@ -609,6 +612,90 @@ class ContactChannel:
         object.__setattr__(self, "requires", _check_modules("ContactChannel", self.requires))
         if self.extra is not None:
             _check_name("ContactChannel", "extra", self.extra)
+
+    def missing_requirements(self) -> tuple[str, ...]:
+        """Modules in :attr:`requires` that are not importable."""
+        return missing_modules(self.requires)
+
+
+RECORDING_DELETION_STATUSES = frozenset({"deleted", "gone", "failed"})
+"""``deleted``: the provider held the recording and no longer does; ``gone``: it holds no such
+recording (deleted before, or never made), which is as good; ``failed``: it is still there or
+nobody knows, :attr:`RecordingDeletion.error` says why, and the deletion is tried again later."""
+
+
+@dataclass(frozen=True)
+class RecordingDeletion:
+    """What a recording provider says of one recording it was asked to delete.
+
+    :param status: one of :data:`RECORDING_DELETION_STATUSES`.
+    :param error: why a deletion failed, in a line with the provider's code (``Twilio error
+        20003 (HTTP 401)``), never a credential; None unless failed.
+    """
+
+    status: str
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in RECORDING_DELETION_STATUSES:
+            raise ValueError(
+                "RecordingDeletion.status must be one of "
+                f"{sorted(RECORDING_DELETION_STATUSES)}, got {self.status!r}"
+            )
+        if (self.status == "failed") != bool(self.error):
+            raise ValueError("RecordingDeletion: a failed deletion, and only one, says why (error)")
+
+    @property
+    def done(self) -> bool:
+        """True when the provider no longer holds the recording (deleted, or gone before)."""
+        return self.status != "failed"
+
+
+@dataclass(frozen=True)
+class RecordingProvider:
+    """Where call recordings are held (a telephony provider), and how to delete one there.
+
+    Recordings of calls and recorded answers stay with the provider that made
+    them; the store keeps only their ids. When a withdrawal deletes the answers
+    they belong to, the store lists the recordings to delete, and the
+    fieldwork worker (and ``instrument calls forget-recordings``) asks the
+    provider named with each to delete it, until it says ``deleted`` or
+    ``gone``.
+
+    :param name: lower-case identifier, as the store names the provider of a
+        recording (``calls.provider``; ``twilio``).
+    :param label: human name.
+    :param delete: ``delete(recording_sid) -> RecordingDeletion``: delete one
+        recording, once (the worker retries a failure later, not this). A
+        refusal or no answer is a failed :class:`RecordingDeletion`, never an
+        exception; "no such recording" is ``gone``. Must be safe to call from
+        several threads.
+    :param check: ``check()`` returns None when recordings can be deleted with
+        this machine's settings, else a sentence naming what to set; the worker
+        asks before taking any deletion, so an unconfigured provider's
+        recordings wait, untried. None: nothing to check.
+    :param requires: modules ``delete`` imports (``("twilio",)``).
+    :param extra: the ``survey-instrument[extra]`` that installs *requires*.
+    """
+
+    name: str
+    label: str
+    delete: Callable[[str], RecordingDeletion]
+    check: Callable[[], str | None] | None = None
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_name("RecordingProvider", "name", self.name)
+        if not isinstance(self.label, str) or not self.label.strip():
+            raise ValueError(
+                f"RecordingProvider.label must be a non-empty string, got {self.label!r}"
+            )
+        _check_callable("RecordingProvider", "delete", self.delete, optional=False)
+        _check_callable("RecordingProvider", "check", self.check, optional=True)
+        object.__setattr__(self, "requires", _check_modules("RecordingProvider", self.requires))
+        if self.extra is not None:
+            _check_name("RecordingProvider", "extra", self.extra)
 
     def missing_requirements(self) -> tuple[str, ...]:
         """Modules in :attr:`requires` that are not importable."""

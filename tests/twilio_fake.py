@@ -7,8 +7,8 @@ twilio-python's tests use it), not a patch of our code: the request the SDK
 builds from our arguments is exactly what is recorded, so a test asserts the
 form payload Twilio would receive.
 
-Only ``https://api.twilio.com/2010-04-01/Accounts/<AC>/Calls...`` is
-understood; any other host is refused with an exception, and nothing here
+Only ``https://api.twilio.com/2010-04-01/Accounts/<AC>/Calls...`` and the
+deletion of a recording (``DELETE .../Recordings/<RE>.json``) are understood; any other host is refused with an exception, and nothing here
 can open a socket, so a test that forgets the fake fails instead of
 reaching the network... provided it builds its client through
 :func:`fake_client`.
@@ -33,6 +33,9 @@ _CALLS = re.compile(r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls\.json\Z")
 _CALL = re.compile(r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls/(CA[0-9a-f]{32})\.json\Z")
 _RECORDINGS = re.compile(
     r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/Calls/(CA[0-9a-f]{32})/Recordings\.json\Z"
+)
+_RECORDING = re.compile(
+    r"/2010-04-01/Accounts/(AC[0-9a-f]{32})/Recordings/(RE[0-9a-f]{32})\.json\Z"
 )
 
 
@@ -59,13 +62,32 @@ class RecordedRequest:
 
 
 class FakeTwilioHttp(HttpClient):
-    """Answers Calls.json (create), Calls/<sid>.json (update) and Recordings.json (create)."""
+    """Answers Calls.json (create), Calls/<sid>.json (update), a call's Recordings.json (create)
+    and Recordings/<sid>.json (delete).
+
+    ``recordings`` holds the recordings the account has: those started by REST and those a test
+    adds (:meth:`add_recording`, as a ``<Record>`` verb makes them). :meth:`refuse` makes the
+    next requests about one recording fail with a status of the test's choosing.
+    """
 
     def __init__(self) -> None:
         super().__init__(logging.getLogger("twilio_fake"), is_async=False)
         self.requests: list[RecordedRequest] = []
         self.calls: dict[str, dict[str, Any]] = {}
+        self.recordings: dict[str, dict[str, Any]] = {}
+        self.deleted: list[str] = []
+        self._refusals: dict[str, list[int]] = {}
         self._serial = itertools.count(1)
+
+    def add_recording(self, call_sid: str | None = None) -> str:
+        """A recording the account holds, as Twilio makes one for ``<Record>``; its sid."""
+        sid = self._sid("RE")
+        self.recordings[sid] = {"sid": sid, "call_sid": call_sid, "status": "completed"}
+        return sid
+
+    def refuse(self, recording_sid: str, status: int, *, times: int = 1) -> None:
+        """Answer the next ``times`` requests about the recording with HTTP ``status``."""
+        self._refusals.setdefault(recording_sid, []).extend([status] * times)
 
     def request(
         self,
@@ -84,6 +106,8 @@ class FakeTwilioHttp(HttpClient):
         # requests form-encodes a list value as the key repeated: do the same.
         form = tuple(parse_qsl(urlencode(data or {}, doseq=True), keep_blank_values=True))
         self.requests.append(RecordedRequest(method.upper(), uri, form, auth))
+        if match := _RECORDING.match(parts.path):
+            return self._recording(method.upper(), match.group(2))
         if method.upper() != "POST":
             return self._error(405, f"{method} is not faked")
         if match := _CALLS.match(parts.path):
@@ -127,12 +151,26 @@ class FakeTwilioHttp(HttpClient):
         if call_sid not in self.calls:
             return self._error(404, f"The requested resource {call_sid} was not found", code=20404)
         sid = self._sid("RE")
+        self.recordings[sid] = {"sid": sid, "call_sid": call_sid, "status": "in-progress"}
         return Response(
             201,
             json.dumps(
                 {"sid": sid, "account_sid": account, "call_sid": call_sid, "status": "in-progress"}
             ),
         )
+
+    def _recording(self, method: str, sid: str) -> Response:
+        """DELETE of a recording: 204 and gone; 404 (Twilio's 20404) when the account has none."""
+        refusals = self._refusals.get(sid)
+        if refusals:
+            status = refusals.pop(0)
+            return self._error(status, f"the fake Twilio refuses this time ({status})")
+        if method != "DELETE":
+            return self._error(405, f"{method} is not faked")
+        if self.recordings.pop(sid, None) is None:
+            return self._error(404, f"The requested resource {sid} was not found", code=20404)
+        self.deleted.append(sid)
+        return Response(204, "")
 
     @staticmethod
     def _error(status: int, message: str, code: int = 20001) -> Response:

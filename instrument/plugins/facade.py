@@ -16,6 +16,7 @@ from instrument.plugin_types import (
     ModeSpec,
     OutputFormat,
     QuestionType,
+    RecordingProvider,
 )
 from instrument.plugins.errors import (
     DuplicateNameError,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["PluginFacade", "Registry"]
 
 
-_T = TypeVar("_T", ModeSpec, OutputFormat, QuestionType, ContactChannel)
+_T = TypeVar("_T", ModeSpec, OutputFormat, QuestionType, ContactChannel, RecordingProvider)
 
 
 class Registry(Mapping[str, _T]):
@@ -170,6 +171,12 @@ class PluginFacade:
     def contact_channels(self) -> Registry[ContactChannel]:
         """All contact channels (hook ``register_contact_channels``), name -> ContactChannel."""
         return self._registry("register_contact_channels", "contact channel", ContactChannel)
+
+    def recording_providers(self) -> Registry[RecordingProvider]:
+        """Where recordings are held (hook ``register_recording_providers``), name -> provider."""
+        return self._registry(
+            "register_recording_providers", "recording provider", RecordingProvider
+        )
 
     def load_questionnaire(
         self, path: Path | str, options: LoadOptions | None = None
