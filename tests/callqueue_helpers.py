@@ -36,12 +36,22 @@ def add_case(
     zone: str = "Europe/London",
     priority: int = 0,
     now: dt.datetime = T0,
+    taken_by: str = "interviewer",
 ) -> None:
-    """A stored case with a name and numbers, queued with no window yet (the service works it out)."""
+    """A stored case with a name and numbers, queued with no window yet (the service works it out),
+    for interviewers or (``taken_by="automated"``) for the automated dialler."""
     store.put_case(case_id, "mini", {"region": 1}, now=now)
     store.set_contact(case_id, name=NAME, now=now)
     store.set_phone_numbers(case_id, numbers, now)
-    store.enqueue_case(case_id, zone=zone, language="en", priority=priority, window=None, now=now)
+    store.enqueue_case(
+        case_id,
+        zone=zone,
+        language="en",
+        priority=priority,
+        window=None,
+        now=now,
+        taken_by=taken_by,
+    )
 
 
 def answer_first_page(

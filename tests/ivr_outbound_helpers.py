@@ -17,9 +17,9 @@ from instrument.fieldwork.settings import FieldworkSettings, TelephonySettings
 from instrument.store import Store
 from instrument_phone.ivr.outbound import RunReport, place_due_calls
 from instrument_phone.telephony.config import TwilioSettings
-from tests.callqueue_helpers import T0, queue_on
+from tests.callqueue_helpers import T0, add_case, queue_on
 
-__all__ = ["SETTINGS", "T0", "Run", "fake_twilio", "fieldwork", "place"]
+__all__ = ["SETTINGS", "T0", "Run", "add_automated_case", "fake_twilio", "fieldwork", "place"]
 
 SID = "AC" + "ab" * 16
 TOKEN = "0123456789abcdef" * 2
@@ -27,6 +27,12 @@ CALLER = "+442071234567"
 PUBLIC = "https://survey.example.org"
 SETTINGS = TwilioSettings(SID, TOKEN, CALLER, PUBLIC)
 _SIDS = itertools.count(1)
+
+
+def add_automated_case(store: Store, case_id: str, **details: object) -> None:
+    """A case of mini queued for the automated dialler (as `instrument cases import --automated`
+    queues one): only these are placed, never an interviewer's."""
+    add_case(store, case_id, taken_by="automated", **details)  # type: ignore[arg-type]
 
 
 def fake_twilio() -> FakeTwilioHttp:

@@ -35,7 +35,16 @@ from instrument_phone.telephony.config import TELEPHONY_VARIABLES
 from tests.callqueue_helpers import MINI, T0, add_case, answer_first_page, queue_on
 from tests.fieldwork_store_helpers import add_case as add_other_case
 from tests.fieldwork_store_helpers import open_window
-from tests.ivr_outbound_helpers import CALLER, PUBLIC, SETTINGS, SID, TOKEN, fieldwork, place
+from tests.ivr_outbound_helpers import (
+    CALLER,
+    PUBLIC,
+    SETTINGS,
+    SID,
+    TOKEN,
+    add_automated_case,
+    fieldwork,
+    place,
+)
 from tests.store_fixtures import *
 
 MINUTE = dt.timedelta(minutes=1)
@@ -201,7 +210,7 @@ def only_request(run: object) -> dict[str, list[str]]:
 
 
 def test_a_due_case_is_called_with_exactly_this_payload(store: Store) -> None:
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     run = place(store)
     (placed,) = run.report.placed
     assert placed.case_id == "C1" and placed.number_rank == 1 and placed.attempts == 1
@@ -229,7 +238,7 @@ def test_a_due_case_is_called_with_exactly_this_payload(store: Store) -> None:
 
 
 def test_leaving_a_message_waits_for_the_beep_before_answering(store: Store) -> None:
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     policy = fieldwork(on_machine="leave_message", message="We will call again.", ring=45)
     form = only_request(place(store, settings=policy))
     assert form["MachineDetection"] == ["DetectMessageEnd"]
@@ -238,8 +247,8 @@ def test_leaving_a_message_waits_for_the_beep_before_answering(store: Store) -> 
 
 
 def test_only_cases_inside_calling_hours_in_their_own_time_are_called(store: Store) -> None:
-    add_case(store, "LON")  # 10:00 in London on a Monday
-    add_case(store, "NYC", zone="America/New_York")  # 05:00 in New York
+    add_automated_case(store, "LON")  # 10:00 in London on a Monday
+    add_automated_case(store, "NYC", zone="America/New_York")  # 05:00 in New York
     run = place(store, T0)
     assert run.cases == ["LON"]
     assert run.waiting("NYC").startswith("outside calling hours in the respondent's time; due Mon")
@@ -248,7 +257,7 @@ def test_only_cases_inside_calling_hours_in_their_own_time_are_called(store: Sto
 
 def test_nobody_is_called_after_hours_or_on_a_sunday(store: Store) -> None:
     evening = dt.datetime(2026, 3, 2, 21, 30, tzinfo=dt.UTC)  # Monday 21:30 in London
-    add_case(store, "C1", now=evening)
+    add_automated_case(store, "C1", now=evening)
     run = place(store, evening)
     assert run.report.placed == [] and run.http.requests == []
     assert "outside calling hours" in run.waiting("C1")
@@ -256,7 +265,7 @@ def test_nobody_is_called_after_hours_or_on_a_sunday(store: Store) -> None:
     assert place(store, tuesday - MINUTE).report.placed == []
     assert place(store, tuesday).cases == ["C1"]
     sunday = dt.datetime(2026, 3, 8, 12, 0, tzinfo=dt.UTC)
-    add_case(store, "C2", numbers=("+442071230002",), now=sunday)
+    add_automated_case(store, "C2", numbers=("+442071230002",), now=sunday)
     run = place(store, sunday)
     assert run.report.placed == []
     assert run.waiting("C2").endswith("due Mon 09 Mar 09:00 Europe/London")
@@ -264,13 +273,13 @@ def test_nobody_is_called_after_hours_or_on_a_sunday(store: Store) -> None:
 
 def test_summer_time_moves_the_hours_in_utc(store: Store) -> None:
     summer = dt.datetime(2026, 6, 1, 8, 30, tzinfo=dt.UTC)  # 09:30 BST on a Monday
-    add_case(store, "C1", now=summer)
+    add_automated_case(store, "C1", now=summer)
     assert place(store, summer).cases == ["C1"]
 
 
 def test_do_not_call_numbers_are_never_dialled(store: Store) -> None:
-    add_case(store, "ONLY", numbers=("+442071230001",))
-    add_case(store, "SECOND", numbers=("+442071230002", "+442071230003"))
+    add_automated_case(store, "ONLY", numbers=("+442071230001",))
+    add_automated_case(store, "SECOND", numbers=("+442071230002", "+442071230003"))
     for number in ("+442071230001", "+442071230002"):
         store.add_do_not_call(number, reason="asked", actor="test", now=T0)
     run = place(store)
@@ -281,7 +290,7 @@ def test_do_not_call_numbers_are_never_dialled(store: Store) -> None:
 
 
 def test_a_number_put_on_the_list_after_the_claim_is_not_dialled(store: Store) -> None:
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     queue = queue_on(store, fieldwork())
     calls = AutomatedCalls(queue)
     due = calls.take("mini", now=T0)
@@ -311,7 +320,7 @@ def code(run: object, status: str, now: dt.datetime, answered_by: str | None = N
 
 def test_a_retry_delay_is_waited_out_and_the_attempt_limit_ends_the_case(store: Store) -> None:
     limits = fieldwork(max_attempts_per_case=2)
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     first = place(store, T0, limits)
     assert code(first, "busy", T0 + MINUTE) == "busy"  # busy rests 15 minutes
     early = place(store, T0 + 10 * MINUTE, limits)
@@ -327,7 +336,7 @@ def test_a_retry_delay_is_waited_out_and_the_attempt_limit_ends_the_case(store: 
 
 def test_each_number_has_its_own_attempt_limit(store: Store) -> None:
     limits = fieldwork(max_attempts_per_number=1)
-    add_case(store, "C1", numbers=("+442071230001", "+442071230002"))
+    add_automated_case(store, "C1", numbers=("+442071230001", "+442071230002"))
     ranks = []
     at = T0
     for _ in range(3):
@@ -339,17 +348,27 @@ def test_each_number_has_its_own_attempt_limit(store: Store) -> None:
     assert ranks == [1, 2]
 
 
-def test_a_case_an_interviewer_holds_is_never_called(store: Store) -> None:
-    add_case(store, "C1")
-    claimed = queue_on(store).next_case("ann", now=T0)
-    assert claimed.kind == "claimed"
+def test_an_interviewers_case_is_never_called(store: Store) -> None:
+    add_case(store, "C1")  # queued for interviewers, due now
     run = place(store)
     assert run.report.placed == [] and run.http.requests == []
-    assert run.waiting("C1") == "held by an interviewer"
+    assert run.report.waiting == []  # not the dialler's: not even listed
+    claimed = queue_on(store).next_case("ann", now=T0)
+    assert claimed.kind == "claimed" and claimed.case_id == "C1"
+
+
+def test_an_interviewers_next_case_never_gets_a_case_for_the_dialler(store: Store) -> None:
+    add_automated_case(store, "A1", priority=9)
+    add_case(store, "I1")
+    queue = queue_on(store)
+    claimed = queue.next_case("ann", now=T0)
+    assert claimed.kind == "claimed" and claimed.case_id == "I1"
+    assert queue.next_case("bob", now=T0).kind == "no_case"
+    assert place(store).cases == ["A1"]
 
 
 def test_a_case_being_called_is_not_called_again_or_given_to_an_interviewer(store: Store) -> None:
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     assert place(store).cases == ["C1"]
     again = place(store, T0 + MINUTE)
     assert again.report.placed == []
@@ -359,7 +378,7 @@ def test_a_case_being_called_is_not_called_again_or_given_to_an_interviewer(stor
 
 def test_only_the_questionnaires_own_cases_are_called(store: Store) -> None:
     add_other_case(store, "X1", window=open_window(), questionnaire="phone_study")
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     run = place(store)
     assert run.cases == ["C1"]
     row = store.queue_row("X1")
@@ -368,7 +387,7 @@ def test_only_the_questionnaires_own_cases_are_called(store: Store) -> None:
 
 def test_the_limit_stops_a_run(store: Store) -> None:
     for n in range(3):
-        add_case(store, f"C{n}", numbers=(f"+44207123000{n}",))
+        add_automated_case(store, f"C{n}", numbers=(f"+44207123000{n}",))
     run = place(store, limit=2)
     assert len(run.report.placed) == 2 and run.report.stopped_by_limit
     assert len(run.http.requests) == 2
@@ -384,7 +403,7 @@ class RefusingTwilio(FakeTwilioHttp):
 
 
 def test_a_call_twilio_will_not_place_is_tried_again_later(store: Store) -> None:
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     run = place(store, http=RefusingTwilio())
     assert run.report.placed == []
     (skipped,) = run.report.skipped
@@ -395,7 +414,7 @@ def test_a_call_twilio_will_not_place_is_tried_again_later(store: Store) -> None
 
 
 def test_a_started_interview_is_resumed_as_a_partial(store: Store) -> None:
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     run = place(store)
     queue = run.queue
     interview = queue.interview_for("C1", mode="ivr", actor="ivr:CA1", now=T0)
@@ -435,10 +454,10 @@ def test_the_command_places_calls_and_says_why_others_wait(
 ) -> None:
     store = open_store(database_url)
     try:
-        add_case(store, "C1")
-        add_case(store, "C2")
+        add_automated_case(store, "C1")
+        add_automated_case(store, "C2")
         store.add_do_not_call("+442071234567", reason="asked", actor="test", now=T0)
-        add_case(store, "C3", numbers=("+442071239999",))
+        add_case(store, "C3", numbers=("+442071239999",))  # an interviewer's
         any_hour = {day: ((dt.time(0), dt.time.max),) for day in range(7)}
         interviewers = queue_on(store, FieldworkSettings(calling=CallingRules(hours=any_hour)))
         assert interviewers.next_case("ann", now=dt.datetime.now(dt.UTC)).kind == "claimed"  # C3
@@ -453,11 +472,11 @@ def test_the_command_places_calls_and_says_why_others_wait(
     assert result.exit_code == 0, result.output
     assert result.output.startswith("placed 0 automated call(s) to cases of mini\n")
     assert "  case C1: finished (" in result.output
-    assert "  case C3: held by an interviewer" in result.output
+    assert "C3" not in result.output  # an interviewer's case: not the dialler's business
     assert fake.requests == []
     store = open_store(database_url)
     try:
-        add_case(store, "C4", numbers=("+442071238888",))
+        add_automated_case(store, "C4", numbers=("+442071238888",))
     finally:
         store.close()
     result = CliRunner().invoke(cli, args)

@@ -33,13 +33,14 @@ from instrument_phone.ivr.outbound import (
 )
 from instrument_phone.ivr.outbound_callbacks import create_blueprint
 from instrument_phone.telephony.config import TelephonyConfigError
-from tests.callqueue_helpers import T0, add_case, answer_first_page
+from tests.callqueue_helpers import T0, answer_first_page
 from tests.ivr_outbound_helpers import (
     PUBLIC,
     SETTINGS,
     SID,
     TOKEN,
     Run,
+    add_automated_case,
     fake_twilio,
     fieldwork,
     place,
@@ -106,7 +107,7 @@ class Line:
 
 def open_line(store: Store, settings: FieldworkSettings | None = None) -> Line:
     chosen = settings or fieldwork()
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     http = fake_twilio()
     run = place(store, T0, chosen, http=http)
     (placed,) = run.report.placed

@@ -29,7 +29,8 @@ from instrument.store import Store
 from instrument_phone.ivr.outbound import place_due_calls
 from instrument_phone.ivr.simulator import HANGUP, CallSimulator, WsgiTransport
 from instrument_phone.telephony.config import TELEPHONY_VARIABLES, TwilioSettings
-from tests.callqueue_helpers import MINI, T0, add_case
+from tests.callqueue_helpers import MINI, T0
+from tests.ivr_outbound_helpers import add_automated_case
 
 SID = "AC" + "cd" * 16
 TOKEN = "fedcba9876543210" * 2
@@ -107,7 +108,7 @@ def path_of(url: str) -> str:
 
 def test_a_placed_call_is_answered_at_our_url_and_coded_by_its_callbacks(app: Flask) -> None:
     store: Store = get_host(app).store
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     form = place_one(app)
     assert form["MachineDetection"] == "DetectMessageEnd"  # leave_message: detection first
     simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
@@ -133,7 +134,7 @@ def test_an_answering_machine_hears_the_voicemail_message_and_no_interview_start
     app: Flask,
 ) -> None:
     store: Store = get_host(app).store
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     form = place_one(app)
     simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
     result = simulator.call(
@@ -159,7 +160,7 @@ def test_a_long_automated_interview_keeps_its_case_past_the_hold_timeout(app: Fl
     its webhooks is counted from its last turn, and released once it falls silent."""
     host = get_host(app)
     store: Store = host.store
-    add_case(store, "C1")
+    add_automated_case(store, "C1")
     form = place_one(app)
     timeout = _settings_of(app).calling.hold_timeout  # type: ignore[attr-defined]
     later = T0 + timeout - dt.timedelta(minutes=1)

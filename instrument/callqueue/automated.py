@@ -11,6 +11,15 @@ limits per case and per number and final outcomes apply). Composed over a
 :class:`~instrument.callqueue.CallQueue` (``AutomatedCalls(queue)``), as
 :class:`~instrument.callqueue.live.LiveCalls` is.
 
+Only cases queued for the dialler (``case_queue.taken_by`` 'automated': a
+sample imported with ``instrument cases import --automated``, or handed over by
+a panel wave's ``automated_call`` step) are taken, and an interviewer's "next
+case" never gets one. The claim also honours a wave step's own limits kept on
+the case (its ``max_attempts`` and ``retry_after``) and passes over a case
+whose interview is finished or whose member stopped contact. A claim counts
+one of the step's calls before dialling, so two workers can never place more
+than the step allows; a call that never rang gives it back.
+
 While its call goes on the case is held by :data:`AUTOMATED_ACTOR`, so no
 interviewer is handed it; a call whose end never reaches us is released after
 the study's hold timeout like a vanished interviewer's. The outcome is
@@ -38,6 +47,7 @@ from instrument.fieldwork.automated import automated_outcome
 from instrument.fieldwork.calling import within_hours
 from instrument.fieldwork.settings import FieldworkSettings
 from instrument.store.fieldwork_calls import STATUS_RANK
+from instrument.store.fieldwork_queue import AUTOMATED_CASES
 
 if TYPE_CHECKING:
     from instrument.callqueue.service import CallQueue
@@ -116,7 +126,9 @@ class AutomatedCalls:
         and given back as :class:`Skipped`.
         """
         self.queue.keep_windows_true(now)
-        claim = self.store.claim_next_case(self.actor, now=now, questionnaire_id=questionnaire_id)
+        claim = self.store.claim_next_case(
+            self.actor, now=now, questionnaire_id=questionnaire_id, taken_by=AUTOMATED_CASES
+        )
         if claim is None:
             return NoCase(f"no case of {questionnaire_id} may be called now")
         settings = self.queue.settings_for(questionnaire_id)
@@ -127,6 +139,7 @@ class AutomatedCalls:
         if rank is None:
             why = "no number may be dialled (each is dead, on the do-not-call list or at its limit)"
             self._code(claim.attempt_id, NO_NUMBER, why, now)
+            self.store.give_back_automated_call(claim.case_id)
             return Skipped(claim.case_id, claim.attempt_id, why, NO_NUMBER)
         return DueCall(
             case_id=claim.case_id,
@@ -150,6 +163,7 @@ class AutomatedCalls:
             return placed
         why = "; ".join(placed.messages)
         self._code(due.attempt_id, NOT_PLACED, why, now)
+        self.store.give_back_automated_call(due.case_id)
         return Skipped(due.case_id, due.attempt_id, why, NOT_PLACED)
 
     def code_call(
@@ -200,16 +214,18 @@ class AutomatedCalls:
         )
 
     def not_due(self, questionnaire_id: str, *, now: dt.datetime) -> list[NotDue]:
-        """Why each of the questionnaire's queued cases is not being called now.
+        """Why each of the questionnaire's queued cases for the dialler is not being called now.
 
         Read after a run, for its report: one read of the questionnaire's
         queued cases, judged by its calling rules in each respondent's zone.
+        Cases queued for interviewers are not the dialler's and are left out.
         """
         settings = self.queue.settings_for(questionnaire_id)
         return [
             NotDue(queued.case_id, reason)
             for queued in _of(self.store.queued_cases(), questionnaire_id)
-            if (reason := self._reason(queued, settings, now)) is not None
+            if queued.taken_by == AUTOMATED_CASES
+            and (reason := self._reason(queued, settings, now)) is not None
         ]
 
     def _reason(
@@ -226,6 +242,10 @@ class AutomatedCalls:
             return "an automated call to it is going on"
         if queued.held_by is not None:
             return "held by an interviewer"
+        if queued.facts.interview_finished:
+            return "its interview is finished: never called again"
+        if queued.automated_calls_left is not None and queued.automated_calls_left <= 0:
+            return "its wave step's automated calls (max_attempts) have all been placed"
         if queued.window_start is None or queued.window_end is None:
             return "no window to call it in yet"
         zone = rules.zone(queued.facts.zone)
@@ -235,6 +255,10 @@ class AutomatedCalls:
             if not within_hours(now, zone, rules):
                 return f"outside calling hours in the respondent's time; due {when}"
             return f"resting after its last outcome (retry delay); due {when}"
+        spaced = queued.automated_not_before
+        if spaced is not None and spaced > now:
+            local = spaced.astimezone(zone)
+            return f"its wave step's retry_after has not passed; not before {local:%a %d %b %H:%M}"
         if queued.window_end <= now:
             return "its window has ended; the next is worked out at the next run"
         if queued.window_interviewer is not None:

@@ -60,6 +60,12 @@ def cases() -> None:
     metavar="CC",
     help="Country (ISO code) of phone numbers written without their country code.",
 )
+@click.option(
+    "--automated",
+    is_flag=True,
+    help="Queue the cases with a number for automated (IVR) calls, placed by `instrument calls "
+    "place`, instead of for interviewers: an interviewer's next case never takes them.",
+)
 def import_cases(
     path: Path,
     questionnaire: str,
@@ -68,13 +74,15 @@ def import_cases(
     base_url: str,
     expires_days: int | None,
     region: str,
+    automated: bool,
 ) -> None:
     """Store the cases in the CSV file PATH: a case_id column and one column per preload variable.
 
     For telephone fieldwork also phone, phone_2, ... (in the order to try them),
     name, time_zone or postcode or region, language and priority; a case with a
-    number goes into the call queue. Every row is checked first; a file with
-    any problem stores nothing.
+    number goes into the call queue, for interviewers or, with --automated, for
+    automated calls. Every row is checked first; a file with any problem stores
+    nothing.
     """
     import phonenumbers
 
@@ -104,6 +112,10 @@ def import_cases(
             except LookupError as exc:
                 raise click.ClickException(str(exc.args[0])) from None
         (survey,) = surveys.values()
+        if automated and not _has_automated_mode(survey.questionnaire):
+            raise click.ClickException(
+                f"{survey.id} is not fielded by automated call (--automated): add ivr to meta.modes"
+            )
         fieldwork = FieldworkSettings()
         if Path(questionnaire).is_file():
             fieldwork, diagnostics = settings_for(questionnaire)
@@ -130,6 +142,7 @@ def import_cases(
                 links=links_path is not None,
                 expires_at=expires,
                 fieldwork=fieldwork,
+                taken_by="automated" if automated else "interviewer",
             )
         except CaseFileError as exc:
             raise click.ClickException(
@@ -143,7 +156,10 @@ def import_cases(
     click.echo(
         f"stored {len(stored)} case(s) of {survey.id}"
         + (f"; {queued} with a phone number put in the call queue" if queued else "")
+        + (" for automated calls" if queued and automated else "")
     )
+    if automated and not queued:
+        click.echo("no case has a phone number: none was queued for automated calls")
     if links_path is not None:
         base = base_url.rstrip("/")
         # Readable by its owner only: each link opens one person's interview.
@@ -158,3 +174,10 @@ def import_cases(
             f"personal links written to {links_path}; keep the file safe: each link opens "
             "one person's interview"
         )
+
+
+def _has_automated_mode(questionnaire: object) -> bool:
+    """Whether one of the questionnaire's modes is asked by a machine (as ivr is)."""
+    policies = questionnaire.mode_policies  # type: ignore[attr-defined]
+    modes = questionnaire.modes  # type: ignore[attr-defined]
+    return any(policies[mode].administered_by == "machine" for mode in modes)

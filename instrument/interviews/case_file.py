@@ -245,6 +245,7 @@ def store_cases(
     links: bool = False,
     expires_at: dt.datetime | None = None,
     fieldwork: FieldworkSettings | None = None,
+    taken_by: str = "interviewer",
 ) -> list[StoredCase]:
     """Store every case with its preload values; with ``links``, issue each a personal link.
 
@@ -255,7 +256,9 @@ def store_cases(
     its preload values, numbers and name; its call history is kept. A link is issued anew
     each time (earlier links keep working until they expire). A case that was
     withdrawn, or that belongs to another questionnaire, is a problem of its
-    row (``source:line``), and then nothing is stored.
+    row (``source:line``), and then nothing is stored. ``taken_by`` says who
+    takes the queued cases: ``interviewer`` or ``automated`` (the dialler of
+    ``instrument calls place``, never an interviewer's next case).
     """
     problems = []
     for row in rows:
@@ -287,6 +290,7 @@ def store_cases(
             zone=row.phone.zone,
             language=row.phone.language,
             priority=row.phone.priority,
+            taken_by=taken_by,
         )
         for row in rows
     ]

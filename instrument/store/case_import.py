@@ -26,12 +26,12 @@ import sqlalchemy as sa
 
 from instrument.store.cases import checked_case, upsert_cases
 from instrument.store.engine import PreSerialized
-from instrument.store.fieldwork_queue import window_values
+from instrument.store.fieldwork_queue import AUTOMATED_CASES, INTERVIEWER_CASES, window_values
 from instrument.store.fieldwork_records import check_e164, dialect_insert
 from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import CaseBelongsElsewhere, CaseWithdrawn
-from instrument.store.schema import case_queue, cases, contacts, phone_numbers
+from instrument.store.schema import TAKEN_BY, case_queue, cases, contacts, phone_numbers
 
 __all__ = ["CaseImports", "ImportedCase"]
 
@@ -47,6 +47,11 @@ class ImportedCase:
     ``numbers`` None: the file has no telephone columns, so the case's name,
     numbers and queue place are left as they are; a tuple (possibly empty)
     replaces its numbers, and with at least one number the case is queued.
+    ``taken_by`` says who may take it from the queue: interviewers, or the
+    automated dialler (``instrument cases import --automated``, a wave's
+    automated_call step), then with ``automated_calls`` (calls it may place,
+    None: as the calling rules allow) at least ``automated_spacing`` apart.
+    Storing a case again sets all three.
     """
 
     case_id: str
@@ -56,6 +61,26 @@ class ImportedCase:
     zone: str = "Europe/London"
     language: str | None = None
     priority: int = 0
+    taken_by: str = INTERVIEWER_CASES
+    automated_calls: int | None = None
+    automated_spacing: dt.timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.taken_by not in TAKEN_BY:
+            raise ValueError(f"taken_by is one of {', '.join(TAKEN_BY)}, not {self.taken_by!r}")
+        automated = self.automated_calls is not None or self.automated_spacing is not None
+        if automated and self.taken_by != AUTOMATED_CASES:
+            raise ValueError("automated_calls and automated_spacing are for the dialler's cases")
+
+    def queue_taker(self) -> dict[str, object]:
+        """The ``case_queue`` columns that say who takes the case, and the dialler's limits."""
+        spacing = self.automated_spacing
+        return {
+            "taken_by": self.taken_by,
+            "automated_calls_left": self.automated_calls,
+            "automated_spacing_s": None if spacing is None else int(spacing.total_seconds()),
+            "automated_not_before": None,
+        }
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -130,6 +155,7 @@ class CaseImports(StoreBase):
                 "attempts": 0,
                 "disposition": None,
                 **window_values(None),
+                **e.queue_taker(),
                 "updated_at": now,
             }
             for e in phoned
@@ -157,7 +183,14 @@ class CaseImports(StoreBase):
                 connection.execute(phone_numbers.insert(), list(chunk))
             if queued:
                 statement = dialect_insert(self.dialect, case_queue)
-                kept = ("zone", "language", "priority", *window_values(None), "updated_at")
+                kept = (
+                    "zone",
+                    "language",
+                    "priority",
+                    *window_values(None),
+                    *ImportedCase("-", {}).queue_taker(),
+                    "updated_at",
+                )
                 statement = statement.on_conflict_do_update(
                     index_elements=[case_queue.c.case_id],
                     set_={name: statement.excluded[name] for name in kept},

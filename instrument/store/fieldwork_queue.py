@@ -29,6 +29,7 @@ which codes the open attempt.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -47,12 +48,16 @@ from instrument.store.schema import (
     case_queue,
     cases,
     do_not_call,
+    interviews,
+    members,
     phone_numbers,
+    wave_members,
 )
 
 __all__ = [
     "AUTOMATED_CASES",
     "INTERVIEWER_CASES",
+    "HandOver",
     "Queue",
     "first_free_case",
     "free_held_case",
@@ -63,6 +68,15 @@ INTERVIEWER_CASES: Final = TAKEN_BY[0]
 """``case_queue.taken_by`` of a case interviewers take through "next case" (the default)."""
 AUTOMATED_CASES: Final = TAKEN_BY[1]
 """``case_queue.taken_by`` of a case only the automated dialler takes."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandOver:
+    """What :meth:`Queue.hand_to_dialler` did: the case handed to the dialler, or why not."""
+
+    case_id: str
+    handed: bool
+    why: str | None = None
 
 
 def window_values(window: WindowLike | None) -> dict[str, object]:
@@ -137,6 +151,49 @@ _FIRST_FREE_OF: Final = _FIRST_FREE.where(
 """:data:`_FIRST_FREE` among one questionnaire's cases (a worker placing one study's automated
 calls). Still one walk down ``ix_case_queue_order``: another study's free cases are passed over
 row by row, as cases without a diallable number are."""
+_FINISHED_INTERVIEW: Final = (
+    sa.exists()
+    .where(
+        interviews.c.case_id == case_queue.c.case_id,
+        interviews.c.status.in_(("complete", "screened_out")),
+        interviews.c.is_test.is_(False),
+    )
+    .correlate(case_queue)
+)
+"""The case's interview is finished (complete or screened out), on whatever mode."""
+_PANEL_STOPPED: Final = (
+    sa.exists()
+    .where(
+        wave_members.c.case_id == case_queue.c.case_id,
+        sa.or_(
+            wave_members.c.stopped_at.is_not(None),
+            wave_members.c.closed_at.is_not(None),
+            sa.exists().where(
+                members.c.id == wave_members.c.member_id, members.c.status != "active"
+            ),
+        ),
+    )
+    .correlate(case_queue)
+)
+"""The case is a panel member's who stopped contact (the stop link), whose case the wave closed,
+or who is no longer active (the same facts the fieldwork worker checks before a message)."""
+_FIRST_AUTOMATED: Final = _FIRST_FREE_OF.where(
+    sa.or_(case_queue.c.automated_calls_left.is_(None), case_queue.c.automated_calls_left > 0),
+    sa.or_(
+        case_queue.c.automated_not_before.is_(None),
+        case_queue.c.automated_not_before <= _NOW,
+    ),
+    ~_FINISHED_INTERVIEW,
+    ~_PANEL_STOPPED,
+)
+"""The dialler's claim (``taken_by`` 'automated', one questionnaire): :data:`_FIRST_FREE_OF`, and
+never a case whose wave step's calls are used up or whose spacing has not passed, whose
+interview is finished (it may have been finished on the web since its window was worked out),
+or whose member stopped contact: nobody is called after they finished or said stop, even
+before the rules see it. An interviewer reads the case screen before dialling; the dialler
+has no one to read it, so these are asked in the claim itself, row by row as the walk down
+``ix_case_queue_order`` passes (the cases' ``interviews.case_id`` and ``wave_members.case_id``
+are indexed)."""
 _OWN_HOLD: Final = (
     sa.select(case_queue, cases.c.questionnaire_id)
     .join(cases, cases.c.id == case_queue.c.case_id)
@@ -173,6 +230,20 @@ _HOLD: Final = (
     )
 )
 """Insert and update name their parameters apart from the columns (SQLAlchemy's rule)."""
+_HOLD_AUTOMATED: Final = _HOLD.values(
+    automated_calls_left=case_queue.c.automated_calls_left - 1,
+    automated_not_before=sa.bindparam("b_not_before", type_=UTCDateTime()),
+)
+"""The dialler's hold takes one of the step's calls (NULL stays NULL: no step limit) and puts
+off the next automated call by the step's spacing, counted from this claim."""
+_GIVE_BACK: Final = (
+    case_queue.update()
+    .where(case_queue.c.case_id == sa.bindparam("b_case_id"))
+    .values(
+        automated_calls_left=case_queue.c.automated_calls_left + 1,
+        automated_not_before=None,
+    )
+)
 
 
 def first_free_case(
@@ -283,12 +354,17 @@ class Queue(StoreBase):
         priority: int = 0,
         window: WindowLike | None,
         now: dt.datetime | None = None,
+        taken_by: str = INTERVIEWER_CASES,
     ) -> None:
-        """Put a case in the queue, or change its zone, language, priority and window.
+        """Put a case in the queue, or change its zone, language, priority, window and taker.
 
         Its outcome so far, attempt count and any hold are kept. The case must
         be stored (``put_case``) first; :class:`CaseWithdrawn` if it was withdrawn.
+        ``taken_by``: interviewers, or ``automated`` (the dialler, with no wave
+        step's limits).
         """
+        if taken_by not in TAKEN_BY:
+            raise ValueError(f"unknown taker {taken_by!r}; use one of {TAKEN_BY}")
         for field, text in (("case id", case_id), ("zone", zone), ("language", language)):
             refuse_nul(field, text)
         values = {
@@ -296,6 +372,10 @@ class Queue(StoreBase):
             "language": language,
             "priority": priority,
             **window_values(window),
+            "taken_by": taken_by,
+            "automated_calls_left": None,
+            "automated_spacing_s": None,
+            "automated_not_before": None,
             "updated_at": utc(now),
         }
         statement = dialect_insert(self.dialect, case_queue)
@@ -309,6 +389,81 @@ class Queue(StoreBase):
                 statement,
                 {"case_id": case_id, "final": False, "attempts": 0, "disposition": None, **values},
             )
+
+    def hand_to_dialler(
+        self,
+        case_id: str,
+        *,
+        calls: int | None,
+        spacing: dt.timedelta | None,
+        dialler: str,
+        now: dt.datetime | None = None,
+    ) -> HandOver:
+        """Make a queued case the automated dialler's (``taken_by`` 'automated'), if it may be.
+
+        ``calls`` is how many automated calls may be placed to it from now (None: as many as
+        the calling rules allow), ``spacing`` the least time between two. Left as it is, and
+        said why: a case not in the queue, final, held by an interviewer (``dialler`` is the
+        dialler's own name: its hold is no obstacle), or with an appointment to keep
+        (its window is a hard or soft one): an appointment is a person's promise to call
+        back at that time, and the dialler's claim never takes a window kept for an
+        interviewer anyway. The check and the change are one transaction, under the row's
+        lock, so an interviewer's "next case" at the same moment either took the case first
+        (and keeps it) or finds it gone.
+        """
+        if calls is not None and calls < 0:
+            raise ValueError(f"calls must be at least 0, not {calls}")
+        seconds = None if spacing is None else int(spacing.total_seconds())
+        now = utc(now)
+        with self._transaction(write=True) as connection:
+            row = connection.execute(
+                sa.select(
+                    case_queue.c.final,
+                    case_queue.c.disposition,
+                    case_queue.c.held_by,
+                    case_queue.c.window_kind,
+                    case_queue.c.window_start,
+                )
+                .where(case_queue.c.case_id == case_id)
+                .with_for_update()
+            ).one_or_none()
+            if row is None:
+                return HandOver(case_id, False, "not in the call queue")
+            if row.final:
+                return HandOver(case_id, False, f"final ({row.disposition}): never called again")
+            if row.held_by is not None and row.held_by != dialler:
+                return HandOver(
+                    case_id, False, f"held by interviewer {row.held_by}: left with them"
+                )
+            if row.window_kind in ("hard", "soft"):
+                when = f"{row.window_start:%Y-%m-%d %H:%M} UTC"
+                return HandOver(
+                    case_id,
+                    False,
+                    f"a {row.window_kind} appointment ({when}) is kept by the interviewers",
+                )
+            connection.execute(
+                case_queue.update()
+                .where(case_queue.c.case_id == case_id)
+                .values(
+                    taken_by=AUTOMATED_CASES,
+                    automated_calls_left=calls,
+                    automated_spacing_s=seconds,
+                    automated_not_before=None,
+                    updated_at=now,
+                )
+            )
+        return HandOver(case_id, True, None)
+
+    def give_back_automated_call(self, case_id: str) -> None:
+        """Return the step's call a claim took when no call rang (not placed, no number).
+
+        The claim counts a call before it is dialled, so two workers can never place more
+        than the step allows; a call the provider refused, or a case with no number to dial,
+        did not reach anyone and should not use up the member's calls.
+        """
+        with self._transaction(write=True) as connection:
+            connection.execute(_GIVE_BACK, {"b_case_id": case_id})
 
     def set_window(
         self, case_id: str, *, window: WindowLike | None, now: dt.datetime | None = None
@@ -352,7 +507,11 @@ class Queue(StoreBase):
         cases, as workers that place automated calls do). With ``questionnaire_id``,
         only that questionnaire's cases are handed out. Only cases ``taken_by`` that
         kind of caller are (``case_queue.taken_by``: interviewers by default, or
-        ``"automated"`` for the automated dialler).
+        ``"automated"`` for the automated dialler). The dialler's claim names its
+        questionnaire and also passes over cases whose wave step's calls are used up or
+        not yet spaced out, whose interview is finished and whose member stopped contact
+        (:data:`_FIRST_AUTOMATED`); it takes one of the step's calls and sets the next
+        call's earliest time in the same transaction.
         """
         if taken_by not in TAKEN_BY:
             raise ValueError(f"unknown taker {taken_by!r}; use one of {TAKEN_BY}")
@@ -368,15 +527,27 @@ class Queue(StoreBase):
             if held is not None:
                 return _claim_of(held, int(held.held_attempt_id), held.attempts, resumed=True)
             who: dict[str, object] = {"interviewer": interviewer, "now": now, "taken_by": taken_by}
-            first = _FIRST_FREE
+            first, hold = _FIRST_FREE, _HOLD
             if questionnaire_id is not None:
                 first, who["questionnaire_id"] = _FIRST_FREE_OF, questionnaire_id
+            if taken_by == AUTOMATED_CASES:
+                if questionnaire_id is None:
+                    raise ValueError("the dialler claims one questionnaire's cases at a time")
+                first, hold = _FIRST_AUTOMATED, _HOLD_AUTOMATED
             row = connection.execute(first, who).one_or_none()
             if row is None:
                 return None
-            this = {"b_case_id": row.case_id, "b_interviewer": interviewer, "b_now": now}
+            this: dict[str, object] = {
+                "b_case_id": row.case_id,
+                "b_interviewer": interviewer,
+                "b_now": now,
+            }
             attempt_id = int(connection.execute(_START_ATTEMPT, this).scalar_one())
-            held = connection.execute(_HOLD, {**this, "b_attempt_id": attempt_id}).rowcount
+            this["b_attempt_id"] = attempt_id
+            if hold is _HOLD_AUTOMATED:
+                spacing = dt.timedelta(seconds=row.automated_spacing_s or 0)
+                this["b_not_before"] = now + spacing if spacing else None
+            held = connection.execute(hold, this).rowcount
             if held != 1:  # cannot happen under the lock; refuse rather than hand it out twice
                 raise RuntimeError(f"case {row.case_id!r} was taken while locked")
         return _claim_of(row, attempt_id, row.attempts + 1)

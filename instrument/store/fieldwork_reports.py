@@ -65,6 +65,12 @@ class QueuedCase:
     override: str | None
     window_interviewer: str | None = None
     """Whom the window is kept for (a supervisor's reassignment); None: anyone."""
+    taken_by: str = "interviewer"
+    """Who may take it: ``interviewer`` or ``automated`` (the dialler)."""
+    automated_calls_left: int | None = None
+    """Automated calls its wave step still allows (None: as the calling rules allow)."""
+    automated_not_before: dt.datetime | None = None
+    """No automated call before then (the step's spacing after the last one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,4 +400,7 @@ def _queued(
         attempts=row.attempts,
         override=override,
         window_interviewer=row.window_interviewer,
+        taken_by=row.taken_by,
+        automated_calls_left=row.automated_calls_left,
+        automated_not_before=row.automated_not_before,
     )

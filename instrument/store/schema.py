@@ -363,6 +363,11 @@ case_queue = sa.Table(
     # Who may take the case (migration 0018): interviewers through "next case", or the
     # automated dialler (a wave's automated_call step, `instrument cases import --automated`).
     sa.Column("taken_by", sa.String(20), nullable=False, server_default=TAKEN_BY[0]),
+    # What a wave's automated_call step allows the dialler (NULL: the calling rules alone):
+    # calls it may still place, the least time between two, and when the next may start.
+    sa.Column("automated_calls_left", sa.Integer, nullable=True),
+    sa.Column("automated_spacing_s", sa.Integer, nullable=True),
+    sa.Column("automated_not_before", UTCDateTime, nullable=True),
     sa.CheckConstraint(
         "window_kind IS NULL OR window_kind IN (" + ", ".join(f"'{k}'" for k in WINDOW_KINDS) + ")",
         name="window_kind",

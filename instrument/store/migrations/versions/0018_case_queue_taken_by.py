@@ -11,6 +11,13 @@ import --automated`` loads a sample for it: the interviewer's "next case" takes
 only interviewer cases, the dialler (``instrument calls place``, the fieldwork
 worker) only automated ones, so neither is handed the other's.
 
+Three more columns carry what a wave's ``automated_call`` step allows the
+dialler for the case, NULL when nothing but the calling rules limits it (an
+imported sample): ``automated_calls_left`` (calls it may still place: the
+step's ``max_attempts``, one taken at each claim), ``automated_spacing_s`` (the
+step's ``retry_after``, in seconds) and ``automated_not_before`` (no automated
+call before then: the last claim's time plus the spacing).
+
 ``ix_case_queue_order`` (free cases in queue order, which "next case" walks and
 stops at the first callable row) gets ``taken_by`` as its first column: the
 claim names one value of it, so it is still one walk down the index with no
@@ -39,6 +46,11 @@ depends_on = None
 _CHECK = "taken_by IN ('interviewer', 'automated')"
 _CHECK_NAME = "ck_case_queue_taken_by"
 _KIND_ORDER = "(CASE WHEN window_kind = 'hard' THEN 0 WHEN window_kind = 'soft' THEN 1 ELSE 2 END)"
+_AUTOMATED = {
+    "automated_calls_left": sa.Integer(),
+    "automated_spacing_s": sa.Integer(),
+    "automated_not_before": sa.DateTime(timezone=True),
+}
 _ORDER = [sa.text(_KIND_ORDER), sa.text("priority DESC"), "window_start", "case_id"]
 
 
@@ -69,6 +81,8 @@ def upgrade() -> None:
             sa.Column("taken_by", sa.String(20), nullable=False, server_default="interviewer"),
         )
         op.create_check_constraint(_CHECK_NAME, "case_queue", sa.text(_CHECK))
+    for name, type_ in _AUTOMATED.items():
+        op.add_column("case_queue", sa.Column(name, type_, nullable=True))
     op.drop_index("ix_case_queue_order", table_name="case_queue")
     _order_index("taken_by")
 
@@ -76,9 +90,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_case_queue_order", table_name="case_queue")
     _order_index()
-    if op.get_bind().dialect.name == "sqlite":
-        if sqlite3.sqlite_version_info < (3, 35):
-            raise RuntimeError("SQLite 3.35 or later is needed to drop case_queue.taken_by")
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite and sqlite3.sqlite_version_info < (3, 35):
+        raise RuntimeError("SQLite 3.35 or later is needed to drop case_queue.taken_by")
+    for name in reversed(_AUTOMATED):
+        op.drop_column("case_queue", name)
+    if sqlite:
         op.drop_column("case_queue", "taken_by")
         return
     op.drop_constraint(_CHECK_NAME, "case_queue", type_="check")
