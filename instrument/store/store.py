@@ -18,7 +18,8 @@ panel members with their encrypted contact details and consents
 (:mod:`~instrument.store.panel_withdrawal`), their messages' delivery reports
 (:mod:`~instrument.store.panel_delivery`), and panel waves with the fieldwork worker's
 claims and message records (:mod:`~instrument.store.panel_waves`,
-:mod:`~instrument.store.panel_work`), and automated calls with their turns and access
+:mod:`~instrument.store.panel_work`), the open cases a number was texted about
+(:mod:`~instrument.store.panel_texted`), and automated calls with their turns and access
 codes (:mod:`~instrument.store.ivr_calls`).
 What they share (the engine, transactions, the clock) is
 :mod:`~instrument.store.plumbing`.
@@ -56,6 +57,7 @@ from instrument.store.ivr_calls import IvrCalls
 from instrument.store.panel_delivery import PanelDelivery
 from instrument.store.panel_members import PanelMembers
 from instrument.store.panel_reports import PanelReports
+from instrument.store.panel_texted import PanelTexted
 from instrument.store.panel_wave_rows import PanelWaveRows
 from instrument.store.panel_waves import PanelWaves
 from instrument.store.panel_withdrawal import PanelWithdrawals
@@ -103,6 +105,7 @@ class Store(
     PanelWork,
     PanelReports,
     PanelWaveRows,
+    PanelTexted,
     IvrCalls,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
