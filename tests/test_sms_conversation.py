@@ -16,7 +16,8 @@ from instrument.engine import Engine
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.questionnaires import require
 from instrument.sms.conversation import NO_ANSWER, SmsFlow, SmsSettings, SmsState
-from instrument.sms.messages import reply_numbers, sms_words
+from instrument.sms.keywords import Heard, hear
+from instrument.sms.messages import code_words, reply_numbers, sms_words
 from instrument.sms.segments import sms_segments
 from instrument.values import DK, REFUSED
 
@@ -144,3 +145,26 @@ def test_reply_numbers_are_the_codes_when_they_fit(codes: list[int], replies: li
 def test_messages_fit_one_or_two_parts() -> None:
     t = Texting()
     assert sms_segments(t.reply("1")).segments == 1
+
+
+def test_each_language_has_its_own_stop_start_and_help_words_beside_the_carriers() -> None:
+    words = code_words(questionnaire(), "cy")
+    assert list(words) == ["cy", "en"]  # the conversation's language first
+    assert words["cy"].opt_out == {"DIM", "STOPIO"} and words["cy"].opt_in == {"DECHRAU"}
+    assert words["cy"].help == {"CYMORTH"}
+    assert hear("Dim.", stopped=False, words=words) == Heard("stop", confirm_in="cy")
+    assert hear("stop", stopped=False, words=words) == Heard("stop")  # Twilio confirms STOP
+    assert hear("UNSUBSCRIBE", stopped=False, words={}) == Heard("stop")  # English always works
+    assert hear("dechrau", stopped=True, words=words) == Heard("start")
+    assert hear("start", stopped=True, words=words) == Heard("start")
+    assert hear("1", stopped=True, words=words) == Heard("ignore")
+    assert hear("DECHRAU", stopped=False, words=words) == Heard("read")  # an answer, not stopped
+    assert hear("dim", stopped=False, words={}) == Heard("read")  # not a questionnaire in Welsh
+
+
+def test_welsh_help_word_asks_the_question_again() -> None:
+    t = Texting("cy")
+    assert "Atebwch CYMORTH i weld cwestiwn eto." in t.sent
+    assert t.reply("Cymorth").startswith("Sut mae eich iechyd")
+    assert t.reply("help").startswith("Sut mae eich iechyd")  # English works too
+    assert t.conv.failures == 0

@@ -27,6 +27,7 @@ from functools import partial
 from typing import Any, Literal
 
 from instrument.engine import Problem, QuestionView, Step
+from instrument.sms.keywords import CodeWords
 
 __all__ = [
     "UNSUPPORTED_SKIPPED",
@@ -35,6 +36,7 @@ __all__ = [
     "Say",
     "SmsPlan",
     "SmsQuestion",
+    "code_words",
     "message_text",
     "plan_step",
     "reply_numbers",
@@ -58,6 +60,18 @@ _HIGHEST_CODE = 99
 def sms_words(questionnaire: Any, language: str) -> Say:
     """The mode's words for one questionnaire in ``language`` (its own texts over ours)."""
     return partial(questionnaire.interface_texts.domain("sms").text, language)
+
+
+def code_words(questionnaire: Any, first: str | None = None) -> dict[str, CodeWords]:
+    """Each language's own STOP, START and HELP words in ``questionnaire`` (its texts over
+    ours), ``first`` (the conversation's language) first: the words STOP is read in besides
+    the carriers' English ones (:func:`instrument.sms.keywords.hear`)."""
+    languages = sorted(questionnaire.languages, key=lambda language: language != first)
+    words = {}
+    for language in languages:
+        say = sms_words(questionnaire, language)
+        words[language] = CodeWords.of(say("opt_out_words"), say("opt_in_words"), say("help_word"))
+    return words
 
 
 @dataclass(frozen=True)
