@@ -171,6 +171,7 @@ def run(
     import threading
 
     from instrument.panel.crypto import PanelKeyError, PanelKeys
+    from instrument.panelwork.recording_deletions import use_recording_providers
     from instrument.panelwork.worker import WaveNotLoadable, worker_for
     from instrument.plugin_types import ChannelSetupError
     from instrument.questionnaires import facade_from_context
@@ -196,6 +197,7 @@ def run(
             )
         except PanelKeyError as exc:
             raise click.ClickException(str(exc)) from None
+        use_recording_providers(worker, facade_from_context().recording_providers())
         if once:
             total = 0
             while (report := worker.run_round()).claimed:

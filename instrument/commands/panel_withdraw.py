@@ -91,6 +91,11 @@ def withdraw(
         f"the phone queue, {result.contacts_deleted} contact detail(s) deleted, "
         f"{len(result.cases_withdrawn)} case(s) withdrawn with their answers"
     )
+    if result.recordings_listed:
+        click.echo(
+            f"  {result.recordings_listed} recording(s) to delete at the telephony provider: the "
+            "fieldwork worker deletes them (or `instrument calls forget-recordings`)"
+        )
 
 
 @click.command("purge")

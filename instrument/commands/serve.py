@@ -164,6 +164,7 @@ def _start_fieldwork(served: Any, base: str, wanted: bool | None) -> tuple[str, 
 
     from instrument.commands.fieldwork import PUBLIC_URL_ENV
     from instrument.panel.crypto import PanelKeyError, PanelKeys
+    from instrument.panelwork.recording_deletions import use_recording_providers
     from instrument.panelwork.worker import start_in_thread, worker_for
     from instrument.questionnaires import facade_from_context
 
@@ -188,5 +189,6 @@ def _start_fieldwork(served: Any, base: str, wanted: bool | None) -> tuple[str, 
         )
     except PanelKeyError as exc:
         raise click.ClickException(f"the fieldwork worker cannot start: {exc}") from None
+    use_recording_providers(worker, facade_from_context().recording_providers())
     stop = start_in_thread(worker)
     return f"Fieldwork worker: running in this process ({worker.name})", stop

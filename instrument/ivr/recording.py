@@ -14,6 +14,16 @@ The caller's decision is a fact about the call, kept with it, and a paradata
 flag on the question: :data:`RECORDED` (consent given, a recording made) or
 :data:`DECLINED` (consent refused: the question is not answered, -9, as free
 text is where a study does not record at all).
+
+A reference must point at a recording. When the provider reports that the
+recording came to nothing (:data:`LOST_STATUSES`: ``absent``, no audio, or
+``failed``), the answer holding it is taken back (:func:`keys_holding`: the
+question becomes not answered, flagged :data:`LOST`). When a withdrawal
+deletes answers, the recordings they name (:func:`recording_sids_in`, which
+finds references anywhere in stored JSON) are deleted at
+:data:`REFERENCE_PROVIDER`. A question whose ``max_length`` is shorter than
+:data:`REFERENCE_LENGTH` cannot hold a reference: ``instrument check`` says
+so (:mod:`instrument.ivr.advice`).
 """
 
 from __future__ import annotations
@@ -27,12 +37,18 @@ from instrument.ivr.prompts import StepPlan
 
 __all__ = [
     "DECLINED",
+    "LOST",
+    "LOST_STATUSES",
     "RECORDED",
+    "REFERENCE_LENGTH",
     "REFERENCE_PREFIX",
+    "REFERENCE_PROVIDER",
     "RecordingFact",
     "answer_reference",
+    "keys_holding",
     "recording_facts",
     "recording_sid_of",
+    "recording_sids_in",
 ]
 
 REFERENCE_PREFIX = "recording:"
@@ -40,7 +56,17 @@ RECORDED = "ivr_recorded"
 """Paradata flag: the free text was answered by a recording, after the caller's consent."""
 DECLINED = "ivr_recording_declined"
 """Paradata flag: the caller would not be recorded; the question is left not answered."""
+LOST = "ivr_recording_lost"
+"""Paradata flag: the caller was recorded but the provider kept no recording (absent or failed),
+so the answer that pointed at it was taken back: the question is not answered."""
+LOST_STATUSES = frozenset({"absent", "failed"})
+"""A recording's statuses (Twilio's ``RecordingStatus``) that say it holds nothing to listen to."""
+REFERENCE_PROVIDER = "twilio"
+"""The provider whose recordings the references name (``RecordingSid``), as the store names it."""
 _SID = re.compile(r"RE[0-9a-fA-F]{32}\Z")
+REFERENCE_LENGTH = len(REFERENCE_PREFIX) + 34
+"""Characters in a reference (``recording:`` and a 34-character sid): the shortest ``max_length``
+of a free-text question that can be answered by a recording."""
 
 
 def answer_reference(recording_sid: str) -> str:
@@ -54,6 +80,28 @@ def recording_sid_of(answer: Any) -> str | None:
         sid = answer.removeprefix(REFERENCE_PREFIX)
         return sid if _SID.match(sid) else None
     return None
+
+
+def keys_holding(answers: Mapping[str, Any], recording_sid: str) -> tuple[str, ...]:
+    """The variable keys whose answer is the reference to ``recording_sid``, in key order."""
+    return tuple(sorted(k for k, v in answers.items() if recording_sid_of(v) == recording_sid))
+
+
+def recording_sids_in(data: Any) -> set[str]:
+    """Every recording a stored JSON value names, however deep (an answer, a call's state)."""
+    found: set[str] = set()
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            sid = recording_sid_of(item)
+            if sid is not None:
+                found.add(sid)
+        elif isinstance(item, Mapping):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return found
 
 
 @dataclass(frozen=True)

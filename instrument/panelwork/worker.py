@@ -236,8 +236,10 @@ class FieldworkWorker:
             message being sent is left ``failed``, to be tried again later).
         """
         from .bounce_intake import take_in_bounces  # imports this module
+        from .recording_deletions import forget_recordings
 
         take_in_bounces(self)  # when INSTRUMENT_BOUNCE_MAILDIR is set (docs/bounces.md)
+        forget_recordings(self)  # withdrawn respondents' recordings, at the provider
         report = RoundReport()
         now = self.clock()
         claimed = self.store.claim_due_members(

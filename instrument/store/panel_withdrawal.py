@@ -13,7 +13,9 @@ A member (through the link in a message) or a staff member chooses one of
   interviewers' notes on calls are emptied. Answers stay.
 - ``delete_all``: also each case withdrawn as :meth:`Store.withdraw` does it
   (answers, preload values, personal answers deleted; links revoked; the
-  export leaves the case out).
+  export leaves the case out), its calls' recordings and the recordings its
+  answers name listed for deletion at the telephony provider
+  (:mod:`~instrument.store.recording_deletions`), in the same transaction.
 
 Each is one transaction with its evidence: a ``member_history`` entry
 (``withdrawal``: the choice, who, through what, counts) and, when staff did
@@ -105,6 +107,9 @@ class MemberWithdrawal:
     queue_rows_removed: int = 0
     cases_withdrawn: tuple[str, ...] = ()
     answer_events_deleted: int = 0
+    recordings_listed: int = 0
+    """Recordings listed for deletion at the telephony provider (the fieldwork worker deletes
+    them there, :mod:`instrument.store.recording_deletions`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +430,7 @@ class PanelWithdrawals(StoreBase):
                 "queue_rows_removed": result.queue_rows_removed,
                 "cases_withdrawn": list(result.cases_withdrawn),
                 "answer_events_deleted": result.answer_events_deleted,
+                "recordings_listed": result.recordings_listed,
             }
             _history(
                 connection, member.id, now, actor, HISTORY_WITHDRAWAL,
@@ -592,7 +598,7 @@ def _carry_out(
     queue_rows = _leave_queue(connection, case_ids, now)
     contacts_deleted = 0
     withdrawn: list[str] = []
-    events = 0
+    events = recordings = 0
     if _rank(choice) >= _rank("delete_contacts"):
         contacts_deleted = connection.execute(
             member_contacts.delete().where(member_contacts.c.member_id == member.id)
@@ -606,6 +612,7 @@ def _carry_out(
             )
             withdrawn.append(case_id)
             events += report.events_deleted
+            recordings += report.recordings_listed
     return MemberWithdrawal(
         member_id=member.id,
         pseudonym=member.pseudonym,
@@ -617,6 +624,7 @@ def _carry_out(
         queue_rows_removed=queue_rows,
         cases_withdrawn=tuple(withdrawn),
         answer_events_deleted=events,
+        recordings_listed=recordings,
     )
 
 

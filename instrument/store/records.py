@@ -282,6 +282,8 @@ class WithdrawalReport:
     appointments_deleted: int = 0
     queue_rows_deleted: int = 0
     attempt_notes_cleared: int = 0
+    # Recordings listed for deletion at the provider (instrument.store.recording_deletions).
+    recordings_listed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

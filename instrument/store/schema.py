@@ -58,6 +58,7 @@ __all__ = [
     "personal_answers",
     "phone_numbers",
     "questionnaire_versions",
+    "recording_deletions",
     "staff_audit",
     "staff_sessions",
     "staff_users",
@@ -839,4 +840,48 @@ ivr_turns = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("twiml", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+RECORDING_DELETION_STATES: Final = ("pending", "done")
+RECORDING_SOURCES: Final = ("call", "answer")
+"""Where a recording to delete came from: an interviewer's call (``calls.recording_sid``) or a
+recorded answer (``recording:<sid>``, instrument.ivr.recording)."""
+RECORDING_OUTCOMES: Final = ("deleted", "gone")
+
+# Recordings to delete at the telephony provider that holds them (migration 0019): written in
+# the transaction of the withdrawal that deleted what they belong to, and worked off by the
+# fieldwork worker through the provider's plugin. The recording's id, never its URL; why (the
+# reason, the pseudonymous case and interview) and when; each try, and how it ended.
+recording_deletions = sa.Table(
+    "recording_deletions",
+    metadata,
+    sa.Column("id", BigID, primary_key=True),
+    sa.Column("provider", sa.String(20), nullable=False),
+    sa.Column("recording_sid", sa.String(64), nullable=False, unique=True),
+    sa.Column("source", sa.String(10), nullable=False),
+    sa.Column("reason", sa.String(30), nullable=False),
+    sa.Column("case_id", sa.String(100), nullable=True, index=True),
+    sa.Column("interview_id", sa.String(36), nullable=True),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("tries", sa.Integer, nullable=False),
+    sa.Column("next_try_at", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.String(150), nullable=True),
+    sa.Column("last_tried_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.String(300), nullable=True),
+    sa.Column("outcome", sa.String(10), nullable=True),
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    sa.CheckConstraint(_one_of("state", RECORDING_DELETION_STATES), name="state"),
+    sa.CheckConstraint(_one_of("source", RECORDING_SOURCES), name="source"),
+    sa.CheckConstraint(
+        "outcome IS NULL OR " + _one_of("outcome", RECORDING_OUTCOMES), name="outcome"
+    ),
+)
+_PENDING_DELETION = recording_deletions.c.state == "pending"
+# The worker's claim: the pending deletions whose next try has come, soonest first.
+sa.Index(
+    "ix_recording_deletions_due",
+    recording_deletions.c.next_try_at,
+    postgresql_where=_PENDING_DELETION,
+    sqlite_where=_PENDING_DELETION,
 )

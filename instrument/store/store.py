@@ -20,7 +20,8 @@ panel members with their encrypted contact details and consents
 claims and message records (:mod:`~instrument.store.panel_waves`,
 :mod:`~instrument.store.panel_work`), the open cases a number was texted about
 (:mod:`~instrument.store.panel_texted`), and automated calls with their turns and access
-codes (:mod:`~instrument.store.ivr_calls`).
+codes (:mod:`~instrument.store.ivr_calls`), and the recordings a withdrawal lists
+for deletion at the provider (:mod:`~instrument.store.recording_deletions`).
 What they share (the engine, transactions, the clock) is
 :mod:`~instrument.store.plumbing`.
 
@@ -63,6 +64,7 @@ from instrument.store.panel_waves import PanelWaves
 from instrument.store.panel_withdrawal import PanelWithdrawals
 from instrument.store.panel_work import PanelWork
 from instrument.store.personal import PersonalAnswers
+from instrument.store.recording_deletions import RecordingDeletions
 from instrument.store.saves import InterviewSaves
 from instrument.store.staff import StaffAccounts
 from instrument.store.staff_audit import StaffAudit
@@ -107,6 +109,7 @@ class Store(
     PanelWaveRows,
     PanelTexted,
     IvrCalls,
+    RecordingDeletions,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
 

@@ -18,6 +18,7 @@ from instrument.store.interviews import Interviews
 from instrument.store.ivr_calls import forget_ivr_calls
 from instrument.store.nul import NUL
 from instrument.store.plumbing import utc
+from instrument.store.recording_deletions import list_recordings_of
 from instrument.store.records import WithdrawalReport
 from instrument.store.schema import (
     access_tokens,
@@ -31,6 +32,9 @@ from instrument.store.schema import (
 )
 
 __all__ = ["Withdrawals", "withdraw_in"]
+
+WITHDRAWN = ("interview_withdrawn", "case_withdrawn")
+"""Why a withdrawal lists recordings for deletion: an interview alone, or a whole case."""
 
 
 def _empty_preload(connection: sa.Connection, case_id: str, now: dt.datetime) -> int:
@@ -145,6 +149,12 @@ def withdraw_in(
         )
     )
     events_deleted = personal_deleted = 0
+    # Before the answers go: the recordings they (and the case's calls) name, to delete at the
+    # provider, listed in this transaction (instrument.store.recording_deletions).
+    whole = case_id if whole_case else None
+    recordings_listed = list_recordings_of(
+        connection, ids, case_id=whole, reason=WITHDRAWN[whole is not None], now=now
+    )
     if ids:
         events_deleted = connection.execute(
             answer_events.delete().where(answer_events.c.interview_id.in_(ids))
@@ -199,5 +209,6 @@ def withdraw_in(
         tokens_revoked=tokens_revoked,
         preload_values_deleted=preload_values_deleted,
         personal_answers_deleted=personal_deleted,
+        recordings_listed=recordings_listed,
         **fieldwork,
     )

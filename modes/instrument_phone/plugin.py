@@ -13,10 +13,16 @@ from typing import Any
 
 from instrument import hookimpl
 from instrument.modes import CATI
-from instrument.plugin_types import ModeSpec
+from instrument.plugin_types import ModeSpec, RecordingProvider
 from instrument_phone import MODE_NAME
 
-__all__ = ["PHONE_MODE", "create_blueprint", "register_commands", "register_modes"]
+__all__ = [
+    "PHONE_MODE",
+    "create_blueprint",
+    "register_commands",
+    "register_modes",
+    "register_recording_providers",
+]
 
 
 def create_blueprint(context: Any) -> Any:
@@ -44,7 +50,19 @@ def register_modes() -> list[ModeSpec]:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    """``instrument calls place``: automated calls need twilio, so the command is the plugin's."""
+    """``instrument calls place`` and ``instrument calls forget-recordings``: they need twilio,
+    so the commands are the plugin's."""
     from instrument_phone.ivr.calls_command import calls
+    from instrument_phone.telephony.forget_command import forget_recordings
 
+    calls.add_command(forget_recordings)
     cli.add_command(calls, "calls")
+
+
+@hookimpl
+def register_recording_providers() -> list[RecordingProvider]:
+    """``twilio``: where the phone mode's recordings are held, and deleted after a withdrawal
+    (its settings read on first use; ``check()`` names them when unset)."""
+    from instrument_phone.telephony.recordings import twilio_recordings
+
+    return [twilio_recordings()]

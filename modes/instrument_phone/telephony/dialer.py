@@ -14,6 +14,7 @@ is ever opened.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ __all__ = [
     "make_client",
     "place_bridge_call",
     "recording_path",
+    "rest_refusal",
     "start_recording",
     "start_recording_retried",
     "status_path",
@@ -174,26 +176,29 @@ class RecordingNotStarted(Exception):
         self.tries = tries
 
 
-def _refusal(exc: Exception) -> tuple[str, bool] | None:
-    """(why, worth another try) for an error of the REST call; None for anything else (a bug).
+def rest_refusal(exc: Exception) -> tuple[str, bool] | None:
+    """(why, worth another try) for an error of a REST call; None for anything else (a bug).
 
     Worth another try: Twilio overloaded or failing (429, 5xx), or no answer at
     all (a connection refused or reset, a timeout). Not: any other 4xx, which
     is Twilio saying no to this request (error 21220: the call is not in
     progress). The message is built from the error's fields, not ``str(exc)``,
-    which the SDK colours for a terminal.
+    which the SDK colours for a terminal; it names no credential.
     """
     from requests import RequestException
     from twilio.base.exceptions import TwilioRestException
 
     if isinstance(exc, TwilioRestException):
         code = f"Twilio error {exc.code}" if exc.code else "Twilio"
-        message = exc.msg.removeprefix("Unable to create record: ")  # the SDK's own words
+        message = _SDK_WORDS.sub("", exc.msg)  # the SDK's own "Unable to create record: "
         why = f"{code} (HTTP {exc.status})" + (f": {message}" if message else "")
         return why, exc.status == 429 or exc.status >= 500
     if isinstance(exc, (RequestException, OSError)):
         return f"no answer from Twilio ({type(exc).__name__})", True
     return None
+
+
+_SDK_WORDS = re.compile(r"\AUnable to (?:create|fetch|update|delete) record: ")
 
 
 class RetryPolicy:
@@ -243,7 +248,7 @@ def start_recording_retried(
         try:
             return start_recording(client, sid, status_callback=status_callback)
         except Exception as exc:
-            refusal = _refusal(exc)
+            refusal = rest_refusal(exc)
             if refusal is None:
                 raise
             why, again = refusal
