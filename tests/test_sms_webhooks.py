@@ -71,8 +71,9 @@ class Sms:
             )
 
 
-@pytest.fixture
-def sms(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sms]:
+def twilio_and_panel_keys(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Twilio's settings as these tests sign with, and a fresh panel key (returned) in
+    ``INSTRUMENT_PANEL_KEYS``; nothing else of the machine's telephony settings."""
     for name in TELEPHONY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in ENV.items():
@@ -80,6 +81,12 @@ def sms(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sms]:
     key = new_key()
     monkeypatch.setenv("INSTRUMENT_PANEL_KEYS", key)
     monkeypatch.delenv("INSTRUMENT_PANEL_KEY_FILE", raising=False)
+    return key
+
+
+@pytest.fixture
+def sms(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sms]:
+    key = twilio_and_panel_keys(monkeypatch)
     app = create_app(
         {
             "TESTING": True,

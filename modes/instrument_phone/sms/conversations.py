@@ -28,7 +28,8 @@ from typing import Any
 from instrument.interviews import InterviewService
 from instrument.interviews.stepwise import carry_out_submits
 from instrument.sms.conversation import SmsAction, SmsFlow, SmsSettings, SmsState
-from instrument.sms.messages import sms_words
+from instrument.sms.keywords import CodeWords
+from instrument.sms.messages import code_words, sms_words
 from instrument.stepflow import Submit
 
 __all__ = [
@@ -108,16 +109,34 @@ class SmsInterviews:
         survey = self.service.surveys[questionnaire_id]
         return SmsFlow(sms_words(survey.questionnaire, language), self.settings)
 
-    def words(self, interview_id: str | None, key: str) -> str:
-        """One of the mode's words, in the interview's language (English before one is known)."""
+    def words(self, interview_id: str | None, key: str, language: str | None = None) -> str:
+        """One of the mode's words, in ``language`` or else the interview's (English before
+        one is known), the interview's questionnaire's own texts over ours."""
         from instrument import catalogue
 
         if interview_id is not None:
             info = self.service.about(interview_id)
             if getattr(info, "kind", "") != "unavailable":
                 survey = self.service.surveys[info.questionnaire_id]  # type: ignore[union-attr]
-                return sms_words(survey.questionnaire, info.language)(key)  # type: ignore[union-attr]
-        return catalogue.text("en", "sms", key)
+                chosen = language or info.language  # type: ignore[union-attr]
+                return sms_words(survey.questionnaire, chosen)(key)
+        return catalogue.text(language or "en", "sms", key)
+
+    def code_words(self, interview_id: str | None) -> dict[str, CodeWords]:
+        """The STOP, START and HELP words of each language a reply may be in: the interview's
+        questionnaire's (its language first); before an interview, those of every served
+        questionnaire that lists ``sms``."""
+        if interview_id is not None:
+            info = self.service.about(interview_id)
+            if getattr(info, "kind", "") != "unavailable":
+                survey = self.service.surveys[info.questionnaire_id]  # type: ignore[union-attr]
+                return code_words(survey.questionnaire, info.language)  # type: ignore[union-attr]
+        merged: dict[str, CodeWords] = {}
+        for survey in self.service.surveys.values():
+            if SMS_MODE in survey.questionnaire.modes:
+                for language, words in code_words(survey.questionnaire).items():
+                    merged[language] = merged.get(language, CodeWords()) | words
+        return merged
 
     def _shown(self, sid: str, interview_id: str) -> tuple[Any, SmsFlow | None, str | None]:
         """The interview's current step and flow, or (None, None, the words to end with)."""
@@ -198,13 +217,18 @@ class SmsInterviews:
             return None, stepped.state
         return stepped.action.text or None, stepped.state
 
-    def interview_for(self, questionnaire_id: str, case_id: str, sid: str) -> str:
-        """The case's interview, whatever mode it began in; started by this conversation if none."""
+    def interview_for(
+        self, questionnaire_id: str, case_id: str, sid: str, language: str | None = None
+    ) -> str:
+        """The case's interview, whatever mode it began in; started by this conversation if none
+        (in ``language`` when the questionnaire has it, else its default)."""
+        languages = self.service.surveys[questionnaire_id].questionnaire.languages
         saved = self.service.start(
             questionnaire_id,
             mode=SMS_MODE,
             actor=_actor(sid),
             now=self.clock(),
+            language=language if language in languages else None,
             case_id=case_id,
             one_per_case=True,
         )

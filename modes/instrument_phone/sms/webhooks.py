@@ -7,16 +7,21 @@ anything is read otherwise, :func:`~instrument_phone.telephony.webhooks.require_
 ``POST /sms/inbound`` (the study number's "a message comes in" webhook):
 
 * STOP (and STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, ...: the SMS channel's
-  rule) is honoured at once: nothing more is sent (an empty response; Twilio
-  confirms it), the conversation is marked stopped, and the number is marked
-  opted out for every panel member who has it, where the SMS channel's STOP
-  marks it (``Store.mark_contact``; needs the panel keys, else only the
-  conversation is stopped and the miss is logged). START resumes: the question
-  the conversation stopped at is sent again.
-* A number with no interview yet: the text is read as an access code (the one
-  in the invitation, the automated calls' ``ivr_code``); a good one starts or
-  resumes the case's interview, in whatever mode it began. After
-  :data:`CODE_TRIES` wrong ones the number's codes are not answered.
+  rule; and the study's languages' own words, Welsh DIM: :func:`~instrument.sms.keywords.hear`)
+  is honoured at once: nothing more is sent (an empty response; Twilio
+  confirms its own words, the study confirms a word of a language's own), the
+  conversation is marked stopped, and the number is marked opted out for every
+  panel member who has it, where the SMS channel's STOP marks it
+  (``Store.mark_contact``; needs the panel keys, else only the conversation is
+  stopped and the miss is logged). START (DECHRAU) resumes: the question the
+  conversation stopped at is sent again.
+* A number with no interview running: a panel member replying to the wave's
+  SMS invitation is matched to their open case by the number's lookup hash
+  (:mod:`~instrument_phone.sms.panel_replies`; a number several members were
+  invited at is asked for a code instead). Otherwise the text is read as an
+  access code (the one in the invitation, the automated calls' ``ivr_code``); a
+  good one starts or resumes the case's interview, in whatever mode it began.
+  After :data:`CODE_TRIES` wrong ones the number's codes are not answered.
 * Otherwise the reply answers the question asked (``InterviewService.answer``
   with a ``Seen`` keyed by conversation and turn, mode ``sms``), and the next
   question is the answer (TwiML ``<Message>``).
@@ -30,17 +35,18 @@ its turn finds the first's there and is read again after it.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Final, Literal
 
 from flask import Blueprint, Response, abort, current_app, request
 
 from instrument.interviews import InterviewService
 from instrument.sms.conversation import SmsSettings, SmsState
-from instrument.sms.keywords import inbound_keyword
+from instrument.sms.keywords import hear, inbound_keyword
 from instrument.store import Store
 from instrument.store.ivr_calls import IvrCallRecord, access_code_key
+from instrument.store.panel_texted import TextedCase
 from instrument_phone.sms.conversations import (
     CODE_TRIES,
     SMS_MODE,
@@ -50,18 +56,17 @@ from instrument_phone.sms.conversations import (
     message_twiml,
     number_key,
 )
+from instrument_phone.sms.panel_replies import SEVERAL, NumberLookup, choose_case
 from instrument_phone.telephony.config import TwilioSettings
-from instrument_phone.telephony.sms_webhooks import (
-    SMS_ACTOR,
-    installed_reply_reader,
-    open_number_lookup,
-)
+from instrument_phone.telephony.sms_webhooks import SMS_ACTOR, installed_reply_reader
 from instrument_phone.telephony.webhooks import require_signatures
 
 __all__ = ["create_sms_interview_webhooks"]
 
-_log = logging.getLogger(__name__)
 _RACE_TRIES = 3
+_CODE_LENGTH: Final = 6
+"""Digits from which a reply is read as an access code (the shortest a code may have) rather
+than matched to a panel member's case by the number."""
 
 
 def create_sms_interview_webhooks(
@@ -79,6 +84,7 @@ def create_sms_interview_webhooks(
     """
     interviews = SmsInterviews(service, clock, sms or SmsSettings())
     store = service.store
+    lookup = NumberLookup(store, clock)
     bp = Blueprint(SMS_MODE, __name__)
     require_signatures(bp, settings)
     readers: list[Callable[[str], str | None]] = []
@@ -112,7 +118,7 @@ def create_sms_interview_webhooks(
                 return xml(stored if stored is not None else message_twiml(None))
             seq = found.seq + 1
             text, talk, interview_id, case_id = _turn(
-                interviews, store, found, talk, seq, form.get("Body", ""), sender, keyword
+                interviews, lookup, found, talk, seq, form.get("Body", ""), sender, keyword
             )
             twiml = message_twiml(text)
             talk = talk.answered(message_sid, seq)
@@ -149,17 +155,11 @@ def _code_keys() -> list[bytes]:
     return [access_code_key(s) for s in secrets if s]
 
 
-def _mark(store: Store, sender: str, now: dt.datetime, opt_out: bool) -> None:
+def _mark(lookup: NumberLookup, store: Store, sender: str, now: dt.datetime, opt_out: bool) -> None:
     """The number's STOP (or START) where the SMS channel's is recorded: its members' contacts."""
-    from instrument.panel.crypto import PanelKeyError
-    from instrument.panel.members import lookup_form
-
-    try:
-        sealer = open_number_lookup(store, now)
-    except PanelKeyError as exc:
-        _log.warning("an SMS STOP or START is not matched to panel members: %s", exc)
+    number = lookup.number_hash(sender, "an SMS STOP or START is not matched to panel members")
+    if number is None:
         return
-    number = sealer.lookup_hash("phone", lookup_form("phone", sender))
     if opt_out:
         store.mark_contact(number, "opted_out", now=now, actor=SMS_ACTOR)
     else:
@@ -168,7 +168,7 @@ def _mark(store: Store, sender: str, now: dt.datetime, opt_out: bool) -> None:
 
 def _turn(
     interviews: SmsInterviews,
-    store: Store,
+    lookup: NumberLookup,
     found: IvrCallRecord,
     talk: Conversation,
     seq: int,
@@ -177,17 +177,22 @@ def _turn(
     keyword: Callable[[str], str | None],
 ) -> tuple[str | None, Conversation, str | None, str | None]:
     """One inbound text: (the reply, the conversation's new state, interview and case to set)."""
+    store = interviews.service.store
     sid = found.call_sid
     interview_id = found.interview_id
     now = interviews.clock()
-    meaning = keyword(body)
-    if meaning == "opt_out":
-        _mark(store, sender, now, opt_out=True)
-        return None, replace(talk, stopped=True), None, None
-    if talk.stopped:
-        if meaning != "opt_in":
-            return None, talk, None, None  # stopped: nothing is sent until START
-        _mark(store, sender, now, opt_out=False)
+    words = interviews.code_words(interview_id)
+    heard = hear(body, stopped=talk.stopped, carrier=keyword, words=words)
+    if heard.kind == "stop":
+        _mark(lookup, store, sender, now, opt_out=True)
+        confirm = None
+        if heard.confirm_in is not None and not talk.stopped:  # Twilio confirms only its words
+            confirm = interviews.words(interview_id, "stopped", heard.confirm_in)
+        return confirm, replace(talk, stopped=True), None, None
+    if heard.kind == "ignore":
+        return None, talk, None, None  # stopped: nothing is sent until START
+    if heard.kind == "start":
+        _mark(lookup, store, sender, now, opt_out=False)
         talk = replace(talk, stopped=False)
         if interview_id is None:
             return interviews.words(None, "welcome_code"), talk, None, None
@@ -195,11 +200,46 @@ def _turn(
         text, flow = interviews.again(sid, seq, interview_id, talk.flow, back)
         return text, replace(talk, flow=flow), None, None
     code = "".join(body.split())
-    finished = interview_id is not None and _finished(interviews, interview_id)
-    if interview_id is None or (finished and code.isdigit()):
+    is_code = code.isdigit() and len(code) >= _CODE_LENGTH
+    over = interview_id is None or _finished(interviews, interview_id)
+    if over and not is_code:
+        since = found.updated_at if interview_id is not None else None
+        matched = _member_case(interviews, lookup, sender, since)
+        if matched == SEVERAL:
+            return interviews.words(None, "several_invited"), talk, None, None
+        if matched is not None:
+            return _begin_case(interviews, sid, seq, talk, matched)
+    if interview_id is None or (over and code.isdigit()):
         return _code(interviews, store, sid, seq, talk, code)
     text, flow = interviews.reply(sid, seq, interview_id, talk.flow, body)
     return text, replace(talk, flow=flow), None, None
+
+
+def _member_case(
+    interviews: SmsInterviews, lookup: NumberLookup, sender: str, since: dt.datetime | None
+) -> TextedCase | Literal["several"] | None:
+    """The open wave case a panel member texting from ``sender`` is answering, if one is."""
+    number = lookup.number_hash(sender, "an SMS reply is not matched to a panel member's case")
+    if number is None:
+        return None
+    surveys = interviews.service.surveys
+
+    def lists_sms(questionnaire_id: str) -> bool:
+        survey = surveys.get(questionnaire_id)
+        return survey is not None and SMS_MODE in survey.questionnaire.modes
+
+    texted = interviews.service.store.texted_open_cases(number)
+    return choose_case(texted, lists_sms=lists_sms, since=since)
+
+
+def _begin_case(
+    interviews: SmsInterviews, sid: str, seq: int, talk: Conversation, case: TextedCase
+) -> tuple[str | None, Conversation, str | None, str | None]:
+    """The member's case by text: its interview started or resumed, the invitation's words first."""
+    interview_id = interviews.interview_for(case.questionnaire_id, case.case_id, sid, case.language)
+    hello = (interviews.words(interview_id, "invitation"),)
+    text, flow = interviews.begin(sid, seq, interview_id, SmsState(), hello)
+    return text, replace(talk, flow=flow, code_failures=0), interview_id, case.case_id
 
 
 def _finished(interviews: SmsInterviews, interview_id: str) -> bool:
