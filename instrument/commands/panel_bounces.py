@@ -1,10 +1,11 @@
 """``instrument panel bounces``: read the bounce mailbox and honour what it says.
 
 Added to the ``panel`` group (:mod:`instrument.commands.panel`). The reading
-is :mod:`instrument.panel.bounces`, the honouring and the mailboxes
-:mod:`instrument.panelwork.bounce_intake`; this command parses options, opens
-the keys (the addresses a bounce names are found by their lookup hash) and
-prints counts, never an address. See docs/bounces.md.
+is :mod:`instrument.panel.bounces` (and :mod:`instrument.panel.complaints` for
+spam complaints, which feedback loops send to the same mailbox), the honouring
+and the mailboxes :mod:`instrument.panelwork.bounce_intake`; this command
+parses options, opens the keys (the addresses a bounce names are found by their
+lookup hash) and prints counts, never an address. See docs/bounces.md.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ __all__ = ["bounces"]
     default=None,
     help="With --maildir: move each message read into this folder instead of marking it seen.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="A line for every message (by pseudonym).")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="A line for every message read (the member by pseudonym)."
+)
 @click.option("--database", metavar="URL", default=None, help=_DATABASE_HELP)
 def bounces(
     maildir: Path | None, mbox: Path | None, done: Path | None, verbose: bool, database: str | None
 ) -> None:
-    """Honour the bounces in a mailbox: a permanent one marks the message bounced and the address
-    unusable for every channel; a delay records nothing. Running it again changes nothing.
+    """Honour the bounces and spam complaints in a mailbox: a permanent bounce marks the message
+    bounced and the address unusable for every channel; a delay records nothing; a spam
+    complaint (an ARF feedback-loop report quoting our message) is kept on the message and the
+    member is not emailed again. Running it again changes nothing.
 
     Needs the panel keys (INSTRUMENT_PANEL_KEYS or INSTRUMENT_PANEL_KEY_FILE).
     """

@@ -4,7 +4,9 @@
 message and the member it is about and records what it says, and reads the
 bounce mailbox (a Maildir, or an mbox file) for ``instrument panel bounces``
 and, when ``INSTRUMENT_BOUNCE_MAILDIR`` is set, for the fieldwork worker each
-round.
+round. Spam complaints (ARF feedback reports) come to the same mailbox and are
+handed to :mod:`instrument.panelwork.complaint_intake`: the member is not
+emailed again.
 
 A notification is trusted only as far as it matches what we sent: the
 addresses it names (failed recipients, the original's ``To``) are hashed with
@@ -25,7 +27,7 @@ or will be asked again); a delivery report moves the message to
 the message already ``bounced`` and the details already marked, and changes
 nothing. Addresses are never logged or printed: outcomes name the member by
 pseudonym. A run that changed anything writes one ``bounces_processed`` entry
-to the staff audit log, with counts.
+to the staff audit log, with counts (complaints' among them).
 """
 
 from __future__ import annotations
@@ -40,11 +42,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 from instrument.panel.bounces import BounceReport, message_id_digest, read_bounce
+from instrument.panel.complaints import read_feedback_report
 from instrument.panel.crypto import ContactSealer
 from instrument.panel.members import lookup_form
+from instrument.panelwork.complaint_intake import ComplaintHonourer
+from instrument.panelwork.intake_outcome import BounceOutcome, Result
 from instrument.panelwork.worker import message_key
 from instrument.store import Store
 from instrument.store.panel_work import ClaimedMember
@@ -66,34 +71,16 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 BOUNCE_MAILDIR_ENV: Final = "INSTRUMENT_BOUNCE_MAILDIR"
-"""A Maildir the fieldwork worker reads bounces from each round (when set)."""
+"""A Maildir the fieldwork worker reads bounces (and spam complaints) from each round (when set)."""
 
 WORKER_INTERVAL: Final = dt.timedelta(minutes=1)
 """The worker looks at the bounce Maildir at most this often."""
-
-Result = Literal[
-    "bounced", "already", "transient", "delivered", "not_bounce", "not_ours", "unreadable"
-]
 
 _WAVE_OF_KEY: Final = re.compile(r"w(\d+)\.")
 
 
 class MailboxError(Exception):
     """The mailbox cannot be read at all (no such Maildir, not an mbox file)."""
-
-
-@dataclass(frozen=True, slots=True)
-class BounceOutcome:
-    """What honouring one notification did."""
-
-    result: Result
-    reason: str
-    """In words for a person; never an address."""
-    member: str | None = None
-    """The pseudonym of the member it was about, once found."""
-    marked: int = 0
-    """Contact details newly marked bounced."""
-    message_changed: bool = False
 
 
 @dataclass
@@ -103,6 +90,7 @@ class IntakeSummary:
     results: Counter[str] = field(default_factory=Counter)
     marked: int = 0
     messages_changed: int = 0
+    opted_out: int = 0
     outcomes: list[tuple[str, BounceOutcome]] = field(default_factory=list)
     """Each message's outcome, by file name (or mbox entry), in the order read."""
 
@@ -112,12 +100,13 @@ class IntakeSummary:
 
     @property
     def changed(self) -> bool:
-        return bool(self.marked or self.messages_changed)
+        return bool(self.marked or self.messages_changed or self.opted_out)
 
     def add(self, name: str, outcome: BounceOutcome) -> None:
         self.results[outcome.result] += 1
         self.marked += outcome.marked
         self.messages_changed += outcome.message_changed
+        self.opted_out += outcome.opted_out
         self.outcomes.append((name, outcome))
 
     @property
@@ -139,16 +128,27 @@ class IntakeSummary:
             "unreadable": r["unreadable"],
             "addresses_marked": self.marked,
             "messages_changed": self.messages_changed,
+            "complaints": r["complained"] + r["complained_before"],
+            "complaints_new": r["complained"],
+            "other_feedback": r["feedback"],
+            "addresses_opted_out": self.opted_out,
         }
 
     def __str__(self) -> str:
         c = self.counts()
-        return (
+        line = (
             f"{c['read']} read: {c['bounces']} bounce(s) ({c['bounces_new']} new, "
             f"{c['addresses_marked']} address(es) marked bounced), {c['delayed']} delayed or "
             f"temporary, {c['delivered']} delivery report(s), {c['not_bounces']} not bounces, "
             f"{c['not_ours']} not ours, {c['unreadable']} unreadable"
         )
+        if c["complaints"] or c["other_feedback"]:  # a mailbox of bounces alone reads as before
+            line += (
+                f"; {c['complaints']} spam complaint(s) ({c['complaints_new']} new, "
+                f"{c['addresses_opted_out']} address(es) opted out of email), "
+                f"{c['other_feedback']} other feedback report(s)"
+            )
+        return line
 
 
 class BounceHonourer:
@@ -167,9 +167,14 @@ class BounceHonourer:
         self.clock = clock
         self.actor = actor
         self._wave_ids: frozenset[int] | None = None
+        self.complaints = ComplaintHonourer(store, clock=clock, actor=actor)
 
     def honour_bytes(self, raw: bytes) -> BounceOutcome:
-        return self.honour(read_bounce(raw))
+        """Honour one message of the mailbox: a bounce, a delivery report, a spam complaint."""
+        report = read_bounce(raw)
+        if report.form == "feedback-report":  # RFC 5965: read again, as a complaint
+            return self.complaints.honour(read_feedback_report(raw))
+        return self.honour(report)
 
     def honour(self, report: BounceReport) -> BounceOutcome:
         if report.verdict in ("unreadable", "not_bounce"):

@@ -16,7 +16,8 @@ withdrawal (:mod:`~instrument.store.withdrawal`), and telephone fieldwork
 panel members with their encrypted contact details and consents
 (:mod:`~instrument.store.panel_members`) and their withdrawal
 (:mod:`~instrument.store.panel_withdrawal`), their messages' delivery reports
-(:mod:`~instrument.store.panel_delivery`), and panel waves with the fieldwork worker's
+(:mod:`~instrument.store.panel_delivery`) and spam complaints
+(:mod:`~instrument.store.panel_complaints`), and panel waves with the fieldwork worker's
 claims and message records (:mod:`~instrument.store.panel_waves`,
 :mod:`~instrument.store.panel_work`), the open cases a number was texted about
 (:mod:`~instrument.store.panel_texted`), and automated calls with their turns and access
@@ -55,6 +56,7 @@ from instrument.store.fieldwork_reports import FieldworkReports
 from instrument.store.fieldwork_screen import CaseScreenReads
 from instrument.store.imports import InterviewImports
 from instrument.store.ivr_calls import IvrCalls
+from instrument.store.panel_complaints import PanelComplaints
 from instrument.store.panel_delivery import PanelDelivery
 from instrument.store.panel_members import PanelMembers
 from instrument.store.panel_reports import PanelReports
@@ -103,6 +105,7 @@ class Store(
     PanelMembers,
     PanelWithdrawals,
     PanelDelivery,
+    PanelComplaints,
     PanelWaves,
     PanelWork,
     PanelReports,
