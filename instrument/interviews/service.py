@@ -49,10 +49,16 @@ from instrument.interviews.outcomes import (
 from instrument.interviews.snapshots import Snapshot, SnapshotCache
 from instrument.interviews.surveys import Surveys
 from instrument.store import (
+    InterviewWithdrawn,
+    NewEvent,
+    StaleRevision,
     Store,
 )
 
 __all__ = ["AnswerReader", "InterviewService", "status_of"]
+
+_AMEND_TRIES = 3
+"""Fresh reads an amendment makes when other saves keep landing first."""
 
 AnswerReader = Callable[[Step], Answers]
 """Reads what the person entered, in terms of the step they were shown."""
@@ -329,6 +335,52 @@ class InterviewService(LinkOperations, InterviewAccess):
             self._cache.put(snapshot)
             return Stale(self.info(snapshot))
         return self._commit(snapshot, events, seen, actor, now, (), False)
+
+    # -- changing what is stored, out of turn --------------------------------
+
+    def amend(
+        self,
+        interview_id: str,
+        change: Callable[[Engine, State], tuple[list[Event], list[NewEvent]]],
+        *,
+        key: str,
+        actor: str,
+        now: dt.datetime,
+    ) -> Saved | Replayed | Stale | Unavailable:
+        """Change a stored interview for something learnt after its page was answered.
+
+        Not an action on a page anyone saw (those are :meth:`answer`,
+        :meth:`back` ...): a fact that arrives later, such as the provider
+        saying a recorded answer's recording came to nothing. ``change`` is
+        given the interview as stored, changes its state and returns the
+        engine's events with any paradata; no events means nothing to change
+        (:class:`Stale`, nothing written). The save is a compare-and-set on the
+        stored revision, tried again on a fresh read when another save lands in
+        between, and idempotent under ``key``: the same amendment again is
+        :class:`Replayed`. The interview's page and position do not move; a
+        person on it is told their page is stale only if they act on it.
+        """
+        for _ in range(_AMEND_TRIES):
+            try:
+                snapshot = self._checked(interview_id)  # read afresh: never the kept object
+            except Gone as gone:
+                return gone.outcome
+            events, paradata = change(snapshot.engine, snapshot.state)
+            if not events:
+                return Stale(self.info(snapshot))
+            try:
+                result = self._save(
+                    snapshot, events, expected=snapshot.revision, key=key, actor=actor, now=now,
+                    extra=paradata,
+                )  # fmt: skip
+            except StaleRevision:
+                continue  # saved elsewhere a moment ago: change the newer state
+            except InterviewWithdrawn:
+                return Unavailable(interview_id, "withdrawn")
+            if result.replayed:
+                return Replayed(self.info(snapshot))
+            return self._saved(snapshot, show_next=False)
+        return Stale(self.info(snapshot))
 
     # -- moving back ---------------------------------------------------------
 

@@ -7,6 +7,7 @@ no typed text: ``ivr``, by its policy). Each warning points at the question's li
 from __future__ import annotations
 
 from instrument.diagnostics import Diagnostic, Position
+from instrument.ivr.recording import REFERENCE_LENGTH, holds_reference
 from instrument.ivr.settings import missing_voices
 from instrument.model import Question, Questionnaire
 
@@ -75,6 +76,17 @@ def _problem(question: Question, mode: str, recording: bool) -> str | None:
         return (
             f"{name} has a scale of {len(offered)} answers, read out for each row of an automated ({mode}) "
             f"call (more than {GRID_COLUMNS} is hard to keep in mind); use a shorter scale"
+        )
+    if (
+        question.type in ("text", "long_text")
+        and recording
+        and not holds_reference(question.max_length)
+    ):
+        return (
+            f"{name} has max_length {question.max_length}, too short for a recording's reference "
+            f"({REFERENCE_LENGTH} characters: 'recording:' and the provider's id), so an automated "
+            f"({mode}) call cannot record it: it is skipped (not answered, flagged in paradata); "
+            f"raise max_length to {REFERENCE_LENGTH} or more to record it"
         )
     if question.type in ("text", "long_text") and not recording:
         return (

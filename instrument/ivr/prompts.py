@@ -44,6 +44,7 @@ from instrument.ivr.keypad import (
     offers_refused,
     one_key,
 )
+from instrument.ivr.recording import holds_reference
 
 __all__ = [
     "FREE_TEXT_SKIPPED",
@@ -414,7 +415,9 @@ class _Builder:
         self._digits(view, "date", [self.say("digits_date")])
 
     def _free_text(self, view: QuestionView) -> None:
-        if not self.settings.recording:
+        # A question too short to hold a recording's reference is not recorded: the recording
+        # would be made and kept at the provider with no answer pointing at it.
+        if not self.settings.recording or not holds_reference(view.max_length):
             self._add(Prompt("skipped", view.key, view.id, (), (), "none", flag=FREE_TEXT_SKIPPED))
             return
         lead = self._lead(view.key, view.spoken)

@@ -22,8 +22,9 @@ question becomes not answered, flagged :data:`LOST`). When a withdrawal
 deletes answers, the recordings they name (:func:`recording_sids_in`, which
 finds references anywhere in stored JSON) are deleted at
 :data:`REFERENCE_PROVIDER`. A question whose ``max_length`` is shorter than
-:data:`REFERENCE_LENGTH` cannot hold a reference: ``instrument check`` says
-so (:mod:`instrument.ivr.advice`).
+:data:`REFERENCE_LENGTH` cannot hold a reference (:func:`holds_reference`):
+the call skips it rather than record what it could not keep, and
+``instrument check`` says so at its line (:mod:`instrument.ivr.advice`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from instrument.ivr.prompts import StepPlan
+if TYPE_CHECKING:  # the plan imports this module's length rule
+    from instrument.ivr.prompts import StepPlan
 
 __all__ = [
     "DECLINED",
@@ -45,6 +47,7 @@ __all__ = [
     "REFERENCE_PROVIDER",
     "RecordingFact",
     "answer_reference",
+    "holds_reference",
     "keys_holding",
     "recording_facts",
     "recording_sid_of",
@@ -80,6 +83,13 @@ def recording_sid_of(answer: Any) -> str | None:
         sid = answer.removeprefix(REFERENCE_PREFIX)
         return sid if _SID.match(sid) else None
     return None
+
+
+def holds_reference(max_length: int | None) -> bool:
+    """Whether a free-text question of this ``max_length`` (None: no limit) can hold a
+    reference; one that cannot is not recorded (the call skips it, as where the study does
+    not record), and ``instrument check`` says so at the question's line."""
+    return max_length is None or max_length >= REFERENCE_LENGTH
 
 
 def keys_holding(answers: Mapping[str, Any], recording_sid: str) -> tuple[str, ...]:
