@@ -106,13 +106,14 @@ class Study:
     twilio: FakeTwilioHttp
     folder: Path
     ann_call: str  # Ann's interviewer call, recorded after her yes
+    ann_second_take: str  # a second recording of that call, known only by its callback
     ann_answer: str  # Ann's recorded answer to "story"
     ann_unsubmitted: str  # recorded on Ann's automated call, not submitted yet
     bryn_answer: str  # Bryn's recorded answer: Bryn does not withdraw
 
     @property
     def anns(self) -> set[str]:
-        return {self.ann_call, self.ann_answer, self.ann_unsubmitted}
+        return {self.ann_call, self.ann_second_take, self.ann_answer, self.ann_unsubmitted}
 
 
 def write_study(folder: Path) -> Path:
@@ -178,11 +179,19 @@ def set_up_study(store: Store, folder: Path) -> Study:
     study = Study(
         store, panel, twilio, folder,
         ann_call=twilio.add_recording("CA" + "c" * 32),
+        ann_second_take=twilio.add_recording("CA" + "c" * 32),
         ann_answer=twilio.add_recording("CA" + "a" * 32),
         ann_unsubmitted=twilio.add_recording("CA" + "a" * 32),
         bryn_answer=twilio.add_recording("CA" + "b" * 32),
     )  # fmt: skip
-    recorded_interviewer_call(store, ann_case, study.ann_call)
+    call_id = recorded_interviewer_call(store, ann_case, study.ann_call)
+    # a start tried again made a second recording: the call keeps the first, the other's
+    # callback is stored under the call's id (docs/telephone.md)
+    second = store.record_recording_event(
+        call_id, recording_sid=study.ann_second_take, status="completed", at=OPENED,
+        duration_s=12, url=None, error=None, payload={}, now=OPENED + dt.timedelta(days=1),
+    )  # fmt: skip
+    assert second.stored and not second.applied
     ann_interview = answer_by_recording(service, ann_case, study.ann_answer)
     answer_by_recording(service, bryn_case, study.bryn_answer)
     # Ann's automated call: "more" recorded, the caller gone before the answer was submitted
@@ -254,7 +263,7 @@ def test_a_withdrawal_lists_its_recordings_in_its_own_transaction(study: Study) 
         report = withdraw_in(
             connection, interviews.c.case_id == ann_case, case_id=ann_case, now=WITHDRAWN_AT
         )
-        assert report.recordings_listed == 3
+        assert report.recordings_listed == 4
         transaction.rollback()
     assert listed(store) == {}
     with store.engine.connect() as connection:  # the answers are all there still
@@ -264,11 +273,12 @@ def test_a_withdrawal_lists_its_recordings_in_its_own_transaction(study: Study) 
 
     result = withdraw_ann(study)
 
-    assert result.done and result.recordings_listed == 3
+    assert result.done and result.recordings_listed == 4
     rows = listed(store)
     assert set(rows) == study.anns
     assert {sid: rows[sid].source for sid in rows} == {
         study.ann_call: "call",
+        study.ann_second_take: "call",
         study.ann_answer: "answer",
         study.ann_unsubmitted: "answer",
     }
@@ -281,7 +291,7 @@ def test_a_withdrawal_lists_its_recordings_in_its_own_transaction(study: Study) 
             WITHDRAWN_AT,
         )
     history = store.member_history(result.member_id)[-1]
-    assert history.after["recordings_listed"] == 3
+    assert history.after["recordings_listed"] == 4
     with store.engine.connect() as connection:
         # never a URL in the list; the call keeps its recording's id, not the URL
         texts = [repr(tuple(r)) for r in connection.execute(sa.select(recording_deletions))]
@@ -307,7 +317,7 @@ def test_asking_again_lists_nothing_twice(study: Study) -> None:
         study.store.withdraw(ann_case, now=WITHDRAWN_AT + dt.timedelta(hours=2)).recordings_listed
         == 0
     )
-    assert len(listed(study.store)) == 3
+    assert len(listed(study.store)) == 4
 
 
 def test_stopping_contact_or_deleting_contact_details_keeps_the_recordings(study: Study) -> None:
@@ -349,7 +359,7 @@ def test_the_worker_deletes_them_at_twilio_through_the_phone_plugin(
     }
     clock[0] += dt.timedelta(hours=1)
     worker.run_round()  # nothing is asked twice
-    assert len(deleted_at_twilio(study.twilio)) == 3
+    assert len(deleted_at_twilio(study.twilio)) == 4
 
 
 def test_a_recording_twilio_no_longer_holds_is_done(
@@ -389,11 +399,11 @@ def test_a_failure_is_kept_and_tried_again_a_minute_later(
     assert TWILIO_ENV["INSTRUMENT_TWILIO_AUTH_TOKEN"] not in failed.last_error
     assert rows[study.ann_unsubmitted].state == "done"
     counts = study.store.recording_deletion_counts(now=WITHDRAWN_AT)
-    assert (counts.pending, counts.due, counts.failing, counts.done) == (2, 0, 2, 1)
+    assert (counts.pending, counts.due, counts.failing, counts.done) == (2, 0, 2, 2)
 
     clock[0] = WITHDRAWN_AT + WORKER_INTERVAL  # the worker looks again: not due yet
     worker.run_round()
-    assert len(deleted_at_twilio(study.twilio)) == 3
+    assert len(deleted_at_twilio(study.twilio)) == 4
     clock[0] = WITHDRAWN_AT + RETRY_FIRST
     worker.run_round()
     rows = listed(study.store)
@@ -453,7 +463,7 @@ def test_two_workers_at_once_ask_for_each_recording_once(
     for thread in threads:
         thread.join()
     assert sorted(deleted_at_twilio(study.twilio)) == sorted(study.anns)
-    assert sum(r.deleted for r in reports) == 3
+    assert sum(r.deleted for r in reports) == 4
 
 
 # -- from the shell -----------------------------------------------------------------------------
@@ -496,10 +506,10 @@ def test_calls_forget_recordings_says_what_it_did_and_what_is_left(
     first = runner.invoke(cli, ["calls", "forget-recordings", "--database", database_url])
 
     assert first.exit_code == 1, first.output
-    assert "recordings at Twilio: 1 deleted, 1 already gone, 1 failed" in first.output
+    assert "recordings at Twilio: 2 deleted, 1 already gone, 1 failed" in first.output
     assert f"{study.ann_call}: Twilio error 20001 (HTTP 500)" in first.output
     assert "still to delete: 1 (the next try at " in first.output
-    assert "deleted or gone so far: 2" in first.output
+    assert "deleted or gone so far: 3" in first.output
     second = runner.invoke(cli, ["calls", "forget-recordings", "--database", database_url])
     assert second.exit_code == 0, second.output  # not due yet: nothing asked
     assert "0 deleted, 0 already gone, 0 failed" in second.output

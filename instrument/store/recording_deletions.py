@@ -11,8 +11,10 @@ withdrawal lists them in ``recording_deletions``, in its own transaction
 the list stands or falls with the withdrawal, and nothing depends on a
 network call inside it. Found there:
 
-- the case's calls' recordings (``calls.recording_sid``, source ``call``);
-  the calls stay, as outcomes, but their ``recording_url`` is emptied;
+- the case's calls' recordings (``calls.recording_sid``, and any other
+  recording whose callbacks came under one of its calls' ids: a start tried
+  again can make a second; source ``call``); the calls stay, as outcomes, but
+  their ``recording_url`` is emptied;
 - every recording the interviews' answers name (``recording:<sid>``, source
   ``answer``): in the answer log, the identifying answers kept apart, and
   the automated calls' stored states (a recording made but not yet
@@ -163,6 +165,16 @@ def list_recordings_of(
         ):
             found.setdefault(
                 row.recording_sid, ListedRecording(row.provider, row.recording_sid, "call")
+            )
+        # A second recording a retried start made is known only by its callbacks, which are
+        # stored under the call's id (docs/telephone.md): a recording's sid starts RE.
+        for row in connection.execute(
+            sa.select(calls.c.provider, call_events.c.provider_sid)
+            .join(calls, calls.c.id == call_events.c.call_id)
+            .where(calls.c.case_id == case_id, call_events.c.provider_sid.like("RE%"))
+        ):
+            found.setdefault(
+                row.provider_sid, ListedRecording(row.provider, row.provider_sid, "call")
             )
         connection.execute(
             calls.update()
