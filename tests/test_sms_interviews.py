@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -56,24 +56,31 @@ PHONE = "+447700900123"
 _SIDS = itertools.count(1)
 
 
-def make_app(database_url: str, questionnaire: Path) -> Flask:
+def make_app(
+    database_url: str, questionnaire: Path, clock: Callable[[], dt.datetime] = lambda: T0
+) -> Flask:
     return create_app(
         {
             "TESTING": True,
             "SECRET_KEY": SECRET,
             "DATABASE_URL": database_url,
             "QUESTIONNAIRES": [str(questionnaire)],
-            "CLOCK": lambda: T0,
+            "CLOCK": clock,
         }
     )
 
 
-@pytest.fixture
-def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def twilio_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twilio's settings as these tests sign with, none of the machine's own."""
     for name in TELEPHONY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+    twilio_env(monkeypatch)
     monkeypatch.delenv("INSTRUMENT_PANEL_KEYS", raising=False)
     monkeypatch.delenv("INSTRUMENT_PANEL_KEY_FILE", raising=False)
     built = make_app(database_url, SHORT)

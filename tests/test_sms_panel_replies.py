@@ -30,7 +30,7 @@ from instrument.panelwork.worker import worker_for
 from instrument.plugin_types import ContactChannel
 from instrument.plugins import PluginFacade, get_plugin_manager
 from instrument.questionnaires import require
-from instrument.server.app import create_app, get_host
+from instrument.server.app import get_host
 from instrument.store import Store
 from instrument.store.ivr_calls import access_code_key
 from instrument.store.panel_texted import TextedCase
@@ -48,12 +48,11 @@ from tests.store_fixtures import *
 from tests.test_channels_sms import FakeTwilioMessaging
 from tests.test_channels_sms import settings as sms_settings
 from tests.test_panel_waves_store import MEMBERS, OPENED, Panel, import_panel, member_case
-from tests.test_sms_interviews import text
+from tests.test_sms_interviews import SECRET, make_app, text
 from tests.test_sms_webhooks import twilio_and_panel_keys
 from tests.test_web_support import FakeClock
 
 DATA = Path(__file__).resolve().parent / "data"
-SECRET = "panel-sms-secret"
 DAY0 = dt.datetime(2027, 3, 2, 10, 0, tzinfo=dt.UTC)  # 10:00 in London (GMT in March)
 PHONES = {"F001": "+447911123456", "F002": "+447911123999", "F005": "+447911123777"}
 WAVE = """\
@@ -127,15 +126,7 @@ def set_up(
     wave_file = tmp_path / "sms_short.wave1.yaml"
     wave_file.write_text(WAVE, encoding="utf-8")
     clock = FakeClock(OPENED)
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": SECRET,
-            "DATABASE_URL": database_url,
-            "QUESTIONNAIRES": [str(questionnaire)],
-            "CLOCK": clock,
-        }
-    )
+    app = make_app(database_url, questionnaire, clock)
     store = get_host(app).store
     panel = import_panel(store, PanelKeys.parse([key], source="INSTRUMENT_PANEL_KEYS"), members)
     wave, diagnostics = load_wave(wave_file)

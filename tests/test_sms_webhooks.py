@@ -19,9 +19,9 @@ from instrument.panel.members import lookup_form
 from instrument.server.app import create_app, get_host
 from instrument.store import Store
 from instrument.store.schema import member_contacts, panel_messages
-from instrument_phone.telephony.config import TELEPHONY_VARIABLES
 from tests.panel_withdrawal_helpers import PHONES, T0, Panel, set_up_panel
 from tests.store_fixtures import *
+from tests.test_sms_interviews import twilio_env
 
 PUBLIC = "https://survey.example.org"
 TOKEN = "0123456789abcdef" * 2
@@ -74,10 +74,7 @@ class Sms:
 def twilio_and_panel_keys(monkeypatch: pytest.MonkeyPatch) -> str:
     """Twilio's settings as these tests sign with, and a fresh panel key (returned) in
     ``INSTRUMENT_PANEL_KEYS``; nothing else of the machine's telephony settings."""
-    for name in TELEPHONY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
+    twilio_env(monkeypatch)
     key = new_key()
     monkeypatch.setenv("INSTRUMENT_PANEL_KEYS", key)
     monkeypatch.delenv("INSTRUMENT_PANEL_KEY_FILE", raising=False)

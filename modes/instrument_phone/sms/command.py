@@ -28,10 +28,14 @@ def sms() -> None:
 def start(questionnaire: Path, limit: int | None, database: str | None) -> None:
     """Text the first question to each due case (a working number, not stopped, not finished).
 
-    Needs the server's secret (INSTRUMENT_SECRET_KEY), so that replies find
-    their conversation, and the SMS channel's settings (INSTRUMENT_TWILIO_*,
-    INSTRUMENT_SMS_FROM: the study number the webhook answers on).
+    Only inside the study's calling hours in each respondent's time zone (the
+    fieldwork file beside the questionnaire, else the defaults): a case due
+    outside them is left for a later run and counted. Needs the server's secret
+    (INSTRUMENT_SECRET_KEY), so that replies find their conversation, and the SMS
+    channel's settings (INSTRUMENT_TWILIO_*, INSTRUMENT_SMS_FROM: the study
+    number the webhook answers on).
     """
+    from instrument.fieldwork.settings import settings_for
     from instrument.interviews import InterviewService, Surveys
     from instrument.plugins import PluginFacade, get_plugin_manager
     from instrument.questionnaires import require
@@ -53,6 +57,11 @@ def start(questionnaire: Path, limit: int | None, database: str | None) -> None:
     if problem:
         raise click.ClickException(problem)
     parsed = require(questionnaire, facade)
+    fieldwork, diagnostics = settings_for(questionnaire)
+    if diagnostics.errors:
+        raise click.ClickException(
+            "the fieldwork file has errors:\n" + "\n".join(str(d) for d in diagnostics.errors)
+        )
     store = open_store(database)
     try:
         service = InterviewService(store, Surveys.serve(store, [parsed]))
@@ -63,9 +72,20 @@ def start(questionnaire: Path, limit: int | None, database: str | None) -> None:
             keys=[number_key(secret)],
             now=lambda: dt.datetime.now(dt.UTC),
             limit=limit,
+            rules=fieldwork.calling,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         store.close()
     click.echo(f"texted: {done.sent}  failed: {done.failed}  passed over: {done.skipped}")
+    if done.later:
+        when = (
+            f"the first may be texted from {done.opens:%Y-%m-%d %H:%M} UTC: run again then"
+            if done.opens
+            else "the calling hours are open on no day, so no text is started"
+        )
+        click.echo(
+            f"outside texting hours: {done.later} (the calling hours in each respondent's time "
+            f"zone); {when}"
+        )

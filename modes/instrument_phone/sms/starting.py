@@ -9,6 +9,14 @@ invitation words and the interview's current question; the respondent's
 replies then come to the inbound webhook. Sending goes through a callable,
 the installed SMS contact channel's ``send`` (its sender, status callback and
 refusals), so the mode holds no second Twilio sender.
+
+Texting hours: a text we start is sent only inside the study's calling hours
+in the respondent's zone (the fieldwork file's ``calling: hours``; the zone
+the case was queued with, else ``calling: default_zone``), the rule the
+telephone keeps (:func:`~instrument.fieldwork.schedule.first_open`). A due
+case outside them is left for a later run and counted, with when the first
+of them opens. Replies are not held back: a text that answers the
+respondent's own is sent at once, whatever the hour (docs/sms.md).
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from instrument.fieldwork.calling import CallingRules
+from instrument.fieldwork.schedule import first_open
 from instrument.interviews import InterviewService
 from instrument.plugin_types import OutgoingMessage, Receipt
 from instrument.sms.conversation import SmsState
@@ -33,11 +43,15 @@ __all__ = ["Started", "start_conversations"]
 
 @dataclass(frozen=True)
 class Started:
-    """What one run did: texts sent, refused by the provider, and cases passed over."""
+    """What one run did: texts sent, refused by the provider, cases passed over, and due
+    cases left for later because it is outside their texting hours (``opens``: when the
+    first of them may be texted; None when none waits or the hours never open)."""
 
     sent: int
     failed: int
     skipped: int
+    later: int = 0
+    opens: dt.datetime | None = None
 
 
 def start_conversations(
@@ -48,18 +62,23 @@ def start_conversations(
     keys: Sequence[bytes],
     now: Callable[[], dt.datetime],
     limit: int | None = None,
+    rules: CallingRules | None = None,
 ) -> Started:
     """Text the first question to up to ``limit`` due cases (see the module).
 
     :param keys: the number keys (:func:`~instrument_phone.sms.conversations.number_key`
         of the server's secret, newest first), so replies find the conversation.
+    :param rules: the study's calling rules (hours, default zone): the fieldwork file's,
+        the defaults when None.
     """
+    rules = rules or CallingRules()
     survey = service.surveys[questionnaire_id]
     if SMS_MODE not in survey.questionnaire.modes:
         raise ValueError(f"questionnaire '{questionnaire_id}' does not list the sms mode")
     interviews = SmsInterviews(service, now)
     store = service.store
-    sent = failed = skipped = 0
+    sent = failed = skipped = later = 0
+    opens: dt.datetime | None = None
     for case_id in store.unfinished_cases(questionnaire_id):
         if limit is not None and sent >= limit:
             break
@@ -74,11 +93,22 @@ def start_conversations(
         if talk.stopped or (found is not None and found.case_id == case_id):
             skipped += 1
             continue
+        queued = store.queue_row(case_id) or {}
+        at = now()
+        window = first_open(rules, rules.zone(str(queued.get("zone") or "")), at)
+        if window is None or window[0] > at:  # outside the respondent's hours: a later run
+            later += 1
+            if window is not None:
+                opens = window[0] if opens is None else min(opens, window[0])
+            continue
         sid = found.call_sid if found is not None else sids[0]
         if found is None:
             store.open_ivr_call(sid, direction="outbound", now=now())
         seq = (found.seq if found is not None else -1) + 1
-        interview_id = interviews.interview_for(questionnaire_id, case_id, sid)
+        language = queued.get("language")
+        interview_id = interviews.interview_for(
+            questionnaire_id, case_id, sid, str(language) if language else None
+        )
         hello = (interviews.words(interview_id, "invitation"),)
         text, flow = interviews.begin(sid, seq, interview_id, SmsState(), hello)
         if not text:
@@ -108,4 +138,4 @@ def start_conversations(
             failed += 1
         else:
             sent += 1
-    return Started(sent, failed, skipped)
+    return Started(sent, failed, skipped, later, opens)
