@@ -195,3 +195,26 @@ def test_golden_recording_with_its_status_callback(language: str) -> None:
     recorded = plans(language, IvrSettings(recording=True, record_seconds=90))["comment"]
     urls = PromptUrls(URLS.action, URLS.silence, "https://survey.example.org/ivr/recording/CA1/4")
     golden(f"free_text_record_callback.{language}", prompt_twiml(recorded, 1, urls=urls))
+
+
+@pytest.mark.parametrize("language", ["en", "cy"])
+def test_golden_speech_announced_once_with_the_first_prompt_that_takes_it(language: str) -> None:
+    """Where speech is on, the call says once that an answer may be said (with the call's first
+    prompt that takes speech), like the don't know and refused keys; every re-prompt again."""
+    from instrument.ivr.prompts import SpeechSettings
+    from instrument.ivr.speech import speech_hints, speech_words
+
+    say = ivr_words(require(KINDS), language)
+    all_plans = plans(language, IvrSettings(speech=SpeechSettings()))
+    first, later = all_plans["travel_mode"].prompts[0], all_plans["travel_dk"].prompts[0]
+    assert say("say_answer") in first.says and say("say_answer") not in later.says
+    assert say("say_answer") in later.repeat_says
+    hints = speech_hints(first, speech_words(say))
+    golden(
+        f"single_speech_first.{language}",
+        prompt_twiml(all_plans["travel_mode"], 0, urls=URLS, speech=hints),
+    )
+    keys_only = plans(language, IvrSettings())["travel_mode"].prompts[0]
+    assert say("say_answer") not in keys_only.says + keys_only.repeat_says
+    dates = plans(language, IvrSettings(speech=SpeechSettings()))["moved_in"].prompts[0]
+    assert say("say_answer") not in dates.repeat_says  # a date takes keys only

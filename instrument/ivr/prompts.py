@@ -16,9 +16,10 @@ their display order. This module decides only how a keypad asks it: one
   records answers, then a consent prompt and a capped recording;
 * information and the end: said, with nothing keyed.
 
-Don't know, refused (their keys differ on a choice and on digits) and ``*``
-(repeat) are each announced once per call, with the first question that
-offers them; every re-prompt says them again. The caller passes what was
+Don't know, refused (their keys differ on a choice and on digits), that an
+answer may be spoken (where the study takes speech, with the first prompt that
+takes it) and ``*`` (repeat) are each announced once per call, with the first
+question that offers them; every re-prompt says them again. The caller passes what was
 announced and the plan says what has been announced once it is said. Plain data: the telephone mode compiles it
 to TwiML, the terminal could print it, tests compare it.
 """
@@ -53,6 +54,7 @@ __all__ = [
     "KeyChoice",
     "Prompt",
     "PromptKind",
+    "SPOKEN_KINDS",
     "Say",
     "SpeechSettings",
     "StepPlan",
@@ -68,6 +70,10 @@ FREE_TEXT_SKIPPED = "ivr_free_text_skipped"
 """Paradata flag: a free-text question the call could not ask (no recording), left not answered."""
 UNSUPPORTED_SKIPPED = "ivr_unsupported_skipped"
 """Paradata flag: a question of a kind the keypad cannot answer (a plugin's type, a summary)."""
+
+SPOKEN_KINDS: frozenset[PromptKind] = frozenset({"choice", "option", "number", "consent", "check"})
+"""The prompts a caller may answer by speaking where the study takes speech (dates and
+recordings take keys only: a spoken date is too easily misheard for the checks to catch)."""
 
 _CHOICES = ("single", "yesno")
 _NUMBERS = ("integer", "decimal")
@@ -201,7 +207,8 @@ def plan_step(
     :param say: the call's words in the step's language (:func:`ivr_words`).
     :param announced: the extra keys this call has announced already, by name:
         ``dk_key``, ``refused_key`` (8 and 9 on a choice), ``digits_dk``,
-        ``digits_refused`` (``*8#`` and ``*9#`` on a number or date), ``repeat`` (``*``).
+        ``digits_refused`` (``*8#`` and ``*9#`` on a number or date), ``speech`` (an answer
+        may be said, where ``settings.speech`` is on), ``repeat`` (``*``).
     :param problems: what the engine said of the last submit of this step:
         errors are spoken before the question they concern, and soft warnings
         become the plan's one prompt, of kind ``check``: 1 keeps the answers (submit
@@ -290,9 +297,10 @@ class _Builder:
         return tuple(lead)
 
     def _extras(
-        self, entry: str, view: QuestionView
+        self, entry: str, view: QuestionView, kind: PromptKind
     ) -> tuple[list[tuple[str, str]], str | None, str | None]:
-        """Don't know, refused and repeat: their keys, and their words by announcement name."""
+        """Don't know, refused, speaking (where the study takes speech and ``kind`` of prompt
+        may be spoken to) and repeat: their keys, and their words by announcement name."""
         digits = entry == "digits"
         dk = (DIGITS_DK if digits else IVR_DK_KEY) if offers_dk(view) else None
         refused = (DIGITS_REFUSED if digits else IVR_REFUSED_KEY) if offers_refused(view) else None
@@ -309,6 +317,8 @@ class _Builder:
                 if digits
                 else ("refused_key", self.say("refused_key", key=refused))
             )
+        if self.settings.speech is not None and kind in SPOKEN_KINDS:
+            words.append(("speech", self.say("say_answer")))
         words.append(("repeat", self.say("repeat")))
         return words, dk, refused
 
@@ -334,7 +344,7 @@ class _Builder:
         if not single:
             listing.append(self.say("two_digit_keys"))
         entry = "one_key" if single else "digits"
-        extras, dk, refused = self._extras("one_key", view)
+        extras, dk, refused = self._extras("one_key", view, "choice")
         lead = (*before, *self._lead(key, text))
         announced = self._announce(extras)
         said = [*listing, *announced] if full else announced
@@ -361,7 +371,7 @@ class _Builder:
     def _unfolded(self, view: QuestionView) -> None:
         offered = [o for o in ivr_offered(view) if not (o.exclusive or o.other_specify)]
         exclusive = next((o.code for o in ivr_offered(view) if o.exclusive), None)
-        extras, dk, refused = self._extras("one_key", view)
+        extras, dk, refused = self._extras("one_key", view, "option")
         yes_no = (KeyChoice(YES_KEY, 1, ""), KeyChoice(NO_KEY, 2, ""))
         lead = self._lead(view.key, view.spoken)
         for number, option in enumerate(offered):
@@ -385,7 +395,7 @@ class _Builder:
             )
 
     def _digits(self, view: QuestionView, kind: PromptKind, how: list[str], **more: Any) -> None:
-        extras, dk, refused = self._extras("digits", view)
+        extras, dk, refused = self._extras("digits", view, kind)
         lead = self._lead(view.key, view.spoken)
         announced = self._announce(extras)
         self._add(

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from instrument.ivr.keypad import NO_KEY, YES_KEY
-from instrument.ivr.prompts import Prompt, Say, SpeechSettings
+from instrument.ivr.prompts import SPOKEN_KINDS, Prompt, Say, SpeechSettings
 from instrument.ivr.reading import NOT_UNDERSTOOD, confirmation
 
 __all__ = [
@@ -56,7 +56,6 @@ MAX_HINTS = 100
 """Twilio takes at most this many hint phrases (each under 100 characters)."""
 _YES_NO = ("option", "consent", "check")
 _POINT = re.compile(r"(?<!\d)\.|\.(?!\d)")  # a full stop, not a decimal point
-_SPOKEN = ("choice", "number", *_YES_NO)
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class Heard:
 
 def takes_speech(prompt: Prompt) -> bool:
     """Whether a prompt may be answered by speaking (dates and recordings take keys only)."""
-    return prompt.kind in _SPOKEN
+    return prompt.kind in SPOKEN_KINDS
 
 
 def _plain(text: str) -> str:
