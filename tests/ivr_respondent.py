@@ -10,7 +10,9 @@ a test or the benchmark can compare the store with what the caller meant, and it
 stay silent, key a wrong key or hang up at a named question first.
 
 Keys of don't know and refused are the keypad rule of docs/ivr.md: 8 and 9 on a
-choice, ``*8#`` and ``*9#`` on a number or date.
+choice, ``*8#`` and ``*9#`` on a number or date. Where the line offers a choice of
+language, the caller keys their own (``language``), as a person hears "Am Gymraeg,
+pwyswch 2" in Welsh; the access code is keyed when the call asks for it in any language.
 """
 
 from __future__ import annotations
@@ -24,10 +26,26 @@ from typing import Any
 
 import yaml
 
+from instrument import catalogue
 from instrument.values import DK, REFUSED
-from instrument_phone.ivr.simulator import HANGUP, Action, Keys, Prompt, Recording
+from instrument_phone.ivr.simulator import (
+    HANGUP,
+    Action,
+    Keys,
+    Prompt,
+    Recording,
+    language_menu,
+    menu_key,
+)
 
-__all__ = ["KnowingCaller", "Question", "questions_of"]
+__all__ = ["ACCESS_CODE_WORDS", "KnowingCaller", "Question", "questions_of"]
+
+ACCESS_CODE_WORDS = frozenset(
+    catalogue.text(language, "ivr", key)
+    for language in catalogue.languages()
+    for key in ("enter_code", "wrong_code")
+)
+"""What a call says when it asks for the access code, in every language the catalogue has."""
 
 _CHOICE_KINDS = frozenset({"single", "yesno"})
 _FREE_TEXT_KINDS = frozenset({"text", "long_text"})
@@ -122,6 +140,8 @@ class KnowingCaller:
     :param hang_up_at: hang up when this variable is first asked.
     :param record_free_text: where a study records free text, the caller agrees (1) and
         speaks for a few seconds, else declines (2); without recording it is never asked.
+    :param language: the language keyed where the line offers a choice (its key as said in
+        that language); no such offer: the caller hangs up.
     """
 
     questions: Sequence[Question]
@@ -130,6 +150,7 @@ class KnowingCaller:
     before: Mapping[str, Sequence[Action]] = field(default_factory=dict)
     hang_up_at: str | None = None
     record_free_text: bool = False
+    language: str = "en"
     consent_asked: list[str] = field(default_factory=list)
     """The free-text questions whose recording consent was asked."""
     keyed: dict[str, Any] = field(default_factory=dict)
@@ -143,7 +164,11 @@ class KnowingCaller:
 
     def __call__(self, prompt: Prompt) -> Action:
         sentences = _sentences(prompt)
-        if self.code is not None and any("access code" in s for s in sentences):
+        offers = language_menu(prompt)
+        if offers:
+            key = menu_key(offers, self.language)
+            return Keys(key) if key is not None else HANGUP
+        if self.code is not None and any(s in ACCESS_CODE_WORDS for s in sentences):
             return Keys(self.code + "#")
         self._follow(sentences)
         if self._current is None:

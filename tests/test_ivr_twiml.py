@@ -197,6 +197,22 @@ def test_golden_recording_with_its_status_callback(language: str) -> None:
     golden(f"free_text_record_callback.{language}", prompt_twiml(recorded, 1, urls=urls))
 
 
+def test_golden_line_menu_and_access_code() -> None:
+    """An inbound call before its interview is known: the choice of language, each offer in
+    itself and its own voice, one key; then the access code in the language chosen."""
+    from instrument_phone.ivr.line import line_languages, menu_said
+    from instrument_phone.ivr.twiml import keys_twiml
+
+    line = line_languages([(require(KINDS), Voices())])
+    assert [(o.language, o.key) for o in line] == [("en", "1"), ("cy", "2")]
+    golden("line_menu", keys_twiml(menu_said(line), urls=URLS, one_key=True))
+    golden("line_menu_again", keys_twiml(menu_said(line, again=True), urls=URLS, one_key=True))
+    for offer in line:
+        words = (offer.say("enter_code"),)
+        xml = keys_twiml([(words, offer.voice)], urls=URLS, one_key=False)
+        golden(f"access_code.{offer.language}", xml)
+
+
 @pytest.mark.parametrize("language", ["en", "cy"])
 def test_golden_speech_announced_once_with_the_first_prompt_that_takes_it(language: str) -> None:
     """Where speech is on, the call says once that an answer may be said (with the call's first

@@ -194,7 +194,11 @@ def test_outbound_answer_url_is_under_the_public_url() -> None:
 def test_the_flagship_by_two_inbound_calls_with_a_hang_up_between(app: Flask) -> None:
     code = new_case(app)
     first = inbound(app, 1)
-    assert "access code" in first.heard[0]
+    # one language served (the flagship's English): no choice of language, the code at once
+    assert first.heard == [
+        "Hello. This is an automated survey call.",
+        "Please key in the access code from your invitation, then press hash.",
+    ]
     first.press(code + "#")
     assert any("parent or guardian" in words for words in first.heard)
     first.press(None)  # silence
@@ -227,11 +231,16 @@ def test_the_flagship_by_two_inbound_calls_with_a_hang_up_between(app: Flask) ->
     assert any(v is DK for v in values.values()) and any(v is REFUSED for v in values.values())
     with store_of(app).engine.connect() as connection:
         modes = set(connection.scalars(sa.select(answer_events.c.mode)))
+        actors = set(connection.scalars(sa.select(answer_events.c.actor)))
         events = connection.execute(sa.select(answer_events.c.variable, answer_events.c.kind)).all()
         paradata = connection.execute(
             sa.select(answer_events.c.value).where(answer_events.c.kind == "paradata")
         ).all()
     assert modes == {"ivr"}
+    # who answered is the respondent, as on the web; which call it was is in the paradata
+    assert actors == {"respondent"}
+    calls = {row.value.get("call") for row in paradata}
+    assert calls == {sid(1), sid(2)}
     answers = [key for key, kind in events if kind == "answer"]
     assert answers.count("n_children") == 1  # stored once
     # the study records (its fieldwork file): the comment was recorded after the caller's yes

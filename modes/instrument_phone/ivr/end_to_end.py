@@ -6,10 +6,12 @@ factory, handed over by the host as :attr:`EndToEndRun.make_app`), with Twilio s
 for the run and a temporary SQLite store unless a database is given, gives every simulated
 respondent a case and an access code, and lets each call in through
 :class:`~instrument_phone.ivr.simulator.CallSimulator` (in process, every request signed as
-Twilio signs it): the code, then :func:`~instrument_phone.ivr.simulator.random_respondent`'s
-keys, silences and wrong keys. Some hang up part way and call back; the webhooks must resume
-the interview where it stopped. An HTTP error, a call that loops, or an interview left
-unfinished after its calls is an error, and the command exits non-zero.
+Twilio signs it): for a questionnaire in more than one language, a language drawn for the
+respondent and chosen at the line's greeting (the same on every call back); the code, then
+:func:`~instrument_phone.ivr.simulator.random_respondent`'s keys, silences and wrong keys.
+Some hang up part way and call back; the webhooks must resume the interview where it stopped.
+An HTTP error, a call that loops, an interview left unfinished after its calls, or one not in
+the language its caller chose, is an error, and the command exits non-zero.
 
 Reached through the plugin host (``ModeSpec.simulate_end_to_end``): the host's commands never
 import a mode, and this module never imports the server.
@@ -43,6 +45,8 @@ from instrument_phone.ivr.simulator import (
     Outcome,
     Prompt,
     WsgiTransport,
+    language_menu,
+    menu_key,
     random_respondent,
 )
 from instrument_phone.telephony.config import (
@@ -75,6 +79,7 @@ class _Tally:
     resumed: int = 0
     turns: int = 0
     finished: dict[str, int] = field(default_factory=dict)
+    chose: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
 
@@ -151,33 +156,52 @@ def _play(run: EndToEndRun, store: Store) -> _Tally:
             case_id, questionnaire.id, _plain(draw_case(questionnaire, rng)), now=clock()
         )
         code = store.issue_access_code(questionnaire.id, case_id=case_id, key=key, now=clock())
-        _respondent(simulator, store, tally, rng, index, case_id, code, clock)
+        # a questionnaire in one language has no choice to make: nothing drawn, seeds as before
+        languages = questionnaire.languages
+        language = rng.choice(languages) if len(languages) > 1 else None
+        caller = _Caller(rng, index, case_id, code, language)
+        _respondent(simulator, store, tally, caller, clock)
         if run.progress is not None and (index + 1) % 50 == 0:
             run.progress(f"{index + 1:,} of {run.n:,} respondents called")
     return tally
 
 
+@dataclass(frozen=True)
+class _Caller:
+    """Who one simulated respondent is: their draws, case, code and language (None: the
+    questionnaire has one, and the line offers no choice)."""
+
+    rng: random.Random
+    index: int
+    case_id: str
+    code: str
+    language: str | None
+
+
 def _respondent(
-    simulator: CallSimulator,
-    store: Store,
-    tally: _Tally,
-    rng: random.Random,
-    index: int,
-    case_id: str,
-    code: str,
-    clock: _Clock,
+    simulator: CallSimulator, store: Store, tally: _Tally, caller: _Caller, clock: _Clock
 ) -> None:
-    """One respondent's calls: the code each time; maybe a hang-up on the first; calls back."""
+    """One respondent's calls: their language at the greeting where there is a choice, the
+    code each time; maybe a hang-up on the first; calls back."""
+    rng, index, case_id, code = caller.rng, caller.index, caller.case_id, caller.code
     tally.respondents += 1
     hang_up_at = rng.randint(2, 12) if rng.random() < HANG_UP_SHARE else None
     answers = random_respondent(rng, silence=SILENCE_SHARE, invalid=INVALID_SHARE)
     phone = f"+4477009{index % 100_000:05d}"
     hung_up = False
+    if caller.language is not None:
+        tally.chose[caller.language] = tally.chose.get(caller.language, 0) + 1
     for number in range(CALLS_PER_RESPONDENT):
         first = number == 0
+        keyed_code = [False]
 
-        def policy(prompt: Prompt, first: bool = first) -> Any:
-            if prompt.number == 0:  # the greeting asks for the access code
+        def policy(prompt: Prompt, first: bool = first, keyed_code: list[bool] = keyed_code) -> Any:
+            offers = language_menu(prompt)
+            if offers:  # the line's choice of language: the respondent's, else the first
+                wanted = menu_key(offers, caller.language or "")
+                return Keys(wanted or min(offers.values()))
+            if not keyed_code[0]:  # then the access code
+                keyed_code[0] = True
                 return Keys(code + "#")
             if first and prompt.number == hang_up_at:
                 return HANGUP
@@ -213,6 +237,11 @@ def _respondent(
     tally.finished[status] = tally.finished.get(status, 0) + 1
     if hung_up:
         tally.resumed += 1
+    if caller.language is not None and found[0].language != caller.language:
+        tally.errors.append(
+            f"respondent {index} ({case_id}): chose {caller.language} at the greeting but was "
+            f"interviewed in {found[0].language}"
+        )
 
 
 def _problem(call: CallResult) -> str | None:
@@ -238,6 +267,9 @@ def _report(run: EndToEndRun, tally: _Tally, where: str, seconds: float) -> EndT
         f"Hang-ups: {tally.hung_up:,}; interviews resumed by a later call and finished: "
         f"{tally.resumed:,}",
     ]
+    if tally.chose:
+        chosen = ", ".join(f"{k} {v:,}" for k, v in sorted(tally.chose.items()))
+        lines.insert(3, f"Languages chosen at the greeting: {chosen}")
     if tally.errors:
         lines.append(f"ERRORS ({len(tally.errors)}):")
         lines.extend(f"  {error}" for error in tally.errors[:20])
@@ -254,5 +286,6 @@ def _report(run: EndToEndRun, tally: _Tally, where: str, seconds: float) -> EndT
         "resumed": tally.resumed,
         "errors": len(tally.errors),
         **{f"finished_{k}": v for k, v in tally.finished.items()},
+        **{f"chose_{k}": v for k, v in tally.chose.items()},
     }
     return EndToEndReport(tuple(lines), counts, tuple(tally.errors))

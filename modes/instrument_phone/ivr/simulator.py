@@ -22,8 +22,9 @@ webhooks; it only speaks HTTP and follows the TwiML it is given, verb by verb:
 What the caller does comes from a script (:data:`SILENCE`, :data:`HANGUP`,
 key strings such as ``"1975#"``, :class:`Invalid`, :func:`SPEECH`,
 :class:`Recording`) or from a policy, a callable that sees each
-:class:`Prompt` (what was said since the last input and the verb's attributes)
-and decides. Every request, reply and word heard is kept in the
+:class:`Prompt` (what was said since the last input, in which voice and language,
+and the verb's attributes) and decides. :func:`language_menu` reads a bilingual
+line's choice of language from a prompt, so a policy can choose as a caller would. Every request, reply and word heard is kept in the
 :class:`CallResult`, whose :class:`Outcome` says how the call ended.
 
 Transports: :class:`WsgiTransport` runs the app in-process (werkzeug's test
@@ -81,6 +82,8 @@ __all__ = [
     "Transport",
     "WireRequest",
     "WsgiTransport",
+    "language_menu",
+    "menu_key",
     "random_respondent",
 ]
 
@@ -209,11 +212,43 @@ class Prompt:
 
     def offered_keys(self) -> list[str]:
         """Single keys named in what was heard ("press 3"): a guess a random respondent can use."""
-        return sorted(set(re.findall(r"(?<![\d*#])\d(?!\d)", self.text)))
+        return sorted(set(_ONE_KEY.findall(self.text)))
 
 
 Policy = Callable[[Prompt], Action]
 """Decides what the caller does at each prompt."""
+
+_ONE_KEY = re.compile(r"(?<![\d*#])\d(?!\d)")
+
+
+def language_menu(prompt: Prompt) -> dict[str, str]:
+    """The keys a language menu offers, by the language each is offered in.
+
+    A bilingual line offers each language in itself, in a voice of that language ("For
+    English, press 1." said ``en-GB``, "Am Gymraeg, pwyswch 2." said ``cy-GB``), and takes
+    one key. At such a prompt (a one-key ``<Gather>`` whose words were said in more than one
+    language): each ``<Say>`` language and the last single key said in it. Empty at any
+    other prompt.
+    """
+    if prompt.kind != "gather" or prompt.num_digits != 1:
+        return {}
+    said_in = {h.language for h in prompt.heard if h.language}
+    if len(said_in) < 2:
+        return {}
+    offers: dict[str, str] = {}
+    for heard in prompt.heard:
+        keys = _ONE_KEY.findall(heard.text)
+        if heard.language and keys:
+            offers[heard.language] = keys[-1]
+    return offers
+
+
+def menu_key(offers: Mapping[str, str], language: str) -> str | None:
+    """The key of ``language`` among a menu's ``offers`` (``cy`` finds ``cy-GB``), or None."""
+    if language in offers:
+        return offers[language]
+    base = language.split("-")[0].lower()
+    return next((k for tag, k in offers.items() if tag.split("-")[0].lower() == base), None)
 
 
 class _ScriptEnded(Exception):

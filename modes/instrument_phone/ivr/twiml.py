@@ -5,7 +5,9 @@ can key while it is said (barge-in), then a ``<Redirect>`` to the silence URL,
 because Twilio runs on past a ``<Gather>`` that timed out and would otherwise
 hang up with the question unanswered. The end of the interview is said and
 then ``<Hangup>``. Free text, where the study records it, is a capped
-``<Record>`` after the consent prompt.
+``<Record>`` after the consent prompt. Before an inbound call's interview is
+known, :func:`keys_twiml` asks for keys outside any plan: the line's choice of
+language (each offer in its own language's voice) and the access code.
 
 The URLs are the caller's: the webhooks that serve these responses decide what
 identifies the interview and the prompt in them. The voice is chosen by the
@@ -35,6 +37,7 @@ __all__ = [
     "end_twiml",
     "goodbye_twiml",
     "info_twiml",
+    "keys_twiml",
     "prompt_twiml",
 ]
 
@@ -172,6 +175,26 @@ def prompt_twiml(
             )
         _say(gather, words, voice)
         response.append(gather)
+    response.redirect(urls.silence, method="POST")
+    return str(response.to_xml(xml_declaration=True))
+
+
+def keys_twiml(
+    said: Sequence[tuple[Sequence[str], Voice]],
+    *,
+    urls: PromptUrls,
+    one_key: bool,
+    timeout: int = DEFAULT_TIMEOUT,
+) -> str:
+    """Keys asked for outside an interview's plan: ``said`` (sentences, and the voice they are
+    said in: a language menu says each offer in its own language) inside a ``<Gather>``; one
+    key (``one_key``) or digits ended by ``#``; silence redirected back as for a prompt."""
+    response = VoiceResponse()
+    ending: dict[str, object] = {"num_digits": 1} if one_key else {"finish_on_key": "#"}
+    gather = Gather(input="dtmf", **ending, timeout=timeout, action=urls.action, method="POST")
+    for words, voice in said:
+        _say(gather, words, voice)
+    response.append(gather)
     response.redirect(urls.silence, method="POST")
     return str(response.to_xml(xml_declaration=True))
 

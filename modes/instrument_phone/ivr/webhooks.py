@@ -4,12 +4,16 @@ Mounted under the ``ivr`` mode's prefix (``/ivr``), every request signed by
 Twilio (``X-Twilio-Signature`` over the configured public URL; 403 before
 anything runs otherwise, :func:`~instrument_phone.telephony.webhooks.require_signatures`):
 
-* ``POST /ivr/voice``: an inbound call (the study number's Voice URL). The
-  caller keys the access code of their invitation, then ``#``; a good code
-  resumes the case's interview where it stopped, in whatever mode it began,
-  or starts it. Wrong codes: :data:`CODE_TRIES` a call, then a polite
-  goodbye; :data:`CALLER_CODE_LIMIT` an hour from one caller id (hashed; the
-  caller id is only ever a hint, never who the caller is).
+* ``POST /ivr/voice``: an inbound call (the study number's Voice URL). Where the
+  served questionnaires have more than one language, the caller first chooses
+  one by key, each offered in itself (:mod:`instrument_phone.ivr.line`); then
+  keys the access code of their invitation, then ``#``, asked in that language;
+  a good code resumes the case's interview where it stopped, in whatever mode it
+  began, or starts it, in the chosen language where its questionnaire has it
+  (switched by :meth:`InterviewService.switch_language`). Wrong codes:
+  :data:`CODE_TRIES` a call, then a polite goodbye; :data:`CALLER_CODE_LIMIT`
+  an hour from one caller id (hashed; the caller id is only ever a hint, never
+  who the caller is).
 * ``POST /ivr/voice/outbound?attempt=<id>``: the answer URL of an automated
   call we placed (:func:`outbound_answer_url`): the attempt's case's interview.
 * ``POST /ivr/turn/<call sid>/<n>``: the keys of turn ``n`` (a ``<Gather>``'s
@@ -39,7 +43,10 @@ request for a turn answered is given the same bytes, and a late one (an older
 :meth:`InterviewService.answer` with a ``Seen`` keyed by call and turn, so a
 request retried after a crash between the answer's save and the turn's is not
 stored twice, and the call then asks the step the interview is on. Mode
-``ivr`` is recorded on every answer. Nothing personal is stored: no number,
+``ivr`` is recorded on every answer, and the actor is the respondent
+(:data:`RESPONDENT`), as on the web: who answered, where the mode says how;
+which call it was is in the paradata the answers are saved with (``call``, the
+CallSid) and in the call's own record. Nothing personal is stored: no number,
 and the flow's state holds only codes and digits keyed.
 """
 
@@ -49,10 +56,11 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import VoiceResponse
 
 from instrument import catalogue
 from instrument.engine import Step
@@ -62,7 +70,7 @@ from instrument.interviews import InterviewService
 from instrument.interviews.stepwise import carry_out_submits
 from instrument.ivr.flow import Action, Ask, CallFlow, FlowState
 from instrument.ivr.keypad import NO_KEY, REPEAT_KEY, YES_KEY
-from instrument.ivr.prompts import IvrSettings, Prompt, ivr_words
+from instrument.ivr.prompts import IvrSettings, Prompt, Say, ivr_words
 from instrument.ivr.reading import NOT_UNDERSTOOD, read_back_prompt
 from instrument.ivr.recording import RecordingFact, answer_reference, recording_facts
 from instrument.ivr.settings import ivr_settings
@@ -78,13 +86,15 @@ from instrument.plugin_types import ModeSetupError
 from instrument.ratelimit import RateLimiter
 from instrument.stepflow import Submit, decode_value
 from instrument.store.ivr_calls import IvrCallRecord, OutboundCase, access_code_key
+from instrument_phone.ivr.line import LineLanguage, line_languages, matching, menu_said
 from instrument_phone.ivr.twiml import (
-    DEFAULT_TIMEOUT,
     PromptUrls,
+    Voice,
     Voices,
     end_twiml,
     goodbye_twiml,
     info_twiml,
+    keys_twiml,
     prompt_twiml,
 )
 from instrument_phone.telephony.config import TwilioSettings
@@ -98,6 +108,8 @@ __all__ = [
     "CALLER_CODE_LIMIT",
     "CODE_TRIES",
     "IVR_MODE",
+    "LANGUAGE_TRIES",
+    "RESPONDENT",
     "IvrWebhooks",
     "create_ivr_webhooks",
     "outbound_answer_url",
@@ -113,6 +125,15 @@ CODE_TRIES = 3
 
 CALLER_CODE_LIMIT = 10
 """Wrong access codes an hour from one caller id, in one process, before its calls end at once."""
+
+LANGUAGE_TRIES = 3
+"""Times the line's choice of language is offered (silence or a key that chooses none asks
+again); then the call goes on in the first language offered, as a line does for a caller who
+keys nothing. Not a wrong code: the codes' limits count codes only."""
+
+RESPONDENT = "respondent"
+"""Who answered, as every answer and move of an automated call records it: the respondent, as
+on the web (the mode, ``ivr``, says it was by keypad or voice; the call sid is in the paradata)."""
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
@@ -130,11 +151,6 @@ def turn_path(call_sid: str, seq: int, *, silence: bool = False) -> str:
 def recording_path(call_sid: str, seq: int) -> str:
     """The path a recording made at turn ``seq`` reports its status to."""
     return f"/{IVR_MODE}/recording/{call_sid}/{seq}"
-
-
-def _words(key: str) -> str:
-    """The call's own words before the interview (and its language) is known: English."""
-    return catalogue.text("en", "ivr", key)
 
 
 def _caller_hash(caller: str) -> str:
@@ -157,6 +173,10 @@ MESSAGE_ENDS = frozenset({"machine_end_beep", "machine_end_silence", "machine_en
 NOTES = "ivr_call"
 """The key of the webhooks' own notes in a call's stored state, beside the flow's."""
 
+LINE = "ivr_line"
+"""The key of an inbound call's state before its interview is known: the language chosen
+(None while the menu is being offered) and how often the menu went unanswered."""
+
 IVR_RECORDING = "ivr_recording"
 """The ``leg`` (and event-key part) of a recorded answer's callbacks in ``call_events``."""
 
@@ -170,19 +190,23 @@ class CallNotes:
     :param recording: per free-text question (its variable key), the caller's consent
         decision, the turn it was stored at and, after a yes, the recording's reference:
         stored once, the first decision standing.
+    :param language: the language the call speaks (the interview's), for its goodbye should
+        the interview be gone by the next turn.
     """
 
     pending: dict[str, Any] | None = None
     recording: dict[str, dict[str, Any]] = field(default_factory=dict)
+    language: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> CallNotes:
         notes = (data or {}).get(NOTES) or {}
-        return cls(notes.get("pending"), dict(notes.get("recording") or {}))
+        return cls(notes.get("pending"), dict(notes.get("recording") or {}), notes.get("language"))
 
     def stored(self, state: FlowState) -> dict[str, Any]:
         """The call's state to store: the flow's, and these notes."""
-        return {**state.to_json(), NOTES: {"pending": self.pending, "recording": self.recording}}
+        notes = {"pending": self.pending, "recording": self.recording, "language": self.language}
+        return {**state.to_json(), NOTES: notes}
 
     def note_recording(self, facts: Sequence[RecordingFact], seq: int) -> None:
         for fact in facts:
@@ -214,6 +238,7 @@ class IvrWebhooks:
     callers: RateLimiter
     own_voices: bool = True
     studies: dict[str, tuple[str, StudyCalls]] = field(default_factory=dict)
+    offered: tuple[tuple[tuple[str, str], ...], tuple[LineLanguage, ...]] | None = None
 
     @property
     def store(self) -> Any:
@@ -244,6 +269,37 @@ class IvrWebhooks:
         self.studies[questionnaire_id] = (questionnaire.content_hash, found)
         return found
 
+    # ------------------------------------------------------------------ the line's languages
+
+    def line(self) -> tuple[LineLanguage, ...]:
+        """The languages an inbound call offers (:func:`line_languages`), worked out again only
+        when the questionnaires served in the mode change."""
+        served = [
+            (qid, survey.questionnaire)
+            for qid, survey in self.service.surveys.items()
+            if IVR_MODE in survey.questionnaire.modes
+        ]
+        versions = tuple((qid, q.content_hash) for qid, q in served)
+        if self.offered is None or self.offered[0] != versions:
+            found = line_languages((q, self.study(qid).voices) for qid, q in served)
+            self.offered = (versions, found)
+        return self.offered[1]
+
+    def first_language(self) -> str:
+        """The line's first language: the call's before a caller chooses (English without any)."""
+        line = self.line()
+        return line[0].language if line else catalogue.DEFAULT_LANGUAGE
+
+    def spoken(self, language: str) -> tuple[Say, Voice]:
+        """The call's own words and the voice in ``language``: the line's where it offers the
+        language (``cy-GB`` finds its ``cy``), else the catalogue's and the instance's voice."""
+        line = self.line()
+        offered = matching(language, [offer.language for offer in line])
+        for offer in line:
+            if offer.language == offered:
+                return offer.say, offer.voice
+        return partial(catalogue.text, language, "ivr"), self.voices.of(language)
+
     # ------------------------------------------------------------------ TwiML
 
     def urls(self, call_sid: str, seq: int, *, recording: bool = False) -> PromptUrls:
@@ -254,23 +310,17 @@ class IvrWebhooks:
             recording_status=base + recording_path(call_sid, seq) if recording else None,
         )
 
-    def code_twiml(self, call_sid: str, seq: int, words: Sequence[str]) -> str:
-        """Ask for the access code: digits, then ``#``."""
-        voice = self.voices.of("en")
-        urls = self.urls(call_sid, seq)
-        response = VoiceResponse()
-        gather = Gather(
-            input="dtmf",
-            finish_on_key="#",
-            timeout=DEFAULT_TIMEOUT,
-            action=urls.action,
-            method="POST",
-        )
-        for sentence in words:
-            gather.say(sentence, voice=voice.voice, language=voice.language)
-        response.append(gather)
-        response.redirect(urls.silence, method="POST")
-        return str(response.to_xml(xml_declaration=True))
+    def code_twiml(self, call_sid: str, seq: int, language: str, keys: Sequence[str]) -> str:
+        """Ask for the access code in ``language``: the words of ``keys``, digits, then ``#``."""
+        say, voice = self.spoken(language)
+        words = [say(key) for key in keys]
+        return keys_twiml([(words, voice)], urls=self.urls(call_sid, seq), one_key=False)
+
+    def menu_twiml(self, call_sid: str, seq: int, *, again: bool = False) -> str:
+        """The line's choice of language: each offered in itself and its own voice, one key
+        (the greeting first, unless it is offered ``again``)."""
+        said = menu_said(self.line(), again=again)
+        return keys_twiml(said, urls=self.urls(call_sid, seq), one_key=True)
 
     def twiml(
         self, action: Action, call_sid: str, seq: int, flow: CallFlow, study: StudyCalls
@@ -299,8 +349,11 @@ class IvrWebhooks:
             return goodbye_twiml(action.words, action.language, voices=voices)
         raise ValueError(f"a {action.kind} has no TwiML")
 
-    def goodbye(self, key: str) -> str:
-        return goodbye_twiml((_words(key),), "en", voices=self.voices)
+    def goodbye(self, key: str, language: str | None = None) -> str:
+        """End the call politely with the words of ``key`` in ``language`` (the line's first)."""
+        language = language or self.first_language()
+        say, voice = self.spoken(language)
+        return goodbye_twiml((say(key),), language, voices=Voices({language: voice}))
 
     def for_machine(self, case: OutboundCase, answered_by: str) -> str:
         """What an automated call says to an answering machine: the study's voicemail message
@@ -330,18 +383,36 @@ class IvrWebhooks:
         study = self.study(questionnaire_id)
         return CallFlow(ivr_words(survey.questionnaire, language), study.settings), study
 
-    def begin(self, call_sid: str, seq: int, interview_id: str) -> Turn:
-        """The first words of the interview on this call: (TwiML, state to store, ended)."""
+    def begin(
+        self, call_sid: str, seq: int, interview_id: str, language: str | None = None
+    ) -> Turn:
+        """The first words of the interview on this call: (TwiML, state to store, ended).
+
+        :param language: the language the caller chose on the line (None: an outbound call,
+            the case's): the interview carries on in it where its questionnaire has it,
+            switched by the interview service (a no-op when it is in it already, so a retry
+            after a crash switches nothing twice).
+        """
         now = self.clock()
-        shown = self.service.show(interview_id, mode=IVR_MODE, actor=_actor(call_sid), now=now)
+        shown = self.service.show(interview_id, mode=IVR_MODE, actor=RESPONDENT, now=now)
         if shown.kind != "shown":
-            return self.goodbye("not_available"), FlowState().to_json(), True
+            return self.goodbye("not_available", language), FlowState().to_json(), True
         if shown.interview.finished:
-            return self.goodbye("already_complete"), FlowState().to_json(), True
+            return self.goodbye("already_complete", language), FlowState().to_json(), True
+        questionnaire = self.service.surveys[shown.interview.questionnaire_id].questionnaire
+        wanted = matching(language, questionnaire.languages) if language else None
+        if wanted is not None and wanted != shown.interview.language:
+            self.service.switch_language(
+                interview_id, wanted, mode=IVR_MODE, actor=RESPONDENT, now=now
+            )
+            shown = self.service.show(interview_id, mode=IVR_MODE, actor=RESPONDENT, now=now)
+            if shown.kind != "shown":
+                return self.goodbye("not_available", language), FlowState().to_json(), True
         info = shown.interview
         flow, study = self.flow_for(info.questionnaire_id, info.language)
         state, action = flow.show(FlowState(), shown.step, revision=info.revision)
-        return self.run(flow, study, call_sid, seq, interview_id, state, action, CallNotes())
+        notes = CallNotes(language=info.language)
+        return self.run(flow, study, call_sid, seq, interview_id, state, action, notes)
 
     def run(
         self,
@@ -360,7 +431,10 @@ class IvrWebhooks:
             facts = recording_facts(submit.plan, state.keyed())
             notes.note_recording(facts, seq)  # a consent decision is kept as soon as keyed
             flags = (*submit.flags, *((fact.key, fact.flag) for fact in facts))
-            return {"ivr_flags": ";".join(f"{k}:{f}" for k, f in flags)} if flags else {}
+            found = {"call": call_sid}  # which call answered, beside who (the respondent)
+            if flags:
+                found["ivr_flags"] = ";".join(f"{k}:{f}" for k, f in flags)
+            return found
 
         stepped = carry_out_submits(
             self.service,
@@ -369,19 +443,18 @@ class IvrWebhooks:
             state,
             action,
             mode=IVR_MODE,
-            actor=_actor(call_sid),
+            actor=RESPONDENT,
             clock=self.clock,
             key=lambda number: _key(call_sid, seq, number),
             client=client,
         )
         state, action = stepped.state, stepped.action
         if stepped.unavailable:
-            return self.goodbye("not_available"), notes.stored(state), True
-        if (
-            action is None
-        ):  # steps that ask nothing kept following one another: end, keep the partial
+            return self.goodbye("not_available", notes.language), notes.stored(state), True
+        if action is None:  # steps that ask nothing kept following one another: end, a partial
             words = (flow.say("goodbye_no_answer"),)
-            return goodbye_twiml(words, "en", voices=study.voices), notes.stored(state), True
+            language = notes.language or self.first_language()
+            return goodbye_twiml(words, language, voices=study.voices), notes.stored(state), True
         if action.kind == "ask":
             notes.note_recording(recording_facts(action.plan, state.keyed()), seq)
         twiml = self.twiml(action, call_sid, seq + 1, flow, study)
@@ -391,17 +464,17 @@ class IvrWebhooks:
         """Turn ``seq`` of a call whose interview is known: what the caller did, into the flow."""
         assert call.interview_id is not None
         now = self.clock()
-        actor = _actor(call.call_sid)
         state = FlowState.from_json(call.state)
         notes = CallNotes.from_json(call.state)
         pending, notes.pending = notes.pending, None  # a confirmation is answered once
-        shown = self.service.show(call.interview_id, mode=IVR_MODE, actor=actor, now=now)
+        shown = self.service.show(call.interview_id, mode=IVR_MODE, actor=RESPONDENT, now=now)
         if shown.kind != "shown":
-            return self.goodbye("not_available"), notes.stored(state), True
+            return self.goodbye("not_available", notes.language), notes.stored(state), True
         info = shown.interview
+        notes.language = info.language
         flow, study = self.flow_for(info.questionnaire_id, info.language)
         if info.finished and state.phase != "ended":
-            return self.goodbye("already_complete"), notes.stored(state), True
+            return self.goodbye("already_complete", info.language), notes.stored(state), True
         if info.revision != state.revision:
             # The interview moved since this call's state was stored: a retry after a crash
             # between the answer's save and the turn's, or an answer from another device.
@@ -502,10 +575,6 @@ class _Entry:
         )
 
 
-def _actor(call_sid: str) -> str:
-    return f"ivr:{call_sid}"
-
-
 def _key(call_sid: str, seq: int, number: int) -> str:
     return f"ivr:{call_sid}:{seq}:{number}"
 
@@ -567,8 +636,13 @@ def create_ivr_webhooks(
         if again is not None:
             return again
         store.open_ivr_call(sid, direction="inbound", now=clock())
-        twiml = hooks.code_twiml(sid, 1, [_words("welcome_code")])
-        return xml(store.record_ivr_turn(sid, 0, twiml, state=None, now=clock()))
+        if len(hooks.line()) > 1:  # a choice of language first, each offered in itself
+            twiml, line = hooks.menu_twiml(sid, 1), _line_state(None)
+        else:
+            language = hooks.first_language()
+            twiml = hooks.code_twiml(sid, 1, language, ("welcome", "enter_code"))
+            line = _line_state(language)
+        return xml(store.record_ivr_turn(sid, 0, twiml, state=line, now=clock()))
 
     @bp.post("/voice/outbound")
     def outbound() -> Response:
@@ -593,7 +667,7 @@ def create_ivr_webhooks(
                 sid, direction="outbound", now=now, case_id=found.case_id, attempt_id=int(attempt)
             )
             return xml(store.record_ivr_turn(sid, 0, twiml, state=None, now=now, ended=True))
-        interview_id = _interview_for(service, found, sid, now)
+        interview_id = _interview_for(service, found, now)
         store.open_ivr_call(
             sid,
             direction="outbound",
@@ -623,7 +697,12 @@ def create_ivr_webhooks(
         now = clock()
         if call.interview_id is None:
             digits = None if silence else request.form.get("Digits")
-            return xml(_code_turn(hooks, call, seq, digits, request.form.get("From", "")))
+            line = (call.state or {}).get(LINE) or {}
+            if "language" in line and line["language"] is None:
+                return xml(_language_turn(hooks, call, seq, digits, int(line.get("misses", 0))))
+            language = line.get("language") or hooks.first_language()
+            caller = request.form.get("From", "")
+            return xml(_code_turn(hooks, call, seq, digits, caller, language))
         twiml, state, ended = hooks.turn(call, seq, request.form, silence)
         return xml(store.record_ivr_turn(sid, seq, twiml, state=state, now=now, ended=ended))
 
@@ -657,22 +736,21 @@ def create_ivr_webhooks(
     return bp
 
 
-def _interview_for(
-    service: InterviewService, case: OutboundCase, call_sid: str, now: dt.datetime
-) -> str:
+def _interview_for(service: InterviewService, case: OutboundCase, now: dt.datetime) -> str:
     """The case's interview, whatever mode it began in; started by this call if it has none,
-    in the language the case is fielded in where known (a case queued in Welsh is called in
-    Welsh; an inbound caller's code says only the case: the questionnaire's default then)."""
+    in ``case.language`` where its questionnaire has it: for a call we placed, the language
+    the case is fielded in (a case queued in Welsh is called in Welsh); for an inbound call,
+    the one its caller chose on the line. Otherwise the questionnaire's default."""
     survey = service.surveys.get(case.questionnaire_id)
     languages = survey.questionnaire.languages if survey is not None else ()
     saved = service.start(
         case.questionnaire_id,
         mode=IVR_MODE,
-        actor=_actor(call_sid),
+        actor=RESPONDENT,
         now=now,
         case_id=case.case_id,
         one_per_case=True,
-        language=case.language if case.language in languages else None,
+        language=matching(case.language, languages) if case.language else None,
     )
     return saved.interview.id
 
@@ -683,17 +761,49 @@ def _code_keys() -> list[bytes]:
     return [access_code_key(s) for s in secrets if s]
 
 
-def _code_turn(
-    hooks: IvrWebhooks, call: IvrCallRecord, seq: int, digits: str | None, caller: str
+def _line_state(language: str | None, misses: int = 0) -> dict[str, Any]:
+    """An inbound call's state before its interview is known (:data:`LINE`)."""
+    return {LINE: {"language": language, "misses": misses}}
+
+
+def _language_turn(
+    hooks: IvrWebhooks, call: IvrCallRecord, seq: int, digits: str | None, misses: int
 ) -> str:
-    """A turn before the interview is known: the access code keyed (or not)."""
+    """A turn of the line's choice of language: a key that chooses one asks for the access
+    code in it; silence or another key offers the choice again, :data:`LANGUAGE_TRIES` times
+    in all, then the call goes on in the first language. Stored with its turn, once: a retried
+    choice is answered with the same TwiML and changes nothing."""
+    line, now, sid = hooks.line(), hooks.clock(), call.call_sid
+    key = (digits or "").strip()
+    chosen = next((offer.language for offer in line if key and offer.key == key), None)
+    if chosen is None and misses + 1 < LANGUAGE_TRIES and len(line) > 1:
+        twiml = hooks.menu_twiml(sid, seq + 1, again=True)
+        state = _line_state(None, misses + 1)
+        return hooks.store.record_ivr_turn(sid, seq, twiml, state=state, now=now)
+    language = chosen or hooks.first_language()
+    twiml = hooks.code_twiml(sid, seq + 1, language, ("enter_code",))
+    state = _line_state(language)
+    return hooks.store.record_ivr_turn(sid, seq, twiml, state=state, now=now)
+
+
+def _code_turn(
+    hooks: IvrWebhooks,
+    call: IvrCallRecord,
+    seq: int,
+    digits: str | None,
+    caller: str,
+    language: str,
+) -> str:
+    """A turn before the interview is known: the access code keyed (or not), the call's words
+    in the ``language`` the caller chose (kept with the call until the code is good)."""
     store, service, now = hooks.store, hooks.service, hooks.clock()
     sid = call.call_sid
+    line = _line_state(language)
     code = (digits or "").strip().rstrip("#")
     caller_key = _caller_hash(caller) if caller else None
     if caller_key is not None and hooks.callers.blocked(caller_key):
-        twiml = hooks.goodbye("too_many_codes")
-        return store.record_ivr_turn(sid, seq, twiml, state=None, now=now, ended=True)
+        twiml = hooks.goodbye("too_many_codes", language)
+        return store.record_ivr_turn(sid, seq, twiml, state=line, now=now, ended=True)
     token = store.find_access_code(code, keys=_code_keys()) if code else None
     usable = (
         token is not None
@@ -707,19 +817,19 @@ def _code_turn(
         if caller_key is not None and code:
             hooks.callers.hit(caller_key)
         if failures >= CODE_TRIES:
-            twiml = hooks.goodbye("too_many_codes")
+            twiml = hooks.goodbye("too_many_codes", language)
             return store.record_ivr_turn(
-                sid, seq, twiml, state=None, now=now, code_failures=failures, ended=True
+                sid, seq, twiml, state=line, now=now, code_failures=failures, ended=True
             )
-        twiml = hooks.code_twiml(sid, seq + 1, [_words("wrong_code")])
-        return store.record_ivr_turn(sid, seq, twiml, state=None, now=now, code_failures=failures)
+        twiml = hooks.code_twiml(sid, seq + 1, language, ("wrong_code",))
+        return store.record_ivr_turn(sid, seq, twiml, state=line, now=now, code_failures=failures)
     assert token is not None and token.case_id is not None
     interview_id = token.interview_id or _interview_for(
-        service, OutboundCase(token.case_id, token.questionnaire_id, None), sid, now
+        service, OutboundCase(token.case_id, token.questionnaire_id, language), now
     )
     if token.interview_id is None:
         interview_id = store.attach_token(token.id, interview_id, now=now)
-    twiml, state, ended = hooks.begin(sid, seq, interview_id)
+    twiml, state, ended = hooks.begin(sid, seq, interview_id, language)
     return store.record_ivr_turn(
         sid,
         seq,
