@@ -1,7 +1,10 @@
 """Panel members in the staff area: find one, see their record, show contact details, withdraw.
 
 ``/staff/panel/members`` finds a member by external id or pseudonym (an exact
-match: the page never lists members, so nobody pages through them);
+match: the page never lists members, so nobody pages through them), a GET whose
+address can be bookmarked; supervisors and admins may also find one by an email
+address, a phone number or a full name, through a POST that puts the detail in
+no address or log (:mod:`instrument.server.panel_member_search` says how and why);
 ``/staff/panel/members/<pseudonym>`` is the member's record: status, language,
 mode, profile, consents, waves with their cases, the messages sent, the
 withdrawal in force and the history. Supervisors, researchers and admins may
@@ -35,6 +38,7 @@ from typing import Any, Final
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 
 from instrument.server.host import Host
+from instrument.server.panel_member_search import add_member_search_views
 from instrument.server.staff import staff_required
 from instrument.store import Store
 from instrument.store.panel_members import HistoryEntry, MemberRecord, StoredContact
@@ -145,22 +149,32 @@ def _offered(in_force: tuple[str, Any] | None) -> tuple[str, ...]:
     return tuple(c for c in WITHDRAWAL_CHOICES if _rank(c) > floor)
 
 
+def _panel_sealer(store: Store, now: Any) -> Any:
+    """The panel's sealer from the environment's keys, proved against the database.
+
+    :raises PanelKeyError: no keys, or keys that do not open this database.
+    """
+    from instrument.panel import crypto  # loaded when details are first needed
+
+    keys = crypto.PanelKeys.from_environment()
+    return crypto.open_sealer(
+        keys,
+        store.panel_secret(
+            crypto.LOOKUP_SECRET, create=lambda: crypto.new_lookup_secret(keys), now=now
+        ),
+    )
+
+
 def _open_contacts(store: Store, member: MemberRecord, actor: str, now: Any) -> Any:
     """The member's contact details decrypted, their viewing audited; or why they cannot be.
 
     The keys are read and proved against the database before the details are
     read, so the audit log never says someone saw what the server could not open.
     """
-    from instrument.panel import crypto  # loaded when details are first shown
+    from instrument.panel import crypto
 
     try:
-        keys = crypto.PanelKeys.from_environment()
-        sealer = crypto.open_sealer(
-            keys,
-            store.panel_secret(
-                crypto.LOOKUP_SECRET, create=lambda: crypto.new_lookup_secret(keys), now=now
-            ),
-        )
+        sealer = _panel_sealer(store, now)
         opened = store.view_member_contacts(member.id, actor=actor, now=now)
         return tuple(_shown(c, sealer.open(c.ciphertext)) for c in opened)
     except crypto.PanelKeyError as exc:
@@ -234,14 +248,35 @@ def add_panel_member_views(bp: Blueprint, host: Host) -> None:
         )
         return Response(body, status, headers={"Cache-Control": "no-store"})
 
+    def find_page(
+        *,
+        query: str = "",
+        error: str | None = None,
+        matches: tuple[FoundMember, ...] = (),
+        detail: str = "",
+        detail_error: str | None = None,
+        status: int = 200,
+    ) -> Any:
+        """The find page: the id search (GET), and the detail search (POST) for those allowed."""
+        problem = error or detail_error
+        body = render_template(
+            "instrument/staff/panel_member_find.html",
+            page_title=("Error: " if problem else "") + "Find a panel member",
+            query=query, error=error, matches=matches, detail=detail, detail_error=detail_error,
+            may_search_details=g.staff.role in CONTACT_READERS,
+        )  # fmt: skip
+        return Response(body, status, headers={"Cache-Control": "no-store"} if detail else {})
+
+    add_member_search_views(
+        bp, host, roles=CONTACT_READERS, open_sealer=_panel_sealer, find_page=find_page
+    )
+
     @bp.get("/panel/members")
     @staff_required(*MEMBER_READERS)
     def panel_members() -> Any:
+        """Find a member by external id or pseudonym: a GET, as neither is a personal detail."""
         if "q" not in request.args:
-            return render_template(
-                "instrument/staff/panel_member_find.html", page_title="Find a panel member",
-                query="", error=None, matches=(),
-            )  # fmt: skip
+            return find_page()
         query = request.args.get("q", "").strip()[:200]
         error = None
         matches = host.store.find_members(query) if query else ()
@@ -259,11 +294,7 @@ def add_panel_member_views(bp: Blueprint, host: Host) -> None:
             )
         else:
             status = 200
-        return render_template(
-            "instrument/staff/panel_member_find.html",
-            page_title=("Error: " if error else "") + "Find a panel member",
-            query=query, error=error, matches=matches,
-        ), status  # fmt: skip
+        return find_page(query=query, error=error, matches=matches, status=status)
 
     @bp.get("/panel/members/<pseudonym>")
     @staff_required(*MEMBER_READERS)
