@@ -26,7 +26,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from twilio_fake import FakeTwilioHttp
 
+from instrument.callqueue import CallQueue
 from instrument.cli import cli
+from instrument.fieldwork.settings import FieldworkSettings, TelephonySettings
 from instrument.interviews import Answers, InterviewService, Seen, Surveys
 from instrument.ivr.recording import answer_reference
 from instrument.loader import load_questionnaire
@@ -519,3 +521,40 @@ def test_calls_forget_recordings_says_what_it_did_and_what_is_left(
         monkeypatch.delenv(name)
     unset = runner.invoke(cli, ["calls", "forget-recordings", "--database", database_url])
     assert unset.exit_code == 1 and "INSTRUMENT_TWILIO_ACCOUNT_SID" in unset.output
+
+
+# -- after the withdrawal, nothing more is recorded -------------------------------------------
+
+
+class NeverRecorder:
+    """The console's recorder: asking it would start a recording at Twilio."""
+
+    def start_recording(self, sid: str, *, call_id: int) -> str:
+        raise AssertionError(f"a withdrawn case's call {call_id} was recorded")
+
+
+def test_a_call_still_going_when_the_case_is_withdrawn_is_never_recorded(study: Study) -> None:
+    store = study.store
+    ann_case = member_case(store, "F001")
+    (first,) = store.calls_of(ann_case)
+    at = OPENED + dt.timedelta(days=1, minutes=20)
+    call_id = store.start_call(first.attempt_id, number_rank=1, provider="twilio", now=at)
+    store.set_call_sid(call_id, "CA" + "d" * 32)
+    settings = FieldworkSettings(
+        telephony=TelephonySettings(recording=True, consent_text="We record calls. All right?")
+    )
+    queue = CallQueue(
+        store, InterviewService(store, Surveys.stored(store, QUESTIONNAIRE_ID)), lambda _q: settings
+    )
+    question = queue.consent_question(first.attempt_id)
+    assert question is not None and question.call_id == call_id  # asked, before the withdrawal
+
+    withdraw_ann(study)
+
+    assert queue.consent_question(first.attempt_id) is None
+    refused = queue.record_consent(
+        first.attempt_id, call_id, True, recorder=NeverRecorder(), now=WITHDRAWN_AT
+    )
+    assert refused.kind == "refused" and "withdrawn" in refused.messages[0]
+    call = store.get_call(call_id)
+    assert call is not None and call.recording is None  # nothing stored, nothing recorded

@@ -13,7 +13,12 @@ attempt's latest), when all of these hold (:func:`asks_consent`):
 * the study records and has a consent text to read out;
 * the call went through a provider (Twilio) and has the provider's id: a call
   dialled by hand has nothing that could record it, so it is never asked;
-* the call has not ended, and no decision is stored for it yet.
+* the call has not ended, and no decision is stored for it yet;
+* the case has not been withdrawn: a withdrawal that deleted the answers
+  listed the case's recordings for deletion at the provider
+  (:mod:`instrument.store.recording_deletions`), and a recording started
+  after it would be listed nowhere. An interviewer still on such a call may
+  code it, but it is never recorded (asking is :class:`Refused`).
 
 The decision is stored before the provider is asked to record, and stays
 stored if the provider then fails. A second decision for the same call (a
@@ -57,6 +62,7 @@ __all__ = [
 ]
 
 NO_PROVIDER = "no telephony provider to record with"
+WITHDRAWN = "this case was withdrawn: its calls are not recorded"
 
 
 class Recorder(Protocol):
@@ -198,9 +204,13 @@ class Recording:
         if call is None:
             return None
         telephony = self.settings_for(self._questionnaire_of(call.case_id)).telephony
-        if not asks_consent(telephony, call):
+        if not asks_consent(telephony, call) or self._withdrawn(call.case_id):
             return None
         return ConsentQuestion(attempt_id, call.id, str(telephony.consent_text))
+
+    def _withdrawn(self, case_id: str) -> bool:
+        case = self.store.get_case(case_id)
+        return case is not None and case.withdrawn_at is not None
 
     def record_consent(
         self,
@@ -223,6 +233,8 @@ class Recording:
             return Refused((f"call {call_id} is not a call of attempt {attempt_id}",))
         if call.recording is not None:
             return AlreadyDecided(call_id, call.recording)
+        if self._withdrawn(call.case_id):
+            return Refused((WITHDRAWN,))
         attempt = self.store.attempt(attempt_id)
         if attempt is None or attempt.ended_at is not None:
             return Refused(("this call's outcome is coded already; take the next case",))
@@ -240,7 +252,7 @@ class Recording:
     def recording_retry(self, attempt_id: int, *, now: dt.datetime) -> RecordingRetry | None:
         """The retry to offer for the attempt's current call (:func:`offers_retry`), or None."""
         call = self.store.latest_call(attempt_id)
-        if call is None or not offers_retry(call, now=now):
+        if call is None or not offers_retry(call, now=now) or self._withdrawn(call.case_id):
             return None
         return RecordingRetry(attempt_id, call.id, call.recording_error)
 
@@ -267,6 +279,8 @@ class Recording:
             return Refused(("this call's outcome is coded already; take the next case",))
         if call.recording is not True:
             return Refused(("the respondent did not agree to this call being recorded",))
+        if self._withdrawn(call.case_id):
+            return Refused((WITHDRAWN,))
         if call.recording_sid is not None:
             return AlreadyStarting(call_id, call.recording_sid)
         if not offers_retry(call, now=now) and call.recording_status != "starting":
