@@ -157,6 +157,18 @@ def test_a_message_id_alone_or_a_key_alone_names_the_message() -> None:
     assert (report.verdict, report.keys, report.message_ids) == ("complaint", (KEY,), ())
 
 
+def test_a_relay_s_own_message_id_is_left_aside() -> None:
+    """Some hosted relays put their own Message-ID on what they send: it names nothing of ours."""
+    relayed = ORIGINAL.replace(MESSAGE_ID, "<0100017f2c9a-4be1-relay@email.example.com>")
+    report = read_feedback_report(arf(original=relayed))
+    assert (report.verdict, report.keys, report.our_message_ids) == ("complaint", (KEY,), ())
+    assert report.consistent
+    alone = relayed.replace(f"X-Instrument-Idempotency-Key: {KEY}\n", "")
+    report = read_feedback_report(arf(original=alone))
+    assert report.verdict == "complaint" and not (report.keys or report.our_message_ids)
+    assert "about a message with none of our headers" in report.reason
+
+
 def test_a_key_and_a_message_id_that_disagree_are_refused() -> None:
     edited = ORIGINAL.replace(KEY, "w1.CB9W5R7TQS.day0-invitation.email")
     report = read_feedback_report(arf(original=edited))

@@ -74,6 +74,7 @@ _OTHER_TYPES: Final = {
 _POLICY: Final = email.policy.default
 _RETURNED_TYPES: Final = frozenset(("message/rfc822", "text/rfc822-headers", "message/global"))
 _ANGLE_ID: Final = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+_OUR_ID: Final = re.compile(r"<[0-9a-f]{40}@[^<>\s]+>")
 _TOKEN: Final = re.compile(r"[a-z0-9][a-z0-9.+-]{0,40}")
 _FIELD_MAX: Final = 200
 
@@ -97,17 +98,27 @@ class FeedbackReport:
     """Who reported it (``Reporting-MTA``, else ``User-Agent``), for the evidence."""
 
     @property
+    def our_message_ids(self) -> tuple[str, ...]:
+        """The Message-IDs of the shape the email channel writes (``<40 hex digits@domain>``).
+
+        A relay may put a Message-ID of its own on a message (some hosted relays
+        do); such an id names nothing we recorded, so it is left out rather than
+        taken for a sign of editing.
+        """
+        return tuple(mid for mid in self.message_ids if _OUR_ID.fullmatch(mid))
+
+    @property
     def consistent(self) -> bool:
-        """Every Message-ID quoted is the one derived from a key quoted (or only one kind given).
+        """Every Message-ID of ours quoted is the one derived from a key quoted (or one kind only).
 
         The email channel derives the Message-ID from the key, so in a true copy
         of our message they agree; a report whose two disagree was edited, and
         names no message of ours for certain.
         """
-        if not (self.keys and self.message_ids):
+        if not (self.keys and self.our_message_ids):
             return True
         digests = {message_id_digest(key) for key in self.keys}
-        return all(mid[1:].partition("@")[0] in digests for mid in self.message_ids)
+        return all(mid[1:].partition("@")[0] in digests for mid in self.our_message_ids)
 
 
 def read_feedback_report(raw: bytes) -> FeedbackReport:
@@ -163,7 +174,7 @@ def _read(message: Message) -> FeedbackReport:
         return _with(found, "not_complaint", why)
     if returned is None:
         return _with(found, "unreadable", "a complaint that returns no copy of the message")
-    if not (keys or message_ids):
+    if not (keys or found.our_message_ids):
         return _with(
             found,
             "complaint",

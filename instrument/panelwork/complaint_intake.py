@@ -44,7 +44,9 @@ class ComplaintHonourer:
             return BounceOutcome("unreadable", report.reason)
         if report.verdict == "not_complaint":
             return BounceOutcome("feedback", report.reason)
-        message = self.store.email_message_quoted(keys=report.keys, message_ids=report.message_ids)
+        message = self.store.email_message_quoted(
+            keys=report.keys, message_ids=report.our_message_ids
+        )
         if message is None:
             return BounceOutcome(
                 "not_ours",
