@@ -24,7 +24,8 @@ from instrument.engine import Engine, State
 from instrument.ivr.flow import NO_ANSWER, Action, Ask, CallFlow, FlowState, said
 from instrument.ivr.keypad import FINISH_KEY
 from instrument.ivr.prompts import FREE_TEXT_SKIPPED, IvrSettings, ivr_words
-from instrument_console.session import ConsoleSession, _Quit
+from instrument_console.channel import ChannelSession
+from instrument_console.session import _Quit
 
 __all__ = ["CALL_HELP", "CallSession", "gathered"]
 
@@ -68,22 +69,31 @@ def gathered(keys: str, entry: str) -> tuple[str, str | None]:
     return head or FINISH_KEY, lost
 
 
-class CallSession(ConsoleSession):
+class CallSession(ChannelSession):
     """One interview played as an automated call in a terminal-like stream.
 
     :param settings: how the study's calls ask (re-prompts, read-back); the webhooks' defaults
         unless given.
-    Other parameters as :class:`~instrument_console.session.ConsoleSession`'s.
+    Other parameters as :class:`~instrument_console.session.ConsoleSession`'s. ``left``: the
+    call ended before the interview's end (hung up, or the call's goodbye: a partial).
     """
+
+    HELP = CALL_HELP
+    WHO = "a caller"
+    NOT_OFFERED = _NOT_ON_A_CALL
+    QUIT_NOTE = "(you hung up: the interview stays a partial to resume)"
+    FLAG_WHY = {
+        FREE_TEXT_SKIPPED: "free text is not asked by a call that does not record",
+        NO_ANSWER: "given up after silence or wrong keys",
+    }
+    OTHER_FLAG = "the keypad cannot answer it"
 
     def __init__(
         self, engine: Engine, state: State, *, settings: IvrSettings | None = None, **session: Any
     ) -> None:
         super().__init__(engine, state, **session)
         self.flow = CallFlow(ivr_words(engine.q, state.language), settings or IvrSettings())
-        self.flowing = FlowState()
-        self.flags: list[tuple[str, str]] = []  # every step's paradata flags, in order
-        self.hung_up = False  # the call ended before the interview's end (a partial)
+        self.flow_state = FlowState()
 
     # ------------------------------------------------------------------ the call
 
@@ -95,49 +105,26 @@ class CallSession(ConsoleSession):
             )
         )
 
-    def _page(self) -> None:
-        """Play the current step until the interview takes its answers (or the call ends)."""
-        step = self._step()
-        flowing, action = self.flow.show(self.flowing, step)
-        while True:
-            self.flowing = flowing
-            if action.kind == "submit":
-                result = self.engine.submit(
-                    self.state,
-                    action.answers,
-                    now=self.now(),
-                    token=step.token,
-                    confirm=True if action.confirm else (),
-                    actor="respondent",
+    def _carry_out(self, state: Any, step: Any, action: Any) -> tuple[Any, Any]:
+        """Say what the call says, then hear the keys (or go on after information)."""
+        self._speak(action)
+        if action.kind == "goodbye":
+            self.write(
+                self.style(
+                    "(the call ends here; the interview stays a partial for the next call)",
+                    "note",
                 )
-                self.events.extend(result.events)
-                if result.accepted:
-                    self._flagged(action.flags)
-                    return
-                step = self._step()
-                flowing, action = self.flow.rejected(flowing, step, result.problems, revision=0)
-                continue
-            if action.kind == "finish":  # the end is said by _ending
-                return
-            self._speak(action)
-            if action.kind == "goodbye":
-                self.write(
-                    self.style(
-                        "(the call ends here; the interview stays a partial for the next call)",
-                        "note",
-                    )
-                )
-                self.hung_up = True
-                raise _Quit
-            if isinstance(action, Ask):
-                flowing, action = self.flow.keys(flowing, step, self._listen(action))
-            else:  # information: said, then on without keys
-                flowing, action = self.flow.keys(flowing, step, None)
+            )
+            self.left = True
+            raise _Quit
+        if isinstance(action, Ask):
+            return self.flow.keys(state, step, self._listen(action))
+        return self.flow.keys(state, step, None)  # information: said, then on without keys
 
     def _ending(self) -> None:
         step = self._step()
-        if step.kind == "end" and not self.hung_up:
-            self.flowing, action = self.flow.show(self.flowing, step)
+        if step.kind == "end" and not self.left:
+            self.flow_state, action = self.flow.show(self.flow_state, step)
             self._speak(action)
             self.write(self.style("(the call hangs up)", "note"))
         self._outcome()
@@ -146,13 +133,6 @@ class CallSession(ConsoleSession):
         say = self._say()
         for sentence in said(action):
             self.write(say("call_says", text=sentence))
-
-    def _read(self, prompt: str) -> str:
-        try:
-            return super()._read(prompt)
-        except _Quit:  # :quit or the end of input: the caller hung up
-            self.hung_up = True
-            raise
 
     def _listen(self, action: Ask) -> str | None:
         """The caller's keys for the prompt asked (None: silence)."""
@@ -174,33 +154,3 @@ class CallSession(ConsoleSession):
             if note:
                 self.write(self.style(note, "note"))
             return digits
-
-    def _flagged(self, flags: tuple[tuple[str, str], ...]) -> None:
-        """Say in the transcript what the call left unanswered (paradata flags, not heard)."""
-        self.flags.extend(flags)
-        for key, flag in flags:
-            if flag == FREE_TEXT_SKIPPED:
-                why = "free text is not asked by a call that does not record"
-            elif flag == NO_ANSWER:
-                why = "given up after silence or wrong keys"
-            else:
-                why = "the keypad cannot answer it"
-            self.write(self.style(f"({key} left not answered: {why}; flag {flag})", "note"))
-
-    # -------------------------------------------------------------- commands
-
-    def _command(self, text: str) -> None:
-        name = text.partition(" ")[0].lower()
-        if name in ("help", "h", "?"):
-            self.write(CALL_HELP)
-        elif name == "quit":
-            self.write(self.style("(you hung up: the interview stays a partial to resume)", "note"))
-            raise _Quit
-        elif name in _NOT_ON_A_CALL:
-            self.write(
-                self.style(
-                    f"! :{name} is not something a caller can do: {_NOT_ON_A_CALL[name]}", "error"
-                )
-            )
-        else:
-            super()._command(text)

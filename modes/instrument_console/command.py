@@ -55,7 +55,8 @@ def _case(pairs: tuple[str, ...]) -> dict[str, str]:
     default=None,
     help="A mode the questionnaire runs in; the terminal plays it as its policy says: web, as the "
     "respondent sees it; cati, as an interviewer reads it; ivr, the automated call itself (what it "
-    "says, and the keys you press). Default: the questionnaire's first mode.",
+    "says, and the keys you press); sms, the text conversation itself (each text with its SMS "
+    "parts, and the replies you type). Default: the questionnaire's first mode.",
 )
 @click.option(
     "--lang",
@@ -94,7 +95,9 @@ def try_(
     """Run an interview of PATH in the terminal, reading answers from standard input.
 
     Type :help at any prompt for the commands (:back, :jump, :show, :lang, :quit). An automated
-    call (--mode ivr) is played as the call: type the keys a caller presses, s for silence.
+    call (--mode ivr) is played as the call: type the keys a caller presses, s for silence. A
+    text conversation (--mode sms) shows each text as sent: type the replies (STOP, START, HELP
+    work as on the line).
     """
     from instrument.ivr.prompts import IvrSettings
     from instrument.questionnaires import facade_from_context

@@ -70,14 +70,17 @@ def words_in(questionnaire: Any, language: str) -> Say:
     return partial(questionnaire.interface_texts.domain("console").text, language)
 
 
-Style = Literal["screen", "interviewer", "call"]
-"""How the terminal plays a mode: a respondent's screen, an interviewer's screen, or a call."""
+Style = Literal["screen", "interviewer", "call", "text"]
+"""How the terminal plays a mode: a respondent's screen, an interviewer's screen, a call, or a
+text-message conversation."""
 
 
 def style_of(policy: ModePolicy) -> Style:
     """The terminal's way of showing a mode, from its policy (never from its name)."""
     if policy.administered_by == "machine" and policy.spoken:
         return "call"
+    if policy.text_messages:
+        return "text"
     if policy.interviewer:
         return "interviewer"
     return "screen"

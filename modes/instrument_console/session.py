@@ -22,7 +22,16 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from instrument.engine import Engine, EngineError, Event, Problem, QuestionView, State, Step
+from instrument.engine import (
+    Engine,
+    EngineError,
+    Event,
+    Problem,
+    QuestionView,
+    State,
+    Step,
+    SubmitResult,
+)
 from instrument.values import DK, REFUSED
 from instrument_console.entry import parse_entry
 from instrument_console.render import (
@@ -140,6 +149,7 @@ class ConsoleSession:
             "screen": f"as the respondent ({self.mode})",
             "interviewer": f"as the interviewer ({self.mode})",
             "call": f"as an automated call ({self.mode})",
+            "text": f"as a text-message conversation ({self.mode})",
         }
         self.write(self.style(title, "title"))
         self.write(
@@ -192,6 +202,20 @@ class ConsoleSession:
                 for key in view.keys:
                     answers.pop(key, None)
                 self._ask(view, answers)
+
+    def _submitted(self, step: Step, answers: Mapping[str, Any], confirm: bool) -> SubmitResult:
+        """A piece-by-piece flow's answers to a step (a call's, a text conversation's) handed to
+        the engine as the respondent's, its soft checks kept when ``confirm``; events kept."""
+        result = self.engine.submit(
+            self.state,
+            answers,
+            now=self.now(),
+            token=step.token,
+            confirm=True if confirm else (),
+            actor="respondent",
+        )
+        self.events.extend(result.events)
+        return result
 
     def _say(self) -> Say:
         """The console's words in the interview's language now (:lang may change it)."""

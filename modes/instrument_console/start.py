@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from instrument.engine import Engine, EngineError
 from instrument.ivr.prompts import IvrSettings
 from instrument.questionnaires import open_questionnaire
+from instrument.sms.conversation import SmsSettings
 from instrument_console.call import CallSession
 from instrument_console.render import style_of
 from instrument_console.session import ConsoleSession, Reader, Styler, Writer, utc_now
+from instrument_console.texting import TextSession
 
 if TYPE_CHECKING:
     from instrument.plugins import PluginFacade
@@ -48,6 +50,7 @@ def run_file(
     style: Styler = _plain,
     now: Callable[[], dt.datetime] = utc_now,
     ivr: IvrSettings | None = None,
+    sms: SmsSettings | None = None,
 ) -> int:
     """Interview *path* in *mode*; returns the exit status.
 
@@ -56,7 +59,9 @@ def run_file(
     ``file:line:col: error: ...`` lines. ``seed`` None draws one; the session
     prints it, so the interview can be run again exactly. A mode spoken by a machine (``ivr``)
     is played as the call itself (:class:`~instrument_console.call.CallSession`), asking as
-    ``ivr`` says (re-prompts, read-back; the webhooks' defaults when None).
+    ``ivr`` says (re-prompts, read-back; the webhooks' defaults when None); a mode that texts
+    (``sms``) as the text conversation itself (:class:`~instrument_console.texting.TextSession`),
+    asking as ``sms`` says.
     """
     loaded = open_questionnaire(path, facade)
     if loaded.questionnaire is None:
@@ -75,8 +80,11 @@ def run_file(
     except EngineError as exc:
         warn(f"{path}: error: {exc}")
         return EXIT_FAILED
-    if style_of(engine.q.mode_policies[state.mode]) == "call":
+    look = style_of(engine.q.mode_policies[state.mode])
+    if look == "call":
         CallSession(engine, state, read=read, write=write, now=now, style=style, settings=ivr).run()
+    elif look == "text":
+        TextSession(engine, state, read=read, write=write, now=now, style=style, settings=sms).run()
     else:
         ConsoleSession(engine, state, read=read, write=write, now=now, style=style).run()
     return EXIT_OK
