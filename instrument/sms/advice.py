@@ -3,18 +3,22 @@
 Only for a questionnaire that runs in a text-message mode (its policy's
 ``text_messages``, the ``sms`` mode). Each warning points at the question's
 line: a list of options too long to read and answer by number on a phone, a
-grid (asked item by item, one text a row), and a question whose first
+grid (asked item by item, one text a row), a question whose first
 message (its text, options, how to reply and the reply words announced with
 it) goes as more than :data:`MAX_SEGMENTS` billed parts in some language,
-counted as the SMS channel counts (:mod:`instrument.sms.segments`). Fills
-(``{{ ... }}``) are counted as written, so a long fill may make a text longer.
+counted as the SMS channel counts (:mod:`instrument.sms.segments`), and an
+option whose label is a word that stops texts in its language (Welsh "Dim"):
+a reply of the label alone stops the conversation, so it is answered by its
+number. Fills (``{{ ... }}``) are counted as written, so a long fill may make
+a text longer.
 """
 
 from __future__ import annotations
 
 from instrument.diagnostics import Diagnostic
 from instrument.model import Question, Questionnaire
-from instrument.sms.messages import message_text, reply_numbers, sms_words
+from instrument.sms.keywords import CodeWords, inbound_keyword
+from instrument.sms.messages import code_words, message_text, reply_numbers, sms_words
 from instrument.sms.segments import outside_gsm, sms_segments
 
 __all__ = ["MAX_OPTIONS", "MAX_SEGMENTS", "sms_advice"]
@@ -44,11 +48,28 @@ def sms_advice(q: Questionnaire) -> list[Diagnostic]:
     if not texts:
         return []
     mode = texts[0]
+    words = code_words(q)
     found: list[Diagnostic] = []
     for question in q.questions.values():
-        for message in _problems(q, question, mode):
+        for message in [*_problems(q, question, mode), *_stop_labels(q, question, words)]:
             found.append(Diagnostic(question.pos, "warning", message))
     return found
+
+
+def _stop_labels(q: Questionnaire, question: Question, words: dict[str, CodeWords]) -> list[str]:
+    """An option whose label alone is a word that stops texts, in a language of ``q``."""
+    options = question.choices.options if question.choices is not None else ()
+    problems = []
+    for language, own in words.items():
+        for reply, option in zip(reply_numbers([o.code for o in options]), options, strict=True):
+            label = option.label.source(language, q.default_language)
+            if "opt_out" in (own.meaning(label), inbound_keyword(label)):
+                problems.append(
+                    f"question '{question.id}': option '{label}' ({language}) is a word that stops "
+                    f"texts, so a reply of it alone stops the conversation; by text it is "
+                    f"answered with its number, {reply}"
+                )
+    return problems
 
 
 def _problems(q: Questionnaire, question: Question, mode: str) -> list[str]:
