@@ -27,6 +27,8 @@ from typing import Any
 from instrument.modes import ModePolicy
 
 __all__ = [
+    "AutomatedCallReport",
+    "AutomatedCallRun",
     "CONTACT_NEEDS",
     "EVENT_KINDS",
     "RECEIPT_STATUSES",
@@ -157,6 +159,59 @@ class EndToEndReport:
     errors: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class AutomatedCallRun:
+    """What the host hands a mode's :attr:`ModeSpec.place_automated_calls`: a study's due calls.
+
+    Which case, when and on which number is the host's call queue's decision, so the mode is
+    handed the queue's dialler for the study and only turns each due case into its provider's
+    request (the ``ivr`` mode: Twilio's ``calls.create``).
+
+    :param questionnaire_id: the study whose cases are called.
+    :param calls: the host's :class:`~instrument.callqueue.automated.AutomatedCalls` for the
+        study (kept as ``Any`` so this module imports nothing): its ``take`` hands out the next
+        due case queued for the dialler (calling hours, do-not-call list, attempt limits,
+        retry delays, a wave step's own limits), ``place`` records and dials it through the
+        mode's ``Dialer``, and its queue's ``settings_for`` gives the study's fieldwork
+        settings (``telephony.automated``: ring time, voicemail policy).
+    :param limit: place at most this many calls; 0 asks only whether the mode can place
+        calls with this machine's settings (no case is taken).
+    :param clock: the time now (UTC), read afresh for each call.
+    """
+
+    questionnaire_id: str
+    calls: Any
+    limit: int
+    clock: Callable[[], _dt.datetime]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limit, int) or self.limit < 0:
+            raise ValueError(f"AutomatedCallRun.limit must be 0 or more, got {self.limit!r}")
+
+
+@dataclass(frozen=True)
+class AutomatedCallReport:
+    """What :attr:`ModeSpec.place_automated_calls` did.
+
+    :param placed: the cases a call was placed to, in order.
+    :param not_placed: ``(case id, why)`` of cases taken but not dialled (no number may be
+        dialled, the provider refused the call): their attempts are coded, to be tried again
+        as the rules say.
+    :param unavailable: a sentence naming what to set when the mode cannot place calls with
+        this machine's settings (Twilio not configured); nothing was taken then. None: it can.
+    """
+
+    placed: tuple[str, ...] = ()
+    not_placed: tuple[tuple[str, str], ...] = ()
+    unavailable: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "placed", tuple(self.placed))
+        object.__setattr__(self, "not_placed", tuple(tuple(p) for p in self.not_placed))
+        if self.unavailable is not None and (self.placed or self.not_placed):
+            raise ValueError("AutomatedCallReport: a mode that cannot place calls placed none")
+
+
 class ModeSetupError(RuntimeError):
     """A mode cannot start with the settings it was given (raised by ``create_blueprint``).
 
@@ -199,6 +254,11 @@ class ModeSpec:
         :class:`EndToEndRun`) and returns an :class:`EndToEndReport`; ``instrument simulate
         --mode NAME --end-to-end`` calls it. None: the mode has no such simulation (the
         engine-level ``instrument simulate`` serves every mode).
+    :param place_automated_calls: ``place_automated_calls(run)`` places up to ``run.limit``
+        outbound calls to the due cases of ``run.questionnaire_id`` that are queued for the
+        automated dialler, through ``run.calls`` (:class:`AutomatedCallRun`), and returns an
+        :class:`AutomatedCallReport`; the fieldwork worker calls it each round for the open
+        waves whose ``automated_call`` step names this mode. None: the mode places no calls.
     """
 
     name: str
@@ -211,6 +271,7 @@ class ModeSpec:
     policy: ModePolicy | None = None
     preview: Callable[[Any, str], str] | None = None
     simulate_end_to_end: Callable[[EndToEndRun], EndToEndReport] | None = None
+    place_automated_calls: Callable[[AutomatedCallRun], AutomatedCallReport] | None = None
 
     def __post_init__(self) -> None:
         _check_name("ModeSpec", "name", self.name)
@@ -229,6 +290,9 @@ class ModeSpec:
             _check_name("ModeSpec", "extra", self.extra)
         _check_callable("ModeSpec", "preview", self.preview, optional=True)
         _check_callable("ModeSpec", "simulate_end_to_end", self.simulate_end_to_end, optional=True)
+        _check_callable(
+            "ModeSpec", "place_automated_calls", self.place_automated_calls, optional=True
+        )
         if self.policy is not None and not isinstance(self.policy, ModePolicy):
             raise TypeError(f"ModeSpec.policy must be a ModePolicy, got {self.policy!r}")
 

@@ -152,3 +152,39 @@ def test_numbers_without_a_country_code_are_read_in_the_region_given(tmp_path: P
         assert store.queue_row("i-1")["zone"] == "Europe/Dublin"  # type: ignore[index]
     code, output = run(sample, "--questionnaire", FLAGSHIP, "--database", db, "--region", "XX")
     assert code == 2 and "unknown country code 'XX'" in output
+
+
+def test_automated_queues_the_sample_for_the_dialler_not_the_interviewers(
+    tmp_path: Path, database_url: str
+) -> None:
+    sample = write(tmp_path / "sample.csv", GOOD)
+    code, output = run(
+        sample, "--questionnaire", FLAGSHIP, "--database", database_url, "--automated"
+    )
+    assert code == 0, output
+    assert "4 with a phone number put in the call queue for automated calls" in output
+    with open_store(database_url) as store:
+        for case_id in ("t-1", "t-2", "t-3", "t-5"):
+            row = store.queue_row(case_id)
+            assert row is not None and row["taken_by"] == "automated", row
+            assert row["automated_calls_left"] is None  # no wave step: the rules alone
+    # imported again without the option: the interviewers' again
+    code, output = run(sample, "--questionnaire", FLAGSHIP, "--database", database_url)
+    assert code == 0, output
+    with open_store(database_url) as store:
+        assert store.queue_row("t-1")["taken_by"] == "interviewer"  # type: ignore[index]
+
+
+def test_automated_needs_an_automated_mode(tmp_path: Path) -> None:
+    text = Path(FLAGSHIP).read_text(encoding="utf-8")
+    assert "modes: [web, cati, ivr]" in text
+    questionnaire = write(
+        tmp_path / "q.yaml", text.replace("modes: [web, cati, ivr]", "modes: [web, cati]")
+    )
+    sample = write(tmp_path / "sample.csv", GOOD)
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    code, output = run(
+        sample, "--questionnaire", questionnaire, "--database", database, "--automated"
+    )
+    assert code == 1
+    assert "is not fielded by automated call (--automated): add ivr to meta.modes" in output

@@ -6,6 +6,7 @@ import datetime as dt
 import multiprocessing
 import threading
 from collections import Counter
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -191,7 +192,13 @@ def test_next_case_walks_the_queue_index_and_sorts_nothing(store: Store) -> None
     from instrument.store.case_import import ImportedCase
 
     sample = [
-        ImportedCase(f"p-{n:04d}", {"region": 1}, numbers=(f"+44207946{n:04d}",), priority=n % 3)
+        ImportedCase(
+            f"p-{n:04d}",
+            {"region": 1},
+            numbers=(f"+44207946{n:04d}",),
+            priority=n % 3,
+            taken_by="automated" if n % 2 else "interviewer",  # the dialler's claim too
+        )
         for n in range(1500)
     ]
     store.import_cases("mini", sample, now=T0)
@@ -211,7 +218,14 @@ def test_next_case_walks_the_queue_index_and_sorts_nothing(store: Store) -> None
         )
         if store.dialect == "sqlite":
             connection.exec_driver_sql("ANALYZE")
-    statement = fieldwork_queue.first_free_case("ivy", T0)
+    for statement in (
+        fieldwork_queue.first_free_case("ivy", T0),
+        fieldwork_queue.first_automated_case("ivr:outbound", T0, "mini"),
+    ):
+        _assert_walks_the_index(store, statement)
+
+
+def _assert_walks_the_index(store: Store, statement: sa.Select[Any]) -> None:
     # bound as "next case" binds them (literals would hide a bound value in the ordering)
     compiled = statement.compile(dialect=store.engine.dialect)
     params: object = compiled.params

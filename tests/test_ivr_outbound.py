@@ -29,7 +29,7 @@ from instrument.fieldwork.automated import (
 )
 from instrument.fieldwork.settings import FieldworkSettings, load_fieldwork_text
 from instrument.store import Store, open_store
-from instrument_phone.ivr import calls_command
+from instrument_phone.ivr import outbound
 from instrument_phone.ivr.outbound import AutomatedDialer
 from instrument_phone.telephony.config import TELEPHONY_VARIABLES
 from tests.callqueue_helpers import MINI, T0, add_case, answer_first_page, queue_on
@@ -464,7 +464,7 @@ def test_the_command_places_calls_and_says_why_others_wait(
     finally:
         store.close()
     fake = FakeTwilioHttp()
-    monkeypatch.setattr(calls_command, "HTTP_CLIENT", fake)
+    monkeypatch.setattr(outbound, "HTTP_CLIENT", fake)
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     args = ["calls", "place", "--questionnaire", str(study), "--database", database_url]

@@ -120,7 +120,7 @@ def import_cases(
         if Path(questionnaire).is_file():
             fieldwork, diagnostics = settings_for(questionnaire)
             if diagnostics.has_errors():
-                errors = "\n".join(str(d) for d in diagnostics.errors())
+                errors = "\n".join(str(d) for d in diagnostics.errors)
                 raise click.ClickException(f"the fieldwork settings have errors:\n{errors}")
         try:
             rows = read_case_file(

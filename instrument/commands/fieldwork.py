@@ -181,7 +181,8 @@ def run(
         keys = PanelKeys.from_environment()
     except PanelKeyError as exc:
         raise click.ClickException(str(exc)) from None
-    channels = facade_from_context().contact_channels()
+    plugins = facade_from_context()
+    channels = plugins.contact_channels()
     store = open_store(database)
     stop = threading.Event()
     try:
@@ -194,13 +195,14 @@ def run(
                 base_url=base_url,
                 batch=batch,
                 senders=senders,
+                plugins=plugins,  # its modes place the automated_call steps' calls
             )
         except PanelKeyError as exc:
             raise click.ClickException(str(exc)) from None
         use_recording_providers(worker, facade_from_context().recording_providers())
         if once:
             total = 0
-            while (report := worker.run_round()).claimed:
+            while (report := worker.run_round()).busy:  # members, automated calls, notes
                 total += report.claimed
                 click.echo(f"round: {report}")
             click.echo(f"nothing more is due now ({total} member(s) seen)")

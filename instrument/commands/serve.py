@@ -179,13 +179,15 @@ def _start_fieldwork(served: Any, base: str, wanted: bool | None) -> tuple[str, 
             return "Fieldwork worker: off (no panel keys set: no panel waves here)", None
     if not wanted:
         return "Fieldwork worker: off (`instrument fieldwork run` carries out panel waves)", None
+    plugins = facade_from_context()
     try:
         worker = worker_for(
             served.store,
-            facade_from_context().contact_channels(),
+            plugins.contact_channels(),
             PanelKeys.from_environment(),
             clock=served.now,
             base_url=os.environ.get(PUBLIC_URL_ENV, "").strip() or base,
+            plugins=plugins,  # its modes place the automated_call steps' calls
         )
     except PanelKeyError as exc:
         raise click.ClickException(f"the fieldwork worker cannot start: {exc}") from None

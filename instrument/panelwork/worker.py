@@ -48,7 +48,7 @@ from instrument.panel.crypto import ContactSealer, PanelKeys
 from instrument.panel.links import CaseLinks
 from instrument.panel.member_links import unsubscribe_path
 from instrument.panel.wave_file import load_wave_text
-from instrument.panel.waves import BUILTIN_CHANNELS, CHANNEL_ADDRESS, Wave
+from instrument.panel.waves import BUILTIN_CHANNELS, CHANNEL_ADDRESS, AutomatedCall, Wave
 from instrument.plugin_types import ChannelSetupError, ContactChannel, OutgoingMessage, Receipt
 from instrument.store import Store
 from instrument.store.case_import import ImportedCase
@@ -61,6 +61,8 @@ from instrument.store.panel_work import (
     MessageRow,
     PlannedMessage,
 )
+
+from .automated_calls import CALLS_PER_ROUND, AutomatedCalling, Study, questionnaire_source
 
 __all__ = [
     "RETRY_AFTER",
@@ -89,6 +91,10 @@ SENDERS: Final = 4
 a server's replies on several connections instead of one (the email channel's pool, 
 ``INSTRUMENT_SMTP_CONNECTIONS``, bounds how many of them talk to the SMTP server)."""
 
+OPEN_WAVES_READ_EVERY: Final = dt.timedelta(minutes=1)
+"""How often a worker reads which waves are open, for their automated calls (a wave it has
+not seen before, met through a claimed member, has them read at the next round)."""
+
 DONE_STATES: Final = frozenset(
     {"sending", "queued", "sent", "delivered", "bounced", "unknown", "done"}
 )
@@ -112,12 +118,31 @@ class RoundReport:
     failed: int = 0
     actions: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    calls_placed: int = 0
+    """Automated calls placed to the due cases of open waves' automated_call steps."""
+    calls_not_placed: int = 0
+    """Cases taken for an automated call but not dialled (no number, the provider refused)."""
+    notes: list[str] = field(default_factory=list)
+    """What the fieldwork manager should know, each said once by a worker (automated calls
+    that cannot be placed here: Twilio not configured)."""
+
+    @property
+    def busy(self) -> bool:
+        """Whether the round did or said anything (a quiet one is followed by a rest)."""
+        return bool(self.claimed or self.calls_placed or self.calls_not_placed or self.notes)
 
     def __str__(self) -> str:
         skipped = ", ".join(f"{why}: {n}" for why, n in sorted(self.skipped.items()))
+        calls = ""
+        if self.calls_placed or self.calls_not_placed:
+            calls = f", automated calls placed {self.calls_placed}" + (
+                f" (taken but not dialled {self.calls_not_placed})" if self.calls_not_placed else ""
+            )
         return (
             f"claimed {self.claimed}, sent {self.sent}, failed {self.failed}, "
-            f"actions {self.actions}" + (f"; not sent ({skipped})" if skipped else "")
+            f"actions {self.actions}{calls}"
+            + (f"; not sent ({skipped})" if skipped else "")
+            + "".join(f"; {note}" for note in self.notes)
         )
 
 
@@ -197,6 +222,7 @@ class FieldworkWorker:
         group: int = 50,
         lease: dt.timedelta = dt.timedelta(minutes=10),
         senders: int = SENDERS,
+        automated: AutomatedCalling | None = None,
     ) -> None:
         if group < 1:
             raise ValueError(f"a group holds at least one message, not {group}")
@@ -219,11 +245,16 @@ class FieldworkWorker:
         """Members of a group whose messages are handed to their channels at the same time,
         each member's own in the plan's order (1: one message after the other)."""
         self._sender_threads: ThreadPoolExecutor | None = None
+        self.automated = automated
+        """Hands members' cases to the automated dialler and places the due calls (the modes
+        that place calls); None: this worker places no automated calls, and says so."""
         self.needs: dict[str, str] = {
             **CHANNEL_ADDRESS,
             **{n: c.needs for n, c in self.channels.items()},
         }
         self._waves: dict[int, tuple[WaveRecord, Wave]] = {}
+        self._open_waves: tuple[dt.datetime, tuple[WaveRecord, ...]] | None = None
+        """The open waves as last read, and when (for their automated calls)."""
         self._contexts: dict[tuple[int, str], dict[str, Any]] = {}
         """Each wave's template variables by language, worked out once (not per message)."""
 
@@ -241,6 +272,9 @@ class FieldworkWorker:
         take_in_bounces(self)  # when INSTRUMENT_BOUNCE_MAILDIR is set (docs/bounces.md)
         forget_recordings(self)  # withdrawn respondents' recordings, at the provider
         report = RoundReport()
+        # the cases handed to the dialler in earlier rounds first (a round's own are called
+        # in the next one): the calls go out whether or not any member is due now
+        self._place_calls(report)
         now = self.clock()
         claimed = self.store.claim_due_members(
             self.name, now=now, limit=self.batch, lease=self.lease
@@ -272,7 +306,7 @@ class FieldworkWorker:
         wait = sleep or stop.wait
         while not stop.is_set():
             report = self.run_round()
-            if report.claimed:
+            if report.busy:
                 _log.info("fieldwork round: %s", report)
             else:
                 wait(idle)
@@ -644,29 +678,11 @@ class FieldworkWorker:
                 report.skipped[refused] += 1
                 return "claim lost" if refused == "claim lost" else "stop"
         if action.kind == "move_to_phone":
-            numbers = tuple(
-                self.sealer.open(c.ciphertext)
-                for c in member.contacts
-                if c.kind == "phone" and c.bounced_at is None
-            )
-            names = [c for c in member.contacts if c.kind == "name"]
-            self.store.import_cases(
-                record.questionnaire_id,
-                [
-                    ImportedCase(
-                        case_id=member.case_id,
-                        preload=member.preload,
-                        numbers=numbers,
-                        name=self.sealer.open(names[0].ciphertext) if names else None,
-                        zone=wave.zone,
-                        language=member.language,
-                    )
-                ],
-                now=now,
-            )
-            detail = {"numbers": len(numbers)}
+            case = self._queued_case(wave, member)
+            self.store.import_cases(record.questionnaire_id, [case], now=now)
+            detail = {"numbers": len(case.numbers or ())}
         elif action.kind == "automated_call":
-            detail = {"placed": False, "why": "automated calls are not available yet"}
+            detail = self._hand_to_dialler(record, wave, member, action, now)
         elif action.kind == "incentive" and wave.incentive is not None:
             earned = member.finished_status == wave.incentive.on
             detail = {"kind": wave.incentive.kind, "value": wave.incentive.value, "earned": earned}
@@ -676,18 +692,90 @@ class FieldworkWorker:
             report.actions += 1
         return "done"
 
+    def _queued_case(self, wave: Wave, member: ClaimedMember) -> ImportedCase:
+        """The member's case as the call queue takes it: usable numbers and name decrypted here,
+        in memory only."""
+        numbers = tuple(
+            self.sealer.open(c.ciphertext)
+            for c in member.contacts
+            if c.kind == "phone" and c.bounced_at is None
+        )
+        names = [c for c in member.contacts if c.kind == "name"]
+        return ImportedCase(
+            case_id=member.case_id,
+            preload=member.preload,
+            numbers=numbers,
+            name=self.sealer.open(names[0].ciphertext) if names else None,
+            zone=wave.zone,
+            language=member.language,
+        )
+
+    def _hand_to_dialler(
+        self,
+        record: WaveRecord,
+        wave: Wave,
+        member: ClaimedMember,
+        action: Action,
+        now: dt.datetime,
+    ) -> dict[str, Any]:
+        """The automated_call step for one member: the case made the dialler's (its calls are
+        placed by :meth:`_place_calls`), or left with the interviewers; the action's detail."""
+        (step,) = [s for s in wave.steps if s.key == action.step]
+        call = step.call or AutomatedCall()
+        if self.automated is None:
+            return {"handed": False, "why": "this worker places no automated calls"}
+        return self.automated.hand_over(
+            (record.questionnaire_id, questionnaire_source(wave)),
+            member.case_id,
+            call,
+            lambda: self._queued_case(wave, member),
+            now=now,
+        )
+
+    def _place_calls(self, report: RoundReport) -> None:
+        """Place the due automated calls of the open waves whose automated_call step has come.
+
+        Before its time no case of the wave can be the dialler's, so a wave still sending
+        its invitations costs the round only the read of the open waves.
+        """
+        if self.automated is None:
+            return
+        now = self.clock()
+        if self._open_waves is None or now - self._open_waves[0] >= OPEN_WAVES_READ_EVERY:
+            self._open_waves = (now, self.store.open_waves())
+        studies: list[tuple[Study, str | None]] = []
+        for record in self._open_waves[1]:
+            try:
+                _, wave = self._wave(record.id, record)
+            except WaveNotLoadable:
+                continue  # said when one of its members is claimed
+            study = (record.questionnaire_id, questionnaire_source(wave))
+            studies.extend(
+                (study, step.call.mode if step.call else None)
+                for step in wave.steps
+                if step.kind == "automated_call" and wave.step_time(step) <= now
+            )
+        if not studies:
+            return
+        placing = self.automated.place_due(studies)
+        report.calls_placed += placing.placed
+        report.calls_not_placed += placing.not_placed
+        report.notes.extend(placing.notes)
+
     # ------------------------------------------------------------------ waves and release
 
-    def _wave(self, wave_id: int) -> tuple[WaveRecord, Wave]:
+    def _wave(self, wave_id: int, record: WaveRecord | None = None) -> tuple[WaveRecord, Wave]:
         found = self._waves.get(wave_id)
         if found is None:
-            record = self.store.wave_by_id(wave_id)
+            if record is None:
+                record = self.store.wave_by_id(wave_id)
+                self._open_waves = None  # a wave not seen before: read the open ones again
             known = tuple(dict.fromkeys([*BUILTIN_CHANNELS, *self.channels]))
             wave, diagnostics = load_wave_text(
                 record.source_text, record.source_path or f"<wave {record.key}>", known
             )
             if wave is None:
-                errors = "; ".join(str(d) for d in diagnostics.errors())
+                errors = "; ".join(str(d) for d in diagnostics.errors)
                 raise WaveNotLoadable(f"wave {record.key!r} as opened no longer reads: {errors}")
             found = self._waves[wave_id] = (record, wave)
         return found
@@ -798,15 +886,32 @@ def worker_for(
     batch: int = 200,
     group: int = 50,
     senders: int = SENDERS,
+    plugins: Any = None,
+    calls_per_round: int = CALLS_PER_ROUND,
 ) -> FieldworkWorker:
     """A worker with this database's keys opened: contacts, personal links, stop links.
 
+    ``plugins`` is the plugin host's facade (``instrument.plugins.PluginFacade``): its modes'
+    ``place_automated_calls`` place the calls of automated_call steps, and stored questionnaires
+    load with what it adds. None: a worker that places no automated calls (each automated_call
+    step it carries out says so).
+
     :raises PanelKeyError: the keys do not open what the database holds.
     """
+    from instrument.loader import LoadOptions
     from instrument.panel.crypto import LOOKUP_SECRET, new_lookup_secret, open_sealer
 
     from .opening import case_links, unsubscribe_key
 
+    automated = None
+    if plugins is not None:
+        automated = AutomatedCalling(
+            store,
+            plugins.modes(),
+            clock=clock,
+            options=LoadOptions.of(plugins),
+            limit=calls_per_round,
+        )
     now = clock()
     secret = store.panel_secret(LOOKUP_SECRET, create=lambda: new_lookup_secret(keys), now=now)
     return FieldworkWorker(
@@ -821,6 +926,7 @@ def worker_for(
         batch=batch,
         group=group,
         senders=senders,
+        automated=automated,
     )
 
 

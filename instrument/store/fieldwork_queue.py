@@ -59,6 +59,7 @@ __all__ = [
     "INTERVIEWER_CASES",
     "HandOver",
     "Queue",
+    "first_automated_case",
     "first_free_case",
     "free_held_case",
     "window_values",
@@ -77,6 +78,8 @@ class HandOver:
     case_id: str
     handed: bool
     why: str | None = None
+    queued: bool = True
+    """False: the case is not in the call queue (nothing was changed)."""
 
 
 def window_values(window: WindowLike | None) -> dict[str, object]:
@@ -155,7 +158,10 @@ _FINISHED_INTERVIEW: Final = (
     sa.exists()
     .where(
         interviews.c.case_id == case_queue.c.case_id,
-        interviews.c.status.in_(("complete", "screened_out")),
+        # literals: constants of the statement, not an expanding list bound at each claim
+        interviews.c.status.in_(
+            [sa.literal_column("'complete'"), sa.literal_column("'screened_out'")]
+        ),
         interviews.c.is_test.is_(False),
     )
     .correlate(case_queue)
@@ -264,6 +270,13 @@ def first_free_case(
     values as parameters.
     """
     return _FIRST_FREE.params(interviewer=interviewer, now=now, taken_by=taken_by)
+
+
+def first_automated_case(dialler: str, now: dt.datetime, questionnaire_id: str) -> sa.Select[Any]:
+    """The dialler's claim statement (:data:`_FIRST_AUTOMATED`) with its values, for its plan."""
+    return _FIRST_AUTOMATED.params(
+        interviewer=dialler, now=now, taken_by=AUTOMATED_CASES, questionnaire_id=questionnaire_id
+    )
 
 
 def free_held_case(
@@ -428,7 +441,7 @@ class Queue(StoreBase):
                 .with_for_update()
             ).one_or_none()
             if row is None:
-                return HandOver(case_id, False, "not in the call queue")
+                return HandOver(case_id, False, "not in the call queue", queued=False)
             if row.final:
                 return HandOver(case_id, False, f"final ({row.disposition}): never called again")
             if row.held_by is not None and row.held_by != dialler:

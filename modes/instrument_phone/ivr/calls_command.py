@@ -18,11 +18,7 @@ from typing import Any
 
 import click
 
-__all__ = ["HTTP_CLIENT", "calls"]
-
-HTTP_CLIENT: Any = None
-"""The twilio SDK's HTTP client the command's REST client uses; None: Twilio's own over
-``requests``. Tests put the fake Twilio API here (tests/twilio_fake.py)."""
+__all__ = ["calls"]
 
 _DATABASE_HELP = (
     "Database URL (sqlite:///file.db or postgresql://user@host/db). "
@@ -69,7 +65,7 @@ def place(questionnaire: str, limit: int, database: str | None) -> None:
     from instrument.callqueue.automated import AutomatedCalls
     from instrument.interviews import InterviewService
     from instrument.store import open_store
-    from instrument_phone.ivr.outbound import place_due_calls
+    from instrument_phone.ivr import outbound
     from instrument_phone.telephony.dialer import make_client
 
     store = open_store(database)
@@ -81,8 +77,8 @@ def place(questionnaire: str, limit: int, database: str | None) -> None:
                 f"{survey.id} is not fielded by automated call: add ivr to meta.modes"
             )
         queue = CallQueue(store, InterviewService(store, surveys), lambda _id: fieldwork)
-        client = make_client(settings, HTTP_CLIENT)
-        report = place_due_calls(
+        client = make_client(settings, outbound.HTTP_CLIENT)
+        report = outbound.place_due_calls(
             AutomatedCalls(queue),
             client,
             settings,
@@ -97,21 +93,13 @@ def place(questionnaire: str, limit: int, database: str | None) -> None:
 
 def _twilio_settings() -> Any:
     """Twilio's settings from the environment; a one-line error naming what is missing or wrong."""
-    from instrument_phone.telephony.config import (
-        TELEPHONY_VARIABLES,
-        TelephonyConfigError,
-        TwilioSettings,
-    )
+    from instrument_phone.ivr.outbound import twilio_from_env
+    from instrument_phone.telephony.config import TelephonyConfigError
 
     try:
-        settings = TwilioSettings.from_env(os.environ)
+        return twilio_from_env(os.environ)
     except TelephonyConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    if settings is None:
-        raise click.ClickException(
-            "automated calls need Twilio, and none of " + ", ".join(TELEPHONY_VARIABLES) + " is set"
-        )
-    return settings
 
 
 def _study(store: Any, questionnaire: str) -> tuple[Any, Any]:

@@ -20,21 +20,34 @@ Twilio's request and reports what happened:
 * ``Timeout``: the study's ring time.
 
 The client is passed in: tests give it a fake ``http_client``, and no socket is opened.
+
+Two callers share :func:`place_due_calls`: ``instrument calls place`` (the shell, one study,
+with the report of why every other case waits) and :func:`place_automated_calls`, the ``ivr``
+mode's ``ModeSpec.place_automated_calls``, which the fieldwork worker calls each round for the
+open waves whose ``automated_call`` step names the mode (the host may not import a mode).
+Both read Twilio's settings from the environment with :func:`twilio_from_env` and build the
+REST client over :data:`HTTP_CLIENT`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from instrument.callqueue.automated import AutomatedCalls, DueCall, NotDue, Skipped
 from instrument.callqueue.outcomes import CallPlaced
 from instrument.fieldwork.automated import AutomatedCallSettings
+from instrument.plugin_types import AutomatedCallReport, AutomatedCallRun
 from instrument_phone.ivr.webhooks import IVR_MODE, outbound_answer_url
-from instrument_phone.telephony.config import TwilioSettings
-from instrument_phone.telephony.dialer import STATUS_EVENTS
+from instrument_phone.telephony.config import (
+    TELEPHONY_VARIABLES,
+    TelephonyConfigError,
+    TwilioSettings,
+)
+from instrument_phone.telephony.dialer import STATUS_EVENTS, make_client
 from instrument_phone.telephony.dialer import hang_up as end_call
 
 if TYPE_CHECKING:
@@ -42,15 +55,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CALLBACKS_PREFIX",
+    "HTTP_CLIENT",
     "AutomatedDialer",
     "Placed",
     "RunReport",
     "amd_callback_path",
     "answer_url",
     "call_options",
+    "place_automated_calls",
     "place_due_calls",
     "status_callback_path",
+    "twilio_from_env",
 ]
+
+HTTP_CLIENT: Any = None
+"""The twilio SDK's HTTP client the automated calls' REST client uses (``instrument calls
+place`` and the fieldwork worker's); None: Twilio's own over ``requests``. Tests put the fake
+Twilio API here (tests/twilio_fake.py)."""
 
 CALLBACKS_PREFIX = "/calls"
 """Where the automated calls' callbacks are mounted inside the ``ivr`` mode's blueprint."""
@@ -149,13 +170,16 @@ def place_due_calls(
     *,
     limit: int,
     clock: Callable[[], dt.datetime],
+    explain: bool = True,
 ) -> RunReport:
     """Place up to ``limit`` automated calls to ``questionnaire_id``'s due cases, one at a time.
 
     Each case is taken, dialled and handed back before the next is taken, the
     clock read afresh for each (a run that lasts past the end of calling hours
     stops finding cases). Cases taken but not dialled count towards the limit
-    too, so a run always ends.
+    too, so a run always ends. With ``explain``, the report also says why each
+    other case of the dialler's waits (a read of every queued case: the
+    command's report, not the worker's rounds).
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
@@ -188,5 +212,47 @@ def place_due_calls(
         )
     else:
         report.stopped_by_limit = True
-    report.waiting = calls.not_due(questionnaire_id, now=clock())
+    if explain:
+        report.waiting = calls.not_due(questionnaire_id, now=clock())
     return report
+
+
+def twilio_from_env(environ: Mapping[str, str]) -> TwilioSettings:
+    """Twilio's settings for automated calls from ``environ``.
+
+    :raises TelephonyConfigError: none is set, or some are set and others not, or one is
+        wrong; the message names the variables.
+    """
+    settings = TwilioSettings.from_env(environ)
+    if settings is None:
+        raise TelephonyConfigError(
+            "automated calls need Twilio, and none of " + ", ".join(TELEPHONY_VARIABLES) + " is set"
+        )
+    return settings
+
+
+def place_automated_calls(run: AutomatedCallRun) -> AutomatedCallReport:
+    """The ``ivr`` mode's ``place_automated_calls``: :func:`place_due_calls` for the worker.
+
+    Twilio's settings are read first, so a machine without them takes no case and says what
+    to set (``unavailable``); ``run.limit`` 0 asks only that.
+    """
+    try:
+        settings = twilio_from_env(os.environ)
+    except TelephonyConfigError as exc:
+        return AutomatedCallReport(unavailable=str(exc))
+    if run.limit == 0:
+        return AutomatedCallReport()
+    report = place_due_calls(
+        run.calls,
+        make_client(settings, HTTP_CLIENT),
+        settings,
+        run.questionnaire_id,
+        limit=run.limit,
+        clock=run.clock,
+        explain=False,
+    )
+    return AutomatedCallReport(
+        placed=tuple(placed.case_id for placed in report.placed),
+        not_placed=tuple((skipped.case_id, skipped.reason) for skipped in report.skipped),
+    )

@@ -20,7 +20,13 @@ from instrument import hookimpl
 from instrument.modes import IVR
 from instrument.plugin_types import ModeSpec
 
-__all__ = ["IVR_MODE_SPEC", "create_blueprint", "register_modes", "simulate_end_to_end"]
+__all__ = [
+    "IVR_MODE_SPEC",
+    "create_blueprint",
+    "place_automated_calls",
+    "register_modes",
+    "simulate_end_to_end",
+]
 
 
 def create_blueprint(context: Any, environ: Mapping[str, str] | None = None) -> Any:
@@ -55,6 +61,14 @@ def simulate_end_to_end(run: Any) -> Any:
     return simulate_calls(run)
 
 
+def place_automated_calls(run: Any) -> Any:
+    """Outbound calls to a study's due cases through Twilio, for the fieldwork worker
+    (:func:`instrument_phone.ivr.outbound.place_automated_calls`)."""
+    from instrument_phone.ivr.outbound import place_automated_calls as place
+
+    return place(run)
+
+
 IVR_MODE_SPEC = ModeSpec(
     name="ivr",
     label="Automated telephone call (IVR)",
@@ -63,6 +77,7 @@ IVR_MODE_SPEC = ModeSpec(
     requires=("flask", "twilio"),
     policy=IVR,
     simulate_end_to_end=simulate_end_to_end,
+    place_automated_calls=place_automated_calls,
 )
 
 
