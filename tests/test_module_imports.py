@@ -80,6 +80,7 @@ ALLOWED: dict[str, set[str]] = {
     "instrument_phone.ivr.outbound": CORE_LIBRARIES | WEB | TWILIO,  # the webhooks' answer URL
     "instrument_phone.ivr.outbound_callbacks": CORE_LIBRARIES | WEB | TWILIO,  # as the voice ones
     "instrument_phone.ivr.calls_command": CORE_LIBRARIES | CLI,  # instrument calls place
+    "instrument_phone.telephony.forget_command": CORE_LIBRARIES | CLI,  # calls forget-recordings
     "instrument_phone.sms.webhooks": CORE_LIBRARIES | WEB | TWILIO,  # the SMS interview mode's
     "instrument_phone.sms.command": CORE_LIBRARIES | CLI,  # instrument sms start
     "instrument_console": CORE_LIBRARIES | CLI,
