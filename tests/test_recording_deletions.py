@@ -471,16 +471,25 @@ def test_two_workers_at_once_ask_for_each_recording_once(
 # -- from the shell -----------------------------------------------------------------------------
 
 
-def test_fieldwork_run_once_deletes_them(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def withdrawn_for_a_command(
+    database_url: str, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> Study:
+    """The study with Ann withdrawn now (a command runs on the real clock), the store closed,
+    and Twilio configured for the command, its REST API the study's fake."""
     store = open_store(database_url)
     try:
-        study = set_up_study(store, tmp_path)
-        withdraw_ann(study, at=dt.datetime.now(dt.UTC))  # the command runs on the real clock
+        study = set_up_study(store, folder)
+        withdraw_ann(study, at=dt.datetime.now(dt.UTC))
     finally:
         store.close()
     phone_plugin_providers(monkeypatch, study.twilio)
+    return study
+
+
+def test_fieldwork_run_once_deletes_them(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = withdrawn_for_a_command(database_url, tmp_path, monkeypatch)
     monkeypatch.setenv("INSTRUMENT_PANEL_KEYS", ",".join(study.panel.keys.keys))
     ran = CliRunner().invoke(
         cli, ["fieldwork", "run", "--once", "--database", database_url, "--base-url", BASE]
@@ -494,13 +503,7 @@ def test_fieldwork_run_once_deletes_them(
 def test_calls_forget_recordings_says_what_it_did_and_what_is_left(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = open_store(database_url)
-    try:
-        study = set_up_study(store, tmp_path)
-        withdraw_ann(study, at=dt.datetime.now(dt.UTC))
-    finally:
-        store.close()
-    phone_plugin_providers(monkeypatch, study.twilio)
+    study = withdrawn_for_a_command(database_url, tmp_path, monkeypatch)
     del study.twilio.recordings[study.ann_answer]
     study.twilio.refuse(study.ann_call, 500)
     runner = CliRunner()
