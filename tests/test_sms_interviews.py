@@ -175,6 +175,8 @@ def test_a_short_questionnaire_by_text_with_dk_a_refusal_and_a_reply_that_does_n
     with store_of(app).engine.connect() as connection:
         modes = set(connection.scalars(sa.select(answer_events.c.mode)))
         assert modes == {"sms"}
+        # who answered is the respondent, as on the web and by automated call; the mode says how
+        assert set(connection.scalars(sa.select(answer_events.c.actor))) == {"respondent"}
     # the number is nowhere in the store: only its keyed hash names the conversation
     with store_of(app).engine.connect() as connection:
         for table in (ivr_calls, ivr_turns, answer_events):

@@ -11,6 +11,7 @@ from instrument.interviews.context import ModeContext, utc_now
 from instrument.interviews.links import LinkTarget
 from instrument.interviews.notices import Listener
 from instrument.interviews.outcomes import (
+    RESPONDENT,
     Answers,
     InterviewInfo,
     LinkOpened,
@@ -29,6 +30,7 @@ from instrument.interviews.snapshots import Snapshot, SnapshotCache
 from instrument.interviews.surveys import Survey, Surveys
 
 __all__ = [
+    "RESPONDENT",
     "AnswerReader",
     "Answers",
     "InterviewInfo",

@@ -26,6 +26,7 @@ from typing import Any, Literal, NamedTuple
 from instrument.engine import Problem, Step
 
 __all__ = [
+    "RESPONDENT",
     "Answers",
     "InterviewInfo",
     "LinkOpened",
@@ -39,6 +40,11 @@ __all__ = [
     "Stale",
     "Unavailable",
 ]
+
+
+RESPONDENT = "respondent"
+"""The actor of what a respondent does themself, whatever the mode (web, automated call, text):
+who acted, while the mode on each answer says how. An interviewer's actions name the interviewer."""
 
 
 class InterviewInfo(NamedTuple):

@@ -34,6 +34,7 @@ from instrument.flask_support.form_state import FormState
 from instrument.flask_support.step_forms import PageForm
 from instrument.flask_support.urls import cached_url
 from instrument.interviews import (
+    RESPONDENT,
     Answers,
     InterviewInfo,
     LinkProblem,
@@ -55,7 +56,7 @@ from instrument_web.panel_views import register_panel_views
 __all__ = ["create_blueprint"]
 
 MODE = "web"
-ACTOR = "respondent"
+ACTOR = RESPONDENT  # who acts on the web: the respondent, as in every self-completion mode
 ACTIONS = frozenset({"continue", "back", "confirm", "save_later"})
 """The buttons of the answer form; anything else is not a form of ours (400)."""
 

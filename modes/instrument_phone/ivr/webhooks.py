@@ -66,7 +66,7 @@ from instrument import catalogue
 from instrument.engine import Step
 from instrument.fieldwork.automated import MACHINE_RESULTS, AutomatedCallSettings
 from instrument.fieldwork.settings import settings_for
-from instrument.interviews import InterviewService
+from instrument.interviews import RESPONDENT, InterviewService
 from instrument.interviews.stepwise import carry_out_submits
 from instrument.ivr.flow import Action, Ask, CallFlow, FlowState
 from instrument.ivr.keypad import NO_KEY, REPEAT_KEY, YES_KEY
@@ -109,7 +109,6 @@ __all__ = [
     "CODE_TRIES",
     "IVR_MODE",
     "LANGUAGE_TRIES",
-    "RESPONDENT",
     "IvrWebhooks",
     "create_ivr_webhooks",
     "outbound_answer_url",
@@ -131,9 +130,6 @@ LANGUAGE_TRIES = 3
 again); then the call goes on in the first language offered, as a line does for a caller who
 keys nothing. Not a wrong code: the codes' limits count codes only."""
 
-RESPONDENT = "respondent"
-"""Who answered, as every answer and move of an automated call records it: the respondent, as
-on the web (the mode, ``ivr``, says it was by keypad or voice; the call sid is in the paradata)."""
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from instrument.interviews import InterviewService
+from instrument.interviews import RESPONDENT, InterviewService
 from instrument.interviews.stepwise import carry_out_submits
 from instrument.sms.conversation import SmsAction, SmsFlow, SmsSettings, SmsState
 from instrument.sms.keywords import CodeWords
@@ -140,7 +140,7 @@ class SmsInterviews:
 
     def _shown(self, sid: str, interview_id: str) -> tuple[Any, SmsFlow | None, str | None]:
         """The interview's current step and flow, or (None, None, the words to end with)."""
-        shown = self.service.show(interview_id, mode=SMS_MODE, actor=_actor(sid), now=self.clock())
+        shown = self.service.show(interview_id, mode=SMS_MODE, actor=RESPONDENT, now=self.clock())
         if shown.kind != "shown":
             return None, None, self.words(None, "not_available")
         if shown.interview.finished:
@@ -206,7 +206,7 @@ class SmsInterviews:
             state,
             action,
             mode=SMS_MODE,
-            actor=_actor(sid),
+            actor=RESPONDENT,
             clock=self.clock,
             key=lambda number: _key(sid, seq, number),
             client=client,
@@ -226,7 +226,7 @@ class SmsInterviews:
         saved = self.service.start(
             questionnaire_id,
             mode=SMS_MODE,
-            actor=_actor(sid),
+            actor=RESPONDENT,
             now=self.clock(),
             language=language if language in languages else None,
             case_id=case_id,
@@ -243,10 +243,6 @@ def message_twiml(text: str | None) -> str:
     if text:
         response.message(text)
     return str(response.to_xml(xml_declaration=True))
-
-
-def _actor(sid: str) -> str:
-    return f"sms:{sid[:12]}"
 
 
 def _key(sid: str, seq: int, number: int) -> str:
