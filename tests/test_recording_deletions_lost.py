@@ -7,22 +7,24 @@ question too short for the reference is never recorded, on SQLite and PostgreSQL
   nothing. The store says whether a recording came to nothing before a reference is stored.
 - A free-text question whose ``max_length`` is shorter than ``recording:`` and a sid (44) is
   skipped by the call rather than recorded, and ``instrument check`` says so at its line.
-- Through the automated calls' webhooks: a real call recorded by the call simulator, then
-  Twilio's ``absent`` callback. The webhook does not take the answer back yet (the change is the
-  webhooks' owner's, described in docs/ivr.md): that test is a strict xfail until it does.
+- Through the automated calls' webhooks, a real call recorded by the call simulator: Twilio's
+  ``absent`` callback after the turn takes the answer back; one before the turn leaves no
+  reference and the caller is asked again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 import shutil
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from test_ivr_recording import call, code_for, make_app, study, values_of  # noqa: F401
+from test_ivr_recording import TOKEN, call, code_for, make_app, study, values_of  # noqa: F401
 from test_ivr_webhooks import signed_post
 from test_phone_telephony import PUBLIC
 
@@ -37,7 +39,14 @@ from instrument.loader import load_questionnaire_text
 from instrument.server.app import get_host
 from instrument.store import Store
 from instrument.store.schema import answer_events
-from instrument_phone.ivr.simulator import Outcome, Recording
+from instrument_phone.ivr.simulator import (
+    CallSimulator,
+    Outcome,
+    Recording,
+    Reply,
+    WireRequest,
+    WsgiTransport,
+)
 from tests.store_fixtures import *
 from tests.test_recording_deletions import QUESTIONNAIRE, QUESTIONNAIRE_ID
 
@@ -206,12 +215,6 @@ def test_instrument_check_says_where_a_question_cannot_be_recorded(tmp_path: Pat
 # -- through the automated calls' webhooks --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="modes/instrument_phone/ivr/webhooks.py's /ivr/recording handler stores the callback "
-    "but does not call instrument.interviews.recorded_answers.forget_lost_recording yet (the "
-    "webhooks' owner's change, docs/ivr.md 'A recording that came to nothing')",
-)
 def test_twilios_absent_callback_takes_the_recorded_answer_back(
     make_app: Any, tmp_path: Path
 ) -> None:
@@ -225,3 +228,39 @@ def test_twilios_absent_callback_takes_the_recorded_answer_back(
     assert signed_post(app, url, form).status_code == 204
     assert get_host(app).store.lost_recording(sid) == "absent"
     assert values_of(app, result)["comment"] is None
+
+
+class _CallbackFirst(WsgiTransport):
+    """Twilio as it may behave: the first recording's status callback (``absent``) reaches us
+    before the turn that ends its ``<Record>``."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self.app = app
+        self.lost: str | None = None
+
+    def send(self, request: WireRequest) -> Reply:
+        form = dict(urllib.parse.parse_qsl((request.body or b"").decode("utf-8")))
+        if self.lost is None and "/ivr/turn/" in request.path and "RecordingSid" in form:
+            self.lost = form["RecordingSid"]
+            callback = {**form, "RecordingStatus": "absent"}
+            url = f"{PUBLIC}/ivr/recording/{form['CallSid']}/1"
+            assert signed_post(self.app, url, callback).status_code == 204
+        return super().send(request)
+
+
+def test_a_recording_reported_absent_before_its_turn_is_asked_for_again(
+    make_app: Any, tmp_path: Path
+) -> None:
+    """The status callback may come before the turn that ends the ``<Record>``: the turn then
+    keeps no reference to it (it would point at nothing) and the caller is asked again."""
+    app = make_app(study(tmp_path))
+    transport = _CallbackFirst(app)
+    simulator = CallSimulator(transport, PUBLIC, TOKEN, rng=random.Random(7))
+    spoken = Recording(seconds=6, ending="#")
+    script = [code_for(app) + "#", "2", "1", spoken, spoken, "1975#"]
+    result = simulator.call("/ivr/voice", script, status_callback="/ivr/status")
+    result.expect(Outcome.HANGUP)
+    assert transport.lost is not None
+    kept = values_of(app, result)["comment"]
+    assert kept.startswith("recording:") and kept != f"recording:{transport.lost}"

@@ -67,12 +67,18 @@ from instrument.engine import Step
 from instrument.fieldwork.automated import MACHINE_RESULTS, AutomatedCallSettings
 from instrument.fieldwork.settings import settings_for
 from instrument.interviews import RESPONDENT, InterviewService
+from instrument.interviews.recorded_answers import forget_lost_recording
 from instrument.interviews.stepwise import carry_out_submits
 from instrument.ivr.flow import Action, Ask, CallFlow, FlowState
 from instrument.ivr.keypad import NO_KEY, REPEAT_KEY, YES_KEY
 from instrument.ivr.prompts import IvrSettings, Prompt, Say, ivr_words
 from instrument.ivr.reading import NOT_UNDERSTOOD, read_back_prompt
-from instrument.ivr.recording import RecordingFact, answer_reference, recording_facts
+from instrument.ivr.recording import (
+    LOST_STATUSES,
+    RecordingFact,
+    answer_reference,
+    recording_facts,
+)
 from instrument.ivr.settings import ivr_settings
 from instrument.ivr.speech import (
     confirm_prompt,
@@ -130,6 +136,9 @@ LANGUAGE_TRIES = 3
 again); then the call goes on in the first language offered, as a line does for a caller who
 keys nothing. Not a wrong code: the codes' limits count codes only."""
 
+
+RECORDING_CALLBACK = "ivr:recording-callback"
+"""Who takes back an answer whose recording the provider reports came to nothing."""
 
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
@@ -493,7 +502,10 @@ class IvrWebhooks:
     ) -> tuple[FlowState, Action]:
         """What the caller did (keys, words, a recording, nothing) as one event of the flow."""
         if entry.recording_sid is not None:  # a <Record> ended: its answer is a reference
-            reference = answer_reference(entry.recording_sid) if entry.recorded_seconds else ""
+            # Its status callback may have come first and said it holds nothing: no reference.
+            lost = self.store.lost_recording(entry.recording_sid) is not None
+            kept = entry.recorded_seconds and not lost
+            reference = answer_reference(entry.recording_sid) if kept else ""
             return flow.recorded(state, step, reference)
         asking = state.phase == "ask" and state.token == step.token and state.index is not None
         words = speech_words(flow.say)
@@ -717,6 +729,18 @@ def create_ivr_webhooks(
             payload={**callback.payload, "leg": IVR_RECORDING, "turn": str(seq)},
             now=clock(),
         )
+        if callback.status in LOST_STATUSES:  # no audio: the answer must not point at nothing
+            call = store.ivr_call(sid)
+            if call is not None and call.interview_id is not None:
+                forget_lost_recording(
+                    service,
+                    call.interview_id,
+                    callback.recording_sid,
+                    status=callback.status,
+                    mode=IVR_MODE,
+                    actor=RECORDING_CALLBACK,
+                    now=clock(),
+                )
         return "", 204
 
     @bp.post("/status")
