@@ -2,7 +2,9 @@
 
 Migration 0017 keeps, on every ``wave_members`` row, what the dashboard and the
 wave's dataset need to know of the case (its interviews, invitations, link,
-call outcome, handed messages), by triggers on the tables those come from.
+call outcome, handed messages), by triggers on the tables those come from;
+migration 0020 adds the member's withdrawal and their values of the wave's
+subgroup variables (kept from the dashboard's first read of the wave).
 :func:`assert_facts_recount` works every fact out again from the raw tables
 (the joins the dashboard used to run at each read,
 :func:`~instrument.store.panel_reports.recounted_case_facts`, and plain
@@ -17,9 +19,11 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from panel_dashboard_helpers import (
     DAY_STARTS,
@@ -35,6 +39,7 @@ from instrument.store import Store
 from instrument.store.panel_reports import (
     CONTACT_KINDS,
     HANDED,
+    VALUE_SEPARATOR,
     case_facts,
     recounted_case_facts,
 )
@@ -42,8 +47,10 @@ from instrument.store.schema import (
     access_tokens,
     case_queue,
     interviews,
+    members,
     panel_messages,
     wave_members,
+    wave_subgroups,
     waves,
 )
 from tests.store_fixtures import database_url, postgres_database, store  # noqa: F401 (fixtures)
@@ -155,9 +162,39 @@ def _raw_figures(connection: sa.Connection, wave_id: int) -> dict[str, Any]:
     return {"sent": dict(sent), "completes": completes}
 
 
+def assert_values_recount(store: Store, wave_id: int) -> list[str] | None:
+    """Every member's kept subgroup values equal their profile's values of the wave's kept
+    subgroup variables, read as the dashboard read them before migration 0020 (JSON
+    extraction per dialect, a value the member lacks as ''); none are kept while the wave has
+    no subgroup variables. Returns the variables."""
+    wm = wave_members
+    with store.engine.connect() as connection:
+        kept_names = connection.scalar(
+            sa.select(wave_subgroups.c.variables).where(wave_subgroups.c.wave_id == wave_id)
+        )
+        names = None if kept_names is None else json.loads(kept_names)
+        read = [members.c.profile[name].as_string() for name in names or ()]
+        rows = connection.execute(
+            sa.select(wm.c.case_id, wm.c.profile_values, *read)
+            .select_from(wm.join(members, members.c.id == wm.c.member_id))
+            .where(wm.c.wave_id == wave_id)
+        ).all()
+    assert rows
+    wrong = {}
+    for case_id, kept, *values in rows:
+        recounted = (
+            VALUE_SEPARATOR.join("" if v is None else str(v) for v in values) if names else None
+        )
+        if kept != recounted:
+            wrong[case_id] = (kept, recounted)
+    assert not wrong, wrong
+    return names
+
+
 def assert_facts_recount(store: Store, wave_id: int) -> None:
     """Every member's kept facts equal a recount from the raw tables, and so do the figures
-    read from them (messages by step and channel, completes by day and mode, lengths)."""
+    read from them (messages by step and channel, completes by day and mode, lengths), and
+    the subgroup values the figures' read keeps."""
     with store.engine.connect() as connection:
         kept, recounted = _kept_and_recounted(connection, wave_id)
         raw = _raw_figures(connection, wave_id)
@@ -174,6 +211,7 @@ def assert_facts_recount(store: Store, wave_id: int) -> None:
     assert dict(figures.completes_by_bucket) == {k: len(v) for k, v in day_of.items()}
     by_mode = Counter(mode for _, mode, finished in raw["completes"] if finished is not None)
     assert {m.mode: m.completes for m in figures.lengths} == dict(by_mode)
+    assert assert_values_recount(store, wave_id) == FIGURES["profile_variables"]
 
 
 def _wave(store: Store) -> int:
@@ -331,3 +369,89 @@ def test_a_member_added_to_a_wave_gets_the_facts_of_what_its_case_has(store: Sto
             )
             == 5
         )
+
+
+def _subgroup(figures: Any, variable: str, value: str) -> tuple[int, int]:
+    row = next(r for r in figures.subgroups if (r.variable, r.value) == (variable, value))
+    return row.members, row.completes
+
+
+def test_the_members_withdrawal_and_profile_are_kept_for_the_dashboard(store: Store) -> None:
+    """Migration 0020's facts follow every change of what they come from: a member withdrawing
+    and coming back, a profile value changed or removed, another list of subgroup variables,
+    a member added to a wave whose subgroups are counted; the figures follow them."""
+    wave_id = _wave(store)
+    assert assert_values_recount(store, wave_id) is None  # nothing kept before the first read
+    before = store.wave_figures(wave_id, **FIGURES)
+    assert_facts_recount(store, wave_id)
+    with store.engine.connect() as connection:
+        complete = connection.execute(
+            sa.select(members.c.id, members.c.profile)
+            .join(wave_members, wave_members.c.member_id == members.c.id)
+            .where(wave_members.c.wave_id == wave_id, wave_members.c.iv_stage == 5)
+            .order_by(members.c.id)
+        ).first()
+    assert complete is not None and complete.profile["lone_parent"] == "1"
+    member = members.c.id == complete.id
+    changes = [
+        members.update().where(member).values(status="withdrawn"),
+        members.update().where(member).values(status="active"),
+        members.update().where(member).values(status="paused"),  # not a withdrawal
+        members.update().where(member).values(profile={**complete.profile, "lone_parent": "2"}),
+        members.update()
+        .where(member)
+        .values(profile={"n_children": "3", "lone_parent": "2", "region": "7"}),
+    ]
+    for change in changes:
+        _one(store, change)
+        assert_facts_recount(store, wave_id)
+    after = store.wave_figures(wave_id, **FIGURES)
+    members_1, completes_1 = _subgroup(before, "lone_parent", "1")
+    assert _subgroup(after, "lone_parent", "1") == (members_1 - 1, completes_1 - 1)
+    assert _subgroup(after, "age_band", "(not known)") == (1, 1)
+    assert _subgroup(after, "n_children", "3") == (1, 1)
+
+    # Another list of subgroup variables: every member's values are worked out again.
+    other = store.wave_figures(wave_id, **{**FIGURES, "profile_variables": ["lone_parent"]})
+    assert assert_values_recount(store, wave_id) == ["lone_parent"]
+    assert {r.variable for r in other.subgroups} == {"lone_parent"}
+    assert [(r.value, r.members) for r in other.subgroups] == [
+        (r.value, r.members) for r in after.subgroups if r.variable == "lone_parent"
+    ]
+
+    # A member added to the wave now gets their values (and withdrawal) at once.
+    with store.engine.begin() as connection:
+        row = connection.execute(
+            sa.select(wave_members).where(
+                wave_members.c.wave_id == wave_id, wave_members.c.member_id == complete.id
+            )
+        ).one()
+        connection.execute(
+            wave_members.delete().where(
+                wave_members.c.wave_id == wave_id, wave_members.c.member_id == complete.id
+            )
+        )
+        connection.execute(members.update().where(member).values(status="withdrawn"))
+        connection.execute(
+            wave_members.insert().values(
+                wave_id=wave_id, member_id=complete.id, case_id=row.case_id, eligible=True,
+                updated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+            )
+        )  # fmt: skip
+    assert assert_values_recount(store, wave_id) == ["lone_parent"]
+    assert_facts_recount(store, wave_id)
+    with store.engine.connect() as connection:
+        assert (
+            connection.scalar(
+                sa.select(wave_members.c.member_withdrawn).where(
+                    wave_members.c.member_id == complete.id
+                )
+            )
+            == 1
+        )
+
+
+def test_subgroup_variables_are_names(store: Store) -> None:
+    wave_id = _wave(store)
+    with pytest.raises(ValueError, match="subgroups: 'age band' is not a valid"):
+        store.wave_figures(wave_id, **{**FIGURES, "profile_variables": ["age band"]})

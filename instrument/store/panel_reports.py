@@ -26,15 +26,18 @@ with each other.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from instrument.fieldwork.dispositions import RateClass
 from instrument.fieldwork.rates import DispositionCounts, rates
+from instrument.names import name_problem
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
     access_tokens,
@@ -46,6 +49,7 @@ from instrument.store.schema import (
     panel_messages,
     panels,
     wave_members,
+    wave_subgroups,
     waves,
 )
 
@@ -80,6 +84,9 @@ REPORT_WORK_MEM: Final = "32MB"
 MAX_PROFILE_VARIABLES: Final = 6
 """Subgroups are counted for at most this many profile variables at once (one GROUP BY over all
 of them, split per variable in Python: the groups multiply, so the list is kept short)."""
+
+VALUE_SEPARATOR: Final = "\x1f"
+"""Between a member's subgroup values in ``wave_members.profile_values`` (ASCII unit separator)."""
 
 
 # ----------------------------------------------------------------------------- records
@@ -124,6 +131,20 @@ class CaseGroup:
     count: int
     profile: tuple[str | None, ...] = ()
     """The members' values of the profile variables asked for, in their order."""
+
+    @classmethod
+    def of_row(cls, row: Any, count: int, profile: tuple[str | None, ...] = ()) -> CaseGroup:
+        """The group of a row with :func:`case_facts`' columns."""
+        return cls(
+            stage=int(row.stage),
+            withdrawn=bool(row.withdrawn),
+            reach=int(row.reach),
+            opened=bool(row.opened),
+            stopped=bool(row.stopped),
+            phone_disposition=row.disposition,
+            count=count,
+            profile=profile,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,27 +304,34 @@ def wave_rates(counts: DispositionCounts) -> dict[str, float | None]:
 # ----------------------------------------------------------------------------- SQL
 
 
-def _bucket(column: Any, boundaries: Sequence[dt.datetime]) -> Any:
-    """The index of the last boundary at or before ``column`` (-1 before the first): a CASE
-    over bound parameters, so both backends bucket times the same way in the statement."""
+def _bucket(column: Any, boundaries: Sequence[dt.datetime], dialect: str) -> Any:
+    """The index of the last boundary at or before ``column`` (-1 before the first, or for no
+    time): a CASE over bound parameters, so both backends bucket times the same way in the
+    statement; on PostgreSQL, boundaries in order are PostgreSQL's ``width_bucket`` over an
+    array of them, the same number found by halving instead of a comparison per boundary
+    (a fresh month's days: about 30 comparisons for each of 50,000 completes)."""
     if not boundaries:
         return sa.literal(-1)
+    parameters = [sa.bindparam(None, utc(b), type_=column.type) for b in boundaries]
+    if dialect == "postgresql" and list(boundaries) == sorted(boundaries):
+        return sa.func.coalesce(sa.func.width_bucket(column, postgresql.array(parameters)), 0) - 1
     whens = [
-        (column >= sa.bindparam(None, utc(b), type_=column.type), sa.literal(i))
-        for i, b in reversed(list(enumerate(boundaries)))
+        (column >= parameter, sa.literal(i))
+        for i, parameter in reversed(list(enumerate(parameters)))
     ]
     return sa.case(*whens, else_=sa.literal(-1))
 
 
 def case_facts() -> tuple[tuple[Any, ...], Any]:
-    """What is known of each of the wave's cases, as labelled columns, and the join they need.
+    """What is known of each of the wave's cases, as labelled columns, and a join for callers.
 
     The columns are ``stage``, ``withdrawn``, ``reach``, ``opened``, ``stopped``
     and ``disposition`` (the fields of :class:`CaseGroup`), read from the facts
-    kept on each ``wave_members`` row (migration ``0017_wave_case_facts``: triggers
-    on the tables they come from keep them as those change) and the member's
-    status; the join is ``wave_members`` with ``members``, so callers may add the
-    members' columns. The dashboard groups by these columns
+    kept on each ``wave_members`` row alone (migrations ``0017_wave_case_facts``
+    and ``0020_dashboard_facts``: triggers on the tables they come from keep them
+    as those change, the member's withdrawal from the panel included); the join
+    is ``wave_members`` with ``members``, for callers that show the members'
+    columns. The dashboard groups by these columns
     (:meth:`PanelReports.wave_figures`); the wave's dataset reads them per case
     (:mod:`instrument.store.panel_wave_rows`): one definition, so the two cannot
     disagree on a case's disposition. :func:`recounted_case_facts` works the same
@@ -312,7 +340,7 @@ def case_facts() -> tuple[tuple[Any, ...], Any]:
     wm = wave_members
     columns = (
         wm.c.iv_stage.label("stage"),
-        sa.case((members.c.status == "withdrawn", 1), else_=wm.c.iv_withdrawn).label("withdrawn"),
+        sa.case((wm.c.member_withdrawn == 1, 1), else_=wm.c.iv_withdrawn).label("withdrawn"),
         wm.c.invitation_reach.label("reach"),
         wm.c.link_opened.label("opened"),
         sa.case((wm.c.stopped_at.is_not(None), 1), else_=0).label("stopped"),
@@ -462,34 +490,67 @@ class PanelReports(StoreBase):
         step of the contact plan was due, for completes after each step; ``today``: the
         local day's start and end as instants, and its date, for appointments due today; an
         interview left ``active`` with answers and untouched for ``stalled_after`` counts as
-        stopped (a break-off), as does every ``abandoned`` one.
+        stopped (a break-off), as does every ``abandoned`` one; ``profile_variables``: the
+        variables to count subgroups by (variable names; the first
+        :data:`MAX_PROFILE_VARIABLES`). The first read of a wave with other subgroup
+        variables than it had writes them down first (:meth:`_keep_subgroups`).
         """
         now = utc(now)
+        names = list(dict.fromkeys(profile_variables))[:MAX_PROFILE_VARIABLES]
+        for name in names:
+            if name_problem(name) is not None:
+                raise ValueError(f"subgroups: {name_problem(name)}")
+        for _ in range(2):
+            figures = self._read_figures(
+                wave_id, now, day_starts, step_starts, today, now - stalled_after, names
+            )
+            if figures is not None:
+                return figures
+            self._keep_subgroups(wave_id, names)
+        raise RuntimeError(f"wave {wave_id}: its subgroup variables keep changing")
+
+    def _read_figures(
+        self,
+        wave_id: int,
+        now: dt.datetime,
+        day_starts: Sequence[dt.datetime],
+        step_starts: Sequence[dt.datetime],
+        today: tuple[dt.datetime, dt.datetime, dt.date] | None,
+        stalled_before: dt.datetime,
+        names: Sequence[str],
+    ) -> WaveFigures | None:
+        """The figures, or None when the members' kept subgroup values are not of ``names``."""
         wm = wave_members
         in_wave = sa.and_(wm.c.wave_id == wave_id, wm.c.eligible.is_(True))
         real = interviews.c.is_test.is_(False)
         with self._transaction() as connection:
             self._prepare_report(connection)
             wave_row = connection.execute(
-                sa.select(waves, panels.c.name.label("panel"))
+                sa.select(
+                    waves, panels.c.name.label("panel"), wave_subgroups.c.variables.label("kept")
+                )
                 .join(panels, panels.c.id == waves.c.panel_id)
+                .outerjoin(wave_subgroups, wave_subgroups.c.wave_id == waves.c.id)
                 .where(waves.c.id == wave_id)
             ).one()
-            names = list(dict.fromkeys(profile_variables))[:MAX_PROFILE_VARIABLES]
-            groups = tuple(self._case_groups(connection, wave_id, in_wave, real, names))
+            if names and wave_row.kept != json.dumps(names):
+                return None
+            groups, several = self._case_groups(connection, in_wave, len(names))
             total = sum(g.count for g in groups)
-            buckets = self._completes_by_bucket(connection, in_wave, real, day_starts, step_starts)
+            buckets = self._completes_by_bucket(
+                connection, in_wave, real, day_starts, step_starts, several
+            )
             sent = self._sent_by_step(connection, wave_id)
-            breakoffs = self._breakoffs(connection, in_wave, real, now - stalled_after)
-            lengths = self._lengths(connection, in_wave, real)
-            phone = self._phone_queue(connection, wave_id, in_wave, now, today)
+            breakoffs = self._breakoffs(connection, in_wave, real, stalled_before)
+            lengths = self._lengths(connection, in_wave, real, several)
+            phone = self._phone_queue(connection, in_wave, now, today)
         completes = sum(g.count for g in groups if g.stage == 5)
         subgroups = _subgroups(groups, names)
         return WaveFigures(
             wave=_listing(wave_row, total, completes),
             now=now,
             members=total,
-            groups=groups,
+            groups=tuple(groups),
             completes_by_bucket=buckets,
             sent_by_step=sent,
             breakoffs=breakoffs,
@@ -497,6 +558,30 @@ class PanelReports(StoreBase):
             phone=phone,
             subgroups=subgroups,
         )
+
+    def _keep_subgroups(self, wave_id: int, names: Sequence[str]) -> None:
+        """Write down the wave's subgroup variables; the triggers of migration 0020 then work
+        out every member's values of them (``wave_members.profile_values``) in the same
+        statement, and keep them as members' profiles change. Once a wave (its file's profile
+        variables do not change): about a second and a half at 100,000 members."""
+        variables = json.dumps(list(names))
+        with self._transaction(write=True) as connection:
+            kept = connection.scalar(
+                sa.select(wave_subgroups.c.variables).where(wave_subgroups.c.wave_id == wave_id)
+            )
+            now = dt.datetime.now(dt.UTC)
+            if kept is None:
+                connection.execute(
+                    wave_subgroups.insert().values(
+                        wave_id=wave_id, variables=variables, updated_at=now
+                    )
+                )
+            elif kept != variables:
+                connection.execute(
+                    wave_subgroups.update()
+                    .where(wave_subgroups.c.wave_id == wave_id)
+                    .values(variables=variables, updated_at=now)
+                )
 
     def _prepare_report(self, connection: sa.Connection) -> None:
         """On PostgreSQL, make the figures' transaction one snapshot and give it room to count.
@@ -517,52 +602,31 @@ class PanelReports(StoreBase):
     # -- the statements ------------------------------------------------------------
 
     def _case_groups(
-        self,
-        connection: sa.Connection,
-        wave_id: int,
-        in_wave: Any,
-        real: Any,
-        profile_variables: Sequence[str],
-    ) -> list[CaseGroup]:
-        """The wave's cases grouped by what is known of each and by their members' profile
+        self, connection: sa.Connection, in_wave: Any, variables: int
+    ) -> tuple[list[CaseGroup], bool]:
+        """The wave's cases grouped by what is known of each and by their members' subgroup
         values (one row per combination): the dispositions, the funnel and the subgroups all
-        come from this one pass over the wave. Profile values are read with JSON extraction
-        (``json_extract`` on SQLite, ``->>`` on PostgreSQL)."""
-        facts, joined = case_facts()
-        values: list[Any] = [members.c.profile[name].as_string() for name in profile_variables]
-        if (
-            self.dialect == "postgresql"
-            and profile_variables
-            and _record_names_fit(profile_variables)
-        ):
-            # one parse of each member's profile (json_to_record) instead of one per variable
-            record = (
-                sa.func.json_to_record(members.c.profile)
-                .table_valued(*(sa.column(name, sa.Text) for name in profile_variables))
-                .render_derived(name="profile_values", with_types=True)
-            )
-            values = [record.c[name] for name in profile_variables]
-            joined = joined.join(record, sa.true())
-        columns = (*facts, *(value.label(f"v{i}") for i, value in enumerate(values)))
+        come from this one pass over the wave's ``wave_members`` rows, which hold all of it
+        (no other table, no JSON). Also whether any case has more than one complete
+        interview (the completes and lengths then read those cases' interviews)."""
+        facts, _ = case_facts()
+        values = wave_members.c.profile_values
+        columns = (*facts, values.label("values")) if variables else facts
         query = (
-            sa.select(*columns, sa.func.count().label("n"))
-            .select_from(joined)
+            sa.select(
+                *columns,
+                sa.func.count().label("n"),
+                sa.func.max(wave_members.c.iv_completes).label("most"),
+            )
             .where(in_wave)
             .group_by(*columns)
         )
-        return [
-            CaseGroup(
-                stage=int(row.stage),
-                withdrawn=bool(row.withdrawn),
-                reach=int(row.reach),
-                opened=bool(row.opened),
-                stopped=bool(row.stopped),
-                phone_disposition=row.disposition,
-                count=int(row.n),
-                profile=tuple(row[6 : 6 + len(profile_variables)]),
-            )
-            for row in connection.execute(query)
-        ]
+        groups, several = [], False
+        for row in connection.execute(query):
+            several = several or int(row.most) > 1
+            profile = _split_values(row.values, variables) if variables else ()
+            groups.append(CaseGroup.of_row(row, int(row.n), profile))
+        return groups, several
 
     def _completes_by_bucket(
         self,
@@ -571,23 +635,24 @@ class PanelReports(StoreBase):
         real: Any,
         day_starts: Sequence[dt.datetime],
         step_starts: Sequence[dt.datetime],
+        several: bool,
     ) -> dict[tuple[int, int, str], int]:
         """Completed cases by the day and step their interview finished in, and its mode: the
-        kept facts of the cases with one complete interview, and the interviews themselves of
-        the few with more (each case counted once in a bucket, as before: the two sets of
-        cases do not meet, so their counts add up)."""
+        kept facts of the cases with one complete interview, and (when there are any:
+        ``several``) the interviews themselves of the few with more (each case counted once
+        in a bucket, as before: the two sets of cases do not meet, so their counts add up)."""
         wm = wave_members
         one = wm.c.iv_completes == 1
-        day = _bucket(wm.c.complete_finished_at, day_starts).label("day")
-        step = _bucket(wm.c.complete_finished_at, step_starts).label("step")
+        day = _bucket(wm.c.complete_finished_at, day_starts, self.dialect).label("day")
+        step = _bucket(wm.c.complete_finished_at, step_starts, self.dialect).label("step")
         kept = (
             sa.select(day, step, wm.c.complete_mode, sa.func.count())
             .where(in_wave, one)
             .group_by(day, step, wm.c.complete_mode)
         )
-        day = _bucket(interviews.c.finished_at, day_starts).label("day")
-        step = _bucket(interviews.c.finished_at, step_starts).label("step")
-        several = (
+        day = _bucket(interviews.c.finished_at, day_starts, self.dialect).label("day")
+        step = _bucket(interviews.c.finished_at, step_starts, self.dialect).label("step")
+        more = (
             sa.select(
                 day, step, interviews.c.mode, sa.func.count(sa.distinct(interviews.c.case_id))
             )
@@ -596,7 +661,7 @@ class PanelReports(StoreBase):
             .group_by(day, step, interviews.c.mode)
         )
         counts: Counter[tuple[int, int, str]] = Counter()
-        for query in (kept, several):
+        for query in (kept, more) if several else (kept,):
             for d, s, m, n in connection.execute(query):
                 counts[(int(d), int(s), str(m))] += int(n)
         return dict(counts)
@@ -658,19 +723,19 @@ class PanelReports(StoreBase):
         return tuple(BreakOff(v, n) for v, n in rows)
 
     def _lengths(
-        self, connection: sa.Connection, in_wave: Any, real: Any
+        self, connection: sa.Connection, in_wave: Any, real: Any, several: bool
     ) -> tuple[LengthByMode, ...]:
         """The median length of completed interviews per mode: ``percentile_cont(0.5)`` on
         PostgreSQL; on SQLite, which has none, the one or two middle rows of each mode's
         lengths in order (window functions), averaged, which is the same number. The lengths
-        are the kept facts of the cases with one complete interview and the interviews
-        themselves of the few with more."""
+        are the kept facts of the cases with one complete interview and (when there are any:
+        ``several``) the interviews themselves of the few with more."""
         wm = wave_members
         kept = sa.select(
             wm.c.complete_mode.label("mode"),
             self._seconds_between(wm.c.complete_started_at, wm.c.complete_finished_at).label("s"),
         ).where(in_wave, wm.c.iv_completes == 1, wm.c.complete_finished_at.is_not(None))
-        several = (
+        more = (
             sa.select(
                 interviews.c.mode.label("mode"),
                 self._seconds_between(interviews.c.started_at, interviews.c.finished_at).label("s"),
@@ -684,7 +749,7 @@ class PanelReports(StoreBase):
                 interviews.c.finished_at.is_not(None),
             )
         )
-        done = sa.union_all(kept, several).subquery("done")
+        done = (sa.union_all(kept, more) if several else kept).subquery("done")
         if self.dialect == "postgresql":
             query = (
                 sa.select(
@@ -719,7 +784,6 @@ class PanelReports(StoreBase):
     def _phone_queue(
         self,
         connection: sa.Connection,
-        wave_id: int,
         in_wave: Any,
         now: dt.datetime,
         today: tuple[dt.datetime, dt.datetime, dt.date] | None,
@@ -750,12 +814,14 @@ class PanelReports(StoreBase):
         if today is not None:
             start, end, date = today
             a = appointments.c
+            # The day's appointments (a few hundred), each looked up in the wave by the case
+            # id's unique index: a scalar subquery, which PostgreSQL keeps as such, where a
+            # join or EXISTS became a hash join over every member of the wave.
+            of_wave = sa.select(sa.literal(1)).where(in_wave, wm.c.case_id == a.case_id)
             due_today = int(
                 connection.scalar(
-                    sa.select(sa.func.count(sa.distinct(a.case_id)))
-                    .select_from(wm.join(appointments, a.case_id == wm.c.case_id))
-                    .where(
-                        in_wave,
+                    sa.select(sa.func.count(sa.distinct(a.case_id))).where(
+                        of_wave.scalar_subquery().is_not(None),
                         a.cancelled_at.is_(None),
                         sa.or_(
                             sa.and_(a.at >= utc(start), a.at < utc(end)),
@@ -769,10 +835,11 @@ class PanelReports(StoreBase):
         return PhoneQueueHealth(n, callable_now, held, resting, waiting, final, due_today)
 
 
-def _record_names_fit(names: Sequence[str]) -> bool:
-    """PostgreSQL keeps 63 bytes of a column name: longer names could meet once cut, so they are
-    read one ``->>`` each instead of as one record."""
-    return all(0 < len(name.encode()) <= 63 for name in names)
+def _split_values(values: str | None, variables: int) -> tuple[str | None, ...]:
+    """A member's kept subgroup values (``wave_members.profile_values``), one per variable."""
+    if values is None:
+        return (None,) * variables
+    return tuple(values.split(VALUE_SEPARATOR, variables - 1))
 
 
 def _subgroups(groups: Sequence[CaseGroup], names: Sequence[str]) -> tuple[SubgroupRow, ...]:

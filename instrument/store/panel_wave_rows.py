@@ -109,15 +109,7 @@ class PanelWaveRows(StoreBase):
                 WaveMemberRow(
                     case_id=row.case_id,
                     pseudonym=row.pseudonym,
-                    facts=CaseGroup(
-                        stage=int(row.stage),
-                        withdrawn=bool(row.withdrawn),
-                        reach=int(row.reach),
-                        opened=bool(row.opened),
-                        stopped=bool(row.stopped),
-                        phone_disposition=row.disposition,
-                        count=1,
-                    ),
+                    facts=CaseGroup.of_row(row, 1),
                     preload=dict(row.preload or {}),
                     answers_deleted=deleted,
                     interviews=ivs,

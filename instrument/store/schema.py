@@ -63,6 +63,7 @@ __all__ = [
     "staff_sessions",
     "staff_users",
     "wave_members",
+    "wave_subgroups",
     "waves",
 ]
 
@@ -754,6 +755,27 @@ wave_members = sa.Table(
     sa.Column("handed_steps", sa.Text, nullable=False, server_default=""),
     sa.Column("link_opened", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("phone_disposition", sa.String(50), nullable=True),
+    # The member's withdrawal and values of the wave's subgroup variables (migration
+    # 0020_dashboard_facts), kept by triggers so the dashboard need not read ``members``.
+    sa.Column("member_withdrawn", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("profile_values", sa.Text, nullable=True),
+)
+# The cases whose facts say an interview may have broken off: the break-off figure's start.
+sa.Index(
+    "ix_wave_members_stoppable",
+    wave_members.c.wave_id,
+    postgresql_where=wave_members.c.iv_stoppable > 0,
+    sqlite_where=wave_members.c.iv_stoppable > 0,
+)
+
+# The profile variables a wave's dashboard counts subgroups by (a JSON list of names),
+# written on its first read; writing it works out ``wave_members.profile_values``.
+wave_subgroups = sa.Table(
+    "wave_subgroups",
+    metadata,
+    sa.Column("wave_id", sa.Integer, sa.ForeignKey("waves.id"), primary_key=True),
+    sa.Column("variables", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # Every message sent (or being sent) and every action carried out, once: the idempotency
