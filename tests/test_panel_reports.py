@@ -264,12 +264,16 @@ def test_the_figures_of_a_wave_the_fieldwork_worker_carried_out(
 def test_the_figures_are_read_from_one_moment(store: Store) -> None:
     """An interview finished while the figures are being read is in none of them or in all.
 
-    Right after the statement that groups the cases has run, another connection
-    commits a finished interview for a member of the wave who had only started;
-    the completes by day (read next) must still agree with the groups. On
-    PostgreSQL this holds because the figures' transaction is ``REPEATABLE READ``
-    (the store's default, ``READ COMMITTED``, would count the new complete in
-    the later statements only); on SQLite a read transaction is one snapshot.
+    While the figures are being read, another connection commits a finished
+    interview for a member of the wave who had broken off (answers, then nothing
+    for days): the completes by day, the lengths and the break-offs must still
+    agree with the groups. On PostgreSQL the write comes right after the figures'
+    transaction exported its snapshot and before the second connection, which
+    counts the break-offs and the queue (``_alongside``), takes it: this holds
+    because both transactions are ``REPEATABLE READ`` on that one snapshot (the
+    store's default, ``READ COMMITTED``, would count the new complete in later
+    statements only). On SQLite the write comes after the groups were read, and a
+    read transaction is one snapshot.
     """
     wave_id = make_wave_history(store, add_version(store))
     engine = store.engine
@@ -281,16 +285,22 @@ def test_the_figures_are_read_from_one_moment(store: Store) -> None:
                 wave_members.c.wave_id == wave_id,
                 wave_members.c.eligible.is_(True),
                 interviews.c.status == "active",
+                interviews.c.last_seq > 0,
+                interviews.c.updated_at < NOW - dt.timedelta(hours=24),
                 interviews.c.is_test.is_(False),
             )
             .order_by(interviews.c.id)
             .limit(1)
         ).scalar_one()
+    before = store.wave_figures(
+        wave_id, now=NOW, day_starts=DAY_STARTS, step_starts=STEP_STARTS, today=TODAY
+    )
     written: list[str] = []
+    moment = "pg_export_snapshot" if store.dialect == "postgresql" else " AS reach"
 
     def finish_one_meanwhile(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if written or " AS reach" not in statement:
-            return  # only once, right after the cases were grouped
+        if written or moment not in statement:
+            return  # only once
         written.append(started)
         with engine.begin() as other:
             other.execute(
@@ -310,6 +320,8 @@ def test_the_figures_are_read_from_one_moment(store: Store) -> None:
     assert figures.wave.completes == 4  # as before the interview finished
     assert sum(figures.completes_by_bucket.values()) == figures.wave.completes
     assert sum(length.completes for length in figures.lengths) == figures.wave.completes
+    assert figures.breakoffs == before.breakoffs and figures.phone == before.phone
     later = store.wave_figures(wave_id, now=NOW, day_starts=DAY_STARTS, step_starts=STEP_STARTS)
     assert later.wave.completes == 5
     assert sum(later.completes_by_bucket.values()) == 5
+    assert sum(b.count for b in later.breakoffs) == sum(b.count for b in before.breakoffs) - 1

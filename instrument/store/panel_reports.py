@@ -25,10 +25,13 @@ with each other.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -77,6 +80,9 @@ UNDELIVERED: Final = ("failed", "bounced")
 
 CONTACT_KINDS: Final = ("invitation", "reminder")
 """The message kinds that invite a member to answer."""
+
+_SNAPSHOT_ID: Final = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+"""What ``pg_export_snapshot()`` returns (``00000003-0000001B-1``)."""
 
 REPORT_WORK_MEM: Final = "32MB"
 """PostgreSQL's ``work_mem`` for the figures' transaction (see :meth:`PanelReports._prepare_report`)."""
@@ -535,15 +541,21 @@ class PanelReports(StoreBase):
             ).one()
             if names and wave_row.kept != json.dumps(names):
                 return None
-            groups, several = self._case_groups(connection, in_wave, len(names))
-            total = sum(g.count for g in groups)
-            buckets = self._completes_by_bucket(
-                connection, in_wave, real, day_starts, step_starts, several
-            )
-            sent = self._sent_by_step(connection, wave_id)
-            breakoffs = self._breakoffs(connection, in_wave, real, stalled_before)
-            lengths = self._lengths(connection, in_wave, real, several)
-            phone = self._phone_queue(connection, in_wave, now, today)
+            with self._alongside(connection) as beside:
+                elsewhere = beside(
+                    lambda c: (
+                        self._breakoffs(c, in_wave, real, stalled_before),
+                        self._phone_queue(c, in_wave, now, today),
+                    )
+                )
+                groups, several = self._case_groups(connection, in_wave, len(names))
+                buckets = self._completes_by_bucket(
+                    connection, in_wave, real, day_starts, step_starts, several
+                )
+                sent = self._sent_by_step(connection, wave_id)
+                lengths = self._lengths(connection, in_wave, real, several)
+                breakoffs, phone = elsewhere.result()
+        total = sum(g.count for g in groups)
         completes = sum(g.count for g in groups if g.stage == 5)
         subgroups = _subgroups(groups, names)
         return WaveFigures(
@@ -583,21 +595,59 @@ class PanelReports(StoreBase):
                     .values(variables=variables, updated_at=now)
                 )
 
-    def _prepare_report(self, connection: sa.Connection) -> None:
+    def _prepare_report(self, connection: sa.Connection, snapshot: str | None = None) -> None:
         """On PostgreSQL, make the figures' transaction one snapshot and give it room to count.
 
         ``REPEATABLE READ, READ ONLY``: every statement sees the same moment, so
         the figures agree with each other (the store's transactions are ``READ
-        COMMITTED``, where each statement sees its own). ``work_mem``: the
-        largest statement groups and joins one row per member; at the default
-        4 MB PostgreSQL sorts 100,000 of them on disk, with 32 MB it hashes
-        them in memory (benchmarks/panel_dashboard.py measured the difference).
-        Both settings end with the transaction.
+        COMMITTED``, where each statement sees its own); ``snapshot``, exported
+        by another transaction (:meth:`_alongside`), makes it that transaction's
+        moment. ``work_mem``: the largest statement groups and joins one row per
+        member; at the default 4 MB PostgreSQL sorts 100,000 of them on disk,
+        with 32 MB it hashes them in memory (benchmarks/panel_dashboard.py
+        measured the difference). The settings end with the transaction.
         """
         if self.dialect != "postgresql":
             return
         connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if snapshot is not None:
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
+            connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+
+    @contextlib.contextmanager
+    def _alongside(
+        self, connection: sa.Connection
+    ) -> Iterator[Callable[[Callable[[sa.Connection], Any]], Future[Any]]]:
+        """A way to count some figures beside the figures' transaction, at the same moment.
+
+        On PostgreSQL the work runs on a thread, on a second pooled connection whose
+        transaction takes the first one's snapshot (``pg_export_snapshot``, ``SET
+        TRANSACTION SNAPSHOT``): the database counts two figures at once, on two cores,
+        and every figure still sees one moment. The first transaction stays open until the
+        work is done (leaving this block waits for it). On SQLite, where a read is one
+        transaction's snapshot and the statements share one file, the work runs at once on
+        the same connection.
+        """
+        if self.dialect != "postgresql":
+
+            def at_once(work: Callable[[sa.Connection], Any]) -> Future[Any]:
+                done: Future[Any] = Future()
+                done.set_result(work(connection))
+                return done
+
+            yield at_once
+            return
+        snapshot = str(connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one())
+
+        def beside(work: Callable[[sa.Connection], Any]) -> Any:
+            with self._transaction() as other:
+                self._prepare_report(other, snapshot)
+                return work(other)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wave-figures") as pool:
+            yield lambda work: pool.submit(beside, work)
 
     # -- the statements ------------------------------------------------------------
 
