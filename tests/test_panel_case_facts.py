@@ -455,3 +455,35 @@ def test_subgroup_variables_are_names(store: Store) -> None:
     wave_id = _wave(store)
     with pytest.raises(ValueError, match="subgroups: 'age band' is not a valid"):
         store.wave_figures(wave_id, **{**FIGURES, "profile_variables": ["age band"]})
+
+
+def test_two_first_reads_at_once_both_give_the_figures(store: Store) -> None:
+    """Two server processes reading a wave for the first time at once both write down its
+    subgroup variables: the one that comes second finds them written and reads them."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: the second first read waits for the first")
+    wave_id = _wave(store)
+    engine = store.engine
+    raced: list[bool] = []
+
+    def write_them_meanwhile(conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if raced or "FROM wave_subgroups" not in statement or "kept" in statement:
+            return  # once, right after the first read looked for them to write them
+        raced.append(True)
+        with engine.begin() as other:
+            other.execute(
+                wave_subgroups.insert().values(
+                    wave_id=wave_id,
+                    variables=json.dumps(FIGURES["profile_variables"]),
+                    updated_at=NOW,
+                )
+            )
+
+    sa.event.listen(engine, "after_cursor_execute", write_them_meanwhile)
+    try:
+        figures = store.wave_figures(wave_id, **FIGURES)
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", write_them_meanwhile)
+    assert raced == [True]
+    assert figures.subgroups == store.wave_figures(wave_id, **FIGURES).subgroups
+    assert_values_recount(store, wave_id)

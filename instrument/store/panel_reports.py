@@ -577,23 +577,26 @@ class PanelReports(StoreBase):
         statement, and keep them as members' profiles change. Once a wave (its file's profile
         variables do not change): about a second and a half at 100,000 members."""
         variables = json.dumps(list(names))
-        with self._transaction(write=True) as connection:
-            kept = connection.scalar(
-                sa.select(wave_subgroups.c.variables).where(wave_subgroups.c.wave_id == wave_id)
-            )
-            now = dt.datetime.now(dt.UTC)
-            if kept is None:
-                connection.execute(
-                    wave_subgroups.insert().values(
-                        wave_id=wave_id, variables=variables, updated_at=now
+        try:
+            with self._transaction(write=True) as connection:
+                kept = connection.scalar(
+                    sa.select(wave_subgroups.c.variables).where(wave_subgroups.c.wave_id == wave_id)
+                )
+                now = dt.datetime.now(dt.UTC)
+                if kept is None:
+                    connection.execute(
+                        wave_subgroups.insert().values(
+                            wave_id=wave_id, variables=variables, updated_at=now
+                        )
                     )
-                )
-            elif kept != variables:
-                connection.execute(
-                    wave_subgroups.update()
-                    .where(wave_subgroups.c.wave_id == wave_id)
-                    .values(variables=variables, updated_at=now)
-                )
+                elif kept != variables:
+                    connection.execute(
+                        wave_subgroups.update()
+                        .where(wave_subgroups.c.wave_id == wave_id)
+                        .values(variables=variables, updated_at=now)
+                    )
+        except sa.exc.IntegrityError:
+            return  # another server process wrote them first: the caller reads them again
 
     def _prepare_report(self, connection: sa.Connection, snapshot: str | None = None) -> None:
         """On PostgreSQL, make the figures' transaction one snapshot and give it room to count.
