@@ -94,7 +94,7 @@ def test_a_wrong_cell_gives_its_line_and_nothing_is_stored(tmp_path: Path) -> No
         "b-3,not a number,,,,,\n"
         "b-4,020 7946 0124,,Europe/Londres,,,\n"
         "b-5,020 7946 0125,,,Atlantis,,\n"
-        "b-6,020 7946 0126,,,,cy,\n"
+        "b-6,020 7946 0126,,,,fr,\n"
         "b-7,020 7946 0127,,,,,high\n"
         "b-8,020 7946 0128,020 7946 0128,,,,\n",
     )
@@ -106,7 +106,7 @@ def test_a_wrong_cell_gives_its_line_and_nothing_is_stored(tmp_path: Path) -> No
         f"{bad}:4: phone: 'not a number' is not a phone number",
         f"{bad}:5: unknown time zone 'Europe/Londres'",
         f"{bad}:6: unknown region 'Atlantis'",
-        f"{bad}:7: language 'cy' is not one of the questionnaire's: en",
+        f"{bad}:7: language 'fr' is not one of the questionnaire's: en, cy",
         f"{bad}:8: priority 'high' is not a whole number",
         f"{bad}:9: the number +442079460128 is given twice",
     ):

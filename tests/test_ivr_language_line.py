@@ -1,7 +1,8 @@
 """The caller's language on an inbound automated call (issue 14): the line's choice of language.
 
-The instance serves the flagship (English only) and school_travel (English and Welsh), so its
-line offers both languages before the access code, each in itself and in its own voice. The
+The instance serves the flagship and school_travel (both in English and Welsh), so its line
+offers both languages before the access code, each in itself and in its own voice; the ONS
+household example (English only) is served where a questionnaire without Welsh is needed. The
 real app on a real store (SQLite and PostgreSQL), every request made by the call simulator as
 Twilio makes it; what is checked is what was said, in which voice, and what the store holds.
 """
@@ -21,6 +22,7 @@ from store_fixtures import *
 from test_ivr_end_to_end import (
     FLAGSHIP,
     FLAGSHIP_ANSWERS,
+    ONS_HOUSEHOLD,
     PROFILE,
     SCHOOL_ANSWERS,
     SCHOOL_TRAVEL,
@@ -147,17 +149,33 @@ def test_an_interview_begun_in_english_carries_on_in_welsh_when_the_caller_choos
     assert switches[0].actor == "respondent"
 
 
-def test_a_questionnaire_without_the_language_chosen_runs_in_its_own(app: Flask) -> None:
-    """The flagship is in English only: a caller who chooses Welsh hears the code asked in
-    Welsh, then the interview in English, its one language."""
-    code = new_case(app, "social_licence", "c-cy", PROFILE)
-    caller = KnowingCaller(questions_of(FLAGSHIP, "en"), FLAGSHIP_ANSWERS, code=code, language="cy")
-    result = call(app, caller, seed=6).expect(Outcome.HANGUP)
-    assert not caller.unrecognised
-    assert said(result)[4] == (WELSH_CODE, WELSH)
-    done = interview_of(app, result)
-    assert done.state.language == "en" and done.state.outcome == "complete"
-    assert {(h.voice, h.language) for h in after_code(result)} == {ENGLISH}
+def test_a_questionnaire_without_the_language_chosen_runs_in_its_own(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The ONS household example is in English only (the flagship beside it offers Welsh): a
+    caller who chooses Welsh hears the code asked in Welsh, then the interview in English, its
+    one language."""
+    ons = with_ivr(ONS_HOUSEHOLD, tmp_path)
+    served = build_app(database_url, monkeypatch, ons, FLAGSHIP)
+    try:
+        code = new_case(served, "ons_household", "o-cy", {})
+        caller = KnowingCaller(
+            questions_of(ons, "en"),
+            {"you_live_here": 2},
+            code=code,
+            language="cy",
+            hang_up_at="anyone_else",
+        )
+        result = call(served, caller, seed=6).expect(Outcome.CALLER_HUNG_UP)
+        assert not caller.unrecognised
+        assert said(result)[:5] == [*MENU, (WELSH_CODE, WELSH)]
+        begun = interview_of(served, result)
+        assert begun.state.language == "en" and begun.state.answers["you_live_here"] == 2
+        spoken = after_code(result)
+        assert spoken[0].text == "Do you live here?"
+        assert {(h.voice, h.language) for h in spoken} == {ENGLISH}
+    finally:
+        get_host(served).store.close()
 
 
 # ---------------------------------------------------------------------- the menu's own rules
@@ -220,9 +238,9 @@ def test_a_retried_or_duplicated_choice_is_answered_the_same_and_stores_nothing_
 
 
 def test_one_language_served_means_no_choice(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    only = build_app(database_url, monkeypatch, FLAGSHIP)
+    only = build_app(database_url, monkeypatch, with_ivr(ONS_HOUSEHOLD, tmp_path))
     try:
         result = call(only, [], seed=12)
         assert said(result) == [

@@ -132,7 +132,12 @@ class Caller:
 
 
 def inbound(app: Flask, n: int) -> Caller:
-    return Caller(app, sid(n), f"{PUBLIC}/ivr/voice")
+    """An inbound call; where the line offers a choice of language (the flagship is in English
+    and Welsh), the caller keys English, the language of these tests' words."""
+    caller = Caller(app, sid(n), f"{PUBLIC}/ivr/voice")
+    if "For English, press 1." in caller.heard:
+        caller.press("1")
+    return caller
 
 
 def new_case(app: Flask, case_id: str = "c-1") -> str:
@@ -194,9 +199,12 @@ def test_outbound_answer_url_is_under_the_public_url() -> None:
 def test_the_flagship_by_two_inbound_calls_with_a_hang_up_between(app: Flask) -> None:
     code = new_case(app)
     first = inbound(app, 1)
-    # one language served (the flagship's English): no choice of language, the code at once
+    # the flagship is in English and Welsh: the line offers both, and this caller keyed English
     assert first.heard == [
         "Hello. This is an automated survey call.",
+        "For English, press 1.",
+        "Helo. Galwad arolwg awtomatig yw hon.",
+        "Am Gymraeg, pwyswch 2.",
         "Please key in the access code from your invitation, then press hash.",
     ]
     first.press(code + "#")
