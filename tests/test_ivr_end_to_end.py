@@ -223,19 +223,27 @@ def interview_says(result: CallResult) -> list[Any]:
 # ---------------------------------------------------------------------- the flagship by phone
 
 
+def troubled_caller(code: str, language: str) -> KnowingCaller:
+    """A first call of the flagship in ``language`` that goes wrong as calls do: silence, then a
+    key that is no answer, at the first question; another wrong key later; a hang-up part way
+    (at ``flag_accept``), leaving a partial for the next call to resume."""
+    return KnowingCaller(
+        questions_of(FLAGSHIP, language),
+        FLAGSHIP_ANSWERS,
+        code=code,
+        language=language,
+        before={"parent": [SILENCE, Invalid("5")], "aware_linkage": [Invalid("0")]},
+        hang_up_at="flag_accept",
+    )
+
+
 def test_the_flagship_with_dk_refusal_silence_invalid_keys_a_hang_up_and_a_resume(
     flagship_app: Flask,
 ) -> None:
     app = flagship_app
     code = new_case(app, "social_licence", "c-1", PROFILE)
     questions = questions_of(FLAGSHIP, "en")
-    first = KnowingCaller(
-        questions,
-        FLAGSHIP_ANSWERS,
-        code=code,
-        before={"parent": [SILENCE, Invalid("5")], "aware_linkage": [Invalid("0")]},
-        hang_up_at="flag_accept",
-    )
+    first = troubled_caller(code, "en")
     one = call(app, first, seed=1).expect(Outcome.CALLER_HUNG_UP)
     assert "Sorry, I did not hear a key." in one.said
     assert "Sorry, that key is not one of the answers." in one.said
@@ -417,20 +425,26 @@ def export_rows(app: Flask, out: Path) -> pd.DataFrame:
     return pd.read_csv(out / "social_licence.csv", dtype=str, keep_default_na=False)
 
 
-def test_the_harmonised_export_of_an_ivr_interview_equals_the_webs_but_for_the_mode(
-    flagship_app: Flask, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def flagship_on_the_web_with_one_seed(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, case_id: str
 ) -> None:
-    app = flagship_app
-    # Both interviews draw the same seed, so the experiment's arm and every shuffled order are
-    # the same and the comparison can include them (the seed is the only thing set here).
+    """Every interview begun from now on draws the same seed, so the experiment's arm and every
+    shuffled order are the same and an export comparison can include them (the seed is the only
+    thing set); then ``case_id`` answers the flagship on the web with FLAGSHIP_ANSWERS."""
     monkeypatch.setattr(service_module, "secrets", types.SimpleNamespace(randbits=lambda _: 4242))
     store = store_of(app)
-    store.put_case("web-1", "social_licence", PROFILE, now=T0)
-    token = store.issue_token("social_licence", case_id="web-1")
+    store.put_case(case_id, "social_licence", PROFILE, now=T0)
+    token = store.issue_token("social_licence", case_id=case_id)
     respondent = Respondent(app, "social_licence")
     finished = web_answers(respondent, respondent.get(f"/web/t/{token}"), FLAGSHIP_ANSWERS)
     assert "Thank you" in finished.text()
 
+
+def test_the_harmonised_export_of_an_ivr_interview_equals_the_webs_but_for_the_mode(
+    flagship_app: Flask, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    app = flagship_app
+    flagship_on_the_web_with_one_seed(app, monkeypatch, "web-1")
     code = new_case(app, "social_licence", "ivr-1", PROFILE)
     caller = KnowingCaller(questions_of(FLAGSHIP, "en"), FLAGSHIP_ANSWERS, code=code)
     result = call(app, caller, seed=6).expect(Outcome.HANGUP)
@@ -523,25 +537,31 @@ def test_the_ons_household_names_are_skipped_not_asked_for_ever(ons_app: Flask) 
 # ---------------------------------------------------------------------- outbound, in the case's language
 
 
-def test_an_outbound_call_to_a_welsh_case_speaks_welsh(school_app: Flask) -> None:
-    app = school_app
+def outbound_call_url(
+    app: Flask, questionnaire_id: str, case_id: str, preload: Mapping[str, Any], language: str
+) -> str:
+    """A case queued in ``language`` and claimed for an automated call: the answer URL Twilio is
+    given when the call is placed."""
     store = store_of(app)
-    store.put_case("s-out", "school_travel", {}, now=T0)
-    store.set_phone_numbers("s-out", ("+442920180001",), T0)
+    store.put_case(case_id, questionnaire_id, dict(preload), now=T0)
+    store.set_phone_numbers(case_id, ("+442920180001",), T0)
     window = Win(T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=2))
     store.enqueue_case(
-        "s-out", zone="Europe/London", language="cy", priority=0, window=window, now=T0
+        case_id, zone="Europe/London", language=language, priority=0, window=window, now=T0
     )
     claim = store.claim_next_case("ivr", now=T0)
-    assert claim is not None and claim.case_id == "s-out"
+    assert claim is not None and claim.case_id == case_id
     settings = TwilioSettings(
         ENV["INSTRUMENT_TWILIO_ACCOUNT_SID"], TOKEN, ENV["INSTRUMENT_TWILIO_CALLER_ID"], PUBLIC
     )
+    return outbound_answer_url(settings, str(claim.attempt_id))
+
+
+def test_an_outbound_call_to_a_welsh_case_speaks_welsh(school_app: Flask) -> None:
+    app = school_app
+    answer_url = outbound_call_url(app, "school_travel", "s-out", {}, "cy")
     caller = KnowingCaller(questions_of(SCHOOL_TRAVEL, "cy"), SCHOOL_ANSWERS)
     result = simulator(app, 30).call(
-        outbound_answer_url(settings, str(claim.attempt_id)),
-        caller,
-        direction="outbound-api",
-        status_callback="/ivr/status",
+        answer_url, caller, direction="outbound-api", status_callback="/ivr/status"
     )
     assert result.heard and result.heard[0].language == "cy-GB", result.heard[:2]

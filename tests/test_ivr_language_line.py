@@ -323,26 +323,34 @@ def test_the_menu_reads_as_a_menu_to_the_simulator() -> None:
 # ---------------------------------------------------------------------- random callers
 
 
-def test_random_callers_choose_their_language_and_are_interviewed_in_it(tmp_path: Path) -> None:
-    """``instrument simulate school_travel.yaml --mode ivr --end-to-end``: each respondent is
-    given a language, keys it at the greeting on every call (one hangs up and calls back), and
-    the runner counts it an error should the interview not be in it."""
+def end_to_end_report(questionnaire: Path, respondents: int, url: str) -> dict[str, Any]:
+    """``instrument simulate PATH --mode ivr --end-to-end -n N --seed 1``'s JSON report, the
+    calls stored at ``url``."""
     import json
 
     from click.testing import CliRunner
 
     from instrument.cli import cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", str(questionnaire), "--mode", "ivr", "--end-to-end", "-n", str(respondents),
+         "--seed", "1", "--database", url, "--format", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+def test_random_callers_choose_their_language_and_are_interviewed_in_it(tmp_path: Path) -> None:
+    """``instrument simulate school_travel.yaml --mode ivr --end-to-end``: each respondent is
+    given a language, keys it at the greeting on every call (one hangs up and calls back), and
+    the runner counts it an error should the interview not be in it."""
     from instrument.store import open_store
     from instrument.store.schema import interviews
 
     url = f"sqlite:///{tmp_path / 'calls.db'}"
-    result = CliRunner().invoke(
-        cli,
-        ["simulate", str(SCHOOL_TRAVEL), "--mode", "ivr", "--end-to-end", "-n", "8",
-         "--seed", "1", "--database", url, "--format", "json"],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+    report = end_to_end_report(SCHOOL_TRAVEL, 8, url)
     assert report["errors"] == 0 and report["finished"] == 8 and report["resumed"] >= 1
     assert report["chose_cy"] >= 1 and report["chose_en"] >= 1
     assert report["chose_cy"] + report["chose_en"] == 8
