@@ -37,16 +37,17 @@ def add_case(
     priority: int = 0,
     now: dt.datetime = T0,
     taken_by: str = "interviewer",
+    language: str = "en",
 ) -> None:
     """A stored case with a name and numbers, queued with no window yet (the service works it out),
-    for interviewers or (``taken_by="automated"``) for the automated dialler."""
+    for interviewers or (``taken_by="automated"``) for the automated dialler, in ``language``."""
     store.put_case(case_id, "mini", {"region": 1}, now=now)
     store.set_contact(case_id, name=NAME, now=now)
     store.set_phone_numbers(case_id, numbers, now)
     store.enqueue_case(
         case_id,
         zone=zone,
-        language="en",
+        language=language,
         priority=priority,
         window=None,
         now=now,

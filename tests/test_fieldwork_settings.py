@@ -139,6 +139,10 @@ CASES = [
     ("not an aapor code", "dispositions:\n  odd: {aapor: '7.1', label: Odd, rate_class: O, final: true}\n", "'7.1' is not a code of AAPOR's table", 2, "warning"),
     ("recording without consent", "telephony:\n  recording: true\n", "telephony.recording needs consent_text", 2, "error"),
     ("empty consent", "telephony:\n  recording: true\n  consent_text: '  '\n", "telephony.consent_text is empty", 3, "error"),
+    ("consent not a language", "telephony:\n  recording: true\n  consent_text:\n    en: We record.\n    Welsh: Rydyn ni'n recordio.\n", "telephony.consent_text: 'Welsh' is not a language code", 5, "error"),
+    ("consent empty in one language", "telephony:\n  recording: true\n  consent_text: {en: We record., cy: ''}\n", "telephony.consent_text.cy is empty", 3, "error"),
+    ("consent a list", "telephony:\n  recording: true\n  consent_text: [We record.]\n", "telephony.consent_text must be text, or a text per language", 3, "error"),
+    ("voicemail too long in one language", "telephony:\n  automated:\n    on_machine: leave_message\n    voicemail_message: {en: Hello, cy: " + "x" * 501 + "}\n", "voicemail_message has 501 characters", 4, "error"),
     ("telephony key", "telephony:\n  recordings: false\n", "did you mean 'recording'?", 2, "error"),
     ("yes as a key", "calling:\n  hours:\n    yes: 09:00-10:00\n", "is not text; quote it", 3, "error"),
 ]  # fmt: skip
@@ -241,3 +245,26 @@ def test_documented_example_is_clean() -> None:
     block = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     _, diagnostics = load_fieldwork_text(textwrap.dedent(block), "docs/fieldwork.md")
     assert diagnostics.items == [], [str(d) for d in diagnostics.items]
+
+
+def test_consent_and_voicemail_may_be_written_per_language() -> None:
+    """A study fielded in English and Welsh reads its recording consent and leaves its voicemail
+    in the respondent's language; one text still serves every language."""
+    from instrument.fieldwork.wording import in_language
+
+    text = (
+        "telephony:\n  recording: true\n  consent_text:\n    en: ' This call is recorded. '\n"
+        "    cy: Mae'r alwad hon yn cael ei recordio.\n  automated:\n"
+        "    on_machine: leave_message\n    voicemail_message: {en: We will call again., "
+        "cy: Byddwn ni'n ffonio eto.}\n"
+    )
+    settings, diagnostics = load_fieldwork_text(text, "s.fieldwork.yaml")
+    assert diagnostics.items == []
+    consent = settings.telephony.consent_text
+    assert consent is not None
+    assert in_language(consent, "cy") == "Mae'r alwad hon yn cael ei recordio."
+    assert in_language(consent, "en-GB") == "This call is recorded."  # the base language
+    assert in_language(consent, "fr") == in_language(consent, None) == "This call is recorded."
+    voicemail = settings.telephony.automated.voicemail_message
+    assert voicemail is not None and in_language(voicemail, "cy") == "Byddwn ni'n ffonio eto."
+    assert in_language("One text.", "cy") == "One text."

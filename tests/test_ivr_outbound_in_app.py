@@ -38,6 +38,7 @@ CALLER = "+442071234500"
 PUBLIC = "https://survey.example.org"
 SETTINGS = TwilioSettings(SID, TOKEN, CALLER, PUBLIC)
 MESSAGE = "This is the families survey; we will call again another day."
+MESSAGE_CY = "Dyma arolwg y teuluoedd; byddwn ni'n ffonio eto ddiwrnod arall."
 
 
 @pytest.fixture
@@ -47,8 +48,8 @@ def app(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> I
     path = tmp_path / "mini.yaml"
     shutil.copy(MINI, path)
     (tmp_path / "mini.fieldwork.yaml").write_text(
-        "telephony:\n  automated:\n    on_machine: leave_message\n"
-        f"    voicemail_message: {MESSAGE}\n",
+        "telephony:\n  automated:\n    on_machine: leave_message\n    voicemail_message:\n"
+        f"      en: {MESSAGE}\n      cy: {MESSAGE_CY}\n",
         encoding="utf-8",
     )
     for name in TELEPHONY_VARIABLES:
@@ -153,6 +154,26 @@ def test_an_answering_machine_hears_the_voicemail_message_and_no_interview_start
     row = store.queue_row("C1")
     assert row is not None and row["held_by"] is None, row
     assert row["disposition"] is not None and "machine" in row["disposition"], row
+
+
+def test_a_machine_of_a_welsh_case_hears_the_welsh_message_in_the_welsh_voice(app: Flask) -> None:
+    """The study wrote its voicemail message per language: a case fielded in Welsh gets the
+    Welsh one, said in the Welsh voice."""
+    add_automated_case(get_host(app).store, "C1", language="cy")
+    form = place_one(app)
+    simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
+    result = simulator.call(
+        path_of(form["Url"]),
+        [],
+        direction="outbound-api",
+        call_sid=form["sid"],
+        respondent=form["To"],
+        study_number=form["From"],
+        status_callback=path_of(form["StatusCallback"]),
+        extra_fields={"AnsweredBy": "machine_end_beep"},
+    )
+    assert [h.text for h in result.heard] == [MESSAGE_CY], result.transcript()
+    assert [h.language for h in result.heard] == ["cy-GB"], result.transcript()
 
 
 def test_a_long_automated_interview_keeps_its_case_past_the_hold_timeout(app: Flask) -> None:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from instrument.callqueue.outcomes import Refused
 from instrument.fieldwork.settings import FieldworkSettings, TelephonySettings
+from instrument.fieldwork.wording import in_language
 from instrument.store import CallRecord, Store
 from instrument.store.fieldwork_calls import STATUS_RANK
 from instrument.store.fieldwork_recording import STALE_START
@@ -204,9 +205,16 @@ class Recording:
         if call is None:
             return None
         telephony = self.settings_for(self._questionnaire_of(call.case_id)).telephony
-        if not asks_consent(telephony, call) or self._withdrawn(call.case_id):
+        if not asks_consent(telephony, call) or telephony.consent_text is None:
             return None
-        return ConsentQuestion(attempt_id, call.id, str(telephony.consent_text))
+        if self._withdrawn(call.case_id):
+            return None
+        # Read to the respondent: in the language the case is fielded in, where the study
+        # wrote the consent in it (the queue keeps that language with the case).
+        queued = self.store.queue_row(call.case_id)
+        language = queued.get("language") if queued is not None else None
+        text = in_language(telephony.consent_text, language if isinstance(language, str) else None)
+        return ConsentQuestion(attempt_id, call.id, text)
 
     def _withdrawn(self, case_id: str) -> bool:
         case = self.store.get_case(case_id)

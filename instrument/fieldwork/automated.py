@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from instrument.fieldwork.wording import Wording, texts_of
+
 __all__ = [
     "AMD_RESULTS",
     "DEFAULT_AUTOMATED_RING_SECONDS",
@@ -72,12 +74,13 @@ class AutomatedCallSettings:
         in the background) or ``leave_message`` (``DetectMessageEnd``: the call's
         answer handler is asked once the greeting's beep has passed, and plays
         ``voicemail_message``).
-    :param voicemail_message: what is left on a machine; needed for ``leave_message``.
+    :param voicemail_message: what is left on a machine, one text or one per language
+        (:mod:`~instrument.fieldwork.wording`); needed for ``leave_message``.
     :param ring_seconds: how long the phone rings before the call gives up.
     """
 
     on_machine: OnMachine = "hang_up"
-    voicemail_message: str | None = None
+    voicemail_message: Wording | None = None
     ring_seconds: int = DEFAULT_AUTOMATED_RING_SECONDS
 
     def __post_init__(self) -> None:
@@ -85,17 +88,18 @@ class AutomatedCallSettings:
             raise ValueError(
                 f"on_machine is one of {', '.join(ON_MACHINE)}, not {self.on_machine!r}"
             )
-        if self.on_machine == "leave_message" and not (self.voicemail_message or "").strip():
+        texts = texts_of(self.voicemail_message)
+        if self.on_machine == "leave_message" and not any(t.strip() for t in texts):
             raise ValueError("leave_message needs voicemail_message: the words left on the machine")
         if not MIN_RING_SECONDS <= self.ring_seconds <= MAX_RING_SECONDS:
             raise ValueError(
                 f"ring_seconds must be from {MIN_RING_SECONDS} to {MAX_RING_SECONDS}, "
                 f"not {self.ring_seconds}"
             )
-        message = self.voicemail_message
-        if message is not None and len(message) > MAX_VOICEMAIL_CHARACTERS:
+        longest = max((len(t) for t in texts), default=0)
+        if longest > MAX_VOICEMAIL_CHARACTERS:
             raise ValueError(
-                f"voicemail_message is {len(message)} characters; keep it under "
+                f"voicemail_message is {longest} characters; keep it under "
                 f"{MAX_VOICEMAIL_CHARACTERS} (about half a minute spoken)"
             )
 

@@ -37,6 +37,7 @@ from .dispositions import (
     RateClass,
     aapor_class,
 )
+from .wording import LANGUAGE_TAG, Wording, texts_of
 
 SUFFIX = ".fieldwork.yaml"
 TOP_KEYS = ("calling", "dispositions", "telephony")
@@ -77,7 +78,7 @@ class TelephonySettings:
     """
 
     recording: bool = False
-    consent_text: str | None = None
+    consent_text: Wording | None = None
     machine_detection: bool = False
     automated: AutomatedCallSettings = AutomatedCallSettings()
 
@@ -188,6 +189,34 @@ class _Reader:
         )
         self.d.error(node.pos, f"{what} must be {example}, not {shown}")
         return None
+
+    def wording(self, node: YNode, what: str) -> Wording | None:
+        """One text, or a text per language (``{en: ..., cy: ...}``); each stripped and not empty."""
+        if isinstance(node, YMap):
+            found: dict[str, str] = {}
+            for key, pos in node.non_string_keys:
+                self.d.error(pos, f"{what}: {key!r} is not a language code such as en or cy")
+            for language, entry in node.items():
+                if not LANGUAGE_TAG.match(language):
+                    self.d.error(
+                        node.where(language),
+                        f"{what}: {language!r} is not a language code such as en or cy",
+                    )
+                    continue
+                text = self.value(entry, str, f"{what}.{language}", "text")
+                if text is not None and not text.strip():
+                    self.d.error(entry.pos, f"{what}.{language} is empty")
+                elif text is not None:
+                    found[language] = text.strip()
+            if not node.entries:
+                self.d.error(node.pos, f"{what} is empty")
+            ok = len(found) == len(node.entries) and not node.non_string_keys
+            return found if ok and found else None
+        text = self.value(node, str, what, "text, or a text per language ({en: ..., cy: ...})")
+        if text is not None and not text.strip():
+            self.d.error(node.pos, f"{what} is empty")
+            return None
+        return None if text is None else text.strip()
 
     def duration(self, node: YNode, what: str) -> timedelta | None:
         text = node.value if isinstance(node, YScalar) else None
@@ -410,10 +439,7 @@ class _Reader:
                 self.value(m.entries["recording"], bool, "telephony.recording", "true or false")
             )
         if "consent_text" in m:
-            consent = self.value(m.entries["consent_text"], str, "telephony.consent_text", "text")
-            if consent is not None and not consent.strip():
-                self.d.error(m.entries["consent_text"].pos, "telephony.consent_text is empty")
-                consent = None
+            consent = self.wording(m.entries["consent_text"], "telephony.consent_text")
         if recording and consent is None and "consent_text" not in m:
             self.d.error(
                 m.where("recording"),
@@ -427,7 +453,7 @@ class _Reader:
         automated = self.automated(m.entries["automated"]) if "automated" in m else None
         return TelephonySettings(
             recording,
-            consent.strip() if consent else None,
+            consent or None,
             detect,
             automated or AutomatedCallSettings(),
         )
@@ -458,19 +484,17 @@ class _Reader:
         if "voicemail_message" in m:
             entry = m.entries["voicemail_message"]
             what = "telephony.automated.voicemail_message"
-            message = self.value(entry, str, what, "text")
-            if message is not None and not message.strip():
-                self.d.error(entry.pos, f"{what} is empty")
-                message = None
-            elif message is not None and len(message.strip()) > MAX_VOICEMAIL_CHARACTERS:
+            message = self.wording(entry, what)
+            longest = max((len(text) for text in texts_of(message)), default=0)
+            if longest > MAX_VOICEMAIL_CHARACTERS:
                 self.d.error(
                     entry.pos,
-                    f"{what} has {len(message.strip())} characters; keep it under "
+                    f"{what} has {longest} characters; keep it under "
                     f"{MAX_VOICEMAIL_CHARACTERS} (about half a minute spoken)",
                 )
                 message = None
             ok = ok and message is not None
-            changes["voicemail_message"] = None if message is None else message.strip()
+            changes["voicemail_message"] = message
         if "ring_seconds" in m:
             entry = m.entries["ring_seconds"]
             what = "telephony.automated.ring_seconds"

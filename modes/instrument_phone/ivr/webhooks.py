@@ -66,6 +66,7 @@ from instrument import catalogue
 from instrument.engine import Step
 from instrument.fieldwork.automated import MACHINE_RESULTS, AutomatedCallSettings
 from instrument.fieldwork.settings import settings_for
+from instrument.fieldwork.wording import in_language
 from instrument.interviews import RESPONDENT, InterviewService
 from instrument.interviews.recorded_answers import forget_lost_recording
 from instrument.interviews.stepwise import carry_out_submits
@@ -376,7 +377,8 @@ class IvrWebhooks:
                 if case.language in questionnaire.languages
                 else questionnaire.default_language
             )
-            return goodbye_twiml((policy.voicemail_message,), language, voices=study.voices)
+            message = in_language(policy.voicemail_message, language)
+            return goodbye_twiml((message,), language, voices=study.voices)
         response = VoiceResponse()
         response.hangup()
         return str(response.to_xml(xml_declaration=True))

@@ -1,0 +1,42 @@
+"""The recording consent an interviewer reads out is in the respondent's language (issue 12, 14).
+
+A study fielded in English and Welsh writes ``telephony.consent_text`` per language; the console's
+consent question for a case fielded in Welsh carries the Welsh, one fielded in English the
+English, and a study that wrote one text reads it to everyone. Real store, SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from instrument.fieldwork.settings import FieldworkSettings, TelephonySettings
+from instrument.fieldwork.wording import Wording
+from instrument.store import Store
+from tests.callqueue_helpers import T0, add_case, claim, queue_on
+from tests.store_fixtures import *
+
+ENGLISH = "This call is recorded for quality. Is that all right?"
+WELSH = "Mae'r alwad hon yn cael ei recordio er mwyn ansawdd. Ydy hynny'n iawn?"
+
+
+def consent_read_to(store: Store, language: str, consent: Wording) -> str:
+    settings = FieldworkSettings(telephony=TelephonySettings(recording=True, consent_text=consent))
+    queue = queue_on(store, settings)
+    add_case(store, "C1", language=language)
+    claimed = claim(queue, "ann", T0)
+    call_id = store.start_call(claimed.attempt_id, number_rank=1, provider="twilio", now=T0)
+    store.set_call_sid(call_id, "CA" + "e" * 32)
+    question = queue.consent_question(claimed.attempt_id)
+    assert question is not None and question.call_id == call_id
+    return question.text
+
+
+@pytest.mark.parametrize(("language", "expected"), [("cy", WELSH), ("en", ENGLISH)])
+def test_the_consent_is_read_in_the_cases_language(
+    store: Store, language: str, expected: str
+) -> None:
+    assert consent_read_to(store, language, {"en": ENGLISH, "cy": WELSH}) == expected
+
+
+def test_one_consent_text_is_read_to_everyone(store: Store) -> None:
+    assert consent_read_to(store, "cy", ENGLISH) == ENGLISH
