@@ -27,7 +27,7 @@ from instrument.callqueue.automated import AutomatedCalls
 from instrument.server.app import create_app, get_host
 from instrument.store import Store
 from instrument_phone.ivr.outbound import place_due_calls
-from instrument_phone.ivr.simulator import HANGUP, CallSimulator, WsgiTransport
+from instrument_phone.ivr.simulator import HANGUP, CallResult, CallSimulator, WsgiTransport
 from instrument_phone.telephony.config import TELEPHONY_VARIABLES, TwilioSettings
 from tests.callqueue_helpers import MINI, T0
 from tests.ivr_outbound_helpers import add_automated_case
@@ -107,6 +107,21 @@ def path_of(url: str) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def answered_by_a_machine(app: Flask, form: dict[str, str]) -> CallResult:
+    """The placed call reaches a machine whose greeting has ended (Twilio's ``DetectMessageEnd``)."""
+    simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
+    return simulator.call(
+        path_of(form["Url"]),
+        [],
+        direction="outbound-api",
+        call_sid=form["sid"],
+        respondent=form["To"],
+        study_number=form["From"],
+        status_callback=path_of(form["StatusCallback"]),
+        extra_fields={"AnsweredBy": "machine_end_beep"},
+    )
+
+
 def test_a_placed_call_is_answered_at_our_url_and_coded_by_its_callbacks(app: Flask) -> None:
     store: Store = get_host(app).store
     add_automated_case(store, "C1")
@@ -137,17 +152,7 @@ def test_an_answering_machine_hears_the_voicemail_message_and_no_interview_start
     store: Store = get_host(app).store
     add_automated_case(store, "C1")
     form = place_one(app)
-    simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
-    result = simulator.call(
-        path_of(form["Url"]),
-        [],
-        direction="outbound-api",
-        call_sid=form["sid"],
-        respondent=form["To"],
-        study_number=form["From"],
-        status_callback=path_of(form["StatusCallback"]),
-        extra_fields={"AnsweredBy": "machine_end_beep"},
-    )
+    result = answered_by_a_machine(app, form)
     assert [h.text for h in result.heard] == [MESSAGE], result.transcript()
     record = store.ivr_call(result.call_sid)
     assert record is not None and record.interview_id is None and record.case_id == "C1"
@@ -161,17 +166,7 @@ def test_a_machine_of_a_welsh_case_hears_the_welsh_message_in_the_welsh_voice(ap
     Welsh one, said in the Welsh voice."""
     add_automated_case(get_host(app).store, "C1", language="cy")
     form = place_one(app)
-    simulator = CallSimulator(WsgiTransport(app), PUBLIC, TOKEN)
-    result = simulator.call(
-        path_of(form["Url"]),
-        [],
-        direction="outbound-api",
-        call_sid=form["sid"],
-        respondent=form["To"],
-        study_number=form["From"],
-        status_callback=path_of(form["StatusCallback"]),
-        extra_fields={"AnsweredBy": "machine_end_beep"},
-    )
+    result = answered_by_a_machine(app, form)
     assert [h.text for h in result.heard] == [MESSAGE_CY], result.transcript()
     assert [h.language for h in result.heard] == ["cy-GB"], result.transcript()
 
