@@ -135,22 +135,19 @@ class CaseGroup:
     phone_disposition: str | None
     """The call queue's outcome for the case (None: never coded, or not in the queue)."""
     count: int
-    profile: tuple[str | None, ...] = ()
-    """The members' values of the profile variables asked for, in their order."""
 
     @classmethod
-    def of_row(cls, row: Any, count: int, profile: tuple[str | None, ...] = ()) -> CaseGroup:
-        """The group of a row with :func:`case_facts`' columns."""
-        return cls(
-            stage=int(row.stage),
-            withdrawn=bool(row.withdrawn),
-            reach=int(row.reach),
-            opened=bool(row.opened),
-            stopped=bool(row.stopped),
-            phone_disposition=row.disposition,
-            count=count,
-            profile=profile,
-        )
+    def of_row(cls, row: Any, count: int) -> CaseGroup:
+        """The group of a row with :func:`case_facts`' columns (by their labels)."""
+        return cls.of_facts((row.stage, row.withdrawn, row.reach, row.opened, row.stopped,
+                             row.disposition), count)  # fmt: skip
+
+    @classmethod
+    def of_facts(cls, facts: Sequence[Any], count: int) -> CaseGroup:
+        """The group of :func:`case_facts`' values in their order."""
+        stage, withdrawn, reach, opened, stopped, disposition = facts
+        return cls(int(stage), bool(withdrawn), int(reach), bool(opened), bool(stopped),
+                   disposition, count)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,7 +546,7 @@ class PanelReports(StoreBase):
                         self._phone_queue(c, in_wave, now, today),
                     )
                 )
-                groups, several = self._case_groups(connection, in_wave, len(names))
+                groups, several, subgroups = self._case_groups(connection, in_wave, names)
                 buckets = self._completes_by_bucket(
                     connection, in_wave, real, day_starts, step_starts, several
                 )
@@ -559,7 +556,6 @@ class PanelReports(StoreBase):
                 breakoffs, phone = elsewhere.result()
         total = sum(g.count for g in groups)
         completes = sum(g.count for g in groups if g.stage == 5)
-        subgroups = _subgroups(groups, names)
         return WaveFigures(
             wave=_listing(wave_row, total, completes),
             now=now,
@@ -657,16 +653,20 @@ class PanelReports(StoreBase):
     # -- the statements ------------------------------------------------------------
 
     def _case_groups(
-        self, connection: sa.Connection, in_wave: Any, variables: int
-    ) -> tuple[list[CaseGroup], bool]:
-        """The wave's cases grouped by what is known of each and by their members' subgroup
-        values (one row per combination): the dispositions, the funnel and the subgroups all
-        come from this one pass over the wave's ``wave_members`` rows, which hold all of it
-        (no other table, no JSON). Also whether any case has more than one complete
-        interview (the completes and lengths then read those cases' interviews)."""
+        self, connection: sa.Connection, in_wave: Any, names: Sequence[str]
+    ) -> tuple[list[CaseGroup], bool, tuple[SubgroupRow, ...]]:
+        """The wave's cases grouped by what is known of each, whether any case has more than
+        one complete interview (the completes and lengths then read those cases' interviews),
+        and members and completes by each subgroup variable's values.
+
+        One pass over the wave's ``wave_members`` rows, which hold all of it (no other table,
+        no JSON): grouped by the facts and the members' subgroup values, one row per
+        combination (about two thousand at 100,000 members), added up here by facts (the
+        dispositions and the funnel) and by each variable's values (the subgroups) straight
+        from the rows, without an object per combination.
+        """
         facts, _ = case_facts()
-        values = wave_members.c.profile_values
-        columns = (*facts, values.label("values")) if variables else facts
+        columns = (*facts, wave_members.c.profile_values) if names else facts
         query = (
             sa.select(
                 *columns,
@@ -676,12 +676,20 @@ class PanelReports(StoreBase):
             .where(in_wave)
             .group_by(*columns)
         )
-        groups, several = [], False
-        for row in connection.execute(query):
-            several = several or int(row.most) > 1
-            profile = _split_values(row.values, variables) if variables else ()
-            groups.append(CaseGroup.of_row(row, int(row.n), profile))
-        return groups, several
+        by_facts: Counter[tuple[Any, ...]] = Counter()
+        tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        several = False
+        for *row, n, most in connection.execute(query).all():
+            by_facts[tuple(row[:6])] += n
+            several = several or most > 1
+            if names:
+                complete = n if row[0] == 5 else 0
+                for name, value in zip(names, _split_values(row[6], len(names)), strict=True):
+                    cell = tally[(name, value or "(not known)")]
+                    cell[0] += n
+                    cell[1] += complete
+        groups = [CaseGroup.of_facts(key, n) for key, n in by_facts.items()]
+        return groups, several, _subgroup_rows(tally, names)
 
     def _completes_by_bucket(
         self,
@@ -900,21 +908,19 @@ class PanelReports(StoreBase):
         return PhoneQueueHealth(n, callable_now, held, resting, waiting, final, due_today)
 
 
-def _split_values(values: str | None, variables: int) -> tuple[str | None, ...]:
-    """A member's kept subgroup values (``wave_members.profile_values``), one per variable."""
+def _split_values(values: str | None, variables: int) -> list[str]:
+    """A member's kept subgroup values (``wave_members.profile_values``), one per variable
+    ('' for a value the member lacks, or for every one if none were kept)."""
     if values is None:
-        return (None,) * variables
-    return tuple(values.split(VALUE_SEPARATOR, variables - 1))
+        return [""] * variables
+    found = values.split(VALUE_SEPARATOR, variables - 1)
+    return found + [""] * (variables - len(found))
 
 
-def _subgroups(groups: Sequence[CaseGroup], names: Sequence[str]) -> tuple[SubgroupRow, ...]:
-    """Members and completes by each profile variable, added up from the groups."""
-    tally: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for group in groups:
-        for name, value in zip(names, group.profile, strict=False):
-            cell = tally[(name, "(not known)" if value in (None, "") else str(value))]
-            cell[0] += group.count
-            cell[1] += group.count if group.stage == 5 else 0
+def _subgroup_rows(
+    tally: Mapping[tuple[str, str], list[int]], names: Sequence[str]
+) -> tuple[SubgroupRow, ...]:
+    """Members and completes by each subgroup variable's values, in the variables' order."""
     order = {name: i for i, name in enumerate(names)}
     return tuple(
         SubgroupRow(name, value, n, c)
