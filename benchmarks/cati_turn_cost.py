@@ -3,6 +3,7 @@
     python benchmarks/cati_turn_cost.py                # CPU time per page turn, best of 7 runs
     python benchmarks/cati_turn_cost.py --callgrind    # also instructions per page turn (valgrind)
     python benchmarks/cati_turn_cost.py --profile P    # also CPU profiles: P.cati, P.web (cProfile)
+    python benchmarks/cati_turn_cost.py --callgrind --by-request DIR  # and by kind of request
 
 The console's counterpart of ``benchmarks/web_turn_cost.py`` (read its
 docstring): ``benchmarks/phone.py`` compares the console's page turns per
@@ -21,6 +22,13 @@ inside the app's WSGI function (callgrind's client request, compiled here with
 ``cc`` and called through ctypes), so start-up, the sample's import, signing in,
 the warm-up and the simulated browsers' work are left out: the server's own
 instructions (unlike web_turn_cost's, which count the whole process).
+
+The app runs on a :class:`VirtualClock` moving on ``--request-seconds`` (0.1 s)
+with each request, so what it believes for a few seconds (a staff session
+found good, a case's hold, a CSRF token) is read again as often per request
+as in phone.py, however slowly valgrind runs it. ``--by-request FOLDER`` keeps
+one callgrind dump per request (``callgrind_annotate`` reads them) and sums
+them by kind of request: where a CATI page turn spends more than the web's.
 
 A page turn is the answer POST and the GET of the next page. The CATI figures
 are given twice: every request of the interviews divided by their page turns
@@ -108,16 +116,103 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+REQUEST_SECONDS = 0.1
+"""How far the app's clocks move on with each request (``--request-seconds``): the time between
+two requests of one interviewer in phone.py (50 interviewers turning some 250 pages a second
+between them, two requests a page turn), so what the app keeps for a few seconds is read again
+as often per request here as there."""
+
+TIMED_MODULES = ("instrument.store.staff_sessions", "instrument.flask_support.csrf_tokens")
+"""Modules whose kept values expire on ``time.monotonic()``: given the virtual clock's."""
+
+
+class VirtualClock:
+    """The app's time in this benchmark: it moves on by ``step`` seconds with every request.
+
+    What the app keeps for a while and then reads again (a staff session
+    believed for ``STAFF_RECHECK_SECONDS``, the hold on a case believed for 30
+    seconds, a CSRF token signed once a minute, ``last_seen_at`` touched once
+    a minute) is decided by the clock. On the real clock that depends on how
+    fast the requests run: under callgrind, some fifty times slower, nearly
+    every request read the staff session again (about a million instructions
+    through SQLAlchemy) and how many did depended on the machine's load. On
+    this clock each request sees the time an interviewer's request would in
+    phone.py's run, whatever the speed: the same count on every run. It is
+    the app's ``CLOCK`` and the monotonic clock of :data:`TIMED_MODULES`.
+
+    What a server process does once every few seconds for all its
+    interviewers (the call queue's sweep for stale holds and ended windows,
+    every 5 s) is paid here by the one interviewer's next case each time
+    (its case lasts longer than that), where phone.py's fifty share it: the
+    CATI count holds more of it than phone.py's CPU does.
+    """
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.seconds = 0.0
+        self.begin()
+
+    def begin(self) -> None:
+        """Start at the next whole minute: what is stamped to the minute (a respondent's
+        activity) then changes after the same requests in every run."""
+        self.start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        self.start += dt.timedelta(minutes=1)
+
+    def tick(self) -> None:
+        self.seconds += self.step
+
+    def now(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.seconds)
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """:data:`TIMED_MODULES` read this clock's ``monotonic`` (the rest of ``time`` as it is)."""
+        import importlib
+
+        modules = [importlib.import_module(name) for name in TIMED_MODULES]
+        for module in modules:
+            if getattr(module, "time", None) is not time:
+                raise RuntimeError(f"{module.__name__} reads its time otherwise: see VirtualClock")
+        timing = _TimeWith(self.monotonic)
+        for module in modules:
+            module.time = timing  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            for module in modules:
+                module.time = time  # type: ignore[attr-defined]
+
+
+class _TimeWith:
+    """The ``time`` module with another ``monotonic``."""
+
+    def __init__(self, monotonic: Any) -> None:
+        self.monotonic = monotonic
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
 @contextlib.contextmanager
-def console_app(database: str | None, cases: int) -> Iterator[Any]:
-    """The app serving the flagship's web and console on a fresh database with ``cases`` cases."""
+def console_app(
+    database: str | None, cases: int, request_seconds: float = REQUEST_SECONDS
+) -> Iterator[Any]:
+    """The app serving the flagship's web and console on a fresh database with ``cases`` cases.
+
+    Its clocks are a :class:`VirtualClock` moving on ``request_seconds`` with each request.
+    """
     from instrument.server.app import create_app, get_host
     from instrument.store import open_store
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    clock = VirtualClock(request_seconds)
     with (
         tempfile.TemporaryDirectory(prefix="cati_cost_") as tmp,
         wl.fresh_database(database) as url,
+        clock.installed(),
     ):
         questionnaire = phone.prepare_study(Path(tmp))
         sample = Path(tmp) / "sample.csv"
@@ -125,6 +220,7 @@ def console_app(database: str | None, cases: int) -> Iterator[Any]:
         phone.import_sample(url, questionnaire, sample, jobs=1)
         with contextlib.closing(open_store(url)) as store:
             phone.add_staff(store, [INTERVIEWER])
+        clock.begin()  # after the import: its cases are due by then
         with _environ(phone.TWILIO_ENV):  # Twilio configured, as phone.py's server is
             app = create_app(
                 {
@@ -132,8 +228,16 @@ def console_app(database: str | None, cases: int) -> Iterator[Any]:
                     "QUESTIONNAIRES": [str(questionnaire)],
                     "SECRET_KEY": "k" * 32,
                     "START_ATTEMPTS": 10**9,  # every web interview starts from the same address
+                    "CLOCK": clock.now,
                 }
             )
+        served = app.wsgi_app
+
+        def ticking(environ: dict[str, Any], start_response: Any) -> Any:
+            clock.tick()
+            return served(environ, start_response)
+
+        app.wsgi_app = ticking  # type: ignore[method-assign]
         try:
             yield app
         finally:
@@ -160,10 +264,11 @@ def measure(
     *,
     profile: Path | None = None,
     freeze: bool = False,
+    request_seconds: float = REQUEST_SECONDS,
 ) -> dict[str, Any]:
     """CPU µs per page turn, CATI and web, in ``repeats`` alternating runs of ``count`` interviews."""
     cases = count * (repeats + 1) + 10
-    with console_app(database, cases) as app:
+    with console_app(database, cases, request_seconds) as app:
         person = CountedInterviewer(app)
         person.sign_in()
         person.interviews(2, 0)  # warm-up: caches, prepared statements, pool
@@ -193,12 +298,17 @@ def measure(
     return {
         "cati_all": cati_all, "cati_turns": cati_turns, "web": web, "turns": turns,
         "web_posts": web_posts, "server_share": statistics.median(shares), "interviews": count,
-        "frozen": freeze,
+        "frozen": freeze, "request_seconds": request_seconds,
     }  # fmt: skip
 
 
-TOGGLE_C = "#include <valgrind/callgrind.h>\nvoid toggle(void) { CALLGRIND_TOGGLE_COLLECT; }\n"
-"""Callgrind's client request that turns counting on and off, called from Python (ctypes)."""
+TOGGLE_C = (
+    "#include <valgrind/callgrind.h>\n"
+    "void toggle(void) { CALLGRIND_TOGGLE_COLLECT; }\n"
+    "void dump(const char *label) { CALLGRIND_DUMP_STATS_AT(label); }\n"
+)
+"""Callgrind's client requests, called from Python (ctypes): counting on and off, and a dump of
+what was counted since the last one (``--by-request``: one dump per request, named by it)."""
 COLLECT = ("web", "cati", "turns")
 """What a callgrind child counts: web requests, every CATI request, CATI page turns' requests."""
 
@@ -210,8 +320,8 @@ class Collected:
     while ``on`` is false nothing is toggled, so warm-ups are not counted.
     """
 
-    def __init__(self, app: Any, toggle: Any) -> None:
-        self.app, self.toggle, self.on = app, toggle, False
+    def __init__(self, app: Any, toggle: Any, dump: Any = None) -> None:
+        self.app, self.toggle, self.dump, self.on = app, toggle, dump, False
 
     def wsgi_app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         counting = self.on
@@ -224,8 +334,16 @@ class Collected:
                 body.close()
         finally:
             if counting:
+                if self.dump is not None:
+                    self.dump(request_label(environ).encode())
                 self.toggle()
         return [data]
+
+
+def request_label(environ: dict[str, Any]) -> str:
+    """What kind of request this is, for ``--by-request``: its method and path, ids as ``N``."""
+    path = re.sub(r"/\d+(?=/|$)", "/N", environ.get("PATH_INFO", ""))
+    return f"{environ.get('REQUEST_METHOD', '?')} {path}"
 
 
 class TurnsCollected(CountedInterviewer):
@@ -258,14 +376,21 @@ def settle_heap() -> None:
 
 
 def child(
-    collect: str, count: int, database: str | None, toggle_library: str, *, freeze: bool = False
+    collect: str,
+    count: int,
+    database: str | None,
+    toggle_library: str,
+    *,
+    freeze: bool = False,
+    by_request: bool = False,
+    request_seconds: float = REQUEST_SECONDS,
 ) -> str:
     """One run under callgrind (started with counting off): what it counted, and how many turns."""
     import ctypes
 
-    toggle = ctypes.CDLL(toggle_library).toggle
-    with console_app(database, count + 5) as app:
-        collected = Collected(app, toggle)
+    library = ctypes.CDLL(toggle_library)
+    with console_app(database, count + 5, request_seconds) as app:
+        collected = Collected(app, library.toggle, library.dump if by_request else None)
         person = (TurnsCollected if collect == "turns" else CountedInterviewer)(collected)
         person.collected = collected  # type: ignore[attr-defined]
         person.sign_in()
@@ -286,14 +411,25 @@ def child(
     return f"turns={turns}"
 
 
-def callgrind(count: int, database: str | None, *, freeze: bool = False) -> dict[str, float]:
+def callgrind(
+    count: int,
+    database: str | None,
+    *,
+    freeze: bool = False,
+    by_request: Path | None = None,
+    request_seconds: float = REQUEST_SECONDS,
+) -> dict[str, float]:
     """Instructions per page turn inside the app (callgrind, counting toggled around each call).
 
     One run under valgrind for each of :data:`COLLECT`, side by side; start-up,
     the import of the sample, signing in, the warm-up and the simulated
     browser's work are not counted, so the count is the server's alone.
+    ``by_request``: each request is also dumped on its own (named by
+    :func:`request_label`), the dumps kept in that folder for
+    ``callgrind_annotate`` and summed by kind into ``by_request.md`` there.
     """
     found: dict[str, tuple[int, int]] = {}
+    kinds: dict[str, dict[str, list[int]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         source, library = Path(tmp) / "toggle.c", Path(tmp) / "toggle.so"
         source.write_text(TOGGLE_C)
@@ -307,29 +443,64 @@ def callgrind(count: int, database: str | None, *, freeze: bool = False) -> dict
                 "valgrind", "--tool=callgrind", "--collect-atstart=no",
                 f"--callgrind-out-file={out}", sys.executable, __file__,
                 "--child", collect, str(count), "--toggle-library", str(library),
+                "--request-seconds", repr(request_seconds),
             ] + (["--database", database] if database else []) + (
                 ["--freeze-gc"] if freeze else []
-            )  # fmt: skip
+            ) + (["--by-request", str(by_request)] if by_request else [])  # fmt: skip
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
             running[collect] = (out, process)
-        for collect, (out, process) in running.items():
+        for collect, (_out, process) in running.items():
             stdout, stderr = process.communicate()
             if process.returncode != 0:
                 raise RuntimeError(f"callgrind run {collect} failed:\n{stderr[-2000:]}")
             counted = re.search(r"turns=(\d+)", stdout)
             assert counted is not None
-            total = next(
-                int(line.split()[1])
-                for line in out.read_text().splitlines()
-                if line.startswith(("summary:", "totals:"))
-            )
+            dumps = sorted(Path(tmp).glob(f"callgrind.{collect}*"))
+            per_request = [_dumped(dump) for dump in dumps]
+            total = sum(instructions for _label, instructions in per_request)
             found[collect] = (total, int(counted.group(1)))
+            if by_request is not None and collect != "turns":
+                by_request.mkdir(parents=True, exist_ok=True)
+                for dump in dumps:
+                    dump.replace(by_request / dump.name)
+                for label, instructions in per_request:
+                    if label:
+                        kinds.setdefault(collect, {}).setdefault(label, []).append(instructions)
+    if by_request is not None:
+        (by_request / "by_request.md").write_text(_by_request_table(kinds, found))
+        print(_by_request_table(kinds, found))
     return {
         **{collect: total / turns for collect, (total, turns) in found.items()},
         **{f"{collect}_turns": turns for collect, (_total, turns) in found.items()},
     }
+
+
+def _dumped(dump: Path) -> tuple[str, int]:
+    """(the request's label, or "" for what was counted outside one, instructions) of a dump."""
+    label, total = "", 0
+    for line in dump.read_text().splitlines():
+        if line.startswith("desc: Trigger: Client Request: "):
+            label = line.split(": ", 2)[2].removeprefix("Client Request: ")
+        elif line.startswith(("summary:", "totals:")):
+            total = int(line.split()[1])
+            break
+    return label, total
+
+
+def _by_request_table(kinds: dict[str, dict[str, list[int]]], found: dict[str, Any]) -> str:
+    """Instructions by kind of request: how many, the mean, and the share of a page turn."""
+    lines = ["| run | request | count | million instructions each | per page turn |",
+             "|---|---|---:|---:|---:|"]  # fmt: skip
+    for collect, labels in kinds.items():
+        turns = found[collect][1]
+        for label, counts in sorted(labels.items(), key=lambda item: -sum(item[1])):
+            lines.append(
+                f"| {collect} | `{label}` | {len(counts)} | {statistics.mean(counts) / 1e6:.2f} "
+                f"| {sum(counts) / turns / 1e6:.2f} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def _us(values: Sequence[float]) -> str:
@@ -389,6 +560,13 @@ def render(
         "rest is the simulated browser reading pages).",
         "",
     ]
+    if result.get("request_seconds") is not None:
+        lines += [
+            f"The app's clocks moved on {result['request_seconds']:g} s with each request (a",
+            "`VirtualClock`: what it keeps for a few seconds, such as a staff session found good,",
+            "is read again as often per request as in phone.py's run, whatever the speed).",
+            "",
+        ]
     if result.get("frozen"):
         lines += [
             "The heap was collected and frozen after the warm-up (`--freeze-gc`, see",
@@ -414,6 +592,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="collect and freeze the heap after the warm-up (see settle_heap)",
     )
+    parser.add_argument(
+        "--by-request",
+        type=Path,
+        metavar="FOLDER",
+        help="with --callgrind: one dump per request kept in FOLDER, summed by kind",
+    )
+    parser.add_argument(
+        "--request-seconds",
+        type=float,
+        default=REQUEST_SECONDS,
+        help=f"how far the app's clocks move on with each request ({REQUEST_SECONDS}; see VirtualClock)",
+    )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--toggle-library", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -421,13 +611,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             child(
                 args.child[0], int(args.child[1]), args.database, args.toggle_library,
-                freeze=args.freeze_gc,
+                freeze=args.freeze_gc, by_request=args.by_request is not None,
+                request_seconds=args.request_seconds,
             )
         )  # fmt: skip
         return 0
     result = measure(
-        args.interviews, args.repeats, args.database, profile=args.profile, freeze=args.freeze_gc
-    )
+        args.interviews, args.repeats, args.database, profile=args.profile, freeze=args.freeze_gc,
+        request_seconds=args.request_seconds,
+    )  # fmt: skip
     print(
         f"server CPU per page turn: CATI best {min(result['cati_all']):,.0f} µs "
         f"(page turns alone {min(result['cati_turns']):,.0f} µs), "
@@ -436,7 +628,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     instructions = None
     if args.callgrind:
-        instructions = callgrind(args.callgrind_interviews, args.database, freeze=args.freeze_gc)
+        instructions = callgrind(
+            args.callgrind_interviews, args.database, freeze=args.freeze_gc,
+            by_request=args.by_request, request_seconds=args.request_seconds,
+        )  # fmt: skip
         print(
             f"instructions per page turn in the app: CATI {instructions['cati'] / 1e6:.2f} million "
             f"(page turns alone {instructions['turns'] / 1e6:.2f} million), "
