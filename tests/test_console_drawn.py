@@ -19,7 +19,6 @@ from test_web_support import FakeClock, close_app
 
 from instrument.engine import OptionView, QuestionView
 from instrument_phone.console.drawn import QuestionDrawings
-from instrument_phone.console.script import script_questions
 
 
 @pytest.fixture
@@ -101,12 +100,39 @@ def test_a_view_that_cannot_be_hashed_is_drawn_each_time() -> None:
         return f"<p>{sq.view.value}</p>"
 
     drawings = QuestionDrawings()
-    common = {"form": None, "language": "en", "words": None, "first": True, "error_for": {}}
-    listed = script_questions([_question([1, 2])])  # an answer held as a list
+    common = {"language": "en", "words": None, "first": True, "error_for": {}}
+    common["form"] = lambda: None
+    listed = [_question([1, 2])]  # an answer held as a list
     for _ in range(2):
         drawings.draw(macro, listed, plain=True, posted={}, **common)
-    kept = script_questions([_question((1, 2))])
+    kept = [_question((1, 2))]
     for _ in range(2):
         assert drawings.draw(macro, kept, plain=True, posted={}, **common) == ["<p>(1, 2)</p>"]
     drawings.draw(macro, kept, plain=False, posted={}, **common)  # not plain: drawn afresh
     assert calls == [[1, 2], [1, 2], (1, 2), (1, 2)]
+
+
+def test_the_form_is_made_only_when_a_question_is_drawn() -> None:
+    made: list[int] = []
+
+    def form() -> str:
+        made.append(1)
+        return "form"
+
+    def macro(sq: Any, shown_form: Any, *_rest: Any) -> str:
+        assert shown_form == "form"
+        return f"<p>{sq.view.value}</p>"
+
+    drawings = QuestionDrawings()
+    common = {"language": "en", "words": None, "first": True, "error_for": {}, "posted": {}}
+    views = [_question((1,)), _question((2,))]
+    assert drawings.draw(macro, views, form=form, plain=True, **common) == [
+        "<p>(1,)</p>",
+        "<p>(2,)</p>",
+    ]
+    assert made == [1]  # once for the page, not once a question
+    assert drawings.draw(macro, views, form=form, plain=True, **common) == [
+        "<p>(1,)</p>",
+        "<p>(2,)</p>",
+    ]
+    assert made == [1]  # every question kept: no form made

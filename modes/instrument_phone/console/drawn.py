@@ -14,6 +14,11 @@ kept and given again while everything it is drawn from is equal:
   gets the page's autofocus;
 * the template itself (a reloaded template starts afresh).
 
+A question is laid out for the interviewer (:func:`~instrument_phone.console.script.script_question`)
+and the page's form made only when a question has to be drawn: a plain page
+whose questions are all kept needs neither (building the form of a step cost
+as much as a fifth of a page turn).
+
 A page shown again with problems, or with what was posted (a rejected answer,
 a soft check), is drawn afresh every time: what was typed and the messages
 are not part of the key. A question whose view cannot be hashed (an answer
@@ -31,7 +36,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from instrument_phone.console.script import ScriptQuestion
+from instrument.engine import QuestionView
+from instrument_phone.console.script import script_question
 
 __all__ = ["KEEP", "QuestionDrawings"]
 
@@ -53,9 +59,9 @@ class QuestionDrawings:
     def draw(
         self,
         macro: Draw,
-        questions: Sequence[ScriptQuestion],
+        views: Sequence[QuestionView],
         *,
-        form: Any,
+        form: Callable[[], Any],
         language: str,
         words: Any,
         first: bool,
@@ -65,23 +71,28 @@ class QuestionDrawings:
     ) -> list[Markup]:
         """Each question's markup; kept ones given again when ``plain`` (a GET without problems).
 
-        ``first``: whether the page's first question takes the autofocus.
+        ``form`` gives the page's form, asked for once and only if a question
+        is drawn; ``first``: whether the page's first question takes the autofocus.
         """
         drawn = []
-        for index, question in enumerate(questions):
+        made: list[Any] = []
+        for index, view in enumerate(views):
             focus = first and index == 0
-            key = self._key(macro, question, language, focus) if plain else None
+            key = self._key(macro, view, language, focus) if plain else None
             found = None if key is None else self._drawn.get(key)
             if found is None:
-                found = Markup(macro(question, form, error_for, posted, words, focus))
+                if not made:
+                    made.append(form())
+                question = script_question(view)
+                found = Markup(macro(question, made[0], error_for, posted, words, focus))
                 if key is not None:
                     self._put(key, found)
             drawn.append(found)
         return drawn
 
     @staticmethod
-    def _key(macro: Draw, question: ScriptQuestion, language: str, focus: bool) -> Any:
-        key = (macro, language, focus, question.view)
+    def _key(macro: Draw, view: QuestionView, language: str, focus: bool) -> Any:
+        key = (macro, language, focus, view)
         try:
             hash(key)
         except TypeError:  # an answer held in a list: drawn afresh

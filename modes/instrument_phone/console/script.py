@@ -15,7 +15,7 @@ exactly as they do from the web.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ __all__ = [
     "jump_targets",
     "notes_from",
     "paradata",
-    "script_questions",
+    "script_question",
 ]
 
 DK_KEY = "D"
@@ -89,21 +89,18 @@ def _option_choice(position: int, option: OptionView) -> Choice:
     )
 
 
-def script_questions(questions: Iterable[QuestionView]) -> list[ScriptQuestion]:
-    """The step's questions with their keys."""
-    laid_out = []
-    for view in questions:
-        missing = tuple(
-            Choice(value=value, key=_MISSING_KEYS[value], label=label, spoken="", read_out=False,
-                   missing=True, exclusive=True)
-            for value, label in missing_options(view)
-        )  # fmt: skip
-        options: tuple[Choice, ...] = ()
-        if view.type in ("single", "yesno", "multi", "grid"):
-            options = tuple(_option_choice(i, o) for i, o in enumerate(view.options, start=1))
-        field = view.rows[0].key if view.rows else view.key
-        laid_out.append(ScriptQuestion(view, field, options + missing, missing))
-    return laid_out
+def script_question(view: QuestionView) -> ScriptQuestion:
+    """One of the step's questions with its keys."""
+    missing = tuple(
+        Choice(value=value, key=_MISSING_KEYS[value], label=label, spoken="", read_out=False,
+               missing=True, exclusive=True)
+        for value, label in missing_options(view)
+    )  # fmt: skip
+    options: tuple[Choice, ...] = ()
+    if view.type in ("single", "yesno", "multi", "grid"):
+        options = tuple(_option_choice(i, o) for i, o in enumerate(view.options, start=1))
+    field = view.rows[0].key if view.rows else view.key
+    return ScriptQuestion(view, field, options + missing, missing)
 
 
 @dataclass(frozen=True, slots=True)

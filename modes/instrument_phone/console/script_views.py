@@ -40,7 +40,7 @@ from instrument.interviews import Answers, InterviewInfo, Rejected, Seen, Shown,
 from instrument_phone import MODE_NAME
 from instrument_phone.console.drawn import QuestionDrawings
 from instrument_phone.console.recording_views import consent_first
-from instrument_phone.console.script import jump_targets, notes_from, paradata, script_questions
+from instrument_phone.console.script import jump_targets, notes_from, paradata
 from instrument_phone.console.words import interviewer_language, word_table, words
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class ScriptViews:
         shown = self._shown(attempt_id)
         if not isinstance(shown, Shown):
             return shown
-        return self._render(attempt_id, shown.interview, shown.step, PageForm(shown.step))
+        return self._render(attempt_id, shown.interview, shown.step, None)
 
     def earlier(self, attempt_id: int) -> Any:
         """The questions answered so far, most recent first, each a button that goes back to it."""
@@ -191,11 +191,12 @@ class ScriptViews:
         attempt_id: int,
         interview: InterviewInfo,
         step: Step,
-        form: PageForm,
+        form: PageForm | None,
         *,
         errors: Sequence[Problem] = (),
         warnings: Sequence[Problem] = (),
     ) -> str:
+        """The page; ``form`` None: the step's own answers, a form made only if a question is drawn."""
         survey = self.console.context.survey(interview.questionnaire_id)
         if survey is None:
             abort(404)
@@ -206,10 +207,11 @@ class ScriptViews:
                 "phone/finished.html", page_title=say("finished_title"), case_id=case_id,
                 attempt_id=attempt_id, step=step, quick=self._outcome_of_finished(interview),
             )  # fmt: skip
-        targets = problem_targets(step)
+        targets = problem_targets(step) if errors or warnings else {}
         state = FormState.new(interview.id, interview.revision, step.token, self.console.now())
         warned = None
         if warnings:
+            assert form is not None  # warnings come only with what was posted
             warned = self._warned().dumps({"ids": [w.id for w in warnings], "d": _digest(form)})
         page_title = say("script_title", case=case_id)
         if errors:
@@ -218,10 +220,10 @@ class ScriptViews:
         language = interviewer_language()
         drawn = self.drawings.draw(
             current_app.jinja_env.get_template("phone/_script.html").module.question,  # type: ignore[attr-defined]
-            script_questions(step.questions), form=form, language=language,
-            words=word_table(language), first=not errors and not warnings,
-            plain=not form.submitted and not errors and not warnings, error_for=error_for,
-            posted=request.form,
+            step.questions, form=(lambda: PageForm(step)) if form is None else (lambda: form),
+            language=language, words=word_table(language), first=not errors and not warnings,
+            plain=(form is None or not form.submitted) and not errors and not warnings,
+            error_for=error_for, posted=request.form,
         )  # fmt: skip
         return self.console.render(
             "phone/script.html", page_title=page_title, case_id=case_id,
