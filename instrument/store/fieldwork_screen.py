@@ -1,11 +1,12 @@
-"""Everything the interviewer's case screen shows, read in one transaction.
+"""Everything the interviewer's case screen shows, read at one moment.
 
 The screen is read on every console request that acts on a case (the case
 screen, dialling, the end of the call, a script page now and then to check
 the case is still held). Reading it table by table took ten transactions and
 twenty-odd statements, and loaded every answer event of the interview to
 find which modes answered; here it is one connection checkout, one statement
-per table, and the modes come grouped from the database.
+per table, and the modes come grouped from the database. On PostgreSQL the
+case screen is one statement sent through psycopg (:mod:`instrument.store.pg_case_screen`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from instrument.store.fieldwork_records import (
     CallRecord,
 )
 from instrument.store.nul import NUL
+from instrument.store.pg_case_screen import HOLDER_SQL, ScreenRows, screen_rows
 from instrument.store.plumbing import StoreBase
 from instrument.store.schema import (
     answer_events,
@@ -192,8 +194,11 @@ class CaseScreenReads(StoreBase):
         What the console asks before dialling or hanging up, where reading the
         whole case screen only to see who holds the case was most of the work.
         """
-        row = self._read_one(_HOLDER, {"attempt_id": attempt_id})
-        return None if row is None else str(row.held_by)
+        if self._direct is not None:
+            found = self._direct.first_row(HOLDER_SQL, {"attempt_id": attempt_id})
+        else:
+            found = self._read_one(_HOLDER, {"attempt_id": attempt_id})
+        return None if found is None else str(found[0])
 
     def coding_facts(self, attempt_id: int) -> CodingFacts | None:
         """Everything coding this attempt's outcome needs, in one transaction; None for no such attempt.
@@ -229,9 +234,21 @@ class CaseScreenReads(StoreBase):
         )
 
     def case_screen(self, case_id: str) -> CaseScreen | None:
-        """The case screen's rows in one transaction; None when the case is not in the call queue."""
+        """The case screen's rows at one moment; None when the case is not in the call queue.
+
+        On PostgreSQL one statement through psycopg (:mod:`instrument.store.pg_case_screen`),
+        on SQLite one transaction of a statement per table.
+        """
         if NUL in case_id:
             return None
+        if self._direct is not None:
+            rows = screen_rows(self._direct, case_id)
+        else:
+            rows = self._screen_rows(case_id)
+        return None if rows is None else _case_screen(rows)
+
+    def _screen_rows(self, case_id: str) -> ScreenRows | None:
+        """The case screen's rows through Core, in one transaction."""
         case = {"case_id": case_id}
         with self._transaction() as connection:
             queued = connection.execute(_SCREEN_QUEUE, case).one_or_none()
@@ -245,19 +262,35 @@ class CaseScreenReads(StoreBase):
             booked = connection.execute(_SCREEN_APPOINTMENTS, case).all()
             # every interview that counts (one, by design: one interview per case)
             kept = connection.execute(_SCREEN_INTERVIEWS, case).all()
-            interview = kept[0] if kept else None
             modes: list[str] = []
-            if interview is not None and interview.revision > 0:  # else nothing was answered
-                modes = list(connection.scalars(_SCREEN_MODES, {"interview_id": interview.id}))
-        return CaseScreen(
+            if kept and kept[0].revision > 0:  # else nothing was answered
+                modes = list(connection.scalars(_SCREEN_MODES, {"interview_id": kept[0].id}))
+        return ScreenRows(
             queue=queue,
             name=name,
-            numbers=tuple(ScreenNumber(**row._asdict()) for row in numbers),
-            attempts=tuple(AttemptRecord(**row._asdict()) for row in attempt_rows),
-            calls=tuple(CallRecord(**row._asdict()) for row in call_rows),
-            appointments=tuple(AppointmentRecord(**row._asdict()) for row in booked),
-            interview=None if interview is None else ScreenInterview(**interview._asdict()),
-            answer_modes=tuple(modes),
-            interview_started=any(_started(r.status, r.revision) for r in kept),
-            interview_finished=any(r.status in _FINISHED for r in kept),
+            numbers=[(n.rank, n.e164, n.working, n.do_not_call) for n in numbers],
+            attempts=[row._asdict() for row in attempt_rows],
+            calls=[row._asdict() for row in call_rows],
+            appointments=[row._asdict() for row in booked],
+            interviews=[(i.id, i.status, i.mode, i.revision) for i in kept],
+            modes=modes,
         )
+
+
+def _case_screen(rows: ScreenRows) -> CaseScreen:
+    """The screen from its rows, read by either database."""
+    kept = rows.interviews
+    first = ScreenInterview(*kept[0]) if kept else None
+    return CaseScreen(
+        queue=rows.queue,
+        name=rows.name,
+        numbers=tuple(ScreenNumber(*number) for number in rows.numbers),
+        attempts=tuple(AttemptRecord(**row) for row in rows.attempts),
+        calls=tuple(CallRecord(**row) for row in rows.calls),
+        appointments=tuple(AppointmentRecord(**row) for row in rows.appointments),
+        interview=first,
+        # the modes of answers given, once something was answered (a revision above 0)
+        answer_modes=tuple(rows.modes) if first is not None and first.revision > 0 else (),
+        interview_started=any(_started(status, revision) for _, status, _, revision in kept),
+        interview_finished=any(status in _FINISHED for _, status, _, _ in kept),
+    )

@@ -23,7 +23,9 @@ dead, and a save that did commit before its answer was lost is recognised on
 the retry by its moved-on revision and idempotency key.
 
 Only fixed statements belong here: anything that is built from user choices,
-or runs rarely, goes through Core, which is safer to change.
+or runs rarely, goes through Core, which is safer to change. Other store
+modules send their own fixed reads through :meth:`DirectStatements.first_row`
+(the interviewer's case screen: ``instrument.store.pg_case_screen``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class DirectStatements:
         """The stored revision of an interview, or None if there is no such interview."""
         row = self._run(_REVISION_SQL, {"b_id": interview_id})
         return None if row is None else int(row[0])
+
+    def first_row(self, sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """A fixed read's first row, for the store's other direct reads (``pg_case_screen``)."""
+        return self._run(sql, params)
 
     def save(
         self,
