@@ -8,11 +8,14 @@ calling hours, so "next case" has something to hand out.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from staff_passwords import CHEAP
-from test_web_support import FLAGSHIP, FakeClock, Page, make_app
+from test_web_support import FLAGSHIP, FakeClock, Page, close_app, make_app
 
 from instrument.server.app import get_host
 
@@ -23,6 +26,7 @@ __all__ = [
     "Interviewer",
     "add_case",
     "console_app",
+    "console_with_cases",
 ]
 
 INTERVIEWER = "ivy"
@@ -53,6 +57,19 @@ def add_case(app: Any, case_id: str, clock: FakeClock, *, name: str = "Ann Examp
     store.enqueue_case(
         case_id, zone="Europe/London", language="en", priority=0, window=None, now=now
     )
+
+
+@contextlib.contextmanager
+def console_with_cases(database: Path, *cases: str) -> Iterator[Any]:
+    """The console's app on a SQLite file with ``cases`` queued, closed afterwards."""
+    clock = FakeClock()
+    app = console_app(f"sqlite:///{database}", clock)
+    for case in cases:
+        add_case(app, case, clock)
+    try:
+        yield app
+    finally:
+        close_app(app)
 
 
 def _csrf(page: Page) -> str:

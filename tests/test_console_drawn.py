@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from phone_console_helpers import Interviewer, add_case, console_app
-from test_web_support import FakeClock, close_app
+from phone_console_helpers import Interviewer, console_with_cases
 
 from instrument.engine import OptionView, QuestionView
 from instrument_phone.console.drawn import QuestionDrawings
@@ -23,14 +22,8 @@ from instrument_phone.console.drawn import QuestionDrawings
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Any]:
-    clock = FakeClock()
-    app = console_app(f"sqlite:///{tmp_path / 'drawn.db'}", clock)
-    for case in ("c1", "c2"):
-        add_case(app, case, clock)
-    try:
+    with console_with_cases(tmp_path / "drawn.db", "c1", "c2") as app:
         yield app
-    finally:
-        close_app(app)
 
 
 def _at_parent(who: Interviewer) -> None:

@@ -71,8 +71,9 @@ ROLES = frozenset({"interviewer", "supervisor"})
 HELD = "cati_taken"
 """Session key: attempt id -> [case id, questionnaire id, interview id or None, language or None]
 of the cases this browser was handed (the last few). The interview id is learnt from the case
-screen or when the script starts it; the language is the case's, from the claim. (Entries of
-two or three items, written before the language was kept, are read too.)"""
+screen or when the script starts it; the language is the case's, from the claim. An earlier,
+closed attempt keeps only [case id, questionnaire id] (see ``Console._remember``); entries of
+three items, written before the language was kept, are read too."""
 PHONE = "cati_phone"
 """Session key: the interviewer's own phone or SIP address, which a Twilio bridge rings."""
 MESSAGE = "cati_message"
@@ -165,12 +166,21 @@ class Console:
         return str(found[0]), str(found[1])
 
     def _remember(self, taken: Claimed) -> None:
-        held = dict(session.get(HELD) or {})
-        known = held.get(str(taken.attempt_id))
+        """Keep the claimed attempt; earlier ones keep only their case and questionnaire.
+
+        An interviewer holds one case at a time (a claim gives back the case
+        already held), so an earlier attempt is closed: its pages only say so,
+        which needs no interview or language. The cookie, read and verified
+        on every request, stays small.
+        """
+        attempt = str(taken.attempt_id)
+        held = {
+            key: found[:2] if key != attempt and isinstance(found, list) else found
+            for key, found in (session.get(HELD) or {}).items()
+        }
+        known = held.get(attempt)
         if not (isinstance(known, list) and len(known) >= 3 and known[2]):  # keep a known interview
-            held[str(taken.attempt_id)] = [
-                taken.case_id, taken.questionnaire_id, None, taken.language,
-            ]  # fmt: skip
+            held[attempt] = [taken.case_id, taken.questionnaire_id, None, taken.language]
         session[HELD] = dict(list(held.items())[-KEEP_TAKEN:])
 
     def _know_interview(self, attempt_id: int, interview_id: str) -> None:
