@@ -121,6 +121,8 @@ def form_of(html: str, button: str) -> dict:
     parser = Forms()
     parser.feed(html)
     for form in parser.forms:
+        if form["action"].rstrip("/").endswith("/language"):
+            continue  # the page's choice of language (the flagship is in English and Welsh)
         if any(f.get("value") == button or f.get("type") == "submit" and button == "" for f in form["fields"]):
             return form
     raise SystemExit(f"no form with a '{button}' button on the page:\n{html[:2000]}")
