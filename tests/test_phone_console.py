@@ -361,7 +361,9 @@ def test_every_console_text_is_in_the_catalogue_in_english_and_welsh() -> None:
     keys = catalogue.keys("phone")
     used: set[str] = set()
     for path in (CONSOLE / "templates").rglob("*.html"):
-        used |= set(re.findall(r"\bt\('([a-z_]+)'", path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"\bt\('([a-z_]+)'", text))
+        used |= set(re.findall(r"\bw\.([a-z_]+)", text))  # the word table (words.word_table)
     for path in CONSOLE.glob("*.py"):
         source = path.read_text(encoding="utf-8")
         used |= set(re.findall(r"(?:tell|say\(\)|say)\(\"([a-z_]+)\"", source))
