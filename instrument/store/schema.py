@@ -199,6 +199,17 @@ answer_events = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("interview_id", "seq"),
 )
+# The answers alone, in order within each interview, with what was answered: the dashboard's
+# break-offs find a stopped interview's last answer here without reading the table (migration
+# 0020_dashboard_facts; PostgreSQL keeps the variable in the index).
+sa.Index(
+    "ix_answer_events_answers",
+    answer_events.c.interview_id,
+    answer_events.c.seq,
+    postgresql_include=["variable"],
+    postgresql_where=answer_events.c.kind == "answer",
+    sqlite_where=answer_events.c.kind == "answer",
+)
 
 idempotency_keys = sa.Table(
     "idempotency_keys",

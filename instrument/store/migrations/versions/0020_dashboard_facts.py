@@ -26,9 +26,14 @@ anything to say. Values are read as the dashboard used to read them (``->>`` on
 PostgreSQL, ``CAST(json_extract(...) AS TEXT)`` on SQLite), so nothing counted
 changes.
 
-Also ``ix_wave_members_stoppable``, the cases whose facts say an interview may
-have broken off (``iv_stoppable > 0``, about one in ten): the break-off figure
-starts from it instead of reading every member's row.
+Also two indexes for the break-off figure: ``ix_wave_members_stoppable``, the
+cases whose facts say an interview may have broken off (``iv_stoppable > 0``,
+about one in ten), which it starts from instead of reading every member's row;
+and ``ix_answer_events_answers``, the answer log's answers alone by
+``(interview_id, seq)`` with the variable kept in the index on PostgreSQL, where
+it finds each stopped interview's last answer without reading the log (about a
+third of the statement's work at 100,000 members; each answer saved costs one
+more index entry, a few microseconds).
 
 The way up fills ``member_withdrawn`` (subgroup values come with each wave's
 first dashboard read); the way down drops the triggers, the index, the table and
@@ -48,6 +53,7 @@ depends_on = None
 
 _TS = sa.DateTime(timezone=True)
 _STOPPABLE = sa.text("iv_stoppable > 0")
+_ANSWERS = sa.text("kind = 'answer'")
 
 
 def _values(dialect: str, profile: str, variables: str) -> str:
@@ -206,6 +212,14 @@ def upgrade() -> None:
         postgresql_where=_STOPPABLE,
         sqlite_where=_STOPPABLE,
     )
+    op.create_index(
+        "ix_answer_events_answers",
+        "answer_events",
+        ["interview_id", "seq"],
+        postgresql_include=["variable"],
+        postgresql_where=_ANSWERS,
+        sqlite_where=_ANSWERS,
+    )
     if dialect == "postgresql":
         _create_postgresql()
     else:
@@ -225,6 +239,7 @@ def downgrade() -> None:
     if dialect == "postgresql":
         for function in _FUNCTIONS:
             op.execute(f"DROP FUNCTION IF EXISTS wave_dashboard_facts_{function}()")
+    op.drop_index("ix_answer_events_answers", table_name="answer_events")
     op.drop_index("ix_wave_members_stoppable", table_name="wave_members")
     op.drop_table("wave_subgroups")
     op.drop_column("wave_members", "profile_values")  # SQLite's own DROP COLUMN (3.35)
