@@ -1,7 +1,8 @@
 """Panel members in the staff area, in a real browser, checked with axe-core (issue 13).
 
 A supervisor signs in, follows the staff home's link, finds a member by their
-external id, shows their contact details, withdraws them with "delete contact
+external id (whose invitation they marked as spam: its row of the messages table
+says so), shows their contact details, withdraws them with "delete contact
 details" (a reason, then the confirmation that says what goes) and reads the
 result; every page on the way, and the search's error, has no axe-core
 violation at all (not only the serious ones tests/browser_kit.py's Axe
@@ -25,6 +26,7 @@ from test_web_support import FakeClock, make_app
 from instrument.panel.crypto import PanelKeys, new_key
 from instrument.server.app import get_host
 from tests.panel_withdrawal_helpers import PHONES, T0, Panel, set_up_panel
+from tests.test_panel_member_pages import emailed_ann
 
 pytestmark = pytest.mark.browser
 
@@ -53,8 +55,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         store.set_password_cost(CHEAP, testing=True)
         add_staff(app)  # sam is a supervisor
         panel = set_up_panel(store, PanelKeys.parse([key], source="INSTRUMENT_PANEL_KEYS"))
+        complained_of_invitation(store, panel)
         with serve(app) as base:
             yield Served(base, app, panel)
+
+
+def complained_of_invitation(store: Any, panel: Panel) -> None:
+    """An invitation emailed to Ann that she marked as spam (the member page's messages say so)."""
+    emailed_ann(store, panel, "invitation", "sent", T0, T0)
+    message = store.email_message_quoted(keys=["w1-K0001-invite-email"], message_ids=[])
+    store.record_complaint(
+        message, complaint={"feedback_type": "abuse"}, now=T0 + dt.timedelta(days=1), actor="t"
+    )
 
 
 class StrictAxe(Axe):
@@ -100,6 +112,9 @@ def test_a_supervisor_finds_views_and_withdraws_a_member(served: Served, browser
     assert ann is not None
     assert page.url == f"{served.base}/staff/panel/members/{ann.pseudonym}"
     assert "ann@example.org" not in page.content()
+    assert page.locator("#member-messages tbody tr td").nth(5).inner_text() == (
+        "delivered: marked as spam (abuse), recorded 2026-11-03 09:00"
+    )
     axe.check(page, "member")
 
     with page.expect_navigation():

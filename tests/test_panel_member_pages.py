@@ -66,20 +66,27 @@ def served(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve
     panel = set_up_panel(store, PanelKeys.parse([key], source="INSTRUMENT_PANEL_KEYS"))
     add_staff(app)  # sam supervisor, ivy and olga interviewers, rita researcher
     store.create_staff_user("ada", PASSWORD, role="admin")
-    with store.engine.begin() as connection:
-        connection.execute(
-            panel_messages.insert().values(
-                wave_id=panel.wave_id, member_id=panel.member_ids["R001"], case_id="K0001",
-                kind="invitation", step="invite", channel="email", template="invitation",
-                language="en", contact_kind="email", contact_rank=1,
-                idempotency_key="w1-K0001-invite-email", state="delivered", attempts=1,
-                created_at=T0, sent_at=T0 + dt.timedelta(minutes=1), updated_at=T0,
-            )
-        )  # fmt: skip
+    emailed_ann(store, panel, "invitation", "delivered", T0, T0 + dt.timedelta(minutes=1))
     try:
         yield Served(app, panel, store)
     finally:
         close_app(app)
+
+
+def emailed_ann(
+    store: Store, panel: Panel, kind: str, state: str, at: dt.datetime, sent_at: dt.datetime
+) -> None:
+    """A message of ``kind`` emailed to Ann (R001, case K0001) in the panel's wave, recorded."""
+    step = "invite" if kind == "invitation" else "remind"
+    with store.engine.begin() as connection:
+        connection.execute(
+            panel_messages.insert().values(
+                wave_id=panel.wave_id, member_id=panel.member_ids["R001"], case_id="K0001",
+                kind=kind, step=step, channel="email", template=kind, language="en",
+                contact_kind="email", contact_rank=1, idempotency_key=f"w1-K0001-{step}-email",
+                state=state, attempts=1, created_at=at, sent_at=sent_at, updated_at=at,
+            )
+        )  # fmt: skip
 
 
 def _post(staff: Staff, path: str, data: dict[str, str]) -> Page:
@@ -441,3 +448,38 @@ def test_a_withdrawal_without_its_csrf_token_is_refused(served: Served) -> None:
     ann = served.panel.member_ids["R001"]
     assert served.store.withdrawal_in_force(ann) is None
     assert len(served.store.member_contacts(ann)) == 4
+
+
+def test_a_spam_complaint_shows_on_its_message_in_the_messages_table(served: Served) -> None:
+    """The complaint kept on the message (instrument/store/panel_complaints.py) is told on its
+    row of the messages table, not only by the opt-out in the history; other rows say nothing."""
+    store = served.store
+    three_days = T0 + dt.timedelta(days=3)
+    emailed_ann(store, served.panel, "reminder", "sent", three_days, three_days)
+    rita = Staff(served.app, "rita")
+
+    def states() -> list[str]:
+        page = rita.get(served.path("R001"))
+        assert page.status == 200
+        return [
+            row.xpath("string(td[6])")
+            for row in page.tree.xpath("//table[@id='member-messages']/tbody/tr")
+        ]
+
+    assert states() == ["delivered", "sent"]
+    message = store.email_message_quoted(keys=["w1-K0001-remind-email"], message_ids=[])
+    assert message is not None
+    recorded = store.record_complaint(
+        message,
+        complaint={"feedback_type": "abuse", "reported_by": "feedback-loop"},
+        now=T0 + dt.timedelta(days=4, hours=2, minutes=5),
+        actor="cli:intake",
+    )
+    assert recorded.new
+    # a complaint proves the reminder arrived: delivered, and marked as spam, with when
+    assert states() == ["delivered", "delivered: marked as spam (abuse), recorded 2026-11-06 11:05"]
+    # the same report read again changes nothing, on the page either
+    assert not store.record_complaint(
+        message, complaint={"feedback_type": "abuse"}, now=NOW, actor="cli:intake"
+    ).new
+    assert states()[1] == "delivered: marked as spam (abuse), recorded 2026-11-06 11:05"

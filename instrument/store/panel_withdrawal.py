@@ -150,6 +150,9 @@ class MemberMessage:
     """A message (or action) of the contact plan for a member: which, how, its state, when.
 
     ``contact_kind`` and ``contact_rank`` name which detail it went to, never the detail.
+    ``complaint`` is the feedback type of a spam complaint about it (``abuse``, as the
+    provider's report says; ``panel_messages.detail["complaint"]``; empty if it said none)
+    and ``complained_at`` when it was recorded; None when nobody complained.
     """
 
     wave_key: str
@@ -161,6 +164,25 @@ class MemberMessage:
     contact_rank: int | None
     created_at: dt.datetime
     sent_at: dt.datetime | None
+    complaint: str | None = None
+    complained_at: dt.datetime | None = None
+
+
+def _member_message(row: dict[str, Any]) -> MemberMessage:
+    """A message row as the member page shows it, a spam complaint kept on it read out."""
+    complaint = (row.pop("detail") or {}).get("complaint")
+    if not isinstance(complaint, dict):
+        return MemberMessage(**row)
+    recorded = complaint.get("recorded_at")
+    return MemberMessage(
+        **row,
+        complaint=str(complaint.get("feedback_type") or ""),
+        complained_at=(
+            dt.datetime.fromisoformat(recorded).astimezone(dt.UTC)
+            if isinstance(recorded, str)
+            else None
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,14 +342,14 @@ class PanelWithdrawals(StoreBase):
                 waves.c.key.label("wave_key"), panel_messages.c.kind, panel_messages.c.step,
                 panel_messages.c.channel, panel_messages.c.state, panel_messages.c.contact_kind,
                 panel_messages.c.contact_rank, panel_messages.c.created_at,
-                panel_messages.c.sent_at,
+                panel_messages.c.sent_at, panel_messages.c.detail,
             )
             .join(waves, waves.c.id == panel_messages.c.wave_id)
             .where(panel_messages.c.member_id == member_id)
             .order_by(panel_messages.c.created_at, panel_messages.c.id)
         )  # fmt: skip
         with self._transaction() as connection:
-            return tuple(MemberMessage(**row._asdict()) for row in connection.execute(statement))
+            return tuple(_member_message(row._asdict()) for row in connection.execute(statement))
 
     def withdrawal_preview(self, member_id: int) -> WithdrawalPreview:
         """What deleting the member's contact details (and answers) would delete now, counted.
