@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from instrument.diagnostics import Diagnostic, Position
-from instrument.fieldwork.settings import fieldwork_path_for, is_fieldwork_file, load_fieldwork
+from instrument.fieldwork.numbers import NumberClaim, numbers_claimed_twice
+from instrument.fieldwork.settings import (
+    FieldworkSettings,
+    fieldwork_path_for,
+    is_fieldwork_file,
+    load_fieldwork,
+)
 from instrument.ivr.advice import ivr_advice
 from instrument.panel.wave_file import (
     check_against_questionnaire,
@@ -44,13 +50,18 @@ def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
     facade = facade_from_context()
     problems = []
     failed = False
+    claims: list[NumberClaim] = []  # the studies' numbers, to find one listed by two
+    reported: set[NumberClaim] = set()
     for path in paths:
         if is_fieldwork_file(path):  # a study's fieldwork file, named on its own
-            found = load_fieldwork(path)[1].sorted()
+            settings, diagnostics = load_fieldwork(path)
+            claims.extend(_claims(path, settings))
+            found = diagnostics.sorted()
         elif is_wave_file(path):  # a panel wave's file, and the questionnaire it names
-            found = _check_wave(path, facade)
+            found = _check_wave(path, facade, claims)
         else:
-            found = _check_questionnaire(path, facade)[0]
+            found = _check_questionnaire(path, facade, claims)[0]
+        found += _shared_numbers(claims, reported)
         problems.extend(found)
         if any(d.severity == "error" for d in found) or (strict and found):
             failed = True
@@ -68,16 +79,49 @@ def check(paths: tuple[Path, ...], output: str, strict: bool) -> None:
     raise SystemExit(1 if failed else 0)
 
 
+def _claims(path: Path, settings: FieldworkSettings) -> list[NumberClaim]:
+    """The numbers a fieldwork file lists, its study named by the file (read twice, one study)."""
+    telephony = settings.telephony
+    study = str(path.resolve())
+    return [
+        NumberClaim(number, study, pos)
+        for number, pos in zip(telephony.numbers, telephony.number_positions, strict=True)
+    ]
+
+
+def _shared_numbers(claims: list[NumberClaim], reported: set[NumberClaim]) -> list[Diagnostic]:
+    """A number two of the files checked list, reported once (``reported`` holds those
+    reported already), where the later one lists it."""
+    found = []
+    for claim, earlier in numbers_claimed_twice(claims):
+        if claim in reported:
+            continue
+        reported.add(claim)
+        where = f"{earlier.position.file}:{earlier.position.line}"
+        found.append(
+            Diagnostic(
+                claim.position,
+                "error",
+                f"telephony.numbers: {claim.number} is also another study's number ({where}); "
+                "a call to it could not tell the studies apart: give each study its own",
+            )
+        )
+    return found
+
+
 def _check_questionnaire(
-    path: Path, facade: PluginFacade
+    path: Path, facade: PluginFacade, claims: list[NumberClaim] | None = None
 ) -> tuple[list[Diagnostic], Questionnaire | None]:
-    """A questionnaire's problems, and those of the fieldwork file beside it (if it has one)."""
+    """A questionnaire's problems, and those of the fieldwork file beside it (if it has one);
+    the numbers that file lists are added to ``claims``."""
     opened = open_questionnaire(path, facade)
     found = opened.diagnostics
     beside = fieldwork_path_for(path)
     recording = False
     if beside.is_file():
         settings, problems = load_fieldwork(beside)
+        if claims is not None:
+            claims.extend(_claims(beside, settings))
         recording = bool(settings.telephony.recording)
         found = [*found, *problems.sorted()]
     if opened.questionnaire is not None:  # questions an automated call cannot ask well
@@ -86,7 +130,9 @@ def _check_questionnaire(
     return found, opened.questionnaire
 
 
-def _check_wave(path: Path, facade: PluginFacade) -> list[Diagnostic]:
+def _check_wave(
+    path: Path, facade: PluginFacade, claims: list[NumberClaim] | None = None
+) -> list[Diagnostic]:
     """A wave file's problems, then its questionnaire's, then what the wave asks of it."""
     channels = facade.contact_channels()
     known = tuple(dict.fromkeys([*BUILTIN_CHANNELS, *channels]))  # a plugin's too
@@ -104,7 +150,7 @@ def _check_wave(path: Path, facade: PluginFacade) -> list[Diagnostic]:
             f"{wave.questionnaire}.yaml beside the wave file: its preloads and modes were not checked",
         )
         return diagnostics.sorted()
-    found, questionnaire = _check_questionnaire(questionnaire_path, facade)
+    found, questionnaire = _check_questionnaire(questionnaire_path, facade, claims)
     found = [*diagnostics.sorted(), *found]
     if questionnaire is not None:
         found += check_against_questionnaire(wave, questionnaire).sorted()

@@ -37,6 +37,7 @@ from .dispositions import (
     RateClass,
     aapor_class,
 )
+from .numbers import study_number
 from .wording import LANGUAGE_TAG, Wording, texts_of
 
 SUFFIX = ".fieldwork.yaml"
@@ -55,7 +56,7 @@ FLAG_KEYS = (
 )  # fmt: skip
 DISPOSITION_KEYS = ("aapor", "label", "rate_class", "retry_after", *FLAG_KEYS)
 NEW_DISPOSITION_NEEDS = ("aapor", "label", "rate_class", "final")
-TELEPHONY_KEYS = ("recording", "consent_text", "machine_detection", "automated")
+TELEPHONY_KEYS = ("recording", "consent_text", "machine_detection", "automated", "numbers")
 AUTOMATED_KEYS = ("on_machine", "voicemail_message", "ring_seconds")
 
 DURATION = re.compile(r"^(?:(\d{1,6})([wdhms]))+$")
@@ -75,12 +76,19 @@ class TelephonySettings:
     moment's silence while it listens); what it hears suggests the outcome.
     ``automated``: how the study's automated (IVR) calls ring and what they do
     on reaching a machine (``telephony: automated:``).
+    ``numbers``: the study's own numbers in E.164 (:mod:`~instrument.fieldwork.numbers`): a
+    call to one of them is this study's alone (its languages, its access codes), and its
+    automated calls show the first as their caller id; none: the instance's number.
+    ``number_positions``: where each was written, for a message naming a number two studies
+    list (not part of the settings' value).
     """
 
     recording: bool = False
     consent_text: Wording | None = None
     machine_detection: bool = False
     automated: AutomatedCallSettings = AutomatedCallSettings()
+    numbers: tuple[str, ...] = ()
+    number_positions: tuple[Position, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -451,12 +459,38 @@ class _Reader:
             entry = m.entries["machine_detection"]
             detect = bool(self.value(entry, bool, "telephony.machine_detection", "true or false"))
         automated = self.automated(m.entries["automated"]) if "automated" in m else None
+        numbers = self.numbers(m.entries["numbers"]) if "numbers" in m else ()
         return TelephonySettings(
             recording,
             consent or None,
             detect,
             automated or AutomatedCallSettings(),
+            tuple(number for number, _ in numbers),
+            tuple(pos for _, pos in numbers),
         )
+
+    def numbers(self, node: YNode) -> tuple[tuple[str, Position], ...]:
+        """``telephony.numbers``: one number or a list of them, each E.164 and valid, none twice."""
+        what = "telephony.numbers"
+        items = list(node) if isinstance(node, YSeq) else [node]
+        found: dict[str, Position] = {}
+        for item in items:
+            text = self.value(item, str, what, "a phone number in E.164 such as +442920180001")
+            if text is None:
+                continue
+            try:
+                number = study_number(text)
+            except ValueError as exc:
+                self.d.error(item.pos, f"{what}: {exc}")
+                continue
+            if number in found:
+                self.d.error(
+                    item.pos,
+                    f"{what}: {number} is given twice (first at line {found[number].line})",
+                )
+                continue
+            found[number] = item.pos
+        return tuple(found.items())
 
     def automated(self, node: YNode) -> AutomatedCallSettings | None:
         """``telephony.automated``: the voicemail policy, its message and the ring time."""

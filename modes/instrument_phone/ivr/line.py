@@ -1,10 +1,12 @@
 """The study line's languages: what an inbound call offers before it knows who is calling.
 
-An inbound call reaches the instance's one number (``INSTRUMENT_TWILIO_CALLER_ID``): what
-Twilio posts (``To``) is the same for every study, so the study, and so its languages, is
-known only once the caller has keyed an access code. The code must still be asked for in
-words the caller understands. So where the questionnaires served in the ``ivr`` mode have more
-than one language between them, the call opens as a bilingual public line does: every language
+An inbound call to the instance's number (``INSTRUMENT_TWILIO_CALLER_ID``) is the same
+``To`` for every study, so the study, and so its languages, is known only once the caller has
+keyed an access code; a call to a study's own number (``telephony: numbers:``) is that
+study's, and its line is made of that study's questionnaire alone. The code must still be
+asked for in words the caller understands. So where the line's questionnaires (every one
+served in the ``ivr`` mode, or the study's) have more than one language between them, the
+call opens as a bilingual public line does: every language
 is offered in itself and in its own voice ("Helo. ... Am Gymraeg, pwyswch 1." / "Hello. ...
 For English, press 2."), in the order the questionnaires list their languages (the first
 served questionnaire's ``meta.languages`` first; a study bound by the Welsh Language Standards

@@ -93,15 +93,22 @@ def answer_url(settings: TwilioSettings, attempt_id: int) -> str:
 
 
 def call_options(
-    settings: TwilioSettings, policy: AutomatedCallSettings, *, attempt_id: int, call_id: int
+    settings: TwilioSettings,
+    policy: AutomatedCallSettings,
+    *,
+    attempt_id: int,
+    call_id: int,
+    caller_id: str | None = None,
 ) -> dict[str, Any]:
     """``calls.create``'s arguments but ``to``: every URL from the configured public URL.
 
-    Method and StatusCallbackMethod are left at Twilio's default, POST, the
-    method the webhooks accept.
+    ``caller_id``: the study's own number (``telephony: numbers:``, the first), shown to the
+    respondent and the number they call back on; None: the instance's
+    (``INSTRUMENT_TWILIO_CALLER_ID``). Method and StatusCallbackMethod are left at Twilio's
+    default, POST, the method the webhooks accept.
     """
     options: dict[str, Any] = {
-        "from_": settings.caller_id,
+        "from_": caller_id or settings.caller_id,
         "url": answer_url(settings, attempt_id),
         "status_callback": settings.public_url + status_callback_path(call_id),
         "status_callback_event": list(STATUS_EVENTS),
@@ -127,10 +134,15 @@ class AutomatedDialer:
     settings: TwilioSettings
     policy: AutomatedCallSettings
     attempt_id: int
+    caller_id: str | None = None
 
     def place(self, to_e164: str, call_id: int) -> str:
         options = call_options(
-            self.settings, self.policy, attempt_id=self.attempt_id, call_id=call_id
+            self.settings,
+            self.policy,
+            attempt_id=self.attempt_id,
+            call_id=call_id,
+            caller_id=self.caller_id,
         )
         call = self.client.calls.create(to=to_e164, **options)
         return str(call.sid)
@@ -184,7 +196,9 @@ def place_due_calls(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     report = RunReport(questionnaire_id)
-    policy = calls.queue.settings_for(questionnaire_id).telephony.automated
+    telephony = calls.queue.settings_for(questionnaire_id).telephony
+    policy = telephony.automated
+    caller_id = telephony.numbers[0] if telephony.numbers else None  # the study's own number
     for _ in range(limit):
         now = clock()
         taken = calls.take(questionnaire_id, now=now)
@@ -194,7 +208,7 @@ def place_due_calls(
             report.skipped.append(taken)
             continue
         assert isinstance(taken, DueCall)
-        dialer = AutomatedDialer(client, settings, policy, taken.attempt_id)
+        dialer = AutomatedDialer(client, settings, policy, taken.attempt_id, caller_id)
         placed = calls.place(taken, dialer, now=now)
         if isinstance(placed, Skipped):
             report.skipped.append(placed)

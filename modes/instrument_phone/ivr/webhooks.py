@@ -4,8 +4,11 @@ Mounted under the ``ivr`` mode's prefix (``/ivr``), every request signed by
 Twilio (``X-Twilio-Signature`` over the configured public URL; 403 before
 anything runs otherwise, :func:`~instrument_phone.telephony.webhooks.require_signatures`):
 
-* ``POST /ivr/voice``: an inbound call (the study number's Voice URL). Where the
-  served questionnaires have more than one language, the caller first chooses
+* ``POST /ivr/voice``: an inbound call (the Voice URL of the instance's number and
+  of every study's own). A call to a study's own number (Twilio's ``To``, listed in
+  its fieldwork file's ``telephony: numbers:``) is that study's alone: its
+  languages, its access codes; any other number serves every study. Where the
+  line's questionnaires have more than one language, the caller first chooses
   one by key, each offered in itself (:mod:`instrument_phone.ivr.line`); then
   keys the access code of their invitation, then ``#``, asked in that language;
   a good code resumes the case's interview where it stopped, in whatever mode it
@@ -89,6 +92,7 @@ from instrument.ivr.speech import (
     takes_speech,
     yes_or_no,
 )
+from instrument.model import Questionnaire
 from instrument.plugin_types import ModeSetupError
 from instrument.ratelimit import RateLimiter
 from instrument.stepflow import Submit, decode_value
@@ -171,6 +175,7 @@ class StudyCalls:
     settings: IvrSettings
     voices: Voices
     automated: AutomatedCallSettings = AutomatedCallSettings()
+    numbers: tuple[str, ...] = ()
 
 
 MESSAGE_ENDS = frozenset({"machine_end_beep", "machine_end_silence", "machine_end_other"})
@@ -223,6 +228,13 @@ class CallNotes:
                 kept["reference"] = fact.reference
 
 
+Studies = tuple[str, ...] | None
+"""The studies an inbound call is for: the one whose own number was called, or None (the
+instance's number, or one no study lists): every study served in the mode."""
+
+Versions = tuple[tuple[str, str], ...]
+"""The questionnaires served, each with its content hash: what a cached answer was worked out for."""
+
 Turn = tuple[str, dict[str, Any] | None, bool]
 """A turn's answer: its TwiML, the call's state to store with it, and whether the call ended."""
 
@@ -244,7 +256,8 @@ class IvrWebhooks:
     callers: RateLimiter
     own_voices: bool = True
     studies: dict[str, tuple[str, StudyCalls]] = field(default_factory=dict)
-    offered: tuple[tuple[tuple[str, str], ...], tuple[LineLanguage, ...]] | None = None
+    offered: dict[Studies, tuple[Versions, tuple[LineLanguage, ...]]] = field(default_factory=dict)
+    numbered: tuple[Versions, dict[str, str]] | None = None
 
     @property
     def store(self) -> Any:
@@ -261,45 +274,79 @@ class IvrWebhooks:
         if cached is not None and cached[0] == questionnaire.content_hash:
             return cached[1]
         settings, automated = self.ivr, AutomatedCallSettings()
+        fieldwork, problems = settings_for(questionnaire.source_path)
+        if problems.has_errors():
+            errors = "\n".join(str(d) for d in problems.errors)
+            raise ModeSetupError(
+                f"the fieldwork settings of {questionnaire.id} have errors:\n{errors}"
+            )
         if settings is None:
-            fieldwork, problems = settings_for(questionnaire.source_path)
-            if problems.has_errors():
-                errors = "\n".join(str(d) for d in problems.errors)
-                raise ModeSetupError(
-                    f"the fieldwork settings of {questionnaire.id} have errors:\n{errors}"
-                )
             settings = ivr_settings(questionnaire, recording=fieldwork.telephony.recording)
             automated = fieldwork.telephony.automated
         voices = Voices.of_questionnaire(questionnaire) if self.own_voices else self.voices
-        found = StudyCalls(settings, voices, automated)
+        found = StudyCalls(settings, voices, automated, fieldwork.telephony.numbers)
         self.studies[questionnaire_id] = (questionnaire.content_hash, found)
         return found
 
     # ------------------------------------------------------------------ the line's languages
 
-    def line(self) -> tuple[LineLanguage, ...]:
-        """The languages an inbound call offers (:func:`line_languages`), worked out again only
-        when the questionnaires served in the mode change."""
-        served = [
+    def served(self) -> list[tuple[str, Questionnaire]]:
+        """The questionnaires served in the mode, in the order they are served."""
+        return [
             (qid, survey.questionnaire)
             for qid, survey in self.service.surveys.items()
             if IVR_MODE in survey.questionnaire.modes
         ]
-        versions = tuple((qid, q.content_hash) for qid, q in served)
-        if self.offered is None or self.offered[0] != versions:
-            found = line_languages((q, self.study(qid).voices) for qid, q in served)
-            self.offered = (versions, found)
-        return self.offered[1]
 
-    def first_language(self) -> str:
+    def numbers(self) -> dict[str, str]:
+        """The studies' own numbers (``telephony: numbers:``), each to its questionnaire,
+        worked out again only when the questionnaires served change.
+
+        :raises ModeSetupError: two served studies list the same number (a call to it could
+            not tell them apart; ``instrument check`` over both files says where).
+        """
+        served = self.served()
+        versions = tuple((qid, q.content_hash) for qid, q in served)
+        if self.numbered is None or self.numbered[0] != versions:
+            found: dict[str, str] = {}
+            for qid, _ in served:
+                for number in self.study(qid).numbers:
+                    other = found.setdefault(number, qid)
+                    if other != qid:
+                        raise ModeSetupError(
+                            f"{number} is the number of both {other} and {qid} (telephony: "
+                            "numbers: in their fieldwork files); give each study its own"
+                        )
+            self.numbered = (versions, found)
+        return self.numbered[1]
+
+    def called(self, to: str) -> Studies:
+        """The studies an inbound call to ``to`` (Twilio's ``To``) is for: the one whose number
+        it is, or None, every served study, for the instance's number or any unlisted one."""
+        study = self.numbers().get(to.strip())
+        return None if study is None else (study,)
+
+    def line(self, studies: Studies = None) -> tuple[LineLanguage, ...]:
+        """The languages an inbound call offers (:func:`line_languages`): the ``studies``' (a
+        study's own number), or every served study's; worked out again only when the
+        questionnaires served in the mode change."""
+        served = [(qid, q) for qid, q in self.served() if studies is None or qid in studies]
+        versions = tuple((qid, q.content_hash) for qid, q in served)
+        cached = self.offered.get(studies)
+        if cached is None or cached[0] != versions:
+            found = line_languages((q, self.study(qid).voices) for qid, q in served)
+            cached = self.offered[studies] = (versions, found)
+        return cached[1]
+
+    def first_language(self, studies: Studies = None) -> str:
         """The line's first language: the call's before a caller chooses (English without any)."""
-        line = self.line()
+        line = self.line(studies)
         return line[0].language if line else catalogue.DEFAULT_LANGUAGE
 
-    def spoken(self, language: str) -> tuple[Say, Voice]:
+    def spoken(self, language: str, studies: Studies = None) -> tuple[Say, Voice]:
         """The call's own words and the voice in ``language``: the line's where it offers the
         language (``cy-GB`` finds its ``cy``), else the catalogue's and the instance's voice."""
-        line = self.line()
+        line = self.line(studies)
         offered = matching(language, [offer.language for offer in line])
         for offer in line:
             if offer.language == offered:
@@ -316,16 +363,25 @@ class IvrWebhooks:
             recording_status=base + recording_path(call_sid, seq) if recording else None,
         )
 
-    def code_twiml(self, call_sid: str, seq: int, language: str, keys: Sequence[str]) -> str:
+    def code_twiml(
+        self,
+        call_sid: str,
+        seq: int,
+        language: str,
+        keys: Sequence[str],
+        studies: Studies = None,
+    ) -> str:
         """Ask for the access code in ``language``: the words of ``keys``, digits, then ``#``."""
-        say, voice = self.spoken(language)
+        say, voice = self.spoken(language, studies)
         words = [say(key) for key in keys]
         return keys_twiml([(words, voice)], urls=self.urls(call_sid, seq), one_key=False)
 
-    def menu_twiml(self, call_sid: str, seq: int, *, again: bool = False) -> str:
+    def menu_twiml(
+        self, call_sid: str, seq: int, *, again: bool = False, studies: Studies = None
+    ) -> str:
         """The line's choice of language: each offered in itself and its own voice, one key
         (the greeting first, unless it is offered ``again``)."""
-        said = menu_said(self.line(), again=again)
+        said = menu_said(self.line(studies), again=again)
         return keys_twiml(said, urls=self.urls(call_sid, seq), one_key=True)
 
     def twiml(
@@ -355,10 +411,10 @@ class IvrWebhooks:
             return goodbye_twiml(action.words, action.language, voices=voices)
         raise ValueError(f"a {action.kind} has no TwiML")
 
-    def goodbye(self, key: str, language: str | None = None) -> str:
+    def goodbye(self, key: str, language: str | None = None, studies: Studies = None) -> str:
         """End the call politely with the words of ``key`` in ``language`` (the line's first)."""
-        language = language or self.first_language()
-        say, voice = self.spoken(language)
+        language = language or self.first_language(studies)
+        say, voice = self.spoken(language, studies)
         return goodbye_twiml((say(key),), language, voices=Voices({language: voice}))
 
     def for_machine(self, case: OutboundCase, answered_by: str) -> str:
@@ -627,6 +683,7 @@ def create_ivr_webhooks(
     for questionnaire_id, survey in service.surveys.items():
         if IVR_MODE in survey.questionnaire.modes:
             hooks.study(questionnaire_id)
+    hooks.numbers()  # two served studies with one number stop the server here
     store = service.store
     bp = Blueprint(IVR_MODE, __name__)
     require_signatures(bp, settings)
@@ -646,12 +703,14 @@ def create_ivr_webhooks(
         if again is not None:
             return again
         store.open_ivr_call(sid, direction="inbound", now=clock())
-        if len(hooks.line()) > 1:  # a choice of language first, each offered in itself
-            twiml, line = hooks.menu_twiml(sid, 1), _line_state(None)
+        studies = hooks.called(request.form.get("To", ""))  # a study's own number: its alone
+        if len(hooks.line(studies)) > 1:  # a choice of language first, each offered in itself
+            twiml = hooks.menu_twiml(sid, 1, studies=studies)
+            line = _line_state(None, studies=studies)
         else:
-            language = hooks.first_language()
-            twiml = hooks.code_twiml(sid, 1, language, ("welcome", "enter_code"))
-            line = _line_state(language)
+            language = hooks.first_language(studies)
+            twiml = hooks.code_twiml(sid, 1, language, ("welcome", "enter_code"), studies)
+            line = _line_state(language, studies=studies)
         return xml(store.record_ivr_turn(sid, 0, twiml, state=line, now=clock()))
 
     @bp.post("/voice/outbound")
@@ -708,11 +767,13 @@ def create_ivr_webhooks(
         if call.interview_id is None:
             digits = None if silence else request.form.get("Digits")
             line = (call.state or {}).get(LINE) or {}
+            studies = tuple(line["studies"]) if line.get("studies") else None
             if "language" in line and line["language"] is None:
-                return xml(_language_turn(hooks, call, seq, digits, int(line.get("misses", 0))))
-            language = line.get("language") or hooks.first_language()
+                misses = int(line.get("misses", 0))
+                return xml(_language_turn(hooks, call, seq, digits, misses, studies))
+            language = line.get("language") or hooks.first_language(studies)
             caller = request.form.get("From", "")
-            return xml(_code_turn(hooks, call, seq, digits, caller, language))
+            return xml(_code_turn(hooks, call, seq, digits, caller, language, studies))
         twiml, state, ended = hooks.turn(call, seq, request.form, silence)
         return xml(store.record_ivr_turn(sid, seq, twiml, state=state, now=now, ended=ended))
 
@@ -783,28 +844,39 @@ def _code_keys() -> list[bytes]:
     return [access_code_key(s) for s in secrets if s]
 
 
-def _line_state(language: str | None, misses: int = 0) -> dict[str, Any]:
-    """An inbound call's state before its interview is known (:data:`LINE`)."""
-    return {LINE: {"language": language, "misses": misses}}
+def _line_state(
+    language: str | None, misses: int = 0, *, studies: Studies = None
+) -> dict[str, Any]:
+    """An inbound call's state before its interview is known (:data:`LINE`); ``studies``: the
+    study whose own number was called (kept with the call: its turns are that study's)."""
+    line: dict[str, Any] = {"language": language, "misses": misses}
+    if studies:
+        line["studies"] = list(studies)
+    return {LINE: line}
 
 
 def _language_turn(
-    hooks: IvrWebhooks, call: IvrCallRecord, seq: int, digits: str | None, misses: int
+    hooks: IvrWebhooks,
+    call: IvrCallRecord,
+    seq: int,
+    digits: str | None,
+    misses: int,
+    studies: Studies,
 ) -> str:
     """A turn of the line's choice of language: a key that chooses one asks for the access
     code in it; silence or another key offers the choice again, :data:`LANGUAGE_TRIES` times
     in all, then the call goes on in the first language. Stored with its turn, once: a retried
     choice is answered with the same TwiML and changes nothing."""
-    line, now, sid = hooks.line(), hooks.clock(), call.call_sid
+    line, now, sid = hooks.line(studies), hooks.clock(), call.call_sid
     key = (digits or "").strip()
     chosen = next((offer.language for offer in line if key and offer.key == key), None)
     if chosen is None and misses + 1 < LANGUAGE_TRIES and len(line) > 1:
-        twiml = hooks.menu_twiml(sid, seq + 1, again=True)
-        state = _line_state(None, misses + 1)
+        twiml = hooks.menu_twiml(sid, seq + 1, again=True, studies=studies)
+        state = _line_state(None, misses + 1, studies=studies)
         return hooks.store.record_ivr_turn(sid, seq, twiml, state=state, now=now)
-    language = chosen or hooks.first_language()
-    twiml = hooks.code_twiml(sid, seq + 1, language, ("enter_code",))
-    state = _line_state(language)
+    language = chosen or hooks.first_language(studies)
+    twiml = hooks.code_twiml(sid, seq + 1, language, ("enter_code",), studies)
+    state = _line_state(language, studies=studies)
     return hooks.store.record_ivr_turn(sid, seq, twiml, state=state, now=now)
 
 
@@ -815,16 +887,18 @@ def _code_turn(
     digits: str | None,
     caller: str,
     language: str,
+    studies: Studies,
 ) -> str:
     """A turn before the interview is known: the access code keyed (or not), the call's words
-    in the ``language`` the caller chose (kept with the call until the code is good)."""
+    in the ``language`` the caller chose (kept with the call until the code is good). On a
+    study's own number only that study's codes are taken: another study's is a wrong code."""
     store, service, now = hooks.store, hooks.service, hooks.clock()
     sid = call.call_sid
-    line = _line_state(language)
+    line = _line_state(language, studies=studies)
     code = (digits or "").strip().rstrip("#")
     caller_key = _caller_hash(caller) if caller else None
     if caller_key is not None and hooks.callers.blocked(caller_key):
-        twiml = hooks.goodbye("too_many_codes", language)
+        twiml = hooks.goodbye("too_many_codes", language, studies)
         return store.record_ivr_turn(sid, seq, twiml, state=line, now=now, ended=True)
     token = store.find_access_code(code, keys=_code_keys()) if code else None
     usable = (
@@ -833,17 +907,18 @@ def _code_turn(
         and token.case_id is not None
         and token.questionnaire_id in service.surveys
         and IVR_MODE in service.surveys[token.questionnaire_id].questionnaire.modes
+        and (studies is None or token.questionnaire_id in studies)
     )
     if not usable:
         failures = call.code_failures + 1
         if caller_key is not None and code:
             hooks.callers.hit(caller_key)
         if failures >= CODE_TRIES:
-            twiml = hooks.goodbye("too_many_codes", language)
+            twiml = hooks.goodbye("too_many_codes", language, studies)
             return store.record_ivr_turn(
                 sid, seq, twiml, state=line, now=now, code_failures=failures, ended=True
             )
-        twiml = hooks.code_twiml(sid, seq + 1, language, ("wrong_code",))
+        twiml = hooks.code_twiml(sid, seq + 1, language, ("wrong_code",), studies)
         return store.record_ivr_turn(sid, seq, twiml, state=line, now=now, code_failures=failures)
     assert token is not None and token.case_id is not None
     interview_id = token.interview_id or _interview_for(

@@ -94,6 +94,9 @@ class TwilioSettings:
         shown in a ``repr`` or an error message.
     :param caller_id: the organisation's number in E.164, shown to
         respondents (it must be a number verified in or bought from Twilio).
+        A study may have its own (its fieldwork file's ``telephony: numbers:``):
+        its automated calls show that one, and inbound calls to it are the
+        study's alone; this one serves every study, as the default.
     :param public_url: ``https://host[/prefix]``, the app's root as Twilio
         reaches it, without a trailing slash.
     """
