@@ -24,6 +24,7 @@ from twilio_fake import FakeTwilioHttp
 
 from instrument.callqueue import CallQueue
 from instrument.callqueue.automated import AutomatedCalls
+from instrument.interviews import RESPONDENT
 from instrument.server.app import create_app, get_host
 from instrument.store import Store
 from instrument_phone.ivr.outbound import place_due_calls
@@ -165,6 +166,23 @@ def test_a_machine_of_a_welsh_case_hears_the_welsh_message_in_the_welsh_voice(ap
     """The study wrote its voicemail message per language: a case fielded in Welsh gets the
     Welsh one, said in the Welsh voice."""
     add_automated_case(get_host(app).store, "C1", language="cy")
+    form = place_one(app)
+    result = answered_by_a_machine(app, form)
+    assert [h.text for h in result.heard] == [MESSAGE_CY], result.transcript()
+    assert [h.language for h in result.heard] == ["cy-GB"], result.transcript()
+
+
+def test_a_machine_hears_the_message_in_the_language_the_interview_was_switched_to(
+    app: Flask,
+) -> None:
+    """The case was queued in English, but its respondent switched their interview to Welsh
+    (on the web here; on an inbound call alike): the machine hears the Welsh message."""
+    host = get_host(app)
+    add_automated_case(host.store, "C1", language="en")
+    saved = host.service.start(
+        "mini", mode="web", actor=RESPONDENT, now=T0, case_id="C1", language="en"
+    )
+    host.service.switch_language(saved.interview.id, "cy", mode="web", actor=RESPONDENT, now=T0)
     form = place_one(app)
     result = answered_by_a_machine(app, form)
     assert [h.text for h in result.heard] == [MESSAGE_CY], result.transcript()

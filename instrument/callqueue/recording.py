@@ -209,11 +209,11 @@ class Recording:
             return None
         if self._withdrawn(call.case_id):
             return None
-        # Read to the respondent: in the language the case is fielded in, where the study
-        # wrote the consent in it (the queue keeps that language with the case).
-        queued = self.store.queue_row(call.case_id)
-        language = queued.get("language") if queued is not None else None
-        text = in_language(telephony.consent_text, language if isinstance(language, str) else None)
+        # Read to the respondent in the language they speak, where the study wrote the consent
+        # in it: their interview's now (they may have switched it, on the web or by phone),
+        # else the one the case is fielded in (the queue keeps it with the case).
+        language = self.store.case_language(call.case_id)
+        text = in_language(telephony.consent_text, language)
         return ConsentQuestion(attempt_id, call.id, text)
 
     def _withdrawn(self, case_id: str) -> bool:

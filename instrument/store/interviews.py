@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from instrument.store.nul import NUL, refuse_nul, refuse_nul_in_json
 from instrument.store.plumbing import INTERVIEW_COLUMNS, PLAIN_COLUMNS, StoreBase, utc
 from instrument.store.records import InterviewNotFound, InterviewRecord
-from instrument.store.schema import cases, interviews, questionnaire_versions
+from instrument.store.schema import case_queue, cases, interviews, questionnaire_versions
 
 __all__ = ["Interviews", "interview_select", "load_in"]
 
@@ -89,6 +89,23 @@ def _case_interview(connection: sa.Connection, case_id: str) -> str | None:
     if locked is None:
         raise LookupError(f"no case {case_id!r}")
     return connection.scalar(_CASE_FIRST_INTERVIEW, {"b_case_id": case_id})
+
+
+def case_interview_language(case_id: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+    """The language the case's interview speaks now (its oldest not withdrawn, the one every
+    mode resumes), as a scalar subquery over ``case_id``: NULL for a case without one.
+
+    What the respondent hears from the study beside the interview (a recording's consent, a
+    voicemail message) is said in it: a respondent who switched to Welsh on an inbound call
+    is answered in Welsh, whatever language the case was queued in.
+    """
+    return (
+        sa.select(interviews.c.language)
+        .where(interviews.c.case_id == case_id, interviews.c.status != "withdrawn")
+        .order_by(interviews.c.started_at, interviews.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def load_in(connection: sa.Connection, interview_id: str) -> InterviewRecord:
@@ -189,6 +206,21 @@ class Interviews(StoreBase):
                 raise LookupError(f"no questionnaire version {version_id}")
             labels = self._version_labels.setdefault(version_id, (row[0], row[1]))
         return labels
+
+    def case_language(self, case_id: str) -> str | None:
+        """The language a case speaks: its interview's now (:func:`case_interview_language`),
+        else the one the call queue fields it in; None for neither (the study's default)."""
+        if NUL in case_id:
+            return None
+        queued = (
+            sa.select(case_queue.c.language)
+            .where(case_queue.c.case_id == case_id)
+            .scalar_subquery()
+        )
+        query = sa.select(sa.func.coalesce(case_interview_language(sa.literal(case_id)), queued))
+        with self._transaction() as connection:
+            found = connection.scalar(query)
+        return str(found) if found is not None else None
 
     def interviews_for_case(self, case_id: str) -> list[InterviewRecord]:
         """Every interview of one case, oldest first (a case may span waves or restarts)."""

@@ -35,6 +35,7 @@ from typing import Any, Final, NamedTuple
 import sqlalchemy as sa
 
 from instrument.store.fieldwork_records import dialect_insert
+from instrument.store.interviews import case_interview_language
 from instrument.store.nul import refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import AccessToken
@@ -280,10 +281,13 @@ class IvrCalls(StoreBase):
             )
 
     def outbound_case(self, attempt_id: int) -> OutboundCase | None:
-        """The case an attempt belongs to, its questionnaire and the language it is fielded in
-        (the call queue's, None when the queue has none: the questionnaire's default then)."""
+        """The case an attempt belongs to, its questionnaire and the language it speaks: its
+        interview's where it has one (the caller may have switched it), else the one it is
+        fielded in (the call queue's; None when the queue has none: the questionnaire's
+        default then)."""
+        spoken = sa.func.coalesce(case_interview_language(cases.c.id), case_queue.c.language)
         query = (
-            sa.select(cases.c.id, cases.c.questionnaire_id, case_queue.c.language)
+            sa.select(cases.c.id, cases.c.questionnaire_id, spoken.label("language"))
             .select_from(
                 attempts.join(cases, cases.c.id == attempts.c.case_id).outerjoin(
                     case_queue, case_queue.c.case_id == cases.c.id
