@@ -18,7 +18,7 @@ HEAD = """\
 meta:
   id: ivr_settings
   version: "1"
-  title: IVR settings
+  title: {{en: IVR settings, cy: Gosodiadau IVR}}
   languages: [en, cy]
   modes: [web, ivr]
 {ivr}

@@ -60,7 +60,7 @@ class Choices(ChoiceFiles):
                 continue
             self.check_keys(om, OPTION_KEYS, f"an option of {what}", required=("code", "label"))
             code = self.scalar(om.get("code"), int, "an option code")
-            label = self.text(om.get("label"), f"the label of option {code}", None)
+            label = self.text(om.get("label"), f"the label of option {code} in {what}", None)
             if code is None or label is None:
                 continue
             if code in seen:
@@ -95,7 +95,9 @@ class Choices(ChoiceFiles):
                 Option(
                     code=code,
                     label=label,
-                    read_out=self.text(om.get("read_out"), f"read_out of option {code}", None),
+                    read_out=self.text(
+                        om.get("read_out"), f"read_out of option {code} in {what}", None
+                    ),
                     exclusive=self.boolean(om, "exclusive", False, "an option"),
                     other_specify=self.boolean(om, "other_specify", False, "an option"),
                     fixed=self.boolean(om, "fixed", False, "an option"),

@@ -7,6 +7,8 @@ loop for a loop's variables.
 
 from __future__ import annotations
 
+import re
+
 from instrument.diagnostics import Position, did_you_mean
 from instrument.model import Text
 from instrument.texts import FILL_GLOBALS, TemplateSyntax, TextTemplate
@@ -15,9 +17,35 @@ from instrument.yamlsrc import YMap, YNode, YScalar
 from .shapes import Shapes
 from .state import Site
 
+_FILLS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+"""A text's fills and tags (``{{ name }}``, ``{% if %}``): the same in every language."""
+
 
 class Texts(Shapes):
     """Texts in each language, compiled as templates, and the variables their fills name."""
+
+    def warn_one_text(self, node: YScalar, what: str) -> None:
+        """A plain string in a questionnaire of several languages is taken as the default
+        language's text and shown to everyone: warn, naming the languages it stands in for.
+
+        A warning, not an error: a text that reads the same in every language (a name, a
+        unit, a number) is fine, and ``{en: ..., cy: ...}`` is how to say so for the others.
+        Numbers written as numbers, and texts without a letter outside their fills, are the
+        same in every language and are not reported.
+        """
+        others = [lang for lang in self.languages if lang != self.default_language]
+        if not others or not isinstance(node.value, str):
+            return
+        if not any(ch.isalpha() for ch in _FILLS.sub("", node.value)):
+            return
+        self.warn(
+            node.pos,
+            f"{what} is one text, taken as the '{self.default_language}' text: it has no "
+            f"{', '.join(repr(lang) for lang in others)} text, so the "
+            f"'{self.default_language}' is shown in "
+            f"{'that language' if len(others) == 1 else 'those languages'} too; write it per "
+            f"language ({{{self.default_language}: ..., {others[0]}: ...}})",
+        )
 
     def text(self, node: YNode | None, what: str, site: Site | None) -> Text | None:
         if node is None:
@@ -28,6 +56,7 @@ class Texts(Shapes):
                 self.err(node.pos, f"{what} must be text")
                 return None
             sources = {self.default_language: (str(node.value), node)}
+            self.warn_one_text(node, what)
         elif isinstance(node, YMap):
             sources = {}
             if node.non_string_keys:
