@@ -244,7 +244,7 @@ def test_the_welsh_example_in_welsh(school_travel_by_phone: Path) -> None:
         "I glywed y cwestiwn eto, pwyswch seren."
     )
     assert any(line.startswith("Mae'n ddrwg gen i") for line in said)  # silence, then a wrong date
-    assert "Am Blwyddyn 2, pwyswch 3." in said
+    assert "Ar gyfer Blwyddyn 2, pwyswch 3." in said
     assert "Rydych wedi rhoi 1.5. Os yw hynny'n gywir, pwyswch 1. I'w roi eto, pwyswch 2." in said
     assert "(the call hangs up)" in out
     got = values(out)
