@@ -150,6 +150,32 @@ def test_the_case_list_gives_each_case_the_outcome_the_overview_counts(
         queue.case_list(limit=-1)
 
 
+def test_the_case_list_says_and_filters_who_may_take_each_case(
+    queue: CallQueue, store: Store
+) -> None:
+    """``case_queue.taken_by``: interviewers' cases and the automated dialler's, queued as such
+    or handed over later, each listed with its taker; a filter keeps one kind, with the others."""
+    _sample(queue, store)
+    add_case(store, "c7", taken_by="automated")
+    assert store.hand_to_dialler("c6", calls=2, spacing=None, dialler="auto", now=T0).handed
+    takers = {c.case_id: c.taken_by for c in queue.case_list().cases}
+    assert takers == {f"c{n}": "interviewer" for n in range(1, 6)} | {
+        "c6": "automated",
+        "c7": "automated",
+    }
+    automated = queue.case_list(taken_by="automated")
+    assert [c.case_id for c in automated.cases] == ["c6", "c7"] and automated.total == 2
+    interviewers = queue.case_list(taken_by="interviewer", limit=2)
+    assert [c.case_id for c in interviewers.cases] == ["c1", "c2"] and interviewers.total == 5
+    both = queue.case_list(taken_by="automated", outcome="not_attempted")
+    assert [c.case_id for c in both.cases] == ["c6", "c7"]
+    assert queue.case_list(taken_by="automated", outcome="complete").total == 0
+    summary = queue.case_summary("c7")
+    assert summary is not None and summary.taken_by == "automated"
+    with pytest.raises(ValueError, match="taken_by is one of interviewer, automated"):
+        queue.case_list(taken_by="robot")
+
+
 def test_the_audit_log_is_paged_newest_first(queue: CallQueue, store: Store) -> None:
     _sample(queue, store)
     for n in range(5):

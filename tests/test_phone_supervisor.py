@@ -19,10 +19,11 @@ import io
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
-from callqueue_helpers import run_all
+from callqueue_helpers import add_case, run_all
 from phone_supervisor_helpers import (
     NAME,
     NOTE,
@@ -163,6 +164,65 @@ def test_the_sample_overview_shows_the_services_figures(app: Any, queue: CallQue
     unknown = Staff(app, "sam").get(BASE + "/?case=c99")
     assert unknown.status == 404
     assert "no case c99" in unknown.text("//*[@id='f-case-error']")
+
+
+def test_the_case_list_shows_and_filters_the_automated_diallers_cases(
+    app: Any, queue: CallQueue
+) -> None:
+    """Who may take each case (``case_queue.taken_by``) as the service lists it: c5 handed to
+    the automated dialler, c6 queued for it; the filter keeps one kind, with a count's outcome."""
+    store = get_host(app).store
+    assert store.hand_to_dialler("c5", calls=None, spacing=None, dialler="auto", now=T0).handed
+    add_case(store, "c6", numbers=("+442071234560",), now=T0, taken_by="automated")
+    sam = Staff(app, "sam")
+
+    def listed(page: Page) -> dict[str, str]:
+        return {
+            row.get("data-case"): row.xpath("./td[@data-taken-by]/@data-taken-by")[0]
+            for row in page.tree.xpath("//table[@id='case-list']//tr[@data-case]")
+        }
+
+    def filtered(page: Page, **chosen: str) -> Page:
+        """The case list's filter sent as a browser sends it: its fields, with ``chosen``."""
+        form = page.tree.xpath("//form[@class='case-filter']")[0]
+        sent = {i.get("name"): i.get("value") or "" for i in form.xpath(".//input[@name]")}
+        for select in form.xpath(".//select[@name]"):
+            picked = select.xpath("./option[@selected]/@value")
+            sent[select.get("name")] = picked[0] if picked else ""
+        return sam.get(form.get("action").split("#")[0] + "?" + urlencode(sent | chosen))
+
+    page = sam.get(BASE + "/")
+    takers = {c.case_id: c.taken_by for c in queue.case_list().cases}
+    assert listed(page) == takers
+    assert takers == {"c1": "interviewer", "c2": "interviewer", "c3": "interviewer",
+                      "c4": "interviewer", "c5": "automated", "c6": "automated"}  # fmt: skip
+    assert "automated dialler" in page.text("//tr[@data-case='c6']")
+    chosen = filtered(page, taken_by="automated")
+    assert chosen.status == 200 and listed(chosen) == {"c5": "automated", "c6": "automated"}
+    assert "automated dialler" in chosen.text("//h2[@id='cases']")
+    outcome = queue.case_list(case_ids=["c6"]).cases[0].disposition
+    link = chosen.tree.xpath(f"//tr[@data-outcome='{outcome}']//a/@href")[0]
+    assert "taken_by=automated" in link  # a count's link keeps the filter
+    both = sam.get(link)
+    expected = queue.case_list(outcome=outcome, taken_by="automated").cases
+    assert sorted(listed(both)) == [c.case_id for c in expected] and "c6" in listed(both)
+    assert both.tree.xpath("//form[@class='case-filter']//input[@name='outcome']/@value") == [
+        outcome
+    ]  # the filter's form keeps the count's outcome
+    others = filtered(both, taken_by="interviewer")
+    assert sorted(listed(others)) == [
+        c.case_id for c in queue.case_list(outcome=outcome, taken_by="interviewer").cases
+    ]
+    bad = sam.get(BASE + "/?taken_by=robot")
+    assert bad.status == 400 and listed(bad) == takers  # an unknown taker filters nothing
+    assert "Not a valid choice" in bad.text("//*[@id='taken_by-error']")
+    assert bad.tree.xpath("//div[@class='error-summary']//a/@href") == ["#taken_by"]
+    case = sam.get(BASE + "/case/c5")
+    assert case.tree.xpath("//*[@data-figure='taken_by']/@data-taken-by") == ["automated"]
+    assert "automated dialler" in figure(case, "taken_by")
+    assert sam.get(BASE + "/case/c1").tree.xpath("//*[@data-figure='taken_by']/@data-taken-by") == [
+        "interviewer"
+    ]
 
 
 def test_rates_equal_the_services_with_the_e_used(app: Any, queue: CallQueue) -> None:

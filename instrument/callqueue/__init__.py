@@ -31,6 +31,7 @@ from instrument.callqueue.recording import (
 from instrument.callqueue.service import CallQueue
 from instrument.callqueue.supervisor import (
     CALL_RECORD_COLUMNS,
+    TAKERS,
     AuditEntry,
     AuditPage,
     CaseChanged,
@@ -47,6 +48,7 @@ from instrument.callqueue.views import (
 
 __all__ = [
     "CALL_RECORD_COLUMNS",
+    "TAKERS",
     "AlreadyCoded",
     "AlreadyDecided",
     "AppointmentRequest",

@@ -47,6 +47,7 @@ from instrument.fieldwork.settings import FieldworkSettings
 from instrument.store import Store
 from instrument.store.fieldwork_audit import AuditEntry, AuditPage, CaseChanged, SupervisedCase
 from instrument.store.fieldwork_reports import CallRow, QueuedCase
+from instrument.store.schema import TAKEN_BY
 
 __all__ = [
     "CALL_RECORD_COLUMNS",
@@ -57,6 +58,7 @@ __all__ = [
     "CaseList",
     "CaseSummary",
     "Supervision",
+    "TAKERS",
 ]
 
 CALL_RECORD_COLUMNS = (
@@ -67,6 +69,10 @@ CALL_RECORD_COLUMNS = (
     "recording_url",
 )  # fmt: skip
 """The CSV's columns: no name, no number (a rank), no note."""
+
+TAKERS: Final = TAKEN_BY
+"""Who may take a queued case (``case_queue.taken_by``): ``interviewer`` (through "next case")
+or ``automated`` (only the automated dialler); a supervisor's case list can be narrowed to one."""
 
 RELEASED = HOLD_EXPIRED
 """A released hold's attempt is coded as if its interviewer had vanished."""
@@ -98,6 +104,8 @@ class CaseSummary:
     window_end: dt.datetime | None
     window_kind: str | None
     window_interviewer: str | None
+    taken_by: str = TAKEN_BY[0]
+    """Who may take it (:data:`TAKERS`): interviewers, or only the automated dialler."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,18 +295,25 @@ class Supervision:
         outcome: str | None = None,
         case_ids: Sequence[str] | None = None,
         limit: int | None = None,
+        taken_by: str | None = None,
     ) -> CaseList:
         """Queued cases with their current outcome, in case-id order: all, or those with
         ``outcome`` (as the overview counts them), or those named; at most ``limit``.
+        ``taken_by`` (one of :data:`TAKERS`) keeps only the interviewers' cases or only the
+        automated dialler's (ValueError for another word).
 
         ``total`` is how many matched, so a page can say it lists the first
         ``limit`` of them.
         """
         if limit is not None and limit < 0:
             raise ValueError("limit must be 0 or more")
+        if taken_by is not None and taken_by not in TAKERS:
+            raise ValueError(f"taken_by is one of {', '.join(TAKERS)}, not {taken_by!r}")
         queued_cases = self.store.queued_cases(None if case_ids is None else list(case_ids))
         matched = []
         for queued in queued_cases:
+            if taken_by is not None and queued.taken_by != taken_by:
+                continue
             code = self._current(queued)
             if outcome is None or code == outcome:
                 matched.append(_summary(queued, code))
@@ -458,6 +473,7 @@ def _summary(queued: QueuedCase, disposition: str) -> CaseSummary:
         window_end=None if final else queued.window_end,
         window_kind=None if final else queued.window_kind,
         window_interviewer=None if final else queued.window_interviewer,
+        taken_by=queued.taken_by,
     )
 
 

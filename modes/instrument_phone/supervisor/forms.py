@@ -20,7 +20,17 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, FloatField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from instrument.callqueue import TAKERS
+
+try:  # WTForms 3.3 prefers choice objects to (value, label) tuples
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # pragma: no cover - WTForms < 3.3
+    _Choice = None
+
 __all__ = [
+    "TAKER_CHOICES",
+    "TAKER_WORDS",
+    "CaseFilterForm",
     "OutcomeForm",
     "PeriodForm",
     "RatesForm",
@@ -30,6 +40,10 @@ __all__ = [
     "field_errors",
 ]
 
+TAKER_WORDS = {"interviewer": "Interviewers", "automated": "The automated dialler"}
+TAKER_CHOICES = tuple((taker, TAKER_WORDS[taker]) for taker in TAKERS)
+"""Who may take a queued case (the call queue's ``TAKERS``, each with its words: a taker added
+there without words here fails at import, not on a page)."""
 REASON_MISSING = "Give a reason for this change: it is kept in the audit log"
 
 
@@ -122,4 +136,23 @@ class RatesForm(_Query):
     e = FloatField(
         "e (the share of cases of unknown eligibility taken as eligible)",
         validators=[Optional(), NumberRange(0, 1, "Enter e as a number from 0 to 1")],
+    )
+
+
+class CaseFilterForm(_Query):
+    """Which cases the overview lists: those of one outcome (a count's link) and of one taker.
+
+    ``taken_by``: every case, only the interviewers' (taken through "next
+    case") or only the automated dialler's; an unknown word is an error at
+    the field (the page is answered 400 and lists every case).
+    """
+
+    outcome = HiddenField(filters=[lambda value: value or None])
+    taken_by = SelectField(
+        "Taken by",
+        choices=[
+            _Choice(value, label) if _Choice is not None else (value, label)
+            for value, label in (("", "Anyone"), *TAKER_CHOICES)
+        ],
+        validators=[Optional()],
     )

@@ -59,6 +59,13 @@ class CaseRow:
     window_end: dt.datetime | None
     window_kind: str | None
     reserved_for: str | None
+    taken_by: str
+    """Who may take it: ``interviewer`` (through "next case") or ``automated`` (the dialler)."""
+
+    @property
+    def automated(self) -> bool:
+        """Only the automated dialler takes it: no interviewer is offered it by "next case"."""
+        return self.taken_by == "automated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +118,7 @@ def case_row(queue: CallQueue, case: CaseSummary, zone: ZoneInfo) -> CaseRow:
         window_end=local(case.window_end),
         window_kind=case.window_kind,
         reserved_for=case.window_interviewer,
+        taken_by=case.taken_by,
     )
 
 

@@ -35,7 +35,14 @@ from instrument.flask_support.staff_session import add_staff_area, require_staff
 from instrument.interviews import ModeContext
 from instrument_phone import MODE_NAME
 from instrument_phone.supervisor.display import length, percent, when
-from instrument_phone.supervisor.forms import PeriodForm, RatesForm, ZoneForm, field_errors
+from instrument_phone.supervisor.forms import (
+    TAKER_WORDS,
+    CaseFilterForm,
+    PeriodForm,
+    RatesForm,
+    ZoneForm,
+    field_errors,
+)
 from instrument_phone.supervisor.reading import (
     CASE_LIST_LIMIT,
     case_row,
@@ -123,23 +130,30 @@ class Supervisor:
     # -- pages ---------------------------------------------------------------------
 
     def overview(self) -> Any:
-        """The sample now: counts by outcome, callable now, due today, attempts; cases listed."""
+        """The sample now: counts by outcome, callable now, due today, attempts; cases listed,
+        all or those of one outcome and of one taker (interviewers or the automated dialler)."""
         now, zone = self.now(), self.zone()
         wanted = request.args.get("case", "").strip()
         if wanted and self.queue.case_summary(wanted) is not None:
             return redirect(url_for(".case", case_id=wanted), 303)
         missing = f"There is no case {wanted} in the call queue" if wanted else None
-        outcome = request.args.get("outcome") or None
+        form = CaseFilterForm(formdata=request.args)
+        valid = form.validate()
+        outcome = form.outcome.data
+        taken_by = (form.taken_by.data or None) if valid else None
         overview = self.queue.sample_overview(now)
         studies = self.phone_questionnaires()
         labels = outcome_labels(self.queue, studies, overview.by_disposition)
-        listing = self.queue.case_list(outcome=outcome, limit=CASE_LIST_LIMIT)
+        listing = self.queue.case_list(outcome=outcome, limit=CASE_LIST_LIMIT, taken_by=taken_by)
         rows = [case_row(self.queue, case, zone) for case in listing.cases]
+        errors = field_errors([form.taken_by])
+        status = 404 if missing else 200 if valid else 400
         return self.render(
-            "supervisor/overview.html", 404 if missing else 200,
-            page_title="Error: Sample" if missing else "Sample", overview=overview, labels=labels,
-            outcome=outcome, rows=rows, listed=listing.total, now=now.astimezone(zone),
-            wanted=wanted, missing=missing,
+            "supervisor/overview.html", status,
+            page_title="Error: Sample" if missing or errors else "Sample", overview=overview,
+            labels=labels, outcome=outcome, taken_by=taken_by, taker_words=TAKER_WORDS,
+            filter_form=form, filter_errors=errors, rows=rows, listed=listing.total,
+            now=now.astimezone(zone), wanted=wanted, missing=missing,
         )  # fmt: skip
 
     def interviewers(self) -> Any:
