@@ -11,8 +11,9 @@ is read in the ``--region`` given (GB by default).
 
 Calling hours are the respondent's local hours, so every case needs a zone.
 The order: ``time_zone`` if given, else the zone of a UK ``postcode``, else
-the zone of a ``region`` (a small table below: the UK's nations and regions
-and ISO country codes of one zone), else the study's default zone.
+the zone of a ``region`` (a small table: the UK's nations and regions and ISO
+country codes of one zone), else the study's default zone; the rule is
+:func:`instrument.fieldwork.zones.zone_of`, which panel members' zones share.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from instrument.fieldwork.zones import REGION_ZONES, zone_of
 
 __all__ = [
     "PHONE_COLUMN",
@@ -39,48 +41,6 @@ PHONE_COLUMN: Final = re.compile(r"phone(?:_([2-9]))?")
 TELEPHONE_COLUMNS: Final = frozenset(
     {"name", "time_zone", "postcode", "region", "language", "priority"}
 )
-
-_UK: Final = "Europe/London"
-REGION_ZONES: Final[Mapping[str, str]] = {
-    # The United Kingdom, its nations and English regions (ONS names).
-    **dict.fromkeys(
-        (
-            "gb", "uk", "united kingdom", "great britain", "england", "scotland", "wales",
-            "northern ireland", "north east", "north west", "yorkshire and the humber",
-            "east midlands", "west midlands", "east of england", "east", "london",
-            "south east", "south west",
-        ),
-        _UK,
-    ),  # fmt: skip
-    "gg": "Europe/Guernsey",
-    "guernsey": "Europe/Guernsey",
-    "je": "Europe/Jersey",
-    "jersey": "Europe/Jersey",
-    "im": "Europe/Isle_of_Man",
-    "isle of man": "Europe/Isle_of_Man",
-    # ISO 3166 countries with a single zone, for European and nearby samples.
-    "ie": "Europe/Dublin", "ireland": "Europe/Dublin",
-    "fr": "Europe/Paris", "de": "Europe/Berlin", "nl": "Europe/Amsterdam",
-    "be": "Europe/Brussels", "lu": "Europe/Luxembourg", "it": "Europe/Rome",
-    "at": "Europe/Vienna", "ch": "Europe/Zurich", "dk": "Europe/Copenhagen",
-    "se": "Europe/Stockholm", "no": "Europe/Oslo", "fi": "Europe/Helsinki",
-    "pl": "Europe/Warsaw", "cz": "Europe/Prague", "sk": "Europe/Bratislava",
-    "hu": "Europe/Budapest", "si": "Europe/Ljubljana", "hr": "Europe/Zagreb",
-    "gr": "Europe/Athens", "ro": "Europe/Bucharest", "bg": "Europe/Sofia",
-    "ee": "Europe/Tallinn", "lv": "Europe/Riga", "lt": "Europe/Vilnius",
-    "mt": "Europe/Malta", "cy": "Asia/Nicosia", "is": "Atlantic/Reykjavik",
-    # Spain and Portugal have islands in other zones: their mainland zone.
-    "es": "Europe/Madrid", "pt": "Europe/Lisbon",
-}  # fmt: skip
-"""Region names and ISO country codes (lower case) to the zone of their calling hours."""
-
-# The UK postcode format (outward code, space optional, inward code), as Royal Mail writes it.
-_UK_POSTCODE: Final = re.compile(r"([A-Z]{1,2})[0-9][A-Z0-9]? ?[0-9][A-Z]{2}")
-_CROWN_DEPENDENCIES: Final = {
-    "GY": "Europe/Guernsey",
-    "JE": "Europe/Jersey",
-    "IM": "Europe/Isle_of_Man",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,33 +78,6 @@ def parse_number(text: str, region: str) -> str:
             "wrong length or prefix)"
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _zone(values: Mapping[str, str], default_zone: str) -> str:
-    if zone := values.get("time_zone", ""):
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone '{zone}' (an IANA name such as Europe/London)"
-            ) from None
-        return zone
-    if postcode := values.get("postcode", ""):
-        match = _UK_POSTCODE.fullmatch(postcode.upper())
-        if match is None:
-            raise ValueError(
-                f"'{postcode}' is not a UK postcode; outside the UK give time_zone or region"
-            )
-        return _CROWN_DEPENDENCIES.get(match.group(1), _UK)
-    if region := values.get("region", ""):
-        zone = REGION_ZONES.get(region.strip().lower())
-        if zone is None:
-            raise ValueError(
-                f"unknown region '{region}': give its time_zone instead (docs/cases.md "
-                "lists the region names and country codes known)"
-            )
-        return zone
-    return default_zone
 
 
 def phone_details(
@@ -186,7 +119,7 @@ def phone_details(
     return PhoneDetails(
         numbers=tuple(numbers),
         name=values.get("name") or None,
-        zone=_zone(values, default_zone),
+        zone=zone_of(values, default_zone),
         language=language,
         priority=priority,
     )

@@ -16,7 +16,9 @@ the member, as the recruitment file has it) and any of:
   import's time if empty);
 - every other column is a profile variable (age band, region, household
   type ...), kept as text, as the file writes it; an empty cell means the panel
-  does not know the value.
+  does not know the value. ``time_zone``, if given, must be an IANA zone
+  (``America/New_York``): with ``region`` and the address's postcode it says
+  whose local hours a wave's quiet hours are (:mod:`instrument.panel.member_zone`).
 
 A file with any problem is refused whole, each problem with its line, as
 ``instrument check`` reports a questionnaire's. Pure: no database, no keys.
@@ -38,6 +40,9 @@ from pathlib import Path
 from typing import Final
 
 from instrument.diagnostics import did_you_mean
+from instrument.fieldwork.zones import checked_zone
+
+from .member_zone import ZONE_VARIABLE
 
 __all__ = [
     "CONSENT_COLUMNS",
@@ -258,6 +263,11 @@ def _row(
         for name, value in values.items()
         if name not in _KNOWN and not _RANKED.fullmatch(name)
     }
+    if zone := profile.get(ZONE_VARIABLE):  # the member's quiet hours are kept in it
+        try:
+            checked_zone(zone)
+        except ValueError as exc:
+            raise ValueError(f"{ZONE_VARIABLE}: {exc}") from None
     return MemberRow(
         line=line,
         external_id=external_id,

@@ -41,6 +41,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from instrument.panel.member_zone import REGION_VARIABLE, ZONE_VARIABLE
 from instrument.store.fieldwork_records import dialect_insert
 from instrument.store.nul import refuse_nul, refuse_nul_in_json
 from instrument.store.panel_delivery import STATE_RANK
@@ -112,6 +113,10 @@ class ClaimedMember:
     """``complete`` or ``screened_out`` once an interview of the case has ended so."""
     contacts: tuple[StoredContact, ...]
     messages: tuple[MessageRow, ...]
+    time_zone: str | None = None
+    """The member's profile's ``time_zone`` (an IANA name, checked at import), if any."""
+    region: str | None = None
+    """The member's profile's ``region``, if any: a zone may follow from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +430,9 @@ class PanelWork(StoreBase):
                         members.c.pseudonym,
                         members.c.status.label("member_status"),
                         members.c.language,
+                        # the two profile values a member's zone follows from, not the profile
+                        members.c.profile[ZONE_VARIABLE].as_string().label("time_zone"),
+                        members.c.profile[REGION_VARIABLE].as_string().label("region"),
                         cases.c.preload,
                         cases.c.withdrawn_at,
                     )
@@ -468,6 +476,8 @@ class PanelWork(StoreBase):
                             finished_status=status,
                             contacts=tuple(contacts.get(row.member_id, ())),
                             messages=tuple(done.get((row.wave_id, row.member_id), ())),
+                            time_zone=row.time_zone,
+                            region=row.region,
                         )
                     )
         return found
