@@ -54,6 +54,7 @@ for _source_root in (ROOT, ROOT / "modes", ROOT / "plugins", ROOT / "benchmarks"
     if str(_source_root) not in sys.path:
         sys.path.insert(0, str(_source_root))
 
+import at_once  # people at once: their cases, threads, percentiles, CPU rows
 import web_load  # gunicorn runner, CPU split, machine and report helpers
 from ivr_respondent import KnowingCaller, Question, questions_of
 
@@ -155,10 +156,7 @@ class Phase:
         return [p for p in self.placed if p.result is not None and p.result.outcome.completed]
 
     def percentile_ms(self, q: float) -> float:
-        values = sorted(self.latencies)
-        if not values:
-            return float("nan")
-        return values[min(len(values) - 1, int(q * len(values)))] * 1000
+        return at_once.percentile_ms(self.latencies, q)
 
     def calls_per_second(self) -> float:
         return len(self.completed) / self.seconds if self.seconds else 0.0
@@ -169,21 +167,8 @@ class Phase:
 
 def new_cases(database_url: str, secret: str, count: int, tag: str) -> list[str]:
     """``count`` flagship cases, each with the access code of its invitation (returned)."""
-    from instrument.store import open_store
-    from instrument.store.ivr_calls import access_code_key
-
-    store = open_store(database_url, upgrade=False)
-    key = access_code_key(secret)
-    now = dt.datetime.now(dt.UTC)
-    codes = []
-    try:
-        for n in range(count):
-            case_id = f"{tag}-{n}"
-            store.put_case(case_id, FLAGSHIP_ID, {"profile_n_children": 2}, now=now)
-            codes.append(store.issue_access_code(FLAGSHIP_ID, case_id=case_id, key=key, now=now))
-    finally:
-        store.close()
-    return codes
+    preload = {"profile_n_children": 2}
+    return at_once.cases_with_codes(database_url, secret, FLAGSHIP_ID, count, tag, preload)
 
 
 def place_calls(
@@ -197,10 +182,8 @@ def place_calls(
     seed: int,
 ) -> Phase:
     """Every code's call at once, one thread each; the phase's wall time and CPU split."""
-    placed: list[Placed | None] = [None] * len(codes)
-    start = threading.Barrier(len(codes) + 1)
 
-    def caller(index: int) -> None:
+    def caller(index: int, start: threading.Barrier) -> Placed:
         rng = random.Random(seed * 100_003 + index)
         policy = KnowingCaller(questions, answer_sheet(questions, rng), code=codes[index])
         transport = Timed(HttpTransport(f"http://{web_load.HOST}:{port}"), think, rng)
@@ -208,21 +191,11 @@ def place_calls(
         start.wait()
         try:
             result = simulator.call("/ivr/voice", policy, status_callback="/ivr/status")
-            placed[index] = Placed(result, policy.keyed, transport.latencies)
+            return Placed(result, policy.keyed, transport.latencies)
         except Exception as exc:  # a failed call is reported, not allowed to hide the others
-            placed[index] = Placed(None, policy.keyed, transport.latencies, repr(exc))
+            return Placed(None, policy.keyed, transport.latencies, repr(exc))
 
-    threads = [threading.Thread(target=caller, args=(i,), daemon=True) for i in range(len(codes))]
-    for thread in threads:
-        thread.start()
-    before = web_load.cpu_snapshot()
-    began = time.perf_counter()
-    start.wait()
-    for thread in threads:
-        thread.join(timeout=1800)
-    seconds = time.perf_counter() - began
-    after = web_load.cpu_snapshot()
-    cpu = web_load.cpu_split(before, after, server=server_pid, generators=[os.getpid()])
+    placed, seconds, cpu = at_once.all_at_once(len(codes), caller, server_pid)
     done = [p if p is not None else Placed(None, {}, [], "thread did not finish") for p in placed]
     return Phase(name, think, done, seconds, cpu)
 
@@ -412,16 +385,7 @@ def render(args: argparse.Namespace, result: RunResult, started: dt.datetime, lo
         f"| Calls completed per second, unpaced | - | {len(unpaced.completed)} in "
         f"{unpaced.seconds:.1f} s: {unpaced.calls_per_second():.2f}/s | - |"
     )
-    for phase in result.phases:
-        cpu = phase.cpu
-        requests = len(phase.latencies)
-        per = cpu["server"] * phase.seconds * 1000 / requests if requests else float("nan")
-        pg = cpu["postgres"] * phase.seconds * 1000 / requests if requests else float("nan")
-        lines.append(
-            f"| Server CPU per webhook request, {phase.name} | - | {per:.1f} ms "
-            f"(PostgreSQL {pg:.1f} ms; cores used: server {cpu['server']:.2f}, PostgreSQL "
-            f"{cpu['postgres']:.2f}, callers {cpu['generator']:.2f}, other {cpu['other']:.2f}) | - |"
-        )
+    lines.extend(at_once.cpu_rows(result.phases, "callers"))
     for name, check in result.checks.items():
         lines.append(
             f"| Answers lost or doubled, {name} ({check.keyed:,} keyed in {check.calls} calls) | 0 | "
