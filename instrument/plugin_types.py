@@ -47,6 +47,8 @@ __all__ = [
     "Receipt",
     "RecordingDeletion",
     "RecordingProvider",
+    "TextInterviewReport",
+    "TextInterviewStart",
     "missing_modules",
 ]
 
@@ -212,6 +214,45 @@ class AutomatedCallReport:
             raise ValueError("AutomatedCallReport: a mode that cannot place calls placed none")
 
 
+@dataclass(frozen=True)
+class TextInterviewStart:
+    """What the host hands a mode's :attr:`ModeSpec.start_text_interview`: one case to text.
+
+    The fieldwork worker's ``sms_interview`` step: the host has decided that this member is
+    due (the plan's day, the quiet hours in their zone, not finished, withdrawn nor opted out,
+    a number the SMS channel may text) and holds the member's claim; the mode starts (or
+    resumes) the case's interview and texts its first question, once.
+
+    :param interviews: the host's :class:`~instrument.interviews.InterviewService` serving
+        the study's stored questionnaire (``Any`` so this module imports nothing).
+    :param number: the member's number (E.164), decrypted in memory only: never stored.
+    :param language: the member's language, None for the questionnaire's default.
+    :param send: the installed SMS contact channel's ``send`` (its sender and refusals).
+    :param clock: the time now (UTC).
+    """
+
+    questionnaire_id: str
+    case_id: str
+    number: str
+    language: str | None
+    interviews: Any
+    send: Callable[[OutgoingMessage], Receipt]
+    clock: Callable[[], _dt.datetime]
+
+
+@dataclass(frozen=True)
+class TextInterviewReport:
+    """What :attr:`ModeSpec.start_text_interview` did for one case.
+
+    :param texted: the first text was handed to the channel (and accepted by it).
+    :param why: why nothing was texted (the number's texts answer another interview, it
+        texted STOP, the provider refused, the server's secret is not set), None when texted.
+    """
+
+    texted: bool
+    why: str | None = None
+
+
 class ModeSetupError(RuntimeError):
     """A mode cannot start with the settings it was given (raised by ``create_blueprint``).
 
@@ -259,6 +300,10 @@ class ModeSpec:
         automated dialler, through ``run.calls`` (:class:`AutomatedCallRun`), and returns an
         :class:`AutomatedCallReport`; the fieldwork worker calls it each round for the open
         waves whose ``automated_call`` step names this mode. None: the mode places no calls.
+    :param start_text_interview: ``start_text_interview(start)`` texts one case the first
+        question of its interview (:class:`TextInterviewStart`), never twice, and returns a
+        :class:`TextInterviewReport`; the fieldwork worker calls it for a wave's
+        ``sms_interview`` step. None: the mode starts no text interviews.
     """
 
     name: str
@@ -272,6 +317,7 @@ class ModeSpec:
     preview: Callable[[Any, str], str] | None = None
     simulate_end_to_end: Callable[[EndToEndRun], EndToEndReport] | None = None
     place_automated_calls: Callable[[AutomatedCallRun], AutomatedCallReport] | None = None
+    start_text_interview: Callable[[TextInterviewStart], TextInterviewReport] | None = None
 
     def __post_init__(self) -> None:
         _check_name("ModeSpec", "name", self.name)
@@ -292,6 +338,9 @@ class ModeSpec:
         _check_callable("ModeSpec", "simulate_end_to_end", self.simulate_end_to_end, optional=True)
         _check_callable(
             "ModeSpec", "place_automated_calls", self.place_automated_calls, optional=True
+        )
+        _check_callable(
+            "ModeSpec", "start_text_interview", self.start_text_interview, optional=True
         )
         if self.policy is not None and not isinstance(self.policy, ModePolicy):
             raise TypeError(f"ModeSpec.policy must be a ModePolicy, got {self.policy!r}")
@@ -635,6 +684,12 @@ class ContactChannel:
         template and language a wave file's plan uses, with a sample message
         (links of a realistic length, the wave's own context); it must not
         send or need the channel's credentials. None: nothing to advise.
+    :param expect_senders: ``expect_senders(n)``: the fieldwork worker hands this channel up
+        to *n* messages at once, each from a thread of its own (``instrument fieldwork run
+        --senders N``); called when the worker is made, before anything is sent. A channel
+        that holds connections sizes its pool to *n* (a connection a thread would wait for is
+        time lost); a number it cannot take raises :class:`ChannelSetupError` saying what it
+        can. None: the channel takes whatever comes as it is.
     """
 
     name: str
@@ -648,6 +703,7 @@ class ContactChannel:
     extra: str | None = None
     read_reply: Callable[[str], str | None] | None = None
     advise: Callable[[OutgoingMessage], str | None] | None = None
+    expect_senders: Callable[[int], None] | None = None
 
     def __post_init__(self) -> None:
         _check_name("ContactChannel", "name", self.name)
@@ -661,6 +717,7 @@ class ContactChannel:
         _check_callable("ContactChannel", "check", self.check, optional=True)
         _check_callable("ContactChannel", "read_reply", self.read_reply, optional=True)
         _check_callable("ContactChannel", "advise", self.advise, optional=True)
+        _check_callable("ContactChannel", "expect_senders", self.expect_senders, optional=True)
         for what in ("templates", "languages"):
             value = getattr(self, what)
             if isinstance(value, str):

@@ -18,7 +18,7 @@ from typing import Any
 
 from instrument import hookimpl
 from instrument.modes import ModePolicy
-from instrument.plugin_types import ModeSpec
+from instrument.plugin_types import ModeSpec, TextInterviewReport, TextInterviewStart
 
 __all__ = ["SMS", "SMS_MODE_SPEC", "create_blueprint", "register_commands", "register_modes"]
 
@@ -59,6 +59,14 @@ def create_blueprint(context: Any, environ: Mapping[str, str] | None = None) -> 
     return bp
 
 
+def start_text_interview(start: TextInterviewStart) -> TextInterviewReport:
+    """A wave's ``sms_interview`` step for one member: the first question texted, once
+    (:func:`instrument_phone.sms.starting.start_for_panel`; imported when used)."""
+    from instrument_phone.sms.starting import start_for_panel
+
+    return start_for_panel(start)
+
+
 SMS_MODE_SPEC = ModeSpec(
     name="sms",
     label="Text message (SMS)",
@@ -66,6 +74,7 @@ SMS_MODE_SPEC = ModeSpec(
     create_blueprint=create_blueprint,
     requires=("flask", "twilio"),
     policy=SMS,
+    start_text_interview=start_text_interview,
 )
 
 

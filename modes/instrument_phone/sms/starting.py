@@ -22,23 +22,35 @@ respondent's own is sent at once, whatever the hour (docs/sms.md).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from instrument.fieldwork.calling import CallingRules
 from instrument.fieldwork.schedule import first_open
 from instrument.interviews import InterviewService
-from instrument.plugin_types import OutgoingMessage, Receipt
+from instrument.plugin_types import (
+    OutgoingMessage,
+    Receipt,
+    TextInterviewReport,
+    TextInterviewStart,
+)
 from instrument.sms.conversation import SmsState
+from instrument.store.ivr_calls import IvrCallRecord
 from instrument_phone.sms.conversations import (
     SMS_MODE,
     Conversation,
     SmsInterviews,
     conversation_ids,
     message_twiml,
+    number_key,
 )
 
-__all__ = ["Started", "start_conversations"]
+TextedCase = tuple[bool, str | None]
+"""What :func:`text_case` did: (texted and accepted by the channel, why not)."""
+
+__all__ = ["Started", "TextedCase", "start_conversations", "start_for_panel", "text_case"]
 
 
 @dataclass(frozen=True)
@@ -87,10 +99,8 @@ def start_conversations(
             skipped += 1
             continue
         number = numbers[0].e164
-        sids = conversation_ids(number, keys)
-        found = next((c for c in (store.ivr_call(s) for s in sids) if c is not None), None)
-        talk = Conversation.from_json(found.state if found is not None else None)
-        if talk.stopped or (found is not None and found.case_id == case_id):
+        found = _conversation(store, conversation_ids(number, keys))
+        if _passed_over(found, case_id) is not None:
             skipped += 1
             continue
         queued = store.queue_row(case_id) or {}
@@ -101,41 +111,140 @@ def start_conversations(
             if window is not None:
                 opens = window[0] if opens is None else min(opens, window[0])
             continue
-        sid = found.call_sid if found is not None else sids[0]
-        if found is None:
-            store.open_ivr_call(sid, direction="outbound", now=now())
-        seq = (found.seq if found is not None else -1) + 1
         language = queued.get("language")
-        interview_id = interviews.interview_for(
-            questionnaire_id, case_id, sid, str(language) if language else None
+        texted, why = text_case(
+            interviews,
+            questionnaire_id,
+            case_id,
+            number,
+            str(language) if language else None,
+            send=send,
+            keys=keys,
+            running_elsewhere=True,  # the command's cases are the study's own: as before
         )
-        hello = (interviews.words(interview_id, "invitation"),)
-        text, flow = interviews.begin(sid, seq, interview_id, SmsState(), hello)
-        if not text:
-            skipped += 1
-            continue
-        talk = replace(talk, flow=flow, code_failures=0)
-        store.record_ivr_turn(
-            sid,
-            seq,
-            message_twiml(text),
-            state=talk.to_json(),
-            now=now(),
-            interview_id=interview_id,
-            case_id=case_id,
-        )
-        receipt = send(
-            OutgoingMessage(
-                channel="sms",
-                to=number,
-                template="sms_interview",
-                language=service.about(interview_id).language,  # type: ignore[union-attr]
-                idempotency_key=f"sms:{sid}:{seq}",
-                text=text,
-            )
-        )
-        if receipt.status == "failed":
+        if texted:
+            sent += 1
+        elif why is not None and why.startswith("the provider"):
             failed += 1
         else:
-            sent += 1
+            skipped += 1
     return Started(sent, failed, skipped, later, opens)
+
+
+def text_case(
+    interviews: SmsInterviews,
+    questionnaire_id: str,
+    case_id: str,
+    number: str,
+    language: str | None,
+    *,
+    send: Callable[[OutgoingMessage], Receipt],
+    keys: Sequence[bytes],
+    running_elsewhere: bool = False,
+) -> TextedCase:
+    """Text ``number`` the invitation words and the case's current question, at most once.
+
+    The turn is stored (with the conversation now running this case) before the text is
+    handed to ``send``, so a second call for the same case, after a crash or from another
+    process, finds the conversation running it and sends nothing: a text is never sent
+    twice (a crash between the two leaves it unsent, said by the caller's record). Two
+    starts racing for one number's conversation: the one whose turn is not stored sends
+    nothing.
+
+    :param running_elsewhere: False refuses a number whose conversation is running another
+        case's unfinished interview (a phone shared by a household: its replies must not
+        change hands); True lets this case take the conversation over.
+    """
+    service, store, now = interviews.service, interviews.service.store, interviews.clock
+    sids = conversation_ids(number, keys)
+    found = _conversation(store, sids)
+    why = _passed_over(found, case_id)
+    if why is None and found is not None and found.case_id and not running_elsewhere:
+        other = found.interview_id
+        if other is not None and not getattr(service.about(other), "finished", True):
+            why = "the number's texts answer another case's interview now"
+    if why is not None:
+        return False, why
+    talk = Conversation.from_json(found.state if found is not None else None)
+    sid = found.call_sid if found is not None else sids[0]
+    if found is None:
+        store.open_ivr_call(sid, direction="outbound", now=now())
+    seq = (found.seq if found is not None else -1) + 1
+    interview_id = interviews.interview_for(questionnaire_id, case_id, sid, language)
+    hello = (interviews.words(interview_id, "invitation"),)
+    text, flow = interviews.begin(sid, seq, interview_id, SmsState(), hello)
+    if not text:
+        return False, "the interview has nothing to ask by text"
+    talk = replace(talk, flow=flow, code_failures=0)
+    twiml = message_twiml(text)
+    kept = store.record_ivr_turn(
+        sid,
+        seq,
+        twiml,
+        state=talk.to_json(),
+        now=now(),
+        interview_id=interview_id,
+        case_id=case_id,
+    )
+    if kept != twiml:
+        return False, "another text took the conversation's turn first"
+    receipt = send(
+        OutgoingMessage(
+            channel="sms",
+            to=number,
+            template="sms_interview",
+            language=service.about(interview_id).language,  # type: ignore[union-attr]
+            idempotency_key=f"sms:{sid}:{seq}",
+            text=text,
+        )
+    )
+    if receipt.status == "failed":
+        return False, f"the provider refused the text: {receipt.error or 'no reason given'}"
+    return True, None
+
+
+def start_for_panel(
+    start: TextInterviewStart, environ: Mapping[str, str] | None = None
+) -> TextInterviewReport:
+    """The fieldwork worker's ``sms_interview`` step for one member (``ModeSpec.start_text_interview``).
+
+    The host has chosen the member and the moment (the plan, its quiet hours, the member's
+    opt-outs); this texts the case's first question through :func:`text_case`, hashing the
+    number under the server's secret (``INSTRUMENT_SECRET_KEY``, as the webhook does) so the
+    member's replies find the conversation. A number whose conversation runs another
+    case's unfinished interview is not taken over.
+    """
+    env = os.environ if environ is None else environ
+    secret = env.get("INSTRUMENT_SECRET_KEY", "")
+    if not secret:
+        return TextInterviewReport(
+            False,
+            "INSTRUMENT_SECRET_KEY is not set: replies could not find the conversation",
+        )
+    interviews = SmsInterviews(start.interviews, start.clock)
+    texted, why = text_case(
+        interviews,
+        start.questionnaire_id,
+        start.case_id,
+        start.number,
+        start.language,
+        send=start.send,
+        keys=[number_key(secret)],
+    )
+    return TextInterviewReport(texted, why)
+
+
+def _conversation(store: Any, sids: Sequence[str]) -> IvrCallRecord | None:
+    """The number's conversation under the newest key that has one."""
+    return next((c for c in (store.ivr_call(s) for s in sids) if c is not None), None)
+
+
+def _passed_over(found: IvrCallRecord | None, case_id: str) -> str | None:
+    """Why a number's conversation takes no first text for ``case_id`` now, or None."""
+    if found is None:
+        return None
+    if Conversation.from_json(found.state).stopped:
+        return "the number texted STOP"
+    if found.case_id == case_id:
+        return "the number is already texting this case"
+    return None
