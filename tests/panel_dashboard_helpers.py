@@ -322,6 +322,7 @@ def make_wave_history(store: Store, questionnaire_version_id: int) -> int:
                         updated_at=last,
                         finished_at=finished,
                         last_seq=len(events),
+                        last_answered=answers[-1] if answers else None,
                     )
                 )
                 for seq, (kind, variable, value) in enumerate(events, start=1):

@@ -17,7 +17,7 @@ from instrument.store.engine import PreSerialized, compact_json
 from instrument.store.nul import refuse_nul, refuse_nul_in_events, refuse_nul_in_json
 from instrument.store.personal import personal_rows, refuse_nul_in_personal
 from instrument.store.plumbing import StoreBase, utc
-from instrument.store.records import ImportedInterview
+from instrument.store.records import ImportedInterview, last_answered
 from instrument.store.schema import (
     FINISHED_STATUSES,
     INTERVIEW_STATUSES,
@@ -121,6 +121,7 @@ class InterviewImports(StoreBase):
                     "export_row": item.export_row,
                     "revision": 1,
                     "last_seq": len(item.events),
+                    "last_answered": last_answered(item.events),
                     "started_at": started,
                     "updated_at": finished or started,
                     "finished_at": finished if item.status in FINISHED_STATUSES else None,

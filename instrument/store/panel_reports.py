@@ -3,9 +3,9 @@
 Every figure is one ``GROUP BY`` over the wave's rows, joined by indexed
 columns (``wave_members``' primary key starts with ``wave_id``; interviews,
 access tokens and the call queue are found by ``case_id``; messages by
-``(wave_id, member_id)``; a break-off's last answer by the answer log's
-``(interview_id, seq)`` key), so a wave of 100,000 members costs a few
-statements whose results are a few hundred rows, never a read of every case.
+``(wave_id, member_id)``; a break-off's last answer is kept on its interview's
+row), so a wave of 100,000 members costs a few statements whose results are a
+few hundred rows, never a read of every case.
 What to do with the counts (the AAPOR classes, the rates, the median) is
 decided here in plain Python over those few rows.
 
@@ -44,7 +44,6 @@ from instrument.names import name_problem
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.schema import (
     access_tokens,
-    answer_events,
     appointments,
     case_queue,
     interviews,
@@ -750,22 +749,12 @@ class PanelReports(StoreBase):
     def _breakoffs(
         self, connection: sa.Connection, in_wave: Any, real: Any, stalled_before: dt.datetime
     ) -> tuple[BreakOff, ...]:
-        """Stopped interviews by the last question they answered: the newest ``answer`` event
-        found by walking the answer log's ``(interview_id, seq)`` key backwards from the end,
-        which stops at the first answer (the page event after it, at most a few rows back).
-        Only the cases whose kept facts say one of their interviews is abandoned or has an
-        answer and is still active are looked at (``iv_stoppable``)."""
+        """Stopped interviews by the last question they answered: ``interviews.last_answered``,
+        the variable of the newest ``answer`` event, which every save writes with the events
+        (migration 0024_dashboard_reads), so nothing is looked up in the answer log. Only the
+        cases whose kept facts say one of their interviews is abandoned or has an answer and
+        is still active are looked at (``iv_stoppable``)."""
         wm = wave_members
-        last = (
-            sa.select(answer_events.c.variable)
-            .where(
-                answer_events.c.interview_id == interviews.c.id,
-                answer_events.c.kind == "answer",
-            )
-            .order_by(answer_events.c.seq.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
         stopped = sa.or_(
             interviews.c.status == "abandoned",
             sa.and_(
@@ -774,13 +763,13 @@ class PanelReports(StoreBase):
                 interviews.c.updated_at < stalled_before,
             ),
         )
-        inner = (
-            sa.select(last.label("variable"))
+        variable = interviews.c.last_answered
+        query = (
+            sa.select(variable, sa.func.count())
             .select_from(wm.join(interviews, interviews.c.case_id == wm.c.case_id))
             .where(in_wave, wm.c.iv_stoppable > 0, real, stopped)
-            .subquery("stopped")
+            .group_by(variable)
         )
-        query = sa.select(inner.c.variable, sa.func.count()).group_by(inner.c.variable)
         rows = [(v or "(none)", int(n)) for v, n in connection.execute(query)]
         rows.sort(key=lambda r: (-r[1], r[0]))
         return tuple(BreakOff(v, n) for v, n in rows)

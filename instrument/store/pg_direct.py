@@ -126,7 +126,8 @@ class DirectStatements:
         are numbered from the ``last_seq`` the UPDATE moved on, under the row
         lock it holds. Parameters: ``b_id``, ``b_expected``, ``b_state`` (JSON
         text), ``b_export_row``, ``b_status``, ``b_mode``, ``b_language``,
-        ``b_now``, ``b_finished``, ``b_count``, ``b_key``, and per event ``eN_kind``,
+        ``b_now``, ``b_finished``, ``b_count``, ``b_last_answered`` (the variable of the
+        save's last answer, or None to keep the row's), ``b_key``, and per event ``eN_kind``,
         ``eN_variable``, ``eN_value`` (JSON text or None), ``eN_mode``,
         ``eN_actor``, ``eN_at``.
 
@@ -150,7 +151,8 @@ class DirectStatements:
                 " language = COALESCE(CAST(%(b_language)s AS VARCHAR), language),"
                 " revision = revision + 1, updated_at = %(b_now)s,"
                 " finished_at = CASE WHEN %(b_finished)s THEN COALESCE(finished_at, %(b_now)s) ELSE NULL END,"
-                " last_seq = last_seq + %(b_count)s"
+                " last_seq = last_seq + %(b_count)s,"
+                " last_answered = COALESCE(CAST(%(b_last_answered)s AS VARCHAR), last_answered)"
                 " WHERE id = %(b_id)s AND revision = %(b_expected)s AND status <> 'withdrawn'"
                 f" RETURNING {returned})"
             )

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-_INTERNAL_COLUMNS: Final = ("last_seq", "export_row")
+_INTERNAL_COLUMNS: Final = ("last_seq", "export_row", "last_answered")
 
 PLAIN_COLUMNS: Final = tuple(
     column

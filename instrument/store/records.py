@@ -35,6 +35,7 @@ __all__ = [
     "StaleRevision",
     "StoreError",
     "WithdrawalReport",
+    "last_answered",
 ]
 
 
@@ -170,6 +171,16 @@ class NewEvent:
     actor: str = "respondent"
     mode: str | None = None
     at: dt.datetime | None = None
+
+
+def last_answered(events: Sequence[NewEvent]) -> str | None:
+    """The variable of the last ``answer`` among ``events`` (None: no answer among them).
+
+    Saves write it to ``interviews.last_answered`` (None keeps the row's): where the
+    interview stands in the answer log, which the wave dashboard's break-offs count by
+    without looking each stopped interview up in the log (migration 0024_dashboard_reads).
+    """
+    return next((e.variable for e in reversed(events) if e.kind == "answer"), None)
 
 
 @dataclass(frozen=True, slots=True)

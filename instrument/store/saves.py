@@ -36,6 +36,7 @@ from instrument.store.records import (
     SaveResult,
     StaleRevision,
     StoreError,
+    last_answered,
 )
 from instrument.store.schema import (
     FINISHED_STATUSES,
@@ -80,6 +81,9 @@ _SAVE: Final = (
             else_=sa.null(),
         ),
         last_seq=interviews.c.last_seq + sa.bindparam("b_count", type_=sa.Integer()),
+        last_answered=sa.func.coalesce(
+            sa.bindparam("b_last_answered", type_=sa.String()), interviews.c.last_answered
+        ),
     )
     .returning(*PLAIN_COLUMNS, interviews.c.last_seq)
 )
@@ -216,6 +220,7 @@ class InterviewSaves(Interviews):
             "b_now": now,
             "b_finished": status in FINISHED_STATUSES,
             "b_count": len(events),
+            "b_last_answered": last_answered(events),
         }
         if self._direct is not None:
             state_json = state_text if state_text is not None else compact_json(state)

@@ -173,6 +173,11 @@ interviews = sa.Table(
     # instrument.dataset.rows); NULL when the saver supplied none. A cache:
     # every save replaces it, so it is never older than the state.
     sa.Column("export_row", sa.Text, nullable=True),
+    # The variable of the newest ``answer`` event (NULL: none yet), written by every save in
+    # the same UPDATE as ``last_seq``: the wave dashboard's break-offs read where each stopped
+    # interview stopped from the row instead of the answer log (migration 0024_dashboard_reads).
+    # Internal: not part of InterviewRecord.
+    sa.Column("last_answered", sa.String(200), nullable=True),
     sa.CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in INTERVIEW_STATUSES) + ")", name="status"
     ),
@@ -199,18 +204,6 @@ answer_events = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("interview_id", "seq"),
 )
-# The answers alone, in order within each interview, with what was answered: the dashboard's
-# break-offs find a stopped interview's last answer here without reading the table (migration
-# 0020_dashboard_facts; PostgreSQL keeps the variable in the index).
-sa.Index(
-    "ix_answer_events_answers",
-    answer_events.c.interview_id,
-    answer_events.c.seq,
-    postgresql_include=["variable"],
-    postgresql_where=answer_events.c.kind == "answer",
-    sqlite_where=answer_events.c.kind == "answer",
-)
-
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,
