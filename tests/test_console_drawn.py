@@ -14,10 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import html
 from phone_console_helpers import Interviewer, console_with_cases
 
-from instrument.engine import OptionView, QuestionView
+from instrument.engine import OptionView, QuestionView, Step
+from instrument.engine.steps import RowView
+from instrument.flask_support.step_forms import PageForm
 from instrument_phone.console.drawn import QuestionDrawings
+from instrument_phone.console.words import word_table
 
 
 @pytest.fixture
@@ -129,3 +133,57 @@ def test_the_form_is_made_only_when_a_question_is_drawn() -> None:
         "<p>(2,)</p>",
     ]
     assert made == [1]  # every question kept: no form made
+
+
+def _grid(order: tuple[int, ...], values: dict[int, Any]) -> QuestionView:
+    """A grid of four rows shown in ``order`` (as a randomised grid is), with ``values`` answered."""
+    options = tuple(OptionView(code=c, label=f"L{c}", spoken=f"S{c}") for c in (1, 2, 3))
+    rows = tuple(
+        RowView(key=f"g_{n}", id=f"g_{n}", text=f"Row {n}", spoken=f"Row {n} read",
+                value=values.get(n))
+        for n in order
+    )  # fmt: skip
+    return QuestionView(
+        key="", id="g", type="grid", text="Grid", spoken="Grid read", options=options, rows=rows
+    )
+
+
+def _plain_page(app: Any, view: QuestionView, drawings: QuestionDrawings, **how: Any) -> str:
+    """The markup of a plain script page asking ``view``, drawn with the console's template."""
+    step = Step(kind="page", page_id="p", token="t", questions=(view,), progress=0.5,
+                can_go_back=True)  # fmt: skip
+    with app.test_request_context("/"):
+        macros: Any = app.jinja_env.get_template("phone/_script.html").module
+        return "".join(
+            drawings.draw(
+                macros.question, [view], form=lambda: PageForm(step), language="en",
+                words=word_table("en"), first=True, error_for={}, posted={}, **how,
+            )
+        )  # fmt: skip
+
+
+def test_a_grids_rows_are_kept_by_row_and_the_grid_drawn_as_it_would_be_whole(app: Any) -> None:
+    """Kept rows put together give the markup of the grid drawn in one piece, in any row order
+    (a randomised grid); a row is drawn again only when its answer or its autofocus differs."""
+    drawn_rows: list[str] = []
+
+    def choice_list(name: str, *rest: Any) -> Any:  # the template's own macro, counted
+        drawn_rows.append(name)
+        return app.jinja_env.get_template("phone/_script.html").module.choice_list(name, *rest)
+
+    kept = QuestionDrawings()
+    for order, values, drawn_again in (
+        ((1, 2, 3, 4), {2: 3}, ["g_1", "g_2", "g_3", "g_4"]),
+        ((3, 1, 4, 2), {2: 3}, ["g_3", "g_1"]),  # the autofocus moved from row 1 to row 3
+        ((1, 4, 3, 2), {2: 1}, ["g_2"]),  # row 2 answered otherwise
+    ):
+        before = len(drawn_rows)
+        view = _grid(order, values)
+        shown = _plain_page(app, view, kept, plain=True, row_macro=choice_list)
+        assert drawn_rows[before:] == drawn_again, order
+        assert shown == _plain_page(app, view, QuestionDrawings(), plain=False)  # drawn whole
+        tree = html.fromstring(shown)
+        legends = [" ".join(t.text_content().split()) for t in tree.xpath("//legend")[1:]]
+        assert legends == [f"Read out {i}. Row {n} read" for i, n in enumerate(order, start=1)]
+        assert tree.xpath("//input[@name='g_2'][@checked]/@value") == [str(values[2])]
+        assert tree.xpath("//input[@autofocus]/@name") == [f"g_{order[0]}"]

@@ -218,12 +218,13 @@ class ScriptViews:
             page_title = f"{say('error_prefix')}: {page_title}"
         error_for = {p.key: p.message for p in errors}
         language = interviewer_language()
+        macros: Any = current_app.jinja_env.get_template("phone/_script.html").module
         drawn = self.drawings.draw(
-            current_app.jinja_env.get_template("phone/_script.html").module.question,  # type: ignore[attr-defined]
+            macros.question,
             step.questions, form=(lambda: PageForm(step)) if form is None else (lambda: form),
             language=language, words=word_table(language), first=not errors and not warnings,
             plain=(form is None or not form.submitted) and not errors and not warnings,
-            error_for=error_for, posted=request.form,
+            error_for=error_for, posted=request.form, row_macro=macros.choice_list,
         )  # fmt: skip
         return self.console.render(
             "phone/script.html", page_title=page_title, case_id=case_id,
