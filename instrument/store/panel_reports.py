@@ -539,20 +539,23 @@ class PanelReports(StoreBase):
             if names and wave_row.kept != json.dumps(names):
                 return None
             with self._alongside(connection) as beside:
+                # The figures that need nothing from the others go beside; the completes and
+                # the lengths follow the groups (which say whether a case has several
+                # completes) here: about as much work on each side (docs/dashboard.md).
                 elsewhere = beside(
                     lambda c: (
                         self._breakoffs(c, in_wave, real, stalled_before),
                         self._phone_queue(c, in_wave, now, today),
+                        self._sent_by_step(c, wave_id),
                     )
                 )
                 groups, several, subgroups = self._case_groups(connection, in_wave, names)
                 buckets = self._completes_by_bucket(
                     connection, in_wave, real, day_starts, step_starts, several
                 )
-                sent = self._sent_by_step(connection, wave_id)
                 modes = sorted({mode for _, _, mode in buckets})
                 lengths = self._lengths(connection, in_wave, real, several, modes)
-                breakoffs, phone = elsewhere.result()
+                breakoffs, phone, sent = elsewhere.result()
         total = sum(g.count for g in groups)
         completes = sum(g.count for g in groups if g.stage == 5)
         return WaveFigures(
@@ -605,7 +608,12 @@ class PanelReports(StoreBase):
         moment. ``work_mem``: the largest statement groups and joins one row per
         member; at the default 4 MB PostgreSQL sorts 100,000 of them on disk,
         with 32 MB it hashes them in memory (benchmarks/panel_dashboard.py
-        measured the difference). The settings end with the transaction.
+        measured the difference). ``max_parallel_workers_per_gather = 0``: the
+        figures already run on two connections at once (:meth:`_alongside`), one
+        per core of a small server; a parallel worker on top (PostgreSQL gave
+        the queue's join one) is a third process competing for the same cores,
+        and starting it costs a few milliseconds of every read. The settings end
+        with the transaction.
         """
         if self.dialect != "postgresql":
             return
@@ -615,6 +623,7 @@ class PanelReports(StoreBase):
                 raise ValueError(f"not a PostgreSQL snapshot id: {snapshot!r}")
             connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         connection.exec_driver_sql(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+        connection.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
 
     @contextlib.contextmanager
     def _alongside(
