@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from instrument.fieldwork.numbers import e164
 from instrument.fieldwork.zones import REGION_ZONES, zone_of
 
 __all__ = [
@@ -62,22 +63,11 @@ def parse_number(text: str, region: str) -> str:
     """``text`` as an E.164 number, read in ``region`` when it has no country code.
 
     ValueError saying what is wrong: not a number, or not one that can be
-    dialled (libphonenumber's ``is_valid_number``: right length and prefix).
+    dialled (libphonenumber's ``is_valid_number``: right length and prefix);
+    the rule a study's own numbers are checked by too
+    (:func:`~instrument.fieldwork.numbers.e164`).
     """
-    # Imported here: only a telephone sample needs it, and loading the case
-    # file module (every import, web samples too) should not load its metadata.
-    import phonenumbers
-
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"'{text}' is not a phone number ({exc._msg})") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(
-            f"'{text}' is not a valid phone number (country code +{parsed.country_code}: "
-            "wrong length or prefix)"
-        )
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return e164(text, region)
 
 
 def phone_details(
