@@ -199,7 +199,7 @@ CASES = [
     ("eligibility as a list", changed("eligibility: status == 'active' and n_children > 0", "eligibility: [a]"), "eligibility must be an expression written as text", 10, "error"),
     ("preload of no profile variable", changed("  n_children: profile_n_children", "  n_kids: profile_n_children"), "preload: 'n_kids' is not a profile variable of this wave (declare it under profile)", 12, "error"),
     ("preload given twice", changed("  n_children: profile_n_children\n", "  n_children: profile_n_children\n  age_band: profile_n_children\n"), "the preload 'profile_n_children' is already given (line 12)", 13, "error"),
-    ("step without action", changed("    move_to: phone", "    moveto: phone"), "a step does one of send, move_to, automated_call or close (this one: none)", 22, "error"),
+    ("step without action", changed("    move_to: phone", "    moveto: phone"), "a step does one of send, move_to, automated_call, sms_interview or close (this one: none)", 22, "error"),
     ("step with two actions", changed("    move_to: phone", "    move_to: phone\n    send: reminder"), "(this one: send and move_to)", 22, "error"),
     ("unknown send", changed("send: reminder", "send: remindr"), "send must be one of invitation, reminder, not 'remindr'; did you mean 'reminder'?", 19, "error"),
     ("unknown channel", changed("channels: [email]", "channels: [emial]"), "a channel must be one of email, sms, letter, not 'emial'; did you mean 'email'?", 20, "error"),

@@ -119,12 +119,16 @@ def set_up(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     members: str = MEMBERS,
+    *,
+    wave_text: str = WAVE,
+    source: Path = DATA / "sms_short.yaml",
 ) -> Study:
+    """The wave opened (``wave_text`` over the questionnaire ``source``), the clock at day 0."""
     key = twilio_and_panel_keys(monkeypatch)
     questionnaire = tmp_path / "sms_short.yaml"
-    shutil.copy(DATA / "sms_short.yaml", questionnaire)
+    shutil.copy(source, questionnaire)
     wave_file = tmp_path / "sms_short.wave1.yaml"
-    wave_file.write_text(WAVE, encoding="utf-8")
+    wave_file.write_text(wave_text, encoding="utf-8")
     clock = FakeClock(OPENED)
     app = make_app(database_url, questionnaire, clock)
     store = get_host(app).store

@@ -19,6 +19,8 @@ The rules (docs/waves.md, "How the plan is carried out"):
   messages at once;
 - moving a case to the phone queue happens on its day (the call queue keeps its own
   calling hours); the web link stays open;
+- an SMS interview (the first question texted) waits for the quiet hours as a message does,
+  and goes only to a number the SMS channel may still text (not opted out, not stopped);
 - at the close, every unfinished case is closed and nothing further is due.
 """
 
@@ -56,8 +58,17 @@ PHONE = "phone"
 """The kind of address the phone queue and automated calls need."""
 
 ActionKind = Literal[
-    "invitation", "reminder", "move_to_phone", "automated_call", "incentive", "close"
+    "invitation",
+    "reminder",
+    "move_to_phone",
+    "automated_call",
+    "sms_interview",
+    "incentive",
+    "close",
 ]
+
+SMS = "sms"
+"""The channel whose number an ``sms_interview`` step texts (and whose STOP ends it)."""
 
 
 @dataclass(frozen=True)
@@ -192,12 +203,12 @@ def pending_actions(
             )
             actions.extend(actions_of_step)
             previous = (step, sent)
-        elif (step.key, None) not in done and _reaches(step, member):
+        elif (step.key, None) not in done and _reaches(step, member, needs):
             due = wave.step_time(step)
             address = None
-            if step.kind == "automated_call":
+            if step.kind in ("automated_call", "sms_interview"):
                 due = _quiet_now(wave, _quiet(wave, due, zone), now, zone)
-                found = member.address_for(PHONE, PHONE)
+                found = _phone_for(step, member, needs)
                 address = found.ref if found else None
             actions.append(Action(step.kind, step.key, due, address=address))
     return [action for action in actions if action.due < wave.closes] + [close]
@@ -223,7 +234,7 @@ def _message(
         earliest = max(earliest, utc(sent.astimezone(wave.tz) + gap))
     due = _quiet_now(wave, _quiet(wave, earliest, zone), now, zone)
     actions: list[Action] = []
-    if _reaches(step, member):
+    if _reaches(step, member, needs):
         for channel in step.channels:
             if channel in member.stopped_channels or (step.key, channel) in done:
                 continue
@@ -251,20 +262,30 @@ def _message(
     return actions, due  # nothing to send to this member: the step passes at its time
 
 
-def _reaches(step: Step, member: MemberState) -> bool:
+def _reaches(step: Step, member: MemberState, needs: Mapping[str, str]) -> bool:
     """Whether the step's audience takes in this (unfinished) member.
 
     Moving to the phone and automated calls need a usable phone number, whatever
-    their audience; so does a message to ``unfinished_with_phone``.
+    their audience; so does a message to ``unfinished_with_phone``. An SMS interview
+    needs a number the SMS channel may text, and a member who has not stopped texts.
     """
     needs_phone = step.audience == "unfinished_with_phone" or not step.is_message
-    if needs_phone and member.address_for(PHONE, PHONE) is None:
+    if needs_phone and _phone_for(step, member, needs) is None:
         return False
     if step.audience == "not_started":
         return not member.started
     if step.audience == "started":
         return member.started
     return True
+
+
+def _phone_for(step: Step, member: MemberState, needs: Mapping[str, str]) -> Address | None:
+    """The number a step would use: the SMS channel's for an SMS interview, else any phone."""
+    if step.kind != "sms_interview":
+        return member.address_for(PHONE, PHONE)
+    if SMS in member.stopped_channels:
+        return None
+    return member.address_for(SMS, _need(needs, SMS))
 
 
 def _quiet(wave: Wave, at: datetime, zone: ZoneInfo) -> datetime:

@@ -20,13 +20,14 @@ from instrument.diagnostics import Diagnostics, Position, did_you_mean
 from instrument.fieldwork.settings import _Reader  # its shape helpers, shared rather than copied
 from instrument.yamlsrc import YMap, YNode, YScalar, YSeq
 
-from .waves import AUDIENCES, AutomatedCall, Step, day_time
+from .waves import AUDIENCES, AutomatedCall, SmsInterview, Step, day_time
 
-STEP_ACTIONS = ("send", "move_to", "automated_call", "close")
+STEP_ACTIONS = ("send", "move_to", "automated_call", "sms_interview", "close")
 STEP_KEYS = {
     "send": ("day", "at", "send", "channels", "to", "templates"),
     "move_to": ("day", "at", "move_to", "to"),
     "automated_call": ("day", "at", "automated_call", "to"),
+    "sms_interview": ("day", "at", "sms_interview", "to"),
     "close": ("close", "at"),
 }
 CALL_KEYS = ("mode", "max_attempts", "retry_after")
@@ -132,7 +133,8 @@ class PlanReader(_Reader):
                 named = " and ".join(actions) if actions else "none"
                 self.d.error(
                     m.pos,
-                    f"a step does one of send, move_to, automated_call or close (this one: {named})",
+                    "a step does one of send, move_to, automated_call, sms_interview or close "
+                    f"(this one: {named})",
                 )
                 continue
             action = actions[0]
@@ -240,6 +242,14 @@ class PlanReader(_Reader):
                 self.choice(e["to"], AUDIENCES, "to") if "to" in m else "unfinished_with_phone"
             )
             return Step("move_to_phone", day, m.pos, at, audience=audience) if audience else None
+        if action == "sms_interview":
+            sms = self.sms_interview(e["sms_interview"])
+            audience = (
+                self.choice(e["to"], AUDIENCES, "to") if "to" in m else "unfinished_with_phone"
+            )
+            if sms is None or audience is None:
+                return None
+            return Step("sms_interview", day, m.pos, at, audience=audience, sms=sms)
         call = self.automated_call(e["automated_call"])
         audience = self.choice(e["to"], AUDIENCES, "to") if "to" in m else "unfinished_with_phone"
         if call is None or audience is None:
@@ -371,6 +381,23 @@ class PlanReader(_Reader):
         if any(value is None for value in fields.values()):
             return None
         return dataclasses.replace(call, **fields)
+
+    def sms_interview(self, node: YNode) -> SmsInterview | None:
+        """``sms_interview:`` empty (the questionnaire's text-message mode), or a mode's name."""
+        if isinstance(node, YScalar) and node.value in (None, True):
+            return SmsInterview()
+        if isinstance(node, YMap) and not node.keys():
+            return SmsInterview()
+        if isinstance(node, YScalar) and isinstance(node.value, str):
+            mode = self.ident(node, "sms_interview (its mode)")
+            return SmsInterview(mode) if mode else None
+        shown = repr(node.value) if isinstance(node, YScalar) else "a list or mapping"
+        self.d.error(
+            node.pos,
+            "sms_interview is left empty (the questionnaire's text-message mode) or names the "
+            f"mode, such as sms_interview: sms; not {shown}",
+        )
+        return None
 
     def closes(
         self,

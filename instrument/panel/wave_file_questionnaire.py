@@ -67,6 +67,20 @@ def check_against_questionnaire(wave: Wave, questionnaire: Questionnaire) -> Dia
                     step.pos,
                     "automated_call, but the questionnaire has no automated mode (such as ivr)",
                 )
+        if step.kind == "sms_interview" and step.sms is not None:
+            texting = [m for m in questionnaire.modes if policies[m].text_messages]
+            if step.sms.mode is not None and step.sms.mode not in texting:
+                d.error(
+                    step.pos,
+                    f"sms_interview: '{step.sms.mode}' is not a mode of the questionnaire asked "
+                    f"by text message (it has: {', '.join(texting) or 'none'})",
+                )
+            elif not texting:
+                d.error(
+                    step.pos,
+                    "sms_interview, but the questionnaire is not asked by text message: list "
+                    f"sms in its modes (it has: {', '.join(questionnaire.modes)})",
+                )
         for channel, names in step.templates.items():
             for language in names:
                 if language != "*" and language not in questionnaire.languages:

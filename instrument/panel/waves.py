@@ -38,6 +38,7 @@ __all__ = [
     "ProfileVariable",
     "QuietHours",
     "RateLimit",
+    "SmsInterview",
     "Step",
     "StepKind",
     "Wave",
@@ -76,7 +77,7 @@ PROFILE_TYPES: Mapping[str, ValueType] = MappingProxyType(
 )
 """Types of profile variables: those a questionnaire's preloads can have."""
 
-StepKind = Literal["invitation", "reminder", "move_to_phone", "automated_call"]
+StepKind = Literal["invitation", "reminder", "move_to_phone", "automated_call", "sms_interview"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,16 @@ class AutomatedCall:
 
 
 @dataclass(frozen=True)
+class SmsInterview:
+    """An ``sms_interview`` step: the fieldwork worker texts the member the first question.
+
+    ``mode`` None means the questionnaire's first mode asked by text message (``sms``).
+    """
+
+    mode: str | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     """One step of the contact plan.
 
@@ -126,6 +137,7 @@ class Step:
     templates: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     reminder: int | None = None
     call: AutomatedCall | None = None
+    sms: SmsInterview | None = None
 
     @property
     def key(self) -> str:
@@ -224,11 +236,18 @@ class Wave:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.zone)
 
-    def template_context(self) -> dict[str, str]:
+    def template_context(self, *, reply_by_text: bool = False) -> dict[str, Any]:
         """What a message's template may say of the wave besides the links: the study's name,
-        the closing date (on the wave's clock) and the wave's id."""
+        the closing date (on the wave's clock), the wave's id, and ``reply_by_text``: whether
+        a member may reply to a text of the wave to answer by text (its questionnaire lists a
+        mode asked by text message), so an SMS template says so only when it is true."""
         closes = self.closes.astimezone(self.tz)
-        return {"study": self.label, "closes": f"{closes:%d/%m/%Y}", "wave": self.id}
+        return {
+            "study": self.label,
+            "closes": f"{closes:%d/%m/%Y}",
+            "wave": self.id,
+            "reply_by_text": reply_by_text,
+        }
 
     def step_time(self, step: Step) -> datetime:
         """When ``step`` is scheduled: its day on the wave's wall clock, at its time (UTC)."""

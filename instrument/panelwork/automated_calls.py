@@ -57,6 +57,7 @@ __all__ = [
     "Placing",
     "Study",
     "StudyNotReady",
+    "installed_mode",
     "questionnaire_source",
     "stored_study",
 ]
@@ -110,6 +111,19 @@ def stored_study(
         errors = "\n".join(str(d) for d in diagnostics.errors)
         raise StudyNotReady(f"the fieldwork settings have errors:\n{errors}")
     return surveys, fieldwork
+
+
+def installed_mode(modes: Mapping[str, ModeSpec], name: str) -> ModeSpec | str:
+    """The mode ``name`` if it is installed with what it imports, else a sentence saying why not
+    (and what to install)."""
+    spec = modes.get(name)
+    if spec is None:
+        return f"mode {name} is not installed"
+    missing = spec.missing_requirements()
+    if missing:
+        extra = f" (pip install survey-instrument[{spec.extra}])" if spec.extra else ""
+        return f"mode {name} needs {', '.join(missing)}{extra}"
+    return spec
 
 
 @dataclass
@@ -289,13 +303,9 @@ class AutomatedCalling:
                     f"{', '.join(machine) or 'none'})"
                 )
             named = placing[0]
-        spec = self.modes.get(named)
-        if spec is None:
-            return f"mode {named} is not installed"
-        missing = spec.missing_requirements()
-        if missing:
-            extra = f" (pip install survey-instrument[{spec.extra}])" if spec.extra else ""
-            return f"mode {named} needs {', '.join(missing)}{extra}"
+        spec = installed_mode(self.modes, named)
+        if isinstance(spec, str):
+            return spec
         place = spec.place_automated_calls
         if place is None:
             return f"mode {named} places no automated calls"

@@ -63,6 +63,7 @@ from instrument.store.panel_work import (
 )
 
 from .automated_calls import CALLS_PER_ROUND, AutomatedCalling, Study, questionnaire_source
+from .sms_interviews import SmsInterviewing, text_member
 
 __all__ = [
     "RETRY_AFTER",
@@ -223,6 +224,7 @@ class FieldworkWorker:
         lease: dt.timedelta = dt.timedelta(minutes=10),
         senders: int = SENDERS,
         automated: AutomatedCalling | None = None,
+        texting: SmsInterviewing | None = None,
     ) -> None:
         if group < 1:
             raise ValueError(f"a group holds at least one message, not {group}")
@@ -248,6 +250,8 @@ class FieldworkWorker:
         self.automated = automated
         """Hands members' cases to the automated dialler and places the due calls (the modes
         that place calls); None: this worker places no automated calls, and says so."""
+        self.texting = texting
+        """Texts the first question of sms_interview steps; None: this worker starts none."""
         self.needs: dict[str, str] = {
             **CHANNEL_ADDRESS,
             **{n: c.needs for n, c in self.channels.items()},
@@ -626,6 +630,8 @@ class FieldworkWorker:
         found = self._contexts.get((record.id, language))
         if found is None:
             found = self._contexts[(record.id, language)] = _context(record, wave, language)
+            if self.texting is not None:  # SMS templates say a reply answers by text, if so
+                found["reply_by_text"] = self.texting.replies_by_text(record.questionnaire_id)
         return found
 
     @staticmethod
@@ -672,7 +678,7 @@ class FieldworkWorker:
     ) -> str:
         key = message_key(record.id, member.case_id, action.step, None)
         detail: dict[str, Any] | None = None
-        if action.kind in ("move_to_phone", "automated_call"):
+        if action.kind in ("move_to_phone", "automated_call", "sms_interview"):
             refused = self.store.panel_stop_reason(self.name, member, now=now)
             if refused is not None:
                 report.skipped[refused] += 1
@@ -683,6 +689,10 @@ class FieldworkWorker:
             detail = {"numbers": len(case.numbers or ())}
         elif action.kind == "automated_call":
             detail = self._hand_to_dialler(record, wave, member, action, now)
+        elif action.kind == "sms_interview":
+            detail = text_member(
+                self.texting, record.questionnaire_id, wave, member, action, self.sealer.open
+            )
         elif action.kind == "incentive" and wave.incentive is not None:
             earned = member.finished_status == wave.incentive.on
             detail = {"kind": wave.incentive.kind, "value": wave.incentive.value, "earned": earned}
@@ -903,7 +913,7 @@ def worker_for(
 
     from .opening import case_links, unsubscribe_key
 
-    automated = None
+    automated = texting = None
     if plugins is not None:
         automated = AutomatedCalling(
             store,
@@ -911,6 +921,9 @@ def worker_for(
             clock=clock,
             options=LoadOptions.of(plugins),
             limit=calls_per_round,
+        )
+        texting = SmsInterviewing(
+            store, plugins.modes(), channels, clock=clock, options=automated.options
         )
     now = clock()
     secret = store.panel_secret(LOOKUP_SECRET, create=lambda: new_lookup_secret(keys), now=now)
@@ -927,6 +940,7 @@ def worker_for(
         group=group,
         senders=senders,
         automated=automated,
+        texting=texting,
     )
 
 

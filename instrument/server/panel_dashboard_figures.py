@@ -64,6 +64,7 @@ _STEP_NAMES = {
     "reminder": "Reminder",
     "move_to_phone": "Move to phone",
     "automated_call": "Automated call",
+    "sms_interview": "SMS interview",
 }
 
 
