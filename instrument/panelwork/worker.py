@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import queue
@@ -47,6 +48,7 @@ from instrument.panel.contact_plan import Action, Address, Done, MemberState, du
 from instrument.panel.crypto import ContactSealer, PanelKeys
 from instrument.panel.links import CaseLinks
 from instrument.panel.member_links import unsubscribe_path
+from instrument.panel.member_zone import member_zone
 from instrument.panel.wave_file import load_wave_text
 from instrument.panel.waves import BUILTIN_CHANNELS, CHANNEL_ADDRESS, AutomatedCall, Wave
 from instrument.plugin_types import ChannelSetupError, ContactChannel, OutgoingMessage, Receipt
@@ -398,8 +400,22 @@ class FieldworkWorker:
             finished_at=member.finished_at,
             opted_out=opted_out,
             withdrawn=member.member_status in STOPPED or member.case_withdrawn,
+            zone=self.zone_of(member),
         )
         return state, contacts
+
+    def zone_of(self, member: ClaimedMember) -> str | None:
+        """The member's own time zone (None: the wave's), for the quiet hours and the call queue.
+
+        From the profile's ``time_zone``, the postcode of the member's address (opened
+        here, in memory only, and only for a member without ``time_zone``) or the
+        profile's ``region`` (:func:`~instrument.panel.member_zone.member_zone`).
+        """
+        addresses = [c for c in member.contacts if c.kind == "address"]
+        address: Callable[[], str] | None = None
+        if addresses and not member.time_zone:
+            address = functools.partial(self.sealer.open, addresses[0].ciphertext)
+        return member_zone(member.time_zone, member.region, address)
 
     def next_due_of(
         self,
@@ -716,7 +732,7 @@ class FieldworkWorker:
             preload=member.preload,
             numbers=numbers,
             name=self.sealer.open(names[0].ciphertext) if names else None,
-            zone=wave.zone,
+            zone=self.zone_of(member) or wave.zone,  # calling hours in the member's zone too
             language=member.language,
         )
 
