@@ -249,3 +249,31 @@ def test_the_number_of_connections_is_a_setting() -> None:
         with pytest.raises(ChannelSetupError, match=complaint) as caught:
             SmtpSettings.from_env({**base, "INSTRUMENT_SMTP_CONNECTIONS": bad})
         assert "INSTRUMENT_SMTP_CONNECTIONS" in str(caught.value)
+
+
+def test_the_pool_is_resized_while_it_serves(relay: tuple[LoopbackController, BusyRelay]) -> None:
+    """``use_connections`` (the worker's senders, told after the channel was made): more
+    connections at once when larger; idle ones beyond it closed with QUIT when smaller, a lent
+    one as it comes back; every message still once."""
+    controller, mailbox = relay
+    mailbox.delay = 0.05
+    channel = EmailChannel(settings_for(controller, connections=2), idle_check_seconds=60)
+    try:
+        send_from_threads(channel, [f"a{n}" for n in range(12)], threads=5)
+        assert (mailbox.sessions, mailbox.most_at_once) == (2, 2)
+        channel.use_connections(5)
+        mailbox.most_at_once = 0
+        send_from_threads(channel, [f"b{n}" for n in range(20)], threads=5)
+        assert (mailbox.sessions, mailbox.most_at_once) == (5, 5)
+        assert channel.open_connections == 5 and channel.settings.connections == 5
+
+        channel.use_connections(1)
+        assert channel.open_connections == 1 and mailbox.quits == 4  # the idle four, at once
+        mailbox.most_at_once = 0
+        send_from_threads(channel, [f"c{n}" for n in range(6)], threads=3)
+        assert mailbox.most_at_once == 1 and mailbox.sessions == 5  # the one kept serves on
+        with pytest.raises(ChannelSetupError, match="1 to 64 connections"):
+            channel.use_connections(65)
+        assert sorted(mailbox.keys().values()) == [1] * 38
+    finally:
+        channel.close()

@@ -1,10 +1,13 @@
 """``instrument fieldwork run --senders N``: how many messages go out at once (issue 13).
 
-The command passes N to the worker it builds (``FieldworkWorker.senders``), and the
-installed email channel gives each sending thread a connection of its own. A real SMTP
-server (aiosmtpd, slowed down so that messages overlap when they can) counts how many
-messages it holds at the same moment: with ``--senders 1`` never more than one, with
-``--senders 3`` the three members' invitations at once. Each is received once either way.
+The command passes N to the worker it builds (``FieldworkWorker.senders``), which tells the
+installed email channel (``ContactChannel.expect_senders``): its pool holds N connections,
+one per sending thread. A real SMTP server (aiosmtpd, slowed down so that messages overlap
+when they can) counts the connections it is opened and how many messages it holds at the
+same moment: with ``--senders 1`` never more than one, with ``--senders 3`` the three
+members' invitations at once, with ``--senders 6`` six of eight (more than the pool's 4 of
+before), unless ``INSTRUMENT_SMTP_CONNECTIONS`` holds the pool to fewer. Each is received
+once either way.
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ from instrument.store import open_store
 from tests.test_channels_email import LoopbackController, serving
 from tests.test_channels_email_pool import BusyRelay
 from tests.test_fieldwork_worker import email_only_wave, set_environment
-from tests.test_panel_waves_store import import_panel, panel_keys
+from tests.test_panel_waves_store import MEMBERS, import_panel, panel_keys
+
+EIGHT = MEMBERS + "".join(
+    f"F1{n:02d},active,en,Member {n},m{n}@example.org,,1,2,1\n" for n in range(5)
+)
+"""Eight members to invite: the flagship's three eligible ones and five more."""
 
 
 @pytest.fixture
@@ -37,17 +45,22 @@ def run_wave(
     folder: Path,
     monkeypatch: pytest.MonkeyPatch,
     *options: str,
+    members: str = MEMBERS,
+    connections: str | None = None,
 ) -> str:
-    """Three members invited by email by ``fieldwork run --once`` with *options*; its output."""
+    """The members invited by email by ``fieldwork run --once`` with *options*; its output."""
     controller, _ = relay
     keys = panel_keys()
     set_environment(monkeypatch, controller, keys)
     monkeypatch.setenv("INSTRUMENT_PUBLIC_URL", "https://survey.example.ac.uk")
-    monkeypatch.delenv("INSTRUMENT_SMTP_CONNECTIONS", raising=False)  # the pool's 4
+    if connections is None:
+        monkeypatch.delenv("INSTRUMENT_SMTP_CONNECTIONS", raising=False)  # sized by --senders
+    else:
+        monkeypatch.setenv("INSTRUMENT_SMTP_CONNECTIONS", connections)  # the relay's limit
     database = f"sqlite:///{folder / 'panel.db'}"
     store = open_store(database)
     try:
-        import_panel(store, keys)
+        import_panel(store, keys, members)
     finally:
         store.close()
     runner = CliRunner()
@@ -77,6 +90,37 @@ def test_senders_is_how_many_messages_the_server_holds_at_once(
         "bryn@example.org": 1,
         "eve@example.org": 1,
     }
+
+
+@pytest.mark.parametrize(("connections", "expected"), [(None, 6), ("2", 2)])
+def test_senders_sizes_the_email_channels_pool_unless_the_relays_limit_is_set(
+    connections: str | None,
+    expected: int,
+    slow_relay: tuple[LoopbackController, BusyRelay],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    output = run_wave(
+        slow_relay, tmp_path, monkeypatch, "--senders", "6", members=EIGHT, connections=connections
+    )
+    relay = slow_relay[1]
+    assert "sent 8" in output
+    assert relay.sessions == expected  # the connections the server was opened
+    assert relay.most_at_once == expected
+    assert sorted(Counter(r.rcpt_tos[0] for r in relay.received).values()) == [1] * 8
+
+
+def test_more_senders_than_the_email_channel_holds_connections_is_a_clear_error() -> None:
+    from instrument.plugin_types import ChannelSetupError
+    from instrument.questionnaires import facade_from_context
+
+    email = facade_from_context().contact_channels()["email"]
+    assert email.expect_senders is not None
+    with pytest.raises(ChannelSetupError) as raised:
+        email.expect_senders(65)
+    assert str(raised.value).startswith(
+        "65 senders: the email channel holds at most 64 connections to the SMTP server"
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "65", "-2", "many"])

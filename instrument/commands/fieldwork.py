@@ -125,11 +125,11 @@ PUBLIC_URL_ENV = "INSTRUMENT_PUBLIC_URL"
 
 SENDERS = 4
 """Messages a worker hands to the channels at once by default (``FieldworkWorker.senders``'s own
-default: the email channel's pool holds as many connections by default)."""
+default)."""
 
 MAX_SENDERS = 64
-"""The most ``--senders`` allows: as many as the email channel may hold connections
-(``INSTRUMENT_SMTP_CONNECTIONS``, 1 to 64); more threads than that would only wait for one."""
+"""The most ``--senders`` allows: as many connections as the email channel may hold (it sizes
+its pool to the senders, ``ContactChannel.expect_senders``); more threads would only wait."""
 
 
 @fieldwork.command("run")
@@ -153,9 +153,9 @@ MAX_SENDERS = 64
     metavar="N",
     type=click.IntRange(1, MAX_SENDERS),
     help=f"Messages handed to the channels at once (threads, 1 to {MAX_SENDERS}; 1: one after "
-    "the other). Each member's own messages still go in the plan's order. Emails also wait for "
-    "one of the channel's connections (INSTRUMENT_SMTP_CONNECTIONS, 4 by default): set it to "
-    "at least N for N emails at once.",
+    "the other). Each member's own messages still go in the plan's order. The email channel "
+    "holds N connections to the SMTP server, one per sender, unless "
+    "INSTRUMENT_SMTP_CONNECTIONS is set (a relay's limit: the threads then share that many).",
 )
 def run(
     database: str | None, once: bool, base_url: str, batch: int, idle: float, senders: int
@@ -199,6 +199,8 @@ def run(
             )
         except PanelKeyError as exc:
             raise click.ClickException(str(exc)) from None
+        except ChannelSetupError as exc:  # a channel that cannot take N senders
+            raise click.ClickException(f"--senders {senders}: {exc}") from None
         use_recording_providers(worker, facade_from_context().recording_providers())
         if once:
             total = 0

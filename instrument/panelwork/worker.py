@@ -91,8 +91,9 @@ STOPPED: Final = frozenset({"withdrawn", "deceased"})
 
 SENDERS: Final = 4
 """Threads that hand a group's messages to the channels at once, by default: a worker waits for
-a server's replies on several connections instead of one (the email channel's pool, 
-``INSTRUMENT_SMTP_CONNECTIONS``, bounds how many of them talk to the SMTP server)."""
+a server's replies on several connections instead of one (each channel is told how many
+through ``ContactChannel.expect_senders``: the email channel's pool holds as many connections,
+unless ``INSTRUMENT_SMTP_CONNECTIONS`` holds it to fewer)."""
 
 OPEN_WAVES_READ_EVERY: Final = dt.timedelta(minutes=1)
 """How often a worker reads which waves are open, for their automated calls (a wave it has
@@ -232,6 +233,9 @@ class FieldworkWorker:
             raise ValueError(f"a group holds at least one message, not {group}")
         if senders < 1:
             raise ValueError(f"a worker sends on at least one thread, not {senders}")
+        for channel in channels.values():  # before anything is sent: pools sized to the threads
+            if channel.expect_senders is not None:
+                channel.expect_senders(senders)
         self.store = store
         self.channels = dict(channels)
         self.sealer = sealer

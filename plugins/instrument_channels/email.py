@@ -37,7 +37,7 @@ import smtplib
 import ssl
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.headerregistry import Address
 from email.message import EmailMessage
 from urllib.parse import quote
@@ -558,6 +558,19 @@ class EmailChannel:
             smtp.close()
             raise
         return smtp
+
+    def use_connections(self, connections: int) -> None:
+        """Hold at most *connections* connections to the server from now on (1 to 64).
+
+        :raises ChannelSetupError: outside 1 to 64.
+        """
+        if not 1 <= connections <= MAX_CONNECTIONS:
+            raise ChannelSetupError(
+                f"the email channel holds 1 to {MAX_CONNECTIONS} connections to the SMTP "
+                f"server, not {connections}"
+            )
+        self.settings = replace(self.settings, connections=connections)
+        self._pool.resize(connections)
 
     @property
     def open_connections(self) -> int:

@@ -18,7 +18,9 @@ What it promises:
 - a connection the borrower found broken is discarded (:meth:`Lease.discard`)
   and its place is free for a new one;
 - :meth:`ConnectionPool.close` says QUIT on every idle connection at once and
-  on each lent one as it comes back; connections opened after it serve on.
+  on each lent one as it comes back; connections opened after it serve on;
+- :meth:`ConnectionPool.resize` changes *size* while it serves (the fieldwork
+  worker's ``--senders``): a smaller size closes the connections beyond it.
 """
 
 from __future__ import annotations
@@ -103,6 +105,24 @@ class ConnectionPool:
         finally:
             self._give_back(lent)
 
+    def resize(self, size: int) -> None:
+        """Hold at most *size* connections from now on (the worker's number of senders).
+
+        Larger: more threads talk to the server at once, each connection opened as one
+        needs it. Smaller: idle connections beyond *size* are closed now (the coldest
+        first), lent ones beyond it as they come back.
+        """
+        if size < 1:
+            raise ValueError(f"a pool holds at least one connection, not {size}")
+        with self._changed:
+            self.size = size
+            extra = max(0, min(len(self._idle), self._open - size))
+            closing, self._idle = self._idle[:extra], self._idle[extra:]
+            self._open -= extra
+            self._changed.notify_all()
+        for lent in closing:
+            _close_quietly(lent.smtp, say_quit=True)
+
     def replace(self, lent: Lease) -> None:
         """Close *lent*'s connection and open another in its place, for the same borrower."""
         _close_quietly(lent.smtp, say_quit=False)
@@ -164,11 +184,11 @@ class ConnectionPool:
         lent.last_used = self._clock()
         lent.fresh = False
         with self._changed:
-            if lent.generation == self._generation:
+            if lent.generation == self._generation and self._open <= self.size:
                 self._idle.append(lent)
                 self._changed.notify()
                 return
-            self._open -= 1  # lent before close(): closed now, as close() promised
+            self._open -= 1  # lent before close() or beyond a smaller size: closed now
             self._changed.notify()
         _close_quietly(lent.smtp, say_quit=True)
 

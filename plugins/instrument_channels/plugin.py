@@ -9,6 +9,8 @@ variable named, and ``check()`` returns the same sentence without raising.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,13 +22,6 @@ __all__ = ["register_contact_channels"]
 
 MESSAGES = frozenset({"invitation", "reminder"})
 LANGUAGES = frozenset({"en", "cy"})
-
-
-def _email() -> Any:
-    from instrument_channels.email import EmailChannel, SmtpSettings
-    from instrument_channels.rendering import TemplateRenderer
-
-    return EmailChannel(SmtpSettings.from_env(), TemplateRenderer.from_env())
 
 
 def _sms() -> Any:
@@ -67,6 +62,49 @@ class _OnFirstUse:
         return sender.check()  # type: ignore[no-any-return]
 
 
+class _Email(_OnFirstUse):
+    """The email channel, made on first use, its pool sized to the worker's senders.
+
+    ``instrument fieldwork run --senders N`` hands N messages at once to the channels
+    (:attr:`ContactChannel.expect_senders`); a thread with no connection of its own would
+    wait for one, so the pool holds N. ``INSTRUMENT_SMTP_CONNECTIONS``, when set, is the
+    relay's own limit and wins (threads beyond it wait their turn).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(self._make_channel)
+        self._senders: int | None = None
+
+    def _make_channel(self) -> Any:
+        from instrument_channels.email import EmailChannel, SmtpSettings
+        from instrument_channels.rendering import TemplateRenderer
+
+        settings = SmtpSettings.from_env()
+        if self._senders is not None and not _connections_set():
+            settings = dataclasses.replace(settings, connections=self._senders)
+        return EmailChannel(settings, TemplateRenderer.from_env())
+
+    def expect_senders(self, senders: int) -> None:
+        from instrument_channels.email import CONNECTIONS_ENV, MAX_CONNECTIONS
+
+        if not 1 <= senders <= MAX_CONNECTIONS:
+            raise ChannelSetupError(
+                f"{senders} senders: the email channel holds at most {MAX_CONNECTIONS} "
+                f"connections to the SMTP server, one per sender ({CONNECTIONS_ENV} can hold "
+                "it to fewer for a relay that takes fewer)"
+            )
+        with self._lock:
+            self._senders = senders
+            if self._sender is not None and not _connections_set():  # made already (check())
+                self._sender.use_connections(senders)
+
+
+def _connections_set() -> bool:
+    from instrument_channels.email import CONNECTIONS_ENV
+
+    return bool(os.environ.get(CONNECTIONS_ENV, "").strip())
+
+
 def _advise_sms(message: OutgoingMessage) -> str | None:
     """How a text of this template goes (``sms.advise``): no Twilio settings needed."""
     from instrument_channels.rendering import TemplateRenderer
@@ -84,7 +122,7 @@ def _read_sms_reply(body: str) -> str | None:
 
 @hookimpl
 def register_contact_channels() -> list[ContactChannel]:
-    email, sms, letter = _OnFirstUse(_email), _OnFirstUse(_sms), _OnFirstUse(_letter)
+    email, sms, letter = _Email(), _OnFirstUse(_sms), _OnFirstUse(_letter)
     return [
         ContactChannel(
             name="email",
@@ -94,6 +132,7 @@ def register_contact_channels() -> list[ContactChannel]:
             check=email.check,
             templates=MESSAGES,
             languages=LANGUAGES,
+            expect_senders=email.expect_senders,
         ),
         ContactChannel(
             name="sms",
