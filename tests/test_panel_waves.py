@@ -506,6 +506,34 @@ def test_check_says_when_a_text_goes_as_several_parts(tmp_path: Path) -> None:
     assert not any("email" in line for line in lines)  # email has nothing to advise
 
 
+def test_check_counts_the_parts_of_a_text_that_invites_a_reply(tmp_path: Path) -> None:
+    """Where the wave's questionnaire can be answered by text, the invitation and reminders say
+    so ("or reply to this text to answer by text"), and check measures them with those words:
+    the flagship's texts fit one part without them and need two with them."""
+    path = flagship_copy(tmp_path)
+    code, output = run_check(str(path))
+    assert code == 0
+    assert not [
+        line for line in output.splitlines() if "wave1.yaml" in line and "SMS parts" in line
+    ]
+    questionnaire = tmp_path / "social_licence.yaml"
+    text = questionnaire.read_text(encoding="utf-8")
+    assert "  modes: [web, cati, ivr]\n" in text
+    questionnaire.write_text(
+        text.replace("  modes: [web, cati, ivr]\n", "  modes: [web, cati, ivr, sms]\n"),
+        encoding="utf-8",
+    )
+    code, output = run_check(str(path))
+    assert code == 0
+    lines = [line for line in output.splitlines() if "wave1.yaml" in line and "SMS parts" in line]
+    day0 = path.read_text(encoding="utf-8").splitlines().index("  - day: 0") + 1
+    assert (
+        f"{path}:{day0}:5: warning: the invitation on day 0: the sms template 'invitation' in en "
+        "is sent as 2 SMS parts, each billed: 189 characters in GSM-7"
+    ) in "\n".join(lines), lines
+    assert any("the reminder on day 3: the sms template 'reminder' in cy" in line for line in lines)
+
+
 def test_check_knows_the_installed_channels_templates(tmp_path: Path) -> None:
     path = flagship_copy(tmp_path)
     text = path.read_text(encoding="utf-8")

@@ -141,9 +141,9 @@ def _check_wave(
         return diagnostics.sorted()
     shipped = {name: channel.templates for name, channel in channels.items()}
     diagnostics.extend(check_templates(wave, shipped).items)
-    diagnostics.extend(advise_messages(wave, channels).items)
     questionnaire_path = questionnaire_file(wave)
     if questionnaire_path is None:
+        diagnostics.extend(advise_messages(wave, channels).items)
         diagnostics.warning(
             wave.positions.get("questionnaire", Position(str(path), 1, 1)),
             f"the questionnaire '{wave.questionnaire}' is named by its id and there is no "
@@ -151,6 +151,12 @@ def _check_wave(
         )
         return diagnostics.sorted()
     found, questionnaire = _check_questionnaire(questionnaire_path, facade, claims)
+    # The texts are measured as they will be sent: where members may reply to answer by
+    # text, the invitation and reminders say so, which can push them into a second part.
+    reply_by_text = questionnaire is not None and any(
+        questionnaire.mode_policies[mode].text_messages for mode in questionnaire.modes
+    )
+    diagnostics.extend(advise_messages(wave, channels, reply_by_text=reply_by_text).items)
     found = [*diagnostics.sorted(), *found]
     if questionnaire is not None:
         found += check_against_questionnaire(wave, questionnaire).sorted()

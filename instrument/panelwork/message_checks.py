@@ -25,10 +25,16 @@ SAMPLE_STOP_LINK = "https://survey.example.org/web/unsubscribe/123456.7." + "x" 
 """A stop link as long as a real one (member id, wave id, a 22-character MAC)."""
 
 
-def advise_messages(wave: Wave, channels: Mapping[str, ContactChannel]) -> Diagnostics:
-    """Each channel's advice on each template and language of the plan, as warnings."""
+def advise_messages(
+    wave: Wave, channels: Mapping[str, ContactChannel], *, reply_by_text: bool = False
+) -> Diagnostics:
+    """Each channel's advice on each template and language of the plan, as warnings.
+
+    ``reply_by_text``: members may answer by replying to a text (the wave's questionnaire has
+    a text-message mode), so the texts carry the words that say so, as the worker sends them.
+    """
     d = Diagnostics()
-    context = wave.template_context()
+    context = wave.template_context(reply_by_text=reply_by_text)
     for step in wave.steps:
         for name, templates in step.templates.items():
             channel = channels.get(name)
