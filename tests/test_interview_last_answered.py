@@ -73,6 +73,8 @@ def test_saves_keep_the_newest_answer(store: Store) -> None:
     )
     assert _kept_and_logged(store, iv.id) == ("q7", "q7")
     assert not hasattr(store.load_interview(iv.id), "last_answered")  # internal
+    store.withdraw_interview(iv.id, now=T0 + dt.timedelta(hours=2))
+    assert _kept_and_logged(store, iv.id) == (None, None)  # withdrawn: the log and it are gone
 
 
 def test_imports_keep_the_newest_answer(store: Store) -> None:

@@ -89,7 +89,8 @@ class Withdrawals(Interviews):
         """Delete a case's answers, preload values and contact details, keeping a tombstone.
 
         In one transaction, for every interview of the case: delete its
-        events, idempotency keys and personal answers, empty its state and export row, set status
+        events, idempotency keys and personal answers, empty its state, export row and last
+        answer, set status
         ``withdrawn`` and bump its revision (so any save still in flight is
         refused); empty the case's preload values; delete the case's contact
         row; expire its access tokens; delete its phone numbers, call-queue
@@ -172,6 +173,7 @@ def withdraw_in(
             .values(
                 state={},
                 export_row=None,
+                last_answered=None,  # the answer log is gone: nothing was answered
                 status="withdrawn",
                 revision=interviews.c.revision + 1,
                 updated_at=now,
