@@ -25,7 +25,7 @@ from instrument_phone import MODE_NAME
 from instrument_phone.console import create_console_blueprint
 from instrument_phone.console.views import fieldwork_settings
 from instrument_phone.ledger import StoreLedger
-from instrument_phone.machines import machine_detection_for
+from instrument_phone.machines import call_studies_for
 from instrument_phone.supervisor import create_supervisor_blueprint
 from instrument_phone.telephony.config import TwilioSettings
 from instrument_phone.telephony.sms_webhooks import create_sms_webhooks_blueprint
@@ -47,12 +47,17 @@ def create_blueprint(context: ModeContext, environ: Mapping[str, str] | None = N
     bp = Blueprint(MODE_NAME, __name__)
     webhooks = None
     if settings is not None:
+        # A study may ask for answering-machine detection, or show its own number.
+        studies = call_studies_for(
+            context.service.store, fieldwork_settings(context), list(context.service.surveys)
+        )
         webhooks = create_webhooks_blueprint(
-            settings, StoreLedger(context.service.store), context.now,
-            machine_detection_for(  # a study may ask for answering-machine detection
-                context.service.store, fieldwork_settings(context), list(context.service.surveys)
-            ),
-        )  # fmt: skip
+            settings,
+            StoreLedger(context.service.store),
+            context.now,
+            machine_detection=studies.machine_detection if studies is not None else None,
+            caller_id=studies.caller_id if studies is not None else None,
+        )
         bp.register_blueprint(webhooks, url_prefix="/phone")
         # Members' SMS replies (STOP) and delivery reports: /cati/sms/... (signed alike).
         sms = create_sms_webhooks_blueprint(settings, context.service.store, context.now)

@@ -233,11 +233,17 @@ def amd_path(call_id: int) -> str:
 
 
 def bridge_twiml(
-    settings: TwilioSettings, call_id: int, number: str | None, *, machine_detection: bool = False
+    settings: TwilioSettings,
+    call_id: int,
+    number: str | None,
+    *,
+    machine_detection: bool = False,
+    caller_id: str | None = None,
 ) -> str:
     """The TwiML Twilio runs once the interviewer answers: dial the respondent.
 
-    The respondent sees the organisation's caller id. No ``record`` attribute:
+    The respondent sees ``caller_id``, the study's own number where its fieldwork file names
+    one, else the organisation's (``INSTRUMENT_TWILIO_CALLER_ID``). No ``record`` attribute:
     recording starts by REST only after consent is stored
     (:func:`~instrument_phone.telephony.dialer.start_recording`).
 
@@ -251,7 +257,7 @@ def bridge_twiml(
         response.say("This case has no number to dial. Please hang up.", language="en-GB")
         response.hangup()
         return str(response)
-    dial = response.dial(caller_id=settings.caller_id, timeout=DEFAULT_RING_SECONDS)
+    dial = response.dial(caller_id=caller_id or settings.caller_id, timeout=DEFAULT_RING_SECONDS)
     detection: dict[str, str] = {}
     if machine_detection:
         detection = {
@@ -295,6 +301,7 @@ def create_webhooks_blueprint(
     ledger: CallLedger,
     clock: Callable[[], dt.datetime],
     machine_detection: Callable[[int], bool] | None = None,
+    caller_id: Callable[[int], str | None] | None = None,
 ) -> Blueprint:
     """The ``phone`` blueprint: TwiML and status callbacks, all behind the signature check.
 
@@ -304,6 +311,8 @@ def create_webhooks_blueprint(
 
     :param machine_detection: whether a call's study asks for answering-machine
         detection (by call id); None when no study does.
+    :param caller_id: the number the call's study shows the respondent (by call id;
+        None from it: the organisation's); None when no study has its own number.
     """
     bp = Blueprint("phone", __name__)
     require_signatures(bp, settings)
@@ -313,7 +322,8 @@ def create_webhooks_blueprint(
         sid = request.form.get("CallSid", "")
         number = ledger.bridge_number(call_id, sid) if sid.startswith("CA") else None
         detect = number is not None and machine_detection is not None and machine_detection(call_id)
-        twiml = bridge_twiml(settings, call_id, number, machine_detection=detect)
+        shown = caller_id(call_id) if number is not None and caller_id is not None else None
+        twiml = bridge_twiml(settings, call_id, number, machine_detection=detect, caller_id=shown)
         return Response(twiml, mimetype="text/xml")
 
     @bp.post("/status/<int:call_id>", defaults={"leg": None})
