@@ -79,6 +79,23 @@ def test_the_text_report_counts_calls_and_the_same_seed_gives_the_same_calls() -
     assert first.stdout.splitlines()[1:] == second.stdout.splitlines()[1:]  # all but the time
 
 
+def test_the_ons_household_example_is_finished_by_callers_who_key_dates(tmp_path: Path) -> None:
+    """A questionnaire written by others (the ONS household example, its modes given ivr):
+    its dates of birth are asked as eight digits, and the simulated callers key a date where
+    they hear that asked, as a person would; a random number never was one, so every call
+    ended with "we have not been able to hear your answers" and nobody finished."""
+    source = ROOT / "questionnaires" / "examples" / "ons_household.yaml"
+    text = source.read_text(encoding="utf-8")
+    assert "  modes: [web, cati]\n" in text
+    path = tmp_path / source.name
+    path.write_text(text.replace("  modes: [web, cati]\n", "  modes: [web, cati, ivr]\n"), "utf-8")
+    result = simulate(str(path), "--mode", "ivr", "--end-to-end", "-n", "6", "--seed", "2",
+                      "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["finished"] == 6 and report["error_list"] == []
+
+
 def test_an_error_in_a_call_is_reported_and_exits_non_zero(tmp_path: Path) -> None:
     # French has no voice configured for the calls: the webhooks answer 500
     path = tmp_path / "french.yaml"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 import random
 import secrets
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from instrument import catalogue
 from instrument.plugin_types import EndToEndReport, EndToEndRun
 from instrument.simulate import respondent_seed
 from instrument.simulate.respondent import draw_case
@@ -69,6 +71,23 @@ CALLS_PER_RESPONDENT = 4
 """Calls a respondent makes at most; still unfinished after them is an error."""
 SILENCE_SHARE, INVALID_SHARE = 0.05, 0.05
 """How often a respondent stays silent at a prompt, and keys a wrong key (``0``)."""
+
+
+@functools.cache
+def _date_words() -> frozenset[str]:
+    """How a call asks for a date, in every language the catalogue speaks: a caller who hears
+    it keys a date (eight digits), as a person would, where a random number would never do."""
+    return frozenset(
+        catalogue.text(language, "ivr", "digits_date") for language in catalogue.languages()
+    )
+
+
+def _keys_a_date(prompt: Prompt, rng: random.Random, today: dt.date) -> Keys | None:
+    """A day, month and year keyed for a prompt that asks for a date; None for other prompts."""
+    if not any(h.text in _date_words() for h in prompt.heard):
+        return None
+    day = today - dt.timedelta(days=rng.randint(0, 80 * 365))  # within a lifetime, not ahead
+    return Keys(f"{day.day:02d}{day.month:02d}{day.year:04d}#")
 
 
 @dataclass
@@ -205,7 +224,7 @@ def _respondent(
                 return Keys(code + "#")
             if first and prompt.number == hang_up_at:
                 return HANGUP
-            return answers(prompt)
+            return _keys_a_date(prompt, rng, clock.now.date()) or answers(prompt)
 
         call = simulator.call(
             "/ivr/voice",
