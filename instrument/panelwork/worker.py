@@ -86,6 +86,9 @@ RETRY_AFTER: Final = dt.timedelta(minutes=15)
 HELD_BACK: Final = dt.timedelta(minutes=1)
 """When an action that is due but could not be done now is looked at again."""
 
+ZONES_KEPT: Final = 100_000
+"""Members' zones a worker keeps at most (then it starts again): a wave's worth."""
+
 STOPPED: Final = frozenset({"withdrawn", "deceased"})
 """Member statuses that end every contact at once (nothing more, not even a close)."""
 
@@ -258,6 +261,9 @@ class FieldworkWorker:
         that place calls); None: this worker places no automated calls, and says so."""
         self.texting = texting
         """Texts the first question of sms_interview steps; None: this worker starts none."""
+        self._zones: dict[tuple[str | None, str | None, str | None], str | None] = {}
+        """Each member's zone by what it is worked out from: a member is looked at more than
+        once a round (what is due, then when next), and an address is opened only once."""
         self.needs: dict[str, str] = {
             **CHANNEL_ADDRESS,
             **{n: c.needs for n, c in self.channels.items()},
@@ -416,10 +422,14 @@ class FieldworkWorker:
         profile's ``region`` (:func:`~instrument.panel.member_zone.member_zone`).
         """
         addresses = [c for c in member.contacts if c.kind == "address"]
-        address: Callable[[], str] | None = None
-        if addresses and not member.time_zone:
-            address = functools.partial(self.sealer.open, addresses[0].ciphertext)
-        return member_zone(member.time_zone, member.region, address)
+        sealed = addresses[0].ciphertext if addresses and not member.time_zone else None
+        key = (member.time_zone, member.region, sealed)
+        if key not in self._zones:
+            if len(self._zones) >= ZONES_KEPT:
+                self._zones.clear()
+            address = functools.partial(self.sealer.open, sealed) if sealed else None
+            self._zones[key] = member_zone(member.time_zone, member.region, address)
+        return self._zones[key]
 
     def next_due_of(
         self,
