@@ -54,6 +54,7 @@ __all__ = [
     "serve_questionnaires",
     "serve_twilio_console",
     "sign_in_to_console",
+    "submit",
     "tab_to",
 ]
 
@@ -256,6 +257,13 @@ def go_on(page: Page) -> None:
     """Press the respondent's main button (Continue, or Continue anyway after a warning)."""
     page.get_by_role("button", name=re.compile(r"^(Continue|Continue anyway)$")).click()
     page.wait_for_load_state()
+
+
+def submit(page: Page, button: str) -> None:
+    """Click the button named ``button`` and wait for the page it leads to: reading the page
+    straight after the click could read the page before it, or none while it is replaced."""
+    with page.expect_navigation():
+        page.get_by_role("button", name=button).click()
 
 
 def press(page: Page, key: str) -> None:

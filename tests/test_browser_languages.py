@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_kit import Axe, new_context, serve_questionnaires
+from browser_kit import Axe, new_context, serve_questionnaires, submit
 from test_languages import MARKET, english_left
 
 pytestmark = pytest.mark.browser
@@ -47,33 +47,33 @@ def test_a_swahili_interview_in_the_browser_shows_no_english(server: Any, browse
         "Kiswahili",
         "English",
     ]
-    page.get_by_role("button", name="Anza sasa").click()
+    submit(page, "Anza sasa")
     swahili_only(page, seen)  # the welcome screen
-    page.get_by_role("button", name="Endelea").click()
+    submit(page, "Endelea")
     swahili_only(page, seen)
-    page.get_by_role("button", name="Endelea").click()  # skipped: prompted, in Swahili
+    submit(page, "Endelea")  # skipped: prompted, in Swahili
     swahili_only(page, seen)
     axe.check(page, "skip prompt in Swahili")
     page.get_by_label("Ndiyo", exact=True).check()
-    page.get_by_role("button", name="Endelea").click()
+    submit(page, "Endelea")
     page.get_by_label("Kitu kingine", exact=True).check()
-    page.get_by_role("button", name="Endelea").click()  # 'something else' without saying what
+    submit(page, "Endelea")  # 'something else' without saying what
     swahili_only(page, seen)
     page.get_by_label("Tafadhali tuambie ni nini: Kitu kingine").fill("Samaki")
-    page.get_by_role("button", name="Endelea").click()
+    submit(page, "Endelea")
     page.locator("input[name=stalls]").fill("99")
-    page.get_by_role("button", name="Endelea").click()
+    submit(page, "Endelea")
     swahili_only(page, seen)
     axe.check(page, "error in Swahili")
     page.locator("input[name=stalls]").fill("2")
-    page.get_by_role("button", name="Endelea").click()
+    submit(page, "Endelea")
     swahili_only(page, seen)  # the date, its parts named in Swahili
     page.get_by_label("Siku").fill("3")
     page.get_by_label("Mwezi").fill("4")
     page.get_by_label("Mwaka").fill("2019")
-    page.get_by_role("button", name="Endelea").click()
+    submit(page, "Endelea")
     page.locator("input[name=comment]").fill("Hakuna")
-    page.get_by_role("button", name="Endelea").click()
+    submit(page, "Endelea")
     swahili_only(page, seen)
     assert "Asante" in page.locator("main").inner_text()
     assert axe.problems == {}
