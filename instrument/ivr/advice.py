@@ -6,10 +6,14 @@ no typed text: ``ivr``, by its policy). Each warning points at the question's li
 
 from __future__ import annotations
 
+import jinja2
+from jinja2 import nodes
+
 from instrument.diagnostics import Diagnostic, Position
+from instrument.engine.wording import spoken_source
 from instrument.ivr.recording import REFERENCE_LENGTH, holds_reference
 from instrument.ivr.settings import missing_voices
-from instrument.model import Question, Questionnaire
+from instrument.model import Question, Questionnaire, Text
 
 __all__ = ["GRID_COLUMNS", "UNFOLDED_OPTIONS", "ivr_advice"]
 
@@ -53,7 +57,113 @@ def ivr_advice(q: Questionnaire, *, recording: bool = False) -> list[Diagnostic]
         message = _problem(question, mode, recording)
         if message is not None:
             found.append(Diagnostic(question.pos, "warning", message))
+    found.extend(_silent_fills(q, mode, recording))
     return found
+
+
+def _keyless(question: Question) -> bool:
+    """Free text: a call skips it, or keeps a recording's reference as its answer.
+
+    Either way there is no word to say where a text fills it in.
+    """
+    return question.type in ("text", "long_text")
+
+
+def _silent_fills(q: Questionnaire, mode: str, recording: bool) -> list[Diagnostic]:
+    """Spoken texts that fill in an answer the call itself skips, so the caller hears a gap.
+
+    A household roster asks names as free text, which a keypad call skips; a later
+    "What is {{ first_name }}'s date of birth?" is then said as "What is 's date of birth?".
+    Nothing the program could put in the gap is right in every language, so the author is
+    told where: a question can have an ``ivr:`` text that does without the name (the list's
+    ``loop.number``, say); any text can test the name first (``{% if first_name %}`` or
+    ``{{ first_name or 'this person' }}``), which this check takes as handled.
+    """
+    skipped = {qid for qid, question in q.questions.items() if _keyless(question)}
+    if not skipped:
+        return []
+    policy = q.mode_policies[mode]
+    found: list[Diagnostic] = []
+    for question in q.questions.values():
+        if question.id in skipped:
+            continue
+        said = f"question '{question.id}'"
+        spoken: list[tuple[str, Text | None, str]] = [
+            (said, spoken_source(question, policy), "give it an ivr: text without them")
+        ]
+        spoken += [
+            (f"{said} (row '{row.id}')", spoken_source(row, policy), "give the row an ivr: text")
+            for row in question.rows
+        ]
+        spoken += [
+            (
+                f"check {check.index + 1} of {said}",
+                check.message,
+                "word it so it reads well without them",
+            )
+            for check in question.checks
+        ]
+        for what, text, remedy in spoken:
+            gaps = _unguarded(text, skipped) if text is not None else []
+            if gaps and text is not None:
+                message = _gap_message(what, gaps, mode, remedy, recording)
+                found.append(Diagnostic(text.pos, "warning", message))
+    return found
+
+
+def _unguarded(text: Text, skipped: set[str]) -> list[str]:
+    """The skipped answers ``text`` says without the author having tested for them.
+
+    Handled: a name in a test (``{% if first_name %}``, ``{{ first_name or 'you' }}``), and any
+    name said only inside the branch taken when such a test holds (``{% if first_name %}{{
+    first_name }} {{ last_name }}{% else %}...``).
+    """
+    gaps = text.names & skipped
+    if not gaps:
+        return []
+    said: set[str] = set()
+    parser = jinja2.Environment()
+    for template in text.by_language.values():
+        try:
+            tree = parser.parse(template.source)
+        except jinja2.TemplateSyntaxError:  # the loader has reported it already
+            continue
+        said |= _said_untested(tree, gaps)
+    return sorted(said)
+
+
+def _said_untested(node: nodes.Node, gaps: set[str]) -> set[str]:
+    """Names of ``gaps`` in ``node`` outside any test of them and any branch such a test guards."""
+    if isinstance(node, nodes.Name):
+        return {node.name} & gaps
+    if isinstance(node, (nodes.If, nodes.CondExpr, nodes.Or)):
+        test = node.left if isinstance(node, nodes.Or) else node.test
+        if ({n.name for n in test.find_all(nodes.Name)} | _bare(test)) & gaps:
+            guarded = [node.right] if isinstance(node, nodes.Or) else []
+            if isinstance(node, nodes.If):
+                guarded = [*node.elif_, *node.else_]
+            elif isinstance(node, nodes.CondExpr) and node.expr2 is not None:
+                guarded = [node.expr2]
+            return set().union(*(_said_untested(child, gaps) for child in guarded))
+    return set().union(*(_said_untested(child, gaps) for child in node.iter_child_nodes()))
+
+
+def _bare(test: nodes.Node) -> set[str]:
+    return {test.name} if isinstance(test, nodes.Name) else set()
+
+
+def _gap_message(what: str, gaps: list[str], mode: str, remedy: str, recording: bool) -> str:
+    names = ", ".join(f"'{g}'" for g in gaps)
+    plural = "answers" if len(gaps) > 1 else "answer"
+    heard = (
+        "records free text, so the caller hears a recording's reference or nothing there"
+        if recording
+        else "skips free text, so the caller hears nothing there"
+    )
+    return (
+        f"{what} says the {plural} to {names} aloud, but an automated ({mode}) call {heard}; "
+        f"{remedy}, or test them first ({{% if ... %}} or {{{{ ... or '...' }}}})"
+    )
 
 
 def _problem(question: Question, mode: str, recording: bool) -> str | None:
