@@ -103,11 +103,18 @@ class InterviewAccess:
         except LookupError:
             raise Gone(Unavailable(interview_id, "withdrawn")) from None
 
-    def _current(self, interview_id: str) -> Snapshot:
-        """The stored interview: the kept snapshot if its revision is still the stored one."""
+    def _current(self, interview_id: str, stored: int | None = None) -> Snapshot:
+        """The stored interview: the kept snapshot if its revision is still the stored one.
+
+        ``stored``: the stored revision, read from the store by the caller just now (one
+        statement with what it read first); None: read here.
+        """
         kept = self._cache.take(interview_id)
-        if kept is not None and self.store.revision_of(interview_id) == kept.record.revision:
-            return kept
+        if kept is not None:
+            if stored is None:
+                stored = self.store.revision_of(interview_id)
+            if stored == kept.record.revision:
+                return kept
         return self._checked(interview_id)
 
     def _in_mode(self, snapshot: Snapshot, mode: str, actor: str, now: dt.datetime) -> Snapshot:

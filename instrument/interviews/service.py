@@ -171,11 +171,22 @@ class InterviewService(LinkOperations, InterviewAccess):
         return self.info(snapshot)
 
     def show(
-        self, interview_id: str, *, mode: str, actor: str, now: dt.datetime
+        self,
+        interview_id: str,
+        *,
+        mode: str,
+        actor: str,
+        now: dt.datetime,
+        revision: int | None = None,
     ) -> Shown | Unavailable:
-        """The step to show now. An unfinished interview started in another mode carries on in ``mode``."""
+        """The step to show now. An unfinished interview started in another mode carries on in ``mode``.
+
+        ``revision``: the interview's stored revision as the caller has just read it from the
+        store (an automated call reads it with the call's row, in one statement), which proves
+        a kept snapshot current as the service's own read of it would; None: the service reads it.
+        """
         try:
-            snapshot = self._current(interview_id)
+            snapshot = self._current(interview_id, revision)
             snapshot = self._in_mode(snapshot, mode, actor, now)
         except Gone as gone:
             return gone.outcome

@@ -11,6 +11,15 @@ too, so nothing is stored twice and nothing moves back. Two copies of one
 request racing both try to insert the turn; the second insert does nothing
 and both answer with the first one's TwiML.
 
+A webhook turn costs two statements here, its read and its write (and the
+interview's save between them is the interview service's): the read brings the
+call, the turn's TwiML if it was answered and the interview's stored revision,
+with no BEGIN/COMMIT; on PostgreSQL the turn and the call's new state are one
+statement (a data-modifying CTE, atomic on its own) sent through psycopg
+directly, as the page turn's save is (:mod:`instrument.store.pg_direct`); on
+SQLite, one short write transaction. ``tests/test_ivr_turn_statements.py``
+bounds what a turn sends.
+
 No phone number is stored here: the caller's number is at most a hint, and
 the rate limits that use it hash it first (in the webhooks, not here).
 
@@ -25,6 +34,7 @@ given when looking one up, newest first, so the secret can be rotated.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -32,11 +42,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
+import orjson
 import sqlalchemy as sa
 
+from instrument.store.engine import compact_json
 from instrument.store.fieldwork_records import dialect_insert
 from instrument.store.interviews import case_interview_language
-from instrument.store.nul import refuse_nul
+from instrument.store.nul import NUL, refuse_nul
 from instrument.store.plumbing import StoreBase, utc
 from instrument.store.records import AccessToken
 from instrument.store.schema import (
@@ -45,6 +57,7 @@ from instrument.store.schema import (
     attempts,
     case_queue,
     cases,
+    interviews,
     ivr_calls,
     ivr_turns,
 )
@@ -109,17 +122,87 @@ class IvrCallRecord:
 
 @dataclass(frozen=True, slots=True)
 class IvrTurnRead:
-    """What one webhook request needs first: the call, and the TwiML of its turn if answered."""
+    """What one webhook request needs first: the call, the TwiML of its turn if answered, and
+    the stored revision of the call's interview (None without one), all read by one statement.
+
+    The revision is what the interview service proves a kept interview current by
+    (``InterviewService.show(..., revision=)``), so a turn need not read it again.
+    """
 
     call: IvrCallRecord | None
     twiml: str | None
+    revision: int | None = None
 
 
 _CALL_COLUMNS: Final = tuple(ivr_calls.c)
+_CALL_NAMES: Final = tuple(c.name for c in _CALL_COLUMNS)
 
 
 def _call(row: Any) -> IvrCallRecord:
-    return IvrCallRecord(**{c.name: getattr(row, c.name) for c in _CALL_COLUMNS})
+    return IvrCallRecord(**{name: getattr(row, name) for name in _CALL_NAMES})
+
+
+# The statements of every webhook turn, built once (a select built per request cost more of
+# a turn's CPU than sending it). SQLite runs them through Core; PostgreSQL sends the same
+# reads and the turn's write as fixed SQL through psycopg (``DirectStatements.first_row``).
+_TURN_READ: Final = (
+    sa.select(*_CALL_COLUMNS, ivr_turns.c.twiml, interviews.c.revision)
+    .select_from(
+        ivr_calls.outerjoin(
+            ivr_turns,
+            sa.and_(
+                ivr_turns.c.call_sid == ivr_calls.c.call_sid,
+                ivr_turns.c.seq == sa.bindparam("b_seq"),
+            ),
+        ).outerjoin(interviews, interviews.c.id == ivr_calls.c.interview_id)
+    )
+    .where(ivr_calls.c.call_sid == sa.bindparam("b_sid"))
+)
+_PG_TURN_READ: Final = (
+    "SELECT "
+    + ", ".join(f"c.{name}" if name != "state" else "CAST(c.state AS TEXT)" for name in _CALL_NAMES)
+    + ", t.twiml, i.revision FROM ivr_calls c"
+    " LEFT JOIN ivr_turns t ON t.call_sid = c.call_sid AND t.seq = %(b_seq)s"
+    " LEFT JOIN interviews i ON i.id = c.interview_id"
+    " WHERE c.call_sid = %(b_sid)s"
+)
+_STATE_AT: Final = _CALL_NAMES.index("state")
+_TIMES_AT: Final = tuple(_CALL_NAMES.index(n) for n in ("created_at", "updated_at", "ended_at"))
+
+_PG_RECORD_TURN: Final = (
+    "WITH turn AS (INSERT INTO ivr_turns (call_sid, seq, twiml, created_at)"
+    " VALUES (%(b_sid)s, %(b_seq)s, %(b_twiml)s, %(b_now)s)"
+    " ON CONFLICT (call_sid, seq) DO NOTHING RETURNING seq),"
+    " moved AS (UPDATE ivr_calls SET state = CAST(%(b_state)s AS JSON), seq = %(b_seq)s,"
+    " updated_at = %(b_now)s,"
+    " interview_id = COALESCE(CAST(%(b_interview)s AS VARCHAR), interview_id),"
+    " case_id = COALESCE(CAST(%(b_case)s AS VARCHAR), case_id),"
+    " code_failures = COALESCE(CAST(%(b_failures)s AS INTEGER), code_failures),"
+    " ended_at = CASE WHEN %(b_ended)s THEN COALESCE(ended_at, %(b_now)s) ELSE ended_at END"
+    " WHERE call_sid = %(b_sid)s AND seq < %(b_seq)s AND EXISTS (SELECT 1 FROM turn))"
+    " SELECT EXISTS (SELECT 1 FROM turn),"
+    " (SELECT twiml FROM ivr_turns WHERE call_sid = %(b_sid)s AND seq = %(b_seq)s)"
+)
+"""Store a turn once, and move the call on only when this statement stored it: one statement,
+atomic without BEGIN/COMMIT. When the turn was stored before, the last column is its TwiML
+(NULL when the copy that stored it committed after this statement began: read again)."""
+
+_PG_TURN_TWIML: Final = "SELECT twiml FROM ivr_turns WHERE call_sid = %(b_sid)s AND seq = %(b_seq)s"
+
+
+@functools.cache
+def _turn_insert(dialect: str) -> Any:
+    """The turn's insert through Core (SQLite), doing nothing for a turn stored before."""
+    return (
+        dialect_insert(dialect, ivr_turns)
+        .on_conflict_do_nothing(index_elements=[ivr_turns.c.call_sid, ivr_turns.c.seq])
+        .returning(ivr_turns.c.seq)
+    )
+
+
+_TURN_TWIML: Final = sa.select(ivr_turns.c.twiml).where(
+    ivr_turns.c.call_sid == sa.bindparam("b_sid"), ivr_turns.c.seq == sa.bindparam("b_seq")
+)
 
 
 def forget_ivr_calls(connection: sa.Connection, interview_ids: Sequence[str]) -> int:
@@ -198,22 +281,26 @@ class IvrCalls(StoreBase):
         return None if last is None else utc(last)
 
     def ivr_turn(self, call_sid: str, seq: int) -> IvrTurnRead:
-        """The call and, if turn ``seq`` was answered, its TwiML: one statement."""
-        query = (
-            sa.select(*_CALL_COLUMNS, ivr_turns.c.twiml)
-            .select_from(
-                ivr_calls.outerjoin(
-                    ivr_turns,
-                    sa.and_(ivr_turns.c.call_sid == ivr_calls.c.call_sid, ivr_turns.c.seq == seq),
-                )
-            )
-            .where(ivr_calls.c.call_sid == call_sid)
-        )
-        with self._transaction() as connection:
-            row = connection.execute(query).one_or_none()
+        """The call, the TwiML of turn ``seq`` if it was answered, and the call's interview's
+        stored revision: one statement, without BEGIN/COMMIT (one snapshot on its own)."""
+        if NUL in call_sid:
+            return IvrTurnRead(None, None)  # no stored sid holds one
+        params = {"b_sid": call_sid, "b_seq": seq}
+        if self._direct is not None:
+            found = self._direct.first_row(_PG_TURN_READ, params)
+            if found is None:
+                return IvrTurnRead(None, None)
+            values = list(found[: len(_CALL_NAMES)])
+            state = values[_STATE_AT]
+            values[_STATE_AT] = None if state is None else orjson.loads(state)
+            for at in _TIMES_AT:
+                values[at] = None if values[at] is None else utc(values[at])
+            call = IvrCallRecord(*values)
+            return IvrTurnRead(call, found[-2], found[-1])
+        row = self._read_one(_TURN_READ, params)
         if row is None:
             return IvrTurnRead(None, None)
-        return IvrTurnRead(_call(row), row.twiml)
+        return IvrTurnRead(_call(row), row.twiml, row.revision)
 
     def record_ivr_turn(
         self,
@@ -236,11 +323,23 @@ class IvrCalls(StoreBase):
         ``interview_id``/``case_id``: set once an inbound caller's code is good.
         """
         now = utc(now)
-        insert = (
-            dialect_insert(self.dialect, ivr_turns)
-            .on_conflict_do_nothing(index_elements=[ivr_turns.c.call_sid, ivr_turns.c.seq])
-            .returning(ivr_turns.c.seq)
-        )
+        if self._direct is not None:
+            for name, text in (("call sid", call_sid), ("TwiML", twiml)):
+                refuse_nul(name, text)
+            return self._record_turn_direct(
+                {
+                    "b_sid": call_sid,
+                    "b_seq": seq,
+                    "b_twiml": twiml,
+                    "b_now": now,
+                    "b_state": None if state is None else compact_json(state),
+                    "b_interview": interview_id,
+                    "b_case": case_id,
+                    "b_failures": code_failures,
+                    "b_ended": ended,
+                }
+            )
+        insert = _turn_insert(self.dialect)
         changes: dict[str, Any] = {"state": state, "seq": seq, "updated_at": now}
         if interview_id is not None:
             changes["interview_id"] = interview_id
@@ -256,11 +355,7 @@ class IvrCalls(StoreBase):
             ).first()
             if inserted is None:
                 return str(
-                    connection.execute(
-                        sa.select(ivr_turns.c.twiml).where(
-                            ivr_turns.c.call_sid == call_sid, ivr_turns.c.seq == seq
-                        )
-                    ).scalar_one()
+                    connection.execute(_TURN_TWIML, {"b_sid": call_sid, "b_seq": seq}).scalar_one()
                 )
             connection.execute(
                 ivr_calls.update()
@@ -268,6 +363,20 @@ class IvrCalls(StoreBase):
                 .values(**changes)
             )
         return twiml
+
+    def _record_turn_direct(self, params: dict[str, Any]) -> str:
+        """:meth:`record_ivr_turn` on PostgreSQL: one statement (:data:`_PG_RECORD_TURN`)."""
+        assert self._direct is not None
+        row = self._direct.first_row(_PG_RECORD_TURN, params)
+        assert row is not None
+        stored, kept = row
+        if stored:
+            return str(params["b_twiml"])
+        if kept is None:  # the copy that stored it committed while this statement ran
+            again = self._direct.first_row(_PG_TURN_TWIML, params)
+            assert again is not None
+            kept = again[0]
+        return str(kept)
 
     def end_ivr_call(self, call_sid: str, *, now: dt.datetime) -> bool:
         """Mark the call ended (its status callback said so); False if unknown or ended before."""

@@ -523,14 +523,27 @@ class IvrWebhooks:
         twiml = self.twiml(action, call_sid, seq + 1, flow, study)
         return twiml, notes.stored(state), action.kind in ("finish", "goodbye")
 
-    def turn(self, call: IvrCallRecord, seq: int, form: Mapping[str, str], silence: bool) -> Turn:
-        """Turn ``seq`` of a call whose interview is known: what the caller did, into the flow."""
+    def turn(
+        self,
+        call: IvrCallRecord,
+        seq: int,
+        form: Mapping[str, str],
+        silence: bool,
+        revision: int | None = None,
+    ) -> Turn:
+        """Turn ``seq`` of a call whose interview is known: what the caller did, into the flow.
+
+        ``revision``: the interview's stored revision, read with the call (one statement), so
+        the service need not read it again to trust the interview it keeps.
+        """
         assert call.interview_id is not None
         now = self.clock()
         state = FlowState.from_json(call.state)
         notes = CallNotes.from_json(call.state)
         pending, notes.pending = notes.pending, None  # a confirmation is answered once
-        shown = self.service.show(call.interview_id, mode=IVR_MODE, actor=RESPONDENT, now=now)
+        shown = self.service.show(
+            call.interview_id, mode=IVR_MODE, actor=RESPONDENT, now=now, revision=revision
+        )
         if shown.kind != "shown":
             return self.goodbye("not_available", notes.language), notes.stored(state), True
         info = shown.interview
@@ -774,7 +787,7 @@ def create_ivr_webhooks(
             language = line.get("language") or hooks.first_language(studies)
             caller = request.form.get("From", "")
             return xml(_code_turn(hooks, call, seq, digits, caller, language, studies))
-        twiml, state, ended = hooks.turn(call, seq, request.form, silence)
+        twiml, state, ended = hooks.turn(call, seq, request.form, silence, found.revision)
         return xml(store.record_ivr_turn(sid, seq, twiml, state=state, now=now, ended=ended))
 
     @bp.post("/recording/<call_sid>/<int:seq>")
