@@ -24,7 +24,19 @@ What it measures (issue 14, "Benchmark"), and why it is built this way:
   than 100 real calls. **Unpaced phase**: the same number of calls with no
   think time at all, the most the machine serves (calls completed per second).
 * Latency is each webhook request's, measured around the HTTP exchange by the
-  caller's thread (so it includes the client's own share of the 2 cores).
+  caller's thread (so it includes the client's own share of the 2 cores). The
+  callers run in ``--processes`` processes (default 4, 25 threads each; before
+  2026-12-04 21:30 UTC all 100 were threads of the benchmark's own process, which
+  ``--processes 1`` still gives but in one child process), so a reply waits less
+  for a busy client's GIL before its timer stops. Beside it, the time gunicorn
+  itself took over each request (its access log's ``%(D)s``: from the worker
+  taking the request to the reply written; not the wait for a free worker
+  thread or for the accept), so the two can be told apart; ``--no-access-log``
+  leaves the log out (it costs the server a few tens of microseconds a request).
+* The server's CPU per request is gunicorn's processes' CPU over the phase; the
+  callers' CPU is their processes' own (before 21:30 UTC the callers' figure held
+  gunicorn's too: gunicorn is a child of the benchmark's process, which was
+  counted with its descendants; "other" was then under-stated).
 * No answer lost or doubled: afterwards the store's answer events are read,
   for every call's interview: each variable at most one answer event, every
   variable a caller keyed stored with the value it keyed, nothing else stored
@@ -37,11 +49,14 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import datetime as dt
+import multiprocessing
 import os
 import random
 import secrets
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -129,11 +144,23 @@ class Timed:
         return reply
 
 
+@dataclass(frozen=True)
+class Finished:
+    """What the report needs of a finished call (sent back from the callers' processes)."""
+
+    call_sid: str
+    outcome: Outcome
+
+    @classmethod
+    def of(cls, result: CallResult) -> Finished:
+        return cls(result.call_sid, result.outcome)
+
+
 @dataclass
 class Placed:
     """One simulated call: its result, what its caller keyed, its requests' latencies."""
 
-    result: CallResult | None
+    result: Finished | None
     keyed: dict[str, Any]
     latencies: list[float]
     error: str = ""
@@ -146,6 +173,7 @@ class Phase:
     placed: list[Placed]
     seconds: float
     cpu: dict[str, float]
+    server_times: list[float] = field(default_factory=list)  # gunicorn's own, seconds
 
     @property
     def latencies(self) -> list[float]:
@@ -164,6 +192,21 @@ class Phase:
     def requests_per_second(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
+    def slowest(self, q: float = 0.99, opening: int = 3) -> tuple[int, int]:
+        """Of the requests slower than the ``q`` quantile: how many were among their call's
+        first ``opening`` (the greeting, the language, the access code that starts the
+        interview) and how many later."""
+        limit = self.percentile_ms(q) / 1000
+        first = later = 0
+        for placed in self.placed:
+            for n, latency in enumerate(placed.latencies):
+                if latency > limit:
+                    if n < opening:
+                        first += 1
+                    else:
+                        later += 1
+        return first, later
+
 
 def new_cases(database_url: str, secret: str, count: int, tag: str) -> list[str]:
     """``count`` flagship cases, each with the access code of its invitation (returned)."""
@@ -180,10 +223,14 @@ def place_calls(
     name: str,
     think: float,
     seed: int,
+    processes: int = 1,
+    access_log: Path | None = None,
 ) -> Phase:
-    """Every code's call at once, one thread each; the phase's wall time and CPU split."""
+    """Every code's call at once, one thread each, the threads spread over ``processes``
+    processes; the phase's wall time, CPU split and, from gunicorn's ``access_log``, the
+    server's own time over each of the phase's requests."""
 
-    def caller(index: int, start: threading.Barrier) -> Placed:
+    def caller(index: int, start: Any) -> Placed:
         rng = random.Random(seed * 100_003 + index)
         policy = KnowingCaller(questions, answer_sheet(questions, rng), code=codes[index])
         transport = Timed(HttpTransport(f"http://{web_load.HOST}:{port}"), think, rng)
@@ -191,13 +238,93 @@ def place_calls(
         start.wait()
         try:
             result = simulator.call("/ivr/voice", policy, status_callback="/ivr/status")
-            return Placed(result, policy.keyed, transport.latencies)
+            return Placed(Finished.of(result), policy.keyed, transport.latencies)
         except Exception as exc:  # a failed call is reported, not allowed to hide the others
             return Placed(None, policy.keyed, transport.latencies, repr(exc))
 
-    placed, seconds, cpu = at_once.all_at_once(len(codes), caller, server_pid)
+    logged = access_log.stat().st_size if access_log is not None else 0
+    placed, seconds, cpu = in_processes(len(codes), caller, server_pid, processes)
     done = [p if p is not None else Placed(None, {}, [], "thread did not finish") for p in placed]
-    return Phase(name, think, done, seconds, cpu)
+    times: list[float] = []
+    if access_log is not None:
+        time.sleep(0.5)  # a worker logs a request just after replying to it
+        times = server_times(access_log, logged)
+    return Phase(name, think, done, seconds, cpu, times)
+
+
+def in_processes(
+    count: int, person: Any, server_pid: int, processes: int
+) -> tuple[list[Placed | None], float, dict[str, float]]:
+    """Run ``person(index, start)`` for each of ``count`` people, one thread each, in
+    ``processes`` forked processes (people ``i``, ``i + processes``, ... in process ``i``).
+
+    Each person calls ``start.wait()`` when ready; the phase begins when every person of every
+    process is. The CPU split counts the callers' processes as the callers (not this
+    process, whose descendants include gunicorn).
+    """
+    context = multiprocessing.get_context("fork")
+    begin = context.Barrier(processes + 1)
+    results: Any = context.Queue()
+
+    def process(number: int) -> None:
+        mine = list(range(number, count, processes))
+        ready = threading.Barrier(len(mine) + 1)
+        go = threading.Event()
+
+        class Start:
+            def wait(self) -> None:
+                ready.wait()
+                go.wait()
+
+        found: dict[int, Placed | None] = dict.fromkeys(mine)
+
+        def run(index: int) -> None:
+            found[index] = person(index, Start())
+
+        threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in mine]
+        for thread in threads:
+            thread.start()
+        ready.wait()
+        begin.wait()
+        go.set()
+        for thread in threads:
+            thread.join(timeout=1800)
+        results.put(found)
+
+    children = [context.Process(target=process, args=(n,)) for n in range(processes)]
+    for child in children:
+        child.start()
+    before = web_load.cpu_snapshot()
+    began = time.perf_counter()
+    begin.wait()
+    placed: list[Placed | None] = [None] * count
+    for _ in children:
+        for index, one in results.get(timeout=1900).items():
+            placed[index] = one
+    seconds = time.perf_counter() - began
+    after = web_load.cpu_snapshot()
+    for child in children:
+        child.join(timeout=60)
+    pids = [child.pid for child in children if child.pid is not None]
+    cpu = web_load.cpu_split(before, after, server=server_pid, generators=pids)
+    return placed, seconds, cpu
+
+
+ACCESS_LOG_FORMAT = "%(D)s %(s)s %(m)s %(U)s"
+"""Gunicorn's access log line: microseconds the worker took, status, method, path."""
+
+
+def server_times(log: Path, offset: int) -> list[float]:
+    """The seconds gunicorn took over each webhook request logged after ``offset`` bytes."""
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        lines = handle.read().decode("utf-8", "replace").splitlines()
+    times = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 4 and parts[0].isdigit() and parts[3].startswith("/ivr/"):
+            times.append(int(parts[0]) / 1e6)
+    return times
 
 
 # ---------------------------------------------------------------------------
@@ -317,16 +444,27 @@ def run(args: argparse.Namespace) -> RunResult:
         warm = new_cases(url, secret, args.warmup, "warm")
         paced_codes = new_cases(url, secret, args.calls, "paced")
         unpaced_codes = new_cases(url, secret, args.calls, "unpaced")
-        with web_load.gunicorn("instrument.server.wsgi:app", settings, env) as (port, pid):
-            place_calls(port, pid, warm, questions, name="warm-up", think=0.0, seed=args.seed)
+        with contextlib.ExitStack() as stack:
+            log: Path | None = None
+            if args.access_log:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ivr_")))
+                log = folder / "access.log"
+                log.touch()
+                options = f"--access-logfile {log} --access-logformat '{ACCESS_LOG_FORMAT}'"
+                env["GUNICORN_CMD_ARGS"] = options
+            port, pid = stack.enter_context(
+                web_load.gunicorn("instrument.server.wsgi:app", settings, env)
+            )
+            every = {"processes": args.processes, "access_log": log}
+            place_calls(port, pid, warm, questions, name="warm-up", think=0.0, seed=args.seed, **every)  # fmt: skip
             phases = [
                 place_calls(
                     port, pid, paced_codes, questions,
-                    name="paced", think=args.think, seed=args.seed + 1,
+                    name="paced", think=args.think, seed=args.seed + 1, **every,
                 ),
                 place_calls(
                     port, pid, unpaced_codes, questions,
-                    name="unpaced", think=0.0, seed=args.seed + 2,
+                    name="unpaced", think=0.0, seed=args.seed + 2, **every,
                 ),
             ]  # fmt: skip
         checks = {phase.name: check_answers(url, phase.placed) for phase in phases}
@@ -354,7 +492,8 @@ def render(args: argparse.Namespace, result: RunResult, started: dt.datetime, lo
         "",
         f"The flagship (`social_licence`) completed by {args.calls} simulated inbound calls at "
         f"once, through gunicorn ({result.settings.label()}) on PostgreSQL, Twilio configured "
-        "(signed `/ivr` webhooks). Each caller is a thread of one Python process driving the "
+        "(signed `/ivr` webhooks). Each caller is a thread, the callers spread over "
+        f"{args.processes} Python process{'es' if args.processes != 1 else ''}, driving the "
         "project's call simulator over HTTP (every request signed over the public URL, the TwiML "
         "followed verb by verb, the final status callback posted), keying the access code of its "
         f"own case and then its own seeded answers; {result.webhooks_per_call:.1f} webhook requests "
@@ -372,6 +511,17 @@ def render(args: argparse.Namespace, result: RunResult, started: dt.datetime, lo
         f"{paced.requests_per_second():.0f}/s): p50 / p99 | p99 <= {TARGET_P99_MS:.0f} ms | "
         f"{paced.percentile_ms(0.5):.1f} / {p99:.1f} ms | {_yes(p99 <= TARGET_P99_MS)} |"
     )
+    if paced.server_times:
+        lines.append(
+            f"| Time in gunicorn per webhook request, paced ({len(paced.server_times):,} logged): "
+            f"p50 / p99 | - | {at_once.percentile_ms(paced.server_times, 0.5):.1f} / "
+            f"{at_once.percentile_ms(paced.server_times, 0.99):.1f} ms | - |"
+        )
+    first, later = paced.slowest()
+    lines.append(
+        f"| Paced requests slower than the p99: among their call's first 3 (greeting, language, "
+        f"access code) / later | - | {first} / {later} | - |"
+    )
     lines.append(
         f"| Calls completed, paced | {args.calls} | {len(paced.completed)} in {paced.seconds:.1f} s "
         f"({paced.calls_per_second():.2f}/s) | {_yes(len(paced.completed) == args.calls)} |"
@@ -385,6 +535,12 @@ def render(args: argparse.Namespace, result: RunResult, started: dt.datetime, lo
         f"| Calls completed per second, unpaced | - | {len(unpaced.completed)} in "
         f"{unpaced.seconds:.1f} s: {unpaced.calls_per_second():.2f}/s | - |"
     )
+    if unpaced.server_times:
+        lines.append(
+            f"| Time in gunicorn per webhook request, unpaced: p50 / p99 | - | "
+            f"{at_once.percentile_ms(unpaced.server_times, 0.5):.1f} / "
+            f"{at_once.percentile_ms(unpaced.server_times, 0.99):.1f} ms | - |"
+        )
     lines.extend(at_once.cpu_rows(result.phases, "callers"))
     for name, check in result.checks.items():
         lines.append(
@@ -409,6 +565,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument(
+        "--processes", type=int, default=4, help="processes the callers' threads are spread over"
+    )
+    parser.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no gunicorn access log (no server-side times)",
+    )
     parser.add_argument("--database", help="database URL (default: a new PostgreSQL database)")
     parser.add_argument("--no-write", action="store_true", help="print, do not write the docs")
     args = parser.parse_args(argv)

@@ -34,6 +34,8 @@ def test_a_small_run_completes_every_call_and_its_check_sees_lost_and_doubled_an
     for phase in result.phases:
         assert len(phase.completed) == 3, [p.error for p in phase.placed]
         assert len(phase.latencies) >= 3 * 40  # a flagship call is some 50 webhook requests
+        # gunicorn's own time over each of the phase's requests, from its access log
+        assert len(phase.latencies) * 0.9 <= len(phase.server_times) <= len(phase.latencies)
         check = result.checks[phase.name]
         assert check.ok and check.calls == 3 and check.keyed >= 3 * 30
     assert "| Webhook latency, paced" in ivr.render(args, result, ivr.dt.datetime.now(), (0, 0, 0))
