@@ -127,6 +127,8 @@ class StepState:
             return cls()
         read: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
+            if f.name not in data:  # a field added since the state was kept: its default
+                continue
             value = data[f.name]
             default = f.default
             if isinstance(default, tuple):

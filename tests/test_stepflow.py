@@ -56,7 +56,10 @@ def test_a_call_state_stored_earlier_reads_back_field_for_field() -> None:
     assert state.before == ("That key is not one of the choices.",)
     assert state.again is True and state.read_back == 17 and state.index == 2
     assert state.keyed() == {0: 42, 1: DK}
-    assert state.to_json() == STORED_CALL
+    # kept before the engine's refusals were counted: none so far, and written out from now on
+    assert state.refusals == 0
+    assert state.to_json() == {**STORED_CALL, "refusals": 0}
+    assert FlowState.from_json(state.to_json()) == state
 
 
 def test_a_text_state_stored_earlier_reads_back_field_for_field() -> None:

@@ -157,7 +157,13 @@ class Validator:
             return
         ctx = Context(self.variables, state, loop, suffix, overlay=values)
         sfx = ctx.sfx
+        keypad = self.q.mode_policies[state.mode].keypad
         for question in checked:
+            if keypad and question.type in ("text", "long_text"):
+                # A keypad mode cannot take text (see _handle_empty): the answer is empty or a
+                # recording's reference, so checks written for typed text would judge something
+                # the person never typed, and a call could never put them right.
+                continue
             for check in question.checks:
                 if not check.condition.evaluate(ctx):
                     continue

@@ -73,11 +73,14 @@ class FlowState(StepState):
     :param again: the prompt is being asked again (its whole wording, no introduction).
     :param before: said before it (why it is asked again).
     :param read_back: a number keyed and waiting for the caller's confirmation (encoded).
+    :param refusals: the engine's refusals in a row of this step's answers (a number out of
+        range, a hard check): counted like wrong keys, so a caller is not asked for ever.
     """
 
     again: bool = False
     before: tuple[str, ...] = ()
     read_back: Any = None
+    refusals: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,10 @@ class CallFlow(StepFlow[FlowState, "Ask | Inform | Finish | Goodbye"]):
 
         :param problems: the engine's problems of the step's last submit (see :meth:`rejected`).
         """
-        fresh = state.begin(step, revision=revision, problems=problems)
+        errors = any(p.kind == "error" for p in problems) and state.token == step.token
+        fresh = state.begin(
+            step, revision=revision, problems=problems, refusals=state.refusals if errors else 0
+        )
         plan = self.plan(fresh, step)
         fresh = replace(fresh, announced=tuple(sorted(plan.announced)))
         if plan.end:
@@ -202,14 +208,32 @@ class CallFlow(StepFlow[FlowState, "Ask | Inform | Finish | Goodbye"]):
     ) -> tuple[FlowState, Action]:
         """The engine did not take the step's answers: ask again, its problems spoken.
 
-        Unless the caller gave up on a question the engine requires (silent or wrong keys until
-        the re-prompts ran out): asking it again would go round for ever, so the call ends
-        politely and the interview stays a partial to resume.
+        Unless the error is on a question the caller gave up on (silent or wrong keys until the
+        re-prompts ran out) or one the call does not ask (free text): asking again would go
+        round for ever, so the call ends politely and the interview stays a partial to resume.
         """
         given_up = {key for key, flag in state.flags if flag == NO_ANSWER}
-        if any(p.kind == "error" and p.key in given_up for p in problems):
-            return replace(state, phase="ended"), self._goodbye(self.plan(state, step))
-        return self.show(state, step, revision=revision, problems=problems)
+        plan = self.plan(state, step)
+        # A question the call does not ask (free text) cannot be put right by the caller either.
+        given_up |= {prompt.key for prompt in plan.prompts if prompt.kind == "skipped"}
+        refused = [p.key for p in problems if p.kind == "error"]
+        if any(key in given_up for key in refused):
+            return replace(state, phase="ended"), self._goodbye(plan)
+        if not refused or state.token != step.token:
+            return self.show(state, step, revision=revision, problems=problems)
+        counted = replace(state, refusals=state.refusals + 1)
+        move = after_failure(counted.refusals, self.settings)
+        if move == "again":
+            return self.show(counted, step, revision=revision, problems=problems)
+        if move == "end" or counted.submitted is None:
+            return replace(counted, phase="ended"), self._goodbye(plan)
+        # skip: the refused answers are not answered (and flagged); the rest stand. A question
+        # that must be answered is refused again, and then ends the call as given up on.
+        answers = {k: decode_value(v) for k, v in counted.submitted.items()}
+        answers.update(dict.fromkeys(refused, NOT_ANSWERED))
+        flags = tuple(f for f in counted.flags if f[0] not in refused)
+        flags += tuple((key, NO_ANSWER) for key in dict.fromkeys(refused))
+        return self._submit(replace(counted, revision=revision), plan, answers, flags)
 
     def keys(self, state: FlowState, step: Step, digits: str | None) -> tuple[FlowState, Action]:
         """What the caller keyed for the prompt asked (``None`` or empty: silence)."""

@@ -208,8 +208,9 @@ def _respondent(
     answers = random_respondent(rng, silence=SILENCE_SHARE, invalid=INVALID_SHARE)
     phone = f"+4477009{index % 100_000:05d}"
     hung_up = False
-    if caller.language is not None:
-        tally.chose[caller.language] = tally.chose.get(caller.language, 0) + 1
+    # The line offers a choice only of the languages it has voices for (none: no menu at all),
+    # so a caller's language counts as chosen only where a menu was heard.
+    menus: list[bool] = []
     for number in range(CALLS_PER_RESPONDENT):
         first = number == 0
         keyed_code = [False]
@@ -217,6 +218,9 @@ def _respondent(
         def policy(prompt: Prompt, first: bool = first, keyed_code: list[bool] = keyed_code) -> Any:
             offers = language_menu(prompt)
             if offers:  # the line's choice of language: the respondent's, else the first
+                if not menus and caller.language is not None:
+                    tally.chose[caller.language] = tally.chose.get(caller.language, 0) + 1
+                menus.append(True)
                 wanted = menu_key(offers, caller.language or "")
                 return Keys(wanted or min(offers.values()))
             if not keyed_code[0]:  # then the access code
@@ -256,7 +260,7 @@ def _respondent(
     tally.finished[status] = tally.finished.get(status, 0) + 1
     if hung_up:
         tally.resumed += 1
-    if caller.language is not None and found[0].language != caller.language:
+    if menus and caller.language is not None and found[0].language != caller.language:
         tally.errors.append(
             f"respondent {index} ({case_id}): chose {caller.language} at the greeting but was "
             f"interviewed in {found[0].language}"

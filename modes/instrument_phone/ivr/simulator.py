@@ -211,14 +211,21 @@ class Prompt:
         return int(self.attributes.get("timeout", "5"))
 
     def offered_keys(self) -> list[str]:
-        """Single keys named in what was heard ("press 3"): a guess a random respondent can use."""
-        return sorted(set(_ONE_KEY.findall(self.text)))
+        """Single keys named in what was heard ("press 3"): a guess a random respondent can use.
+
+        A key is offered at the end of a sentence ("For Yes, press 1.", "To keep it, press 1. To
+        change it, press 2.", "Ar gyfer Ie, pwyswch 1."), in any language; a digit inside a
+        question ("stumps less than 4 metres") is not one. Where nothing ends on a digit, any lone digit heard is taken, as before.
+        """
+        ending = {key for h in self.heard for key in _KEY_AT_END.findall(h.text)}
+        return sorted(ending or set(_ONE_KEY.findall(self.text)))
 
 
 Policy = Callable[[Prompt], Action]
 """Decides what the caller does at each prompt."""
 
 _ONE_KEY = re.compile(r"(?<![\d*#])\d(?!\d)")
+_KEY_AT_END = re.compile(r"(?<![\d*#.,])(\d)(?=[.!](?:\s|$)|\s*$)")
 
 
 def language_menu(prompt: Prompt) -> dict[str, str]:
