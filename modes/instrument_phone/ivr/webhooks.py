@@ -63,7 +63,6 @@ from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, request
-from twilio.twiml.voice_response import VoiceResponse
 
 from instrument import catalogue
 from instrument.engine import Step
@@ -104,6 +103,7 @@ from instrument_phone.ivr.twiml import (
     Voices,
     end_twiml,
     goodbye_twiml,
+    hangup_twiml,
     info_twiml,
     keys_twiml,
     prompt_twiml,
@@ -435,9 +435,7 @@ class IvrWebhooks:
             )
             message = in_language(policy.voicemail_message, language)
             return goodbye_twiml((message,), language, voices=study.voices)
-        response = VoiceResponse()
-        response.hangup()
-        return str(response.to_xml(xml_declaration=True))
+        return hangup_twiml()
 
     # ------------------------------------------------------------------ the interview
 
