@@ -685,33 +685,7 @@ class PanelWork(StoreBase):
         now = utc(now)
         if detail is not None:
             refuse_nul_in_json("detail", dict(detail))
-        insert = (
-            dialect_insert(self.dialect, panel_messages)
-            .values(
-                wave_id=member.wave_id,
-                member_id=member.member_id,
-                case_id=member.case_id,
-                kind=kind,
-                step=step,
-                channel=None,
-                template=None,
-                language=None,
-                contact_kind=None,
-                contact_rank=None,
-                idempotency_key=key,
-                state="done",
-                attempts=1,
-                provider_id=None,
-                error=None,
-                detail=None if detail is None else dict(detail),
-                claimed_by=worker,
-                created_at=now,
-                sent_at=None,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=[panel_messages.c.idempotency_key])
-            .returning(panel_messages.c.id)
-        )
+        insert = action_insert(self.dialect, worker, member, kind, step, key, now, "done", detail)
         wm = wave_members
         this = sa.and_(wm.c.wave_id == member.wave_id, wm.c.member_id == member.member_id)
         with self._transaction(write=True) as connection:
@@ -811,6 +785,49 @@ class PanelWork(StoreBase):
                 .order_by(panel_messages.c.id)
             ).all()
         return [dict(row._mapping) for row in rows]
+
+
+def action_insert(
+    dialect: str,
+    worker: str,
+    member: ClaimedMember,
+    kind: str,
+    step: str,
+    key: str,
+    now: dt.datetime,
+    state: str,
+    detail: Mapping[str, Any] | None = None,
+) -> Any:
+    """An action's ``panel_messages`` row (no channel, one try), inserted unless its key is
+    taken, returning its id and tries: a ``done`` action, or an ``sms_interview`` step's first
+    try (``sending``, :mod:`instrument.store.sms_attempts`)."""
+    return (
+        dialect_insert(dialect, panel_messages)
+        .values(
+            wave_id=member.wave_id,
+            member_id=member.member_id,
+            case_id=member.case_id,
+            kind=kind,
+            step=step,
+            channel=None,
+            template=None,
+            language=None,
+            contact_kind=None,
+            contact_rank=None,
+            idempotency_key=key,
+            state=state,
+            attempts=1,
+            provider_id=None,
+            error=None,
+            detail=None if detail is None else dict(detail),
+            claimed_by=worker,
+            created_at=now,
+            sent_at=None,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[panel_messages.c.idempotency_key])
+        .returning(panel_messages.c.id, panel_messages.c.attempts)
+    )
 
 
 def _interview_progress(

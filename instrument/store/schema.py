@@ -59,6 +59,7 @@ __all__ = [
     "phone_numbers",
     "questionnaire_versions",
     "recording_deletions",
+    "sms_interview_attempts",
     "staff_audit",
     "staff_sessions",
     "staff_users",
@@ -910,4 +911,37 @@ sa.Index(
     recording_deletions.c.next_try_at,
     postgresql_where=_PENDING_DELETION,
     sqlite_where=_PENDING_DELETION,
+)
+
+
+# ---------------------------------------------------------------- first texts (issue 14)
+# Added by migration 0026_sms_interview_attempts; the Store side is
+# instrument/store/sms_attempts.py. An outbox of the first text of an interview by text (a
+# wave's sms_interview step, instrument sms start): written 'to_send' in the transaction that
+# stores the conversation's turn, so a worker that stops before the channel has it leaves a
+# row saying the member never got it. No number: the conversation is its hashed sid, the text
+# is its turn's TwiML; the row goes with the turn (a withdrawal deletes the conversation).
+
+FIRST_TEXT_STATES: Final = ("to_send", "sent", "failed", "refused", "unknown")
+"""Where a first text stands: ``to_send`` (recorded, not yet answered by the channel: being
+handed over, or its worker stopped), ``sent`` (the channel took it), ``failed`` (for a reason
+that may pass), ``refused`` (for good: the number), ``unknown`` (the channel raised)."""
+
+sms_interview_attempts = sa.Table(
+    "sms_interview_attempts",
+    metadata,
+    sa.Column("call_sid", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("case_id", sa.String(100), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("provider_id", sa.String(64), nullable=True),
+    sa.Column("error", sa.String(300), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.ForeignKeyConstraint(
+        ["call_sid", "seq"], ["ivr_turns.call_sid", "ivr_turns.seq"], ondelete="CASCADE"
+    ),
+    sa.CheckConstraint(_one_of("state", FIRST_TEXT_STATES), name="state"),
 )

@@ -68,6 +68,7 @@ from instrument.store.panel_work import PanelWork
 from instrument.store.personal import PersonalAnswers
 from instrument.store.recording_deletions import RecordingDeletions
 from instrument.store.saves import InterviewSaves
+from instrument.store.sms_attempts import SmsAttempts
 from instrument.store.staff import StaffAccounts
 from instrument.store.staff_audit import StaffAudit
 from instrument.store.staff_sessions import StaffSessions
@@ -112,6 +113,7 @@ class Store(
     PanelWaveRows,
     PanelTexted,
     IvrCalls,
+    SmsAttempts,
     RecordingDeletions,
 ):
     """Typed access to questionnaires, interviews, events, staff, tokens, contacts and cases."""
