@@ -21,6 +21,10 @@ The rules (docs/waves.md, "How the plan is carried out"):
   calling hours); the web link stays open;
 - an SMS interview (the first question texted) waits for the quiet hours as a message does,
   and goes only to a number the SMS channel may still text (not opted out, not stopped);
+  a first text that failed for a passing reason is tried again (:class:`Tried`), the step's
+  ``max_attempts`` in all, backing off by its ``retry_after``; once tried, the step is
+  followed through whatever its audience now says (its own text started the interview), but
+  a STOP, an opt-out or a bounce ends it;
 - at the close, every unfinished case is closed and nothing further is due.
 """
 
@@ -32,17 +36,19 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .waves import CHANNEL_ADDRESS, Step, Wave, utc
+from .waves import CHANNEL_ADDRESS, SmsInterview, Step, Wave, utc
 
 __all__ = [
     "CLOSE",
     "INCENTIVE",
     "PHONE",
+    "TRY_LEASE",
     "Action",
     "ActionKind",
     "Address",
     "Done",
     "MemberState",
+    "Tried",
     "due_actions",
     "next_due",
     "pending_actions",
@@ -69,6 +75,11 @@ ActionKind = Literal[
 
 SMS = "sms"
 """The channel whose number an ``sms_interview`` step texts (and whose STOP ends it)."""
+
+TRY_LEASE = timedelta(minutes=10)
+"""How long a try still going (recorded, not yet answered) is left to its worker: past it, the
+worker is taken to have stopped and the try to be lost (the fieldwork worker's claim of a
+member lasts as long, so its successor cannot take the member over sooner either)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,19 @@ class Done:
 
 
 @dataclass(frozen=True)
+class Tried:
+    """A step tried but not carried out: a first text of an ``sms_interview`` that failed for
+    a passing reason (``going`` False), or one recorded and not answered yet (``going``: its
+    worker is handing it over, or stopped doing so). ``tries`` counts every try, ``at`` is
+    when the last one began."""
+
+    step: str
+    tries: int
+    at: datetime
+    going: bool = False
+
+
+@dataclass(frozen=True)
 class MemberState:
     """What the plan needs to know of one member's case in the wave.
 
@@ -121,6 +145,8 @@ class MemberState:
     opted_out: bool = False
     withdrawn: bool = False
     stopped_channels: frozenset[str] = field(default_factory=frozenset)
+    tried: tuple[Tried, ...] = ()
+    """Steps tried and to be tried again (not in ``done``)."""
 
     def address_for(self, channel: str, kind: str) -> Address | None:
         """The first address of ``kind`` that ``channel`` may still use."""
@@ -203,10 +229,15 @@ def pending_actions(
             )
             actions.extend(actions_of_step)
             previous = (step, sent)
-        elif (step.key, None) not in done and _reaches(step, member, needs):
+        elif (step.key, None) in done:
+            continue
+        elif step.kind == "sms_interview":
+            texting = _sms_interview(wave, step, member, now, zone, needs)
+            actions.extend(texting)
+        elif _reaches(step, member, needs):
             due = wave.step_time(step)
             address = None
-            if step.kind in ("automated_call", "sms_interview"):
+            if step.kind == "automated_call":
                 due = _quiet_now(wave, _quiet(wave, due, zone), now, zone)
                 found = _phone_for(step, member, needs)
                 address = found.ref if found else None
@@ -260,6 +291,40 @@ def _message(
     if actions:
         return actions, max(due, now)  # to be sent: not before now
     return actions, due  # nothing to send to this member: the step passes at its time
+
+
+def _sms_interview(
+    wave: Wave,
+    step: Step,
+    member: MemberState,
+    now: datetime,
+    zone: ZoneInfo,
+    needs: Mapping[str, str],
+) -> list[Action]:
+    """An ``sms_interview`` step not yet carried out: its first try, or the next one.
+
+    A step not tried yet goes to its audience on its day. A step tried goes on whatever the
+    audience now says (its own first text started the member's interview: ``not_started``
+    would otherwise never let it be tried again), after the step's wait (doubled at each
+    try) or, for a try still going, after :data:`TRY_LEASE`; not at all once its tries are
+    used up. Its number must still be one the SMS channel may text: when it no longer is (a
+    STOP, an opt-out, a bounce) the action comes without an address, and is recorded as
+    carried out with why, never tried.
+    """
+    tried = next((t for t in member.tried if t.step == step.key), None)
+    found = _phone_for(step, member, needs)
+    if tried is None:
+        if not _reaches(step, member, needs):
+            return []
+        due = wave.step_time(step)
+    else:
+        sms = step.sms or SmsInterview()
+        if tried.tries >= sms.max_attempts:
+            return []
+        wait = TRY_LEASE if tried.going else sms.wait_after(tried.tries)
+        due = max(wave.step_time(step), utc(tried.at) + wait)
+    due = _quiet_now(wave, _quiet(wave, due, zone), now, zone)
+    return [Action(step.kind, step.key, due, address=found.ref if found else None)]
 
 
 def _reaches(step: Step, member: MemberState, needs: Mapping[str, str]) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,10 @@ SENDS = ("invitation", "reminder")
 MOVES = ("phone",)
 MAX_DAY = 366
 MAX_CALL_ATTEMPTS = 10
+MAX_TEXT_ATTEMPTS = 10
+MIN_TEXT_RETRY = timedelta(minutes=1)
+"""An sms_interview's first text waits at least this long before it is tried again: a provider
+that failed a moment ago is not asked again in the same breath (nor a worker kept busy)."""
 
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$")
@@ -358,44 +362,56 @@ class PlanReader(_Reader):
         m = self.mapping(node, "automated_call")
         if m is None:
             return None
-        self.keys(m, CALL_KEYS, "automated_call")
-        call = AutomatedCall()
+        fields = self.tries(m, "automated_call", MAX_CALL_ATTEMPTS)
+        return None if fields is None else dataclasses.replace(AutomatedCall(), **fields)
+
+    def tries(
+        self, m: YMap, what: str, most: int, least_wait: timedelta | None = None
+    ) -> dict[str, Any] | None:
+        """A step's ``mode``, ``max_attempts`` (1 to ``most``) and ``retry_after`` (a duration,
+        at least ``least_wait``), each given; None when one of them is wrong (said at its line)."""
+        self.keys(m, CALL_KEYS, what)
         fields: dict[str, Any] = {}
         if "mode" in m:
-            fields["mode"] = self.ident(m.entries["mode"], "automated_call.mode")
+            fields["mode"] = self.ident(m.entries["mode"], f"{what}.mode")
         if "max_attempts" in m:
-            count = self.value(
-                m.entries["max_attempts"], int, "automated_call.max_attempts", "a whole number"
-            )
-            if count is not None and not 1 <= count <= MAX_CALL_ATTEMPTS:
-                self.d.error(
-                    m.entries["max_attempts"].pos,
-                    f"automated_call.max_attempts must be from 1 to {MAX_CALL_ATTEMPTS}",
-                )
+            node = m.entries["max_attempts"]
+            count = self.value(node, int, f"{what}.max_attempts", "a whole number")
+            if count is not None and not 1 <= count <= most:
+                self.d.error(node.pos, f"{what}.max_attempts must be from 1 to {most}")
                 count = None
             fields["max_attempts"] = count
         if "retry_after" in m:
-            fields["retry_after"] = self.duration(
-                m.entries["retry_after"], "automated_call.retry_after"
-            )
+            node = m.entries["retry_after"]
+            wait = self.duration(node, f"{what}.retry_after")
+            if wait is not None and least_wait is not None and wait < least_wait:
+                self.d.error(
+                    node.pos,
+                    f"{what}.retry_after must be at least {int(least_wait.total_seconds() // 60)}m",
+                )
+                wait = None
+            fields["retry_after"] = wait
         if any(value is None for value in fields.values()):
             return None
-        return dataclasses.replace(call, **fields)
+        return fields
 
     def sms_interview(self, node: YNode) -> SmsInterview | None:
-        """``sms_interview:`` empty (the questionnaire's text-message mode), or a mode's name."""
+        """``sms_interview:`` empty (the questionnaire's text-message mode), a mode's name, or a
+        mapping of ``mode``, ``max_attempts`` and ``retry_after`` (the first text's tries)."""
         if isinstance(node, YScalar) and node.value in (None, True):
-            return SmsInterview()
-        if isinstance(node, YMap) and not node.keys():
             return SmsInterview()
         if isinstance(node, YScalar) and isinstance(node.value, str):
             mode = self.ident(node, "sms_interview (its mode)")
             return SmsInterview(mode) if mode else None
-        shown = repr(node.value) if isinstance(node, YScalar) else "a list or mapping"
+        if isinstance(node, YMap):
+            fields = self.tries(node, "sms_interview", MAX_TEXT_ATTEMPTS, MIN_TEXT_RETRY)
+            return None if fields is None else dataclasses.replace(SmsInterview(), **fields)
+        shown = repr(node.value) if isinstance(node, YScalar) else "a list"
         self.d.error(
             node.pos,
-            "sms_interview is left empty (the questionnaire's text-message mode) or names the "
-            f"mode, such as sms_interview: sms; not {shown}",
+            "sms_interview is left empty (the questionnaire's text-message mode), names the "
+            "mode, such as sms_interview: sms, or is a mapping of mode, max_attempts and "
+            f"retry_after; not {shown}",
         )
         return None
 

@@ -113,9 +113,20 @@ class SmsInterview:
     """An ``sms_interview`` step: the fieldwork worker texts the member the first question.
 
     ``mode`` None means the questionnaire's first mode asked by text message (``sms``).
+    A first text the provider or the channel failed for a passing reason (the message path's
+    rule: a failed receipt that is not ``permanent``) is tried again, ``max_attempts`` tries
+    in all, the n-th waiting ``retry_after`` times 2**(n-2) after the one before (15 and 30
+    minutes by default: the ordinary messages' 3 tries, 15 minutes apart at first). A try a
+    worker did not finish (it stopped) counts as one.
     """
 
     mode: str | None = None
+    max_attempts: int = 3
+    retry_after: timedelta = timedelta(minutes=15)
+
+    def wait_after(self, tries: int) -> timedelta:
+        """How long after the ``tries``-th try (1, 2, ...) the next one waits: doubled each time."""
+        return self.retry_after * 2 ** max(tries - 1, 0)
 
 
 @dataclass(frozen=True)
