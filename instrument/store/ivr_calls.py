@@ -187,6 +187,11 @@ _PG_RECORD_TURN: Final = (
 atomic without BEGIN/COMMIT. When the turn was stored before, the last column is its TwiML
 (NULL when the copy that stored it committed after this statement began: read again)."""
 
+_PG_END_CALL: Final = (
+    "UPDATE ivr_calls SET ended_at = %(b_now)s, updated_at = %(b_now)s"
+    " WHERE call_sid = %(b_sid)s AND ended_at IS NULL RETURNING seq"
+)
+
 _PG_TURN_TWIML: Final = "SELECT twiml FROM ivr_turns WHERE call_sid = %(b_sid)s AND seq = %(b_seq)s"
 
 
@@ -379,7 +384,14 @@ class IvrCalls(StoreBase):
         return str(kept)
 
     def end_ivr_call(self, call_sid: str, *, now: dt.datetime) -> bool:
-        """Mark the call ended (its status callback said so); False if unknown or ended before."""
+        """Mark the call ended (its status callback said so); False if unknown or ended before.
+
+        One statement (on PostgreSQL sent through psycopg directly, without BEGIN/COMMIT): every
+        call ends with this callback."""
+        if self._direct is not None:
+            refuse_nul("call sid", call_sid)
+            ended = self._direct.first_row(_PG_END_CALL, {"b_sid": call_sid, "b_now": utc(now)})
+            return ended is not None
         with self._transaction(write=True) as connection:
             return bool(
                 connection.execute(
@@ -461,13 +473,15 @@ class IvrCalls(StoreBase):
         if not code.isascii() or not code.isdigit() or len(code) > 20 or not keys:
             return None
         hashes = [_code_hash(code, key) for key in keys]
-        with self._transaction() as connection:
-            row = connection.execute(
-                sa.select(access_tokens).where(
-                    access_tokens.c.token_hash.in_(hashes),
-                    access_tokens.c.purpose == ACCESS_CODE_PURPOSE,
-                )
-            ).first()
+        row = self._read_one(  # one statement: no BEGIN/COMMIT round trips
+            sa.select(access_tokens)
+            .where(
+                access_tokens.c.token_hash.in_(hashes),
+                access_tokens.c.purpose == ACCESS_CODE_PURPOSE,
+            )
+            .limit(1),
+            {},
+        )
         if row is None or not any(hmac.compare_digest(row.token_hash, h) for h in hashes):
             return None
         return AccessToken(**row._asdict())
