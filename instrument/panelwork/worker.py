@@ -44,7 +44,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from instrument.panel.contact_plan import Action, Address, Done, MemberState, due_actions, next_due
+from instrument.panel.contact_plan import (
+    Action,
+    Address,
+    Done,
+    MemberState,
+    Tried,
+    due_actions,
+    next_due,
+)
 from instrument.panel.crypto import ContactSealer, PanelKeys
 from instrument.panel.links import CaseLinks
 from instrument.panel.member_links import unsubscribe_path
@@ -393,7 +401,12 @@ class FieldworkWorker:
         done = tuple(
             Done(m.step, m.sent_at or m.created_at, m.channel)
             for m in member.messages
-            if _counts_as_done(m, now)
+            if _counts_as_done(m, now) and not _tried(m)
+        )
+        tried = tuple(
+            Tried(m.step, m.attempts, m.updated_at, going=m.state == "sending")
+            for m in member.messages
+            if _tried(m)
         )
         opted_out = (
             member.stopped_at is not None
@@ -411,6 +424,7 @@ class FieldworkWorker:
             opted_out=opted_out,
             withdrawn=member.member_status in STOPPED or member.case_withdrawn,
             zone=self.zone_of(member),
+            tried=tried,
         )
         return state, contacts
 
@@ -448,8 +462,12 @@ class FieldworkWorker:
         candidates = [t for t in (next_due(wave, state, now, self.needs),) if t is not None]
         if due_actions(wave, state, now, self.needs):
             candidates.append(held_back or now + HELD_BACK)
-        for message in member.messages:
-            if message.state == "failed" and message.attempts < MAX_ATTEMPTS:
+        for message in member.messages:  # (a step's tries are the plan's: see _tried)
+            if (
+                message.state == "failed"
+                and message.attempts < MAX_ATTEMPTS
+                and not _tried(message)
+            ):
                 candidates.append(max(now, message.updated_at + RETRY_AFTER))
         return min(candidates, default=None)
 
@@ -719,9 +737,19 @@ class FieldworkWorker:
             detail = {"numbers": len(case.numbers or ())}
         elif action.kind == "automated_call":
             detail = self._hand_to_dialler(record, wave, member, action, now)
-        elif action.kind == "sms_interview":
-            detail = text_member(
-                self.texting, record.questionnaire_id, wave, member, action, self.sealer.open
+        elif action.kind == "sms_interview":  # recorded by each try (retried by the plan)
+            return text_member(
+                self.texting,
+                self.store,
+                self.name,
+                record.questionnaire_id,
+                wave,
+                member,
+                action,
+                key,
+                self.sealer.open,
+                now,
+                report,
             )
         elif action.kind == "incentive" and wave.incentive is not None:
             earned = member.finished_status == wave.incentive.on
@@ -906,6 +934,12 @@ def _counts_as_done(message: MessageRow, now: dt.datetime) -> bool:
     if message.state in DONE_STATES:
         return True
     return message.attempts >= MAX_ATTEMPTS or message.updated_at + RETRY_AFTER > now
+
+
+def _tried(message: MessageRow) -> bool:
+    """Whether a row is an ``sms_interview`` step's tries, not yet carried out: the plan's
+    :class:`~instrument.panel.contact_plan.Tried` (when to try again is the step's)."""
+    return message.kind == "sms_interview" and message.state in ("sending", "failed")
 
 
 def _context(record: WaveRecord, wave: Wave, language: str) -> dict[str, Any]:

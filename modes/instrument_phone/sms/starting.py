@@ -31,6 +31,7 @@ from instrument.fieldwork.calling import CallingRules
 from instrument.fieldwork.schedule import first_open
 from instrument.interviews import InterviewService
 from instrument.plugin_types import (
+    ChannelSetupError,
     OutgoingMessage,
     Receipt,
     TextInterviewReport,
@@ -141,24 +142,33 @@ def text_case(
     send: Callable[[OutgoingMessage], Receipt],
     keys: Sequence[bytes],
     running_elsewhere: bool = False,
+    resend: bool = False,
 ) -> TextedCase:
-    """Text ``number`` the invitation words and the case's current question, at most once.
+    """Text ``number`` the invitation words and the case's current question, at most once in
+    the normal path.
 
-    The turn is stored (with the conversation now running this case) before the text is
-    handed to ``send``, so a second call for the same case, after a crash or from another
-    process, finds the conversation running it and sends nothing: a text is never sent
-    twice (a crash between the two leaves it unsent, said by the caller's record). Two
-    starts racing for one number's conversation: the one whose turn is not stored sends
-    nothing.
+    The turn is stored, with the conversation now running this case and the text recorded
+    ``to_send`` (``sms_interview_attempts``), in one transaction before the text is handed to
+    ``send``; the channel's answer is recorded after (``sent`` with the provider's id,
+    ``failed``, ``refused`` for good, ``unknown`` when the channel raised). A second call for
+    the same case finds the conversation running it and sends nothing. Two starts racing for
+    one number's conversation: the one whose turn is not stored sends nothing.
 
     :param running_elsewhere: False refuses a number whose conversation is running another
         case's unfinished interview (a phone shared by a household: its replies must not
         change hands); True lets this case take the conversation over.
+    :param resend: the caller holds the case alone and has waited out any try still going
+        (the fieldwork worker's ``sms_interview`` step): a first text of this case that failed
+        for a passing reason, or was recorded and never answered (its worker stopped before
+        the channel had it), is sent again, the same text under the same key. Taken by
+        compare-and-set, so only one caller sends it.
     """
     service, store, now = interviews.service, interviews.service.store, interviews.clock
     sids = conversation_ids(number, keys)
     found = _conversation(store, sids)
     why = _passed_over(found, case_id)
+    if why == ALREADY and resend and found is not None:
+        return _send_again(interviews, found, case_id, number, send)
     if why is None and found is not None and found.case_id and not running_elsewhere:
         other = found.interview_id
         if other is not None and not getattr(service.about(other), "finished", True):
@@ -176,31 +186,104 @@ def text_case(
     if not text:
         return False, "the interview has nothing to ask by text"
     talk = replace(talk, flow=flow, code_failures=0)
-    twiml = message_twiml(text)
-    kept = store.record_ivr_turn(
+    stored = store.record_first_text(
         sid,
         seq,
-        twiml,
+        message_twiml(text),
         state=talk.to_json(),
         now=now(),
         interview_id=interview_id,
         case_id=case_id,
     )
-    if kept != twiml:
+    if not stored:
         return False, "another text took the conversation's turn first"
-    receipt = send(
-        OutgoingMessage(
-            channel="sms",
-            to=number,
-            template="sms_interview",
-            language=service.about(interview_id).language,  # type: ignore[union-attr]
-            idempotency_key=f"sms:{sid}:{seq}",
-            text=text,
-        )
+    language = service.about(interview_id).language  # type: ignore[union-attr]
+    return _hand_over(store, sid, seq, _first_message(number, language, sid, seq, text), send, now)
+
+
+ALREADY = "the number is already texting this case"
+
+
+def _send_again(
+    interviews: SmsInterviews,
+    found: IvrCallRecord,
+    case_id: str,
+    number: str,
+    send: Callable[[OutgoingMessage], Receipt],
+) -> TextedCase:
+    """The case's first text in the conversation ``found`` runs, sent again if it is to be."""
+    store, now = interviews.service.store, interviews.clock
+    first = store.first_text(found.call_sid, case_id)
+    if first is None:  # begun by the respondent (an access code, a reply): nothing of ours
+        return False, ALREADY
+    if first.state == "sent":  # its worker stopped after the channel took it: nothing to do
+        return True, None
+    if first.state == "refused":
+        return False, f"the provider refused the text: {first.error or 'no reason given'}"
+    if first.state == "unknown":
+        return False, f"whether the text left is not known: {first.error or 'no reason given'}"
+    if not store.claim_first_text(first, now=now()):
+        return False, "another worker is sending the first text"
+    text = _message_text(first.twiml)
+    about = interviews.service.about(found.interview_id) if found.interview_id else None
+    language = getattr(about, "language", None)
+    message = _first_message(number, language, first.call_sid, first.seq, text)
+    return _hand_over(store, first.call_sid, first.seq, message, send, now)
+
+
+def _first_message(
+    number: str, language: str | None, sid: str, seq: int, text: str
+) -> OutgoingMessage:
+    """The first text as the SMS channel takes it, under the turn's own idempotency key."""
+    return OutgoingMessage(
+        channel="sms",
+        to=number,
+        template="sms_interview",
+        language=language,
+        idempotency_key=f"sms:{sid}:{seq}",
+        text=text,
     )
-    if receipt.status == "failed":
+
+
+def _hand_over(
+    store: Any,
+    sid: str,
+    seq: int,
+    message: OutgoingMessage,
+    send: Callable[[OutgoingMessage], Receipt],
+    now: Callable[[], dt.datetime],
+) -> TextedCase:
+    """Hand the recorded first text to the channel and record its answer.
+
+    A failed receipt is ``refused`` when permanent (the number itself), else ``failed``: the
+    channel's own word, as for every message. A channel that raises leaves ``unknown`` (whether
+    it left is not known), one whose settings cannot work (:class:`ChannelSetupError`) leaves
+    ``failed`` with the try given back; both raise on. A process stopped meanwhile leaves
+    ``to_send``: the text its successor sends again.
+    """
+    try:
+        receipt = send(message)
+    except ChannelSetupError as exc:
+        store.finish_first_text(sid, seq, state="failed", now=now(), error=str(exc), untried=True)
+        raise
+    except Exception as exc:
+        error = f"the channel raised {type(exc).__name__}"
+        store.finish_first_text(sid, seq, state="unknown", now=now(), error=error)
+        raise
+    state = "sent" if receipt.ok else "refused" if receipt.permanent else "failed"
+    store.finish_first_text(
+        sid, seq, state=state, now=now(), provider_id=receipt.provider_id, error=receipt.error
+    )
+    if not receipt.ok:
         return False, f"the provider refused the text: {receipt.error or 'no reason given'}"
     return True, None
+
+
+def _message_text(twiml: str) -> str:
+    """The text of a stored turn's ``<Message>`` (the TwiML :func:`message_twiml` wrote)."""
+    from xml.etree import ElementTree
+
+    return ElementTree.fromstring(twiml).findtext("Message") or ""
 
 
 def start_for_panel(
@@ -212,7 +295,10 @@ def start_for_panel(
     opt-outs); this texts the case's first question through :func:`text_case`, hashing the
     number under the server's secret (``INSTRUMENT_SECRET_KEY``, as the webhook does) so the
     member's replies find the conversation. A number whose conversation runs another
-    case's unfinished interview is not taken over.
+    case's unfinished interview is not taken over. Called again for the same case (the step's
+    next try: the host holds the member and asks only when the step's wait or the lease of a
+    try its worker never finished has passed), the first text not known to have left is sent
+    again (``resend``), and one the channel took is not.
     """
     env = os.environ if environ is None else environ
     secret = env.get("INSTRUMENT_SECRET_KEY", "")
@@ -230,6 +316,7 @@ def start_for_panel(
         start.language,
         send=start.send,
         keys=[number_key(secret)],
+        resend=True,
     )
     return TextInterviewReport(texted, why)
 
@@ -246,5 +333,5 @@ def _passed_over(found: IvrCallRecord | None, case_id: str) -> str | None:
     if Conversation.from_json(found.state).stopped:
         return "the number texted STOP"
     if found.case_id == case_id:
-        return "the number is already texting this case"
+        return ALREADY
     return None
