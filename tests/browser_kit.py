@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from live_call_helpers import TWILIO_ENV
 from phone_console_helpers import INTERVIEWER, PASSWORD, add_case, console_app
+from port_helpers import free_port, release_port
 from test_web_support import FakeClock, close_app, make_app
 from twilio_fake import FakeTwilioHttp
 from werkzeug.serving import make_server
@@ -157,23 +157,21 @@ class Axe:
             self.problems[kind] = bad
 
 
-def free_port() -> int:
-    """A port nothing listens on now: the app must know it (SERVER_NAME) before it serves."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
     """Serve ``app`` on its SERVER_NAME (127.0.0.1:<port>) in a thread; yield its base URL.
 
     The browser needs a real socket, and threads so that console.js's polling
-    and the page's own requests do not wait on each other. On leaving, the
+    and the page's own requests do not wait on each other. The port comes from
+    :func:`free_port` (tests/port_helpers.py), reserved until the server has it,
+    so that no other xdist worker's server takes it meanwhile. On leaving, the
     server stops and the app's store is closed.
     """
     host, _, port = str(app.config["SERVER_NAME"]).partition(":")
-    http = make_server(host, int(port), app, threaded=True)
+    try:
+        http = make_server(host, int(port), app, threaded=True)
+    finally:
+        release_port(int(port))
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
     try:

@@ -14,7 +14,6 @@ import email
 import email.policy
 import email.utils
 import smtplib
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
+from port_helpers import reserved_port
 
 from instrument.plugin_types import ChannelSetupError, OutgoingMessage
 from instrument_channels.email import (
@@ -308,13 +308,11 @@ def test_an_address_that_is_not_one_address_is_refused_before_sending(
 
 
 def test_a_server_that_is_down_is_a_failed_receipt_to_try_again() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    settings = SmtpSettings(
-        host="127.0.0.1", port=port, security="none", sender="panel@example.ac.uk", timeout=2
-    )
-    receipt = EmailChannel(settings).send(message())
+    with reserved_port() as port:  # nothing listens on it, nor can another worker's server
+        settings = SmtpSettings(
+            host="127.0.0.1", port=port, security="none", sender="panel@example.ac.uk", timeout=2
+        )
+        receipt = EmailChannel(settings).send(message())
     assert receipt.status == "failed" and not receipt.permanent
     assert f"could not hand the message to 127.0.0.1:{port}" in (receipt.error or "")
     assert "ConnectionRefusedError" in (receipt.error or "")
@@ -322,43 +320,45 @@ def test_a_server_that_is_down_is_a_failed_receipt_to_try_again() -> None:
 
 def test_the_server_going_away_between_messages_is_survived() -> None:
     mailbox = Mailbox()
-    first = LoopbackController(mailbox, hostname="127.0.0.1", port=0)
-    first.start()
-    sender = EmailChannel(settings_for(first))
-    try:
-        assert sender.send(message()).status == "sent"
-    finally:
-        first.stop()  # the relay restarts: the kept connection is dead
-    down = sender.send(message(idempotency_key="k2"))
-    assert down.status == "failed" and not down.permanent
-    assert "could not hand the message to 127.0.0.1" in (down.error or "")
-    again = LoopbackController(mailbox, hostname="127.0.0.1", port=first.port)
-    again.start()
-    try:
-        assert sender.send(message(idempotency_key="k3")).status == "sent"
-    finally:
-        sender.close()
-        again.stop()
+    with reserved_port() as port:  # kept for the restart: no other worker's server takes it
+        first = LoopbackController(mailbox, hostname="127.0.0.1", port=port)
+        first.start()
+        sender = EmailChannel(settings_for(first))
+        try:
+            assert sender.send(message()).status == "sent"
+        finally:
+            first.stop()  # the relay restarts: the kept connection is dead
+        down = sender.send(message(idempotency_key="k2"))
+        assert down.status == "failed" and not down.permanent
+        assert "could not hand the message to 127.0.0.1" in (down.error or "")
+        again = LoopbackController(mailbox, hostname="127.0.0.1", port=port)
+        again.start()
+        try:
+            assert sender.send(message(idempotency_key="k3")).status == "sent"
+        finally:
+            sender.close()
+            again.stop()
     assert [r.message[IDEMPOTENCY_HEADER] for r in mailbox.received] == ["wave3-contact-41", "k3"]
 
 
 def test_a_relay_restarted_while_the_connection_idled_costs_no_message() -> None:
     mailbox = Mailbox()
-    first = LoopbackController(mailbox, hostname="127.0.0.1", port=0)
-    first.start()
-    sender = EmailChannel(settings_for(first), idle_check_seconds=0)
-    try:
-        assert sender.send(message()).status == "sent"
-    finally:
-        first.stop()
-    again = LoopbackController(mailbox, hostname="127.0.0.1", port=first.port)
-    again.start()
-    try:
-        # The kept connection is dead; NOOP finds out and a new one is opened.
-        assert sender.send(message(idempotency_key="k2")).status == "sent"
-    finally:
-        sender.close()
-        again.stop()
+    with reserved_port() as port:  # kept for the restart: no other worker's server takes it
+        first = LoopbackController(mailbox, hostname="127.0.0.1", port=port)
+        first.start()
+        sender = EmailChannel(settings_for(first), idle_check_seconds=0)
+        try:
+            assert sender.send(message()).status == "sent"
+        finally:
+            first.stop()
+        again = LoopbackController(mailbox, hostname="127.0.0.1", port=port)
+        again.start()
+        try:
+            # The kept connection is dead; NOOP finds out and a new one is opened.
+            assert sender.send(message(idempotency_key="k2")).status == "sent"
+        finally:
+            sender.close()
+            again.stop()
     assert mailbox.sessions == 2
 
 
@@ -575,11 +575,9 @@ def test_check_connects_with_the_settings(
 ) -> None:
     assert channel.check() is None
     assert smtp_server[1].sessions == 1
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    nobody = EmailChannel(settings_for(smtp_server[0], port=port))
-    assert f"cannot reach 127.0.0.1:{port}" in (nobody.check() or "")
+    with reserved_port() as port:  # nothing listens on it, nor can another worker's server
+        nobody = EmailChannel(settings_for(smtp_server[0], port=port))
+        assert f"cannot reach 127.0.0.1:{port}" in (nobody.check() or "")
 
 
 # -- the composed bytes against EmailMessage ------------------------------------------
