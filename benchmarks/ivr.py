@@ -451,7 +451,8 @@ def run(args: argparse.Namespace) -> RunResult:
                 log = folder / "access.log"
                 log.touch()
                 options = f"--access-logfile {log} --access-logformat '{ACCESS_LOG_FORMAT}'"
-                env["GUNICORN_CMD_ARGS"] = options
+                given = os.environ.get("GUNICORN_CMD_ARGS", "")  # the caller's, kept
+                env["GUNICORN_CMD_ARGS"] = f"{given} {options}".strip()
             port, pid = stack.enter_context(
                 web_load.gunicorn("instrument.server.wsgi:app", settings, env)
             )
