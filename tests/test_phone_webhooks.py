@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from call_simulator import CallSimulator
 from flask import Flask
+from port_helpers import free_port, release_port
 from store_fixtures import *
 from test_phone_telephony import CALLER, ENV, MINI, PUBLIC, SID, TOKEN, no_network  # noqa: F401
 from twilio_fake import FakeTwilioHttp, RecordedRequest, fake_client
@@ -284,12 +285,13 @@ def test_a_real_local_server_behind_its_public_url(
     """Over real HTTP: the app on 127.0.0.1, Twilio's public URL the loopback one."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, Flask(__name__))  # reserve a port for the URL
-    port = server.server_port
-    server.server_close()
+    port = free_port()  # reserved until the server has it: the URL is needed first
     local = f"http://127.0.0.1:{port}"
     phone = make_phone(database_url, monkeypatch, INSTRUMENT_PUBLIC_URL=local)
-    server = make_server("127.0.0.1", port, phone.app, threaded=True)
+    try:
+        server = make_server("127.0.0.1", port, phone.app, threaded=True)
+    finally:
+        release_port(port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
