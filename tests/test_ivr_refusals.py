@@ -18,6 +18,7 @@ Found by running questionnaires written by others through ``instrument simulate 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from instrument.engine import Engine, Problem
 from instrument.ivr.flow import NO_ANSWER, CallFlow, FlowState
 from instrument.ivr.prompts import FREE_TEXT_SKIPPED, IvrSettings, ivr_words
 from instrument.questionnaires import require
-from instrument_phone.ivr.simulator import Heard, Prompt
+from instrument_phone.ivr.simulator import Heard, Keys, Prompt, random_respondent, stated_range
 
 PHONE_CHECK = """\
 meta:
@@ -217,3 +218,46 @@ def test_a_language_the_line_has_no_voice_for_is_not_counted_as_chosen(tmp_path:
     assert result.exit_code == 0, result.output
     assert report["errors"] == 0 and report["finished"] == 6, report["error_list"]
     assert not any(key.startswith("chose_") for key in report), report
+
+
+def test_a_simulated_caller_keys_within_the_range_the_call_names() -> None:
+    def prompt(*words: str) -> Prompt:
+        heard = tuple(Heard(text, "Polly.Amy", "en-GB") for text in words)
+        return Prompt("gather", heard, {"finishOnKey": "#"}, "https://example.org/ivr/turn/2", 2)
+
+    refused = prompt("Rhowch rif rhwng 1 a 10", "Faint o blant dan 16 oed?", "Rhowch y rhif.")
+    assert stated_range(refused) == (1, 10)
+    assert stated_range(prompt("How many children under 16 live with you?")) is None
+    assert stated_range(prompt("Circumference at 1.3 m (cm)")) is None
+    caller = random_respondent(random.Random(4), silence=0, invalid=0)
+    keyed = {caller(refused) for _ in range(200)}
+    assert keyed == {Keys(f"{n}#") for n in range(1, 11)}
+
+
+def test_the_simulation_says_at_which_page_the_line_ended_calls(tmp_path: Path) -> None:
+    """A hard check no keyed number passes: every call ends politely at that page, and the
+    report says where, so a researcher sees which question callers cannot get past."""
+    path = questionnaire(tmp_path, children_required=True)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            "    text: How many children live with you?\n",
+            "    text: How many children live with you?\n"
+            "    checks:\n"
+            "      - error_if: children >= 1\n"
+            "        message: That cannot be right.\n",
+        ),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", str(path), "--mode", "ivr", "--end-to-end", "-n", "3", "--seed", "1",
+         "--format", "json"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    errors = json.loads(result.stdout)["error_list"]
+    assert len(errors) == 3 and all(
+        "the line ended the call at page 'children' (answers not given or refused after the "
+        "re-prompts)" in error
+        for error in errors
+    ), errors

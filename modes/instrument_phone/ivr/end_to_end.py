@@ -34,6 +34,7 @@ from typing import Any
 from unittest import mock
 
 from instrument import catalogue
+from instrument.engine import State
 from instrument.plugin_types import EndToEndReport, EndToEndRun
 from instrument.simulate import respondent_seed
 from instrument.simulate.respondent import draw_case
@@ -252,8 +253,13 @@ def _respondent(
     found = [r for r in store.interviews_for_case(case_id) if r.status != "withdrawn"]
     if len(found) != 1 or found[0].finished_at is None:
         state = "none" if not found else f"{len(found)} interview(s), {found[0].status}"
+        where = ""
+        if len(found) == 1 and call.outcome.completed:  # the line itself said goodbye
+            page = _page_of(found[0].state)
+            where = f"; the line ended the call at page '{page}' (answers not given or refused "
+            where += "after the re-prompts)"
         tally.errors.append(
-            f"respondent {index} ({case_id}): not finished after {number + 1} calls ({state})"
+            f"respondent {index} ({case_id}): not finished after {number + 1} calls ({state}){where}"
         )
         return
     status = found[0].status
@@ -265,6 +271,12 @@ def _respondent(
             f"respondent {index} ({case_id}): chose {caller.language} at the greeting but was "
             f"interviewed in {found[0].language}"
         )
+
+
+def _page_of(state: Mapping[str, Any]) -> str:
+    """The page an interview stands at, from its stored state."""
+    current = State.from_json(dict(state)).current
+    return current.page if current is not None else "?"
 
 
 def _problem(call: CallResult) -> str | None:

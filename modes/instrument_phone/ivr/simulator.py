@@ -225,6 +225,7 @@ Policy = Callable[[Prompt], Action]
 """Decides what the caller does at each prompt."""
 
 _ONE_KEY = re.compile(r"(?<![\d*#])\d(?!\d)")
+_WHOLE_NUMBER = re.compile(r"(?<![\d.,])\d+(?![\d.,]\d)")
 _KEY_AT_END = re.compile(r"(?<![\d*#.,])(\d)(?=[.!](?:\s|$)|\s*$)")
 
 
@@ -291,6 +292,7 @@ def random_respondent(
 
     A one-key prompt is answered with a key named in what was heard (any
     1-9 when none is); a prompt that ends on a key gets a number from 0 to 99
+    (within the range a sentence heard names, as after the engine's "between 1 and 10")
     and that key; a recording is a few seconds of speech and ``#``. Only
     ``rng`` draws, so a seed replays the same calls.
     """
@@ -311,9 +313,21 @@ def random_respondent(
             return Keys(rng.choice(prompt.offered_keys() or list("123456789")))
         if prompt.num_digits:
             return Keys("".join(rng.choice("0123456789") for _ in range(prompt.num_digits)))
-        return Keys(str(rng.randint(0, 99)) + prompt.finish_on_key[:1])
+        low, high = stated_range(prompt) or (0, 99)
+        return Keys(str(rng.randint(low, high)) + prompt.finish_on_key[:1])
 
     return decide
+
+
+def stated_range(prompt: Prompt) -> tuple[int, int] | None:
+    """The range a sentence heard names ("Enter a number between 1 and 10", "Rhowch rif rhwng
+    1 a 10"): the first sentence with exactly two whole numbers, in any language. A caller
+    told the range keys within it, as a person would; None when nothing names one."""
+    for heard in prompt.heard:
+        numbers = [int(n) for n in _WHOLE_NUMBER.findall(heard.text)]
+        if len(numbers) == 2:
+            return min(numbers), max(numbers)
+    return None
 
 
 # --- What is kept of a call ---------------------------------------------------------------------
