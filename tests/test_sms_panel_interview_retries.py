@@ -41,7 +41,12 @@ from instrument.panel.contact_plan import (
 )
 from instrument.panel.wave_file import load_wave_text
 from instrument.panel.waves import SmsInterview
-from instrument.store.schema import member_contacts, panel_messages, sms_interview_attempts
+from instrument.store.schema import (
+    member_contacts,
+    panel_messages,
+    sms_interview_attempts,
+    waves,
+)
 from tests.store_fixtures import *
 from tests.test_panel_waves_store import PANEL, member_case
 from tests.test_sms_interviews import text
@@ -287,6 +292,12 @@ raise SystemExit("the channel was never called")
 """
 
 
+def wave_status(study: Study) -> Any:
+    with study.store.engine.connect() as connection:
+        (wave_id,) = connection.scalars(sa.select(waves.c.id)).all()
+    return study.store.wave_status(wave_id, now=study.clock.now)
+
+
 def kill_a_worker_while_texting(study: Study, database_url: str, when: str, log: Path) -> str:
     """Run a worker in its own process at MORNING until it dies handing over its first text;
     the number of the member it was texting."""
@@ -314,9 +325,13 @@ def test_a_worker_killed_before_the_channel_had_the_text_leaves_it_to_be_sent_on
     study: Study, database_url: str, tmp_path: Path
 ) -> None:
     number = kill_a_worker_while_texting(study, database_url, "before", tmp_path / "took.jsonl")
+    # instrument wave status counts the try as under way, not as a message never sent again
+    left = wave_status(study)
+    assert (left.texts_under_way, left.sending) == (1, 0)
     # the dead worker's claim holds the members until its lease ends, then a successor acts
     assert study.run(MORNING + 5 * MINUTE, study.worker("too_soon")) == []
     sent = study.run(MORNING + TRY_LEASE + MINUTE, study.worker("successor"))
+    assert wave_status(study).texts_under_way == 0
     assert Counter(f["To"] for f in sent) == Counter(PHONES.values())  # each once
     (body,) = to(study, number)
     assert body.startswith(FIRST_EN) or body.startswith(FIRST_CY)

@@ -145,6 +145,12 @@ def status(path: Path, database: str | None) -> None:
             f"  {counts.sending} message(s) still 'sending': a worker stopped between recording and "
             "sending them. They are never sent again on their own; see docs/fieldwork-worker.md"
         )
+    if counts.texts_under_way:
+        click.echo(
+            f"  {counts.texts_under_way} text interview first text(s) under way ('sms_interview' "
+            "'sending'): one a stopped worker left is tried again by the next worker after 10 "
+            "minutes; see docs/sms.md"
+        )
 
 
 def _keys_of(path: Path) -> tuple[str, str]:

@@ -43,6 +43,7 @@ from instrument.store.schema import (
     wave_members,
     waves,
 )
+from instrument.store.sms_attempts import SMS_INTERVIEW
 from instrument.store.staff_audit import log_staff_action
 
 __all__ = [
@@ -157,8 +158,22 @@ class WaveStatus:
 
     @property
     def sending(self) -> int:
-        """Messages recorded but never confirmed sent: a worker stopped between the two."""
-        return sum(n for (_, state), n in self.messages.items() if state == "sending")
+        """Messages recorded but never confirmed sent: a worker stopped between the two.
+
+        Not a text interview's first text (``sms_interview``): its try is recorded ``sending``
+        while it is under way, and one a stopped worker left is taken up again after the lease
+        (:attr:`texts_under_way`)."""
+        return sum(
+            n
+            for (what, state), n in self.messages.items()
+            if state == "sending" and what != SMS_INTERVIEW
+        )
+
+    @property
+    def texts_under_way(self) -> int:
+        """Tries of an ``sms_interview`` step under way now, or left by a worker that stopped
+        (the next worker takes those up after ``TRY_LEASE``)."""
+        return self.messages.get((SMS_INTERVIEW, "sending"), 0)
 
 
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
