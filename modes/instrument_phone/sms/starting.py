@@ -101,7 +101,9 @@ def start_conversations(
             continue
         number = numbers[0].e164
         found = _conversation(store, conversation_ids(number, keys))
-        if _passed_over(found, case_id) is not None:
+        passed_over = _passed_over(found, case_id)
+        resend = passed_over == ALREADY and _left_unsent(store, found, case_id, now())
+        if passed_over is not None and not resend:
             skipped += 1
             continue
         queued = store.queue_row(case_id) or {}
@@ -122,6 +124,7 @@ def start_conversations(
             send=send,
             keys=keys,
             running_elsewhere=True,  # the command's cases are the study's own: as before
+            resend=resend,
         )
         if texted:
             sent += 1
@@ -202,6 +205,22 @@ def text_case(
 
 
 ALREADY = "the number is already texting this case"
+
+RUN_LEASE = dt.timedelta(minutes=10)
+"""How long a first text recorded ``to_send`` is taken to be another run's, still being handed
+over; after it, ``instrument sms start`` takes the text as left by a run that stopped."""
+
+
+def _left_unsent(store: Any, found: IvrCallRecord | None, case_id: str, at: dt.datetime) -> bool:
+    """The case's first text, from an earlier ``instrument sms start``, never reached the
+    member: it failed for a passing reason, or its run stopped before the channel had it (still
+    ``to_send`` after :data:`RUN_LEASE`). A later run sends it again (:func:`_send_again`)."""
+    first = store.first_text(found.call_sid, case_id) if found is not None else None
+    if first is None:
+        return False
+    if first.state == "failed":
+        return True
+    return first.state == "to_send" and first.updated_at <= at - RUN_LEASE
 
 
 def _send_again(
