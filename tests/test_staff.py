@@ -1,8 +1,10 @@
 """The staff area: sign in, questionnaire counts, previews that create no data.
 
 Store-dependent tests run on SQLite and PostgreSQL (``database_url``).
-Staff passwords are hashed with scrypt at its production cost (about half a
-second per sign-in), so these tests sign in sparingly.
+Staff passwords are hashed with scrypt at the tests' cheap cost
+(tests/staff_passwords.py): what is checked here is who gets in, not the hash's
+cost, which tests/test_staff_passwords.py holds to production's (about half a
+second per sign-in, which made each test here spend a second or two hashing).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from staff_passwords import CHEAP_PASSWORDS
 from test_web_support import *
 
 from instrument.server.app import get_host
@@ -21,7 +24,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def app(database_url: str, clock: FakeClock) -> Iterator[Any]:
-    built = make_app(database_url, clock)
+    built = make_app(database_url, clock, **CHEAP_PASSWORDS)
     get_host(built).store.create_staff_user("rita", PASSWORD, role="researcher")
     yield built
     close_app(built)
@@ -146,7 +149,7 @@ def test_sign_in_redirects_only_inside_the_staff_area(app: Any) -> None:
 
 
 def test_sign_in_attempts_are_rate_limited(sqlite_url: str, clock: FakeClock) -> None:
-    app = make_app(sqlite_url, clock, LOGIN_ATTEMPTS=2)
+    app = make_app(sqlite_url, clock, LOGIN_ATTEMPTS=2, **CHEAP_PASSWORDS)
     try:
         get_host(app).store.create_staff_user("rita", PASSWORD)
         codes = [sign_in(app, password="guess")[1].status_code for _ in range(3)]
@@ -163,9 +166,9 @@ def test_another_workers_change_counts_within_the_recheck_time(
     is refused by the other once its STAFF_RECHECK_SECONDS have passed (and at once with 0)."""
     import time
 
-    first = make_app(database_url, clock, STAFF_RECHECK_SECONDS=2)
+    first = make_app(database_url, clock, STAFF_RECHECK_SECONDS=2, **CHEAP_PASSWORDS)
     get_host(first).store.create_staff_user("rita", PASSWORD, role="researcher")
-    second = make_app(database_url, clock, STAFF_RECHECK_SECONDS=0)
+    second = make_app(database_url, clock, STAFF_RECHECK_SECONDS=0, **CHEAP_PASSWORDS)
     try:
         client, _ = sign_in(first)
         assert client.get("/staff/").status_code == 200  # believed from now on, for 2 s

@@ -5,7 +5,9 @@ password hash, a staff cookie that outlived signing out, ``next=`` with CR/LF
 answered with a 500, Werkzeug's bare 413 page, ``serve --demo`` making an
 admin in any database, and NUL characters that PostgreSQL cannot store.
 Tests that touch the store run on SQLite and PostgreSQL (``database_url``).
-Staff passwords are hashed at their production cost, so sign-ins are few.
+The tests of the hashing slots hash staff passwords at the production cost
+(128 MiB, about half a second), which is what the slots bound; the others at the
+tests' cheap cost (tests/staff_passwords.py), as they check who gets in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from staff_passwords import CHEAP_PASSWORDS
 from test_staff import PASSWORD, app  # noqa: F401 (app: the fixture, with the account rita)
 from test_web_support import *
 
@@ -152,7 +155,7 @@ def test_a_sign_in_that_gets_no_hashing_slot_is_told_to_wait_and_not_counted(
 def test_successful_sign_ins_are_not_counted_and_wrong_ones_are(
     sqlite_url: str, clock: FakeClock
 ) -> None:
-    app = make_app(sqlite_url, clock, LOGIN_ATTEMPTS=2)
+    app = make_app(sqlite_url, clock, LOGIN_ATTEMPTS=2, **CHEAP_PASSWORDS)
     try:
         get_host(app).store.create_staff_user("rita", PASSWORD)
         codes = [sign_in(app)[1].status_code for _ in range(3)]
