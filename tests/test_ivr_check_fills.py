@@ -110,3 +110,28 @@ def test_no_such_warning_for_the_web_or_for_texts_without_free_text_fills() -> N
     assert _check(ONS) == []  # web and telephone interviewers: the names are asked
     for path in sorted((ROOT / "questionnaires").glob("*.yaml")):
         assert _check(path) == [], path  # the flagship runs by IVR and says no free text aloud
+
+
+def test_hard_checks_of_free_text_are_said_not_to_run_on_a_call(tmp_path: Path) -> None:
+    """The UCL biomass form's phone number is free text with a pattern check: a keypad call
+    does not run it (tests/test_ivr_refusals.py), and check says so at the check's line."""
+    examples = ROOT / "questionnaires" / "examples"
+    for source in examples.glob("biomass_*"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    form = tmp_path / "biomass_plot.yaml"
+    text = form.read_text(encoding="utf-8")
+    assert "modes: [web, cati]" in text
+    form.write_text(text.replace("modes: [web, cati]", "modes: [web, cati, ivr]"), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["check", str(form)])
+    warned = [line for line in result.output.splitlines() if "hard checks" in line]
+    message_line = _line_of(form, '- error_if: "not regex(leader_number') + 1
+    assert warned == [
+        f"{form}:{message_line}:22: warning: question 'leader_number' has hard checks, which an "
+        "automated (ivr) call does not run: free text there is left empty or a recording's "
+        "reference, nothing the caller typed (the web and interviewers still run them)"
+    ], result.output
+    # the flagship's comment has a soft check only (an email address?): nothing to say
+    flagship = CliRunner().invoke(
+        cli, ["check", str(ROOT / "questionnaires" / "social_licence.yaml")]
+    )
+    assert "hard checks" not in flagship.output and "0 warnings" in flagship.output

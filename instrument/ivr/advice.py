@@ -58,6 +58,20 @@ def ivr_advice(q: Questionnaire, *, recording: bool = False) -> list[Diagnostic]
         if message is not None:
             found.append(Diagnostic(question.pos, "warning", message))
     found.extend(_silent_fills(q, mode, recording))
+    for question in q.questions.values():
+        # A hard check is what a researcher relies on for the data; a soft one (the flagship's
+        # "is that an email address?") only nudges, and is left unsaid.
+        hard = [c for c in question.checks if c.severity == "error"] if _keyless(question) else []
+        if hard:
+            found.append(
+                Diagnostic(
+                    hard[0].message.pos,
+                    "warning",
+                    f"question '{question.id}' has hard checks, which an automated ({mode}) call "
+                    "does not run: free text there is left empty or a recording's reference, "
+                    "nothing the caller typed (the web and interviewers still run them)",
+                )
+            )
     return found
 
 
