@@ -8,8 +8,10 @@
 # Without arguments the whole suite runs in parallel (pytest-xdist): one worker per CPU
 # (-n auto), each test file kept whole on one worker (--dist loadfile), because a module's
 # fixtures (a served app, a chromium) are built once per module and some modules check at
-# their end what their tests did. With arguments pytest runs as given, in one process
-# unless they say otherwise (add -n auto --dist loadfile yourself for a large selection).
+# their end what their tests did. Files go out in collection order, the longest first
+# (tests/conftest.py), not xdist's order by number of tests, which sent the longest last.
+# With arguments pytest runs as given, in one process unless they say otherwise (add
+# -n auto --dist loadfile --no-loadscope-reorder yourself for a large selection).
 # SKIP_PLAIN_INSTALL=1 leaves out the plain-install step (CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +22,6 @@ if [ "${SKIP_PLAIN_INSTALL:-}" != "1" ]; then
   bash scripts/plain-install-check.sh
 fi
 if [ "$#" -eq 0 ]; then
-  set -- -n auto --dist loadfile
+  set -- -n auto --dist loadfile --no-loadscope-reorder
 fi
 python3 -m pytest -q "$@"

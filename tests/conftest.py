@@ -1,5 +1,5 @@
-"""Shared pytest setup: the three source roots importable without an install, and the browser
-tests' ``browser`` fixture."""
+"""Shared pytest setup: the three source roots importable without an install, the browser
+tests' ``browser`` fixture, and the order of the files when the suite runs in parallel."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ def browser() -> Iterator[Browser]:
 
     with launched_chromium() as launched:
         yield launched
+
+
+LONGEST_FILES = ("test_panel_whole_wave.py", "test_module_imports.py")
+"""Files that take far longer than any other (two minutes, and two processes for most of one):
+run in parallel, they start first, so that no worker is left with one of them at the end."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (scripts/test.sh: ``-n auto --dist loadfile --no-loadscope-reorder``)
+    the files go out to the workers in this order: :data:`LONGEST_FILES` first, then the rest as
+    collected. xdist's own reordering (by number of tests) would send those files, which hold
+    few tests, last. A run in one process keeps the order it always had."""
+    if not hasattr(config, "workerinput"):  # only xdist's workers collect with it set
+        return
+    rank = {name: place for place, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
