@@ -1,6 +1,6 @@
 """Automated-call benchmark: simulated calls completing the flagship through gunicorn on PostgreSQL.
 
-    flock /tmp/bench.lock python benchmarks/ivr.py [--calls 100] [--think 1.0] [--no-write]
+    flock -x /tmp/quiet.lock python benchmarks/ivr.py [--calls 100] [--think 1.0] [--processes 4] [--no-write]
 
 What it measures (issue 14, "Benchmark"), and why it is built this way:
 
