@@ -24,6 +24,7 @@ Migrate the database once before starting several workers
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -67,6 +68,10 @@ def __getattr__(name: str) -> Any:
     # Built on first access, so importing this module (docs, tests) does not need the env.
     if name == "app":
         application = create_app(config_from_env())
+        # What the app built (questionnaires, templates, the schema) lives as long as the
+        # worker: kept out of the collector's full passes, which otherwise walk it all and
+        # stopped a worker 54-235 ms at a time under load (docs/benchmarks.md, IVR).
+        gc.freeze()
         globals()["app"] = application
         return application
     raise AttributeError(name)
