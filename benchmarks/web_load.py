@@ -882,10 +882,23 @@ def cpu_split(
 # Database, gunicorn
 
 
+_RESERVED: list[socket.socket] = []
+"""Sockets holding the ports handed out, for the process's life (a handful a run)."""
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 kept from every other ``bind(port 0)`` while this process runs.
+
+    The tests run benchmarks in parallel processes (pytest-xdist): a port found free and let go
+    could be handed to another process's server before ours (gunicorn, aiosmtpd) binds it. A
+    socket bound with SO_REUSEADDR that never listens keeps it (tests/port_helpers.py says how),
+    and a server that sets SO_REUSEADDR itself, as those do, still binds and listens there.
+    """
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind((HOST, 0))
+    _RESERVED.append(holder)
+    return int(holder.getsockname()[1])
 
 
 @contextlib.contextmanager
