@@ -125,6 +125,10 @@ def _silent_fills(q: Questionnaire, mode: str, recording: bool) -> list[Diagnost
     return found
 
 
+_PARSER = jinja2.Environment()
+"""Parses a text's source to read its tree (nothing is compiled or rendered with it)."""
+
+
 def _unguarded(text: Text, skipped: set[str]) -> list[str]:
     """The skipped answers ``text`` says without the author having tested for them.
 
@@ -136,10 +140,9 @@ def _unguarded(text: Text, skipped: set[str]) -> list[str]:
     if not gaps:
         return []
     said: set[str] = set()
-    parser = jinja2.Environment()
     for template in text.by_language.values():
         try:
-            tree = parser.parse(template.source)
+            tree = _PARSER.parse(template.source)
         except jinja2.TemplateSyntaxError:  # the loader has reported it already
             continue
         said |= _said_untested(tree, gaps)
@@ -150,20 +153,21 @@ def _said_untested(node: nodes.Node, gaps: set[str]) -> set[str]:
     """Names of ``gaps`` in ``node`` outside any test of them and any branch such a test guards."""
     if isinstance(node, nodes.Name):
         return {node.name} & gaps
+    children: list[nodes.Node] = list(node.iter_child_nodes())
     if isinstance(node, (nodes.If, nodes.CondExpr, nodes.Or)):
         test = node.left if isinstance(node, nodes.Or) else node.test
-        if ({n.name for n in test.find_all(nodes.Name)} | _bare(test)) & gaps:
-            guarded = [node.right] if isinstance(node, nodes.Or) else []
-            if isinstance(node, nodes.If):
-                guarded = [*node.elif_, *node.else_]
-            elif isinstance(node, nodes.CondExpr) and node.expr2 is not None:
-                guarded = [node.expr2]
-            return set().union(*(_said_untested(child, gaps) for child in guarded))
-    return set().union(*(_said_untested(child, gaps) for child in node.iter_child_nodes()))
+        if {n.name for n in (test, *test.find_all(nodes.Name)) if isinstance(n, nodes.Name)} & gaps:
+            children = _taken_when_false(node)  # only these can say a missing name
+    return set().union(*(_said_untested(child, gaps) for child in children))
 
 
-def _bare(test: nodes.Node) -> set[str]:
-    return {test.name} if isinstance(test, nodes.Name) else set()
+def _taken_when_false(node: nodes.If | nodes.CondExpr | nodes.Or) -> list[nodes.Node]:
+    """What is said when ``node``'s test does not hold (the name tested may be missing)."""
+    if isinstance(node, nodes.Or):
+        return [node.right]
+    if isinstance(node, nodes.If):
+        return [*node.elif_, *node.else_]
+    return [node.expr2] if node.expr2 is not None else []
 
 
 def _gap_message(what: str, gaps: list[str], mode: str, remedy: str, recording: bool) -> str:
